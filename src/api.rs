@@ -1,0 +1,292 @@
+//! The `NatGateway` custom resource: what the user declares (spec) and what the operator reports
+//! (status). Everything the schema can check is checked at admission, so the controller only ever
+//! sees well-formed specs.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Desired state of one existing cloud NAT gateway. The operator adopts the gateway; it never
+/// creates or deletes it.
+#[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "natgw.io",
+    version = "v1alpha1",
+    kind = "NatGateway",
+    plural = "natgateways",
+    shortname = "natgw",
+    category = "cloud",
+    namespaced,
+    status = "NatGatewayStatus",
+    printcolumn(name = "Provider", type_ = "string", json_path = ".status.provider", description = "Cloud provider and API"),
+    printcolumn(name = "Gateway", type_ = "string", json_path = ".spec.gatewayId", description = "Cloud gateway id"),
+    printcolumn(name = "Size", type_ = "string", json_path = ".spec.size", description = "Desired size"),
+    printcolumn(name = "Observed", type_ = "string", json_path = ".status.observed.size", description = "Size the cloud reports"),
+    printcolumn(name = "Billing", type_ = "string", json_path = ".status.observed.billingMode", description = "Billing mode the cloud reports"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Order", type_ = "string", json_path = ".status.order.phase", description = "Phase of the running order"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    printcolumn(name = "Region", type_ = "string", json_path = ".status.region", priority = "1"),
+    printcolumn(name = "Message", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].message", priority = "1")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct NatGatewaySpec {
+    /// The cloud's id of an existing NAT gateway, e.g. `nat-et8e970y`.
+    #[x_kube(validation = Rule::new("self != ''").message("gatewayId must not be empty"))]
+    #[schemars(length(max = 128))]
+    pub gateway_id: String,
+
+    /// The cloud that hosts the gateway: exactly one of `tencent` or `huawei`.
+    pub provider: ProviderSpec,
+
+    /// Desired size. Tencent: Small, Medium, Large. Huawei: all five.
+    pub size: Size,
+
+    /// Desired billing mode; pay-per-use when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing: Option<Billing>,
+
+    /// Secret in the resource's own namespace with the cloud credentials.
+    pub credentials_secret_ref: SecretRef,
+
+    /// Overrides the cloud's API endpoint (private endpoints, the simulator).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^https?://[^/?#\\\\s]+(/[^\\\\s]*)?$')").message("endpoint must be an http:// or https:// URL, e.g. https://vpc.tencentcloudapi.com"))]
+    #[schemars(length(max = 2048))]
+    pub endpoint: Option<String>,
+
+    /// `Manage` corrects the gateway; `Observe` only reports drift and never orders.
+    #[serde(default)]
+    pub management_policy: ManagementPolicy,
+}
+
+/// Exactly one cloud: the CEL rule makes zero or two a readable admission error.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[x_kube(validation = Rule::new("has(self.tencent) != has(self.huawei)").message("set exactly one provider: either provider.tencent or provider.huawei"))]
+pub struct ProviderSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tencent: Option<TencentProvider>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub huawei: Option<HuaweiProvider>,
+}
+
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TencentProvider {
+    /// Region, e.g. `ap-guangzhou`.
+    #[x_kube(validation = Rule::new("self != ''").message("region must not be empty"))]
+    #[schemars(length(max = 64))]
+    pub region: String,
+    /// VPC of the gateway; API 2.0 needs it for `UpgradeNatGateway`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub vpc_id: Option<String>,
+    /// `V3` (default, current accounts) or `V2` (the legacy `vpc.api.qcloud.com`).
+    #[serde(default)]
+    pub api: TencentApi,
+}
+
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
+pub enum TencentApi {
+    #[default]
+    V3,
+    V2,
+}
+
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct HuaweiProvider {
+    /// Region, e.g. `cn-north-4`.
+    #[x_kube(validation = Rule::new("self != ''").message("region must not be empty"))]
+    #[schemars(length(max = 64))]
+    pub region: String,
+    /// Project id; looked up from the region with IAM when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub project_id: Option<String>,
+    /// BSS endpoint for order status: `bss.myhuaweicloud.com` (default) or the international one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^https?://[^/?#\\\\s]+(/[^\\\\s]*)?$')").message("bssEndpoint must be an http:// or https:// URL"))]
+    #[schemars(length(max = 2048))]
+    pub bss_endpoint: Option<String>,
+}
+
+/// Gateway sizes, mapped per cloud in [`crate::cloud`].
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Size {
+    Small,
+    Medium,
+    Large,
+    ExtraLarge,
+    Enterprise,
+}
+
+impl Size {
+    pub const ALL: [Size; 5] = [Size::Small, Size::Medium, Size::Large, Size::ExtraLarge, Size::Enterprise];
+}
+
+impl std::fmt::Display for Size {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.mode != 'Prepaid' || has(self.prepaid)").message("billing.prepaid (periodUnit, periods) is required when billing.mode is Prepaid"))]
+pub struct Billing {
+    #[serde(default)]
+    pub mode: BillingMode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prepaid: Option<Prepaid>,
+}
+
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
+pub enum BillingMode {
+    #[default]
+    PayPerUse,
+    Prepaid,
+}
+
+impl std::fmt::Display for BillingMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
+/// Yearly/monthly subscription terms, as Huawei's `change_to_period` takes them.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.periodUnit == 'Month' ? self.periods <= 9 : self.periods <= 3").message("periods must be 1-9 when periodUnit is Month and 1-3 when it is Year").field_path(".periods"))]
+pub struct Prepaid {
+    pub period_unit: PeriodUnit,
+    #[schemars(range(min = 1, max = 9))]
+    pub periods: u32,
+    #[serde(default)]
+    pub auto_renew: bool,
+    /// Pay the order from the account balance; when false the order waits for someone to pay it.
+    #[serde(default = "default_true")]
+    pub auto_pay: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PeriodUnit {
+    Month,
+    Year,
+}
+
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct SecretRef {
+    /// Name of a Secret in the resource's namespace.
+    #[x_kube(validation = Rule::new("self != ''").message("credentialsSecretRef.name must not be empty"))]
+    #[schemars(length(max = 253))]
+    pub name: String,
+}
+
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
+pub enum ManagementPolicy {
+    #[default]
+    Manage,
+    Observe,
+}
+
+/// What the operator last saw and did. Written only through the status subresource.
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct NatGatewayStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// `tencent/V3`, `tencent/V2` or `huawei`, for `kubectl get`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<ObservedStatus>,
+    /// The change being made now; absent when none is running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<OrderStatus>,
+    /// The most recent finished order, kept for reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_order: Option<OrderStatus>,
+}
+
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedStatus {
+    /// The size the cloud's value maps to; absent when it maps to none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<Size>,
+    /// Tencent's `MaxConcurrentConnection` / `maxConcurrent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_connections: Option<u64>,
+    /// Huawei's `spec`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing_mode: Option<BillingMode>,
+    /// The cloud's own state word, e.g. `AVAILABLE`, `UPDATING`, `ACTIVE`.
+    pub state: String,
+    pub checked_at: Time,
+}
+
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OrderAction {
+    Resize,
+    ChangeBilling,
+}
+
+impl std::fmt::Display for OrderAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OrderPhase {
+    /// The intent is recorded; the cloud may or may not have accepted the call.
+    Submitting,
+    InProgress,
+    AwaitingPayment,
+    Succeeded,
+    Failed,
+}
+
+impl std::fmt::Display for OrderPhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderStatus {
+    pub action: OrderAction,
+    /// The target: a size (`Medium`) or a billing mode (`Prepaid`).
+    pub target: String,
+    /// 1 for the first submission of this change; higher after a definite rejection.
+    pub attempt: u32,
+    /// The cloud's order id (`billId`, `order_id`) or request id, once the cloud answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub phase: OrderPhase,
+    pub submitted_at: Time,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl NatGatewaySpec {
+    /// The billing mode the user wants; pay-per-use when `billing` is omitted.
+    pub fn billing_mode(&self) -> BillingMode {
+        self.billing.as_ref().map(|b| b.mode).unwrap_or_default()
+    }
+}

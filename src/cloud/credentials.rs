@@ -1,0 +1,53 @@
+//! Cloud credentials as read from a Secret. The secret parts are wrapped so that no `Debug`,
+//! `Display` or log line can show them.
+
+/// A secret string: readable only through [`SecretValue::expose`].
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SecretValue(String);
+
+impl SecretValue {
+    pub fn new(value: impl Into<String>) -> Self {
+        SecretValue(value.into())
+    }
+
+    /// The raw value, for signing only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// One cloud account's access key pair, optionally temporary.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Credentials {
+    /// Tencent SecretId / Huawei AK: an identifier, not a secret.
+    pub key_id: String,
+    pub secret: SecretValue,
+    /// Tencent `Token` / Huawei `X-Security-Token` for temporary credentials.
+    pub session_token: Option<SecretValue>,
+    /// Huawei account (domain) id, sent as `X-Domain-Id` on global calls such as BSS.
+    pub domain_id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let c = Credentials {
+            key_id: "AKIDEXAMPLE".into(),
+            secret: SecretValue::new("very-secret-key"),
+            session_token: Some(SecretValue::new("very-secret-token")),
+            domain_id: None,
+        };
+        let shown = format!("{c:?} {:#?}", c);
+        assert!(shown.contains("AKIDEXAMPLE"));
+        assert!(!shown.contains("very-secret"), "{shown}");
+    }
+}

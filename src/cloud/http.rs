@@ -1,0 +1,38 @@
+//! The HTTP client every cloud client shares: rustls, bounded timeouts, an optional extra CA
+//! (private endpoints, the simulators).
+
+use std::{path::Path, time::Duration};
+
+/// How long any single cloud call may take, connection included.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpSetupError {
+    #[error("could not read the extra CA file {path}: {source}")]
+    ReadCa { path: String, source: std::io::Error },
+    #[error("the extra CA file {path} holds no usable PEM certificate: {source}")]
+    ParseCa { path: String, source: reqwest::Error },
+    #[error("could not build the HTTP client: {0}")]
+    Build(#[from] reqwest::Error),
+}
+
+/// Builds the shared client, trusting `extra_ca` (PEM, may hold several certificates) on top of
+/// the public roots.
+pub fn client(extra_ca: Option<&Path>) -> Result<reqwest::Client, HttpSetupError> {
+    let mut builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .timeout(CALL_TIMEOUT)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .pool_idle_timeout(Duration::from_secs(60))
+        .user_agent(concat!("natgw-operator/", env!("CARGO_PKG_VERSION")));
+    if let Some(path) = extra_ca {
+        let pem = std::fs::read(path).map_err(|source| HttpSetupError::ReadCa { path: path.display().to_string(), source })?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|source| HttpSetupError::ParseCa { path: path.display().to_string(), source })?;
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    Ok(builder.build()?)
+}

@@ -1,0 +1,149 @@
+//! An in-memory cloud for controller tests: gateways in a map, changes that take a set time,
+//! and a ledger of every accepted change.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use async_trait::async_trait;
+
+use super::{
+    Capacity, CloudError, Connector, Credentials, ErrorKind, GatewayRef, GatewayState, Observed, OrderState, OrderTicket,
+    Provider, ProviderKind,
+};
+use crate::api::{BillingMode, NatGatewaySpec, Prepaid};
+
+#[derive(Debug, Clone)]
+struct Gateway {
+    capacity: Capacity,
+    billing: BillingMode,
+    /// The change being applied and when it completes.
+    pending: Option<(Change, Instant)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Change {
+    Resize(Capacity),
+    Billing,
+}
+
+/// One accepted change, as the test sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    pub gateway_id: String,
+    pub action: &'static str,
+    pub order_id: String,
+}
+
+#[derive(Default)]
+struct State {
+    gateways: HashMap<String, Gateway>,
+    ledger: Vec<LedgerEntry>,
+}
+
+/// A cloud held in memory. Cloning shares the same cloud.
+#[derive(Clone)]
+pub struct MemoryCloud {
+    kind: ProviderKind,
+    change_time: Duration,
+    state: Arc<Mutex<State>>,
+}
+
+impl MemoryCloud {
+    pub fn new(kind: ProviderKind, change_time: Duration) -> Self {
+        MemoryCloud { kind, change_time, state: Arc::default() }
+    }
+
+    pub fn seed(&self, id: &str, capacity: Capacity, billing: BillingMode) {
+        self.lock().gateways.insert(id.to_owned(), Gateway { capacity, billing, pending: None });
+    }
+
+    pub fn ledger(&self) -> Vec<LedgerEntry> {
+        self.lock().ledger.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock only happens in a failing test; keep going.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn settle(gw: &mut Gateway) {
+        if let Some((change, at)) = &gw.pending
+            && Instant::now() >= *at
+        {
+            match change {
+                Change::Resize(c) => gw.capacity = c.clone(),
+                Change::Billing => gw.billing = BillingMode::Prepaid,
+            }
+            gw.pending = None;
+        }
+    }
+
+    fn start(&self, gateway: &GatewayRef, change: Change, action: &'static str) -> Result<OrderTicket, CloudError> {
+        let mut state = self.lock();
+        let gw = state
+            .gateways
+            .get_mut(&gateway.id)
+            .ok_or_else(|| CloudError::new(ErrorKind::NotFound, format!("gateway {} does not exist", gateway.id)))?;
+        Self::settle(gw);
+        if gw.pending.is_some() {
+            return Err(CloudError::new(ErrorKind::Busy, "the gateway is being changed"));
+        }
+        gw.pending = Some((change, Instant::now() + self.change_time));
+        let order_id = format!("mem-{}", state.ledger.len() + 1);
+        state.ledger.push(LedgerEntry { gateway_id: gateway.id.clone(), action, order_id: order_id.clone() });
+        Ok(OrderTicket { order_id: Some(order_id.clone()), request_id: Some(order_id) })
+    }
+}
+
+#[async_trait]
+impl Provider for MemoryCloud {
+    fn kind(&self) -> ProviderKind {
+        self.kind
+    }
+
+    async fn describe(&self, gateway: &GatewayRef) -> Result<Observed, CloudError> {
+        let mut state = self.lock();
+        let gw = state
+            .gateways
+            .get_mut(&gateway.id)
+            .ok_or_else(|| CloudError::new(ErrorKind::NotFound, format!("gateway {} does not exist", gateway.id)))?;
+        Self::settle(gw);
+        let state = if gw.pending.is_some() { GatewayState::Transitioning } else { GatewayState::Ready };
+        Ok(Observed {
+            capacity: gw.capacity.clone(),
+            billing: gw.billing,
+            state,
+            raw_state: if state == GatewayState::Ready { "AVAILABLE" } else { "UPDATING" }.to_owned(),
+        })
+    }
+
+    async fn resize(&self, gateway: &GatewayRef, capacity: &Capacity) -> Result<OrderTicket, CloudError> {
+        self.start(gateway, Change::Resize(capacity.clone()), "Resize")
+    }
+
+    async fn change_billing(&self, gateway: &GatewayRef, _prepaid: &Prepaid) -> Result<OrderTicket, CloudError> {
+        self.start(gateway, Change::Billing, "ChangeBilling")
+    }
+
+    async fn order_status(&self, gateway: &GatewayRef, order_id: &str) -> Result<OrderState, CloudError> {
+        let mut state = self.lock();
+        if !state.ledger.iter().any(|e| e.order_id == order_id) {
+            return Err(CloudError::new(ErrorKind::NotFound, format!("order {order_id} does not exist")));
+        }
+        let gw = state
+            .gateways
+            .get_mut(&gateway.id)
+            .ok_or_else(|| CloudError::new(ErrorKind::NotFound, format!("gateway {} does not exist", gateway.id)))?;
+        Self::settle(gw);
+        Ok(if gw.pending.is_some() { OrderState::InProgress } else { OrderState::Succeeded })
+    }
+}
+
+impl Connector for MemoryCloud {
+    fn connect(&self, _spec: &NatGatewaySpec, _credentials: Credentials) -> Result<Arc<dyn Provider>, CloudError> {
+        Ok(Arc::new(self.clone()))
+    }
+}

@@ -1,0 +1,1 @@
+//! A simulator of Huawei Cloud NAT v2, BSS and IAM.
