@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 
 /// Desired state of one existing cloud NAT gateway. The operator adopts the gateway; it never
 /// creates or deletes it.
+// Two wide-only columns repeat `priority = "1"`, which clippy mistakes for a duplicate.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "natgw.io",
@@ -273,9 +275,15 @@ pub struct OrderStatus {
     pub target: String,
     /// 1 for the first submission of this change; higher after a definite rejection.
     pub attempt: u32,
-    /// The cloud's order id (`billId`, `order_id`) or request id, once the cloud answered.
+    /// The cloud's order id (`billId`, `order_id`), polled until the order ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// The request id of the accepted call (Tencent API 3.0 has no order id, only this).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The resource generation this change was made for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
     pub phase: OrderPhase,
     pub submitted_at: Time,
     #[serde(default, skip_serializing_if = "Option::is_none")]

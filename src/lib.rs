@@ -3,4 +3,14 @@
 
 pub mod api;
 pub mod cloud;
+pub mod controller;
+pub mod plan;
 pub mod sim;
+pub mod testenv;
+
+/// The CRD as YAML, exactly as committed in `crds/natgateway.yaml`.
+pub fn crd_yaml() -> String {
+    use kube::CustomResourceExt as _;
+    // Serializing a CRD built from our own types cannot fail.
+    serde_yaml::to_string(&api::NatGateway::crd()).expect("the CRD serializes to YAML")
+}

@@ -1,1 +1,256 @@
 //! Tencent Cloud: API 2.0 and API 3.0 clients and their signatures.
+//!
+//! Tencent has no billing field on NAT gateways and no API to change their billing: gateways
+//! are always reported as pay-per-use and billing changes are refused as unsupported.
+
+mod errors;
+pub mod sign;
+mod v2;
+mod v3;
+
+use std::{collections::HashMap, time::SystemTime};
+
+use async_trait::async_trait;
+
+use super::{
+    Capacity, CloudError, Credentials, ErrorKind, GatewayRef, Observed, OrderState, OrderTicket,
+    Provider, ProviderKind,
+};
+use crate::api::{Prepaid, TencentApi};
+
+pub const DEFAULT_V2_ENDPOINT: &str = "https://vpc.api.qcloud.com";
+pub const DEFAULT_V3_ENDPOINT: &str = "https://vpc.tencentcloudapi.com";
+
+/// One Tencent Cloud account in one region, on API 2.0 or 3.0. `Debug` shows no secret
+/// ([`Credentials`] redacts it).
+#[derive(Debug, Clone)]
+pub struct TencentClient {
+    api: TencentApi,
+    http: reqwest::Client,
+    /// `scheme://authority`, without a trailing slash.
+    base: String,
+    /// The Host header as reqwest sends it (port included when not the default): it is signed.
+    host: String,
+    region: String,
+    credentials: Credentials,
+}
+
+impl TencentClient {
+    /// `endpoint` overrides the default (`https://vpc.api.qcloud.com` for V2,
+    /// `https://vpc.tencentcloudapi.com` for V3); only its scheme and authority are used.
+    pub fn new(
+        api: TencentApi,
+        http: reqwest::Client,
+        endpoint: Option<&str>,
+        region: &str,
+        credentials: Credentials,
+    ) -> Result<TencentClient, CloudError> {
+        let endpoint = endpoint.unwrap_or(match api {
+            TencentApi::V2 => DEFAULT_V2_ENDPOINT,
+            TencentApi::V3 => DEFAULT_V3_ENDPOINT,
+        });
+        let invalid = |why: &str| {
+            CloudError::new(
+                ErrorKind::InvalidRequest,
+                format!("endpoint {endpoint:?} {why}"),
+            )
+        };
+        let url = url::Url::parse(endpoint).map_err(|e| invalid(&format!("is not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(invalid("must be an http:// or https:// URL"));
+        }
+        let host = url.host_str().ok_or_else(|| invalid("has no host"))?;
+        let host = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        };
+        Ok(TencentClient {
+            api,
+            http,
+            base: format!("{}://{host}", url.scheme()),
+            host,
+            region: region.to_owned(),
+            credentials,
+        })
+    }
+
+    /// Reads many gateways at once (API 3.0: 100 per call; API 2.0: one call each). Ids the
+    /// cloud does not know are absent from the map.
+    pub async fn describe_many(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, Observed>, CloudError> {
+        match self.api {
+            TencentApi::V3 => self.v3_describe_many(ids).await,
+            TencentApi::V2 => {
+                let mut found = HashMap::new();
+                for id in ids {
+                    match self.v2_describe(id).await {
+                        Ok(o) => {
+                            found.insert(id.clone(), o);
+                        }
+                        Err(e) if e.kind == ErrorKind::NotFound => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(found)
+            }
+        }
+    }
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn connections(capacity: &Capacity) -> Result<u64, CloudError> {
+    match capacity {
+        Capacity::Connections(n) => Ok(*n),
+        Capacity::Spec(s) => Err(CloudError::new(
+            ErrorKind::InvalidRequest,
+            format!("Tencent Cloud sizes NAT gateways by connections, not by spec {s:?}"),
+        )),
+    }
+}
+
+#[async_trait]
+impl Provider for TencentClient {
+    fn kind(&self) -> ProviderKind {
+        match self.api {
+            TencentApi::V2 => ProviderKind::TencentV2,
+            TencentApi::V3 => ProviderKind::TencentV3,
+        }
+    }
+
+    async fn describe(&self, gateway: &GatewayRef) -> Result<Observed, CloudError> {
+        match self.api {
+            TencentApi::V2 => self.v2_describe(&gateway.id).await,
+            TencentApi::V3 => self
+                .v3_describe_many(std::slice::from_ref(&gateway.id))
+                .await?
+                .remove(&gateway.id)
+                .ok_or_else(|| {
+                    CloudError::new(
+                        ErrorKind::NotFound,
+                        format!(
+                            "NAT gateway {} not found in region {}",
+                            gateway.id, self.region
+                        ),
+                    )
+                }),
+        }
+    }
+
+    async fn resize(
+        &self,
+        gateway: &GatewayRef,
+        capacity: &Capacity,
+    ) -> Result<OrderTicket, CloudError> {
+        let connections = connections(capacity)?;
+        match self.api {
+            TencentApi::V2 => self.v2_upgrade(gateway, connections).await,
+            TencentApi::V3 => self.v3_reset(&gateway.id, connections).await,
+        }
+    }
+
+    async fn change_billing(
+        &self,
+        _gateway: &GatewayRef,
+        _prepaid: &Prepaid,
+    ) -> Result<OrderTicket, CloudError> {
+        Err(CloudError::new(
+            ErrorKind::Unsupported,
+            "Tencent Cloud has no API to change a NAT gateway's billing mode: NAT gateways are billed pay-per-use",
+        ))
+    }
+
+    /// API 2.0 polls the bill. API 3.0 resizes have no order id (completion shows as the
+    /// gateway's State going UPDATING -> AVAILABLE), so this is never called for them and
+    /// answers Unsupported.
+    async fn order_status(
+        &self,
+        _gateway: &GatewayRef,
+        order_id: &str,
+    ) -> Result<OrderState, CloudError> {
+        match self.api {
+            TencentApi::V2 => self.v2_bill_status(order_id).await,
+            TencentApi::V3 => Err(CloudError::new(
+                ErrorKind::Unsupported,
+                "Tencent Cloud API 3.0 resizes have no order to poll; watch the gateway's State instead",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::SecretValue;
+
+    fn creds() -> Credentials {
+        Credentials {
+            key_id: "AKIDtest".into(),
+            secret: SecretValue::new("s3cr3t-key"),
+            session_token: None,
+            domain_id: None,
+        }
+    }
+
+    #[test]
+    fn endpoints_keep_scheme_and_port() {
+        let c = TencentClient::new(
+            TencentApi::V3,
+            reqwest::Client::new(),
+            None,
+            "ap-guangzhou",
+            creds(),
+        )
+        .unwrap();
+        assert_eq!(
+            (c.base.as_str(), c.host.as_str()),
+            ("https://vpc.tencentcloudapi.com", "vpc.tencentcloudapi.com")
+        );
+        let c = TencentClient::new(
+            TencentApi::V2,
+            reqwest::Client::new(),
+            None,
+            "ap-guangzhou",
+            creds(),
+        )
+        .unwrap();
+        assert_eq!(c.host, "vpc.api.qcloud.com");
+        let c = TencentClient::new(
+            TencentApi::V2,
+            reqwest::Client::new(),
+            Some("http://127.0.0.1:8443/x"),
+            "r",
+            creds(),
+        )
+        .unwrap();
+        assert_eq!(
+            (c.base.as_str(), c.host.as_str()),
+            ("http://127.0.0.1:8443", "127.0.0.1:8443")
+        );
+        let c = TencentClient::new(
+            TencentApi::V3,
+            reqwest::Client::new(),
+            Some("https://example.com:443"),
+            "r",
+            creds(),
+        )
+        .unwrap();
+        assert_eq!(c.host, "example.com");
+        let e = TencentClient::new(
+            TencentApi::V3,
+            reqwest::Client::new(),
+            Some("ftp://x"),
+            "r",
+            creds(),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidRequest);
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+    }
+}

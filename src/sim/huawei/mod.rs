@@ -1,1 +1,291 @@
-//! A simulator of Huawei Cloud NAT v2, BSS and IAM.
+//! A simulator of Huawei Cloud NAT v2, BSS and IAM, all on one port, for the calls the operator
+//! makes: `ShowNatGateway`, `UpdateNatGateway`, `UpdateNatGatewayToPeriod`,
+//! `ShowCustomerOrderDetails`, `PayOrders` and `KeystoneListProjects`.
+//!
+//! Every API call is checked as API Gateway would: the SDK-HMAC-SHA256 signature is recomputed
+//! over the headers the request says it signed (with the client's own canonicalisation code),
+//! `X-Sdk-Date` must be within 15 minutes, and a credential with a token requires
+//! `X-Security-Token`. Failures answer 401 `APIG.0301` (`APIG.0303` when expired). Rate limits
+//! (BSS: 10/s per AK by default) answer 429 `APIG.0308`. Unknown paths answer 404 `APIG.0101`.
+//! A missing gateway answers 404 with the NAT API's `NeutronError` body.
+//!
+//! Control API (JSON) besides the shared `/_sim/...` routes of [`crate::sim::core`]:
+//! - `POST /_sim/gateways` (a [`SeedGateway`]), `GET /_sim/gateways`
+//! - `GET /_sim/orders`, `POST /_sim/orders/{id}/pay`, `POST /_sim/orders/{id}/cancel`
+//! - `POST /_sim/projects` (`{"id","name"}`)
+
+mod api;
+pub mod world;
+
+use std::{
+    collections::HashMap,
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    http::StatusCode,
+    routing::{get, post},
+};
+use serde::{Deserialize, Serialize};
+
+pub use world::{SeedGateway, SimOrder};
+
+use super::{
+    SimError,
+    core::{SimCore, SimCredential, control_routes},
+    faults::Fault,
+    server::{Served, SimTls, serve},
+};
+use world::World;
+
+/// BSS allows 10 requests per second per account and API.
+pub const BSS_LIMIT_PER_SECOND: u32 = 10;
+
+/// A project IAM lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimProject {
+    pub id: String,
+    /// The region name, e.g. `cn-north-4`.
+    pub name: String,
+}
+
+impl SimProject {
+    /// Parses `ID:REGION`, as the command line takes it.
+    pub fn parse(s: &str) -> Result<SimProject, String> {
+        match s.split_once(':') {
+            Some((id, name)) if !id.is_empty() && !name.is_empty() => Ok(SimProject {
+                id: id.into(),
+                name: name.into(),
+            }),
+            _ => Err("expected PROJECT_ID:REGION, e.g. 0a1b2c:cn-north-4".to_owned()),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct HuaweiSimConfig {
+    pub credentials: Vec<SimCredential>,
+    pub projects: Vec<SimProject>,
+    /// The account id BSS and IAM expect in `X-Domain-Id` (when a request sends one).
+    pub domain_id: Option<String>,
+    /// How long a spec change stays `PENDING_UPDATE`.
+    pub change_time: Duration,
+    /// How long a paid order stays processing (3) before it completes (5).
+    pub order_time: Duration,
+    /// How far `X-Sdk-Date` may be from the simulator's clock.
+    pub clock_window: Duration,
+    pub bind: IpAddr,
+    /// Ports for HTTP and HTTPS; 0 picks a free one.
+    pub http_port: u16,
+    pub https_port: u16,
+    /// Serve HTTPS too, with this CA (shared with other simulators).
+    pub tls: Option<Arc<SimTls>>,
+    /// Rate limits by action, over the BSS default.
+    pub rate_limits: HashMap<String, u32>,
+    pub gateways: Vec<SeedGateway>,
+}
+
+impl Default for HuaweiSimConfig {
+    fn default() -> Self {
+        HuaweiSimConfig {
+            credentials: Vec::new(),
+            projects: Vec::new(),
+            domain_id: None,
+            change_time: Duration::from_secs(3),
+            order_time: Duration::from_secs(3),
+            clock_window: Duration::from_secs(15 * 60),
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            http_port: 0,
+            https_port: 0,
+            tls: None,
+            rate_limits: HashMap::new(),
+            gateways: Vec::new(),
+        }
+    }
+}
+
+/// Everything the handlers share.
+#[derive(Debug)]
+pub struct SimState {
+    pub core: Arc<SimCore>,
+    world: Mutex<World>,
+    projects: Mutex<Vec<SimProject>>,
+    domain_id: Option<String>,
+    clock_window: Duration,
+}
+
+impl SimState {
+    /// The state for a configuration; BSS calls start rate-limited as documented.
+    pub fn new(config: &HuaweiSimConfig) -> Arc<SimState> {
+        let mut limits: HashMap<String, u32> = ["ShowCustomerOrderDetails", "PayOrders"]
+            .map(|a| (a.to_owned(), BSS_LIMIT_PER_SECOND))
+            .into();
+        limits.extend(config.rate_limits.iter().map(|(a, n)| (a.clone(), *n)));
+        // 0 lifts a limit, as on the control API.
+        limits.retain(|_, n| *n > 0);
+        let mut seeded = World::new(config.change_time, config.order_time);
+        for seed in &config.gateways {
+            seeded.seed(seed.clone());
+        }
+        Arc::new(SimState {
+            core: Arc::new(SimCore::new(config.credentials.clone(), limits)),
+            world: Mutex::new(seeded),
+            projects: Mutex::new(config.projects.clone()),
+            domain_id: config.domain_id.clone(),
+            clock_window: config.clock_window,
+        })
+    }
+
+    fn world(&self) -> std::sync::MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn projects(&self) -> std::sync::MutexGuard<'_, Vec<SimProject>> {
+        self.projects.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The router: the three APIs (matched by path, so that unknown paths get API Gateway's
+/// answer) and the control routes.
+pub fn router(state: Arc<SimState>) -> Router {
+    Router::new()
+        .route("/_sim/gateways", post(seed_gateway).get(list_gateways))
+        .route("/_sim/orders", get(list_orders))
+        .route("/_sim/orders/{id}/pay", post(pay_order))
+        .route("/_sim/orders/{id}/cancel", post(cancel_order))
+        .route("/_sim/projects", post(add_project))
+        .fallback(api::handle)
+        .with_state(state.clone())
+        .merge(control_routes(state.core.clone()))
+}
+
+async fn seed_gateway(
+    State(state): State<Arc<SimState>>,
+    Json(seed): Json<SeedGateway>,
+) -> StatusCode {
+    state.world().seed(seed);
+    StatusCode::NO_CONTENT
+}
+
+async fn list_gateways(
+    State(state): State<Arc<SimState>>,
+) -> Json<Vec<crate::cloud::huawei::wire::NatGateway>> {
+    Json(state.world().gateways())
+}
+
+async fn list_orders(State(state): State<Arc<SimState>>) -> Json<Vec<SimOrder>> {
+    Json(state.world().orders())
+}
+
+fn outcome(result: Result<(), String>) -> (StatusCode, String) {
+    match result {
+        Ok(()) => (StatusCode::NO_CONTENT, String::new()),
+        Err(e) => (StatusCode::CONFLICT, e),
+    }
+}
+
+async fn pay_order(
+    State(state): State<Arc<SimState>>,
+    Path(id): Path<String>,
+) -> (StatusCode, String) {
+    outcome(state.world().pay(&id))
+}
+
+async fn cancel_order(
+    State(state): State<Arc<SimState>>,
+    Path(id): Path<String>,
+) -> (StatusCode, String) {
+    outcome(state.world().cancel(&id))
+}
+
+async fn add_project(
+    State(state): State<Arc<SimState>>,
+    Json(project): Json<SimProject>,
+) -> StatusCode {
+    state.projects().push(project);
+    StatusCode::NO_CONTENT
+}
+
+/// A running simulator for tests; stops when dropped.
+pub struct HuaweiSim {
+    pub http_url: String,
+    pub https_url: Option<String>,
+    state: Arc<SimState>,
+    tls: Option<Arc<SimTls>>,
+    _servers: Vec<Served>,
+}
+
+impl HuaweiSim {
+    /// Serves `config` on loopback (HTTP, and HTTPS when `config.tls` is set).
+    pub async fn start(config: HuaweiSimConfig) -> Result<HuaweiSim, SimError> {
+        let state = SimState::new(&config);
+        let app = router(state.clone());
+        let http = serve(
+            app.clone(),
+            SocketAddr::new(config.bind, config.http_port),
+            None,
+        )
+        .await?;
+        let http_url = format!("http://{}", http.addr);
+        let mut servers = vec![http];
+        let mut https_url = None;
+        if let Some(tls) = &config.tls {
+            let https = serve(
+                app,
+                SocketAddr::new(config.bind, config.https_port),
+                Some(tls),
+            )
+            .await?;
+            https_url = Some(format!("https://localhost:{}", https.addr.port()));
+            servers.push(https);
+        }
+        Ok(HuaweiSim {
+            http_url,
+            https_url,
+            state,
+            tls: config.tls,
+            _servers: servers,
+        })
+    }
+
+    pub fn ca_pem_path(&self) -> Option<&std::path::Path> {
+        self.tls.as_deref().map(SimTls::ca_pem_path)
+    }
+
+    pub fn seed_gateway(&self, seed: SeedGateway) {
+        self.state.world().seed(seed);
+    }
+
+    pub fn gateway(&self, id: &str) -> Option<crate::cloud::huawei::wire::NatGateway> {
+        self.state
+            .world()
+            .gateways()
+            .into_iter()
+            .find(|g| g.id == id)
+    }
+
+    pub fn orders(&self) -> Vec<SimOrder> {
+        self.state.world().orders()
+    }
+
+    pub fn pay_order(&self, id: &str) -> Result<(), String> {
+        self.state.world().pay(id)
+    }
+
+    pub fn cancel_order(&self, id: &str) -> Result<(), String> {
+        self.state.world().cancel(id)
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        self.state.core.faults.inject(fault);
+    }
+
+    /// Credentials, rate limits, faults and the ledger (orders accepted, every request's outcome).
+    pub fn core(&self) -> &SimCore {
+        &self.state.core
+    }
+}

@@ -1,1 +1,408 @@
-//! A simulator of Tencent Cloud API 2.0 and 3.0 for NAT gateways.
+//! A simulator of Tencent Cloud API 2.0 (`/v2/index.php`, GET or POST form) and API 3.0 (`/`,
+//! POST JSON) for NAT gateways. Every request's signature is verified with the operator's own
+//! signing code ([`crate::cloud::tencent::sign`]), recomputed from the request as received.
+//!
+//! Implemented: API 2.0 `UpgradeNatGateway`, `QueryNatGatewayProductionStatus`,
+//! `DescribeNatGateway`; API 3.0 `ResetNatGatewayConnection`, `DescribeNatGateways`. Not
+//! implemented: creating or deleting gateways, EIPs, rules, `DescribeVpcTaskResult`, API 3.0 GET
+//! requests and the older HmacSHA* signatures on API 3.0.
+//!
+//! Rate limits (per action, per SecretId), overridable: `ResetNatGatewayConnection` 20/s and
+//! `DescribeNatGateways` 100/s as documented; API 2.0 has no published per-action numbers, so
+//! its actions take those of their API 3.0 counterparts (`UpgradeNatGateway` and
+//! `QueryNatGatewayProductionStatus` 20/s, `DescribeNatGateway` 100/s).
+
+mod model;
+mod v2;
+mod v3;
+
+use std::{
+    collections::HashMap,
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    Json, Router,
+    extract::State,
+    http::StatusCode,
+    response::Response,
+    routing::{get, post, put},
+};
+use serde::Deserialize;
+use serde_json::Value;
+
+pub use model::SimGateway;
+
+use super::{
+    SimError,
+    core::{SimCore, SimCredential, control_routes},
+    faults::{Fault, FaultKind, broken_response},
+    ledger::{Order, RequestRecord, now_unix_ms},
+    server::{Served, SimTls, serve},
+};
+
+/// How far a request's timestamp may be from the simulator's clock (both APIs).
+const TIMESTAMP_WINDOW_SECS: i64 = 300;
+
+pub struct TencentSimConfig {
+    pub bind: IpAddr,
+    /// Plain HTTP port; 0 picks a free one.
+    pub http_port: u16,
+    /// HTTPS port (0 picks one); no HTTPS when `None`.
+    pub https_port: Option<u16>,
+    /// A CA to serve HTTPS with (shared with other simulators); generated when absent.
+    pub tls: Option<Arc<SimTls>>,
+    /// Where a generated CA is written; a temporary file when absent.
+    pub ca_out: Option<PathBuf>,
+    pub credentials: Vec<SimCredential>,
+    /// How long a resize (and its bill) runs.
+    pub change_time: Duration,
+    /// Calls per second by action, over the defaults.
+    pub rate_limits: HashMap<String, u32>,
+    pub gateways: Vec<SimGateway>,
+}
+
+impl Default for TencentSimConfig {
+    fn default() -> Self {
+        TencentSimConfig {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            http_port: 0,
+            https_port: Some(0),
+            tls: None,
+            ca_out: None,
+            credentials: Vec::new(),
+            change_time: Duration::from_secs(2),
+            rate_limits: HashMap::new(),
+            gateways: Vec::new(),
+        }
+    }
+}
+
+pub fn default_rate_limits() -> HashMap<String, u32> {
+    [
+        ("ResetNatGatewayConnection", 20),
+        ("DescribeNatGateways", 100),
+        ("UpgradeNatGateway", 20),
+        ("QueryNatGatewayProductionStatus", 20),
+        ("DescribeNatGateway", 100),
+    ]
+    .into_iter()
+    .map(|(a, n)| (a.to_owned(), n))
+    .collect()
+}
+
+/// Shared state of one simulator.
+struct Sim {
+    core: Arc<SimCore>,
+    model: Mutex<model::Model>,
+}
+
+impl Sim {
+    fn model(&self) -> std::sync::MutexGuard<'_, model::Model> {
+        self.model.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn record_order(
+        &self,
+        gateway_id: &str,
+        action: &str,
+        order_id: &str,
+        target: u64,
+        key_id: &str,
+    ) {
+        self.core.ledger.record_order(Order {
+            gateway_id: gateway_id.to_owned(),
+            action: action.to_owned(),
+            order_id: order_id.to_owned(),
+            target: target.to_string(),
+            key_id: key_id.to_owned(),
+            at_unix_ms: now_unix_ms(),
+        });
+    }
+
+    /// Whether a `failOrder` fault is queued for this action (consumes it).
+    fn order_should_fail(&self, action: &str) -> bool {
+        self.core
+            .faults
+            .take(action, |k| *k == FaultKind::FailOrder)
+            .is_some()
+    }
+}
+
+/// A failed call in API 3.0 terms; API 2.0 renders it with its numeric code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CallError {
+    code: String,
+    message: String,
+}
+
+impl CallError {
+    fn new(code: &str, message: impl Into<String>) -> CallError {
+        CallError {
+            code: code.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// What to send back once a call is authenticated.
+enum Reply {
+    Done(Result<Value, CallError>),
+    /// The call was handled but its answer is lost.
+    Dropped,
+}
+
+/// Rate limit, injected faults, then the action itself.
+async fn after_auth(
+    sim: &Sim,
+    action: &str,
+    key_id: &str,
+    handle: impl FnOnce(&Sim) -> Result<Value, CallError>,
+) -> Reply {
+    if let Err(wait) = sim.core.limits.check(key_id, action) {
+        return Reply::Done(Err(CallError::new(
+            "RequestLimitExceeded",
+            format!(
+                "Your current request times equals to the limit for {action}; try again in {} ms.",
+                wait.as_millis().max(1)
+            ),
+        )));
+    }
+    match sim.core.faults.take(action, |k| *k != FaultKind::FailOrder) {
+        Some(FaultKind::Error { code, message }) => {
+            let message = message.unwrap_or_else(|| format!("injected fault {code}"));
+            Reply::Done(Err(CallError { code, message }))
+        }
+        Some(FaultKind::Latency { millis }) => {
+            tokio::time::sleep(Duration::from_millis(millis)).await;
+            Reply::Done(handle(sim))
+        }
+        Some(FaultKind::Timeout { millis, apply }) => {
+            let result = if apply {
+                handle(sim)
+            } else {
+                Err(CallError::new("InternalError", "the request timed out"))
+            };
+            tokio::time::sleep(Duration::from_millis(millis)).await;
+            Reply::Done(result)
+        }
+        Some(FaultKind::DropResponse) => {
+            // Only the effect matters; the answer is never sent.
+            let _ = handle(sim);
+            Reply::Dropped
+        }
+        Some(FaultKind::FailOrder) | None => Reply::Done(handle(sim)),
+    }
+}
+
+fn record_request(sim: &Sim, api: &str, action: &str, key_id: Option<&str>, outcome: &str) {
+    sim.core.ledger.record_request(RequestRecord {
+        api: api.to_owned(),
+        action: action.to_owned(),
+        key_id: key_id.map(str::to_owned),
+        outcome: outcome.to_owned(),
+        at_unix_ms: now_unix_ms(),
+    });
+}
+
+fn now_unix() -> i64 {
+    (now_unix_ms() / 1000) as i64
+}
+
+fn timestamp_ok(ts: i64) -> bool {
+    (now_unix() - ts).abs() <= TIMESTAMP_WINDOW_SECS
+}
+
+/// A random id shaped like Tencent's request ids (a UUID).
+fn request_id() -> String {
+    let b: [u8; 16] = rand::random();
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+/// Whether the gateway can take a change now, in API 3.0 terms.
+fn check_changeable(g: &SimGateway) -> Result<(), CallError> {
+    match g.state.as_str() {
+        "AVAILABLE" => Ok(()),
+        "UPDATING" | "PENDING" => Err(CallError::new(
+            "UnsupportedOperation.NatGatewayIsBusy",
+            format!(
+                "The NAT gateway {} is being changed; try again when it is AVAILABLE.",
+                g.id
+            ),
+        )),
+        other => Err(CallError::new(
+            "UnsupportedOperation",
+            format!("The NAT gateway {} is {other} and cannot be changed.", g.id),
+        )),
+    }
+}
+
+fn check_size(value: u64) -> Result<(), CallError> {
+    if model::SIZES.contains(&value) {
+        Ok(())
+    } else {
+        Err(CallError::new(
+            "InvalidParameterValue.Range",
+            format!(
+                "The maximum concurrent connections {value} is not one of 1000000, 3000000, 10000000."
+            ),
+        ))
+    }
+}
+
+fn router(sim: Arc<Sim>) -> Router {
+    let gateways = Router::new()
+        .route("/_sim/gateways", post(seed_gateway).get(list_gateways))
+        .route("/_sim/timing", put(set_timing))
+        .with_state(sim.clone());
+    Router::new()
+        .route("/v2/index.php", get(v2::handle).post(v2::handle))
+        .route("/", post(v3::handle).get(v3::handle))
+        .with_state(sim.clone())
+        .merge(gateways)
+        .merge(control_routes(sim.core.clone()))
+}
+
+async fn seed_gateway(State(sim): State<Arc<Sim>>, Json(gateway): Json<SimGateway>) -> StatusCode {
+    sim.model().seed(gateway);
+    StatusCode::NO_CONTENT
+}
+
+async fn list_gateways(State(sim): State<Arc<Sim>>) -> Json<Vec<SimGateway>> {
+    Json(sim.model().gateways())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Timing {
+    change_millis: u64,
+}
+
+async fn set_timing(State(sim): State<Arc<Sim>>, Json(timing): Json<Timing>) -> StatusCode {
+    sim.model().change_time = Duration::from_millis(timing.change_millis);
+    StatusCode::NO_CONTENT
+}
+
+/// Starts simulators: see [`TencentSim::start`].
+pub struct TencentSim;
+
+impl TencentSim {
+    /// Serves the simulator on loopback; it stops when the handle is dropped.
+    pub async fn start(config: TencentSimConfig) -> Result<TencentSimHandle, SimError> {
+        let mut limits = default_rate_limits();
+        limits.extend(config.rate_limits);
+        let core = Arc::new(SimCore::new(config.credentials, limits));
+        let mut model = model::Model::new(config.change_time);
+        for g in config.gateways {
+            model.seed(g);
+        }
+        let sim = Arc::new(Sim {
+            core,
+            model: Mutex::new(model),
+        });
+        let app = router(sim.clone());
+
+        let http = serve(
+            app.clone(),
+            SocketAddr::new(config.bind, config.http_port),
+            None,
+        )
+        .await?;
+        let (https, tls) = match config.https_port {
+            Some(port) => {
+                let tls = match config.tls {
+                    Some(tls) => tls,
+                    None => SimTls::generate(config.ca_out.as_deref())?,
+                };
+                (
+                    Some(serve(app, SocketAddr::new(config.bind, port), Some(&tls)).await?),
+                    Some(tls),
+                )
+            }
+            None => (None, None),
+        };
+        Ok(TencentSimHandle {
+            http_url: format!("http://{}", http.addr),
+            https_url: https.as_ref().map(|s| format!("https://{}", s.addr)),
+            sim,
+            _servers: [Some(http), https].into_iter().flatten().collect(),
+            tls,
+        })
+    }
+}
+
+/// A running simulator, for tests and `natgw-operator sim`. Stops when dropped.
+pub struct TencentSimHandle {
+    /// e.g. `http://127.0.0.1:41234`
+    pub http_url: String,
+    /// e.g. `https://127.0.0.1:41235`, when HTTPS is served.
+    pub https_url: Option<String>,
+    sim: Arc<Sim>,
+    tls: Option<Arc<SimTls>>,
+    _servers: Vec<Served>,
+}
+
+impl TencentSimHandle {
+    /// The PEM file of the CA that signed the HTTPS certificate.
+    pub fn ca_pem_path(&self) -> Option<&Path> {
+        self.tls.as_deref().map(SimTls::ca_pem_path)
+    }
+
+    pub fn seed_gateway(&self, gateway: SimGateway) {
+        self.sim.model().seed(gateway);
+    }
+
+    pub fn gateway(&self, id: &str) -> Option<SimGateway> {
+        self.sim.model().get(id)
+    }
+
+    /// How long resizes (and their bills) take from now on.
+    pub fn set_change_time(&self, change_time: Duration) {
+        self.sim.model().change_time = change_time;
+    }
+
+    pub fn add_credential(&self, credential: SimCredential) {
+        self.sim.core.add_credential(credential);
+    }
+
+    pub fn set_rate_limit(&self, action: &str, per_second: u32) {
+        self.sim.core.limits.set(action, per_second);
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        self.sim.core.faults.inject(fault);
+    }
+
+    pub fn clear_faults(&self) {
+        self.sim.core.faults.clear();
+    }
+
+    /// Every accepted mutating call so far.
+    pub fn orders(&self) -> Vec<Order> {
+        self.sim.core.ledger.orders()
+    }
+
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.sim.core.ledger.requests()
+    }
+}
+
+/// Turns a reply into the HTTP answer; both APIs answer errors with HTTP 200 and an envelope.
+fn respond(reply: Reply, render: impl FnOnce(Result<Value, CallError>) -> Value) -> Response {
+    use axum::response::IntoResponse as _;
+    match reply {
+        Reply::Done(result) => Json(render(result)).into_response(),
+        Reply::Dropped => broken_response(),
+    }
+}

@@ -1,0 +1,225 @@
+//! Huawei's JSON bodies for the calls the operator makes, shared by the client (to read them) and
+//! the simulator (to write them), so both agree on field names by construction.
+
+use serde::{Deserialize, Serialize};
+
+/// `nat_gateway` of `ShowNatGateway` / `UpdateNatGateway`. Fields the operator does not read
+/// are lenient so that an unexpected shape of one of them never fails a describe.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct NatGateway {
+    pub id: String,
+    #[serde(default)]
+    pub tenant_id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub spec: String,
+    pub status: String,
+    #[serde(default)]
+    pub admin_state_up: bool,
+    /// Docs show `2017-11-18 07:34:32.203044`, the SDK RFC 3339; not needed, so kept raw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<serde_json::Value>,
+    #[serde(default)]
+    pub router_id: String,
+    #[serde(default)]
+    pub internal_network_id: String,
+    #[serde(default)]
+    pub enterprise_project_id: String,
+    /// Order information; non-empty only for yearly/monthly gateways.
+    #[serde(default)]
+    pub billing_info: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NatGatewayEnvelope {
+    pub nat_gateway: NatGateway,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+}
+
+/// `UpdateNatGateway` request body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpdateRequest {
+    pub nat_gateway: UpdateOption,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct UpdateOption {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prepaid_options: Option<UpdatePrepaid>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct UpdatePrepaid {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_auto_pay: Option<bool>,
+}
+
+/// `UpdateNatGatewayToPeriod` (`change_to_period`) request body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangeToPeriodRequest {
+    pub prepaid_options: PrepaidOptions,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrepaidOptions {
+    /// `month` or `year`.
+    pub period_type: String,
+    pub period_num: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_auto_renew: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_auto_pay: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderIdResponse {
+    pub order_id: String,
+}
+
+/// `ShowCustomerOrderDetails` response (the parts the operator reads, plus what the SDK needs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderDetails {
+    #[serde(default)]
+    pub total_count: i64,
+    pub order_info: OrderInfo,
+    #[serde(default)]
+    pub order_line_items: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderInfo {
+    pub order_id: String,
+    /// 1 pending approval, 2 pending refund, 3 processing, 4 cancelled, 5 completed,
+    /// 6 pending payment, 9 pending confirmation, 10-13 delivery states.
+    pub status: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_type: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_type_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_payment_end_time: Option<String>,
+}
+
+/// `PayOrders` request body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PayOrdersRequest {
+    pub order_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_coupon: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_discount: Option<String>,
+}
+
+/// `KeystoneListProjects` response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Projects {
+    pub projects: Vec<Project>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Project {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub domain_id: String,
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+/// The error body every Huawei service returns (`error_code`/`error_msg`, optionally
+/// `request_id`); the simulator writes it, the client reads it with [`error_fields`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error_code: String,
+    pub error_msg: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// Code and message of an error body, looked up as the official SDK does: `error_code` +
+/// `error_msg`, `errorCode` + `errorMsg`, `code` + `message`, then the same inside nested
+/// objects (IAM's `{"error":{...}}`); the NAT API's `{"NeutronError":{"type","message"}}`
+/// gives its `type` as the code.
+pub fn error_fields(body: &serde_json::Value) -> Option<(String, String)> {
+    let obj = body.as_object()?;
+    let text = |k: &str| {
+        obj.get(k).map(|v| {
+            v.as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| v.to_string())
+        })
+    };
+    for (code, msg) in [
+        ("error_code", "error_msg"),
+        ("errorCode", "errorMsg"),
+        ("code", "message"),
+        ("type", "message"),
+    ] {
+        if let (Some(c), Some(m)) = (text(code), text(msg)) {
+            return Some((c, m));
+        }
+    }
+    obj.values().find_map(error_fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn error_fields_follow_the_sdk_lookup_order() {
+        let f = |v| error_fields(&v).map(|(c, m)| format!("{c}|{m}"));
+        assert_eq!(
+            f(json!({"error_code":"NAT.0002","error_msg":"Invalid parameters.","request_id":"r"}))
+                .unwrap(),
+            "NAT.0002|Invalid parameters."
+        );
+        assert_eq!(
+            f(json!({"error":{"code":"IAM.0001","message":"bad","title":"x"}})).unwrap(),
+            "IAM.0001|bad"
+        );
+        assert_eq!(
+            f(json!({"NeutronError":{"message":"NatGateway x could not be found.","type":"NatGatewayNotFound","detail":""}})).unwrap(),
+            "NatGatewayNotFound|NatGateway x could not be found."
+        );
+        assert_eq!(
+            f(json!({"errorCode":"CBC.0100","errorMsg":"p"})).unwrap(),
+            "CBC.0100|p"
+        );
+        assert_eq!(f(json!(["no"])), None);
+        assert_eq!(f(json!({"unrelated": 1})), None);
+    }
+
+    #[test]
+    fn gateway_parses_with_nulls_and_both_date_formats() {
+        for created in [
+            json!("2017-11-18 07:34:32.203044"),
+            json!("2017-11-18T07:34:32Z"),
+            json!(null),
+        ] {
+            let gw: NatGateway = serde_json::from_value(json!({
+                "id":"g","spec":"1","status":"ACTIVE","created_at":created,"billing_info":null,"admin_state_up":true
+            }))
+            .unwrap();
+            assert_eq!(gw.billing_info, None);
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! API 3.0 calls: JSON POSTs to `/`, signed with TC3-HMAC-SHA256.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+
+use super::{
+    TencentClient,
+    errors::{bad_answer, v3_error},
+    now_unix,
+    sign::{tc3_authorization, tc3_canonical_request, tc3_signature},
+};
+use crate::{
+    api::BillingMode,
+    cloud::{Capacity, CloudError, ErrorKind, GatewayState, Observed, OrderTicket},
+};
+
+const VERSION: &str = "2017-03-12";
+const SERVICE: &str = "vpc";
+const CONTENT_TYPE: &str = "application/json; charset=utf-8";
+/// `DescribeNatGateways` takes at most 100 ids per call.
+const IDS_PER_CALL: usize = 100;
+
+/// The `Authorization` header for a JSON POST to `/`.
+pub(crate) fn authorization(
+    secret_id: &str,
+    secret_key: &str,
+    host: &str,
+    timestamp: i64,
+    payload: &[u8],
+) -> String {
+    let signed_headers = "content-type;host";
+    let canonical = tc3_canonical_request(
+        "POST",
+        "/",
+        "",
+        &[("content-type", CONTENT_TYPE), ("host", host)],
+        signed_headers,
+        payload,
+    );
+    let signature = tc3_signature(secret_key, SERVICE, timestamp, &canonical);
+    tc3_authorization(secret_id, SERVICE, timestamp, signed_headers, &signature)
+}
+
+impl TencentClient {
+    /// Returns the `Response` object of a successful call.
+    async fn v3_call(&self, action: &str, params: Value) -> Result<Value, CloudError> {
+        let payload = serde_json::to_vec(&params)
+            .map_err(|e| CloudError::new(ErrorKind::InvalidRequest, e.to_string()))?;
+        let timestamp = now_unix();
+        let auth = authorization(
+            &self.credentials.key_id,
+            self.credentials.secret.expose(),
+            &self.host,
+            timestamp,
+            &payload,
+        );
+        let mut request = self
+            .http
+            .post(format!("{}/", self.base))
+            .header(reqwest::header::AUTHORIZATION, auth)
+            .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
+            .header("X-TC-Action", action)
+            .header("X-TC-Version", VERSION)
+            .header("X-TC-Timestamp", timestamp.to_string())
+            .header("X-TC-Region", &self.region);
+        if let Some(token) = &self.credentials.session_token {
+            request = request.header("X-TC-Token", token.expose());
+        }
+        tracing::debug!(action, host = %self.host, "Tencent Cloud API 3.0 call");
+        let response = request.body(payload).send().await?;
+        let status = response.status();
+        let bytes = response.bytes().await?;
+        let mut body: Value =
+            serde_json::from_slice(&bytes).map_err(|_| bad_answer(status, &bytes))?;
+        let Some(response) = body.get_mut("Response").map(Value::take) else {
+            return Err(bad_answer(status, &bytes));
+        };
+        let request_id = response
+            .get("RequestId")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        match response.get("Error") {
+            Some(error) => Err(v3_error(
+                error
+                    .get("Code")
+                    .and_then(Value::as_str)
+                    .unwrap_or("InternalError"),
+                error.get("Message").and_then(Value::as_str).unwrap_or(""),
+                request_id,
+            )),
+            None => Ok(response),
+        }
+    }
+
+    pub(super) async fn v3_describe_many(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, Observed>, CloudError> {
+        let mut found = HashMap::new();
+        for chunk in ids.chunks(IDS_PER_CALL) {
+            let response = self
+                .v3_call(
+                    "DescribeNatGateways",
+                    json!({ "NatGatewayIds": chunk, "Limit": IDS_PER_CALL }),
+                )
+                .await?;
+            for g in response
+                .get("NatGatewaySet")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let id = g
+                    .get("NatGatewayId")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let observed = observed(g).ok_or_else(|| {
+                    CloudError::new(ErrorKind::Transient, format!("Tencent Cloud's description of NAT gateway {id} lacks State or MaxConcurrentConnection"))
+                })?;
+                found.insert(id.to_owned(), observed);
+            }
+        }
+        Ok(found)
+    }
+
+    pub(super) async fn v3_reset(
+        &self,
+        id: &str,
+        connections: u64,
+    ) -> Result<OrderTicket, CloudError> {
+        let response = self
+            .v3_call(
+                "ResetNatGatewayConnection",
+                json!({ "NatGatewayId": id, "MaxConcurrentConnection": connections }),
+            )
+            .await?;
+        // Asynchronous, with no order to poll: the State goes UPDATING -> AVAILABLE.
+        Ok(OrderTicket {
+            order_id: None,
+            request_id: response
+                .get("RequestId")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        })
+    }
+}
+
+fn observed(g: &Value) -> Option<Observed> {
+    let state = g.get("State")?.as_str()?;
+    let max = g.get("MaxConcurrentConnection")?.as_u64()?;
+    Some(Observed {
+        capacity: Capacity::Connections(max),
+        billing: BillingMode::PayPerUse,
+        state: match state {
+            "AVAILABLE" => GatewayState::Ready,
+            "PENDING" | "UPDATING" | "DELETING" => GatewayState::Transitioning,
+            _ => GatewayState::Unavailable,
+        },
+        raw_state: state.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states() {
+        let o =
+            |s: &str| observed(&json!({"State": s, "MaxConcurrentConnection": 1000000})).unwrap();
+        assert_eq!(o("AVAILABLE").state, GatewayState::Ready);
+        for s in ["PENDING", "UPDATING", "DELETING"] {
+            assert_eq!(o(s).state, GatewayState::Transitioning);
+        }
+        for s in ["PENDFAILURE", "DELETEFAILURE", "DENIED", "SOMETHINGNEW"] {
+            assert_eq!(o(s).state, GatewayState::Unavailable);
+        }
+        assert_eq!(o("UPDATING").raw_state, "UPDATING");
+        assert!(observed(&json!({"State": "AVAILABLE"})).is_none());
+    }
+
+    #[test]
+    fn authorization_matches_the_signer() {
+        let auth = authorization("AKID", "key", "127.0.0.1:9080", 1_551_113_065, b"{}");
+        assert!(auth.starts_with("TC3-HMAC-SHA256 Credential=AKID/2019-02-25/vpc/tc3_request, SignedHeaders=content-type;host, Signature="));
+    }
+}

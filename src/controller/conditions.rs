@@ -1,0 +1,120 @@
+//! The three conditions kstatus, `kubectl wait` and Argo CD read: `Ready` (normal polarity),
+//! `Reconciling` and `Stalled` (abnormal-true polarity).
+
+use k8s_openapi::{
+    apimachinery::pkg::apis::meta::v1::{Condition, Time},
+    jiff::Timestamp,
+};
+
+/// How the resource stands after a reconcile, in words a person can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// The gateway matches the spec.
+    Ready { message: String },
+    /// Work is under way (an order, a transition); Ready=False, Reconciling=True.
+    Progressing { reason: String, message: String },
+    /// A temporary problem (throttling, cloud errors): Reconciling=True, Ready left as it was.
+    Retrying { reason: String, message: String },
+    /// `Observe` found drift: Ready=False, neither reconciling nor stalled.
+    Drift { message: String },
+    /// Needs a person: Ready=False, Stalled=True.
+    Stalled { reason: String, message: String },
+}
+
+impl Health {
+    pub fn reason(&self) -> &str {
+        match self {
+            Health::Ready { .. } => "InSync",
+            Health::Drift { .. } => "DriftDetected",
+            Health::Progressing { reason, .. } | Health::Retrying { reason, .. } | Health::Stalled { reason, .. } => reason,
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            Health::Ready { message }
+            | Health::Drift { message }
+            | Health::Progressing { message, .. }
+            | Health::Retrying { message, .. }
+            | Health::Stalled { message, .. } => message,
+        }
+    }
+}
+
+/// The new condition list. `lastTransitionTime` moves only when a condition's status flips.
+pub fn conditions(previous: &[Condition], health: &Health, generation: i64, now: Timestamp) -> Vec<Condition> {
+    let (reason, message) = (health.reason(), health.message());
+    let previous_ready = previous.iter().find(|c| c.type_ == "Ready");
+    let ready = match health {
+        Health::Ready { .. } => ("True", reason, message),
+        Health::Retrying { .. } => match previous_ready {
+            Some(c) => (c.status.as_str(), c.reason.as_str(), c.message.as_str()),
+            None => ("Unknown", reason, message),
+        },
+        _ => ("False", reason, message),
+    };
+    let reconciling = match health {
+        Health::Progressing { .. } | Health::Retrying { .. } => ("True", reason, message),
+        _ => ("False", reason, ""),
+    };
+    let stalled = match health {
+        Health::Stalled { .. } => ("True", reason, message),
+        _ => ("False", reason, ""),
+    };
+    [("Ready", ready), ("Reconciling", reconciling), ("Stalled", stalled)]
+        .into_iter()
+        .map(|(type_, (status, reason, message))| {
+            let since = previous
+                .iter()
+                .find(|c| c.type_ == type_ && c.status == status)
+                .map_or(Time(now), |c| c.last_transition_time.clone());
+            Condition {
+                type_: type_.to_owned(),
+                status: status.to_owned(),
+                reason: reason.to_owned(),
+                message: message.to_owned(),
+                observed_generation: Some(generation),
+                last_transition_time: since,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_of<'a>(c: &'a [Condition], t: &str) -> &'a str {
+        &c.iter().find(|c| c.type_ == t).unwrap().status
+    }
+
+    #[test]
+    fn polarity_matches_kstatus() {
+        let now = Timestamp::UNIX_EPOCH;
+        let cases = [
+            (Health::Ready { message: "ok".into() }, ["True", "False", "False"]),
+            (Health::Progressing { reason: "OrderInProgress".into(), message: "m".into() }, ["False", "True", "False"]),
+            (Health::Stalled { reason: "GatewayNotFound".into(), message: "m".into() }, ["False", "False", "True"]),
+            (Health::Drift { message: "m".into() }, ["False", "False", "False"]),
+            (Health::Retrying { reason: "Throttled".into(), message: "m".into() }, ["Unknown", "True", "False"]),
+        ];
+        for (health, expected) in cases {
+            let c = conditions(&[], &health, 3, now);
+            let got = [status_of(&c, "Ready"), status_of(&c, "Reconciling"), status_of(&c, "Stalled")];
+            assert_eq!(got, expected, "{health:?}");
+            assert!(c.iter().all(|c| c.observed_generation == Some(3)));
+        }
+    }
+
+    #[test]
+    fn retrying_keeps_ready_and_transition_times_move_only_on_flips() {
+        let t0 = Timestamp::UNIX_EPOCH;
+        let t1 = Timestamp::from_second(100).unwrap();
+        let first = conditions(&[], &Health::Ready { message: "ok".into() }, 1, t0);
+        let second = conditions(&first, &Health::Retrying { reason: "Throttled".into(), message: "slow".into() }, 1, t1);
+        let ready = second.iter().find(|c| c.type_ == "Ready").unwrap();
+        assert_eq!((ready.status.as_str(), ready.last_transition_time.0), ("True", t0));
+        let reconciling = second.iter().find(|c| c.type_ == "Reconciling").unwrap();
+        assert_eq!((reconciling.status.as_str(), reconciling.last_transition_time.0), ("True", t1));
+    }
+}

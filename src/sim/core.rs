@@ -1,0 +1,155 @@
+//! The state every simulator has besides its gateways: accepted credentials, rate limits, faults
+//! and the ledger, plus the `/_sim/...` control routes over them.
+
+use std::{collections::HashMap, sync::Arc, sync::Mutex};
+
+use axum::{
+    Json, Router,
+    extract::State,
+    http::StatusCode,
+    routing::{get, post, put},
+};
+use serde::Deserialize;
+
+use super::{
+    faults::{Fault, Faults},
+    ledger::{Ledger, Order, RequestRecord},
+    ratelimit::RateLimits,
+};
+
+/// One access key pair the simulator accepts.
+#[derive(Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimCredential {
+    pub key_id: String,
+    pub secret: String,
+    /// When set, requests must carry this session token.
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for SimCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimCredential")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimCredential {
+    /// Parses `ID:KEY` or `ID:KEY:TOKEN`, as the command line takes it.
+    pub fn parse(s: &str) -> Result<SimCredential, String> {
+        let mut parts = s.splitn(3, ':');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(id), Some(key), token) if !id.is_empty() && !key.is_empty() => {
+                Ok(SimCredential {
+                    key_id: id.to_owned(),
+                    secret: key.to_owned(),
+                    token: token.map(str::to_owned),
+                })
+            }
+            _ => Err("expected ID:KEY or ID:KEY:TOKEN".to_owned()),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct SimCore {
+    credentials: Mutex<HashMap<String, SimCredential>>,
+    pub limits: RateLimits,
+    pub faults: Faults,
+    pub ledger: Ledger,
+}
+
+impl SimCore {
+    pub fn new(credentials: Vec<SimCredential>, limits: HashMap<String, u32>) -> SimCore {
+        let core = SimCore {
+            limits: RateLimits::new(limits),
+            ..SimCore::default()
+        };
+        for c in credentials {
+            core.add_credential(c);
+        }
+        core
+    }
+
+    pub fn add_credential(&self, credential: SimCredential) {
+        self.lock_credentials()
+            .insert(credential.key_id.clone(), credential);
+    }
+
+    pub fn credential(&self, key_id: &str) -> Option<SimCredential> {
+        self.lock_credentials().get(key_id).cloned()
+    }
+
+    fn lock_credentials(&self) -> std::sync::MutexGuard<'_, HashMap<String, SimCredential>> {
+        self.credentials.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Routes shared by all simulators (JSON):
+/// - `POST /_sim/faults` (a [`Fault`]), `GET /_sim/faults`, `DELETE /_sim/faults`
+/// - `GET /_sim/ledger` (orders), `GET /_sim/requests`, `DELETE /_sim/ledger` (both)
+/// - `GET|PUT /_sim/ratelimits` (`{"Action": perSecond}`, 0 lifts a limit)
+/// - `POST /_sim/credentials` (`{"keyId","secret","token"?}`)
+pub fn control_routes(core: Arc<SimCore>) -> Router {
+    Router::new()
+        .route(
+            "/_sim/faults",
+            post(inject_fault).get(list_faults).delete(clear_faults),
+        )
+        .route("/_sim/ledger", get(orders).delete(clear_ledger))
+        .route("/_sim/requests", get(requests))
+        .route("/_sim/ratelimits", put(set_limits).get(get_limits))
+        .route("/_sim/credentials", post(add_credential))
+        .with_state(core)
+}
+
+async fn inject_fault(State(core): State<Arc<SimCore>>, Json(fault): Json<Fault>) -> StatusCode {
+    core.faults.inject(fault);
+    StatusCode::NO_CONTENT
+}
+
+async fn list_faults(State(core): State<Arc<SimCore>>) -> Json<Vec<Fault>> {
+    Json(core.faults.pending())
+}
+
+async fn clear_faults(State(core): State<Arc<SimCore>>) -> StatusCode {
+    core.faults.clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn orders(State(core): State<Arc<SimCore>>) -> Json<Vec<Order>> {
+    Json(core.ledger.orders())
+}
+
+async fn requests(State(core): State<Arc<SimCore>>) -> Json<Vec<RequestRecord>> {
+    Json(core.ledger.requests())
+}
+
+async fn clear_ledger(State(core): State<Arc<SimCore>>) -> StatusCode {
+    core.ledger.clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn set_limits(
+    State(core): State<Arc<SimCore>>,
+    Json(limits): Json<HashMap<String, u32>>,
+) -> StatusCode {
+    for (action, per_second) in limits {
+        core.limits.set(&action, per_second);
+    }
+    StatusCode::NO_CONTENT
+}
+
+async fn get_limits(State(core): State<Arc<SimCore>>) -> Json<HashMap<String, u32>> {
+    Json(core.limits.limits())
+}
+
+async fn add_credential(
+    State(core): State<Arc<SimCore>>,
+    Json(credential): Json<SimCredential>,
+) -> StatusCode {
+    core.add_credential(credential);
+    StatusCode::NO_CONTENT
+}

@@ -1,0 +1,513 @@
+//! The wire side of the Huawei simulator: routing by path, API Gateway's checks (signature,
+//! clock, rate limits), injected faults, and the NAT, BSS and IAM answers.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    body::Bytes,
+    extract::{Request, State},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, request::Parts},
+    response::{IntoResponse, Response},
+};
+use k8s_openapi::jiff::Timestamp;
+use serde_json::{Value, json};
+
+use super::{SimState, world::Refusal};
+use crate::cloud::huawei::{sign, wire};
+use crate::sim::{
+    faults::{FaultKind, broken_response},
+    ledger::{Order, RequestRecord, now_unix_ms},
+};
+
+/// Bodies larger than this are refused; the real calls send a few hundred bytes.
+const MAX_BODY: usize = 64 * 1024;
+
+#[derive(Debug, Clone, PartialEq)]
+enum Route {
+    Show { project: String, id: String },
+    Update { project: String, id: String },
+    ToPeriod { project: String, id: String },
+    OrderDetails { order_id: String },
+    PayOrders,
+    ListProjects,
+}
+
+impl Route {
+    fn of(method: &Method, path: &str) -> Option<Route> {
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let s = |v: &str| v.to_owned();
+        Some(match (method.as_str(), segments.as_slice()) {
+            ("GET", ["v2", "orders", "customer-orders", "details", id]) => {
+                Route::OrderDetails { order_id: s(id) }
+            }
+            ("POST", ["v3", "orders", "customer-orders", "pay"]) => Route::PayOrders,
+            ("GET", ["v3", "projects"]) => Route::ListProjects,
+            ("GET", ["v2", p, "nat_gateways", id]) => Route::Show {
+                project: s(p),
+                id: s(id),
+            },
+            ("PUT", ["v2", p, "nat_gateways", id]) => Route::Update {
+                project: s(p),
+                id: s(id),
+            },
+            ("POST", ["v2", p, "nat_gateways", id, "change_to_period"]) => Route::ToPeriod {
+                project: s(p),
+                id: s(id),
+            },
+            _ => return None,
+        })
+    }
+
+    fn action(&self) -> &'static str {
+        match self {
+            Route::Show { .. } => "ShowNatGateway",
+            Route::Update { .. } => "UpdateNatGateway",
+            Route::ToPeriod { .. } => "UpdateNatGatewayToPeriod",
+            Route::OrderDetails { .. } => "ShowCustomerOrderDetails",
+            Route::PayOrders => "PayOrders",
+            Route::ListProjects => "KeystoneListProjects",
+        }
+    }
+
+    fn api(&self) -> &'static str {
+        match self {
+            Route::Show { .. } | Route::Update { .. } | Route::ToPeriod { .. } => "huawei/nat",
+            Route::OrderDetails { .. } | Route::PayOrders => "huawei/bss",
+            Route::ListProjects => "huawei/iam",
+        }
+    }
+}
+
+/// A refusal in Huawei's words.
+#[derive(Debug)]
+struct Failure {
+    status: StatusCode,
+    code: String,
+    message: String,
+}
+
+impl Failure {
+    fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Failure {
+        Failure {
+            status,
+            code: code.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    fn auth(message: &str) -> Failure {
+        Failure::new(
+            StatusCode::UNAUTHORIZED,
+            "APIG.0301",
+            format!("Incorrect IAM authentication information: {message}"),
+        )
+    }
+
+    /// An injected code, with the status Huawei uses for it.
+    fn injected(code: String, message: Option<String>) -> Failure {
+        let status = match code.as_str() {
+            "APIG.0308" | "APIGW.0308" | "CBC.99007197" => StatusCode::TOO_MANY_REQUESTS,
+            c if c.starts_with("APIG.03") || c.starts_with("APIGW.03") => StatusCode::UNAUTHORIZED,
+            "CBC.0151" | "CBC.0155" => StatusCode::FORBIDDEN,
+            c if c.ends_with("NotFound") => StatusCode::NOT_FOUND,
+            "CBC.0999" | "NAT.0007" => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let message = message.unwrap_or_else(|| format!("Injected failure {code}."));
+        Failure {
+            status,
+            code,
+            message,
+        }
+    }
+
+    fn from_refusal(r: Refusal, id: &str) -> Failure {
+        match r {
+            // The NAT API answers a missing gateway in its Neutron-era shape, decoded by `body`.
+            Refusal::NotFound => Failure::new(
+                StatusCode::NOT_FOUND,
+                "NatGatewayNotFound",
+                format!("NatGateway {id} could not be found."),
+            ),
+            Refusal::NotActive(m) => Failure::new(StatusCode::BAD_REQUEST, "NAT.0103", m),
+            Refusal::Invalid(m) => Failure::new(StatusCode::BAD_REQUEST, "NAT.0002", m),
+        }
+    }
+
+    fn body(&self, request_id: &str) -> Value {
+        if self.code == "NatGatewayNotFound" {
+            json!({"NeutronError": {"message": self.message, "type": self.code, "detail": ""}})
+        } else {
+            serde_json::to_value(wire::ErrorBody {
+                error_code: self.code.clone(),
+                error_msg: self.message.clone(),
+                request_id: Some(request_id.to_owned()),
+            })
+            .unwrap_or_default()
+        }
+    }
+}
+
+/// A success: status and JSON body (none for 204).
+struct Success {
+    status: StatusCode,
+    body: Option<Value>,
+    /// The order this call opened, for the ledger: (gateway, order id, target).
+    order: Option<(String, Option<String>, String)>,
+}
+
+fn ok(body: Value) -> Success {
+    Success {
+        status: StatusCode::OK,
+        body: Some(body),
+        order: None,
+    }
+}
+
+fn reply(status: StatusCode, body: Option<Value>, request_id: &str) -> Response {
+    let mut response = match body {
+        Some(body) => (status, axum::Json(body)).into_response(),
+        None => status.into_response(),
+    };
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        response.headers_mut().insert("X-Request-Id", v);
+    }
+    response
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// API Gateway's check of an AK/SK signed request; returns the access key id.
+fn authenticate(state: &SimState, parts: &Parts, body: &[u8]) -> Result<String, Failure> {
+    let value = header(&parts.headers, "authorization")
+        .ok_or_else(|| Failure::auth("Authorization not found"))?;
+    let auth = sign::parse_authorization(value)
+        .ok_or_else(|| Failure::auth("unsupported Authorization format"))?;
+    let credential = state
+        .core
+        .credential(&auth.access)
+        .ok_or_else(|| Failure::auth("Get secretKey failed, ak not exist"))?;
+    let date = header(&parts.headers, sign::DATE_HEADER)
+        .and_then(sign::parse_date)
+        .ok_or_else(|| {
+            Failure::auth("x-sdk-date not found or not in the format YYYYMMDDTHHMMSSZ")
+        })?;
+    let skew = Timestamp::now().duration_since(date).unsigned_abs();
+    if skew > state.clock_window {
+        return Err(Failure::new(
+            StatusCode::UNAUTHORIZED,
+            "APIG.0303",
+            "Incorrect app authentication information: signature expired",
+        ));
+    }
+    if !auth.signed_headers.iter().any(|h| h == "x-sdk-date") {
+        return Err(Failure::auth("x-sdk-date is not signed"));
+    }
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let query = sign::parse_query(parts.uri.query().unwrap_or_default());
+    let request = sign::SignedRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: &query,
+        headers: &headers,
+        body,
+    };
+    let expected = sign::compute(&request, &auth.signed_headers, &credential.secret)
+        .ok_or_else(|| Failure::auth("a signed header is missing from the request"))?;
+    if expected != auth.signature {
+        return Err(Failure::auth("verify aksk signature fail"));
+    }
+    if let Some(token) = &credential.token
+        && header(&parts.headers, "x-security-token") != Some(token.as_str())
+    {
+        return Err(Failure::auth("the security token is missing or invalid"));
+    }
+    Ok(credential.key_id)
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8], invalid_code: &str) -> Result<T, Failure> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        let code = if invalid_code == "NAT.0002" {
+            "NAT.1010"
+        } else {
+            invalid_code
+        };
+        Failure::new(
+            StatusCode::BAD_REQUEST,
+            code,
+            format!("Request parameter Json parsing failed: {e}"),
+        )
+    })?;
+    serde_json::from_value(value).map_err(|e| {
+        Failure::new(
+            StatusCode::BAD_REQUEST,
+            invalid_code,
+            format!("Invalid parameters: {e}"),
+        )
+    })
+}
+
+fn check_domain(state: &SimState, headers: &HeaderMap) -> Result<(), Failure> {
+    match (header(headers, "x-domain-id"), &state.domain_id) {
+        (Some(sent), Some(expected)) if sent != expected => Err(Failure::new(
+            StatusCode::FORBIDDEN,
+            "CBC.0151",
+            "Access denied: X-Domain-Id does not match the credentials.",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Carries out one authenticated call.
+fn serve(state: &SimState, route: &Route, parts: &Parts, body: &[u8]) -> Result<Success, Failure> {
+    let take_fail_order = || {
+        state
+            .core
+            .faults
+            .take(route.action(), |k| *k == FaultKind::FailOrder)
+            .is_some()
+    };
+    match route {
+        Route::Show { project, id } => {
+            let gw = state
+                .world()
+                .gateway(project, id)
+                .map_err(|r| Failure::from_refusal(r, id))?;
+            Ok(ok(json!({ "nat_gateway": gw })))
+        }
+        Route::Update { project, id } => {
+            let request: wire::UpdateRequest = parse(body, "NAT.0002")?;
+            let Some(spec) = request.nat_gateway.spec else {
+                let gw = state
+                    .world()
+                    .gateway(project, id)
+                    .map_err(|r| Failure::from_refusal(r, id))?;
+                return Ok(ok(json!({ "nat_gateway": gw })));
+            };
+            let auto_pay = request
+                .nat_gateway
+                .prepaid_options
+                .and_then(|p| p.is_auto_pay)
+                .unwrap_or(false);
+            let prepaid = state
+                .world()
+                .gateway(project, id)
+                .map_err(|r| Failure::from_refusal(r, id))?
+                .billing_info
+                .is_some_and(|b| !b.is_empty());
+            let fails = prepaid && take_fail_order();
+            let mut world = state.world();
+            let order = world
+                .update_spec(project, id, &spec, auto_pay, fails)
+                .map_err(|r| Failure::from_refusal(r, id))?;
+            let gw = world
+                .gateway(project, id)
+                .map_err(|r| Failure::from_refusal(r, id))?;
+            let envelope = wire::NatGatewayEnvelope {
+                nat_gateway: gw,
+                order_id: order.clone(),
+            };
+            Ok(Success {
+                status: StatusCode::OK,
+                body: Some(serde_json::to_value(envelope).unwrap_or_default()),
+                order: Some((id.clone(), order, format!("spec {spec}"))),
+            })
+        }
+        Route::ToPeriod { project, id } => {
+            let request: wire::ChangeToPeriodRequest = parse(body, "NAT.0002")?;
+            let fails = take_fail_order();
+            let order = state
+                .world()
+                .change_to_period(project, id, &request.prepaid_options, fails)
+                .map_err(|r| Failure::from_refusal(r, id))?;
+            let target = format!(
+                "{} {}",
+                request.prepaid_options.period_num, request.prepaid_options.period_type
+            );
+            Ok(Success {
+                status: StatusCode::OK,
+                body: Some(json!({ "order_id": order })),
+                order: Some((id.clone(), Some(order), target)),
+            })
+        }
+        Route::OrderDetails { order_id } => {
+            check_domain(state, &parts.headers)?;
+            let details = state.world().order(order_id).ok_or_else(|| {
+                Failure::new(
+                    StatusCode::BAD_REQUEST,
+                    "CBC.0100",
+                    format!("Invalid parameter: the order {order_id} does not exist."),
+                )
+            })?;
+            Ok(ok(serde_json::to_value(details).unwrap_or_default()))
+        }
+        Route::PayOrders => {
+            check_domain(state, &parts.headers)?;
+            let request: wire::PayOrdersRequest = parse(body, "CBC.0100")?;
+            state
+                .world()
+                .pay(&request.order_id)
+                .map_err(|m| Failure::new(StatusCode::BAD_REQUEST, "CBC.0100", m))?;
+            Ok(Success {
+                status: StatusCode::NO_CONTENT,
+                body: None,
+                order: None,
+            })
+        }
+        Route::ListProjects => {
+            let wanted = sign::parse_query(parts.uri.query().unwrap_or_default())
+                .into_iter()
+                .find(|(k, _)| k == "name")
+                .map(|(_, v)| v);
+            let domain = state.domain_id.clone().unwrap_or_default();
+            let projects: Vec<Value> = state
+                .projects()
+                .iter()
+                .filter(|p| wanted.as_ref().is_none_or(|w| *w == p.name))
+                .map(|p| {
+                    json!({
+                        "id": p.id, "name": p.name, "domain_id": domain, "parent_id": domain, "enabled": true,
+                        "is_domain": false, "description": "", "links": {"self": format!("/v3/projects/{}", p.id)}
+                    })
+                })
+                .collect();
+            Ok(ok(
+                json!({ "projects": projects, "links": {"self": "/v3/projects", "previous": null, "next": null} }),
+            ))
+        }
+    }
+}
+
+/// The rate limit and injected errors, then the call.
+fn admit_and_serve(
+    state: &SimState,
+    route: &Route,
+    parts: &Parts,
+    body: &[u8],
+    key_id: &str,
+) -> Result<Success, Failure> {
+    let action = route.action();
+    if state.core.limits.check(key_id, action).is_err() {
+        let limit = state
+            .core
+            .limits
+            .limits()
+            .get(action)
+            .copied()
+            .unwrap_or_default();
+        return Err(Failure::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "APIG.0308",
+            format!(
+                "The throttling threshold has been reached: policy user over ratelimit,limit:{limit},time:1 second"
+            ),
+        ));
+    }
+    if let Some(FaultKind::Error { code, message }) = state
+        .core
+        .faults
+        .take(action, |k| matches!(k, FaultKind::Error { .. }))
+    {
+        return Err(Failure::injected(code, message));
+    }
+    serve(state, route, parts, body)
+}
+
+fn new_request_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+/// Every API call: route, pre-call faults, authentication, rate limit, injected errors, the call
+/// itself, then post-call faults. Every outcome is recorded (ids and codes only).
+pub async fn handle(State(state): State<Arc<SimState>>, request: Request) -> Response {
+    let request_id = new_request_id();
+    let (parts, body) = request.into_parts();
+    let Some(route) = Route::of(&parts.method, parts.uri.path()) else {
+        let f = Failure::new(
+            StatusCode::NOT_FOUND,
+            "APIG.0101",
+            "The API does not exist or has not been published in the environment",
+        );
+        return reply(f.status, Some(f.body(&request_id)), &request_id);
+    };
+    let action = route.action();
+    let faults = &state.core.faults;
+    if let Some(FaultKind::Latency { millis }) =
+        faults.take(action, |k| matches!(k, FaultKind::Latency { .. }))
+    {
+        tokio::time::sleep(Duration::from_millis(millis)).await;
+    }
+    if let Some(FaultKind::Timeout { millis, .. }) = faults.take(action, |k| {
+        matches!(k, FaultKind::Timeout { apply: false, .. })
+    }) {
+        tokio::time::sleep(Duration::from_millis(millis)).await;
+        let f = Failure::new(StatusCode::GATEWAY_TIMEOUT, "APIG.0201", "Backend timeout.");
+        record(&state, &route, None, &f.code);
+        return reply(f.status, Some(f.body(&request_id)), &request_id);
+    }
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => Bytes::new(),
+    };
+
+    let result = match authenticate(&state, &parts, &body) {
+        Err(f) => Err((None, f)),
+        Ok(key_id) => match admit_and_serve(&state, &route, &parts, &body, &key_id) {
+            Ok(success) => Ok((key_id, success)),
+            Err(f) => Err((Some(key_id), f)),
+        },
+    };
+    let (key_id, success) = match result {
+        Ok(v) => v,
+        Err((key_id, f)) => {
+            record(&state, &route, key_id, &f.code);
+            return reply(f.status, Some(f.body(&request_id)), &request_id);
+        }
+    };
+    if let Some((gateway_id, order_id, target)) = &success.order {
+        state.core.ledger.record_order(Order {
+            gateway_id: gateway_id.clone(),
+            action: action.to_owned(),
+            order_id: order_id.clone().unwrap_or_else(|| request_id.clone()),
+            target: target.clone(),
+            key_id: key_id.clone(),
+            at_unix_ms: now_unix_ms(),
+        });
+    }
+    record(&state, &route, Some(key_id), "ok");
+    let response = reply(success.status, success.body, &request_id);
+    match faults.take(action, |k| {
+        matches!(
+            k,
+            FaultKind::DropResponse | FaultKind::Timeout { apply: true, .. }
+        )
+    }) {
+        Some(FaultKind::DropResponse) => broken_response(),
+        Some(FaultKind::Timeout { millis, .. }) => {
+            tokio::time::sleep(Duration::from_millis(millis)).await;
+            response
+        }
+        _ => response,
+    }
+}
+
+fn record(state: &SimState, route: &Route, key_id: Option<String>, outcome: &str) {
+    state.core.ledger.record_request(RequestRecord {
+        api: route.api().to_owned(),
+        action: route.action().to_owned(),
+        key_id,
+        outcome: outcome.to_owned(),
+        at_unix_ms: now_unix_ms(),
+    });
+}

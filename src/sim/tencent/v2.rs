@@ -1,0 +1,292 @@
+//! API 2.0: `/v2/index.php`, parameters in the query (GET) or a form body (POST), answers with
+//! a numeric `code`, `message` and `codeDesc`.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use axum::{
+    body::Bytes,
+    extract::{RawQuery, State},
+    http::{HeaderMap, Method, header::HOST},
+    response::Response,
+};
+use serde_json::{Value, json};
+
+use super::{
+    CallError, Reply, Sim, after_auth, check_changeable, check_size, record_request, respond,
+    timestamp_ok,
+};
+use crate::{
+    cloud::tencent::sign::{V2_PATH, V2Method, v2_signature, v2_string_to_sign},
+    sim::core::SimCredential,
+};
+
+const API: &str = "tencent/v2";
+
+pub(super) async fn handle(
+    State(sim): State<Arc<Sim>>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let raw: &[u8] = if method == Method::GET {
+        query.as_deref().unwrap_or("").as_bytes()
+    } else {
+        &body
+    };
+    let params: BTreeMap<String, String> = url::form_urlencoded::parse(raw).into_owned().collect();
+    let action = params.get("Action").cloned().unwrap_or_default();
+    let host = headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let reply = match authenticate(&sim, method.as_str(), host, &params) {
+        Err(e) => Reply::Done(Err(e)),
+        Ok(credential) => {
+            after_auth(&sim, &action, &credential.key_id, |sim| {
+                dispatch(sim, &action, &params, &credential.key_id)
+            })
+            .await
+        }
+    };
+    let outcome = match &reply {
+        Reply::Done(Ok(_)) => "ok".to_owned(),
+        Reply::Done(Err(e)) => v2_code(&e.code).0.to_string(),
+        Reply::Dropped => "dropped".to_owned(),
+    };
+    record_request(
+        &sim,
+        API,
+        &action,
+        params.get("SecretId").map(String::as_str),
+        &outcome,
+    );
+    respond(reply, |result| match result {
+        Ok(body) => body,
+        Err(e) => {
+            let (code, desc) = v2_code(&e.code);
+            json!({ "code": code, "message": e.message, "codeDesc": desc })
+        }
+    })
+}
+
+fn authenticate(
+    sim: &Sim,
+    method: &str,
+    host: &str,
+    params: &BTreeMap<String, String>,
+) -> Result<SimCredential, CallError> {
+    for name in ["Action", "SecretId", "Signature", "Timestamp", "Nonce"] {
+        if !params.contains_key(name) {
+            return Err(CallError::new(
+                "MissingParameter",
+                format!("The parameter {name} is missing."),
+            ));
+        }
+    }
+    let credential = sim.core.credential(&params["SecretId"]).ok_or_else(|| {
+        CallError::new(
+            "AuthFailure.SecretIdNotFound",
+            "The SecretId is not found; check that it exists and is enabled.",
+        )
+    })?;
+    let ts: i64 = params["Timestamp"]
+        .parse()
+        .map_err(|_| CallError::new("InvalidParameterValue", "Timestamp must be unix seconds."))?;
+    if !timestamp_ok(ts) {
+        return Err(CallError::new(
+            "AuthFailure.SignatureExpire",
+            "The request is a replay or its Timestamp is more than 300 seconds from the server time.",
+        ));
+    }
+    let string_to_sign = v2_string_to_sign(
+        method,
+        host,
+        V2_PATH,
+        params
+            .iter()
+            .filter(|(k, _)| *k != "Signature")
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    let method = V2Method::from_param(params.get("SignatureMethod").map(String::as_str));
+    if v2_signature(&credential.secret, method, &string_to_sign) != params["Signature"] {
+        return Err(CallError::new(
+            "AuthFailure.SignatureFailure",
+            "Signature verification failed.",
+        ));
+    }
+    if let Some(token) = &credential.token
+        && params.get("Token") != Some(token)
+    {
+        return Err(CallError::new(
+            "AuthFailure.TokenFailure",
+            "The Token is missing or invalid.",
+        ));
+    }
+    Ok(credential)
+}
+
+/// API 2.0's numeric code and `codeDesc` for an error.
+fn v2_code(code: &str) -> (u32, String) {
+    if let Ok(n) = code.parse() {
+        return (n, code.to_owned());
+    }
+    let n = match code {
+        "AuthFailure.SignatureFailure" | "AuthFailure.InvalidAuthorization" => 4100,
+        "AuthFailure.UnauthorizedOperation" => 4102,
+        "AuthFailure.SecretIdNotFound" => 4104,
+        "AuthFailure.TokenFailure" => 4105,
+        "AuthFailure.SignatureExpire" => 4500,
+        "UnsupportedOperation.InsufficientFunds" => 5300,
+        c if c.starts_with("RequestLimitExceeded") => 4400,
+        c if c.contains("NotFound") => 5000,
+        c if c.starts_with("UnsupportedOperation")
+            || c.starts_with("ResourceInUse")
+            || c.starts_with("FailedOperation") =>
+        {
+            5100
+        }
+        c if c.starts_with("InternalError") || c.starts_with("ServiceUnavailable") => 6000,
+        _ => 4000,
+    };
+    (n, code.to_owned())
+}
+
+fn required<'a>(params: &'a BTreeMap<String, String>, name: &str) -> Result<&'a str, CallError> {
+    params
+        .get(name)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| {
+            CallError::new(
+                "MissingParameter",
+                format!("The parameter {name} is missing."),
+            )
+        })
+}
+
+fn number(params: &BTreeMap<String, String>, name: &str) -> Result<Option<u64>, CallError> {
+    params
+        .get(name)
+        .map(|v| {
+            v.parse().map_err(|_| {
+                CallError::new(
+                    "InvalidParameterValue",
+                    format!("{name} must be a non-negative integer."),
+                )
+            })
+        })
+        .transpose()
+}
+
+fn dispatch(
+    sim: &Sim,
+    action: &str,
+    params: &BTreeMap<String, String>,
+    key_id: &str,
+) -> Result<Value, CallError> {
+    match action {
+        "UpgradeNatGateway" => upgrade(sim, params, key_id),
+        "QueryNatGatewayProductionStatus" => query_bill(sim, params),
+        "DescribeNatGateway" => describe(sim, params),
+        other => Err(CallError::new(
+            "InvalidAction",
+            format!("The action {other} does not exist."),
+        )),
+    }
+}
+
+fn upgrade(sim: &Sim, params: &BTreeMap<String, String>, key_id: &str) -> Result<Value, CallError> {
+    let vpc_id = required(params, "vpcId")?;
+    let nat_id = required(params, "natId")?;
+    required(params, "maxConcurrent")?;
+    let target = number(params, "maxConcurrent")?.unwrap_or_default();
+    check_size(target)?;
+    let mut model = sim.model();
+    let gateway = model.get(nat_id).ok_or_else(|| {
+        CallError::new(
+            "InvalidNatGatewayId.NotFound",
+            format!("The NAT gateway {nat_id} does not exist."),
+        )
+    })?;
+    if gateway.vpc_id != vpc_id {
+        return Err(CallError::new(
+            "InvalidVpc.NotFound",
+            format!("The VPC {vpc_id} does not exist or holds no gateway {nat_id}."),
+        ));
+    }
+    check_changeable(&gateway)?;
+    if target < gateway.max_concurrent {
+        return Err(CallError::new(
+            "UnsupportedOperation.DowngradeNotSupported",
+            "maxConcurrent only supports upgrade.",
+        ));
+    }
+    let fail = sim.order_should_fail("UpgradeNatGateway");
+    model.start_change(nat_id, target, fail);
+    let bill_id = model.new_bill(fail);
+    sim.record_order(nat_id, "UpgradeNatGateway", &bill_id, target, key_id);
+    // The documented example answers with `code` as a string.
+    Ok(json!({ "code": "0", "message": "", "codeDesc": "Success", "billId": bill_id }))
+}
+
+fn query_bill(sim: &Sim, params: &BTreeMap<String, String>) -> Result<Value, CallError> {
+    let bill_id = required(params, "billId")?;
+    let status = sim.model().bill_status(bill_id).ok_or_else(|| {
+        CallError::new(
+            "InvalidBillId.NotFound",
+            format!("The bill {bill_id} does not exist."),
+        )
+    })?;
+    let data = if status == super::model::BILL_FAILED {
+        json!({ "status": status, "errorCode": 5100, "errorMsg": "the upgrade failed; the gateway keeps its size" })
+    } else {
+        json!({ "status": status, "errorCode": 0 })
+    };
+    Ok(json!({ "code": 0, "message": "", "codeDesc": "Success", "data": data }))
+}
+
+fn describe(sim: &Sim, params: &BTreeMap<String, String>) -> Result<Value, CallError> {
+    let offset = number(params, "offset")?.unwrap_or(0) as usize;
+    let limit = number(params, "limit")?.unwrap_or(20);
+    if !(1..=50).contains(&limit) {
+        return Err(CallError::new(
+            "InvalidParameterValue",
+            "limit must be between 1 and 50.",
+        ));
+    }
+    let matches = |g: &super::SimGateway| {
+        params.get("natId").is_none_or(|v| *v == g.id)
+            && params.get("natName").is_none_or(|v| *v == g.name)
+            && params.get("vpcId").is_none_or(|v| *v == g.vpc_id)
+    };
+    let all: Vec<_> = sim
+        .model()
+        .gateways()
+        .into_iter()
+        .filter(|g| matches(g))
+        .collect();
+    let data: Vec<Value> = all
+        .iter()
+        .skip(offset)
+        .take(limit as usize)
+        .map(|g| {
+            let (state, production) = g.v2_state();
+            json!({
+                "natId": g.id,
+                "natName": g.name,
+                "unVpcId": g.vpc_id,
+                "maxConcurrent": g.max_concurrent,
+                "bandwidth": 100,
+                "eipCount": 1,
+                "eipSet": ["203.0.113.10"],
+                "createTime": "2024-01-01 00:00:00",
+                "state": state,
+                "productionStatus": production,
+            })
+        })
+        .collect();
+    Ok(
+        json!({ "code": 0, "message": "", "codeDesc": "Success", "totalCount": all.len(), "data": data }),
+    )
+}

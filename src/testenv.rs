@@ -1,0 +1,286 @@
+//! A real Kubernetes API server for tests and the demo: etcd + kube-apiserver built from Go
+//! modules by `testenv/build.sh`, started on free loopback ports in a temporary directory with
+//! generated certificates, a static admin token and a kubeconfig. Dropping the [`TestEnv`] stops
+//! both processes, also when a test panics; if the whole process dies, the kernel stops them
+//! (`PR_SET_PDEATHSIG`).
+
+use std::{
+    fs,
+    io::Read,
+    net::TcpListener,
+    os::unix::process::CommandExt,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+/// The token of the `system:masters` user the tests act as.
+const ADMIN_TOKEN: &str = "natgw-testenv-admin";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TestEnvError {
+    #[error(
+        "could not build or find the test API server binaries ({0}); run `bash testenv/build.sh` to see the build output, or set NATGW_TESTENV_BIN to a directory holding etcd, kube-apiserver and kubectl"
+    )]
+    Binaries(String),
+    #[error("could not prepare the test environment: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("could not generate certificates: {0}")]
+    Certificates(#[from] rcgen::Error),
+    #[error("{what} did not become ready within {secs} s; last lines of its log:\n{log}")]
+    NotReady { what: &'static str, secs: u64, log: String },
+    #[error("could not build a client for the test API server: {0}")]
+    Client(String),
+}
+
+/// A running etcd + kube-apiserver pair.
+pub struct TestEnv {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    etcd: Child,
+    apiserver: Child,
+    /// `https://127.0.0.1:PORT`.
+    pub server: String,
+    pub kubeconfig: PathBuf,
+    ca_pem: String,
+    apiserver_args: Vec<String>,
+}
+
+impl TestEnv {
+    /// Builds (first run only) and starts the API server; returns once `/readyz` answers ok.
+    pub async fn start() -> Result<TestEnv, TestEnvError> {
+        let bin = binaries()?;
+        let dir = tempfile::Builder::new().prefix("natgw-testenv-").tempdir()?;
+        let certs = write_certificates(dir.path())?;
+        fs::write(dir.path().join("tokens.csv"), format!("{ADMIN_TOKEN},admin,admin,system:masters\n"))?;
+
+        let etcd_client = free_port()?;
+        let etcd_peer = free_port()?;
+        let api_port = free_port()?;
+        let etcd_args = vec![
+            format!("--data-dir={}", dir.path().join("etcd").display()),
+            format!("--listen-client-urls=http://127.0.0.1:{etcd_client}"),
+            format!("--advertise-client-urls=http://127.0.0.1:{etcd_client}"),
+            format!("--listen-peer-urls=http://127.0.0.1:{etcd_peer}"),
+            format!("--initial-advertise-peer-urls=http://127.0.0.1:{etcd_peer}"),
+            format!("--initial-cluster=default=http://127.0.0.1:{etcd_peer}"),
+            "--unsafe-no-fsync=true".into(),
+            "--log-level=warn".into(),
+        ];
+        let d = dir.path().display();
+        let apiserver_args = vec![
+            format!("--etcd-servers=http://127.0.0.1:{etcd_client}"),
+            format!("--secure-port={api_port}"),
+            "--bind-address=127.0.0.1".into(),
+            "--advertise-address=127.0.0.1".into(),
+            format!("--tls-cert-file={d}/serving.crt"),
+            format!("--tls-private-key-file={d}/serving.key"),
+            format!("--client-ca-file={d}/ca.crt"),
+            format!("--token-auth-file={d}/tokens.csv"),
+            "--authorization-mode=RBAC".into(),
+            format!("--service-account-key-file={d}/sa.pub"),
+            format!("--service-account-signing-key-file={d}/sa.key"),
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
+            "--service-cluster-ip-range=10.0.0.0/24".into(),
+            "--allow-privileged=true".into(),
+            "--disable-admission-plugins=ServiceAccount".into(),
+            "--v=0".into(),
+        ];
+        let etcd = spawn(&bin.join("etcd"), &etcd_args, &dir.path().join("etcd.log"))?;
+        let apiserver = spawn(&bin.join("kube-apiserver"), &apiserver_args, &dir.path().join("apiserver.log"))?;
+        let server = format!("https://127.0.0.1:{api_port}");
+        let kubeconfig = dir.path().join("kubeconfig");
+        fs::write(&kubeconfig, kubeconfig_yaml(&server, &certs.ca_pem, ADMIN_TOKEN))?;
+        let mut env = TestEnv { dir, bin, etcd, apiserver, server, kubeconfig, ca_pem: certs.ca_pem, apiserver_args };
+        env.wait_ready(Duration::from_secs(90)).await?;
+        Ok(env)
+    }
+
+    /// A client acting as the cluster admin.
+    pub async fn client(&self) -> Result<kube::Client, TestEnvError> {
+        self.client_for(&self.kubeconfig).await
+    }
+
+    /// A client for any kubeconfig pointing at this server (e.g. a ServiceAccount's).
+    pub async fn client_for(&self, kubeconfig: &Path) -> Result<kube::Client, TestEnvError> {
+        let kc = Kubeconfig::read_from(kubeconfig).map_err(|e| TestEnvError::Client(e.to_string()))?;
+        let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+            .await
+            .map_err(|e| TestEnvError::Client(e.to_string()))?;
+        kube::Client::try_from(config).map_err(|e| TestEnvError::Client(e.to_string()))
+    }
+
+    /// Writes a kubeconfig that authenticates with `token`, e.g. a ServiceAccount token.
+    pub fn kubeconfig_for_token(&self, name: &str, token: &str) -> Result<PathBuf, TestEnvError> {
+        let path = self.dir.path().join(format!("kubeconfig-{name}"));
+        fs::write(&path, kubeconfig_yaml(&self.server, &self.ca_pem, token))?;
+        Ok(path)
+    }
+
+    /// Runs the real kubectl against this server.
+    pub fn kubectl(&self, args: &[&str]) -> std::io::Result<std::process::Output> {
+        Command::new(self.bin.join("kubectl")).arg("--kubeconfig").arg(&self.kubeconfig).args(args).output()
+    }
+
+    /// The directory holding etcd, kube-apiserver and kubectl.
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin
+    }
+
+    /// Stops and restarts kube-apiserver on the same port and etcd data (API server restarts).
+    pub async fn restart_apiserver(&mut self) -> Result<(), TestEnvError> {
+        stop(&mut self.apiserver);
+        self.apiserver = spawn(&self.bin.join("kube-apiserver"), &self.apiserver_args, &self.dir.path().join("apiserver.log"))?;
+        self.wait_ready(Duration::from_secs(90)).await
+    }
+
+    async fn wait_ready(&mut self, limit: Duration) -> Result<(), TestEnvError> {
+        let http = reqwest::Client::builder()
+            .use_rustls_tls()
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(self.ca_pem.as_bytes()).map_err(|e| TestEnvError::Client(e.to_string()))?,
+            )
+            .timeout(Duration::from_secs(2))
+            .build()
+            .map_err(|e| TestEnvError::Client(e.to_string()))?;
+        let start = Instant::now();
+        loop {
+            let ok = http
+                .get(format!("{}/readyz", self.server))
+                .bearer_auth(ADMIN_TOKEN)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ok {
+                return Ok(());
+            }
+            let exited = matches!(self.apiserver.try_wait(), Ok(Some(_))) || matches!(self.etcd.try_wait(), Ok(Some(_)));
+            if exited || start.elapsed() > limit {
+                return Err(TestEnvError::NotReady {
+                    what: if exited { "kube-apiserver (it exited)" } else { "kube-apiserver" },
+                    secs: start.elapsed().as_secs(),
+                    log: format!(
+                        "{}\n--- etcd ---\n{}",
+                        tail(&self.dir.path().join("apiserver.log")),
+                        tail(&self.dir.path().join("etcd.log"))
+                    ),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        stop(&mut self.apiserver);
+        stop(&mut self.etcd);
+    }
+}
+
+/// Finds the cached binaries, building them on the first run.
+fn binaries() -> Result<PathBuf, TestEnvError> {
+    if let Some(dir) = std::env::var_os("NATGW_TESTENV_BIN") {
+        return Ok(PathBuf::from(dir));
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("testenv/build.sh");
+    // Progress goes to our stderr so a first, long build is visible.
+    let out = Command::new("bash")
+        .arg(&script)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| TestEnvError::Binaries(format!("{}: {e}", script.display())))?;
+    if !out.status.success() {
+        return Err(TestEnvError::Binaries(format!("{} exited with {}", script.display(), out.status)));
+    }
+    let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    for name in ["etcd", "kube-apiserver", "kubectl"] {
+        if !dir.join(name).is_file() {
+            return Err(TestEnvError::Binaries(format!("{} is missing", dir.join(name).display())));
+        }
+    }
+    Ok(dir)
+}
+
+struct Certificates {
+    ca_pem: String,
+}
+
+fn write_certificates(dir: &Path) -> Result<Certificates, TestEnvError> {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+    let ca_key = KeyPair::generate()?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.distinguished_name.push(DnType::CommonName, "natgw-testenv-ca");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    let ca = ca_params.self_signed(&ca_key)?;
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "kubernetes".to_owned()])?;
+    params.distinguished_name.push(DnType::CommonName, "kube-apiserver");
+    let serving = params.signed_by(&key, &issuer)?;
+
+    fs::write(dir.join("ca.crt"), ca.pem())?;
+    fs::write(dir.join("serving.crt"), serving.pem())?;
+    fs::write(dir.join("serving.key"), key.serialize_pem())?;
+    let sa = KeyPair::generate()?;
+    fs::write(dir.join("sa.key"), sa.serialize_pem())?;
+    fs::write(dir.join("sa.pub"), sa.public_key_pem())?;
+    Ok(Certificates { ca_pem: ca.pem() })
+}
+
+fn kubeconfig_yaml(server: &str, ca_pem: &str, token: &str) -> String {
+    use base64::Engine as _;
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: testenv\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\nusers:\n- name: user\n  user:\n    token: {token}\ncontexts:\n- name: testenv\n  context:\n    cluster: testenv\n    user: user\n    namespace: default\ncurrent-context: testenv\n"
+    )
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn spawn(program: &Path, args: &[String], log: &Path) -> std::io::Result<Child> {
+    let log_file = fs::File::create(log)?;
+    let mut cmd = Command::new(program);
+    cmd.args(args).stdin(Stdio::null()).stdout(log_file.try_clone()?).stderr(log_file);
+    // SAFETY: prctl is async-signal-safe; it only asks the kernel to signal the child when we die.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    cmd.spawn()
+}
+
+fn stop(child: &mut Child) {
+    // SIGTERM first so etcd and kube-apiserver shut down cleanly; SIGKILL if they linger.
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: plain kill(2) on a child we own.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn tail(path: &Path) -> String {
+    let mut text = String::new();
+    if let Ok(mut f) = fs::File::open(path) {
+        let _ = f.read_to_string(&mut text);
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}

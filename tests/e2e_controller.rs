@@ -1,0 +1,118 @@
+//! The controller on a real API server with the in-memory cloud: a resize goes through, status
+//! and conditions read right in kubectl, and a missing Secret stalls without ordering.
+
+mod support;
+
+use std::{sync::Arc, time::Duration};
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::PostParams;
+use natgw_operator::{
+    api::{NatGateway, OrderPhase, Size},
+    cloud::{Capacity, ProviderKind, memory::MemoryCloud},
+    controller,
+};
+use support::Cluster;
+
+fn natgw(name: &str, gateway: &str, size: &str, secret: &str) -> NatGateway {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "natgw.io/v1alpha1",
+        "kind": "NatGateway",
+        "metadata": {"name": name},
+        "spec": {
+            "gatewayId": gateway,
+            "provider": {"tencent": {"region": "ap-guangzhou", "vpcId": "vpc-1"}},
+            "size": size,
+            "credentialsSecretRef": {"name": secret}
+        }
+    }))
+    .unwrap()
+}
+
+fn secret(name: &str) -> Secret {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name},
+        "stringData": {"secretId": "AKIDmemory", "secretKey": "memory-secret-key"}
+    }))
+    .unwrap()
+}
+
+fn condition(obj: &NatGateway, type_: &str) -> Option<(String, String)> {
+    obj.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_).map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resize_reaches_ready_and_kubectl_reads_it() {
+    let cluster = Cluster::start("controller").await;
+    let cloud = MemoryCloud::new(ProviderKind::TencentV3, Duration::from_secs(2));
+    cloud.seed("nat-small", Capacity::Connections(1_000_000), Default::default());
+    let config = controller::Config { poll_interval: Duration::from_millis(500), ..Default::default() };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let operator = tokio::spawn(controller::run(cluster.client.clone(), Arc::new(cloud.clone()), config, async {
+        let _ = stopped.await;
+    }));
+
+    let secrets = kube::Api::<Secret>::namespaced(cluster.client.clone(), &cluster.namespace);
+    secrets.create(&PostParams::default(), &secret("creds")).await.unwrap();
+    cluster.natgws().create(&PostParams::default(), &natgw("egress", "nat-small", "Medium", "creds")).await.unwrap();
+
+    // The order is visible while it runs...
+    let running = cluster
+        .wait_for("egress", Duration::from_secs(30), |o| {
+            o.status.as_ref().and_then(|s| s.order.as_ref()).is_some_and(|o| o.phase == OrderPhase::InProgress)
+        })
+        .await;
+    let order = running.status.unwrap().order.unwrap();
+    assert_eq!(order.target, "Medium");
+    assert!(order.id.is_some(), "the order id is in status while it runs");
+
+    // ...and kubectl wait sees Ready once it completes.
+    let out = cluster.kubectl(&["wait", "--for=condition=Ready", "natgw/egress", "--timeout=60s"]);
+    assert!(out.contains("condition met"), "{out}");
+    let done = cluster.natgws().get("egress").await.unwrap();
+    let status = done.status.clone().unwrap();
+    assert_eq!(status.observed.as_ref().unwrap().size, Some(Size::Medium));
+    assert_eq!(status.observed.as_ref().unwrap().max_concurrent_connections, Some(3_000_000));
+    assert_eq!(status.observed_generation, done.metadata.generation);
+    assert_eq!(condition(&done, "Reconciling").unwrap().0, "False");
+    assert_eq!(condition(&done, "Stalled").unwrap().0, "False");
+    assert_eq!(status.order, None, "no order stays open");
+    assert_eq!(status.last_order.as_ref().unwrap().phase, OrderPhase::Succeeded);
+    assert_eq!(cloud.ledger().len(), 1, "exactly one order: {:?}", cloud.ledger());
+
+    // kubectl get shows the printer columns; -o wide adds region and the message.
+    let table = cluster.kubectl(&["get", "natgw"]);
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "PROVIDER", "GATEWAY", "SIZE", "OBSERVED", "BILLING", "READY", "ORDER", "AGE"], "{table}");
+    let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(&row[..7], ["egress", "tencent/V3", "nat-small", "Medium", "Medium", "PayPerUse", "True"], "{table}");
+    let wide = cluster.kubectl(&["get", "natgateways.natgw.io", "-o", "wide"]);
+    assert!(wide.lines().next().unwrap().contains("REGION"), "{wide}");
+    assert!(wide.contains("ap-guangzhou") && wide.contains("the gateway is Medium"), "{wide}");
+    // The category and short name work too.
+    assert!(cluster.kubectl(&["get", "cloud"]).contains("egress"));
+
+    let describe = cluster.kubectl(&["describe", "natgw", "egress"]);
+    for reason in ["OrderSubmitted", "OrderSucceeded"] {
+        assert!(describe.contains(reason), "describe lacks the {reason} event:\n{describe}");
+    }
+
+    // A resource whose Secret is missing stalls with the fix, orders nothing, and recovers
+    // when the Secret appears.
+    cluster.natgws().create(&PostParams::default(), &natgw("orphan", "nat-small", "Large", "later")).await.unwrap();
+    let stalled = cluster
+        .wait_for("orphan", Duration::from_secs(30), |o| condition(o, "Stalled").is_some_and(|c| c.0 == "True"))
+        .await;
+    assert_eq!(condition(&stalled, "Stalled").unwrap().1, "SecretNotFound");
+    let message = &stalled.status.as_ref().unwrap().conditions.iter().find(|c| c.type_ == "Ready").unwrap().message;
+    assert!(message.contains("Secret controller/later does not exist"), "{message}");
+    assert_eq!(cloud.ledger().len(), 1);
+    secrets.create(&PostParams::default(), &secret("later")).await.unwrap();
+    cluster
+        .wait_for("orphan", Duration::from_secs(60), |o| condition(o, "Ready").is_some_and(|c| c.0 == "True"))
+        .await;
+    assert_eq!(cloud.ledger().len(), 2, "one more order for the second change");
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(20), operator).await.expect("the controller stops").unwrap().unwrap();
+}

@@ -1,0 +1,239 @@
+//! Conformance with Tencent Cloud's official Python SDKs: the simulator accepts what they sign
+//! (API 2.0 over HTTPS via qcloudapi-sdk-python, API 3.0 via tencentcloud-sdk-python-vpc), they
+//! parse what it answers, and the operator's signer produces the SDKs' exact signatures.
+//! Needs the SDKs of tests/conformance/requirements.txt (see tests/conformance/python.rs).
+
+#[path = "conformance/python.rs"]
+mod python;
+
+use std::{io::Write as _, process::Stdio, time::Duration};
+
+use natgw_operator::{
+    cloud::tencent::sign,
+    sim::{
+        core::SimCredential,
+        tencent::{SimGateway, TencentSim, TencentSimConfig, TencentSimHandle},
+    },
+};
+use serde_json::{Value, json};
+
+const ID: &str = "AKIDconformance";
+const KEY: &str = "conformance-secret-key";
+
+async fn start() -> TencentSimHandle {
+    TencentSim::start(TencentSimConfig {
+        credentials: vec![SimCredential {
+            key_id: ID.into(),
+            secret: KEY.into(),
+            token: None,
+        }],
+        change_time: Duration::from_secs(1),
+        gateways: vec![
+            SimGateway::new("nat-1", "vpc-1", 1_000_000),
+            SimGateway::new("nat-2", "vpc-1", 1_000_000),
+        ],
+        ..TencentSimConfig::default()
+    })
+    .await
+    .expect("simulator starts")
+}
+
+/// Fails loudly when the SDKs are missing or the script fails; returns its JSON output.
+fn parse(script: &str, output: std::process::Output) -> Value {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.code() != Some(3),
+        "the Tencent Cloud Python SDKs are not installed for {}: {stderr}",
+        python::interpreter().display()
+    );
+    assert!(output.status.success(), "{script} failed: {stderr}");
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{script} printed no JSON ({e}): {stderr}"))
+}
+
+/// Runs `script sign` with `case` on stdin.
+fn sdk_sign(script: &str, case: &Value) -> Value {
+    let mut child = std::process::Command::new(python::interpreter())
+        .arg(python::script(script))
+        .arg("sign")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(case.to_string().as_bytes())
+        .unwrap();
+    parse(script, child.wait_with_output().unwrap())
+}
+
+/// Runs `script scenario` against the simulator; async so the in-process simulator keeps serving.
+async fn sdk_scenario(script: &str, sim: &TencentSimHandle, host: &str) -> Value {
+    let mut cmd = tokio::process::Command::new(python::interpreter());
+    cmd.arg(python::script(script))
+        .arg("scenario")
+        .env("SIM_HOST", host)
+        .env("SIM_CONTROL", &sim.http_url)
+        .env("SECRET_ID", ID)
+        .env("SECRET_KEY", KEY)
+        .env("CHANGE_SECONDS", "1");
+    if let Some(ca) = sim.ca_pem_path() {
+        cmd.env("SSL_CERT_FILE", ca);
+    }
+    parse(script, cmd.output().await.expect("python runs"))
+}
+
+#[test]
+fn v2_signatures_equal_the_sdk() {
+    let host = "127.0.0.1:9443";
+    let params = [
+        ("Action", "DescribeNatGateway"),
+        ("Nonce", "1290303896666895346"),
+        ("Timestamp", "1512393162"),
+        ("SecretId", ID),
+        ("Region", "ap-guangzhou"),
+        ("natId", "nat-et8e970y"),
+        ("RequestClient", "SDK_PYTHON_2.0.15"),
+    ];
+    let case = json!({ "id": ID, "key": KEY, "host": host, "params": params.iter().copied().collect::<std::collections::BTreeMap<_, _>>() });
+    let sdk = sdk_sign("tencent_v2.py", &case);
+    for http in ["GET", "POST"] {
+        for method in [sign::V2Method::HmacSha1, sign::V2Method::HmacSha256] {
+            let all = params
+                .iter()
+                .copied()
+                .chain([("SignatureMethod", method.param())]);
+            let ours = sign::v2_signature(
+                KEY,
+                method,
+                &sign::v2_string_to_sign(http, host, sign::V2_PATH, all),
+            );
+            assert_eq!(
+                sdk[format!("{http}/{}", method.param())],
+                ours,
+                "{http} {method:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn tc3_signature_equals_the_sdk() {
+    let (host, ts) = ("127.0.0.1:9080", 1_700_000_000_i64);
+    let case = json!({ "id": ID, "key": KEY, "host": host, "timestamp": ts, "action": "ResetNatGatewayConnection",
+        "params": { "NatGatewayId": "nat-1", "MaxConcurrentConnection": 3000000 } });
+    let sdk = sdk_sign("tencent_v3.py", &case);
+    let content_type = sdk["contentType"].as_str().unwrap();
+    let body = sdk["body"].as_str().unwrap();
+    let canonical = sign::tc3_canonical_request(
+        "POST",
+        "/",
+        "",
+        &[("content-type", content_type), ("host", host)],
+        "content-type;host",
+        body.as_bytes(),
+    );
+    let ours = sign::tc3_authorization(
+        ID,
+        "vpc",
+        ts,
+        "content-type;host",
+        &sign::tc3_signature(KEY, "vpc", ts, &canonical),
+    );
+    assert_eq!(sdk["authorization"], ours);
+}
+
+#[tokio::test]
+async fn qcloudapi_sdk_talks_to_the_v2_simulator_over_https() {
+    let sim = start().await;
+    let host = sim
+        .https_url
+        .as_deref()
+        .unwrap()
+        .trim_start_matches("https://")
+        .to_owned();
+    let out = sdk_scenario("tencent_v2.py", &sim, &host).await;
+
+    assert_eq!(out["describe"]["totalCount"], 1);
+    let g = &out["describe"]["gateway"];
+    assert_eq!(
+        (
+            g["natId"].as_str(),
+            g["maxConcurrent"].as_u64(),
+            g["state"].as_u64(),
+            g["productionStatus"].as_u64()
+        ),
+        (Some("nat-2"), Some(1_000_000), Some(0), Some(1))
+    );
+    assert_eq!(out["describe_get_sha1"], 1_000_000);
+    assert_eq!(out["upgrade"]["code"], "0");
+    assert_eq!(out["upgrade"]["billId"].as_str().map(str::len), Some(32));
+    assert_eq!(out["bill_running"], 2);
+    assert_eq!(out["during"], 3);
+    assert_eq!(out["busy"]["code"], 5100);
+    assert_eq!(out["not_found"]["code"], 5000);
+    assert_eq!(out["not_found"]["codeDesc"], "InvalidNatGatewayId.NotFound");
+    assert_eq!(out["bad_signature"]["code"], 4100);
+    assert_eq!(out["unknown_id"]["code"], 4104);
+    assert_eq!(out["throttled"]["code"], 4400);
+    assert_eq!(out["bill_done"], 0);
+    assert_eq!(
+        (
+            out["after"]["maxConcurrent"].as_u64(),
+            out["after"]["productionStatus"].as_u64()
+        ),
+        (Some(3_000_000), Some(1))
+    );
+
+    let orders = sim.orders();
+    assert_eq!(orders.len(), 1);
+    assert_eq!(
+        (orders[0].gateway_id.as_str(), orders[0].order_id.as_str()),
+        ("nat-2", out["upgrade"]["billId"].as_str().unwrap())
+    );
+}
+
+#[tokio::test]
+async fn tencentcloud_sdk_talks_to_the_v3_simulator() {
+    let sim = start().await;
+    let host = sim.http_url.trim_start_matches("http://").to_owned();
+    let out = sdk_scenario("tencent_v3.py", &sim, &host).await;
+
+    let d = &out["describe"];
+    assert_eq!(
+        (
+            d["total"].as_u64(),
+            d["id"].as_str(),
+            d["state"].as_str(),
+            d["max"].as_u64()
+        ),
+        (Some(1), Some("nat-1"), Some("AVAILABLE"), Some(1_000_000))
+    );
+    assert!(d["requestId"].as_str().is_some_and(|r| !r.is_empty()));
+    assert_eq!(out["during"], "UPDATING");
+    assert_eq!(out["busy"]["code"], "UnsupportedOperation.NatGatewayIsBusy");
+    assert!(
+        out["busy"]["requestId"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty())
+    );
+    assert_eq!(out["not_found"]["code"], "ResourceNotFound");
+    assert_eq!(out["bad_signature"]["code"], "AuthFailure.SignatureFailure");
+    assert_eq!(out["unknown_id"]["code"], "AuthFailure.SecretIdNotFound");
+    assert_eq!(out["too_many_ids"]["code"], "InvalidParameterValue.Range");
+    assert_eq!(out["throttled"]["code"], "RequestLimitExceeded");
+    assert_eq!(
+        out["after"],
+        json!({ "state": "AVAILABLE", "max": 3_000_000 })
+    );
+
+    let orders = sim.orders();
+    assert_eq!(orders.len(), 1);
+    assert_eq!(
+        (orders[0].action.as_str(), orders[0].order_id.as_str()),
+        ("ResetNatGatewayConnection", out["resize"].as_str().unwrap())
+    );
+}
