@@ -21,16 +21,41 @@ use serde::{Deserialize, Serialize};
     category = "cloud",
     namespaced,
     status = "NatGatewayStatus",
-    printcolumn(name = "Provider", type_ = "string", json_path = ".status.provider", description = "Cloud provider and API"),
+    printcolumn(
+        name = "Provider",
+        type_ = "string",
+        json_path = ".status.provider",
+        description = "Cloud provider and API"
+    ),
     printcolumn(name = "Gateway", type_ = "string", json_path = ".spec.gatewayId", description = "Cloud gateway id"),
     printcolumn(name = "Size", type_ = "string", json_path = ".spec.size", description = "Desired size"),
-    printcolumn(name = "Observed", type_ = "string", json_path = ".status.observed.size", description = "Size the cloud reports"),
-    printcolumn(name = "Billing", type_ = "string", json_path = ".status.observed.billingMode", description = "Billing mode the cloud reports"),
+    printcolumn(
+        name = "Observed",
+        type_ = "string",
+        json_path = ".status.observed.size",
+        description = "Size the cloud reports"
+    ),
+    printcolumn(
+        name = "Billing",
+        type_ = "string",
+        json_path = ".status.observed.billingMode",
+        description = "Billing mode the cloud reports"
+    ),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Order", type_ = "string", json_path = ".status.order.phase", description = "Phase of the running order"),
+    printcolumn(
+        name = "Order",
+        type_ = "string",
+        json_path = ".status.order.phase",
+        description = "Phase of the running order"
+    ),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     printcolumn(name = "Region", type_ = "string", json_path = ".status.region", priority = "1"),
-    printcolumn(name = "Message", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].message", priority = "1")
+    printcolumn(
+        name = "Message",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].message",
+        priority = "1"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct NatGatewaySpec {

@@ -1,25 +1,142 @@
-use clap::{Parser, Subcommand};
+use std::{path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use natgw_operator::{cloud, controller, sim};
+use tracing::error;
 
 /// Keeps cloud NAT gateways at the size and billing mode declared in NatGateway resources.
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Plain, global = true, env = "NATGW_LOG_FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Plain,
+    Json,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Print the NatGateway CustomResourceDefinition as YAML.
     Crd,
+    /// Run the controller against the cluster of the current kubeconfig or service account.
+    Run(RunArgs),
+    /// Serve the Tencent and Huawei cloud simulators (tests, the demo).
+    Sim(sim::SimArgs),
 }
 
-fn main() -> std::process::ExitCode {
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Watch only this namespace (for a namespaced install with a Role).
+    #[arg(long, env = "NATGW_NAMESPACE")]
+    namespace: Option<String>,
+    /// How often an in-sync gateway is re-read to catch changes made outside the operator.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    drift_interval: Duration,
+    /// How often a running order is polled.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    poll_interval: Duration,
+    /// Resources reconciled at once.
+    #[arg(long, default_value_t = 16)]
+    concurrency: u16,
+    /// Extra CA certificates (PEM) to trust for cloud endpoints, e.g. a private endpoint's.
+    #[arg(long, env = "NATGW_EXTRA_CA")]
+    extra_ca: Option<PathBuf>,
+}
+
+/// Parses `300ms`, `5s`, `10m`, `1h`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().map_err(|_| format!("{s:?} is not a duration like 500ms, 5s, 10m or 1h"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" | "" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        _ => Err(format!("{s:?} has an unknown unit; use ms, s, m or h")),
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Plain => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    init_logging(cli.log_format);
+    let result = match cli.command {
         Command::Crd => {
             print!("{}", natgw_operator::crd_yaml());
-            std::process::ExitCode::SUCCESS
+            Ok(())
         }
+        Command::Run(args) => run(args).await,
+        Command::Sim(args) => sim::run(args).await.map_err(|e| e.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            error!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: RunArgs) -> Result<(), String> {
+    let client = kube::Client::try_default()
+        .await
+        .map_err(|e| format!("cannot reach the Kubernetes API ({e}); set KUBECONFIG or run inside a cluster"))?;
+    let http = cloud::http::client(args.extra_ca.as_deref()).map_err(|e| e.to_string())?;
+    let connector = Arc::new(cloud::connect::CloudConnector::new(http));
+    let config = controller::Config {
+        drift_interval: args.drift_interval,
+        poll_interval: args.poll_interval,
+        namespace: args.namespace,
+        concurrency: args.concurrency,
+        ..Default::default()
+    };
+    controller::run(client, connector, config, shutdown_signal()).await.map_err(|e| e.to_string())
+}
+
+/// Resolves on SIGTERM (Kubernetes stopping the pod) or Ctrl-C.
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            error!("cannot listen for SIGTERM ({e}); stop with Ctrl-C");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert!(parse_duration("5 parsecs").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("soon").is_err());
     }
 }

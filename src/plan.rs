@@ -108,10 +108,15 @@ fn impossible(spec: &NatGatewaySpec, kind: ProviderKind, observed: &Observed) ->
         ProviderKind::Huawei => "Huawei Cloud",
     };
     if kind.capacity_for(spec.size).is_none() {
-        let offered: Vec<String> = Size::ALL.iter().filter(|s| kind.capacity_for(**s).is_some()).map(|s| s.to_string()).collect();
+        let offered: Vec<String> =
+            Size::ALL.iter().filter(|s| kind.capacity_for(**s).is_some()).map(|s| s.to_string()).collect();
         return Some(Step::Stall {
             reason: StallReason::UnsupportedSize,
-            message: format!("{cloud} NAT gateways have no size {}; set spec.size to one of {}", spec.size, offered.join(", ")),
+            message: format!(
+                "{cloud} NAT gateways have no size {}; set spec.size to one of {}",
+                spec.size,
+                offered.join(", ")
+            ),
         });
     }
     let want = spec.billing_mode();
@@ -148,7 +153,10 @@ pub fn plan(input: Inputs<'_>) -> Step {
         };
     };
 
-    if let Some(order) = input.order.filter(|o| matches!(o.phase, OrderPhase::Submitting | OrderPhase::InProgress | OrderPhase::AwaitingPayment)) {
+    if let Some(order) = input
+        .order
+        .filter(|o| matches!(o.phase, OrderPhase::Submitting | OrderPhase::InProgress | OrderPhase::AwaitingPayment))
+    {
         return follow_order(input, observed, order);
     }
 
@@ -175,7 +183,9 @@ pub fn plan(input: Inputs<'_>) -> Step {
     if input.spec.management_policy == ManagementPolicy::Observe {
         let now = describe(input.kind, observed);
         return Step::Drift {
-            message: format!("the gateway is {now} but the spec asks for {target}; managementPolicy is Observe, so nothing is ordered"),
+            message: format!(
+                "the gateway is {now} but the spec asks for {target}; managementPolicy is Observe, so nothing is ordered"
+            ),
         };
     }
     // A failed order for this very change stays failed until the user changes the spec: a retry
@@ -228,7 +238,10 @@ fn follow_order(input: Inputs<'_>, observed: &Observed, order: &OrderStatus) -> 
             }
             GatewayState::Ready => Step::Finish {
                 phase: OrderPhase::Failed,
-                message: format!("the cloud accepted the change but the gateway is still {}", describe(input.kind, observed)),
+                message: format!(
+                    "the cloud accepted the change but the gateway is still {}",
+                    describe(input.kind, observed)
+                ),
             },
         },
     }

@@ -132,7 +132,8 @@ impl TestEnv {
     /// Stops and restarts kube-apiserver on the same port and etcd data (API server restarts).
     pub async fn restart_apiserver(&mut self) -> Result<(), TestEnvError> {
         stop(&mut self.apiserver);
-        self.apiserver = spawn(&self.bin.join("kube-apiserver"), &self.apiserver_args, &self.dir.path().join("apiserver.log"))?;
+        self.apiserver =
+            spawn(&self.bin.join("kube-apiserver"), &self.apiserver_args, &self.dir.path().join("apiserver.log"))?;
         self.wait_ready(Duration::from_secs(90)).await
     }
 
@@ -140,7 +141,8 @@ impl TestEnv {
         let http = reqwest::Client::builder()
             .use_rustls_tls()
             .add_root_certificate(
-                reqwest::Certificate::from_pem(self.ca_pem.as_bytes()).map_err(|e| TestEnvError::Client(e.to_string()))?,
+                reqwest::Certificate::from_pem(self.ca_pem.as_bytes())
+                    .map_err(|e| TestEnvError::Client(e.to_string()))?,
             )
             .timeout(Duration::from_secs(2))
             .build()
@@ -156,7 +158,8 @@ impl TestEnv {
             if ok {
                 return Ok(());
             }
-            let exited = matches!(self.apiserver.try_wait(), Ok(Some(_))) || matches!(self.etcd.try_wait(), Ok(Some(_)));
+            let exited =
+                matches!(self.apiserver.try_wait(), Ok(Some(_))) || matches!(self.etcd.try_wait(), Ok(Some(_)));
             if exited || start.elapsed() > limit {
                 return Err(TestEnvError::NotReady {
                     what: if exited { "kube-apiserver (it exited)" } else { "kube-apiserver" },
@@ -214,12 +217,14 @@ fn write_certificates(dir: &Path) -> Result<Certificates, TestEnvError> {
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.distinguished_name.push(DnType::CommonName, "natgw-testenv-ca");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    ca_params.key_usages =
+        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     let ca = ca_params.self_signed(&ca_key)?;
     let issuer = rcgen::Issuer::new(ca_params, ca_key);
 
     let key = KeyPair::generate()?;
-    let mut params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "kubernetes".to_owned()])?;
+    let mut params =
+        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "kubernetes".to_owned()])?;
     params.distinguished_name.push(DnType::CommonName, "kube-apiserver");
     let serving = params.signed_by(&key, &issuer)?;
 

@@ -72,23 +72,33 @@ async fn admission_accepts_valid_objects_and_names_the_field_it_rejects() {
         (
             "thirteen-months",
             Box::new(|o| {
-                o["spec"]["billing"] = serde_json::json!({"mode": "Prepaid", "prepaid": {"periodUnit": "Month", "periods": 13}})
+                o["spec"]["billing"] =
+                    serde_json::json!({"mode": "Prepaid", "prepaid": {"periodUnit": "Month", "periods": 13}})
             }),
             &["spec.billing.prepaid.periods"],
         ),
         (
             "four-years",
-            Box::new(|o| o["spec"]["billing"] = serde_json::json!({"mode": "Prepaid", "prepaid": {"periodUnit": "Year", "periods": 4}})),
+            Box::new(|o| {
+                o["spec"]["billing"] =
+                    serde_json::json!({"mode": "Prepaid", "prepaid": {"periodUnit": "Year", "periods": 4}})
+            }),
             &["spec.billing.prepaid.periods", "1-3 when it is Year"],
         ),
         (
             "zero-periods",
-            Box::new(|o| o["spec"]["billing"] = serde_json::json!({"mode": "Prepaid", "prepaid": {"periodUnit": "Month", "periods": 0}})),
+            Box::new(|o| {
+                o["spec"]["billing"] =
+                    serde_json::json!({"mode": "Prepaid", "prepaid": {"periodUnit": "Month", "periods": 0}})
+            }),
             &["spec.billing.prepaid.periods"],
         ),
         (
             "bad-period-unit",
-            Box::new(|o| o["spec"]["billing"] = serde_json::json!({"mode": "Prepaid", "prepaid": {"periodUnit": "Week", "periods": 1}})),
+            Box::new(|o| {
+                o["spec"]["billing"] =
+                    serde_json::json!({"mode": "Prepaid", "prepaid": {"periodUnit": "Week", "periods": 1}})
+            }),
             &["spec.billing.prepaid.periodUnit", "Unsupported value"],
         ),
         ("empty-gateway", Box::new(|o| o["spec"]["gatewayId"] = "".into()), &["spec.gatewayId", "must not be empty"]),
@@ -102,8 +112,16 @@ async fn admission_accepts_valid_objects_and_names_the_field_it_rejects() {
             Box::new(|o| o["spec"]["endpoint"] = "ftp://example.com".into()),
             &["spec.endpoint", "http:// or https:// URL"],
         ),
-        ("not-a-url", Box::new(|o| o["spec"]["endpoint"] = "localhost:8080".into()), &["spec.endpoint", "http:// or https://"]),
-        ("missing-size", Box::new(|o| o["spec"].as_object_mut().unwrap().remove("size").map(drop).unwrap_or(())), &["spec.size", "Required"]),
+        (
+            "not-a-url",
+            Box::new(|o| o["spec"]["endpoint"] = "localhost:8080".into()),
+            &["spec.endpoint", "http:// or https://"],
+        ),
+        (
+            "missing-size",
+            Box::new(|o| o["spec"].as_object_mut().unwrap().remove("size").map(drop).unwrap_or(())),
+            &["spec.size", "Required"],
+        ),
     ];
     for (name, edit, expected) in cases {
         let err = create_with(&cluster, name, edit).await.expect_err(&format!("{name} must be rejected"));

@@ -83,7 +83,11 @@ async fn resize_reaches_ready_and_kubectl_reads_it() {
     // kubectl get shows the printer columns; -o wide adds region and the message.
     let table = cluster.kubectl(&["get", "natgw"]);
     let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
-    assert_eq!(header, ["NAME", "PROVIDER", "GATEWAY", "SIZE", "OBSERVED", "BILLING", "READY", "ORDER", "AGE"], "{table}");
+    assert_eq!(
+        header,
+        ["NAME", "PROVIDER", "GATEWAY", "SIZE", "OBSERVED", "BILLING", "READY", "ORDER", "AGE"],
+        "{table}"
+    );
     let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
     assert_eq!(&row[..7], ["egress", "tencent/V3", "nat-small", "Medium", "Medium", "PayPerUse", "True"], "{table}");
     let wide = cluster.kubectl(&["get", "natgateways.natgw.io", "-o", "wide"]);
@@ -108,9 +112,7 @@ async fn resize_reaches_ready_and_kubectl_reads_it() {
     assert!(message.contains("Secret controller/later does not exist"), "{message}");
     assert_eq!(cloud.ledger().len(), 1);
     secrets.create(&PostParams::default(), &secret("later")).await.unwrap();
-    cluster
-        .wait_for("orphan", Duration::from_secs(60), |o| condition(o, "Ready").is_some_and(|c| c.0 == "True"))
-        .await;
+    cluster.wait_for("orphan", Duration::from_secs(60), |o| condition(o, "Ready").is_some_and(|c| c.0 == "True")).await;
     assert_eq!(cloud.ledger().len(), 2, "one more order for the second change");
 
     stop.send(()).unwrap();

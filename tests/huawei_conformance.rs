@@ -46,12 +46,7 @@ fn operator_authorization(case: &Value) -> String {
         v.as_array()
             .unwrap()
             .iter()
-            .map(|p| {
-                (
-                    p[0].as_str().unwrap().to_owned(),
-                    p[1].as_str().unwrap().to_owned(),
-                )
-            })
+            .map(|p| (p[0].as_str().unwrap().to_owned(), p[1].as_str().unwrap().to_owned()))
             .collect()
     };
     let mut headers = pairs(&case["headers"]);
@@ -68,12 +63,7 @@ fn operator_authorization(case: &Value) -> String {
         headers: &headers,
         body,
     };
-    sign::authorization(
-        &request,
-        case["ak"].as_str().unwrap(),
-        case["sk"].as_str().unwrap(),
-    )
-    .unwrap()
+    sign::authorization(&request, case["ak"].as_str().unwrap(), case["sk"].as_str().unwrap()).unwrap()
 }
 
 #[test]
@@ -106,36 +96,22 @@ fn the_operator_signs_exactly_as_the_sdk() {
         }),
     ];
     for case in &cases {
-        assert_eq!(
-            operator_authorization(case),
-            sdk_authorization(case),
-            "case {case}"
-        );
+        assert_eq!(operator_authorization(case), sdk_authorization(case), "case {case}");
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sdks_work_against_the_simulator() {
     let config = HuaweiSimConfig {
-        credentials: vec![SimCredential {
-            key_id: AK.into(),
-            secret: SK.into(),
-            token: None,
-        }],
-        projects: vec![SimProject {
-            id: PROJECT.into(),
-            name: REGION.into(),
-        }],
+        credentials: vec![SimCredential { key_id: AK.into(), secret: SK.into(), token: None }],
+        projects: vec![SimProject { id: PROJECT.into(), name: REGION.into() }],
         domain_id: Some(DOMAIN.into()),
         order_time: Duration::from_secs(30),
         change_time: Duration::from_secs(30),
         ..HuaweiSimConfig::default()
     };
     let sim = HuaweiSim::start(config).await.unwrap();
-    for (id, billing) in [
-        ("gw-ppu", BillingMode::PayPerUse),
-        ("gw-pre", BillingMode::Prepaid),
-    ] {
+    for (id, billing) in [("gw-ppu", BillingMode::PayPerUse), ("gw-pre", BillingMode::Prepaid)] {
         sim.seed_gateway(SeedGateway {
             id: id.into(),
             project_id: PROJECT.into(),
@@ -162,74 +138,32 @@ async fn the_sdks_work_against_the_simulator() {
     assert_eq!(report["show"]["spec"], "1");
     assert_eq!(report["show"]["status"], "ACTIVE");
     assert!(report["show"]["billing_info"].is_null());
-    assert!(
-        report["show"]["created_at"]
-            .as_str()
-            .unwrap()
-            .starts_with("20"),
-        "{}",
-        report["show"]
-    );
-    assert!(
-        report["update"]["order_id"]
-            .as_str()
-            .is_some_and(|o| o.starts_with("CS")),
-        "{}",
-        report["update"]
-    );
+    assert!(report["show"]["created_at"].as_str().unwrap().starts_with("20"), "{}", report["show"]);
+    assert!(report["update"]["order_id"].as_str().is_some_and(|o| o.starts_with("CS")), "{}", report["update"]);
     assert_eq!(report["update"]["status"], "PENDING_UPDATE");
     let order = report["to_period"]["order_id"].as_str().unwrap();
     assert!(order.starts_with("CS"));
-    assert_eq!(
-        report["order"],
-        json!({"status": 6, "order_type": 11, "total_count": 1})
-    );
+    assert_eq!(report["order"], json!({"status": 6, "order_type": 11, "total_count": 1}));
     assert_eq!(report["pay"]["status"], 204);
     assert_eq!(report["order_after_pay"]["status"], 3);
     assert_eq!(report["projects"], json!([{"id": PROJECT, "name": REGION}]));
 
-    assert_eq!(
-        (
-            report["auth"]["status"].as_i64(),
-            report["auth"]["code"].as_str()
-        ),
-        (Some(401), Some("APIG.0301"))
-    );
+    assert_eq!((report["auth"]["status"].as_i64(), report["auth"]["code"].as_str()), (Some(401), Some("APIG.0301")));
     assert_eq!(report["not_found"]["status"], 404);
     assert_eq!(
-        (
-            report["invalid"]["status"].as_i64(),
-            report["invalid"]["code"].as_str()
-        ),
+        (report["invalid"]["status"].as_i64(), report["invalid"]["code"].as_str()),
         (Some(400), Some("NAT.0002"))
     );
     // The SDK's urllib3 retry policy (status list [429], retry_times 0) turns any 429 into its own
     // "429" error without reading the body, so the APIG.0308 answer is checked in the ledger.
     assert_eq!(report["throttled"]["status"], 429);
-    assert!(
-        sim.core()
-            .ledger
-            .requests()
-            .iter()
-            .any(|r| r.action == "ShowNatGateway" && r.outcome == "APIG.0308")
-    );
+    assert!(sim.core().ledger.requests().iter().any(|r| r.action == "ShowNatGateway" && r.outcome == "APIG.0308"));
     for kind in ["auth", "not_found", "invalid"] {
-        assert_eq!(
-            report[kind]["request_id"].as_str().map(str::len),
-            Some(32),
-            "{kind}: {}",
-            report[kind]
-        );
+        assert_eq!(report[kind]["request_id"].as_str().map(str::len), Some(32), "{kind}: {}", report[kind]);
     }
 
     // Only the deliberately wrong secret was refused: everything else the SDKs signed verified.
-    let refused: Vec<_> = sim
-        .core()
-        .ledger
-        .requests()
-        .into_iter()
-        .filter(|r| r.outcome == "APIG.0301")
-        .collect();
+    let refused: Vec<_> = sim.core().ledger.requests().into_iter().filter(|r| r.outcome == "APIG.0301").collect();
     assert_eq!(refused.len(), 1, "{refused:?}");
     let orders = sim.orders();
     assert!(orders.iter().any(|o| o.order_id == order && o.status == 3));

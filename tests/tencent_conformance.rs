@@ -22,16 +22,9 @@ const KEY: &str = "conformance-secret-key";
 
 async fn start() -> TencentSimHandle {
     TencentSim::start(TencentSimConfig {
-        credentials: vec![SimCredential {
-            key_id: ID.into(),
-            secret: KEY.into(),
-            token: None,
-        }],
+        credentials: vec![SimCredential { key_id: ID.into(), secret: KEY.into(), token: None }],
         change_time: Duration::from_secs(1),
-        gateways: vec![
-            SimGateway::new("nat-1", "vpc-1", 1_000_000),
-            SimGateway::new("nat-2", "vpc-1", 1_000_000),
-        ],
+        gateways: vec![SimGateway::new("nat-1", "vpc-1", 1_000_000), SimGateway::new("nat-2", "vpc-1", 1_000_000)],
         ..TencentSimConfig::default()
     })
     .await
@@ -47,8 +40,7 @@ fn parse(script: &str, output: std::process::Output) -> Value {
         python::interpreter().display()
     );
     assert!(output.status.success(), "{script} failed: {stderr}");
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("{script} printed no JSON ({e}): {stderr}"))
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{script} printed no JSON ({e}): {stderr}"))
 }
 
 /// Runs `script sign` with `case` on stdin.
@@ -61,12 +53,7 @@ fn sdk_sign(script: &str, case: &Value) -> Value {
         .stderr(Stdio::piped())
         .spawn()
         .expect("python runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(case.to_string().as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(case.to_string().as_bytes()).unwrap();
     parse(script, child.wait_with_output().unwrap())
 }
 
@@ -102,20 +89,9 @@ fn v2_signatures_equal_the_sdk() {
     let sdk = sdk_sign("tencent_v2.py", &case);
     for http in ["GET", "POST"] {
         for method in [sign::V2Method::HmacSha1, sign::V2Method::HmacSha256] {
-            let all = params
-                .iter()
-                .copied()
-                .chain([("SignatureMethod", method.param())]);
-            let ours = sign::v2_signature(
-                KEY,
-                method,
-                &sign::v2_string_to_sign(http, host, sign::V2_PATH, all),
-            );
-            assert_eq!(
-                sdk[format!("{http}/{}", method.param())],
-                ours,
-                "{http} {method:?}"
-            );
+            let all = params.iter().copied().chain([("SignatureMethod", method.param())]);
+            let ours = sign::v2_signature(KEY, method, &sign::v2_string_to_sign(http, host, sign::V2_PATH, all));
+            assert_eq!(sdk[format!("{http}/{}", method.param())], ours, "{http} {method:?}");
         }
     }
 }
@@ -136,36 +112,21 @@ fn tc3_signature_equals_the_sdk() {
         "content-type;host",
         body.as_bytes(),
     );
-    let ours = sign::tc3_authorization(
-        ID,
-        "vpc",
-        ts,
-        "content-type;host",
-        &sign::tc3_signature(KEY, "vpc", ts, &canonical),
-    );
+    let ours =
+        sign::tc3_authorization(ID, "vpc", ts, "content-type;host", &sign::tc3_signature(KEY, "vpc", ts, &canonical));
     assert_eq!(sdk["authorization"], ours);
 }
 
 #[tokio::test]
 async fn qcloudapi_sdk_talks_to_the_v2_simulator_over_https() {
     let sim = start().await;
-    let host = sim
-        .https_url
-        .as_deref()
-        .unwrap()
-        .trim_start_matches("https://")
-        .to_owned();
+    let host = sim.https_url.as_deref().unwrap().trim_start_matches("https://").to_owned();
     let out = sdk_scenario("tencent_v2.py", &sim, &host).await;
 
     assert_eq!(out["describe"]["totalCount"], 1);
     let g = &out["describe"]["gateway"];
     assert_eq!(
-        (
-            g["natId"].as_str(),
-            g["maxConcurrent"].as_u64(),
-            g["state"].as_u64(),
-            g["productionStatus"].as_u64()
-        ),
+        (g["natId"].as_str(), g["maxConcurrent"].as_u64(), g["state"].as_u64(), g["productionStatus"].as_u64()),
         (Some("nat-2"), Some(1_000_000), Some(0), Some(1))
     );
     assert_eq!(out["describe_get_sha1"], 1_000_000);
@@ -181,10 +142,7 @@ async fn qcloudapi_sdk_talks_to_the_v2_simulator_over_https() {
     assert_eq!(out["throttled"]["code"], 4400);
     assert_eq!(out["bill_done"], 0);
     assert_eq!(
-        (
-            out["after"]["maxConcurrent"].as_u64(),
-            out["after"]["productionStatus"].as_u64()
-        ),
+        (out["after"]["maxConcurrent"].as_u64(), out["after"]["productionStatus"].as_u64()),
         (Some(3_000_000), Some(1))
     );
 
@@ -204,31 +162,19 @@ async fn tencentcloud_sdk_talks_to_the_v3_simulator() {
 
     let d = &out["describe"];
     assert_eq!(
-        (
-            d["total"].as_u64(),
-            d["id"].as_str(),
-            d["state"].as_str(),
-            d["max"].as_u64()
-        ),
+        (d["total"].as_u64(), d["id"].as_str(), d["state"].as_str(), d["max"].as_u64()),
         (Some(1), Some("nat-1"), Some("AVAILABLE"), Some(1_000_000))
     );
     assert!(d["requestId"].as_str().is_some_and(|r| !r.is_empty()));
     assert_eq!(out["during"], "UPDATING");
     assert_eq!(out["busy"]["code"], "UnsupportedOperation.NatGatewayIsBusy");
-    assert!(
-        out["busy"]["requestId"]
-            .as_str()
-            .is_some_and(|r| !r.is_empty())
-    );
+    assert!(out["busy"]["requestId"].as_str().is_some_and(|r| !r.is_empty()));
     assert_eq!(out["not_found"]["code"], "ResourceNotFound");
     assert_eq!(out["bad_signature"]["code"], "AuthFailure.SignatureFailure");
     assert_eq!(out["unknown_id"]["code"], "AuthFailure.SecretIdNotFound");
     assert_eq!(out["too_many_ids"]["code"], "InvalidParameterValue.Range");
     assert_eq!(out["throttled"]["code"], "RequestLimitExceeded");
-    assert_eq!(
-        out["after"],
-        json!({ "state": "AVAILABLE", "max": 3_000_000 })
-    );
+    assert_eq!(out["after"], json!({ "state": "AVAILABLE", "max": 3_000_000 }));
 
     let orders = sim.orders();
     assert_eq!(orders.len(), 1);

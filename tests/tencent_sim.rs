@@ -6,8 +6,7 @@ use std::time::Duration;
 use natgw_operator::{
     api::{PeriodUnit, Prepaid, TencentApi},
     cloud::{
-        Capacity, CloudError, Credentials, ErrorKind, GatewayRef, GatewayState, OrderState,
-        Provider, SecretValue,
+        Capacity, CloudError, Credentials, ErrorKind, GatewayRef, GatewayState, OrderState, Provider, SecretValue,
         tencent::{TencentClient, sign},
     },
     sim::{
@@ -23,11 +22,7 @@ const CHANGE: Duration = Duration::from_millis(300);
 
 async fn start() -> TencentSimHandle {
     TencentSim::start(TencentSimConfig {
-        credentials: vec![SimCredential {
-            key_id: ID.into(),
-            secret: KEY.into(),
-            token: None,
-        }],
+        credentials: vec![SimCredential { key_id: ID.into(), secret: KEY.into(), token: None }],
         change_time: CHANGE,
         gateways: vec![SimGateway::new("nat-1", "vpc-1", 1_000_000)],
         ..TencentSimConfig::default()
@@ -37,36 +32,22 @@ async fn start() -> TencentSimHandle {
 }
 
 fn credentials(id: &str, key: &str) -> Credentials {
-    Credentials {
-        key_id: id.into(),
-        secret: SecretValue::new(key),
-        session_token: None,
-        domain_id: None,
-    }
+    Credentials { key_id: id.into(), secret: SecretValue::new(key), session_token: None, domain_id: None }
 }
 
 /// V2 over HTTPS trusting the simulator's CA (as in production), V3 over plain HTTP.
 fn client(sim: &TencentSimHandle, api: TencentApi, creds: Credentials) -> TencentClient {
     let (http, endpoint) = match api {
-        TencentApi::V2 => (
-            natgw_operator::cloud::http::client(sim.ca_pem_path()).unwrap(),
-            sim.https_url.clone().unwrap(),
-        ),
-        TencentApi::V3 => (
-            natgw_operator::cloud::http::client(None).unwrap(),
-            sim.http_url.clone(),
-        ),
+        TencentApi::V2 => {
+            (natgw_operator::cloud::http::client(sim.ca_pem_path()).unwrap(), sim.https_url.clone().unwrap())
+        }
+        TencentApi::V3 => (natgw_operator::cloud::http::client(None).unwrap(), sim.http_url.clone()),
     };
     TencentClient::new(api, http, Some(&endpoint), "ap-guangzhou", creds).unwrap()
 }
 
 fn gw(id: &str) -> GatewayRef {
-    GatewayRef {
-        id: id.into(),
-        region: "ap-guangzhou".into(),
-        vpc_id: Some("vpc-1".into()),
-        project_id: None,
-    }
+    GatewayRef { id: id.into(), region: "ap-guangzhou".into(), vpc_id: Some("vpc-1".into()), project_id: None }
 }
 
 #[tokio::test]
@@ -76,67 +57,32 @@ async fn v3_resize_runs_updating_then_available() {
     let o = c.describe(&gw("nat-1")).await.unwrap();
     assert_eq!(
         (o.capacity, o.state, o.raw_state.as_str()),
-        (
-            Capacity::Connections(1_000_000),
-            GatewayState::Ready,
-            "AVAILABLE"
-        )
+        (Capacity::Connections(1_000_000), GatewayState::Ready, "AVAILABLE")
     );
 
-    let ticket = c
-        .resize(&gw("nat-1"), &Capacity::Connections(10_000_000))
-        .await
-        .unwrap();
+    let ticket = c.resize(&gw("nat-1"), &Capacity::Connections(10_000_000)).await.unwrap();
     assert!(ticket.order_id.is_none());
     let request_id = ticket.request_id.expect("a request id");
     let o = c.describe(&gw("nat-1")).await.unwrap();
-    assert_eq!(
-        (o.state, o.raw_state.as_str()),
-        (GatewayState::Transitioning, "UPDATING")
-    );
+    assert_eq!((o.state, o.raw_state.as_str()), (GatewayState::Transitioning, "UPDATING"));
 
-    let busy = c
-        .resize(&gw("nat-1"), &Capacity::Connections(3_000_000))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        (busy.kind, busy.code.as_deref()),
-        (
-            ErrorKind::Busy,
-            Some("UnsupportedOperation.NatGatewayIsBusy")
-        )
-    );
+    let busy = c.resize(&gw("nat-1"), &Capacity::Connections(3_000_000)).await.unwrap_err();
+    assert_eq!((busy.kind, busy.code.as_deref()), (ErrorKind::Busy, Some("UnsupportedOperation.NatGatewayIsBusy")));
     assert!(busy.request_id.is_some());
 
     tokio::time::sleep(CHANGE + Duration::from_millis(100)).await;
     let o = c.describe(&gw("nat-1")).await.unwrap();
-    assert_eq!(
-        (o.capacity, o.state),
-        (Capacity::Connections(10_000_000), GatewayState::Ready)
-    );
+    assert_eq!((o.capacity, o.state), (Capacity::Connections(10_000_000), GatewayState::Ready));
 
     let orders = sim.orders();
     assert_eq!(orders.len(), 1);
-    assert_eq!(
-        (orders[0].order_id.as_str(), orders[0].target.as_str()),
-        (request_id.as_str(), "10000000")
-    );
+    assert_eq!((orders[0].order_id.as_str(), orders[0].target.as_str()), (request_id.as_str(), "10000000"));
     // Decreases are fine on API 3.0.
-    c.resize(&gw("nat-1"), &Capacity::Connections(1_000_000))
-        .await
-        .unwrap();
-    let prepaid = Prepaid {
-        period_unit: PeriodUnit::Month,
-        periods: 1,
-        auto_renew: false,
-        auto_pay: true,
-    };
+    c.resize(&gw("nat-1"), &Capacity::Connections(1_000_000)).await.unwrap();
+    let prepaid = Prepaid { period_unit: PeriodUnit::Month, periods: 1, auto_renew: false, auto_pay: true };
     let e = c.change_billing(&gw("nat-1"), &prepaid).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Unsupported);
-    assert_eq!(
-        c.order_status(&gw("nat-1"), "x").await.unwrap_err().kind,
-        ErrorKind::Unsupported
-    );
+    assert_eq!(c.order_status(&gw("nat-1"), "x").await.unwrap_err().kind, ErrorKind::Unsupported);
     assert_eq!(sim.orders().len(), 2);
 }
 
@@ -145,83 +91,36 @@ async fn v2_upgrade_bill_goes_in_progress_then_succeeded() {
     let sim = start().await;
     let c = client(&sim, TencentApi::V2, credentials(ID, KEY));
     let o = c.describe(&gw("nat-1")).await.unwrap();
-    assert_eq!(
-        (o.state, o.raw_state.as_str()),
-        (GatewayState::Ready, "running/created")
-    );
+    assert_eq!((o.state, o.raw_state.as_str()), (GatewayState::Ready, "running/created"));
 
     let mut no_vpc = gw("nat-1");
     no_vpc.vpc_id = None;
-    let e = c
-        .resize(&no_vpc, &Capacity::Connections(3_000_000))
-        .await
-        .unwrap_err();
+    let e = c.resize(&no_vpc, &Capacity::Connections(3_000_000)).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidRequest);
     assert!(e.message.contains("spec.provider.tencent.vpcId"), "{e}");
 
-    let bill = c
-        .resize(&gw("nat-1"), &Capacity::Connections(3_000_000))
-        .await
-        .unwrap()
-        .order_id
-        .expect("a bill id");
-    assert_eq!(
-        c.order_status(&gw("nat-1"), &bill).await.unwrap(),
-        OrderState::InProgress
-    );
+    let bill = c.resize(&gw("nat-1"), &Capacity::Connections(3_000_000)).await.unwrap().order_id.expect("a bill id");
+    assert_eq!(c.order_status(&gw("nat-1"), &bill).await.unwrap(), OrderState::InProgress);
     let o = c.describe(&gw("nat-1")).await.unwrap();
-    assert_eq!(
-        (o.state, o.raw_state.as_str()),
-        (GatewayState::Transitioning, "running/changing")
-    );
-    let busy = c
-        .resize(&gw("nat-1"), &Capacity::Connections(10_000_000))
-        .await
-        .unwrap_err();
+    assert_eq!((o.state, o.raw_state.as_str()), (GatewayState::Transitioning, "running/changing"));
+    let busy = c.resize(&gw("nat-1"), &Capacity::Connections(10_000_000)).await.unwrap_err();
     assert_eq!(busy.kind, ErrorKind::Busy, "{busy}");
 
     tokio::time::sleep(CHANGE + Duration::from_millis(100)).await;
-    assert_eq!(
-        c.order_status(&gw("nat-1"), &bill).await.unwrap(),
-        OrderState::Succeeded
-    );
-    assert_eq!(
-        c.describe(&gw("nat-1")).await.unwrap().capacity,
-        Capacity::Connections(3_000_000)
-    );
+    assert_eq!(c.order_status(&gw("nat-1"), &bill).await.unwrap(), OrderState::Succeeded);
+    assert_eq!(c.describe(&gw("nat-1")).await.unwrap().capacity, Capacity::Connections(3_000_000));
 
-    let down = c
-        .resize(&gw("nat-1"), &Capacity::Connections(1_000_000))
-        .await
-        .unwrap_err();
+    let down = c.resize(&gw("nat-1"), &Capacity::Connections(1_000_000)).await.unwrap_err();
     assert_eq!(down.kind, ErrorKind::Unsupported, "{down}");
 
     // A bill that fails is reported failed, not "keep waiting".
-    sim.inject(Fault {
-        action: Some("UpgradeNatGateway".into()),
-        times: 1,
-        kind: FaultKind::FailOrder,
-    });
-    let bill = c
-        .resize(&gw("nat-1"), &Capacity::Connections(10_000_000))
-        .await
-        .unwrap()
-        .order_id
-        .unwrap();
+    sim.inject(Fault { action: Some("UpgradeNatGateway".into()), times: 1, kind: FaultKind::FailOrder });
+    let bill = c.resize(&gw("nat-1"), &Capacity::Connections(10_000_000)).await.unwrap().order_id.unwrap();
     tokio::time::sleep(CHANGE + Duration::from_millis(100)).await;
-    assert!(matches!(
-        c.order_status(&gw("nat-1"), &bill).await.unwrap(),
-        OrderState::Failed { .. }
-    ));
-    assert_eq!(
-        c.describe(&gw("nat-1")).await.unwrap().capacity,
-        Capacity::Connections(3_000_000)
-    );
+    assert!(matches!(c.order_status(&gw("nat-1"), &bill).await.unwrap(), OrderState::Failed { .. }));
+    assert_eq!(c.describe(&gw("nat-1")).await.unwrap().capacity, Capacity::Connections(3_000_000));
     assert_eq!(sim.orders().len(), 2);
-    assert_eq!(
-        c.order_status(&gw("nat-1"), "nope").await.unwrap_err().kind,
-        ErrorKind::NotFound
-    );
+    assert_eq!(c.order_status(&gw("nat-1"), "nope").await.unwrap_err().kind, ErrorKind::NotFound);
 }
 
 #[tokio::test]
@@ -231,63 +130,34 @@ async fn each_error_kind_on_both_apis() {
         let c = client(&sim, api, credentials(ID, KEY));
         let e = c.describe(&gw("nat-missing")).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::NotFound, "{api:?} {e}");
-        let e = c
-            .resize(&gw("nat-missing"), &Capacity::Connections(3_000_000))
-            .await
-            .unwrap_err();
+        let e = c.resize(&gw("nat-missing"), &Capacity::Connections(3_000_000)).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::NotFound, "{api:?} {e}");
 
-        let e = client(&sim, api, credentials(ID, "wrong-key"))
-            .describe(&gw("nat-1"))
-            .await
-            .unwrap_err();
+        let e = client(&sim, api, credentials(ID, "wrong-key")).describe(&gw("nat-1")).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::Auth, "{api:?} {e}");
-        let e = client(&sim, api, credentials("AKIDunknown", KEY))
-            .describe(&gw("nat-1"))
-            .await
-            .unwrap_err();
+        let e = client(&sim, api, credentials("AKIDunknown", KEY)).describe(&gw("nat-1")).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::Auth, "{api:?} {e}");
 
-        let action = if api == TencentApi::V2 {
-            "DescribeNatGateway"
-        } else {
-            "DescribeNatGateways"
-        };
+        let action = if api == TencentApi::V2 { "DescribeNatGateway" } else { "DescribeNatGateways" };
         sim.set_rate_limit(action, 1);
         c.describe(&gw("nat-1")).await.unwrap();
         let e = c.describe(&gw("nat-1")).await.unwrap_err();
-        assert_eq!(
-            (e.kind, e.retry_after),
-            (ErrorKind::Throttled, Some(Duration::from_secs(1))),
-            "{api:?} {e}"
-        );
+        assert_eq!((e.kind, e.retry_after), (ErrorKind::Throttled, Some(Duration::from_secs(1))), "{api:?} {e}");
         sim.set_rate_limit(action, 100);
 
         sim.inject(Fault {
             action: None,
             times: 1,
-            kind: FaultKind::Error {
-                code: "UnsupportedOperation.InsufficientFunds".into(),
-                message: None,
-            },
+            kind: FaultKind::Error { code: "UnsupportedOperation.InsufficientFunds".into(), message: None },
         });
-        let e = c
-            .resize(&gw("nat-1"), &Capacity::Connections(10_000_000))
-            .await
-            .unwrap_err();
+        let e = c.resize(&gw("nat-1"), &Capacity::Connections(10_000_000)).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::InsufficientFunds, "{api:?} {e}");
         sim.inject(Fault {
             action: None,
             times: 1,
-            kind: FaultKind::Error {
-                code: "InternalError".into(),
-                message: None,
-            },
+            kind: FaultKind::Error { code: "InternalError".into(), message: None },
         });
-        assert_eq!(
-            c.describe(&gw("nat-1")).await.unwrap_err().kind,
-            ErrorKind::Transient
-        );
+        assert_eq!(c.describe(&gw("nat-1")).await.unwrap_err().kind, ErrorKind::Transient);
     }
     assert!(sim.orders().is_empty());
     let outcomes: Vec<String> = sim.requests().into_iter().map(|r| r.outcome).collect();
@@ -301,10 +171,7 @@ async fn each_error_kind_on_both_apis() {
         "AuthFailure.SecretIdNotFound",
         "RequestLimitExceeded",
     ] {
-        assert!(
-            outcomes.iter().any(|o| o == code),
-            "{code} not in {outcomes:?}"
-        );
+        assert!(outcomes.iter().any(|o| o == code), "{code} not in {outcomes:?}");
     }
 }
 
@@ -312,15 +179,8 @@ async fn each_error_kind_on_both_apis() {
 async fn a_dropped_answer_is_transient_but_the_order_exists() {
     let sim = start().await;
     let c = client(&sim, TencentApi::V3, credentials(ID, KEY));
-    sim.inject(Fault {
-        action: Some("ResetNatGatewayConnection".into()),
-        times: 1,
-        kind: FaultKind::DropResponse,
-    });
-    let e = c
-        .resize(&gw("nat-1"), &Capacity::Connections(3_000_000))
-        .await
-        .unwrap_err();
+    sim.inject(Fault { action: Some("ResetNatGatewayConnection".into()), times: 1, kind: FaultKind::DropResponse });
+    let e = c.resize(&gw("nat-1"), &Capacity::Connections(3_000_000)).await.unwrap_err();
     assert!(e.kind.outcome_unknown(), "{e}");
     assert_eq!(sim.orders().len(), 1);
     assert_eq!(sim.gateway("nat-1").unwrap().state, "UPDATING");
@@ -338,13 +198,7 @@ async fn describe_many_batches_a_hundred_ids_per_call() {
     assert_eq!(found.len(), 140);
     assert_eq!(found["nat-0000"].capacity, Capacity::Connections(3_000_000));
     assert!(!found.contains_key("nat-0145"));
-    assert_eq!(
-        sim.requests()
-            .iter()
-            .filter(|r| r.action == "DescribeNatGateways")
-            .count(),
-        2
-    );
+    assert_eq!(sim.requests().iter().filter(|r| r.action == "DescribeNatGateways").count(), 2);
 }
 
 #[tokio::test]
@@ -352,11 +206,7 @@ async fn stale_timestamps_are_rejected() {
     let sim = start().await;
     let http = reqwest::Client::new();
     let host = sim.http_url.trim_start_matches("http://").to_owned();
-    let ts = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-        - 600;
+    let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64 - 600;
     let body = br#"{"NatGatewayIds":["nat-1"]}"#;
     let ct = "application/json";
     let canonical = sign::tc3_canonical_request(
@@ -367,13 +217,8 @@ async fn stale_timestamps_are_rejected() {
         "content-type;host",
         body,
     );
-    let auth = sign::tc3_authorization(
-        ID,
-        "vpc",
-        ts,
-        "content-type;host",
-        &sign::tc3_signature(KEY, "vpc", ts, &canonical),
-    );
+    let auth =
+        sign::tc3_authorization(ID, "vpc", ts, "content-type;host", &sign::tc3_signature(KEY, "vpc", ts, &canonical));
     let answer: serde_json::Value = http
         .post(&sim.http_url)
         .header("Authorization", auth)
@@ -388,10 +233,7 @@ async fn stale_timestamps_are_rejected() {
         .json()
         .await
         .unwrap();
-    assert_eq!(
-        answer["Response"]["Error"]["Code"],
-        "AuthFailure.SignatureExpire"
-    );
+    assert_eq!(answer["Response"]["Error"]["Code"], "AuthFailure.SignatureExpire");
 
     // API 2.0 calls this a replay (4500); the client says the clock is off.
     let form = url::form_urlencoded::Serializer::new(String::new())
@@ -429,18 +271,9 @@ async fn the_secret_never_shows_in_errors_or_debug() {
 
         // Nothing listens on port 9 of loopback: a transport failure.
         let http = natgw_operator::cloud::http::client(None).unwrap();
-        let c = TencentClient::new(
-            api,
-            http,
-            Some("http://127.0.0.1:9"),
-            "ap-guangzhou",
-            credentials(ID, SECRET),
-        )
-        .unwrap();
-        let e = c
-            .resize(&gw("nat-1"), &Capacity::Connections(3_000_000))
-            .await
-            .unwrap_err();
+        let c =
+            TencentClient::new(api, http, Some("http://127.0.0.1:9"), "ap-guangzhou", credentials(ID, SECRET)).unwrap();
+        let e = c.resize(&gw("nat-1"), &Capacity::Connections(3_000_000)).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::Transient, "{e}");
         assert!(!shown(&e, &c).contains(SECRET));
     }
@@ -460,69 +293,22 @@ async fn control_api_seeds_injects_and_reports() {
         .send()
         .await
         .unwrap());
-    ok(http
-        .put(url("/_sim/timing"))
-        .json(&serde_json::json!({"changeMillis": 50}))
-        .send()
-        .await
-        .unwrap());
+    ok(http.put(url("/_sim/timing")).json(&serde_json::json!({"changeMillis": 50})).send().await.unwrap());
     let fault = serde_json::json!({"action": "DescribeNatGateways", "kind": "error", "code": "InternalError"});
-    ok(http
-        .post(url("/_sim/faults"))
-        .json(&fault)
-        .send()
-        .await
-        .unwrap());
+    ok(http.post(url("/_sim/faults")).json(&fault).send().await.unwrap());
 
     let c = client(&sim, TencentApi::V3, credentials(ID, KEY));
-    assert_eq!(
-        c.describe(&gw("nat-9")).await.unwrap_err().kind,
-        ErrorKind::Transient
-    );
-    assert_eq!(
-        c.describe(&gw("nat-9")).await.unwrap().capacity,
-        Capacity::Connections(1_000_000)
-    );
-    c.resize(&gw("nat-9"), &Capacity::Connections(3_000_000))
-        .await
-        .unwrap();
+    assert_eq!(c.describe(&gw("nat-9")).await.unwrap_err().kind, ErrorKind::Transient);
+    assert_eq!(c.describe(&gw("nat-9")).await.unwrap().capacity, Capacity::Connections(1_000_000));
+    c.resize(&gw("nat-9"), &Capacity::Connections(3_000_000)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
 
-    let gateways: serde_json::Value = http
-        .get(url("/_sim/gateways"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let nat9 = gateways
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["id"] == "nat-9")
-        .unwrap();
-    assert_eq!(
-        (nat9["maxConcurrent"].as_u64(), nat9["state"].as_str()),
-        (Some(3_000_000), Some("AVAILABLE"))
-    );
-    let ledger: serde_json::Value = http
-        .get(url("/_sim/ledger"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let gateways: serde_json::Value = http.get(url("/_sim/gateways")).send().await.unwrap().json().await.unwrap();
+    let nat9 = gateways.as_array().unwrap().iter().find(|g| g["id"] == "nat-9").unwrap();
+    assert_eq!((nat9["maxConcurrent"].as_u64(), nat9["state"].as_str()), (Some(3_000_000), Some("AVAILABLE")));
+    let ledger: serde_json::Value = http.get(url("/_sim/ledger")).send().await.unwrap().json().await.unwrap();
     assert_eq!(ledger[0]["gatewayId"], "nat-9");
-    let requests: serde_json::Value = http
-        .get(url("/_sim/requests"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let requests: serde_json::Value = http.get(url("/_sim/requests")).send().await.unwrap().json().await.unwrap();
     assert_eq!(requests[0]["outcome"], "InternalError");
     assert_eq!(requests.as_array().unwrap().len(), 3);
 }

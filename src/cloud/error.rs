@@ -29,7 +29,11 @@ impl ErrorKind {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            ErrorKind::NotFound | ErrorKind::Auth | ErrorKind::InvalidRequest | ErrorKind::Unsupported | ErrorKind::InsufficientFunds
+            ErrorKind::NotFound
+                | ErrorKind::Auth
+                | ErrorKind::InvalidRequest
+                | ErrorKind::Unsupported
+                | ErrorKind::InsufficientFunds
         )
     }
 

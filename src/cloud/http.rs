@@ -27,7 +27,8 @@ pub fn client(extra_ca: Option<&Path>) -> Result<reqwest::Client, HttpSetupError
         .pool_idle_timeout(Duration::from_secs(60))
         .user_agent(concat!("natgw-operator/", env!("CARGO_PKG_VERSION")));
     if let Some(path) = extra_ca {
-        let pem = std::fs::read(path).map_err(|source| HttpSetupError::ReadCa { path: path.display().to_string(), source })?;
+        let pem = std::fs::read(path)
+            .map_err(|source| HttpSetupError::ReadCa { path: path.display().to_string(), source })?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem)
             .map_err(|source| HttpSetupError::ParseCa { path: path.display().to_string(), source })?;
         for cert in certs {

@@ -10,8 +10,8 @@ use std::{
 use async_trait::async_trait;
 
 use super::{
-    Capacity, CloudError, Connector, Credentials, ErrorKind, GatewayRef, GatewayState, Observed, OrderState, OrderTicket,
-    Provider, ProviderKind,
+    Capacity, CloudError, Connector, Credentials, ErrorKind, GatewayRef, GatewayState, Observed, OrderState,
+    OrderTicket, Provider, ProviderKind,
 };
 use crate::api::{BillingMode, NatGatewaySpec, Prepaid};
 

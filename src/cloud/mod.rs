@@ -1,6 +1,7 @@
 //! What the controller needs from a cloud, independent of which cloud: the [`Provider`] trait,
 //! credentials, the size mapping and the shared error type.
 
+pub mod connect;
 mod credentials;
 mod error;
 pub mod http;
@@ -141,7 +142,9 @@ pub enum OrderState {
     /// Waits for someone to pay it (Huawei `is_auto_pay=false`).
     AwaitingPayment,
     Succeeded,
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
     Cancelled,
 }
 
@@ -182,7 +185,9 @@ impl GatewayRef {
                 vpc_id: None,
                 project_id: h.project_id.clone(),
             },
-            (None, None) => GatewayRef { id: spec.gateway_id.clone(), region: String::new(), vpc_id: None, project_id: None },
+            (None, None) => {
+                GatewayRef { id: spec.gateway_id.clone(), region: String::new(), vpc_id: None, project_id: None }
+            }
         }
     }
 }

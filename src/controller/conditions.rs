@@ -26,7 +26,9 @@ impl Health {
         match self {
             Health::Ready { .. } => "InSync",
             Health::Drift { .. } => "DriftDetected",
-            Health::Progressing { reason, .. } | Health::Retrying { reason, .. } | Health::Stalled { reason, .. } => reason,
+            Health::Progressing { reason, .. } | Health::Retrying { reason, .. } | Health::Stalled { reason, .. } => {
+                reason
+            }
         }
     }
 
@@ -111,7 +113,8 @@ mod tests {
         let t0 = Timestamp::UNIX_EPOCH;
         let t1 = Timestamp::from_second(100).unwrap();
         let first = conditions(&[], &Health::Ready { message: "ok".into() }, 1, t0);
-        let second = conditions(&first, &Health::Retrying { reason: "Throttled".into(), message: "slow".into() }, 1, t1);
+        let second =
+            conditions(&first, &Health::Retrying { reason: "Throttled".into(), message: "slow".into() }, 1, t1);
         let ready = second.iter().find(|c| c.type_ == "Ready").unwrap();
         assert_eq!((ready.status.as_str(), ready.last_transition_time.0), ("True", t0));
         let reconciling = second.iter().find(|c| c.type_ == "Reconciling").unwrap();

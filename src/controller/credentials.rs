@@ -23,15 +23,25 @@ pub fn keys(kind: ProviderKind) -> (&'static str, &'static str, &'static str) {
     }
 }
 
-pub async fn read(client: &Client, namespace: &str, name: &str, kind: ProviderKind) -> Result<Credentials, CredentialsError> {
+pub async fn read(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    kind: ProviderKind,
+) -> Result<Credentials, CredentialsError> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let secret = match api.get_opt(name).await {
         Ok(Some(s)) => s,
         Ok(None) => return Err(CredentialsError::Missing { namespace: namespace.to_owned(), name: name.to_owned() }),
-        Err(source) => return Err(CredentialsError::Kube { namespace: namespace.to_owned(), name: name.to_owned(), source }),
+        Err(source) => {
+            return Err(CredentialsError::Kube { namespace: namespace.to_owned(), name: name.to_owned(), source });
+        }
     };
-    parse(&secret, kind)
-        .map_err(|problem| CredentialsError::Invalid { namespace: namespace.to_owned(), name: name.to_owned(), problem })
+    parse(&secret, kind).map_err(|problem| CredentialsError::Invalid {
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+        problem,
+    })
 }
 
 /// Extracts credentials; the error names keys, never values.
@@ -91,7 +101,8 @@ mod tests {
 
     #[test]
     fn wrong_keys_are_named_but_values_are_not() {
-        let err = parse(&secret(&[("accessKey", "AK"), ("secretKey", "topsecret")]), ProviderKind::TencentV2).unwrap_err();
+        let err =
+            parse(&secret(&[("accessKey", "AK"), ("secretKey", "topsecret")]), ProviderKind::TencentV2).unwrap_err();
         assert!(err.contains("secretId and secretKey"), "{err}");
         assert!(err.contains("accessKey, secretKey"), "{err}");
         assert!(!err.contains("topsecret"), "{err}");

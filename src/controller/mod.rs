@@ -11,11 +11,7 @@ use std::{
 };
 
 use futures::StreamExt;
-use k8s_openapi::{
-    api::core::v1::Secret,
-    apimachinery::pkg::apis::meta::v1::Time,
-    jiff::Timestamp,
-};
+use k8s_openapi::{api::core::v1::Secret, apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
 use kube::{
     Api, Client, Resource, ResourceExt,
     api::{Patch, PatchParams},
@@ -294,7 +290,9 @@ impl<'a> Pass<'a> {
                     };
                 }
                 let message = self.wait_message(wait, open.as_ref());
-                if wait == plan::Wait::AwaitingPayment && open.as_ref().is_some_and(|o| o.phase != OrderPhase::AwaitingPayment) {
+                if wait == plan::Wait::AwaitingPayment
+                    && open.as_ref().is_some_and(|o| o.phase != OrderPhase::AwaitingPayment)
+                {
                     self.event(EventType::Warning, "AwaitingPayment", &message).await;
                 }
                 self.write(Health::Progressing { reason: wait.reason().to_owned(), message }).await?;
@@ -335,7 +333,13 @@ impl<'a> Pass<'a> {
     }
 
     /// Records the intent, then makes exactly one cloud call for it.
-    async fn submit(&mut self, provider: &dyn Provider, action: OrderAction, target: String, attempt: u32) -> Result<Action, Error> {
+    async fn submit(
+        &mut self,
+        provider: &dyn Provider,
+        action: OrderAction,
+        target: String,
+        attempt: u32,
+    ) -> Result<Action, Error> {
         let intent = OrderStatus {
             action,
             target: target.clone(),
@@ -351,7 +355,8 @@ impl<'a> Pass<'a> {
         self.status.order = Some(intent);
         let what = format!("{action} to {target}");
         // If this write fails nothing was ordered; the retry plans afresh.
-        self.write(Health::Progressing { reason: "OrderSubmitting".into(), message: format!("submitting {what}") }).await?;
+        self.write(Health::Progressing { reason: "OrderSubmitting".into(), message: format!("submitting {what}") })
+            .await?;
 
         let result = match action {
             OrderAction::Resize => {
@@ -360,7 +365,9 @@ impl<'a> Pass<'a> {
                     .into_iter()
                     .find(|s| s.to_string() == target)
                     .and_then(|s| self.kind.capacity_for(s))
-                    .ok_or_else(|| CloudError::new(ErrorKind::InvalidRequest, format!("no cloud value for size {target}")));
+                    .ok_or_else(|| {
+                        CloudError::new(ErrorKind::InvalidRequest, format!("no cloud value for size {target}"))
+                    });
                 match capacity {
                     Ok(c) => provider.resize(&self.gateway, &c).await,
                     Err(e) => Err(e),
@@ -390,7 +397,8 @@ impl<'a> Pass<'a> {
                 if let Some(order) = self.status.order.as_mut() {
                     order.message = Some(format!("outcome unknown: {e}"));
                 }
-                let message = format!("{what}: the cloud's answer was lost ({e}); checking the gateway before anything else");
+                let message =
+                    format!("{what}: the cloud's answer was lost ({e}); checking the gateway before anything else");
                 self.event(EventType::Warning, "OrderOutcomeUnknown", &message).await;
                 self.write(Health::Retrying { reason: "CloudUnavailable".into(), message }).await?;
                 Ok(Action::requeue(self.ctx.backoff(self.obj, e.retry_after)))
@@ -418,11 +426,15 @@ impl<'a> Pass<'a> {
         });
         match (wait, order) {
             (plan::Wait::AwaitingPayment, Some(o)) => {
-                format!("{o} is waiting for payment; pay it in the cloud console's billing center and the operator continues")
+                format!(
+                    "{o} is waiting for payment; pay it in the cloud console's billing center and the operator continues"
+                )
             }
             (plan::Wait::OrderInProgress, Some(o)) => format!("{o} is in progress"),
             (plan::Wait::GatewayTransitioning, Some(o)) => format!("{o}: the gateway is applying the change"),
-            (_, None) => "the gateway is changing (a change made outside the operator); waiting for it to settle".to_owned(),
+            (_, None) => {
+                "the gateway is changing (a change made outside the operator); waiting for it to settle".to_owned()
+            }
         }
     }
 
@@ -457,7 +469,9 @@ impl<'a> Pass<'a> {
         let secret = &self.obj.spec.credentials_secret_ref.name;
         let advice = match e.kind {
             ErrorKind::Auth => format!("; check the credentials in Secret {secret} and their permissions"),
-            ErrorKind::InsufficientFunds => "; top up the cloud account, then change the spec or the Secret to retry".to_owned(),
+            ErrorKind::InsufficientFunds => {
+                "; top up the cloud account, then change the spec or the Secret to retry".to_owned()
+            }
             ErrorKind::InvalidRequest | ErrorKind::Unsupported | ErrorKind::NotFound => "; fix the spec".to_owned(),
             _ => "; retrying with backoff".to_owned(),
         };
@@ -499,7 +513,8 @@ impl<'a> Pass<'a> {
     async fn write(&mut self, health: Health) -> Result<(), Error> {
         let retrying = matches!(health, Health::Retrying { .. });
         self.status.observed_generation = Some(self.generation);
-        self.status.conditions = conditions::conditions(&self.status.conditions, &health, self.generation, Timestamp::now());
+        self.status.conditions =
+            conditions::conditions(&self.status.conditions, &health, self.generation, Timestamp::now());
         let api: Api<NatGateway> = Api::namespaced(self.ctx.client.clone(), &self.obj.namespace().unwrap_or_default());
         let patch = serde_json::json!({
             "apiVersion": "natgw.io/v1alpha1",

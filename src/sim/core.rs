@@ -30,9 +30,7 @@ pub struct SimCredential {
 
 impl std::fmt::Debug for SimCredential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SimCredential")
-            .field("key_id", &self.key_id)
-            .finish_non_exhaustive()
+        f.debug_struct("SimCredential").field("key_id", &self.key_id).finish_non_exhaustive()
     }
 }
 
@@ -42,11 +40,7 @@ impl SimCredential {
         let mut parts = s.splitn(3, ':');
         match (parts.next(), parts.next(), parts.next()) {
             (Some(id), Some(key), token) if !id.is_empty() && !key.is_empty() => {
-                Ok(SimCredential {
-                    key_id: id.to_owned(),
-                    secret: key.to_owned(),
-                    token: token.map(str::to_owned),
-                })
+                Ok(SimCredential { key_id: id.to_owned(), secret: key.to_owned(), token: token.map(str::to_owned) })
             }
             _ => Err("expected ID:KEY or ID:KEY:TOKEN".to_owned()),
         }
@@ -63,10 +57,7 @@ pub struct SimCore {
 
 impl SimCore {
     pub fn new(credentials: Vec<SimCredential>, limits: HashMap<String, u32>) -> SimCore {
-        let core = SimCore {
-            limits: RateLimits::new(limits),
-            ..SimCore::default()
-        };
+        let core = SimCore { limits: RateLimits::new(limits), ..SimCore::default() };
         for c in credentials {
             core.add_credential(c);
         }
@@ -74,8 +65,7 @@ impl SimCore {
     }
 
     pub fn add_credential(&self, credential: SimCredential) {
-        self.lock_credentials()
-            .insert(credential.key_id.clone(), credential);
+        self.lock_credentials().insert(credential.key_id.clone(), credential);
     }
 
     pub fn credential(&self, key_id: &str) -> Option<SimCredential> {
@@ -94,10 +84,7 @@ impl SimCore {
 /// - `POST /_sim/credentials` (`{"keyId","secret","token"?}`)
 pub fn control_routes(core: Arc<SimCore>) -> Router {
     Router::new()
-        .route(
-            "/_sim/faults",
-            post(inject_fault).get(list_faults).delete(clear_faults),
-        )
+        .route("/_sim/faults", post(inject_fault).get(list_faults).delete(clear_faults))
         .route("/_sim/ledger", get(orders).delete(clear_ledger))
         .route("/_sim/requests", get(requests))
         .route("/_sim/ratelimits", put(set_limits).get(get_limits))
@@ -132,10 +119,7 @@ async fn clear_ledger(State(core): State<Arc<SimCore>>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-async fn set_limits(
-    State(core): State<Arc<SimCore>>,
-    Json(limits): Json<HashMap<String, u32>>,
-) -> StatusCode {
+async fn set_limits(State(core): State<Arc<SimCore>>, Json(limits): Json<HashMap<String, u32>>) -> StatusCode {
     for (action, per_second) in limits {
         core.limits.set(&action, per_second);
     }
@@ -146,10 +130,7 @@ async fn get_limits(State(core): State<Arc<SimCore>>) -> Json<HashMap<String, u3
     Json(core.limits.limits())
 }
 
-async fn add_credential(
-    State(core): State<Arc<SimCore>>,
-    Json(credential): Json<SimCredential>,
-) -> StatusCode {
+async fn add_credential(State(core): State<Arc<SimCore>>, Json(credential): Json<SimCredential>) -> StatusCode {
     core.add_credential(credential);
     StatusCode::NO_CONTENT
 }

@@ -81,9 +81,7 @@ impl Faults {
     /// Takes one use of the first fault for `action` that `wanted` accepts.
     pub fn take(&self, action: &str, wanted: impl Fn(&FaultKind) -> bool) -> Option<FaultKind> {
         let mut queue = self.lock();
-        let i = queue
-            .iter()
-            .position(|f| f.action.as_deref().is_none_or(|a| a == action) && wanted(&f.kind))?;
+        let i = queue.iter().position(|f| f.action.as_deref().is_none_or(|a| a == action) && wanted(&f.kind))?;
         let kind = queue[i].kind.clone();
         queue[i].times -= 1;
         if queue[i].times == 0 {
@@ -101,15 +99,12 @@ impl Faults {
 /// after the headers, as when a reply is lost.
 pub fn broken_response() -> Response {
     let body = Body::from_stream(futures::stream::once(async {
-        Err::<axum::body::Bytes, std::io::Error>(std::io::Error::other(
-            "response dropped by fault injection",
-        ))
+        Err::<axum::body::Bytes, std::io::Error>(std::io::Error::other("response dropped by fault injection"))
     }));
     let mut response = Response::new(body);
-    response.headers_mut().insert(
-        axum::http::header::CONTENT_TYPE,
-        axum::http::HeaderValue::from_static("application/json"),
-    );
+    response
+        .headers_mut()
+        .insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
     response
 }
 
@@ -120,28 +115,14 @@ mod tests {
     #[test]
     fn faults_apply_to_their_action_the_given_number_of_times() {
         let faults = Faults::default();
-        let f: Fault =
-            serde_json::from_str(r#"{"action":"A","times":2,"kind":"error","code":"X"}"#).unwrap();
+        let f: Fault = serde_json::from_str(r#"{"action":"A","times":2,"kind":"error","code":"X"}"#).unwrap();
         faults.inject(f);
         faults.inject(serde_json::from_str(r#"{"kind":"failOrder"}"#).unwrap());
-        assert_eq!(
-            faults.take("B", |k| matches!(k, FaultKind::Error { .. })),
-            None
-        );
+        assert_eq!(faults.take("B", |k| matches!(k, FaultKind::Error { .. })), None);
         assert!(faults.take("A", |_| true).is_some());
-        assert!(
-            faults
-                .take("A", |k| matches!(k, FaultKind::Error { .. }))
-                .is_some()
-        );
-        assert_eq!(
-            faults.take("A", |k| matches!(k, FaultKind::Error { .. })),
-            None
-        );
-        assert_eq!(
-            faults.take("B", |k| *k == FaultKind::FailOrder),
-            Some(FaultKind::FailOrder)
-        );
+        assert!(faults.take("A", |k| matches!(k, FaultKind::Error { .. })).is_some());
+        assert_eq!(faults.take("A", |k| matches!(k, FaultKind::Error { .. })), None);
+        assert_eq!(faults.take("B", |k| *k == FaultKind::FailOrder), Some(FaultKind::FailOrder));
         assert!(faults.pending().is_empty());
     }
 }

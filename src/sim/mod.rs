@@ -81,9 +81,7 @@ pub struct SimArgs {
 fn parse_tencent_gateway(s: &str) -> Result<tencent::SimGateway, String> {
     match s.split(':').collect::<Vec<_>>()[..] {
         [id, vpc, size] if !id.is_empty() => {
-            let size = size
-                .parse()
-                .map_err(|_| format!("{size:?} is not a number of connections"))?;
+            let size = size.parse().map_err(|_| format!("{size:?} is not a number of connections"))?;
             Ok(tencent::SimGateway::new(id, vpc, size))
         }
         _ => Err("expected ID:VPC:MAXCONCURRENT, e.g. nat-123:vpc-1:1000000".to_owned()),
@@ -92,26 +90,17 @@ fn parse_tencent_gateway(s: &str) -> Result<tencent::SimGateway, String> {
 
 fn parse_rate_limit(s: &str) -> Result<(String, u32), String> {
     let (action, n) = s.split_once('=').ok_or("expected Action=PER_SECOND")?;
-    Ok((
-        action.to_owned(),
-        n.parse().map_err(|_| format!("{n:?} is not a number"))?,
-    ))
+    Ok((action.to_owned(), n.parse().map_err(|_| format!("{n:?} is not a number"))?))
 }
 
 pub async fn run(args: SimArgs) -> Result<(), SimError> {
     let change_time = std::time::Duration::try_from_secs_f64(args.change_seconds)
         .map_err(|_| SimError::Config("--change-seconds must be a non-negative number".into()))?;
     if args.credentials.is_empty() {
-        return Err(SimError::Config(
-            "give at least one --credential ID:KEY".into(),
-        ));
+        return Err(SimError::Config("give at least one --credential ID:KEY".into()));
     }
     // One CA for every simulator, so clients trust a single file.
-    let tls = if args.tls {
-        Some(server::SimTls::generate(args.ca_out.as_deref())?)
-    } else {
-        None
-    };
+    let tls = if args.tls { Some(server::SimTls::generate(args.ca_out.as_deref())?) } else { None };
 
     let tencent = tencent::TencentSim::start(tencent::TencentSimConfig {
         bind: args.bind,
@@ -125,10 +114,7 @@ pub async fn run(args: SimArgs) -> Result<(), SimError> {
         gateways: args.tencent_gateways.clone(),
     })
     .await?;
-    println!(
-        "tencent simulator: {} (API 2.0 at /v2/index.php, API 3.0 at /)",
-        tencent.http_url
-    );
+    println!("tencent simulator: {} (API 2.0 at /v2/index.php, API 3.0 at /)", tencent.http_url);
     if let Some(url) = &tencent.https_url {
         println!("tencent simulator: {url}");
     }
@@ -158,9 +144,7 @@ pub async fn run(args: SimArgs) -> Result<(), SimError> {
     if let Some(tls) = &tls {
         println!("CA certificate: {}", tls.ca_pem_path().display());
     }
-    tokio::signal::ctrl_c()
-        .await
-        .map_err(|e| SimError::Io("wait for Ctrl-C".into(), e))?;
+    tokio::signal::ctrl_c().await.map_err(|e| SimError::Io("wait for Ctrl-C".into(), e))?;
     Ok(())
 }
 

@@ -21,10 +21,7 @@ pub struct RateLimits {
 
 impl RateLimits {
     pub fn new(limits: HashMap<String, u32>) -> Self {
-        RateLimits {
-            limits: Mutex::new(limits),
-            buckets: Mutex::default(),
-        }
+        RateLimits { limits: Mutex::new(limits), buckets: Mutex::default() }
     }
 
     /// Sets an action's limit; 0 removes it.
@@ -36,41 +33,23 @@ impl RateLimits {
             limits.insert(action.to_owned(), per_second);
         }
         // Start the changed action afresh rather than with a bucket sized for the old limit.
-        self.buckets
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|(_, a), _| a != action);
+        self.buckets.lock().unwrap_or_else(|e| e.into_inner()).retain(|(_, a), _| a != action);
     }
 
     pub fn limits(&self) -> HashMap<String, u32> {
-        self.limits
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.limits.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Takes a token, or says how long until one is available.
     pub fn check(&self, key_id: &str, action: &str) -> Result<(), Duration> {
-        let Some(rate) = self
-            .limits
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(action)
-            .copied()
-        else {
+        let Some(rate) = self.limits.lock().unwrap_or_else(|e| e.into_inner()).get(action).copied() else {
             return Ok(());
         };
         let rate = f64::from(rate);
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        let bucket = buckets
-            .entry((key_id.to_owned(), action.to_owned()))
-            .or_insert(Bucket {
-                tokens: rate,
-                at: now,
-            });
-        bucket.tokens =
-            (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * rate).min(rate);
+        let bucket = buckets.entry((key_id.to_owned(), action.to_owned())).or_insert(Bucket { tokens: rate, at: now });
+        bucket.tokens = (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * rate).min(rate);
         bucket.at = now;
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;
@@ -92,10 +71,7 @@ mod tests {
             assert!(limits.check("k1", "A").is_ok());
         }
         let wait = limits.check("k1", "A").unwrap_err();
-        assert!(
-            wait > Duration::ZERO && wait <= Duration::from_millis(334),
-            "{wait:?}"
-        );
+        assert!(wait > Duration::ZERO && wait <= Duration::from_millis(334), "{wait:?}");
         assert!(limits.check("k2", "A").is_ok());
         assert!(limits.check("k1", "B").is_ok());
         limits.set("A", 0);

@@ -26,9 +26,7 @@ pub struct SimTls {
 
 impl std::fmt::Debug for SimTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SimTls")
-            .field("ca_pem_path", &self.ca_pem_path)
-            .finish_non_exhaustive()
+        f.debug_struct("SimTls").field("ca_pem_path", &self.ca_pem_path).finish_non_exhaustive()
     }
 }
 
@@ -36,70 +34,53 @@ impl SimTls {
     /// Generates the CA and certificate and writes the CA PEM to `ca_out` (or a temporary file).
     pub fn generate(ca_out: Option<&Path>) -> Result<Arc<SimTls>, SimError> {
         use rcgen::{
-            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-            KeyPair, KeyUsagePurpose,
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+            KeyUsagePurpose,
         };
         let tls = |e: rcgen::Error| SimError::Tls(e.to_string());
 
         let ca_key = KeyPair::generate().map_err(tls)?;
         let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(tls)?;
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.distinguished_name
-            .push(DnType::CommonName, "natgw-operator simulator CA");
-        ca.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
+        ca.distinguished_name.push(DnType::CommonName, "natgw-operator simulator CA");
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
         let ca_cert = ca.self_signed(&ca_key).map_err(tls)?;
         let issuer = Issuer::new(ca, ca_key);
 
         // webpki refuses a CA certificate as the server's own, hence a separate leaf.
         let key = KeyPair::generate().map_err(tls)?;
-        let mut leaf = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-            .map_err(tls)?;
-        leaf.distinguished_name
-            .push(DnType::CommonName, "localhost");
-        leaf.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
+        let mut leaf = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).map_err(tls)?;
+        leaf.distinguished_name.push(DnType::CommonName, "localhost");
+        leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
         leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let cert = leaf.signed_by(&key, &issuer).map_err(tls)?;
 
         // Other code in the process (reqwest, kube) may need a process-wide provider too; one
         // already installed is fine.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| SimError::Tls(e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![CertificateDer::from(cert.der().to_vec())],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-        )
-        .map_err(|e| SimError::Tls(e.to_string()))?;
+        let mut config =
+            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .map_err(|e| SimError::Tls(e.to_string()))?
+                .with_no_client_auth()
+                .with_single_cert(
+                    vec![CertificateDer::from(cert.der().to_vec())],
+                    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+                )
+                .map_err(|e| SimError::Tls(e.to_string()))?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
 
         let ca_pem = ca_cert.pem();
         let (ca_pem_path, dir) = match ca_out {
             Some(path) => (path.to_owned(), None),
             None => {
-                let dir = tempfile::tempdir()
-                    .map_err(|e| SimError::Io("create a directory for the CA".into(), e))?;
+                let dir = tempfile::tempdir().map_err(|e| SimError::Io("create a directory for the CA".into(), e))?;
                 (dir.path().join("sim-ca.pem"), Some(dir))
             }
         };
         std::fs::write(&ca_pem_path, &ca_pem)
             .map_err(|e| SimError::Io(format!("write the CA to {}", ca_pem_path.display()), e))?;
-        Ok(Arc::new(SimTls {
-            ca_pem,
-            ca_pem_path,
-            config: RustlsConfig::from_config(Arc::new(config)),
-            _dir: dir,
-        }))
+        Ok(Arc::new(SimTls { ca_pem, ca_pem_path, config: RustlsConfig::from_config(Arc::new(config)), _dir: dir }))
     }
 
     pub fn ca_pem(&self) -> &str {
@@ -124,26 +105,16 @@ impl Drop for Served {
 }
 
 /// Serves `router` on `addr` (port 0 picks a free one), over TLS when `tls` is given.
-pub async fn serve(
-    router: Router,
-    addr: SocketAddr,
-    tls: Option<&SimTls>,
-) -> Result<Served, SimError> {
+pub async fn serve(router: Router, addr: SocketAddr, tls: Option<&SimTls>) -> Result<Served, SimError> {
     // Binding here (not inside the spawned task) reports a busy port at once and tells the port.
-    let listener = std::net::TcpListener::bind(addr)
-        .map_err(|e| SimError::Io(format!("listen on {addr}"), e))?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| SimError::Io(format!("listen on {addr}"), e))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| SimError::Io(format!("listen on {addr}"), e))?;
+    let listener = std::net::TcpListener::bind(addr).map_err(|e| SimError::Io(format!("listen on {addr}"), e))?;
+    listener.set_nonblocking(true).map_err(|e| SimError::Io(format!("listen on {addr}"), e))?;
+    let addr = listener.local_addr().map_err(|e| SimError::Io(format!("listen on {addr}"), e))?;
     let handle = Handle::new();
     let service = router.into_make_service();
     match tls {
         Some(tls) => {
-            let server =
-                axum_server::from_tcp_rustls(listener, tls.config.clone()).handle(handle.clone());
+            let server = axum_server::from_tcp_rustls(listener, tls.config.clone()).handle(handle.clone());
             tokio::spawn(async move {
                 if let Err(e) = server.serve(service).await {
                     tracing::error!(%addr, error = %e, "simulator HTTPS server stopped");

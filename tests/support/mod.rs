@@ -21,7 +21,9 @@ impl Cluster {
     /// Starts the API server, installs the committed CRD with kubectl and creates `namespace`.
     pub async fn start(namespace: &str) -> Cluster {
         let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "natgw_operator=info".into()))
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "natgw_operator=info".into()),
+            )
             .with_test_writer()
             .try_init();
         let env = TestEnv::start().await.unwrap_or_else(|e| panic!("{e}"));
@@ -44,7 +46,10 @@ impl Cluster {
 
     /// Creates an arbitrary object (possibly invalid) and returns the API server's message on failure.
     pub async fn create_raw(&self, obj: &serde_json::Value) -> Result<(), String> {
-        let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("natgw.io", "v1alpha1", "NatGateway"), "natgateways");
+        let ar = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("natgw.io", "v1alpha1", "NatGateway"),
+            "natgateways",
+        );
         let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), &self.namespace, &ar);
         let obj: DynamicObject = serde_json::from_value(obj.clone()).map_err(|e| e.to_string())?;
         match api.create(&PostParams::default(), &obj).await {

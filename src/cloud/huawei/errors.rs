@@ -11,9 +11,7 @@ pub const THROTTLE_RETRY_AFTER: Duration = Duration::from_secs(2);
 /// What the code alone says, if it is one the operator knows.
 fn kind_of_code(code: &str) -> Option<ErrorKind> {
     // API Gateway codes come spelled `APIG.` and `APIGW.`.
-    let apig = code
-        .strip_prefix("APIGW.")
-        .or_else(|| code.strip_prefix("APIG."));
+    let apig = code.strip_prefix("APIGW.").or_else(|| code.strip_prefix("APIG."));
     if let Some(n) = apig {
         return match n {
             "0308" => Some(ErrorKind::Throttled),
@@ -50,12 +48,7 @@ fn kind_of_status(status: u16) -> ErrorKind {
 }
 
 /// Classifies one error answer. `message` comes from the response body, never from the request.
-pub fn classify(
-    status: u16,
-    code: Option<&str>,
-    message: &str,
-    request_id: Option<String>,
-) -> CloudError {
+pub fn classify(status: u16, code: Option<&str>, message: &str, request_id: Option<String>) -> CloudError {
     let lower = message.to_ascii_lowercase();
     let kind = code
         .and_then(kind_of_code)
@@ -102,10 +95,7 @@ mod tests {
         assert_eq!(kind(400, Some("APIGW.0101")), ErrorKind::InvalidRequest);
         assert_eq!(kind(401, Some("APIG.0301")), ErrorKind::Auth);
         assert_eq!(kind(403, Some("APIGW.0302")), ErrorKind::Auth);
-        assert_eq!(
-            kind(400, Some("CBC.99005003")),
-            ErrorKind::InsufficientFunds
-        );
+        assert_eq!(kind(400, Some("CBC.99005003")), ErrorKind::InsufficientFunds);
         assert_eq!(kind(404, Some("NatGatewayNotFound")), ErrorKind::NotFound);
     }
 
@@ -120,20 +110,10 @@ mod tests {
 
     #[test]
     fn throttling_carries_a_retry_hint_and_expiry_blames_the_clock() {
-        let e = classify(
-            429,
-            Some("APIG.0308"),
-            "The throttling threshold has been reached",
-            Some("r1".into()),
-        );
+        let e = classify(429, Some("APIG.0308"), "The throttling threshold has been reached", Some("r1".into()));
         assert_eq!(e.retry_after, Some(THROTTLE_RETRY_AFTER));
         assert_eq!(e.request_id.as_deref(), Some("r1"));
-        let e = classify(
-            401,
-            Some("APIGW.0303"),
-            "Incorrect app authentication information: signature expired",
-            None,
-        );
+        let e = classify(401, Some("APIGW.0303"), "Incorrect app authentication information: signature expired", None);
         assert_eq!(e.kind, ErrorKind::Auth);
         assert!(e.message.contains("clock"), "{e}");
     }
@@ -141,13 +121,7 @@ mod tests {
     #[test]
     fn balance_messages_are_insufficient_funds() {
         assert_eq!(
-            classify(
-                400,
-                Some("NAT.5555"),
-                "Insufficient balance in the account",
-                None
-            )
-            .kind,
+            classify(400, Some("NAT.5555"), "Insufficient balance in the account", None).kind,
             ErrorKind::InsufficientFunds
         );
     }

@@ -17,8 +17,8 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use crate::api::{BillingMode, PeriodUnit, Prepaid};
 use crate::cloud::{
-    Capacity, CloudError, Credentials, ErrorKind, GatewayRef, GatewayState, Observed, OrderState,
-    OrderTicket, Provider, ProviderKind,
+    Capacity, CloudError, Credentials, ErrorKind, GatewayRef, GatewayState, Observed, OrderState, OrderTicket,
+    Provider, ProviderKind,
 };
 
 /// Which scoping headers a call carries.
@@ -52,10 +52,7 @@ struct Answer {
 
 fn endpoint(value: &str, what: &str) -> Result<Url, CloudError> {
     let url = Url::parse(value.trim_end_matches('/')).map_err(|e| {
-        CloudError::new(
-            ErrorKind::InvalidRequest,
-            format!("the {what} endpoint {value:?} is not a URL: {e}"),
-        )
+        CloudError::new(ErrorKind::InvalidRequest, format!("the {what} endpoint {value:?} is not a URL: {e}"))
     })?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(CloudError::new(
@@ -87,10 +84,7 @@ impl HuaweiClient {
         credentials: Credentials,
     ) -> Result<HuaweiClient, CloudError> {
         if region.is_empty() {
-            return Err(CloudError::new(
-                ErrorKind::InvalidRequest,
-                "the Huawei Cloud region must not be empty",
-            ));
+            return Err(CloudError::new(ErrorKind::InvalidRequest, "the Huawei Cloud region must not be empty"));
         }
         let (nat, iam) = match endpoint_override {
             Some(e) => (endpoint(e, "NAT")?, endpoint(e, "IAM")?),
@@ -103,14 +97,7 @@ impl HuaweiClient {
             (Some(b), _) | (None, Some(b)) => endpoint(b, "BSS")?,
             (None, None) => endpoint("https://bss.myhuaweicloud.com", "BSS")?,
         };
-        Ok(HuaweiClient {
-            http,
-            nat,
-            bss,
-            iam,
-            credentials,
-            projects: Default::default(),
-        })
+        Ok(HuaweiClient { http, nat, bss, iam, credentials, projects: Default::default() })
     }
 
     /// Signs and sends one request; maps every failure to a [`CloudError`].
@@ -130,16 +117,10 @@ impl HuaweiClient {
 
         let mut headers = vec![
             ("Host".to_owned(), host_header(&url)),
-            (
-                sign::DATE_HEADER.to_owned(),
-                sign::format_date(k8s_openapi::jiff::Timestamp::now()),
-            ),
+            (sign::DATE_HEADER.to_owned(), sign::format_date(k8s_openapi::jiff::Timestamp::now())),
         ];
         if body.is_some() {
-            headers.push((
-                "Content-Type".to_owned(),
-                "application/json;charset=UTF-8".to_owned(),
-            ));
+            headers.push(("Content-Type".to_owned(), "application/json;charset=UTF-8".to_owned()));
         }
         match scope {
             Scope::Project(id) => headers.push(("X-Project-Id".to_owned(), id.to_owned())),
@@ -154,24 +135,12 @@ impl HuaweiClient {
             headers.push(("X-Security-Token".to_owned(), token.expose().to_owned()));
         }
         let body = body.unwrap_or_default();
-        let request = sign::SignedRequest {
-            method: method.as_str(),
-            path: url.path(),
-            query,
-            headers: &headers,
-            body: &body,
-        };
-        let authorization = sign::authorization(
-            &request,
-            &self.credentials.key_id,
-            self.credentials.secret.expose(),
-        )
-        .ok_or_else(|| CloudError::new(ErrorKind::InvalidRequest, "could not sign the request"))?;
+        let request =
+            sign::SignedRequest { method: method.as_str(), path: url.path(), query, headers: &headers, body: &body };
+        let authorization = sign::authorization(&request, &self.credentials.key_id, self.credentials.secret.expose())
+            .ok_or_else(|| CloudError::new(ErrorKind::InvalidRequest, "could not sign the request"))?;
 
-        let mut builder = self
-            .http
-            .request(method, url)
-            .header("Authorization", authorization);
+        let mut builder = self.http.request(method, url).header("Authorization", authorization);
         // reqwest sets Host itself from the URL, to the same value that was signed.
         for (name, value) in headers.iter().filter(|(n, _)| n != "Host") {
             builder = builder.header(name, value);
@@ -181,48 +150,24 @@ impl HuaweiClient {
         }
         let response = builder.send().await?;
         let status = response.status().as_u16();
-        let request_id = response
-            .headers()
-            .get("X-Request-Id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let request_id = response.headers().get("X-Request-Id").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let bytes = response.bytes().await?.to_vec();
         if (200..300).contains(&status) {
-            return Ok(Answer {
-                body: bytes,
-                request_id,
-            });
+            return Ok(Answer { body: bytes, request_id });
         }
         let parsed = serde_json::from_slice::<serde_json::Value>(&bytes).ok();
         let (code, message) = match parsed.as_ref().and_then(wire::error_fields) {
             Some((c, m)) => (Some(c), m),
-            None => (
-                None,
-                String::from_utf8_lossy(&bytes).chars().take(300).collect(),
-            ),
+            None => (None, String::from_utf8_lossy(&bytes).chars().take(300).collect()),
         };
-        let request_id = request_id.or_else(|| {
-            parsed
-                .as_ref()?
-                .get("request_id")?
-                .as_str()
-                .map(str::to_owned)
-        });
-        Err(errors::classify(
-            status,
-            code.as_deref(),
-            &message,
-            request_id,
-        ))
+        let request_id = request_id.or_else(|| parsed.as_ref()?.get("request_id")?.as_str().map(str::to_owned));
+        Err(errors::classify(status, code.as_deref(), &message, request_id))
     }
 
     fn decode<T: DeserializeOwned>(answer: &Answer, what: &str) -> Result<T, CloudError> {
         serde_json::from_slice(&answer.body).map_err(|e| {
-            CloudError::new(
-                ErrorKind::Transient,
-                format!("Huawei Cloud's answer to {what} could not be read: {e}"),
-            )
-            .with_request_id(answer.request_id.clone())
+            CloudError::new(ErrorKind::Transient, format!("Huawei Cloud's answer to {what} could not be read: {e}"))
+                .with_request_id(answer.request_id.clone())
         })
     }
 
@@ -241,16 +186,7 @@ impl HuaweiClient {
             return Ok(id.clone());
         }
         let query = [("name".to_owned(), gateway.region.clone())];
-        let answer = self
-            .call(
-                Method::GET,
-                &self.iam,
-                "/v3/projects",
-                &query,
-                Scope::Plain,
-                None,
-            )
-            .await?;
+        let answer = self.call(Method::GET, &self.iam, "/v3/projects", &query, Scope::Plain, None).await?;
         let projects: wire::Projects = Self::decode(&answer, "KeystoneListProjects")?;
         let id = pick_project(&gateway.region, projects.projects)?;
         cache.insert(gateway.region.clone(), id.clone());
@@ -260,26 +196,14 @@ impl HuaweiClient {
     async fn show(&self, gateway: &GatewayRef) -> Result<wire::NatGateway, CloudError> {
         let project = self.project_id(gateway).await?;
         let path = format!("/v2/{project}/nat_gateways/{}", gateway.id);
-        let answer = self
-            .call(
-                Method::GET,
-                &self.nat,
-                &path,
-                &[],
-                Scope::Project(&project),
-                None,
-            )
-            .await?;
+        let answer = self.call(Method::GET, &self.nat, &path, &[], Scope::Project(&project), None).await?;
         Ok(Self::decode::<wire::NatGatewayEnvelope>(&answer, "ShowNatGateway")?.nat_gateway)
     }
 }
 
 /// Exactly one enabled project must carry the region's name.
 fn pick_project(region: &str, projects: Vec<wire::Project>) -> Result<String, CloudError> {
-    let mut matching: Vec<_> = projects
-        .into_iter()
-        .filter(|p| p.name == region && p.enabled)
-        .collect();
+    let mut matching: Vec<_> = projects.into_iter().filter(|p| p.name == region && p.enabled).collect();
     match matching.len() {
         1 => Ok(matching.remove(0).id),
         n => Err(CloudError::new(
@@ -299,17 +223,10 @@ pub fn observe(gw: &wire::NatGateway) -> Observed {
         s if s.starts_with("PENDING_") => GatewayState::Transitioning,
         _ => GatewayState::Unavailable,
     };
-    let prepaid = gw
-        .billing_info
-        .as_deref()
-        .is_some_and(|b| !b.trim().is_empty());
+    let prepaid = gw.billing_info.as_deref().is_some_and(|b| !b.trim().is_empty());
     Observed {
         capacity: Capacity::Spec(gw.spec.clone()),
-        billing: if prepaid {
-            BillingMode::Prepaid
-        } else {
-            BillingMode::PayPerUse
-        },
+        billing: if prepaid { BillingMode::Prepaid } else { BillingMode::PayPerUse },
         state,
         raw_state: gw.status.clone(),
     }
@@ -324,10 +241,7 @@ pub fn order_state(status: i64) -> OrderState {
         1 | 2 | 3 | 9..=13 => OrderState::InProgress,
         other => {
             // A status BSS added after this was written: keep polling rather than guess an end.
-            tracing::warn!(
-                status = other,
-                "unknown Huawei BSS order status, treating it as in progress"
-            );
+            tracing::warn!(status = other, "unknown Huawei BSS order status, treating it as in progress");
             OrderState::InProgress
         }
     }
@@ -356,11 +270,7 @@ impl Provider for HuaweiClient {
         Ok(observe(&self.show(gateway).await?))
     }
 
-    async fn resize(
-        &self,
-        gateway: &GatewayRef,
-        capacity: &Capacity,
-    ) -> Result<OrderTicket, CloudError> {
+    async fn resize(&self, gateway: &GatewayRef, capacity: &Capacity) -> Result<OrderTicket, CloudError> {
         let Capacity::Spec(spec) = capacity else {
             return Err(CloudError::new(
                 ErrorKind::Unsupported,
@@ -375,66 +285,29 @@ impl Provider for HuaweiClient {
         let body = wire::UpdateRequest {
             nat_gateway: wire::UpdateOption {
                 spec: Some(spec.clone()),
-                prepaid_options: prepaid.then_some(wire::UpdatePrepaid {
-                    is_auto_pay: Some(true),
-                }),
+                prepaid_options: prepaid.then_some(wire::UpdatePrepaid { is_auto_pay: Some(true) }),
                 ..Default::default()
             },
         };
         let path = format!("/v2/{project}/nat_gateways/{}", gateway.id);
-        let answer = self
-            .call(
-                Method::PUT,
-                &self.nat,
-                &path,
-                &[],
-                Scope::Project(&project),
-                Self::json(&body),
-            )
-            .await?;
+        let answer = self.call(Method::PUT, &self.nat, &path, &[], Scope::Project(&project), Self::json(&body)).await?;
         let envelope: wire::NatGatewayEnvelope = Self::decode(&answer, "UpdateNatGateway")?;
-        Ok(OrderTicket {
-            order_id: envelope.order_id.filter(|o| !o.is_empty()),
-            request_id: answer.request_id,
-        })
+        Ok(OrderTicket { order_id: envelope.order_id.filter(|o| !o.is_empty()), request_id: answer.request_id })
     }
 
-    async fn change_billing(
-        &self,
-        gateway: &GatewayRef,
-        prepaid: &Prepaid,
-    ) -> Result<OrderTicket, CloudError> {
+    async fn change_billing(&self, gateway: &GatewayRef, prepaid: &Prepaid) -> Result<OrderTicket, CloudError> {
         let project = self.project_id(gateway).await?;
-        let body = wire::ChangeToPeriodRequest {
-            prepaid_options: prepaid_options(prepaid),
-        };
+        let body = wire::ChangeToPeriodRequest { prepaid_options: prepaid_options(prepaid) };
         let path = format!("/v2/{project}/nat_gateways/{}/change_to_period", gateway.id);
-        let answer = self
-            .call(
-                Method::POST,
-                &self.nat,
-                &path,
-                &[],
-                Scope::Project(&project),
-                Self::json(&body),
-            )
-            .await?;
+        let answer =
+            self.call(Method::POST, &self.nat, &path, &[], Scope::Project(&project), Self::json(&body)).await?;
         let order: wire::OrderIdResponse = Self::decode(&answer, "UpdateNatGatewayToPeriod")?;
-        Ok(OrderTicket {
-            order_id: Some(order.order_id),
-            request_id: answer.request_id,
-        })
+        Ok(OrderTicket { order_id: Some(order.order_id), request_id: answer.request_id })
     }
 
-    async fn order_status(
-        &self,
-        _gateway: &GatewayRef,
-        order_id: &str,
-    ) -> Result<OrderState, CloudError> {
+    async fn order_status(&self, _gateway: &GatewayRef, order_id: &str) -> Result<OrderState, CloudError> {
         let path = format!("/v2/orders/customer-orders/details/{order_id}");
-        let answer = self
-            .call(Method::GET, &self.bss, &path, &[], Scope::Global, None)
-            .await?;
+        let answer = self.call(Method::GET, &self.bss, &path, &[], Scope::Global, None).await?;
         let details: wire::OrderDetails = Self::decode(&answer, "ShowCustomerOrderDetails")?;
         Ok(order_state(details.order_info.status))
     }
@@ -464,27 +337,12 @@ mod tests {
             ..Default::default()
         };
         let seen = observe(&gw("ACTIVE", Some("order-1")));
-        assert_eq!(
-            (seen.state, seen.billing),
-            (GatewayState::Ready, BillingMode::Prepaid)
-        );
+        assert_eq!((seen.state, seen.billing), (GatewayState::Ready, BillingMode::Prepaid));
         assert_eq!(seen.capacity, Capacity::Spec("2".into()));
-        assert_eq!(
-            observe(&gw("PENDING_UPDATE", Some(""))).billing,
-            BillingMode::PayPerUse
-        );
-        assert_eq!(
-            observe(&gw("PENDING_UPDATE", None)).state,
-            GatewayState::Transitioning
-        );
-        assert_eq!(
-            observe(&gw("INACTIVE", None)).state,
-            GatewayState::Unavailable
-        );
-        assert_eq!(
-            observe(&gw("EIP_FREEZED", None)).state,
-            GatewayState::Unavailable
-        );
+        assert_eq!(observe(&gw("PENDING_UPDATE", Some(""))).billing, BillingMode::PayPerUse);
+        assert_eq!(observe(&gw("PENDING_UPDATE", None)).state, GatewayState::Transitioning);
+        assert_eq!(observe(&gw("INACTIVE", None)).state, GatewayState::Unavailable);
+        assert_eq!(observe(&gw("EIP_FREEZED", None)).state, GatewayState::Unavailable);
     }
 
     #[test]
@@ -500,18 +358,8 @@ mod tests {
         assert_eq!(c.nat.as_str(), "https://nat.cn-north-4.myhuaweicloud.com/");
         assert_eq!(c.iam.as_str(), "https://iam.cn-north-4.myhuaweicloud.com/");
         assert_eq!(c.bss.as_str(), "https://bss.myhuaweicloud.com/");
-        let c = HuaweiClient::new(
-            http.clone(),
-            Some("http://127.0.0.1:9180"),
-            None,
-            "r",
-            creds.clone(),
-        )
-        .unwrap();
-        assert_eq!(
-            (c.nat.as_str(), c.bss.as_str()),
-            ("http://127.0.0.1:9180/", "http://127.0.0.1:9180/")
-        );
+        let c = HuaweiClient::new(http.clone(), Some("http://127.0.0.1:9180"), None, "r", creds.clone()).unwrap();
+        assert_eq!((c.nat.as_str(), c.bss.as_str()), ("http://127.0.0.1:9180/", "http://127.0.0.1:9180/"));
         let c = HuaweiClient::new(
             http.clone(),
             Some("http://h:1"),
@@ -528,13 +376,7 @@ mod tests {
 
     #[test]
     fn host_header_carries_only_non_default_ports() {
-        assert_eq!(
-            host_header(&Url::parse("https://nat.r.myhuaweicloud.com/x").unwrap()),
-            "nat.r.myhuaweicloud.com"
-        );
-        assert_eq!(
-            host_header(&Url::parse("http://127.0.0.1:9180/").unwrap()),
-            "127.0.0.1:9180"
-        );
+        assert_eq!(host_header(&Url::parse("https://nat.r.myhuaweicloud.com/x").unwrap()), "nat.r.myhuaweicloud.com");
+        assert_eq!(host_header(&Url::parse("http://127.0.0.1:9180/").unwrap()), "127.0.0.1:9180");
     }
 }

@@ -61,20 +61,12 @@ pub fn canonical_uri(path: &str) -> String {
 pub fn canonical_query(pairs: &[(String, String)]) -> String {
     let mut sorted: Vec<&(String, String)> = pairs.iter().collect();
     sorted.sort();
-    sorted
-        .iter()
-        .map(|(k, v)| format!("{}={}", escape(k), escape(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+    sorted.iter().map(|(k, v)| format!("{}={}", escape(k), escape(v))).collect::<Vec<_>>().join("&")
 }
 
 /// Splits a raw query string into decoded pairs (`+` is literal, as in the signer).
 pub fn parse_query(raw: &str) -> Vec<(String, String)> {
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8_lossy()
-            .into_owned()
-    };
+    let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
     raw.split('&')
         .filter(|p| !p.is_empty())
         .map(|p| match p.split_once('=') {
@@ -87,21 +79,15 @@ pub fn parse_query(raw: &str) -> Vec<(String, String)> {
 /// The headers a signer signs: every header except those with `_` in the name, lower-cased,
 /// sorted, once each.
 pub fn signed_header_names(headers: &[(String, String)]) -> Vec<String> {
-    let mut names: Vec<String> = headers
-        .iter()
-        .filter(|(n, _)| !n.contains('_'))
-        .map(|(n, _)| n.to_ascii_lowercase())
-        .collect();
+    let mut names: Vec<String> =
+        headers.iter().filter(|(n, _)| !n.contains('_')).map(|(n, _)| n.to_ascii_lowercase()).collect();
     names.sort();
     names.dedup();
     names
 }
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
+    headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
 
 /// `METHOD\nURI\nQUERY\nHEADERS\nSIGNED_HEADERS\nPAYLOAD_HASH`, or `None` when a header named
@@ -127,16 +113,12 @@ pub fn canonical_request(req: &SignedRequest<'_>, signed_headers: &[String]) -> 
 }
 
 pub fn string_to_sign(sdk_date: &str, canonical_request: &str) -> String {
-    format!(
-        "{ALGORITHM}\n{sdk_date}\n{}",
-        hex::encode(Sha256::digest(canonical_request.as_bytes()))
-    )
+    format!("{ALGORITHM}\n{sdk_date}\n{}", hex::encode(Sha256::digest(canonical_request.as_bytes())))
 }
 
 pub fn signature(secret: &str, string_to_sign: &str) -> String {
     // HMAC accepts keys of any length.
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(string_to_sign.as_bytes());
     hex::encode(mac.finalize().into_bytes())
 }
@@ -153,10 +135,7 @@ pub fn compute(req: &SignedRequest<'_>, signed_headers: &[String], secret: &str)
 pub fn authorization(req: &SignedRequest<'_>, access: &str, secret: &str) -> Option<String> {
     let signed = signed_header_names(req.headers);
     let sig = compute(req, &signed, secret)?;
-    Some(format!(
-        "{ALGORITHM} Access={access}, SignedHeaders={}, Signature={sig}",
-        signed.join(";")
-    ))
+    Some(format!("{ALGORITHM} Access={access}, SignedHeaders={}, Signature={sig}", signed.join(";")))
 }
 
 pub fn parse_authorization(value: &str) -> Option<Authorization> {
@@ -171,11 +150,7 @@ pub fn parse_authorization(value: &str) -> Option<Authorization> {
             _ => {}
         }
     }
-    Some(Authorization {
-        access: access?,
-        signed_headers: signed?,
-        signature: sig?,
-    })
+    Some(Authorization { access: access?, signed_headers: signed?, signature: sig? })
 }
 
 pub fn format_date(at: Timestamp) -> String {
@@ -183,11 +158,7 @@ pub fn format_date(at: Timestamp) -> String {
 }
 
 pub fn parse_date(value: &str) -> Option<Timestamp> {
-    DateTime::strptime(DATE_FORMAT, value)
-        .ok()?
-        .to_zoned(TimeZone::UTC)
-        .ok()
-        .map(|z| z.timestamp())
+    DateTime::strptime(DATE_FORMAT, value).ok()?.to_zoned(TimeZone::UTC).ok().map(|z| z.timestamp())
 }
 
 #[cfg(test)]
@@ -198,49 +169,20 @@ mod tests {
     const SK: &str = "SecretKey";
 
     fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
-    fn sign(
-        method: &str,
-        path: &str,
-        query: &[(&str, &str)],
-        hdrs: &[(&str, &str)],
-        body: &[u8],
-    ) -> String {
+    fn sign(method: &str, path: &str, query: &[(&str, &str)], hdrs: &[(&str, &str)], body: &[u8]) -> String {
         let query = headers(query);
         let hdrs = headers(hdrs);
-        authorization(
-            &SignedRequest {
-                method,
-                path,
-                query: &query,
-                headers: &hdrs,
-                body,
-            },
-            AK,
-            SK,
-        )
-        .unwrap()
+        authorization(&SignedRequest { method, path, query: &query, headers: &hdrs, body }, AK, SK).unwrap()
     }
 
     #[test]
     fn official_vector_get_with_underscore_header() {
-        let hdrs = headers(&[
-            ("X-Sdk-Date", "20060102T150405Z"),
-            ("TEST_UNDERSCORE", "ignored"),
-        ]);
+        let hdrs = headers(&[("X-Sdk-Date", "20060102T150405Z"), ("TEST_UNDERSCORE", "ignored")]);
         let query = headers(&[("limit", "1")]);
-        let req = SignedRequest {
-            method: "GET",
-            path: "/path",
-            query: &query,
-            headers: &hdrs,
-            body: b"",
-        };
+        let req = SignedRequest { method: "GET", path: "/path", query: &query, headers: &hdrs, body: b"" };
         assert_eq!(
             canonical_request(&req, &signed_header_names(&hdrs)).unwrap(),
             "GET\n/path/\nlimit=1\nx-sdk-date:20060102T150405Z\n\nx-sdk-date\n\
@@ -258,13 +200,7 @@ mod tests {
         let hdrs = headers(&[("X-Sdk-Date", "20060102T150405Z")]);
         let query = headers(&[("key", "value")]);
         let body = b"{\"Name\":\"test\",\"Id\":1}\n";
-        let req = SignedRequest {
-            method: "POST",
-            path: "/path",
-            query: &query,
-            headers: &hdrs,
-            body,
-        };
+        let req = SignedRequest { method: "POST", path: "/path", query: &query, headers: &hdrs, body };
         assert_eq!(
             compute(&req, &["x-sdk-date".into()], SK).unwrap(),
             "cecc2af119b18ab70b4d094c0750f3b42c02f254903179a0fc2cc72fc9db4f59"
@@ -273,23 +209,14 @@ mod tests {
 
     #[test]
     fn official_vectors_with_host() {
-        let hdrs = [
-            ("Host", "service.endpoint.myhuaweicloud.com"),
-            ("X-Sdk-Date", "20200608T023900Z"),
-        ];
+        let hdrs = [("Host", "service.endpoint.myhuaweicloud.com"), ("X-Sdk-Date", "20200608T023900Z")];
         assert_eq!(
             sign("GET", "/resources", &[("size", "1")], &hdrs, b""),
             "SDK-HMAC-SHA256 Access=AccessKey, SignedHeaders=host;x-sdk-date, \
              Signature=cfb4171acec81de07d50e53d57eb77edd537414d66ddb1d7d780f128e12cd842"
         );
         assert_eq!(
-            sign(
-                "POST",
-                "/resources",
-                &[("size", "1")],
-                &hdrs,
-                b"{\"name\":\"test\",\"id\":1}"
-            ),
+            sign("POST", "/resources", &[("size", "1")], &hdrs, b"{\"name\":\"test\",\"id\":1}"),
             "SDK-HMAC-SHA256 Access=AccessKey, SignedHeaders=host;x-sdk-date, \
              Signature=436b1ac0a1ae03705934bb70ef2f2e09f7bfed2117d731a38235053199323a1f"
         );
@@ -319,77 +246,38 @@ mod tests {
 
     #[test]
     fn uri_segments_are_escaped_once_and_end_with_a_slash() {
-        assert_eq!(
-            canonical_uri("/v2/p1/nat_gateways/a b"),
-            "/v2/p1/nat_gateways/a%20b/"
-        );
-        assert_eq!(
-            canonical_uri("/v2/p1/nat_gateways/a%20b"),
-            "/v2/p1/nat_gateways/a%20b/"
-        );
+        assert_eq!(canonical_uri("/v2/p1/nat_gateways/a b"), "/v2/p1/nat_gateways/a%20b/");
+        assert_eq!(canonical_uri("/v2/p1/nat_gateways/a%20b"), "/v2/p1/nat_gateways/a%20b/");
         assert_eq!(canonical_uri("/"), "/");
         assert_eq!(canonical_uri("/x/"), "/x/");
     }
 
     #[test]
     fn unsigned_payload_replaces_the_body_hash() {
-        let hdrs = headers(&[
-            ("X-Sdk-Date", "20060102T150405Z"),
-            ("X-Sdk-Content-Sha256", "UNSIGNED-PAYLOAD"),
-        ]);
-        let req = SignedRequest {
-            method: "PUT",
-            path: "/o",
-            query: &[],
-            headers: &hdrs,
-            body: b"anything",
-        };
+        let hdrs = headers(&[("X-Sdk-Date", "20060102T150405Z"), ("X-Sdk-Content-Sha256", "UNSIGNED-PAYLOAD")]);
+        let req = SignedRequest { method: "PUT", path: "/o", query: &[], headers: &hdrs, body: b"anything" };
         let canonical = canonical_request(&req, &signed_header_names(&hdrs)).unwrap();
-        assert!(
-            canonical.ends_with("\nx-sdk-content-sha256;x-sdk-date\nUNSIGNED-PAYLOAD"),
-            "{canonical}"
-        );
+        assert!(canonical.ends_with("\nx-sdk-content-sha256;x-sdk-date\nUNSIGNED-PAYLOAD"), "{canonical}");
     }
 
     #[test]
     fn header_values_are_trimmed_and_missing_signed_headers_refused() {
-        let a = headers(&[
-            ("X-Sdk-Date", "20060102T150405Z"),
-            ("X-Project-Id", "  p1 "),
-        ]);
+        let a = headers(&[("X-Sdk-Date", "20060102T150405Z"), ("X-Project-Id", "  p1 ")]);
         let b = headers(&[("x-sdk-date", "20060102T150405Z"), ("x-project-id", "p1")]);
-        let req = |h| SignedRequest {
-            method: "GET",
-            path: "/",
-            query: &[],
-            headers: h,
-            body: b"",
-        };
-        assert_eq!(
-            authorization(&req(&a), AK, SK),
-            authorization(&req(&b), AK, SK)
-        );
+        let req = |h| SignedRequest { method: "GET", path: "/", query: &[], headers: h, body: b"" };
+        assert_eq!(authorization(&req(&a), AK, SK), authorization(&req(&b), AK, SK));
         assert_eq!(compute(&req(&b), &["host".into()], SK), None);
     }
 
     #[test]
     fn authorization_round_trips() {
-        let value = sign(
-            "GET",
-            "/",
-            &[],
-            &[("X-Sdk-Date", "20060102T150405Z"), ("Host", "h:8080")],
-            b"",
-        );
+        let value = sign("GET", "/", &[], &[("X-Sdk-Date", "20060102T150405Z"), ("Host", "h:8080")], b"");
         let parsed = parse_authorization(&value).unwrap();
         assert_eq!(parsed.access, AK);
         assert_eq!(parsed.signed_headers, vec!["host", "x-sdk-date"]);
         assert_eq!(parsed.signature.len(), 64);
         assert_eq!(parse_authorization("HMAC-SHA256 Access=a"), None);
-        assert_eq!(
-            parse_authorization("SDK-HMAC-SHA256 Access=a, SignedHeaders=x"),
-            None
-        );
+        assert_eq!(parse_authorization("SDK-HMAC-SHA256 Access=a, SignedHeaders=x"), None);
     }
 
     #[test]

@@ -159,19 +159,10 @@ pub struct ErrorBody {
 /// gives its `type` as the code.
 pub fn error_fields(body: &serde_json::Value) -> Option<(String, String)> {
     let obj = body.as_object()?;
-    let text = |k: &str| {
-        obj.get(k).map(|v| {
-            v.as_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|| v.to_string())
-        })
-    };
-    for (code, msg) in [
-        ("error_code", "error_msg"),
-        ("errorCode", "errorMsg"),
-        ("code", "message"),
-        ("type", "message"),
-    ] {
+    let text = |k: &str| obj.get(k).map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()));
+    for (code, msg) in
+        [("error_code", "error_msg"), ("errorCode", "errorMsg"), ("code", "message"), ("type", "message")]
+    {
         if let (Some(c), Some(m)) = (text(code), text(msg)) {
             return Some((c, m));
         }
@@ -188,33 +179,22 @@ mod tests {
     fn error_fields_follow_the_sdk_lookup_order() {
         let f = |v| error_fields(&v).map(|(c, m)| format!("{c}|{m}"));
         assert_eq!(
-            f(json!({"error_code":"NAT.0002","error_msg":"Invalid parameters.","request_id":"r"}))
-                .unwrap(),
+            f(json!({"error_code":"NAT.0002","error_msg":"Invalid parameters.","request_id":"r"})).unwrap(),
             "NAT.0002|Invalid parameters."
         );
-        assert_eq!(
-            f(json!({"error":{"code":"IAM.0001","message":"bad","title":"x"}})).unwrap(),
-            "IAM.0001|bad"
-        );
+        assert_eq!(f(json!({"error":{"code":"IAM.0001","message":"bad","title":"x"}})).unwrap(), "IAM.0001|bad");
         assert_eq!(
             f(json!({"NeutronError":{"message":"NatGateway x could not be found.","type":"NatGatewayNotFound","detail":""}})).unwrap(),
             "NatGatewayNotFound|NatGateway x could not be found."
         );
-        assert_eq!(
-            f(json!({"errorCode":"CBC.0100","errorMsg":"p"})).unwrap(),
-            "CBC.0100|p"
-        );
+        assert_eq!(f(json!({"errorCode":"CBC.0100","errorMsg":"p"})).unwrap(), "CBC.0100|p");
         assert_eq!(f(json!(["no"])), None);
         assert_eq!(f(json!({"unrelated": 1})), None);
     }
 
     #[test]
     fn gateway_parses_with_nulls_and_both_date_formats() {
-        for created in [
-            json!("2017-11-18 07:34:32.203044"),
-            json!("2017-11-18T07:34:32Z"),
-            json!(null),
-        ] {
+        for created in [json!("2017-11-18 07:34:32.203044"), json!("2017-11-18T07:34:32Z"), json!(null)] {
             let gw: NatGateway = serde_json::from_value(json!({
                 "id":"g","spec":"1","status":"ACTIVE","created_at":created,"billing_info":null,"admin_state_up":true
             }))

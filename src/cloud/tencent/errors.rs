@@ -13,8 +13,7 @@ pub(crate) fn v3_error(code: &str, message: &str, request_id: Option<String>) ->
     let kind = match code {
         c if c.starts_with("RequestLimitExceeded") => Throttled,
         "UnsupportedOperation.InsufficientFunds" => InsufficientFunds,
-        "UnsupportedOperation.NatGatewayIsBusy"
-        | "UnsupportedOperation.UnpaidOrderAlreadyExists" => Busy,
+        "UnsupportedOperation.NatGatewayIsBusy" | "UnsupportedOperation.UnpaidOrderAlreadyExists" => Busy,
         c if c.starts_with("ResourceInUse") => Busy,
         // Before the NotFound rule: AuthFailure.SecretIdNotFound is a credentials problem.
         c if c.starts_with("AuthFailure") || c.starts_with("UnauthorizedOperation") => Auth,
@@ -39,11 +38,7 @@ pub(crate) fn v3_error(code: &str, message: &str, request_id: Option<String>) ->
         }
         _ => message.to_owned(),
     };
-    finish(
-        CloudError::new(kind, message)
-            .with_code(code)
-            .with_request_id(request_id),
-    )
+    finish(CloudError::new(kind, message).with_code(code).with_request_id(request_id))
 }
 
 pub(crate) fn v2_error(code: i64, code_desc: Option<&str>, message: &str) -> CloudError {
@@ -85,11 +80,7 @@ pub(crate) fn v2_error(code: i64, code_desc: Option<&str>, message: &str) -> Clo
 }
 
 fn finish(e: CloudError) -> CloudError {
-    if e.kind == ErrorKind::Throttled {
-        e.with_retry_after(THROTTLE_WAIT)
-    } else {
-        e
-    }
+    if e.kind == ErrorKind::Throttled { e.with_retry_after(THROTTLE_WAIT) } else { e }
 }
 
 /// An answer that is not the API's JSON envelope.
@@ -102,11 +93,7 @@ pub(crate) fn bad_answer(status: reqwest::StatusCode, body: &[u8]) -> CloudError
     } else {
         ErrorKind::Transient
     };
-    let hint = if kind == ErrorKind::InvalidRequest {
-        " (check the endpoint)"
-    } else {
-        ""
-    };
+    let hint = if kind == ErrorKind::InvalidRequest { " (check the endpoint)" } else { "" };
     finish(CloudError::new(
         kind,
         format!("unexpected answer from the Tencent Cloud API, HTTP {status}{hint}: {snippet}"),
@@ -121,49 +108,26 @@ mod tests {
     fn v3_codes() {
         let kind = |c| v3_error(c, "m", None).kind;
         assert_eq!(kind("RequestLimitExceeded"), ErrorKind::Throttled);
-        assert_eq!(
-            kind("RequestLimitExceeded.UinLimitExceeded"),
-            ErrorKind::Throttled
-        );
+        assert_eq!(kind("RequestLimitExceeded.UinLimitExceeded"), ErrorKind::Throttled);
         assert_eq!(kind("InternalError"), ErrorKind::Transient);
         assert_eq!(kind("ServiceUnavailable"), ErrorKind::Transient);
-        assert_eq!(
-            kind("UnsupportedOperation.NatGatewayIsBusy"),
-            ErrorKind::Busy
-        );
-        assert_eq!(
-            kind("UnsupportedOperation.UnpaidOrderAlreadyExists"),
-            ErrorKind::Busy
-        );
+        assert_eq!(kind("UnsupportedOperation.NatGatewayIsBusy"), ErrorKind::Busy);
+        assert_eq!(kind("UnsupportedOperation.UnpaidOrderAlreadyExists"), ErrorKind::Busy);
         assert_eq!(kind("ResourceInUse"), ErrorKind::Busy);
         assert_eq!(kind("ResourceNotFound"), ErrorKind::NotFound);
         assert_eq!(kind("InvalidParameterValue.NotFound"), ErrorKind::NotFound);
         assert_eq!(kind("AuthFailure.SignatureFailure"), ErrorKind::Auth);
         assert_eq!(kind("AuthFailure.SecretIdNotFound"), ErrorKind::Auth);
-        assert_eq!(
-            kind("UnsupportedOperation.InsufficientFunds"),
-            ErrorKind::InsufficientFunds
-        );
+        assert_eq!(kind("UnsupportedOperation.InsufficientFunds"), ErrorKind::InsufficientFunds);
         assert_eq!(kind("UnsupportedOperation"), ErrorKind::Unsupported);
-        assert_eq!(
-            kind("InvalidParameterValue.Range"),
-            ErrorKind::InvalidRequest
-        );
+        assert_eq!(kind("InvalidParameterValue.Range"), ErrorKind::InvalidRequest);
         assert_eq!(kind("MissingParameter"), ErrorKind::InvalidRequest);
         let e = v3_error("RequestLimitExceeded", "slow", Some("req-1".into()));
         assert_eq!(
             (e.code.as_deref(), e.request_id.as_deref(), e.retry_after),
-            (
-                Some("RequestLimitExceeded"),
-                Some("req-1"),
-                Some(THROTTLE_WAIT)
-            )
+            (Some("RequestLimitExceeded"), Some("req-1"), Some(THROTTLE_WAIT))
         );
-        assert!(
-            v3_error("AuthFailure.SignatureExpire", "expired", None)
-                .message
-                .contains("clock")
-        );
+        assert!(v3_error("AuthFailure.SignatureExpire", "expired", None).message.contains("clock"));
     }
 
     #[test]
@@ -177,31 +141,17 @@ mod tests {
         assert_eq!(kind(4500, None), ErrorKind::Auth);
         assert!(v2_error(4500, None, "replay").message.contains("clock"));
         assert_eq!(kind(5000, None), ErrorKind::NotFound);
-        assert_eq!(
-            kind(5100, Some("InvalidNatGatewayId.NotFound")),
-            ErrorKind::NotFound
-        );
+        assert_eq!(kind(5100, Some("InvalidNatGatewayId.NotFound")), ErrorKind::NotFound);
         assert_eq!(kind(5100, Some("InvalidVpc.NotFound")), ErrorKind::NotFound);
-        assert_eq!(
-            kind(5100, Some("UnsupportedOperation.DowngradeNotSupported")),
-            ErrorKind::Unsupported
-        );
-        assert_eq!(
-            kind(5100, Some("UnsupportedOperation.NatGatewayIsBusy")),
-            ErrorKind::Busy
-        );
+        assert_eq!(kind(5100, Some("UnsupportedOperation.DowngradeNotSupported")), ErrorKind::Unsupported);
+        assert_eq!(kind(5100, Some("UnsupportedOperation.NatGatewayIsBusy")), ErrorKind::Busy);
         assert_eq!(kind(5100, None), ErrorKind::Busy);
-        assert_eq!(
-            kind(4104, Some("AuthFailure.SecretIdNotFound")),
-            ErrorKind::Auth
-        );
+        assert_eq!(kind(4104, Some("AuthFailure.SecretIdNotFound")), ErrorKind::Auth);
         assert_eq!(kind(5300, None), ErrorKind::InsufficientFunds);
         assert_eq!(kind(6000, None), ErrorKind::Transient);
         assert_eq!(kind(6100, None), ErrorKind::InvalidRequest);
         assert_eq!(
-            v2_error(5000, Some("InvalidNatGatewayId.NotFound"), "m")
-                .code
-                .as_deref(),
+            v2_error(5000, Some("InvalidNatGatewayId.NotFound"), "m").code.as_deref(),
             Some("5000/InvalidNatGatewayId.NotFound")
         );
         assert_eq!(v2_error(4400, None, "m").retry_after, Some(THROTTLE_WAIT));

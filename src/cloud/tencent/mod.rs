@@ -13,8 +13,7 @@ use std::{collections::HashMap, time::SystemTime};
 use async_trait::async_trait;
 
 use super::{
-    Capacity, CloudError, Credentials, ErrorKind, GatewayRef, Observed, OrderState, OrderTicket,
-    Provider, ProviderKind,
+    Capacity, CloudError, Credentials, ErrorKind, GatewayRef, Observed, OrderState, OrderTicket, Provider, ProviderKind,
 };
 use crate::api::{Prepaid, TencentApi};
 
@@ -49,12 +48,7 @@ impl TencentClient {
             TencentApi::V2 => DEFAULT_V2_ENDPOINT,
             TencentApi::V3 => DEFAULT_V3_ENDPOINT,
         });
-        let invalid = |why: &str| {
-            CloudError::new(
-                ErrorKind::InvalidRequest,
-                format!("endpoint {endpoint:?} {why}"),
-            )
-        };
+        let invalid = |why: &str| CloudError::new(ErrorKind::InvalidRequest, format!("endpoint {endpoint:?} {why}"));
         let url = url::Url::parse(endpoint).map_err(|e| invalid(&format!("is not a URL: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(invalid("must be an http:// or https:// URL"));
@@ -76,10 +70,7 @@ impl TencentClient {
 
     /// Reads many gateways at once (API 3.0: 100 per call; API 2.0: one call each). Ids the
     /// cloud does not know are absent from the map.
-    pub async fn describe_many(
-        &self,
-        ids: &[String],
-    ) -> Result<HashMap<String, Observed>, CloudError> {
+    pub async fn describe_many(&self, ids: &[String]) -> Result<HashMap<String, Observed>, CloudError> {
         match self.api {
             TencentApi::V3 => self.v3_describe_many(ids).await,
             TencentApi::V2 => {
@@ -100,9 +91,7 @@ impl TencentClient {
 }
 
 fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 fn connections(capacity: &Capacity) -> Result<u64, CloudError> {
@@ -127,27 +116,18 @@ impl Provider for TencentClient {
     async fn describe(&self, gateway: &GatewayRef) -> Result<Observed, CloudError> {
         match self.api {
             TencentApi::V2 => self.v2_describe(&gateway.id).await,
-            TencentApi::V3 => self
-                .v3_describe_many(std::slice::from_ref(&gateway.id))
-                .await?
-                .remove(&gateway.id)
-                .ok_or_else(|| {
+            TencentApi::V3 => {
+                self.v3_describe_many(std::slice::from_ref(&gateway.id)).await?.remove(&gateway.id).ok_or_else(|| {
                     CloudError::new(
                         ErrorKind::NotFound,
-                        format!(
-                            "NAT gateway {} not found in region {}",
-                            gateway.id, self.region
-                        ),
+                        format!("NAT gateway {} not found in region {}", gateway.id, self.region),
                     )
-                }),
+                })
+            }
         }
     }
 
-    async fn resize(
-        &self,
-        gateway: &GatewayRef,
-        capacity: &Capacity,
-    ) -> Result<OrderTicket, CloudError> {
+    async fn resize(&self, gateway: &GatewayRef, capacity: &Capacity) -> Result<OrderTicket, CloudError> {
         let connections = connections(capacity)?;
         match self.api {
             TencentApi::V2 => self.v2_upgrade(gateway, connections).await,
@@ -155,11 +135,7 @@ impl Provider for TencentClient {
         }
     }
 
-    async fn change_billing(
-        &self,
-        _gateway: &GatewayRef,
-        _prepaid: &Prepaid,
-    ) -> Result<OrderTicket, CloudError> {
+    async fn change_billing(&self, _gateway: &GatewayRef, _prepaid: &Prepaid) -> Result<OrderTicket, CloudError> {
         Err(CloudError::new(
             ErrorKind::Unsupported,
             "Tencent Cloud has no API to change a NAT gateway's billing mode: NAT gateways are billed pay-per-use",
@@ -169,11 +145,7 @@ impl Provider for TencentClient {
     /// API 2.0 polls the bill. API 3.0 resizes have no order id (completion shows as the
     /// gateway's State going UPDATING -> AVAILABLE), so this is never called for them and
     /// answers Unsupported.
-    async fn order_status(
-        &self,
-        _gateway: &GatewayRef,
-        order_id: &str,
-    ) -> Result<OrderState, CloudError> {
+    async fn order_status(&self, _gateway: &GatewayRef, order_id: &str) -> Result<OrderState, CloudError> {
         match self.api {
             TencentApi::V2 => self.v2_bill_status(order_id).await,
             TencentApi::V3 => Err(CloudError::new(
@@ -200,56 +172,19 @@ mod tests {
 
     #[test]
     fn endpoints_keep_scheme_and_port() {
-        let c = TencentClient::new(
-            TencentApi::V3,
-            reqwest::Client::new(),
-            None,
-            "ap-guangzhou",
-            creds(),
-        )
-        .unwrap();
-        assert_eq!(
-            (c.base.as_str(), c.host.as_str()),
-            ("https://vpc.tencentcloudapi.com", "vpc.tencentcloudapi.com")
-        );
-        let c = TencentClient::new(
-            TencentApi::V2,
-            reqwest::Client::new(),
-            None,
-            "ap-guangzhou",
-            creds(),
-        )
-        .unwrap();
+        let c = TencentClient::new(TencentApi::V3, reqwest::Client::new(), None, "ap-guangzhou", creds()).unwrap();
+        assert_eq!((c.base.as_str(), c.host.as_str()), ("https://vpc.tencentcloudapi.com", "vpc.tencentcloudapi.com"));
+        let c = TencentClient::new(TencentApi::V2, reqwest::Client::new(), None, "ap-guangzhou", creds()).unwrap();
         assert_eq!(c.host, "vpc.api.qcloud.com");
-        let c = TencentClient::new(
-            TencentApi::V2,
-            reqwest::Client::new(),
-            Some("http://127.0.0.1:8443/x"),
-            "r",
-            creds(),
-        )
-        .unwrap();
-        assert_eq!(
-            (c.base.as_str(), c.host.as_str()),
-            ("http://127.0.0.1:8443", "127.0.0.1:8443")
-        );
-        let c = TencentClient::new(
-            TencentApi::V3,
-            reqwest::Client::new(),
-            Some("https://example.com:443"),
-            "r",
-            creds(),
-        )
-        .unwrap();
+        let c =
+            TencentClient::new(TencentApi::V2, reqwest::Client::new(), Some("http://127.0.0.1:8443/x"), "r", creds())
+                .unwrap();
+        assert_eq!((c.base.as_str(), c.host.as_str()), ("http://127.0.0.1:8443", "127.0.0.1:8443"));
+        let c =
+            TencentClient::new(TencentApi::V3, reqwest::Client::new(), Some("https://example.com:443"), "r", creds())
+                .unwrap();
         assert_eq!(c.host, "example.com");
-        let e = TencentClient::new(
-            TencentApi::V3,
-            reqwest::Client::new(),
-            Some("ftp://x"),
-            "r",
-            creds(),
-        )
-        .unwrap_err();
+        let e = TencentClient::new(TencentApi::V3, reqwest::Client::new(), Some("ftp://x"), "r", creds()).unwrap_err();
         assert_eq!(e.kind, ErrorKind::InvalidRequest);
         assert!(!format!("{c:?}").contains("s3cr3t"));
     }

@@ -21,11 +21,7 @@ pub enum V2Method {
 impl V2Method {
     /// Tencent treats anything other than exactly `HmacSHA256` (including no value) as SHA-1.
     pub fn from_param(value: Option<&str>) -> V2Method {
-        if value == Some("HmacSHA256") {
-            V2Method::HmacSha256
-        } else {
-            V2Method::HmacSha1
-        }
+        if value == Some("HmacSHA256") { V2Method::HmacSha256 } else { V2Method::HmacSha1 }
     }
 
     pub fn param(self) -> &'static str {
@@ -45,28 +41,17 @@ pub fn v2_string_to_sign<'a>(
     path: &str,
     params: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> String {
-    let mut pairs: Vec<(String, &str)> = params
-        .into_iter()
-        .map(|(k, v)| (k.replace('_', "."), v))
-        .collect();
+    let mut pairs: Vec<(String, &str)> = params.into_iter().map(|(k, v)| (k.replace('_', "."), v)).collect();
     pairs.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     let joined: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    format!(
-        "{}{host}{path}?{}",
-        http_method.to_ascii_uppercase(),
-        joined.join("&")
-    )
+    format!("{}{host}{path}?{}", http_method.to_ascii_uppercase(), joined.join("&"))
 }
 
 /// base64 of the HMAC of `string_to_sign` under `secret_key` (not yet url-encoded).
 pub fn v2_signature(secret_key: &str, method: V2Method, string_to_sign: &str) -> String {
     let mac = match method {
-        V2Method::HmacSha1 => {
-            hmac_bytes::<Hmac<Sha1>>(secret_key.as_bytes(), string_to_sign.as_bytes())
-        }
-        V2Method::HmacSha256 => {
-            hmac_bytes::<Hmac<Sha256>>(secret_key.as_bytes(), string_to_sign.as_bytes())
-        }
+        V2Method::HmacSha1 => hmac_bytes::<Hmac<Sha1>>(secret_key.as_bytes(), string_to_sign.as_bytes()),
+        V2Method::HmacSha256 => hmac_bytes::<Hmac<Sha256>>(secret_key.as_bytes(), string_to_sign.as_bytes()),
     };
     base64::engine::general_purpose::STANDARD.encode(mac)
 }
@@ -81,10 +66,7 @@ pub fn tc3_canonical_request(
     signed_headers: &str,
     payload: &[u8],
 ) -> String {
-    let canonical_headers: String = headers
-        .iter()
-        .map(|(k, v)| format!("{k}:{}\n", v.trim()))
-        .collect();
+    let canonical_headers: String = headers.iter().map(|(k, v)| format!("{k}:{}\n", v.trim())).collect();
     format!(
         "{}\n{uri}\n{query}\n{canonical_headers}\n{signed_headers}\n{}",
         http_method.to_ascii_uppercase(),
@@ -109,12 +91,7 @@ pub fn tc3_date(timestamp: i64) -> String {
 }
 
 /// Hex TC3 signature of a canonical request.
-pub fn tc3_signature(
-    secret_key: &str,
-    service: &str,
-    timestamp: i64,
-    canonical_request: &str,
-) -> String {
+pub fn tc3_signature(secret_key: &str, service: &str, timestamp: i64, canonical_request: &str) -> String {
     let date = tc3_date(timestamp);
     let string_to_sign = format!(
         "{TC3_ALGORITHM}\n{timestamp}\n{date}/{service}/tc3_request\n{}",
@@ -123,10 +100,7 @@ pub fn tc3_signature(
     let k_date = hmac_bytes::<Hmac<Sha256>>(format!("TC3{secret_key}").as_bytes(), date.as_bytes());
     let k_service = hmac_bytes::<Hmac<Sha256>>(&k_date, service.as_bytes());
     let k_signing = hmac_bytes::<Hmac<Sha256>>(&k_service, b"tc3_request");
-    hex::encode(hmac_bytes::<Hmac<Sha256>>(
-        &k_signing,
-        string_to_sign.as_bytes(),
-    ))
+    hex::encode(hmac_bytes::<Hmac<Sha256>>(&k_signing, string_to_sign.as_bytes()))
 }
 
 /// The `Authorization` header value.
@@ -149,8 +123,7 @@ pub fn sha256_hex(data: &[u8]) -> String {
 
 fn hmac_bytes<M: Mac + hmac::digest::KeyInit>(key: &[u8], data: &[u8]) -> Vec<u8> {
     // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac =
-        <M as hmac::digest::KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
+    let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(data);
     mac.finalize().into_bytes().to_vec()
 }
@@ -176,30 +149,14 @@ mod tests {
 
     #[test]
     fn v2_documentation_vectors() {
-        let s = v2_string_to_sign(
-            "GET",
-            "cvm.api.qcloud.com",
-            V2_PATH,
-            doc_params(V2Method::HmacSha256),
-        );
+        let s = v2_string_to_sign("GET", "cvm.api.qcloud.com", V2_PATH, doc_params(V2Method::HmacSha256));
         assert_eq!(
             s,
             "GETcvm.api.qcloud.com/v2/index.php?Action=DescribeInstances&InstanceIds.0=ins-09dx96dg&Nonce=11886&Region=ap-guangzhou&SecretId=AKIDz8krbsJ5yKBZQpn74WFkmLPx3gnPhESA&SignatureMethod=HmacSHA256&Timestamp=1465185768"
         );
-        assert_eq!(
-            v2_signature(DOC_KEY, V2Method::HmacSha256, &s),
-            "0EEm/HtGRr/VJXTAD9tYMth1Bzm3lLHz5RCDv1GdM8s="
-        );
-        let s = v2_string_to_sign(
-            "GET",
-            "cvm.api.qcloud.com",
-            V2_PATH,
-            doc_params(V2Method::HmacSha1),
-        );
-        assert_eq!(
-            v2_signature(DOC_KEY, V2Method::HmacSha1, &s),
-            "nPVnY6njQmwQ8ciqbPl5Qe+Oru4="
-        );
+        assert_eq!(v2_signature(DOC_KEY, V2Method::HmacSha256, &s), "0EEm/HtGRr/VJXTAD9tYMth1Bzm3lLHz5RCDv1GdM8s=");
+        let s = v2_string_to_sign("GET", "cvm.api.qcloud.com", V2_PATH, doc_params(V2Method::HmacSha1));
+        assert_eq!(v2_signature(DOC_KEY, V2Method::HmacSha1, &s), "nPVnY6njQmwQ8ciqbPl5Qe+Oru4=");
     }
 
     #[test]
@@ -215,42 +172,18 @@ mod tests {
         // The SDK signs its own SignatureMethod parameter too.
         let sign = |http: &str, m: V2Method| {
             let all = params.into_iter().chain([("SignatureMethod", m.param())]);
-            v2_signature(
-                "secretKeyBar",
-                m,
-                &v2_string_to_sign(http, "cvm.api.qcloud.com", V2_PATH, all),
-            )
+            v2_signature("secretKeyBar", m, &v2_string_to_sign(http, "cvm.api.qcloud.com", V2_PATH, all))
         };
-        assert_eq!(
-            sign("POST", V2Method::HmacSha1),
-            "p3n+pxBqF5JGZtDSxoVn5tGngf0="
-        );
-        assert_eq!(
-            sign("GET", V2Method::HmacSha1),
-            "5HAq1BOKNLEE2/uauWnp6Zv9Z3c="
-        );
-        assert_eq!(
-            sign("POST", V2Method::HmacSha256),
-            "B2T37FRSP6Fk0/q/cdfrTE0p3zX5ooB/2BPWZUFpsj4="
-        );
+        assert_eq!(sign("POST", V2Method::HmacSha1), "p3n+pxBqF5JGZtDSxoVn5tGngf0=");
+        assert_eq!(sign("GET", V2Method::HmacSha1), "5HAq1BOKNLEE2/uauWnp6Zv9Z3c=");
+        assert_eq!(sign("POST", V2Method::HmacSha256), "B2T37FRSP6Fk0/q/cdfrTE0p3zX5ooB/2BPWZUFpsj4=");
     }
 
     #[test]
     fn v2_sorts_by_bytes_and_keeps_the_port() {
-        let s = v2_string_to_sign(
-            "post",
-            "127.0.0.1:8443",
-            V2_PATH,
-            [("InstanceIds.2", "b"), ("InstanceIds.12", "a")],
-        );
-        assert_eq!(
-            s,
-            "POST127.0.0.1:8443/v2/index.php?InstanceIds.12=a&InstanceIds.2=b"
-        );
-        assert_eq!(
-            V2Method::from_param(Some("HmacSHA256")),
-            V2Method::HmacSha256
-        );
+        let s = v2_string_to_sign("post", "127.0.0.1:8443", V2_PATH, [("InstanceIds.2", "b"), ("InstanceIds.12", "a")]);
+        assert_eq!(s, "POST127.0.0.1:8443/v2/index.php?InstanceIds.12=a&InstanceIds.2=b");
+        assert_eq!(V2Method::from_param(Some("HmacSHA256")), V2Method::HmacSha256);
         assert_eq!(V2Method::from_param(Some("hmacsha256")), V2Method::HmacSha1);
         assert_eq!(V2Method::from_param(None), V2Method::HmacSha1);
     }
@@ -258,18 +191,12 @@ mod tests {
     #[test]
     fn tc3_documentation_vector() {
         let body = r#"{"Limit": 1, "Filters": [{"Values": ["\u672a\u547d\u540d"], "Name": "instance-name"}]}"#;
-        assert_eq!(
-            sha256_hex(body.as_bytes()),
-            "35e9c5b0e3ae67532d3c9f17ead6c90222632e5b1ff7f6e89887f1398934f064"
-        );
+        assert_eq!(sha256_hex(body.as_bytes()), "35e9c5b0e3ae67532d3c9f17ead6c90222632e5b1ff7f6e89887f1398934f064");
         let canonical = tc3_canonical_request(
             "POST",
             "/",
             "",
-            &[
-                ("content-type", "application/json; charset=utf-8"),
-                ("host", "cvm.tencentcloudapi.com"),
-            ],
+            &[("content-type", "application/json; charset=utf-8"), ("host", "cvm.tencentcloudapi.com")],
             "content-type;host",
             body.as_bytes(),
         );
@@ -277,24 +204,10 @@ mod tests {
             sha256_hex(canonical.as_bytes()),
             "5ffe6a04c0664d6b969fab9a13bdab201d63ee709638e2749d62a09ca18d7031"
         );
-        let sig = tc3_signature(
-            "Gu5t9xGARNpq86cd98joQYCN3EXAMPLE",
-            "cvm",
-            1_551_113_065,
-            &canonical,
-        );
+        let sig = tc3_signature("Gu5t9xGARNpq86cd98joQYCN3EXAMPLE", "cvm", 1_551_113_065, &canonical);
+        assert_eq!(sig, "72e494ea809ad7a8c8f7a4507b9bddcbaa8e581f516e8da2f66e2c5a96525168");
         assert_eq!(
-            sig,
-            "72e494ea809ad7a8c8f7a4507b9bddcbaa8e581f516e8da2f66e2c5a96525168"
-        );
-        assert_eq!(
-            tc3_authorization(
-                "AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE",
-                "cvm",
-                1_551_113_065,
-                "content-type;host",
-                &sig
-            ),
+            tc3_authorization("AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE", "cvm", 1_551_113_065, "content-type;host", &sig),
             "TC3-HMAC-SHA256 Credential=AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE/2019-02-25/cvm/tc3_request, SignedHeaders=content-type;host, Signature=72e494ea809ad7a8c8f7a4507b9bddcbaa8e581f516e8da2f66e2c5a96525168"
         );
     }

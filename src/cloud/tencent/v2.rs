@@ -10,20 +10,11 @@ use super::{
 };
 use crate::{
     api::BillingMode,
-    cloud::{
-        Capacity, CloudError, ErrorKind, GatewayRef, GatewayState, Observed, OrderState,
-        OrderTicket,
-    },
+    cloud::{Capacity, CloudError, ErrorKind, GatewayRef, GatewayState, Observed, OrderState, OrderTicket},
 };
 
 /// The form body of a signed API 2.0 POST (HmacSHA256), `Signature` included.
-pub(crate) fn signed_form(
-    params: &[(&str, &str)],
-    secret_key: &str,
-    host: &str,
-    timestamp: i64,
-    nonce: u32,
-) -> String {
+pub(crate) fn signed_form(params: &[(&str, &str)], secret_key: &str, host: &str, timestamp: i64, nonce: u32) -> String {
     let (timestamp, nonce) = (timestamp.to_string(), nonce.to_string());
     let mut all: Vec<(&str, &str)> = params.to_vec();
     all.extend([
@@ -31,11 +22,8 @@ pub(crate) fn signed_form(
         ("Nonce", nonce.as_str()),
         ("SignatureMethod", V2Method::HmacSha256.param()),
     ]);
-    let signature = v2_signature(
-        secret_key,
-        V2Method::HmacSha256,
-        &v2_string_to_sign("POST", host, V2_PATH, all.iter().copied()),
-    );
+    let signature =
+        v2_signature(secret_key, V2Method::HmacSha256, &v2_string_to_sign("POST", host, V2_PATH, all.iter().copied()));
     let mut form = url::form_urlencoded::Serializer::new(String::new());
     form.extend_pairs(all).append_pair("Signature", &signature);
     form.finish()
@@ -52,11 +40,8 @@ fn code_of(body: &Value) -> Option<i64> {
 
 impl TencentClient {
     async fn v2_call(&self, action: &str, params: &[(&str, &str)]) -> Result<Value, CloudError> {
-        let mut all = vec![
-            ("Action", action),
-            ("Region", self.region.as_str()),
-            ("SecretId", self.credentials.key_id.as_str()),
-        ];
+        let mut all =
+            vec![("Action", action), ("Region", self.region.as_str()), ("SecretId", self.credentials.key_id.as_str())];
         if let Some(token) = &self.credentials.session_token {
             all.push(("Token", token.expose()));
         }
@@ -72,10 +57,7 @@ impl TencentClient {
         let response = self
             .http
             .post(format!("{}{V2_PATH}", self.base))
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
+            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(form)
             .send()
             .await?;
@@ -98,25 +80,14 @@ impl TencentClient {
         let gateway = body
             .get("data")
             .and_then(Value::as_array)
-            .and_then(|gateways| {
-                gateways
-                    .iter()
-                    .find(|g| g.get("natId").and_then(Value::as_str) == Some(id))
-            })
+            .and_then(|gateways| gateways.iter().find(|g| g.get("natId").and_then(Value::as_str) == Some(id)))
             .ok_or_else(|| {
-                CloudError::new(
-                    ErrorKind::NotFound,
-                    format!("NAT gateway {id} not found in region {}", self.region),
-                )
+                CloudError::new(ErrorKind::NotFound, format!("NAT gateway {id} not found in region {}", self.region))
             })?;
         observed(gateway).ok_or_else(|| bad_gateway(id))
     }
 
-    pub(super) async fn v2_upgrade(
-        &self,
-        gateway: &GatewayRef,
-        connections: u64,
-    ) -> Result<OrderTicket, CloudError> {
+    pub(super) async fn v2_upgrade(&self, gateway: &GatewayRef, connections: u64) -> Result<OrderTicket, CloudError> {
         let vpc_id = gateway.vpc_id.as_deref().ok_or_else(|| {
             CloudError::new(
                 ErrorKind::InvalidRequest,
@@ -125,46 +96,29 @@ impl TencentClient {
         })?;
         let connections = connections.to_string();
         let body = self
-            .v2_call(
-                "UpgradeNatGateway",
-                &[
-                    ("vpcId", vpc_id),
-                    ("natId", &gateway.id),
-                    ("maxConcurrent", &connections),
-                ],
-            )
+            .v2_call("UpgradeNatGateway", &[("vpcId", vpc_id), ("natId", &gateway.id), ("maxConcurrent", &connections)])
             .await?;
         let bill_id = match body.get("billId") {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
             Some(Value::Number(n)) => n.to_string(),
             _ => {
-                return Err(bad_answer(
-                    reqwest::StatusCode::OK,
-                    body.to_string().as_bytes(),
-                ));
+                return Err(bad_answer(reqwest::StatusCode::OK, body.to_string().as_bytes()));
             }
         };
-        Ok(OrderTicket {
-            order_id: Some(bill_id),
-            request_id: None,
-        })
+        Ok(OrderTicket { order_id: Some(bill_id), request_id: None })
     }
 
     pub(super) async fn v2_bill_status(&self, bill_id: &str) -> Result<OrderState, CloudError> {
-        let body = self
-            .v2_call("QueryNatGatewayProductionStatus", &[("billId", bill_id)])
-            .await?;
+        let body = self.v2_call("QueryNatGatewayProductionStatus", &[("billId", bill_id)]).await?;
         let data = body.get("data");
         match data.and_then(|d| d.get("status")).and_then(Value::as_i64) {
             Some(0) => Ok(OrderState::Succeeded),
             // Failed is final: never keep waiting on it.
             Some(1) => {
-                let detail = data
-                    .and_then(|d| d.get("errorMsg").or_else(|| d.get("errorCode")))
-                    .map(|v| match v {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    });
+                let detail = data.and_then(|d| d.get("errorMsg").or_else(|| d.get("errorCode"))).map(|v| match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                });
                 Ok(OrderState::Failed {
                     reason: format!(
                         "Tencent Cloud reports bill {bill_id} failed{}",
@@ -173,10 +127,7 @@ impl TencentClient {
                 })
             }
             Some(2) => Ok(OrderState::InProgress),
-            _ => Err(bad_answer(
-                reqwest::StatusCode::OK,
-                body.to_string().as_bytes(),
-            )),
+            _ => Err(bad_answer(reqwest::StatusCode::OK, body.to_string().as_bytes())),
         }
     }
 }
@@ -184,9 +135,7 @@ impl TencentClient {
 fn bad_gateway(id: &str) -> CloudError {
     CloudError::new(
         ErrorKind::Transient,
-        format!(
-            "Tencent Cloud's description of NAT gateway {id} lacks maxConcurrent, state or productionStatus"
-        ),
+        format!("Tencent Cloud's description of NAT gateway {id} lacks maxConcurrent, state or productionStatus"),
     )
 }
 
@@ -198,11 +147,7 @@ fn observed(g: &Value) -> Option<Observed> {
         Value::String(s) => s.parse().ok(),
         _ => None,
     };
-    let (max, state, production) = (
-        number("maxConcurrent")?,
-        number("state")?,
-        number("productionStatus")?,
-    );
+    let (max, state, production) = (number("maxConcurrent")?, number("state")?, number("productionStatus")?);
     let state_word = match state {
         0 => "running",
         1 => "unavailable",
@@ -247,24 +192,11 @@ mod tests {
             1_700_000_000,
             42,
         );
-        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(form.as_bytes())
-            .into_owned()
-            .collect();
-        let signature = pairs
-            .iter()
-            .find(|(k, _)| k == "Signature")
-            .unwrap()
-            .1
-            .clone();
-        let unsigned = pairs
-            .iter()
-            .filter(|(k, _)| k != "Signature")
-            .map(|(k, v)| (k.as_str(), v.as_str()));
-        let expected = v2_signature(
-            "key",
-            V2Method::HmacSha256,
-            &v2_string_to_sign("POST", "127.0.0.1:9443", V2_PATH, unsigned),
-        );
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(form.as_bytes()).into_owned().collect();
+        let signature = pairs.iter().find(|(k, _)| k == "Signature").unwrap().1.clone();
+        let unsigned = pairs.iter().filter(|(k, _)| k != "Signature").map(|(k, v)| (k.as_str(), v.as_str()));
+        let expected =
+            v2_signature("key", V2Method::HmacSha256, &v2_string_to_sign("POST", "127.0.0.1:9443", V2_PATH, unsigned));
         assert_eq!(signature, expected);
         assert!(pairs.contains(&("SignatureMethod".into(), "HmacSHA256".into())));
         assert!(pairs.contains(&("natId".into(), "nat-1 x".into())));
@@ -279,9 +211,8 @@ mod tests {
 
     #[test]
     fn states() {
-        let o = |s: u64, p: u64| {
-            observed(&json!({"maxConcurrent": 3000000, "state": s, "productionStatus": p})).unwrap()
-        };
+        let o =
+            |s: u64, p: u64| observed(&json!({"maxConcurrent": 3000000, "state": s, "productionStatus": p})).unwrap();
         assert_eq!(o(0, 1).state, GatewayState::Ready);
         assert_eq!(o(0, 1).raw_state, "running/created");
         assert_eq!(o(0, 1).capacity, Capacity::Connections(3_000_000));

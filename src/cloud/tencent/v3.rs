@@ -22,13 +22,7 @@ const CONTENT_TYPE: &str = "application/json; charset=utf-8";
 const IDS_PER_CALL: usize = 100;
 
 /// The `Authorization` header for a JSON POST to `/`.
-pub(crate) fn authorization(
-    secret_id: &str,
-    secret_key: &str,
-    host: &str,
-    timestamp: i64,
-    payload: &[u8],
-) -> String {
+pub(crate) fn authorization(secret_id: &str, secret_key: &str, host: &str, timestamp: i64, payload: &[u8]) -> String {
     let signed_headers = "content-type;host";
     let canonical = tc3_canonical_request(
         "POST",
@@ -45,16 +39,11 @@ pub(crate) fn authorization(
 impl TencentClient {
     /// Returns the `Response` object of a successful call.
     async fn v3_call(&self, action: &str, params: Value) -> Result<Value, CloudError> {
-        let payload = serde_json::to_vec(&params)
-            .map_err(|e| CloudError::new(ErrorKind::InvalidRequest, e.to_string()))?;
+        let payload =
+            serde_json::to_vec(&params).map_err(|e| CloudError::new(ErrorKind::InvalidRequest, e.to_string()))?;
         let timestamp = now_unix();
-        let auth = authorization(
-            &self.credentials.key_id,
-            self.credentials.secret.expose(),
-            &self.host,
-            timestamp,
-            &payload,
-        );
+        let auth =
+            authorization(&self.credentials.key_id, self.credentials.secret.expose(), &self.host, timestamp, &payload);
         let mut request = self
             .http
             .post(format!("{}/", self.base))
@@ -71,21 +60,14 @@ impl TencentClient {
         let response = request.body(payload).send().await?;
         let status = response.status();
         let bytes = response.bytes().await?;
-        let mut body: Value =
-            serde_json::from_slice(&bytes).map_err(|_| bad_answer(status, &bytes))?;
+        let mut body: Value = serde_json::from_slice(&bytes).map_err(|_| bad_answer(status, &bytes))?;
         let Some(response) = body.get_mut("Response").map(Value::take) else {
             return Err(bad_answer(status, &bytes));
         };
-        let request_id = response
-            .get("RequestId")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        let request_id = response.get("RequestId").and_then(Value::as_str).map(str::to_owned);
         match response.get("Error") {
             Some(error) => Err(v3_error(
-                error
-                    .get("Code")
-                    .and_then(Value::as_str)
-                    .unwrap_or("InternalError"),
+                error.get("Code").and_then(Value::as_str).unwrap_or("InternalError"),
                 error.get("Message").and_then(Value::as_str).unwrap_or(""),
                 request_id,
             )),
@@ -93,30 +75,20 @@ impl TencentClient {
         }
     }
 
-    pub(super) async fn v3_describe_many(
-        &self,
-        ids: &[String],
-    ) -> Result<HashMap<String, Observed>, CloudError> {
+    pub(super) async fn v3_describe_many(&self, ids: &[String]) -> Result<HashMap<String, Observed>, CloudError> {
         let mut found = HashMap::new();
         for chunk in ids.chunks(IDS_PER_CALL) {
-            let response = self
-                .v3_call(
-                    "DescribeNatGateways",
-                    json!({ "NatGatewayIds": chunk, "Limit": IDS_PER_CALL }),
-                )
-                .await?;
-            for g in response
-                .get("NatGatewaySet")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let id = g
-                    .get("NatGatewayId")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
+            let response =
+                self.v3_call("DescribeNatGateways", json!({ "NatGatewayIds": chunk, "Limit": IDS_PER_CALL })).await?;
+            for g in response.get("NatGatewaySet").and_then(Value::as_array).into_iter().flatten() {
+                let id = g.get("NatGatewayId").and_then(Value::as_str).unwrap_or_default();
                 let observed = observed(g).ok_or_else(|| {
-                    CloudError::new(ErrorKind::Transient, format!("Tencent Cloud's description of NAT gateway {id} lacks State or MaxConcurrentConnection"))
+                    CloudError::new(
+                        ErrorKind::Transient,
+                        format!(
+                            "Tencent Cloud's description of NAT gateway {id} lacks State or MaxConcurrentConnection"
+                        ),
+                    )
                 })?;
                 found.insert(id.to_owned(), observed);
             }
@@ -124,24 +96,14 @@ impl TencentClient {
         Ok(found)
     }
 
-    pub(super) async fn v3_reset(
-        &self,
-        id: &str,
-        connections: u64,
-    ) -> Result<OrderTicket, CloudError> {
+    pub(super) async fn v3_reset(&self, id: &str, connections: u64) -> Result<OrderTicket, CloudError> {
         let response = self
-            .v3_call(
-                "ResetNatGatewayConnection",
-                json!({ "NatGatewayId": id, "MaxConcurrentConnection": connections }),
-            )
+            .v3_call("ResetNatGatewayConnection", json!({ "NatGatewayId": id, "MaxConcurrentConnection": connections }))
             .await?;
         // Asynchronous, with no order to poll: the State goes UPDATING -> AVAILABLE.
         Ok(OrderTicket {
             order_id: None,
-            request_id: response
-                .get("RequestId")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
+            request_id: response.get("RequestId").and_then(Value::as_str).map(str::to_owned),
         })
     }
 }
@@ -167,8 +129,7 @@ mod tests {
 
     #[test]
     fn states() {
-        let o =
-            |s: &str| observed(&json!({"State": s, "MaxConcurrentConnection": 1000000})).unwrap();
+        let o = |s: &str| observed(&json!({"State": s, "MaxConcurrentConnection": 1000000})).unwrap();
         assert_eq!(o("AVAILABLE").state, GatewayState::Ready);
         for s in ["PENDING", "UPDATING", "DELETING"] {
             assert_eq!(o(s).state, GatewayState::Transitioning);
@@ -183,6 +144,8 @@ mod tests {
     #[test]
     fn authorization_matches_the_signer() {
         let auth = authorization("AKID", "key", "127.0.0.1:9080", 1_551_113_065, b"{}");
-        assert!(auth.starts_with("TC3-HMAC-SHA256 Credential=AKID/2019-02-25/vpc/tc3_request, SignedHeaders=content-type;host, Signature="));
+        assert!(auth.starts_with(
+            "TC3-HMAC-SHA256 Credential=AKID/2019-02-25/vpc/tc3_request, SignedHeaders=content-type;host, Signature="
+        ));
     }
 }

@@ -37,23 +37,12 @@ impl Route {
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         let s = |v: &str| v.to_owned();
         Some(match (method.as_str(), segments.as_slice()) {
-            ("GET", ["v2", "orders", "customer-orders", "details", id]) => {
-                Route::OrderDetails { order_id: s(id) }
-            }
+            ("GET", ["v2", "orders", "customer-orders", "details", id]) => Route::OrderDetails { order_id: s(id) },
             ("POST", ["v3", "orders", "customer-orders", "pay"]) => Route::PayOrders,
             ("GET", ["v3", "projects"]) => Route::ListProjects,
-            ("GET", ["v2", p, "nat_gateways", id]) => Route::Show {
-                project: s(p),
-                id: s(id),
-            },
-            ("PUT", ["v2", p, "nat_gateways", id]) => Route::Update {
-                project: s(p),
-                id: s(id),
-            },
-            ("POST", ["v2", p, "nat_gateways", id, "change_to_period"]) => Route::ToPeriod {
-                project: s(p),
-                id: s(id),
-            },
+            ("GET", ["v2", p, "nat_gateways", id]) => Route::Show { project: s(p), id: s(id) },
+            ("PUT", ["v2", p, "nat_gateways", id]) => Route::Update { project: s(p), id: s(id) },
+            ("POST", ["v2", p, "nat_gateways", id, "change_to_period"]) => Route::ToPeriod { project: s(p), id: s(id) },
             _ => return None,
         })
     }
@@ -88,11 +77,7 @@ struct Failure {
 
 impl Failure {
     fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Failure {
-        Failure {
-            status,
-            code: code.to_owned(),
-            message: message.into(),
-        }
+        Failure { status, code: code.to_owned(), message: message.into() }
     }
 
     fn auth(message: &str) -> Failure {
@@ -114,11 +99,7 @@ impl Failure {
             _ => StatusCode::BAD_REQUEST,
         };
         let message = message.unwrap_or_else(|| format!("Injected failure {code}."));
-        Failure {
-            status,
-            code,
-            message,
-        }
+        Failure { status, code, message }
     }
 
     fn from_refusal(r: Refusal, id: &str) -> Failure {
@@ -157,11 +138,7 @@ struct Success {
 }
 
 fn ok(body: Value) -> Success {
-    Success {
-        status: StatusCode::OK,
-        body: Some(body),
-        order: None,
-    }
+    Success { status: StatusCode::OK, body: Some(body), order: None }
 }
 
 fn reply(status: StatusCode, body: Option<Value>, request_id: &str) -> Response {
@@ -181,19 +158,13 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// API Gateway's check of an AK/SK signed request; returns the access key id.
 fn authenticate(state: &SimState, parts: &Parts, body: &[u8]) -> Result<String, Failure> {
-    let value = header(&parts.headers, "authorization")
-        .ok_or_else(|| Failure::auth("Authorization not found"))?;
-    let auth = sign::parse_authorization(value)
-        .ok_or_else(|| Failure::auth("unsupported Authorization format"))?;
-    let credential = state
-        .core
-        .credential(&auth.access)
-        .ok_or_else(|| Failure::auth("Get secretKey failed, ak not exist"))?;
+    let value = header(&parts.headers, "authorization").ok_or_else(|| Failure::auth("Authorization not found"))?;
+    let auth = sign::parse_authorization(value).ok_or_else(|| Failure::auth("unsupported Authorization format"))?;
+    let credential =
+        state.core.credential(&auth.access).ok_or_else(|| Failure::auth("Get secretKey failed, ak not exist"))?;
     let date = header(&parts.headers, sign::DATE_HEADER)
         .and_then(sign::parse_date)
-        .ok_or_else(|| {
-            Failure::auth("x-sdk-date not found or not in the format YYYYMMDDTHHMMSSZ")
-        })?;
+        .ok_or_else(|| Failure::auth("x-sdk-date not found or not in the format YYYYMMDDTHHMMSSZ"))?;
     let skew = Timestamp::now().duration_since(date).unsigned_abs();
     if skew > state.clock_window {
         return Err(Failure::new(
@@ -208,12 +179,7 @@ fn authenticate(state: &SimState, parts: &Parts, body: &[u8]) -> Result<String, 
     let headers: Vec<(String, String)> = parts
         .headers
         .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
+        .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
     let query = sign::parse_query(parts.uri.query().unwrap_or_default());
     let request = sign::SignedRequest {
@@ -238,24 +204,11 @@ fn authenticate(state: &SimState, parts: &Parts, body: &[u8]) -> Result<String, 
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8], invalid_code: &str) -> Result<T, Failure> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
-        let code = if invalid_code == "NAT.0002" {
-            "NAT.1010"
-        } else {
-            invalid_code
-        };
-        Failure::new(
-            StatusCode::BAD_REQUEST,
-            code,
-            format!("Request parameter Json parsing failed: {e}"),
-        )
+        let code = if invalid_code == "NAT.0002" { "NAT.1010" } else { invalid_code };
+        Failure::new(StatusCode::BAD_REQUEST, code, format!("Request parameter Json parsing failed: {e}"))
     })?;
-    serde_json::from_value(value).map_err(|e| {
-        Failure::new(
-            StatusCode::BAD_REQUEST,
-            invalid_code,
-            format!("Invalid parameters: {e}"),
-        )
-    })
+    serde_json::from_value(value)
+        .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, invalid_code, format!("Invalid parameters: {e}")))
 }
 
 fn check_domain(state: &SimState, headers: &HeaderMap) -> Result<(), Failure> {
@@ -271,35 +224,19 @@ fn check_domain(state: &SimState, headers: &HeaderMap) -> Result<(), Failure> {
 
 /// Carries out one authenticated call.
 fn serve(state: &SimState, route: &Route, parts: &Parts, body: &[u8]) -> Result<Success, Failure> {
-    let take_fail_order = || {
-        state
-            .core
-            .faults
-            .take(route.action(), |k| *k == FaultKind::FailOrder)
-            .is_some()
-    };
+    let take_fail_order = || state.core.faults.take(route.action(), |k| *k == FaultKind::FailOrder).is_some();
     match route {
         Route::Show { project, id } => {
-            let gw = state
-                .world()
-                .gateway(project, id)
-                .map_err(|r| Failure::from_refusal(r, id))?;
+            let gw = state.world().gateway(project, id).map_err(|r| Failure::from_refusal(r, id))?;
             Ok(ok(json!({ "nat_gateway": gw })))
         }
         Route::Update { project, id } => {
             let request: wire::UpdateRequest = parse(body, "NAT.0002")?;
             let Some(spec) = request.nat_gateway.spec else {
-                let gw = state
-                    .world()
-                    .gateway(project, id)
-                    .map_err(|r| Failure::from_refusal(r, id))?;
+                let gw = state.world().gateway(project, id).map_err(|r| Failure::from_refusal(r, id))?;
                 return Ok(ok(json!({ "nat_gateway": gw })));
             };
-            let auto_pay = request
-                .nat_gateway
-                .prepaid_options
-                .and_then(|p| p.is_auto_pay)
-                .unwrap_or(false);
+            let auto_pay = request.nat_gateway.prepaid_options.and_then(|p| p.is_auto_pay).unwrap_or(false);
             let prepaid = state
                 .world()
                 .gateway(project, id)
@@ -308,16 +245,10 @@ fn serve(state: &SimState, route: &Route, parts: &Parts, body: &[u8]) -> Result<
                 .is_some_and(|b| !b.is_empty());
             let fails = prepaid && take_fail_order();
             let mut world = state.world();
-            let order = world
-                .update_spec(project, id, &spec, auto_pay, fails)
-                .map_err(|r| Failure::from_refusal(r, id))?;
-            let gw = world
-                .gateway(project, id)
-                .map_err(|r| Failure::from_refusal(r, id))?;
-            let envelope = wire::NatGatewayEnvelope {
-                nat_gateway: gw,
-                order_id: order.clone(),
-            };
+            let order =
+                world.update_spec(project, id, &spec, auto_pay, fails).map_err(|r| Failure::from_refusal(r, id))?;
+            let gw = world.gateway(project, id).map_err(|r| Failure::from_refusal(r, id))?;
+            let envelope = wire::NatGatewayEnvelope { nat_gateway: gw, order_id: order.clone() };
             Ok(Success {
                 status: StatusCode::OK,
                 body: Some(serde_json::to_value(envelope).unwrap_or_default()),
@@ -331,10 +262,7 @@ fn serve(state: &SimState, route: &Route, parts: &Parts, body: &[u8]) -> Result<
                 .world()
                 .change_to_period(project, id, &request.prepaid_options, fails)
                 .map_err(|r| Failure::from_refusal(r, id))?;
-            let target = format!(
-                "{} {}",
-                request.prepaid_options.period_num, request.prepaid_options.period_type
-            );
+            let target = format!("{} {}", request.prepaid_options.period_num, request.prepaid_options.period_type);
             Ok(Success {
                 status: StatusCode::OK,
                 body: Some(json!({ "order_id": order })),
@@ -355,15 +283,8 @@ fn serve(state: &SimState, route: &Route, parts: &Parts, body: &[u8]) -> Result<
         Route::PayOrders => {
             check_domain(state, &parts.headers)?;
             let request: wire::PayOrdersRequest = parse(body, "CBC.0100")?;
-            state
-                .world()
-                .pay(&request.order_id)
-                .map_err(|m| Failure::new(StatusCode::BAD_REQUEST, "CBC.0100", m))?;
-            Ok(Success {
-                status: StatusCode::NO_CONTENT,
-                body: None,
-                order: None,
-            })
+            state.world().pay(&request.order_id).map_err(|m| Failure::new(StatusCode::BAD_REQUEST, "CBC.0100", m))?;
+            Ok(Success { status: StatusCode::NO_CONTENT, body: None, order: None })
         }
         Route::ListProjects => {
             let wanted = sign::parse_query(parts.uri.query().unwrap_or_default())
@@ -382,9 +303,7 @@ fn serve(state: &SimState, route: &Route, parts: &Parts, body: &[u8]) -> Result<
                     })
                 })
                 .collect();
-            Ok(ok(
-                json!({ "projects": projects, "links": {"self": "/v3/projects", "previous": null, "next": null} }),
-            ))
+            Ok(ok(json!({ "projects": projects, "links": {"self": "/v3/projects", "previous": null, "next": null} })))
         }
     }
 }
@@ -399,13 +318,7 @@ fn admit_and_serve(
 ) -> Result<Success, Failure> {
     let action = route.action();
     if state.core.limits.check(key_id, action).is_err() {
-        let limit = state
-            .core
-            .limits
-            .limits()
-            .get(action)
-            .copied()
-            .unwrap_or_default();
+        let limit = state.core.limits.limits().get(action).copied().unwrap_or_default();
         return Err(Failure::new(
             StatusCode::TOO_MANY_REQUESTS,
             "APIG.0308",
@@ -414,10 +327,8 @@ fn admit_and_serve(
             ),
         ));
     }
-    if let Some(FaultKind::Error { code, message }) = state
-        .core
-        .faults
-        .take(action, |k| matches!(k, FaultKind::Error { .. }))
+    if let Some(FaultKind::Error { code, message }) =
+        state.core.faults.take(action, |k| matches!(k, FaultKind::Error { .. }))
     {
         return Err(Failure::injected(code, message));
     }
@@ -443,14 +354,12 @@ pub async fn handle(State(state): State<Arc<SimState>>, request: Request) -> Res
     };
     let action = route.action();
     let faults = &state.core.faults;
-    if let Some(FaultKind::Latency { millis }) =
-        faults.take(action, |k| matches!(k, FaultKind::Latency { .. }))
-    {
+    if let Some(FaultKind::Latency { millis }) = faults.take(action, |k| matches!(k, FaultKind::Latency { .. })) {
         tokio::time::sleep(Duration::from_millis(millis)).await;
     }
-    if let Some(FaultKind::Timeout { millis, .. }) = faults.take(action, |k| {
-        matches!(k, FaultKind::Timeout { apply: false, .. })
-    }) {
+    if let Some(FaultKind::Timeout { millis, .. }) =
+        faults.take(action, |k| matches!(k, FaultKind::Timeout { apply: false, .. }))
+    {
         tokio::time::sleep(Duration::from_millis(millis)).await;
         let f = Failure::new(StatusCode::GATEWAY_TIMEOUT, "APIG.0201", "Backend timeout.");
         record(&state, &route, None, &f.code);
@@ -487,12 +396,7 @@ pub async fn handle(State(state): State<Arc<SimState>>, request: Request) -> Res
     }
     record(&state, &route, Some(key_id), "ok");
     let response = reply(success.status, success.body, &request_id);
-    match faults.take(action, |k| {
-        matches!(
-            k,
-            FaultKind::DropResponse | FaultKind::Timeout { apply: true, .. }
-        )
-    }) {
+    match faults.take(action, |k| matches!(k, FaultKind::DropResponse | FaultKind::Timeout { apply: true, .. })) {
         Some(FaultKind::DropResponse) => broken_response(),
         Some(FaultKind::Timeout { millis, .. }) => {
             tokio::time::sleep(Duration::from_millis(millis)).await;

@@ -57,10 +57,9 @@ impl SimProject {
     /// Parses `ID:REGION`, as the command line takes it.
     pub fn parse(s: &str) -> Result<SimProject, String> {
         match s.split_once(':') {
-            Some((id, name)) if !id.is_empty() && !name.is_empty() => Ok(SimProject {
-                id: id.into(),
-                name: name.into(),
-            }),
+            Some((id, name)) if !id.is_empty() && !name.is_empty() => {
+                Ok(SimProject { id: id.into(), name: name.into() })
+            }
             _ => Err("expected PROJECT_ID:REGION, e.g. 0a1b2c:cn-north-4".to_owned()),
         }
     }
@@ -121,9 +120,8 @@ pub struct SimState {
 impl SimState {
     /// The state for a configuration; BSS calls start rate-limited as documented.
     pub fn new(config: &HuaweiSimConfig) -> Arc<SimState> {
-        let mut limits: HashMap<String, u32> = ["ShowCustomerOrderDetails", "PayOrders"]
-            .map(|a| (a.to_owned(), BSS_LIMIT_PER_SECOND))
-            .into();
+        let mut limits: HashMap<String, u32> =
+            ["ShowCustomerOrderDetails", "PayOrders"].map(|a| (a.to_owned(), BSS_LIMIT_PER_SECOND)).into();
         limits.extend(config.rate_limits.iter().map(|(a, n)| (a.clone(), *n)));
         // 0 lifts a limit, as on the control API.
         limits.retain(|_, n| *n > 0);
@@ -163,17 +161,12 @@ pub fn router(state: Arc<SimState>) -> Router {
         .merge(control_routes(state.core.clone()))
 }
 
-async fn seed_gateway(
-    State(state): State<Arc<SimState>>,
-    Json(seed): Json<SeedGateway>,
-) -> StatusCode {
+async fn seed_gateway(State(state): State<Arc<SimState>>, Json(seed): Json<SeedGateway>) -> StatusCode {
     state.world().seed(seed);
     StatusCode::NO_CONTENT
 }
 
-async fn list_gateways(
-    State(state): State<Arc<SimState>>,
-) -> Json<Vec<crate::cloud::huawei::wire::NatGateway>> {
+async fn list_gateways(State(state): State<Arc<SimState>>) -> Json<Vec<crate::cloud::huawei::wire::NatGateway>> {
     Json(state.world().gateways())
 }
 
@@ -188,24 +181,15 @@ fn outcome(result: Result<(), String>) -> (StatusCode, String) {
     }
 }
 
-async fn pay_order(
-    State(state): State<Arc<SimState>>,
-    Path(id): Path<String>,
-) -> (StatusCode, String) {
+async fn pay_order(State(state): State<Arc<SimState>>, Path(id): Path<String>) -> (StatusCode, String) {
     outcome(state.world().pay(&id))
 }
 
-async fn cancel_order(
-    State(state): State<Arc<SimState>>,
-    Path(id): Path<String>,
-) -> (StatusCode, String) {
+async fn cancel_order(State(state): State<Arc<SimState>>, Path(id): Path<String>) -> (StatusCode, String) {
     outcome(state.world().cancel(&id))
 }
 
-async fn add_project(
-    State(state): State<Arc<SimState>>,
-    Json(project): Json<SimProject>,
-) -> StatusCode {
+async fn add_project(State(state): State<Arc<SimState>>, Json(project): Json<SimProject>) -> StatusCode {
     state.projects().push(project);
     StatusCode::NO_CONTENT
 }
@@ -224,32 +208,16 @@ impl HuaweiSim {
     pub async fn start(config: HuaweiSimConfig) -> Result<HuaweiSim, SimError> {
         let state = SimState::new(&config);
         let app = router(state.clone());
-        let http = serve(
-            app.clone(),
-            SocketAddr::new(config.bind, config.http_port),
-            None,
-        )
-        .await?;
+        let http = serve(app.clone(), SocketAddr::new(config.bind, config.http_port), None).await?;
         let http_url = format!("http://{}", http.addr);
         let mut servers = vec![http];
         let mut https_url = None;
         if let Some(tls) = &config.tls {
-            let https = serve(
-                app,
-                SocketAddr::new(config.bind, config.https_port),
-                Some(tls),
-            )
-            .await?;
+            let https = serve(app, SocketAddr::new(config.bind, config.https_port), Some(tls)).await?;
             https_url = Some(format!("https://localhost:{}", https.addr.port()));
             servers.push(https);
         }
-        Ok(HuaweiSim {
-            http_url,
-            https_url,
-            state,
-            tls: config.tls,
-            _servers: servers,
-        })
+        Ok(HuaweiSim { http_url, https_url, state, tls: config.tls, _servers: servers })
     }
 
     pub fn ca_pem_path(&self) -> Option<&std::path::Path> {
@@ -261,11 +229,7 @@ impl HuaweiSim {
     }
 
     pub fn gateway(&self, id: &str) -> Option<crate::cloud::huawei::wire::NatGateway> {
-        self.state
-            .world()
-            .gateways()
-            .into_iter()
-            .find(|g| g.id == id)
+        self.state.world().gateways().into_iter().find(|g| g.id == id)
     }
 
     pub fn orders(&self) -> Vec<SimOrder> {

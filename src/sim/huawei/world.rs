@@ -46,9 +46,7 @@ impl SeedGateway {
             Some(other) => Err(format!("{other:?} is not prepaid or postpaid")),
         };
         match s.split(':').collect::<Vec<_>>()[..] {
-            [id, project, spec, ref rest @ ..]
-                if !id.is_empty() && !project.is_empty() && rest.len() <= 1 =>
-            {
+            [id, project, spec, ref rest @ ..] if !id.is_empty() && !project.is_empty() && rest.len() <= 1 => {
                 Ok(SeedGateway {
                     id: id.into(),
                     project_id: project.into(),
@@ -75,14 +73,8 @@ fn yes() -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum OrderEffect {
-    Resize {
-        spec: String,
-    },
-    ToPeriod {
-        period_type: String,
-        period_num: i64,
-        auto_renew: bool,
-    },
+    Resize { spec: String },
+    ToPeriod { period_type: String, period_num: i64, auto_renew: bool },
 }
 
 /// One BSS order, as the control API shows it.
@@ -132,18 +124,11 @@ fn now_text() -> String {
 
 impl World {
     pub fn new(change_time: Duration, order_time: Duration) -> World {
-        World {
-            gateways: BTreeMap::new(),
-            orders: BTreeMap::new(),
-            change_time,
-            order_time,
-            next_order: 0,
-        }
+        World { gateways: BTreeMap::new(), orders: BTreeMap::new(), change_time, order_time, next_order: 0 }
     }
 
     pub fn seed(&mut self, seed: SeedGateway) {
-        let billing_info =
-            (seed.billing == BillingMode::Prepaid).then(|| format!("seeded-prepaid-{}", seed.id));
+        let billing_info = (seed.billing == BillingMode::Prepaid).then(|| format!("seeded-prepaid-{}", seed.id));
         let body = wire::NatGateway {
             id: seed.id.clone(),
             tenant_id: seed.project_id,
@@ -153,24 +138,13 @@ impl World {
             status: seed.status,
             admin_state_up: seed.admin_state_up,
             // The documented format, which the SDKs must cope with as well as RFC 3339.
-            created_at: Some(serde_json::Value::String(
-                Timestamp::now()
-                    .strftime("%Y-%m-%d %H:%M:%S%.6f")
-                    .to_string(),
-            )),
+            created_at: Some(serde_json::Value::String(Timestamp::now().strftime("%Y-%m-%d %H:%M:%S%.6f").to_string())),
             router_id: "sim-router".to_owned(),
             internal_network_id: "sim-network".to_owned(),
             enterprise_project_id: "0".to_owned(),
             billing_info,
         };
-        self.gateways.insert(
-            seed.id,
-            Gateway {
-                body,
-                landing: None,
-                waiting_for: None,
-            },
-        );
+        self.gateways.insert(seed.id, Gateway { body, landing: None, waiting_for: None });
     }
 
     /// Applies everything that has come due, in time order.
@@ -202,16 +176,13 @@ impl World {
         };
         order.due = None;
         order.status = if order.fails { CANCELLED } else { COMPLETED };
-        let (status, effect, gateway_id) =
-            (order.status, order.effect.clone(), order.gateway_id.clone());
+        let (status, effect, gateway_id) = (order.status, order.effect.clone(), order.gateway_id.clone());
         let change_time = self.change_time;
         let Some(gw) = self.gateways.get_mut(&gateway_id) else {
             return;
         };
         match (status, effect) {
-            (COMPLETED, OrderEffect::ToPeriod { .. }) => {
-                gw.body.billing_info = Some(format!("order:{id}"))
-            }
+            (COMPLETED, OrderEffect::ToPeriod { .. }) => gw.body.billing_info = Some(format!("order:{id}")),
             (COMPLETED, OrderEffect::Resize { spec }) => {
                 gw.waiting_for = None;
                 gw.landing = Some((Instant::now() + change_time, spec));
@@ -242,31 +213,16 @@ impl World {
         self.gateway(project, id)?;
         let gw = self.gateways.get_mut(id).ok_or(Refusal::NotFound)?;
         if gw.body.status != "ACTIVE" || !gw.body.admin_state_up {
-            return Err(Refusal::NotActive(format!(
-                "NatGateway {id} is not ACTIVE."
-            )));
+            return Err(Refusal::NotActive(format!("NatGateway {id} is not ACTIVE.")));
         }
         Ok(gw)
     }
 
-    fn new_order(
-        &mut self,
-        gateway_id: &str,
-        effect: OrderEffect,
-        auto_pay: bool,
-        fails: bool,
-    ) -> String {
+    fn new_order(&mut self, gateway_id: &str, effect: OrderEffect, auto_pay: bool, fails: bool) -> String {
         self.next_order += 1;
-        let order_id = format!(
-            "CS{}SIM{:05}",
-            Timestamp::now().strftime("%y%m%d%H%M"),
-            self.next_order
-        );
-        let (status, due) = if auto_pay {
-            (PROCESSING, Some(Instant::now() + self.order_time))
-        } else {
-            (PENDING_PAYMENT, None)
-        };
+        let order_id = format!("CS{}SIM{:05}", Timestamp::now().strftime("%y%m%d%H%M"), self.next_order);
+        let (status, due) =
+            if auto_pay { (PROCESSING, Some(Instant::now() + self.order_time)) } else { (PENDING_PAYMENT, None) };
         let order = SimOrder {
             order_id: order_id.clone(),
             gateway_id: gateway_id.to_owned(),
@@ -290,9 +246,7 @@ impl World {
         fails: bool,
     ) -> Result<Option<String>, Refusal> {
         if !matches!(spec, "1" | "2" | "3" | "4" | "5") {
-            return Err(Refusal::Invalid(format!(
-                "Invalid parameters: spec {spec:?} is not one of 1-5."
-            )));
+            return Err(Refusal::Invalid(format!("Invalid parameters: spec {spec:?} is not one of 1-5.")));
         }
         let change_time = self.change_time;
         let gw = self.changeable(project, id)?;
@@ -304,14 +258,7 @@ impl World {
             gw.landing = Some((Instant::now() + change_time, spec.to_owned()));
             return Ok(None);
         }
-        let order = self.new_order(
-            id,
-            OrderEffect::Resize {
-                spec: spec.to_owned(),
-            },
-            auto_pay,
-            fails,
-        );
+        let order = self.new_order(id, OrderEffect::Resize { spec: spec.to_owned() }, auto_pay, fails);
         if let Some(gw) = self.gateways.get_mut(id) {
             gw.waiting_for = Some(order.clone());
         }
@@ -342,24 +289,11 @@ impl World {
             )));
         }
         let gw = self.changeable(project, id)?;
-        if gw
-            .body
-            .billing_info
-            .as_deref()
-            .is_some_and(|b| !b.is_empty())
-        {
-            return Err(Refusal::Invalid(format!(
-                "Invalid parameters: NatGateway {id} is already yearly/monthly."
-            )));
+        if gw.body.billing_info.as_deref().is_some_and(|b| !b.is_empty()) {
+            return Err(Refusal::Invalid(format!("Invalid parameters: NatGateway {id} is already yearly/monthly.")));
         }
-        if self
-            .orders
-            .values()
-            .any(|o| o.gateway_id == id && matches!(o.status, PROCESSING | PENDING_PAYMENT))
-        {
-            return Err(Refusal::NotActive(format!(
-                "NatGateway {id} has an unfinished order."
-            )));
+        if self.orders.values().any(|o| o.gateway_id == id && matches!(o.status, PROCESSING | PENDING_PAYMENT)) {
+            return Err(Refusal::NotActive(format!("NatGateway {id} has an unfinished order.")));
         }
         let effect = OrderEffect::ToPeriod {
             period_type: options.period_type.clone(),
@@ -404,14 +338,10 @@ impl World {
     pub fn pay(&mut self, id: &str) -> Result<(), String> {
         self.settle();
         let order_time = self.order_time;
-        let order = self
-            .orders
-            .get_mut(id)
-            .ok_or_else(|| format!("Invalid parameter: the order {id} does not exist."))?;
+        let order =
+            self.orders.get_mut(id).ok_or_else(|| format!("Invalid parameter: the order {id} does not exist."))?;
         if order.status != PENDING_PAYMENT {
-            return Err(format!(
-                "Invalid parameter: the order {id} is not pending payment."
-            ));
+            return Err(format!("Invalid parameter: the order {id} is not pending payment."));
         }
         order.status = PROCESSING;
         order.due = Some(Instant::now() + order_time);
@@ -421,10 +351,7 @@ impl World {
     /// Cancels an unfinished order (as a user or BSS would), leaving the gateway as it was.
     pub fn cancel(&mut self, id: &str) -> Result<(), String> {
         self.settle();
-        let order = self
-            .orders
-            .get_mut(id)
-            .ok_or_else(|| format!("the order {id} does not exist"))?;
+        let order = self.orders.get_mut(id).ok_or_else(|| format!("the order {id} does not exist"))?;
         if !matches!(order.status, PROCESSING | PENDING_PAYMENT) {
             return Err(format!("the order {id} has already ended"));
         }
@@ -442,19 +369,13 @@ mod tests {
 
     impl World {
         fn order_statuses(&mut self) -> HashMap<String, i64> {
-            self.orders()
-                .into_iter()
-                .map(|o| (o.order_id, o.status))
-                .collect()
+            self.orders().into_iter().map(|o| (o.order_id, o.status)).collect()
         }
     }
 
     fn world() -> World {
         let mut w = World::new(Duration::from_millis(30), Duration::from_millis(30));
-        for (id, billing) in [
-            ("ppu", BillingMode::PayPerUse),
-            ("pre", BillingMode::Prepaid),
-        ] {
+        for (id, billing) in [("ppu", BillingMode::PayPerUse), ("pre", BillingMode::Prepaid)] {
             w.seed(SeedGateway {
                 id: id.into(),
                 project_id: "p".into(),
@@ -468,25 +389,14 @@ mod tests {
     }
 
     fn options(t: &str, n: i64, pay: bool) -> wire::PrepaidOptions {
-        wire::PrepaidOptions {
-            period_type: t.into(),
-            period_num: n,
-            is_auto_renew: None,
-            is_auto_pay: Some(pay),
-        }
+        wire::PrepaidOptions { period_type: t.into(), period_num: n, is_auto_renew: None, is_auto_pay: Some(pay) }
     }
 
     #[test]
     fn seeds_parse_from_the_command_line() {
         let seed = SeedGateway::parse("gw:p:2:prepaid").unwrap();
-        assert_eq!(
-            (seed.spec.as_str(), seed.billing),
-            ("2", BillingMode::Prepaid)
-        );
-        assert_eq!(
-            SeedGateway::parse("gw:p:1").unwrap().billing,
-            BillingMode::PayPerUse
-        );
+        assert_eq!((seed.spec.as_str(), seed.billing), ("2", BillingMode::Prepaid));
+        assert_eq!(SeedGateway::parse("gw:p:1").unwrap().billing, BillingMode::PayPerUse);
         assert!(SeedGateway::parse("gw:p").is_err());
         assert!(SeedGateway::parse("gw:p:1:weekly").is_err());
     }
@@ -496,10 +406,7 @@ mod tests {
         let mut w = world();
         assert_eq!(w.update_spec("p", "ppu", "2", true, false), Ok(None));
         assert_eq!(w.gateway("p", "ppu").unwrap().status, "PENDING_UPDATE");
-        assert!(matches!(
-            w.update_spec("p", "ppu", "3", true, false),
-            Err(Refusal::NotActive(_))
-        ));
+        assert!(matches!(w.update_spec("p", "ppu", "3", true, false), Err(Refusal::NotActive(_))));
         std::thread::sleep(Duration::from_millis(40));
         let gw = w.gateway("p", "ppu").unwrap();
         assert_eq!((gw.spec.as_str(), gw.status.as_str()), ("2", "ACTIVE"));
@@ -508,10 +415,7 @@ mod tests {
     #[test]
     fn prepaid_spec_change_follows_its_order() {
         let mut w = world();
-        let order = w
-            .update_spec("p", "pre", "3", true, false)
-            .unwrap()
-            .unwrap();
+        let order = w.update_spec("p", "pre", "3", true, false).unwrap().unwrap();
         assert_eq!(w.order(&order).unwrap().order_info.status, PROCESSING);
         std::thread::sleep(Duration::from_millis(40));
         assert_eq!(w.order(&order).unwrap().order_info.status, COMPLETED);
@@ -523,29 +427,12 @@ mod tests {
     #[test]
     fn change_to_period_waits_for_payment_then_makes_the_gateway_prepaid() {
         let mut w = world();
-        assert!(matches!(
-            w.change_to_period("p", "ppu", &options("month", 10, true), false),
-            Err(Refusal::Invalid(_))
-        ));
-        assert!(matches!(
-            w.change_to_period("p", "ppu", &options("year", 4, true), false),
-            Err(Refusal::Invalid(_))
-        ));
-        assert!(matches!(
-            w.change_to_period("p", "ppu", &options("week", 1, true), false),
-            Err(Refusal::Invalid(_))
-        ));
-        assert!(matches!(
-            w.change_to_period("p", "pre", &options("year", 1, true), false),
-            Err(Refusal::Invalid(_))
-        ));
-        assert_eq!(
-            w.change_to_period("q", "ppu", &options("year", 1, true), false),
-            Err(Refusal::NotFound)
-        );
-        let order = w
-            .change_to_period("p", "ppu", &options("year", 3, false), false)
-            .unwrap();
+        assert!(matches!(w.change_to_period("p", "ppu", &options("month", 10, true), false), Err(Refusal::Invalid(_))));
+        assert!(matches!(w.change_to_period("p", "ppu", &options("year", 4, true), false), Err(Refusal::Invalid(_))));
+        assert!(matches!(w.change_to_period("p", "ppu", &options("week", 1, true), false), Err(Refusal::Invalid(_))));
+        assert!(matches!(w.change_to_period("p", "pre", &options("year", 1, true), false), Err(Refusal::Invalid(_))));
+        assert_eq!(w.change_to_period("q", "ppu", &options("year", 1, true), false), Err(Refusal::NotFound));
+        let order = w.change_to_period("p", "ppu", &options("year", 3, false), false).unwrap();
         std::thread::sleep(Duration::from_millis(40));
         assert_eq!(w.order(&order).unwrap().order_info.status, PENDING_PAYMENT);
         assert!(w.gateway("p", "ppu").unwrap().billing_info.is_none());
@@ -553,28 +440,18 @@ mod tests {
         assert!(w.pay(&order).is_err());
         std::thread::sleep(Duration::from_millis(40));
         assert_eq!(w.order(&order).unwrap().order_info.status, COMPLETED);
-        assert!(
-            w.gateway("p", "ppu")
-                .unwrap()
-                .billing_info
-                .is_some_and(|b| !b.is_empty())
-        );
+        assert!(w.gateway("p", "ppu").unwrap().billing_info.is_some_and(|b| !b.is_empty()));
     }
 
     #[test]
     fn cancelled_and_failed_orders_change_nothing() {
         let mut w = world();
-        let order = w
-            .update_spec("p", "pre", "4", false, false)
-            .unwrap()
-            .unwrap();
+        let order = w.update_spec("p", "pre", "4", false, false).unwrap().unwrap();
         w.cancel(&order).unwrap();
         assert_eq!(w.order(&order).unwrap().order_info.status, CANCELLED);
         let gw = w.gateway("p", "pre").unwrap();
         assert_eq!((gw.spec.as_str(), gw.status.as_str()), ("1", "ACTIVE"));
-        let order = w
-            .change_to_period("p", "ppu", &options("month", 1, true), true)
-            .unwrap();
+        let order = w.change_to_period("p", "ppu", &options("month", 1, true), true).unwrap();
         std::thread::sleep(Duration::from_millis(40));
         assert_eq!(w.order_statuses()[&order], CANCELLED);
         assert!(w.gateway("p", "ppu").unwrap().billing_info.is_none());

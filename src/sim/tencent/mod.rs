@@ -105,14 +105,7 @@ impl Sim {
         self.model.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn record_order(
-        &self,
-        gateway_id: &str,
-        action: &str,
-        order_id: &str,
-        target: u64,
-        key_id: &str,
-    ) {
+    fn record_order(&self, gateway_id: &str, action: &str, order_id: &str, target: u64, key_id: &str) {
         self.core.ledger.record_order(Order {
             gateway_id: gateway_id.to_owned(),
             action: action.to_owned(),
@@ -125,10 +118,7 @@ impl Sim {
 
     /// Whether a `failOrder` fault is queued for this action (consumes it).
     fn order_should_fail(&self, action: &str) -> bool {
-        self.core
-            .faults
-            .take(action, |k| *k == FaultKind::FailOrder)
-            .is_some()
+        self.core.faults.take(action, |k| *k == FaultKind::FailOrder).is_some()
     }
 }
 
@@ -141,10 +131,7 @@ struct CallError {
 
 impl CallError {
     fn new(code: &str, message: impl Into<String>) -> CallError {
-        CallError {
-            code: code.to_owned(),
-            message: message.into(),
-        }
+        CallError { code: code.to_owned(), message: message.into() }
     }
 }
 
@@ -181,11 +168,8 @@ async fn after_auth(
             Reply::Done(handle(sim))
         }
         Some(FaultKind::Timeout { millis, apply }) => {
-            let result = if apply {
-                handle(sim)
-            } else {
-                Err(CallError::new("InternalError", "the request timed out"))
-            };
+            let result =
+                if apply { handle(sim) } else { Err(CallError::new("InternalError", "the request timed out")) };
             tokio::time::sleep(Duration::from_millis(millis)).await;
             Reply::Done(result)
         }
@@ -220,14 +204,7 @@ fn timestamp_ok(ts: i64) -> bool {
 fn request_id() -> String {
     let b: [u8; 16] = rand::random();
     let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
 }
 
 /// Whether the gateway can take a change now, in API 3.0 terms.
@@ -236,10 +213,7 @@ fn check_changeable(g: &SimGateway) -> Result<(), CallError> {
         "AVAILABLE" => Ok(()),
         "UPDATING" | "PENDING" => Err(CallError::new(
             "UnsupportedOperation.NatGatewayIsBusy",
-            format!(
-                "The NAT gateway {} is being changed; try again when it is AVAILABLE.",
-                g.id
-            ),
+            format!("The NAT gateway {} is being changed; try again when it is AVAILABLE.", g.id),
         )),
         other => Err(CallError::new(
             "UnsupportedOperation",
@@ -254,9 +228,7 @@ fn check_size(value: u64) -> Result<(), CallError> {
     } else {
         Err(CallError::new(
             "InvalidParameterValue.Range",
-            format!(
-                "The maximum concurrent connections {value} is not one of 1000000, 3000000, 10000000."
-            ),
+            format!("The maximum concurrent connections {value} is not one of 1000000, 3000000, 10000000."),
         ))
     }
 }
@@ -307,28 +279,17 @@ impl TencentSim {
         for g in config.gateways {
             model.seed(g);
         }
-        let sim = Arc::new(Sim {
-            core,
-            model: Mutex::new(model),
-        });
+        let sim = Arc::new(Sim { core, model: Mutex::new(model) });
         let app = router(sim.clone());
 
-        let http = serve(
-            app.clone(),
-            SocketAddr::new(config.bind, config.http_port),
-            None,
-        )
-        .await?;
+        let http = serve(app.clone(), SocketAddr::new(config.bind, config.http_port), None).await?;
         let (https, tls) = match config.https_port {
             Some(port) => {
                 let tls = match config.tls {
                     Some(tls) => tls,
                     None => SimTls::generate(config.ca_out.as_deref())?,
                 };
-                (
-                    Some(serve(app, SocketAddr::new(config.bind, port), Some(&tls)).await?),
-                    Some(tls),
-                )
+                (Some(serve(app, SocketAddr::new(config.bind, port), Some(&tls)).await?), Some(tls))
             }
             None => (None, None),
         };

@@ -99,12 +99,7 @@ pub struct Model {
 
 impl Model {
     pub fn new(change_time: Duration) -> Model {
-        Model {
-            gateways: BTreeMap::new(),
-            bills: HashMap::new(),
-            change_time,
-            seq: 0,
-        }
+        Model { gateways: BTreeMap::new(), bills: HashMap::new(), change_time, seq: 0 }
     }
 
     pub fn seed(&mut self, gateway: SimGateway) {
@@ -128,39 +123,25 @@ impl Model {
         let until = Instant::now() + self.change_time;
         if let Some((g, change)) = self.gateways.get_mut(id) {
             g.state = "UPDATING".to_owned();
-            *change = Some(Change {
-                target,
-                until,
-                fail,
-            });
+            *change = Some(Change { target, until, fail });
         }
     }
 
     /// A new API 2.0 bill that runs as long as a change: 32 digits like the documented example.
     pub fn new_bill(&mut self, fail: bool) -> String {
         self.seq += 1;
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let id = format!("{secs:014}{:018}", self.seq);
-        self.bills.insert(
-            id.clone(),
-            Bill {
-                until: Instant::now() + self.change_time,
-                fail,
-            },
-        );
+        self.bills.insert(id.clone(), Bill { until: Instant::now() + self.change_time, fail });
         id
     }
 
     pub fn bill_status(&self, id: &str) -> Option<u8> {
-        self.bills
-            .get(id)
-            .map(|b| match (Instant::now() >= b.until, b.fail) {
-                (false, _) => BILL_RUNNING,
-                (true, false) => BILL_SUCCEEDED,
-                (true, true) => BILL_FAILED,
-            })
+        self.bills.get(id).map(|b| match (Instant::now() >= b.until, b.fail) {
+            (false, _) => BILL_RUNNING,
+            (true, false) => BILL_SUCCEEDED,
+            (true, true) => BILL_FAILED,
+        })
     }
 
     fn settle(&mut self) {

@@ -11,10 +11,7 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use super::{
-    CallError, Reply, Sim, after_auth, check_changeable, check_size, record_request, respond,
-    timestamp_ok,
-};
+use super::{CallError, Reply, Sim, after_auth, check_changeable, check_size, record_request, respond, timestamp_ok};
 use crate::{
     cloud::tencent::sign::{V2_PATH, V2Method, v2_signature, v2_string_to_sign},
     sim::core::SimCredential,
@@ -29,24 +26,15 @@ pub(super) async fn handle(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    let raw: &[u8] = if method == Method::GET {
-        query.as_deref().unwrap_or("").as_bytes()
-    } else {
-        &body
-    };
+    let raw: &[u8] = if method == Method::GET { query.as_deref().unwrap_or("").as_bytes() } else { &body };
     let params: BTreeMap<String, String> = url::form_urlencoded::parse(raw).into_owned().collect();
     let action = params.get("Action").cloned().unwrap_or_default();
-    let host = headers
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
+    let host = headers.get(HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     let reply = match authenticate(&sim, method.as_str(), host, &params) {
         Err(e) => Reply::Done(Err(e)),
         Ok(credential) => {
-            after_auth(&sim, &action, &credential.key_id, |sim| {
-                dispatch(sim, &action, &params, &credential.key_id)
-            })
-            .await
+            after_auth(&sim, &action, &credential.key_id, |sim| dispatch(sim, &action, &params, &credential.key_id))
+                .await
         }
     };
     let outcome = match &reply {
@@ -54,13 +42,7 @@ pub(super) async fn handle(
         Reply::Done(Err(e)) => v2_code(&e.code).0.to_string(),
         Reply::Dropped => "dropped".to_owned(),
     };
-    record_request(
-        &sim,
-        API,
-        &action,
-        params.get("SecretId").map(String::as_str),
-        &outcome,
-    );
+    record_request(&sim, API, &action, params.get("SecretId").map(String::as_str), &outcome);
     respond(reply, |result| match result {
         Ok(body) => body,
         Err(e) => {
@@ -78,10 +60,7 @@ fn authenticate(
 ) -> Result<SimCredential, CallError> {
     for name in ["Action", "SecretId", "Signature", "Timestamp", "Nonce"] {
         if !params.contains_key(name) {
-            return Err(CallError::new(
-                "MissingParameter",
-                format!("The parameter {name} is missing."),
-            ));
+            return Err(CallError::new("MissingParameter", format!("The parameter {name} is missing.")));
         }
     }
     let credential = sim.core.credential(&params["SecretId"]).ok_or_else(|| {
@@ -103,25 +82,16 @@ fn authenticate(
         method,
         host,
         V2_PATH,
-        params
-            .iter()
-            .filter(|(k, _)| *k != "Signature")
-            .map(|(k, v)| (k.as_str(), v.as_str())),
+        params.iter().filter(|(k, _)| *k != "Signature").map(|(k, v)| (k.as_str(), v.as_str())),
     );
     let method = V2Method::from_param(params.get("SignatureMethod").map(String::as_str));
     if v2_signature(&credential.secret, method, &string_to_sign) != params["Signature"] {
-        return Err(CallError::new(
-            "AuthFailure.SignatureFailure",
-            "Signature verification failed.",
-        ));
+        return Err(CallError::new("AuthFailure.SignatureFailure", "Signature verification failed."));
     }
     if let Some(token) = &credential.token
         && params.get("Token") != Some(token)
     {
-        return Err(CallError::new(
-            "AuthFailure.TokenFailure",
-            "The Token is missing or invalid.",
-        ));
+        return Err(CallError::new("AuthFailure.TokenFailure", "The Token is missing or invalid."));
     }
     Ok(credential)
 }
@@ -157,42 +127,25 @@ fn required<'a>(params: &'a BTreeMap<String, String>, name: &str) -> Result<&'a 
         .get(name)
         .map(String::as_str)
         .filter(|v| !v.is_empty())
-        .ok_or_else(|| {
-            CallError::new(
-                "MissingParameter",
-                format!("The parameter {name} is missing."),
-            )
-        })
+        .ok_or_else(|| CallError::new("MissingParameter", format!("The parameter {name} is missing.")))
 }
 
 fn number(params: &BTreeMap<String, String>, name: &str) -> Result<Option<u64>, CallError> {
     params
         .get(name)
         .map(|v| {
-            v.parse().map_err(|_| {
-                CallError::new(
-                    "InvalidParameterValue",
-                    format!("{name} must be a non-negative integer."),
-                )
-            })
+            v.parse()
+                .map_err(|_| CallError::new("InvalidParameterValue", format!("{name} must be a non-negative integer.")))
         })
         .transpose()
 }
 
-fn dispatch(
-    sim: &Sim,
-    action: &str,
-    params: &BTreeMap<String, String>,
-    key_id: &str,
-) -> Result<Value, CallError> {
+fn dispatch(sim: &Sim, action: &str, params: &BTreeMap<String, String>, key_id: &str) -> Result<Value, CallError> {
     match action {
         "UpgradeNatGateway" => upgrade(sim, params, key_id),
         "QueryNatGatewayProductionStatus" => query_bill(sim, params),
         "DescribeNatGateway" => describe(sim, params),
-        other => Err(CallError::new(
-            "InvalidAction",
-            format!("The action {other} does not exist."),
-        )),
+        other => Err(CallError::new("InvalidAction", format!("The action {other} does not exist."))),
     }
 }
 
@@ -204,10 +157,7 @@ fn upgrade(sim: &Sim, params: &BTreeMap<String, String>, key_id: &str) -> Result
     check_size(target)?;
     let mut model = sim.model();
     let gateway = model.get(nat_id).ok_or_else(|| {
-        CallError::new(
-            "InvalidNatGatewayId.NotFound",
-            format!("The NAT gateway {nat_id} does not exist."),
-        )
+        CallError::new("InvalidNatGatewayId.NotFound", format!("The NAT gateway {nat_id} does not exist."))
     })?;
     if gateway.vpc_id != vpc_id {
         return Err(CallError::new(
@@ -232,12 +182,10 @@ fn upgrade(sim: &Sim, params: &BTreeMap<String, String>, key_id: &str) -> Result
 
 fn query_bill(sim: &Sim, params: &BTreeMap<String, String>) -> Result<Value, CallError> {
     let bill_id = required(params, "billId")?;
-    let status = sim.model().bill_status(bill_id).ok_or_else(|| {
-        CallError::new(
-            "InvalidBillId.NotFound",
-            format!("The bill {bill_id} does not exist."),
-        )
-    })?;
+    let status = sim
+        .model()
+        .bill_status(bill_id)
+        .ok_or_else(|| CallError::new("InvalidBillId.NotFound", format!("The bill {bill_id} does not exist.")))?;
     let data = if status == super::model::BILL_FAILED {
         json!({ "status": status, "errorCode": 5100, "errorMsg": "the upgrade failed; the gateway keeps its size" })
     } else {
@@ -250,22 +198,14 @@ fn describe(sim: &Sim, params: &BTreeMap<String, String>) -> Result<Value, CallE
     let offset = number(params, "offset")?.unwrap_or(0) as usize;
     let limit = number(params, "limit")?.unwrap_or(20);
     if !(1..=50).contains(&limit) {
-        return Err(CallError::new(
-            "InvalidParameterValue",
-            "limit must be between 1 and 50.",
-        ));
+        return Err(CallError::new("InvalidParameterValue", "limit must be between 1 and 50."));
     }
     let matches = |g: &super::SimGateway| {
         params.get("natId").is_none_or(|v| *v == g.id)
             && params.get("natName").is_none_or(|v| *v == g.name)
             && params.get("vpcId").is_none_or(|v| *v == g.vpc_id)
     };
-    let all: Vec<_> = sim
-        .model()
-        .gateways()
-        .into_iter()
-        .filter(|g| matches(g))
-        .collect();
+    let all: Vec<_> = sim.model().gateways().into_iter().filter(|g| matches(g)).collect();
     let data: Vec<Value> = all
         .iter()
         .skip(offset)
@@ -286,7 +226,5 @@ fn describe(sim: &Sim, params: &BTreeMap<String, String>) -> Result<Value, CallE
             })
         })
         .collect();
-    Ok(
-        json!({ "code": 0, "message": "", "codeDesc": "Success", "totalCount": all.len(), "data": data }),
-    )
+    Ok(json!({ "code": 0, "message": "", "codeDesc": "Success", "totalCount": all.len(), "data": data }))
 }

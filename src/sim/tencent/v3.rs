@@ -13,8 +13,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{
-    CallError, Reply, Sim, SimGateway, after_auth, check_changeable, check_size, record_request,
-    request_id, respond, timestamp_ok,
+    CallError, Reply, Sim, SimGateway, after_auth, check_changeable, check_size, record_request, request_id, respond,
+    timestamp_ok,
 };
 use crate::{
     cloud::tencent::sign::{TC3_ALGORITHM, tc3_canonical_request, tc3_date, tc3_signature},
@@ -35,35 +35,22 @@ pub(super) async fn handle(
     let request_id = request_id();
     let action = header(&headers, "x-tc-action").unwrap_or("").to_owned();
     let mut key_id = None;
-    let reply = match authenticate(
-        &sim,
-        &method,
-        &headers,
-        query.as_deref().unwrap_or(""),
-        &body,
-    ) {
+    let reply = match authenticate(&sim, &method, &headers, query.as_deref().unwrap_or(""), &body) {
         Err(e) => Reply::Done(Err(e)),
         Ok(credential) => {
             key_id = Some(credential.key_id.clone());
             let version = header(&headers, "x-tc-version").unwrap_or("");
             match serde_json::from_slice::<Map<String, Value>>(&body) {
-                Err(e) => Reply::Done(Err(CallError::new(
-                    "InvalidParameter",
-                    format!("The body is not a JSON object: {e}"),
-                ))),
+                Err(e) => {
+                    Reply::Done(Err(CallError::new("InvalidParameter", format!("The body is not a JSON object: {e}"))))
+                }
                 Ok(_) if version != VERSION => Reply::Done(Err(CallError::new(
                     "NoSuchVersion",
                     format!("The version {version:?} does not exist; use {VERSION}."),
                 ))),
                 Ok(params) => {
                     after_auth(&sim, &action, &credential.key_id, |sim| {
-                        dispatch(
-                            sim,
-                            &action,
-                            Value::Object(params),
-                            &credential.key_id,
-                            &request_id,
-                        )
+                        dispatch(sim, &action, Value::Object(params), &credential.key_id, &request_id)
                     })
                     .await
                 }
@@ -80,10 +67,7 @@ pub(super) async fn handle(
         let mut response = match result {
             Ok(Value::Object(fields)) => fields,
             Ok(_) => Map::new(),
-            Err(e) => Map::from_iter([(
-                "Error".to_owned(),
-                json!({ "Code": e.code, "Message": e.message }),
-            )]),
+            Err(e) => Map::from_iter([("Error".to_owned(), json!({ "Code": e.code, "Message": e.message }))]),
         };
         response.insert("RequestId".to_owned(), Value::String(request_id.clone()));
         json!({ "Response": response })
@@ -102,16 +86,10 @@ fn authenticate(
     body: &[u8],
 ) -> Result<SimCredential, CallError> {
     if method != Method::POST {
-        return Err(CallError::new(
-            "InvalidParameter",
-            "This endpoint takes API 3.0 calls as POST with a JSON body.",
-        ));
+        return Err(CallError::new("InvalidParameter", "This endpoint takes API 3.0 calls as POST with a JSON body."));
     }
     let invalid = |why: &str| {
-        CallError::new(
-            "AuthFailure.InvalidAuthorization",
-            format!("The Authorization header is invalid: {why}."),
-        )
+        CallError::new("AuthFailure.InvalidAuthorization", format!("The Authorization header is invalid: {why}."))
     };
     let authorization = header(headers, "authorization").ok_or_else(|| invalid("missing"))?;
     let fields = authorization
@@ -126,16 +104,10 @@ fn authenticate(
             .map(|(_, v)| v)
             .ok_or_else(|| invalid(&format!("{name} is missing")))
     };
-    let (credential, signed_headers, signature) = (
-        field("Credential")?,
-        field("SignedHeaders")?,
-        field("Signature")?,
-    );
+    let (credential, signed_headers, signature) = (field("Credential")?, field("SignedHeaders")?, field("Signature")?);
     let scope: Vec<&str> = credential.split('/').collect();
     let [secret_id, date, service, "tc3_request"] = scope[..] else {
-        return Err(invalid(
-            "Credential must be SecretId/date/service/tc3_request",
-        ));
+        return Err(invalid("Credential must be SecretId/date/service/tc3_request"));
     };
     let stored = sim.core.credential(secret_id).ok_or_else(|| {
         CallError::new(
@@ -146,12 +118,7 @@ fn authenticate(
     let ts: i64 = header(headers, "x-tc-timestamp")
         .ok_or_else(|| CallError::new("MissingParameter", "The X-TC-Timestamp header is missing."))?
         .parse()
-        .map_err(|_| {
-            CallError::new(
-                "InvalidParameterValue",
-                "X-TC-Timestamp must be unix seconds.",
-            )
-        })?;
+        .map_err(|_| CallError::new("InvalidParameterValue", "X-TC-Timestamp must be unix seconds."))?;
     if !timestamp_ok(ts) {
         return Err(CallError::new(
             "AuthFailure.SignatureExpire",
@@ -165,9 +132,7 @@ fn authenticate(
         )
     };
     if date != tc3_date(ts) {
-        return Err(failure(
-            "the credential date is not the date of X-TC-Timestamp",
-        ));
+        return Err(failure("the credential date is not the date of X-TC-Timestamp"));
     }
     if service != SERVICE {
         return Err(failure("the credential scope must name the service vpc"));
@@ -178,65 +143,35 @@ fn authenticate(
     }
     let mut signed = Vec::with_capacity(names.len());
     for name in &names {
-        let value = header(headers, name)
-            .ok_or_else(|| failure(&format!("the signed header {name} is missing")))?;
+        let value = header(headers, name).ok_or_else(|| failure(&format!("the signed header {name} is missing")))?;
         signed.push((*name, value));
     }
-    let payload: &[u8] = if header(headers, "x-tc-content-sha256") == Some("UNSIGNED-PAYLOAD") {
-        b"UNSIGNED-PAYLOAD"
-    } else {
-        body
-    };
-    let canonical = tc3_canonical_request(
-        method.as_str(),
-        "/",
-        query,
-        &signed,
-        signed_headers,
-        payload,
-    );
+    let payload: &[u8] =
+        if header(headers, "x-tc-content-sha256") == Some("UNSIGNED-PAYLOAD") { b"UNSIGNED-PAYLOAD" } else { body };
+    let canonical = tc3_canonical_request(method.as_str(), "/", query, &signed, signed_headers, payload);
     if tc3_signature(&stored.secret, service, ts, &canonical) != signature {
         return Err(failure("check the SecretKey and how the request is signed"));
     }
     if let Some(token) = &stored.token
         && header(headers, "x-tc-token") != Some(token.as_str())
     {
-        return Err(CallError::new(
-            "AuthFailure.TokenFailure",
-            "The X-TC-Token is missing or invalid.",
-        ));
+        return Err(CallError::new("AuthFailure.TokenFailure", "The X-TC-Token is missing or invalid."));
     }
     Ok(stored)
 }
 
-fn dispatch(
-    sim: &Sim,
-    action: &str,
-    params: Value,
-    key_id: &str,
-    request_id: &str,
-) -> Result<Value, CallError> {
+fn dispatch(sim: &Sim, action: &str, params: Value, key_id: &str, request_id: &str) -> Result<Value, CallError> {
     match action {
         "DescribeNatGateways" => describe(sim, parse(params)?),
         "ResetNatGatewayConnection" => reset(sim, parse(params)?, key_id, request_id),
-        "" => Err(CallError::new(
-            "MissingParameter",
-            "The X-TC-Action header is missing.",
-        )),
-        other => Err(CallError::new(
-            "InvalidAction",
-            format!("The action {other} does not exist."),
-        )),
+        "" => Err(CallError::new("MissingParameter", "The X-TC-Action header is missing.")),
+        other => Err(CallError::new("InvalidAction", format!("The action {other} does not exist."))),
     }
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(params: Value) -> Result<T, CallError> {
     serde_json::from_value(params).map_err(|e| {
-        let code = if e.to_string().starts_with("missing field") {
-            "MissingParameter"
-        } else {
-            "InvalidParameter"
-        };
+        let code = if e.to_string().starts_with("missing field") { "MissingParameter" } else { "InvalidParameter" };
         CallError::new(code, format!("The parameters are invalid: {e}"))
     })
 }
@@ -262,22 +197,11 @@ struct DescribeParams {
 }
 
 fn describe(sim: &Sim, p: DescribeParams) -> Result<Value, CallError> {
-    let range = |what: &str| {
-        CallError::new(
-            "InvalidParameterValue.Range",
-            format!("{what} is out of range."),
-        )
-    };
+    let range = |what: &str| CallError::new("InvalidParameterValue.Range", format!("{what} is out of range."));
     if p.nat_gateway_ids.is_some() && p.filters.is_some() {
-        return Err(CallError::new(
-            "InvalidParameter.Coexist",
-            "NatGatewayIds and Filters cannot be used together.",
-        ));
+        return Err(CallError::new("InvalidParameter.Coexist", "NatGatewayIds and Filters cannot be used together."));
     }
-    if p.nat_gateway_ids
-        .as_ref()
-        .is_some_and(|ids| ids.len() > 100)
-    {
+    if p.nat_gateway_ids.as_ref().is_some_and(|ids| ids.len() > 100) {
         return Err(range("NatGatewayIds (at most 100)"));
     }
     let limit = p.limit.unwrap_or(20);
@@ -286,10 +210,7 @@ fn describe(sim: &Sim, p: DescribeParams) -> Result<Value, CallError> {
     }
     let filters = p.filters.unwrap_or_default();
     for f in &filters {
-        if !matches!(
-            f.name.as_str(),
-            "nat-gateway-id" | "vpc-id" | "nat-gateway-name" | "nat-state"
-        ) {
+        if !matches!(f.name.as_str(), "nat-gateway-id" | "vpc-id" | "nat-gateway-name" | "nat-state") {
             return Err(CallError::new(
                 "InvalidParameter.FilterInvalidKey",
                 format!("The filter {} is not supported.", f.name),
@@ -297,9 +218,7 @@ fn describe(sim: &Sim, p: DescribeParams) -> Result<Value, CallError> {
         }
     }
     let keep = |g: &SimGateway| {
-        p.nat_gateway_ids
-            .as_ref()
-            .is_none_or(|ids| ids.contains(&g.id))
+        p.nat_gateway_ids.as_ref().is_none_or(|ids| ids.contains(&g.id))
             && filters.iter().all(|f| {
                 let value = match f.name.as_str() {
                     "nat-gateway-id" => &g.id,
@@ -310,18 +229,9 @@ fn describe(sim: &Sim, p: DescribeParams) -> Result<Value, CallError> {
                 f.values.contains(value)
             })
     };
-    let all: Vec<SimGateway> = sim
-        .model()
-        .gateways()
-        .into_iter()
-        .filter(|g| keep(g))
-        .collect();
-    let set: Vec<Value> = all
-        .iter()
-        .skip(p.offset.unwrap_or(0) as usize)
-        .take(limit as usize)
-        .map(gateway_json)
-        .collect();
+    let all: Vec<SimGateway> = sim.model().gateways().into_iter().filter(|g| keep(g)).collect();
+    let set: Vec<Value> =
+        all.iter().skip(p.offset.unwrap_or(0) as usize).take(limit as usize).map(gateway_json).collect();
     Ok(json!({ "NatGatewaySet": set, "TotalCount": all.len() }))
 }
 
@@ -360,20 +270,11 @@ fn reset(sim: &Sim, p: ResetParams, key_id: &str, request_id: &str) -> Result<Va
     check_size(p.max_concurrent_connection)?;
     let mut model = sim.model();
     let gateway = model.get(&p.nat_gateway_id).ok_or_else(|| {
-        CallError::new(
-            "ResourceNotFound",
-            format!("The NAT gateway {} does not exist.", p.nat_gateway_id),
-        )
+        CallError::new("ResourceNotFound", format!("The NAT gateway {} does not exist.", p.nat_gateway_id))
     })?;
     check_changeable(&gateway)?;
     let fail = sim.order_should_fail("ResetNatGatewayConnection");
     model.start_change(&gateway.id, p.max_concurrent_connection, fail);
-    sim.record_order(
-        &gateway.id,
-        "ResetNatGatewayConnection",
-        request_id,
-        p.max_concurrent_connection,
-        key_id,
-    );
+    sim.record_order(&gateway.id, "ResetNatGatewayConnection", request_id, p.max_concurrent_connection, key_id);
     Ok(json!({}))
 }

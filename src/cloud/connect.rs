@@ -1,0 +1,73 @@
+//! The production [`Connector`]: one client per cloud account, region and endpoint, shared by
+//! every resource that uses it.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use super::{CloudError, Connector, Credentials, Provider, ProviderKind, huawei::HuaweiClient, tencent::TencentClient};
+use crate::api::{NatGatewaySpec, TencentApi};
+
+/// Clients kept at most; beyond this (many rotated keys) the cache starts over.
+const MAX_CLIENTS: usize = 1024;
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct ClientKey {
+    kind: ProviderKind,
+    region: String,
+    endpoint: Option<String>,
+    bss_endpoint: Option<String>,
+    credentials: Credentials,
+}
+
+pub struct CloudConnector {
+    http: reqwest::Client,
+    clients: Mutex<HashMap<ClientKey, Arc<dyn Provider>>>,
+}
+
+impl CloudConnector {
+    pub fn new(http: reqwest::Client) -> Self {
+        CloudConnector { http, clients: Mutex::default() }
+    }
+}
+
+impl Connector for CloudConnector {
+    fn connect(&self, spec: &NatGatewaySpec, credentials: Credentials) -> Result<Arc<dyn Provider>, CloudError> {
+        let kind = ProviderKind::of(spec);
+        let (region, bss_endpoint) = match (&spec.provider.tencent, &spec.provider.huawei) {
+            (Some(t), _) => (t.region.clone(), None),
+            (None, Some(h)) => (h.region.clone(), h.bss_endpoint.clone()),
+            (None, None) => (String::new(), None),
+        };
+        let key = ClientKey { kind, region, endpoint: spec.endpoint.clone(), bss_endpoint, credentials };
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(client) = clients.get(&key) {
+            return Ok(client.clone());
+        }
+        let client: Arc<dyn Provider> = match kind {
+            ProviderKind::TencentV2 | ProviderKind::TencentV3 => {
+                let api = if kind == ProviderKind::TencentV2 { TencentApi::V2 } else { TencentApi::V3 };
+                Arc::new(TencentClient::new(
+                    api,
+                    self.http.clone(),
+                    key.endpoint.as_deref(),
+                    &key.region,
+                    key.credentials.clone(),
+                )?)
+            }
+            ProviderKind::Huawei => Arc::new(HuaweiClient::new(
+                self.http.clone(),
+                key.endpoint.as_deref(),
+                key.bss_endpoint.as_deref(),
+                &key.region,
+                key.credentials.clone(),
+            )?),
+        };
+        if clients.len() >= MAX_CLIENTS {
+            clients.clear();
+        }
+        clients.insert(key, client.clone());
+        Ok(client)
+    }
+}
