@@ -4,6 +4,10 @@
 pub mod api;
 pub mod cloud;
 pub mod controller;
+pub mod failpoint;
+pub mod health;
+pub mod leader;
+pub mod metrics;
 pub mod plan;
 pub mod sim;
 pub mod testenv;

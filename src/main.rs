@@ -1,7 +1,8 @@
-use std::{path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
 
 use clap::{Parser, Subcommand, ValueEnum};
-use natgw_operator::{cloud, controller, sim};
+use futures::FutureExt as _;
+use natgw_operator::{cloud, controller, health, leader, metrics::Metrics, sim};
 use tracing::error;
 
 /// Keeps cloud NAT gateways at the size and billing mode declared in NatGateway resources.
@@ -45,9 +46,35 @@ struct RunArgs {
     /// Resources reconciled at once.
     #[arg(long, default_value_t = 16)]
     concurrency: u16,
+    /// Longest a single cloud API call may take.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    cloud_timeout: Duration,
     /// Extra CA certificates (PEM) to trust for cloud endpoints, e.g. a private endpoint's.
     #[arg(long, env = "NATGW_EXTRA_CA")]
     extra_ca: Option<PathBuf>,
+    // --- telemetry and leader election (src/health.rs, src/leader.rs) ---
+    /// Where /metrics, /healthz and /readyz are served.
+    #[arg(long, default_value = "0.0.0.0:8080", env = "NATGW_METRICS_ADDR")]
+    metrics_addr: SocketAddr,
+    /// Reconcile only while holding the leader Lease, so that replicas never act at once
+    /// (`--leader-election=false` for a single replica).
+    #[arg(
+        long,
+        env = "NATGW_LEADER_ELECTION",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
+    )]
+    leader_election: bool,
+    /// Namespace of the leader Lease: the operator's own.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "natgw-system")]
+    lease_namespace: String,
+    /// How long the leader's Lease outlives its last renewal (renewed every third of it): a
+    /// standby takes over within this. Whole seconds.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    lease_duration: Duration,
 }
 
 /// Parses `300ms`, `5s`, `10m`, `1h`.
@@ -98,16 +125,33 @@ async fn run(args: RunArgs) -> Result<(), String> {
     let client = kube::Client::try_default()
         .await
         .map_err(|e| format!("cannot reach the Kubernetes API ({e}); set KUBECONFIG or run inside a cluster"))?;
-    let http = cloud::http::client(args.extra_ca.as_deref()).map_err(|e| e.to_string())?;
+    let http =
+        cloud::http::client_with_timeout(args.extra_ca.as_deref(), args.cloud_timeout).map_err(|e| e.to_string())?;
     let connector = Arc::new(cloud::connect::CloudConnector::new(http));
+    // --- telemetry and leader election ---
+    let metrics = Arc::new(Metrics::new());
+    let readiness = health::Readiness::default();
+    let addr = health::serve(args.metrics_addr, metrics.clone(), readiness.clone())
+        .await
+        .map_err(|e| format!("cannot serve metrics on {} ({e}); choose another --metrics-addr", args.metrics_addr))?;
+    tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
     let config = controller::Config {
         drift_interval: args.drift_interval,
         poll_interval: args.poll_interval,
         namespace: args.namespace,
         concurrency: args.concurrency,
+        metrics: metrics.clone(),
+        readiness: readiness.clone(),
         ..Default::default()
     };
-    controller::run(client, connector, config, shutdown_signal()).await.map_err(|e| e.to_string())
+    let election = args.leader_election.then(|| leader::Election::new(args.lease_namespace, args.lease_duration));
+    // One signal listener for both: a standby stops at once, a leader stops its controller first.
+    let shutdown = shutdown_signal().shared();
+    let controller = controller::run(client.clone(), connector, config, shutdown.clone());
+    leader::run(client, election, &metrics, &readiness, shutdown, controller)
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
 }
 
 /// Resolves on SIGTERM (Kubernetes stopping the pod) or Ctrl-C.

@@ -96,7 +96,10 @@ async fn each_cloud_converges_with_one_order_per_change() {
     let pp = PostParams::default();
     secrets.create(&pp, &secret("tencent", serde_json::json!({"secretId": TC_ID, "secretKey": TC_KEY}))).await.unwrap();
     secrets
-        .create(&pp, &secret("huawei", serde_json::json!({"accessKey": HW_AK, "secretKey": HW_SK, "domainId": "dom-e2e"})))
+        .create(
+            &pp,
+            &secret("huawei", serde_json::json!({"accessKey": HW_AK, "secretKey": HW_SK, "domainId": "dom-e2e"})),
+        )
         .await
         .unwrap();
 

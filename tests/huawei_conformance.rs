@@ -83,6 +83,14 @@ fn the_operator_signs_exactly_as_the_sdk() {
             "method": "GET", "host": "bss.myhuaweicloud.com", "path": "/v2/orders/customer-orders/details/CS 01",
             "query": [], "ak": AK, "sk": SK, "headers": [["X-Domain-Id", DOMAIN], ["X-Sdk-Date", date]], "body": ""
         }),
+        // ListCustomerOrders as the operator sends it: times with `:` and a `-` in order_by.
+        json!({
+            "method": "GET", "host": "bss.myhuaweicloud.com", "path": "/v2/orders/customer-orders",
+            "query": [["service_type_code", "hws.service.type.natgateway"], ["order_type", "11"],
+                      ["create_time_begin", "2024-02-01T10:11:12Z"], ["create_time_end", "2024-05-02T10:11:12Z"],
+                      ["order_by", "-createTime"], ["limit", "100"], ["offset", "0"]],
+            "ak": AK, "sk": SK, "headers": [["X-Domain-Id", DOMAIN], ["X-Sdk-Date", date]], "body": ""
+        }),
         // Repeated keys, reserved and non-ASCII characters in the query; an unsigned `_` header.
         json!({
             "method": "GET", "host": "iam.cn-north-4.myhuaweicloud.com", "path": "/v3/projects",
@@ -121,6 +129,9 @@ async fn the_sdks_work_against_the_simulator() {
             admin_state_up: true,
         });
     }
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let begin = (now - Duration::from_secs(90 * 24 * 3600)).strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let end = (now + Duration::from_secs(24 * 3600)).strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
     let output = tokio::process::Command::new(python::interpreter())
         .arg(python::script("huawei_sdk.py"))
         .arg("flow")
@@ -130,6 +141,8 @@ async fn the_sdks_work_against_the_simulator() {
         .env("HW_PROJECT", PROJECT)
         .env("HW_DOMAIN", DOMAIN)
         .env("HW_REGION", REGION)
+        .env("HW_BEGIN", begin)
+        .env("HW_END", end)
         .output()
         .await
         .expect("python runs");
@@ -144,6 +157,22 @@ async fn the_sdks_work_against_the_simulator() {
     let order = report["to_period"]["order_id"].as_str().unwrap();
     assert!(order.starts_with("CS"));
     assert_eq!(report["order"], json!({"status": 6, "order_type": 11, "total_count": 1}));
+    assert_eq!(
+        report["line_item"],
+        json!({"service_type_code": "hws.service.type.natgateway", "period_type": 2, "period_num": 1, "order_id": order})
+    );
+    // The SDK's model of ListCustomerOrders parses the simulator's answer; only the conversion
+    // order is listed (the spec change is type 3), still pending payment.
+    let listed = &report["listed"];
+    assert_eq!(listed["total_count"], 1, "{listed}");
+    let entry = &listed["orders"][0];
+    assert_eq!(
+        (entry["order_id"].as_str(), entry["status"].as_i64(), entry["order_type"].as_i64()),
+        (Some(order), Some(6), Some(11))
+    );
+    assert_eq!(entry["service_type_code"], "hws.service.type.natgateway");
+    assert!(entry["create_time"].as_str().is_some_and(|t| t.len() == 20 && t.ends_with('Z')), "{entry}");
+    assert_eq!(report["listed_pending"], json!([order]));
     assert_eq!(report["pay"]["status"], 204);
     assert_eq!(report["order_after_pay"]["status"], 3);
     assert_eq!(report["projects"], json!([{"id": PROJECT, "name": REGION}]));

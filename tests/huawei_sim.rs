@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use natgw_operator::api::{BillingMode, PeriodUnit, Prepaid};
+use natgw_operator::api::{BillingMode, OrderAction, PeriodUnit, Prepaid};
 use natgw_operator::cloud::huawei::{HuaweiClient, sign};
 use natgw_operator::cloud::{
     Capacity, Credentials, ErrorKind, GatewayRef, GatewayState, OrderState, Provider, SecretValue,
@@ -327,4 +327,151 @@ async fn unknown_paths_answer_like_api_gateway() {
     assert!(response.headers().contains_key("x-request-id"));
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error_code"], "APIG.0101");
+}
+
+#[tokio::test]
+async fn an_order_whose_answer_was_lost_is_found_open() {
+    let sim = sim().await;
+    let c = client(&sim);
+    let gw = gateway("gw-ppu");
+    // Nothing ordered yet: asking cannot buy twice.
+    assert_eq!(c.find_open_order(&gw, OrderAction::ChangeBilling).await.unwrap(), None);
+
+    sim.inject(Fault { action: Some("UpdateNatGatewayToPeriod".into()), times: 1, kind: FaultKind::DropResponse });
+    let lost = c.change_billing(&gw, &prepaid(PeriodUnit::Month, 1, false)).await.unwrap_err();
+    assert!(lost.kind.outcome_unknown(), "{lost}");
+    assert_eq!(c.describe(&gw).await.unwrap().billing, BillingMode::PayPerUse);
+    let placed = sim.orders();
+    assert_eq!(placed.len(), 1);
+    let found = c.find_open_order(&gw, OrderAction::ChangeBilling).await.unwrap();
+    assert_eq!(found.as_deref(), Some(placed[0].order_id.as_str()));
+    assert_eq!(c.order_status(&gw, &placed[0].order_id).await.unwrap(), OrderState::AwaitingPayment);
+    // A pay-per-use spec change opens no order, so there is none to find for a resize.
+    assert_eq!(c.find_open_order(&gw, OrderAction::Resize).await.unwrap(), None);
+
+    let lists =
+        sim.core().ledger.requests().into_iter().filter(|r| r.action == "ListCustomerOrders").collect::<Vec<_>>();
+    assert_eq!(lists.len(), 2, "{lists:?}");
+    assert!(lists.iter().all(|r| r.outcome == "ok" && r.api == "huawei/bss"));
+}
+
+#[tokio::test]
+async fn completed_and_cancelled_orders_are_not_open() {
+    let sim = sim().await;
+    let c = client(&sim);
+    let gw = gateway("gw-ppu");
+    let cancelled = c.change_billing(&gw, &prepaid(PeriodUnit::Month, 1, false)).await.unwrap().order_id.unwrap();
+    sim.cancel_order(&cancelled).unwrap();
+    assert_eq!(c.find_open_order(&gw, OrderAction::ChangeBilling).await.unwrap(), None);
+
+    // While paid and processing (3) it is open; once completed (5) it is not.
+    let paid = c.change_billing(&gw, &prepaid(PeriodUnit::Year, 1, true)).await.unwrap().order_id.unwrap();
+    assert_eq!(c.find_open_order(&gw, OrderAction::ChangeBilling).await.unwrap(), Some(paid.clone()));
+    wait_for(&c, &gw, &paid, OrderState::Succeeded).await;
+    assert_eq!(c.find_open_order(&gw, OrderAction::ChangeBilling).await.unwrap(), None);
+    assert_eq!(c.describe(&gw).await.unwrap().billing, BillingMode::Prepaid);
+}
+
+#[tokio::test]
+async fn a_lost_prepaid_resize_order_is_found_open() {
+    let sim = sim().await;
+    let c = client(&sim);
+    let gw = gateway("gw-pre");
+    assert_eq!(c.find_open_order(&gw, OrderAction::Resize).await.unwrap(), None);
+    sim.inject(Fault { action: Some("UpdateNatGateway".into()), times: 1, kind: FaultKind::DropResponse });
+    assert!(c.resize(&gw, &Capacity::Spec("3".into())).await.unwrap_err().kind.outcome_unknown());
+    let order = sim.orders().pop().unwrap().order_id;
+    assert_eq!(c.find_open_order(&gw, OrderAction::Resize).await.unwrap(), Some(order.clone()));
+    // A change order is not a conversion order: the kinds do not mix.
+    assert_eq!(c.find_open_order(&gw, OrderAction::ChangeBilling).await.unwrap(), None);
+    wait_for(&c, &gw, &order, OrderState::Succeeded).await;
+    assert_eq!(c.find_open_order(&gw, OrderAction::Resize).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn the_most_recent_open_order_is_returned_and_bss_throttles_listing() {
+    let sim = sim().await;
+    sim.seed_gateway(SeedGateway {
+        id: "gw-ppu2".into(),
+        project_id: PROJECT.into(),
+        spec: "1".into(),
+        status: "ACTIVE".into(),
+        billing: BillingMode::PayPerUse,
+        admin_state_up: true,
+    });
+    let c = client(&sim);
+    let first = c.change_billing(&gateway("gw-ppu"), &prepaid(PeriodUnit::Month, 1, false)).await.unwrap();
+    let second = c.change_billing(&gateway("gw-ppu2"), &prepaid(PeriodUnit::Month, 1, false)).await.unwrap();
+    assert_ne!(first.order_id, second.order_id);
+    // BSS cannot tie an open order to its gateway, so the newest open one of the kind is the
+    // answer for either: following it delays the other gateway but never orders twice.
+    let found = c.find_open_order(&gateway("gw-ppu"), OrderAction::ChangeBilling).await.unwrap();
+    assert_eq!(found, second.order_id);
+
+    let mut throttled = None;
+    for _ in 0..12 {
+        if let Err(e) = c.find_open_order(&gateway("gw-ppu"), OrderAction::ChangeBilling).await {
+            throttled = Some(e);
+            break;
+        }
+    }
+    let e = throttled.expect("ListCustomerOrders shares BSS's 10 calls a second");
+    assert_eq!((e.kind, e.code.as_deref()), (ErrorKind::Throttled, Some("APIG.0308")));
+}
+
+#[tokio::test]
+async fn list_customer_orders_filters_and_pages_as_documented() {
+    let sim = sim().await;
+    let c = client(&sim);
+    let gw = gateway("gw-ppu");
+    let order = c.change_billing(&gw, &prepaid(PeriodUnit::Month, 1, false)).await.unwrap().order_id.unwrap();
+    let get = |query: Vec<(&str, &str)>| {
+        let pairs: Vec<(String, String)> = query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        signed_bss_get(&sim, pairs)
+    };
+    let (status, body) = get(vec![("order_id", &order.to_lowercase()), ("status", "6"), ("order_type", "11")]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["total_count"], 1);
+    assert_eq!(body["order_infos"][0]["order_id"], order.as_str());
+    assert_eq!(body["order_infos"][0]["customer_id"], DOMAIN);
+    assert_eq!(body["order_infos"][0]["service_type_code"], "hws.service.type.natgateway");
+    let (_, body) = get(vec![("status", "5")]).await;
+    assert_eq!(body, serde_json::json!({"total_count": 0, "order_infos": []}));
+    let (_, body) = get(vec![("create_time_end", "2019-05-06T08:05:01Z")]).await;
+    assert_eq!(body["total_count"], 0);
+    let (_, body) = get(vec![("offset", "1")]).await;
+    assert_eq!((body["total_count"].as_i64(), body["order_infos"].as_array().map(Vec::len)), (Some(1), Some(0)));
+    for bad in [
+        vec![("create_time_begin", "2019-05-06 08:05:01")],
+        vec![("create_time_begin", "2019-01-01T00:00:00Z"), ("create_time_end", "2021-01-01T00:00:00Z")],
+        vec![("limit", "101")],
+        vec![("order_by", "status")],
+    ] {
+        let (status, body) = get(bad.clone()).await;
+        assert_eq!((status, body["error_code"].as_str()), (400, Some("CBC.0100")), "{bad:?}: {body}");
+    }
+}
+
+/// A `ListCustomerOrders` call signed by hand, to probe the simulator's filters directly.
+async fn signed_bss_get(sim: &HuaweiSim, pairs: Vec<(String, String)>) -> (u16, serde_json::Value) {
+    let mut url = reqwest::Url::parse(&format!("{}/v2/orders/customer-orders", sim.http_url)).unwrap();
+    url.set_query(Some(&sign::canonical_query(&pairs)));
+    let date = sign::format_date(k8s_openapi::jiff::Timestamp::now());
+    let host = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
+    let headers = vec![
+        ("Host".to_owned(), host),
+        ("X-Sdk-Date".to_owned(), date.clone()),
+        ("X-Domain-Id".to_owned(), DOMAIN.to_owned()),
+    ];
+    let request = sign::SignedRequest { method: "GET", path: url.path(), query: &pairs, headers: &headers, body: b"" };
+    let auth = sign::authorization(&request, AK, SK).unwrap();
+    let response = reqwest::Client::new()
+        .get(url)
+        .header("X-Sdk-Date", date)
+        .header("X-Domain-Id", DOMAIN)
+        .header("Authorization", auth)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
 }

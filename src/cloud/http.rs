@@ -20,9 +20,14 @@ pub enum HttpSetupError {
 /// Builds the shared client, trusting `extra_ca` (PEM, may hold several certificates) on top of
 /// the public roots.
 pub fn client(extra_ca: Option<&Path>) -> Result<reqwest::Client, HttpSetupError> {
+    client_with_timeout(extra_ca, CALL_TIMEOUT)
+}
+
+/// [`client`] with another per-call timeout (`--cloud-timeout`).
+pub fn client_with_timeout(extra_ca: Option<&Path>, timeout: Duration) -> Result<reqwest::Client, HttpSetupError> {
     let mut builder = reqwest::Client::builder()
         .use_rustls_tls()
-        .timeout(CALL_TIMEOUT)
+        .timeout(timeout)
         .connect_timeout(CONNECT_TIMEOUT)
         .pool_idle_timeout(Duration::from_secs(60))
         .user_agent(concat!("natgw-operator/", env!("CARGO_PKG_VERSION")));

@@ -6,6 +6,7 @@ mod credentials;
 mod error;
 pub mod http;
 pub mod huawei;
+pub mod instrumented;
 pub mod memory;
 pub mod tencent;
 
@@ -163,6 +164,23 @@ pub trait Provider: Send + Sync {
     async fn change_billing(&self, gateway: &GatewayRef, prepaid: &Prepaid) -> Result<OrderTicket, CloudError>;
 
     async fn order_status(&self, gateway: &GatewayRef, order_id: &str) -> Result<OrderState, CloudError>;
+
+    /// An order of kind `action` for `gateway` that the cloud accepted and has not ended (neither
+    /// completed nor cancelled), for when the call's answer was lost before its order id was
+    /// recorded. `Some` means "do not order again: follow this order, then read the gateway".
+    /// `Ok(None)` means the cloud knows of no such order, so asking again cannot buy twice.
+    ///
+    /// The default answers `Ok(None)`: clouds whose gateway state already reveals an accepted
+    /// change (a new size, `UPDATING`, a billing mode) don't need it. A cloud that cannot tie an
+    /// open order to one resource may return the most recent open order of that kind: following
+    /// another gateway's order only delays this one, while ordering again could pay twice.
+    async fn find_open_order(
+        &self,
+        _gateway: &GatewayRef,
+        _action: crate::api::OrderAction,
+    ) -> Result<Option<String>, CloudError> {
+        Ok(None)
+    }
 }
 
 /// Builds (or reuses) a client for a resource's cloud account.

@@ -7,7 +7,7 @@ mod credentials;
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use futures::StreamExt;
@@ -16,10 +16,10 @@ use kube::{
     Api, Client, Resource, ResourceExt,
     api::{Patch, PatchParams},
     runtime::{
-        Controller,
+        Controller, WatchStreamExt,
         controller::Action,
         events::{Event, EventType, Recorder, Reporter},
-        reflector::ObjectRef,
+        reflector::{self, ObjectRef},
         watcher,
     },
 };
@@ -31,7 +31,11 @@ pub use credentials::keys as credential_keys;
 
 use crate::{
     api::{NatGateway, NatGatewayStatus, ObservedStatus, OrderAction, OrderPhase, OrderStatus, Size},
+    cloud::instrumented::InstrumentedProvider,
     cloud::{CloudError, Connector, ErrorKind, GatewayRef, Observed, Provider, ProviderKind},
+    failpoint::{self, Point},
+    health::Readiness,
+    metrics::{Metrics, OrderTransition, Outcome},
     plan::{self, Step},
 };
 
@@ -51,6 +55,11 @@ pub struct Config {
     pub namespace: Option<String>,
     /// Reconciles running at once.
     pub concurrency: u16,
+    // --- telemetry (src/metrics.rs, src/health.rs) ---
+    /// Where reconciles, cloud calls and orders are counted.
+    pub metrics: Arc<Metrics>,
+    /// Marked synced once the NatGateway cache is filled.
+    pub readiness: Readiness,
 }
 
 impl Default for Config {
@@ -61,6 +70,8 @@ impl Default for Config {
             max_backoff: Duration::from_secs(300),
             namespace: None,
             concurrency: 16,
+            metrics: Arc::default(),
+            readiness: Readiness::default(),
         }
     }
 }
@@ -136,7 +147,20 @@ pub async fn run(
     natgws.list(&kube::api::ListParams::default().limit(1)).await.map_err(StartError::CrdMissing)?;
     let concurrency = config.concurrency;
     let ctx = Context::new(client, connector, config);
-    let controller = Controller::new(natgws, watcher::Config::default().any_semantic())
+    // --- telemetry: the reflector is built here rather than by Controller::new so that /readyz
+    // turns ready when the initial list is in the cache. (Store::wait_until_ready cannot tell us:
+    // its one-shot wakes only the last of its waiters, and the controller itself waits on it.)
+    let (reader, writer) = reflector::store();
+    let readiness = ctx.config.readiness.clone();
+    let natgw_events =
+        reflector::reflector(writer, watcher::watcher(natgws, watcher::Config::default().any_semantic()))
+            .inspect(move |event| {
+                if let Ok(watcher::Event::InitDone) = event {
+                    readiness.synced();
+                }
+            })
+            .applied_objects();
+    let controller = Controller::for_stream(natgw_events, reader)
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
     let store = controller.store();
     // A Secret created or rotated re-triggers every resource that references it.
@@ -175,16 +199,20 @@ pub async fn reconcile(obj: Arc<NatGateway>, ctx: Arc<Context>) -> Result<Action
     if obj.meta().deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
+    let started = Instant::now();
     let mut pass = Pass::new(&obj, &ctx);
-    match pass.run().await {
+    let result = match pass.run().await {
         // We acted on a cached copy older than our own last write: nothing was ordered (the
         // intent write is what failed), so look again once the cache has caught up.
         Err(Error::StatusWrite { source: kube::Error::Api(status), .. }) if status.code == 409 => {
             tracing::debug!(name = %obj.name_any(), "stale object, replanning");
+            pass.outcome = Some(Outcome::Stale);
             Ok(Action::requeue(Duration::from_millis(300)))
         }
         other => other,
-    }
+    };
+    ctx.config.metrics.reconciled(pass.outcome, result.as_ref().err(), started.elapsed());
+    result
 }
 
 /// The state of one reconcile: the object, the status being built, and the cloud.
@@ -199,6 +227,8 @@ struct Pass<'a> {
     resource_version: Option<String>,
     previous: NatGatewayStatus,
     status: NatGatewayStatus,
+    /// What the last status write said, for `natgw_reconciles_total{outcome}`.
+    outcome: Option<Outcome>,
 }
 
 impl<'a> Pass<'a> {
@@ -217,6 +247,7 @@ impl<'a> Pass<'a> {
             resource_version: obj.resource_version(),
             previous,
             status,
+            outcome: None,
         }
     }
 
@@ -235,7 +266,7 @@ impl<'a> Pass<'a> {
             Err(e @ credentials::CredentialsError::Kube { .. }) => return Err(Error::SecretRead(e.to_string())),
         };
         let provider = match self.ctx.connector.connect(&self.obj.spec, credentials) {
-            Ok(p) => p,
+            Ok(p) => InstrumentedProvider::wrap(p, self.ctx.config.metrics.clone()),
             Err(e) => return self.cloud_error(e).await,
         };
 
@@ -283,6 +314,7 @@ impl<'a> Pass<'a> {
                 Ok(Action::requeue(self.ctx.config.drift_interval))
             }
             Step::Wait(wait) => {
+                failpoint::crash_at(Point::WhilePolling);
                 if let Some(order) = self.status.order.as_mut() {
                     order.phase = match wait {
                         plan::Wait::AwaitingPayment => OrderPhase::AwaitingPayment,
@@ -294,6 +326,9 @@ impl<'a> Pass<'a> {
                     && open.as_ref().is_some_and(|o| o.phase != OrderPhase::AwaitingPayment)
                 {
                     self.event(EventType::Warning, "AwaitingPayment", &message).await;
+                    if let Some(o) = &open {
+                        self.ctx.config.metrics.order(self.kind, o.action, OrderTransition::AwaitingPayment);
+                    }
                 }
                 self.write(Health::Progressing { reason: wait.reason().to_owned(), message }).await?;
                 // Nobody pays an order within seconds: poll those gently.
@@ -310,6 +345,12 @@ impl<'a> Pass<'a> {
                         _ => (EventType::Warning, "OrderFailed"),
                     };
                     self.event(type_, reason, &message).await;
+                    let transition = if phase == OrderPhase::Succeeded {
+                        OrderTransition::Succeeded
+                    } else {
+                        OrderTransition::Failed
+                    };
+                    self.ctx.config.metrics.order(self.kind, order.action, transition);
                     self.status.last_order = Some(order);
                 }
                 let health = match phase {
@@ -317,6 +358,7 @@ impl<'a> Pass<'a> {
                     _ => Health::Stalled { reason: "OrderFailed".into(), message },
                 };
                 self.write(health).await?;
+                failpoint::crash_at(Point::AfterCompletion);
                 // Plan again right away: there may be a second change (billing, then size).
                 Ok(Action::requeue(Duration::from_millis(200)))
             }
@@ -352,11 +394,13 @@ impl<'a> Pass<'a> {
             finished_at: None,
             message: None,
         };
+        failpoint::crash_at(Point::BeforeIntent);
         self.status.order = Some(intent);
         let what = format!("{action} to {target}");
         // If this write fails nothing was ordered; the retry plans afresh.
         self.write(Health::Progressing { reason: "OrderSubmitting".into(), message: format!("submitting {what}") })
             .await?;
+        failpoint::crash_at(Point::AfterIntent);
 
         let result = match action {
             OrderAction::Resize => {
@@ -380,6 +424,7 @@ impl<'a> Pass<'a> {
         };
         match result {
             Ok(ticket) => {
+                failpoint::crash_at(Point::AfterAccept);
                 let shown_id = ticket.order_id.clone().or(ticket.request_id.clone()).unwrap_or_default();
                 if let Some(order) = self.status.order.as_mut() {
                     order.id = ticket.order_id;
@@ -388,6 +433,7 @@ impl<'a> Pass<'a> {
                 }
                 let message = format!("{what} submitted (order {shown_id})");
                 self.event(EventType::Normal, "OrderSubmitted", &message).await;
+                self.ctx.config.metrics.order(self.kind, action, OrderTransition::Submitted);
                 self.write(Health::Progressing { reason: "OrderInProgress".into(), message }).await?;
                 self.ctx.succeeded(self.obj);
                 Ok(Action::requeue(self.ctx.config.poll_interval))
@@ -410,6 +456,7 @@ impl<'a> Pass<'a> {
                     && let Some(o) = order.as_mut()
                 {
                     o.phase = OrderPhase::Failed;
+                    self.ctx.config.metrics.order(self.kind, action, OrderTransition::Failed);
                     o.finished_at = Some(Time(Timestamp::now()));
                     o.message = Some(e.to_string());
                     self.status.last_order = order;
@@ -511,6 +558,8 @@ impl<'a> Pass<'a> {
 
     /// Writes the whole status with server-side apply on the status subresource.
     async fn write(&mut self, health: Health) -> Result<(), Error> {
+        self.ctx.config.metrics.health_written(&health);
+        self.outcome = Some(Outcome::of(&health));
         let retrying = matches!(health, Health::Retrying { .. });
         self.status.observed_generation = Some(self.generation);
         self.status.conditions =

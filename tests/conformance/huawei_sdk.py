@@ -21,7 +21,7 @@ try:
                                       UpdateNatGatewayOptionPrepaidOptions, UpdateNatGatewayRequest,
                                       UpdateNatGatewayRequestBody, UpdateNatGatewayToPeriodRequest,
                                       UpdateNatGatewayToPeriodRequestBody)
-    from huaweicloudsdkbss.v2 import (BssClient, PayCustomerOrderV3Req, PayOrdersRequest,
+    from huaweicloudsdkbss.v2 import (BssClient, ListCustomerOrdersRequest, PayCustomerOrderV3Req, PayOrdersRequest,
                                       ShowCustomerOrderDetailsRequest)
     from huaweicloudsdkiam.v3 import IamClient, KeystoneListProjectsRequest
 except ImportError as e:  # pragma: no cover - reported by the Rust test
@@ -85,6 +85,21 @@ def flow():
     details = bss.show_customer_order_details(ShowCustomerOrderDetailsRequest(order_id=period.order_id))
     report["order"] = {"status": details.order_info.status, "order_type": details.order_info.order_type,
                        "total_count": details.total_count}
+    item = details.order_line_items[0]
+    report["line_item"] = {"service_type_code": item.service_type_code, "period_type": item.period_type,
+                           "period_num": item.period_num, "order_id": item.order_id}
+
+    # The operator's lookup of an open conversion order, with the filters it sends.
+    listed = bss.list_customer_orders(ListCustomerOrdersRequest(
+        service_type_code="hws.service.type.natgateway", order_type="11",
+        create_time_begin=env("HW_BEGIN"), create_time_end=env("HW_END"), order_by="-createTime", limit=100,
+        offset=0))
+    report["listed"] = {"total_count": listed.total_count,
+                        "orders": [{"order_id": o.order_id, "status": o.status, "order_type": o.order_type,
+                                    "service_type_code": o.service_type_code, "create_time": o.create_time}
+                                   for o in listed.order_infos]}
+    pending = bss.list_customer_orders(ListCustomerOrdersRequest(order_id=period.order_id.lower(), status=6))
+    report["listed_pending"] = [o.order_id for o in pending.order_infos]
 
     paid = bss.pay_orders(PayOrdersRequest(body=PayCustomerOrderV3Req(
         order_id=period.order_id, use_coupon="NO", use_discount="NO")))

@@ -83,3 +83,78 @@ impl Cluster {
         }
     }
 }
+
+/// The real operator binary as a child process (so tests can SIGKILL it), logging to a file.
+/// Dropping it kills it.
+pub struct Operator {
+    child: std::process::Child,
+}
+
+impl Operator {
+    /// Starts `natgw-operator run` against `kubeconfig` with `args` and `env`, appending its
+    /// output to `log`.
+    pub fn start(kubeconfig: &std::path::Path, args: &[&str], env: &[(&str, &str)], log: &std::path::Path) -> Operator {
+        let out = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("operator log opens");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_natgw-operator"))
+            .arg("run")
+            .args(args)
+            .env("KUBECONFIG", kubeconfig)
+            .env("RUST_LOG", "info,natgw_operator=debug")
+            .envs(env.iter().copied())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("operator starts");
+        Operator { child }
+    }
+
+    /// Waits for the process to end by itself; its exit status, or `None` after `limit`.
+    pub async fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        None
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A kustomization under `deploy/` (e.g. `"deploy"`, `"deploy/namespaced"`) as an absolute path.
+pub fn deploy_dir(relative: &str) -> String {
+    format!("{}/{relative}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Parses multi-document YAML (kubectl kustomize output) into JSON values, skipping empty documents.
+pub fn yaml_documents(text: &str) -> Vec<serde_json::Value> {
+    use serde::Deserialize as _;
+    serde_yaml::Deserializer::from_str(text)
+        .map(|doc| serde_json::Value::deserialize(doc).expect("valid YAML"))
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+impl Cluster {
+    /// Renders a kustomization with the real kubectl's built-in kustomize.
+    pub fn kustomize(&self, relative: &str) -> Vec<serde_json::Value> {
+        yaml_documents(&self.kubectl(&["kustomize", &deploy_dir(relative)]))
+    }
+
+    /// Runs kubectl with another identity's kubeconfig (e.g. a ServiceAccount token's), unchecked.
+    pub fn kubectl_as(&self, kubeconfig: &std::path::Path, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(self.env.bin_dir().join("kubectl"))
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(args)
+            .output()
+            .expect("kubectl runs")
+    }
+}

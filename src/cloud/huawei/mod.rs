@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use reqwest::{Method, Url};
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::api::{BillingMode, PeriodUnit, Prepaid};
+use crate::api::{BillingMode, OrderAction, PeriodUnit, Prepaid};
 use crate::cloud::{
     Capacity, CloudError, Credentials, ErrorKind, GatewayRef, GatewayState, Observed, OrderState, OrderTicket,
     Provider, ProviderKind,
@@ -193,6 +193,65 @@ impl HuaweiClient {
         Ok(id)
     }
 
+    /// The most recent open NAT order of `order_type` created within [`OPEN_ORDER_LOOKBACK`].
+    ///
+    /// BSS cannot tie an open order to a gateway: neither `ListCustomerOrders`' entries nor
+    /// `ShowCustomerOrderDetails`' line items carry a resource id, and the documented link
+    /// (`ListPayPerUseCustomerResources` by `order_id`) lists provisioned yearly/monthly resources
+    /// only, which a pay-per-use gateway is not until its conversion order completes. So any open
+    /// order of the kind counts: following another gateway's order only delays this one until that
+    /// order ends, after which the caller reads its gateway and asks again.
+    async fn latest_open_order(&self, order_type: i64) -> Result<Option<String>, CloudError> {
+        let now = k8s_openapi::jiff::Timestamp::now();
+        // `create_time_end` a day ahead tolerates clock skew between this host and BSS.
+        let end = (now + std::time::Duration::from_secs(24 * 3600)).strftime(wire::BSS_TIME_FORMAT).to_string();
+        let begin = (now - OPEN_ORDER_LOOKBACK).strftime(wire::BSS_TIME_FORMAT).to_string();
+        for page in 0..MAX_ORDER_PAGES {
+            // No `status` filter: it takes one value, and open spans several; filtered below.
+            let query: Vec<(String, String)> = [
+                ("service_type_code", wire::NAT_SERVICE_TYPE.to_owned()),
+                ("order_type", order_type.to_string()),
+                ("create_time_begin", begin.clone()),
+                ("create_time_end", end.clone()),
+                ("order_by", "-createTime".to_owned()),
+                ("limit", ORDER_PAGE.to_string()),
+                ("offset", (page * ORDER_PAGE).to_string()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+            let answer =
+                self.call(Method::GET, &self.bss, "/v2/orders/customer-orders", &query, Scope::Global, None).await?;
+            let orders: wire::CustomerOrders = Self::decode(&answer, "ListCustomerOrders")?;
+            let listed = orders.order_infos.len();
+            // Newest first by `order_by`; sorted again here rather than trusting the server with
+            // which order a caller will follow (the format sorts as text).
+            let mut open: Vec<_> = orders
+                .order_infos
+                .into_iter()
+                .filter(|o| o.order_type.is_none_or(|t| t == order_type) && order_is_open(o.status))
+                .collect();
+            open.sort_by(|a, b| b.create_time.cmp(&a.create_time));
+            if let Some(order) = open.into_iter().next() {
+                return Ok(Some(order.order_id));
+            }
+            let seen = page * ORDER_PAGE + listed;
+            if listed < ORDER_PAGE || seen as i64 >= orders.total_count {
+                return Ok(None);
+            }
+        }
+        // Not knowing is not "none": answering `None` here could buy a second subscription.
+        Err(CloudError::new(
+            ErrorKind::Transient,
+            format!(
+                "BSS lists more than {} NAT orders of type {order_type} in the last {} days; could not \
+                 rule out an open one",
+                ORDER_PAGE * MAX_ORDER_PAGES,
+                OPEN_ORDER_LOOKBACK.as_secs() / 86_400
+            ),
+        ))
+    }
+
     async fn show(&self, gateway: &GatewayRef) -> Result<wire::NatGateway, CloudError> {
         let project = self.project_id(gateway).await?;
         let path = format!("/v2/{project}/nat_gateways/{}", gateway.id);
@@ -230,6 +289,23 @@ pub fn observe(gw: &wire::NatGateway) -> Observed {
         state,
         raw_state: gw.status.clone(),
     }
+}
+
+/// How far back `find_open_order` looks. BSS cancels an unpaid order at its
+/// `pending_payment_end_time` (days after creation) and a paid one completes within minutes, so an
+/// order older than this cannot still be open; BSS refuses windows over one year.
+const OPEN_ORDER_LOOKBACK: std::time::Duration = std::time::Duration::from_secs(90 * 24 * 3600);
+/// `ListCustomerOrders` page size (BSS allows 1-100) and how many pages to read before giving up:
+/// finished orders of the same kind share the window, and the status filter takes one value only.
+const ORDER_PAGE: usize = 100;
+const MAX_ORDER_PAGES: usize = 10;
+
+/// Whether a BSS order has not ended: everything but 4 (cancelled) and 5 (completed), so pending
+/// approval (1), pending refund (2), processing (3), pending payment (6), pending confirmation (9),
+/// the delivery states (10-13) and statuses added later all count as open. It is the same line
+/// `order_state` draws, so a found order is one the controller can follow.
+pub fn order_is_open(status: i64) -> bool {
+    matches!(order_state(status), OrderState::InProgress | OrderState::AwaitingPayment)
 }
 
 /// BSS `order_info.status` in the operator's terms.
@@ -311,6 +387,22 @@ impl Provider for HuaweiClient {
         let details: wire::OrderDetails = Self::decode(&answer, "ShowCustomerOrderDetails")?;
         Ok(order_state(details.order_info.status))
     }
+
+    /// `ChangeBilling`: an open pay-per-use -> yearly/monthly order (type 11). `Resize`: an open
+    /// change order (type 3), only for a yearly/monthly gateway, since a pay-per-use spec change
+    /// opens no order and shows as `PENDING_UPDATE` or the new spec. See `latest_open_order` for
+    /// why an order is not matched to the gateway.
+    async fn find_open_order(&self, gateway: &GatewayRef, action: OrderAction) -> Result<Option<String>, CloudError> {
+        match action {
+            OrderAction::ChangeBilling => self.latest_open_order(wire::ORDER_TYPE_TO_PERIOD).await,
+            OrderAction::Resize => {
+                if observe(&self.show(gateway).await?).billing == BillingMode::PayPerUse {
+                    return Ok(None);
+                }
+                self.latest_open_order(wire::ORDER_TYPE_CHANGE).await
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -325,6 +417,15 @@ mod tests {
         for pending in [1, 2, 3, 9, 10, 11, 12, 13, 42] {
             assert_eq!(order_state(pending), OrderState::InProgress, "{pending}");
         }
+    }
+
+    #[test]
+    fn only_completed_and_cancelled_orders_are_closed() {
+        for open in [1, 2, 3, 6, 9, 10, 13, 42] {
+            assert!(order_is_open(open), "{open}");
+        }
+        assert!(!order_is_open(4));
+        assert!(!order_is_open(5));
     }
 
     #[test]

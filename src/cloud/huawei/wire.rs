@@ -85,6 +85,15 @@ pub struct OrderIdResponse {
     pub order_id: String,
 }
 
+/// BSS `service_type_code` of NAT gateway orders.
+pub const NAT_SERVICE_TYPE: &str = "hws.service.type.natgateway";
+/// BSS `order_type` of a change (here: a yearly/monthly gateway's spec change).
+pub const ORDER_TYPE_CHANGE: i64 = 3;
+/// BSS `order_type` of a pay-per-use -> yearly/monthly conversion (`change_to_period`).
+pub const ORDER_TYPE_TO_PERIOD: i64 = 11;
+/// `create_time_begin` / `create_time_end` format of `ListCustomerOrders`, e.g. `2019-05-06T08:05:01Z`.
+pub const BSS_TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%SZ";
+
 /// `ShowCustomerOrderDetails` response (the parts the operator reads, plus what the SDK needs).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderDetails {
@@ -95,9 +104,14 @@ pub struct OrderDetails {
     pub order_line_items: Vec<serde_json::Value>,
 }
 
+/// `order_info` of `ShowCustomerOrderDetails` (the SDK's `CustomerOrderV3`) and each entry of
+/// `ListCustomerOrders`' `order_infos` (`CustomerOrderV2`): the same fields but
+/// `pending_payment_end_time`, which only the former has.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderInfo {
     pub order_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
     /// 1 pending approval, 2 pending refund, 3 processing, 4 cancelled, 5 completed,
     /// 6 pending payment, 9 pending confirmation, 10-13 delivery states.
     pub status: i64,
@@ -111,6 +125,16 @@ pub struct OrderInfo {
     pub payment_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_payment_end_time: Option<String>,
+}
+
+/// `ListCustomerOrders` (`GET /v2/orders/customer-orders`) response. Its entries carry no
+/// resource id, and neither do `ShowCustomerOrderDetails`' line items (`OrderLineItemEntityV2`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerOrders {
+    #[serde(default)]
+    pub total_count: i64,
+    #[serde(default)]
+    pub order_infos: Vec<OrderInfo>,
 }
 
 /// `PayOrders` request body.

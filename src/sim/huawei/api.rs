@@ -28,6 +28,7 @@ enum Route {
     Update { project: String, id: String },
     ToPeriod { project: String, id: String },
     OrderDetails { order_id: String },
+    ListOrders,
     PayOrders,
     ListProjects,
 }
@@ -38,6 +39,7 @@ impl Route {
         let s = |v: &str| v.to_owned();
         Some(match (method.as_str(), segments.as_slice()) {
             ("GET", ["v2", "orders", "customer-orders", "details", id]) => Route::OrderDetails { order_id: s(id) },
+            ("GET", ["v2", "orders", "customer-orders"]) => Route::ListOrders,
             ("POST", ["v3", "orders", "customer-orders", "pay"]) => Route::PayOrders,
             ("GET", ["v3", "projects"]) => Route::ListProjects,
             ("GET", ["v2", p, "nat_gateways", id]) => Route::Show { project: s(p), id: s(id) },
@@ -53,6 +55,7 @@ impl Route {
             Route::Update { .. } => "UpdateNatGateway",
             Route::ToPeriod { .. } => "UpdateNatGatewayToPeriod",
             Route::OrderDetails { .. } => "ShowCustomerOrderDetails",
+            Route::ListOrders => "ListCustomerOrders",
             Route::PayOrders => "PayOrders",
             Route::ListProjects => "KeystoneListProjects",
         }
@@ -61,7 +64,7 @@ impl Route {
     fn api(&self) -> &'static str {
         match self {
             Route::Show { .. } | Route::Update { .. } | Route::ToPeriod { .. } => "huawei/nat",
-            Route::OrderDetails { .. } | Route::PayOrders => "huawei/bss",
+            Route::OrderDetails { .. } | Route::ListOrders | Route::PayOrders => "huawei/bss",
             Route::ListProjects => "huawei/iam",
         }
     }
@@ -280,6 +283,15 @@ fn serve(state: &SimState, route: &Route, parts: &Parts, body: &[u8]) -> Result<
             })?;
             Ok(ok(serde_json::to_value(details).unwrap_or_default()))
         }
+        Route::ListOrders => {
+            check_domain(state, &parts.headers)?;
+            let query = sign::parse_query(parts.uri.query().unwrap_or_default());
+            let mut orders = state.world().customer_orders();
+            for order in &mut orders {
+                order.customer_id = state.domain_id.clone();
+            }
+            Ok(ok(serde_json::to_value(list_orders(&query, orders)?).unwrap_or_default()))
+        }
         Route::PayOrders => {
             check_domain(state, &parts.headers)?;
             let request: wire::PayOrdersRequest = parse(body, "CBC.0100")?;
@@ -306,6 +318,79 @@ fn serve(state: &SimState, route: &Route, parts: &Parts, body: &[u8]) -> Result<
             Ok(ok(json!({ "projects": projects, "links": {"self": "/v3/projects", "previous": null, "next": null} })))
         }
     }
+}
+
+fn invalid_parameter(message: String) -> Failure {
+    Failure::new(StatusCode::BAD_REQUEST, "CBC.0100", format!("Invalid parameter: {message}"))
+}
+
+/// `ListCustomerOrders`' documented filters and paging over the account's orders. A parameter
+/// absent or empty is no filter; ids and codes compare case-insensitively; times are
+/// `yyyy-MM-ddTHH:mm:ssZ` and span at most a year; `limit` is 1-100 (default 10).
+fn list_orders(query: &[(String, String)], orders: Vec<wire::OrderInfo>) -> Result<wire::CustomerOrders, Failure> {
+    let param = |k: &str| query.iter().find(|(n, v)| n == k && !v.is_empty()).map(|(_, v)| v.as_str());
+    let time = |k: &str| -> Result<Option<Timestamp>, Failure> {
+        param(k)
+            .map(|v| {
+                k8s_openapi::jiff::civil::DateTime::strptime(wire::BSS_TIME_FORMAT, v)
+                    .ok()
+                    .and_then(|t| t.to_zoned(k8s_openapi::jiff::tz::TimeZone::UTC).ok())
+                    .map(|z| z.timestamp())
+                    .ok_or_else(|| invalid_parameter(format!("{k} {v:?} is not yyyy-MM-ddTHH:mm:ssZ")))
+            })
+            .transpose()
+    };
+    let number = |k: &str, default: i64, range: std::ops::RangeInclusive<i64>| -> Result<i64, Failure> {
+        match param(k) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|n| range.contains(n))
+                .ok_or_else(|| invalid_parameter(format!("{k} {v:?} is out of range"))),
+        }
+    };
+    let (begin, end) = (time("create_time_begin")?, time("create_time_end")?);
+    if let (Some(b), Some(e)) = (begin, end)
+        && e.duration_since(b).as_secs() > 366 * 24 * 3600
+    {
+        return Err(invalid_parameter("the create time range cannot exceed one year".to_owned()));
+    }
+    let status = param("status").map(|_| number("status", 0, 1..=99)).transpose()?;
+    let order_type = param("order_type").map(|_| number("order_type", 0, 1..=99)).transpose()?;
+    let limit = number("limit", 10, 1..=100)? as usize;
+    let offset = number("offset", 0, 0..=i64::from(i32::MAX))? as usize;
+    let descending = match param("order_by").map(str::to_ascii_lowercase).as_deref() {
+        None | Some("createtime") => false,
+        Some("-createtime") => true,
+        Some(other) => return Err(invalid_parameter(format!("order_by {other:?} is not createTime or -createTime"))),
+    };
+    let same =
+        |k: &str, v: &Option<String>| param(k).is_none_or(|p| v.as_deref().is_some_and(|v| v.eq_ignore_ascii_case(p)));
+    let created = |o: &wire::OrderInfo| {
+        o.create_time
+            .as_deref()
+            .and_then(|t| k8s_openapi::jiff::civil::DateTime::strptime(wire::BSS_TIME_FORMAT, t).ok())
+    };
+    let mut matching: Vec<wire::OrderInfo> = orders
+        .into_iter()
+        .filter(|o| same("order_id", &Some(o.order_id.clone())))
+        .filter(|o| same("customer_id", &o.customer_id) && same("service_type_code", &o.service_type_code))
+        .filter(|o| status.is_none_or(|s| s == o.status) && order_type.is_none_or(|t| Some(t) == o.order_type))
+        .filter(|o| {
+            let at =
+                created(o).and_then(|t| t.to_zoned(k8s_openapi::jiff::tz::TimeZone::UTC).ok()).map(|z| z.timestamp());
+            begin.is_none_or(|b| at.is_some_and(|a| a >= b)) && end.is_none_or(|e| at.is_some_and(|a| a <= e))
+        })
+        .collect();
+    // Creation times have one-second resolution; the simulator's order ids grow, so they break ties.
+    matching.sort_by(|a, b| (&a.create_time, &a.order_id).cmp(&(&b.create_time, &b.order_id)));
+    if descending {
+        matching.reverse();
+    }
+    let total_count = matching.len() as i64;
+    let order_infos = matching.into_iter().skip(offset).take(limit).collect();
+    Ok(wire::CustomerOrders { total_count, order_infos })
 }
 
 /// The rate limit and injected errors, then the call.

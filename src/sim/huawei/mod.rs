@@ -1,6 +1,6 @@
 //! A simulator of Huawei Cloud NAT v2, BSS and IAM, all on one port, for the calls the operator
 //! makes: `ShowNatGateway`, `UpdateNatGateway`, `UpdateNatGatewayToPeriod`,
-//! `ShowCustomerOrderDetails`, `PayOrders` and `KeystoneListProjects`.
+//! `ShowCustomerOrderDetails`, `ListCustomerOrders`, `PayOrders` and `KeystoneListProjects`.
 //!
 //! Every API call is checked as API Gateway would: the SDK-HMAC-SHA256 signature is recomputed
 //! over the headers the request says it signed (with the client's own canonicalisation code),
@@ -120,8 +120,9 @@ pub struct SimState {
 impl SimState {
     /// The state for a configuration; BSS calls start rate-limited as documented.
     pub fn new(config: &HuaweiSimConfig) -> Arc<SimState> {
-        let mut limits: HashMap<String, u32> =
-            ["ShowCustomerOrderDetails", "PayOrders"].map(|a| (a.to_owned(), BSS_LIMIT_PER_SECOND)).into();
+        let mut limits: HashMap<String, u32> = ["ShowCustomerOrderDetails", "ListCustomerOrders", "PayOrders"]
+            .map(|a| (a.to_owned(), BSS_LIMIT_PER_SECOND))
+            .into();
         limits.extend(config.rate_limits.iter().map(|(a, n)| (a.clone(), *n)));
         // 0 lifts a limit, as on the control API.
         limits.retain(|_, n| *n > 0);

@@ -17,9 +17,7 @@ pub const PROCESSING: i64 = 3;
 pub const CANCELLED: i64 = 4;
 pub const COMPLETED: i64 = 5;
 pub const PENDING_PAYMENT: i64 = 6;
-/// BSS `order_type`: a change of a yearly/monthly resource, and pay-per-use -> yearly/monthly.
-const ORDER_TYPE_CHANGE: i64 = 3;
-const ORDER_TYPE_TO_PERIOD: i64 = 11;
+use wire::{ORDER_TYPE_CHANGE, ORDER_TYPE_TO_PERIOD};
 
 /// A gateway as the control API seeds it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -119,7 +117,7 @@ pub struct World {
 }
 
 fn now_text() -> String {
-    Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    Timestamp::now().strftime(wire::BSS_TIME_FORMAT).to_string()
 }
 
 impl World {
@@ -303,30 +301,69 @@ impl World {
         Ok(self.new_order(id, effect, options.is_auto_pay.unwrap_or(false), fails))
     }
 
+    /// `ShowCustomerOrderDetails`: the order and one line item. Like BSS's `OrderLineItemEntityV2`,
+    /// the line item names the product and terms, not the gateway: BSS has no resource id there.
     pub fn order(&mut self, id: &str) -> Option<wire::OrderDetails> {
         self.settle();
         let o = self.orders.get(id)?;
+        let mut order_info = Self::order_info(o);
+        order_info.pending_payment_end_time = (o.status == PENDING_PAYMENT).then(|| {
+            (Timestamp::now() + std::time::Duration::from_secs(15 * 24 * 3600))
+                .strftime(wire::BSS_TIME_FORMAT)
+                .to_string()
+        });
+        // BSS `period_type`: 2 month, 3 year; a change order keeps the subscription's terms.
+        let (period_type, period_num) = match &o.effect {
+            OrderEffect::ToPeriod { period_type, period_num, .. } => {
+                (if period_type == "year" { 3 } else { 2 }, Some(*period_num))
+            }
+            OrderEffect::Resize { .. } => (2, None),
+        };
+        let spec = match &o.effect {
+            OrderEffect::Resize { spec } => spec.clone(),
+            OrderEffect::ToPeriod { .. } => {
+                self.gateways.get(&o.gateway_id).map(|g| g.body.spec.clone()).unwrap_or_default()
+            }
+        };
+        let line_item = serde_json::json!({
+            "order_line_item_id": format!("{}-1", o.order_id),
+            "order_id": o.order_id,
+            "service_type_code": wire::NAT_SERVICE_TYPE,
+            "service_type_name": "NAT Gateway",
+            "product_id": format!("sim-nat-spec-{spec}"),
+            "product_spec_desc": format!("NAT gateway | spec {spec}"),
+            "period_type": period_type,
+            "period_num": period_num,
+            "subscription_num": 1,
+            "currency": "CNY",
+            "category_code": "hws.resource.type.natgateway",
+            "product_owner_service": wire::NAT_SERVICE_TYPE,
+            "commercial_resource": "hws.resource.type.natgateway",
+        });
+        Some(wire::OrderDetails { total_count: 1, order_info, order_line_items: vec![line_item] })
+    }
+
+    /// `ListCustomerOrders` before filtering: every order of the account, settled.
+    pub fn customer_orders(&mut self) -> Vec<wire::OrderInfo> {
+        self.settle();
+        self.orders.values().map(Self::order_info).collect()
+    }
+
+    fn order_info(o: &SimOrder) -> wire::OrderInfo {
         let order_type = match o.effect {
             OrderEffect::Resize { .. } => ORDER_TYPE_CHANGE,
             OrderEffect::ToPeriod { .. } => ORDER_TYPE_TO_PERIOD,
         };
-        Some(wire::OrderDetails {
-            total_count: 1,
-            order_info: wire::OrderInfo {
-                order_id: o.order_id.clone(),
-                status: o.status,
-                order_type: Some(order_type),
-                service_type_code: Some("hws.service.type.natgateway".to_owned()),
-                create_time: Some(o.created_at.clone()),
-                payment_time: None,
-                pending_payment_end_time: (o.status == PENDING_PAYMENT).then(|| {
-                    (Timestamp::now() + std::time::Duration::from_secs(15 * 24 * 3600))
-                        .strftime("%Y-%m-%dT%H:%M:%SZ")
-                        .to_string()
-                }),
-            },
-            order_line_items: Vec::new(),
-        })
+        wire::OrderInfo {
+            order_id: o.order_id.clone(),
+            customer_id: None,
+            status: o.status,
+            order_type: Some(order_type),
+            service_type_code: Some(wire::NAT_SERVICE_TYPE.to_owned()),
+            create_time: Some(o.created_at.clone()),
+            payment_time: None,
+            pending_payment_end_time: None,
+        }
     }
 
     pub fn orders(&mut self) -> Vec<SimOrder> {

@@ -15,7 +15,11 @@ pub struct Inputs<'a> {
     pub kind: ProviderKind,
     /// The gateway as the cloud shows it; `None` when the cloud says it does not exist.
     pub observed: Option<&'a Observed>,
-    /// The order the operator started and has not finished (`status.order`).
+    /// The order the operator started and has not finished (`status.order`). For an intent
+    /// whose answer was lost (`Submitting`, no id) the controller first asks the cloud for the
+    /// order that call may have placed (`Provider::find_open_order`) and passes the id it finds:
+    /// a Huawei billing change leaves the gateway as it was until paid, so without that id an
+    /// unchanged gateway would be taken as "never sent" and ordered again.
     pub order: Option<&'a OrderStatus>,
     /// The cloud's word on that order, when it has a pollable id and was polled.
     pub order_state: Option<&'a OrderState>,
@@ -122,14 +126,18 @@ fn impossible(spec: &NatGatewaySpec, kind: ProviderKind, observed: &Observed) ->
     let want = spec.billing_mode();
     if !kind.supports_billing(observed.billing, want) {
         let message = match (kind, want) {
-            (ProviderKind::Huawei, BillingMode::PayPerUse) => "a yearly/monthly Huawei Cloud NAT gateway returns to pay-per-use only when its subscription expires; there is no API for it. Set spec.billing.mode to Prepaid (or remove the subscription's auto-renewal in the console)".to_owned(),
+            (ProviderKind::Huawei, BillingMode::PayPerUse) => "a yearly/monthly Huawei Cloud NAT gateway returns to pay-per-use only when its subscription expires; there is no API for it; set spec.billing.mode to Prepaid (and, to return at expiry, set the subscription to change to pay-per-use at expiry in the console)".to_owned(),
             _ => format!("{cloud} has no API to change a NAT gateway's billing mode to {want}; remove spec.billing or set spec.billing.mode to {}", observed.billing),
         };
         return Some(Step::Stall { reason: StallReason::UnsupportedChange, message });
     }
-    if let Some(from) = kind.size_of(&observed.capacity)
-        && !kind.supports_resize(from, spec.size)
+    // Compare the cloud values, not sizes: a gateway at a capacity no size maps to (set in the
+    // console) must not be "downsized" by an order API 2.0 refuses.
+    if let (ProviderKind::TencentV2, Capacity::Connections(now), Some(Capacity::Connections(want))) =
+        (kind, &observed.capacity, kind.capacity_for(spec.size))
+        && want < *now
     {
+        let from = size_words(kind, &observed.capacity);
         return Some(Step::Stall {
             reason: StallReason::UnsupportedChange,
             message: format!(
@@ -141,7 +149,10 @@ fn impossible(spec: &NatGatewaySpec, kind: ProviderKind, observed: &Observed) ->
     None
 }
 
-/// Decides the next step. See the module documentation.
+/// Decides the next step, in this order: a missing gateway; an open order of ours (followed to
+/// its end, never doubled); a spec the cloud can never satisfy; a gateway that is changing or
+/// unusable; in sync; `Observe` (report only); this change already failed at this generation;
+/// otherwise the next change, billing before size.
 pub fn plan(input: Inputs<'_>) -> Step {
     let Some(observed) = input.observed else {
         return Step::Stall {
@@ -160,13 +171,18 @@ pub fn plan(input: Inputs<'_>) -> Step {
         return follow_order(input, observed, order);
     }
 
+    // A spec the cloud can never satisfy is reported at once: waiting for the gateway to settle
+    // would not make it possible.
+    if let Some(stall) = impossible(input.spec, input.kind, observed) {
+        return stall;
+    }
     match observed.state {
         GatewayState::Transitioning => return Step::Wait(Wait::GatewayTransitioning),
         GatewayState::Unavailable => {
             return Step::Stall {
                 reason: StallReason::GatewayUnavailable,
                 message: format!(
-                    "the gateway is {} and cannot be changed; resolve it in the cloud console (e.g. settle arrears), the operator retries on its own",
+                    "the gateway is {} and cannot be used or changed; resolve it in the cloud console (e.g. settle arrears), the operator checks again on its own",
                     observed.raw_state
                 ),
             };
@@ -174,17 +190,16 @@ pub fn plan(input: Inputs<'_>) -> Step {
         GatewayState::Ready => {}
     }
 
-    if let Some(stall) = impossible(input.spec, input.kind, observed) {
-        return stall;
-    }
     let Some((action, target)) = wanted_change(input.spec, input.kind, observed) else {
         return Step::InSync;
     };
     if input.spec.management_policy == ManagementPolicy::Observe {
-        let now = describe(input.kind, observed);
         return Step::Drift {
             message: format!(
-                "the gateway is {now} but the spec asks for {target}; managementPolicy is Observe, so nothing is ordered"
+                "the gateway is {} but the spec asks for {} / {}; managementPolicy is Observe, so nothing is ordered: set spec.managementPolicy to Manage to correct it, or change the spec to match",
+                describe(input.kind, observed),
+                input.spec.size,
+                input.spec.billing_mode()
             ),
         };
     }
@@ -211,40 +226,72 @@ pub fn plan(input: Inputs<'_>) -> Step {
 /// The next step while an order of ours is open.
 fn follow_order(input: Inputs<'_>, observed: &Observed, order: &OrderStatus) -> Step {
     let at_target = reached(input.kind, observed, order.action, &order.target);
-    match input.order_state.filter(|_| order.id.is_some()) {
+    if order.id.is_some() {
         // A pollable order: the cloud's order status decides, then the gateway must settle.
-        Some(OrderState::InProgress) => Step::Wait(Wait::OrderInProgress),
-        Some(OrderState::AwaitingPayment) => Step::Wait(Wait::AwaitingPayment),
-        Some(OrderState::Failed { reason }) => {
-            Step::Finish { phase: OrderPhase::Failed, message: format!("the cloud reports the order failed: {reason}") }
-        }
-        Some(OrderState::Cancelled) => {
-            Step::Finish { phase: OrderPhase::Failed, message: "the order was cancelled in the cloud".to_owned() }
-        }
-        Some(OrderState::Succeeded) => settle(observed, at_target, order),
-        // No pollable id (Tencent API 3.0, a post-paid Huawei resize, or an intent whose call
-        // may or may not have landed): the gateway itself tells.
-        None => match observed.state {
-            GatewayState::Transitioning => Step::Wait(Wait::GatewayTransitioning),
-            _ if at_target => Step::Finish { phase: OrderPhase::Succeeded, message: succeeded(order) },
-            GatewayState::Unavailable => Step::Finish {
+        return match input.order_state {
+            // Not polled this time: the order exists at the cloud, so never guess, never resubmit.
+            None | Some(OrderState::InProgress) => Step::Wait(Wait::OrderInProgress),
+            Some(OrderState::AwaitingPayment) => Step::Wait(Wait::AwaitingPayment),
+            Some(OrderState::Failed { reason }) => Step::Finish {
                 phase: OrderPhase::Failed,
-                message: format!("the gateway went to {} instead of reaching {}", observed.raw_state, order.target),
+                message: format!("the cloud reports the order failed: {reason}"),
             },
-            // Ready but not at the target. An accepted call shows as a transition at once, so
-            // a Submitting intent here never reached the cloud: submit it again, same change.
-            GatewayState::Ready if order.phase == OrderPhase::Submitting => {
-                Step::Submit { action: order.action, target: order.target.clone(), attempt: order.attempt + 1 }
-            }
-            GatewayState::Ready => Step::Finish {
+            Some(OrderState::Cancelled) => Step::Finish {
                 phase: OrderPhase::Failed,
-                message: format!(
-                    "the cloud accepted the change but the gateway is still {}",
-                    describe(input.kind, observed)
-                ),
+                message: "the order was cancelled in the cloud (by someone, or because it was not paid in time)"
+                    .to_owned(),
             },
+            Some(OrderState::Succeeded) => settle(observed, at_target, order),
+        };
+    }
+    // No pollable id (Tencent API 3.0, a post-paid Huawei resize, or an intent whose call may or
+    // may not have landed): the gateway itself tells.
+    match observed.state {
+        GatewayState::Transitioning => Step::Wait(Wait::GatewayTransitioning),
+        _ if at_target => Step::Finish { phase: OrderPhase::Succeeded, message: succeeded(order) },
+        GatewayState::Unavailable => Step::Finish {
+            phase: OrderPhase::Failed,
+            message: format!("the gateway went to {} instead of reaching {}", observed.raw_state, order.target),
+        },
+        GatewayState::Ready if order.phase == OrderPhase::Submitting => unanswered(input, observed, order),
+        GatewayState::Ready => Step::Finish {
+            phase: OrderPhase::Failed,
+            message: format!(
+                "the cloud accepted the change but the gateway is still {}",
+                describe(input.kind, observed)
+            ),
         },
     }
+}
+
+/// A recorded intent without an answer or an order id, and a steady gateway that shows no
+/// change: the call never reached the cloud (an accepted resize shows as a transition at once, and
+/// the controller has already asked the cloud for an order placed by the lost call, see
+/// [`Inputs::order`]). Send it again, but only if the spec still asks for it and may order.
+fn unanswered(input: Inputs<'_>, observed: &Observed, order: &OrderStatus) -> Step {
+    let what = format!("{} to {}", order.action, order.target);
+    if input.spec.management_policy == ManagementPolicy::Observe {
+        return Step::Finish {
+            phase: OrderPhase::Failed,
+            message: format!(
+                "{what} got no answer and the cloud shows no sign of it; managementPolicy is now Observe, so it is not sent again"
+            ),
+        };
+    }
+    let wanted = if impossible(input.spec, input.kind, observed).is_some() {
+        None
+    } else {
+        wanted_change(input.spec, input.kind, observed)
+    };
+    if wanted.as_ref().is_none_or(|(action, target)| *action != order.action || *target != order.target) {
+        return Step::Finish {
+            phase: OrderPhase::Failed,
+            message: format!(
+                "{what} got no answer, the cloud shows no sign of it and the spec no longer asks for it; nothing was ordered, planning afresh"
+            ),
+        };
+    }
+    Step::Submit { action: order.action, target: order.target.clone(), attempt: order.attempt + 1 }
 }
 
 /// A completed order: done once the gateway is back to a steady state.
@@ -264,11 +311,18 @@ fn succeeded(order: &OrderStatus) -> String {
     }
 }
 
-fn describe(kind: ProviderKind, observed: &Observed) -> String {
-    let size = match (kind.size_of(&observed.capacity), &observed.capacity) {
+/// A cloud value in words: the size it maps to, else the raw value.
+fn size_words(kind: ProviderKind, capacity: &Capacity) -> String {
+    match (kind.size_of(capacity), capacity) {
         (Some(s), _) => s.to_string(),
         (None, Capacity::Connections(n)) => format!("{n} connections"),
         (None, Capacity::Spec(s)) => format!("spec {s}"),
-    };
-    format!("{size} / {}", observed.billing)
+    }
 }
+
+fn describe(kind: ProviderKind, observed: &Observed) -> String {
+    format!("{} / {}", size_words(kind, &observed.capacity), observed.billing)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,96 @@
+//! A [`Provider`] decorator that counts and times every cloud call, so each cloud client
+//! (and the in-memory cloud) is measured the same way without knowing about metrics.
+
+use std::{future::Future, sync::Arc, time::Instant};
+
+use async_trait::async_trait;
+
+use super::{Capacity, CloudError, GatewayRef, Observed, OrderState, OrderTicket, Provider, ProviderKind};
+use crate::{
+    api::Prepaid,
+    metrics::{CloudAction, Metrics},
+};
+
+pub struct InstrumentedProvider {
+    inner: Arc<dyn Provider>,
+    metrics: Arc<Metrics>,
+}
+
+impl InstrumentedProvider {
+    /// Wraps `inner`; the result is used exactly like it.
+    pub fn wrap(inner: Arc<dyn Provider>, metrics: Arc<Metrics>) -> Arc<dyn Provider> {
+        Arc::new(InstrumentedProvider { inner, metrics })
+    }
+
+    async fn observe<T>(
+        &self,
+        action: CloudAction,
+        call: impl Future<Output = Result<T, CloudError>>,
+    ) -> Result<T, CloudError> {
+        let started = Instant::now();
+        let result = call.await;
+        let error = result.as_ref().err().map(|e| e.kind);
+        self.metrics.cloud_call(self.inner.kind(), action, error, started.elapsed());
+        result
+    }
+}
+
+#[async_trait]
+impl Provider for InstrumentedProvider {
+    fn kind(&self) -> ProviderKind {
+        self.inner.kind()
+    }
+
+    async fn describe(&self, gateway: &GatewayRef) -> Result<Observed, CloudError> {
+        self.observe(CloudAction::Describe, self.inner.describe(gateway)).await
+    }
+
+    async fn resize(&self, gateway: &GatewayRef, capacity: &Capacity) -> Result<OrderTicket, CloudError> {
+        self.observe(CloudAction::Resize, self.inner.resize(gateway, capacity)).await
+    }
+
+    async fn change_billing(&self, gateway: &GatewayRef, prepaid: &Prepaid) -> Result<OrderTicket, CloudError> {
+        self.observe(CloudAction::ChangeBilling, self.inner.change_billing(gateway, prepaid)).await
+    }
+
+    async fn order_status(&self, gateway: &GatewayRef, order_id: &str) -> Result<OrderState, CloudError> {
+        self.observe(CloudAction::OrderStatus, self.inner.order_status(gateway, order_id)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::{api::BillingMode, cloud::memory::MemoryCloud};
+
+    #[tokio::test]
+    async fn counts_each_call_with_its_outcome_and_passes_results_through() {
+        let cloud = MemoryCloud::new(ProviderKind::TencentV3, Duration::from_secs(60));
+        cloud.seed("nat-1", Capacity::Connections(1_000_000), BillingMode::PayPerUse);
+        let metrics = Arc::new(Metrics::new());
+        let provider = InstrumentedProvider::wrap(Arc::new(cloud.clone()), metrics.clone());
+        let gw = |id: &str| GatewayRef { id: id.into(), region: "r".into(), vpc_id: None, project_id: None };
+
+        assert_eq!(provider.kind(), ProviderKind::TencentV3);
+        assert!(provider.describe(&gw("nat-1")).await.is_ok());
+        let ticket = provider.resize(&gw("nat-1"), &Capacity::Connections(3_000_000)).await.unwrap();
+        assert_eq!(ticket.order_id.as_deref(), Some("mem-1"));
+        let busy = provider.resize(&gw("nat-1"), &Capacity::Connections(3_000_000)).await.unwrap_err();
+        assert_eq!(busy.kind, crate::cloud::ErrorKind::Busy);
+        assert!(provider.describe(&gw("missing")).await.is_err());
+        assert_eq!(cloud.ledger().len(), 1, "the decorator never repeats a call");
+
+        let text = metrics.encode();
+        for line in [
+            "natgw_cloud_calls_total{provider=\"tencent/V3\",action=\"describe\",outcome=\"ok\"} 1",
+            "natgw_cloud_calls_total{provider=\"tencent/V3\",action=\"describe\",outcome=\"not_found\"} 1",
+            "natgw_cloud_calls_total{provider=\"tencent/V3\",action=\"resize\",outcome=\"ok\"} 1",
+            "natgw_cloud_calls_total{provider=\"tencent/V3\",action=\"resize\",outcome=\"busy\"} 1",
+            "natgw_cloud_call_duration_seconds_count{provider=\"tencent/V3\",action=\"resize\"} 2",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
+    }
+}

@@ -1,0 +1,1228 @@
+//! [`plan`] under test: tables over every input that matters, explicit rows for the cases people
+//! rely on, and properties over arbitrary inputs, including a simulated cloud that runs whole
+//! reconcile sequences.
+
+use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
+use proptest::prelude::*;
+
+use super::*;
+use crate::api::{Billing, HuaweiProvider, PeriodUnit, Prepaid, ProviderSpec, SecretRef, TencentApi, TencentProvider};
+
+use BillingMode::{PayPerUse, Prepaid as PrepaidMode};
+use ProviderKind::{Huawei, TencentV2, TencentV3};
+
+const KINDS: [ProviderKind; 3] = [TencentV2, TencentV3, Huawei];
+const BILLINGS: [BillingMode; 2] = [PayPerUse, PrepaidMode];
+const POLICIES: [ManagementPolicy; 2] = [ManagementPolicy::Manage, ManagementPolicy::Observe];
+/// The resource's current `metadata.generation` in every table row.
+const GEN: i64 = 7;
+const GATEWAY: &str = "nat-et8e970y";
+
+// ---------------------------------------------------------------------------------------------
+// Builders
+
+fn spec(kind: ProviderKind, size: Size, billing: BillingMode, policy: ManagementPolicy) -> NatGatewaySpec {
+    let tencent = |api| ProviderSpec {
+        tencent: Some(TencentProvider { region: "ap-guangzhou".into(), vpc_id: Some("vpc-1".into()), api }),
+        huawei: None,
+    };
+    let provider = match kind {
+        TencentV2 => tencent(TencentApi::V2),
+        TencentV3 => tencent(TencentApi::V3),
+        Huawei => ProviderSpec {
+            tencent: None,
+            huawei: Some(HuaweiProvider { region: "cn-north-4".into(), project_id: None, bss_endpoint: None }),
+        },
+    };
+    let billing = (billing == PrepaidMode).then_some(Billing {
+        mode: PrepaidMode,
+        prepaid: Some(Prepaid { period_unit: PeriodUnit::Month, periods: 1, auto_renew: false, auto_pay: true }),
+    });
+    NatGatewaySpec {
+        gateway_id: GATEWAY.into(),
+        provider,
+        size,
+        billing,
+        credentials_secret_ref: SecretRef { name: "creds".into() },
+        endpoint: None,
+        management_policy: policy,
+    }
+}
+
+/// A size the gateway shows: one the provider maps, or a cloud value that maps to none.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Seen {
+    Size(Size),
+    /// Tencent 2,000,000 connections (between Small and Medium); Huawei spec "9".
+    Unknown,
+}
+
+fn seen_sizes(kind: ProviderKind) -> Vec<Seen> {
+    let mut all: Vec<Seen> =
+        Size::ALL.into_iter().filter(|s| kind.capacity_for(*s).is_some()).map(Seen::Size).collect();
+    all.push(Seen::Unknown);
+    all
+}
+
+fn capacity(kind: ProviderKind, seen: Seen) -> Capacity {
+    match (seen, kind) {
+        (Seen::Size(s), _) => kind.capacity_for(s).expect("a size this provider maps"),
+        (Seen::Unknown, Huawei) => Capacity::Spec("9".into()),
+        (Seen::Unknown, _) => Capacity::Connections(2_000_000),
+    }
+}
+
+fn gateway(kind: ProviderKind, seen: Seen, billing: BillingMode, state: GatewayState) -> Observed {
+    let raw_state = match state {
+        GatewayState::Ready => "AVAILABLE",
+        GatewayState::Transitioning => "UPDATING",
+        GatewayState::Unavailable => "PENDFAILURE",
+    };
+    Observed { capacity: capacity(kind, seen), billing, state, raw_state: raw_state.into() }
+}
+
+fn order(
+    action: OrderAction,
+    target: &str,
+    phase: OrderPhase,
+    id: Option<&str>,
+    attempt: u32,
+    generation: i64,
+) -> OrderStatus {
+    OrderStatus {
+        action,
+        target: target.into(),
+        attempt,
+        id: id.map(str::to_owned),
+        request_id: Some("req-1".into()),
+        generation: Some(generation),
+        phase,
+        // Long ago: nothing may depend on how long an order has been open.
+        submitted_at: Time(Timestamp::UNIX_EPOCH),
+        finished_at: None,
+        message: Some("InsufficientBalance: the account balance is too low".into()),
+    }
+}
+
+/// One set of inputs, owned, so tables and strategies can build it and `plan` can borrow it.
+#[derive(Debug, Clone)]
+struct Case {
+    spec: NatGatewaySpec,
+    generation: i64,
+    kind: ProviderKind,
+    observed: Option<Observed>,
+    order: Option<OrderStatus>,
+    order_state: Option<OrderState>,
+    last_order: Option<OrderStatus>,
+}
+
+impl Case {
+    fn new(spec: NatGatewaySpec, kind: ProviderKind, observed: Option<Observed>) -> Case {
+        Case { spec, generation: GEN, kind, observed, order: None, order_state: None, last_order: None }
+    }
+
+    fn with_order(mut self, order: OrderStatus, state: Option<OrderState>) -> Case {
+        self.order = Some(order);
+        self.order_state = state;
+        self
+    }
+
+    fn with_last(mut self, last: OrderStatus) -> Case {
+        self.last_order = Some(last);
+        self
+    }
+
+    fn plan(&self) -> Step {
+        plan(Inputs {
+            spec: &self.spec,
+            generation: self.generation,
+            kind: self.kind,
+            observed: self.observed.as_ref(),
+            order: self.order.as_ref(),
+            order_state: self.order_state.as_ref(),
+            last_order: self.last_order.as_ref(),
+        })
+    }
+}
+
+/// A step without its message, for tables.
+#[derive(Debug, Clone, PartialEq)]
+enum Shape {
+    InSync,
+    Wait(Wait),
+    Submit(OrderAction, String, u32),
+    Finish(OrderPhase),
+    Drift,
+    Stall(StallReason),
+}
+
+fn shape(step: &Step) -> Shape {
+    match step {
+        Step::InSync => Shape::InSync,
+        Step::Wait(w) => Shape::Wait(*w),
+        Step::Submit { action, target, attempt } => Shape::Submit(*action, target.clone(), *attempt),
+        Step::Finish { phase, .. } => Shape::Finish(*phase),
+        Step::Drift { .. } => Shape::Drift,
+        Step::Stall { reason, .. } => Shape::Stall(*reason),
+    }
+}
+
+/// Every message must tell a person what happened and what to do about it.
+fn assert_actionable(step: &Step, context: &str) {
+    let (needles, message): (&[&str], &str) = match step {
+        Step::Stall { reason, message } => (
+            match reason {
+                StallReason::GatewayNotFound => &["no NAT gateway", GATEWAY, "check spec.gatewayId"],
+                StallReason::GatewayUnavailable => &["resolve it in the cloud console"],
+                StallReason::UnsupportedSize => &["set spec.size to one of"],
+                StallReason::UnsupportedChange => &["set spec."],
+                StallReason::OrderFailed => &["failed", "change the spec to try again"],
+            },
+            message,
+        ),
+        Step::Drift { message } => (&["managementPolicy is Observe", "nothing is ordered", "Manage"], message),
+        Step::Finish { message, .. } => (&[] as &[&str], message),
+        _ => return,
+    };
+    assert!(!message.is_empty(), "{context}: empty message in {step:?}");
+    for needle in needles {
+        assert!(message.contains(needle), "{context}: {message:?} lacks {needle:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Table 1: no order open. Every provider x desired size x observed size x desired billing x
+// observed billing x gateway state x policy x last order.
+
+/// What `status.lastOrder` holds, relative to the change the row needs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Last {
+    None,
+    /// This very change failed at this generation: no second order.
+    FailedHere,
+    /// This change failed at an older generation: the user changed the spec since, so try again.
+    FailedBefore,
+    /// Another change failed at this generation: does not block this one.
+    FailedOther,
+    /// This change succeeded before and the gateway drifted back: correct it again.
+    SucceededHere,
+}
+
+/// The change a row needs (billing first), whether or not it can be made.
+fn change_of(want_size: Size, want_bill: BillingMode, seen_bill: BillingMode) -> (OrderAction, String) {
+    if want_bill != seen_bill {
+        (OrderAction::ChangeBilling, want_bill.to_string())
+    } else {
+        (OrderAction::Resize, want_size.to_string())
+    }
+}
+
+fn last_order(last: Last, change: &(OrderAction, String)) -> Option<OrderStatus> {
+    let (action, target) = (change.0, change.1.as_str());
+    match last {
+        Last::None => None,
+        Last::FailedHere => Some(order(action, target, OrderPhase::Failed, Some("o-1"), 2, GEN)),
+        Last::FailedBefore => Some(order(action, target, OrderPhase::Failed, Some("o-1"), 2, GEN - 1)),
+        Last::FailedOther => Some(order(OrderAction::Resize, "Huge", OrderPhase::Failed, Some("o-1"), 2, GEN)),
+        Last::SucceededHere => Some(order(action, target, OrderPhase::Succeeded, Some("o-1"), 2, GEN - 1)),
+    }
+}
+
+/// The rule the table checks, stated without the provider helpers `plan` uses:
+/// 1. no gateway -> GatewayNotFound;
+/// 2. Tencent has no ExtraLarge/Enterprise -> UnsupportedSize, before anything else is considered;
+/// 3. a billing change other than Huawei pay-per-use -> prepaid -> UnsupportedChange;
+/// 4. Tencent API 2.0 never shrinks (2,000,000 connections is above Small) -> UnsupportedChange;
+/// 5. a changing gateway -> wait; an unusable one -> GatewayUnavailable;
+/// 6. billing first, then size; nothing differs -> InSync;
+/// 7. Observe -> Drift; this change failed at this generation -> OrderFailed;
+/// 8. else Submit, attempt 1 or one more than the last order for the same change.
+#[allow(clippy::too_many_arguments)]
+fn expected_without_order(
+    kind: ProviderKind,
+    want_size: Size,
+    seen: Seen,
+    want_bill: BillingMode,
+    seen_bill: BillingMode,
+    state: Option<GatewayState>,
+    policy: ManagementPolicy,
+    last: Last,
+) -> Shape {
+    let Some(state) = state else { return Shape::Stall(StallReason::GatewayNotFound) };
+    let tencent = kind != Huawei;
+    if tencent && matches!(want_size, Size::ExtraLarge | Size::Enterprise) {
+        return Shape::Stall(StallReason::UnsupportedSize);
+    }
+    if want_bill != seen_bill && !(kind == Huawei && seen_bill == PayPerUse) {
+        return Shape::Stall(StallReason::UnsupportedChange);
+    }
+    let shrinks = match seen {
+        Seen::Size(s) => want_size < s,
+        Seen::Unknown => want_size == Size::Small,
+    };
+    if kind == TencentV2 && shrinks {
+        return Shape::Stall(StallReason::UnsupportedChange);
+    }
+    match state {
+        GatewayState::Transitioning => return Shape::Wait(Wait::GatewayTransitioning),
+        GatewayState::Unavailable => return Shape::Stall(StallReason::GatewayUnavailable),
+        GatewayState::Ready => {}
+    }
+    if want_bill == seen_bill && seen == Seen::Size(want_size) {
+        return Shape::InSync;
+    }
+    if policy == ManagementPolicy::Observe {
+        return Shape::Drift;
+    }
+    let (action, target) = change_of(want_size, want_bill, seen_bill);
+    match last {
+        Last::FailedHere => Shape::Stall(StallReason::OrderFailed),
+        Last::FailedBefore | Last::SucceededHere => Shape::Submit(action, target, 3),
+        Last::None | Last::FailedOther => Shape::Submit(action, target, 1),
+    }
+}
+
+#[test]
+fn table_without_an_open_order() {
+    let states = [Some(GatewayState::Ready), Some(GatewayState::Transitioning), Some(GatewayState::Unavailable), None];
+    let lasts = [Last::None, Last::FailedHere, Last::FailedBefore, Last::FailedOther, Last::SucceededHere];
+    let mut rows = 0;
+    for kind in KINDS {
+        for want_size in Size::ALL {
+            for seen in seen_sizes(kind) {
+                for want_bill in BILLINGS {
+                    for seen_bill in BILLINGS {
+                        for state in states {
+                            for policy in POLICIES {
+                                for last in lasts {
+                                    let observed = state.map(|s| gateway(kind, seen, seen_bill, s));
+                                    let mut case = Case::new(spec(kind, want_size, want_bill, policy), kind, observed);
+                                    case.last_order = last_order(last, &change_of(want_size, want_bill, seen_bill));
+                                    let step = case.plan();
+                                    let want = expected_without_order(
+                                        kind, want_size, seen, want_bill, seen_bill, state, policy, last,
+                                    );
+                                    let context = format!(
+                                        "{kind:?} want {want_size}/{want_bill} seen {seen:?}/{seen_bill} {state:?} {policy:?} last {last:?}"
+                                    );
+                                    assert_eq!(shape(&step), want, "{context}: {step:?}");
+                                    assert_actionable(&step, &context);
+                                    rows += 1;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // 3 Tencent sizes + unknown for each Tencent API, 5 + unknown for Huawei.
+    assert_eq!(rows, (4 + 4 + 6) * 5 * 2 * 2 * 4 * 2 * 5);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Table 2: an order of ours is open.
+
+/// A change in flight: the spec, the gateway before and after it, and the order for it.
+struct Scenario {
+    name: &'static str,
+    kind: ProviderKind,
+    spec_size: Size,
+    spec_billing: BillingMode,
+    action: OrderAction,
+    target: &'static str,
+    before: (Seen, BillingMode),
+    after: (Seen, BillingMode),
+}
+
+fn scenarios() -> Vec<Scenario> {
+    let mut all = Vec::new();
+    for kind in KINDS {
+        all.push(Scenario {
+            name: "resize",
+            kind,
+            spec_size: Size::Medium,
+            spec_billing: PayPerUse,
+            action: OrderAction::Resize,
+            target: "Medium",
+            before: (Seen::Size(Size::Small), PayPerUse),
+            after: (Seen::Size(Size::Medium), PayPerUse),
+        });
+        // The user changed the spec (Medium -> Large) after the intent to go to Medium was written.
+        all.push(Scenario {
+            name: "superseded resize",
+            kind,
+            spec_size: Size::Large,
+            spec_billing: PayPerUse,
+            action: OrderAction::Resize,
+            target: "Medium",
+            before: (Seen::Size(Size::Small), PayPerUse),
+            after: (Seen::Size(Size::Medium), PayPerUse),
+        });
+    }
+    all.push(Scenario {
+        name: "billing",
+        kind: Huawei,
+        spec_size: Size::Small,
+        spec_billing: PrepaidMode,
+        action: OrderAction::ChangeBilling,
+        target: "Prepaid",
+        before: (Seen::Size(Size::Small), PayPerUse),
+        after: (Seen::Size(Size::Small), PrepaidMode),
+    });
+    all
+}
+
+/// The rule for open orders:
+/// - no gateway -> GatewayNotFound;
+/// - a pollable id: the order state decides (not polled or in progress -> wait; awaiting payment
+///   -> wait for payment; failed/cancelled -> finish failed; succeeded -> wait until the gateway
+///   is steady and at the target, then finish succeeded);
+/// - no id: a changing gateway -> wait (adopt); at the target -> succeeded; unusable -> failed;
+///   an accepted call (InProgress/AwaitingPayment) with a steady, unchanged gateway -> failed;
+///   an unanswered intent (Submitting; the controller found no order for it at the cloud) with a
+///   steady, unchanged gateway -> submit the same change again, unless the policy is Observe or
+///   the spec no longer asks for it: then drop it as failed, nothing ordered.
+fn expected_with_order(
+    sc: &Scenario,
+    phase: OrderPhase,
+    id: bool,
+    order_state: Option<&OrderState>,
+    state: Option<GatewayState>,
+    at_target: bool,
+    policy: ManagementPolicy,
+) -> Shape {
+    let Some(state) = state else { return Shape::Stall(StallReason::GatewayNotFound) };
+    if id {
+        return match order_state {
+            None | Some(OrderState::InProgress) => Shape::Wait(Wait::OrderInProgress),
+            Some(OrderState::AwaitingPayment) => Shape::Wait(Wait::AwaitingPayment),
+            Some(OrderState::Failed { .. } | OrderState::Cancelled) => Shape::Finish(OrderPhase::Failed),
+            Some(OrderState::Succeeded) => match state {
+                GatewayState::Transitioning => Shape::Wait(Wait::GatewayTransitioning),
+                _ if at_target => Shape::Finish(OrderPhase::Succeeded),
+                _ => Shape::Wait(Wait::OrderInProgress),
+            },
+        };
+    }
+    match state {
+        GatewayState::Transitioning => Shape::Wait(Wait::GatewayTransitioning),
+        _ if at_target => Shape::Finish(OrderPhase::Succeeded),
+        GatewayState::Unavailable => Shape::Finish(OrderPhase::Failed),
+        GatewayState::Ready if phase != OrderPhase::Submitting => Shape::Finish(OrderPhase::Failed),
+        GatewayState::Ready if policy == ManagementPolicy::Observe || sc.name == "superseded resize" => {
+            Shape::Finish(OrderPhase::Failed)
+        }
+        GatewayState::Ready => Shape::Submit(sc.action, sc.target.to_owned(), 2),
+    }
+}
+
+fn order_states() -> [Option<OrderState>; 6] {
+    [
+        None,
+        Some(OrderState::InProgress),
+        Some(OrderState::AwaitingPayment),
+        Some(OrderState::Succeeded),
+        Some(OrderState::Failed { reason: "InsufficientBalance".into() }),
+        Some(OrderState::Cancelled),
+    ]
+}
+
+#[test]
+fn table_with_an_open_order() {
+    let phases = [OrderPhase::Submitting, OrderPhase::InProgress, OrderPhase::AwaitingPayment];
+    let states = [Some(GatewayState::Ready), Some(GatewayState::Transitioning), Some(GatewayState::Unavailable), None];
+    let mut rows = 0;
+    for sc in scenarios() {
+        for phase in phases {
+            for id in [false, true] {
+                for order_state in order_states() {
+                    for state in states {
+                        for at_target in [false, true] {
+                            for policy in POLICIES {
+                                for last in [None, Some(OrderPhase::Failed)] {
+                                    let (seen, billing) = if at_target { sc.after } else { sc.before };
+                                    let observed = state.map(|s| gateway(sc.kind, seen, billing, s));
+                                    let spec = spec(sc.kind, sc.spec_size, sc.spec_billing, policy);
+                                    let open = order(sc.action, sc.target, phase, id.then_some("o-2"), 1, GEN);
+                                    let mut case =
+                                        Case::new(spec, sc.kind, observed).with_order(open, order_state.clone());
+                                    // An earlier failure of the same change must not change how an
+                                    // open order is followed.
+                                    case.last_order = last.map(|p| order(sc.action, sc.target, p, Some("o-1"), 1, GEN));
+                                    let step = case.plan();
+                                    let want = expected_with_order(
+                                        &sc,
+                                        phase,
+                                        id,
+                                        order_state.as_ref(),
+                                        state,
+                                        at_target,
+                                        policy,
+                                    );
+                                    let context = format!(
+                                        "{} {:?} {phase:?} id={id} {order_state:?} {state:?} at_target={at_target} {policy:?} last={last:?}",
+                                        sc.name, sc.kind
+                                    );
+                                    assert_eq!(shape(&step), want, "{context}: {step:?}");
+                                    assert_actionable(&step, &context);
+                                    rows += 1;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(rows, 7 * 3 * 2 * 6 * 4 * 2 * 2 * 2);
+}
+
+/// A finished order left in `status.order` (an older operator wrote it) is not followed.
+#[test]
+fn finished_orders_are_not_followed() {
+    for kind in KINDS {
+        for phase in [OrderPhase::Succeeded, OrderPhase::Failed] {
+            let observed = gateway(kind, Seen::Size(Size::Small), PayPerUse, GatewayState::Ready);
+            let case = Case::new(spec(kind, Size::Medium, PayPerUse, ManagementPolicy::Manage), kind, Some(observed))
+                .with_order(
+                    order(OrderAction::Resize, "Large", phase, Some("o-1"), 1, GEN),
+                    Some(OrderState::InProgress),
+                );
+            assert_eq!(
+                shape(&case.plan()),
+                Shape::Submit(OrderAction::Resize, "Medium".into(), 1),
+                "{kind:?} {phase:?}"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Explicit rows: the cases users and the controller rely on, with their messages.
+
+fn ready(kind: ProviderKind, size: Size, billing: BillingMode) -> Option<Observed> {
+    Some(gateway(kind, Seen::Size(size), billing, GatewayState::Ready))
+}
+
+fn manage(kind: ProviderKind, size: Size, billing: BillingMode) -> NatGatewaySpec {
+    spec(kind, size, billing, ManagementPolicy::Manage)
+}
+
+fn stall_message(step: Step, reason: StallReason) -> String {
+    match step {
+        Step::Stall { reason: r, message } if r == reason => message,
+        other => panic!("expected Stall {reason:?}, got {other:?}"),
+    }
+}
+
+#[test]
+fn huawei_changes_billing_first_then_resizes() {
+    let want = manage(Huawei, Size::Medium, PrepaidMode);
+    let first = Case::new(want.clone(), Huawei, ready(Huawei, Size::Small, PayPerUse));
+    assert_eq!(first.plan(), Step::Submit { action: OrderAction::ChangeBilling, target: "Prepaid".into(), attempt: 1 });
+    // Billing done (recorded as the last order): now the size.
+    let second = Case::new(want, Huawei, ready(Huawei, Size::Small, PrepaidMode)).with_last(order(
+        OrderAction::ChangeBilling,
+        "Prepaid",
+        OrderPhase::Succeeded,
+        Some("o-1"),
+        1,
+        GEN,
+    ));
+    assert_eq!(second.plan(), Step::Submit { action: OrderAction::Resize, target: "Medium".into(), attempt: 1 });
+}
+
+#[test]
+fn huawei_prepaid_to_pay_per_use_happens_only_at_expiry() {
+    for size in [Size::Small, Size::Large] {
+        let case = Case::new(manage(Huawei, size, PayPerUse), Huawei, ready(Huawei, Size::Small, PrepaidMode));
+        let message = stall_message(case.plan(), StallReason::UnsupportedChange);
+        assert!(message.contains("only when its subscription expires"), "{message}");
+        assert!(message.contains("no API"), "{message}");
+        assert!(message.contains("spec.billing.mode to Prepaid"), "{message}");
+    }
+}
+
+#[test]
+fn tencent_has_no_prepaid() {
+    for kind in [TencentV2, TencentV3] {
+        for size in [Size::Small, Size::Medium, Size::Large] {
+            let case = Case::new(manage(kind, size, PrepaidMode), kind, ready(kind, Size::Small, PayPerUse));
+            let message = stall_message(case.plan(), StallReason::UnsupportedChange);
+            assert!(message.contains("Tencent Cloud has no API"), "{message}");
+            assert!(message.contains("remove spec.billing or set spec.billing.mode to PayPerUse"), "{message}");
+        }
+    }
+}
+
+#[test]
+fn tencent_api_2_never_downsizes_but_api_3_does() {
+    let v2 = Case::new(manage(TencentV2, Size::Small, PayPerUse), TencentV2, ready(TencentV2, Size::Large, PayPerUse));
+    let message = stall_message(v2.plan(), StallReason::UnsupportedChange);
+    assert!(message.contains("only upgrades"), "{message}");
+    assert!(message.contains("from Large to Small"), "{message}");
+    assert!(message.contains("set spec.size to Large or larger"), "{message}");
+    assert!(message.contains("api: V3"), "{message}");
+
+    let v3 = Case::new(manage(TencentV3, Size::Small, PayPerUse), TencentV3, ready(TencentV3, Size::Large, PayPerUse));
+    assert_eq!(v3.plan(), Step::Submit { action: OrderAction::Resize, target: "Small".into(), attempt: 1 });
+    // Upgrades work on both.
+    let up = Case::new(manage(TencentV2, Size::Large, PayPerUse), TencentV2, ready(TencentV2, Size::Small, PayPerUse));
+    assert_eq!(up.plan(), Step::Submit { action: OrderAction::Resize, target: "Large".into(), attempt: 1 });
+}
+
+/// A gateway set in the console to a value no size maps to: API 2.0 still never orders a shrink.
+#[test]
+fn tencent_api_2_refuses_a_shrink_from_an_unmapped_capacity() {
+    let observed = gateway(TencentV2, Seen::Unknown, PayPerUse, GatewayState::Ready);
+    let down = Case::new(manage(TencentV2, Size::Small, PayPerUse), TencentV2, Some(observed.clone()));
+    let message = stall_message(down.plan(), StallReason::UnsupportedChange);
+    assert!(message.contains("from 2000000 connections to Small"), "{message}");
+    let up = Case::new(manage(TencentV2, Size::Medium, PayPerUse), TencentV2, Some(observed));
+    assert_eq!(up.plan(), Step::Submit { action: OrderAction::Resize, target: "Medium".into(), attempt: 1 });
+}
+
+#[test]
+fn tencent_has_no_extra_large_or_enterprise_even_with_a_billing_change() {
+    for kind in [TencentV2, TencentV3] {
+        for size in [Size::ExtraLarge, Size::Enterprise] {
+            for billing in BILLINGS {
+                for state in [GatewayState::Ready, GatewayState::Transitioning, GatewayState::Unavailable] {
+                    let observed = gateway(kind, Seen::Size(Size::Small), PayPerUse, state);
+                    let case = Case::new(manage(kind, size, billing), kind, Some(observed));
+                    let message = stall_message(case.plan(), StallReason::UnsupportedSize);
+                    assert!(message.contains(&format!("no size {size}")), "{message}");
+                    assert!(message.contains("set spec.size to one of Small, Medium, Large"), "{message}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_missing_gateway_stalls_whatever_else_is_going_on() {
+    for kind in KINDS {
+        let open = order(OrderAction::Resize, "Medium", OrderPhase::InProgress, Some("o-1"), 1, GEN);
+        for case in [
+            Case::new(manage(kind, Size::Medium, PayPerUse), kind, None),
+            Case::new(manage(kind, Size::Medium, PayPerUse), kind, None).with_order(open, Some(OrderState::Succeeded)),
+        ] {
+            let message = stall_message(case.plan(), StallReason::GatewayNotFound);
+            assert!(message.contains(GATEWAY) && message.contains("check spec.gatewayId and the region"), "{message}");
+        }
+    }
+}
+
+#[test]
+fn observe_reports_drift_and_never_orders() {
+    let observe = spec(Huawei, Size::Large, PrepaidMode, ManagementPolicy::Observe);
+    let case = Case::new(observe, Huawei, ready(Huawei, Size::Small, PayPerUse));
+    let Step::Drift { message } = case.plan() else { panic!("expected drift") };
+    assert!(message.contains("the gateway is Small / PayPerUse"), "{message}");
+    assert!(message.contains("asks for Large / Prepaid"), "{message}");
+    assert!(message.contains("set spec.managementPolicy to Manage"), "{message}");
+
+    // In sync is in sync under Observe too.
+    let observe = spec(Huawei, Size::Small, PayPerUse, ManagementPolicy::Observe);
+    assert_eq!(Case::new(observe, Huawei, ready(Huawei, Size::Small, PayPerUse)).plan(), Step::InSync);
+}
+
+#[test]
+fn a_failed_order_is_not_retried_for_the_same_generation() {
+    let failed = order(OrderAction::Resize, "Medium", OrderPhase::Failed, Some("o-1"), 1, GEN);
+    let case =
+        Case::new(manage(TencentV2, Size::Medium, PayPerUse), TencentV2, ready(TencentV2, Size::Small, PayPerUse))
+            .with_last(failed.clone());
+    let message = stall_message(case.plan(), StallReason::OrderFailed);
+    assert!(message.contains("the Resize order to Medium failed: InsufficientBalance"), "{message}");
+    assert!(message.contains("change the spec to try again"), "{message}");
+
+    let mut newer = case.clone();
+    newer.generation = GEN + 1;
+    assert_eq!(newer.plan(), Step::Submit { action: OrderAction::Resize, target: "Medium".into(), attempt: 2 });
+}
+
+#[test]
+fn a_succeeded_order_waits_for_the_gateway_to_settle() {
+    for kind in KINDS {
+        let open = order(OrderAction::Resize, "Medium", OrderPhase::InProgress, Some("o-1"), 1, GEN);
+        let spec = manage(kind, Size::Medium, PayPerUse);
+        let changing = gateway(kind, Seen::Size(Size::Small), PayPerUse, GatewayState::Transitioning);
+        let case = Case::new(spec.clone(), kind, Some(changing)).with_order(open.clone(), Some(OrderState::Succeeded));
+        assert_eq!(case.plan(), Step::Wait(Wait::GatewayTransitioning), "{kind:?}");
+
+        let done =
+            Case::new(spec, kind, ready(kind, Size::Medium, PayPerUse)).with_order(open, Some(OrderState::Succeeded));
+        assert_eq!(
+            done.plan(),
+            Step::Finish { phase: OrderPhase::Succeeded, message: "the gateway was resized to Medium".into() }
+        );
+    }
+    // Huawei's billing_info lags the paid order: keep waiting, do not finish or reorder.
+    let billing = order(OrderAction::ChangeBilling, "Prepaid", OrderPhase::InProgress, Some("o-1"), 1, GEN);
+    let lagging = Case::new(manage(Huawei, Size::Small, PrepaidMode), Huawei, ready(Huawei, Size::Small, PayPerUse))
+        .with_order(billing, Some(OrderState::Succeeded));
+    assert_eq!(lagging.plan(), Step::Wait(Wait::OrderInProgress));
+}
+
+#[test]
+fn an_unanswered_intent_is_adopted_finished_or_sent_again() {
+    for kind in KINDS {
+        let spec = manage(kind, Size::Medium, PayPerUse);
+        let intent = order(OrderAction::Resize, "Medium", OrderPhase::Submitting, None, 1, GEN);
+        let changing = gateway(kind, Seen::Size(Size::Small), PayPerUse, GatewayState::Transitioning);
+        let adopt = Case::new(spec.clone(), kind, Some(changing)).with_order(intent.clone(), None);
+        assert_eq!(adopt.plan(), Step::Wait(Wait::GatewayTransitioning), "{kind:?}");
+
+        let landed =
+            Case::new(spec.clone(), kind, ready(kind, Size::Medium, PayPerUse)).with_order(intent.clone(), None);
+        assert_eq!(shape(&landed.plan()), Shape::Finish(OrderPhase::Succeeded), "{kind:?}");
+
+        let lost = Case::new(spec, kind, ready(kind, Size::Small, PayPerUse)).with_order(intent, None);
+        assert_eq!(lost.plan(), Step::Submit { action: OrderAction::Resize, target: "Medium".into(), attempt: 2 });
+    }
+}
+
+/// Huawei's change_to_period opens an order and leaves the gateway as it was until the order is
+/// paid, so an unanswered billing change is settled by the order the controller finds for it at
+/// the cloud (its id filled in), never by the unchanged gateway: no second order while it runs.
+#[test]
+fn an_unanswered_billing_change_follows_the_order_found_for_it() {
+    let found = order(OrderAction::ChangeBilling, "Prepaid", OrderPhase::Submitting, Some("CS9"), 1, GEN);
+    let spec = manage(Huawei, Size::Medium, PrepaidMode);
+    let unchanged = ready(Huawei, Size::Small, PayPerUse);
+    let follow = |state: OrderState, observed: Option<Observed>| {
+        Case::new(spec.clone(), Huawei, observed).with_order(found.clone(), Some(state)).plan()
+    };
+    assert_eq!(follow(OrderState::InProgress, unchanged.clone()), Step::Wait(Wait::OrderInProgress));
+    assert_eq!(follow(OrderState::AwaitingPayment, unchanged.clone()), Step::Wait(Wait::AwaitingPayment));
+    // Paid, but billing_info has not caught up: still no second order.
+    assert_eq!(follow(OrderState::Succeeded, unchanged.clone()), Step::Wait(Wait::OrderInProgress));
+    assert_eq!(
+        follow(OrderState::Succeeded, ready(Huawei, Size::Small, PrepaidMode)),
+        Step::Finish { phase: OrderPhase::Succeeded, message: "the gateway's billing is now Prepaid".into() }
+    );
+    assert_eq!(shape(&follow(OrderState::Cancelled, unchanged.clone())), Shape::Finish(OrderPhase::Failed));
+
+    // No order at the cloud and no change: the call never landed, so it is sent again.
+    let lost = Case::new(spec, Huawei, unchanged).with_order(OrderStatus { id: None, ..found }, None);
+    assert_eq!(lost.plan(), Step::Submit { action: OrderAction::ChangeBilling, target: "Prepaid".into(), attempt: 2 });
+}
+
+#[test]
+fn an_unsent_intent_is_dropped_when_no_longer_wanted() {
+    let intent = order(OrderAction::Resize, "Medium", OrderPhase::Submitting, None, 1, GEN - 1);
+    // The user moved on to Observe.
+    let observe = Case::new(
+        spec(TencentV3, Size::Medium, PayPerUse, ManagementPolicy::Observe),
+        TencentV3,
+        ready(TencentV3, Size::Small, PayPerUse),
+    )
+    .with_order(intent.clone(), None);
+    let Step::Finish { phase: OrderPhase::Failed, message } = observe.plan() else { panic!("expected finish") };
+    assert!(message.contains("no sign of it") && message.contains("Observe, so it is not sent again"), "{message}");
+    // ... or to another size.
+    let moved =
+        Case::new(manage(TencentV3, Size::Large, PayPerUse), TencentV3, ready(TencentV3, Size::Small, PayPerUse))
+            .with_order(intent.clone(), None);
+    let Step::Finish { phase: OrderPhase::Failed, message } = moved.plan() else { panic!("expected finish") };
+    assert!(message.contains("no longer asks for it") && message.contains("nothing was ordered"), "{message}");
+    // ... or to a size the old API cannot shrink to since someone upgraded the gateway.
+    let refused =
+        Case::new(manage(TencentV2, Size::Medium, PayPerUse), TencentV2, ready(TencentV2, Size::Large, PayPerUse))
+            .with_order(intent, None);
+    assert_eq!(shape(&refused.plan()), Shape::Finish(OrderPhase::Failed));
+}
+
+#[test]
+fn awaiting_payment_waits_however_long_it_takes() {
+    for gateway_state in [GatewayState::Ready, GatewayState::Transitioning, GatewayState::Unavailable] {
+        for phase in [OrderPhase::InProgress, OrderPhase::AwaitingPayment, OrderPhase::Submitting] {
+            // Submitted at the epoch: decades unpaid is still just unpaid.
+            let open = order(OrderAction::ChangeBilling, "Prepaid", phase, Some("CS123"), 1, GEN - 3);
+            let observed = gateway(Huawei, Seen::Size(Size::Small), PayPerUse, gateway_state);
+            let case = Case::new(manage(Huawei, Size::Large, PrepaidMode), Huawei, Some(observed))
+                .with_order(open, Some(OrderState::AwaitingPayment));
+            assert_eq!(case.plan(), Step::Wait(Wait::AwaitingPayment), "{gateway_state:?} {phase:?}");
+        }
+    }
+}
+
+#[test]
+fn a_cancelled_or_failed_order_finishes_failed() {
+    let open = order(OrderAction::Resize, "Large", OrderPhase::InProgress, Some("CS123"), 1, GEN);
+    let case = Case::new(manage(Huawei, Size::Large, PrepaidMode), Huawei, ready(Huawei, Size::Small, PrepaidMode));
+    let cancelled = case.clone().with_order(open.clone(), Some(OrderState::Cancelled));
+    let Step::Finish { phase: OrderPhase::Failed, message } = cancelled.plan() else { panic!("expected finish") };
+    assert!(message.contains("cancelled"), "{message}");
+    let failed = case.with_order(open, Some(OrderState::Failed { reason: "CBC.0150 balance too low".into() }));
+    let Step::Finish { phase: OrderPhase::Failed, message } = failed.plan() else { panic!("expected finish") };
+    assert!(message.contains("CBC.0150 balance too low"), "{message}");
+}
+
+#[test]
+fn an_unusable_gateway_stalls_with_its_state() {
+    let observed = gateway(TencentV3, Seen::Size(Size::Small), PayPerUse, GatewayState::Unavailable);
+    let case = Case::new(manage(TencentV3, Size::Medium, PayPerUse), TencentV3, Some(observed));
+    let message = stall_message(case.plan(), StallReason::GatewayUnavailable);
+    assert!(message.contains("PENDFAILURE") && message.contains("settle arrears"), "{message}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Properties over arbitrary inputs.
+
+fn any_kind() -> impl Strategy<Value = ProviderKind> {
+    prop::sample::select(KINDS.to_vec())
+}
+
+fn any_size() -> impl Strategy<Value = Size> {
+    prop::sample::select(Size::ALL.to_vec())
+}
+
+fn any_billing() -> impl Strategy<Value = BillingMode> {
+    prop::sample::select(BILLINGS.to_vec())
+}
+
+fn any_capacity() -> impl Strategy<Value = Capacity> {
+    prop_oneof![
+        prop::sample::select(vec![1_000_000u64, 2_000_000, 3_000_000, 10_000_000, 0]).prop_map(Capacity::Connections),
+        prop::sample::select(vec!["1", "2", "3", "4", "5", "9", ""]).prop_map(|s| Capacity::Spec(s.into())),
+    ]
+}
+
+fn any_state() -> impl Strategy<Value = GatewayState> {
+    prop::sample::select(vec![GatewayState::Ready, GatewayState::Transitioning, GatewayState::Unavailable])
+}
+
+fn any_order() -> impl Strategy<Value = OrderStatus> {
+    let targets = vec!["Small", "Medium", "Large", "ExtraLarge", "Enterprise", "PayPerUse", "Prepaid", "Huge"];
+    let phases = vec![
+        OrderPhase::Submitting,
+        OrderPhase::InProgress,
+        OrderPhase::AwaitingPayment,
+        OrderPhase::Succeeded,
+        OrderPhase::Failed,
+    ];
+    (
+        prop::sample::select(vec![OrderAction::Resize, OrderAction::ChangeBilling]),
+        prop::sample::select(targets),
+        prop::sample::select(phases),
+        prop::option::of(Just("o-1")),
+        1u32..4,
+        GEN - 2..=GEN + 1,
+    )
+        .prop_map(|(action, target, phase, id, attempt, generation)| {
+            order(action, target, phase, id, attempt, generation)
+        })
+}
+
+fn any_order_state() -> impl Strategy<Value = OrderState> {
+    prop_oneof![
+        Just(OrderState::InProgress),
+        Just(OrderState::AwaitingPayment),
+        Just(OrderState::Succeeded),
+        Just(OrderState::Failed { reason: "refused".into() }),
+        Just(OrderState::Cancelled),
+    ]
+}
+
+fn any_case() -> impl Strategy<Value = Case> {
+    (
+        (any_kind(), any_size(), any_billing(), prop::sample::select(POLICIES.to_vec())),
+        prop::option::weighted(0.9, (any_capacity(), any_billing(), any_state())),
+        prop::option::of(any_order()),
+        prop::option::of(any_order_state()),
+        prop::option::of(any_order()),
+        GEN - 1..=GEN + 1,
+    )
+        .prop_map(|((kind, size, billing, policy), observed, order, order_state, last_order, generation)| Case {
+            spec: spec(kind, size, billing, policy),
+            generation,
+            kind,
+            observed: observed.map(|(capacity, billing, state)| Observed {
+                capacity,
+                billing,
+                state,
+                raw_state: format!("{state:?}"),
+            }),
+            order,
+            order_state,
+            last_order,
+        })
+}
+
+fn open(order: &OrderStatus) -> bool {
+    matches!(order.phase, OrderPhase::Submitting | OrderPhase::InProgress | OrderPhase::AwaitingPayment)
+}
+
+/// Whether the gateway shows what an order asked for, by the test's own reading.
+fn shows(kind: ProviderKind, observed: &Observed, action: OrderAction, target: &str) -> bool {
+    match action {
+        OrderAction::ChangeBilling => observed.billing.to_string() == target,
+        OrderAction::Resize => Size::ALL
+            .iter()
+            .any(|s| s.to_string() == target && kind.capacity_for(*s).as_ref() == Some(&observed.capacity)),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4096))]
+
+    /// (a) An open order is never ordered again, except an unanswered resize intent whose
+    /// gateway is steady and shows no change (the call never reached the cloud).
+    #[test]
+    fn no_second_order_while_one_is_open(case in any_case()) {
+        let step = case.plan();
+        if let (Step::Submit { action, target, attempt }, Some(order)) = (&step, case.order.as_ref().filter(|o| open(o))) {
+            let observed = case.observed.as_ref().expect("a submit needs a gateway");
+            prop_assert_eq!(order.phase, OrderPhase::Submitting);
+            prop_assert!(order.id.is_none());
+            prop_assert_eq!(observed.state, GatewayState::Ready);
+            prop_assert!(!shows(case.kind, observed, order.action, &order.target));
+            prop_assert_eq!(order.action, OrderAction::Resize);
+            prop_assert_eq!((*action, target.as_str(), *attempt), (order.action, order.target.as_str(), order.attempt + 1));
+        }
+    }
+
+    /// (b) A changing gateway is never ordered against.
+    #[test]
+    fn no_order_while_the_gateway_changes(case in any_case()) {
+        if case.observed.as_ref().is_some_and(|o| o.state != GatewayState::Ready) {
+            prop_assert!(!matches!(case.plan(), Step::Submit { .. }), "{:?}", case.plan());
+        }
+    }
+
+    /// (c) Observe never orders.
+    #[test]
+    fn observe_never_orders(mut case in any_case()) {
+        case.spec.management_policy = ManagementPolicy::Observe;
+        prop_assert!(!matches!(case.plan(), Step::Submit { .. }), "{:?}", case.plan());
+    }
+
+    /// (d) Orders only go where the cloud can go, and only towards the spec.
+    #[test]
+    fn orders_only_what_the_cloud_supports(case in any_case()) {
+        if let Step::Submit { action, target, attempt } = case.plan() {
+            let observed = case.observed.as_ref().expect("a submit needs a gateway");
+            prop_assert!(attempt >= 1);
+            match action {
+                OrderAction::Resize => {
+                    prop_assert_eq!(&target, &case.spec.size.to_string());
+                    prop_assert!(case.kind.capacity_for(case.spec.size).is_some());
+                    prop_assert!(observed.billing == case.spec.billing_mode(), "billing first");
+                    if let (TencentV2, Capacity::Connections(now), Some(Capacity::Connections(want))) =
+                        (case.kind, &observed.capacity, case.kind.capacity_for(case.spec.size))
+                    {
+                        prop_assert!(want >= *now, "API 2.0 cannot shrink {} -> {}", now, want);
+                    }
+                }
+                OrderAction::ChangeBilling => {
+                    prop_assert_eq!(case.kind, Huawei);
+                    prop_assert_eq!(observed.billing, PayPerUse);
+                    prop_assert_eq!(target.as_str(), "Prepaid");
+                    prop_assert_eq!(case.spec.billing_mode(), PrepaidMode);
+                    prop_assert!(case.kind.capacity_for(case.spec.size).is_some(), "size checked before billing");
+                }
+            }
+        }
+    }
+
+    /// (f) Same input, same output; and every message says something.
+    #[test]
+    fn plan_is_deterministic(case in any_case()) {
+        let first = case.plan();
+        prop_assert_eq!(&first, &case.clone().plan());
+        if let Step::Finish { message, .. } | Step::Drift { message } | Step::Stall { message, .. } = &first {
+            prop_assert!(!message.is_empty());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// (e) A simulated cloud: reconcile after reconcile, with lost answers and stale reads.
+
+/// One change the cloud is carrying out.
+#[derive(Debug, Clone)]
+struct Job {
+    action: OrderAction,
+    target: String,
+    id: Option<String>,
+    /// Ticks until the order (if any) reports success.
+    order_in: u8,
+    /// Ticks until the gateway shows the change and is steady again.
+    lands_in: u8,
+}
+
+/// A cloud with one gateway. Describes may lag behind (stale reads) but never go back past what
+/// the operator already saw or past its own accepted call (read-your-writes): the property
+/// every cloud API here gives for a single gateway.
+struct Cloud {
+    kind: ProviderKind,
+    history: Vec<Observed>,
+    job: Option<Job>,
+    orders: Vec<(String, OrderAction, OrderState)>,
+    /// Every accepted change: the ledger that must match the changes needed.
+    ledger: Vec<(OrderAction, String)>,
+    floor: usize,
+    order_time: u8,
+    lag_time: u8,
+}
+
+impl Cloud {
+    fn now(&self) -> Observed {
+        self.history.last().cloned().expect("a gateway")
+    }
+
+    fn read(&mut self, lag: u8) -> Observed {
+        let index = (self.history.len() - 1).saturating_sub(lag as usize).max(self.floor);
+        self.floor = index;
+        self.history[index].clone()
+    }
+
+    fn accept(&mut self, action: OrderAction, target: &str) -> Option<String> {
+        let mut now = self.now();
+        let id = match (self.kind, action) {
+            (TencentV3, _) => None,
+            (TencentV2, _) => Some(format!("bill-{}", self.ledger.len())),
+            // Huawei bills a prepaid gateway's resize and every billing change through BSS.
+            (Huawei, OrderAction::Resize) if now.billing == PayPerUse => None,
+            (Huawei, _) => Some(format!("CS{}", self.ledger.len())),
+        };
+        if action == OrderAction::Resize {
+            // Resizes show at once; a billing change waits for its order.
+            now.state = GatewayState::Transitioning;
+        }
+        self.history.push(now);
+        self.floor = self.history.len() - 1;
+        if let Some(id) = &id {
+            self.orders.push((id.clone(), action, OrderState::InProgress));
+        }
+        self.ledger.push((action, target.to_owned()));
+        let order_in = self.order_time;
+        self.job = Some(Job {
+            action,
+            target: target.to_owned(),
+            id: id.clone(),
+            order_in,
+            lands_in: order_in + self.lag_time,
+        });
+        id
+    }
+
+    fn tick(&mut self) {
+        let Some(job) = self.job.as_mut() else { return };
+        job.order_in = job.order_in.saturating_sub(1);
+        job.lands_in = job.lands_in.saturating_sub(1);
+        if job.order_in == 0
+            && let Some(id) = &job.id
+            && let Some(entry) = self.orders.iter_mut().find(|(o, _, _)| o == id)
+        {
+            entry.2 = OrderState::Succeeded;
+        }
+        if job.lands_in == 0 {
+            let job = self.job.take().expect("a job");
+            let mut now = self.now();
+            match job.action {
+                OrderAction::Resize => {
+                    let size = Size::ALL.into_iter().find(|s| s.to_string() == job.target).expect("a size");
+                    now.capacity = self.kind.capacity_for(size).expect("a supported size");
+                }
+                OrderAction::ChangeBilling => now.billing = PrepaidMode,
+            }
+            now.state = GatewayState::Ready;
+            self.history.push(now);
+        }
+    }
+
+    fn order_state(&self, id: &str) -> Option<OrderState> {
+        self.orders.iter().find(|(o, _, _)| o == id).map(|(_, _, s)| s.clone())
+    }
+
+    /// `Provider::find_open_order`: Huawei finds an accepted order that has not ended; the
+    /// others need no lookup (their gateways show an accepted change at once).
+    fn find_open_order(&self, action: OrderAction) -> Option<String> {
+        let open = |s: &OrderState| matches!(s, OrderState::InProgress | OrderState::AwaitingPayment);
+        (self.kind == Huawei)
+            .then(|| self.orders.iter().rev().find(|(_, a, s)| *a == action && open(s)).map(|(id, _, _)| id.clone()))
+            .flatten()
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Tick,
+    Reconcile {
+        /// How many snapshots behind the describe may be.
+        lag: u8,
+        /// The answer to a cloud call made in this pass is lost (a timeout, a crash) ...
+        lose_answer: bool,
+        /// ... after the cloud did (or did not) accept it.
+        landed: bool,
+    },
+}
+
+fn any_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        2 => Just(Op::Tick),
+        3 => (0u8..4, prop::bool::weighted(0.3), any::<bool>())
+            .prop_map(|(lag, lose_answer, landed)| Op::Reconcile { lag, lose_answer, landed }),
+    ]
+}
+
+/// The controller as far as status goes: what `act` writes for each step.
+struct Operator {
+    spec: NatGatewaySpec,
+    order: Option<OrderStatus>,
+    last_order: Option<OrderStatus>,
+    submits: usize,
+    /// Calls whose answer was lost and that the cloud never saw.
+    unlanded: usize,
+}
+
+impl Operator {
+    fn reconcile(&mut self, cloud: &mut Cloud, lag: u8, lose_answer: bool, landed: bool) -> Step {
+        // The controller's lookup for an intent whose answer was lost (see `Inputs::order`).
+        if let Some(intent) = self.order.as_mut().filter(|o| o.phase == OrderPhase::Submitting && o.id.is_none()) {
+            intent.id = cloud.find_open_order(intent.action);
+        }
+        let observed = cloud.read(lag);
+        let open = self.order.clone().filter(open);
+        let order_state = open.as_ref().and_then(|o| o.id.as_deref()).and_then(|id| cloud.order_state(id));
+        let step = plan(Inputs {
+            spec: &self.spec,
+            generation: GEN,
+            kind: cloud.kind,
+            observed: Some(&observed),
+            order: open.as_ref(),
+            order_state: order_state.as_ref(),
+            last_order: self.last_order.as_ref(),
+        });
+        match &step {
+            Step::InSync | Step::Drift { .. } | Step::Stall { .. } => {}
+            Step::Wait(wait) => {
+                if let Some(order) = self.order.as_mut() {
+                    order.phase = if *wait == Wait::AwaitingPayment {
+                        OrderPhase::AwaitingPayment
+                    } else {
+                        OrderPhase::InProgress
+                    };
+                }
+            }
+            Step::Finish { phase, message } => {
+                if let Some(mut order) = self.order.take() {
+                    order.phase = *phase;
+                    order.message = Some(message.clone());
+                    self.last_order = Some(order);
+                }
+            }
+            Step::Submit { action, target, attempt } => {
+                self.submits += 1;
+                let mut intent = order(*action, target, OrderPhase::Submitting, None, *attempt, GEN);
+                intent.message = None;
+                let id = if !lose_answer || landed {
+                    cloud.accept(*action, target)
+                } else {
+                    self.unlanded += 1;
+                    None
+                };
+                if !lose_answer {
+                    intent.id = id;
+                    intent.phase = OrderPhase::InProgress;
+                }
+                self.order = Some(intent);
+            }
+        }
+        step
+    }
+}
+
+fn any_world() -> impl Strategy<Value = (ProviderKind, Size, BillingMode, Size, BillingMode, u8, u8, Vec<Op>)> {
+    (
+        any_kind(),
+        any_size(),
+        any_billing(),
+        any_size(),
+        any_billing(),
+        1u8..4,
+        0u8..3,
+        prop::collection::vec(any_op(), 0..40),
+    )
+        .prop_map(|(kind, from, from_bill, to, to_bill, order_time, lag_time, ops)| {
+            // Start from a gateway the cloud can have: Tencent is pay-per-use, Small..Large.
+            let (from, from_bill) = if kind == Huawei { (from, from_bill) } else { (from.min(Size::Large), PayPerUse) };
+            (kind, from, from_bill, to, to_bill, order_time, lag_time, ops)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    /// (e) Whatever the interleaving: one order per change needed, then in sync.
+    #[test]
+    fn a_simulated_cloud_gets_one_order_per_change((kind, from, from_bill, to, to_bill, order_time, lag_time, ops) in any_world()) {
+        let mut cloud = Cloud {
+            kind,
+            history: vec![Observed {
+                capacity: kind.capacity_for(from).expect("a size the cloud has"),
+                billing: from_bill,
+                state: GatewayState::Ready,
+                raw_state: "ACTIVE".into(),
+            }],
+            job: None,
+            orders: Vec::new(),
+            ledger: Vec::new(),
+            floor: 0,
+            order_time,
+            lag_time,
+        };
+        let mut operator = Operator {
+            spec: spec(kind, to, to_bill, ManagementPolicy::Manage),
+            order: None,
+            last_order: None,
+            submits: 0,
+            unlanded: 0,
+        };
+        let possible = kind.capacity_for(to).is_some()
+            && (from_bill == to_bill || (kind == Huawei && from_bill == PayPerUse))
+            && !(kind == TencentV2 && to < from);
+        let mut needed = Vec::new();
+        if possible && from_bill != to_bill {
+            needed.push((OrderAction::ChangeBilling, to_bill.to_string()));
+        }
+        if possible && from != to {
+            needed.push((OrderAction::Resize, to.to_string()));
+        }
+
+        for op in ops {
+            match op {
+                Op::Tick => cloud.tick(),
+                Op::Reconcile { lag, lose_answer, landed } => {
+                    let running = cloud.job.clone();
+                    let step = operator.reconcile(&mut cloud, lag, lose_answer, landed);
+                    if running.is_some() {
+                        prop_assert!(!matches!(step, Step::Submit { .. }), "ordered while {:?} runs", running);
+                    }
+                }
+            }
+        }
+        // Then the world calms down: fresh reads, answers arrive.
+        let mut last = Step::InSync;
+        for _ in 0..60 {
+            cloud.tick();
+            last = operator.reconcile(&mut cloud, 0, false, true);
+        }
+
+        prop_assert_eq!(operator.submits, cloud.ledger.len() + operator.unlanded);
+        if !possible {
+            prop_assert!(cloud.ledger.is_empty());
+            prop_assert!(
+                matches!(last, Step::Stall { reason: StallReason::UnsupportedSize | StallReason::UnsupportedChange, .. }),
+                "{:?}", last
+            );
+        } else {
+            prop_assert_eq!(&cloud.ledger, &needed);
+            prop_assert_eq!(last, Step::InSync);
+            prop_assert!(operator.order.is_none());
+        }    }
+}

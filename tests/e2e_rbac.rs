@@ -1,0 +1,268 @@
+//! The RBAC in deploy/ is enough and no more: the real operator binary, authenticated with a
+//! token of the natgw-operator ServiceAccount bound only by the rendered manifests, resizes a
+//! gateway on the Tencent simulator; and the same identity is refused everything else.
+
+mod support;
+
+use std::{path::Path, time::Duration};
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::PostParams;
+use natgw_operator::{
+    api::{NatGateway, Size},
+    sim::{
+        core::SimCredential,
+        tencent::{SimGateway, TencentSim, TencentSimConfig},
+    },
+};
+use serde_json::Value;
+use support::{Cluster, Operator};
+
+const KEY_ID: &str = "AKIDrbactest";
+const KEY: &str = "rbac-test-secret-key";
+const SA: &str = "natgw-operator";
+const SA_NAMESPACE: &str = "natgw-system";
+/// The leader-election Lease, the only one the operator may read or renew.
+const LEASE: &str = "leases.coordination.k8s.io/natgw-operator";
+
+/// Applies only the identity and RBAC objects of a rendered kustomization, for real: no
+/// Deployment (nothing would run it here) and no other grant that could hide a missing rule.
+fn apply_rbac(cluster: &Cluster, kustomization: &str) {
+    const KINDS: [&str; 6] =
+        ["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"];
+    let objs: Vec<Value> =
+        cluster.kustomize(kustomization).into_iter().filter(|o| KINDS.contains(&o["kind"].as_str().unwrap())).collect();
+    assert!(objs.iter().any(|o| o["kind"] == "ServiceAccount"), "{kustomization} has no ServiceAccount");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        file.path(),
+        serde_json::to_string(&serde_json::json!({"apiVersion": "v1", "kind": "List", "items": objs})).unwrap(),
+    )
+    .unwrap();
+    // Not Cluster::kubectl: the objects carry their own namespaces.
+    let out = cluster.env.kubectl(&["apply", "-f", file.path().to_str().unwrap()]).expect("kubectl runs");
+    assert!(out.status.success(), "applying the RBAC of {kustomization}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A kubeconfig holding a fresh TokenRequest token of the operator's ServiceAccount.
+fn service_account_kubeconfig(cluster: &Cluster) -> std::path::PathBuf {
+    let out = cluster.env.kubectl(&["create", "token", SA, "-n", SA_NAMESPACE, "--duration=1h"]).expect("kubectl runs");
+    assert!(out.status.success(), "kubectl create token: {}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).unwrap();
+    cluster.env.kubeconfig_for_token(SA, token.trim()).unwrap()
+}
+
+/// `kubectl auth can-i` as the ServiceAccount itself (its own token, not impersonation).
+fn can_i(cluster: &Cluster, kubeconfig: &Path, args: &[&str]) -> bool {
+    let mut all = vec!["auth", "can-i"];
+    all.extend_from_slice(args);
+    let out = cluster.kubectl_as(kubeconfig, &all);
+    let answer = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    // can-i exits 1 with "no" when refused; anything else is a broken check, not a "no".
+    assert!(answer == "yes" || answer == "no", "can-i {args:?}: {answer} {}", String::from_utf8_lossy(&out.stderr));
+    answer == "yes"
+}
+
+fn assert_grants(cluster: &Cluster, kubeconfig: &Path, yes: &[&[&str]], no: &[&[&str]]) {
+    let granted: Vec<String> = no.iter().filter(|a| can_i(cluster, kubeconfig, a)).map(|a| a.join(" ")).collect();
+    assert!(granted.is_empty(), "the ServiceAccount may do more than it needs: {granted:#?}");
+    let refused: Vec<String> = yes.iter().filter(|a| !can_i(cluster, kubeconfig, a)).map(|a| a.join(" ")).collect();
+    assert!(refused.is_empty(), "the ServiceAccount lacks grants it needs: {refused:#?}");
+}
+
+fn natgw(name: &str, gateway: &str, endpoint: &str) -> NatGateway {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "natgw.io/v1alpha1",
+        "kind": "NatGateway",
+        "metadata": {"name": name},
+        "spec": {
+            "gatewayId": gateway,
+            "provider": {"tencent": {"region": "ap-guangzhou", "vpcId": "vpc-1", "api": "V3"}},
+            "size": "Medium",
+            "credentialsSecretRef": {"name": "tencent-creds"},
+            "endpoint": endpoint
+        }
+    }))
+    .unwrap()
+}
+
+fn ready(o: &NatGateway) -> bool {
+    o.status.as_ref().is_some_and(|s| {
+        s.observed_generation == o.metadata.generation
+            && s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")
+    })
+}
+
+/// Runs the operator binary as the ServiceAccount and resizes one gateway Small -> Medium in the
+/// test's namespace, with exactly one cloud order.
+async fn resize_as_service_account(cluster: &Cluster, kubeconfig: &Path, env: &[(&str, &str)]) {
+    let sim = TencentSim::start(TencentSimConfig {
+        credentials: vec![SimCredential { key_id: KEY_ID.into(), secret: KEY.into(), token: None }],
+        change_time: Duration::from_millis(1500),
+        https_port: None,
+        gateways: vec![SimGateway::new("nat-rbac", "vpc-1", 1_000_000)],
+        ..TencentSimConfig::default()
+    })
+    .await
+    .expect("simulator starts");
+    // The admin creates the user's objects; the operator only reads them and writes status.
+    let secret: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "tencent-creds"},
+        "stringData": {"secretId": KEY_ID, "secretKey": KEY}
+    }))
+    .unwrap();
+    kube::Api::<Secret>::namespaced(cluster.client.clone(), &cluster.namespace)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    cluster.natgws().create(&PostParams::default(), &natgw("egress", "nat-rbac", &sim.http_url)).await.unwrap();
+
+    let log = tempfile::NamedTempFile::new().unwrap();
+    // Dropping the guard kills the process, also when an assertion below panics.
+    // Port 0: tests run in parallel, and /metrics is not what this test is about.
+    let args = ["--poll-interval", "500ms", "--metrics-addr", "127.0.0.1:0"];
+    let mut operator = Operator::start(kubeconfig, &args, env, log.path());
+    let logs = || std::fs::read_to_string(log.path()).unwrap_or_default();
+
+    let start = std::time::Instant::now();
+    let done = loop {
+        let obj = cluster.natgws().get("egress").await.unwrap();
+        if ready(&obj) {
+            break obj;
+        }
+        if let Some(status) = operator.wait_exit(Duration::from_millis(250)).await {
+            panic!("the operator exited ({status}):\n{}", logs());
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "not Ready within 60 s; status: {:#?}\noperator log:\n{}",
+            obj.status,
+            logs()
+        );
+    };
+    let status = done.status.unwrap();
+    assert_eq!(status.observed.unwrap().size, Some(Size::Medium));
+    let orders = sim.orders();
+    assert_eq!(orders.len(), 1, "exactly one order: {orders:?}");
+    assert_eq!((orders[0].gateway_id.as_str(), orders[0].target.as_str()), ("nat-rbac", "3000000"));
+
+    // Events went through (the Recorder only logs a failure, so look for them).
+    let events = cluster.kubectl(&["get", "events.events.k8s.io", "-o", "json"]);
+    let events: Value = serde_json::from_str(&events).unwrap();
+    let reasons: Vec<&str> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["reportingController"] == "natgw-operator")
+        .map(|e| e["reason"].as_str().unwrap_or_default())
+        .collect();
+    assert!(reasons.contains(&"OrderSubmitted") && reasons.contains(&"OrderSucceeded"), "{reasons:?}");
+    // Leader election (on by default, as in the Deployment) took the Lease with the Role's grant.
+    let holder = cluster.kubectl_as(
+        &cluster.env.kubeconfig,
+        &["get", LEASE, "-n", SA_NAMESPACE, "-o", "jsonpath={.spec.holderIdentity}"],
+    );
+    assert!(!String::from_utf8_lossy(&holder.stdout).trim().is_empty(), "the operator holds no Lease");
+    let log_text = logs();
+    assert!(!log_text.to_lowercase().contains("forbidden"), "a call was refused:\n{log_text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_wide_rbac_runs_the_operator_and_grants_nothing_else() {
+    let cluster = Cluster::start("rbac-user").await;
+    apply_rbac(&cluster, "deploy");
+    let kubeconfig = service_account_kubeconfig(&cluster);
+    let ns = cluster.namespace.as_str();
+
+    // Granted: what the operator calls, in any namespace (a user namespace here).
+    let yes: &[&[&str]] = &[
+        &["get", "natgateways.natgw.io", "-n", ns],
+        &["list", "natgateways.natgw.io", "--all-namespaces"],
+        &["watch", "natgateways.natgw.io", "--all-namespaces"],
+        &["get", "natgateways.natgw.io", "--subresource=status", "-n", ns],
+        &["patch", "natgateways.natgw.io", "--subresource=status", "-n", ns],
+        &["get", "secrets", "-n", ns],
+        &["list", "secrets", "--all-namespaces"],
+        &["watch", "secrets", "--all-namespaces"],
+        &["create", "events.events.k8s.io", "-n", ns],
+        &["patch", "events.events.k8s.io", "-n", ns],
+        &["create", "leases.coordination.k8s.io", "-n", SA_NAMESPACE],
+        &["get", LEASE, "-n", SA_NAMESPACE],
+        &["update", LEASE, "-n", SA_NAMESPACE],
+        &["patch", LEASE, "-n", SA_NAMESPACE],
+    ];
+    // Refused: the spec and metadata belong to the user and their GitOps tool; Secrets are only
+    // read; nothing else in the cluster is the operator's business.
+    let no: &[&[&str]] = &[
+        &["create", "natgateways.natgw.io", "-n", ns],
+        &["update", "natgateways.natgw.io", "-n", ns],
+        &["patch", "natgateways.natgw.io", "-n", ns],
+        &["delete", "natgateways.natgw.io", "-n", ns],
+        &["deletecollection", "natgateways.natgw.io", "-n", ns],
+        &["update", "natgateways.natgw.io", "--subresource=status", "-n", ns],
+        &["create", "secrets", "-n", ns],
+        &["update", "secrets", "-n", ns],
+        &["patch", "secrets", "-n", ns],
+        &["delete", "secrets", "-n", ns],
+        &["create", "events", "-n", ns],
+        &["delete", "events.events.k8s.io", "-n", ns],
+        &["list", "events.events.k8s.io", "-n", ns],
+        &["get", "leases.coordination.k8s.io", "-n", ns],
+        &["get", "leases.coordination.k8s.io", "-n", SA_NAMESPACE],
+        &["update", "leases.coordination.k8s.io/someone-elses", "-n", SA_NAMESPACE],
+        &["delete", LEASE, "-n", SA_NAMESPACE],
+        &["list", "leases.coordination.k8s.io", "-n", SA_NAMESPACE],
+        &["list", "pods", "--all-namespaces"],
+        &["get", "configmaps", "-n", ns],
+        &["list", "customresourcedefinitions.apiextensions.k8s.io"],
+        &["create", "serviceaccounts", "--subresource=token", "-n", SA_NAMESPACE],
+        &["impersonate", "users"],
+        &["escalate", "clusterroles.rbac.authorization.k8s.io"],
+        &["*", "*"],
+    ];
+    assert_grants(&cluster, &kubeconfig, yes, no);
+
+    resize_as_service_account(&cluster, &kubeconfig, &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaced_rbac_runs_the_operator_in_its_namespace_only() {
+    // The namespaced install manages NatGateways in its own namespace: the test's objects go there.
+    let cluster = Cluster::start(SA_NAMESPACE).await;
+    apply_rbac(&cluster, "deploy/namespaced");
+    let other = "someone-else";
+    cluster.kubectl(&["create", "namespace", other]);
+    let kubeconfig = service_account_kubeconfig(&cluster);
+
+    let yes: &[&[&str]] = &[
+        &["list", "natgateways.natgw.io", "-n", SA_NAMESPACE],
+        &["watch", "natgateways.natgw.io", "-n", SA_NAMESPACE],
+        &["patch", "natgateways.natgw.io", "--subresource=status", "-n", SA_NAMESPACE],
+        &["watch", "secrets", "-n", SA_NAMESPACE],
+        &["create", "events.events.k8s.io", "-n", SA_NAMESPACE],
+        &["update", LEASE, "-n", SA_NAMESPACE],
+    ];
+    let no: &[&[&str]] = &[
+        &["list", "natgateways.natgw.io", "--all-namespaces"],
+        &["list", "natgateways.natgw.io", "-n", other],
+        &["get", "secrets", "-n", other],
+        &["list", "secrets", "--all-namespaces"],
+        &["create", "events.events.k8s.io", "-n", other],
+        &["patch", "natgateways.natgw.io", "-n", SA_NAMESPACE],
+        &["list", "pods", "-n", SA_NAMESPACE],
+    ];
+    assert_grants(&cluster, &kubeconfig, yes, no);
+
+    // Started without a namespace, the operator lists cluster-wide at start-up, is refused, and
+    // exits with the API server's answer instead of running blind.
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut unscoped = Operator::start(&kubeconfig, &["--metrics-addr", "127.0.0.1:0"], &[], log.path());
+    let exit = unscoped.wait_exit(Duration::from_secs(30)).await.expect("the operator exits");
+    assert!(!exit.success());
+    let text = std::fs::read_to_string(log.path()).unwrap();
+    assert!(text.contains("forbidden"), "{text}");
+
+    // As deploy/namespaced configures it: NATGW_NAMESPACE is the pod's own namespace. Without it
+    // the operator would list cluster-wide and be refused at start-up.
+    resize_as_service_account(&cluster, &kubeconfig, &[("NATGW_NAMESPACE", SA_NAMESPACE)]).await;
+}
