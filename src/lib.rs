@@ -4,6 +4,7 @@
 pub mod api;
 pub mod cloud;
 pub mod controller;
+pub mod demo;
 pub mod failpoint;
 pub mod health;
 pub mod leader;

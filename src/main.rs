@@ -30,6 +30,8 @@ enum Command {
     Run(RunArgs),
     /// Serve the Tencent and Huawei cloud simulators (tests, the demo).
     Sim(sim::SimArgs),
+    /// Start a real API server, both cloud simulators and the operator, and show three changes.
+    Demo(natgw_operator::demo::DemoArgs),
 }
 
 #[derive(clap::Args)]
@@ -111,6 +113,7 @@ async fn main() -> ExitCode {
         }
         Command::Run(args) => run(args).await,
         Command::Sim(args) => sim::run(args).await.map_err(|e| e.to_string()),
+        Command::Demo(args) => natgw_operator::demo::run(args).await.map_err(|e| e.to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

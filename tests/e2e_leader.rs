@@ -204,3 +204,32 @@ async fn standby_takes_over_a_running_order_without_ordering_again() {
     assert!(exit.success(), "{exit}");
     assert_eq!(holder(&leases).await, None, "the lease was released on SIGTERM");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_loses_the_lease_stops_and_exits() {
+    let cluster = Cluster::start("leader-lost").await;
+    let log = cluster.env.kubeconfig.with_file_name("replica.log");
+    let mut replica = Replica::start(&cluster, "replica-a", &log);
+    let leases: Api<Lease> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    eventually(Duration::from_secs(30), "the replica takes the lease", || async {
+        (holder(&leases).await.as_deref() == Some("replica-a")).then_some(())
+    })
+    .await;
+
+    // Someone else holds it now (as after a partition that outlasted the lease).
+    let patch = serde_json::json!({"spec": {
+        "holderIdentity": "intruder",
+        "renewTime": k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(k8s_openapi::jiff::Timestamp::now()),
+        "leaseDurationSeconds": 60,
+    }});
+    leases.patch(LEASE_NAME, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await.unwrap();
+    let exit = eventually(Duration::from_secs(LEASE_SECS + 5), "the replica exits", || {
+        let status = replica.child.try_wait().unwrap();
+        async move { status }
+    })
+    .await;
+    assert!(!exit.success(), "losing the lease is a failure exit so Kubernetes restarts the pod: {exit}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("lost the leader Lease"), "{text}");
+    assert_eq!(holder(&leases).await.as_deref(), Some("intruder"), "the replica did not take the lease back");
+}

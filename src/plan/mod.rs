@@ -247,9 +247,8 @@ fn follow_order(input: Inputs<'_>, observed: &Observed, order: &OrderStatus) -> 
     // No pollable id (Tencent API 3.0, a post-paid Huawei resize, or an intent whose call may or
     // may not have landed): the gateway itself tells.
     match observed.state {
-        GatewayState::Transitioning => Step::Wait(Wait::GatewayTransitioning),
         _ if at_target => Step::Finish { phase: OrderPhase::Succeeded, message: succeeded(order) },
-        GatewayState::Unavailable => Step::Finish {
+        GatewayState::Unavailable | GatewayState::Transitioning => Step::Finish {
             phase: OrderPhase::Failed,
             message: format!("the gateway went to {} instead of reaching {}", observed.raw_state, order.target),
         },
