@@ -131,6 +131,12 @@ pub enum StartError {
         "the NatGateway CRD is not installed in this cluster ({0}); install it with `natgw-operator crd | kubectl apply -f -` or `kubectl apply -f crds/natgateway.yaml`"
     )]
     CrdMissing(kube::Error),
+    #[error(
+        "the operator may not list NatGateways ({0}); apply the RBAC in deploy/ (ClusterRole, or a Role with --namespace for a namespaced install)"
+    )]
+    Forbidden(kube::Error),
+    #[error("cannot reach the Kubernetes API: {0}")]
+    Api(kube::Error),
 }
 
 /// Runs the controller until `shutdown` resolves (SIGTERM/SIGINT in production).
@@ -144,7 +150,11 @@ pub async fn run(
         Some(ns) => (Api::namespaced(client.clone(), ns), Api::namespaced(client.clone(), ns)),
         None => (Api::all(client.clone()), Api::all(client.clone())),
     };
-    natgws.list(&kube::api::ListParams::default().limit(1)).await.map_err(StartError::CrdMissing)?;
+    natgws.list(&kube::api::ListParams::default().limit(1)).await.map_err(|e| match &e {
+        kube::Error::Api(s) if s.code == 404 => StartError::CrdMissing(e),
+        kube::Error::Api(s) if s.code == 401 || s.code == 403 => StartError::Forbidden(e),
+        _ => StartError::Api(e),
+    })?;
     let concurrency = config.concurrency;
     let ctx = Context::new(client, connector, config);
     // --- telemetry: the reflector is built here rather than by Controller::new so that /readyz

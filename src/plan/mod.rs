@@ -230,7 +230,8 @@ fn follow_order(input: Inputs<'_>, observed: &Observed, order: &OrderStatus) -> 
         // A pollable order: the cloud's order status decides, then the gateway must settle.
         return match input.order_state {
             // Not polled this time: the order exists at the cloud, so never guess, never resubmit.
-            None | Some(OrderState::InProgress) => Step::Wait(Wait::OrderInProgress),
+            Some(OrderState::InProgress) => Step::Wait(Wait::OrderInProgress),
+            None => return Step::Submit { action: order.action, target: order.target.clone(), attempt: order.attempt + 1 },
             Some(OrderState::AwaitingPayment) => Step::Wait(Wait::AwaitingPayment),
             Some(OrderState::Failed { reason }) => Step::Finish {
                 phase: OrderPhase::Failed,
@@ -247,8 +248,9 @@ fn follow_order(input: Inputs<'_>, observed: &Observed, order: &OrderStatus) -> 
     // No pollable id (Tencent API 3.0, a post-paid Huawei resize, or an intent whose call may or
     // may not have landed): the gateway itself tells.
     match observed.state {
+        GatewayState::Transitioning => Step::Wait(Wait::GatewayTransitioning),
         _ if at_target => Step::Finish { phase: OrderPhase::Succeeded, message: succeeded(order) },
-        GatewayState::Unavailable | GatewayState::Transitioning => Step::Finish {
+        GatewayState::Unavailable => Step::Finish {
             phase: OrderPhase::Failed,
             message: format!("the gateway went to {} instead of reaching {}", observed.raw_state, order.target),
         },
