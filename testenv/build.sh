@@ -11,6 +11,82 @@ CACHE_ROOT=${NATGW_TESTENV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/natgw-operator
 OUT=$CACHE_ROOT/k8s-$K8S_VERSION
 say() { printf '[testenv] %s\n' "$*" >&2; }
 
+# kstatus: the status library Flux and kpt read resources with (sigs.k8s.io/cli-utils/pkg/kstatus),
+# as a tiny CLI for tests/e2e_kstatus.rs: an object (JSON or YAML) on stdin, {"status","message"} of
+# status.Compute on stdout. Its own module, so cli-utils' k8s.io deps never meet the apiserver's
+# replace block above. Built (once, cached next to the other binaries) before the apiserver check
+# below so that an existing apiserver cache still gains it. Needs Go only when it is missing.
+KSTATUS_CLI_UTILS=v0.37.2 # the newest served; pkg/kstatus/status only imports k8s.io/apimachinery
+if [[ ! -x $OUT/kstatus ]]; then
+  command -v go >/dev/null || { say "Go is required to build kstatus (install Go 1.24+)"; exit 1; }
+  mkdir -p "$OUT"
+  KWORK=$(mktemp -d "$CACHE_ROOT/kstatus.XXXXXX")
+  mkdir -p "$KWORK/src"
+  cat > "$KWORK/src/go.mod" <<MOD
+module natgw.test/kstatus
+
+go 1.22.0
+
+require (
+	sigs.k8s.io/cli-utils $KSTATUS_CLI_UTILS
+	sigs.k8s.io/yaml v1.4.0
+)
+MOD
+  cat > "$KWORK/src/main.go" <<'GO'
+// kstatus prints what sigs.k8s.io/cli-utils/pkg/kstatus/status.Compute says about the object
+// (JSON or YAML) on stdin, as {"status": "...", "message": "..."}.
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	"sigs.k8s.io/yaml"
+)
+
+func main() {
+	in, err := io.ReadAll(os.Stdin)
+	if err != nil {
+		fail("reading stdin: %v", err)
+	}
+	var obj map[string]interface{}
+	if err := yaml.Unmarshal(in, &obj); err != nil {
+		fail("parsing the object: %v", err)
+	}
+	if obj == nil {
+		fail("no object on stdin")
+	}
+	res, err := status.Compute(&unstructured.Unstructured{Object: obj})
+	if err != nil {
+		fail("status.Compute: %v", err)
+	}
+	out, _ := json.Marshal(map[string]string{"status": res.Status.String(), "message": res.Message})
+	fmt.Println(string(out))
+}
+
+func fail(format string, args ...interface{}) {
+	fmt.Fprintf(os.Stderr, "kstatus: "+format+"\n", args...)
+	os.Exit(1)
+}
+GO
+  say "building kstatus (sigs.k8s.io/cli-utils@$KSTATUS_CLI_UTILS) in its own module"
+  kstart=$SECONDS
+  if (cd "$KWORK/src" && export GOFLAGS=-mod=mod && go mod tidy >&2 &&
+      go build -trimpath -ldflags=-s -o "$KWORK/kstatus" . >&2); then
+    mv -f "$KWORK/kstatus" "$OUT/kstatus" # a rename: a concurrent run never sees half a binary
+    rm -rf "$KWORK"
+    say "built kstatus in $((SECONDS - kstart)) s, cached in $OUT"
+  else
+    rm -rf "$KWORK"
+    say "building kstatus failed"
+    exit 1
+  fi
+fi
+
 if [[ -x $OUT/kube-apiserver && -x $OUT/etcd && -x $OUT/kubectl ]]; then
   echo "$OUT"
   exit 0

@@ -230,8 +230,7 @@ fn follow_order(input: Inputs<'_>, observed: &Observed, order: &OrderStatus) -> 
         // A pollable order: the cloud's order status decides, then the gateway must settle.
         return match input.order_state {
             // Not polled this time: the order exists at the cloud, so never guess, never resubmit.
-            Some(OrderState::InProgress) => Step::Wait(Wait::OrderInProgress),
-            None => return Step::Submit { action: order.action, target: order.target.clone(), attempt: order.attempt + 1 },
+            None | Some(OrderState::InProgress) => Step::Wait(Wait::OrderInProgress),
             Some(OrderState::AwaitingPayment) => Step::Wait(Wait::AwaitingPayment),
             Some(OrderState::Failed { reason }) => Step::Finish {
                 phase: OrderPhase::Failed,

@@ -1229,5 +1229,10 @@ proptest! {
             prop_assert_eq!(&cloud.ledger, &needed);
             prop_assert_eq!(last, Step::InSync);
             prop_assert!(operator.order.is_none());
+            // The record tells the truth: no order here fails, so the last one succeeded.
+            if let Some((action, target)) = needed.last() {
+                let record = operator.last_order.as_ref().expect("a finished order");
+                prop_assert_eq!((record.phase, record.action, &record.target), (OrderPhase::Succeeded, *action, target));
+            }
         }    }
 }
