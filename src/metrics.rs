@@ -77,6 +77,7 @@ pub enum CloudAction {
     Resize,
     ChangeBilling,
     OrderStatus,
+    FindOpenOrder,
 }
 
 impl CloudAction {
@@ -85,6 +86,7 @@ impl CloudAction {
             CloudAction::Describe => "describe",
             CloudAction::Resize => "resize",
             CloudAction::ChangeBilling => "change_billing",
+            CloudAction::FindOpenOrder => "find_open_order",
             CloudAction::OrderStatus => "order_status",
         }
     }

@@ -17,7 +17,9 @@ say() { printf '[testenv] %s\n' "$*" >&2; }
 # replace block above. Built (once, cached next to the other binaries) before the apiserver check
 # below so that an existing apiserver cache still gains it. Needs Go only when it is missing.
 KSTATUS_CLI_UTILS=v0.37.2 # the newest served; pkg/kstatus/status only imports k8s.io/apimachinery
-if [[ ! -x $OUT/kstatus ]]; then
+# Bump the revision when main.go below changes so that cached binaries are rebuilt.
+KSTATUS_STAMP="cli-utils $KSTATUS_CLI_UTILS rev 2"
+if [[ ! -x $OUT/kstatus || "$(cat "$OUT/kstatus.stamp" 2>/dev/null)" != "$KSTATUS_STAMP" ]]; then
   command -v go >/dev/null || { say "Go is required to build kstatus (install Go 1.24+)"; exit 1; }
   mkdir -p "$OUT"
   KWORK=$(mktemp -d "$CACHE_ROOT/kstatus.XXXXXX")
@@ -44,6 +46,7 @@ import (
 	"os"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/yaml"
 )
@@ -53,8 +56,14 @@ func main() {
 	if err != nil {
 		fail("reading stdin: %v", err)
 	}
+	// YAML (a superset of JSON) to JSON, then numbers to int64 as in the API machinery:
+	// status.Compute reads metadata.generation and status.observedGeneration as int64.
+	doc, err := yaml.YAMLToJSON(in)
+	if err != nil {
+		fail("parsing the object: %v", err)
+	}
 	var obj map[string]interface{}
-	if err := yaml.Unmarshal(in, &obj); err != nil {
+	if err := utiljson.Unmarshal(doc, &obj); err != nil {
 		fail("parsing the object: %v", err)
 	}
 	if obj == nil {
@@ -78,6 +87,7 @@ GO
   if (cd "$KWORK/src" && export GOFLAGS=-mod=mod && go mod tidy >&2 &&
       go build -trimpath -ldflags=-s -o "$KWORK/kstatus" . >&2); then
     mv -f "$KWORK/kstatus" "$OUT/kstatus" # a rename: a concurrent run never sees half a binary
+    echo "$KSTATUS_STAMP" > "$OUT/kstatus.stamp"
     rm -rf "$KWORK"
     say "built kstatus in $((SECONDS - kstart)) s, cached in $OUT"
   else

@@ -1,12 +1,18 @@
 //! The production [`Connector`]: one client per cloud account, region and endpoint, shared by
-//! every resource that uses it.
+//! every resource that uses it, and one rate limiter per cloud account (shared by its clients of
+//! every region and API version, as the clouds count calls per account).
 
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
 };
 
-use super::{CloudError, Connector, Credentials, Provider, ProviderKind, huawei::HuaweiClient, tencent::TencentClient};
+use super::{
+    CloudError, Connector, Credentials, Provider, ProviderKind,
+    huawei::HuaweiClient,
+    ratelimit::{AccountKey, AccountLimiters},
+    tencent::TencentClient,
+};
 use crate::api::{NatGatewaySpec, TencentApi};
 
 /// Clients kept at most; beyond this (many rotated keys) the cache starts over.
@@ -24,11 +30,19 @@ struct ClientKey {
 pub struct CloudConnector {
     http: reqwest::Client,
     clients: Mutex<HashMap<ClientKey, Arc<dyn Provider>>>,
+    limiters: AccountLimiters,
 }
 
 impl CloudConnector {
+    /// Clients with the documented rate limits ([`super::ratelimit::default_limits`]).
     pub fn new(http: reqwest::Client) -> Self {
-        CloudConnector { http, clients: Mutex::default() }
+        CloudConnector { http, clients: Mutex::default(), limiters: AccountLimiters::default() }
+    }
+
+    /// Per-action limits (calls per second; 0 lifts one) over the documented ones.
+    pub fn with_rate_limits(mut self, overrides: HashMap<String, f64>) -> Self {
+        self.limiters = AccountLimiters::new(overrides);
+        self
     }
 }
 
@@ -45,24 +59,32 @@ impl Connector for CloudConnector {
         if let Some(client) = clients.get(&key) {
             return Ok(client.clone());
         }
+        let account =
+            |cloud| AccountKey { cloud, endpoint: key.endpoint.clone(), key_id: key.credentials.key_id.clone() };
         let client: Arc<dyn Provider> = match kind {
             ProviderKind::TencentV2 | ProviderKind::TencentV3 => {
                 let api = if kind == ProviderKind::TencentV2 { TencentApi::V2 } else { TencentApi::V3 };
-                Arc::new(TencentClient::new(
-                    api,
+                Arc::new(
+                    TencentClient::new(
+                        api,
+                        self.http.clone(),
+                        key.endpoint.as_deref(),
+                        &key.region,
+                        key.credentials.clone(),
+                    )?
+                    .with_limiter(self.limiters.for_account(account("tencent"))),
+                )
+            }
+            ProviderKind::Huawei => Arc::new(
+                HuaweiClient::new(
                     self.http.clone(),
                     key.endpoint.as_deref(),
+                    key.bss_endpoint.as_deref(),
                     &key.region,
                     key.credentials.clone(),
-                )?)
-            }
-            ProviderKind::Huawei => Arc::new(HuaweiClient::new(
-                self.http.clone(),
-                key.endpoint.as_deref(),
-                key.bss_endpoint.as_deref(),
-                &key.region,
-                key.credentials.clone(),
-            )?),
+                )?
+                .with_limiter(self.limiters.for_account(account("huawei"))),
+            ),
         };
         if clients.len() >= MAX_CLIENTS {
             clients.clear();

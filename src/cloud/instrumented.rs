@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use super::{Capacity, CloudError, GatewayRef, Observed, OrderState, OrderTicket, Provider, ProviderKind};
 use crate::{
-    api::Prepaid,
+    api::{OrderAction, Prepaid},
     metrics::{CloudAction, Metrics},
 };
 
@@ -55,6 +55,10 @@ impl Provider for InstrumentedProvider {
 
     async fn order_status(&self, gateway: &GatewayRef, order_id: &str) -> Result<OrderState, CloudError> {
         self.observe(CloudAction::OrderStatus, self.inner.order_status(gateway, order_id)).await
+    }
+
+    async fn find_open_order(&self, gateway: &GatewayRef, action: OrderAction) -> Result<Option<String>, CloudError> {
+        self.observe(CloudAction::FindOpenOrder, self.inner.find_open_order(gateway, action)).await
     }
 }
 

@@ -1,6 +1,7 @@
 //! What the controller needs from a cloud, independent of which cloud: the [`Provider`] trait,
 //! credentials, the size mapping and the shared error type.
 
+pub mod batch;
 pub mod connect;
 mod credentials;
 mod error;
@@ -8,6 +9,7 @@ pub mod http;
 pub mod huawei;
 pub mod instrumented;
 pub mod memory;
+pub mod ratelimit;
 pub mod tencent;
 
 use std::sync::Arc;

@@ -32,7 +32,7 @@ pub use credentials::keys as credential_keys;
 use crate::{
     api::{NatGateway, NatGatewayStatus, ObservedStatus, OrderAction, OrderPhase, OrderStatus, Size},
     cloud::instrumented::InstrumentedProvider,
-    cloud::{CloudError, Connector, ErrorKind, GatewayRef, Observed, Provider, ProviderKind},
+    cloud::{CloudError, Connector, ErrorKind, GatewayRef, GatewayState, Observed, Provider, ProviderKind},
     failpoint::{self, Point},
     health::Readiness,
     metrics::{Metrics, OrderTransition, Outcome},
@@ -235,6 +235,8 @@ struct Pass<'a> {
     /// The version our writes are conditional on, so that a decision made on a stale copy can
     /// never be written (or acted upon).
     resource_version: Option<String>,
+    /// The gateway's state in this pass, once described.
+    gateway_state: Option<GatewayState>,
     previous: NatGatewayStatus,
     status: NatGatewayStatus,
     /// What the last status write said, for `natgw_reconciles_total{outcome}`.
@@ -255,6 +257,7 @@ impl<'a> Pass<'a> {
             gateway: GatewayRef::of(&obj.spec),
             generation: obj.meta().generation.unwrap_or_default(),
             resource_version: obj.resource_version(),
+            gateway_state: None,
             previous,
             status,
             outcome: None,
@@ -286,9 +289,27 @@ impl<'a> Pass<'a> {
             Err(e) => return self.cloud_error(e).await,
         };
         if let Some(o) = &observed {
+            self.gateway_state = Some(o.state);
             self.status.observed = Some(self.observed_status(o));
         }
-        let open = self.status.order.clone().filter(|o| !matches!(o.phase, OrderPhase::Succeeded | OrderPhase::Failed));
+        let mut open =
+            self.status.order.clone().filter(|o| !matches!(o.phase, OrderPhase::Succeeded | OrderPhase::Failed));
+        // An intent without an order id: the call may have landed before we could record its
+        // answer. Where the cloud can list orders, adopt the one it holds instead of ordering twice.
+        if let Some(order) = open.as_mut().filter(|o| o.phase == OrderPhase::Submitting && o.id.is_none())
+            && observed.is_some()
+        {
+            match provider.find_open_order(&self.gateway, order.action).await {
+                Ok(Some(id)) => {
+                    info!(name = %self.obj.name_any(), order = %id, "adopting an order the cloud already holds");
+                    order.id = Some(id);
+                    order.phase = OrderPhase::InProgress;
+                    self.status.order = Some(order.clone());
+                }
+                Ok(None) => {}
+                Err(e) => return self.cloud_error(e).await,
+            }
+        }
         let order_state = match open.as_ref().and_then(|o| o.id.as_deref()) {
             Some(id) if observed.is_some() => match provider.order_status(&self.gateway, id).await {
                 Ok(s) => Some(s),
@@ -344,6 +365,17 @@ impl<'a> Pass<'a> {
                 // Nobody pays an order within seconds: poll those gently.
                 let after = if wait == plan::Wait::AwaitingPayment { poll.saturating_mul(6) } else { poll };
                 Ok(Action::requeue(after))
+            }
+            // An intent that never reached the cloud and is no longer wanted: nothing was ordered,
+            // so there is nothing to report as failed; drop it and plan afresh.
+            Step::Finish { phase: OrderPhase::Failed, message }
+                if open.as_ref().is_some_and(|o| o.phase == OrderPhase::Submitting && o.id.is_none())
+                    && self.gateway_state == Some(GatewayState::Ready) =>
+            {
+                self.status.order = None;
+                self.event(EventType::Normal, "IntentDropped", &message).await;
+                self.write(Health::Progressing { reason: "Replanning".into(), message }).await?;
+                Ok(Action::requeue(Duration::from_millis(200)))
             }
             Step::Finish { phase, message } => {
                 if let Some(mut order) = self.status.order.take() {

@@ -79,7 +79,8 @@ impl SimCore {
 
 /// Routes shared by all simulators (JSON):
 /// - `POST /_sim/faults` (a [`Fault`]), `GET /_sim/faults`, `DELETE /_sim/faults`
-/// - `GET /_sim/ledger` (orders), `GET /_sim/requests`, `DELETE /_sim/ledger` (both)
+/// - `GET /_sim/ledger` (orders), `GET /_sim/requests`, `GET /_sim/first-seen` (gateway id ->
+///   unix ms of the first call naming it), `DELETE /_sim/ledger` (all three)
 /// - `GET|PUT /_sim/ratelimits` (`{"Action": perSecond}`, 0 lifts a limit)
 /// - `POST /_sim/credentials` (`{"keyId","secret","token"?}`)
 pub fn control_routes(core: Arc<SimCore>) -> Router {
@@ -87,6 +88,7 @@ pub fn control_routes(core: Arc<SimCore>) -> Router {
         .route("/_sim/faults", post(inject_fault).get(list_faults).delete(clear_faults))
         .route("/_sim/ledger", get(orders).delete(clear_ledger))
         .route("/_sim/requests", get(requests))
+        .route("/_sim/first-seen", get(first_seen))
         .route("/_sim/ratelimits", put(set_limits).get(get_limits))
         .route("/_sim/credentials", post(add_credential))
         .with_state(core)
@@ -112,6 +114,10 @@ async fn orders(State(core): State<Arc<SimCore>>) -> Json<Vec<Order>> {
 
 async fn requests(State(core): State<Arc<SimCore>>) -> Json<Vec<RequestRecord>> {
     Json(core.ledger.requests())
+}
+
+async fn first_seen(State(core): State<Arc<SimCore>>) -> Json<HashMap<String, u64>> {
+    Json(core.ledger.first_seen())
 }
 
 async fn clear_ledger(State(core): State<Arc<SimCore>>) -> StatusCode {

@@ -1,7 +1,7 @@
 //! What a simulator saw: every accepted mutating call (an order) and every request's outcome.
 //! Holds ids and codes only, never a secret.
 
-use std::{sync::Mutex, time::SystemTime};
+use std::{collections::HashMap, sync::Mutex, time::SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +37,9 @@ pub struct RequestRecord {
 pub struct Ledger {
     orders: Mutex<Vec<Order>>,
     requests: Mutex<Vec<RequestRecord>>,
+    /// When each gateway was first named by an accepted call (its id in the request, or in the
+    /// answer of a list), in unix milliseconds: one entry per gateway, however many calls.
+    first_seen: Mutex<HashMap<String, u64>>,
 }
 
 impl Ledger {
@@ -46,6 +49,22 @@ impl Ledger {
 
     pub fn record_request(&self, record: RequestRecord) {
         lock(&self.requests).push(record);
+    }
+
+    /// Notes that an accepted call named these gateways (only the first time counts).
+    pub fn saw<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
+        let now = now_unix_ms();
+        let mut seen = lock(&self.first_seen);
+        for id in ids {
+            if !seen.contains_key(id) {
+                seen.insert(id.to_owned(), now);
+            }
+        }
+    }
+
+    /// Gateway id -> unix milliseconds of the first accepted call that named it.
+    pub fn first_seen(&self) -> HashMap<String, u64> {
+        lock(&self.first_seen).clone()
     }
 
     pub fn orders(&self) -> Vec<Order> {
@@ -59,6 +78,7 @@ impl Ledger {
     pub fn clear(&self) {
         lock(&self.orders).clear();
         lock(&self.requests).clear();
+        lock(&self.first_seen).clear();
     }
 }
 

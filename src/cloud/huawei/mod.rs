@@ -9,7 +9,7 @@ pub mod errors;
 pub mod sign;
 pub mod wire;
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use async_trait::async_trait;
 use reqwest::{Method, Url};
@@ -19,6 +19,8 @@ use crate::api::{BillingMode, OrderAction, PeriodUnit, Prepaid};
 use crate::cloud::{
     Capacity, CloudError, Credentials, ErrorKind, GatewayRef, GatewayState, Observed, OrderState, OrderTicket,
     Provider, ProviderKind,
+    batch::{self, Batcher},
+    ratelimit::{RateLimiter, default_limits},
 };
 
 /// Which scoping headers a call carries.
@@ -42,7 +44,17 @@ pub struct HuaweiClient {
     credentials: Credentials,
     /// Project ids found through IAM, by region name: looked up once per region.
     projects: tokio::sync::Mutex<HashMap<String, String>>,
+    limiter: Arc<RateLimiter>,
+    /// Coalesced gateway reads, by (project, gateway id).
+    describes: Batcher<(String, String), wire::NatGateway>,
 }
+
+/// `ListNatGateways` page size: the API's maximum (and default), 2000.
+const LIST_PAGE: usize = 2000;
+/// Most gateways one coalesced read is given.
+const DESCRIBE_BATCH_MAX: usize = 2000;
+/// Throttled reads are tried this many times in all (each waits for the slowed-down limiter).
+const READ_ATTEMPTS: u32 = 3;
 
 /// A successful answer: its body and request id.
 struct Answer {
@@ -97,11 +109,108 @@ impl HuaweiClient {
             (Some(b), _) | (None, Some(b)) => endpoint(b, "BSS")?,
             (None, None) => endpoint("https://bss.myhuaweicloud.com", "BSS")?,
         };
-        Ok(HuaweiClient { http, nat, bss, iam, credentials, projects: Default::default() })
+        Ok(HuaweiClient {
+            http,
+            nat,
+            bss,
+            iam,
+            credentials,
+            projects: Default::default(),
+            limiter: Arc::new(RateLimiter::new(default_limits())),
+            describes: Batcher::new(batch::WINDOW, DESCRIBE_BATCH_MAX),
+        })
+    }
+
+    /// Shares `limiter` (the account's) instead of a limiter of its own.
+    pub fn with_limiter(mut self, limiter: Arc<RateLimiter>) -> HuaweiClient {
+        self.limiter = limiter;
+        self
+    }
+
+    /// Reads several gateways of one project: `ShowNatGateway` for one, else pages of
+    /// `ListNatGateways` (`GET /v2/{project_id}/nat_gateways?limit=&marker=`) until all are found.
+    /// Ids the cloud does not know are absent from the map.
+    pub async fn describe_many(
+        &self,
+        project: &str,
+        ids: &[String],
+    ) -> Result<HashMap<String, wire::NatGateway>, CloudError> {
+        let mut attempt = 1;
+        loop {
+            match self.list_many(project, ids).await {
+                Err(e) if e.kind == ErrorKind::Throttled && attempt < READ_ATTEMPTS => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    async fn list_many(&self, project: &str, ids: &[String]) -> Result<HashMap<String, wire::NatGateway>, CloudError> {
+        let mut found = HashMap::new();
+        if let [id] = ids {
+            let path = format!("/v2/{project}/nat_gateways/{id}");
+            match self.call("ShowNatGateway", Method::GET, &self.nat, &path, &[], Scope::Project(project), None).await {
+                Ok(answer) => {
+                    found.insert(
+                        id.clone(),
+                        Self::decode::<wire::NatGatewayEnvelope>(&answer, "ShowNatGateway")?.nat_gateway,
+                    );
+                }
+                Err(e) if e.kind == ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+            return Ok(found);
+        }
+        let mut missing: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let path = format!("/v2/{project}/nat_gateways");
+        let mut marker: Option<String> = None;
+        while !missing.is_empty() {
+            let mut query = vec![("limit".to_owned(), LIST_PAGE.to_string())];
+            if let Some(m) = &marker {
+                query.push(("marker".to_owned(), m.clone()));
+            }
+            let answer = self
+                .call("ListNatGateways", Method::GET, &self.nat, &path, &query, Scope::Project(project), None)
+                .await?;
+            let page: wire::NatGateways = Self::decode(&answer, "ListNatGateways")?;
+            let listed = page.nat_gateways.len();
+            marker = page.nat_gateways.last().map(|g| g.id.clone());
+            for gw in page.nat_gateways {
+                if missing.remove(gw.id.as_str()) {
+                    found.insert(gw.id.clone(), gw);
+                }
+            }
+            if listed < LIST_PAGE || marker.is_none() {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Waits for a token of `action` (the API's name, as rate limits know it), signs and sends
+    /// one request, and slows the account's limiter down when the cloud throttles anyway.
+    #[allow(clippy::too_many_arguments)]
+    async fn call(
+        &self,
+        action: &str,
+        method: Method,
+        base: &Url,
+        path: &str,
+        query: &[(String, String)],
+        scope: Scope<'_>,
+        body: Option<Vec<u8>>,
+    ) -> Result<Answer, CloudError> {
+        self.limiter.acquire(action).await;
+        let result = self.send(method, base, path, query, scope, body).await;
+        if let Err(e) = &result
+            && e.kind == ErrorKind::Throttled
+        {
+            self.limiter.throttled(action, e.retry_after.unwrap_or(std::time::Duration::from_secs(2)));
+        }
+        result
     }
 
     /// Signs and sends one request; maps every failure to a [`CloudError`].
-    async fn call(
+    async fn send(
         &self,
         method: Method,
         base: &Url,
@@ -186,7 +295,9 @@ impl HuaweiClient {
             return Ok(id.clone());
         }
         let query = [("name".to_owned(), gateway.region.clone())];
-        let answer = self.call(Method::GET, &self.iam, "/v3/projects", &query, Scope::Plain, None).await?;
+        let answer = self
+            .call("KeystoneListProjects", Method::GET, &self.iam, "/v3/projects", &query, Scope::Plain, None)
+            .await?;
         let projects: wire::Projects = Self::decode(&answer, "KeystoneListProjects")?;
         let id = pick_project(&gateway.region, projects.projects)?;
         cache.insert(gateway.region.clone(), id.clone());
@@ -220,8 +331,17 @@ impl HuaweiClient {
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))
             .collect();
-            let answer =
-                self.call(Method::GET, &self.bss, "/v2/orders/customer-orders", &query, Scope::Global, None).await?;
+            let answer = self
+                .call(
+                    "ListCustomerOrders",
+                    Method::GET,
+                    &self.bss,
+                    "/v2/orders/customer-orders",
+                    &query,
+                    Scope::Global,
+                    None,
+                )
+                .await?;
             let orders: wire::CustomerOrders = Self::decode(&answer, "ListCustomerOrders")?;
             let listed = orders.order_infos.len();
             // Newest first by `order_by`; sorted again here rather than trusting the server with
@@ -255,7 +375,8 @@ impl HuaweiClient {
     async fn show(&self, gateway: &GatewayRef) -> Result<wire::NatGateway, CloudError> {
         let project = self.project_id(gateway).await?;
         let path = format!("/v2/{project}/nat_gateways/{}", gateway.id);
-        let answer = self.call(Method::GET, &self.nat, &path, &[], Scope::Project(&project), None).await?;
+        let answer =
+            self.call("ShowNatGateway", Method::GET, &self.nat, &path, &[], Scope::Project(&project), None).await?;
         Ok(Self::decode::<wire::NatGatewayEnvelope>(&answer, "ShowNatGateway")?.nat_gateway)
     }
 }
@@ -343,7 +464,28 @@ impl Provider for HuaweiClient {
     }
 
     async fn describe(&self, gateway: &GatewayRef) -> Result<Observed, CloudError> {
-        Ok(observe(&self.show(gateway).await?))
+        let project = self.project_id(gateway).await?;
+        let not_found = format!("NAT gateway {} not found in project {project}", gateway.id);
+        let key = (project, gateway.id.clone());
+        let found = self
+            .describes
+            .get(key, |keys| async move {
+                // Keys of several projects (resources that name different ones) are read apart.
+                let mut by_project: HashMap<String, Vec<String>> = HashMap::new();
+                for (project, id) in keys {
+                    by_project.entry(project).or_default().push(id);
+                }
+                let mut all = HashMap::new();
+                for (project, ids) in by_project {
+                    for (id, gw) in self.describe_many(&project, &ids).await? {
+                        all.insert((project.clone(), id), gw);
+                    }
+                }
+                Ok(all)
+            })
+            .await?;
+        let gw = found.ok_or_else(|| CloudError::new(ErrorKind::NotFound, not_found))?;
+        Ok(observe(&gw))
     }
 
     async fn resize(&self, gateway: &GatewayRef, capacity: &Capacity) -> Result<OrderTicket, CloudError> {
@@ -366,7 +508,9 @@ impl Provider for HuaweiClient {
             },
         };
         let path = format!("/v2/{project}/nat_gateways/{}", gateway.id);
-        let answer = self.call(Method::PUT, &self.nat, &path, &[], Scope::Project(&project), Self::json(&body)).await?;
+        let answer = self
+            .call("UpdateNatGateway", Method::PUT, &self.nat, &path, &[], Scope::Project(&project), Self::json(&body))
+            .await?;
         let envelope: wire::NatGatewayEnvelope = Self::decode(&answer, "UpdateNatGateway")?;
         Ok(OrderTicket { order_id: envelope.order_id.filter(|o| !o.is_empty()), request_id: answer.request_id })
     }
@@ -375,15 +519,25 @@ impl Provider for HuaweiClient {
         let project = self.project_id(gateway).await?;
         let body = wire::ChangeToPeriodRequest { prepaid_options: prepaid_options(prepaid) };
         let path = format!("/v2/{project}/nat_gateways/{}/change_to_period", gateway.id);
-        let answer =
-            self.call(Method::POST, &self.nat, &path, &[], Scope::Project(&project), Self::json(&body)).await?;
+        let answer = self
+            .call(
+                "UpdateNatGatewayToPeriod",
+                Method::POST,
+                &self.nat,
+                &path,
+                &[],
+                Scope::Project(&project),
+                Self::json(&body),
+            )
+            .await?;
         let order: wire::OrderIdResponse = Self::decode(&answer, "UpdateNatGatewayToPeriod")?;
         Ok(OrderTicket { order_id: Some(order.order_id), request_id: answer.request_id })
     }
 
     async fn order_status(&self, _gateway: &GatewayRef, order_id: &str) -> Result<OrderState, CloudError> {
         let path = format!("/v2/orders/customer-orders/details/{order_id}");
-        let answer = self.call(Method::GET, &self.bss, &path, &[], Scope::Global, None).await?;
+        let answer =
+            self.call("ShowCustomerOrderDetails", Method::GET, &self.bss, &path, &[], Scope::Global, None).await?;
         let details: wire::OrderDetails = Self::decode(&answer, "ShowCustomerOrderDetails")?;
         Ok(order_state(details.order_info.status))
     }

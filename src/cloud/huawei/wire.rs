@@ -39,6 +39,13 @@ pub struct NatGatewayEnvelope {
     pub order_id: Option<String>,
 }
 
+/// `ListNatGateways` answer.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct NatGateways {
+    #[serde(default)]
+    pub nat_gateways: Vec<NatGateway>,
+}
+
 /// `UpdateNatGateway` request body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UpdateRequest {

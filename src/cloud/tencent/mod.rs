@@ -8,12 +8,15 @@ pub mod sign;
 mod v2;
 mod v3;
 
-use std::{collections::HashMap, time::SystemTime};
+use std::{collections::HashMap, sync::Arc, time::SystemTime};
 
 use async_trait::async_trait;
 
 use super::{
-    Capacity, CloudError, Credentials, ErrorKind, GatewayRef, Observed, OrderState, OrderTicket, Provider, ProviderKind,
+    Capacity, CloudError, Credentials, ErrorKind, GatewayRef, Observed, OrderState, OrderTicket, Provider,
+    ProviderKind,
+    batch::{self, Batcher},
+    ratelimit::{RateLimiter, default_limits},
 };
 use crate::api::{Prepaid, TencentApi};
 
@@ -22,6 +25,12 @@ pub const DEFAULT_V3_ENDPOINT: &str = "https://vpc.tencentcloudapi.com";
 
 /// One Tencent Cloud account in one region, on API 2.0 or 3.0. `Debug` shows no secret
 /// ([`Credentials`] redacts it).
+///
+/// Every call first takes a token from the account's [`RateLimiter`]; a throttling answer slows
+/// that limiter down. Reads of single gateways ([`Provider::describe`]) from concurrent callers
+/// are coalesced ([`Batcher`]): API 3.0 asks `DescribeNatGateways` for up to 100 ids per call,
+/// API 2.0 pages through the region's gateways (`DescribeNatGateway`, 50 per page) when several
+/// are wanted.
 #[derive(Debug, Clone)]
 pub struct TencentClient {
     api: TencentApi,
@@ -32,7 +41,14 @@ pub struct TencentClient {
     host: String,
     region: String,
     credentials: Credentials,
+    limiter: Arc<RateLimiter>,
+    describes: Arc<Batcher<String, Observed>>,
 }
+
+/// Throttled reads are tried this many times in all (each waits for the slowed-down limiter).
+const READ_ATTEMPTS: u32 = 3;
+/// The pause after a throttling answer without a retry hint.
+const DEFAULT_THROTTLE_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl TencentClient {
     /// `endpoint` overrides the default (`https://vpc.api.qcloud.com` for V2,
@@ -65,28 +81,64 @@ impl TencentClient {
             host,
             region: region.to_owned(),
             credentials,
+            limiter: Arc::new(RateLimiter::new(default_limits())),
+            describes: Arc::new(Batcher::new(batch::WINDOW, describe_batch_max(api))),
         })
     }
 
-    /// Reads many gateways at once (API 3.0: 100 per call; API 2.0: one call each). Ids the
-    /// cloud does not know are absent from the map.
-    pub async fn describe_many(&self, ids: &[String]) -> Result<HashMap<String, Observed>, CloudError> {
-        match self.api {
-            TencentApi::V3 => self.v3_describe_many(ids).await,
-            TencentApi::V2 => {
-                let mut found = HashMap::new();
-                for id in ids {
-                    match self.v2_describe(id).await {
-                        Ok(o) => {
-                            found.insert(id.clone(), o);
-                        }
-                        Err(e) if e.kind == ErrorKind::NotFound => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                Ok(found)
+    /// Shares `limiter` (the account's) instead of a limiter of its own.
+    pub fn with_limiter(mut self, limiter: Arc<RateLimiter>) -> TencentClient {
+        self.limiter = limiter;
+        self
+    }
+
+    /// Waits for a token, sends, and slows the limiter down when the cloud throttles anyway.
+    async fn limited<T>(
+        &self,
+        action: &str,
+        call: impl std::future::Future<Output = Result<T, CloudError>>,
+    ) -> Result<T, CloudError> {
+        self.limiter.acquire(action).await;
+        let result = call.await;
+        if let Err(e) = &result
+            && e.kind == ErrorKind::Throttled
+        {
+            self.limiter.throttled(action, e.retry_after.unwrap_or(DEFAULT_THROTTLE_PAUSE));
+        }
+        result
+    }
+
+    /// A read, tried again while the cloud throttles it (the limiter paces the retries).
+    async fn read<T, F, Fut>(&self, mut call: F) -> Result<T, CloudError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, CloudError>>,
+    {
+        let mut attempt = 1;
+        loop {
+            match call().await {
+                Err(e) if e.kind == ErrorKind::Throttled && attempt < READ_ATTEMPTS => attempt += 1,
+                other => return other,
             }
         }
+    }
+
+    /// Reads many gateways at once (API 3.0: 100 per call; API 2.0: by id for one, else pages of
+    /// the region's gateways). Ids the cloud does not know are absent from the map.
+    pub async fn describe_many(&self, ids: &[String]) -> Result<HashMap<String, Observed>, CloudError> {
+        match self.api {
+            TencentApi::V3 => self.read(|| self.v3_describe_many(ids)).await,
+            TencentApi::V2 => self.read(|| self.v2_describe_many(ids)).await,
+        }
+    }
+}
+
+/// Most ids one coalesced read is given: API 3.0 takes 100 per call; API 2.0 pages, and more
+/// than a few hundred at once only delays the first answers.
+fn describe_batch_max(api: TencentApi) -> usize {
+    match api {
+        TencentApi::V3 => v3::IDS_PER_CALL,
+        TencentApi::V2 => 500,
     }
 }
 
@@ -114,17 +166,13 @@ impl Provider for TencentClient {
     }
 
     async fn describe(&self, gateway: &GatewayRef) -> Result<Observed, CloudError> {
-        match self.api {
-            TencentApi::V2 => self.v2_describe(&gateway.id).await,
-            TencentApi::V3 => {
-                self.v3_describe_many(std::slice::from_ref(&gateway.id)).await?.remove(&gateway.id).ok_or_else(|| {
-                    CloudError::new(
-                        ErrorKind::NotFound,
-                        format!("NAT gateway {} not found in region {}", gateway.id, self.region),
-                    )
-                })
-            }
-        }
+        let found = self.describes.get(gateway.id.clone(), |ids| async move { self.describe_many(&ids).await }).await?;
+        found.ok_or_else(|| {
+            CloudError::new(
+                ErrorKind::NotFound,
+                format!("NAT gateway {} not found in region {}", gateway.id, self.region),
+            )
+        })
     }
 
     async fn resize(&self, gateway: &GatewayRef, capacity: &Capacity) -> Result<OrderTicket, CloudError> {

@@ -1,5 +1,7 @@
 //! API 2.0 calls: signed POST forms to `/v2/index.php`.
 
+use std::collections::{HashMap, HashSet};
+
 use serde_json::Value;
 
 use super::{
@@ -12,6 +14,9 @@ use crate::{
     api::BillingMode,
     cloud::{Capacity, CloudError, ErrorKind, GatewayRef, GatewayState, Observed, OrderState, OrderTicket},
 };
+
+/// `DescribeNatGateway` returns at most 50 gateways per call.
+const PAGE: usize = 50;
 
 /// The form body of a signed API 2.0 POST (HmacSHA256), `Signature` included.
 pub(crate) fn signed_form(params: &[(&str, &str)], secret_key: &str, host: &str, timestamp: i64, nonce: u32) -> String {
@@ -39,7 +44,12 @@ fn code_of(body: &Value) -> Option<i64> {
 }
 
 impl TencentClient {
+    /// Sends a call when the rate limiter allows.
     async fn v2_call(&self, action: &str, params: &[(&str, &str)]) -> Result<Value, CloudError> {
+        self.limited(action, self.v2_send(action, params)).await
+    }
+
+    async fn v2_send(&self, action: &str, params: &[(&str, &str)]) -> Result<Value, CloudError> {
         let mut all =
             vec![("Action", action), ("Region", self.region.as_str()), ("SecretId", self.credentials.key_id.as_str())];
         if let Some(token) = &self.credentials.session_token {
@@ -85,6 +95,45 @@ impl TencentClient {
                 CloudError::new(ErrorKind::NotFound, format!("NAT gateway {id} not found in region {}", self.region))
             })?;
         observed(gateway).ok_or_else(|| bad_gateway(id))
+    }
+
+    /// Several gateways: pages of the region's gateways (50 each, the API's maximum) until all
+    /// are found, switching to one call per id once fewer are missing than pages remain. One
+    /// gateway: a call by id.
+    pub(super) async fn v2_describe_many(&self, ids: &[String]) -> Result<HashMap<String, Observed>, CloudError> {
+        let mut found = HashMap::new();
+        let mut missing: HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let mut offset = 0usize;
+        while missing.len() > 1 {
+            let (offset_text, limit) = (offset.to_string(), PAGE.to_string());
+            let body = self.v2_call("DescribeNatGateway", &[("offset", &offset_text), ("limit", &limit)]).await?;
+            let page = body.get("data").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+            for g in page {
+                let Some(id) = g.get("natId").and_then(Value::as_str) else { continue };
+                if missing.remove(id) {
+                    found.insert(id.to_owned(), observed(g).ok_or_else(|| bad_gateway(id))?);
+                }
+            }
+            offset += page.len();
+            let total = body.get("totalCount").and_then(Value::as_u64).unwrap_or(0) as usize;
+            if page.is_empty() || offset >= total {
+                // Listed everything: whatever is missing does not exist.
+                return Ok(found);
+            }
+            if missing.len() < total.saturating_sub(offset).div_ceil(PAGE) {
+                break;
+            }
+        }
+        for id in missing {
+            match self.v2_describe(id).await {
+                Ok(o) => {
+                    found.insert(id.to_owned(), o);
+                }
+                Err(e) if e.kind == ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(found)
     }
 
     pub(super) async fn v2_upgrade(&self, gateway: &GatewayRef, connections: u64) -> Result<OrderTicket, CloudError> {

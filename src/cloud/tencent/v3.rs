@@ -19,7 +19,7 @@ const VERSION: &str = "2017-03-12";
 const SERVICE: &str = "vpc";
 const CONTENT_TYPE: &str = "application/json; charset=utf-8";
 /// `DescribeNatGateways` takes at most 100 ids per call.
-const IDS_PER_CALL: usize = 100;
+pub(super) const IDS_PER_CALL: usize = 100;
 
 /// The `Authorization` header for a JSON POST to `/`.
 pub(crate) fn authorization(secret_id: &str, secret_key: &str, host: &str, timestamp: i64, payload: &[u8]) -> String {
@@ -37,8 +37,12 @@ pub(crate) fn authorization(secret_id: &str, secret_key: &str, host: &str, times
 }
 
 impl TencentClient {
-    /// Returns the `Response` object of a successful call.
+    /// Returns the `Response` object of a successful call, sent when the rate limiter allows.
     async fn v3_call(&self, action: &str, params: Value) -> Result<Value, CloudError> {
+        self.limited(action, self.v3_send(action, params)).await
+    }
+
+    async fn v3_send(&self, action: &str, params: Value) -> Result<Value, CloudError> {
         let payload =
             serde_json::to_vec(&params).map_err(|e| CloudError::new(ErrorKind::InvalidRequest, e.to_string()))?;
         let timestamp = now_unix();

@@ -24,6 +24,7 @@ const MAX_BODY: usize = 64 * 1024;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Route {
+    List { project: String },
     Show { project: String, id: String },
     Update { project: String, id: String },
     ToPeriod { project: String, id: String },
@@ -42,6 +43,7 @@ impl Route {
             ("GET", ["v2", "orders", "customer-orders"]) => Route::ListOrders,
             ("POST", ["v3", "orders", "customer-orders", "pay"]) => Route::PayOrders,
             ("GET", ["v3", "projects"]) => Route::ListProjects,
+            ("GET", ["v2", p, "nat_gateways"]) => Route::List { project: s(p) },
             ("GET", ["v2", p, "nat_gateways", id]) => Route::Show { project: s(p), id: s(id) },
             ("PUT", ["v2", p, "nat_gateways", id]) => Route::Update { project: s(p), id: s(id) },
             ("POST", ["v2", p, "nat_gateways", id, "change_to_period"]) => Route::ToPeriod { project: s(p), id: s(id) },
@@ -51,6 +53,7 @@ impl Route {
 
     fn action(&self) -> &'static str {
         match self {
+            Route::List { .. } => "ListNatGateways",
             Route::Show { .. } => "ShowNatGateway",
             Route::Update { .. } => "UpdateNatGateway",
             Route::ToPeriod { .. } => "UpdateNatGatewayToPeriod",
@@ -63,7 +66,7 @@ impl Route {
 
     fn api(&self) -> &'static str {
         match self {
-            Route::Show { .. } | Route::Update { .. } | Route::ToPeriod { .. } => "huawei/nat",
+            Route::List { .. } | Route::Show { .. } | Route::Update { .. } | Route::ToPeriod { .. } => "huawei/nat",
             Route::OrderDetails { .. } | Route::ListOrders | Route::PayOrders => "huawei/bss",
             Route::ListProjects => "huawei/iam",
         }
@@ -229,8 +232,24 @@ fn check_domain(state: &SimState, headers: &HeaderMap) -> Result<(), Failure> {
 fn serve(state: &SimState, route: &Route, parts: &Parts, body: &[u8]) -> Result<Success, Failure> {
     let take_fail_order = || state.core.faults.take(route.action(), |k| *k == FaultKind::FailOrder).is_some();
     match route {
+        Route::List { project } => {
+            // Documented: `limit` 0-2000 (default 2000), `marker` the last id of the previous page.
+            let query = sign::parse_query(parts.uri.query().unwrap_or_default());
+            let param = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+            let limit = match param("limit") {
+                None => 2000,
+                Some(v) => v.parse::<usize>().ok().filter(|n| *n <= 2000).ok_or_else(|| {
+                    Failure::new(StatusCode::BAD_REQUEST, "NAT.0002", format!("Invalid parameters: limit {v:?} is not 0-2000."))
+                })?,
+            };
+            let limit = if limit == 0 { 2000 } else { limit };
+            let page = state.world().list(project, param("marker"), limit);
+            state.core.ledger.saw(page.iter().map(|g| g.id.as_str()));
+            Ok(ok(serde_json::to_value(wire::NatGateways { nat_gateways: page }).unwrap_or_default()))
+        }
         Route::Show { project, id } => {
             let gw = state.world().gateway(project, id).map_err(|r| Failure::from_refusal(r, id))?;
+            state.core.ledger.saw([id.as_str()]);
             Ok(ok(json!({ "nat_gateway": gw })))
         }
         Route::Update { project, id } => {
@@ -470,6 +489,7 @@ pub async fn handle(State(state): State<Arc<SimState>>, request: Request) -> Res
         }
     };
     if let Some((gateway_id, order_id, target)) = &success.order {
+        state.core.ledger.saw([gateway_id.as_str()]);
         state.core.ledger.record_order(Order {
             gateway_id: gateway_id.clone(),
             action: action.to_owned(),

@@ -1,5 +1,5 @@
 //! A simulator of Huawei Cloud NAT v2, BSS and IAM, all on one port, for the calls the operator
-//! makes: `ShowNatGateway`, `UpdateNatGateway`, `UpdateNatGatewayToPeriod`,
+//! makes: `ListNatGateways` (`limit` 0-2000, `marker`), `ShowNatGateway`, `UpdateNatGateway`, `UpdateNatGatewayToPeriod`,
 //! `ShowCustomerOrderDetails`, `ListCustomerOrders`, `PayOrders` and `KeystoneListProjects`.
 //!
 //! Every API call is checked as API Gateway would: the SDK-HMAC-SHA256 signature is recomputed

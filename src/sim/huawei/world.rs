@@ -202,6 +202,20 @@ impl World {
         }
     }
 
+    /// A project's gateways in id order after `marker` (exclusive), at most `limit`.
+    pub fn list(&mut self, project: &str, marker: Option<&str>, limit: usize) -> Vec<wire::NatGateway> {
+        use std::ops::Bound;
+        self.settle();
+        let from = marker.map_or(Bound::Unbounded, |m| Bound::Excluded(m.to_owned()));
+        self.gateways
+            .range((from, Bound::Unbounded))
+            .map(|(_, g)| &g.body)
+            .filter(|g| g.tenant_id == project)
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
     pub fn gateways(&mut self) -> Vec<wire::NatGateway> {
         self.settle();
         self.gateways.values().map(|g| g.body.clone()).collect()

@@ -2,7 +2,7 @@
 //! changes whose time has come.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, HashSet},
     time::{Duration, Instant},
 };
 
@@ -93,16 +93,19 @@ pub const BILL_RUNNING: u8 = 2;
 pub struct Model {
     gateways: BTreeMap<String, (SimGateway, Option<Change>)>,
     bills: HashMap<String, Bill>,
+    /// Gateways with a change running, so that settling costs nothing for the others.
+    changing: HashSet<String>,
     pub change_time: Duration,
     seq: u64,
 }
 
 impl Model {
     pub fn new(change_time: Duration) -> Model {
-        Model { gateways: BTreeMap::new(), bills: HashMap::new(), change_time, seq: 0 }
+        Model { gateways: BTreeMap::new(), bills: HashMap::new(), changing: HashSet::new(), change_time, seq: 0 }
     }
 
     pub fn seed(&mut self, gateway: SimGateway) {
+        self.changing.remove(&gateway.id);
         self.gateways.insert(gateway.id.clone(), (gateway, None));
     }
 
@@ -110,6 +113,12 @@ impl Model {
     pub fn gateways(&mut self) -> Vec<SimGateway> {
         self.settle();
         self.gateways.values().map(|(g, _)| g.clone()).collect()
+    }
+
+    /// The gateways among `ids` that exist, in the order asked.
+    pub fn get_many(&mut self, ids: &[String]) -> Vec<SimGateway> {
+        self.settle();
+        ids.iter().filter_map(|id| self.gateways.get(id).map(|(g, _)| g.clone())).collect()
     }
 
     pub fn get(&mut self, id: &str) -> Option<SimGateway> {
@@ -124,6 +133,7 @@ impl Model {
         if let Some((g, change)) = self.gateways.get_mut(id) {
             g.state = "UPDATING".to_owned();
             *change = Some(Change { target, until, fail });
+            self.changing.insert(id.to_owned());
         }
     }
 
@@ -146,17 +156,24 @@ impl Model {
 
     fn settle(&mut self) {
         let now = Instant::now();
-        for (g, change) in self.gateways.values_mut() {
-            if let Some(c) = change
-                && now >= c.until
-            {
-                if !c.fail {
-                    g.max_concurrent = c.target;
+        let gateways = &mut self.gateways;
+        self.changing.retain(|id| {
+            let Some((g, change)) = gateways.get_mut(id) else {
+                return false;
+            };
+            match change {
+                Some(c) if now >= c.until => {
+                    if !c.fail {
+                        g.max_concurrent = c.target;
+                    }
+                    g.state = "AVAILABLE".to_owned();
+                    *change = None;
+                    false
                 }
-                g.state = "AVAILABLE".to_owned();
-                *change = None;
+                Some(_) => true,
+                None => false,
             }
-        }
+        });
     }
 }
 

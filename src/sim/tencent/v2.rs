@@ -176,6 +176,7 @@ fn upgrade(sim: &Sim, params: &BTreeMap<String, String>, key_id: &str) -> Result
     model.start_change(nat_id, target, fail);
     let bill_id = model.new_bill(fail);
     sim.record_order(nat_id, "UpgradeNatGateway", &bill_id, target, key_id);
+    sim.core.ledger.saw([nat_id]);
     // The documented example answers with `code` as a string.
     Ok(json!({ "code": "0", "message": "", "codeDesc": "Success", "billId": bill_id }))
 }
@@ -205,11 +206,15 @@ fn describe(sim: &Sim, params: &BTreeMap<String, String>) -> Result<Value, CallE
             && params.get("natName").is_none_or(|v| *v == g.name)
             && params.get("vpcId").is_none_or(|v| *v == g.vpc_id)
     };
-    let all: Vec<_> = sim.model().gateways().into_iter().filter(|g| matches(g)).collect();
-    let data: Vec<Value> = all
-        .iter()
-        .skip(offset)
-        .take(limit as usize)
+    let candidates = match params.get("natId") {
+        Some(id) => sim.model().get(id).into_iter().collect(),
+        None => sim.model().gateways(),
+    };
+    let all: Vec<_> = candidates.into_iter().filter(|g| matches(g)).collect();
+    let page: Vec<_> = all.iter().skip(offset).take(limit as usize).collect();
+    sim.core.ledger.saw(page.iter().map(|g| g.id.as_str()));
+    let data: Vec<Value> = page
+        .into_iter()
         .map(|g| {
             let (state, production) = g.v2_state();
             json!({

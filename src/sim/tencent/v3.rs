@@ -229,9 +229,15 @@ fn describe(sim: &Sim, p: DescribeParams) -> Result<Value, CallError> {
                 f.values.contains(value)
             })
     };
-    let all: Vec<SimGateway> = sim.model().gateways().into_iter().filter(|g| keep(g)).collect();
-    let set: Vec<Value> =
-        all.iter().skip(p.offset.unwrap_or(0) as usize).take(limit as usize).map(gateway_json).collect();
+    // Asked by id: read those alone rather than every gateway of the account.
+    let candidates = match (&p.nat_gateway_ids, filters.is_empty()) {
+        (Some(ids), true) => sim.model().get_many(ids),
+        _ => sim.model().gateways(),
+    };
+    let all: Vec<SimGateway> = candidates.into_iter().filter(|g| keep(g)).collect();
+    let page: Vec<&SimGateway> = all.iter().skip(p.offset.unwrap_or(0) as usize).take(limit as usize).collect();
+    sim.core.ledger.saw(page.iter().map(|g| g.id.as_str()));
+    let set: Vec<Value> = page.into_iter().map(gateway_json).collect();
     Ok(json!({ "NatGatewaySet": set, "TotalCount": all.len() }))
 }
 
@@ -276,5 +282,6 @@ fn reset(sim: &Sim, p: ResetParams, key_id: &str, request_id: &str) -> Result<Va
     let fail = sim.order_should_fail("ResetNatGatewayConnection");
     model.start_change(&gateway.id, p.max_concurrent_connection, fail);
     sim.record_order(&gateway.id, "ResetNatGatewayConnection", request_id, p.max_concurrent_connection, key_id);
+    sim.core.ledger.saw([gateway.id.as_str()]);
     Ok(json!({}))
 }
