@@ -2,6 +2,7 @@
 //! `NatGateway` resource.
 
 pub mod api;
+pub mod bench;
 pub mod cloud;
 pub mod controller;
 pub mod demo;

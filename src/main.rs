@@ -32,6 +32,9 @@ enum Command {
     Sim(sim::SimArgs),
     /// Start a real API server, both cloud simulators and the operator, and show three changes.
     Demo(natgw_operator::demo::DemoArgs),
+    /// Scale benchmark: a real API server, the simulators and this binary's `run` as a child
+    /// process; prints its figures (see BENCHMARKS.md).
+    Bench(natgw_operator::bench::BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -54,6 +57,10 @@ struct RunArgs {
     /// Extra CA certificates (PEM) to trust for cloud endpoints, e.g. a private endpoint's.
     #[arg(long, env = "NATGW_EXTRA_CA")]
     extra_ca: Option<PathBuf>,
+    /// A cloud action's client-side rate limit per account, `Action=PER_SECOND` (repeatable; 0
+    /// lifts it), over the documented ones (e.g. `ResetNatGatewayConnection=20`).
+    #[arg(long = "rate-limit", value_parser = cloud::ratelimit::parse_override)]
+    rate_limits: Vec<(String, f64)>,
     // --- telemetry and leader election (src/health.rs, src/leader.rs) ---
     /// Where /metrics, /healthz and /readyz are served.
     #[arg(long, default_value = "0.0.0.0:8080", env = "NATGW_METRICS_ADDR")]
@@ -114,6 +121,7 @@ async fn main() -> ExitCode {
         Command::Run(args) => run(args).await,
         Command::Sim(args) => sim::run(args).await.map_err(|e| e.to_string()),
         Command::Demo(args) => natgw_operator::demo::run(args).await.map_err(|e| e.to_string()),
+        Command::Bench(args) => natgw_operator::bench::run(args).await.map_err(|e| e.to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -130,7 +138,13 @@ async fn run(args: RunArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot reach the Kubernetes API ({e}); set KUBECONFIG or run inside a cluster"))?;
     let http =
         cloud::http::client_with_timeout(args.extra_ca.as_deref(), args.cloud_timeout).map_err(|e| e.to_string())?;
-    let connector = Arc::new(cloud::connect::CloudConnector::new(http));
+    // Drift checks of Tencent API 3.0 gateways at rest may be answered by an account-wide sweep up
+    // to 3/4 of a drift interval old: about one sweep (gateways / 100 calls) per interval.
+    let connector = Arc::new(
+        cloud::connect::CloudConnector::new(http)
+            .with_rate_limits(args.rate_limits.into_iter().collect())
+            .with_sweeps(args.drift_interval.mul_f64(0.75)),
+    );
     // --- telemetry and leader election ---
     let metrics = Arc::new(Metrics::new());
     let readiness = health::Readiness::default();

@@ -5,56 +5,22 @@ mod support;
 
 use std::{sync::Arc, time::Duration};
 
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::PostParams;
 use natgw_operator::{
-    api::{NatGateway, OrderPhase, Size},
+    api::{OrderPhase, Size},
     cloud::{Capacity, ProviderKind, memory::MemoryCloud},
-    controller,
 };
-use support::Cluster;
-
-fn natgw(name: &str, gateway: &str, size: &str, secret: &str) -> NatGateway {
-    serde_json::from_value(serde_json::json!({
-        "apiVersion": "natgw.io/v1alpha1",
-        "kind": "NatGateway",
-        "metadata": {"name": name},
-        "spec": {
-            "gatewayId": gateway,
-            "provider": {"tencent": {"region": "ap-guangzhou", "vpcId": "vpc-1"}},
-            "size": size,
-            "credentialsSecretRef": {"name": secret}
-        }
-    }))
-    .unwrap()
-}
-
-fn secret(name: &str) -> Secret {
-    serde_json::from_value(serde_json::json!({
-        "metadata": {"name": name},
-        "stringData": {"secretId": "AKIDmemory", "secretKey": "memory-secret-key"}
-    }))
-    .unwrap()
-}
-
-fn condition(obj: &NatGateway, type_: &str) -> Option<(String, String)> {
-    obj.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_).map(|c| (c.status.clone(), c.reason.clone()))
-}
+use support::{Cluster, condition, tencent_keys, tencent_spec};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resize_reaches_ready_and_kubectl_reads_it() {
     let cluster = Cluster::start("controller").await;
     let cloud = MemoryCloud::new(ProviderKind::TencentV3, Duration::from_secs(2));
     cloud.seed("nat-small", Capacity::Connections(1_000_000), Default::default());
-    let config = controller::Config { poll_interval: Duration::from_millis(500), ..Default::default() };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let operator = tokio::spawn(controller::run(cluster.client.clone(), Arc::new(cloud.clone()), config, async {
-        let _ = stopped.await;
-    }));
+    let operator = cluster.run_controller(Arc::new(cloud.clone()), Duration::from_millis(500));
 
-    let secrets = kube::Api::<Secret>::namespaced(cluster.client.clone(), &cluster.namespace);
-    secrets.create(&PostParams::default(), &secret("creds")).await.unwrap();
-    cluster.natgws().create(&PostParams::default(), &natgw("egress", "nat-small", "Medium", "creds")).await.unwrap();
+    let keys = tencent_keys("AKIDmemory", "memory-secret-key");
+    cluster.create_secret("creds", keys.clone()).await;
+    cluster.create_natgw("egress", tencent_spec("nat-small", None, "Medium", "creds", None)).await;
 
     // The order is visible while it runs...
     let running = cluster
@@ -103,7 +69,7 @@ async fn resize_reaches_ready_and_kubectl_reads_it() {
 
     // A resource whose Secret is missing stalls with the fix, orders nothing, and recovers
     // when the Secret appears.
-    cluster.natgws().create(&PostParams::default(), &natgw("orphan", "nat-small", "Large", "later")).await.unwrap();
+    cluster.create_natgw("orphan", tencent_spec("nat-small", None, "Large", "later", None)).await;
     let stalled = cluster
         .wait_for("orphan", Duration::from_secs(30), |o| condition(o, "Stalled").is_some_and(|c| c.0 == "True"))
         .await;
@@ -111,10 +77,9 @@ async fn resize_reaches_ready_and_kubectl_reads_it() {
     let message = &stalled.status.as_ref().unwrap().conditions.iter().find(|c| c.type_ == "Ready").unwrap().message;
     assert!(message.contains("Secret controller/later does not exist"), "{message}");
     assert_eq!(cloud.ledger().len(), 1);
-    secrets.create(&PostParams::default(), &secret("later")).await.unwrap();
+    cluster.create_secret("later", keys).await;
     cluster.wait_for("orphan", Duration::from_secs(60), |o| condition(o, "Ready").is_some_and(|c| c.0 == "True")).await;
     assert_eq!(cloud.ledger().len(), 2, "one more order for the second change");
 
-    stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(20), operator).await.expect("the controller stops").unwrap().unwrap();
+    operator.stop().await;
 }

@@ -6,22 +6,24 @@
 
 mod support;
 
+use std::os::unix::process::ExitStatusExt;
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
-use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams, PostParams};
 use natgw_operator::{
-    api::{BillingMode, NatGateway, OrderPhase},
+    api::{NatGateway, OrderPhase},
     sim::{
-        core::SimCredential,
         faults::{Fault, FaultKind},
-        huawei::{HuaweiSim, HuaweiSimConfig, SeedGateway, SimProject},
+        huawei::HuaweiSim,
         server::SimTls,
-        tencent::{SimGateway, TencentSim, TencentSimConfig, TencentSimHandle},
+        tencent::{SimGateway, TencentSim, TencentSimHandle},
     },
 };
 use serde_json::{Value, json};
-use support::{Cluster, Operator};
+use support::{
+    Cluster, Operator, condition, huawei_gateway, huawei_https_config, ready as is_ready, secret, tencent_https_config,
+    tencent_keys, tencent_spec,
+};
 
 const TC_ID: &str = "AKIDfaultmatrix";
 const TC_KEY: &str = "tc-fault-matrix-secret-value";
@@ -53,33 +55,11 @@ impl World {
     async fn start() -> World {
         let cluster = Cluster::start("faults").await;
         let tls = SimTls::generate(None).unwrap();
-        let tencent = TencentSim::start(TencentSimConfig {
-            credentials: vec![SimCredential { key_id: TC_ID.into(), secret: TC_KEY.into(), token: None }],
-            change_time: Duration::from_millis(1500),
-            https_port: Some(0),
-            tls: Some(tls.clone()),
-            ..TencentSimConfig::default()
-        })
-        .await
-        .unwrap();
-        let huawei = HuaweiSim::start(HuaweiSimConfig {
-            credentials: vec![SimCredential { key_id: HW_AK.into(), secret: HW_SK.into(), token: None }],
-            projects: vec![SimProject { id: PROJECT.into(), name: "cn-north-4".into() }],
-            change_time: Duration::from_millis(1500),
-            order_time: Duration::from_millis(1500),
-            tls: Some(tls.clone()),
-            ..HuaweiSimConfig::default()
-        })
-        .await
-        .unwrap();
-        let secrets = kube::Api::<Secret>::namespaced(cluster.client.clone(), &cluster.namespace);
-        for (name, data) in [
-            ("tencent", json!({"secretId": TC_ID, "secretKey": TC_KEY})),
-            ("huawei", json!({"accessKey": HW_AK, "secretKey": HW_SK})),
-        ] {
-            let s: Secret = serde_json::from_value(json!({"metadata": {"name": name}, "stringData": data})).unwrap();
-            secrets.create(&PostParams::default(), &s).await.unwrap();
-        }
+        let change_time = Duration::from_millis(1500);
+        let tencent = TencentSim::start(tencent_https_config(TC_ID, TC_KEY, change_time, &tls)).await.unwrap();
+        let huawei = HuaweiSim::start(huawei_https_config(HW_AK, HW_SK, PROJECT, change_time, &tls)).await.unwrap();
+        cluster.create_secret("tencent", tencent_keys(TC_ID, TC_KEY)).await;
+        cluster.create_secret("huawei", json!({"accessKey": HW_AK, "secretKey": HW_SK})).await;
         let logdir = tempfile::tempdir().unwrap();
         let log = logdir.path().join("operator.log");
         World { cluster, tencent, huawei, tls, log, _logdir: logdir, rows: Vec::new() }
@@ -114,26 +94,13 @@ impl World {
     }
 
     fn seed_huawei(&self, id: &str, spec: &str) {
-        self.huawei.seed_gateway(SeedGateway {
-            id: id.into(),
-            project_id: PROJECT.into(),
-            spec: spec.into(),
-            status: "ACTIVE".into(),
-            billing: BillingMode::PayPerUse,
-            admin_state_up: true,
-        });
+        self.huawei.seed_gateway(huawei_gateway(id, PROJECT, spec));
     }
 
     fn tencent_spec(&self, id: &str, api: &str, size: &str) -> Value {
         let endpoint =
             if api == "V2" { self.tencent.https_url.clone().unwrap() } else { self.tencent.http_url.clone() };
-        json!({
-            "gatewayId": id,
-            "provider": {"tencent": {"region": "ap-guangzhou", "vpcId": "vpc-1", "api": api}},
-            "size": size,
-            "credentialsSecretRef": {"name": "tencent"},
-            "endpoint": endpoint,
-        })
+        tencent_spec(id, Some(api), size, "tencent", Some(&endpoint))
     }
 
     fn huawei_spec(&self, id: &str, size: &str, auto_pay: bool) -> Value {
@@ -148,11 +115,7 @@ impl World {
     }
 
     async fn create(&self, name: &str, spec: Value) {
-        let obj: NatGateway = serde_json::from_value(json!({
-            "apiVersion": "natgw.io/v1alpha1", "kind": "NatGateway", "metadata": {"name": name}, "spec": spec
-        }))
-        .unwrap();
-        self.cluster.natgws().create(&PostParams::default(), &obj).await.unwrap();
+        self.cluster.create_natgw(name, spec).await;
     }
 
     fn orders(&self, gateway: &str) -> usize {
@@ -201,15 +164,6 @@ impl World {
     }
 }
 
-fn condition(o: &NatGateway, type_: &str) -> Option<(String, String)> {
-    o.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_).map(|c| (c.status.clone(), c.reason.clone()))
-}
-
-fn is_ready(o: &NatGateway) -> bool {
-    o.status.as_ref().is_some_and(|s| s.observed_generation == o.metadata.generation)
-        && condition(o, "Ready").is_some_and(|c| c.0 == "True")
-}
-
 fn describe(o: &NatGateway) -> String {
     let status = o.status.clone().unwrap_or_default();
     let observed = status.observed.map(|x| format!("{:?}/{:?}", x.size, x.billing_mode)).unwrap_or_default();
@@ -236,7 +190,6 @@ async fn fault_matrix() {
             let mut crashing = w.operator(Some(point));
             w.create(&id, w.tencent_spec(&id, api, "Medium")).await;
             let status = crashing.wait_exit(WAIT).await.expect("the operator reaches the crash point");
-            use std::os::unix::process::ExitStatusExt;
             assert_eq!(status.signal(), Some(libc::SIGKILL), "{point}: killed, not exited; log:\n{}", w.log_tail());
             let _restarted = w.operator(None);
             let outcome = w.ready(&id).await;
@@ -338,28 +291,18 @@ async fn fault_matrix() {
     w.tencent.set_change_time(Duration::from_millis(1500));
 
     // 4. Credentials.
-    let secrets = kube::Api::<Secret>::namespaced(w.cluster.client.clone(), &w.cluster.namespace);
-    let put = |name: &str, data: Value| {
-        serde_json::from_value::<Secret>(json!({"metadata": {"name": name}, "stringData": data})).unwrap()
-    };
     w.seed_tencent("nat-late-secret", 1_000_000);
     let mut spec = w.tencent_spec("nat-late-secret", "V3", "Medium");
     spec["credentialsSecretRef"]["name"] = "late".into();
     w.create("nat-late-secret", spec).await;
     let stalled = w.stalled("nat-late-secret", "SecretNotFound").await;
     assert_eq!(w.orders("nat-late-secret"), 0);
-    secrets
-        .create(&PostParams::default(), &put("late", json!({"secretId": TC_ID, "secretKey": TC_KEY})))
-        .await
-        .unwrap();
+    w.cluster.create_secret("late", tencent_keys(TC_ID, TC_KEY)).await;
     let outcome = w.recovered("nat-late-secret").await;
     w.record("Secret missing, then created", "nat-late-secret", 1, format!("{stalled} -> {outcome}"));
 
     w.seed_tencent("nat-wrong-keys", 1_000_000);
-    secrets
-        .create(&PostParams::default(), &put("wrong-keys", json!({"accessKey": TC_ID, "secret": TC_KEY})))
-        .await
-        .unwrap();
+    w.cluster.create_secret("wrong-keys", json!({"accessKey": TC_ID, "secret": TC_KEY})).await;
     let mut spec = w.tencent_spec("nat-wrong-keys", "V3", "Medium");
     spec["credentialsSecretRef"]["name"] = "wrong-keys".into();
     w.create("nat-wrong-keys", spec).await;
@@ -367,16 +310,14 @@ async fn fault_matrix() {
     w.record("Secret with wrong keys", "nat-wrong-keys", 0, outcome);
 
     w.seed_tencent("nat-rotated", 1_000_000);
-    secrets
-        .create(&PostParams::default(), &put("rotating", json!({"secretId": TC_ID, "secretKey": TC_WRONG_KEY})))
-        .await
-        .unwrap();
+    w.cluster.create_secret("rotating", tencent_keys(TC_ID, TC_WRONG_KEY)).await;
     let mut spec = w.tencent_spec("nat-rotated", "V3", "Medium");
     spec["credentialsSecretRef"]["name"] = "rotating".into();
     w.create("nat-rotated", spec).await;
     let stalled = w.stalled("nat-rotated", "CredentialsInvalid").await;
-    secrets
-        .replace("rotating", &PostParams::default(), &put("rotating", json!({"secretId": TC_ID, "secretKey": TC_KEY})))
+    w.cluster
+        .secrets()
+        .replace("rotating", &PostParams::default(), &secret("rotating", tencent_keys(TC_ID, TC_KEY)))
         .await
         .unwrap();
     let outcome = w.recovered("nat-rotated").await;
@@ -432,11 +373,13 @@ async fn fault_matrix() {
 
     // Huawei's billing order is only visible on BSS: killed after the cloud took it, the
     // restarted operator must not buy a second subscription.
+    // One operator at a time, or the healthy one would take the order first.
+    drop(operator);
     w.seed_huawei("hw-kill-accept", "1");
     let mut crashing = w.operator(Some("after-accept"));
     w.create("hw-kill-accept", w.huawei_spec("hw-kill-accept", "Medium", true)).await;
-    crashing.wait_exit(WAIT).await.expect("the operator reaches the crash point");
-    drop(operator);
+    let status = crashing.wait_exit(WAIT).await.expect("the operator reaches the crash point");
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "killed at the crash point; log:\n{}", w.log_tail());
     let restarted = w.operator(None);
     let outcome = w.ready("hw-kill-accept").await;
     w.record("SIGKILL after-accept (Huawei billing, then size)", "hw-kill-accept", 2, outcome);

@@ -13,40 +13,22 @@ use std::{
     time::Duration,
 };
 
-use k8s_openapi::api::core::v1::Secret;
 use kube::api::PostParams;
 use natgw_operator::{
     api::NatGateway,
     cloud::{Capacity, ProviderKind, memory::MemoryCloud},
-    controller,
 };
 use serde_json::Value;
-use support::Cluster;
+use support::{Cluster, ready, tencent_keys, tencent_spec};
 
 /// A finalizer only this test holds, so that a deletion stays pending (Terminating).
 const HOLD: &str = "natgw.test/hold";
 
+/// A NatGateway on the in-memory cloud that `finalizers` hold, besides the controller's.
 fn natgw(name: &str, gateway: &str, size: &str, secret: &str, finalizers: &[&str]) -> NatGateway {
-    serde_json::from_value(serde_json::json!({
-        "apiVersion": "natgw.io/v1alpha1",
-        "kind": "NatGateway",
-        "metadata": {"name": name, "finalizers": finalizers},
-        "spec": {
-            "gatewayId": gateway,
-            "provider": {"tencent": {"region": "ap-guangzhou", "vpcId": "vpc-1"}},
-            "size": size,
-            "credentialsSecretRef": {"name": secret}
-        }
-    }))
-    .unwrap()
-}
-
-fn secret(name: &str) -> Secret {
-    serde_json::from_value(serde_json::json!({
-        "metadata": {"name": name},
-        "stringData": {"secretId": "AKIDmemory", "secretKey": "memory-secret-key"}
-    }))
-    .unwrap()
+    let mut obj = support::natgw(name, tencent_spec(gateway, None, size, secret, None));
+    obj.metadata.finalizers = Some(finalizers.iter().map(|f| f.to_string()).collect());
+    obj
 }
 
 /// What kstatus said about one object, and the object kubectl returned.
@@ -99,32 +81,6 @@ fn kstatus(cluster: &Cluster, name: &str) -> Kstatus {
     }
 }
 
-fn start_controller(
-    cluster: &Cluster,
-    cloud: &MemoryCloud,
-) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<Result<(), controller::StartError>>) {
-    let config = controller::Config { poll_interval: Duration::from_millis(500), ..Default::default() };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let handle = tokio::spawn(controller::run(cluster.client.clone(), Arc::new(cloud.clone()), config, async {
-        let _ = stopped.await;
-    }));
-    (stop, handle)
-}
-
-async fn stop_controller(
-    (stop, handle): (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<Result<(), controller::StartError>>),
-) {
-    stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(20), handle).await.expect("the controller stops").unwrap().unwrap();
-}
-
-fn ready(o: &NatGateway) -> bool {
-    o.status.as_ref().is_some_and(|s| {
-        s.observed_generation == o.metadata.generation
-            && s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")
-    })
-}
-
 fn stalled(o: &NatGateway) -> bool {
     o.status.as_ref().is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Stalled" && c.status == "True"))
 }
@@ -137,9 +93,8 @@ async fn kstatus_reads_natgateways() {
     for id in ["nat-resize", "nat-large", "nat-lag", "nat-leave"] {
         cloud.seed(id, Capacity::Connections(1_000_000), Default::default()); // Small
     }
-    let mut operator = start_controller(&cluster, &cloud);
-    let secrets = kube::Api::<Secret>::namespaced(cluster.client.clone(), &cluster.namespace);
-    secrets.create(&PostParams::default(), &secret("creds")).await.unwrap();
+    let mut operator = cluster.run_controller(Arc::new(cloud.clone()), Duration::from_millis(500));
+    cluster.create_secret("creds", tencent_keys("AKIDmemory", "memory-secret-key")).await;
     let create = |obj: NatGateway| {
         let api = cluster.natgws();
         async move { api.create(&PostParams::default(), &obj).await.unwrap() }
@@ -217,7 +172,7 @@ async fn kstatus_reads_natgateways() {
     create(natgw("lagging", "nat-lag", "Small", "creds", &[])).await;
     cluster.wait_for("lagging", Duration::from_secs(30), ready).await;
     assert_eq!(kstatus(&cluster, "lagging").status, "Current");
-    stop_controller(operator).await;
+    operator.stop().await;
     cluster.kubectl(&["patch", "natgw", "lagging", "--type=merge", "-p", r#"{"spec":{"size":"Large"}}"#]);
     let lagging = kstatus(&cluster, "lagging");
     let (generation, observed) = lagging.generations();
@@ -227,7 +182,7 @@ async fn kstatus_reads_natgateways() {
     assert_eq!(lagging.message, "NatGateway generation is 2, but latest observed generation is 1");
 
     // ...and once the controller is back it orders the change and the resource becomes Current.
-    operator = start_controller(&cluster, &cloud);
+    operator = cluster.run_controller(Arc::new(cloud.clone()), Duration::from_millis(500));
     let out =
         cluster.kubectl(&["wait", "--for=jsonpath={.status.order.phase}=InProgress", "natgw/lagging", "--timeout=30s"]);
     assert!(out.contains("condition met"), "{out}");
@@ -247,5 +202,5 @@ async fn kstatus_reads_natgateways() {
         ["nat-resize", "nat-lag"],
         "{ledger:?}"
     );
-    stop_controller(operator).await;
+    operator.stop().await;
 }

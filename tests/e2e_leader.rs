@@ -6,21 +6,13 @@ mod support;
 
 use std::{
     path::Path,
-    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
-use k8s_openapi::api::{coordination::v1::Lease, core::v1::Secret};
-use kube::{Api, api::PostParams};
-use natgw_operator::{
-    api::{NatGateway, OrderPhase},
-    leader::LEASE_NAME,
-    sim::{
-        core::SimCredential,
-        tencent::{SimGateway, TencentSim, TencentSimConfig},
-    },
-};
-use support::Cluster;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Api;
+use natgw_operator::{api::OrderPhase, leader::LEASE_NAME};
+use support::{Cluster, Operator, free_port, tencent_keys, tencent_sim, tencent_spec};
 
 const ID: &str = "AKIDe2eleader";
 const KEY: &str = "e2e-leader-secret-key";
@@ -28,38 +20,30 @@ const LEASE_SECS: u64 = 4;
 /// Longer than the lease, so the order is still running when the standby takes over.
 const CHANGE_TIME: Duration = Duration::from_secs(10);
 
-/// One operator replica. Unlike `support::Operator` it can be sent SIGTERM; dropping it
-/// SIGKILLs it.
+/// One operator replica with leader election and its own /metrics; dropping it SIGKILLs it.
 struct Replica {
     name: &'static str,
-    child: Child,
+    operator: Operator,
     metrics: String,
 }
 
 impl Replica {
     fn start(cluster: &Cluster, name: &'static str, log: &Path) -> Replica {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let out = std::fs::File::create(log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_natgw-operator"))
-            .args(["run", "--leader-election", "--poll-interval", "500ms"])
-            .args(["--lease-namespace", &cluster.namespace, "--lease-duration", &format!("{LEASE_SECS}s")])
-            .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
-            .env("KUBECONFIG", &cluster.env.kubeconfig)
-            .env("POD_NAME", name)
-            .env("RUST_LOG", "info,natgw_operator=debug")
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        Replica { name, child, metrics: format!("http://127.0.0.1:{port}") }
-    }
-
-    fn signal(&self, signal: libc::c_int) {
-        // SAFETY: kill(2) on our own child.
-        unsafe {
-            libc::kill(self.child.id() as libc::pid_t, signal);
-        }
+        let addr = format!("127.0.0.1:{}", free_port());
+        let lease_duration = format!("{LEASE_SECS}s");
+        let args = [
+            "--leader-election",
+            "--poll-interval",
+            "500ms",
+            "--lease-namespace",
+            &cluster.namespace,
+            "--lease-duration",
+            &lease_duration,
+            "--metrics-addr",
+            &addr,
+        ];
+        let operator = Operator::start(&cluster.env.kubeconfig, &args, &[("POD_NAME", name)], log);
+        Replica { name, operator, metrics: format!("http://{addr}") }
     }
 
     async fn get(&self, path: &str) -> Option<(u16, String)> {
@@ -70,14 +54,7 @@ impl Replica {
     /// A sample of this replica's /metrics; 0 when absent.
     async fn sample(&self, series: &str) -> f64 {
         let (_, text) = self.get("/metrics").await.expect("/metrics answers");
-        text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok()).unwrap_or(0.0)
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        support::sample(&text, series)
     }
 }
 
@@ -104,15 +81,7 @@ async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn standby_takes_over_a_running_order_without_ordering_again() {
     let cluster = Cluster::start("leader").await;
-    let sim = TencentSim::start(TencentSimConfig {
-        credentials: vec![SimCredential { key_id: ID.into(), secret: KEY.into(), token: None }],
-        change_time: CHANGE_TIME,
-        https_port: None,
-        gateways: vec![SimGateway::new("nat-leader", "vpc-1", 1_000_000)],
-        ..TencentSimConfig::default()
-    })
-    .await
-    .unwrap();
+    let sim = tencent_sim(ID, KEY, CHANGE_TIME, "nat-leader").await;
     let dir = cluster.env.kubeconfig.parent().unwrap().to_owned();
     let mut replicas = vec![
         Replica::start(&cluster, "replica-a", &dir.join("replica-a.log")),
@@ -133,26 +102,10 @@ async fn standby_takes_over_a_running_order_without_ordering_again() {
     assert_eq!(replicas[leader_at].sample("natgw_leader").await, 1.0);
     assert_eq!(replicas[1 - leader_at].sample("natgw_leader").await, 0.0);
 
-    let secret: Secret = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "tencent"}, "stringData": {"secretId": ID, "secretKey": KEY}
-    }))
-    .unwrap();
-    Api::<Secret>::namespaced(cluster.client.clone(), &cluster.namespace)
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
-    let natgw: NatGateway = serde_json::from_value(serde_json::json!({
-        "apiVersion": "natgw.io/v1alpha1", "kind": "NatGateway", "metadata": {"name": "egress"},
-        "spec": {
-            "gatewayId": "nat-leader",
-            "provider": {"tencent": {"region": "ap-guangzhou", "vpcId": "vpc-1", "api": "V2"}},
-            "size": "Medium",
-            "credentialsSecretRef": {"name": "tencent"},
-            "endpoint": sim.http_url,
-        }
-    }))
-    .unwrap();
-    cluster.natgws().create(&PostParams::default(), &natgw).await.unwrap();
+    cluster.create_secret("tencent", tencent_keys(ID, KEY)).await;
+    cluster
+        .create_natgw("egress", tencent_spec("nat-leader", Some("V2"), "Medium", "tencent", Some(&sim.http_url)))
+        .await;
     cluster
         .wait_for("egress", Duration::from_secs(30), |o| {
             o.status.as_ref().and_then(|s| s.order.as_ref()).is_some_and(|o| o.phase == OrderPhase::InProgress)
@@ -195,12 +148,13 @@ async fn standby_takes_over_a_running_order_without_ordering_again() {
 
     // SIGTERM: the controller stops, then the lease is released for the next replica.
     let mut standby = standby;
-    standby.signal(libc::SIGTERM);
-    let exit = eventually(Duration::from_secs(20), "the leader exits on SIGTERM", || {
-        let status = standby.child.try_wait().unwrap();
-        async move { status }
-    })
-    .await;
+    standby.operator.terminate();
+    let limit = Duration::from_secs(20);
+    let exit = standby
+        .operator
+        .wait_exit(limit)
+        .await
+        .unwrap_or_else(|| panic!("the leader exits on SIGTERM within {limit:?}"));
     assert!(exit.success(), "{exit}");
     assert_eq!(holder(&leases).await, None, "the lease was released on SIGTERM");
 }
@@ -223,11 +177,8 @@ async fn a_leader_that_loses_the_lease_stops_and_exits() {
         "leaseDurationSeconds": 60,
     }});
     leases.patch(LEASE_NAME, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await.unwrap();
-    let exit = eventually(Duration::from_secs(LEASE_SECS + 5), "the replica exits", || {
-        let status = replica.child.try_wait().unwrap();
-        async move { status }
-    })
-    .await;
+    let limit = Duration::from_secs(LEASE_SECS + 5);
+    let exit = replica.operator.wait_exit(limit).await.unwrap_or_else(|| panic!("the replica exits within {limit:?}"));
     assert!(!exit.success(), "losing the lease is a failure exit so Kubernetes restarts the pod: {exit}");
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("lost the leader Lease"), "{text}");

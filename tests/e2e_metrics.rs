@@ -5,35 +5,17 @@ mod support;
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::PostParams;
-use natgw_operator::{
-    api::{NatGateway, OrderPhase},
-    metrics::CONTENT_TYPE,
-    sim::{
-        core::SimCredential,
-        tencent::{SimGateway, TencentSim, TencentSimConfig},
-    },
-};
-use support::{Cluster, Operator};
+use natgw_operator::{api::OrderPhase, metrics::CONTENT_TYPE};
+use support::{Cluster, Operator, free_port, sample, tencent_keys, tencent_sim, tencent_spec};
 
 const ID: &str = "AKIDe2emetrics";
 const KEY: &str = "e2e-metrics-secret-key";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// Status code, Content-Type and body of `GET base + path`, or `None` while nothing listens.
 async fn get(base: &str, path: &str) -> Option<(u16, String, String)> {
     let r = reqwest::get(format!("{base}{path}")).await.ok()?;
     let content_type = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     Some((r.status().as_u16(), content_type, r.text().await.ok()?))
-}
-
-/// The value of the sample whose name and labels are exactly `series`; 0 when absent.
-fn sample(text: &str, series: &str) -> f64 {
-    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok()).unwrap_or(0.0)
 }
 
 /// The sum over every label set of `name`.
@@ -47,15 +29,7 @@ fn total(text: &str, name: &str) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoints_report_a_resize() {
     let cluster = Cluster::start("metrics").await;
-    let sim = TencentSim::start(TencentSimConfig {
-        credentials: vec![SimCredential { key_id: ID.into(), secret: KEY.into(), token: None }],
-        change_time: Duration::from_secs(2),
-        https_port: None,
-        gateways: vec![SimGateway::new("nat-metrics", "vpc-1", 1_000_000)],
-        ..TencentSimConfig::default()
-    })
-    .await
-    .unwrap();
+    let sim = tencent_sim(ID, KEY, Duration::from_secs(2), "nat-metrics").await;
 
     let addr = format!("127.0.0.1:{}", free_port());
     let base = format!("http://{addr}");
@@ -76,27 +50,11 @@ async fn endpoints_report_a_resize() {
     }
     assert_eq!(get(&base, "/healthz").await.map(|r| r.0), Some(200));
 
-    let secret: Secret = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "tencent"}, "stringData": {"secretId": ID, "secretKey": KEY}
-    }))
-    .unwrap();
-    kube::Api::<Secret>::namespaced(cluster.client.clone(), &cluster.namespace)
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
+    cluster.create_secret("tencent", tencent_keys(ID, KEY)).await;
     // API 2.0: its orders are bills that the operator polls, so every cloud action but billing runs.
-    let natgw: NatGateway = serde_json::from_value(serde_json::json!({
-        "apiVersion": "natgw.io/v1alpha1", "kind": "NatGateway", "metadata": {"name": "egress"},
-        "spec": {
-            "gatewayId": "nat-metrics",
-            "provider": {"tencent": {"region": "ap-guangzhou", "vpcId": "vpc-1", "api": "V2"}},
-            "size": "Medium",
-            "credentialsSecretRef": {"name": "tencent"},
-            "endpoint": sim.http_url,
-        }
-    }))
-    .unwrap();
-    cluster.natgws().create(&PostParams::default(), &natgw).await.unwrap();
+    cluster
+        .create_natgw("egress", tencent_spec("nat-metrics", Some("V2"), "Medium", "tencent", Some(&sim.http_url)))
+        .await;
     let done = cluster
         .wait_for("egress", Duration::from_secs(60), |o| {
             o.status.as_ref().is_some_and(|s| {

@@ -6,17 +6,9 @@ mod support;
 
 use std::{path::Path, time::Duration};
 
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::PostParams;
-use natgw_operator::{
-    api::{NatGateway, Size},
-    sim::{
-        core::SimCredential,
-        tencent::{SimGateway, TencentSim, TencentSimConfig},
-    },
-};
+use natgw_operator::api::Size;
 use serde_json::Value;
-use support::{Cluster, Operator};
+use support::{Cluster, Operator, ready, tencent_keys, tencent_sim, tencent_spec};
 
 const KEY_ID: &str = "AKIDrbactest";
 const KEY: &str = "rbac-test-secret-key";
@@ -70,52 +62,14 @@ fn assert_grants(cluster: &Cluster, kubeconfig: &Path, yes: &[&[&str]], no: &[&[
     assert!(refused.is_empty(), "the ServiceAccount lacks grants it needs: {refused:#?}");
 }
 
-fn natgw(name: &str, gateway: &str, endpoint: &str) -> NatGateway {
-    serde_json::from_value(serde_json::json!({
-        "apiVersion": "natgw.io/v1alpha1",
-        "kind": "NatGateway",
-        "metadata": {"name": name},
-        "spec": {
-            "gatewayId": gateway,
-            "provider": {"tencent": {"region": "ap-guangzhou", "vpcId": "vpc-1", "api": "V3"}},
-            "size": "Medium",
-            "credentialsSecretRef": {"name": "tencent-creds"},
-            "endpoint": endpoint
-        }
-    }))
-    .unwrap()
-}
-
-fn ready(o: &NatGateway) -> bool {
-    o.status.as_ref().is_some_and(|s| {
-        s.observed_generation == o.metadata.generation
-            && s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")
-    })
-}
-
 /// Runs the operator binary as the ServiceAccount and resizes one gateway Small -> Medium in the
 /// test's namespace, with exactly one cloud order.
 async fn resize_as_service_account(cluster: &Cluster, kubeconfig: &Path, env: &[(&str, &str)]) {
-    let sim = TencentSim::start(TencentSimConfig {
-        credentials: vec![SimCredential { key_id: KEY_ID.into(), secret: KEY.into(), token: None }],
-        change_time: Duration::from_millis(1500),
-        https_port: None,
-        gateways: vec![SimGateway::new("nat-rbac", "vpc-1", 1_000_000)],
-        ..TencentSimConfig::default()
-    })
-    .await
-    .expect("simulator starts");
+    let sim = tencent_sim(KEY_ID, KEY, Duration::from_millis(1500), "nat-rbac").await;
     // The admin creates the user's objects; the operator only reads them and writes status.
-    let secret: Secret = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "tencent-creds"},
-        "stringData": {"secretId": KEY_ID, "secretKey": KEY}
-    }))
-    .unwrap();
-    kube::Api::<Secret>::namespaced(cluster.client.clone(), &cluster.namespace)
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
-    cluster.natgws().create(&PostParams::default(), &natgw("egress", "nat-rbac", &sim.http_url)).await.unwrap();
+    cluster.create_secret("tencent-creds", tencent_keys(KEY_ID, KEY)).await;
+    let spec = tencent_spec("nat-rbac", Some("V3"), "Medium", "tencent-creds", Some(&sim.http_url));
+    cluster.create_natgw("egress", spec).await;
 
     let log = tempfile::NamedTempFile::new().unwrap();
     // Dropping the guard kills the process, also when an assertion below panics.

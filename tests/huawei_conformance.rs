@@ -21,13 +21,7 @@ const REGION: &str = "cn-north-4";
 
 /// Runs the script; fails loudly when the SDKs are missing or the script fails.
 fn check(output: std::process::Output) -> String {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.code() != Some(3),
-        "the Huawei Cloud Python SDKs are not installed for {}: {stderr}",
-        python::interpreter().display()
-    );
-    assert!(output.status.success(), "huawei_sdk.py failed: {stderr}");
+    python::assert_ran(&output, "Huawei Cloud", "huawei_sdk.py");
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 

@@ -33,13 +33,7 @@ async fn start() -> TencentSimHandle {
 
 /// Fails loudly when the SDKs are missing or the script fails; returns its JSON output.
 fn parse(script: &str, output: std::process::Output) -> Value {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.code() != Some(3),
-        "the Tencent Cloud Python SDKs are not installed for {}: {stderr}",
-        python::interpreter().display()
-    );
-    assert!(output.status.success(), "{script} failed: {stderr}");
+    let stderr = python::assert_ran(&output, "Tencent Cloud", script);
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{script} printed no JSON ({e}): {stderr}"))
 }
 

@@ -46,6 +46,11 @@ fn client(sim: &TencentSimHandle, api: TencentApi, creds: Credentials) -> Tencen
     TencentClient::new(api, http, Some(&endpoint), "ap-guangzhou", creds).unwrap()
 }
 
+/// Sends `request` and reads its answer as JSON.
+async fn json_answer(request: reqwest::RequestBuilder) -> serde_json::Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 fn gw(id: &str) -> GatewayRef {
     GatewayRef { id: id.into(), region: "ap-guangzhou".into(), vpc_id: Some("vpc-1".into()), project_id: None }
 }
@@ -219,20 +224,16 @@ async fn stale_timestamps_are_rejected() {
     );
     let auth =
         sign::tc3_authorization(ID, "vpc", ts, "content-type;host", &sign::tc3_signature(KEY, "vpc", ts, &canonical));
-    let answer: serde_json::Value = http
-        .post(&sim.http_url)
-        .header("Authorization", auth)
-        .header("Content-Type", ct)
-        .header("X-TC-Action", "DescribeNatGateways")
-        .header("X-TC-Version", "2017-03-12")
-        .header("X-TC-Timestamp", ts.to_string())
-        .body(&body[..])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = json_answer(
+        http.post(&sim.http_url)
+            .header("Authorization", auth)
+            .header("Content-Type", ct)
+            .header("X-TC-Action", "DescribeNatGateways")
+            .header("X-TC-Version", "2017-03-12")
+            .header("X-TC-Timestamp", ts.to_string())
+            .body(&body[..]),
+    )
+    .await;
     assert_eq!(answer["Response"]["Error"]["Code"], "AuthFailure.SignatureExpire");
 
     // API 2.0 calls this a replay (4500); the client says the clock is off.
@@ -245,16 +246,12 @@ async fn stale_timestamps_are_rejected() {
             ("Signature", "x"),
         ])
         .finish();
-    let answer: serde_json::Value = http
-        .post(format!("{}/v2/index.php", sim.http_url))
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = json_answer(
+        http.post(format!("{}/v2/index.php", sim.http_url))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form),
+    )
+    .await;
     assert_eq!(answer["code"], 4500);
 }
 
@@ -303,12 +300,12 @@ async fn control_api_seeds_injects_and_reports() {
     c.resize(&gw("nat-9"), &Capacity::Connections(3_000_000)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
 
-    let gateways: serde_json::Value = http.get(url("/_sim/gateways")).send().await.unwrap().json().await.unwrap();
+    let gateways = json_answer(http.get(url("/_sim/gateways"))).await;
     let nat9 = gateways.as_array().unwrap().iter().find(|g| g["id"] == "nat-9").unwrap();
     assert_eq!((nat9["maxConcurrent"].as_u64(), nat9["state"].as_str()), (Some(3_000_000), Some("AVAILABLE")));
-    let ledger: serde_json::Value = http.get(url("/_sim/ledger")).send().await.unwrap().json().await.unwrap();
+    let ledger = json_answer(http.get(url("/_sim/ledger"))).await;
     assert_eq!(ledger[0]["gatewayId"], "nat-9");
-    let requests: serde_json::Value = http.get(url("/_sim/requests")).send().await.unwrap().json().await.unwrap();
+    let requests = json_answer(http.get(url("/_sim/requests"))).await;
     assert_eq!(requests[0]["outcome"], "InternalError");
     assert_eq!(requests.as_array().unwrap().len(), 3);
 }

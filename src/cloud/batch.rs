@@ -120,6 +120,97 @@ where
     }
 }
 
+/// Account-wide sweeps for drift checks: reads that answered recently are served again, and a
+/// read that has to go to the cloud takes along every gateway the account was asked about lately
+/// whose answer is getting old, so an in-sync fleet costs one batched sweep per `max_age` (about
+/// `known / 100` calls on Tencent API 3.0) instead of one call per gateway.
+///
+/// Only answers the caller calls servable (a gateway at rest) are served from here: a gateway
+/// that is changing is always read afresh. [`SweepCache::invalidate`] forgets a gateway when this
+/// client changes it, and an answer read while it was being changed is never stored.
+#[derive(Debug)]
+pub struct SweepCache<V> {
+    max_age: Duration,
+    entries: Mutex<HashMap<String, Entry<V>>>,
+}
+
+#[derive(Debug)]
+struct Entry<V> {
+    value: Option<(V, tokio::time::Instant)>,
+    asked: tokio::time::Instant,
+    epoch: u64,
+}
+
+/// The ids a sweep reads and their epochs when it started.
+pub struct Sweep {
+    pub ids: Vec<String>,
+    epochs: HashMap<String, u64>,
+}
+
+impl<V: Clone> SweepCache<V> {
+    pub fn new(max_age: Duration) -> Self {
+        SweepCache { max_age, entries: Mutex::default() }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry<V>>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Notes that `id` was asked for; its answer if it is younger than `max_age` and servable.
+    pub fn fresh(&self, id: &str, servable: impl Fn(&V) -> bool) -> Option<V> {
+        let now = tokio::time::Instant::now();
+        let mut entries = self.lock();
+        let entry = entries.entry(id.to_owned()).or_insert(Entry { value: None, asked: now, epoch: 0 });
+        entry.asked = now;
+        match &entry.value {
+            Some((v, at)) if now.duration_since(*at) < self.max_age && servable(v) => Some(v.clone()),
+            _ => None,
+        }
+    }
+
+    /// What to read along with `asked`: every gateway asked about within two `max_age`s whose
+    /// answer is older than half of it (or missing). Gateways not asked about for longer are
+    /// forgotten (deleted resources).
+    pub fn sweep(&self, asked: Vec<String>) -> Sweep {
+        let now = tokio::time::Instant::now();
+        let mut entries = self.lock();
+        entries.retain(|_, e| now.duration_since(e.asked) <= self.max_age * 2);
+        let mut ids = asked;
+        let mut seen: HashSet<String> = ids.iter().cloned().collect();
+        for (id, e) in entries.iter() {
+            let stale = e.value.as_ref().is_none_or(|(_, at)| now.duration_since(*at) >= self.max_age / 2);
+            if stale && seen.insert(id.clone()) {
+                ids.push(id.clone());
+            }
+        }
+        let epochs = ids.iter().map(|id| (id.clone(), entries.get(id).map_or(0, |e| e.epoch))).collect();
+        Sweep { ids, epochs }
+    }
+
+    /// Stores a sweep's answers (absent ids: the cloud does not know them), except for gateways
+    /// invalidated since the sweep started.
+    pub fn store(&self, sweep: &Sweep, found: &HashMap<String, V>) {
+        let now = tokio::time::Instant::now();
+        let mut entries = self.lock();
+        for id in &sweep.ids {
+            if let Some(e) = entries.get_mut(id)
+                && sweep.epochs.get(id) == Some(&e.epoch)
+            {
+                e.value = found.get(id).map(|v| (v.clone(), now));
+            }
+        }
+    }
+
+    /// This client is changing `id`: never serve an earlier answer, nor one read meanwhile.
+    pub fn invalidate(&self, id: &str) {
+        let now = tokio::time::Instant::now();
+        let mut entries = self.lock();
+        let e = entries.entry(id.to_owned()).or_insert(Entry { value: None, asked: now, epoch: 0 });
+        e.epoch += 1;
+        e.value = None;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::{
@@ -177,6 +268,62 @@ mod tests {
         assert_eq!(answers, vec![Some(20), Some(20), Some(20), Some(40)]);
         run(batcher, calls.clone(), vec![6]).await;
         assert_eq!(*calls.lock().unwrap(), vec![vec![2, 4], vec![6]]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sweeps_serve_recent_answers_and_take_stale_ones_along() {
+        let cache: SweepCache<u32> = SweepCache::new(Duration::from_secs(60));
+        let store = |ids: Vec<&str>| {
+            let sweep = cache.sweep(ids.into_iter().map(str::to_owned).collect());
+            let found: HashMap<String, u32> =
+                sweep.ids.iter().filter(|i| *i != "gone").map(|i| (i.clone(), 1)).collect();
+            cache.store(&sweep, &found);
+            let mut ids = sweep.ids.clone();
+            ids.sort();
+            ids
+        };
+        for id in ["a", "b", "gone"] {
+            assert_eq!(cache.fresh(id, |_| true), None);
+        }
+        assert_eq!(store(vec!["a"]), vec!["a", "b", "gone"]);
+        assert_eq!(cache.fresh("a", |_| true), Some(1));
+        assert_eq!(cache.fresh("a", |v| *v == 2), None, "not servable");
+        assert_eq!(cache.fresh("gone", |_| true), None, "unknown to the cloud");
+        // Half a max_age later a sweep for one id takes along the others that are getting old.
+        tokio::time::advance(Duration::from_secs(31)).await;
+        assert_eq!(cache.fresh("b", |_| true), Some(1));
+        assert_eq!(store(vec!["c"]), vec!["a", "b", "c", "gone"]);
+        // A gateway changed by this client is read afresh, and a sweep that raced the change
+        // stores nothing for it.
+        let racing = cache.sweep(vec!["a".to_owned()]);
+        cache.invalidate("a");
+        cache.store(&racing, &HashMap::from([("a".to_owned(), 1)]));
+        assert_eq!(cache.fresh("a", |_| true), None);
+        // Gateways nobody asks about for two max_ages are forgotten.
+        tokio::time::advance(Duration::from_secs(121)).await;
+        assert_eq!(cache.fresh("b", |_| true), None);
+        assert_eq!(store(vec!["b"]), vec!["b"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_caller_that_gives_up_does_not_strand_the_others() {
+        let batcher: Arc<Batcher<u32, u32>> = Arc::new(Batcher::new(WINDOW, 100));
+        let first = {
+            let b = batcher.clone();
+            tokio::spawn(
+                async move { b.get(1, |keys| async move { Ok(keys.into_iter().map(|k| (k, k)).collect()) }).await },
+            )
+        };
+        tokio::task::yield_now().await;
+        let second = {
+            let b = batcher.clone();
+            tokio::spawn(
+                async move { b.get(2, |keys| async move { Ok(keys.into_iter().map(|k| (k, k)).collect()) }).await },
+            )
+        };
+        tokio::task::yield_now().await;
+        first.abort();
+        assert_eq!(second.await.unwrap().unwrap(), Some(2));
     }
 
     #[tokio::test(start_paused = true)]

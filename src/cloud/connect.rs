@@ -31,12 +31,25 @@ pub struct CloudConnector {
     http: reqwest::Client,
     clients: Mutex<HashMap<ClientKey, Arc<dyn Provider>>>,
     limiters: AccountLimiters,
+    sweep_max_age: std::time::Duration,
 }
 
 impl CloudConnector {
     /// Clients with the documented rate limits ([`super::ratelimit::default_limits`]).
     pub fn new(http: reqwest::Client) -> Self {
-        CloudConnector { http, clients: Mutex::default(), limiters: AccountLimiters::default() }
+        CloudConnector {
+            http,
+            clients: Mutex::default(),
+            limiters: AccountLimiters::default(),
+            sweep_max_age: std::time::Duration::ZERO,
+        }
+    }
+
+    /// Tencent API 3.0 drift checks may be answered from an account-wide sweep at most `max_age`
+    /// old (see [`TencentClient::with_sweeps`]); zero (the default) reads every time.
+    pub fn with_sweeps(mut self, max_age: std::time::Duration) -> Self {
+        self.sweep_max_age = max_age;
+        self
     }
 
     /// Per-action limits (calls per second; 0 lifts one) over the documented ones.
@@ -72,7 +85,8 @@ impl Connector for CloudConnector {
                         &key.region,
                         key.credentials.clone(),
                     )?
-                    .with_limiter(self.limiters.for_account(account("tencent"))),
+                    .with_limiter(self.limiters.for_account(account("tencent")))
+                    .with_sweeps(self.sweep_max_age),
                 )
             }
             ProviderKind::Huawei => Arc::new(

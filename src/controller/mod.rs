@@ -146,7 +146,8 @@ pub async fn run(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<(), StartError> {
-    let (natgws, secrets): (Api<NatGateway>, Api<Secret>) = match &config.namespace {
+    // Secrets through metadata-only requests: see the watch below.
+    let (natgws, secrets): (Api<NatGateway>, Api<kube::core::PartialObjectMeta<Secret>>) = match &config.namespace {
         Some(ns) => (Api::namespaced(client.clone(), ns), Api::namespaced(client.clone(), ns)),
         None => (Api::all(client.clone()), Api::all(client.clone())),
     };
@@ -174,7 +175,10 @@ pub async fn run(
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
     let store = controller.store();
     // A Secret created or rotated re-triggers every resource that references it.
-    let controller = controller.watches(secrets, watcher::Config::default(), move |secret: Secret| {
+    // Metadata only (`PartialObjectMeta`): Secret data never passes through the watch, so the
+    // operator holds a Secret's keys only for the one read a reconcile makes.
+    let secret_events = watcher::watcher(secrets, watcher::Config::default()).touched_objects();
+    let controller = controller.watches_stream(secret_events, move |secret: kube::core::PartialObjectMeta<Secret>| {
         let (ns, name) = (secret.namespace(), secret.name_any());
         store
             .state()

@@ -17,3 +17,16 @@ pub fn interpreter() -> PathBuf {
 pub fn script(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance").join(name)
 }
+
+/// Fails loudly when `script` failed, saying so when the scripts found no `sdks` (they exit 3
+/// then); returns its stderr.
+pub fn assert_ran(output: &std::process::Output, sdks: &str, script: &str) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        output.status.code() != Some(3),
+        "the {sdks} Python SDKs are not installed for {}: {stderr}",
+        interpreter().display()
+    );
+    assert!(output.status.success(), "{script} failed: {stderr}");
+    stderr
+}

@@ -1,15 +1,27 @@
 //! Shared end-to-end fixtures: a real API server with the CRD installed and a namespace per test.
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::{
     Api, Client,
     api::{DynamicObject, PostParams},
     core::{ApiResource, GroupVersionKind},
 };
-use natgw_operator::{api::NatGateway, testenv::TestEnv};
+use natgw_operator::{
+    api::{BillingMode, NatGateway},
+    cloud::Connector,
+    controller,
+    sim::{
+        core::SimCredential,
+        huawei::{HuaweiSimConfig, SeedGateway, SimProject},
+        server::SimTls,
+        tencent::{SimGateway, TencentSim, TencentSimConfig, TencentSimHandle},
+    },
+    testenv::TestEnv,
+};
+use serde_json::{Value, json};
 
 pub struct Cluster {
     pub env: TestEnv,
@@ -42,6 +54,30 @@ impl Cluster {
 
     pub fn natgws(&self) -> Api<NatGateway> {
         Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    pub fn secrets(&self) -> Api<Secret> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// Creates [`natgw`]`(name, spec)` in this test's namespace.
+    pub async fn create_natgw(&self, name: &str, spec: Value) -> NatGateway {
+        self.natgws().create(&PostParams::default(), &natgw(name, spec)).await.expect("natgateway created")
+    }
+
+    /// Creates [`secret`]`(name, data)` in this test's namespace.
+    pub async fn create_secret(&self, name: &str, data: Value) -> Secret {
+        self.secrets().create(&PostParams::default(), &secret(name, data)).await.expect("secret created")
+    }
+
+    /// Runs the controller in this process against `connector` until [`InProcess::stop`].
+    pub fn run_controller(&self, connector: Arc<dyn Connector>, poll_interval: Duration) -> InProcess {
+        let config = controller::Config { poll_interval, ..Default::default() };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(controller::run(self.client.clone(), connector, config, async {
+            let _ = stopped.await;
+        }));
+        InProcess { stop, handle }
     }
 
     /// Creates an arbitrary object (possibly invalid) and returns the API server's message on failure.
@@ -84,6 +120,144 @@ impl Cluster {
     }
 }
 
+/// A NatGateway named `name` with `spec`, as a user would apply it.
+pub fn natgw(name: &str, spec: Value) -> NatGateway {
+    serde_json::from_value(json!({
+        "apiVersion": "natgw.io/v1alpha1", "kind": "NatGateway", "metadata": {"name": name}, "spec": spec
+    }))
+    .unwrap()
+}
+
+/// The spec of Tencent gateway `gateway` in ap-guangzhou / vpc-1 at `size`, with the keys of Secret
+/// `secret`. `api: None` leaves the API to the CRD's default (V3), `endpoint: None` to the public one.
+pub fn tencent_spec(gateway: &str, api: Option<&str>, size: &str, secret: &str, endpoint: Option<&str>) -> Value {
+    let mut spec = json!({
+        "gatewayId": gateway,
+        "provider": {"tencent": {"region": "ap-guangzhou", "vpcId": "vpc-1"}},
+        "size": size,
+        "credentialsSecretRef": {"name": secret},
+    });
+    if let Some(api) = api {
+        spec["provider"]["tencent"]["api"] = api.into();
+    }
+    if let Some(endpoint) = endpoint {
+        spec["endpoint"] = endpoint.into();
+    }
+    spec
+}
+
+/// A Secret named `name` whose `stringData` is `data`.
+pub fn secret(name: &str, data: Value) -> Secret {
+    serde_json::from_value(json!({"metadata": {"name": name}, "stringData": data})).unwrap()
+}
+
+/// The `stringData` of a Tencent credentials Secret.
+pub fn tencent_keys(secret_id: &str, secret_key: &str) -> Value {
+    json!({"secretId": secret_id, "secretKey": secret_key})
+}
+
+/// Ready=True at the current generation.
+pub fn ready(o: &NatGateway) -> bool {
+    o.status.as_ref().is_some_and(|s| s.observed_generation == o.metadata.generation)
+        && condition(o, "Ready").is_some_and(|c| c.0 == "True")
+}
+
+/// A condition's (status, reason).
+pub fn condition(o: &NatGateway, type_: &str) -> Option<(String, String)> {
+    o.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_).map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+/// The simulators' credential list for one key pair.
+pub fn sim_credentials(key_id: &str, secret: &str) -> Vec<SimCredential> {
+    vec![SimCredential { key_id: key_id.into(), secret: secret.into(), token: None }]
+}
+
+/// A Tencent simulator over plain HTTP that accepts `key_id`/`secret`, takes `change_time` per
+/// change and holds one Small gateway (1,000,000 connections) `gateway` in vpc-1.
+pub async fn tencent_sim(key_id: &str, secret: &str, change_time: Duration, gateway: &str) -> TencentSimHandle {
+    TencentSim::start(TencentSimConfig {
+        credentials: sim_credentials(key_id, secret),
+        change_time,
+        https_port: None,
+        gateways: vec![SimGateway::new(gateway, "vpc-1", 1_000_000)],
+        ..TencentSimConfig::default()
+    })
+    .await
+    .expect("simulator starts")
+}
+
+/// A Tencent simulator's configuration with HTTP and HTTPS (any port, certificates from `tls`),
+/// accepting `key_id`/`secret` and taking `change_time` per change; no gateways yet.
+pub fn tencent_https_config(key_id: &str, secret: &str, change_time: Duration, tls: &Arc<SimTls>) -> TencentSimConfig {
+    TencentSimConfig {
+        credentials: sim_credentials(key_id, secret),
+        change_time,
+        https_port: Some(0),
+        tls: Some(tls.clone()),
+        ..TencentSimConfig::default()
+    }
+}
+
+/// A Huawei simulator's configuration over HTTPS (certificates from `tls`), accepting `ak`/`sk`,
+/// with project `project` for region cn-north-4; changes and orders take `change_time` each.
+pub fn huawei_https_config(
+    ak: &str,
+    sk: &str,
+    project: &str,
+    change_time: Duration,
+    tls: &Arc<SimTls>,
+) -> HuaweiSimConfig {
+    HuaweiSimConfig {
+        credentials: sim_credentials(ak, sk),
+        projects: vec![SimProject { id: project.into(), name: "cn-north-4".into() }],
+        change_time,
+        order_time: change_time,
+        tls: Some(tls.clone()),
+        ..HuaweiSimConfig::default()
+    }
+}
+
+/// An ACTIVE, PayPerUse Huawei gateway `id` of flavour `spec` ("1" is Small) in `project`.
+pub fn huawei_gateway(id: &str, project: &str, spec: &str) -> SeedGateway {
+    SeedGateway {
+        id: id.into(),
+        project_id: project.into(),
+        spec: spec.into(),
+        status: "ACTIVE".into(),
+        billing: BillingMode::PayPerUse,
+        admin_state_up: true,
+    }
+}
+
+/// The controller running inside the test process; see [`Cluster::run_controller`].
+pub struct InProcess {
+    stop: tokio::sync::oneshot::Sender<()>,
+    handle: tokio::task::JoinHandle<Result<(), controller::StartError>>,
+}
+
+impl InProcess {
+    /// Asks the controller to shut down and waits for it to return `Ok` (20 s at the most).
+    pub async fn stop(self) {
+        self.stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(20), self.handle)
+            .await
+            .expect("the controller stops")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// A free local TCP port (for `--metrics-addr`).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// In a /metrics text, the value of the sample whose name and labels are exactly `series`; 0 when
+/// absent.
+pub fn sample(text: &str, series: &str) -> f64 {
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok()).unwrap_or(0.0)
+}
+
 /// The real operator binary as a child process (so tests can SIGKILL it), logging to a file.
 /// Dropping it kills it.
 pub struct Operator {
@@ -101,11 +275,23 @@ impl Operator {
             .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "info,natgw_operator=debug")
             .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
             .spawn()
             .expect("operator starts");
         Operator { child }
+    }
+
+    /// Sends SIGTERM (a graceful shutdown, as Kubernetes does); see [`Operator::wait_exit`].
+    pub fn terminate(&mut self) {
+        // Only while it runs: once reaped, its pid may belong to another process.
+        if let Ok(None) = self.child.try_wait() {
+            // SAFETY: kill(2) on our own child, which has not been reaped.
+            unsafe {
+                libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+            }
+        }
     }
 
     /// Waits for the process to end by itself; its exit status, or `None` after `limit`.

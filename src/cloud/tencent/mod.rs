@@ -13,9 +13,9 @@ use std::{collections::HashMap, sync::Arc, time::SystemTime};
 use async_trait::async_trait;
 
 use super::{
-    Capacity, CloudError, Credentials, ErrorKind, GatewayRef, Observed, OrderState, OrderTicket, Provider,
-    ProviderKind,
-    batch::{self, Batcher},
+    Capacity, CloudError, Credentials, ErrorKind, GatewayRef, GatewayState, Observed, OrderState, OrderTicket,
+    Provider, ProviderKind,
+    batch::{self, Batcher, SweepCache},
     ratelimit::{RateLimiter, default_limits},
 };
 use crate::api::{Prepaid, TencentApi};
@@ -43,6 +43,8 @@ pub struct TencentClient {
     credentials: Credentials,
     limiter: Arc<RateLimiter>,
     describes: Arc<Batcher<String, Observed>>,
+    /// API 3.0 only, when enabled: account-wide sweeps answer drift checks.
+    sweeps: Option<Arc<SweepCache<Observed>>>,
 }
 
 /// Throttled reads are tried this many times in all (each waits for the slowed-down limiter).
@@ -83,7 +85,19 @@ impl TencentClient {
             credentials,
             limiter: Arc::new(RateLimiter::new(default_limits())),
             describes: Arc::new(Batcher::new(batch::WINDOW, describe_batch_max(api))),
+            sweeps: None,
         })
+    }
+
+    /// API 3.0: answer reads of gateways at rest (`AVAILABLE`) from an account-wide sweep at
+    /// most `max_age` old (see [`SweepCache`]); every read that goes to the cloud refreshes the
+    /// account's other gateways that were asked about lately, 100 per call. Gateways this client
+    /// resizes, and gateways that are changing, are always read afresh. No effect on API 2.0.
+    pub fn with_sweeps(mut self, max_age: std::time::Duration) -> TencentClient {
+        if self.api == TencentApi::V3 && !max_age.is_zero() {
+            self.sweeps = Some(Arc::new(SweepCache::new(max_age)));
+        }
+        self
     }
 
     /// Shares `limiter` (the account's) instead of a limiter of its own.
@@ -166,7 +180,23 @@ impl Provider for TencentClient {
     }
 
     async fn describe(&self, gateway: &GatewayRef) -> Result<Observed, CloudError> {
-        let found = self.describes.get(gateway.id.clone(), |ids| async move { self.describe_many(&ids).await }).await?;
+        if let Some(cached) =
+            self.sweeps.as_ref().and_then(|s| s.fresh(&gateway.id, |o| o.state == GatewayState::Ready))
+        {
+            return Ok(cached);
+        }
+        let found = self
+            .describes
+            .get(gateway.id.clone(), |ids| async move {
+                let Some(sweeps) = &self.sweeps else {
+                    return self.describe_many(&ids).await;
+                };
+                let sweep = sweeps.sweep(ids);
+                let found = self.describe_many(&sweep.ids).await?;
+                sweeps.store(&sweep, &found);
+                Ok(found)
+            })
+            .await?;
         found.ok_or_else(|| {
             CloudError::new(
                 ErrorKind::NotFound,
@@ -177,10 +207,18 @@ impl Provider for TencentClient {
 
     async fn resize(&self, gateway: &GatewayRef, capacity: &Capacity) -> Result<OrderTicket, CloudError> {
         let connections = connections(capacity)?;
-        match self.api {
+        if let Some(s) = &self.sweeps {
+            s.invalidate(&gateway.id);
+        }
+        let result = match self.api {
             TencentApi::V2 => self.v2_upgrade(gateway, connections).await,
             TencentApi::V3 => self.v3_reset(&gateway.id, connections).await,
+        };
+        // Again: a sweep that read the gateway while the call was under way saw it before.
+        if let Some(s) = &self.sweeps {
+            s.invalidate(&gateway.id);
         }
+        result
     }
 
     async fn change_billing(&self, _gateway: &GatewayRef, _prepaid: &Prepaid) -> Result<OrderTicket, CloudError> {

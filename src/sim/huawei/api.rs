@@ -239,7 +239,11 @@ fn serve(state: &SimState, route: &Route, parts: &Parts, body: &[u8]) -> Result<
             let limit = match param("limit") {
                 None => 2000,
                 Some(v) => v.parse::<usize>().ok().filter(|n| *n <= 2000).ok_or_else(|| {
-                    Failure::new(StatusCode::BAD_REQUEST, "NAT.0002", format!("Invalid parameters: limit {v:?} is not 0-2000."))
+                    Failure::new(
+                        StatusCode::BAD_REQUEST,
+                        "NAT.0002",
+                        format!("Invalid parameters: limit {v:?} is not 0-2000."),
+                    )
                 })?,
             };
             let limit = if limit == 0 { 2000 } else { limit };

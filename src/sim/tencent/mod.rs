@@ -357,6 +357,11 @@ impl TencentSimHandle {
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.sim.core.ledger.requests()
     }
+
+    /// Gateway id -> unix ms of the first accepted call that named it.
+    pub fn first_seen(&self) -> HashMap<String, u64> {
+        self.sim.core.ledger.first_seen()
+    }
 }
 
 /// Turns a reply into the HTTP answer; both APIs answer errors with HTTP 200 and an envelope.

@@ -1,0 +1,192 @@
+//! Batched reads and the per-account rate limiter, through the real clients and the simulators
+//! (counting calls in the simulators' request logs).
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use natgw_operator::{
+    api::{BillingMode, NatGatewaySpec},
+    cloud::{Capacity, Connector, Credentials, ErrorKind, GatewayRef, Provider, SecretValue, connect::CloudConnector},
+    sim::{
+        core::SimCredential,
+        huawei::{HuaweiSim, HuaweiSimConfig, SeedGateway},
+        tencent::{SimGateway, TencentSim, TencentSimConfig},
+    },
+};
+use serde_json::json;
+
+fn creds(id: &str, key: &str) -> Credentials {
+    Credentials { key_id: id.into(), secret: SecretValue::new(key), session_token: None, domain_id: None }
+}
+
+fn spec(value: serde_json::Value) -> NatGatewaySpec {
+    serde_json::from_value(value).unwrap()
+}
+
+fn gw(id: String, project: Option<&str>) -> GatewayRef {
+    GatewayRef { id, region: "r".into(), vpc_id: Some("vpc-1".into()), project_id: project.map(str::to_owned) }
+}
+
+async fn describe_all(provider: Arc<dyn Provider>, ids: Vec<GatewayRef>) -> Vec<Result<Capacity, ErrorKind>> {
+    let tasks: Vec<_> = ids
+        .into_iter()
+        .map(|g| {
+            let p = provider.clone();
+            tokio::spawn(async move { p.describe(&g).await.map(|o| o.capacity).map_err(|e| e.kind) })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+async fn tencent(api: &str, n: usize) -> (natgw_operator::sim::tencent::TencentSimHandle, Arc<dyn Provider>) {
+    let sim = TencentSim::start(TencentSimConfig {
+        https_port: None,
+        credentials: vec![SimCredential { key_id: "AKIDb".into(), secret: "kb".into(), token: None }],
+        gateways: (0..n).map(|i| SimGateway::new(&format!("nat-{i:04}"), "vpc-1", 1_000_000)).collect(),
+        ..TencentSimConfig::default()
+    })
+    .await
+    .unwrap();
+    let spec = spec(json!({
+        "gatewayId": "nat-0000",
+        "provider": {"tencent": {"region": "ap-guangzhou", "vpcId": "vpc-1", "api": api}},
+        "size": "Small",
+        "credentialsSecretRef": {"name": "c"},
+        "endpoint": sim.http_url,
+    }));
+    let provider = CloudConnector::new(reqwest::Client::new()).connect(&spec, creds("AKIDb", "kb")).unwrap();
+    (sim, provider)
+}
+
+fn calls(sim: &natgw_operator::sim::tencent::TencentSimHandle, action: &str) -> usize {
+    sim.requests().iter().filter(|r| r.action == action).count()
+}
+
+#[tokio::test]
+async fn concurrent_v3_describes_take_ceil_n_over_100_calls() {
+    let (sim, provider) = tencent("V3", 250).await;
+    let mut ids: Vec<GatewayRef> = (0..250).map(|i| gw(format!("nat-{i:04}"), None)).collect();
+    ids.push(gw("nat-missing".into(), None));
+    let answers = describe_all(provider, ids).await;
+    assert!(answers[..250].iter().all(|a| *a == Ok(Capacity::Connections(1_000_000))));
+    assert_eq!(answers[250], Err(ErrorKind::NotFound));
+    // 251 distinct ids: ceil(251 / 100) = 3.
+    assert_eq!(calls(&sim, "DescribeNatGateways"), 3, "{:?}", sim.requests());
+    assert!(sim.requests().iter().all(|r| r.outcome == "ok"));
+}
+
+#[tokio::test]
+async fn concurrent_v2_describes_page_through_the_region() {
+    let (sim, provider) = tencent("V2", 120).await;
+    let ids: Vec<GatewayRef> = (0..120).step_by(2).map(|i| gw(format!("nat-{i:04}"), None)).collect();
+    let answers = describe_all(provider.clone(), ids).await;
+    assert!(answers.iter().all(Result::is_ok));
+    // 60 wanted among 120: three pages of 50, not 60 calls.
+    assert_eq!(calls(&sim, "DescribeNatGateway"), 3, "{:?}", sim.requests());
+    // A lone read asks by id.
+    describe_all(provider, vec![gw("nat-0001".into(), None)]).await;
+    assert_eq!(calls(&sim, "DescribeNatGateway"), 4);
+}
+
+#[tokio::test]
+async fn concurrent_huawei_describes_share_one_list_call() {
+    let sim = HuaweiSim::start(HuaweiSimConfig {
+        credentials: vec![SimCredential { key_id: "HWB".into(), secret: "kb".into(), token: None }],
+        ..HuaweiSimConfig::default()
+    })
+    .await
+    .unwrap();
+    for (i, project) in (0..80).map(|i| (i, if i < 60 { "p1" } else { "p2" })) {
+        sim.seed_gateway(SeedGateway {
+            id: format!("hw-{i:03}"),
+            project_id: project.into(),
+            spec: "2".into(),
+            status: "ACTIVE".into(),
+            billing: BillingMode::PayPerUse,
+            admin_state_up: true,
+        });
+    }
+    let spec = spec(json!({
+        "gatewayId": "hw-000",
+        "provider": {"huawei": {"region": "cn-north-4", "projectId": "p1"}},
+        "size": "Medium",
+        "credentialsSecretRef": {"name": "c"},
+        "endpoint": sim.http_url,
+    }));
+    let provider = CloudConnector::new(reqwest::Client::new()).connect(&spec, creds("HWB", "kb")).unwrap();
+    let mut ids: Vec<GatewayRef> = (0..60).map(|i| gw(format!("hw-{i:03}"), Some("p1"))).collect();
+    ids.push(gw("hw-070".into(), Some("p1"))); // in another project: not found in p1
+    ids.extend((60..80).map(|i| gw(format!("hw-{i:03}"), Some("p2"))));
+    let answers = describe_all(provider, ids).await;
+    assert!(answers[..60].iter().all(|a| *a == Ok(Capacity::Spec("2".into()))));
+    assert_eq!(answers[60], Err(ErrorKind::NotFound));
+    assert!(answers[61..].iter().all(Result::is_ok));
+    let requests = sim.core().ledger.requests();
+    let by = |a: &str| requests.iter().filter(|r| r.action == a).count();
+    assert_eq!((by("ListNatGateways"), by("ShowNatGateway")), (2, 0), "{requests:?}");
+    assert!(requests.iter().all(|r| r.outcome == "ok"), "{requests:?}");
+}
+
+#[tokio::test]
+async fn resizes_wait_for_the_limiter_instead_of_being_throttled() {
+    let (sim, _) = tencent("V3", 0).await;
+    for i in 0..45 {
+        sim.seed_gateway(SimGateway::new(&format!("nat-r{i:02}"), "vpc-1", 1_000_000));
+    }
+    // A connector with a lower limit than the cloud's (20/s): nothing may be refused.
+    let spec = spec(json!({
+        "gatewayId": "nat-r00",
+        "provider": {"tencent": {"region": "ap-guangzhou", "vpcId": "vpc-1", "api": "V3"}},
+        "size": "Small",
+        "credentialsSecretRef": {"name": "c"},
+        "endpoint": sim.http_url,
+    }));
+    let connector = CloudConnector::new(reqwest::Client::new())
+        .with_rate_limits(HashMap::from([("ResetNatGatewayConnection".to_owned(), 15.0)]));
+    // Two clients of one account (two regions) share its limiter.
+    let a = connector.connect(&spec, creds("AKIDb", "kb")).unwrap();
+    let mut other = spec.clone();
+    other.provider.tencent.as_mut().unwrap().region = "ap-shanghai".into();
+    let b = connector.connect(&other, creds("AKIDb", "kb")).unwrap();
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = (0..45)
+        .map(|i| {
+            let p = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move {
+                p.resize(&gw(format!("nat-r{i:02}"), None), &Capacity::Connections(3_000_000)).await.map(|_| ())
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let resets: Vec<_> = sim.requests().into_iter().filter(|r| r.action == "ResetNatGatewayConnection").collect();
+    assert_eq!(resets.len(), 45);
+    assert!(resets.iter().all(|r| r.outcome == "ok"), "{resets:?}");
+    // 45 calls at 15/s after a burst of 3 cannot finish in under 2.8 s (a lower bound only).
+    assert!(started.elapsed() >= Duration::from_millis(2700), "{:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_describes_all_complete() {
+    let (sim, provider) = tencent("V3", 1000).await;
+    let tasks: Vec<_> = (0..1500)
+        .map(|t| {
+            let p = provider.clone();
+            tokio::spawn(async move {
+                for round in 0..5 {
+                    let id = format!("nat-{:04}", (t * 7 + round * 13) % 1000);
+                    p.describe(&gw(id, None)).await.unwrap();
+                    tokio::time::sleep(Duration::from_millis((t % 17) as u64)).await;
+                }
+            })
+        })
+        .collect();
+    let all = futures::future::join_all(tasks);
+    tokio::time::timeout(Duration::from_secs(120), all).await.expect("every describe completes");
+    let calls = sim.requests().iter().filter(|r| r.action == "DescribeNatGateways").count();
+    assert!(calls < 7500 / 10, "{calls} calls for 7500 describes");
+}
