@@ -62,6 +62,12 @@ fn client(sim: &HuaweiSim) -> HuaweiClient {
     HuaweiClient::new(http, Some(&sim.http_url), None, REGION, credentials(AK, SK, None)).unwrap()
 }
 
+/// A client without its client-side rate limiter, to see the simulator's own limits answer.
+fn unlimited_client(sim: &HuaweiSim) -> HuaweiClient {
+    let none = natgw_operator::cloud::ratelimit::RateLimiter::new(Default::default());
+    client(sim).with_limiter(std::sync::Arc::new(none))
+}
+
 fn gateway(id: &str) -> GatewayRef {
     GatewayRef { id: id.into(), region: REGION.into(), vpc_id: None, project_id: Some(PROJECT.into()) }
 }
@@ -198,9 +204,10 @@ async fn errors_are_classified_by_code() {
     let already = c.change_billing(&gateway("gw-pre"), &prepaid(PeriodUnit::Month, 1, true)).await.unwrap_err();
     assert_eq!(already.kind, ErrorKind::InvalidRequest);
 
+    // A throttled read waits out the 2 s hint and is tried again, three times in all.
     sim.inject(Fault {
         action: Some("ShowNatGateway".into()),
-        times: 1,
+        times: 3,
         kind: FaultKind::Error { code: "APIG.0308".into(), message: None },
     });
     let throttled = c.describe(&gateway("gw-ppu")).await.unwrap_err();
@@ -239,7 +246,7 @@ async fn a_response_lost_after_commit_is_transient_and_the_change_happened() {
 #[tokio::test]
 async fn bss_is_limited_to_ten_calls_a_second_per_key() {
     let sim = sim().await;
-    let c = client(&sim);
+    let c = unlimited_client(&sim);
     let gw = gateway("gw-ppu");
     let order = c.change_billing(&gw, &prepaid(PeriodUnit::Month, 1, false)).await.unwrap().order_id.unwrap();
     let mut throttled = None;
@@ -399,7 +406,7 @@ async fn the_most_recent_open_order_is_returned_and_bss_throttles_listing() {
         billing: BillingMode::PayPerUse,
         admin_state_up: true,
     });
-    let c = client(&sim);
+    let c = unlimited_client(&sim);
     let first = c.change_billing(&gateway("gw-ppu"), &prepaid(PeriodUnit::Month, 1, false)).await.unwrap();
     let second = c.change_billing(&gateway("gw-ppu2"), &prepaid(PeriodUnit::Month, 1, false)).await.unwrap();
     assert_ne!(first.order_id, second.order_id);

@@ -163,14 +163,20 @@ pub async fn run(
     // its one-shot wakes only the last of its waiters, and the controller itself waits on it.)
     let (reader, writer) = reflector::store();
     let readiness = ctx.config.readiness.clone();
-    let natgw_events =
-        reflector::reflector(writer, watcher::watcher(natgws, watcher::Config::default().any_semantic()))
-            .inspect(move |event| {
-                if let Ok(watcher::Event::InitDone) = event {
-                    readiness.synced();
-                }
-            })
-            .applied_objects();
+    let natgw_events = reflector::reflector(
+        writer,
+        // managedFields (one entry per field manager, status writes included) are never read:
+        // dropping them keeps the cache of every NatGateway small.
+        watcher::watcher(natgws, watcher::Config::default().any_semantic()).modify(|g| {
+            g.managed_fields_mut().clear();
+        }),
+    )
+    .inspect(move |event| {
+        if let Ok(watcher::Event::InitDone) = event {
+            readiness.synced();
+        }
+    })
+    .applied_objects();
     let controller = Controller::for_stream(natgw_events, reader)
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
     let store = controller.store();

@@ -4,6 +4,11 @@
 //! calls carry `X-Project-Id`, BSS calls `X-Domain-Id` when the account id is known, and
 //! temporary credentials add `X-Security-Token`. Mutating calls are sent once: the controller
 //! decides about retries.
+//!
+//! Every call first waits for a token of the account's rate limiter
+//! ([`crate::cloud::ratelimit`]); a throttling answer (`APIG.0308`) pauses and slows it down, and
+//! reads are tried again. Concurrent gateway reads are coalesced ([`crate::cloud::batch`]): a lone
+//! read is a `ShowNatGateway`, several of one project share `ListNatGateways` pages (2,000 each).
 
 pub mod errors;
 pub mod sign;
@@ -135,9 +140,18 @@ impl HuaweiClient {
         project: &str,
         ids: &[String],
     ) -> Result<HashMap<String, wire::NatGateway>, CloudError> {
+        self.read(|| self.list_many(project, ids)).await
+    }
+
+    /// A read, tried again while the cloud throttles it (the limiter paces the retries).
+    async fn read<T, F, Fut>(&self, mut call: F) -> Result<T, CloudError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, CloudError>>,
+    {
         let mut attempt = 1;
         loop {
-            match self.list_many(project, ids).await {
+            match call().await {
                 Err(e) if e.kind == ErrorKind::Throttled && attempt < READ_ATTEMPTS => attempt += 1,
                 other => return other,
             }
@@ -470,6 +484,25 @@ impl Provider for HuaweiClient {
         let found = self
             .describes
             .get(key, |keys| async move {
+                // A lone read keeps the cloud's own answer (its code and request id) on failure.
+                if let [(project, id)] = keys.as_slice() {
+                    let path = format!("/v2/{project}/nat_gateways/{id}");
+                    let answer = self
+                        .read(|| {
+                            self.call(
+                                "ShowNatGateway",
+                                Method::GET,
+                                &self.nat,
+                                &path,
+                                &[],
+                                Scope::Project(project),
+                                None,
+                            )
+                        })
+                        .await?;
+                    let gw = Self::decode::<wire::NatGatewayEnvelope>(&answer, "ShowNatGateway")?.nat_gateway;
+                    return Ok(HashMap::from([((project.clone(), id.clone()), gw)]));
+                }
                 // Keys of several projects (resources that name different ones) are read apart.
                 let mut by_project: HashMap<String, Vec<String>> = HashMap::new();
                 for (project, id) in keys {

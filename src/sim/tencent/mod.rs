@@ -7,6 +7,9 @@
 //! implemented: creating or deleting gateways, EIPs, rules, `DescribeVpcTaskResult`, API 3.0 GET
 //! requests and the older HmacSHA* signatures on API 3.0.
 //!
+//! The ledger also keeps, per gateway, when an accepted call first named it (`first_seen`, for
+//! the benchmark's apply -> first cloud call latency).
+//!
 //! Rate limits (per action, per SecretId), overridable: `ResetNatGatewayConnection` 20/s and
 //! `DescribeNatGateways` 100/s as documented; API 2.0 has no published per-action numbers, so
 //! its actions take those of their API 3.0 counterparts (`UpgradeNatGateway` and
