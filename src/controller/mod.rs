@@ -176,7 +176,10 @@ pub async fn run(
             readiness.synced();
         }
     })
-    .applied_objects();
+    .applied_objects()
+    // Only spec changes (and first sight) trigger a reconcile: our own status writes must not,
+    // or every drift check would schedule another. Orders are followed by explicit requeues.
+    .predicate_filter(kube::runtime::predicates::generation, Default::default());
     let controller = Controller::for_stream(natgw_events, reader)
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
     let store = controller.store();
@@ -608,6 +611,19 @@ impl<'a> Pass<'a> {
         }
     }
 
+    /// True when the new status differs from the one read only by a `checkedAt` that is still
+    /// fresh (younger than half the drift interval).
+    fn only_checked_at_moved(&self) -> bool {
+        let (Some(new), Some(old)) = (&self.status.observed, &self.previous.observed) else {
+            return self.status == self.previous;
+        };
+        let age = Timestamp::now().duration_since(old.checked_at.0).unsigned_abs();
+        let fresh = age < self.ctx.config.drift_interval / 2;
+        let mut same = self.status.clone();
+        same.observed = Some(ObservedStatus { checked_at: old.checked_at.clone(), ..new.clone() });
+        fresh && same == self.previous
+    }
+
     /// Writes the whole status with server-side apply on the status subresource.
     async fn write(&mut self, health: Health) -> Result<(), Error> {
         self.ctx.config.metrics.health_written(&health);
@@ -616,6 +632,13 @@ impl<'a> Pass<'a> {
         self.status.observed_generation = Some(self.generation);
         self.status.conditions =
             conditions::conditions(&self.status.conditions, &health, self.generation, Timestamp::now());
+        if self.only_checked_at_moved() {
+            // Nothing a reader could act on changed: spare the API server the write.
+            if !retrying {
+                self.ctx.succeeded(self.obj);
+            }
+            return Ok(());
+        }
         let api: Api<NatGateway> = Api::namespaced(self.ctx.client.clone(), &self.obj.namespace().unwrap_or_default());
         let patch = serde_json::json!({
             "apiVersion": "natgw.io/v1alpha1",
