@@ -81,13 +81,19 @@ impl MemoryCloud {
         }
     }
 
-    fn start(&self, gateway: &GatewayRef, change: Change, action: &'static str) -> Result<OrderTicket, CloudError> {
-        let mut state = self.lock();
+    /// The gateway, with any change that is due applied.
+    fn settled<'s>(state: &'s mut State, id: &str) -> Result<&'s mut Gateway, CloudError> {
         let gw = state
             .gateways
-            .get_mut(&gateway.id)
-            .ok_or_else(|| CloudError::new(ErrorKind::NotFound, format!("gateway {} does not exist", gateway.id)))?;
+            .get_mut(id)
+            .ok_or_else(|| CloudError::new(ErrorKind::NotFound, format!("gateway {id} does not exist")))?;
         Self::settle(gw);
+        Ok(gw)
+    }
+
+    fn start(&self, gateway: &GatewayRef, change: Change, action: &'static str) -> Result<OrderTicket, CloudError> {
+        let mut state = self.lock();
+        let gw = Self::settled(&mut state, &gateway.id)?;
         if gw.pending.is_some() {
             return Err(CloudError::new(ErrorKind::Busy, "the gateway is being changed"));
         }
@@ -106,11 +112,7 @@ impl Provider for MemoryCloud {
 
     async fn describe(&self, gateway: &GatewayRef) -> Result<Observed, CloudError> {
         let mut state = self.lock();
-        let gw = state
-            .gateways
-            .get_mut(&gateway.id)
-            .ok_or_else(|| CloudError::new(ErrorKind::NotFound, format!("gateway {} does not exist", gateway.id)))?;
-        Self::settle(gw);
+        let gw = Self::settled(&mut state, &gateway.id)?;
         let state = if gw.pending.is_some() { GatewayState::Transitioning } else { GatewayState::Ready };
         Ok(Observed {
             capacity: gw.capacity.clone(),
@@ -133,11 +135,7 @@ impl Provider for MemoryCloud {
         if !state.ledger.iter().any(|e| e.order_id == order_id) {
             return Err(CloudError::new(ErrorKind::NotFound, format!("order {order_id} does not exist")));
         }
-        let gw = state
-            .gateways
-            .get_mut(&gateway.id)
-            .ok_or_else(|| CloudError::new(ErrorKind::NotFound, format!("gateway {} does not exist", gateway.id)))?;
-        Self::settle(gw);
+        let gw = Self::settled(&mut state, &gateway.id)?;
         Ok(if gw.pending.is_some() { OrderState::InProgress } else { OrderState::Succeeded })
     }
 }

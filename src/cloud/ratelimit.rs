@@ -15,6 +15,7 @@ use std::{
     time::Duration,
 };
 
+use super::{CloudError, ErrorKind};
 use tokio::time::Instant;
 
 /// How long a bucket stays slowed after the cloud's last throttling answer.
@@ -158,6 +159,24 @@ impl RateLimiter {
         }
     }
 
+    /// Waits for a token of `action`, runs `call`, and slows the account down when the cloud
+    /// throttles anyway (pausing for its hint, else `default_pause`).
+    pub async fn limited<T>(
+        &self,
+        action: &str,
+        default_pause: Duration,
+        call: impl std::future::Future<Output = Result<T, CloudError>>,
+    ) -> Result<T, CloudError> {
+        self.acquire(action).await;
+        let result = call.await;
+        if let Err(e) = &result
+            && e.kind == ErrorKind::Throttled
+        {
+            self.throttled(action, e.retry_after.unwrap_or(default_pause));
+        }
+        result
+    }
+
     /// The cloud answered a call of `action` with a throttling error: pause the bucket for
     /// `retry_after` and halve its rate (not below a tenth of the configured one) for
     /// [`RECOVERY`].
@@ -225,6 +244,25 @@ impl AccountLimiters {
             .entry(key)
             .or_insert_with(|| Arc::new(RateLimiter::new(self.limits.clone())))
             .clone()
+    }
+}
+
+/// Reads are tried this many times while the cloud throttles them; changes never are (one
+/// change, one order).
+const READ_ATTEMPTS: u32 = 3;
+
+/// A read, tried again while the cloud throttles it (the limiter paces the retries).
+pub async fn read_with_retries<T, F, Fut>(mut call: F) -> Result<T, CloudError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, CloudError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Err(e) if e.kind == ErrorKind::Throttled && attempt < READ_ATTEMPTS => attempt += 1,
+            other => return other,
+        }
     }
 }
 

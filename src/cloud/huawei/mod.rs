@@ -21,6 +21,7 @@ use reqwest::{Method, Url};
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::api::{BillingMode, OrderAction, PeriodUnit, Prepaid};
+use crate::cloud::ratelimit::read_with_retries;
 use crate::cloud::{
     Capacity, CloudError, Credentials, ErrorKind, GatewayRef, GatewayState, Observed, OrderState, OrderTicket,
     Provider, ProviderKind,
@@ -58,8 +59,6 @@ pub struct HuaweiClient {
 const LIST_PAGE: usize = 2000;
 /// Most gateways one coalesced read is given.
 const DESCRIBE_BATCH_MAX: usize = 2000;
-/// Throttled reads are tried this many times in all (each waits for the slowed-down limiter).
-const READ_ATTEMPTS: u32 = 3;
 
 /// A successful answer: its body and request id.
 struct Answer {
@@ -140,22 +139,7 @@ impl HuaweiClient {
         project: &str,
         ids: &[String],
     ) -> Result<HashMap<String, wire::NatGateway>, CloudError> {
-        self.read(|| self.list_many(project, ids)).await
-    }
-
-    /// A read, tried again while the cloud throttles it (the limiter paces the retries).
-    async fn read<T, F, Fut>(&self, mut call: F) -> Result<T, CloudError>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, CloudError>>,
-    {
-        let mut attempt = 1;
-        loop {
-            match call().await {
-                Err(e) if e.kind == ErrorKind::Throttled && attempt < READ_ATTEMPTS => attempt += 1,
-                other => return other,
-            }
-        }
+        read_with_retries(|| self.list_many(project, ids)).await
     }
 
     async fn list_many(&self, project: &str, ids: &[String]) -> Result<HashMap<String, wire::NatGateway>, CloudError> {
@@ -213,14 +197,9 @@ impl HuaweiClient {
         scope: Scope<'_>,
         body: Option<Vec<u8>>,
     ) -> Result<Answer, CloudError> {
-        self.limiter.acquire(action).await;
-        let result = self.send(method, base, path, query, scope, body).await;
-        if let Err(e) = &result
-            && e.kind == ErrorKind::Throttled
-        {
-            self.limiter.throttled(action, e.retry_after.unwrap_or(std::time::Duration::from_secs(2)));
-        }
-        result
+        // Huawei asks for 2-5 s after APIG.0308 when it gives no hint.
+        let pause = std::time::Duration::from_secs(2);
+        self.limiter.limited(action, pause, self.send(method, base, path, query, scope, body)).await
     }
 
     /// Signs and sends one request; maps every failure to a [`CloudError`].
@@ -487,19 +466,10 @@ impl Provider for HuaweiClient {
                 // A lone read keeps the cloud's own answer (its code and request id) on failure.
                 if let [(project, id)] = keys.as_slice() {
                     let path = format!("/v2/{project}/nat_gateways/{id}");
-                    let answer = self
-                        .read(|| {
-                            self.call(
-                                "ShowNatGateway",
-                                Method::GET,
-                                &self.nat,
-                                &path,
-                                &[],
-                                Scope::Project(project),
-                                None,
-                            )
-                        })
-                        .await?;
+                    let answer = read_with_retries(|| {
+                        self.call("ShowNatGateway", Method::GET, &self.nat, &path, &[], Scope::Project(project), None)
+                    })
+                    .await?;
                     let gw = Self::decode::<wire::NatGatewayEnvelope>(&answer, "ShowNatGateway")?.nat_gateway;
                     return Ok(HashMap::from([((project.clone(), id.clone()), gw)]));
                 }

@@ -19,6 +19,7 @@ use super::{
     ratelimit::{RateLimiter, default_limits},
 };
 use crate::api::{Prepaid, TencentApi};
+use crate::cloud::ratelimit::read_with_retries;
 
 pub const DEFAULT_V2_ENDPOINT: &str = "https://vpc.api.qcloud.com";
 pub const DEFAULT_V3_ENDPOINT: &str = "https://vpc.tencentcloudapi.com";
@@ -47,10 +48,8 @@ pub struct TencentClient {
     sweeps: Option<Arc<SweepCache<Observed>>>,
 }
 
-/// Throttled reads are tried this many times in all (each waits for the slowed-down limiter).
-const READ_ATTEMPTS: u32 = 3;
 /// The pause after a throttling answer without a retry hint.
-const DEFAULT_THROTTLE_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
+pub(super) const DEFAULT_THROTTLE_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl TencentClient {
     /// `endpoint` overrides the default (`https://vpc.api.qcloud.com` for V2,
@@ -106,43 +105,12 @@ impl TencentClient {
         self
     }
 
-    /// Waits for a token, sends, and slows the limiter down when the cloud throttles anyway.
-    async fn limited<T>(
-        &self,
-        action: &str,
-        call: impl std::future::Future<Output = Result<T, CloudError>>,
-    ) -> Result<T, CloudError> {
-        self.limiter.acquire(action).await;
-        let result = call.await;
-        if let Err(e) = &result
-            && e.kind == ErrorKind::Throttled
-        {
-            self.limiter.throttled(action, e.retry_after.unwrap_or(DEFAULT_THROTTLE_PAUSE));
-        }
-        result
-    }
-
-    /// A read, tried again while the cloud throttles it (the limiter paces the retries).
-    async fn read<T, F, Fut>(&self, mut call: F) -> Result<T, CloudError>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, CloudError>>,
-    {
-        let mut attempt = 1;
-        loop {
-            match call().await {
-                Err(e) if e.kind == ErrorKind::Throttled && attempt < READ_ATTEMPTS => attempt += 1,
-                other => return other,
-            }
-        }
-    }
-
     /// Reads many gateways at once (API 3.0: 100 per call; API 2.0: by id for one, else pages of
     /// the region's gateways). Ids the cloud does not know are absent from the map.
     pub async fn describe_many(&self, ids: &[String]) -> Result<HashMap<String, Observed>, CloudError> {
         match self.api {
-            TencentApi::V3 => self.read(|| self.v3_describe_many(ids)).await,
-            TencentApi::V2 => self.read(|| self.v2_describe_many(ids)).await,
+            TencentApi::V3 => read_with_retries(|| self.v3_describe_many(ids)).await,
+            TencentApi::V2 => read_with_retries(|| self.v2_describe_many(ids)).await,
         }
     }
 }

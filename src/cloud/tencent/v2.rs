@@ -1,5 +1,6 @@
 //! API 2.0 calls: signed POST forms to `/v2/index.php`.
 
+use super::DEFAULT_THROTTLE_PAUSE;
 use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
@@ -46,7 +47,7 @@ fn code_of(body: &Value) -> Option<i64> {
 impl TencentClient {
     /// Sends a call when the rate limiter allows.
     async fn v2_call(&self, action: &str, params: &[(&str, &str)]) -> Result<Value, CloudError> {
-        self.limited(action, self.v2_send(action, params)).await
+        self.limiter.limited(action, DEFAULT_THROTTLE_PAUSE, self.v2_send(action, params)).await
     }
 
     async fn v2_send(&self, action: &str, params: &[(&str, &str)]) -> Result<Value, CloudError> {

@@ -1,5 +1,6 @@
 //! API 3.0 calls: JSON POSTs to `/`, signed with TC3-HMAC-SHA256.
 
+use super::DEFAULT_THROTTLE_PAUSE;
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
@@ -39,7 +40,7 @@ pub(crate) fn authorization(secret_id: &str, secret_key: &str, host: &str, times
 impl TencentClient {
     /// Returns the `Response` object of a successful call, sent when the rate limiter allows.
     async fn v3_call(&self, action: &str, params: Value) -> Result<Value, CloudError> {
-        self.limited(action, self.v3_send(action, params)).await
+        self.limiter.limited(action, DEFAULT_THROTTLE_PAUSE, self.v3_send(action, params)).await
     }
 
     async fn v3_send(&self, action: &str, params: Value) -> Result<Value, CloudError> {
