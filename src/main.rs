@@ -133,6 +133,13 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: RunArgs) -> Result<(), String> {
+    // glibc gives each thread that allocates its own arena; with the runtime's worker and
+    // blocking threads that multiplies the heap of a long-running operator. Two are plenty.
+    // SAFETY: mallopt only tunes the allocator; called before the operator allocates much.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
     let client = kube::Client::try_default()
         .await
         .map_err(|e| format!("cannot reach the Kubernetes API ({e}); set KUBECONFIG or run inside a cluster"))?;
