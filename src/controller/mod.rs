@@ -165,10 +165,12 @@ pub async fn run(
     let readiness = ctx.config.readiness.clone();
     let natgw_events = reflector::reflector(
         writer,
-        // managedFields (one entry per field manager, status writes included) are never read:
+        // managedFields (one entry per field manager, status writes included) and annotations
+        // (kubectl's last-applied-configuration copies the whole object) are never read:
         // dropping them keeps the cache of every NatGateway small.
         watcher::watcher(natgws, watcher::Config::default().any_semantic()).modify(|g| {
             g.managed_fields_mut().clear();
+            g.annotations_mut().clear();
         }),
     )
     .inspect(move |event| {
