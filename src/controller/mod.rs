@@ -3,6 +3,7 @@
 
 mod conditions;
 mod credentials;
+pub mod events;
 
 use std::{
     collections::HashMap,
@@ -18,7 +19,6 @@ use kube::{
     runtime::{
         Controller, WatchStreamExt,
         controller::Action,
-        events::{Event, EventType, Recorder, Reporter},
         reflector::{self, ObjectRef},
         watcher,
     },
@@ -28,6 +28,7 @@ use tracing::{info, warn};
 
 pub use conditions::Health;
 pub use credentials::keys as credential_keys;
+use events::{EventType, Recorder};
 
 use crate::{
     api::{NatGateway, NatGatewayStatus, ObservedStatus, OrderAction, OrderPhase, OrderStatus, Size},
@@ -88,9 +89,8 @@ pub struct Context {
 
 impl Context {
     pub fn new(client: Client, connector: Arc<dyn Connector>, config: Config) -> Arc<Context> {
-        let reporter = Reporter { controller: MANAGER.into(), instance: std::env::var("POD_NAME").ok() };
         Arc::new(Context {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: Recorder::new(client.clone(), MANAGER, std::env::var("POD_NAME").ok()),
             client,
             connector,
             config,
@@ -600,15 +600,8 @@ impl<'a> Pass<'a> {
     }
 
     async fn event(&self, type_: EventType, reason: &str, note: &str) {
-        let event = Event {
-            type_,
-            reason: reason.to_owned(),
-            note: Some(note.chars().take(1000).collect()),
-            action: "Reconcile".into(),
-            secondary: None,
-        };
         // An Event is best effort: failing to record one must not stop an order.
-        if let Err(e) = self.ctx.recorder.publish(&event, &self.obj.object_ref(&())).await {
+        if let Err(e) = self.ctx.recorder.publish(&self.obj.object_ref(&()), type_, reason, note).await {
             warn!(name = %self.obj.name_any(), error = %Error::Event(e), "could not record event");
         }
     }
