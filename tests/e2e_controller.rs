@@ -81,5 +81,20 @@ async fn resize_reaches_ready_and_kubectl_reads_it() {
     cluster.wait_for("orphan", Duration::from_secs(60), |o| condition(o, "Ready").is_some_and(|c| c.0 == "True")).await;
     assert_eq!(cloud.ledger().len(), 2, "one more order for the second change");
 
+    // Credentials are cached, but not past their Secret: once it is deleted, the next change
+    // stalls again instead of ordering with the old keys.
+    cluster.secrets().delete("later", &Default::default()).await.unwrap();
+    let patch = serde_json::json!({"spec": {"size": "Medium"}});
+    cluster
+        .natgws()
+        .patch("orphan", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let stalled = cluster
+        .wait_for("orphan", Duration::from_secs(30), |o| condition(o, "Stalled").is_some_and(|c| c.0 == "True"))
+        .await;
+    assert_eq!(condition(&stalled, "Stalled").unwrap().1, "SecretNotFound");
+    assert_eq!(cloud.ledger().len(), 2, "no order without a Secret");
+
     operator.stop().await;
 }

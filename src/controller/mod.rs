@@ -82,6 +82,7 @@ pub struct Context {
     pub client: Client,
     pub connector: Arc<dyn Connector>,
     pub recorder: Recorder,
+    credentials: credentials::Cache,
     pub config: Config,
     /// Consecutive failed reconciles per object, for exponential backoff.
     failures: Mutex<HashMap<ObjectRef<NatGateway>, u32>>,
@@ -91,6 +92,8 @@ impl Context {
     pub fn new(client: Client, connector: Arc<dyn Connector>, config: Config) -> Arc<Context> {
         Arc::new(Context {
             recorder: Recorder::new(client.clone(), MANAGER, std::env::var("POD_NAME").ok()),
+            // A Secret change the watch missed is seen within a drift interval.
+            credentials: credentials::Cache::new(config.drift_interval),
             client,
             connector,
             config,
@@ -185,10 +188,23 @@ pub async fn run(
     let controller = Controller::for_stream(natgw_events, reader)
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
     let store = controller.store();
-    // A Secret created or rotated re-triggers every resource that references it.
-    // Metadata only (`PartialObjectMeta`): Secret data never passes through the watch, so the
-    // operator holds a Secret's keys only for the one read a reconcile makes.
-    let secret_events = watcher::watcher(secrets, watcher::Config::default()).touched_objects();
+    // A Secret created or rotated re-triggers every resource that references it, and drops its
+    // cached credentials. Metadata only (`PartialObjectMeta`): Secret data never passes through
+    // the watch, so the operator holds the keys of referenced Secrets only.
+    let cache = ctx.clone();
+    let secret_events = watcher::watcher(secrets, watcher::Config::default())
+        .inspect(move |event| match event {
+            Ok(watcher::Event::Apply(s) | watcher::Event::InitApply(s)) => cache.credentials.saw(
+                &s.namespace().unwrap_or_default(),
+                &s.name_any(),
+                s.resource_version().as_deref(),
+            ),
+            Ok(watcher::Event::Delete(s)) => {
+                cache.credentials.saw(&s.namespace().unwrap_or_default(), &s.name_any(), None)
+            }
+            _ => {}
+        })
+        .touched_objects();
     let controller = controller.watches_stream(secret_events, move |secret: kube::core::PartialObjectMeta<Secret>| {
         let (ns, name) = (secret.namespace(), secret.name_any());
         store
@@ -282,7 +298,7 @@ impl<'a> Pass<'a> {
     async fn run(&mut self) -> Result<Action, Error> {
         let namespace = self.obj.namespace().unwrap_or_default();
         let secret_name = &self.obj.spec.credentials_secret_ref.name;
-        let credentials = match credentials::read(&self.ctx.client, &namespace, secret_name, self.kind).await {
+        let credentials = match self.ctx.credentials.read(&self.ctx.client, &namespace, secret_name, self.kind).await {
             Ok(c) => c,
             Err(e @ credentials::CredentialsError::Missing { .. }) => {
                 // The Secret watch brings us back when it appears.
