@@ -14,7 +14,7 @@ use std::{
     time::Duration,
 };
 
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 
 use super::{CloudError, ErrorKind};
 
@@ -132,6 +132,8 @@ where
 pub struct SweepCache<V> {
     max_age: Duration,
     entries: Mutex<HashMap<String, Entry<V>>>,
+    /// Woken when a sweep ends, for callers waiting on a gateway it was reading.
+    swept: Notify,
 }
 
 #[derive(Debug)]
@@ -139,39 +141,74 @@ struct Entry<V> {
     value: Option<(V, tokio::time::Instant)>,
     asked: tokio::time::Instant,
     epoch: u64,
+    /// A sweep under way is reading it: wait for that answer rather than read it again.
+    sweeping: bool,
 }
 
-/// The ids a sweep reads and their epochs when it started.
-pub struct Sweep {
+impl<V> Entry<V> {
+    fn new(now: tokio::time::Instant) -> Self {
+        Entry { value: None, asked: now, epoch: 0, sweeping: false }
+    }
+}
+
+/// The ids a sweep reads and their epochs when it started. Dropping it (stored, failed or
+/// cancelled) releases the callers waiting on its ids.
+pub struct Sweep<'a, V> {
+    cache: &'a SweepCache<V>,
     pub ids: Vec<String>,
     epochs: HashMap<String, u64>,
 }
 
-impl<V: Clone> SweepCache<V> {
-    pub fn new(max_age: Duration) -> Self {
-        SweepCache { max_age, entries: Mutex::default() }
+impl<V> Drop for Sweep<'_, V> {
+    fn drop(&mut self) {
+        let mut entries = self.cache.lock();
+        for id in &self.ids {
+            if let Some(e) = entries.get_mut(id) {
+                e.sweeping = false;
+            }
+        }
+        drop(entries);
+        self.cache.swept.notify_waiters();
     }
+}
 
+impl<V> SweepCache<V> {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry<V>>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+impl<V: Clone> SweepCache<V> {
+    pub fn new(max_age: Duration) -> Self {
+        SweepCache { max_age, entries: Mutex::default(), swept: Notify::new() }
+    }
 
     /// Notes that `id` was asked for; its answer if it is younger than `max_age` and servable.
-    pub fn fresh(&self, id: &str, servable: impl Fn(&V) -> bool) -> Option<V> {
-        let now = tokio::time::Instant::now();
-        let mut entries = self.lock();
-        let entry = entries.entry(id.to_owned()).or_insert(Entry { value: None, asked: now, epoch: 0 });
-        entry.asked = now;
-        match &entry.value {
-            Some((v, at)) if now.duration_since(*at) < self.max_age && servable(v) => Some(v.clone()),
-            _ => None,
+    /// While a sweep is reading `id`, waits for that sweep first: drift checks that come due
+    /// together would otherwise each start a sweep of the same stale gateways.
+    pub async fn fresh(&self, id: &str, servable: impl Fn(&V) -> bool) -> Option<V> {
+        loop {
+            // Created before the check, so a sweep ending in between still wakes it.
+            let swept = self.swept.notified();
+            {
+                let now = tokio::time::Instant::now();
+                let mut entries = self.lock();
+                let entry = entries.entry(id.to_owned()).or_insert_with(|| Entry::new(now));
+                entry.asked = now;
+                match &entry.value {
+                    Some((v, at)) if now.duration_since(*at) < self.max_age && servable(v) => return Some(v.clone()),
+                    _ if !entry.sweeping => return None,
+                    _ => {}
+                }
+            }
+            swept.await;
         }
     }
 
     /// What to read along with `asked`: every gateway asked about within two `max_age`s whose
-    /// answer is older than half of it (or missing). Gateways not asked about for longer are
-    /// forgotten (deleted resources).
-    pub fn sweep(&self, asked: Vec<String>) -> Sweep {
+    /// answer is older than half of it (or missing) and that no other sweep is reading.
+    /// Gateways not asked about for longer are forgotten (deleted resources).
+    pub fn sweep(&self, asked: Vec<String>) -> Sweep<'_, V> {
         let now = tokio::time::Instant::now();
         let mut entries = self.lock();
         entries.retain(|_, e| now.duration_since(e.asked) <= self.max_age * 2);
@@ -179,17 +216,22 @@ impl<V: Clone> SweepCache<V> {
         let mut seen: HashSet<String> = ids.iter().cloned().collect();
         for (id, e) in entries.iter() {
             let stale = e.value.as_ref().is_none_or(|(_, at)| now.duration_since(*at) >= self.max_age / 2);
-            if stale && seen.insert(id.clone()) {
+            if stale && !e.sweeping && seen.insert(id.clone()) {
                 ids.push(id.clone());
             }
         }
-        let epochs = ids.iter().map(|id| (id.clone(), entries.get(id).map_or(0, |e| e.epoch))).collect();
-        Sweep { ids, epochs }
+        let mut epochs = HashMap::with_capacity(ids.len());
+        for id in &ids {
+            let e = entries.entry(id.clone()).or_insert_with(|| Entry::new(now));
+            e.sweeping = true;
+            epochs.insert(id.clone(), e.epoch);
+        }
+        Sweep { cache: self, ids, epochs }
     }
 
     /// Stores a sweep's answers (absent ids: the cloud does not know them), except for gateways
     /// invalidated since the sweep started.
-    pub fn store(&self, sweep: &Sweep, found: &HashMap<String, V>) {
+    pub fn store(&self, sweep: &Sweep<'_, V>, found: &HashMap<String, V>) {
         let now = tokio::time::Instant::now();
         let mut entries = self.lock();
         for id in &sweep.ids {
@@ -205,7 +247,7 @@ impl<V: Clone> SweepCache<V> {
     pub fn invalidate(&self, id: &str) {
         let now = tokio::time::Instant::now();
         let mut entries = self.lock();
-        let e = entries.entry(id.to_owned()).or_insert(Entry { value: None, asked: now, epoch: 0 });
+        let e = entries.entry(id.to_owned()).or_insert_with(|| Entry::new(now));
         e.epoch += 1;
         e.value = None;
     }
@@ -283,26 +325,59 @@ mod tests {
             ids
         };
         for id in ["a", "b", "gone"] {
-            assert_eq!(cache.fresh(id, |_| true), None);
+            assert_eq!(cache.fresh(id, |_| true).await, None);
         }
         assert_eq!(store(vec!["a"]), vec!["a", "b", "gone"]);
-        assert_eq!(cache.fresh("a", |_| true), Some(1));
-        assert_eq!(cache.fresh("a", |v| *v == 2), None, "not servable");
-        assert_eq!(cache.fresh("gone", |_| true), None, "unknown to the cloud");
+        assert_eq!(cache.fresh("a", |_| true).await, Some(1));
+        assert_eq!(cache.fresh("a", |v| *v == 2).await, None, "not servable");
+        assert_eq!(cache.fresh("gone", |_| true).await, None, "unknown to the cloud");
         // Half a max_age later a sweep for one id takes along the others that are getting old.
         tokio::time::advance(Duration::from_secs(31)).await;
-        assert_eq!(cache.fresh("b", |_| true), Some(1));
+        assert_eq!(cache.fresh("b", |_| true).await, Some(1));
         assert_eq!(store(vec!["c"]), vec!["a", "b", "c", "gone"]);
         // A gateway changed by this client is read afresh, and a sweep that raced the change
         // stores nothing for it.
         let racing = cache.sweep(vec!["a".to_owned()]);
         cache.invalidate("a");
         cache.store(&racing, &HashMap::from([("a".to_owned(), 1)]));
-        assert_eq!(cache.fresh("a", |_| true), None);
+        drop(racing);
+        assert_eq!(cache.fresh("a", |_| true).await, None);
         // Gateways nobody asks about for two max_ages are forgotten.
         tokio::time::advance(Duration::from_secs(121)).await;
-        assert_eq!(cache.fresh("b", |_| true), None);
+        assert_eq!(cache.fresh("b", |_| true).await, None);
         assert_eq!(store(vec!["b"]), vec!["b"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_gateway_being_swept_waits_for_that_sweep_instead_of_a_second_read() {
+        let cache: Arc<SweepCache<u32>> = Arc::new(SweepCache::new(Duration::from_secs(60)));
+        for id in ["a", "b", "c"] {
+            assert_eq!(cache.fresh(id, |_| true).await, None);
+        }
+        let first = cache.sweep(vec!["a".to_owned()]);
+        assert_eq!(first.ids.len(), 3, "takes b and c along");
+        let waiter = {
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.fresh("b", |_| true).await })
+        };
+        tokio::time::advance(Duration::from_millis(50)).await;
+        assert!(!waiter.is_finished(), "b is being read: its caller waits");
+        // A drift check of another gateway meanwhile reads only that one.
+        assert_eq!(cache.sweep(vec!["d".to_owned()]).ids, ["d"]);
+        cache.store(&first, &HashMap::from([("a".to_owned(), 1), ("b".to_owned(), 2), ("c".to_owned(), 3)]));
+        drop(first);
+        assert_eq!(waiter.await.unwrap(), Some(2));
+
+        // A sweep that fails (dropped without storing) releases its waiters empty-handed.
+        tokio::time::advance(Duration::from_secs(61)).await;
+        let failing = cache.sweep(vec!["a".to_owned()]);
+        let waiter = {
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.fresh("c", |_| true).await })
+        };
+        tokio::time::advance(Duration::from_millis(50)).await;
+        drop(failing);
+        assert_eq!(waiter.await.unwrap(), None);
     }
 
     #[tokio::test(start_paused = true)]

@@ -148,8 +148,8 @@ impl Provider for TencentClient {
     }
 
     async fn describe(&self, gateway: &GatewayRef) -> Result<Observed, CloudError> {
-        if let Some(cached) =
-            self.sweeps.as_ref().and_then(|s| s.fresh(&gateway.id, |o| o.state == GatewayState::Ready))
+        if let Some(sweeps) = &self.sweeps
+            && let Some(cached) = sweeps.fresh(&gateway.id, |o| o.state == GatewayState::Ready).await
         {
             return Ok(cached);
         }
