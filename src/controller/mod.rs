@@ -323,8 +323,12 @@ impl<'a> Pass<'a> {
             self.gateway_state = Some(o.state);
             self.status.observed = Some(self.observed_status(o));
         }
-        let mut open =
-            self.status.order.clone().filter(|o| !matches!(o.phase, OrderPhase::Succeeded | OrderPhase::Failed));
+        let mut open = self
+            .status
+            .order
+            .as_deref()
+            .cloned()
+            .filter(|o| !matches!(o.phase, OrderPhase::Succeeded | OrderPhase::Failed));
         // An intent without an order id: the call may have landed before we could record its
         // answer. Where the cloud can list orders, adopt the one it holds instead of ordering twice.
         if let Some(order) = open.as_mut().filter(|o| o.phase == OrderPhase::Submitting && o.id.is_none())
@@ -335,7 +339,7 @@ impl<'a> Pass<'a> {
                     info!(name = %self.obj.name_any(), order = %id, "adopting an order the cloud already holds");
                     order.id = Some(id);
                     order.phase = OrderPhase::InProgress;
-                    self.status.order = Some(order.clone());
+                    self.status.order = Some(Box::new(order.clone()));
                 }
                 Ok(None) => {}
                 Err(e) => return self.cloud_error(e).await,
@@ -356,7 +360,7 @@ impl<'a> Pass<'a> {
             observed: observed.as_ref(),
             order: open.as_ref(),
             order_state: order_state.as_ref(),
-            last_order: self.status.last_order.as_ref(),
+            last_order: self.status.last_order.as_deref(),
         });
         tracing::debug!(name = %self.obj.name_any(), ?step, "planned");
         self.act(step, provider.as_ref(), open).await
@@ -468,7 +472,7 @@ impl<'a> Pass<'a> {
             message: None,
         };
         failpoint::crash_at(Point::BeforeIntent);
-        self.status.order = Some(intent);
+        self.status.order = Some(Box::new(intent));
         let what = format!("{action} to {target}");
         // If this write fails nothing was ordered; the retry plans afresh.
         self.write(Health::Progressing { reason: "OrderSubmitting".into(), message: format!("submitting {what}") })
