@@ -100,7 +100,8 @@ impl Cache {
             {
                 return Ok(c.credentials.clone());
             }
-            // Entries of Secrets no longer read would otherwise stay forever.
+            // Expired answers go; an entry without one (its read failed or was overtaken by a
+            // change) stays, keeping its epoch: a few bytes per Secret name ever referenced.
             entries.retain(|_, e| e.cached.as_ref().is_none_or(|c| c.at.elapsed() < self.max_age));
             entries.entry(key.clone()).or_default().epoch
         };

@@ -193,16 +193,13 @@ pub async fn run(
     // the watch, so the operator holds the keys of referenced Secrets only.
     let cache = ctx.clone();
     let secret_events = watcher::watcher(secrets, watcher::Config::default())
-        .inspect(move |event| match event {
-            Ok(watcher::Event::Apply(s) | watcher::Event::InitApply(s)) => cache.credentials.saw(
-                &s.namespace().unwrap_or_default(),
-                &s.name_any(),
-                s.resource_version().as_deref(),
-            ),
-            Ok(watcher::Event::Delete(s)) => {
-                cache.credentials.saw(&s.namespace().unwrap_or_default(), &s.name_any(), None)
-            }
-            _ => {}
+        .inspect(move |event| {
+            let (secret, version) = match event {
+                Ok(watcher::Event::Apply(s) | watcher::Event::InitApply(s)) => (s, s.resource_version()),
+                Ok(watcher::Event::Delete(s)) => (s, None),
+                _ => return,
+            };
+            cache.credentials.saw(&secret.namespace().unwrap_or_default(), &secret.name_any(), version.as_deref());
         })
         .touched_objects();
     let controller = controller.watches_stream(secret_events, move |secret: kube::core::PartialObjectMeta<Secret>| {
