@@ -7,6 +7,7 @@ pub mod cloud;
 pub mod controller;
 pub mod demo;
 pub mod failpoint;
+pub mod fence;
 pub mod health;
 pub mod leader;
 pub mod metrics;

@@ -2,7 +2,7 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc, time::Du
 
 use clap::{Parser, Subcommand, ValueEnum};
 use futures::FutureExt as _;
-use natgw_operator::{cloud, controller, health, leader, metrics::Metrics, sim};
+use natgw_operator::{cloud, controller, fence::Fence, health, leader, metrics::Metrics, sim};
 use tracing::error;
 
 // jemalloc rather than glibc's malloc: with thousands of cached objects replaced on every watch
@@ -54,6 +54,10 @@ struct RunArgs {
     /// How often a running order is polled.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     poll_interval: Duration,
+    /// Longest wait between retries of one resource after refusals, errors and conflicts (the
+    /// backoff doubles up to this, with jitter).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    max_backoff: Duration,
     /// Resources reconciled at once.
     #[arg(long, default_value_t = 16)]
     concurrency: u16,
@@ -158,20 +162,24 @@ async fn run(args: RunArgs) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot serve metrics on {} ({e}); choose another --metrics-addr", args.metrics_addr))?;
     tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
+    let election = args.leader_election.then(|| leader::Election::new(args.lease_namespace, args.lease_duration));
+    // Order calls are sent only while the lease is surely held (src/fence.rs).
+    let fence = if election.is_some() { Fence::elected() } else { Fence::unfenced() };
     let config = controller::Config {
+        fence: fence.clone(),
         drift_interval: args.drift_interval,
         poll_interval: args.poll_interval,
+        max_backoff: args.max_backoff,
         namespace: args.namespace,
         concurrency: args.concurrency,
         metrics: metrics.clone(),
         readiness: readiness.clone(),
         ..Default::default()
     };
-    let election = args.leader_election.then(|| leader::Election::new(args.lease_namespace, args.lease_duration));
     // One signal listener for both: a standby stops at once, a leader stops its controller first.
     let shutdown = shutdown_signal().shared();
     let controller = controller::run(client.clone(), connector, config, shutdown.clone());
-    leader::run(client, election, &metrics, &readiness, shutdown, controller)
+    leader::run(client, election.map(|e| (e, fence)), &metrics, &readiness, shutdown, controller)
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())

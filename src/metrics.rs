@@ -303,6 +303,8 @@ fn error_reason(error: &Error) -> &'static str {
         Error::StatusWrite { .. } => "StatusWriteFailed",
         Error::SecretRead(_) => "SecretReadFailed",
         Error::Event(_) => "EventFailed",
+        Error::Finalizer { .. } => "FinalizerUpdateFailed",
+        Error::NotLeader => "NotLeader",
     }
 }
 
@@ -316,6 +318,7 @@ fn error_kind_label(kind: ErrorKind) -> &'static str {
         ErrorKind::InvalidRequest => "invalid_request",
         ErrorKind::Unsupported => "unsupported",
         ErrorKind::InsufficientFunds => "insufficient_funds",
+        ErrorKind::NotLeader => "not_leader",
     }
 }
 

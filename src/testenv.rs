@@ -45,6 +45,7 @@ pub struct TestEnv {
     pub server: String,
     pub kubeconfig: PathBuf,
     ca_pem: String,
+    etcd_args: Vec<String>,
     apiserver_args: Vec<String>,
 }
 
@@ -93,7 +94,8 @@ impl TestEnv {
         let server = format!("https://127.0.0.1:{api_port}");
         let kubeconfig = dir.path().join("kubeconfig");
         fs::write(&kubeconfig, kubeconfig_yaml(&server, &certs.ca_pem, ADMIN_TOKEN))?;
-        let mut env = TestEnv { dir, bin, etcd, apiserver, server, kubeconfig, ca_pem: certs.ca_pem, apiserver_args };
+        let mut env =
+            TestEnv { dir, bin, etcd, apiserver, server, kubeconfig, ca_pem: certs.ca_pem, etcd_args, apiserver_args };
         env.wait_ready(Duration::from_secs(90)).await?;
         Ok(env)
     }
@@ -132,6 +134,18 @@ impl TestEnv {
     /// Stops and restarts kube-apiserver on the same port and etcd data (API server restarts).
     pub async fn restart_apiserver(&mut self) -> Result<(), TestEnvError> {
         stop(&mut self.apiserver);
+        self.apiserver =
+            spawn(&self.bin.join("kube-apiserver"), &self.apiserver_args, &self.dir.path().join("apiserver.log"))?;
+        self.wait_ready(Duration::from_secs(90)).await
+    }
+
+    /// Stops etcd and kube-apiserver, keeps both down for `outage`, then starts them again on the
+    /// same ports and data (a control-plane outage).
+    pub async fn restart_control_plane(&mut self, outage: Duration) -> Result<(), TestEnvError> {
+        stop(&mut self.apiserver);
+        stop(&mut self.etcd);
+        tokio::time::sleep(outage).await;
+        self.etcd = spawn(&self.bin.join("etcd"), &self.etcd_args, &self.dir.path().join("etcd.log"))?;
         self.apiserver =
             spawn(&self.bin.join("kube-apiserver"), &self.apiserver_args, &self.dir.path().join("apiserver.log"))?;
         self.wait_ready(Duration::from_secs(90)).await

@@ -22,6 +22,8 @@ pub enum ErrorKind {
     Unsupported,
     /// The account cannot pay for the change.
     InsufficientFunds,
+    /// Not sent: this replica no longer surely holds the leader lease (see `crate::fence`).
+    NotLeader,
 }
 
 impl ErrorKind {
@@ -54,6 +56,7 @@ impl std::fmt::Display for ErrorKind {
             ErrorKind::InvalidRequest => "invalid request",
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::InsufficientFunds => "insufficient funds",
+            ErrorKind::NotLeader => "not the leader",
         })
     }
 }

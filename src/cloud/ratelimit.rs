@@ -168,7 +168,17 @@ impl RateLimiter {
         call: impl std::future::Future<Output = Result<T, CloudError>>,
     ) -> Result<T, CloudError> {
         self.acquire(action).await;
-        let result = call.await;
+        // After the wait, not before: a replica paused while queued must not send on waking.
+        let result = match crate::fence::check() {
+            None | Some(Some(Duration::MAX)) => call.await,
+            Some(None) => Err(CloudError::new(
+                ErrorKind::NotLeader,
+                format!("{action} was not sent: this replica no longer surely holds the leader lease"),
+            )),
+            Some(Some(left)) => tokio::time::timeout(left, call).await.unwrap_or_else(|_| {
+                Err(CloudError::new(ErrorKind::Transient, format!("{action} did not finish while the lease was held")))
+            }),
+        };
         if let Err(e) = &result
             && e.kind == ErrorKind::Throttled
         {

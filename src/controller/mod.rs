@@ -4,6 +4,7 @@
 mod conditions;
 mod credentials;
 pub mod events;
+mod ownership;
 
 use std::{
     collections::HashMap,
@@ -19,7 +20,7 @@ use kube::{
     runtime::{
         Controller, WatchStreamExt,
         controller::Action,
-        reflector::{self, ObjectRef},
+        reflector::{self, ObjectRef, Store},
         watcher,
     },
 };
@@ -32,6 +33,7 @@ use events::{EventType, Recorder};
 
 use crate::{
     api::{NatGateway, NatGatewayStatus, ObservedStatus, OrderAction, OrderPhase, OrderStatus, Size},
+    fence::Fence,
     cloud::instrumented::InstrumentedProvider,
     cloud::{CloudError, Connector, ErrorKind, GatewayRef, GatewayState, Observed, Provider, ProviderKind},
     failpoint::{self, Point},
@@ -42,6 +44,8 @@ use crate::{
 
 /// Field manager for status writes.
 const MANAGER: &str = "natgw-operator";
+/// Field manager for [`FINALIZER`] (apart from status, so that each apply owns only its part).
+const FINALIZER_MANAGER: &str = "natgw-operator-finalizer";
 
 /// Knobs of the control loop.
 #[derive(Debug, Clone)]
@@ -61,6 +65,8 @@ pub struct Config {
     pub metrics: Arc<Metrics>,
     /// Marked synced once the NatGateway cache is filled.
     pub readiness: Readiness,
+    /// Closed while this replica does not surely hold the leader lease (src/fence.rs).
+    pub fence: Fence,
 }
 
 impl Default for Config {
@@ -73,6 +79,7 @@ impl Default for Config {
             concurrency: 16,
             metrics: Arc::default(),
             readiness: Readiness::default(),
+            fence: Fence::unfenced(),
         }
     }
 }
@@ -84,12 +91,23 @@ pub struct Context {
     pub recorder: Recorder,
     credentials: credentials::Cache,
     pub config: Config,
-    /// Consecutive failed reconciles per object, for exponential backoff.
-    failures: Mutex<HashMap<ObjectRef<NatGateway>, u32>>,
+    /// Every NatGateway the controller sees, to find the one resource that owns a gateway.
+    natgws: Store<NatGateway>,
+    /// Consecutive refusals and failures per object at a generation, for exponential backoff.
+    failures: Mutex<HashMap<ObjectRef<NatGateway>, Failures>>,
 }
 
+#[derive(Debug, Clone, Copy)]
+struct Failures {
+    generation: i64,
+    count: u32,
+}
+
+/// First delay after a status write lost to a newer version of the object.
+const CONFLICT_BACKOFF: Duration = Duration::from_millis(250);
+
 impl Context {
-    pub fn new(client: Client, connector: Arc<dyn Connector>, config: Config) -> Arc<Context> {
+    pub fn new(client: Client, connector: Arc<dyn Connector>, config: Config, natgws: Store<NatGateway>) -> Arc<Context> {
         Arc::new(Context {
             recorder: Recorder::new(client.clone(), MANAGER, std::env::var("POD_NAME").ok()),
             // A Secret change the watch missed is seen within a drift interval.
@@ -97,21 +115,29 @@ impl Context {
             client,
             connector,
             config,
+            natgws,
             failures: Mutex::default(),
         })
     }
 
-    /// Exponential backoff with full jitter, capped; grows with consecutive failures.
-    fn backoff(&self, obj: &NatGateway, at_least: Option<Duration>) -> Duration {
+    /// Exponential backoff from `base` with full jitter, capped at `max_backoff`; grows with
+    /// each consecutive refusal or failure until an order finishes, the gateway is in sync or the
+    /// spec changes (a new generation).
+    fn backoff(&self, obj: &NatGateway, base: Duration, at_least: Option<Duration>) -> Duration {
+        let generation = obj.meta().generation.unwrap_or_default();
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let n = failures.entry(ObjectRef::from(obj)).or_insert(0);
-        *n = (*n + 1).min(16);
-        let ceiling = self.config.poll_interval.saturating_mul(1 << (*n - 1).min(10)).min(self.config.max_backoff);
+        let f = failures.entry(ObjectRef::from(obj)).or_insert(Failures { generation, count: 0 });
+        if f.generation != generation {
+            *f = Failures { generation, count: 0 };
+        }
+        f.count = (f.count + 1).min(16);
+        let ceiling = base.saturating_mul(1 << (f.count - 1).min(12)).min(self.config.max_backoff);
         let jittered = ceiling.mul_f64(rand::rng().random_range(0.5..=1.0));
         jittered.max(at_least.unwrap_or_default())
     }
 
-    fn succeeded(&self, obj: &NatGateway) {
+    /// An order finished or the gateway is as wanted: the next refusal starts from the base again.
+    fn reset_backoff(&self, obj: &NatGateway) {
         self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(&ObjectRef::from(obj));
     }
 }
@@ -125,6 +151,17 @@ pub enum Error {
     SecretRead(String),
     #[error("recording an event failed: {0}")]
     Event(kube::Error),
+    #[error("updating the finalizer of {name} failed: {source}")]
+    Finalizer { name: String, source: kube::Error },
+    #[error("this replica no longer surely holds the leader lease; the change was not sent")]
+    NotLeader,
+}
+
+impl Error {
+    /// The write was made on a copy older than the stored object (HTTP 409).
+    fn is_conflict(&self) -> bool {
+        matches!(self, Error::StatusWrite { source: kube::Error::Api(s), .. } | Error::Finalizer { source: kube::Error::Api(s), .. } if s.code == 409)
+    }
 }
 
 /// Errors at start-up that a person has to fix.
@@ -160,12 +197,16 @@ pub async fn run(
         _ => StartError::Api(e),
     })?;
     let concurrency = config.concurrency;
-    let ctx = Context::new(client, connector, config);
     // --- telemetry: the reflector is built here rather than by Controller::new so that /readyz
     // turns ready when the initial list is in the cache. (Store::wait_until_ready cannot tell us:
     // its one-shot wakes only the last of its waiters, and the controller itself waits on it.)
     let (reader, writer) = reflector::store();
+    let ctx = Context::new(client, connector, config, reader.clone());
     let readiness = ctx.config.readiness.clone();
+    // When a resource goes away, the others that name its gateway are looked at again at once:
+    // the next oldest takes over its claim.
+    let (claim_tx, claim_rx) = futures::channel::mpsc::unbounded();
+    let claims = reader.clone();
     let natgw_events = reflector::reflector(
         writer,
         // managedFields (one entry per field manager, status writes included) and annotations
@@ -176,17 +217,30 @@ pub async fn run(
             g.annotations_mut().clear();
         }),
     )
-    .inspect(move |event| {
-        if let Ok(watcher::Event::InitDone) = event {
-            readiness.synced();
+    .inspect(move |event| match event {
+        Ok(watcher::Event::InitDone) => readiness.synced(),
+        Ok(watcher::Event::Delete(gone)) => {
+            let state = claims.state();
+            for sibling in ownership::siblings(gone, state.iter().map(|g| g.as_ref())) {
+                let _ = claim_tx.unbounded_send(ObjectRef::from(sibling));
+            }
         }
+        _ => {}
     })
     .applied_objects()
-    // Only spec changes (and first sight) trigger a reconcile: our own status writes must not,
-    // or every drift check would schedule another. Orders are followed by explicit requeues.
-    .predicate_filter(kube::runtime::predicates::generation, Default::default());
+    // Only spec changes, deletion and first sight trigger a reconcile: our own status writes
+    // must not, or every drift check would schedule another. Orders are followed by explicit
+    // requeues.
+    .predicate_filter(
+        |g: &NatGateway| {
+            let generation = g.meta().generation? as u64;
+            Some(generation << 1 | u64::from(g.meta().deletion_timestamp.is_some()))
+        },
+        Default::default(),
+    );
     let controller = Controller::for_stream(natgw_events, reader)
-        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
+        .reconcile_on(claim_rx);
     let store = controller.store();
     // A Secret created or rotated re-triggers every resource that references it, and drops its
     // cached credentials. Metadata only (`PartialObjectMeta`): Secret data never passes through
@@ -227,30 +281,49 @@ pub async fn run(
 }
 
 fn error_policy(obj: Arc<NatGateway>, error: &Error, ctx: Arc<Context>) -> Action {
-    let wait = ctx.backoff(&obj, None);
+    let wait = ctx.backoff(&obj, ctx.config.poll_interval, None);
     warn!(name = %obj.name_any(), error = %error, retry_in = ?wait, "reconcile error");
     Action::requeue(wait)
 }
 
 /// One pass for one resource.
 pub async fn reconcile(obj: Arc<NatGateway>, ctx: Arc<Context>) -> Result<Action, Error> {
-    if obj.meta().deletion_timestamp.is_some() {
-        return Ok(Action::await_change());
-    }
     let started = Instant::now();
     let mut pass = Pass::new(&obj, &ctx);
-    let result = match pass.run().await {
-        // We acted on a cached copy older than our own last write: nothing was ordered (the
-        // intent write is what failed), so look again once the cache has caught up.
-        Err(Error::StatusWrite { source: kube::Error::Api(status), .. }) if status.code == 409 => {
-            tracing::debug!(name = %obj.name_any(), "stale object, replanning");
-            pass.outcome = Some(Outcome::Stale);
-            Ok(Action::requeue(Duration::from_millis(300)))
+    let mut result = pass.run().await;
+    let mut outcome = pass.outcome;
+    if result.as_ref().is_err_and(Error::is_conflict) {
+        // We acted on a cached copy older than the stored object (our own last write has not come
+        // back through the watch yet, or the watch is reconnecting). Nothing was ordered: the
+        // intent write is what failed. Plan once more on a fresh read; if that is stale too,
+        // back off rather than replan in a loop.
+        let api: Api<NatGateway> = Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
+        if let Ok(fresh) = api.get(&obj.name_any()).await
+            && fresh.resource_version() != obj.resource_version()
+        {
+            let mut again = Pass::new(&fresh, &ctx);
+            result = again.run().await;
+            outcome = again.outcome;
         }
-        other => other,
-    };
-    ctx.config.metrics.reconciled(pass.outcome, result.as_ref().err(), started.elapsed());
+        if result.as_ref().is_err_and(Error::is_conflict) {
+            tracing::debug!(name = %obj.name_any(), "stale object, replanning later");
+            outcome = Some(Outcome::Stale);
+            result = Ok(Action::requeue(ctx.backoff(&obj, CONFLICT_BACKOFF, None)));
+        }
+    }
+    ctx.config.metrics.reconciled(outcome, result.as_ref().err(), started.elapsed());
     result
+}
+
+/// Keeps a resource whose order waits to be paid by hand from disappearing while its order is
+/// open: deleting it would orphan the order (and a new resource could not tell it was ours).
+const FINALIZER: &str = "natgw.io/unpaid-order";
+
+/// Something to report once the status that records it is written: a repeat of a pass whose
+/// write failed must not count an order or an Event twice.
+enum Effect {
+    Event(EventType, &'static str, String),
+    Order(OrderAction, OrderTransition),
 }
 
 /// The state of one reconcile: the object, the status being built, and the cloud.
@@ -269,6 +342,12 @@ struct Pass<'a> {
     status: NatGatewayStatus,
     /// What the last status write said, for `natgw_reconciles_total{outcome}`.
     outcome: Option<Outcome>,
+    /// Events and order counts waiting for the status write that records them.
+    effects: Vec<Effect>,
+    /// The write ends the current run of refusals (in sync, or an order finished).
+    reset_backoff: bool,
+    /// The resource is being deleted and kept by our finalizer.
+    deleting: bool,
 }
 
 impl<'a> Pass<'a> {
@@ -289,10 +368,25 @@ impl<'a> Pass<'a> {
             previous,
             status,
             outcome: None,
+            effects: Vec::new(),
+            reset_backoff: false,
+            deleting: obj.meta().deletion_timestamp.is_some(),
         }
     }
 
+    fn has_finalizer(&self) -> bool {
+        self.obj.finalizers().iter().any(|f| f == FINALIZER)
+    }
+
+    /// Whether the spec asks for orders to be paid by hand (they can wait for payment).
+    fn pays_by_hand(&self) -> bool {
+        self.obj.spec.billing.as_ref().and_then(|b| b.prepaid.as_ref()).is_some_and(|p| !p.auto_pay)
+    }
+
     async fn run(&mut self) -> Result<Action, Error> {
+        if self.deleting && !self.has_finalizer() {
+            return Ok(Action::await_change());
+        }
         let namespace = self.obj.namespace().unwrap_or_default();
         let secret_name = &self.obj.spec.credentials_secret_ref.name;
         let credentials = match self.ctx.credentials.read(&self.ctx.client, &namespace, secret_name, self.kind).await {
@@ -365,14 +459,22 @@ impl<'a> Pass<'a> {
 
     async fn act(&mut self, step: Step, provider: &dyn Provider, open: Option<OrderStatus>) -> Result<Action, Error> {
         let poll = self.ctx.config.poll_interval;
+        // A resource being deleted only follows its open order to the end; with none left, it
+        // lets go at once.
+        if self.deleting && !matches!(step, Step::Wait(_) | Step::Finish { .. }) {
+            self.release_finalizer().await?;
+            return Ok(Action::await_change());
+        }
         match step {
             Step::InSync => {
                 let size = self.obj.spec.size;
                 let message = format!("the gateway is {size} and {}", self.obj.spec.billing_mode());
+                self.reset_backoff = true;
                 self.write(Health::Ready { message }).await?;
                 Ok(Action::requeue(self.ctx.config.drift_interval))
             }
             Step::Drift { message } => {
+                self.reset_backoff = true;
                 self.write(Health::Drift { message }).await?;
                 Ok(Action::requeue(self.ctx.config.drift_interval))
             }
@@ -384,16 +486,28 @@ impl<'a> Pass<'a> {
                         _ => OrderPhase::InProgress,
                     };
                 }
-                let message = self.wait_message(wait, open.as_ref());
-                if wait == plan::Wait::AwaitingPayment
-                    && open.as_ref().is_some_and(|o| o.phase != OrderPhase::AwaitingPayment)
-                {
-                    self.event(EventType::Warning, "AwaitingPayment", &message).await;
-                    if let Some(o) = &open {
-                        self.ctx.config.metrics.order(self.kind, o.action, OrderTransition::AwaitingPayment);
+                let mut message = self.wait_message(wait, open.as_ref());
+                if wait == plan::Wait::AwaitingPayment {
+                    // An order someone must pay outlives a deletion: keep the resource until then.
+                    self.ensure_finalizer().await?;
+                    if open.as_ref().is_some_and(|o| o.phase != OrderPhase::AwaitingPayment) {
+                        self.effects.push(Effect::Event(EventType::Warning, "AwaitingPayment", message.clone()));
+                        if let Some(o) = &open {
+                            self.effects.push(Effect::Order(o.action, OrderTransition::AwaitingPayment));
+                        }
                     }
                 }
-                self.write(Health::Progressing { reason: wait.reason().to_owned(), message }).await?;
+                let mut reason = wait.reason();
+                if self.deleting && open.is_some() {
+                    reason = "DeletionWaitsForOrder";
+                    message = format!(
+                        "{message}; the NatGateway was deleted and is kept (finalizer {FINALIZER}) until this order is paid or cancelled in the cloud; remove the finalizer to let it go now and leave the order to the billing center"
+                    );
+                    if self.previous_reason("Ready") != Some(reason) {
+                        self.effects.push(Effect::Event(EventType::Warning, reason, message.clone()));
+                    }
+                }
+                self.write(Health::Progressing { reason: reason.to_owned(), message }).await?;
                 // Nobody pays an order within seconds: poll those gently.
                 let after = if wait == plan::Wait::AwaitingPayment { poll.saturating_mul(6) } else { poll };
                 Ok(Action::requeue(after))
@@ -405,36 +519,31 @@ impl<'a> Pass<'a> {
                     && self.gateway_state == Some(GatewayState::Ready) =>
             {
                 self.status.order = None;
-                self.event(EventType::Normal, "IntentDropped", &message).await;
+                self.effects.push(Effect::Event(EventType::Normal, "IntentDropped", message.clone()));
                 self.write(Health::Progressing { reason: "Replanning".into(), message }).await?;
-                Ok(Action::requeue(Duration::from_millis(200)))
+                self.after_order().await
             }
             Step::Finish { phase, message } => {
                 if let Some(mut order) = self.status.order.take() {
                     order.phase = phase;
                     order.finished_at = Some(Time(Timestamp::now()));
                     order.message = Some(message.clone());
-                    let (type_, reason) = match phase {
-                        OrderPhase::Succeeded => (EventType::Normal, "OrderSucceeded"),
-                        _ => (EventType::Warning, "OrderFailed"),
+                    let (type_, reason, transition) = match phase {
+                        OrderPhase::Succeeded => (EventType::Normal, "OrderSucceeded", OrderTransition::Succeeded),
+                        _ => (EventType::Warning, "OrderFailed", OrderTransition::Failed),
                     };
-                    self.event(type_, reason, &message).await;
-                    let transition = if phase == OrderPhase::Succeeded {
-                        OrderTransition::Succeeded
-                    } else {
-                        OrderTransition::Failed
-                    };
-                    self.ctx.config.metrics.order(self.kind, order.action, transition);
+                    self.effects.push(Effect::Event(type_, reason, message.clone()));
+                    self.effects.push(Effect::Order(order.action, transition));
                     self.status.last_order = Some(order);
                 }
                 let health = match phase {
                     OrderPhase::Succeeded => Health::Progressing { reason: "OrderSucceeded".into(), message },
                     _ => Health::Stalled { reason: "OrderFailed".into(), message },
                 };
+                self.reset_backoff = true;
                 self.write(health).await?;
                 failpoint::crash_at(Point::AfterCompletion);
-                // Plan again right away: there may be a second change (billing, then size).
-                Ok(Action::requeue(Duration::from_millis(200)))
+                self.after_order().await
             }
             Step::Stall { reason, message } => {
                 // Causes the spec alone can fix wait for a change; the others are re-read slowly.
@@ -444,8 +553,33 @@ impl<'a> Pass<'a> {
                 };
                 self.stall(reason.reason(), message, after).await
             }
-            Step::Submit { action, target, attempt } => self.submit(provider, action, target, attempt).await,
+            Step::Submit { action, target, attempt } => {
+                let state = self.ctx.natgws.state();
+                if let Some(owner) = ownership::other_owner(self.obj, state.iter().map(|g| g.as_ref())) {
+                    let message = format!(
+                        "the cloud gateway {} is already managed by NatGateway {}/{} (the older claim), so this one orders nothing; delete one of them, or set spec.managementPolicy: Observe on this one to watch the gateway without ordering",
+                        self.obj.spec.gateway_id,
+                        owner.namespace().unwrap_or_default(),
+                        owner.name_any()
+                    );
+                    // The owner's deletion brings us back (see `run`); a slow re-check covers the rest.
+                    return self.stall("GatewayClaimed", message, Action::requeue(self.ctx.config.drift_interval)).await;
+                }
+                self.submit(provider, action, target, attempt).await
+            }
         }
+    }
+
+    /// After an order ended (or an unsent intent was dropped): let a deleted resource go, drop a
+    /// finalizer no longer needed, and plan again right away (billing, then size).
+    async fn after_order(&mut self) -> Result<Action, Error> {
+        if self.has_finalizer() {
+            self.release_finalizer().await?;
+        }
+        if self.deleting {
+            return Ok(Action::await_change());
+        }
+        Ok(Action::requeue(Duration::from_millis(200)))
     }
 
     /// Records the intent, then makes exactly one cloud call for it.
@@ -456,6 +590,10 @@ impl<'a> Pass<'a> {
         target: String,
         attempt: u32,
     ) -> Result<Action, Error> {
+        let fence = self.ctx.config.fence.clone();
+        if fence.remaining().is_none() {
+            return Err(Error::NotLeader);
+        }
         let intent = OrderStatus {
             action,
             target: target.clone(),
@@ -469,6 +607,9 @@ impl<'a> Pass<'a> {
             message: None,
         };
         failpoint::crash_at(Point::BeforeIntent);
+        if self.pays_by_hand() {
+            self.ensure_finalizer().await?;
+        }
         self.status.order = Some(Box::new(intent));
         let what = format!("{action} to {target}");
         // If this write fails nothing was ordered; the retry plans afresh.
@@ -476,26 +617,29 @@ impl<'a> Pass<'a> {
             .await?;
         failpoint::crash_at(Point::AfterIntent);
 
-        let result = match action {
-            OrderAction::Resize => {
-                // plan only resizes to sizes the cloud has.
-                let capacity = Size::ALL
-                    .into_iter()
-                    .find(|s| s.to_string() == target)
-                    .and_then(|s| self.kind.capacity_for(s))
-                    .ok_or_else(|| {
-                        CloudError::new(ErrorKind::InvalidRequest, format!("no cloud value for size {target}"))
-                    });
-                match capacity {
-                    Ok(c) => provider.resize(&self.gateway, &c).await,
-                    Err(e) => Err(e),
+        let prepaid = self.obj.spec.billing.as_ref().and_then(|b| b.prepaid.as_ref());
+        // Every call inside the fence's scope is sent only while this replica surely leads.
+        let result = fence
+            .scope(async {
+                match action {
+                    OrderAction::Resize => {
+                        // plan only resizes to sizes the cloud has.
+                        let capacity = Size::ALL
+                            .into_iter()
+                            .find(|s| s.to_string() == target)
+                            .and_then(|s| self.kind.capacity_for(s))
+                            .ok_or_else(|| {
+                                CloudError::new(ErrorKind::InvalidRequest, format!("no cloud value for size {target}"))
+                            })?;
+                        provider.resize(&self.gateway, &capacity).await
+                    }
+                    OrderAction::ChangeBilling => match prepaid {
+                        Some(prepaid) => provider.change_billing(&self.gateway, prepaid).await,
+                        None => Err(CloudError::new(ErrorKind::InvalidRequest, "spec.billing.prepaid is missing")),
+                    },
                 }
-            }
-            OrderAction::ChangeBilling => match self.obj.spec.billing.as_ref().and_then(|b| b.prepaid.as_ref()) {
-                Some(prepaid) => provider.change_billing(&self.gateway, prepaid).await,
-                None => Err(CloudError::new(ErrorKind::InvalidRequest, "spec.billing.prepaid is missing")),
-            },
-        };
+            })
+            .await;
         match result {
             Ok(ticket) => {
                 failpoint::crash_at(Point::AfterAccept);
@@ -506,12 +650,13 @@ impl<'a> Pass<'a> {
                     order.phase = OrderPhase::InProgress;
                 }
                 let message = format!("{what} submitted (order {shown_id})");
-                self.event(EventType::Normal, "OrderSubmitted", &message).await;
-                self.ctx.config.metrics.order(self.kind, action, OrderTransition::Submitted);
+                self.effects.push(Effect::Event(EventType::Normal, "OrderSubmitted", message.clone()));
+                self.effects.push(Effect::Order(action, OrderTransition::Submitted));
                 self.write(Health::Progressing { reason: "OrderInProgress".into(), message }).await?;
-                self.ctx.succeeded(self.obj);
                 Ok(Action::requeue(self.ctx.config.poll_interval))
             }
+            // Nothing was sent; the intent stays for the replica that leads now to resolve.
+            Err(e) if e.kind == ErrorKind::NotLeader => Err(Error::NotLeader),
             Err(e) if e.kind.outcome_unknown() => {
                 // The cloud may have applied it: keep the intent, the next pass checks the gateway.
                 if let Some(order) = self.status.order.as_mut() {
@@ -519,18 +664,34 @@ impl<'a> Pass<'a> {
                 }
                 let message =
                     format!("{what}: the cloud's answer was lost ({e}); checking the gateway before anything else");
-                self.event(EventType::Warning, "OrderOutcomeUnknown", &message).await;
+                self.effects.push(Effect::Event(EventType::Warning, "OrderOutcomeUnknown", message.clone()));
+                let wait = self.ctx.backoff(self.obj, self.ctx.config.poll_interval, e.retry_after);
                 self.write(Health::Retrying { reason: "CloudUnavailable".into(), message }).await?;
-                Ok(Action::requeue(self.ctx.backoff(self.obj, e.retry_after)))
+                Ok(Action::requeue(wait))
             }
             Err(e) => {
-                // A definite refusal: nothing was ordered.
+                // A definite refusal: nothing was ordered by this call. A busy gateway may be busy
+                // with an order of ours whose record was lost (the resource was deleted and
+                // created again): follow that order rather than wait for it blindly.
+                if e.kind == ErrorKind::Busy
+                    && let Ok(Some(id)) = provider.find_open_order(&self.gateway, action).await
+                    && let Some(order) = self.status.order.as_mut()
+                {
+                    order.id = Some(id.clone());
+                    order.phase = OrderPhase::InProgress;
+                    let message = format!(
+                        "{what}: the cloud already holds an open order {id} of this kind for this gateway; following it instead of ordering again"
+                    );
+                    self.effects.push(Effect::Event(EventType::Normal, "OrderAdopted", message.clone()));
+                    self.write(Health::Progressing { reason: "OrderInProgress".into(), message }).await?;
+                    return Ok(Action::requeue(self.ctx.config.poll_interval));
+                }
                 let mut order = self.status.order.take();
                 if e.kind.is_terminal()
                     && let Some(o) = order.as_mut()
                 {
                     o.phase = OrderPhase::Failed;
-                    self.ctx.config.metrics.order(self.kind, action, OrderTransition::Failed);
+                    self.effects.push(Effect::Order(action, OrderTransition::Failed));
                     o.finished_at = Some(Time(Timestamp::now()));
                     o.message = Some(e.to_string());
                     self.status.last_order = order;
@@ -586,6 +747,7 @@ impl<'a> Pass<'a> {
             ErrorKind::InvalidRequest => "InvalidRequest",
             ErrorKind::Unsupported => "UnsupportedChange",
             ErrorKind::InsufficientFunds => "InsufficientFunds",
+            ErrorKind::NotLeader => return Err(Error::NotLeader),
         };
         let secret = &self.obj.spec.credentials_secret_ref.name;
         let advice = match e.kind {
@@ -601,16 +763,26 @@ impl<'a> Pass<'a> {
             // Only a spec or Secret change can help, and both re-trigger us.
             self.stall(reason, message, Action::await_change()).await
         } else {
-            let wait = self.ctx.backoff(self.obj, e.retry_after);
+            let wait = self.ctx.backoff(self.obj, self.ctx.config.poll_interval, e.retry_after);
             self.write(Health::Retrying { reason: reason.to_owned(), message }).await?;
             Ok(Action::requeue(wait))
         }
     }
 
-    async fn stall(&mut self, reason: &str, message: String, then: Action) -> Result<Action, Error> {
+    /// The reason of the condition `type_` as last written.
+    fn previous_reason(&self, type_: &str) -> Option<&str> {
+        self.previous.conditions.iter().find(|c| c.type_ == type_).map(|c| c.reason.as_str())
+    }
+
+    async fn stall(&mut self, reason: &'static str, mut message: String, then: Action) -> Result<Action, Error> {
+        if self.deleting {
+            message = format!(
+                "{message}; the NatGateway is being deleted and is kept (finalizer {FINALIZER}) while its order is open: remove the finalizer to let it go now"
+            );
+        }
         let previous = self.previous.conditions.iter().find(|c| c.type_ == "Stalled");
         if previous.is_none_or(|c| c.status != "True" || c.reason != reason || c.message != message) {
-            self.event(EventType::Warning, reason, &message).await;
+            self.effects.push(Effect::Event(EventType::Warning, reason, message.clone()));
         }
         self.write(Health::Stalled { reason: reason.to_owned(), message }).await?;
         Ok(then)
@@ -620,6 +792,43 @@ impl<'a> Pass<'a> {
         // An Event is best effort: failing to record one must not stop an order.
         if let Err(e) = self.ctx.recorder.publish(&self.obj.object_ref(&()), type_, reason, note).await {
             warn!(name = %self.obj.name_any(), error = %Error::Event(e), "could not record event");
+        }
+    }
+
+    /// Adds [`FINALIZER`], conditional on the version this pass decided on.
+    async fn ensure_finalizer(&mut self) -> Result<(), Error> {
+        if self.has_finalizer() || self.deleting {
+            return Ok(());
+        }
+        self.apply_finalizer(serde_json::json!([FINALIZER])).await
+    }
+
+    /// Removes [`FINALIZER`] (a deleted resource then goes away).
+    async fn release_finalizer(&mut self) -> Result<(), Error> {
+        if !self.has_finalizer() {
+            return Ok(());
+        }
+        self.apply_finalizer(serde_json::json!([])).await
+    }
+
+    /// Server-side apply of our finalizer list under a field manager of its own, so that other
+    /// controllers' finalizers (and the user's fields) are left alone.
+    async fn apply_finalizer(&mut self, finalizers: serde_json::Value) -> Result<(), Error> {
+        let api: Api<NatGateway> = Api::namespaced(self.ctx.client.clone(), &self.obj.namespace().unwrap_or_default());
+        let patch = serde_json::json!({
+            "apiVersion": "natgw.io/v1alpha1",
+            "kind": "NatGateway",
+            "metadata": {"resourceVersion": self.resource_version, "finalizers": finalizers},
+        });
+        let params = PatchParams::apply(FINALIZER_MANAGER).force();
+        match api.patch(&self.obj.name_any(), &params, &Patch::Apply(&patch)).await {
+            Ok(written) => {
+                self.resource_version = written.resource_version();
+                Ok(())
+            }
+            // Already gone: the finalizer was the last thing keeping it.
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(source) => Err(Error::Finalizer { name: self.obj.name_any(), source }),
         }
     }
 
@@ -636,35 +845,39 @@ impl<'a> Pass<'a> {
         fresh && same == self.previous
     }
 
-    /// Writes the whole status with server-side apply on the status subresource.
+    /// Writes the whole status with server-side apply on the status subresource, then reports
+    /// what the written status records (Events, order counts).
     async fn write(&mut self, health: Health) -> Result<(), Error> {
         self.ctx.config.metrics.health_written(&health);
         self.outcome = Some(Outcome::of(&health));
-        let retrying = matches!(health, Health::Retrying { .. });
         self.status.observed_generation = Some(self.generation);
         self.status.conditions =
             conditions::conditions(&self.status.conditions, &health, self.generation, Timestamp::now());
-        if self.only_checked_at_moved() {
-            // Nothing a reader could act on changed: spare the API server the write.
-            if !retrying {
-                self.ctx.succeeded(self.obj);
-            }
-            return Ok(());
+        // When only a fresh `checkedAt` moved, nothing a reader could act on changed: spare the
+        // API server the write.
+        if !self.only_checked_at_moved() {
+            let api: Api<NatGateway> =
+                Api::namespaced(self.ctx.client.clone(), &self.obj.namespace().unwrap_or_default());
+            let patch = serde_json::json!({
+                "apiVersion": "natgw.io/v1alpha1",
+                "kind": "NatGateway",
+                "metadata": {"resourceVersion": self.resource_version},
+                "status": self.status,
+            });
+            let written = api
+                .patch_status(&self.obj.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(&patch))
+                .await
+                .map_err(|source| Error::StatusWrite { name: self.obj.name_any(), source })?;
+            self.resource_version = written.resource_version();
         }
-        let api: Api<NatGateway> = Api::namespaced(self.ctx.client.clone(), &self.obj.namespace().unwrap_or_default());
-        let patch = serde_json::json!({
-            "apiVersion": "natgw.io/v1alpha1",
-            "kind": "NatGateway",
-            "metadata": {"resourceVersion": self.resource_version},
-            "status": self.status,
-        });
-        let written = api
-            .patch_status(&self.obj.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(&patch))
-            .await
-            .map_err(|source| Error::StatusWrite { name: self.obj.name_any(), source })?;
-        self.resource_version = written.resource_version();
-        if !retrying {
-            self.ctx.succeeded(self.obj);
+        if std::mem::take(&mut self.reset_backoff) {
+            self.ctx.reset_backoff(self.obj);
+        }
+        for effect in std::mem::take(&mut self.effects) {
+            match effect {
+                Effect::Event(type_, reason, note) => self.event(type_, reason, &note).await,
+                Effect::Order(action, transition) => self.ctx.config.metrics.order(self.kind, action, transition),
+            }
         }
         Ok(())
     }
