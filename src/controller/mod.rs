@@ -1,14 +1,14 @@
 //! The controller: watch `NatGateway`s, read the Secret, describe the gateway, [`plan`], act,
 //! write status. Shaped like kube-rs's controller-rs (reconcile / error_policy / Context).
 
+mod backoff;
 mod conditions;
 mod credentials;
 pub mod events;
 mod ownership;
 
 use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -24,7 +24,6 @@ use kube::{
         watcher,
     },
 };
-use rand::Rng;
 use tracing::{info, warn};
 
 pub use conditions::Health;
@@ -33,10 +32,10 @@ use events::{EventType, Recorder};
 
 use crate::{
     api::{NatGateway, NatGatewayStatus, ObservedStatus, OrderAction, OrderPhase, OrderStatus, Size},
-    fence::Fence,
     cloud::instrumented::InstrumentedProvider,
     cloud::{CloudError, Connector, ErrorKind, GatewayRef, GatewayState, Observed, Provider, ProviderKind},
     failpoint::{self, Point},
+    fence::Fence,
     health::Readiness,
     metrics::{Metrics, OrderTransition, Outcome},
     plan::{self, Step},
@@ -93,52 +92,41 @@ pub struct Context {
     pub config: Config,
     /// Every NatGateway the controller sees, to find the one resource that owns a gateway.
     natgws: Store<NatGateway>,
-    /// Consecutive refusals and failures per object at a generation, for exponential backoff.
-    failures: Mutex<HashMap<ObjectRef<NatGateway>, Failures>>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Failures {
-    generation: i64,
-    count: u32,
+    /// Retry delays per object (see [`backoff`]).
+    backoffs: backoff::Backoffs<ObjectRef<NatGateway>>,
 }
 
 /// First delay after a status write lost to a newer version of the object.
 const CONFLICT_BACKOFF: Duration = Duration::from_millis(250);
 
 impl Context {
-    pub fn new(client: Client, connector: Arc<dyn Connector>, config: Config, natgws: Store<NatGateway>) -> Arc<Context> {
+    pub fn new(
+        client: Client,
+        connector: Arc<dyn Connector>,
+        config: Config,
+        natgws: Store<NatGateway>,
+    ) -> Arc<Context> {
         Arc::new(Context {
             recorder: Recorder::new(client.clone(), MANAGER, std::env::var("POD_NAME").ok()),
             // A Secret change the watch missed is seen within a drift interval.
             credentials: credentials::Cache::new(config.drift_interval),
             client,
             connector,
-            config,
+            backoffs: backoff::Backoffs::new(config.max_backoff),
             natgws,
-            failures: Mutex::default(),
+            config,
         })
     }
 
-    /// Exponential backoff from `base` with full jitter, capped at `max_backoff`; grows with
-    /// each consecutive refusal or failure until an order finishes, the gateway is in sync or the
-    /// spec changes (a new generation).
+    /// The delay before the next attempt for `obj`: grows with each refusal or failure (see
+    /// [`backoff`]).
     fn backoff(&self, obj: &NatGateway, base: Duration, at_least: Option<Duration>) -> Duration {
-        let generation = obj.meta().generation.unwrap_or_default();
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let f = failures.entry(ObjectRef::from(obj)).or_insert(Failures { generation, count: 0 });
-        if f.generation != generation {
-            *f = Failures { generation, count: 0 };
-        }
-        f.count = (f.count + 1).min(16);
-        let ceiling = base.saturating_mul(1 << (f.count - 1).min(12)).min(self.config.max_backoff);
-        let jittered = ceiling.mul_f64(rand::rng().random_range(0.5..=1.0));
-        jittered.max(at_least.unwrap_or_default())
+        self.backoffs.next(ObjectRef::from(obj), obj.meta().generation.unwrap_or_default(), base, at_least)
     }
 
     /// An order finished or the gateway is as wanted: the next refusal starts from the base again.
     fn reset_backoff(&self, obj: &NatGateway) {
-        self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(&ObjectRef::from(obj));
+        self.backoffs.reset(&ObjectRef::from(obj));
     }
 }
 
@@ -563,7 +551,9 @@ impl<'a> Pass<'a> {
                         owner.name_any()
                     );
                     // The owner's deletion brings us back (see `run`); a slow re-check covers the rest.
-                    return self.stall("GatewayClaimed", message, Action::requeue(self.ctx.config.drift_interval)).await;
+                    return self
+                        .stall("GatewayClaimed", message, Action::requeue(self.ctx.config.drift_interval))
+                        .await;
                 }
                 self.submit(provider, action, target, attempt).await
             }
