@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::{
     TencentClient,
-    errors::{bad_answer, v2_error},
+    errors::{bad_answer, malformed_id, v2_error},
     now_unix,
     sign::{V2_PATH, V2Method, v2_signature, v2_string_to_sign},
 };
@@ -130,7 +130,8 @@ impl TencentClient {
                 Ok(o) => {
                     found.insert(id.to_owned(), o);
                 }
-                Err(e) if e.kind == ErrorKind::NotFound => {}
+                // A malformed id names no gateway either.
+                Err(e) if e.kind == ErrorKind::NotFound || malformed_id(&e) => {}
                 Err(e) => return Err(e),
             }
         }
