@@ -102,7 +102,8 @@ impl TencentClient {
     }
 
     async fn v3_describe_chunk(&self, ids: &[String]) -> Result<HashMap<String, Observed>, CloudError> {
-        let response = self.v3_call("DescribeNatGateways", json!({ "NatGatewayIds": ids, "Limit": IDS_PER_CALL })).await?;
+        let response =
+            self.v3_call("DescribeNatGateways", json!({ "NatGatewayIds": ids, "Limit": IDS_PER_CALL })).await?;
         let mut found = HashMap::new();
         for g in response.get("NatGatewaySet").and_then(Value::as_array).into_iter().flatten() {
             let id = g.get("NatGatewayId").and_then(Value::as_str).unwrap_or_default();

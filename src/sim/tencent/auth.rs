@@ -20,16 +20,17 @@ pub(super) fn credential(sim: &Sim, secret_id: &str) -> Result<SimCredential, Ca
         ));
     }
     sim.core.credential(secret_id).ok_or_else(|| {
-        CallError::new("AuthFailure.SecretIdNotFound", "The SecretId is not found; check that it exists and is enabled.")
+        CallError::new(
+            "AuthFailure.SecretIdNotFound",
+            "The SecretId is not found; check that it exists and is enabled.",
+        )
     })
 }
 
 /// The request's unix timestamp, refused when it is more than the window away from now.
 pub(super) fn timestamp(name: &str, text: &str) -> Result<i64, CallError> {
-    let ts: i64 = text
-        .trim()
-        .parse()
-        .map_err(|_| CallError::new("InvalidParameter", format!("{name} must be unix seconds.")))?;
+    let ts: i64 =
+        text.trim().parse().map_err(|_| CallError::new("InvalidParameter", format!("{name} must be unix seconds.")))?;
     if (now_unix() - ts).abs() > TIMESTAMP_WINDOW_SECS {
         return Err(CallError::new(
             "AuthFailure.SignatureExpire",

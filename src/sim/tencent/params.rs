@@ -118,7 +118,9 @@ mod tests {
         for ok in ["nat-et8e970y", "nat-1", "nat-kill-3-v2"] {
             assert!(well_formed(ok, "nat"), "{ok}");
         }
-        for bad in ["nat-", "nat", "NAT-et8e970y", "nat-ET8E970Y", "vpc-et8e970y", "nat_1", "nat--1", "nat-1-", "nat-a b"] {
+        for bad in
+            ["nat-", "nat", "NAT-et8e970y", "nat-ET8E970Y", "vpc-et8e970y", "nat_1", "nat--1", "nat-1-", "nat-a b"]
+        {
             assert!(!well_formed(bad, "nat"), "{bad}");
         }
     }

@@ -14,9 +14,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{
-    CallError, Reply, Sim, SimGateway, after_auth, check_changeable, check_size, record_request, request_id, respond,
+    CallError, Reply, Sim, SimGateway, after_auth, check_changeable, check_size,
     params::{check_id, int, opt_int, parse},
-    v3_gateway,
+    record_request, request_id, respond, v3_gateway,
 };
 
 const API: &str = "tencent/v3";
@@ -101,7 +101,10 @@ struct Filter {
 
 fn filter(value: &Value) -> Result<Filter, CallError> {
     let Some(fields) = value.as_object() else {
-        return Err(CallError::new("InvalidParameter.FilterNotDict", "Each of Filters must be a {Name, Values} object."));
+        return Err(CallError::new(
+            "InvalidParameter.FilterNotDict",
+            "Each of Filters must be a {Name, Values} object.",
+        ));
     };
     let name = fields.get("Name").and_then(Value::as_str);
     let values = fields.get("Values");
@@ -109,17 +112,25 @@ fn filter(value: &Value) -> Result<Filter, CallError> {
         return Err(CallError::new("InvalidParameter.FilterMissParameter", "Each filter needs Name and Values."));
     };
     let Some(values) = values.as_array() else {
-        return Err(CallError::new("InvalidParameter.FilterValuesNotList", format!("Values of filter {name} must be a list.")));
+        return Err(CallError::new(
+            "InvalidParameter.FilterValuesNotList",
+            format!("Values of filter {name} must be a list."),
+        ));
     };
     if let Some(other) = fields.keys().find(|k| !matches!(k.as_str(), "Name" | "Values")) {
         return Err(CallError::new("UnknownParameter", format!("The parameter Filters.{other} is not recognized.")));
     }
     if !matches!(name, "nat-gateway-id" | "vpc-id" | "nat-gateway-name" | "tag-key" | "nat-state") {
-        return Err(CallError::new("InvalidParameter.FilterInvalidKey", format!("The filter {name} is not supported.")));
+        return Err(CallError::new(
+            "InvalidParameter.FilterInvalidKey",
+            format!("The filter {name} is not supported."),
+        ));
     }
-    let values: Vec<String> = values.iter().map(|v| v.as_str().map(str::to_owned)).collect::<Option<_>>().ok_or_else(
-        || CallError::new("InvalidParameter", format!("Values of filter {name} must be strings.")),
-    )?;
+    let values: Vec<String> = values
+        .iter()
+        .map(|v| v.as_str().map(str::to_owned))
+        .collect::<Option<_>>()
+        .ok_or_else(|| CallError::new("InvalidParameter", format!("Values of filter {name} must be strings.")))?;
     if name == "nat-gateway-id" {
         for v in &values {
             check_id("Filters.Values", v, "nat")?;

@@ -56,7 +56,10 @@ pub(super) fn read(
     let host = header(headers, HOST.as_str()).unwrap_or("");
     let tc3_action = || header(headers, "x-tc-action").unwrap_or("").to_owned();
     if *method != Method::GET && *method != Method::POST {
-        let refused = CallError::new("UnsupportedProtocol", format!("The HTTP method {method} is not supported: use GET or POST."));
+        let refused = CallError::new(
+            "UnsupportedProtocol",
+            format!("The HTTP method {method} is not supported: use GET or POST."),
+        );
         return (tc3_action(), Err(refused));
     }
     if *method == Method::GET && header(headers, "authorization").is_none() {
