@@ -259,6 +259,10 @@ async fn tencentcloud_sdk_gets_the_documented_error_codes_and_every_model_field(
     // Errors come as HTTP 200 with exactly `application/json`: the SDK parses error bodies only then.
     assert_eq!(out["put"], json!({ "status": 200, "contentType": "application/json", "code": "UnsupportedProtocol" }));
     assert_eq!(out["xml"]["code"], "InvalidParameter");
+    assert_eq!(
+        (out["bearer"].as_str(), out["no_action"].as_str()),
+        (Some("AuthFailure.InvalidAuthorization"), Some("MissingParameter"))
+    );
     assert_eq!(out["unchanged"], true);
     // Every field of the SDK's NatGateway model but the one documented as absent for
     // non-exclusive gateways, and nothing the model does not know.

@@ -213,6 +213,10 @@ def strict():
         time.time = real_time
     out["put"] = raw(host, "PUT", b"{}", {"Content-Type": "application/json"})
     out["xml"] = raw(host, "POST", b"<x/>", {"Content-Type": "text/xml"})
+    tc3 = {"Content-Type": "application/json", "X-TC-Action": "DescribeNatGateways", "X-TC-Version": "2017-03-12",
+           "X-TC-Timestamp": str(int(time.time()))}
+    out["bearer"] = raw(host, "POST", b"{}", dict(tc3, Authorization="Bearer x"))["code"]
+    out["no_action"] = raw(host, "POST", b"{}", {k: v for k, v in tc3.items() if k != "X-TC-Action"})["code"]
     out["unchanged"] = bool(reset(c, "nat-1", 1000000).RequestId)
 
     with warnings.catch_warnings(record=True) as caught:
