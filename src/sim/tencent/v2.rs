@@ -141,6 +141,11 @@ fn number(params: &BTreeMap<String, String>, name: &str) -> Result<Option<u64>, 
         .transpose()
 }
 
+/// API 2.0 takes a VPC by its `vpc-` id or by its old numeric id.
+fn check_vpc_id(id: &str) -> Result<(), CallError> {
+    if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) { Ok(()) } else { check_id("vpcId", id, "vpc") }
+}
+
 fn dispatch(sim: &Sim, action: &str, params: &BTreeMap<String, String>, key_id: &str) -> Result<Value, CallError> {
     match action {
         "UpgradeNatGateway" => upgrade(sim, params, key_id),
@@ -154,7 +159,7 @@ fn upgrade(sim: &Sim, params: &BTreeMap<String, String>, key_id: &str) -> Result
     let vpc_id = required(params, "vpcId")?;
     let nat_id = required(params, "natId")?;
     required(params, "maxConcurrent")?;
-    check_id("vpcId", vpc_id, "vpc")?;
+    check_vpc_id(vpc_id)?;
     check_id("natId", nat_id, "nat")?;
     let target = number(params, "maxConcurrent")?.unwrap_or_default();
     check_size(target)?;
@@ -214,7 +219,7 @@ fn describe(sim: &Sim, params: &BTreeMap<String, String>) -> Result<Value, CallE
         check_id("natId", id, "nat")?;
     }
     if let Some(id) = params.get("vpcId") {
-        check_id("vpcId", id, "vpc")?;
+        check_vpc_id(id)?;
     }
     let matches = |g: &super::SimGateway| {
         params.get("natId").is_none_or(|v| *v == g.id)
