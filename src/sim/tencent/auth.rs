@@ -54,7 +54,15 @@ pub(super) fn token(credential: &SimCredential, sent: Option<&str>) -> Result<()
 /// request that repeats one is a replay.
 #[derive(Debug, Default)]
 pub(super) struct Nonces {
-    seen: Mutex<HashMap<(String, u64), Instant>>,
+    seen: Mutex<Seen>,
+}
+
+#[derive(Debug, Default)]
+struct Seen {
+    at: HashMap<(String, u64), Instant>,
+    /// Expired nonces are dropped when the map reaches this size, which then doubles what is
+    /// left (at least 4,096): pruning costs O(1) per request, amortised.
+    prune_at: usize,
 }
 
 impl Nonces {
@@ -64,13 +72,14 @@ impl Nonces {
         let now = Instant::now();
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         // Timestamps may be off either way by the window, so a nonce is kept twice as long.
-        if seen.len() >= 4096 {
-            seen.retain(|_, at| now.duration_since(*at) < window);
+        if seen.at.len() >= seen.prune_at {
+            seen.at.retain(|_, at| now.duration_since(*at) < window);
+            seen.prune_at = (seen.at.len() * 2).max(4096);
         }
-        match seen.get(&(secret_id.to_owned(), nonce)) {
+        match seen.at.get(&(secret_id.to_owned(), nonce)) {
             Some(at) if now.duration_since(*at) < window => false,
             _ => {
-                seen.insert((secret_id.to_owned(), nonce), now);
+                seen.at.insert((secret_id.to_owned(), nonce), now);
                 true
             }
         }
