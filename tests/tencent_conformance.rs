@@ -19,10 +19,15 @@ use serde_json::{Value, json};
 
 const ID: &str = "AKIDconformance";
 const KEY: &str = "conformance-secret-key";
+/// A temporary credential: its requests must carry the token.
+const TOKEN: (&str, &str, &str) = ("AKIDtemporary", "temporary-secret-key", "session-token");
 
 async fn start() -> TencentSimHandle {
     TencentSim::start(TencentSimConfig {
-        credentials: vec![SimCredential { key_id: ID.into(), secret: KEY.into(), token: None }],
+        credentials: vec![
+            SimCredential { key_id: ID.into(), secret: KEY.into(), token: None },
+            SimCredential { key_id: TOKEN.0.into(), secret: TOKEN.1.into(), token: Some(TOKEN.2.into()) },
+        ],
         change_time: Duration::from_secs(1),
         gateways: vec![SimGateway::new("nat-1", "vpc-1", 1_000_000), SimGateway::new("nat-2", "vpc-1", 1_000_000)],
         ..TencentSimConfig::default()
@@ -53,13 +58,21 @@ fn sdk_sign(script: &str, case: &Value) -> Value {
 
 /// Runs `script scenario` against the simulator; async so the in-process simulator keeps serving.
 async fn sdk_scenario(script: &str, sim: &TencentSimHandle, host: &str) -> Value {
+    sdk_run(script, "scenario", sim, host).await
+}
+
+/// Runs `script command` against the simulator at `host` (`127.0.0.1:PORT`).
+async fn sdk_run(script: &str, command: &str, sim: &TencentSimHandle, host: &str) -> Value {
     let mut cmd = tokio::process::Command::new(python::interpreter());
     cmd.arg(python::script(script))
-        .arg("scenario")
+        .arg(command)
         .env("SIM_HOST", host)
         .env("SIM_CONTROL", &sim.http_url)
         .env("SECRET_ID", ID)
         .env("SECRET_KEY", KEY)
+        .env("TOKEN_ID", TOKEN.0)
+        .env("TOKEN_KEY", TOKEN.1)
+        .env("TOKEN", TOKEN.2)
         .env("CHANGE_SECONDS", "1");
     if let Some(ca) = sim.ca_pem_path() {
         cmd.env("SSL_CERT_FILE", ca);
@@ -176,4 +189,116 @@ async fn tencentcloud_sdk_talks_to_the_v3_simulator() {
         (orders[0].action.as_str(), orders[0].order_id.as_str()),
         ("ResetNatGatewayConnection", out["resize"].as_str().unwrap())
     );
+}
+
+#[tokio::test]
+async fn tencentcloud_sdk_is_served_in_every_verb_and_signature_method() {
+    let sim = start().await;
+    let host = sim.http_url.trim_start_matches("http://").to_owned();
+    let out = sdk_run("tencent_v3.py", "forms", &sim, &host).await;
+    for form in [
+        "POST/TC3-HMAC-SHA256",
+        "GET/TC3-HMAC-SHA256",
+        "POST/HmacSHA1",
+        "GET/HmacSHA1",
+        "POST/HmacSHA256",
+        "GET/HmacSHA256",
+    ] {
+        assert_eq!(
+            out[form],
+            json!({ "max": 1_000_000, "filtered": ["nat-1"], "unchanged": true, "bad_signature": "AuthFailure.SignatureFailure" }),
+            "{form}"
+        );
+    }
+    // Six resizes to the current size and one real one: one order.
+    let orders = sim.orders();
+    assert_eq!(orders.len(), 1, "{orders:?}");
+    assert_eq!(
+        (orders[0].gateway_id.as_str(), orders[0].order_id.as_str()),
+        ("nat-2", out["resize"].as_str().unwrap())
+    );
+    assert_eq!(sim.gateway("nat-1").unwrap().state, "AVAILABLE");
+}
+
+#[tokio::test]
+async fn tencentcloud_sdk_gets_the_documented_error_codes_and_every_model_field() {
+    let sim = start().await;
+    let host = sim.http_url.trim_start_matches("http://").to_owned();
+    let out = sdk_run("tencent_v3.py", "strict", &sim, &host).await;
+    let expected = [
+        ("malformed_ids", "InvalidParameterValue.Malformed"),
+        ("malformed_filter", "InvalidParameterValue.Malformed"),
+        ("malformed_reset", "InvalidParameterValue.Malformed"),
+        ("limit_101", "InvalidParameterValue.Range"),
+        ("limit_0", "InvalidParameterValue.Range"),
+        ("offset_negative", "InvalidParameterValue.Range"),
+        ("coexist", "InvalidParameter.Coexist"),
+        ("filter_key", "InvalidParameter.FilterInvalidKey"),
+        ("filter_not_dict", "InvalidParameter.FilterNotDict"),
+        ("filter_values_not_list", "InvalidParameter.FilterValuesNotList"),
+        ("unknown_parameter", "UnknownParameter"),
+        ("missing_parameter", "MissingParameter"),
+        ("wrong_type", "InvalidParameter"),
+        ("size_not_sold", "InvalidParameterValue.Range"),
+        ("not_found", "ResourceNotFound"),
+        ("unknown_action", "InvalidAction"),
+        ("no_such_version", "NoSuchVersion"),
+        ("invalid_secret_id", "AuthFailure.InvalidSecretId"),
+        ("token_missing", "AuthFailure.TokenFailure"),
+        ("token_wrong", "AuthFailure.TokenFailure"),
+    ];
+    for (case, code) in expected {
+        assert_eq!(out[case], code, "{case}");
+    }
+    assert_eq!(out["tag_filter"], json!(["nat-1", "nat-2"]));
+    assert_eq!(out["token_ok"], 1);
+    assert_eq!(
+        out["expired"],
+        json!({ "TC3-HMAC-SHA256": "AuthFailure.SignatureExpire", "HmacSHA256": "AuthFailure.SignatureExpire" })
+    );
+    // Errors come as HTTP 200 with exactly `application/json`: the SDK parses error bodies only then.
+    assert_eq!(out["put"], json!({ "status": 200, "contentType": "application/json", "code": "UnsupportedProtocol" }));
+    assert_eq!(out["xml"]["code"], "InvalidParameter");
+    assert_eq!(
+        (out["bearer"].as_str(), out["no_action"].as_str()),
+        (Some("AuthFailure.InvalidAuthorization"), Some("MissingParameter"))
+    );
+    assert_eq!(out["unchanged"], true);
+    // Every field of the SDK's NatGateway model but the one documented as absent for
+    // non-exclusive gateways, and nothing the model does not know.
+    assert_eq!(out["fields"], json!({ "unset": ["ExclusiveGatewayBandwidth"], "verbose": "DETAIL", "ignored": [] }));
+    assert!(sim.orders().is_empty(), "{:?}", sim.orders());
+}
+
+#[tokio::test]
+async fn qcloudapi_sdk_gets_replay_protection_the_documented_codes_and_fields() {
+    let sim = start().await;
+    let host = sim.https_url.as_deref().unwrap().trim_start_matches("https://").to_owned();
+    let out = sdk_run("tencent_v2.py", "strict", &sim, &host).await;
+    for form in ["GET/HmacSHA1", "GET/HmacSHA256", "POST/HmacSHA1", "POST/HmacSHA256"] {
+        assert_eq!(out["forms"][form], 1_000_000, "{form}");
+        assert_eq!(out["bad_signature"][form], 4100, "{form}");
+    }
+    assert_eq!(
+        out["replay"],
+        json!({ "first": 0, "again": { "code": 4500, "codeDesc": "ReplayAttack" }, "other_nonce": 0 })
+    );
+    let code = |case: &str| (out[case]["code"].as_i64().unwrap_or(-1), out[case]["codeDesc"].as_str().unwrap_or(""));
+    assert_eq!(code("expired"), (4500, "AuthFailure.SignatureExpire"));
+    assert_eq!(code("bad_nonce"), (4000, "InvalidParameter"));
+    assert_eq!(code("invalid_secret_id"), (4100, "AuthFailure.InvalidSecretId"));
+    assert_eq!(code("token_missing"), (4105, "AuthFailure.TokenFailure"));
+    assert_eq!(out["token_ok"], 0);
+    assert_eq!(code("malformed_nat"), (4000, "InvalidParameterValue.Malformed"));
+    assert_eq!(code("malformed_vpc"), (4000, "InvalidParameterValue.Malformed"));
+    assert_eq!(code("missing"), (4000, "MissingParameter"));
+    assert_eq!(code("size_not_sold"), (4000, "InvalidParameterValue.Range"));
+    assert_eq!(code("not_a_number"), (4000, "InvalidParameterValue"));
+    assert_eq!(code("limit_51"), (4000, "InvalidParameterValue.Range"));
+    assert_eq!(code("unknown_bill"), (5000, "InvalidBillId.NotFound"));
+    assert_eq!(code("unknown_action"), (4000, "InvalidAction"));
+    // An upgrade to the current size: accepted, its bill done at once, nothing changed or ordered.
+    assert_eq!(out["unchanged"], json!({ "code": "0", "bill": 0, "state": 1 }));
+    assert_eq!(out["missing_fields"], json!([]));
+    assert!(sim.orders().is_empty(), "{:?}", sim.orders());
 }

@@ -312,3 +312,40 @@ async fn control_api_seeds_injects_and_reports() {
     assert_eq!(requests[0]["outcome"], "InternalError");
     assert_eq!(requests.as_array().unwrap().len(), 3);
 }
+
+#[tokio::test]
+async fn a_malformed_id_costs_only_its_own_read() {
+    let sim = start().await;
+    let mut ids: Vec<String> = (0..150).map(|i| format!("nat-{i:04}")).collect();
+    for id in &ids {
+        sim.seed_gateway(SimGateway::new(id, "vpc-1", 3_000_000));
+    }
+    // The cloud refuses a whole DescribeNatGateways call for one id that is not shaped like one.
+    ids.insert(120, "NAT-Typo".into());
+    let c = client(&sim, TencentApi::V3, credentials(ID, KEY));
+    let found = c.describe_many(&ids).await.unwrap();
+    assert_eq!(found.len(), 150);
+    assert!(!found.contains_key("NAT-Typo"));
+    // It names no gateway, on either API.
+    for api in [TencentApi::V3, TencentApi::V2] {
+        let e = client(&sim, api, credentials(ID, KEY)).describe(&gw("NAT-Typo")).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NotFound, "{api:?} {e}");
+    }
+    let refused = sim.requests().iter().filter(|r| r.outcome.contains("Malformed") || r.outcome == "4000").count();
+    assert!(refused <= 16, "a malformed id is found by halving, not one call per id: {refused} refusals");
+}
+
+#[tokio::test]
+async fn a_change_to_the_current_size_places_no_order() {
+    let sim = start().await;
+    for api in [TencentApi::V3, TencentApi::V2] {
+        let c = client(&sim, api, credentials(ID, KEY));
+        let ticket = c.resize(&gw("nat-1"), &Capacity::Connections(1_000_000)).await.unwrap();
+        if let Some(bill) = ticket.order_id {
+            assert_eq!(c.order_status(&gw("nat-1"), &bill).await.unwrap(), OrderState::Succeeded, "{api:?}");
+        }
+        let o = c.describe(&gw("nat-1")).await.unwrap();
+        assert_eq!((o.capacity, o.state), (Capacity::Connections(1_000_000), GatewayState::Ready), "{api:?}");
+    }
+    assert!(sim.orders().is_empty(), "{:?}", sim.orders());
+}

@@ -79,6 +79,12 @@ pub(crate) fn v2_error(code: i64, code_desc: Option<&str>, message: &str) -> Clo
     finish(CloudError::new(kind, message).with_code(code))
 }
 
+/// Whether the cloud refused a call because an id in it is not shaped like an id (API 3.0
+/// `InvalidParameterValue.Malformed`, API 2.0 4000 with that `codeDesc`).
+pub(crate) fn malformed_id(e: &CloudError) -> bool {
+    e.code.as_deref().is_some_and(|c| c.ends_with("InvalidParameterValue.Malformed"))
+}
+
 fn finish(e: CloudError) -> CloudError {
     if e.kind == ErrorKind::Throttled { e.with_retry_after(THROTTLE_WAIT) } else { e }
 }
@@ -128,6 +134,8 @@ mod tests {
             (Some("RequestLimitExceeded"), Some("req-1"), Some(THROTTLE_WAIT))
         );
         assert!(v3_error("AuthFailure.SignatureExpire", "expired", None).message.contains("clock"));
+        assert!(malformed_id(&v3_error("InvalidParameterValue.Malformed", "m", None)));
+        assert!(!malformed_id(&v3_error("InvalidParameterValue.Range", "m", None)));
     }
 
     #[test]
@@ -155,5 +163,6 @@ mod tests {
             Some("5000/InvalidNatGatewayId.NotFound")
         );
         assert_eq!(v2_error(4400, None, "m").retry_after, Some(THROTTLE_WAIT));
+        assert!(malformed_id(&v2_error(4000, Some("InvalidParameterValue.Malformed"), "m")));
     }
 }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::{
     TencentClient,
-    errors::{bad_answer, v3_error},
+    errors::{bad_answer, malformed_id, v3_error},
     now_unix,
     sign::{tc3_authorization, tc3_canonical_request, tc3_signature},
 };
@@ -80,23 +80,40 @@ impl TencentClient {
         }
     }
 
+    /// A call per 100 ids. The cloud refuses a whole call for one malformed id
+    /// (`InvalidParameterValue.Malformed`), so a refused call is halved until that id is alone
+    /// and the other gateways are still read; an id that is malformed names no gateway.
     pub(super) async fn v3_describe_many(&self, ids: &[String]) -> Result<HashMap<String, Observed>, CloudError> {
         let mut found = HashMap::new();
-        for chunk in ids.chunks(IDS_PER_CALL) {
-            let response =
-                self.v3_call("DescribeNatGateways", json!({ "NatGatewayIds": chunk, "Limit": IDS_PER_CALL })).await?;
-            for g in response.get("NatGatewaySet").and_then(Value::as_array).into_iter().flatten() {
-                let id = g.get("NatGatewayId").and_then(Value::as_str).unwrap_or_default();
-                let observed = observed(g).ok_or_else(|| {
-                    CloudError::new(
-                        ErrorKind::Transient,
-                        format!(
-                            "Tencent Cloud's description of NAT gateway {id} lacks State or MaxConcurrentConnection"
-                        ),
-                    )
-                })?;
-                found.insert(id.to_owned(), observed);
+        let mut pending: Vec<&[String]> = ids.chunks(IDS_PER_CALL).collect();
+        while let Some(chunk) = pending.pop() {
+            match self.v3_describe_chunk(chunk).await {
+                Ok(part) => found.extend(part),
+                Err(e) if malformed_id(&e) => {
+                    if chunk.len() > 1 {
+                        let (a, b) = chunk.split_at(chunk.len() / 2);
+                        pending.extend([a, b]);
+                    }
+                }
+                Err(e) => return Err(e),
             }
+        }
+        Ok(found)
+    }
+
+    async fn v3_describe_chunk(&self, ids: &[String]) -> Result<HashMap<String, Observed>, CloudError> {
+        let response =
+            self.v3_call("DescribeNatGateways", json!({ "NatGatewayIds": ids, "Limit": IDS_PER_CALL })).await?;
+        let mut found = HashMap::new();
+        for g in response.get("NatGatewaySet").and_then(Value::as_array).into_iter().flatten() {
+            let id = g.get("NatGatewayId").and_then(Value::as_str).unwrap_or_default();
+            let observed = observed(g).ok_or_else(|| {
+                CloudError::new(
+                    ErrorKind::Transient,
+                    format!("Tencent Cloud's description of NAT gateway {id} lacks State or MaxConcurrentConnection"),
+                )
+            })?;
+            found.insert(id.to_owned(), observed);
         }
         Ok(found)
     }

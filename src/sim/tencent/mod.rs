@@ -1,11 +1,14 @@
-//! A simulator of Tencent Cloud API 2.0 (`/v2/index.php`, GET or POST form) and API 3.0 (`/`,
-//! POST JSON) for NAT gateways. Every request's signature is verified with the operator's own
-//! signing code ([`crate::cloud::tencent::sign`]), recomputed from the request as received.
+//! A simulator of Tencent Cloud API 2.0 (`/v2/index.php`, GET or POST form, HmacSHA1 or
+//! HmacSHA256, `Nonce` replay protection) and API 3.0 (`/`: POST JSON or GET signed with
+//! TC3-HMAC-SHA256, POST form or GET signed with HmacSHA1/HmacSHA256) for NAT gateways. Every
+//! request's signature is verified with the operator's own signing code
+//! ([`crate::cloud::tencent::sign`]), recomputed from the request as received; parameters are
+//! checked as the documented error codes say (malformed ids, ranges, unknown or missing
+//! parameters), and calls that would change nothing are answered but not recorded as orders.
 //!
 //! Implemented: API 2.0 `UpgradeNatGateway`, `QueryNatGatewayProductionStatus`,
 //! `DescribeNatGateway`; API 3.0 `ResetNatGatewayConnection`, `DescribeNatGateways`. Not
-//! implemented: creating or deleting gateways, EIPs, rules, `DescribeVpcTaskResult`, API 3.0 GET
-//! requests and the older HmacSHA* signatures on API 3.0.
+//! implemented: creating or deleting gateways, EIPs, rules, `DescribeVpcTaskResult`.
 //!
 //! The ledger also keeps, per gateway, when an accepted call first named it (`first_seen`, for
 //! the benchmark's apply -> first cloud call latency).
@@ -15,9 +18,12 @@
 //! its actions take those of their API 3.0 counterparts (`UpgradeNatGateway` and
 //! `QueryNatGatewayProductionStatus` 20/s, `DescribeNatGateway` 100/s).
 
+mod auth;
 mod model;
+mod params;
 mod v2;
 mod v3;
+mod v3_gateway;
 
 use std::{
     collections::HashMap,
@@ -32,7 +38,7 @@ use axum::{
     extract::State,
     http::StatusCode,
     response::Response,
-    routing::{get, post, put},
+    routing::{any, get, post, put},
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -101,6 +107,7 @@ pub fn default_rate_limits() -> HashMap<String, u32> {
 struct Sim {
     core: Arc<SimCore>,
     model: Mutex<model::Model>,
+    nonces: auth::Nonces,
 }
 
 impl Sim {
@@ -199,10 +206,6 @@ fn now_unix() -> i64 {
     (now_unix_ms() / 1000) as i64
 }
 
-fn timestamp_ok(ts: i64) -> bool {
-    (now_unix() - ts).abs() <= TIMESTAMP_WINDOW_SECS
-}
-
 /// A random id shaped like Tencent's request ids (a UUID).
 fn request_id() -> String {
     let b: [u8; 16] = rand::random();
@@ -243,7 +246,8 @@ fn router(sim: Arc<Sim>) -> Router {
         .with_state(sim.clone());
     Router::new()
         .route("/v2/index.php", get(v2::handle).post(v2::handle))
-        .route("/", post(v3::handle).get(v3::handle))
+        // Every verb, so that the gateway answers the ones it refuses with its own code.
+        .route("/", any(v3::handle))
         .with_state(sim.clone())
         .merge(gateways)
         .merge(control_routes(sim.core.clone()))
@@ -282,7 +286,7 @@ impl TencentSim {
         for g in config.gateways {
             model.seed(g);
         }
-        let sim = Arc::new(Sim { core, model: Mutex::new(model) });
+        let sim = Arc::new(Sim { core, model: Mutex::new(model), nonces: auth::Nonces::default() });
         let app = router(sim.clone());
 
         let http = serve(app.clone(), SocketAddr::new(config.bind, config.http_port), None).await?;

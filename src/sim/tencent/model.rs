@@ -139,10 +139,19 @@ impl Model {
 
     /// A new API 2.0 bill that runs as long as a change: 32 digits like the documented example.
     pub fn new_bill(&mut self, fail: bool) -> String {
+        self.bill(Instant::now() + self.change_time, fail)
+    }
+
+    /// A bill for a change of nothing: succeeded from the start.
+    pub fn new_done_bill(&mut self) -> String {
+        self.bill(Instant::now(), false)
+    }
+
+    fn bill(&mut self, until: Instant, fail: bool) -> String {
         self.seq += 1;
         let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let id = format!("{secs:014}{:018}", self.seq);
-        self.bills.insert(id.clone(), Bill { until: Instant::now() + self.change_time, fail });
+        self.bills.insert(id.clone(), Bill { until, fail });
         id
     }
 
@@ -190,6 +199,8 @@ mod tests {
         m.start_change("nat-2", 3_000_000, true);
         let ok = m.new_bill(false);
         let bad = m.new_bill(true);
+        let nothing = m.new_done_bill();
+        assert_eq!(m.bill_status(&nothing), Some(BILL_SUCCEEDED));
         assert_eq!(ok.len(), 32);
         assert_eq!(m.get("nat-1").unwrap().state, "UPDATING");
         assert_eq!(m.get("nat-1").unwrap().v2_state(), (0, 3));

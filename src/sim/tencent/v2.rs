@@ -11,7 +11,9 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use super::{CallError, Reply, Sim, after_auth, check_changeable, check_size, record_request, respond, timestamp_ok};
+use super::{
+    CallError, Reply, Sim, after_auth, auth, check_changeable, check_size, params::check_id, record_request, respond,
+};
 use crate::{
     cloud::tencent::sign::{V2_PATH, V2Method, v2_signature, v2_string_to_sign},
     sim::core::SimCredential,
@@ -59,42 +61,41 @@ fn authenticate(
     params: &BTreeMap<String, String>,
 ) -> Result<SimCredential, CallError> {
     for name in ["Action", "SecretId", "Signature", "Timestamp", "Nonce"] {
-        if !params.contains_key(name) {
+        if params.get(name).is_none_or(String::is_empty) {
             return Err(CallError::new("MissingParameter", format!("The parameter {name} is missing.")));
         }
     }
-    let credential = sim.core.credential(&params["SecretId"]).ok_or_else(|| {
-        CallError::new(
-            "AuthFailure.SecretIdNotFound",
-            "The SecretId is not found; check that it exists and is enabled.",
-        )
-    })?;
-    let ts: i64 = params["Timestamp"]
+    let credential = auth::credential(sim, &params["SecretId"])?;
+    auth::timestamp("Timestamp", &params["Timestamp"])?;
+    let nonce: u64 = params["Nonce"]
         .parse()
-        .map_err(|_| CallError::new("InvalidParameterValue", "Timestamp must be unix seconds."))?;
-    if !timestamp_ok(ts) {
-        return Err(CallError::new(
-            "AuthFailure.SignatureExpire",
-            "The request is a replay or its Timestamp is more than 300 seconds from the server time.",
-        ));
-    }
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| CallError::new("InvalidParameter", "Nonce must be a positive integer."))?;
     let string_to_sign = v2_string_to_sign(
         method,
         host,
         V2_PATH,
         params.iter().filter(|(k, _)| *k != "Signature").map(|(k, v)| (k.as_str(), v.as_str())),
     );
-    let method = V2Method::from_param(params.get("SignatureMethod").map(String::as_str));
-    if v2_signature(&credential.secret, method, &string_to_sign) != params["Signature"] {
+    let signature_method = V2Method::from_param(params.get("SignatureMethod").map(String::as_str));
+    if v2_signature(&credential.secret, signature_method, &string_to_sign) != params["Signature"] {
         return Err(CallError::new("AuthFailure.SignatureFailure", "Signature verification failed."));
     }
-    if let Some(token) = &credential.token
-        && params.get("Token") != Some(token)
-    {
-        return Err(CallError::new("AuthFailure.TokenFailure", "The Token is missing or invalid."));
+    auth::token(&credential, params.get("Token").map(String::as_str))?;
+    // Only a request that passed the signature check spends its nonce.
+    if !sim.nonces.first_use(&credential.key_id, nonce) {
+        return Err(CallError::new(
+            REPLAY,
+            "The Nonce was already used within the Timestamp window: the request is a replay.",
+        ));
     }
     Ok(credential)
 }
+
+/// 4500's `codeDesc`: the number and its meaning (a repeated `Nonce`, or a `Timestamp` too far
+/// off) are documented, the string is not.
+const REPLAY: &str = "ReplayAttack";
 
 /// API 2.0's numeric code and `codeDesc` for an error.
 fn v2_code(code: &str) -> (u32, String) {
@@ -102,11 +103,11 @@ fn v2_code(code: &str) -> (u32, String) {
         return (n, code.to_owned());
     }
     let n = match code {
-        "AuthFailure.SignatureFailure" | "AuthFailure.InvalidAuthorization" => 4100,
+        "AuthFailure.SignatureFailure" | "AuthFailure.InvalidAuthorization" | "AuthFailure.InvalidSecretId" => 4100,
         "AuthFailure.UnauthorizedOperation" => 4102,
         "AuthFailure.SecretIdNotFound" => 4104,
         "AuthFailure.TokenFailure" => 4105,
-        "AuthFailure.SignatureExpire" => 4500,
+        "AuthFailure.SignatureExpire" | REPLAY => 4500,
         "UnsupportedOperation.InsufficientFunds" => 5300,
         c if c.starts_with("RequestLimitExceeded") => 4400,
         c if c.contains("NotFound") => 5000,
@@ -140,6 +141,11 @@ fn number(params: &BTreeMap<String, String>, name: &str) -> Result<Option<u64>, 
         .transpose()
 }
 
+/// API 2.0 takes a VPC by its `vpc-` id or by its old numeric id.
+fn check_vpc_id(id: &str) -> Result<(), CallError> {
+    if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) { Ok(()) } else { check_id("vpcId", id, "vpc") }
+}
+
 fn dispatch(sim: &Sim, action: &str, params: &BTreeMap<String, String>, key_id: &str) -> Result<Value, CallError> {
     match action {
         "UpgradeNatGateway" => upgrade(sim, params, key_id),
@@ -153,6 +159,8 @@ fn upgrade(sim: &Sim, params: &BTreeMap<String, String>, key_id: &str) -> Result
     let vpc_id = required(params, "vpcId")?;
     let nat_id = required(params, "natId")?;
     required(params, "maxConcurrent")?;
+    check_vpc_id(vpc_id)?;
+    check_id("natId", nat_id, "nat")?;
     let target = number(params, "maxConcurrent")?.unwrap_or_default();
     check_size(target)?;
     let mut model = sim.model();
@@ -172,11 +180,17 @@ fn upgrade(sim: &Sim, params: &BTreeMap<String, String>, key_id: &str) -> Result
             "maxConcurrent only supports upgrade.",
         ));
     }
+    sim.core.ledger.saw([nat_id]);
+    // Already that size: a bill that is done at once, with nothing changed and nothing ordered,
+    // so that a client polling the bill sees success.
+    if target == gateway.max_concurrent {
+        let bill_id = model.new_done_bill();
+        return Ok(json!({ "code": "0", "message": "", "codeDesc": "Success", "billId": bill_id }));
+    }
     let fail = sim.order_should_fail("UpgradeNatGateway");
     model.start_change(nat_id, target, fail);
     let bill_id = model.new_bill(fail);
     sim.record_order(nat_id, "UpgradeNatGateway", &bill_id, target, key_id);
-    sim.core.ledger.saw([nat_id]);
     // The documented example answers with `code` as a string.
     Ok(json!({ "code": "0", "message": "", "codeDesc": "Success", "billId": bill_id }))
 }
@@ -199,7 +213,13 @@ fn describe(sim: &Sim, params: &BTreeMap<String, String>) -> Result<Value, CallE
     let offset = number(params, "offset")?.unwrap_or(0) as usize;
     let limit = number(params, "limit")?.unwrap_or(20);
     if !(1..=50).contains(&limit) {
-        return Err(CallError::new("InvalidParameterValue", "limit must be between 1 and 50."));
+        return Err(CallError::new("InvalidParameterValue.Range", "limit must be between 1 and 50."));
+    }
+    if let Some(id) = params.get("natId") {
+        check_id("natId", id, "nat")?;
+    }
+    if let Some(id) = params.get("vpcId") {
+        check_vpc_id(id)?;
     }
     let matches = |g: &super::SimGateway| {
         params.get("natId").is_none_or(|v| *v == g.id)

@@ -1,5 +1,6 @@
-//! API 3.0: POST `/` with a JSON body, `X-TC-*` headers and a TC3-HMAC-SHA256 `Authorization`;
-//! answers `{"Response": {..., "RequestId"}}`, errors as `Response.Error {Code, Message}`.
+//! API 3.0 at `/` (see [`super::v3_gateway`] for the request forms and their authentication):
+//! answers `{"Response": {..., "RequestId"}}`, errors as `Response.Error {Code, Message}`, with
+//! HTTP 200 and `Content-Type: application/json` (the SDK reads error bodies only then).
 
 use std::sync::Arc;
 
@@ -13,17 +14,17 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{
-    CallError, Reply, Sim, SimGateway, after_auth, check_changeable, check_size, record_request, request_id, respond,
-    timestamp_ok,
-};
-use crate::{
-    cloud::tencent::sign::{TC3_ALGORITHM, tc3_canonical_request, tc3_date, tc3_signature},
-    sim::core::SimCredential,
+    CallError, Reply, Sim, SimGateway, after_auth, check_changeable, check_size,
+    params::{check_id, int, opt_int, parse},
+    record_request, request_id, respond, v3_gateway,
 };
 
 const API: &str = "tencent/v3";
 const VERSION: &str = "2017-03-12";
-const SERVICE: &str = "vpc";
+/// `NatGatewayIds` per call, and the largest `Limit`.
+const MAX_PER_CALL: usize = 100;
+/// The one tag every simulated gateway carries.
+const TAG: (&str, &str) = ("managed-by", "natgw-operator-sim");
 
 pub(super) async fn handle(
     State(sim): State<Arc<Sim>>,
@@ -33,28 +34,17 @@ pub(super) async fn handle(
     body: Bytes,
 ) -> Response {
     let request_id = request_id();
-    let action = header(&headers, "x-tc-action").unwrap_or("").to_owned();
-    let mut key_id = None;
-    let reply = match authenticate(&sim, &method, &headers, query.as_deref().unwrap_or(""), &body) {
+    let (action, call) = v3_gateway::read(&sim, &method, &headers, query.as_deref().unwrap_or(""), &body);
+    let key_id = call.as_ref().ok().map(|c| c.credential.key_id.clone());
+    let reply = match call {
         Err(e) => Reply::Done(Err(e)),
-        Ok(credential) => {
-            key_id = Some(credential.key_id.clone());
-            let version = header(&headers, "x-tc-version").unwrap_or("");
-            match serde_json::from_slice::<Map<String, Value>>(&body) {
-                Err(e) => {
-                    Reply::Done(Err(CallError::new("InvalidParameter", format!("The body is not a JSON object: {e}"))))
-                }
-                Ok(_) if version != VERSION => Reply::Done(Err(CallError::new(
-                    "NoSuchVersion",
-                    format!("The version {version:?} does not exist; use {VERSION}."),
-                ))),
-                Ok(params) => {
-                    after_auth(&sim, &action, &credential.key_id, |sim| {
-                        dispatch(sim, &action, Value::Object(params), &credential.key_id, &request_id)
-                    })
-                    .await
-                }
-            }
+        Ok(call) if call.version != VERSION => Reply::Done(Err(CallError::new(
+            "NoSuchVersion",
+            format!("The version {:?} does not exist; use {VERSION}.", call.version),
+        ))),
+        Ok(call) => {
+            let key_id = call.credential.key_id.clone();
+            after_auth(&sim, &action, &key_id, |sim| dispatch(sim, &action, call.params, &key_id, &request_id)).await
         }
     };
     let outcome = match &reply {
@@ -74,126 +64,79 @@ pub(super) async fn handle(
     })
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-fn authenticate(
+fn dispatch(
     sim: &Sim,
-    method: &Method,
-    headers: &HeaderMap,
-    query: &str,
-    body: &[u8],
-) -> Result<SimCredential, CallError> {
-    if method != Method::POST {
-        return Err(CallError::new("InvalidParameter", "This endpoint takes API 3.0 calls as POST with a JSON body."));
-    }
-    let invalid = |why: &str| {
-        CallError::new("AuthFailure.InvalidAuthorization", format!("The Authorization header is invalid: {why}."))
-    };
-    let authorization = header(headers, "authorization").ok_or_else(|| invalid("missing"))?;
-    let fields = authorization
-        .strip_prefix(TC3_ALGORITHM)
-        .and_then(|rest| rest.strip_prefix(' '))
-        .ok_or_else(|| invalid("the algorithm must be TC3-HMAC-SHA256"))?;
-    let field = |name: &str| {
-        fields
-            .split(',')
-            .filter_map(|part| part.trim().split_once('='))
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v)
-            .ok_or_else(|| invalid(&format!("{name} is missing")))
-    };
-    let (credential, signed_headers, signature) = (field("Credential")?, field("SignedHeaders")?, field("Signature")?);
-    let scope: Vec<&str> = credential.split('/').collect();
-    let [secret_id, date, service, "tc3_request"] = scope[..] else {
-        return Err(invalid("Credential must be SecretId/date/service/tc3_request"));
-    };
-    let stored = sim.core.credential(secret_id).ok_or_else(|| {
-        CallError::new(
-            "AuthFailure.SecretIdNotFound",
-            "The SecretId is not found; check that it exists and is enabled.",
-        )
-    })?;
-    let ts: i64 = header(headers, "x-tc-timestamp")
-        .ok_or_else(|| CallError::new("MissingParameter", "The X-TC-Timestamp header is missing."))?
-        .parse()
-        .map_err(|_| CallError::new("InvalidParameterValue", "X-TC-Timestamp must be unix seconds."))?;
-    if !timestamp_ok(ts) {
-        return Err(CallError::new(
-            "AuthFailure.SignatureExpire",
-            "Signature expired: the X-TC-Timestamp is more than 5 minutes from the server time.",
-        ));
-    }
-    let failure = |why: &str| {
-        CallError::new(
-            "AuthFailure.SignatureFailure",
-            format!("The provided credentials could not be validated: {why}."),
-        )
-    };
-    if date != tc3_date(ts) {
-        return Err(failure("the credential date is not the date of X-TC-Timestamp"));
-    }
-    if service != SERVICE {
-        return Err(failure("the credential scope must name the service vpc"));
-    }
-    let names: Vec<&str> = signed_headers.split(';').collect();
-    if !names.contains(&"content-type") || !names.contains(&"host") {
-        return Err(failure("SignedHeaders must include content-type and host"));
-    }
-    let mut signed = Vec::with_capacity(names.len());
-    for name in &names {
-        let value = header(headers, name).ok_or_else(|| failure(&format!("the signed header {name} is missing")))?;
-        signed.push((*name, value));
-    }
-    let payload: &[u8] =
-        if header(headers, "x-tc-content-sha256") == Some("UNSIGNED-PAYLOAD") { b"UNSIGNED-PAYLOAD" } else { body };
-    let canonical = tc3_canonical_request(method.as_str(), "/", query, &signed, signed_headers, payload);
-    if tc3_signature(&stored.secret, service, ts, &canonical) != signature {
-        return Err(failure("check the SecretKey and how the request is signed"));
-    }
-    if let Some(token) = &stored.token
-        && header(headers, "x-tc-token") != Some(token.as_str())
-    {
-        return Err(CallError::new("AuthFailure.TokenFailure", "The X-TC-Token is missing or invalid."));
-    }
-    Ok(stored)
-}
-
-fn dispatch(sim: &Sim, action: &str, params: Value, key_id: &str, request_id: &str) -> Result<Value, CallError> {
+    action: &str,
+    params: Map<String, Value>,
+    key_id: &str,
+    request_id: &str,
+) -> Result<Value, CallError> {
     match action {
         "DescribeNatGateways" => describe(sim, parse(params)?),
         "ResetNatGatewayConnection" => reset(sim, parse(params)?, key_id, request_id),
-        "" => Err(CallError::new("MissingParameter", "The X-TC-Action header is missing.")),
         other => Err(CallError::new("InvalidAction", format!("The action {other} does not exist."))),
     }
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(params: Value) -> Result<T, CallError> {
-    serde_json::from_value(params).map_err(|e| {
-        let code = if e.to_string().starts_with("missing field") { "MissingParameter" } else { "InvalidParameter" };
-        CallError::new(code, format!("The parameters are invalid: {e}"))
-    })
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct DescribeParams {
+    #[serde(default)]
+    nat_gateway_ids: Option<Vec<String>>,
+    /// Checked one by one, for the filter codes.
+    #[serde(default)]
+    filters: Option<Vec<Value>>,
+    #[serde(default, deserialize_with = "opt_int")]
+    offset: Option<i64>,
+    #[serde(default, deserialize_with = "opt_int")]
+    limit: Option<i64>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
+/// One documented filter: `nat-gateway-id`, `vpc-id`, `nat-gateway-name`, `tag-key`,
+/// `nat-state`.
 struct Filter {
     name: String,
     values: Vec<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct DescribeParams {
-    #[serde(default)]
-    nat_gateway_ids: Option<Vec<String>>,
-    #[serde(default)]
-    filters: Option<Vec<Filter>>,
-    #[serde(default)]
-    offset: Option<u64>,
-    #[serde(default)]
-    limit: Option<u64>,
+fn filter(value: &Value) -> Result<Filter, CallError> {
+    let Some(fields) = value.as_object() else {
+        return Err(CallError::new(
+            "InvalidParameter.FilterNotDict",
+            "Each of Filters must be a {Name, Values} object.",
+        ));
+    };
+    let name = fields.get("Name").and_then(Value::as_str);
+    let values = fields.get("Values");
+    let (Some(name), Some(values)) = (name, values) else {
+        return Err(CallError::new("InvalidParameter.FilterMissParameter", "Each filter needs Name and Values."));
+    };
+    let Some(values) = values.as_array() else {
+        return Err(CallError::new(
+            "InvalidParameter.FilterValuesNotList",
+            format!("Values of filter {name} must be a list."),
+        ));
+    };
+    if let Some(other) = fields.keys().find(|k| !matches!(k.as_str(), "Name" | "Values")) {
+        return Err(CallError::new("UnknownParameter", format!("The parameter Filters.{other} is not recognized.")));
+    }
+    if !matches!(name, "nat-gateway-id" | "vpc-id" | "nat-gateway-name" | "tag-key" | "nat-state") {
+        return Err(CallError::new(
+            "InvalidParameter.FilterInvalidKey",
+            format!("The filter {name} is not supported."),
+        ));
+    }
+    let values: Vec<String> = values
+        .iter()
+        .map(|v| v.as_str().map(str::to_owned))
+        .collect::<Option<_>>()
+        .ok_or_else(|| CallError::new("InvalidParameter", format!("Values of filter {name} must be strings.")))?;
+    if name == "nat-gateway-id" {
+        for v in &values {
+            check_id("Filters.Values", v, "nat")?;
+        }
+    }
+    Ok(Filter { name: name.to_owned(), values })
 }
 
 fn describe(sim: &Sim, p: DescribeParams) -> Result<Value, CallError> {
@@ -201,87 +144,137 @@ fn describe(sim: &Sim, p: DescribeParams) -> Result<Value, CallError> {
     if p.nat_gateway_ids.is_some() && p.filters.is_some() {
         return Err(CallError::new("InvalidParameter.Coexist", "NatGatewayIds and Filters cannot be used together."));
     }
-    if p.nat_gateway_ids.as_ref().is_some_and(|ids| ids.len() > 100) {
+    let ids = p.nat_gateway_ids.unwrap_or_default();
+    if ids.len() > MAX_PER_CALL {
         return Err(range("NatGatewayIds (at most 100)"));
     }
+    for id in &ids {
+        check_id("NatGatewayIds", id, "nat")?;
+    }
     let limit = p.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
+    if !(1..=MAX_PER_CALL as i64).contains(&limit) {
         return Err(range("Limit (1-100)"));
     }
-    let filters = p.filters.unwrap_or_default();
-    for f in &filters {
-        if !matches!(f.name.as_str(), "nat-gateway-id" | "vpc-id" | "nat-gateway-name" | "nat-state") {
-            return Err(CallError::new(
-                "InvalidParameter.FilterInvalidKey",
-                format!("The filter {} is not supported.", f.name),
-            ));
-        }
+    let offset = p.offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(range("Offset (0 or more)"));
     }
+    let filters = p.filters.unwrap_or_default().iter().map(filter).collect::<Result<Vec<_>, _>>()?;
     let keep = |g: &SimGateway| {
-        p.nat_gateway_ids.as_ref().is_none_or(|ids| ids.contains(&g.id))
-            && filters.iter().all(|f| {
-                let value = match f.name.as_str() {
-                    "nat-gateway-id" => &g.id,
-                    "vpc-id" => &g.vpc_id,
-                    "nat-gateway-name" => &g.name,
-                    _ => &g.state,
-                };
-                f.values.contains(value)
-            })
+        filters.iter().all(|f| match f.name.as_str() {
+            "nat-gateway-id" => f.values.contains(&g.id),
+            "vpc-id" => f.values.contains(&g.vpc_id),
+            "nat-gateway-name" => f.values.contains(&g.name),
+            "nat-state" => f.values.contains(&g.state),
+            _ => f.values.iter().any(|v| v == TAG.0),
+        })
     };
     // Asked by id: read those alone rather than every gateway of the account.
-    let candidates = match (&p.nat_gateway_ids, filters.is_empty()) {
-        (Some(ids), true) => sim.model().get_many(ids),
-        _ => sim.model().gateways(),
-    };
+    let candidates = if ids.is_empty() { sim.model().gateways() } else { sim.model().get_many(&ids) };
     let all: Vec<SimGateway> = candidates.into_iter().filter(|g| keep(g)).collect();
-    let page: Vec<&SimGateway> = all.iter().skip(p.offset.unwrap_or(0) as usize).take(limit as usize).collect();
+    let page: Vec<&SimGateway> = all.iter().skip(offset as usize).take(limit as usize).collect();
     sim.core.ledger.saw(page.iter().map(|g| g.id.as_str()));
     let set: Vec<Value> = page.into_iter().map(gateway_json).collect();
-    Ok(json!({ "NatGatewaySet": set, "TotalCount": all.len() }))
+    Ok(json!({ "NatGatewaySet": set, "TotalCount": all.len(), "VerboseLevel": "DETAIL" }))
 }
 
+/// Every field of the SDK's `NatGateway` model. `ExclusiveGatewayBandwidth` is documented as
+/// absent when `IsExclusive` is false, as it is for the traditional gateways simulated here.
 fn gateway_json(g: &SimGateway) -> Value {
+    let network_state = if g.state == "DENIED" { "INSUFFICIENT" } else { "AVAILABLE" };
     json!({
         "NatGatewayId": g.id,
         "NatGatewayName": g.name,
         "CreatedTime": "2024-01-01 00:00:00",
         "State": g.state,
-        "NetworkState": "AVAILABLE",
+        "NetworkState": network_state,
         "InternetMaxBandwidthOut": 100,
         "MaxConcurrentConnection": g.max_concurrent,
-        "PublicIpAddressSet": [{ "PublicIpAddress": "203.0.113.10", "AddressId": "eip-sim00001", "IsBlocked": false }],
-        "DestinationIpPortTranslationNatRuleSet": [],
-        "SourceIpTranslationNatRuleSet": [],
+        "PublicIpAddressSet": [{
+            "PublicIpAddress": "203.0.113.10",
+            "AddressId": "eip-sim00001",
+            "IsBlocked": false,
+            "BlockType": "NORMAL",
+        }],
+        "DestinationIpPortTranslationNatRuleSet": [{
+            "IpProtocol": "TCP",
+            "PublicIpAddress": "203.0.113.10",
+            "PublicPort": 8080,
+            "PrivateIpAddress": "10.0.0.10",
+            "PrivatePort": 80,
+            "Description": "simulated",
+        }],
+        "SourceIpTranslationNatRuleSet": [{
+            "ResourceId": "subnet-sim00001",
+            "ResourceType": "SUBNET",
+            "PrivateIpAddress": "10.0.0.0/24",
+            "PublicIpAddresses": ["203.0.113.10"],
+            "Description": "simulated",
+            "NatGatewaySnatId": "snat-sim00001",
+            "NatGatewayId": g.id,
+            "VpcId": g.vpc_id,
+            "CreatedTime": "2024-01-01 00:00:00",
+        }],
         "VpcId": g.vpc_id,
         "Zone": g.zone,
         "DirectConnectGatewayIds": [],
         "SubnetId": "",
-        "TagSet": [],
+        "TagSet": [{ "Key": TAG.0, "Value": TAG.1 }],
         "SecurityGroupSet": [],
         "IsExclusive": false,
         "RestrictState": "NORMAL",
         "NatProductVersion": 1,
+        "StrictSnatMode": false,
+        "SmartScheduleMode": false,
+        "DedicatedClusterId": "",
+        "DeletionProtectionEnabled": false,
+        "ConnectionStateTimeouts": {
+            "UDPMappingTimeout": 10,
+            "TCPEstablishedConnectionTimeout": 10800,
+            "TCPTimeWaitTimeout": 120,
+        },
+        "ExclusiveType": "",
+        "AutoScaling": false,
+        "ICMPProxy": true,
+        "PublicAddressAffinity": true,
     })
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 struct ResetParams {
     nat_gateway_id: String,
-    max_concurrent_connection: u64,
+    #[serde(deserialize_with = "int")]
+    max_concurrent_connection: i64,
+    #[serde(default)]
+    exclusive_type: Option<String>,
 }
 
 fn reset(sim: &Sim, p: ResetParams, key_id: &str, request_id: &str) -> Result<Value, CallError> {
-    check_size(p.max_concurrent_connection)?;
+    check_id("NatGatewayId", &p.nat_gateway_id, "nat")?;
+    let target = u64::try_from(p.max_concurrent_connection).unwrap_or(0);
+    check_size(target)?;
+    if let Some(t) = p.exclusive_type.as_deref()
+        && !matches!(t, "ExclusiveSmall" | "ExclusiveMedium1" | "ExclusiveLarge1")
+    {
+        return Err(CallError::new(
+            "InvalidParameterValue",
+            format!("ExclusiveType {t:?} is not one of ExclusiveSmall, ExclusiveMedium1, ExclusiveLarge1."),
+        ));
+    }
     let mut model = sim.model();
     let gateway = model.get(&p.nat_gateway_id).ok_or_else(|| {
         CallError::new("ResourceNotFound", format!("The NAT gateway {} does not exist.", p.nat_gateway_id))
     })?;
     check_changeable(&gateway)?;
-    let fail = sim.order_should_fail("ResetNatGatewayConnection");
-    model.start_change(&gateway.id, p.max_concurrent_connection, fail);
-    sim.record_order(&gateway.id, "ResetNatGatewayConnection", request_id, p.max_concurrent_connection, key_id);
     sim.core.ledger.saw([gateway.id.as_str()]);
+    // Already that size: answered like any accepted call, but nothing changes and nothing is
+    // ordered (the documented answer carries only a RequestId either way).
+    if target == gateway.max_concurrent {
+        return Ok(json!({}));
+    }
+    let fail = sim.order_should_fail("ResetNatGatewayConnection");
+    model.start_change(&gateway.id, target, fail);
+    sim.record_order(&gateway.id, "ResetNatGatewayConnection", request_id, target, key_id);
     Ok(json!({}))
 }

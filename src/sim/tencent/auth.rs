@@ -1,0 +1,110 @@
+//! The checks both APIs make of every request's credentials, in API 3.0 terms (API 2.0 renders
+//! them with its numeric codes), and API 2.0's replay protection.
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use super::{CallError, Sim, TIMESTAMP_WINDOW_SECS, now_unix};
+use crate::sim::core::SimCredential;
+
+/// The accepted key pair `secret_id` names. Tencent's API keys all start with `AKID`; anything
+/// else is not an API key at all.
+pub(super) fn credential(sim: &Sim, secret_id: &str) -> Result<SimCredential, CallError> {
+    if !secret_id.starts_with("AKID") {
+        return Err(CallError::new(
+            "AuthFailure.InvalidSecretId",
+            "The SecretId is not a Cloud API key (API keys start with AKID).",
+        ));
+    }
+    sim.core.credential(secret_id).ok_or_else(|| {
+        CallError::new(
+            "AuthFailure.SecretIdNotFound",
+            "The SecretId is not found; check that it exists and is enabled.",
+        )
+    })
+}
+
+/// The request's unix timestamp, refused when it is more than the window away from now.
+pub(super) fn timestamp(name: &str, text: &str) -> Result<i64, CallError> {
+    let ts: i64 =
+        text.trim().parse().map_err(|_| CallError::new("InvalidParameter", format!("{name} must be unix seconds.")))?;
+    if (now_unix() - ts).abs() > TIMESTAMP_WINDOW_SECS {
+        return Err(CallError::new(
+            "AuthFailure.SignatureExpire",
+            format!("Signature expired: {name} is more than {TIMESTAMP_WINDOW_SECS} seconds from the server time."),
+        ));
+    }
+    Ok(ts)
+}
+
+/// Temporary credentials must come with their token.
+pub(super) fn token(credential: &SimCredential, sent: Option<&str>) -> Result<(), CallError> {
+    match &credential.token {
+        Some(token) if sent != Some(token.as_str()) => {
+            Err(CallError::new("AuthFailure.TokenFailure", "The token is missing or invalid."))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The `Nonce`s of authenticated API 2.0 requests within the timestamp window, per SecretId: a
+/// request that repeats one is a replay.
+#[derive(Debug, Default)]
+pub(super) struct Nonces {
+    seen: Mutex<Seen>,
+}
+
+#[derive(Debug, Default)]
+struct Seen {
+    at: HashMap<(String, u64), Instant>,
+    /// Expired nonces are dropped when the map reaches this size, which then doubles what is
+    /// left (at least 4,096): pruning costs O(1) per request, amortised.
+    prune_at: usize,
+}
+
+impl Nonces {
+    /// Records `nonce` for `secret_id`; `false` when it was seen within the window.
+    pub fn first_use(&self, secret_id: &str, nonce: u64) -> bool {
+        let window = Duration::from_secs(TIMESTAMP_WINDOW_SECS as u64 * 2);
+        let now = Instant::now();
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        // Timestamps may be off either way by the window, so a nonce is kept twice as long.
+        if seen.at.len() >= seen.prune_at {
+            seen.at.retain(|_, at| now.duration_since(*at) < window);
+            seen.prune_at = (seen.at.len() * 2).max(4096);
+        }
+        match seen.at.get(&(secret_id.to_owned(), nonce)) {
+            Some(at) if now.duration_since(*at) < window => false,
+            _ => {
+                seen.at.insert((secret_id.to_owned(), nonce), now);
+                true
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nonce_counts_once_per_secret_id() {
+        let n = Nonces::default();
+        assert!(n.first_use("AKID1", 7));
+        assert!(!n.first_use("AKID1", 7));
+        assert!(n.first_use("AKID2", 7));
+        assert!(n.first_use("AKID1", 8));
+    }
+
+    #[test]
+    fn timestamps_outside_the_window_expire() {
+        let now = now_unix();
+        assert_eq!(timestamp("T", &now.to_string()).unwrap(), now);
+        assert_eq!(timestamp("T", &(now - 301).to_string()).unwrap_err().code, "AuthFailure.SignatureExpire");
+        assert_eq!(timestamp("T", &(now + 301).to_string()).unwrap_err().code, "AuthFailure.SignatureExpire");
+        assert_eq!(timestamp("T", "soon").unwrap_err().code, "InvalidParameter");
+    }
+}
