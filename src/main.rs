@@ -56,7 +56,7 @@ struct RunArgs {
     poll_interval: Duration,
     /// Longest wait between retries of one resource after refusals, errors and conflicts (the
     /// backoff doubles up to this, with jitter).
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, default_value = "5m", value_parser = parse_duration, env = "NATGW_MAX_BACKOFF")]
     max_backoff: Duration,
     /// Resources reconciled at once.
     #[arg(long, default_value_t = 16)]
@@ -174,7 +174,6 @@ async fn run(args: RunArgs) -> Result<(), String> {
         concurrency: args.concurrency,
         metrics: metrics.clone(),
         readiness: readiness.clone(),
-        ..Default::default()
     };
     // One signal listener for both: a standby stops at once, a leader stops its controller first.
     let shutdown = shutdown_signal().shared();

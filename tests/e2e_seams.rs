@@ -337,7 +337,7 @@ async fn leader_loses_with_calls_queued(w: &World, huawei: bool, cut: bool, tag:
 /// payment (it is kept, says why, and a newer resource for the gateway waits for it); then a
 /// resource whose finalizer was removed by hand is created again and adopts the open order.
 async fn deleted_while_unpaid(w: &World) -> (usize, usize, Duration) {
-    let _operator = w.single("unpaid", &["--max-backoff", "10s"]);
+    let _operator = w.single("unpaid", &[]);
     w.huawei.seed_gateway(huawei_gateway("hw-del", PROJECT, "1"));
     w.cluster.create_natgw("del-a", w.huawei_spec("hw-del", "Small", false)).await;
     let waiting = w.phase("del-a", OrderPhase::AwaitingPayment).await;
@@ -396,7 +396,12 @@ async fn deleted_while_unpaid(w: &World) -> (usize, usize, Duration) {
 async fn control_plane_outage(w: &mut World) -> (usize, usize, Duration) {
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
-    let _operator = w.single("outage", &["--max-backoff", "10s", "--metrics-addr", &addr]);
+    let _operator = w.operator(
+        "outage",
+        None,
+        &["--leader-election=false", "--metrics-addr", &addr],
+        &[("NATGW_MAX_BACKOFF", "10s")],
+    );
     w.tencent.set_change_time(Duration::from_secs(6));
     let ids: Vec<String> = (1..=10).map(|i| format!("nat-outage-{i}")).collect();
     for id in &ids {
