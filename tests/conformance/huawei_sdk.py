@@ -21,7 +21,8 @@ try:
                                       UpdateNatGatewayOptionPrepaidOptions, UpdateNatGatewayRequest,
                                       UpdateNatGatewayRequestBody, UpdateNatGatewayToPeriodRequest,
                                       UpdateNatGatewayToPeriodRequestBody)
-    from huaweicloudsdkbss.v2 import (BssClient, ListCustomerOrdersRequest, PayCustomerOrderV3Req, PayOrdersRequest,
+    from huaweicloudsdkbss.v2 import (BssClient, ListCustomerOrdersRequest, ListPayPerUseCustomerResourcesRequest,
+                                      PayCustomerOrderV3Req, PayOrdersRequest, QueryResourcesReq,
                                       ShowCustomerOrderDetailsRequest)
     from huaweicloudsdkiam.v3 import IamClient, KeystoneListProjectsRequest
 except ImportError as e:  # pragma: no cover - reported by the Rust test
@@ -56,6 +57,11 @@ def failure(call):
     except exceptions.ClientRequestException as e:
         return {"status": e.status_code, "code": e.error_code, "request_id": e.request_id}
     raise AssertionError("the call succeeded")
+
+
+def unset(model, allowed=()):
+    """The fields of an SDK response model the answer left unset, but those in `allowed`."""
+    return sorted(k for k in model.openapi_types if getattr(model, k) is None and k not in allowed)
 
 
 def flow():
@@ -101,11 +107,50 @@ def flow():
     pending = bss.list_customer_orders(ListCustomerOrdersRequest(order_id=period.order_id.lower(), status=6))
     report["listed_pending"] = [o.order_id for o in pending.order_infos]
 
+    # The operator's check that an open order is its gateway's: by order id and resource id.
+    def resources(order_id, resource_ids):
+        answer = bss.list_pay_per_use_customer_resources(ListPayPerUseCustomerResourcesRequest(
+            body=QueryResourcesReq(order_id=order_id, resource_ids=resource_ids, only_main_resource=1, limit=10)))
+        return answer
+    mine = resources(period.order_id, ["gw-ppu"])
+    report["resources"] = {"total_count": mine.total_count, "ids": [r.resource_id for r in mine.data],
+                           "regions": [r.region_code for r in mine.data],
+                           # Linear sizes do not apply to NAT gateways; a main resource has no parent.
+                           "unset": unset(mine.data[0], ("spec_size", "spec_size_measure_id", "parent_resource_id",
+                                                         "effective_time", "expire_time"))}
+    report["resources_other"] = resources(period.order_id, ["gw-pre"]).total_count
+    report["resources_invalid"] = failure(lambda: bss.list_pay_per_use_customer_resources(
+        ListPayPerUseCustomerResourcesRequest(body=QueryResourcesReq(only_main_resource=2))))
+
+    # Every field of the SDK's models is filled: the unpaid order has no payment time yet.
+    report["order_unset"] = unset(details.order_info, ("payment_time",))
+    report["line_item_unset"] = unset(item, ("effective_time", "expire_time"))
+    report["listed_unset"] = unset(listed.order_infos[0], ("payment_time", "agent_pay_info"))
+
     paid = bss.pay_orders(PayOrdersRequest(body=PayCustomerOrderV3Req(
         order_id=period.order_id, use_coupon="NO", use_discount="NO")))
     report["pay"] = {"status": paid.status_code}
     details = bss.show_customer_order_details(ShowCustomerOrderDetailsRequest(order_id=period.order_id))
-    report["order_after_pay"] = {"status": details.order_info.status}
+    report["order_after_pay"] = {"status": details.order_info.status, "payment_time": details.order_info.payment_time,
+                                 "unset": unset(details.order_info, ("pending_payment_end_time",)),
+                                 "line_item_unset": unset(details.order_line_items[0])}
+    report["pay_again"] = failure(lambda: bss.pay_orders(PayOrdersRequest(body=PayCustomerOrderV3Req(
+        order_id=period.order_id, use_coupon="NO", use_discount="NO"))))
+    report["unknown_order"] = failure(
+        lambda: bss.show_customer_order_details(ShowCustomerOrderDetailsRequest(order_id="CSNOSUCHORDER")))
+
+    # The spec the gateway already has: no order. Without auto-pay: an order that waits (6).
+    same = nat.update_nat_gateway(UpdateNatGatewayRequest(
+        nat_gateway_id="gw-ppu", body=UpdateNatGatewayRequestBody(nat_gateway=UpdateNatGatewayOption(spec="1"))))
+    report["same_spec"] = {"order_id": same.order_id, "status": same.nat_gateway.status}
+    manual = nat.update_nat_gateway(UpdateNatGatewayRequest(
+        nat_gateway_id="gw-pre2",
+        body=UpdateNatGatewayRequestBody(nat_gateway=UpdateNatGatewayOption(
+            spec="2", prepaid_options=UpdateNatGatewayOptionPrepaidOptions(is_auto_pay=False)))))
+    manual_details = bss.show_customer_order_details(ShowCustomerOrderDetailsRequest(order_id=manual.order_id))
+    report["manual_resize"] = {"order_id": manual.order_id, "status": manual_details.order_info.status,
+                               "order_type": manual_details.order_info.order_type}
+    report["malformed_id"] = failure(lambda: nat.show_nat_gateway(ShowNatGatewayRequest(nat_gateway_id="gw ppu")))
 
     projects = iam.keystone_list_projects(KeystoneListProjectsRequest(name=env("HW_REGION"))).projects
     report["projects"] = [{"id": p.id, "name": p.name} for p in projects]

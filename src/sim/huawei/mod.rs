@@ -120,9 +120,10 @@ pub struct SimState {
 impl SimState {
     /// The state for a configuration; BSS calls start rate-limited as documented.
     pub fn new(config: &HuaweiSimConfig) -> Arc<SimState> {
-        let mut limits: HashMap<String, u32> = ["ShowCustomerOrderDetails", "ListCustomerOrders", "PayOrders"]
-            .map(|a| (a.to_owned(), BSS_LIMIT_PER_SECOND))
-            .into();
+        let mut limits: HashMap<String, u32> =
+            ["ShowCustomerOrderDetails", "ListCustomerOrders", "ListPayPerUseCustomerResources", "PayOrders"]
+                .map(|a| (a.to_owned(), BSS_LIMIT_PER_SECOND))
+                .into();
         limits.extend(config.rate_limits.iter().map(|(a, n)| (a.clone(), *n)));
         // 0 lifts a limit, as on the control API.
         limits.retain(|_, n| *n > 0);
