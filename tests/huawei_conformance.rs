@@ -220,9 +220,20 @@ async fn the_sdks_work_against_the_simulator() {
         assert_eq!(report[kind]["request_id"].as_str().map(str::len), Some(32), "{kind}: {}", report[kind]);
     }
 
-    // Only the deliberately wrong secret was refused: everything else the SDKs signed verified.
+    // Every signing algorithm of the SDK is accepted, for a read and for a body the hash covers.
+    let accepted = json!({"nat": "ACTIVE", "bss": 1});
+    assert_eq!(
+        report["algorithms"],
+        json!({"HMAC_SHA256": accepted, "HMAC_SM3": accepted, "ECDSA_P256_SHA256": accepted, "SM2_SM3": accepted}),
+        "{report}"
+    );
+    assert_eq!(
+        (report["auth_sm2"]["status"].as_i64(), report["auth_sm2"]["code"].as_str()),
+        (Some(401), Some("APIG.0301"))
+    );
+    // Only the deliberately wrong secrets were refused: everything else the SDKs signed verified.
     let refused: Vec<_> = sim.core().ledger.requests().into_iter().filter(|r| r.outcome == "APIG.0301").collect();
-    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused.len(), 2, "{refused:?}");
     let orders = sim.orders();
     assert!(orders.iter().any(|o| o.order_id == order && o.status == 3));
     // The ledger: the spec change, the conversion, the unpaid spec change; not the no-op update.

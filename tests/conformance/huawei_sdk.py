@@ -15,6 +15,8 @@ import urllib.request
 try:
     from huaweicloudsdkcore.auth.credentials import BasicCredentials, GlobalCredentials
     from huaweicloudsdkcore.exceptions import exceptions
+    from huaweicloudsdkcore.http.http_config import HttpConfig
+    from huaweicloudsdkcore.signer.algorithm import SigningAlgorithm
     from huaweicloudsdkcore.sdk_request import SdkRequest
     from huaweicloudsdkcore.signer.signer import Signer
     from huaweicloudsdknat.v2 import (NatClient, PrepaidOptions, ShowNatGatewayRequest, UpdateNatGatewayOption,
@@ -163,6 +165,25 @@ def flow():
         nat_gateway_id="gw-ppu",
         body=UpdateNatGatewayToPeriodRequestBody(prepaid_options=PrepaidOptions(
             period_type="year", period_num=4, is_auto_renew=False, is_auto_pay=True)))))
+    # Every signing algorithm the SDK offers, on a GET (NAT) and on a POST with a body (BSS).
+    report["algorithms"] = {}
+    for algorithm in SigningAlgorithm:
+        config = HttpConfig.get_default_config()
+        config.signing_algorithm = algorithm
+        signed_nat = NatClient.new_builder().with_http_config(config) \
+            .with_credentials(BasicCredentials(ak, sk, project)).with_endpoint(endpoint).build()
+        signed_bss = BssClient.new_builder().with_http_config(config) \
+            .with_credentials(GlobalCredentials(ak, sk, domain)).with_endpoint(endpoint).build()
+        status = signed_nat.show_nat_gateway(ShowNatGatewayRequest(nat_gateway_id="gw-ppu")).nat_gateway.status
+        listed = signed_bss.list_pay_per_use_customer_resources(ListPayPerUseCustomerResourcesRequest(
+            body=QueryResourcesReq(order_id=period.order_id, only_main_resource=1))).total_count
+        report["algorithms"][algorithm.name] = {"nat": status, "bss": listed}
+    config = HttpConfig.get_default_config()
+    config.signing_algorithm = SigningAlgorithm.SM2_SM3
+    forged = NatClient.new_builder().with_http_config(config) \
+        .with_credentials(BasicCredentials(ak, "not-the-secret", project)).with_endpoint(endpoint).build()
+    report["auth_sm2"] = failure(lambda: forged.show_nat_gateway(ShowNatGatewayRequest(nat_gateway_id="gw-ppu")))
+
     control("/_sim/faults", {"action": "ShowNatGateway", "times": 1, "kind": "error", "code": "APIG.0308"})
     report["throttled"] = failure(lambda: nat.show_nat_gateway(ShowNatGatewayRequest(nat_gateway_id="gw-ppu")))
     return report

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::{
     SimState,
+    verify::{self, Rejected},
     world::{Refusal, SpecChange},
 };
 use crate::cloud::huawei::{sign, wire};
@@ -201,10 +202,11 @@ fn authenticate(state: &SimState, parts: &Parts, body: &[u8]) -> Result<String, 
         headers: &headers,
         body,
     };
-    let expected = sign::compute(&request, &auth.signed_headers, &credential.secret)
-        .ok_or_else(|| Failure::auth("a signed header is missing from the request"))?;
-    if expected != auth.signature {
-        return Err(Failure::auth("verify aksk signature fail"));
+    match verify::verify(&auth, &request, &credential.secret) {
+        Ok(()) => {}
+        Err(Rejected::MissingHeader) => return Err(Failure::auth("a signed header is missing from the request")),
+        Err(Rejected::UnsupportedAlgorithm) => return Err(Failure::auth("unsupported signing algorithm")),
+        Err(Rejected::Mismatch) => return Err(Failure::auth("verify aksk signature fail")),
     }
     if let Some(token) = &credential.token
         && header(&parts.headers, "x-security-token") != Some(token.as_str())
