@@ -527,7 +527,8 @@ async fn customer_resources_are_listed_by_order_and_checked() {
 #[tokio::test]
 async fn malformed_requests_get_documented_codes() {
     let sim = sim().await;
-    for path in [format!("/v2/{PROJECT}/nat_gateways/gw%2F..%2Fx"), format!("/v2/bad%20project/nat_gateways/gw-ppu")] {
+    for path in [format!("/v2/{PROJECT}/nat_gateways/gw%2F..%2Fx"), "/v2/bad%20project/nat_gateways/gw-ppu".to_owned()]
+    {
         let (status, body) = signed(&sim, "GET", &path, vec![], "").await;
         assert_eq!((status, body["error_code"].as_str()), (400, Some("NAT.0002")), "{path}: {body}");
     }
