@@ -76,7 +76,9 @@ def flow():
 
     shown = nat.show_nat_gateway(ShowNatGatewayRequest(nat_gateway_id="gw-ppu")).nat_gateway
     report["show"] = {"spec": shown.spec, "status": shown.status, "billing_info": shown.billing_info,
-                      "created_at": str(shown.created_at)}
+                      "created_at": str(shown.created_at),
+                      # A pay-per-use gateway has no billing information.
+                      "unset": unset(shown, ("billing_info",)), "session_unset": unset(shown.session_conf)}
 
     update = nat.update_nat_gateway(UpdateNatGatewayRequest(
         nat_gateway_id="gw-pre",
@@ -155,7 +157,7 @@ def flow():
     report["malformed_id"] = failure(lambda: nat.show_nat_gateway(ShowNatGatewayRequest(nat_gateway_id="gw ppu")))
 
     projects = iam.keystone_list_projects(KeystoneListProjectsRequest(name=env("HW_REGION"))).projects
-    report["projects"] = [{"id": p.id, "name": p.name} for p in projects]
+    report["projects"] = [{"id": p.id, "name": p.name, "unset": unset(p)} for p in projects]
 
     wrong = NatClient.new_builder().with_credentials(BasicCredentials(ak, "not-the-secret", project)) \
         .with_endpoint(endpoint).build()

@@ -236,6 +236,32 @@ fn check_domain(state: &SimState, headers: &HeaderMap) -> Result<(), Failure> {
     }
 }
 
+/// A gateway as the NAT API answers it: what [`wire::NatGateway`] holds, and the fields of the
+/// SDK's `NatGatewayResponseBody` the operator does not read: the documented defaults (session
+/// timeouts 900/300/10/5 s, 200 DNAT rules, 20 SNAT EIPs) and the simulator's own address and
+/// per-spec capacity figures.
+fn gateway_body(gw: &wire::NatGateway) -> Value {
+    let mut body = serde_json::to_value(gw).unwrap_or_default();
+    let step = gw.spec.parse::<u64>().unwrap_or(1);
+    if let Some(fields) = body.as_object_mut() {
+        for (k, v) in [
+            (
+                "session_conf",
+                json!({"tcp_session_expire_time": 900, "udp_session_expire_time": 300,
+                       "icmp_session_expire_time": 10, "tcp_time_wait_time": 5}),
+            ),
+            ("ngport_ip_address", json!("192.168.0.254")),
+            ("dnat_rules_limit", json!(200)),
+            ("snat_rule_public_ip_limit", json!(20)),
+            ("pps_max", json!(100_000 * step)),
+            ("bps_max", json!(1_000 * step)),
+        ] {
+            fields.insert(k.to_owned(), v);
+        }
+    }
+    body
+}
+
 /// NAT ids (UUIDs at the cloud, shorter names in tests) and project ids are letters, digits,
 /// `-` and `_`, at most 64: anything else in a path is refused as an invalid parameter.
 fn check_ids(route: &Route) -> Result<(), Failure> {
@@ -287,18 +313,18 @@ fn serve(state: &SimState, route: &Route, parts: &Parts, body: &[u8]) -> Result<
             let limit = if limit == 0 { 2000 } else { limit };
             let page = state.world().list(project, param("marker"), limit);
             state.core.ledger.saw(page.iter().map(|g| g.id.as_str()));
-            Ok(ok(serde_json::to_value(wire::NatGateways { nat_gateways: page }).unwrap_or_default()))
+            Ok(ok(json!({ "nat_gateways": page.iter().map(gateway_body).collect::<Vec<_>>() })))
         }
         Route::Show { project, id } => {
             let gw = state.world().gateway(project, id).map_err(|r| Failure::from_refusal(r, id))?;
             state.core.ledger.saw([id.as_str()]);
-            Ok(ok(json!({ "nat_gateway": gw })))
+            Ok(ok(json!({ "nat_gateway": gateway_body(&gw) })))
         }
         Route::Update { project, id } => {
             let request: wire::UpdateRequest = parse(body, "NAT.0002")?;
             let Some(spec) = request.nat_gateway.spec else {
                 let gw = state.world().gateway(project, id).map_err(|r| Failure::from_refusal(r, id))?;
-                return Ok(ok(json!({ "nat_gateway": gw })));
+                return Ok(ok(json!({ "nat_gateway": gateway_body(&gw) })));
             };
             let auto_pay = request.nat_gateway.prepaid_options.and_then(|p| p.is_auto_pay).unwrap_or(false);
             let prepaid = state
@@ -318,12 +344,11 @@ fn serve(state: &SimState, route: &Route, parts: &Parts, body: &[u8]) -> Result<
                 SpecChange::Applying => (None, Some((id.clone(), None, format!("spec {spec}")))),
                 SpecChange::Ordered(o) => (Some(o.clone()), Some((id.clone(), Some(o), format!("spec {spec}")))),
             };
-            let envelope = wire::NatGatewayEnvelope { nat_gateway: gw, order_id };
-            Ok(Success {
-                status: StatusCode::OK,
-                body: Some(serde_json::to_value(envelope).unwrap_or_default()),
-                order,
-            })
+            let mut body = json!({ "nat_gateway": gateway_body(&gw) });
+            if let Some(order_id) = order_id {
+                body["order_id"] = order_id.into();
+            }
+            Ok(Success { status: StatusCode::OK, body: Some(body), order })
         }
         Route::ToPeriod { project, id } => {
             let request: wire::ChangeToPeriodRequest = parse(body, "NAT.0002")?;
