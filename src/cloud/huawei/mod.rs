@@ -576,8 +576,8 @@ impl Provider for HuaweiClient {
     /// opens no order and shows as `PENDING_UPDATE` or the new spec. Only an order BSS lists with
     /// this gateway as its resource is returned, never another gateway's. BSS documents that it
     /// lists provisioned resources only: should it not list an unpaid order's gateway, the answer
-    /// is `None` and the NAT API refuses a second order for a gateway with an unfinished one
-    /// (`NAT.0103`), so nothing is bought twice.
+    /// is `None`, and a second order for a gateway with an unfinished one is refused (the
+    /// simulator answers `NAT.0103`; Huawei documents no code for it), so nothing is bought twice.
     async fn find_open_order(&self, gateway: &GatewayRef, action: OrderAction) -> Result<Option<String>, CloudError> {
         let order_type = match action {
             OrderAction::ChangeBilling => wire::ORDER_TYPE_TO_PERIOD,
