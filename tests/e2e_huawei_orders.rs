@@ -81,6 +81,34 @@ impl World {
         log.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
     }
 
+    /// Places an unpaid pay-per-use -> monthly order for `gateway` as another client of the same
+    /// account would (another tool, another resource), and returns its id.
+    async fn order_elsewhere(&self, gateway: &str) -> String {
+        let other = HuaweiClient::new(
+            natgw_operator::cloud::http::client(None).unwrap(),
+            Some(&self.sim.http_url),
+            None,
+            "cn-north-4",
+            Credentials { key_id: AK.into(), secret: SecretValue::new(SK), session_token: None, domain_id: None },
+        )
+        .unwrap();
+        let gateway = GatewayRef {
+            id: gateway.into(),
+            region: "cn-north-4".into(),
+            vpc_id: None,
+            project_id: Some(PROJECT.into()),
+        };
+        let terms = Prepaid { period_unit: PeriodUnit::Month, periods: 1, auto_renew: false, auto_pay: false };
+        other.change_billing(&gateway, &terms).await.unwrap().order_id.unwrap()
+    }
+
+    /// Runs the operator with `NATGW_CRASH_AT=point` until it kills itself there.
+    async fn crash_at(&self, point: &str) {
+        let mut crashing = self.operator(Some(point));
+        let status = crashing.wait_exit(WAIT).await.expect("the operator reaches the crash point");
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "killed at {point}; log:\n{}", self.log_tail());
+    }
+
     async fn order_in(&self, name: &str, phase: OrderPhase) -> OrderStatus {
         let obj = self.cluster.wait_for(name, WAIT, |o| order(o).is_some_and(|o| o.phase == phase)).await;
         order(&obj).unwrap()
@@ -101,28 +129,15 @@ async fn an_unrecorded_order_is_matched_to_its_own_gateway() {
         w.sim.seed_gateway(huawei_gateway(id, PROJECT, "1"));
     }
 
-    let mut crashing = w.operator(Some("after-accept"));
     w.cluster.create_natgw("a", w.spec("gw-a", "Small", false)).await;
-    let status = crashing.wait_exit(WAIT).await.expect("the operator reaches the crash point");
-    assert_eq!(status.signal(), Some(libc::SIGKILL), "killed at after-accept; log:\n{}", w.log_tail());
+    w.crash_at("after-accept").await;
     let intent = order(&w.cluster.natgws().get("a").await.unwrap()).expect("the intent is in status");
     assert_eq!((intent.phase, intent.id.as_deref()), (OrderPhase::Submitting, None), "{intent:?}");
     let a_orders = w.orders("gw-a");
     assert_eq!(a_orders.len(), 1, "the call was accepted before the crash");
 
     // Gateway B's own conversion order, unpaid, placed through another client after A's.
-    let other = HuaweiClient::new(
-        natgw_operator::cloud::http::client(None).unwrap(),
-        Some(&w.sim.http_url),
-        None,
-        "cn-north-4",
-        Credentials { key_id: AK.into(), secret: SecretValue::new(SK), session_token: None, domain_id: None },
-    )
-    .unwrap();
-    let b_gateway =
-        GatewayRef { id: "gw-b".into(), region: "cn-north-4".into(), vpc_id: None, project_id: Some(PROJECT.into()) };
-    let terms = Prepaid { period_unit: PeriodUnit::Month, periods: 1, auto_renew: false, auto_pay: false };
-    let b_order = other.change_billing(&b_gateway, &terms).await.unwrap().order_id.unwrap();
+    let b_order = w.order_elsewhere("gw-b").await;
 
     let _restarted = w.operator(None);
     let adopted = w.order_in("a", OrderPhase::AwaitingPayment).await;
@@ -137,6 +152,30 @@ async fn an_unrecorded_order_is_matched_to_its_own_gateway() {
     assert_eq!(observed.billing_mode, Some(BillingMode::Prepaid));
     assert_eq!((w.orders("gw-a"), w.orders("gw-b")), (a_orders, vec![b_order.clone()]), "one order per gateway");
     assert!(w.sim.orders().iter().any(|o| o.order_id == b_order && o.status == 6), "B's order is untouched");
+}
+
+/// Finding 3 as reported: the operator died after recording A's intent but before calling the
+/// cloud, while gateway B's conversion order was open. After the restart A orders for its own
+/// gateway (once) instead of adopting B's order and waiting on it forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_intent_never_sent_orders_for_its_own_gateway() {
+    let w = World::start("hw-intent").await;
+    for id in ["gw-a", "gw-b"] {
+        w.sim.seed_gateway(huawei_gateway(id, PROJECT, "1"));
+    }
+    let b_order = w.order_elsewhere("gw-b").await;
+
+    w.cluster.create_natgw("a", w.spec("gw-a", "Small", false)).await;
+    w.crash_at("after-intent").await;
+    assert_eq!(w.orders("gw-a"), Vec::<String>::new(), "nothing was sent before the crash");
+
+    let _restarted = w.operator(None);
+    let waiting = w.order_in("a", OrderPhase::AwaitingPayment).await;
+    assert_ne!(waiting.id.as_deref(), Some(b_order.as_str()), "A must not adopt gw-b's order");
+    let a_orders = w.orders("gw-a");
+    assert_eq!(a_orders.len(), 1, "A ordered once for its own gateway");
+    assert_eq!(waiting.id.as_deref(), Some(a_orders[0].as_str()));
+    assert_eq!(w.orders("gw-b"), vec![b_order]);
 }
 
 /// Finding 4: a prepaid gateway resized with `autoPay: false` shows AwaitingPayment with the

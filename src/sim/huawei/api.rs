@@ -183,7 +183,12 @@ fn authenticate(state: &SimState, parts: &Parts, body: &[u8]) -> Result<String, 
         return Err(Failure::new(
             StatusCode::UNAUTHORIZED,
             "APIG.0303",
-            "Incorrect app authentication information: signature expired",
+            // API Gateway's own wording, with both times.
+            format!(
+                "Incorrect app authentication information: signature expired, signature time:{},server time:{}",
+                sign::format_date(date),
+                sign::format_date(Timestamp::now())
+            ),
         ));
     }
     if !auth.signed_headers.iter().any(|h| h == "x-sdk-date") {
