@@ -156,7 +156,7 @@ async fn resizes_wait_for_the_limiter_instead_of_being_throttled() {
         .map(|i| {
             let p = if i % 2 == 0 { a.clone() } else { b.clone() };
             tokio::spawn(async move {
-                p.resize(&gw(format!("nat-r{i:02}"), None), &Capacity::Connections(3_000_000)).await.map(|_| ())
+                p.resize(&gw(format!("nat-r{i:02}"), None), &Capacity::Connections(3_000_000), true).await.map(|_| ())
             })
         })
         .collect();

@@ -122,6 +122,14 @@ async fn each_cloud_converges_with_one_order_per_change() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(huawei.core().ledger.orders().iter().filter(|o| o.gateway_id == "hw-manual").count(), 1);
     huawei.pay_order(&order_id).unwrap();
+    // Then the resize of the now prepaid gateway: with autoPay false its order waits too.
+    let resize = cluster
+        .wait_for("hw-manual", Duration::from_secs(30), |o| {
+            order_phase(o)
+                .is_some_and(|(_, p, id)| p == OrderPhase::AwaitingPayment && id.is_some_and(|i| i != order_id))
+        })
+        .await;
+    huawei.pay_order(&resize.status.unwrap().order.unwrap().id.unwrap()).unwrap();
     cluster.wait_for("hw-manual", Duration::from_secs(60), ready).await;
     let manual: Vec<_> = huawei.core().ledger.orders().into_iter().filter(|o| o.gateway_id == "hw-manual").collect();
     assert_eq!(manual.len(), 2, "one billing order (paid late) and one spec change: {manual:?}");

@@ -265,7 +265,18 @@ async fn fault_matrix() {
     w.create("hw-paid-late", w.huawei_spec("hw-paid-late", "Medium", false)).await;
     let waiting = w.phase("hw-paid-late", OrderPhase::AwaitingPayment).await;
     tokio::time::sleep(Duration::from_secs(4)).await; // waiting is not a timeout
-    w.huawei.pay_order(&waiting.status.unwrap().order.unwrap().id.unwrap()).unwrap();
+    let billing = waiting.status.unwrap().order.unwrap().id.unwrap();
+    w.huawei.pay_order(&billing).unwrap();
+    // Then the resize of the now prepaid gateway: with autoPay false its order waits too.
+    let resize = w
+        .cluster
+        .wait_for("hw-paid-late", WAIT, |o| {
+            let order = o.status.as_ref().and_then(|s| s.order.as_ref());
+            order
+                .is_some_and(|o| o.phase == OrderPhase::AwaitingPayment && o.id.as_ref().is_some_and(|i| *i != billing))
+        })
+        .await;
+    w.huawei.pay_order(&resize.status.unwrap().order.unwrap().id.unwrap()).unwrap();
     let outcome = w.ready("hw-paid-late").await;
     w.record("pending payment, then paid (Huawei)", "hw-paid-late", 2, outcome);
 

@@ -113,7 +113,9 @@ async fn the_sdks_work_against_the_simulator() {
         ..HuaweiSimConfig::default()
     };
     let sim = HuaweiSim::start(config).await.unwrap();
-    for (id, billing) in [("gw-ppu", BillingMode::PayPerUse), ("gw-pre", BillingMode::Prepaid)] {
+    for (id, billing) in
+        [("gw-ppu", BillingMode::PayPerUse), ("gw-pre", BillingMode::Prepaid), ("gw-pre2", BillingMode::Prepaid)]
+    {
         sim.seed_gateway(SeedGateway {
             id: id.into(),
             project_id: PROJECT.into(),
@@ -169,7 +171,41 @@ async fn the_sdks_work_against_the_simulator() {
     assert_eq!(report["listed_pending"], json!([order]));
     assert_eq!(report["pay"]["status"], 204);
     assert_eq!(report["order_after_pay"]["status"], 3);
-    assert_eq!(report["projects"], json!([{"id": PROJECT, "name": REGION}]));
+    assert!(report["order_after_pay"]["payment_time"].as_str().is_some_and(|t| t.ends_with('Z')), "{report}");
+    // Every field of the SDK's response models is filled (but those that do not apply).
+    for unset in ["order_unset", "line_item_unset", "listed_unset"] {
+        assert_eq!(report[unset], json!([]), "{unset}");
+    }
+    assert_eq!(report["order_after_pay"]["unset"], json!([]));
+    assert_eq!(report["order_after_pay"]["line_item_unset"], json!([]));
+    // ListPayPerUseCustomerResources ties the order to its gateway, and to no other.
+    assert_eq!(
+        report["resources"],
+        json!({"total_count": 1, "ids": ["gw-ppu"], "regions": [REGION], "unset": []}),
+        "{report}"
+    );
+    assert_eq!(report["resources_other"], 0);
+    assert_eq!(
+        (report["resources_invalid"]["status"].as_i64(), report["resources_invalid"]["code"].as_str()),
+        (Some(400), Some("CBC.0100"))
+    );
+    for kind in ["pay_again", "unknown_order"] {
+        assert_eq!(
+            (report[kind]["status"].as_i64(), report[kind]["code"].as_str()),
+            (Some(400), Some("CBC.0100")),
+            "{kind}"
+        );
+    }
+    // The same spec again orders nothing; without auto-pay the change order waits for payment.
+    assert_eq!(report["same_spec"], json!({"order_id": null, "status": "ACTIVE"}));
+    assert_eq!(report["manual_resize"]["status"], 6, "{report}");
+    assert_eq!(report["manual_resize"]["order_type"], 3);
+    assert_eq!(
+        (report["malformed_id"]["status"].as_i64(), report["malformed_id"]["code"].as_str()),
+        (Some(400), Some("NAT.0002"))
+    );
+    assert_eq!(report["projects"], json!([{"id": PROJECT, "name": REGION, "unset": []}]));
+    assert_eq!((&report["show"]["unset"], &report["show"]["session_unset"]), (&json!([]), &json!([])), "{report}");
 
     assert_eq!((report["auth"]["status"].as_i64(), report["auth"]["code"].as_str()), (Some(401), Some("APIG.0301")));
     assert_eq!(report["not_found"]["status"], 404);
@@ -185,9 +221,27 @@ async fn the_sdks_work_against_the_simulator() {
         assert_eq!(report[kind]["request_id"].as_str().map(str::len), Some(32), "{kind}: {}", report[kind]);
     }
 
-    // Only the deliberately wrong secret was refused: everything else the SDKs signed verified.
+    // Every signing algorithm of the SDK is accepted, for a read and for a body the hash covers.
+    let accepted = json!({"nat": "ACTIVE", "bss": 1});
+    assert_eq!(
+        report["algorithms"],
+        json!({"HMAC_SHA256": accepted, "HMAC_SM3": accepted, "ECDSA_P256_SHA256": accepted, "SM2_SM3": accepted}),
+        "{report}"
+    );
+    assert_eq!(
+        (report["auth_sm2"]["status"].as_i64(), report["auth_sm2"]["code"].as_str()),
+        (Some(401), Some("APIG.0301"))
+    );
+    // Only the deliberately wrong secrets were refused: everything else the SDKs signed verified.
     let refused: Vec<_> = sim.core().ledger.requests().into_iter().filter(|r| r.outcome == "APIG.0301").collect();
-    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused.len(), 2, "{refused:?}");
     let orders = sim.orders();
     assert!(orders.iter().any(|o| o.order_id == order && o.status == 3));
+    // The ledger: the spec change, the conversion, the unpaid spec change; not the no-op update.
+    let ledger: Vec<_> = sim.core().ledger.orders().into_iter().map(|o| (o.gateway_id, o.action)).collect();
+    assert_eq!(
+        ledger,
+        [("gw-pre", "UpdateNatGateway"), ("gw-ppu", "UpdateNatGatewayToPeriod"), ("gw-pre2", "UpdateNatGateway")]
+            .map(|(g, a)| (g.to_owned(), a.to_owned()))
+    );
 }

@@ -97,12 +97,12 @@ async fn pay_per_use_resize_passes_through_pending_update() {
         (Capacity::Spec("1".into()), BillingMode::PayPerUse, GatewayState::Ready)
     );
 
-    let ticket = c.resize(&gw, &Capacity::Spec("3".into())).await.unwrap();
+    let ticket = c.resize(&gw, &Capacity::Spec("3".into()), true).await.unwrap();
     assert_eq!(ticket.order_id, None);
     assert_eq!(ticket.request_id.as_ref().map(String::len), Some(32));
     let during = c.describe(&gw).await.unwrap();
     assert_eq!((during.state, during.raw_state.as_str()), (GatewayState::Transitioning, "PENDING_UPDATE"));
-    let busy = c.resize(&gw, &Capacity::Spec("4".into())).await.unwrap_err();
+    let busy = c.resize(&gw, &Capacity::Spec("4".into()), true).await.unwrap_err();
     assert_eq!((busy.kind, busy.code.as_deref()), (ErrorKind::Busy, Some("NAT.0103")));
 
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -118,7 +118,7 @@ async fn prepaid_resize_returns_an_order_and_follows_it() {
     let sim = sim().await;
     let c = client(&sim);
     let gw = gateway("gw-pre");
-    let ticket = c.resize(&gw, &Capacity::Spec("4".into())).await.unwrap();
+    let ticket = c.resize(&gw, &Capacity::Spec("4".into()), true).await.unwrap();
     let order = ticket.order_id.expect("a prepaid spec change is an order");
     assert_eq!(c.order_status(&gw, &order).await.unwrap(), OrderState::InProgress);
     wait_for(&c, &gw, &order, OrderState::Succeeded).await;
@@ -199,7 +199,7 @@ async fn errors_are_classified_by_code() {
 
     let bad = c.change_billing(&gateway("gw-ppu"), &prepaid(PeriodUnit::Month, 12, true)).await.unwrap_err();
     assert_eq!((bad.kind, bad.code.as_deref()), (ErrorKind::InvalidRequest, Some("NAT.0002")));
-    let bad = c.resize(&gateway("gw-ppu"), &Capacity::Spec("9".into())).await.unwrap_err();
+    let bad = c.resize(&gateway("gw-ppu"), &Capacity::Spec("9".into()), true).await.unwrap_err();
     assert_eq!(bad.kind, ErrorKind::InvalidRequest);
     let already = c.change_billing(&gateway("gw-pre"), &prepaid(PeriodUnit::Month, 1, true)).await.unwrap_err();
     assert_eq!(already.kind, ErrorKind::InvalidRequest);
@@ -237,7 +237,7 @@ async fn a_response_lost_after_commit_is_transient_and_the_change_happened() {
     let sim = sim().await;
     let c = client(&sim);
     sim.inject(Fault { action: Some("UpdateNatGateway".into()), times: 1, kind: FaultKind::DropResponse });
-    let err = c.resize(&gateway("gw-ppu"), &Capacity::Spec("2".into())).await.unwrap_err();
+    let err = c.resize(&gateway("gw-ppu"), &Capacity::Spec("2".into()), true).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Transient);
     assert!(err.kind.outcome_unknown());
     assert_eq!(sim.gateway("gw-ppu").unwrap().status, "PENDING_UPDATE");
@@ -386,7 +386,7 @@ async fn a_lost_prepaid_resize_order_is_found_open() {
     let gw = gateway("gw-pre");
     assert_eq!(c.find_open_order(&gw, OrderAction::Resize).await.unwrap(), None);
     sim.inject(Fault { action: Some("UpdateNatGateway".into()), times: 1, kind: FaultKind::DropResponse });
-    assert!(c.resize(&gw, &Capacity::Spec("3".into())).await.unwrap_err().kind.outcome_unknown());
+    assert!(c.resize(&gw, &Capacity::Spec("3".into()), true).await.unwrap_err().kind.outcome_unknown());
     let order = sim.orders().pop().unwrap().order_id;
     assert_eq!(c.find_open_order(&gw, OrderAction::Resize).await.unwrap(), Some(order.clone()));
     // A change order is not a conversion order: the kinds do not mix.
@@ -395,25 +395,37 @@ async fn a_lost_prepaid_resize_order_is_found_open() {
     assert_eq!(c.find_open_order(&gw, OrderAction::Resize).await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn the_most_recent_open_order_is_returned_and_bss_throttles_listing() {
-    let sim = sim().await;
+fn seed_pay_per_use(sim: &HuaweiSim, id: &str) {
     sim.seed_gateway(SeedGateway {
-        id: "gw-ppu2".into(),
+        id: id.into(),
         project_id: PROJECT.into(),
         spec: "1".into(),
         status: "ACTIVE".into(),
         billing: BillingMode::PayPerUse,
         admin_state_up: true,
     });
+}
+
+/// Finding 3 of issue 11: another gateway's open order, even a newer one of the same kind, is
+/// never taken for this gateway's.
+#[tokio::test]
+async fn an_open_order_is_matched_to_its_own_gateway_only() {
+    let sim = sim().await;
+    seed_pay_per_use(&sim, "gw-ppu2");
+    seed_pay_per_use(&sim, "gw-ppu3");
     let c = unlimited_client(&sim);
     let first = c.change_billing(&gateway("gw-ppu"), &prepaid(PeriodUnit::Month, 1, false)).await.unwrap();
     let second = c.change_billing(&gateway("gw-ppu2"), &prepaid(PeriodUnit::Month, 1, false)).await.unwrap();
     assert_ne!(first.order_id, second.order_id);
-    // BSS cannot tie an open order to its gateway, so the newest open one of the kind is the
-    // answer for either: following it delays the other gateway but never orders twice.
     let found = c.find_open_order(&gateway("gw-ppu"), OrderAction::ChangeBilling).await.unwrap();
+    assert_eq!(found, first.order_id, "gw-ppu's own order, not the newer one of gw-ppu2");
+    let found = c.find_open_order(&gateway("gw-ppu2"), OrderAction::ChangeBilling).await.unwrap();
     assert_eq!(found, second.order_id);
+    // A gateway with no order of its own adopts none, however many others are open.
+    assert_eq!(c.find_open_order(&gateway("gw-ppu3"), OrderAction::ChangeBilling).await.unwrap(), None);
+    let asked: Vec<_> =
+        sim.core().ledger.requests().into_iter().filter(|r| r.action == "ListPayPerUseCustomerResources").collect();
+    assert!(asked.iter().all(|r| r.outcome == "ok" && r.api == "huawei/bss"), "{asked:?}");
 
     let mut throttled = None;
     for _ in 0..12 {
@@ -422,8 +434,116 @@ async fn the_most_recent_open_order_is_returned_and_bss_throttles_listing() {
             break;
         }
     }
-    let e = throttled.expect("ListCustomerOrders shares BSS's 10 calls a second");
+    let e = throttled.expect("BSS allows 10 calls a second per API");
     assert_eq!((e.kind, e.code.as_deref()), (ErrorKind::Throttled, Some("APIG.0308")));
+}
+
+/// Finding 4 of issue 11: a prepaid resize with `autoPay: false` waits for payment, and is not
+/// paid until someone pays it.
+#[tokio::test]
+async fn a_prepaid_resize_without_auto_pay_waits_for_payment() {
+    let sim = sim().await;
+    let c = client(&sim);
+    let gw = gateway("gw-pre");
+    let order = c.resize(&gw, &Capacity::Spec("3".into()), false).await.unwrap().order_id.expect("an order id");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(c.order_status(&gw, &order).await.unwrap(), OrderState::AwaitingPayment);
+    assert_eq!(c.describe(&gw).await.unwrap().capacity, Capacity::Spec("2".into()));
+    let (status, details) =
+        signed(&sim, "GET", &format!("/v2/orders/customer-orders/details/{order}"), vec![], "").await;
+    assert_eq!(status, 200, "{details}");
+    assert!(details["order_info"]["payment_time"].is_null(), "unpaid: {details}");
+    sim.pay_order(&order).unwrap();
+    wait_for(&c, &gw, &order, OrderState::Succeeded).await;
+    let (_, details) = signed(&sim, "GET", &format!("/v2/orders/customer-orders/details/{order}"), vec![], "").await;
+    assert!(details["order_info"]["payment_time"].as_str().is_some_and(|t| t.ends_with('Z')), "{details}");
+    assert_eq!(sim.core().ledger.orders().len(), 1);
+    // With autoPay the order is paid at once (once the first change has landed).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let paid = c.resize(&gw, &Capacity::Spec("4".into()), true).await.unwrap().order_id.unwrap();
+    assert_ne!(c.order_status(&gw, &paid).await.unwrap(), OrderState::AwaitingPayment);
+}
+
+/// A spec change to the spec the gateway has changes nothing and is no order.
+#[tokio::test]
+async fn a_resize_to_the_current_spec_is_not_an_order() {
+    let sim = sim().await;
+    let c = client(&sim);
+    for (id, spec) in [("gw-pre", "2"), ("gw-ppu", "1")] {
+        let ticket = c.resize(&gateway(id), &Capacity::Spec(spec.into()), true).await.unwrap();
+        assert_eq!(ticket.order_id, None, "{id}");
+        assert_eq!(c.describe(&gateway(id)).await.unwrap().state, GatewayState::Ready, "{id}");
+    }
+    assert_eq!(sim.core().ledger.orders(), vec![], "nothing changed, nothing is in the ledger");
+    assert!(sim.orders().is_empty());
+}
+
+/// `ListPayPerUseCustomerResources`: the order's gateway, the account's yearly/monthly gateways,
+/// and BSS's bounds.
+#[tokio::test]
+async fn customer_resources_are_listed_by_order_and_checked() {
+    let sim = sim().await;
+    // More probes than BSS's 10 a second.
+    sim.core().limits.set("ListPayPerUseCustomerResources", 0);
+    let c = client(&sim);
+    let order = c.change_billing(&gateway("gw-ppu"), &prepaid(PeriodUnit::Month, 1, false)).await.unwrap();
+    let order = order.order_id.unwrap();
+    let path = "/v2/orders/suscriptions/resources/query";
+    let (status, body) = signed(&sim, "POST", path, vec![], &format!(r#"{{"order_id":"{order}"}}"#)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["total_count"], 1);
+    let resource = &body["data"][0];
+    assert_eq!((resource["resource_id"].as_str(), resource["project_id"].as_str()), (Some("gw-ppu"), Some(PROJECT)));
+    assert_eq!(resource["region_code"], REGION);
+    assert_eq!(resource["service_type_code"], "hws.service.type.natgateway");
+    assert_eq!(resource["is_main_resource"], 1);
+    // Without an order: the yearly/monthly gateways only.
+    let (_, body) = signed(&sim, "POST", path, vec![], "{}").await;
+    let ids: Vec<_> = body["data"].as_array().unwrap().iter().map(|r| r["resource_id"].clone()).collect();
+    assert_eq!(ids, vec![serde_json::json!("gw-pre")]);
+    let (_, body) =
+        signed(&sim, "POST", path, vec![], &format!(r#"{{"order_id":"{order}","resource_ids":["gw-pre"]}}"#)).await;
+    assert_eq!(body["total_count"], 0, "both filters apply");
+    let many: Vec<String> = (0..51).map(|i| format!("\"gw-{i}\"")).collect();
+    for bad in [
+        format!(r#"{{"resource_ids":[{}]}}"#, many.join(",")),
+        r#"{"only_main_resource":2}"#.to_owned(),
+        r#"{"status_list":[1]}"#.to_owned(),
+        r#"{"service_type_code":""}"#.to_owned(),
+        r#"{"limit":0}"#.to_owned(),
+        r#"{"offset":-1}"#.to_owned(),
+        r#"{"expire_time_begin":"2024-01-01 00:00:00"}"#.to_owned(),
+        format!(r#"{{"order_id":"{}"}}"#, "C".repeat(65)),
+        r#"{"limit":"ten"}"#.to_owned(),
+    ] {
+        let (status, body) = signed(&sim, "POST", path, vec![], &bad).await;
+        assert_eq!((status, body["error_code"].as_str()), (400, Some("CBC.0100")), "{bad}: {body}");
+    }
+    let (status, body) = signed(&sim, "POST", path, vec![], "{not json").await;
+    assert_eq!((status, body["error_code"].as_str()), (400, Some("CBC.0100")), "{body}");
+}
+
+/// Malformed ids, oversized bodies and unknown orders answer with the clouds' codes.
+#[tokio::test]
+async fn malformed_requests_get_documented_codes() {
+    let sim = sim().await;
+    for path in [format!("/v2/{PROJECT}/nat_gateways/gw%2F..%2Fx"), "/v2/bad%20project/nat_gateways/gw-ppu".to_owned()]
+    {
+        let (status, body) = signed(&sim, "GET", &path, vec![], "").await;
+        assert_eq!((status, body["error_code"].as_str()), (400, Some("NAT.0002")), "{path}: {body}");
+    }
+    let (status, body) = signed(&sim, "GET", "/v2/orders/customer-orders/details/CSNOSUCHORDER", vec![], "").await;
+    assert_eq!((status, body["error_code"].as_str()), (400, Some("CBC.0100")), "{body}");
+    let big = format!(r#"{{"nat_gateway":{{"description":"{}"}}}}"#, "x".repeat(70 * 1024));
+    let (status, body) = signed(&sim, "PUT", &format!("/v2/{PROJECT}/nat_gateways/gw-ppu"), vec![], &big).await;
+    assert_eq!((status, body["error_code"].as_str()), (413, Some("APIG.0201")), "{body}");
+    sim.inject(Fault {
+        action: Some("ShowNatGateway".into()),
+        times: 1,
+        kind: FaultKind::Timeout { millis: 10, apply: false },
+    });
+    let (status, body) = signed(&sim, "GET", &format!("/v2/{PROJECT}/nat_gateways/gw-ppu"), vec![], "").await;
+    assert_eq!((status, body["error_code"].as_str()), (504, Some("APIG.0203")), "{body}");
 }
 
 #[tokio::test]
@@ -461,24 +581,37 @@ async fn list_customer_orders_filters_and_pages_as_documented() {
 
 /// A `ListCustomerOrders` call signed by hand, to probe the simulator's filters directly.
 async fn signed_bss_get(sim: &HuaweiSim, pairs: Vec<(String, String)>) -> (u16, serde_json::Value) {
-    let mut url = reqwest::Url::parse(&format!("{}/v2/orders/customer-orders", sim.http_url)).unwrap();
-    url.set_query(Some(&sign::canonical_query(&pairs)));
+    signed(sim, "GET", "/v2/orders/customer-orders", pairs, "").await
+}
+
+/// A request signed by hand (with the domain header BSS takes), to probe the simulator directly.
+async fn signed(
+    sim: &HuaweiSim,
+    method: &str,
+    path: &str,
+    pairs: Vec<(String, String)>,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    let mut url = reqwest::Url::parse(&format!("{}{path}", sim.http_url)).unwrap();
+    url.set_query(Some(&sign::canonical_query(&pairs)).filter(|q| !q.is_empty()).map(String::as_str));
     let date = sign::format_date(k8s_openapi::jiff::Timestamp::now());
     let host = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
-    let headers = vec![
+    let mut headers = vec![
         ("Host".to_owned(), host),
-        ("X-Sdk-Date".to_owned(), date.clone()),
+        ("X-Sdk-Date".to_owned(), date),
         ("X-Domain-Id".to_owned(), DOMAIN.to_owned()),
+        ("X-Project-Id".to_owned(), PROJECT.to_owned()),
     ];
-    let request = sign::SignedRequest { method: "GET", path: url.path(), query: &pairs, headers: &headers, body: b"" };
+    if !body.is_empty() {
+        headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
+    }
+    let request =
+        sign::SignedRequest { method, path: url.path(), query: &pairs, headers: &headers, body: body.as_bytes() };
     let auth = sign::authorization(&request, AK, SK).unwrap();
-    let response = reqwest::Client::new()
-        .get(url)
-        .header("X-Sdk-Date", date)
-        .header("X-Domain-Id", DOMAIN)
-        .header("Authorization", auth)
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
+    let mut builder = reqwest::Client::new().request(method.parse().unwrap(), url).header("Authorization", auth);
+    for (name, value) in headers.iter().filter(|(n, _)| n != "Host") {
+        builder = builder.header(name, value);
+    }
+    let response = builder.body(body.to_owned()).send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap_or_default())
 }

@@ -65,13 +65,13 @@ async fn v3_resize_runs_updating_then_available() {
         (Capacity::Connections(1_000_000), GatewayState::Ready, "AVAILABLE")
     );
 
-    let ticket = c.resize(&gw("nat-1"), &Capacity::Connections(10_000_000)).await.unwrap();
+    let ticket = c.resize(&gw("nat-1"), &Capacity::Connections(10_000_000), true).await.unwrap();
     assert!(ticket.order_id.is_none());
     let request_id = ticket.request_id.expect("a request id");
     let o = c.describe(&gw("nat-1")).await.unwrap();
     assert_eq!((o.state, o.raw_state.as_str()), (GatewayState::Transitioning, "UPDATING"));
 
-    let busy = c.resize(&gw("nat-1"), &Capacity::Connections(3_000_000)).await.unwrap_err();
+    let busy = c.resize(&gw("nat-1"), &Capacity::Connections(3_000_000), true).await.unwrap_err();
     assert_eq!((busy.kind, busy.code.as_deref()), (ErrorKind::Busy, Some("UnsupportedOperation.NatGatewayIsBusy")));
     assert!(busy.request_id.is_some());
 
@@ -83,7 +83,7 @@ async fn v3_resize_runs_updating_then_available() {
     assert_eq!(orders.len(), 1);
     assert_eq!((orders[0].order_id.as_str(), orders[0].target.as_str()), (request_id.as_str(), "10000000"));
     // Decreases are fine on API 3.0.
-    c.resize(&gw("nat-1"), &Capacity::Connections(1_000_000)).await.unwrap();
+    c.resize(&gw("nat-1"), &Capacity::Connections(1_000_000), true).await.unwrap();
     let prepaid = Prepaid { period_unit: PeriodUnit::Month, periods: 1, auto_renew: false, auto_pay: true };
     let e = c.change_billing(&gw("nat-1"), &prepaid).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Unsupported);
@@ -100,27 +100,28 @@ async fn v2_upgrade_bill_goes_in_progress_then_succeeded() {
 
     let mut no_vpc = gw("nat-1");
     no_vpc.vpc_id = None;
-    let e = c.resize(&no_vpc, &Capacity::Connections(3_000_000)).await.unwrap_err();
+    let e = c.resize(&no_vpc, &Capacity::Connections(3_000_000), true).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidRequest);
     assert!(e.message.contains("spec.provider.tencent.vpcId"), "{e}");
 
-    let bill = c.resize(&gw("nat-1"), &Capacity::Connections(3_000_000)).await.unwrap().order_id.expect("a bill id");
+    let bill =
+        c.resize(&gw("nat-1"), &Capacity::Connections(3_000_000), true).await.unwrap().order_id.expect("a bill id");
     assert_eq!(c.order_status(&gw("nat-1"), &bill).await.unwrap(), OrderState::InProgress);
     let o = c.describe(&gw("nat-1")).await.unwrap();
     assert_eq!((o.state, o.raw_state.as_str()), (GatewayState::Transitioning, "running/changing"));
-    let busy = c.resize(&gw("nat-1"), &Capacity::Connections(10_000_000)).await.unwrap_err();
+    let busy = c.resize(&gw("nat-1"), &Capacity::Connections(10_000_000), true).await.unwrap_err();
     assert_eq!(busy.kind, ErrorKind::Busy, "{busy}");
 
     tokio::time::sleep(CHANGE + Duration::from_millis(100)).await;
     assert_eq!(c.order_status(&gw("nat-1"), &bill).await.unwrap(), OrderState::Succeeded);
     assert_eq!(c.describe(&gw("nat-1")).await.unwrap().capacity, Capacity::Connections(3_000_000));
 
-    let down = c.resize(&gw("nat-1"), &Capacity::Connections(1_000_000)).await.unwrap_err();
+    let down = c.resize(&gw("nat-1"), &Capacity::Connections(1_000_000), true).await.unwrap_err();
     assert_eq!(down.kind, ErrorKind::Unsupported, "{down}");
 
     // A bill that fails is reported failed, not "keep waiting".
     sim.inject(Fault { action: Some("UpgradeNatGateway".into()), times: 1, kind: FaultKind::FailOrder });
-    let bill = c.resize(&gw("nat-1"), &Capacity::Connections(10_000_000)).await.unwrap().order_id.unwrap();
+    let bill = c.resize(&gw("nat-1"), &Capacity::Connections(10_000_000), true).await.unwrap().order_id.unwrap();
     tokio::time::sleep(CHANGE + Duration::from_millis(100)).await;
     assert!(matches!(c.order_status(&gw("nat-1"), &bill).await.unwrap(), OrderState::Failed { .. }));
     assert_eq!(c.describe(&gw("nat-1")).await.unwrap().capacity, Capacity::Connections(3_000_000));
@@ -135,7 +136,7 @@ async fn each_error_kind_on_both_apis() {
         let c = client(&sim, api, credentials(ID, KEY));
         let e = c.describe(&gw("nat-missing")).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::NotFound, "{api:?} {e}");
-        let e = c.resize(&gw("nat-missing"), &Capacity::Connections(3_000_000)).await.unwrap_err();
+        let e = c.resize(&gw("nat-missing"), &Capacity::Connections(3_000_000), true).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::NotFound, "{api:?} {e}");
 
         let e = client(&sim, api, credentials(ID, "wrong-key")).describe(&gw("nat-1")).await.unwrap_err();
@@ -158,7 +159,7 @@ async fn each_error_kind_on_both_apis() {
             times: 1,
             kind: FaultKind::Error { code: "UnsupportedOperation.InsufficientFunds".into(), message: None },
         });
-        let e = c.resize(&gw("nat-1"), &Capacity::Connections(10_000_000)).await.unwrap_err();
+        let e = c.resize(&gw("nat-1"), &Capacity::Connections(10_000_000), true).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::InsufficientFunds, "{api:?} {e}");
         sim.inject(Fault {
             action: None,
@@ -188,7 +189,7 @@ async fn a_dropped_answer_is_transient_but_the_order_exists() {
     let sim = start().await;
     let c = client(&sim, TencentApi::V3, credentials(ID, KEY));
     sim.inject(Fault { action: Some("ResetNatGatewayConnection".into()), times: 1, kind: FaultKind::DropResponse });
-    let e = c.resize(&gw("nat-1"), &Capacity::Connections(3_000_000)).await.unwrap_err();
+    let e = c.resize(&gw("nat-1"), &Capacity::Connections(3_000_000), true).await.unwrap_err();
     assert!(e.kind.outcome_unknown(), "{e}");
     assert_eq!(sim.orders().len(), 1);
     assert_eq!(sim.gateway("nat-1").unwrap().state, "UPDATING");
@@ -273,7 +274,7 @@ async fn the_secret_never_shows_in_errors_or_debug() {
         let http = natgw_operator::cloud::http::client(None).unwrap();
         let c =
             TencentClient::new(api, http, Some("http://127.0.0.1:9"), "ap-guangzhou", credentials(ID, SECRET)).unwrap();
-        let e = c.resize(&gw("nat-1"), &Capacity::Connections(3_000_000)).await.unwrap_err();
+        let e = c.resize(&gw("nat-1"), &Capacity::Connections(3_000_000), true).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::Transient, "{e}");
         assert!(!shown(&e, &c).contains(SECRET));
     }
@@ -300,7 +301,7 @@ async fn control_api_seeds_injects_and_reports() {
     let c = client(&sim, TencentApi::V3, credentials(ID, KEY));
     assert_eq!(c.describe(&gw("nat-9")).await.unwrap_err().kind, ErrorKind::Transient);
     assert_eq!(c.describe(&gw("nat-9")).await.unwrap().capacity, Capacity::Connections(1_000_000));
-    c.resize(&gw("nat-9"), &Capacity::Connections(3_000_000)).await.unwrap();
+    c.resize(&gw("nat-9"), &Capacity::Connections(3_000_000), true).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
 
     let gateways = json_answer(http.get(url("/_sim/gateways"))).await;
@@ -340,7 +341,7 @@ async fn a_change_to_the_current_size_places_no_order() {
     let sim = start().await;
     for api in [TencentApi::V3, TencentApi::V2] {
         let c = client(&sim, api, credentials(ID, KEY));
-        let ticket = c.resize(&gw("nat-1"), &Capacity::Connections(1_000_000)).await.unwrap();
+        let ticket = c.resize(&gw("nat-1"), &Capacity::Connections(1_000_000), true).await.unwrap();
         if let Some(bill) = ticket.order_id {
             assert_eq!(c.order_status(&gw("nat-1"), &bill).await.unwrap(), OrderState::Succeeded, "{api:?}");
         }

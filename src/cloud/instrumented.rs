@@ -45,8 +45,13 @@ impl Provider for InstrumentedProvider {
         self.observe(CloudAction::Describe, self.inner.describe(gateway)).await
     }
 
-    async fn resize(&self, gateway: &GatewayRef, capacity: &Capacity) -> Result<OrderTicket, CloudError> {
-        self.observe(CloudAction::Resize, self.inner.resize(gateway, capacity)).await
+    async fn resize(
+        &self,
+        gateway: &GatewayRef,
+        capacity: &Capacity,
+        auto_pay: bool,
+    ) -> Result<OrderTicket, CloudError> {
+        self.observe(CloudAction::Resize, self.inner.resize(gateway, capacity, auto_pay)).await
     }
 
     async fn change_billing(&self, gateway: &GatewayRef, prepaid: &Prepaid) -> Result<OrderTicket, CloudError> {
@@ -79,9 +84,9 @@ mod tests {
 
         assert_eq!(provider.kind(), ProviderKind::TencentV3);
         assert!(provider.describe(&gw("nat-1")).await.is_ok());
-        let ticket = provider.resize(&gw("nat-1"), &Capacity::Connections(3_000_000)).await.unwrap();
+        let ticket = provider.resize(&gw("nat-1"), &Capacity::Connections(3_000_000), true).await.unwrap();
         assert_eq!(ticket.order_id.as_deref(), Some("mem-1"));
-        let busy = provider.resize(&gw("nat-1"), &Capacity::Connections(3_000_000)).await.unwrap_err();
+        let busy = provider.resize(&gw("nat-1"), &Capacity::Connections(3_000_000), true).await.unwrap_err();
         assert_eq!(busy.kind, crate::cloud::ErrorKind::Busy);
         assert!(provider.describe(&gw("missing")).await.is_err());
         assert_eq!(cloud.ledger().len(), 1, "the decorator never repeats a call");

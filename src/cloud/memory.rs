@@ -122,7 +122,12 @@ impl Provider for MemoryCloud {
         })
     }
 
-    async fn resize(&self, gateway: &GatewayRef, capacity: &Capacity) -> Result<OrderTicket, CloudError> {
+    async fn resize(
+        &self,
+        gateway: &GatewayRef,
+        capacity: &Capacity,
+        _auto_pay: bool,
+    ) -> Result<OrderTicket, CloudError> {
         self.start(gateway, Change::Resize(capacity.clone()), "Resize")
     }
 

@@ -159,8 +159,15 @@ pub trait Provider: Send + Sync {
 
     async fn describe(&self, gateway: &GatewayRef) -> Result<Observed, CloudError>;
 
-    /// Starts a resize to `capacity`.
-    async fn resize(&self, gateway: &GatewayRef, capacity: &Capacity) -> Result<OrderTicket, CloudError>;
+    /// Starts a resize to `capacity`. `auto_pay` says whether an order the resize opens (Huawei:
+    /// a yearly/monthly gateway's spec change) is paid from the balance at once, or waits for
+    /// someone to pay it (`spec.billing.prepaid.autoPay`).
+    async fn resize(
+        &self,
+        gateway: &GatewayRef,
+        capacity: &Capacity,
+        auto_pay: bool,
+    ) -> Result<OrderTicket, CloudError>;
 
     /// Starts a change from pay-per-use to the given subscription.
     async fn change_billing(&self, gateway: &GatewayRef, prepaid: &Prepaid) -> Result<OrderTicket, CloudError>;
@@ -173,9 +180,9 @@ pub trait Provider: Send + Sync {
     /// `Ok(None)` means the cloud knows of no such order, so asking again cannot buy twice.
     ///
     /// The default answers `Ok(None)`: clouds whose gateway state already reveals an accepted
-    /// change (a new size, `UPDATING`, a billing mode) don't need it. A cloud that cannot tie an
-    /// open order to one resource may return the most recent open order of that kind: following
-    /// another gateway's order only delays this one, while ordering again could pay twice.
+    /// change (a new size, `UPDATING`, a billing mode) don't need it. An order the cloud does not
+    /// tie to this gateway is never returned: following another gateway's order would leave this
+    /// one unchanged and that order's payer confused.
     async fn find_open_order(
         &self,
         _gateway: &GatewayRef,

@@ -30,7 +30,7 @@ const FLOOR: f64 = 0.1;
 ///   counterparts (`UpgradeNatGateway`, `QueryNatGatewayProductionStatus` 20/s,
 ///   `DescribeNatGateway` 100/s), as the simulator does.
 /// - Huawei BSS, documented: 10/s per account and API (`ShowCustomerOrderDetails`,
-///   `ListCustomerOrders`, `PayOrders`). Huawei publishes no NAT or IAM numbers (its API Gateway
+///   `ListCustomerOrders`, `ListPayPerUseCustomerResources`, `PayOrders`). Huawei publishes no NAT or IAM numbers (its API Gateway
 ///   answers `APIG.0308` at an account-specific threshold): chosen values, `ShowNatGateway` and
 ///   `ListNatGateways` 50/s, `UpdateNatGateway` and `UpdateNatGatewayToPeriod` 20/s,
 ///   `KeystoneListProjects` 10/s. Override any of them with `--rate-limit Action=N`.
@@ -47,6 +47,7 @@ pub fn default_limits() -> HashMap<String, f64> {
         ("UpdateNatGatewayToPeriod", 20.0),
         ("ShowCustomerOrderDetails", 10.0),
         ("ListCustomerOrders", 10.0),
+        ("ListPayPerUseCustomerResources", 10.0),
         ("PayOrders", 10.0),
         ("KeystoneListProjects", 10.0),
     ]

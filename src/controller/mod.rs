@@ -621,7 +621,7 @@ impl<'a> Pass<'a> {
                             .ok_or_else(|| {
                                 CloudError::new(ErrorKind::InvalidRequest, format!("no cloud value for size {target}"))
                             })?;
-                        provider.resize(&self.gateway, &capacity).await
+                        provider.resize(&self.gateway, &capacity, prepaid.is_none_or(|p| p.auto_pay)).await
                     }
                     OrderAction::ChangeBilling => match prepaid {
                         Some(prepaid) => provider.change_billing(&self.gateway, prepaid).await,

@@ -15,13 +15,16 @@ import urllib.request
 try:
     from huaweicloudsdkcore.auth.credentials import BasicCredentials, GlobalCredentials
     from huaweicloudsdkcore.exceptions import exceptions
+    from huaweicloudsdkcore.http.http_config import HttpConfig
+    from huaweicloudsdkcore.signer.algorithm import SigningAlgorithm
     from huaweicloudsdkcore.sdk_request import SdkRequest
     from huaweicloudsdkcore.signer.signer import Signer
     from huaweicloudsdknat.v2 import (NatClient, PrepaidOptions, ShowNatGatewayRequest, UpdateNatGatewayOption,
                                       UpdateNatGatewayOptionPrepaidOptions, UpdateNatGatewayRequest,
                                       UpdateNatGatewayRequestBody, UpdateNatGatewayToPeriodRequest,
                                       UpdateNatGatewayToPeriodRequestBody)
-    from huaweicloudsdkbss.v2 import (BssClient, ListCustomerOrdersRequest, PayCustomerOrderV3Req, PayOrdersRequest,
+    from huaweicloudsdkbss.v2 import (BssClient, ListCustomerOrdersRequest, ListPayPerUseCustomerResourcesRequest,
+                                      PayCustomerOrderV3Req, PayOrdersRequest, QueryResourcesReq,
                                       ShowCustomerOrderDetailsRequest)
     from huaweicloudsdkiam.v3 import IamClient, KeystoneListProjectsRequest
 except ImportError as e:  # pragma: no cover - reported by the Rust test
@@ -58,6 +61,11 @@ def failure(call):
     raise AssertionError("the call succeeded")
 
 
+def unset(model, allowed=()):
+    """The fields of an SDK response model the answer left unset, but those in `allowed`."""
+    return sorted(k for k in model.openapi_types if getattr(model, k) is None and k not in allowed)
+
+
 def flow():
     endpoint, ak, sk = env("HW_ENDPOINT"), env("HW_AK"), env("HW_SK")
     project, domain = env("HW_PROJECT"), env("HW_DOMAIN")
@@ -68,7 +76,9 @@ def flow():
 
     shown = nat.show_nat_gateway(ShowNatGatewayRequest(nat_gateway_id="gw-ppu")).nat_gateway
     report["show"] = {"spec": shown.spec, "status": shown.status, "billing_info": shown.billing_info,
-                      "created_at": str(shown.created_at)}
+                      "created_at": str(shown.created_at),
+                      # A pay-per-use gateway has no billing information.
+                      "unset": unset(shown, ("billing_info",)), "session_unset": unset(shown.session_conf)}
 
     update = nat.update_nat_gateway(UpdateNatGatewayRequest(
         nat_gateway_id="gw-pre",
@@ -101,14 +111,53 @@ def flow():
     pending = bss.list_customer_orders(ListCustomerOrdersRequest(order_id=period.order_id.lower(), status=6))
     report["listed_pending"] = [o.order_id for o in pending.order_infos]
 
+    # The operator's check that an open order is its gateway's: by order id and resource id.
+    def resources(order_id, resource_ids):
+        answer = bss.list_pay_per_use_customer_resources(ListPayPerUseCustomerResourcesRequest(
+            body=QueryResourcesReq(order_id=order_id, resource_ids=resource_ids, only_main_resource=1, limit=10)))
+        return answer
+    mine = resources(period.order_id, ["gw-ppu"])
+    report["resources"] = {"total_count": mine.total_count, "ids": [r.resource_id for r in mine.data],
+                           "regions": [r.region_code for r in mine.data],
+                           # Linear sizes do not apply to NAT gateways; a main resource has no parent.
+                           "unset": unset(mine.data[0], ("spec_size", "spec_size_measure_id", "parent_resource_id",
+                                                         "effective_time", "expire_time"))}
+    report["resources_other"] = resources(period.order_id, ["gw-pre"]).total_count
+    report["resources_invalid"] = failure(lambda: bss.list_pay_per_use_customer_resources(
+        ListPayPerUseCustomerResourcesRequest(body=QueryResourcesReq(only_main_resource=2))))
+
+    # Every field of the SDK's models is filled: the unpaid order has no payment time yet.
+    report["order_unset"] = unset(details.order_info, ("payment_time",))
+    report["line_item_unset"] = unset(item, ("effective_time", "expire_time"))
+    report["listed_unset"] = unset(listed.order_infos[0], ("payment_time", "agent_pay_info"))
+
     paid = bss.pay_orders(PayOrdersRequest(body=PayCustomerOrderV3Req(
         order_id=period.order_id, use_coupon="NO", use_discount="NO")))
     report["pay"] = {"status": paid.status_code}
     details = bss.show_customer_order_details(ShowCustomerOrderDetailsRequest(order_id=period.order_id))
-    report["order_after_pay"] = {"status": details.order_info.status}
+    report["order_after_pay"] = {"status": details.order_info.status, "payment_time": details.order_info.payment_time,
+                                 "unset": unset(details.order_info, ("pending_payment_end_time",)),
+                                 "line_item_unset": unset(details.order_line_items[0])}
+    report["pay_again"] = failure(lambda: bss.pay_orders(PayOrdersRequest(body=PayCustomerOrderV3Req(
+        order_id=period.order_id, use_coupon="NO", use_discount="NO"))))
+    report["unknown_order"] = failure(
+        lambda: bss.show_customer_order_details(ShowCustomerOrderDetailsRequest(order_id="CSNOSUCHORDER")))
+
+    # The spec the gateway already has: no order. Without auto-pay: an order that waits (6).
+    same = nat.update_nat_gateway(UpdateNatGatewayRequest(
+        nat_gateway_id="gw-ppu", body=UpdateNatGatewayRequestBody(nat_gateway=UpdateNatGatewayOption(spec="1"))))
+    report["same_spec"] = {"order_id": same.order_id, "status": same.nat_gateway.status}
+    manual = nat.update_nat_gateway(UpdateNatGatewayRequest(
+        nat_gateway_id="gw-pre2",
+        body=UpdateNatGatewayRequestBody(nat_gateway=UpdateNatGatewayOption(
+            spec="2", prepaid_options=UpdateNatGatewayOptionPrepaidOptions(is_auto_pay=False)))))
+    manual_details = bss.show_customer_order_details(ShowCustomerOrderDetailsRequest(order_id=manual.order_id))
+    report["manual_resize"] = {"order_id": manual.order_id, "status": manual_details.order_info.status,
+                               "order_type": manual_details.order_info.order_type}
+    report["malformed_id"] = failure(lambda: nat.show_nat_gateway(ShowNatGatewayRequest(nat_gateway_id="gw ppu")))
 
     projects = iam.keystone_list_projects(KeystoneListProjectsRequest(name=env("HW_REGION"))).projects
-    report["projects"] = [{"id": p.id, "name": p.name} for p in projects]
+    report["projects"] = [{"id": p.id, "name": p.name, "unset": unset(p)} for p in projects]
 
     wrong = NatClient.new_builder().with_credentials(BasicCredentials(ak, "not-the-secret", project)) \
         .with_endpoint(endpoint).build()
@@ -118,6 +167,25 @@ def flow():
         nat_gateway_id="gw-ppu",
         body=UpdateNatGatewayToPeriodRequestBody(prepaid_options=PrepaidOptions(
             period_type="year", period_num=4, is_auto_renew=False, is_auto_pay=True)))))
+    # Every signing algorithm the SDK offers, on a GET (NAT) and on a POST with a body (BSS).
+    report["algorithms"] = {}
+    for algorithm in SigningAlgorithm:
+        config = HttpConfig.get_default_config()
+        config.signing_algorithm = algorithm
+        signed_nat = NatClient.new_builder().with_http_config(config) \
+            .with_credentials(BasicCredentials(ak, sk, project)).with_endpoint(endpoint).build()
+        signed_bss = BssClient.new_builder().with_http_config(config) \
+            .with_credentials(GlobalCredentials(ak, sk, domain)).with_endpoint(endpoint).build()
+        status = signed_nat.show_nat_gateway(ShowNatGatewayRequest(nat_gateway_id="gw-ppu")).nat_gateway.status
+        listed = signed_bss.list_pay_per_use_customer_resources(ListPayPerUseCustomerResourcesRequest(
+            body=QueryResourcesReq(order_id=period.order_id, only_main_resource=1))).total_count
+        report["algorithms"][algorithm.name] = {"nat": status, "bss": listed}
+    config = HttpConfig.get_default_config()
+    config.signing_algorithm = SigningAlgorithm.SM2_SM3
+    forged = NatClient.new_builder().with_http_config(config) \
+        .with_credentials(BasicCredentials(ak, "not-the-secret", project)).with_endpoint(endpoint).build()
+    report["auth_sm2"] = failure(lambda: forged.show_nat_gateway(ShowNatGatewayRequest(nat_gateway_id="gw-ppu")))
+
     control("/_sim/faults", {"action": "ShowNatGateway", "times": 1, "kind": "error", "code": "APIG.0308"})
     report["throttled"] = failure(lambda: nat.show_nat_gateway(ShowNatGatewayRequest(nat_gateway_id="gw-ppu")))
     return report

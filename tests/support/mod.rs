@@ -401,3 +401,26 @@ impl Partition {
         self.cut.send_replace(cut);
     }
 }
+
+/// Pays Huawei order `order_id` as its owner would: a `PayOrders` call (BSS, signed with
+/// `ak`/`sk`) to the simulator at `endpoint`; panics unless BSS answers 204.
+pub async fn huawei_pay_order(endpoint: &str, ak: &str, sk: &str, order_id: &str) {
+    use natgw_operator::cloud::huawei::sign;
+    let url = reqwest::Url::parse(&format!("{endpoint}/v3/orders/customer-orders/pay")).unwrap();
+    let body = json!({"order_id": order_id, "use_coupon": "NO", "use_discount": "NO"}).to_string();
+    let headers = vec![
+        ("Host".to_owned(), format!("{}:{}", url.host_str().unwrap(), url.port().unwrap())),
+        ("X-Sdk-Date".to_owned(), sign::format_date(k8s_openapi::jiff::Timestamp::now())),
+        ("Content-Type".to_owned(), "application/json".to_owned()),
+    ];
+    let request =
+        sign::SignedRequest { method: "POST", path: url.path(), query: &[], headers: &headers, body: body.as_bytes() };
+    let mut call = reqwest::Client::new()
+        .post(url.clone())
+        .header("Authorization", sign::authorization(&request, ak, sk).unwrap());
+    for (name, value) in headers.iter().filter(|(n, _)| n != "Host") {
+        call = call.header(name, value);
+    }
+    let response = call.body(body).send().await.expect("PayOrders is answered");
+    assert_eq!(response.status(), 204, "PayOrders {order_id}: {}", response.text().await.unwrap_or_default());
+}

@@ -297,19 +297,14 @@ impl HuaweiClient {
         Ok(id)
     }
 
-    /// The most recent open NAT order of `order_type` created within [`OPEN_ORDER_LOOKBACK`].
-    ///
-    /// BSS cannot tie an open order to a gateway: neither `ListCustomerOrders`' entries nor
-    /// `ShowCustomerOrderDetails`' line items carry a resource id, and the documented link
-    /// (`ListPayPerUseCustomerResources` by `order_id`) lists provisioned yearly/monthly resources
-    /// only, which a pay-per-use gateway is not until its conversion order completes. So any open
-    /// order of the kind counts: following another gateway's order only delays this one until that
-    /// order ends, after which the caller reads its gateway and asks again.
-    async fn latest_open_order(&self, order_type: i64) -> Result<Option<String>, CloudError> {
+    /// The open NAT orders of `order_type` created within [`OPEN_ORDER_LOOKBACK`], newest first.
+    /// `ListCustomerOrders` does not say which resource an order is for: see [`Self::order_is_for`].
+    async fn open_orders(&self, order_type: i64) -> Result<Vec<String>, CloudError> {
         let now = k8s_openapi::jiff::Timestamp::now();
         // `create_time_end` a day ahead tolerates clock skew between this host and BSS.
         let end = (now + std::time::Duration::from_secs(24 * 3600)).strftime(wire::BSS_TIME_FORMAT).to_string();
         let begin = (now - OPEN_ORDER_LOOKBACK).strftime(wire::BSS_TIME_FORMAT).to_string();
+        let mut open = Vec::new();
         for page in 0..MAX_ORDER_PAGES {
             // No `status` filter: it takes one value, and open spans several; filtered below.
             let query: Vec<(String, String)> = [
@@ -337,20 +332,17 @@ impl HuaweiClient {
                 .await?;
             let orders: wire::CustomerOrders = Self::decode(&answer, "ListCustomerOrders")?;
             let listed = orders.order_infos.len();
-            // Newest first by `order_by`; sorted again here rather than trusting the server with
-            // which order a caller will follow (the format sorts as text).
-            let mut open: Vec<_> = orders
-                .order_infos
-                .into_iter()
-                .filter(|o| o.order_type.is_none_or(|t| t == order_type) && order_is_open(o.status))
-                .collect();
-            open.sort_by(|a, b| b.create_time.cmp(&a.create_time));
-            if let Some(order) = open.into_iter().next() {
-                return Ok(Some(order.order_id));
-            }
+            open.extend(
+                orders
+                    .order_infos
+                    .into_iter()
+                    .filter(|o| o.order_type.is_none_or(|t| t == order_type) && order_is_open(o.status)),
+            );
             let seen = page * ORDER_PAGE + listed;
             if listed < ORDER_PAGE || seen as i64 >= orders.total_count {
-                return Ok(None);
+                // Sorted here rather than trusting the server's `order_by` (the format sorts as text).
+                open.sort_by(|a, b| b.create_time.cmp(&a.create_time));
+                return Ok(open.into_iter().map(|o| o.order_id).collect());
             }
         }
         // Not knowing is not "none": answering `None` here could buy a second subscription.
@@ -363,6 +355,32 @@ impl HuaweiClient {
                 OPEN_ORDER_LOOKBACK.as_secs() / 86_400
             ),
         ))
+    }
+
+    /// Whether BSS lists `gateway_id` among the resources of order `order_id`
+    /// (`ListPayPerUseCustomerResources` filtered by both). The answer's `resource_id`s are
+    /// compared too, so an order is never taken for this gateway on a filter BSS ignored.
+    async fn order_is_for(&self, order_id: &str, gateway_id: &str) -> Result<bool, CloudError> {
+        let body = wire::QueryResourcesRequest {
+            resource_ids: Some(vec![gateway_id.to_owned()]),
+            order_id: Some(order_id.to_owned()),
+            only_main_resource: Some(1),
+            limit: Some(RESOURCE_PAGE),
+            ..Default::default()
+        };
+        let answer = self
+            .call(
+                "ListPayPerUseCustomerResources",
+                Method::POST,
+                &self.bss,
+                "/v2/orders/suscriptions/resources/query",
+                &[],
+                Scope::Global,
+                Self::json(&body),
+            )
+            .await?;
+        let resources: wire::CustomerResources = Self::decode(&answer, "ListPayPerUseCustomerResources")?;
+        Ok(resources.data.iter().any(|r| r.resource_id == gateway_id))
     }
 
     async fn show(&self, gateway: &GatewayRef) -> Result<wire::NatGateway, CloudError> {
@@ -413,6 +431,9 @@ const OPEN_ORDER_LOOKBACK: std::time::Duration = std::time::Duration::from_secs(
 /// finished orders of the same kind share the window, and the status filter takes one value only.
 const ORDER_PAGE: usize = 100;
 const MAX_ORDER_PAGES: usize = 10;
+/// `limit` of `ListPayPerUseCustomerResources`: one gateway is asked for, attached resources are
+/// left out, so one page holds the answer.
+const RESOURCE_PAGE: i64 = 10;
 
 /// Whether a BSS order has not ended: everything but 4 (cancelled) and 5 (completed), so pending
 /// approval (1), pending refund (2), processing (3), pending payment (6), pending confirmation (9),
@@ -491,7 +512,12 @@ impl Provider for HuaweiClient {
         Ok(observe(&gw))
     }
 
-    async fn resize(&self, gateway: &GatewayRef, capacity: &Capacity) -> Result<OrderTicket, CloudError> {
+    async fn resize(
+        &self,
+        gateway: &GatewayRef,
+        capacity: &Capacity,
+        auto_pay: bool,
+    ) -> Result<OrderTicket, CloudError> {
         let Capacity::Spec(spec) = capacity else {
             return Err(CloudError::new(
                 ErrorKind::Unsupported,
@@ -506,7 +532,7 @@ impl Provider for HuaweiClient {
         let body = wire::UpdateRequest {
             nat_gateway: wire::UpdateOption {
                 spec: Some(spec.clone()),
-                prepaid_options: prepaid.then_some(wire::UpdatePrepaid { is_auto_pay: Some(true) }),
+                prepaid_options: prepaid.then_some(wire::UpdatePrepaid { is_auto_pay: Some(auto_pay) }),
                 ..Default::default()
             },
         };
@@ -547,18 +573,27 @@ impl Provider for HuaweiClient {
 
     /// `ChangeBilling`: an open pay-per-use -> yearly/monthly order (type 11). `Resize`: an open
     /// change order (type 3), only for a yearly/monthly gateway, since a pay-per-use spec change
-    /// opens no order and shows as `PENDING_UPDATE` or the new spec. See `latest_open_order` for
-    /// why an order is not matched to the gateway.
+    /// opens no order and shows as `PENDING_UPDATE` or the new spec. Only an order BSS lists with
+    /// this gateway as its resource is returned, never another gateway's. BSS documents that it
+    /// lists provisioned resources only: should it not list an unpaid order's gateway, the answer
+    /// is `None`, and a second order for a gateway with an unfinished one is refused (the
+    /// simulator answers `NAT.0103`; Huawei documents no code for it), so nothing is bought twice.
     async fn find_open_order(&self, gateway: &GatewayRef, action: OrderAction) -> Result<Option<String>, CloudError> {
-        match action {
-            OrderAction::ChangeBilling => self.latest_open_order(wire::ORDER_TYPE_TO_PERIOD).await,
+        let order_type = match action {
+            OrderAction::ChangeBilling => wire::ORDER_TYPE_TO_PERIOD,
             OrderAction::Resize => {
                 if observe(&self.show(gateway).await?).billing == BillingMode::PayPerUse {
                     return Ok(None);
                 }
-                self.latest_open_order(wire::ORDER_TYPE_CHANGE).await
+                wire::ORDER_TYPE_CHANGE
+            }
+        };
+        for order_id in self.open_orders(order_type).await? {
+            if self.order_is_for(&order_id, &gateway.id).await? {
+                return Ok(Some(order_id));
             }
         }
+        Ok(None)
     }
 }
 

@@ -24,9 +24,11 @@ pub struct SignedRequest<'a> {
     pub body: &'a [u8],
 }
 
-/// The parts of an `Authorization: SDK-HMAC-SHA256 ...` header.
+/// The parts of an `Authorization: <algorithm> Access=..., SignedHeaders=..., Signature=...` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authorization {
+    /// `SDK-HMAC-SHA256`, or another the official SDKs offer (see the simulator's verifier).
+    pub algorithm: String,
     pub access: String,
     pub signed_headers: Vec<String>,
     pub signature: String,
@@ -93,13 +95,26 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 /// `METHOD\nURI\nQUERY\nHEADERS\nSIGNED_HEADERS\nPAYLOAD_HASH`, or `None` when a header named
 /// in `signed_headers` is not in the request.
 pub fn canonical_request(req: &SignedRequest<'_>, signed_headers: &[String]) -> Option<String> {
+    canonical_request_hashed(req, signed_headers, CONTENT_SHA256_HEADER, |b| hex::encode(Sha256::digest(b)))
+}
+
+/// [`canonical_request`] with another payload hash (`hash`, hex) and the header that may declare
+/// it (`content_header`, e.g. `X-Sdk-Content-Sm3`), as the SDK's SM3 signers do. Like the SDK, an
+/// empty body always hashes as empty, and a declared value (`UNSIGNED-PAYLOAD`) replaces the hash
+/// of a body.
+pub fn canonical_request_hashed(
+    req: &SignedRequest<'_>,
+    signed_headers: &[String],
+    content_header: &str,
+    hash: impl Fn(&[u8]) -> String,
+) -> Option<String> {
     let mut canonical_headers = String::new();
     for name in signed_headers {
         canonical_headers.push_str(&format!("{name}:{}\n", header(req.headers, name)?.trim()));
     }
-    let payload_hash = match header(req.headers, CONTENT_SHA256_HEADER) {
-        Some(declared) => declared.to_owned(),
-        None => hex::encode(Sha256::digest(req.body)),
+    let payload_hash = match header(req.headers, content_header) {
+        Some(declared) if !req.body.is_empty() => declared.to_owned(),
+        _ => hash(req.body),
     };
     Some(format!(
         "{}\n{}\n{}\n{}\n{}\n{}",
@@ -139,7 +154,8 @@ pub fn authorization(req: &SignedRequest<'_>, access: &str, secret: &str) -> Opt
 }
 
 pub fn parse_authorization(value: &str) -> Option<Authorization> {
-    let rest = value.trim().strip_prefix(ALGORITHM)?.trim_start();
+    let (algorithm, rest) = value.trim().split_once(' ')?;
+    let rest = rest.trim_start();
     let (mut access, mut signed, mut sig) = (None, None, None);
     for part in rest.split(',') {
         let (k, v) = part.trim().split_once('=')?;
@@ -150,7 +166,7 @@ pub fn parse_authorization(value: &str) -> Option<Authorization> {
             _ => {}
         }
     }
-    Some(Authorization { access: access?, signed_headers: signed?, signature: sig? })
+    Some(Authorization { algorithm: algorithm.to_owned(), access: access?, signed_headers: signed?, signature: sig? })
 }
 
 pub fn format_date(at: Timestamp) -> String {

@@ -132,6 +132,10 @@ pub struct OrderInfo {
     pub payment_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_payment_end_time: Option<String>,
+    /// The rest of the SDK's model (names, amounts, currency, ...), which the operator does not
+    /// read; the simulator fills it so that the SDK sees every field.
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
 }
 
 /// `ListCustomerOrders` (`GET /v2/orders/customer-orders`) response. Its entries carry no
@@ -142,6 +146,93 @@ pub struct CustomerOrders {
     pub total_count: i64,
     #[serde(default)]
     pub order_infos: Vec<OrderInfo>,
+}
+
+/// `ListPayPerUseCustomerResources` (`POST /v2/orders/suscriptions/resources/query`, the path's
+/// spelling is BSS's) request body, the SDK's `QueryResourcesReq`: the yearly/monthly resources
+/// that match every filter given. An absent filter is no filter.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct QueryResourcesRequest {
+    /// At most 50.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_ids: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    /// 1: main resources only; 0 (default): their attached resources too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only_main_resource: Option<i64>,
+    /// Resource statuses: 2 in use, 3 closed, 4 frozen, 5 expired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_list: Option<Vec<i64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<i64>,
+    /// Default 10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expire_time_begin: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expire_time_end: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_type_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
+}
+
+/// `ListPayPerUseCustomerResources` response.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct CustomerResources {
+    #[serde(default)]
+    pub data: Vec<CustomerResource>,
+    #[serde(default)]
+    pub total_count: i64,
+}
+
+/// One entry of `ListPayPerUseCustomerResources` (the SDK's `OrderInstanceV2`). The operator reads
+/// `resource_id`; the rest is what the simulator serves so that the SDK model is complete.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct CustomerResource {
+    #[serde(default)]
+    pub id: String,
+    /// The cloud service's own id: for a NAT gateway, the gateway id.
+    pub resource_id: String,
+    #[serde(default)]
+    pub resource_name: String,
+    #[serde(default)]
+    pub region_code: String,
+    #[serde(default)]
+    pub service_type_code: String,
+    #[serde(default)]
+    pub resource_type_code: String,
+    #[serde(default)]
+    pub resource_type_name: String,
+    #[serde(default)]
+    pub service_type_name: String,
+    #[serde(default)]
+    pub resource_spec_code: String,
+    #[serde(default)]
+    pub project_id: String,
+    #[serde(default)]
+    pub product_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_resource_id: Option<String>,
+    #[serde(default)]
+    pub is_main_resource: i64,
+    #[serde(default)]
+    pub status: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expire_time: Option<String>,
+    #[serde(default)]
+    pub expire_policy: i64,
+    #[serde(default)]
+    pub product_spec_desc: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_time: Option<String>,
+    /// `{"id","name"}` of the enterprise project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enterprise_project: Option<serde_json::Value>,
 }
 
 /// `PayOrders` request body.

@@ -173,7 +173,13 @@ impl Provider for TencentClient {
         })
     }
 
-    async fn resize(&self, gateway: &GatewayRef, capacity: &Capacity) -> Result<OrderTicket, CloudError> {
+    /// Tencent charges a resize without an order to pay, so `auto_pay` does not apply.
+    async fn resize(
+        &self,
+        gateway: &GatewayRef,
+        capacity: &Capacity,
+        _auto_pay: bool,
+    ) -> Result<OrderTicket, CloudError> {
         let connections = connections(capacity)?;
         if let Some(s) = &self.sweeps {
             s.invalidate(&gateway.id);

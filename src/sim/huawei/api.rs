@@ -4,7 +4,6 @@
 use std::{sync::Arc, time::Duration};
 
 use axum::{
-    body::Bytes,
     extract::{Request, State},
     http::{HeaderMap, HeaderValue, Method, StatusCode, request::Parts},
     response::{IntoResponse, Response},
@@ -12,7 +11,11 @@ use axum::{
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 
-use super::{SimState, world::Refusal};
+use super::{
+    SimState,
+    verify::{self, Rejected},
+    world::{Refusal, SpecChange},
+};
 use crate::cloud::huawei::{sign, wire};
 use crate::sim::{
     faults::{FaultKind, broken_response},
@@ -30,6 +33,7 @@ enum Route {
     ToPeriod { project: String, id: String },
     OrderDetails { order_id: String },
     ListOrders,
+    ListResources,
     PayOrders,
     ListProjects,
 }
@@ -42,6 +46,8 @@ impl Route {
             ("GET", ["v2", "orders", "customer-orders", "details", id]) => Route::OrderDetails { order_id: s(id) },
             ("GET", ["v2", "orders", "customer-orders"]) => Route::ListOrders,
             ("POST", ["v3", "orders", "customer-orders", "pay"]) => Route::PayOrders,
+            // BSS spells the path `suscriptions`.
+            ("POST", ["v2", "orders", "suscriptions", "resources", "query"]) => Route::ListResources,
             ("GET", ["v3", "projects"]) => Route::ListProjects,
             ("GET", ["v2", p, "nat_gateways"]) => Route::List { project: s(p) },
             ("GET", ["v2", p, "nat_gateways", id]) => Route::Show { project: s(p), id: s(id) },
@@ -59,6 +65,7 @@ impl Route {
             Route::ToPeriod { .. } => "UpdateNatGatewayToPeriod",
             Route::OrderDetails { .. } => "ShowCustomerOrderDetails",
             Route::ListOrders => "ListCustomerOrders",
+            Route::ListResources => "ListPayPerUseCustomerResources",
             Route::PayOrders => "PayOrders",
             Route::ListProjects => "KeystoneListProjects",
         }
@@ -67,7 +74,7 @@ impl Route {
     fn api(&self) -> &'static str {
         match self {
             Route::List { .. } | Route::Show { .. } | Route::Update { .. } | Route::ToPeriod { .. } => "huawei/nat",
-            Route::OrderDetails { .. } | Route::ListOrders | Route::PayOrders => "huawei/bss",
+            Route::OrderDetails { .. } | Route::ListOrders | Route::ListResources | Route::PayOrders => "huawei/bss",
             Route::ListProjects => "huawei/iam",
         }
     }
@@ -176,7 +183,12 @@ fn authenticate(state: &SimState, parts: &Parts, body: &[u8]) -> Result<String, 
         return Err(Failure::new(
             StatusCode::UNAUTHORIZED,
             "APIG.0303",
-            "Incorrect app authentication information: signature expired",
+            // API Gateway's own wording, with both times.
+            format!(
+                "Incorrect app authentication information: signature expired, signature time:{},server time:{}",
+                sign::format_date(date),
+                sign::format_date(Timestamp::now())
+            ),
         ));
     }
     if !auth.signed_headers.iter().any(|h| h == "x-sdk-date") {
@@ -195,10 +207,11 @@ fn authenticate(state: &SimState, parts: &Parts, body: &[u8]) -> Result<String, 
         headers: &headers,
         body,
     };
-    let expected = sign::compute(&request, &auth.signed_headers, &credential.secret)
-        .ok_or_else(|| Failure::auth("a signed header is missing from the request"))?;
-    if expected != auth.signature {
-        return Err(Failure::auth("verify aksk signature fail"));
+    match verify::verify(&auth, &request, &credential.secret) {
+        Ok(()) => {}
+        Err(Rejected::MissingHeader) => return Err(Failure::auth("a signed header is missing from the request")),
+        Err(Rejected::UnsupportedAlgorithm) => return Err(Failure::auth("unsupported signing algorithm")),
+        Err(Rejected::Mismatch) => return Err(Failure::auth("verify aksk signature fail")),
     }
     if let Some(token) = &credential.token
         && header(&parts.headers, "x-security-token") != Some(token.as_str())
@@ -228,8 +241,64 @@ fn check_domain(state: &SimState, headers: &HeaderMap) -> Result<(), Failure> {
     }
 }
 
+/// A gateway as the NAT API answers it: what [`wire::NatGateway`] holds, and the fields of the
+/// SDK's `NatGatewayResponseBody` the operator does not read: the documented defaults (session
+/// timeouts 900/300/10/5 s, 200 DNAT rules, 20 SNAT EIPs) and the simulator's own address and
+/// per-spec capacity figures.
+fn gateway_body(gw: &wire::NatGateway) -> Value {
+    let mut body = serde_json::to_value(gw).unwrap_or_default();
+    let step = gw.spec.parse::<u64>().unwrap_or(1);
+    if let Some(fields) = body.as_object_mut() {
+        for (k, v) in [
+            (
+                "session_conf",
+                json!({"tcp_session_expire_time": 900, "udp_session_expire_time": 300,
+                       "icmp_session_expire_time": 10, "tcp_time_wait_time": 5}),
+            ),
+            ("ngport_ip_address", json!("192.168.0.254")),
+            ("dnat_rules_limit", json!(200)),
+            ("snat_rule_public_ip_limit", json!(20)),
+            ("pps_max", json!(100_000 * step)),
+            ("bps_max", json!(1_000 * step)),
+        ] {
+            fields.insert(k.to_owned(), v);
+        }
+    }
+    body
+}
+
+/// NAT ids (UUIDs at the cloud, shorter names in tests) and project ids are letters, digits,
+/// `-` and `_`, at most 64: anything else in a path is refused as an invalid parameter.
+fn check_ids(route: &Route) -> Result<(), Failure> {
+    let well_formed =
+        |v: &str| (1..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let ids: Vec<&str> = match route {
+        Route::List { project } => vec![project],
+        Route::Show { project, id } | Route::Update { project, id } | Route::ToPeriod { project, id } => {
+            vec![project, id]
+        }
+        Route::OrderDetails { order_id } => {
+            return if well_formed(order_id) {
+                Ok(())
+            } else {
+                Err(invalid_parameter(format!("the order id {order_id:?} is not valid")))
+            };
+        }
+        _ => vec![],
+    };
+    match ids.into_iter().find(|v| !well_formed(v)) {
+        Some(bad) => Err(Failure::new(
+            StatusCode::BAD_REQUEST,
+            "NAT.0002",
+            format!("Invalid parameters: {bad:?} is not a valid id."),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Carries out one authenticated call.
 fn serve(state: &SimState, route: &Route, parts: &Parts, body: &[u8]) -> Result<Success, Failure> {
+    check_ids(route)?;
     let take_fail_order = || state.core.faults.take(route.action(), |k| *k == FaultKind::FailOrder).is_some();
     match route {
         Route::List { project } => {
@@ -249,18 +318,18 @@ fn serve(state: &SimState, route: &Route, parts: &Parts, body: &[u8]) -> Result<
             let limit = if limit == 0 { 2000 } else { limit };
             let page = state.world().list(project, param("marker"), limit);
             state.core.ledger.saw(page.iter().map(|g| g.id.as_str()));
-            Ok(ok(serde_json::to_value(wire::NatGateways { nat_gateways: page }).unwrap_or_default()))
+            Ok(ok(json!({ "nat_gateways": page.iter().map(gateway_body).collect::<Vec<_>>() })))
         }
         Route::Show { project, id } => {
             let gw = state.world().gateway(project, id).map_err(|r| Failure::from_refusal(r, id))?;
             state.core.ledger.saw([id.as_str()]);
-            Ok(ok(json!({ "nat_gateway": gw })))
+            Ok(ok(json!({ "nat_gateway": gateway_body(&gw) })))
         }
         Route::Update { project, id } => {
             let request: wire::UpdateRequest = parse(body, "NAT.0002")?;
             let Some(spec) = request.nat_gateway.spec else {
                 let gw = state.world().gateway(project, id).map_err(|r| Failure::from_refusal(r, id))?;
-                return Ok(ok(json!({ "nat_gateway": gw })));
+                return Ok(ok(json!({ "nat_gateway": gateway_body(&gw) })));
             };
             let auto_pay = request.nat_gateway.prepaid_options.and_then(|p| p.is_auto_pay).unwrap_or(false);
             let prepaid = state
@@ -271,15 +340,20 @@ fn serve(state: &SimState, route: &Route, parts: &Parts, body: &[u8]) -> Result<
                 .is_some_and(|b| !b.is_empty());
             let fails = prepaid && take_fail_order();
             let mut world = state.world();
-            let order =
+            let change =
                 world.update_spec(project, id, &spec, auto_pay, fails).map_err(|r| Failure::from_refusal(r, id))?;
             let gw = world.gateway(project, id).map_err(|r| Failure::from_refusal(r, id))?;
-            let envelope = wire::NatGatewayEnvelope { nat_gateway: gw, order_id: order.clone() };
-            Ok(Success {
-                status: StatusCode::OK,
-                body: Some(serde_json::to_value(envelope).unwrap_or_default()),
-                order: Some((id.clone(), order, format!("spec {spec}"))),
-            })
+            // The ledger holds what changes the gateway: the same spec again orders nothing.
+            let (order_id, order) = match change {
+                SpecChange::Unchanged => (None, None),
+                SpecChange::Applying => (None, Some((id.clone(), None, format!("spec {spec}")))),
+                SpecChange::Ordered(o) => (Some(o.clone()), Some((id.clone(), Some(o), format!("spec {spec}")))),
+            };
+            let mut body = json!({ "nat_gateway": gateway_body(&gw) });
+            if let Some(order_id) = order_id {
+                body["order_id"] = order_id.into();
+            }
+            Ok(Success { status: StatusCode::OK, body: Some(body), order })
         }
         Route::ToPeriod { project, id } => {
             let request: wire::ChangeToPeriodRequest = parse(body, "NAT.0002")?;
@@ -297,13 +371,14 @@ fn serve(state: &SimState, route: &Route, parts: &Parts, body: &[u8]) -> Result<
         }
         Route::OrderDetails { order_id } => {
             check_domain(state, &parts.headers)?;
-            let details = state.world().order(order_id).ok_or_else(|| {
+            let mut details = state.world().order(order_id).ok_or_else(|| {
                 Failure::new(
                     StatusCode::BAD_REQUEST,
                     "CBC.0100",
                     format!("Invalid parameter: the order {order_id} does not exist."),
                 )
             })?;
+            details.order_info.customer_id = state.domain_id.clone();
             Ok(ok(serde_json::to_value(details).unwrap_or_default()))
         }
         Route::ListOrders => {
@@ -314,6 +389,19 @@ fn serve(state: &SimState, route: &Route, parts: &Parts, body: &[u8]) -> Result<
                 order.customer_id = state.domain_id.clone();
             }
             Ok(ok(serde_json::to_value(list_orders(&query, orders)?).unwrap_or_default()))
+        }
+        Route::ListResources => {
+            check_domain(state, &parts.headers)?;
+            let request: wire::QueryResourcesRequest = parse(body, "CBC.0100")?;
+            check_resource_query(&request)?;
+            let regions: Vec<super::SimProject> = state.projects().clone();
+            let region =
+                |project: &str| regions.iter().find(|p| p.id == project).map(|p| p.name.clone()).unwrap_or_default();
+            let all = state.world().resources(&request, region);
+            let total_count = all.len() as i64;
+            let offset = request.offset.unwrap_or(0) as usize;
+            let data = all.into_iter().skip(offset).take(request.limit.unwrap_or(10) as usize).collect();
+            Ok(ok(serde_json::to_value(wire::CustomerResources { data, total_count }).unwrap_or_default()))
         }
         Route::PayOrders => {
             check_domain(state, &parts.headers)?;
@@ -345,6 +433,36 @@ fn serve(state: &SimState, route: &Route, parts: &Parts, body: &[u8]) -> Result<
 
 fn invalid_parameter(message: String) -> Failure {
     Failure::new(StatusCode::BAD_REQUEST, "CBC.0100", format!("Invalid parameter: {message}"))
+}
+
+/// `ListPayPerUseCustomerResources`' documented bounds: at most 50 `resource_ids`, an `order_id`
+/// of at most 64 characters, `only_main_resource` 0 or 1, at most 10 statuses among 2-5, a
+/// non-empty `service_type_code` when given, `offset` from 0, `limit` from 1, times as
+/// `yyyy-MM-ddTHH:mm:ssZ`.
+fn check_resource_query(q: &wire::QueryResourcesRequest) -> Result<(), Failure> {
+    let time_ok = |t: &Option<String>| {
+        t.as_deref().is_none_or(|t| {
+            t.is_empty() || k8s_openapi::jiff::civil::DateTime::strptime(wire::BSS_TIME_FORMAT, t).is_ok()
+        })
+    };
+    let problem = if q.resource_ids.as_ref().is_some_and(|r| r.len() > 50) {
+        "resource_ids holds more than 50 ids"
+    } else if q.order_id.as_ref().is_some_and(|o| o.chars().count() > 64) {
+        "order_id is longer than 64 characters"
+    } else if q.only_main_resource.is_some_and(|m| !matches!(m, 0 | 1)) {
+        "only_main_resource is not 0 or 1"
+    } else if q.status_list.as_ref().is_some_and(|s| s.len() > 10 || s.iter().any(|s| !(2..=5).contains(s))) {
+        "status_list takes at most 10 of the statuses 2-5"
+    } else if q.service_type_code.as_deref() == Some("") {
+        "service_type_code must not be empty"
+    } else if q.offset.is_some_and(|o| o < 0) || q.limit.is_some_and(|l| l < 1) {
+        "offset must be 0 or more and limit 1 or more"
+    } else if !time_ok(&q.expire_time_begin) || !time_ok(&q.expire_time_end) {
+        "expire times are not yyyy-MM-ddTHH:mm:ssZ"
+    } else {
+        return Ok(());
+    };
+    Err(invalid_parameter(problem.to_owned()))
 }
 
 /// `ListCustomerOrders`' documented filters and paging over the account's orders. A parameter
@@ -469,13 +587,14 @@ pub async fn handle(State(state): State<Arc<SimState>>, request: Request) -> Res
         faults.take(action, |k| matches!(k, FaultKind::Timeout { apply: false, .. }))
     {
         tokio::time::sleep(Duration::from_millis(millis)).await;
-        let f = Failure::new(StatusCode::GATEWAY_TIMEOUT, "APIG.0201", "Backend timeout.");
+        let f = Failure::new(StatusCode::GATEWAY_TIMEOUT, "APIG.0203", "Backend timeout");
         record(&state, &route, None, &f.code);
         return reply(f.status, Some(f.body(&request_id)), &request_id);
     }
-    let body = match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(b) => b,
-        Err(_) => Bytes::new(),
+    let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
+        let f = Failure::new(StatusCode::PAYLOAD_TOO_LARGE, "APIG.0201", "Request entity too large");
+        record(&state, &route, None, &f.code);
+        return reply(f.status, Some(f.body(&request_id)), &request_id);
     };
 
     let result = match authenticate(&state, &parts, &body) {

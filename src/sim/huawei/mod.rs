@@ -1,9 +1,12 @@
 //! A simulator of Huawei Cloud NAT v2, BSS and IAM, all on one port, for the calls the operator
 //! makes: `ListNatGateways` (`limit` 0-2000, `marker`), `ShowNatGateway`, `UpdateNatGateway`, `UpdateNatGatewayToPeriod`,
-//! `ShowCustomerOrderDetails`, `ListCustomerOrders`, `PayOrders` and `KeystoneListProjects`.
+//! `ShowCustomerOrderDetails`, `ListCustomerOrders`, `ListPayPerUseCustomerResources`, `PayOrders`
+//! and `KeystoneListProjects`. The ledger records calls that change a gateway (an update to the
+//! spec it already has is none).
 //!
-//! Every API call is checked as API Gateway would: the SDK-HMAC-SHA256 signature is recomputed
-//! over the headers the request says it signed (with the client's own canonicalisation code),
+//! Every API call is checked as API Gateway would: the signature (SDK-HMAC-SHA256, or any other
+//! algorithm the official SDKs offer, see `verify`) is recomputed over the headers the request
+//! says it signed (with the client's own canonicalisation code),
 //! `X-Sdk-Date` must be within 15 minutes, and a credential with a token requires
 //! `X-Security-Token`. Failures answer 401 `APIG.0301` (`APIG.0303` when expired). Rate limits
 //! (BSS: 10/s per AK by default) answer 429 `APIG.0308`. Unknown paths answer 404 `APIG.0101`.
@@ -15,6 +18,7 @@
 //! - `POST /_sim/projects` (`{"id","name"}`)
 
 mod api;
+mod verify;
 pub mod world;
 
 use std::{
@@ -120,9 +124,10 @@ pub struct SimState {
 impl SimState {
     /// The state for a configuration; BSS calls start rate-limited as documented.
     pub fn new(config: &HuaweiSimConfig) -> Arc<SimState> {
-        let mut limits: HashMap<String, u32> = ["ShowCustomerOrderDetails", "ListCustomerOrders", "PayOrders"]
-            .map(|a| (a.to_owned(), BSS_LIMIT_PER_SECOND))
-            .into();
+        let mut limits: HashMap<String, u32> =
+            ["ShowCustomerOrderDetails", "ListCustomerOrders", "ListPayPerUseCustomerResources", "PayOrders"]
+                .map(|a| (a.to_owned(), BSS_LIMIT_PER_SECOND))
+                .into();
         limits.extend(config.rate_limits.iter().map(|(a, n)| (a.clone(), *n)));
         // 0 lifts a limit, as on the control API.
         limits.retain(|_, n| *n > 0);

@@ -86,6 +86,9 @@ pub struct SimOrder {
     /// Set by the `failOrder` fault: processing ends cancelled instead of completed.
     pub fails: bool,
     pub created_at: String,
+    /// When it was paid (at once when auto-paid), BSS's `payment_time`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paid_at: Option<String>,
     #[serde(skip)]
     due: Option<Instant>,
 }
@@ -97,6 +100,17 @@ struct Gateway {
     landing: Option<(Instant, String)>,
     /// The order that a prepaid spec change waits for.
     waiting_for: Option<String>,
+}
+
+/// What `UpdateNatGateway` with a spec did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpecChange {
+    /// The gateway already has that spec: nothing changes, nothing is ordered.
+    Unchanged,
+    /// A pay-per-use gateway: the change runs without an order.
+    Applying,
+    /// A yearly/monthly gateway: this order carries the change.
+    Ordered(String),
 }
 
 /// Why a call was refused, in the NAT API's words.
@@ -114,6 +128,34 @@ pub struct World {
     change_time: Duration,
     order_time: Duration,
     next_order: u64,
+}
+
+/// The simulator's price of an order: 100 per spec step and period (a change: one period).
+fn amount(o: &SimOrder, spec: &str) -> f64 {
+    let periods = match &o.effect {
+        OrderEffect::ToPeriod { period_num, .. } => *period_num,
+        OrderEffect::Resize { .. } => 1,
+    };
+    spec.parse::<f64>().unwrap_or(1.0) * 100.0 * periods as f64
+}
+
+/// `AmountInfomationV2` (BSS's spelling) of an order paid from the balance without discounts.
+fn amount_info() -> serde_json::Value {
+    serde_json::json!({
+        "discounts": [], "flexipurchase_coupon_amount": 0.0, "coupon_amount": 0.0,
+        "stored_card_amount": 0.0, "commission_amount": 0.0, "consumed_amount": 0.0
+    })
+}
+
+/// When a paid subscription order's term ends (months of 30 days, years of 365).
+fn expiry(o: &SimOrder) -> Option<String> {
+    let OrderEffect::ToPeriod { period_type, period_num, .. } = &o.effect else {
+        return None;
+    };
+    let paid = k8s_openapi::jiff::civil::DateTime::strptime(wire::BSS_TIME_FORMAT, o.paid_at.as_deref()?).ok()?;
+    let days = if period_type == "year" { 365 } else { 30 } * period_num;
+    let end = paid.checked_add(k8s_openapi::jiff::Span::new().days(days)).ok()?;
+    Some(end.strftime(wire::BSS_TIME_FORMAT).to_string())
 }
 
 fn now_text() -> String {
@@ -242,6 +284,7 @@ impl World {
             status,
             fails,
             created_at: now_text(),
+            paid_at: auto_pay.then(now_text),
             due,
         };
         self.orders.insert(order_id.clone(), order);
@@ -256,25 +299,25 @@ impl World {
         spec: &str,
         auto_pay: bool,
         fails: bool,
-    ) -> Result<Option<String>, Refusal> {
+    ) -> Result<SpecChange, Refusal> {
         if !matches!(spec, "1" | "2" | "3" | "4" | "5") {
             return Err(Refusal::Invalid(format!("Invalid parameters: spec {spec:?} is not one of 1-5.")));
         }
         let change_time = self.change_time;
         let gw = self.changeable(project, id)?;
         if gw.body.spec == spec {
-            return Ok(None);
+            return Ok(SpecChange::Unchanged);
         }
         gw.body.status = "PENDING_UPDATE".to_owned();
         if gw.body.billing_info.as_deref().is_none_or(str::is_empty) {
             gw.landing = Some((Instant::now() + change_time, spec.to_owned()));
-            return Ok(None);
+            return Ok(SpecChange::Applying);
         }
         let order = self.new_order(id, OrderEffect::Resize { spec: spec.to_owned() }, auto_pay, fails);
         if let Some(gw) = self.gateways.get_mut(id) {
             gw.waiting_for = Some(order.clone());
         }
-        Ok(Some(order))
+        Ok(SpecChange::Ordered(order))
     }
 
     /// `change_to_period`: validates the terms and opens an order.
@@ -316,16 +359,19 @@ impl World {
     }
 
     /// `ShowCustomerOrderDetails`: the order and one line item. Like BSS's `OrderLineItemEntityV2`,
-    /// the line item names the product and terms, not the gateway: BSS has no resource id there.
+    /// the line item names the product and terms, not the gateway: BSS has no resource id there
+    /// (`ListPayPerUseCustomerResources` by order id names it, see [`World::resources`]).
     pub fn order(&mut self, id: &str) -> Option<wire::OrderDetails> {
         self.settle();
         let o = self.orders.get(id)?;
-        let mut order_info = Self::order_info(o);
+        let mut order_info = self.order_info(o);
         order_info.pending_payment_end_time = (o.status == PENDING_PAYMENT).then(|| {
             (Timestamp::now() + std::time::Duration::from_secs(15 * 24 * 3600))
                 .strftime(wire::BSS_TIME_FORMAT)
                 .to_string()
         });
+        order_info.other.insert("user_name".into(), "sim-user".into());
+        order_info.other.insert("sub_order_infos".into(), serde_json::json!([]));
         // BSS `period_type`: 2 month, 3 year; a change order keeps the subscription's terms.
         let (period_type, period_num) = match &o.effect {
             OrderEffect::ToPeriod { period_type, period_num, .. } => {
@@ -333,12 +379,8 @@ impl World {
             }
             OrderEffect::Resize { .. } => (2, None),
         };
-        let spec = match &o.effect {
-            OrderEffect::Resize { spec } => spec.clone(),
-            OrderEffect::ToPeriod { .. } => {
-                self.gateways.get(&o.gateway_id).map(|g| g.body.spec.clone()).unwrap_or_default()
-            }
-        };
+        let spec = self.order_spec(o);
+        let (effective, expire) = o.paid_at.as_ref().map_or((None, None), |paid| (Some(paid.clone()), expiry(o)));
         let line_item = serde_json::json!({
             "order_line_item_id": format!("{}-1", o.order_id),
             "order_id": o.order_id,
@@ -348,11 +390,23 @@ impl World {
             "product_spec_desc": format!("NAT gateway | spec {spec}"),
             "period_type": period_type,
             "period_num": period_num,
+            "effective_time": effective,
+            "expire_time": expire,
             "subscription_num": 1,
+            "amount_after_discount": amount(o, &spec),
+            "official_amount": amount(o, &spec),
+            "amount_info": amount_info(),
             "currency": "CNY",
             "category_code": "hws.resource.type.natgateway",
             "product_owner_service": wire::NAT_SERVICE_TYPE,
             "commercial_resource": "hws.resource.type.natgateway",
+            "base_product_info": {
+                "product_id": format!("sim-nat-spec-{spec}"),
+                "product_spec_desc": format!("NAT gateway | spec {spec}"),
+                "category_code": "hws.resource.type.natgateway",
+                "product_owner_service": wire::NAT_SERVICE_TYPE,
+                "commercial_resource": "hws.resource.type.natgateway",
+            },
         });
         Some(wire::OrderDetails { total_count: 1, order_info, order_line_items: vec![line_item] })
     }
@@ -360,14 +414,40 @@ impl World {
     /// `ListCustomerOrders` before filtering: every order of the account, settled.
     pub fn customer_orders(&mut self) -> Vec<wire::OrderInfo> {
         self.settle();
-        self.orders.values().map(Self::order_info).collect()
+        let mut infos: Vec<wire::OrderInfo> = self.orders.values().map(|o| self.order_info(o)).collect();
+        for info in &mut infos {
+            info.other.insert("enterprise_projects".into(), serde_json::json!([{"id": "0", "name": "default"}]));
+            info.other.insert("sub_order_infos".into(), serde_json::json!([]));
+        }
+        infos
     }
 
-    fn order_info(o: &SimOrder) -> wire::OrderInfo {
+    /// The spec an order is about: the new one of a change, the gateway's of a conversion.
+    fn order_spec(&self, o: &SimOrder) -> String {
+        match &o.effect {
+            OrderEffect::Resize { spec } => spec.clone(),
+            OrderEffect::ToPeriod { .. } => {
+                self.gateways.get(&o.gateway_id).map(|g| g.body.spec.clone()).unwrap_or_default()
+            }
+        }
+    }
+
+    fn order_info(&self, o: &SimOrder) -> wire::OrderInfo {
         let order_type = match o.effect {
             OrderEffect::Resize { .. } => ORDER_TYPE_CHANGE,
             OrderEffect::ToPeriod { .. } => ORDER_TYPE_TO_PERIOD,
         };
+        let spec = self.order_spec(o);
+        let other = serde_json::json!({
+            "service_type_name": "NAT Gateway",
+            "source_type": 1,
+            "amount_after_discount": amount(o, &spec),
+            "official_amount": amount(o, &spec),
+            "measure_id": 1,
+            "currency": "CNY",
+            "contract_id": "",
+            "amount_info": amount_info(),
+        });
         wire::OrderInfo {
             order_id: o.order_id.clone(),
             customer_id: None,
@@ -375,9 +455,72 @@ impl World {
             order_type: Some(order_type),
             service_type_code: Some(wire::NAT_SERVICE_TYPE.to_owned()),
             create_time: Some(o.created_at.clone()),
-            payment_time: None,
+            payment_time: o.paid_at.clone(),
             pending_payment_end_time: None,
+            other: other.as_object().cloned().unwrap_or_default(),
         }
+    }
+
+    /// `ListPayPerUseCustomerResources`: the account's yearly/monthly gateways, or with `order_id`
+    /// the gateway that order is for. BSS documents that it lists provisioned resources only; a
+    /// NAT gateway is provisioned before any order about it is placed, so an order's gateway is
+    /// listed whatever the order's state. Filters: `resource_ids`, `order_id`, `status_list`,
+    /// `service_type_code`; `region` names a project's region.
+    pub fn resources(
+        &mut self,
+        query: &wire::QueryResourcesRequest,
+        region: impl Fn(&str) -> String,
+    ) -> Vec<wire::CustomerResource> {
+        self.settle();
+        let prepaid = |g: &Gateway| g.body.billing_info.as_deref().is_some_and(|b| !b.is_empty());
+        let ids: Vec<&str> = match query.order_id.as_deref().filter(|o| !o.is_empty()) {
+            Some(order) => self
+                .orders
+                .values()
+                .filter(|o| o.order_id.eq_ignore_ascii_case(order))
+                .map(|o| o.gateway_id.as_str())
+                .collect(),
+            None => self.gateways.values().filter(|g| prepaid(g)).map(|g| g.body.id.as_str()).collect(),
+        };
+        let wanted = |id: &str| query.resource_ids.as_ref().is_none_or(|r| r.is_empty() || r.iter().any(|w| w == id));
+        let service = query.service_type_code.as_deref().is_none_or(|s| s == wire::NAT_SERVICE_TYPE);
+        let in_use = query.status_list.as_ref().is_none_or(|s| s.is_empty() || s.contains(&2));
+        ids.into_iter()
+            .filter(|id| wanted(id) && service && in_use)
+            .filter_map(|id| self.gateways.get(id))
+            .map(|g| {
+                let subscription = self
+                    .orders
+                    .values()
+                    .filter(|o| o.gateway_id == g.body.id && o.status == COMPLETED)
+                    .find(|o| matches!(o.effect, OrderEffect::ToPeriod { .. }));
+                let auto_renew =
+                    subscription.is_some_and(|o| matches!(o.effect, OrderEffect::ToPeriod { auto_renew: true, .. }));
+                wire::CustomerResource {
+                    id: format!("sim-instance-{}", g.body.id),
+                    resource_id: g.body.id.clone(),
+                    resource_name: g.body.name.clone(),
+                    region_code: region(&g.body.tenant_id),
+                    service_type_code: wire::NAT_SERVICE_TYPE.to_owned(),
+                    resource_type_code: "hws.resource.type.natgateway".to_owned(),
+                    resource_type_name: "NAT Gateway".to_owned(),
+                    service_type_name: "NAT Gateway".to_owned(),
+                    resource_spec_code: format!("sim.natgateway.spec{}", g.body.spec),
+                    project_id: g.body.tenant_id.clone(),
+                    product_id: format!("sim-nat-spec-{}", g.body.spec),
+                    parent_resource_id: None,
+                    is_main_resource: 1,
+                    status: 2,
+                    effective_time: subscription.and_then(|o| o.paid_at.clone()),
+                    expire_time: subscription.and_then(expiry),
+                    // 3: renewed at expiry; 0: a grace period.
+                    expire_policy: if auto_renew { 3 } else { 0 },
+                    product_spec_desc: format!("NAT gateway | spec {}", g.body.spec),
+                    update_time: Some(now_text()),
+                    enterprise_project: Some(serde_json::json!({"id": "0", "name": "default"})),
+                }
+            })
+            .collect()
     }
 
     pub fn orders(&mut self) -> Vec<SimOrder> {
@@ -395,6 +538,7 @@ impl World {
             return Err(format!("Invalid parameter: the order {id} is not pending payment."));
         }
         order.status = PROCESSING;
+        order.paid_at = Some(now_text());
         order.due = Some(Instant::now() + order_time);
         Ok(())
     }
@@ -455,7 +599,8 @@ mod tests {
     #[test]
     fn pay_per_use_spec_change_passes_through_pending_update() {
         let mut w = world();
-        assert_eq!(w.update_spec("p", "ppu", "2", true, false), Ok(None));
+        assert_eq!(w.update_spec("p", "ppu", "2", true, false), Ok(SpecChange::Applying));
+        assert_eq!(w.update_spec("p", "pre", "1", true, false), Ok(SpecChange::Unchanged));
         assert_eq!(w.gateway("p", "ppu").unwrap().status, "PENDING_UPDATE");
         assert!(matches!(w.update_spec("p", "ppu", "3", true, false), Err(Refusal::NotActive(_))));
         std::thread::sleep(Duration::from_millis(40));
@@ -466,7 +611,9 @@ mod tests {
     #[test]
     fn prepaid_spec_change_follows_its_order() {
         let mut w = world();
-        let order = w.update_spec("p", "pre", "3", true, false).unwrap().unwrap();
+        let SpecChange::Ordered(order) = w.update_spec("p", "pre", "3", true, false).unwrap() else {
+            panic!("an order")
+        };
         assert_eq!(w.order(&order).unwrap().order_info.status, PROCESSING);
         std::thread::sleep(Duration::from_millis(40));
         assert_eq!(w.order(&order).unwrap().order_info.status, COMPLETED);
@@ -497,7 +644,9 @@ mod tests {
     #[test]
     fn cancelled_and_failed_orders_change_nothing() {
         let mut w = world();
-        let order = w.update_spec("p", "pre", "4", false, false).unwrap().unwrap();
+        let SpecChange::Ordered(order) = w.update_spec("p", "pre", "4", false, false).unwrap() else {
+            panic!("an order")
+        };
         w.cancel(&order).unwrap();
         assert_eq!(w.order(&order).unwrap().order_info.status, CANCELLED);
         let gw = w.gateway("p", "pre").unwrap();
