@@ -123,7 +123,7 @@ const OPERATOR_RULES: &[(&str, &str, &[&str], &str)] = &[
 ];
 /// Credential Secrets where the operator watches them (deploy/namespaced/, deploy/all-secrets/).
 const SECRET_WATCH_RULES: &[(&str, &str, &[&str], &str)] = &[("", "secrets", &["get", "list", "watch"], "")];
-/// What a namespace binds to grant its Secrets (deploy/secret-reader.yaml).
+/// What a namespace binds to grant its Secrets (deploy/rbac/secret-reader.yaml).
 const SECRET_READER_RULES: &[(&str, &str, &[&str], &str)] = &[("", "secrets", &["get"], "")];
 
 /// The objects of `kind` named `name`, for [`grants`] of one role.

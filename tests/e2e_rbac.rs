@@ -132,6 +132,7 @@ async fn resize_as_service_account(cluster: &Cluster, kubeconfig: &Path, env: &[
             logs()
         );
     };
+    println!("Ready {:?} after the operator started (and, if ungranted, the RoleBinding)", start.elapsed());
     let status = done.status.unwrap();
     assert_eq!(status.observed.unwrap().size, Some(Size::Medium));
     let orders = sim.orders();

@@ -29,7 +29,7 @@ pub enum SecretAccess {
     Granted,
 }
 
-/// The ClusterRole that deploy/ ships for namespaces to bind (deploy/secret-reader.yaml).
+/// The ClusterRole that deploy/ ships for namespaces to bind (deploy/rbac/secret-reader.yaml).
 pub const SECRET_READER_ROLE: &str = "natgw-operator-secret-reader";
 
 #[derive(Debug, thiserror::Error)]
