@@ -156,6 +156,10 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: RunArgs) -> Result<(), String> {
+    // The installer's flags first: a refused endpoint is reported before anything else happens.
+    let endpoints =
+        cloud::endpoints::EndpointPolicy::new(&args.allowed_endpoints, args.allow_http, args.allow_private_endpoints)
+            .map_err(|e| e.to_string())?;
     let client = kube::Client::try_default()
         .await
         .map_err(|e| format!("cannot reach the Kubernetes API ({e}); set KUBECONFIG or run inside a cluster"))?;
@@ -163,9 +167,6 @@ async fn run(args: RunArgs) -> Result<(), String> {
         cloud::http::client_with_timeout(args.extra_ca.as_deref(), args.cloud_timeout).map_err(|e| e.to_string())?;
     // Drift checks of Tencent API 3.0 gateways at rest may be answered by an account-wide sweep up
     // to 3/4 of a drift interval old: about one sweep (gateways / 100 calls) per interval.
-    let endpoints =
-        cloud::endpoints::EndpointPolicy::new(&args.allowed_endpoints, args.allow_http, args.allow_private_endpoints)
-            .map_err(|e| e.to_string())?;
     let connector = Arc::new(
         cloud::connect::CloudConnector::new(http)
             .with_endpoint_policy(endpoints)
