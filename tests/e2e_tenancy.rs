@@ -193,11 +193,16 @@ fn event_notes(cluster: &Cluster) -> Vec<String> {
         .collect()
 }
 
-/// What a reader of status or Events could learn: credential values, and runs of the echo's `Z`s
-/// longer than the cap.
+/// What a reader of status or Events could learn: credential values, request signatures, and runs
+/// of the echo's `Z`s longer than the cap.
 fn leaks(text: &str) -> Vec<String> {
     let mut found: Vec<String> =
         CREDENTIALS.iter().filter(|c| text.contains(*c)).map(|c| format!("credential {c}")).collect();
+    let signed =
+        text.match_indices("Signature=").any(|(i, k)| text[i + k.len()..].starts_with(|c: char| c.is_ascii_hexdigit()));
+    if signed {
+        found.push("a request signature".to_owned());
+    }
     let longest = text.split(|c| c != 'Z').map(str::len).max().unwrap_or(0);
     if longest > CAP {
         found.push(format!("{longest} characters of the endpoint's body"));

@@ -161,10 +161,12 @@ fn capped(text: &str, max: usize) -> String {
     out
 }
 
-/// Replaces each non-empty `secrets` entry in `text` with `<redacted>`, and a secret's start that
-/// the length cap left at the end of `text`.
+/// Replaces each non-empty `secrets` entry in `text` with `<redacted>`, a secret's start that the
+/// length cap left at the end of `text`, and echoed request signatures (`Signature=...`), which
+/// would let a reader replay the signed request.
 fn scrub(text: &str, secrets: &[&str]) -> String {
     let mut out = secrets.iter().filter(|s| !s.is_empty()).fold(text.to_owned(), |t, s| t.replace(s, "<redacted>"));
+    out = without_signatures(&out);
     if let Some(body) = out.strip_suffix('…') {
         let cut = secrets.iter().find_map(|s| {
             (4..s.len()).rev().find_map(|k| s.get(..k).filter(|prefix| body.ends_with(prefix)).map(str::len))
@@ -173,6 +175,24 @@ fn scrub(text: &str, secrets: &[&str]) -> String {
             out = format!("{}<redacted>…", &body[..body.len() - n]);
         }
     }
+    out
+}
+
+fn without_signatures(text: &str) -> String {
+    const KEY: &str = "Signature=";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(KEY) {
+        let (before, after) = rest.split_at(at + KEY.len());
+        out.push_str(before);
+        let end =
+            after.find(|c: char| c.is_whitespace() || matches!(c, ',' | '&' | '"' | '\'' | ';')).unwrap_or(after.len());
+        if end > 0 {
+            out.push_str("<redacted>");
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
     out
 }
 
@@ -215,6 +235,9 @@ mod tests {
         assert_eq!(e.request_id.as_deref(), Some("<redacted>"));
         let shown = e.to_string();
         assert!(!shown.contains("TOKEN123") && shown.len() < 500, "{shown}");
+        let signed = CloudError::new(ErrorKind::Auth, "Authorization: SDK-HMAC-SHA256 Access=AK, Signature=0a1b2c; x")
+            .scrubbed(&[]);
+        assert_eq!(signed.message, "Authorization: SDK-HMAC-SHA256 Access=AK, Signature=<redacted>; x");
         // The cap cut through the token: its start goes too.
         let cut = CloudError::new(ErrorKind::Transient, format!("{}SECRETTOKEN", "a".repeat(MAX_MESSAGE - 6)));
         let cut = cut.scrubbed(&["SECRETTOKEN"]);
