@@ -193,3 +193,32 @@ impl Provider for Scrubbed {
         Ok(id.map(|id| self.text(id)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::SecretValue;
+
+    fn spec(endpoint: &str) -> NatGatewaySpec {
+        serde_json::from_value(serde_json::json!({
+            "gatewayId": "nat-1", "provider": {"tencent": {"region": "ap-guangzhou"}}, "size": "Small",
+            "credentialsSecretRef": {"name": "c"}, "endpoint": endpoint,
+        }))
+        .unwrap()
+    }
+
+    fn creds() -> Credentials {
+        Credentials { key_id: "AKID".into(), secret: SecretValue::new("s"), session_token: None, domain_id: None }
+    }
+
+    #[test]
+    fn no_client_for_an_endpoint_off_the_allow_list() {
+        let connector = CloudConnector::new(reqwest::Client::new());
+        let refused = connector.connect(&spec("https://169.254.169.254"), creds()).err().expect("refused");
+        assert_eq!(refused.reason, Some(crate::cloud::endpoints::ENDPOINT_NOT_ALLOWED));
+        assert!(connector.clients.lock().unwrap().is_empty(), "no client was built");
+        let allowed = EndpointPolicy::new(&["https://169.254.169.254".into()], false, true).unwrap();
+        let connector = CloudConnector::new(reqwest::Client::new()).with_endpoint_policy(allowed);
+        assert!(connector.connect(&spec("https://169.254.169.254"), creds()).is_ok());
+    }
+}

@@ -209,8 +209,7 @@ pub async fn run(
             cache.credentials.saw(&secret.namespace().unwrap_or_default(), &secret.name_any(), version.as_deref());
         })
         .touched_objects();
-    let watch_secrets = ctx.config.secret_access == SecretAccess::Cluster;
-    let controller = if !watch_secrets {
+    let controller = if ctx.config.secret_access == SecretAccess::Granted {
         // Granted mode may not list Secrets: credentials are read with GETs (credentials.rs).
         controller
     } else {
