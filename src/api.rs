@@ -59,8 +59,9 @@ use serde::{Deserialize, Serialize};
 )]
 #[serde(rename_all = "camelCase")]
 pub struct NatGatewaySpec {
-    /// The cloud's id of an existing NAT gateway, e.g. `nat-et8e970y`.
+    /// The cloud's id of an existing NAT gateway, e.g. `nat-et8e970y` or a UUID.
     #[x_kube(validation = Rule::new("self != ''").message("gatewayId must not be empty"))]
+    #[x_kube(validation = Rule::new(ID_RULE).message("gatewayId may hold only letters, digits, '_' and '-'"))]
     #[schemars(length(max = 128))]
     pub gateway_id: String,
 
@@ -77,9 +78,10 @@ pub struct NatGatewaySpec {
     /// Secret in the resource's own namespace with the cloud credentials.
     pub credentials_secret_ref: SecretRef,
 
-    /// Overrides the cloud's API endpoint (private endpoints, the simulator).
+    /// Overrides the cloud's API endpoint (a private endpoint, the simulator): only one of the
+    /// endpoints the operator's installer allow-listed (`run --allowed-endpoint`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self.matches('^https?://[^/?#\\\\s]+(/[^\\\\s]*)?$')").message("endpoint must be an http:// or https:// URL, e.g. https://vpc.tencentcloudapi.com"))]
+    #[x_kube(validation = Rule::new(ENDPOINT_RULE).message("endpoint must be an http:// or https:// URL without user info (@), query (?) or fragment (#), e.g. https://vpc.tencentcloudapi.com"))]
     #[schemars(length(max = 2048))]
     pub endpoint: Option<String>,
 
@@ -87,6 +89,18 @@ pub struct NatGatewaySpec {
     #[serde(default)]
     pub management_policy: ManagementPolicy,
 }
+
+// Values that reach a host name or a request path are plain tokens (checked again before use,
+// src/cloud/endpoints.rs). Empty regions and Secret names are left to their "must not be empty"
+// rules; an empty optional id is no id.
+const ID_RULE: &str = "self.matches('^[A-Za-z0-9_-]+$')";
+const REGION_RULE: &str = "self == '' || self.matches('^[a-z0-9]+(-[a-z0-9]+)*$')";
+const REGION_MESSAGE: &str = "region must be lowercase letters and digits in words separated by '-', e.g. ap-guangzhou";
+// http as well as https: an installer may allow plain HTTP (`run --allow-http`).
+const ENDPOINT_RULE: &str = "self.matches('^https?://[^/?#@\\\\s]+(/[^?#\\\\s]*)?$')";
+// A DNS subdomain name, as Kubernetes names Secrets.
+const SECRET_NAME_RULE: &str =
+    "self == '' || self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')";
 
 /// Exactly one cloud: the CEL rule makes zero or two a readable admission error.
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
@@ -103,10 +117,12 @@ pub struct ProviderSpec {
 pub struct TencentProvider {
     /// Region, e.g. `ap-guangzhou`.
     #[x_kube(validation = Rule::new("self != ''").message("region must not be empty"))]
+    #[x_kube(validation = Rule::new(REGION_RULE).message(REGION_MESSAGE))]
     #[schemars(length(max = 64))]
     pub region: String,
-    /// VPC of the gateway; API 2.0 needs it for `UpgradeNatGateway`.
+    /// VPC of the gateway, e.g. `vpc-xdf54d`; API 2.0 needs it for `UpgradeNatGateway`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new(ID_RULE).message("vpcId may hold only letters, digits, '_' and '-'"))]
     #[schemars(length(max = 64))]
     pub vpc_id: Option<String>,
     /// `V3` (default, current accounts) or `V2` (the legacy `vpc.api.qcloud.com`).
@@ -126,15 +142,18 @@ pub enum TencentApi {
 pub struct HuaweiProvider {
     /// Region, e.g. `cn-north-4`.
     #[x_kube(validation = Rule::new("self != ''").message("region must not be empty"))]
+    #[x_kube(validation = Rule::new(REGION_RULE).message(REGION_MESSAGE))]
     #[schemars(length(max = 64))]
     pub region: String,
-    /// Project id; looked up from the region with IAM when omitted.
+    /// Project id (32 hexadecimal digits); looked up from the region with IAM when omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new(ID_RULE).message("projectId may hold only letters, digits, '_' and '-'"))]
     #[schemars(length(max = 64))]
     pub project_id: Option<String>,
-    /// BSS endpoint for order status: `bss.myhuaweicloud.com` (default) or the international one.
+    /// BSS endpoint for order status: `https://bss.myhuaweicloud.com` (default), the
+    /// international `https://bss-intl.myhuaweicloud.com`, or one the installer allow-listed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self.matches('^https?://[^/?#\\\\s]+(/[^\\\\s]*)?$')").message("bssEndpoint must be an http:// or https:// URL"))]
+    #[x_kube(validation = Rule::new(ENDPOINT_RULE).message("bssEndpoint must be an http:// or https:// URL without user info (@), query (?) or fragment (#)"))]
     #[schemars(length(max = 2048))]
     pub bss_endpoint: Option<String>,
 }
@@ -209,8 +228,9 @@ pub enum PeriodUnit {
 
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
 pub struct SecretRef {
-    /// Name of a Secret in the resource's namespace.
+    /// Name of a Secret in the resource's namespace (never another namespace's).
     #[x_kube(validation = Rule::new("self != ''").message("credentialsSecretRef.name must not be empty"))]
+    #[x_kube(validation = Rule::new(SECRET_NAME_RULE).message("credentialsSecretRef.name must be the name of a Secret in this namespace: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (no '/')"))]
     #[schemars(length(max = 253))]
     pub name: String,
 }

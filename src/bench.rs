@@ -469,6 +469,10 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
     let child = std::process::Command::new(&bin)
         .args(operator_args)
         .env("KUBECONFIG", &env.kubeconfig)
+        // The installer's allow-list: exactly the two simulators (plain HTTP on loopback).
+        .env("NATGW_ALLOWED_ENDPOINTS", format!("{},{}", fleet.tencent.http_url, fleet.huawei.http_url))
+        .env("NATGW_ALLOW_HTTP", "true")
+        .env("NATGW_ALLOW_PRIVATE_ENDPOINTS", "true")
         .env("RUST_LOG", "warn,natgw_operator=info")
         .env("NO_COLOR", "1")
         .stdout(out.try_clone().map_err(|e| BenchError::Other(e.to_string()))?)

@@ -18,7 +18,7 @@ use serde_json::json;
 
 use crate::{
     api::{BillingMode, NatGateway},
-    cloud::{self, connect::CloudConnector},
+    cloud::{self, connect::CloudConnector, endpoints::EndpointPolicy},
     controller,
     sim::{
         core::SimCredential,
@@ -114,7 +114,11 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
     let http = cloud::http::client(Some(tls.ca_pem_path())).map_err(|e| DemoError::Other(e.to_string()))?;
     let config = controller::Config { poll_interval: Duration::from_millis(500), ..Default::default() };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let operator = tokio::spawn(controller::run(client.clone(), Arc::new(CloudConnector::new(http)), config, async {
+    // The installer's allow-list: exactly the two simulators (loopback, so private addresses too).
+    let endpoints = EndpointPolicy::new(&[tencent_https.clone(), huawei_https.clone()], false, true)
+        .map_err(|e| DemoError::Other(e.to_string()))?;
+    let connector = Arc::new(CloudConnector::new(http).with_endpoint_policy(endpoints));
+    let operator = tokio::spawn(controller::run(client.clone(), connector, config, async {
         let _ = stopped.await;
     }));
     say(start, "operator running");

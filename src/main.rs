@@ -71,6 +71,23 @@ struct RunArgs {
     /// lifts it), over the documented ones (e.g. `ResetNatGatewayConnection=20`).
     #[arg(long = "rate-limit", value_parser = cloud::ratelimit::parse_override)]
     rate_limits: Vec<(String, f64)>,
+    // --- tenancy (src/cloud/endpoints.rs, src/controller/credentials.rs) ---
+    /// An endpoint resources may pick with `spec.endpoint` / `bssEndpoint` (repeatable; `{region}`
+    /// stands for the resource's region), on top of the clouds' documented ones.
+    #[arg(long = "allowed-endpoint", env = "NATGW_ALLOWED_ENDPOINTS", value_delimiter = ',')]
+    allowed_endpoints: Vec<String>,
+    /// Allow plain-HTTP allowed endpoints (credentials and signatures then cross the network in
+    /// clear).
+    #[arg(long, env = "NATGW_ALLOW_HTTP")]
+    allow_http: bool,
+    /// Allow allowed endpoints on loopback, link-local or private addresses (IP literals,
+    /// `localhost`).
+    #[arg(long, env = "NATGW_ALLOW_PRIVATE_ENDPOINTS")]
+    allow_private_endpoints: bool,
+    /// `cluster`: list and watch Secrets wherever NatGateways are watched. `granted`
+    /// (multi-tenant): only get the Secrets namespaces granted with a RoleBinding.
+    #[arg(long, value_enum, env = "NATGW_SECRET_ACCESS", default_value_t = controller::SecretAccess::Cluster)]
+    secret_access: controller::SecretAccess,
     // --- telemetry and leader election (src/health.rs, src/leader.rs) ---
     /// Where /metrics, /healthz and /readyz are served.
     #[arg(long, default_value = "0.0.0.0:8080", env = "NATGW_METRICS_ADDR")]
@@ -143,6 +160,10 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: RunArgs) -> Result<(), String> {
+    // The installer's flags first: a refused endpoint is reported before anything else happens.
+    let endpoints =
+        cloud::endpoints::EndpointPolicy::new(&args.allowed_endpoints, args.allow_http, args.allow_private_endpoints)
+            .map_err(|e| e.to_string())?;
     let client = kube::Client::try_default()
         .await
         .map_err(|e| format!("cannot reach the Kubernetes API ({e}); set KUBECONFIG or run inside a cluster"))?;
@@ -152,6 +173,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
     // to 3/4 of a drift interval old: about one sweep (gateways / 100 calls) per interval.
     let connector = Arc::new(
         cloud::connect::CloudConnector::new(http)
+            .with_endpoint_policy(endpoints)
             .with_rate_limits(args.rate_limits.into_iter().collect())
             .with_sweeps(args.drift_interval.mul_f64(0.75)),
     );
@@ -172,6 +194,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
         max_backoff: args.max_backoff,
         namespace: args.namespace,
         concurrency: args.concurrency,
+        secret_access: args.secret_access,
         metrics: metrics.clone(),
         readiness: readiness.clone(),
     };

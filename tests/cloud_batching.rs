@@ -5,7 +5,10 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use natgw_operator::{
     api::{BillingMode, NatGatewaySpec},
-    cloud::{Capacity, Connector, Credentials, ErrorKind, GatewayRef, Provider, SecretValue, connect::CloudConnector},
+    cloud::{
+        Capacity, Connector, Credentials, ErrorKind, GatewayRef, Provider, SecretValue, connect::CloudConnector,
+        endpoints::EndpointPolicy,
+    },
     sim::{
         core::SimCredential,
         huawei::{HuaweiSim, HuaweiSimConfig, SeedGateway},
@@ -16,6 +19,12 @@ use serde_json::json;
 
 fn creds(id: &str, key: &str) -> Credentials {
     Credentials { key_id: id.into(), secret: SecretValue::new(key), session_token: None, domain_id: None }
+}
+
+/// A connector that may reach the simulator at `url` (plain HTTP on loopback).
+fn connector(url: &str) -> CloudConnector {
+    let allowed = EndpointPolicy::new(&[url.to_owned()], true, true).unwrap();
+    CloudConnector::new(reqwest::Client::new()).with_endpoint_policy(allowed)
 }
 
 fn spec(value: serde_json::Value) -> NatGatewaySpec {
@@ -57,7 +66,7 @@ async fn tencent(api: &str, n: usize) -> (natgw_operator::sim::tencent::TencentS
         "credentialsSecretRef": {"name": "c"},
         "endpoint": sim.http_url,
     }));
-    let provider = CloudConnector::new(reqwest::Client::new()).connect(&spec, creds("AKIDb", "kb")).unwrap();
+    let provider = connector(&sim.http_url).connect(&spec, creds("AKIDb", "kb")).unwrap();
     (sim, provider)
 }
 
@@ -116,7 +125,7 @@ async fn concurrent_huawei_describes_share_one_list_call() {
         "credentialsSecretRef": {"name": "c"},
         "endpoint": sim.http_url,
     }));
-    let provider = CloudConnector::new(reqwest::Client::new()).connect(&spec, creds("HWB", "kb")).unwrap();
+    let provider = connector(&sim.http_url).connect(&spec, creds("HWB", "kb")).unwrap();
     let mut ids: Vec<GatewayRef> = (0..60).map(|i| gw(format!("hw-{i:03}"), Some("p1"))).collect();
     ids.push(gw("hw-070".into(), Some("p1"))); // in another project: not found in p1
     ids.extend((60..80).map(|i| gw(format!("hw-{i:03}"), Some("p2"))));
@@ -144,8 +153,8 @@ async fn resizes_wait_for_the_limiter_instead_of_being_throttled() {
         "credentialsSecretRef": {"name": "c"},
         "endpoint": sim.http_url,
     }));
-    let connector = CloudConnector::new(reqwest::Client::new())
-        .with_rate_limits(HashMap::from([("ResetNatGatewayConnection".to_owned(), 15.0)]));
+    let connector =
+        connector(&sim.http_url).with_rate_limits(HashMap::from([("ResetNatGatewayConnection".to_owned(), 15.0)]));
     // Two clients of one account (two regions) share its limiter.
     let a = connector.connect(&spec, creds("AKIDb", "kb")).unwrap();
     let mut other = spec.clone();

@@ -39,6 +39,16 @@ async fn admission_accepts_valid_objects_and_names_the_field_it_rejects() {
     })
     .await
     .expect("a valid prepaid object is accepted");
+    // Real id shapes: a Huawei project id (32 hex digits), a gateway UUID, a dotted Secret name.
+    create_with(&cluster, "valid-huawei-ids", |o| {
+        o["spec"]["gatewayId"] = "5f1ab3a4-6c2d-4e1f-9a7b-2c3d4e5f6a7b".into();
+        o["spec"]["provider"] =
+            serde_json::json!({"huawei": {"region": "ap-southeast-1", "projectId": "0b0e8d9f5a2c4b7e9d1f3a5c7e9b1d3f"}});
+        o["spec"]["credentialsSecretRef"]["name"] = "huawei.creds-v2".into();
+        o["spec"]["endpoint"] = "https://nat.ap-southeast-1.myhuaweicloud.com/".into();
+    })
+    .await
+    .expect("real ids are accepted");
 
     // (name, edit, text the message must contain)
     type Edit = Box<dyn FnOnce(&mut serde_json::Value)>;
@@ -116,6 +126,88 @@ async fn admission_accepts_valid_objects_and_names_the_field_it_rejects() {
             "not-a-url",
             Box::new(|o| o["spec"]["endpoint"] = "localhost:8080".into()),
             &["spec.endpoint", "http:// or https://"],
+        ),
+        // Tenancy: nothing may steer the credentials to another host, path or Secret.
+        (
+            "endpoint-userinfo",
+            Box::new(|o| o["spec"]["endpoint"] = "https://user:pass@vpc.tencentcloudapi.com".into()),
+            &["spec.endpoint", "without user info"],
+        ),
+        (
+            "endpoint-at-host",
+            Box::new(|o| o["spec"]["endpoint"] = "https://vpc.tencentcloudapi.com@169.254.169.254".into()),
+            &["spec.endpoint", "without user info"],
+        ),
+        (
+            "endpoint-fragment",
+            Box::new(|o| o["spec"]["endpoint"] = "https://vpc.tencentcloudapi.com/#x".into()),
+            &["spec.endpoint", "fragment"],
+        ),
+        (
+            "endpoint-query",
+            Box::new(|o| o["spec"]["endpoint"] = "https://vpc.tencentcloudapi.com/?a=b".into()),
+            &["spec.endpoint", "query"],
+        ),
+        (
+            "bss-endpoint-userinfo",
+            Box::new(|o| {
+                o["spec"]["provider"] = serde_json::json!({"huawei": {
+                    "region": "cn-north-4", "bssEndpoint": "https://x@bss.myhuaweicloud.com"}})
+            }),
+            &["spec.provider.huawei.bssEndpoint", "without user info"],
+        ),
+        (
+            "huawei-region-host",
+            Box::new(|o| o["spec"]["provider"] = serde_json::json!({"huawei": {"region": "x@127.0.0.1:29999#"}})),
+            &["spec.provider.huawei.region", "lowercase letters and digits"],
+        ),
+        (
+            "tencent-region-host",
+            Box::new(|o| o["spec"]["provider"]["tencent"]["region"] = "ap-guangzhou.evil.example".into()),
+            &["spec.provider.tencent.region", "lowercase letters and digits"],
+        ),
+        (
+            "project-path",
+            Box::new(|o| {
+                o["spec"]["provider"] =
+                    serde_json::json!({"huawei": {"region": "cn-north-4", "projectId": "../../v3/projects"}})
+            }),
+            &["spec.provider.huawei.projectId", "letters, digits"],
+        ),
+        (
+            "gateway-path",
+            Box::new(|o| o["spec"]["gatewayId"] = "nat-1/../../x".into()),
+            &["spec.gatewayId", "letters, digits"],
+        ),
+        (
+            "vpc-query",
+            Box::new(|o| o["spec"]["provider"]["tencent"]["vpcId"] = "vpc-1&Action=Other".into()),
+            &["spec.provider.tencent.vpcId", "letters, digits"],
+        ),
+        (
+            "secret-other-namespace",
+            Box::new(|o| o["spec"]["credentialsSecretRef"]["name"] = "other/creds".into()),
+            &["spec.credentialsSecretRef.name", "name of a Secret in this namespace"],
+        ),
+        (
+            "secret-dotdot",
+            Box::new(|o| o["spec"]["credentialsSecretRef"]["name"] = "../..".into()),
+            &["spec.credentialsSecretRef.name", "name of a Secret in this namespace"],
+        ),
+        (
+            "secret-uppercase",
+            Box::new(|o| o["spec"]["credentialsSecretRef"]["name"] = "Tencent_Creds".into()),
+            &["spec.credentialsSecretRef.name", "name of a Secret in this namespace"],
+        ),
+        (
+            "secret-leading-dash",
+            Box::new(|o| o["spec"]["credentialsSecretRef"]["name"] = "-creds".into()),
+            &["spec.credentialsSecretRef.name", "name of a Secret in this namespace"],
+        ),
+        (
+            "secret-too-long",
+            Box::new(|o| o["spec"]["credentialsSecretRef"]["name"] = "a".repeat(254).into()),
+            &["spec.credentialsSecretRef.name"],
         ),
         (
             "missing-size",

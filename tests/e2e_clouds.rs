@@ -48,7 +48,10 @@ async fn each_cloud_converges_with_one_order_per_change() {
 
     // The operator trusts the simulators' CA, as it would a private endpoint's.
     let http = cloud::http::client(Some(tls.ca_pem_path())).unwrap();
-    let operator = cluster.run_controller(Arc::new(CloudConnector::new(http)), Duration::from_millis(400));
+    let allowed =
+        [tencent.http_url.as_str(), tencent.https_url.as_deref().unwrap(), huawei.https_url.as_deref().unwrap()];
+    let connector = CloudConnector::new(http).with_endpoint_policy(support::allow_endpoints(&allowed));
+    let operator = cluster.run_controller(Arc::new(connector), Duration::from_millis(400));
 
     cluster.create_secret("tencent", tencent_keys(TC_ID, TC_KEY)).await;
     cluster.create_secret("huawei", json!({"accessKey": HW_AK, "secretKey": HW_SK, "domainId": "dom-e2e"})).await;

@@ -114,14 +114,22 @@ fn triples(list: &[(&str, &str, &[&str], &str)]) -> BTreeSet<Grant> {
         .collect()
 }
 
-/// What the operator calls: watched NatGateways, status by server-side apply, credential
-/// Secrets, events.k8s.io Events. tests/e2e_rbac.rs runs the binary with exactly this.
+/// What the operator calls: watched NatGateways, status by server-side apply, events.k8s.io
+/// Events. tests/e2e_rbac.rs runs the binary with exactly this.
 const OPERATOR_RULES: &[(&str, &str, &[&str], &str)] = &[
     ("natgw.io", "natgateways", &["get", "list", "watch"], ""),
     ("natgw.io", "natgateways/status", &["get", "patch"], ""),
-    ("", "secrets", &["get", "list", "watch"], ""),
     ("events.k8s.io", "events", &["create", "patch"], ""),
 ];
+/// Credential Secrets where the operator watches them (deploy/namespaced/, deploy/all-secrets/).
+const SECRET_WATCH_RULES: &[(&str, &str, &[&str], &str)] = &[("", "secrets", &["get", "list", "watch"], "")];
+/// What a namespace binds to grant its Secrets (deploy/rbac/secret-reader.yaml).
+const SECRET_READER_RULES: &[(&str, &str, &[&str], &str)] = &[("", "secrets", &["get"], "")];
+
+/// The objects of `kind` named `name`, for [`grants`] of one role.
+fn named(objs: &[Value], name: &str) -> Vec<Value> {
+    objs.iter().filter(|o| o["metadata"]["name"] == name).cloned().collect()
+}
 /// Leader election: create the Lease, then only ever touch that one (src/leader.rs LEASE_NAME).
 const LEASE_RULES: &[(&str, &str, &[&str], &str)] = &[
     ("coordination.k8s.io", "leases", &["create"], ""),
@@ -181,6 +189,7 @@ async fn install_samples_and_namespaced_install_pass_server_dry_runs() {
         ("CustomResourceDefinition", "natgateways.natgw.io"),
         ("ServiceAccount", "natgw-operator"),
         ("ClusterRole", "natgw-operator"),
+        ("ClusterRole", "natgw-operator-secret-reader"),
         ("ClusterRoleBinding", "natgw-operator"),
         ("Role", "natgw-operator-leader-election"),
         ("RoleBinding", "natgw-operator-leader-election"),
@@ -194,7 +203,11 @@ async fn install_samples_and_namespaced_install_pass_server_dry_runs() {
     assert_eq!(kinds, expected);
     assert_deployment(&objs);
     assert!(!env_names(&objs).contains(&"NATGW_NAMESPACE"), "the cluster-wide install watches every namespace");
-    assert_eq!(grants(&objs, "ClusterRole"), triples(OPERATOR_RULES));
+    // Multi-tenant: no Secret through the bound ClusterRole; namespaces bind the secret reader.
+    assert_eq!(grants(&named(&objs, "natgw-operator"), "ClusterRole"), triples(OPERATOR_RULES));
+    assert_eq!(grants(&named(&objs, "natgw-operator-secret-reader"), "ClusterRole"), triples(SECRET_READER_RULES));
+    let access = container(&objs)["env"].as_array().unwrap().iter().find(|e| e["name"] == "NATGW_SECRET_ACCESS");
+    assert_eq!(access.expect("NATGW_SECRET_ACCESS is set")["value"], "granted");
     assert_eq!(grants(&objs, "Role"), triples(LEASE_RULES), "leases only in the operator's namespace");
     // (deploy_crd_is_the_generated_crd checks the CRD file itself.)
 
@@ -254,9 +267,19 @@ async fn install_samples_and_namespaced_install_pass_server_dry_runs() {
     assert_deployment(&namespaced);
     let var = container(&namespaced)["env"].as_array().unwrap().iter().find(|e| e["name"] == "NATGW_NAMESPACE");
     assert_eq!(var.expect("NATGW_NAMESPACE is set")["valueFrom"]["fieldRef"]["fieldPath"], "metadata.namespace");
-    let all: BTreeSet<_> = triples(OPERATOR_RULES).union(&triples(LEASE_RULES)).cloned().collect();
+    let all: BTreeSet<_> = [OPERATOR_RULES, SECRET_WATCH_RULES, LEASE_RULES].iter().flat_map(|r| triples(r)).collect();
     assert_eq!(grants(&namespaced, "Role"), all);
     let role = find(&namespaced, "Role", "natgw-operator");
     assert_eq!(role["metadata"]["namespace"], "natgw-system");
     dry_run(&cluster, "deploy/namespaced", &namespaced);
+
+    // --- single tenant: the cluster-wide install plus every Secret, watched.
+    let all_secrets = cluster.kustomize("deploy/all-secrets");
+    assert_deployment(&all_secrets);
+    let access = container(&all_secrets)["env"].as_array().unwrap().iter().find(|e| e["name"] == "NATGW_SECRET_ACCESS");
+    assert_eq!(access.expect("NATGW_SECRET_ACCESS is set")["value"], "cluster");
+    let watcher = named(&all_secrets, "natgw-operator-secret-watcher");
+    assert_eq!(grants(&watcher, "ClusterRole"), triples(SECRET_WATCH_RULES));
+    assert!(watcher.iter().any(|o| o["kind"] == "ClusterRoleBinding"), "the watcher role is bound");
+    dry_run(&cluster, "deploy/all-secrets", &all_secrets);
 }

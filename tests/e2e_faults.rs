@@ -80,7 +80,11 @@ impl World {
             "--metrics-addr",
             "127.0.0.1:0",
         ];
-        let env: Vec<(&str, &str)> = crash_at.map(|p| ("NATGW_CRASH_AT", p)).into_iter().collect();
+        let allowed =
+            [&self.tencent.http_url, self.tencent.https_url.as_ref().unwrap(), self.huawei.https_url.as_ref().unwrap()];
+        let allowed = allowed.map(String::as_str).join(",");
+        let mut env: Vec<(&str, &str)> = crash_at.map(|p| ("NATGW_CRASH_AT", p)).into_iter().collect();
+        env.push(("NATGW_ALLOWED_ENDPOINTS", &allowed));
         Operator::start(&self.cluster.env.kubeconfig, &args, &env, &self.log)
     }
 

@@ -28,7 +28,7 @@ struct Replica {
 }
 
 impl Replica {
-    fn start(cluster: &Cluster, name: &'static str, log: &Path) -> Replica {
+    fn start(cluster: &Cluster, name: &'static str, log: &Path, allowed: &str) -> Replica {
         let addr = format!("127.0.0.1:{}", free_port());
         let lease_duration = format!("{LEASE_SECS}s");
         let args = [
@@ -42,7 +42,8 @@ impl Replica {
             "--metrics-addr",
             &addr,
         ];
-        let operator = Operator::start(&cluster.env.kubeconfig, &args, &[("POD_NAME", name)], log);
+        let env = [("POD_NAME", name), ("NATGW_ALLOWED_ENDPOINTS", allowed)];
+        let operator = Operator::start(&cluster.env.kubeconfig, &args, &env, log);
         Replica { name, operator, metrics: format!("http://{addr}") }
     }
 
@@ -84,8 +85,8 @@ async fn standby_takes_over_a_running_order_without_ordering_again() {
     let sim = tencent_sim(ID, KEY, CHANGE_TIME, "nat-leader").await;
     let dir = cluster.env.kubeconfig.parent().unwrap().to_owned();
     let mut replicas = vec![
-        Replica::start(&cluster, "replica-a", &dir.join("replica-a.log")),
-        Replica::start(&cluster, "replica-b", &dir.join("replica-b.log")),
+        Replica::start(&cluster, "replica-a", &dir.join("replica-a.log"), &sim.http_url),
+        Replica::start(&cluster, "replica-b", &dir.join("replica-b.log"), &sim.http_url),
     ];
     let leases: Api<Lease> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
 
@@ -163,7 +164,7 @@ async fn standby_takes_over_a_running_order_without_ordering_again() {
 async fn a_leader_that_loses_the_lease_stops_and_exits() {
     let cluster = Cluster::start("leader-lost").await;
     let log = cluster.env.kubeconfig.with_file_name("replica.log");
-    let mut replica = Replica::start(&cluster, "replica-a", &log);
+    let mut replica = Replica::start(&cluster, "replica-a", &log, "");
     let leases: Api<Lease> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
     eventually(Duration::from_secs(30), "the replica takes the lease", || async {
         (holder(&leases).await.as_deref() == Some("replica-a")).then_some(())

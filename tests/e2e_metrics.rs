@@ -37,7 +37,7 @@ async fn endpoints_report_a_resize() {
     let _operator = Operator::start(
         &cluster.env.kubeconfig,
         &["--metrics-addr", &addr, "--leader-election=false", "--poll-interval", "500ms"],
-        &[],
+        &[("NATGW_ALLOWED_ENDPOINTS", &sim.http_url)],
         &log,
     );
     let log_text = || std::fs::read_to_string(&log).unwrap_or_default();

@@ -1,6 +1,7 @@
 //! The RBAC in deploy/ is enough and no more: the real operator binary, authenticated with a
 //! token of the natgw-operator ServiceAccount bound only by the rendered manifests, resizes a
-//! gateway on the Tencent simulator; and the same identity is refused everything else.
+//! gateway on the Tencent simulator; and the same identity is refused everything else. The
+//! default install may read no Secret until the namespace grants it one.
 
 mod support;
 
@@ -8,7 +9,7 @@ use std::{path::Path, time::Duration};
 
 use natgw_operator::api::Size;
 use serde_json::Value;
-use support::{Cluster, Operator, ready, tencent_keys, tencent_sim, tencent_spec};
+use support::{Cluster, Operator, condition, ready, tencent_keys, tencent_sim, tencent_spec};
 
 const KEY_ID: &str = "AKIDrbactest";
 const KEY: &str = "rbac-test-secret-key";
@@ -62,9 +63,21 @@ fn assert_grants(cluster: &Cluster, kubeconfig: &Path, yes: &[&[&str]], no: &[&[
     assert!(refused.is_empty(), "the ServiceAccount lacks grants it needs: {refused:#?}");
 }
 
+/// The binding deploy/README.md tells a namespace to create (and the SecretForbidden message).
+fn grant_secrets(cluster: &Cluster) {
+    cluster.kubectl(&[
+        "create",
+        "rolebinding",
+        "natgw-operator-secrets",
+        "--clusterrole=natgw-operator-secret-reader",
+        &format!("--serviceaccount={SA_NAMESPACE}:{SA}"),
+    ]);
+}
+
 /// Runs the operator binary as the ServiceAccount and resizes one gateway Small -> Medium in the
-/// test's namespace, with exactly one cloud order.
-async fn resize_as_service_account(cluster: &Cluster, kubeconfig: &Path, env: &[(&str, &str)]) {
+/// test's namespace, with exactly one cloud order. `ungranted`: the Secret is not readable at
+/// first; the resource must say so, and proceed once [`grant_secrets`] binds it.
+async fn resize_as_service_account(cluster: &Cluster, kubeconfig: &Path, env: &[(&str, &str)], ungranted: bool) {
     let sim = tencent_sim(KEY_ID, KEY, Duration::from_millis(1500), "nat-rbac").await;
     // The admin creates the user's objects; the operator only reads them and writes status.
     cluster.create_secret("tencent-creds", tencent_keys(KEY_ID, KEY)).await;
@@ -75,8 +88,33 @@ async fn resize_as_service_account(cluster: &Cluster, kubeconfig: &Path, env: &[
     // Dropping the guard kills the process, also when an assertion below panics.
     // Port 0: tests run in parallel, and /metrics is not what this test is about.
     let args = ["--poll-interval", "500ms", "--metrics-addr", "127.0.0.1:0"];
-    let mut operator = Operator::start(kubeconfig, &args, env, log.path());
+    let mut env = env.to_vec();
+    env.push(("NATGW_ALLOWED_ENDPOINTS", &sim.http_url));
+    let mut operator = Operator::start(kubeconfig, &args, &env, log.path());
     let logs = || std::fs::read_to_string(log.path()).unwrap_or_default();
+
+    if ungranted {
+        let started = std::time::Instant::now();
+        let stalled = cluster
+            .wait_for("egress", Duration::from_secs(30), |o| condition(o, "Stalled").is_some_and(|c| c.0 == "True"))
+            .await;
+        let waited = started.elapsed();
+        let stalled_condition = stalled.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Stalled").unwrap();
+        assert_eq!(stalled_condition.reason, "SecretForbidden", "{stalled_condition:?}");
+        let ns = &cluster.namespace;
+        for needle in [
+            format!("Secret {ns}/tencent-creds"),
+            format!("kubectl create rolebinding natgw-operator-secrets -n {ns}"),
+            "--clusterrole=natgw-operator-secret-reader".to_owned(),
+            format!("--serviceaccount={SA_NAMESPACE}:{SA}"),
+        ] {
+            assert!(stalled_condition.message.contains(&needle), "{needle:?} missing: {}", stalled_condition.message);
+        }
+        assert!(sim.orders().is_empty(), "nothing ordered without credentials");
+        println!("SecretForbidden after {waited:?}: {}", stalled_condition.message);
+        grant_secrets(cluster);
+        assert!(!can_i(cluster, kubeconfig, &["get", "secrets", "-n", "default"]), "the grant is the namespace's only");
+    }
 
     let start = std::time::Instant::now();
     let done = loop {
@@ -94,6 +132,7 @@ async fn resize_as_service_account(cluster: &Cluster, kubeconfig: &Path, env: &[
             logs()
         );
     };
+    println!("Ready {:?} after the operator started (and, if ungranted, the RoleBinding)", start.elapsed());
     let status = done.status.unwrap();
     assert_eq!(status.observed.unwrap().size, Some(Size::Medium));
     let orders = sim.orders();
@@ -118,13 +157,16 @@ async fn resize_as_service_account(cluster: &Cluster, kubeconfig: &Path, env: &[
     );
     assert!(!String::from_utf8_lossy(&holder.stdout).trim().is_empty(), "the operator holds no Lease");
     let log_text = logs();
-    assert!(!log_text.to_lowercase().contains("forbidden"), "a call was refused:\n{log_text}");
+    // (Refusals of the Secret before the grant were expected; any other is not.)
+    let refused = log_text.lines().filter(|l| l.to_lowercase().contains("forbidden") && !l.contains("SecretForbidden"));
+    assert_eq!(refused.count(), 0, "a call was refused:\n{log_text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_wide_rbac_runs_the_operator_and_grants_nothing_else() {
     let cluster = Cluster::start("rbac-user").await;
-    apply_rbac(&cluster, "deploy");
+    // Single tenant: the cluster-wide install plus every Secret (--secret-access=cluster).
+    apply_rbac(&cluster, "deploy/all-secrets");
     let kubeconfig = service_account_kubeconfig(&cluster);
     let ns = cluster.namespace.as_str();
 
@@ -176,7 +218,40 @@ async fn cluster_wide_rbac_runs_the_operator_and_grants_nothing_else() {
     ];
     assert_grants(&cluster, &kubeconfig, yes, no);
 
-    resize_as_service_account(&cluster, &kubeconfig, &[]).await;
+    resize_as_service_account(&cluster, &kubeconfig, &[("NATGW_SECRET_ACCESS", "cluster")], false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_install_reads_only_the_secrets_a_namespace_granted() {
+    let cluster = Cluster::start("rbac-tenant").await;
+    apply_rbac(&cluster, "deploy");
+    let kubeconfig = service_account_kubeconfig(&cluster);
+    let ns = cluster.namespace.as_str();
+
+    // Multi-tenant: NatGateways everywhere, but not one Secret until a namespace grants it.
+    let yes: &[&[&str]] = &[
+        &["list", "natgateways.natgw.io", "--all-namespaces"],
+        &["watch", "natgateways.natgw.io", "--all-namespaces"],
+        &["patch", "natgateways.natgw.io", "--subresource=status", "-n", ns],
+        &["create", "events.events.k8s.io", "-n", ns],
+    ];
+    let no: &[&[&str]] = &[
+        &["get", "secrets", "-n", ns],
+        &["get", "secrets/tencent-creds", "-n", ns],
+        &["list", "secrets", "-n", ns],
+        &["list", "secrets", "--all-namespaces"],
+        &["watch", "secrets", "--all-namespaces"],
+        &["get", "secrets", "-n", "kube-system"],
+    ];
+    assert_grants(&cluster, &kubeconfig, yes, no);
+
+    // As deploy/ runs it (NATGW_SECRET_ACCESS=granted): SecretForbidden, then after the
+    // namespace's RoleBinding one order.
+    resize_as_service_account(&cluster, &kubeconfig, &[("NATGW_SECRET_ACCESS", "granted")], true).await;
+    // The binding grants get, in this namespace only.
+    assert!(can_i(&cluster, &kubeconfig, &["get", "secrets", "-n", ns]));
+    assert!(!can_i(&cluster, &kubeconfig, &["list", "secrets", "-n", ns]));
+    assert!(!can_i(&cluster, &kubeconfig, &["get", "secrets", "-n", "kube-system"]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -218,5 +293,5 @@ async fn namespaced_rbac_runs_the_operator_in_its_namespace_only() {
 
     // As deploy/namespaced configures it: NATGW_NAMESPACE is the pod's own namespace. Without it
     // the operator would list cluster-wide and be refused at start-up.
-    resize_as_service_account(&cluster, &kubeconfig, &[("NATGW_NAMESPACE", SA_NAMESPACE)]).await;
+    resize_as_service_account(&cluster, &kubeconfig, &[("NATGW_NAMESPACE", SA_NAMESPACE)], false).await;
 }

@@ -97,7 +97,10 @@ impl World {
         ];
         args.extend_from_slice(extra);
         let kubeconfig = kubeconfig.unwrap_or(&self.cluster.env.kubeconfig);
-        Operator::start(kubeconfig, &args, env, &self.log(log))
+        let allowed = [&self.tencent.http_url, self.huawei.https_url.as_ref().unwrap()].map(String::as_str).join(",");
+        let mut env = env.to_vec();
+        env.push(("NATGW_ALLOWED_ENDPOINTS", &allowed));
+        Operator::start(kubeconfig, &args, &env, &self.log(log))
     }
 
     /// One replica, no leader election.

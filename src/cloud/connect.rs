@@ -1,19 +1,26 @@
 //! The production [`Connector`]: one client per cloud account, region and endpoint, shared by
 //! every resource that uses it, and one rate limiter per cloud account (shared by its clients of
 //! every region and API version, as the clouds count calls per account).
+//!
+//! Before any client is built the spec passes the installer's [`EndpointPolicy`]; every client
+//! is wrapped so that the texts it returns carry no credential value.
 
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
 };
 
+use async_trait::async_trait;
+
 use super::{
-    CloudError, Connector, Credentials, Provider, ProviderKind,
+    Capacity, CloudError, Connector, Credentials, GatewayRef, Observed, OrderState, OrderTicket, Provider,
+    ProviderKind,
+    endpoints::EndpointPolicy,
     huawei::HuaweiClient,
     ratelimit::{AccountKey, AccountLimiters},
     tencent::TencentClient,
 };
-use crate::api::{NatGatewaySpec, TencentApi};
+use crate::api::{NatGatewaySpec, OrderAction, Prepaid, TencentApi};
 
 /// Clients kept at most; beyond this (many rotated keys) the cache starts over.
 const MAX_CLIENTS: usize = 1024;
@@ -32,17 +39,26 @@ pub struct CloudConnector {
     clients: Mutex<HashMap<ClientKey, Arc<dyn Provider>>>,
     limiters: AccountLimiters,
     sweep_max_age: std::time::Duration,
+    endpoints: EndpointPolicy,
 }
 
 impl CloudConnector {
-    /// Clients with the documented rate limits ([`super::ratelimit::default_limits`]).
+    /// Clients with the documented rate limits ([`super::ratelimit::default_limits`]) that reach
+    /// only the clouds' documented endpoints (see [`CloudConnector::with_endpoint_policy`]).
     pub fn new(http: reqwest::Client) -> Self {
         CloudConnector {
             http,
             clients: Mutex::default(),
             limiters: AccountLimiters::default(),
             sweep_max_age: std::time::Duration::ZERO,
+            endpoints: EndpointPolicy::default(),
         }
+    }
+
+    /// The endpoints resources may pick: the installer's allow-list.
+    pub fn with_endpoint_policy(mut self, endpoints: EndpointPolicy) -> Self {
+        self.endpoints = endpoints;
+        self
     }
 
     /// Tencent API 3.0 drift checks may be answered from an account-wide sweep at most `max_age`
@@ -61,6 +77,8 @@ impl CloudConnector {
 
 impl Connector for CloudConnector {
     fn connect(&self, spec: &NatGatewaySpec, credentials: Credentials) -> Result<Arc<dyn Provider>, CloudError> {
+        // Before the cache: a cached client was built for an equal key, but the ids are not in it.
+        self.endpoints.check(spec)?;
         let kind = ProviderKind::of(spec);
         let (region, bss_endpoint) = match (&spec.provider.tencent, &spec.provider.huawei) {
             (Some(t), _) => (t.region.clone(), None),
@@ -100,10 +118,112 @@ impl Connector for CloudConnector {
                 .with_limiter(self.limiters.for_account(account("huawei"))),
             ),
         };
+        let client: Arc<dyn Provider> = Arc::new(Scrubbed { secrets: secrets_of(&key.credentials), inner: client });
         if clients.len() >= MAX_CLIENTS {
             clients.clear();
         }
         clients.insert(key, client.clone());
         Ok(client)
+    }
+}
+
+fn secrets_of(c: &Credentials) -> Vec<String> {
+    let mut out = vec![c.key_id.clone(), c.secret.expose().to_owned()];
+    out.extend(c.session_token.as_ref().map(|t| t.expose().to_owned()));
+    out
+}
+
+/// A client whose answers (errors, order ids, failure reasons, state words) never carry a
+/// credential value: those texts reach status and Events, and an endpoint may echo what it was
+/// sent.
+struct Scrubbed {
+    inner: Arc<dyn Provider>,
+    secrets: Vec<String>,
+}
+
+impl Scrubbed {
+    fn secrets(&self) -> Vec<&str> {
+        self.secrets.iter().map(String::as_str).collect()
+    }
+
+    fn error(&self, e: CloudError) -> CloudError {
+        e.scrubbed(&self.secrets())
+    }
+
+    /// A cloud-supplied text, scrubbed and capped like an error message.
+    fn text(&self, text: String) -> String {
+        CloudError::new(super::ErrorKind::Transient, text).scrubbed(&self.secrets()).message
+    }
+
+    fn ticket(&self, t: OrderTicket) -> OrderTicket {
+        OrderTicket { order_id: t.order_id.map(|id| self.text(id)), request_id: t.request_id.map(|id| self.text(id)) }
+    }
+}
+
+#[async_trait]
+impl Provider for Scrubbed {
+    fn kind(&self) -> ProviderKind {
+        self.inner.kind()
+    }
+
+    async fn describe(&self, gateway: &GatewayRef) -> Result<Observed, CloudError> {
+        let observed = self.inner.describe(gateway).await.map_err(|e| self.error(e))?;
+        Ok(Observed { raw_state: self.text(observed.raw_state), ..observed })
+    }
+
+    async fn resize(
+        &self,
+        gateway: &GatewayRef,
+        capacity: &Capacity,
+        auto_pay: bool,
+    ) -> Result<OrderTicket, CloudError> {
+        let ticket = self.inner.resize(gateway, capacity, auto_pay).await.map_err(|e| self.error(e))?;
+        Ok(self.ticket(ticket))
+    }
+
+    async fn change_billing(&self, gateway: &GatewayRef, prepaid: &Prepaid) -> Result<OrderTicket, CloudError> {
+        let ticket = self.inner.change_billing(gateway, prepaid).await.map_err(|e| self.error(e))?;
+        Ok(self.ticket(ticket))
+    }
+
+    async fn order_status(&self, gateway: &GatewayRef, order_id: &str) -> Result<OrderState, CloudError> {
+        match self.inner.order_status(gateway, order_id).await.map_err(|e| self.error(e))? {
+            OrderState::Failed { reason } => Ok(OrderState::Failed { reason: self.text(reason) }),
+            other => Ok(other),
+        }
+    }
+
+    async fn find_open_order(&self, gateway: &GatewayRef, action: OrderAction) -> Result<Option<String>, CloudError> {
+        let id = self.inner.find_open_order(gateway, action).await.map_err(|e| self.error(e))?;
+        Ok(id.map(|id| self.text(id)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::SecretValue;
+
+    fn spec(endpoint: &str) -> NatGatewaySpec {
+        serde_json::from_value(serde_json::json!({
+            "gatewayId": "nat-1", "provider": {"tencent": {"region": "ap-guangzhou"}}, "size": "Small",
+            "credentialsSecretRef": {"name": "c"}, "endpoint": endpoint,
+        }))
+        .unwrap()
+    }
+
+    fn creds() -> Credentials {
+        Credentials { key_id: "AKID".into(), secret: SecretValue::new("s"), session_token: None, domain_id: None }
+    }
+
+    #[test]
+    fn no_client_for_an_endpoint_off_the_allow_list() {
+        let connector = CloudConnector::new(reqwest::Client::new());
+        let refused = connector.connect(&spec("https://169.254.169.254"), creds()).err().expect("refused");
+        assert_eq!(refused.reason, Some(crate::cloud::endpoints::ENDPOINT_NOT_ALLOWED));
+        assert!(connector.clients.lock().unwrap().is_empty(), "no client was built");
+        let allowed = EndpointPolicy::new(&["https://169.254.169.254".into()], false, true).unwrap();
+        let connector = CloudConnector::new(reqwest::Client::new()).with_endpoint_policy(allowed);
+        assert!(connector.connect(&spec("https://169.254.169.254"), creds()).is_ok());
     }
 }

@@ -61,8 +61,15 @@ impl std::fmt::Display for ErrorKind {
     }
 }
 
-/// A failed cloud call. Holds the cloud's own code and request id for the user; never any part
-/// of the credentials (clients build messages only from response bodies and their own text).
+/// Longest message kept: cloud text reaches status and Events, and a hostile or broken endpoint
+/// must not be able to fill them.
+pub const MAX_MESSAGE: usize = 256;
+/// Longest code or request id kept.
+const MAX_CODE: usize = 64;
+
+/// A failed cloud call. Holds the cloud's own code, message and request id for the user, each
+/// length-capped at construction; clients never put a raw response body into one, and
+/// [`CloudError::scrubbed`] removes credential values an endpoint may have echoed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub struct CloudError {
     pub kind: ErrorKind,
@@ -72,20 +79,38 @@ pub struct CloudError {
     pub message: String,
     /// How long the cloud asked us to wait, when it said.
     pub retry_after: Option<Duration>,
+    /// The condition reason to show instead of the kind's, for refusals made before any call
+    /// (e.g. `EndpointNotAllowed`).
+    pub reason: Option<&'static str>,
 }
 
 impl CloudError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        CloudError { kind, code: None, request_id: None, message: message.into(), retry_after: None }
+        let message = capped(&message.into(), MAX_MESSAGE);
+        CloudError { kind, code: None, request_id: None, message, retry_after: None, reason: None }
     }
 
     pub fn with_code(mut self, code: impl Into<String>) -> Self {
-        self.code = Some(code.into());
+        self.code = Some(capped(&code.into(), MAX_CODE));
         self
     }
 
     pub fn with_request_id(mut self, request_id: Option<String>) -> Self {
-        self.request_id = request_id;
+        self.request_id = request_id.map(|id| capped(&id, MAX_CODE));
+        self
+    }
+
+    pub fn with_reason(mut self, reason: &'static str) -> Self {
+        self.reason = Some(reason);
+        self
+    }
+
+    /// The same error with every occurrence of each of `secrets` (key id, secret, token) in its
+    /// texts replaced: an endpoint may echo what it was sent.
+    pub fn scrubbed(mut self, secrets: &[&str]) -> Self {
+        self.message = scrub(&self.message, secrets);
+        self.code = self.code.map(|c| scrub(&c, secrets));
+        self.request_id = self.request_id.map(|r| scrub(&r, secrets));
         self
     }
 
@@ -129,6 +154,51 @@ impl From<reqwest::Error> for CloudError {
     }
 }
 
+/// `text` without control characters, cut to `max` characters (marked with `…`).
+fn capped(text: &str, max: usize) -> String {
+    let clean = text.chars().map(|c| if c.is_control() { ' ' } else { c });
+    let mut out: String = clean.clone().take(max).collect();
+    if clean.count() > max {
+        out.push('…');
+    }
+    out
+}
+
+/// Replaces each non-empty `secrets` entry in `text` with `<redacted>`, a secret's start that the
+/// length cap left at the end of `text`, and echoed request signatures (`Signature=...`), which
+/// would let a reader replay the signed request.
+fn scrub(text: &str, secrets: &[&str]) -> String {
+    let mut out = secrets.iter().filter(|s| !s.is_empty()).fold(text.to_owned(), |t, s| t.replace(s, "<redacted>"));
+    out = without_signatures(&out);
+    if let Some(body) = out.strip_suffix('…') {
+        let cut = secrets.iter().find_map(|s| {
+            (4..s.len()).rev().find_map(|k| s.get(..k).filter(|prefix| body.ends_with(prefix)).map(str::len))
+        });
+        if let Some(n) = cut {
+            out = format!("{}<redacted>…", &body[..body.len() - n]);
+        }
+    }
+    out
+}
+
+fn without_signatures(text: &str) -> String {
+    const KEY: &str = "Signature=";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(KEY) {
+        let (before, after) = rest.split_at(at + KEY.len());
+        out.push_str(before);
+        let end =
+            after.find(|c: char| c.is_whitespace() || matches!(c, ',' | '&' | '"' | '\'' | ';')).unwrap_or(after.len());
+        if end > 0 {
+            out.push_str("<redacted>");
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn without_url(e: &reqwest::Error) -> String {
     use std::error::Error as _;
     let mut parts = Vec::new();
@@ -150,6 +220,31 @@ mod tests {
             .with_code("RequestLimitExceeded")
             .with_request_id(Some("req-1".into()));
         assert_eq!(e.to_string(), "throttled: slow down (code RequestLimitExceeded, request id req-1)");
+    }
+
+    #[test]
+    fn texts_are_capped_and_secrets_scrubbed() {
+        let body = format!("token=TOKEN123 {}\r\ninjected", "Z".repeat(10_000));
+        let e = CloudError::new(ErrorKind::Transient, body)
+            .with_code("C".repeat(500))
+            .with_request_id(Some("TOKEN123".into()))
+            .scrubbed(&["TOKEN123", ""]);
+        // Capped, with a mark; "<redacted>" is two characters longer than what it replaced.
+        assert_eq!(e.message.chars().count(), MAX_MESSAGE + 1 + 2);
+        assert!(e.message.ends_with("ZZZ…"));
+        assert!(e.message.starts_with("token=<redacted> ZZZ"), "{}", e.message);
+        assert!(!e.message.contains('\n'));
+        assert_eq!(e.code.as_deref().map(|c| c.chars().count()), Some(MAX_CODE + 1));
+        assert_eq!(e.request_id.as_deref(), Some("<redacted>"));
+        let shown = e.to_string();
+        assert!(!shown.contains("TOKEN123") && shown.len() < 500, "{shown}");
+        let signed = CloudError::new(ErrorKind::Auth, "Authorization: SDK-HMAC-SHA256 Access=AK, Signature=0a1b2c; x")
+            .scrubbed(&[]);
+        assert_eq!(signed.message, "Authorization: SDK-HMAC-SHA256 Access=AK, Signature=<redacted>; x");
+        // The cap cut through the token: its start goes too.
+        let cut = CloudError::new(ErrorKind::Transient, format!("{}SECRETTOKEN", "a".repeat(MAX_MESSAGE - 6)));
+        let cut = cut.scrubbed(&["SECRETTOKEN"]);
+        assert!(cut.message.ends_with("a<redacted>…"), "{}", cut.message);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod batch;
 pub mod connect;
 mod credentials;
+pub mod endpoints;
 mod error;
 pub mod http;
 pub mod huawei;

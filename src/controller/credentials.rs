@@ -1,4 +1,10 @@
 //! Reads a resource's cloud credentials from the Secret in its own namespace.
+//!
+//! Two ways to get there ([`SecretAccess`]): `cluster`, where the operator may list and watch
+//! Secrets (their metadata) wherever it watches NatGateways, and `granted`, for multi-tenant
+//! clusters, where it holds no Secret grant of its own and each namespace lets it `get` its
+//! Secret(s) with a RoleBinding; a Secret it was not granted stalls its resources with
+//! `SecretForbidden`, naming the binding to create.
 
 use std::{
     collections::HashMap,
@@ -7,9 +13,24 @@ use std::{
 };
 
 use k8s_openapi::{ByteString, api::core::v1::Secret};
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client, ResourceExt, runtime::controller::Action};
 
 use crate::cloud::{Credentials, ProviderKind, SecretValue};
+
+/// How the operator reaches Secrets (`run --secret-access`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum SecretAccess {
+    /// List and watch Secrets' metadata wherever NatGateways are watched; a rotated Secret is
+    /// seen at once. Needs Secret get/list/watch there (deploy/all-secrets/, deploy/namespaced/).
+    #[default]
+    Cluster,
+    /// No Secret watch: `get` only the referenced Secret, in namespaces that granted it with a
+    /// RoleBinding; a rotation is seen within a drift interval (deploy/, multi-tenant clusters).
+    Granted,
+}
+
+/// The ClusterRole that deploy/ ships for namespaces to bind (deploy/rbac/secret-reader.yaml).
+pub const SECRET_READER_ROLE: &str = "natgw-operator-secret-reader";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
@@ -17,8 +38,59 @@ pub enum CredentialsError {
     Missing { namespace: String, name: String },
     #[error("Secret {namespace}/{name} {problem}")]
     Invalid { namespace: String, name: String, problem: String },
+    #[error(
+        "credentialsSecretRef.name {name:?} is not the name of a Secret (lowercase letters, digits, '-' and '.', at most 253, no '/'); name a Secret in namespace {namespace}"
+    )]
+    InvalidName { namespace: String, name: String },
+    #[error(
+        "the operator may not read Secret {namespace}/{name}: a RoleBinding is missing; grant it in namespace {namespace} with `kubectl create rolebinding natgw-operator-secrets -n {namespace} --clusterrole={SECRET_READER_ROLE} {subject}` (add resourceNames with a Role instead to grant this Secret only)"
+    )]
+    Forbidden {
+        namespace: String,
+        name: String,
+        /// `--serviceaccount=NS:NAME` (or `--user=NAME`) of the identity that was refused.
+        subject: String,
+    },
     #[error("could not read Secret {namespace}/{name}: {source}")]
     Kube { namespace: String, name: String, source: kube::Error },
+}
+
+impl CredentialsError {
+    /// The `Stalled` reason for problems a person must fix; `None` for ones worth retrying.
+    pub fn stall_reason(&self) -> Option<&'static str> {
+        match self {
+            CredentialsError::Missing { .. } => Some("SecretNotFound"),
+            CredentialsError::Invalid { .. } => Some("CredentialsInvalid"),
+            CredentialsError::InvalidName { .. } => Some("InvalidSecretRef"),
+            CredentialsError::Forbidden { .. } => Some("SecretForbidden"),
+            CredentialsError::Kube { .. } => None,
+        }
+    }
+}
+
+/// A Secret name as the API server accepts it: a DNS subdomain name.
+fn is_secret_name(name: &str) -> bool {
+    name.len() <= 253
+        && name.split('.').all(|label| {
+            let b = label.as_bytes();
+            !b.is_empty()
+                && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+                && b[0] != b'-'
+                && b[b.len() - 1] != b'-'
+        })
+}
+
+/// `--serviceaccount=NS:NAME` from a 403's message (`User "system:serviceaccount:NS:NAME" cannot
+/// ...`), else `--user=NAME`, else the ServiceAccount of deploy/.
+fn subject_of(message: &str) -> String {
+    let user = message.split('"').nth(1).filter(|_| message.starts_with("User \""));
+    match user {
+        Some(u) => match u.strip_prefix("system:serviceaccount:") {
+            Some(sa) => format!("--serviceaccount={sa}"),
+            None => format!("--user={u}"),
+        },
+        None => "--serviceaccount=natgw-system:natgw-operator".to_owned(),
+    }
 }
 
 /// The Secret keys each cloud reads: (key id, secret, session token).
@@ -37,6 +109,9 @@ pub fn keys(kind: ProviderKind) -> (&'static str, &'static str, &'static str) {
 /// a watch gap) can go unseen.
 pub struct Cache {
     max_age: Duration,
+    access: SecretAccess,
+    /// How soon a resource stalled by its Secret looks again when no watch will tell it.
+    recheck: Duration,
     entries: Mutex<HashMap<Key, Entry>>,
 }
 
@@ -57,8 +132,19 @@ struct Cached {
 }
 
 impl Cache {
-    pub fn new(max_age: Duration) -> Cache {
-        Cache { max_age, entries: Mutex::default() }
+    pub fn new(max_age: Duration, access: SecretAccess, recheck: Duration) -> Cache {
+        Cache { max_age, access, recheck, entries: Mutex::default() }
+    }
+
+    /// When a resource stalled by a Secret problem (`forbidden` when it may not read it) looks
+    /// again: when the Secret watch reports a change, or, where none can (no watch, or a missing
+    /// RoleBinding, which no Secret event reports), after a while.
+    pub fn after_stall(&self, forbidden: bool) -> Action {
+        if self.access == SecretAccess::Cluster && !forbidden {
+            Action::await_change()
+        } else {
+            Action::requeue(self.recheck)
+        }
     }
 
     /// The Secret watch saw `namespace/name` at `resource_version`; `None` when it was deleted.
@@ -120,19 +206,22 @@ async fn read(
     name: &str,
     kind: ProviderKind,
 ) -> Result<(Credentials, Option<String>), CredentialsError> {
-    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let secret = match api.get_opt(name).await {
+    let (namespace, name) = (namespace.to_owned(), name.to_owned());
+    // The name goes into the request path: `other/creds` or `../..` must not reach another object.
+    if !is_secret_name(&name) {
+        return Err(CredentialsError::InvalidName { namespace, name });
+    }
+    let api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    let secret = match api.get_opt(&name).await {
         Ok(Some(s)) => s,
-        Ok(None) => return Err(CredentialsError::Missing { namespace: namespace.to_owned(), name: name.to_owned() }),
-        Err(source) => {
-            return Err(CredentialsError::Kube { namespace: namespace.to_owned(), name: name.to_owned(), source });
+        Ok(None) => return Err(CredentialsError::Missing { namespace, name }),
+        Err(kube::Error::Api(status)) if status.code == 403 => {
+            let subject = subject_of(&status.message);
+            return Err(CredentialsError::Forbidden { namespace, name, subject });
         }
+        Err(source) => return Err(CredentialsError::Kube { namespace, name, source }),
     };
-    let credentials = parse(&secret, kind).map_err(|problem| CredentialsError::Invalid {
-        namespace: namespace.to_owned(),
-        name: name.to_owned(),
-        problem,
-    })?;
+    let credentials = parse(&secret, kind).map_err(|problem| CredentialsError::Invalid { namespace, name, problem })?;
     Ok((credentials, secret.resource_version()))
 }
 
@@ -213,7 +302,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_secret_is_read_once_until_the_watch_reports_a_change() {
-        let cache = Cache::new(Duration::from_secs(600));
+        let cache = Cache::new(Duration::from_secs(600), SecretAccess::Cluster, Duration::ZERO);
         assert_eq!(get(&cache, "a", "K1", "1").await, ("K1".into(), true));
         assert_eq!(get(&cache, "a", "K2", "2").await, ("K1".into(), false), "cached");
         cache.saw("ns", "a", Some("1")); // a relist: same version
@@ -229,7 +318,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_read_overtaken_by_a_change_is_not_cached() {
-        let cache = Cache::new(Duration::from_secs(600));
+        let cache = Cache::new(Duration::from_secs(600), SecretAccess::Cluster, Duration::ZERO);
         let fetch = async {
             // The Secret changes while the read is in flight: what it got may be the old one.
             cache.saw("ns", "a", Some("2"));
@@ -241,11 +330,49 @@ mod tests {
 
     #[tokio::test]
     async fn failures_are_not_cached_and_entries_expire() {
-        let cache = Cache::new(Duration::ZERO);
+        let cache = Cache::new(Duration::ZERO, SecretAccess::Cluster, Duration::ZERO);
         let missing = async { Err(CredentialsError::Missing { namespace: "ns".into(), name: "a".into() }) };
         assert!(cache.read_with(key("a"), missing).await.is_err());
         assert_eq!(get(&cache, "a", "K1", "1").await, ("K1".into(), true));
         assert_eq!(get(&cache, "a", "K2", "1").await, ("K2".into(), true), "max_age 0: always read");
+    }
+
+    #[test]
+    fn secret_names_are_dns_subdomains() {
+        for ok in ["tencent-creds", "a", "creds.v2", "0", &"a".repeat(253)] {
+            assert!(is_secret_name(ok), "{ok}");
+        }
+        for bad in ["other/creds", "../..", "..", ".", "", "Creds", "-a", "a-", "a..b", "a_b", "a b", &"a".repeat(254)]
+        {
+            assert!(!is_secret_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_refusal_names_the_binding_to_create() {
+        let sa = r#"User "system:serviceaccount:natgw-system:natgw-operator" cannot get resource "secrets" in API group "" in the namespace "team-a""#;
+        assert_eq!(subject_of(sa), "--serviceaccount=natgw-system:natgw-operator");
+        assert_eq!(subject_of(r#"User "alice" cannot get resource "secrets""#), "--user=alice");
+        assert_eq!(subject_of("forbidden"), "--serviceaccount=natgw-system:natgw-operator");
+        let e =
+            CredentialsError::Forbidden { namespace: "team-a".into(), name: "creds".into(), subject: subject_of(sa) };
+        let text = e.to_string();
+        assert!(
+            text.contains(
+                "-n team-a --clusterrole=natgw-operator-secret-reader --serviceaccount=natgw-system:natgw-operator"
+            ),
+            "{text}"
+        );
+        assert_eq!(e.stall_reason(), Some("SecretForbidden"));
+    }
+
+    #[test]
+    fn only_the_watch_lets_a_stalled_resource_wait_for_a_change() {
+        let cluster = Cache::new(Duration::ZERO, SecretAccess::Cluster, Duration::from_secs(60));
+        assert_eq!(cluster.after_stall(false), Action::await_change());
+        assert_eq!(cluster.after_stall(true), Action::requeue(Duration::from_secs(60)));
+        let granted = Cache::new(Duration::ZERO, SecretAccess::Granted, Duration::from_secs(60));
+        assert_eq!(granted.after_stall(false), Action::requeue(Duration::from_secs(60)));
     }
 
     #[test]

@@ -27,7 +27,7 @@ use kube::{
 use tracing::{info, warn};
 
 pub use conditions::Health;
-pub use credentials::keys as credential_keys;
+pub use credentials::{SecretAccess, keys as credential_keys};
 use events::{EventType, Recorder};
 
 use crate::{
@@ -59,6 +59,8 @@ pub struct Config {
     pub namespace: Option<String>,
     /// Reconciles running at once.
     pub concurrency: u16,
+    /// Watch Secrets (`Cluster`) or only get the ones namespaces granted (`Granted`).
+    pub secret_access: SecretAccess,
     // --- telemetry (src/metrics.rs, src/health.rs) ---
     /// Where reconciles, cloud calls and orders are counted.
     pub metrics: Arc<Metrics>,
@@ -76,6 +78,7 @@ impl Default for Config {
             max_backoff: Duration::from_secs(300),
             namespace: None,
             concurrency: 16,
+            secret_access: SecretAccess::Cluster,
             metrics: Arc::default(),
             readiness: Readiness::default(),
             fence: Fence::unfenced(),
@@ -109,7 +112,11 @@ impl Context {
         Arc::new(Context {
             recorder: Recorder::new(client.clone(), MANAGER, std::env::var("POD_NAME").ok()),
             // A Secret change the watch missed is seen within a drift interval.
-            credentials: credentials::Cache::new(config.drift_interval),
+            credentials: credentials::Cache::new(
+                config.drift_interval,
+                config.secret_access,
+                config.poll_interval.saturating_mul(12).min(config.max_backoff),
+            ),
             client,
             connector,
             backoffs: backoff::Backoffs::new(config.max_backoff),
@@ -244,15 +251,20 @@ pub async fn run(
             cache.credentials.saw(&secret.namespace().unwrap_or_default(), &secret.name_any(), version.as_deref());
         })
         .touched_objects();
-    let controller = controller.watches_stream(secret_events, move |secret: kube::core::PartialObjectMeta<Secret>| {
-        let (ns, name) = (secret.namespace(), secret.name_any());
-        store
-            .state()
-            .into_iter()
-            .filter(|g| g.namespace() == ns && g.spec.credentials_secret_ref.name == name)
-            .map(|g| ObjectRef::from(g.as_ref()))
-            .collect::<Vec<_>>()
-    });
+    let controller = if ctx.config.secret_access == SecretAccess::Granted {
+        // Granted mode may not list Secrets: credentials are read with GETs (credentials.rs).
+        controller
+    } else {
+        controller.watches_stream(secret_events, move |secret: kube::core::PartialObjectMeta<Secret>| {
+            let (ns, name) = (secret.namespace(), secret.name_any());
+            store
+                .state()
+                .into_iter()
+                .filter(|g| g.namespace() == ns && g.spec.credentials_secret_ref.name == name)
+                .map(|g| ObjectRef::from(g.as_ref()))
+                .collect::<Vec<_>>()
+        })
+    };
     info!("natgw-operator controller started");
     controller
         .graceful_shutdown_on(shutdown)
@@ -379,14 +391,13 @@ impl<'a> Pass<'a> {
         let secret_name = &self.obj.spec.credentials_secret_ref.name;
         let credentials = match self.ctx.credentials.read(&self.ctx.client, &namespace, secret_name, self.kind).await {
             Ok(c) => c,
-            Err(e @ credentials::CredentialsError::Missing { .. }) => {
-                // The Secret watch brings us back when it appears.
-                return self.stall("SecretNotFound", e.to_string(), Action::await_change()).await;
-            }
-            Err(e @ credentials::CredentialsError::Invalid { .. }) => {
-                return self.stall("CredentialsInvalid", e.to_string(), Action::await_change()).await;
-            }
-            Err(e @ credentials::CredentialsError::Kube { .. }) => return Err(Error::SecretRead(e.to_string())),
+            Err(e) => match e.stall_reason() {
+                Some(reason) => {
+                    let forbidden = matches!(e, credentials::CredentialsError::Forbidden { .. });
+                    return self.stall(reason, e.to_string(), self.ctx.credentials.after_stall(forbidden)).await;
+                }
+                None => return Err(Error::SecretRead(e.to_string())),
+            },
         };
         let provider = match self.ctx.connector.connect(&self.obj.spec, credentials) {
             Ok(p) => InstrumentedProvider::wrap(p, self.ctx.config.metrics.clone()),
@@ -728,7 +739,10 @@ impl<'a> Pass<'a> {
 
     /// Turns a cloud error into conditions, an Event and a requeue.
     async fn cloud_error(&mut self, e: CloudError) -> Result<Action, Error> {
-        let reason = match e.kind {
+        if e.kind == ErrorKind::NotLeader {
+            return Err(Error::NotLeader);
+        }
+        let reason = e.reason.unwrap_or(match e.kind {
             ErrorKind::Throttled => "Throttled",
             ErrorKind::Transient => "CloudUnavailable",
             ErrorKind::Busy => "GatewayBusy",
@@ -737,8 +751,8 @@ impl<'a> Pass<'a> {
             ErrorKind::InvalidRequest => "InvalidRequest",
             ErrorKind::Unsupported => "UnsupportedChange",
             ErrorKind::InsufficientFunds => "InsufficientFunds",
-            ErrorKind::NotLeader => return Err(Error::NotLeader),
-        };
+            ErrorKind::NotLeader => "NotLeader",
+        });
         let secret = &self.obj.spec.credentials_secret_ref.name;
         let advice = match e.kind {
             ErrorKind::Auth => format!("; check the credentials in Secret {secret} and their permissions"),
@@ -750,8 +764,13 @@ impl<'a> Pass<'a> {
         };
         let message = format!("{e}{advice}");
         if e.kind.is_terminal() {
-            // Only a spec or Secret change can help, and both re-trigger us.
-            self.stall(reason, message, Action::await_change()).await
+            // Only a spec or Secret change can help; both re-trigger us where Secrets are watched.
+            let then = if e.kind == ErrorKind::Auth {
+                self.ctx.credentials.after_stall(false)
+            } else {
+                Action::await_change()
+            };
+            self.stall(reason, message, then).await
         } else {
             let wait = self.ctx.backoff(self.obj, self.ctx.config.poll_interval, e.retry_after);
             self.write(Health::Retrying { reason: reason.to_owned(), message }).await?;

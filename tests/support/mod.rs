@@ -11,7 +11,7 @@ use kube::{
 };
 use natgw_operator::{
     api::{BillingMode, NatGateway},
-    cloud::Connector,
+    cloud::{Connector, endpoints::EndpointPolicy},
     controller,
     sim::{
         core::SimCredential,
@@ -229,6 +229,14 @@ pub fn huawei_gateway(id: &str, project: &str, spec: &str) -> SeedGateway {
     }
 }
 
+/// The installer's endpoint allow-list in tests: exactly `urls` (simulators, on loopback over HTTP
+/// or HTTPS) on top of the clouds' documented endpoints. For the binary, pass the same list as
+/// `NATGW_ALLOWED_ENDPOINTS` (comma-separated) to [`Operator::start`].
+pub fn allow_endpoints(urls: &[&str]) -> EndpointPolicy {
+    let urls: Vec<String> = urls.iter().map(|u| u.to_string()).collect();
+    EndpointPolicy::new(&urls, true, true).expect("simulator URLs are valid endpoints")
+}
+
 /// The controller running inside the test process; see [`Cluster::run_controller`].
 pub struct InProcess {
     stop: tokio::sync::oneshot::Sender<()>,
@@ -266,7 +274,9 @@ pub struct Operator {
 
 impl Operator {
     /// Starts `natgw-operator run` against `kubeconfig` with `args` and `env`, appending its
-    /// output to `log`.
+    /// output to `log`. The simulators listen on loopback, often over plain HTTP: the operator
+    /// is told to accept such endpoints, which `env` must still allow-list one by one
+    /// (`NATGW_ALLOWED_ENDPOINTS`, see [`allow_endpoints`]).
     pub fn start(kubeconfig: &std::path::Path, args: &[&str], env: &[(&str, &str)], log: &std::path::Path) -> Operator {
         let out = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("operator log opens");
         // NATGW_OPERATOR_BIN runs the end-to-end tests against another build (e.g. an older
@@ -277,6 +287,8 @@ impl Operator {
             .args(args)
             .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "info,natgw_operator=debug")
+            .env("NATGW_ALLOW_HTTP", "true")
+            .env("NATGW_ALLOW_PRIVATE_ENDPOINTS", "true")
             .envs(env.iter().copied())
             .stdin(std::process::Stdio::null())
             .stdout(out.try_clone().unwrap())

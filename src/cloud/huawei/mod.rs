@@ -260,7 +260,8 @@ impl HuaweiClient {
         let parsed = serde_json::from_slice::<serde_json::Value>(&bytes).ok();
         let (code, message) = match parsed.as_ref().and_then(wire::error_fields) {
             Some((c, m)) => (Some(c), m),
-            None => (None, String::from_utf8_lossy(&bytes).chars().take(300).collect()),
+            // Never the raw body: it reaches status and Events (classify says "answered HTTP n").
+            None => (None, String::new()),
         };
         let request_id = request_id.or_else(|| parsed.as_ref()?.get("request_id")?.as_str().map(str::to_owned));
         Err(errors::classify(status, code.as_deref(), &message, request_id))
@@ -293,6 +294,7 @@ impl HuaweiClient {
             .await?;
         let projects: wire::Projects = Self::decode(&answer, "KeystoneListProjects")?;
         let id = pick_project(&gateway.region, projects.projects)?;
+        crate::cloud::endpoints::check_project_id(&id)?;
         cache.insert(gateway.region.clone(), id.clone());
         Ok(id)
     }

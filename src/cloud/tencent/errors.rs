@@ -91,7 +91,6 @@ fn finish(e: CloudError) -> CloudError {
 
 /// An answer that is not the API's JSON envelope.
 pub(crate) fn bad_answer(status: reqwest::StatusCode, body: &[u8]) -> CloudError {
-    let snippet: String = String::from_utf8_lossy(body).chars().take(200).collect();
     let kind = if status.is_client_error() && status != reqwest::StatusCode::TOO_MANY_REQUESTS {
         ErrorKind::InvalidRequest
     } else if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
@@ -102,7 +101,11 @@ pub(crate) fn bad_answer(status: reqwest::StatusCode, body: &[u8]) -> CloudError
     let hint = if kind == ErrorKind::InvalidRequest { " (check the endpoint)" } else { "" };
     finish(CloudError::new(
         kind,
-        format!("unexpected answer from the Tencent Cloud API, HTTP {status}{hint}: {snippet}"),
+        // Never the body itself: it reaches status and Events.
+        format!(
+            "unexpected answer from the Tencent Cloud API, HTTP {status}{hint}: {} bytes that are not the API's JSON",
+            body.len()
+        ),
     ))
 }
 

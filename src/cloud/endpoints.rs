@@ -1,0 +1,470 @@
+//! Where a resource's credentials may be sent, and which spec values may reach a host or a path.
+//!
+//! A user who may create NatGateways in a namespace must not be able to steer that namespace's
+//! credentials elsewhere: `spec.endpoint` (and Huawei's `bssEndpoint`) may only pick one of the
+//! endpoints the operator's installer allow-listed (`run --allowed-endpoint`, on top of the
+//! clouds' documented ones), and the region and ids that the clients put into hosts and paths
+//! must be plain tokens. The CRD checks the same shapes at admission; this is the check before
+//! use, for objects admitted under an older CRD and for values a cloud returns (project ids).
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use url::{Host, Url};
+
+use super::{CloudError, ErrorKind, ProviderKind};
+use crate::api::NatGatewaySpec;
+
+/// Stall reason of a spec endpoint that is not on the allow-list.
+pub const ENDPOINT_NOT_ALLOWED: &str = "EndpointNotAllowed";
+/// Stall reason of a region or id that may not reach a host or a path.
+pub const INVALID_SPEC: &str = "InvalidSpec";
+
+/// The clouds' documented endpoints; `{region}` stands for the resource's region.
+const DOCUMENTED: &[(Cloud, &str)] = &[
+    // API 3.0: the nearest region, or a named one.
+    (Cloud::Tencent, "https://vpc.tencentcloudapi.com"),
+    (Cloud::Tencent, "https://vpc.{region}.tencentcloudapi.com"),
+    // API 2.0 (legacy, HTTPS only).
+    (Cloud::Tencent, "https://vpc.api.qcloud.com"),
+    (Cloud::Huawei, "https://nat.{region}.myhuaweicloud.com"),
+    (Cloud::Huawei, "https://iam.{region}.myhuaweicloud.com"),
+    (Cloud::Huawei, "https://iam.myhuaweicloud.com"),
+    (Cloud::Huawei, "https://bss.myhuaweicloud.com"),
+    (Cloud::Huawei, "https://bss-intl.myhuaweicloud.com"),
+];
+
+/// Stands in for `{region}` when an installer's template is checked at start-up.
+const SAMPLE_REGION: &str = "ap-guangzhou";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cloud {
+    Tencent,
+    Huawei,
+}
+
+impl Cloud {
+    fn of(kind: ProviderKind) -> Cloud {
+        match kind {
+            ProviderKind::TencentV2 | ProviderKind::TencentV3 => Cloud::Tencent,
+            ProviderKind::Huawei => Cloud::Huawei,
+        }
+    }
+}
+
+/// An endpoint the installer may not allow as given; says which flag would allow it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    #[error("--allowed-endpoint {value:?}: {problem}")]
+    Malformed { value: String, problem: String },
+    #[error(
+        "--allowed-endpoint {value:?} is plain HTTP: credentials and signatures would cross the network unencrypted; use https://, or add --allow-http to allow it anyway"
+    )]
+    Http { value: String },
+    #[error(
+        "--allowed-endpoint {value:?} is a loopback, link-local or private address; add --allow-private-endpoints to allow it"
+    )]
+    Private { value: String },
+}
+
+/// One allow-listed endpoint, normalised; `{region}` may appear in its host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    /// `None`: an installer's entry, good for either cloud.
+    cloud: Option<Cloud>,
+    template: String,
+}
+
+/// The installer's endpoint allow-list. [`EndpointPolicy::default`] is the documented endpoints
+/// only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointPolicy {
+    entries: Vec<Entry>,
+}
+
+impl Default for EndpointPolicy {
+    fn default() -> Self {
+        let entries =
+            DOCUMENTED.iter().map(|(cloud, url)| Entry { cloud: Some(*cloud), template: (*url).to_owned() }).collect();
+        EndpointPolicy { entries }
+    }
+}
+
+impl EndpointPolicy {
+    /// The documented endpoints plus `allowed` (the installer's `--allowed-endpoint` values).
+    /// Plain HTTP and loopback, link-local or private addresses are refused unless allowed.
+    pub fn new(allowed: &[String], allow_http: bool, allow_private: bool) -> Result<EndpointPolicy, PolicyError> {
+        let mut policy = EndpointPolicy::default();
+        // Blank entries: a trailing comma in NATGW_ALLOWED_ENDPOINTS.
+        for value in allowed.iter().filter(|v| !v.trim().is_empty()) {
+            let malformed = |problem: String| PolicyError::Malformed { value: value.clone(), problem };
+            let url = parse(&value.replace("{region}", SAMPLE_REGION)).map_err(malformed)?;
+            if url.scheme() == "http" && !allow_http {
+                return Err(PolicyError::Http { value: value.clone() });
+            }
+            if is_private(&url) && !allow_private {
+                return Err(PolicyError::Private { value: value.clone() });
+            }
+            let mut template = normalised(&url);
+            if value.contains("{region}") {
+                template = template.replace(SAMPLE_REGION, "{region}");
+            }
+            if !policy.entries.iter().any(|e| e.template == template && e.cloud.is_none()) {
+                policy.entries.push(Entry { cloud: None, template });
+            }
+        }
+        Ok(policy)
+    }
+
+    /// Whether `spec` may be sent anywhere: its region and ids are plain tokens and its
+    /// endpoints are allow-listed. The error's `reason` is the stall reason to show.
+    pub fn check(&self, spec: &NatGatewaySpec) -> Result<(), CloudError> {
+        check_values(spec)?;
+        let kind = ProviderKind::of(spec);
+        let region = region_of(spec);
+        self.check_endpoint("spec.endpoint", spec.endpoint.as_deref(), kind, region)?;
+        let bss = spec.provider.huawei.as_ref().and_then(|h| h.bss_endpoint.as_deref());
+        self.check_endpoint("spec.provider.huawei.bssEndpoint", bss, kind, region)
+    }
+
+    /// The allowed endpoints for a `kind` resource in `region`, normalised.
+    fn allowed<'a>(&'a self, kind: ProviderKind, region: &'a str) -> impl Iterator<Item = String> + 'a {
+        let cloud = Cloud::of(kind);
+        self.entries
+            .iter()
+            .filter(move |e| e.cloud.is_none_or(|c| c == cloud))
+            .map(move |e| e.template.replace("{region}", region))
+    }
+
+    fn check_endpoint(
+        &self,
+        field: &str,
+        value: Option<&str>,
+        kind: ProviderKind,
+        region: &str,
+    ) -> Result<(), CloudError> {
+        let Some(value) = value else { return Ok(()) };
+        let shown: String = value.chars().take(64).collect();
+        let refuse = |why: String| {
+            CloudError::new(ErrorKind::InvalidRequest, format!("{field} {shown:?} {why}"))
+                .with_reason(ENDPOINT_NOT_ALLOWED)
+        };
+        let url = parse(value).map_err(&refuse)?;
+        let wanted = normalised(&url);
+        if self.allowed(kind, region).any(|a| a == wanted) {
+            return Ok(());
+        }
+        // Short enough for the message cap: the flag must be in it.
+        Err(refuse(
+            "is not on the installer's allow-list: omit it (public endpoint) or have the installer add it with --allowed-endpoint"
+                .to_owned(),
+        ))
+    }
+}
+
+/// Parses an endpoint: http(s), a host, no user info, query or fragment, no spaces.
+fn parse(value: &str) -> Result<Url, String> {
+    // Url::parse silently drops surrounding spaces and tabs; a value with any is not an endpoint.
+    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("contains spaces or control characters".into());
+    }
+    let url = Url::parse(value).map_err(|e| format!("is not a URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("must be an https:// (or, where the installer allows it, http://) URL".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry user info (user:password@)".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("must not have a query (?) or fragment (#)".into());
+    }
+    match url.host() {
+        None => Err("has no host".into()),
+        Some(Host::Domain(d)) if d.ends_with('.') => Err("must not end its host with a dot".into()),
+        Some(_) => Ok(url),
+    }
+}
+
+/// `scheme://host[:port][/path]`: lowercase host (IDN as punycode), no default port, no trailing
+/// slash.
+fn normalised(url: &Url) -> String {
+    let host = match url.host() {
+        Some(Host::Ipv6(ip)) => format!("[{ip}]"),
+        Some(h) => h.to_string(),
+        None => String::new(),
+    };
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    format!("{}://{host}{port}{}", url.scheme(), url.path().trim_end_matches('/'))
+}
+
+/// Loopback, link-local, private, shared or unspecified addresses, and `localhost` names.
+fn is_private(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => private_v4(ip),
+        Some(Host::Ipv6(ip)) => private_v6(ip),
+        Some(Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
+        None => false,
+    }
+}
+
+fn private_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        // 100.64.0.0/10, carrier-grade NAT (and some clouds' metadata services).
+        || (a == 100 && (64..128).contains(&b))
+}
+
+fn private_v6(ip: Ipv6Addr) -> bool {
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return private_v4(v4);
+    }
+    let first = ip.segments()[0];
+    ip.is_loopback()
+        || ip.is_unspecified()
+        // fc00::/7 unique local, fe80::/10 link-local.
+        || (first & 0xfe00) == 0xfc00
+        || (first & 0xffc0) == 0xfe80
+}
+
+fn region_of(spec: &NatGatewaySpec) -> &str {
+    match (&spec.provider.tencent, &spec.provider.huawei) {
+        (Some(t), _) => &t.region,
+        (None, Some(h)) => &h.region,
+        (None, None) => "",
+    }
+}
+
+/// A region: lowercase letters and digits in hyphen-separated words, e.g. `ap-guangzhou`.
+pub fn is_region(value: &str) -> bool {
+    value.len() <= 64
+        && !value.is_empty()
+        && value.split('-').all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+}
+
+/// A cloud id: letters, digits, `_` and `-` (`nat-et8e970y`, a UUID, 32 hex digits).
+pub fn is_id(value: &str, max: usize) -> bool {
+    !value.is_empty()
+        && value.len() <= max
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn invalid(field: &str, value: &str, shape: &str) -> CloudError {
+    let shown: String = value.chars().take(64).collect();
+    CloudError::new(ErrorKind::InvalidRequest, format!("{field} {shown:?} is not valid: it must be {shape}"))
+        .with_reason(INVALID_SPEC)
+}
+
+const ID_SHAPE: &str = "letters, digits, '_' and '-' only";
+const REGION_SHAPE: &str = "lowercase letters and digits in words separated by single '-', e.g. ap-guangzhou";
+
+/// Checks every spec value that a client puts into a host name or a request path.
+pub fn check_values(spec: &NatGatewaySpec) -> Result<(), CloudError> {
+    if !is_id(&spec.gateway_id, 128) {
+        return Err(invalid("spec.gatewayId", &spec.gateway_id, ID_SHAPE));
+    }
+    if let Some(t) = &spec.provider.tencent {
+        if !is_region(&t.region) {
+            return Err(invalid("spec.provider.tencent.region", &t.region, REGION_SHAPE));
+        }
+        if let Some(vpc) = t.vpc_id.as_deref().filter(|v| !is_id(v, 64)) {
+            return Err(invalid("spec.provider.tencent.vpcId", vpc, ID_SHAPE));
+        }
+    }
+    if let Some(h) = &spec.provider.huawei {
+        if !is_region(&h.region) {
+            return Err(invalid("spec.provider.huawei.region", &h.region, REGION_SHAPE));
+        }
+        if let Some(project) = h.project_id.as_deref().filter(|p| !is_id(p, 64)) {
+            return Err(invalid("spec.provider.huawei.projectId", project, ID_SHAPE));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a project id that IAM returned before it goes into request paths.
+pub fn check_project_id(id: &str) -> Result<(), CloudError> {
+    if is_id(id, 64) {
+        Ok(())
+    } else {
+        Err(CloudError::new(ErrorKind::Transient, "IAM returned a project id that is not a plain id; not using it"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(provider: serde_json::Value, endpoint: Option<&str>) -> NatGatewaySpec {
+        let mut v = serde_json::json!({
+            "gatewayId": "nat-et8e970y", "provider": provider, "size": "Small",
+            "credentialsSecretRef": {"name": "creds"},
+        });
+        if let Some(e) = endpoint {
+            v["endpoint"] = e.into();
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn tencent(endpoint: Option<&str>) -> NatGatewaySpec {
+        spec(serde_json::json!({"tencent": {"region": "ap-guangzhou", "vpcId": "vpc-xdf54d"}}), endpoint)
+    }
+
+    fn huawei(region: &str, endpoint: Option<&str>) -> NatGatewaySpec {
+        spec(serde_json::json!({"huawei": {"region": region}}), endpoint)
+    }
+
+    fn reason(r: Result<(), CloudError>) -> Option<&'static str> {
+        r.err().map(|e| e.reason.expect("a stall reason"))
+    }
+
+    #[test]
+    fn documented_endpoints_are_allowed_by_default() {
+        let p = EndpointPolicy::default();
+        for e in [
+            None,
+            Some("https://vpc.tencentcloudapi.com"),
+            Some("https://vpc.tencentcloudapi.com/"),
+            Some("HTTPS://VPC.TencentCloudAPI.com:443"),
+            Some("https://vpc.ap-guangzhou.tencentcloudapi.com"),
+            Some("https://vpc.api.qcloud.com"),
+        ] {
+            assert_eq!(p.check(&tencent(e)), Ok(()), "{e:?}");
+        }
+        for e in ["https://nat.cn-north-4.myhuaweicloud.com", "https://bss-intl.myhuaweicloud.com"] {
+            assert_eq!(p.check(&huawei("cn-north-4", Some(e))), Ok(()), "{e}");
+        }
+    }
+
+    #[test]
+    fn hostile_endpoints_are_refused() {
+        let p = EndpointPolicy::new(&["https://nat.internal:8443".into()], false, false).unwrap();
+        for e in [
+            "http://vpc.tencentcloudapi.com",
+            "https://user:pass@vpc.tencentcloudapi.com",
+            "https://vpc.tencentcloudapi.com@evil.example",
+            "https://169.254.169.254",
+            "https://169.254.169.254/latest/meta-data",
+            "https://[::1]",
+            "https://[::ffff:127.0.0.1]",
+            "https://127.0.0.1:1",
+            "https://2130706433",
+            "https://0x7f.1",
+            "https://localhost",
+            "https://vpc.tencentcloudapi.com.",
+            "https://vpc.tencentcloudapi.com:8443",
+            "https://vpc.tencentcloudapi.com.evil.example",
+            "https://vpc.tencentcloudapi.com/?x=1",
+            "https://vpc.tencentcloudapi.com/#frag",
+            "https://vpc.tencentcloudapi.com/other",
+            " https://vpc.tencentcloudapi.com",
+            "https://vpc.tencentcloudapi.com\t",
+            "https://vpc.tencentcloudapı.com", // dotless i: an IDN, punycode differs
+            "https://vpc.tencentcloudapi.com%2e",
+            "https://nat.cn-north-4.myhuaweicloud.com", // another cloud's documented endpoint
+            "https://nat.internal",                     // allowed only with its port
+            "ftp://vpc.tencentcloudapi.com",
+            "//vpc.tencentcloudapi.com",
+            "vpc.tencentcloudapi.com",
+        ] {
+            assert_eq!(reason(p.check(&tencent(Some(e)))), Some(ENDPOINT_NOT_ALLOWED), "{e:?}");
+        }
+        assert_eq!(p.check(&tencent(Some("https://NAT.internal:8443/"))), Ok(()));
+        // A region template follows the resource's own region only.
+        let other_region = huawei("cn-north-4", Some("https://nat.cn-south-1.myhuaweicloud.com"));
+        assert_eq!(reason(p.check(&other_region)), Some(ENDPOINT_NOT_ALLOWED));
+    }
+
+    #[test]
+    fn the_message_names_the_flag_and_never_the_whole_value() {
+        let long = format!("https://evil.example/{}", "a".repeat(3000));
+        let e = EndpointPolicy::default().check(&tencent(Some(&long))).unwrap_err();
+        assert!(e.message.contains("--allowed-endpoint"), "{e}");
+        assert!(e.message.chars().count() <= crate::cloud::error::MAX_MESSAGE, "{}", e.message);
+    }
+
+    #[test]
+    fn installers_must_opt_in_to_http_and_private_addresses() {
+        let allow = |v: &str, http, private| EndpointPolicy::new(&[v.to_owned()], http, private);
+        assert!(matches!(allow("http://vpc.internal", false, false), Err(PolicyError::Http { .. })));
+        for v in [
+            "https://127.0.0.1:1",
+            "https://[::1]:8443",
+            "https://169.254.169.254",
+            "https://10.0.0.1",
+            "https://[fd00::1]",
+        ] {
+            assert!(matches!(allow(v, false, false), Err(PolicyError::Private { .. })), "{v}");
+            assert!(allow(v, false, true).is_ok(), "{v}");
+        }
+        assert!(matches!(allow("https://u:p@vpc.internal", true, true), Err(PolicyError::Malformed { .. })));
+        assert!(matches!(allow("https://vpc.internal?x", true, true), Err(PolicyError::Malformed { .. })));
+        let p = allow("http://127.0.0.1:8080", true, true).unwrap();
+        assert_eq!(p.check(&tencent(Some("http://127.0.0.1:8080"))), Ok(()));
+        assert_eq!(reason(p.check(&tencent(Some("http://127.0.0.1:8081")))), Some(ENDPOINT_NOT_ALLOWED));
+        // An installer's template with the region.
+        let p = allow("https://nat.{region}.internal", false, false).unwrap();
+        assert_eq!(p.check(&huawei("cn-north-4", Some("https://nat.cn-north-4.internal"))), Ok(()));
+    }
+
+    #[test]
+    fn values_that_reach_hosts_or_paths_are_plain_tokens() {
+        let p = EndpointPolicy::default();
+        for region in ["x@127.0.0.1:29999#", "cn-north-4.evil", "CN-NORTH-4", "cn--north", "-cn", "", "cn/north"] {
+            assert_eq!(reason(p.check(&huawei(region, None))), Some(INVALID_SPEC), "{region:?}");
+        }
+        let with = |field: &str, value: &str| {
+            let mut s = huawei("cn-north-4", None);
+            match field {
+                "projectId" => s.provider.huawei.as_mut().unwrap().project_id = Some(value.into()),
+                _ => s.gateway_id = value.into(),
+            }
+            s
+        };
+        for v in ["../../v3/projects", "a/b", "a?b", "a#b", "a b", "a%2e"] {
+            assert_eq!(reason(p.check(&with("projectId", v))), Some(INVALID_SPEC), "{v}");
+            assert_eq!(reason(p.check(&with("gatewayId", v))), Some(INVALID_SPEC), "{v}");
+        }
+        let mut t = tencent(None);
+        t.provider.tencent.as_mut().unwrap().vpc_id = Some("vpc-1&Action=Other".into());
+        assert_eq!(reason(p.check(&t)), Some(INVALID_SPEC));
+        // Real shapes and the simulators' seeds pass.
+        for v in ["0b0e8d9f5a2c4b7e9d1f3a5c7e9b1d3f", "proj-faults", "5f1ab3a4-6c2d-4e1f-9a7b-2c3d4e5f6a7b", "nat-rbac"]
+        {
+            assert_eq!(p.check(&with("projectId", v)), Ok(()), "{v}");
+            assert_eq!(p.check(&with("gatewayId", v)), Ok(()), "{v}");
+        }
+        assert!(check_project_id("../x").is_err() && check_project_id("0b0e8d9f5a2c4b7e").is_ok());
+    }
+
+    fn is_private_ip(ip: std::net::IpAddr) -> bool {
+        match ip {
+            std::net::IpAddr::V4(v4) => private_v4(v4),
+            std::net::IpAddr::V6(v6) => private_v6(v6),
+        }
+    }
+
+    #[test]
+    fn private_addresses() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.100.100.200",
+            "0.0.0.0",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(is_private_ip(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["1.1.1.1", "2001:db8::1", "100.128.0.1"] {
+            assert!(!is_private_ip(ip.parse().unwrap()), "{ip}");
+        }
+    }
+}
