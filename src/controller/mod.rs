@@ -487,20 +487,7 @@ impl<'a> Pass<'a> {
                         CloudError::new(ErrorKind::InvalidRequest, format!("no cloud value for size {target}"))
                     });
                 match capacity {
-                    Ok(c) => {
-                        provider
-                            .resize(
-                                &self.gateway,
-                                &c,
-                                self.obj
-                                    .spec
-                                    .billing
-                                    .as_ref()
-                                    .and_then(|b| b.prepaid.as_ref())
-                                    .is_none_or(|p| p.auto_pay),
-                            )
-                            .await
-                    }
+                    Ok(c) => provider.resize(&self.gateway, &c, crate::cloud::auto_pay(&self.obj.spec)).await,
                     Err(e) => Err(e),
                 }
             }
