@@ -108,14 +108,7 @@ impl World {
     }
 
     fn huawei_spec(&self, id: &str, size: &str, auto_pay: bool) -> Value {
-        json!({
-            "gatewayId": id,
-            "provider": {"huawei": {"region": "cn-north-4", "projectId": PROJECT}},
-            "size": size,
-            "billing": {"mode": "Prepaid", "prepaid": {"periodUnit": "Month", "periods": 1, "autoPay": auto_pay}},
-            "credentialsSecretRef": {"name": "huawei"},
-            "endpoint": self.huawei.https_url.clone().unwrap(),
-        })
+        support::huawei_prepaid_spec(id, PROJECT, size, auto_pay, self.huawei.https_url.as_deref().unwrap())
     }
 
     async fn create(&self, name: &str, spec: Value) {

@@ -61,14 +61,7 @@ impl World {
     }
 
     fn spec(&self, gateway: &str, size: &str, auto_pay: bool) -> Value {
-        json!({
-            "gatewayId": gateway,
-            "provider": {"huawei": {"region": "cn-north-4", "projectId": PROJECT}},
-            "size": size,
-            "billing": {"mode": "Prepaid", "prepaid": {"periodUnit": "Month", "periods": 1, "autoPay": auto_pay}},
-            "credentialsSecretRef": {"name": "huawei"},
-            "endpoint": self.sim.https_url.clone().unwrap(),
-        })
+        support::huawei_prepaid_spec(gateway, PROJECT, size, auto_pay, self.sim.https_url.as_deref().unwrap())
     }
 
     /// The simulator's ledger: order ids placed for `gateway`.

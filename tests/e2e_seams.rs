@@ -115,14 +115,7 @@ impl World {
     }
 
     fn huawei_spec(&self, id: &str, size: &str, auto_pay: bool) -> Value {
-        json!({
-            "gatewayId": id,
-            "provider": {"huawei": {"region": "cn-north-4", "projectId": PROJECT}},
-            "size": size,
-            "billing": {"mode": "Prepaid", "prepaid": {"periodUnit": "Month", "periods": 1, "autoPay": auto_pay}},
-            "credentialsSecretRef": {"name": "huawei"},
-            "endpoint": self.huawei.https_url.clone().unwrap(),
-        })
+        support::huawei_prepaid_spec(id, PROJECT, size, auto_pay, self.huawei.https_url.as_deref().unwrap())
     }
 
     fn orders(&self, gateway: &str) -> usize {
@@ -293,7 +286,9 @@ async fn leader_loses_with_calls_queued(w: &World, huawei: bool, cut: bool, tag:
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     let before = w.requests(action);
-    let ids: Vec<String> = (1..=3).map(|i| format!("{tag}-{i}")).collect();
+    // Tencent ids are `nat-` ids (the simulator refuses others as malformed).
+    let ids: Vec<String> =
+        (1..=3).map(|i| if huawei { format!("{tag}-{i}") } else { format!("nat-{tag}-{i}") }).collect();
     for id in &ids {
         if huawei {
             w.huawei.seed_gateway(huawei_gateway(id, PROJECT, "1"));

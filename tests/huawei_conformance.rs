@@ -206,6 +206,7 @@ async fn the_sdks_work_against_the_simulator() {
     );
     assert_eq!(report["projects"], json!([{"id": PROJECT, "name": REGION, "unset": []}]));
     assert_eq!((&report["show"]["unset"], &report["show"]["session_unset"]), (&json!([]), &json!([])), "{report}");
+    assert_eq!(report["list"], json!({"gw-ppu": [], "gw-pre": [], "gw-pre2": []}), "ListNatGateways' model is filled");
 
     assert_eq!((report["auth"]["status"].as_i64(), report["auth"]["code"].as_str()), (Some(401), Some("APIG.0301")));
     assert_eq!(report["not_found"]["status"], 404);

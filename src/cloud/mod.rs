@@ -198,6 +198,12 @@ pub trait Connector: Send + Sync {
     fn connect(&self, spec: &NatGatewaySpec, credentials: Credentials) -> Result<Arc<dyn Provider>, CloudError>;
 }
 
+/// `spec.billing.prepaid.autoPay` (true when absent): whether an order a change opens is paid from
+/// the balance at once.
+pub fn auto_pay(spec: &NatGatewaySpec) -> bool {
+    spec.billing.as_ref().and_then(|b| b.prepaid.as_ref()).is_none_or(|p| p.auto_pay)
+}
+
 impl GatewayRef {
     pub fn of(spec: &NatGatewaySpec) -> GatewayRef {
         match (&spec.provider.tencent, &spec.provider.huawei) {

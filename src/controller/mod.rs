@@ -378,11 +378,6 @@ impl<'a> Pass<'a> {
         self.obj.finalizers().iter().any(|f| f == FINALIZER)
     }
 
-    /// Whether the spec asks for orders to be paid by hand (they can wait for payment).
-    fn pays_by_hand(&self) -> bool {
-        self.obj.spec.billing.as_ref().and_then(|b| b.prepaid.as_ref()).is_some_and(|p| !p.auto_pay)
-    }
-
     async fn run(&mut self) -> Result<Action, Error> {
         if self.deleting && !self.has_finalizer() {
             return Ok(Action::await_change());
@@ -608,7 +603,8 @@ impl<'a> Pass<'a> {
             message: None,
         };
         failpoint::crash_at(Point::BeforeIntent);
-        if self.pays_by_hand() {
+        // An order someone must pay by hand can outlive a deletion: keep the resource until then.
+        if !crate::cloud::auto_pay(&self.obj.spec) {
             self.ensure_finalizer().await?;
         }
         self.status.order = Some(Box::new(intent));
@@ -632,7 +628,7 @@ impl<'a> Pass<'a> {
                             .ok_or_else(|| {
                                 CloudError::new(ErrorKind::InvalidRequest, format!("no cloud value for size {target}"))
                             })?;
-                        provider.resize(&self.gateway, &capacity, prepaid.is_none_or(|p| p.auto_pay)).await
+                        provider.resize(&self.gateway, &capacity, crate::cloud::auto_pay(&self.obj.spec)).await
                     }
                     OrderAction::ChangeBilling => match prepaid {
                         Some(prepaid) => provider.change_billing(&self.gateway, prepaid).await,

@@ -19,7 +19,7 @@ try:
     from huaweicloudsdkcore.signer.algorithm import SigningAlgorithm
     from huaweicloudsdkcore.sdk_request import SdkRequest
     from huaweicloudsdkcore.signer.signer import Signer
-    from huaweicloudsdknat.v2 import (NatClient, PrepaidOptions, ShowNatGatewayRequest, UpdateNatGatewayOption,
+    from huaweicloudsdknat.v2 import (ListNatGatewaysRequest, NatClient, PrepaidOptions, ShowNatGatewayRequest, UpdateNatGatewayOption,
                                       UpdateNatGatewayOptionPrepaidOptions, UpdateNatGatewayRequest,
                                       UpdateNatGatewayRequestBody, UpdateNatGatewayToPeriodRequest,
                                       UpdateNatGatewayToPeriodRequestBody)
@@ -79,6 +79,9 @@ def flow():
                       "created_at": str(shown.created_at),
                       # A pay-per-use gateway has no billing information.
                       "unset": unset(shown, ("billing_info",)), "session_unset": unset(shown.session_conf)}
+
+    listed_gateways = nat.list_nat_gateways(ListNatGatewaysRequest(limit=2000)).nat_gateways
+    report["list"] = {g.id: unset(g, ("billing_info",)) for g in listed_gateways}
 
     update = nat.update_nat_gateway(UpdateNatGatewayRequest(
         nat_gateway_id="gw-pre",

@@ -146,6 +146,19 @@ pub fn tencent_spec(gateway: &str, api: Option<&str>, size: &str, secret: &str, 
     spec
 }
 
+/// The spec of Huawei gateway `gateway` in cn-north-4 / `project` at `size`, monthly prepaid
+/// (`auto_pay` as given), with the keys of Secret `huawei`, through `endpoint`.
+pub fn huawei_prepaid_spec(gateway: &str, project: &str, size: &str, auto_pay: bool, endpoint: &str) -> Value {
+    json!({
+        "gatewayId": gateway,
+        "provider": {"huawei": {"region": "cn-north-4", "projectId": project}},
+        "size": size,
+        "billing": {"mode": "Prepaid", "prepaid": {"periodUnit": "Month", "periods": 1, "autoPay": auto_pay}},
+        "credentialsSecretRef": {"name": "huawei"},
+        "endpoint": endpoint,
+    })
+}
+
 /// A Secret named `name` whose `stringData` is `data`.
 pub fn secret(name: &str, data: Value) -> Secret {
     serde_json::from_value(json!({"metadata": {"name": name}, "stringData": data})).unwrap()
