@@ -310,6 +310,10 @@ async fn leader_loses_with_calls_queued(w: &World, huawei: bool, cut: bool, tag:
         a.pause(true);
     }
     w.wait_holder(&name_b, Duration::from_secs(LEASE_SECS + 6)).await;
+    for id in &ids {
+        w.cluster.wait_for(id, WAIT, ready).await;
+    }
+    let converged = lost.elapsed();
     // Past the moment the leader's second queued call was due (10 s after the first).
     tokio::time::sleep((lost + Duration::from_secs(12)).saturating_duration_since(Instant::now())).await;
     if cut {
@@ -317,10 +321,6 @@ async fn leader_loses_with_calls_queued(w: &World, huawei: bool, cut: bool, tag:
     } else {
         a.pause(false);
     }
-    for id in &ids {
-        w.cluster.wait_for(id, WAIT, ready).await;
-    }
-    let converged = lost.elapsed();
     // Past the leader's third queued call (20 s after the first), had it survived.
     tokio::time::sleep((lost + Duration::from_secs(22)).saturating_duration_since(Instant::now())).await;
     let sent = w.requests(action) - before;
