@@ -177,6 +177,7 @@ async fn cluster_wide_rbac_runs_the_operator_and_grants_nothing_else() {
         &["watch", "natgateways.natgw.io", "--all-namespaces"],
         &["get", "natgateways.natgw.io", "--subresource=status", "-n", ns],
         &["patch", "natgateways.natgw.io", "--subresource=status", "-n", ns],
+        &["patch", "natgateways.natgw.io", "-n", ns],
         &["get", "secrets", "-n", ns],
         &["list", "secrets", "--all-namespaces"],
         &["watch", "secrets", "--all-namespaces"],
@@ -185,14 +186,13 @@ async fn cluster_wide_rbac_runs_the_operator_and_grants_nothing_else() {
         &["create", "leases.coordination.k8s.io", "-n", SA_NAMESPACE],
         &["get", LEASE, "-n", SA_NAMESPACE],
         &["update", LEASE, "-n", SA_NAMESPACE],
-        &["patch", LEASE, "-n", SA_NAMESPACE],
     ];
-    // Refused: the spec and metadata belong to the user and their GitOps tool; Secrets are only
+    // Refused: the spec belongs to the user and their GitOps tool (patch is granted for the
+    // finalizer natgw.io/unpaid-order alone; RBAC cannot narrow it to a field); Secrets are only
     // read; nothing else in the cluster is the operator's business.
     let no: &[&[&str]] = &[
         &["create", "natgateways.natgw.io", "-n", ns],
         &["update", "natgateways.natgw.io", "-n", ns],
-        &["patch", "natgateways.natgw.io", "-n", ns],
         &["delete", "natgateways.natgw.io", "-n", ns],
         &["deletecollection", "natgateways.natgw.io", "-n", ns],
         &["update", "natgateways.natgw.io", "--subresource=status", "-n", ns],
@@ -206,6 +206,7 @@ async fn cluster_wide_rbac_runs_the_operator_and_grants_nothing_else() {
         &["get", "leases.coordination.k8s.io", "-n", ns],
         &["get", "leases.coordination.k8s.io", "-n", SA_NAMESPACE],
         &["update", "leases.coordination.k8s.io/someone-elses", "-n", SA_NAMESPACE],
+        &["patch", LEASE, "-n", SA_NAMESPACE],
         &["delete", LEASE, "-n", SA_NAMESPACE],
         &["list", "leases.coordination.k8s.io", "-n", SA_NAMESPACE],
         &["list", "pods", "--all-namespaces"],
@@ -267,6 +268,7 @@ async fn namespaced_rbac_runs_the_operator_in_its_namespace_only() {
         &["list", "natgateways.natgw.io", "-n", SA_NAMESPACE],
         &["watch", "natgateways.natgw.io", "-n", SA_NAMESPACE],
         &["patch", "natgateways.natgw.io", "--subresource=status", "-n", SA_NAMESPACE],
+        &["patch", "natgateways.natgw.io", "-n", SA_NAMESPACE],
         &["watch", "secrets", "-n", SA_NAMESPACE],
         &["create", "events.events.k8s.io", "-n", SA_NAMESPACE],
         &["update", LEASE, "-n", SA_NAMESPACE],
@@ -277,7 +279,8 @@ async fn namespaced_rbac_runs_the_operator_in_its_namespace_only() {
         &["get", "secrets", "-n", other],
         &["list", "secrets", "--all-namespaces"],
         &["create", "events.events.k8s.io", "-n", other],
-        &["patch", "natgateways.natgw.io", "-n", SA_NAMESPACE],
+        &["patch", "natgateways.natgw.io", "-n", other],
+        &["patch", LEASE, "-n", SA_NAMESPACE],
         &["list", "pods", "-n", SA_NAMESPACE],
     ];
     assert_grants(&cluster, &kubeconfig, yes, no);
