@@ -16,6 +16,7 @@ async fn resize_reaches_ready_and_kubectl_reads_it() {
     let cluster = Cluster::start("controller").await;
     let cloud = MemoryCloud::new(ProviderKind::TencentV3, Duration::from_secs(2));
     cloud.seed("nat-small", Capacity::Connections(1_000_000), Default::default());
+    cloud.seed("nat-orphan", Capacity::Connections(1_000_000), Default::default());
     let operator = cluster.run_controller(Arc::new(cloud.clone()), Duration::from_millis(500));
 
     let keys = tencent_keys("AKIDmemory", "memory-secret-key");
@@ -69,7 +70,7 @@ async fn resize_reaches_ready_and_kubectl_reads_it() {
 
     // A resource whose Secret is missing stalls with the fix, orders nothing, and recovers
     // when the Secret appears.
-    cluster.create_natgw("orphan", tencent_spec("nat-small", None, "Large", "later", None)).await;
+    cluster.create_natgw("orphan", tencent_spec("nat-orphan", None, "Large", "later", None)).await;
     let stalled = cluster
         .wait_for("orphan", Duration::from_secs(30), |o| condition(o, "Stalled").is_some_and(|c| c.0 == "True"))
         .await;
