@@ -117,7 +117,8 @@ fn triples(list: &[(&str, &str, &[&str], &str)]) -> BTreeSet<Grant> {
 /// What the operator calls: watched NatGateways, status by server-side apply, events.k8s.io
 /// Events. tests/e2e_rbac.rs runs the binary with exactly this.
 const OPERATOR_RULES: &[(&str, &str, &[&str], &str)] = &[
-    ("natgw.io", "natgateways", &["get", "list", "watch"], ""),
+    // patch: the unpaid-order finalizer only.
+    ("natgw.io", "natgateways", &["get", "list", "watch", "patch"], ""),
     ("natgw.io", "natgateways/status", &["get", "patch"], ""),
     ("events.k8s.io", "events", &["create", "patch"], ""),
 ];
@@ -133,7 +134,7 @@ fn named(objs: &[Value], name: &str) -> Vec<Value> {
 /// Leader election: create the Lease, then only ever touch that one (src/leader.rs LEASE_NAME).
 const LEASE_RULES: &[(&str, &str, &[&str], &str)] = &[
     ("coordination.k8s.io", "leases", &["create"], ""),
-    ("coordination.k8s.io", "leases", &["get", "update", "patch"], natgw_operator::leader::LEASE_NAME),
+    ("coordination.k8s.io", "leases", &["get", "update"], natgw_operator::leader::LEASE_NAME),
 ];
 
 fn assert_deployment(objs: &[Value]) {

@@ -56,7 +56,8 @@ impl World {
             "--metrics-addr",
             "127.0.0.1:0",
         ];
-        let env: Vec<(&str, &str)> = crash_at.map(|p| ("NATGW_CRASH_AT", p)).into_iter().collect();
+        let mut env: Vec<(&str, &str)> = crash_at.map(|p| ("NATGW_CRASH_AT", p)).into_iter().collect();
+        env.push(("NATGW_ALLOWED_ENDPOINTS", self.sim.https_url.as_deref().unwrap()));
         Operator::start(&self.cluster.env.kubeconfig, &args, &env, &self.log)
     }
 
