@@ -16,13 +16,12 @@ use natgw_operator::{
         faults::{Fault, FaultKind},
         huawei::HuaweiSim,
         server::SimTls,
-        tencent::{SimGateway, TencentSim, TencentSimHandle},
+        tencent::{SimGateway, TencentSimHandle},
     },
 };
 use serde_json::{Value, json};
 use support::{
-    Cluster, Operator, condition, huawei_gateway, huawei_https_config, ready as is_ready, secret, tencent_https_config,
-    tencent_keys, tencent_spec,
+    Clouds, Cluster, Operator, condition, huawei_gateway, ready as is_ready, secret, tencent_keys, tencent_spec,
 };
 
 const TC_ID: &str = "AKIDfaultmatrix";
@@ -54,32 +53,16 @@ struct World {
 impl World {
     async fn start() -> World {
         let cluster = Cluster::start("faults").await;
-        let tls = SimTls::generate(None).unwrap();
-        let change_time = Duration::from_millis(1500);
-        let tencent = TencentSim::start(tencent_https_config(TC_ID, TC_KEY, change_time, &tls)).await.unwrap();
-        let huawei = HuaweiSim::start(huawei_https_config(HW_AK, HW_SK, PROJECT, change_time, &tls)).await.unwrap();
-        cluster.create_secret("tencent", tencent_keys(TC_ID, TC_KEY)).await;
-        cluster.create_secret("huawei", json!({"accessKey": HW_AK, "secretKey": HW_SK})).await;
+        let Clouds { tls, tencent, huawei } = Clouds::start(&cluster, (TC_ID, TC_KEY), (HW_AK, HW_SK), PROJECT).await;
         let logdir = tempfile::tempdir().unwrap();
         let log = logdir.path().join("operator.log");
         World { cluster, tencent, huawei, tls, log, _logdir: logdir, rows: Vec::new() }
     }
 
     fn operator(&self, crash_at: Option<&str>) -> Operator {
-        let ca = self.tls.ca_pem_path().to_str().unwrap().to_owned();
-        let args = [
-            "--poll-interval",
-            "300ms",
-            "--drift-interval",
-            "3s",
-            "--cloud-timeout",
-            "2s",
-            "--extra-ca",
-            ca.as_str(),
-            "--leader-election=false",
-            "--metrics-addr",
-            "127.0.0.1:0",
-        ];
+        let mut args = support::fast_operator_args(&self.tls);
+        args.extend(["--leader-election=false", "--metrics-addr", "127.0.0.1:0"].map(str::to_owned));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let allowed =
             [&self.tencent.http_url, self.tencent.https_url.as_ref().unwrap(), self.huawei.https_url.as_ref().unwrap()];
         let allowed = allowed.map(String::as_str).join(",");

@@ -42,20 +42,9 @@ impl World {
     }
 
     fn operator(&self, crash_at: Option<&str>) -> Operator {
-        let ca = self.tls.ca_pem_path().to_str().unwrap().to_owned();
-        let args = [
-            "--poll-interval",
-            "300ms",
-            "--drift-interval",
-            "3s",
-            "--cloud-timeout",
-            "2s",
-            "--extra-ca",
-            ca.as_str(),
-            "--leader-election=false",
-            "--metrics-addr",
-            "127.0.0.1:0",
-        ];
+        let mut args = support::fast_operator_args(&self.tls);
+        args.extend(["--leader-election=false", "--metrics-addr", "127.0.0.1:0"].map(str::to_owned));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut env: Vec<(&str, &str)> = crash_at.map(|p| ("NATGW_CRASH_AT", p)).into_iter().collect();
         env.push(("NATGW_ALLOWED_ENDPOINTS", self.sim.https_url.as_deref().unwrap()));
         Operator::start(&self.cluster.env.kubeconfig, &args, &env, &self.log)

@@ -27,13 +27,13 @@ use natgw_operator::{
     sim::{
         huawei::HuaweiSim,
         server::SimTls,
-        tencent::{SimGateway, TencentSim, TencentSimHandle},
+        tencent::{SimGateway, TencentSimHandle},
     },
 };
 use serde_json::{Value, json};
 use support::{
-    Cluster, Operator, Partition, condition, free_port, huawei_gateway, huawei_https_config, natgw, ready,
-    tencent_https_config, tencent_keys, tencent_spec,
+    Clouds, Cluster, Operator, Partition, condition, free_port, huawei_gateway, natgw, ready, tencent_keys,
+    tencent_spec,
 };
 
 const TC_ID: &str = "AKIDseams";
@@ -63,12 +63,7 @@ struct World {
 impl World {
     async fn start() -> World {
         let cluster = Cluster::start("seams").await;
-        let tls = SimTls::generate(None).unwrap();
-        let change_time = Duration::from_millis(1500);
-        let tencent = TencentSim::start(tencent_https_config(TC_ID, TC_KEY, change_time, &tls)).await.unwrap();
-        let huawei = HuaweiSim::start(huawei_https_config(HW_AK, HW_SK, PROJECT, change_time, &tls)).await.unwrap();
-        cluster.create_secret("tencent", tencent_keys(TC_ID, TC_KEY)).await;
-        cluster.create_secret("huawei", json!({"accessKey": HW_AK, "secretKey": HW_SK})).await;
+        let Clouds { tls, tencent, huawei } = Clouds::start(&cluster, (TC_ID, TC_KEY), (HW_AK, HW_SK), PROJECT).await;
         World { cluster, tencent, huawei, tls, dir: tempfile::tempdir().unwrap() }
     }
 
@@ -84,18 +79,9 @@ impl World {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Operator {
-        let ca = self.tls.ca_pem_path().to_str().unwrap().to_owned();
-        let mut args = vec![
-            "--poll-interval",
-            "300ms",
-            "--drift-interval",
-            "3s",
-            "--cloud-timeout",
-            "3s",
-            "--extra-ca",
-            ca.as_str(),
-        ];
-        args.extend_from_slice(extra);
+        let mut args = support::fast_operator_args(&self.tls);
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let kubeconfig = kubeconfig.unwrap_or(&self.cluster.env.kubeconfig);
         let allowed = [&self.tencent.http_url, self.huawei.https_url.as_ref().unwrap()].map(String::as_str).join(",");
         let mut env = env.to_vec();

@@ -15,7 +15,7 @@ use natgw_operator::{
     controller,
     sim::{
         core::SimCredential,
-        huawei::{HuaweiSimConfig, SeedGateway, SimProject},
+        huawei::{HuaweiSim, HuaweiSimConfig, SeedGateway, SimProject},
         server::SimTls,
         tencent::{SimGateway, TencentSim, TencentSimConfig, TencentSimHandle},
     },
@@ -248,6 +248,37 @@ pub fn huawei_gateway(id: &str, project: &str, spec: &str) -> SeedGateway {
 pub fn allow_endpoints(urls: &[&str]) -> EndpointPolicy {
     let urls: Vec<String> = urls.iter().map(|u| u.to_string()).collect();
     EndpointPolicy::new(&urls, true, true).expect("simulator URLs are valid endpoints")
+}
+
+/// The flags end-to-end tests run the operator with: fast polls and drift checks, a short cloud
+/// timeout, and the simulators' CA from `tls`.
+pub fn fast_operator_args(tls: &SimTls) -> Vec<String> {
+    let ca = tls.ca_pem_path().to_str().unwrap();
+    ["--poll-interval", "300ms", "--drift-interval", "3s", "--cloud-timeout", "2s", "--extra-ca", ca]
+        .map(str::to_owned)
+        .to_vec()
+}
+
+/// Both simulators over HTTPS (one generated CA), changes and orders taking 1.5 s, and the
+/// Secrets `tencent` and `huawei` with their keys in the cluster's namespace.
+pub struct Clouds {
+    pub tls: Arc<SimTls>,
+    pub tencent: TencentSimHandle,
+    pub huawei: HuaweiSim,
+}
+
+impl Clouds {
+    /// `tencent` and `huawei` are (key id, secret) pairs; Huawei's project `project` is in
+    /// cn-north-4.
+    pub async fn start(cluster: &Cluster, tencent: (&str, &str), huawei: (&str, &str), project: &str) -> Clouds {
+        let tls = SimTls::generate(None).unwrap();
+        let change_time = Duration::from_millis(1500);
+        let tc = TencentSim::start(tencent_https_config(tencent.0, tencent.1, change_time, &tls)).await.unwrap();
+        let hw = HuaweiSim::start(huawei_https_config(huawei.0, huawei.1, project, change_time, &tls)).await.unwrap();
+        cluster.create_secret("tencent", tencent_keys(tencent.0, tencent.1)).await;
+        cluster.create_secret("huawei", json!({"accessKey": huawei.0, "secretKey": huawei.1})).await;
+        Clouds { tls, tencent: tc, huawei: hw }
+    }
 }
 
 /// The controller running inside the test process; see [`Cluster::run_controller`].
