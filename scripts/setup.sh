@@ -33,5 +33,5 @@ if [[ ! -f $STAMP ]]; then
   touch "$STAMP"
 fi
 
-bash testenv/build.sh >/dev/null
+bash crates/testenv/build.sh >/dev/null
 say "ready"

@@ -2,7 +2,7 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc, time::Du
 
 use clap::{Parser, Subcommand, ValueEnum};
 use futures::FutureExt as _;
-use natgw_operator::{cloud, controller, fence::Fence, health, leader, metrics::Metrics, sim};
+use natgw_operator::{cloud, controller, fence::Fence, health, leader, metrics::Metrics};
 use tracing::error;
 
 // jemalloc rather than glibc's malloc: with thousands of cached objects replaced on every watch
@@ -33,14 +33,7 @@ enum Command {
     /// Print the NatGateway CustomResourceDefinition as YAML.
     Crd,
     /// Run the controller against the cluster of the current kubeconfig or service account.
-    Run(RunArgs),
-    /// Serve the Tencent and Huawei cloud simulators (tests, the demo).
-    Sim(sim::SimArgs),
-    /// Start a real API server, both cloud simulators and the operator, and show three changes.
-    Demo(natgw_operator::demo::DemoArgs),
-    /// Scale benchmark: a real API server, the simulators and this binary's `run` as a child
-    /// process; prints its figures (see BENCHMARKS.md).
-    Bench(natgw_operator::bench::BenchArgs),
+    Run(Box<RunArgs>),
 }
 
 #[derive(clap::Args)]
@@ -145,10 +138,7 @@ async fn main() -> ExitCode {
             print!("{}", natgw_operator::crd_yaml());
             Ok(())
         }
-        Command::Run(args) => run(args).await,
-        Command::Sim(args) => sim::run(args).await.map_err(|e| e.to_string()),
-        Command::Demo(args) => natgw_operator::demo::run(args).await.map_err(|e| e.to_string()),
-        Command::Bench(args) => natgw_operator::bench::run(args).await.map_err(|e| e.to_string()),
+        Command::Run(args) => run(*args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

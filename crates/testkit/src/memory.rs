@@ -9,11 +9,11 @@ use std::{
 
 use async_trait::async_trait;
 
-use super::{
+use natgw_operator::api::{BillingMode, NatGatewaySpec, Prepaid};
+use natgw_operator::cloud::{
     Capacity, CloudError, Connector, Credentials, ErrorKind, GatewayRef, GatewayState, Observed, OrderState,
     OrderTicket, Provider, ProviderKind,
 };
-use crate::api::{BillingMode, NatGatewaySpec, Prepaid};
 
 #[derive(Debug, Clone)]
 struct Gateway {
