@@ -9,11 +9,9 @@
 //!
 //! Time is tokio's, so tests run with paused time.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use parking_lot::Mutex;
 
 use super::{CloudError, ErrorKind};
 use tokio::time::Instant;
@@ -128,8 +126,8 @@ impl RateLimiter {
         RateLimiter { limits: limits.into_iter().filter(|(_, n)| *n > 0.0).collect(), buckets: Mutex::default() }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Bucket>> {
-        self.buckets.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, HashMap<String, Bucket>> {
+        self.buckets.lock()
     }
 
     /// Waits until a call of `action` may be sent.
@@ -249,12 +247,7 @@ impl AccountLimiters {
     }
 
     pub fn for_account(&self, key: AccountKey) -> Arc<RateLimiter> {
-        self.accounts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(key)
-            .or_insert_with(|| Arc::new(RateLimiter::new(self.limits.clone())))
-            .clone()
+        self.accounts.lock().entry(key).or_insert_with(|| Arc::new(RateLimiter::new(self.limits.clone()))).clone()
     }
 }
 

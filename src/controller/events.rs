@@ -8,9 +8,10 @@
 use std::{
     collections::HashMap,
     hash::{DefaultHasher, Hash, Hasher},
-    sync::Mutex,
     time::{Duration, Instant},
 };
+
+use parking_lot::Mutex;
 
 use k8s_openapi::{
     api::{core::v1::ObjectReference, events::v1::Event},
@@ -107,7 +108,7 @@ impl Recorder {
 
     /// The name of the earlier Event and the count its series moves to, when this is a repeat.
     fn repeat_of(&self, key: u64) -> Option<(String, i32)> {
-        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let mut recent = self.recent.lock();
         let now = Instant::now();
         // Pruning walks every entry: do it at most once per window's tenth, not per Event.
         if recent.pruned.is_none_or(|at| now - at > SERIES_WINDOW / 10) {
@@ -122,7 +123,7 @@ impl Recorder {
     }
 
     fn remember(&self, key: u64, name: String) {
-        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let mut recent = self.recent.lock();
         recent.by_key.insert(key, Recent { name, count: 1, last: Instant::now() });
     }
 
