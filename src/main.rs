@@ -5,9 +5,7 @@ use futures::FutureExt as _;
 use natgw_operator::{cloud, controller, fence::Fence, health, leader, metrics::Metrics};
 use tracing::error;
 
-// jemalloc rather than glibc's malloc: with thousands of cached objects replaced on every watch
-// event, glibc's arenas fragment; at 10,000 objects the operator's anonymous memory was 61 MiB
-// with glibc (arenas capped at two) and 42 MiB with jemalloc (BENCHMARKS.md).
+// jemalloc: glibc's arenas fragment under the watch cache's churn (measured in BENCHMARKS.md).
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

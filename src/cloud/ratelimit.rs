@@ -7,7 +7,8 @@
 //! slows the whole bucket: it pauses it for the cloud's retry hint and halves its rate, which
 //! comes back to the configured rate after [`RECOVERY`] without another throttling answer.
 //!
-//! Time is tokio's, so tests run with paused time.
+//! Hand-written because it must react to the cloud's throttling answers, which general-purpose
+//! limiters (governor) cannot. Time is tokio's, so tests run with paused time.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 

@@ -1,9 +1,7 @@
 //! Kubernetes Events (`events.k8s.io/v1`) for `kubectl describe`, repeats folded into a series.
 //!
-//! kube-runtime's `Recorder` does the same but keeps a full copy of every Event and of its key
-//! for six minutes: after thousands of resources were created at once that cache was the
-//! operator's largest allocation (~15 MiB at 10,000 objects). Here a recent Event costs a hash
-//! and the Event's name.
+//! Hand-written rather than kube-runtime's `Recorder`, which keeps a copy of every Event for six
+//! minutes (the largest allocation after a bulk create, BENCHMARKS.md); here one costs a hash.
 
 use std::{
     collections::HashMap,
