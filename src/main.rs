@@ -9,6 +9,11 @@ use tracing::error;
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+// Freed pages go back to the kernel at once instead of after 10 s: a bulk create's churn then
+// never piles up as resident memory (peak RSS, BENCHMARKS.md). The environment variable `_RJEM_MALLOC_CONF` overrides it.
+#[unsafe(export_name = "_rjem_malloc_conf")]
+static MALLOC_CONF: &[u8; 34] = b"dirty_decay_ms:0,muzzy_decay_ms:0\0";
+
 /// Keeps cloud NAT gateways at the size and billing mode declared in NatGateway resources.
 #[derive(Parser)]
 #[command(version, about)]
