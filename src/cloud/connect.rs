@@ -220,7 +220,7 @@ mod tests {
     fn no_client_for_an_endpoint_off_the_allow_list() {
         let connector = CloudConnector::new(reqwest::Client::new());
         let refused = connector.connect(&spec("https://169.254.169.254"), creds()).err().expect("refused");
-        assert_eq!(refused.reason, Some(crate::cloud::endpoints::ENDPOINT_NOT_ALLOWED));
+        assert_eq!(refused.refusal, Some(crate::cloud::Refusal::EndpointNotAllowed));
         assert!(connector.clients.lock().unwrap().is_empty(), "no client was built");
         let allowed = EndpointPolicy::new(&["https://169.254.169.254".into()], false, true).unwrap();
         let connector = CloudConnector::new(reqwest::Client::new()).with_endpoint_policy(allowed);

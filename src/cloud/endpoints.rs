@@ -11,13 +11,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use url::{Host, Url};
 
-use super::{CloudError, ErrorKind, ProviderKind};
+use super::{CloudError, ErrorKind, ProviderKind, Refusal};
 use crate::api::NatGatewaySpec;
-
-/// Stall reason of a spec endpoint that is not on the allow-list.
-pub const ENDPOINT_NOT_ALLOWED: &str = "EndpointNotAllowed";
-/// Stall reason of a region or id that may not reach a host or a path.
-pub const INVALID_SPEC: &str = "InvalidSpec";
 
 /// The clouds' documented endpoints; `{region}` stands for the resource's region.
 const DOCUMENTED: &[(Cloud, &str)] = &[
@@ -116,7 +111,7 @@ impl EndpointPolicy {
     }
 
     /// Whether `spec` may be sent anywhere: its region and ids are plain tokens and its
-    /// endpoints are allow-listed. The error's `reason` is the stall reason to show.
+    /// endpoints are allow-listed. The error's `refusal` says which.
     pub fn check(&self, spec: &NatGatewaySpec) -> Result<(), CloudError> {
         check_values(spec)?;
         let kind = ProviderKind::of(spec);
@@ -146,7 +141,7 @@ impl EndpointPolicy {
         let shown: String = value.chars().take(64).collect();
         let refuse = |why: String| {
             CloudError::new(ErrorKind::InvalidRequest, format!("{field} {shown:?} {why}"))
-                .with_reason(ENDPOINT_NOT_ALLOWED)
+                .with_refusal(Refusal::EndpointNotAllowed)
         };
         let url = parse(value).map_err(&refuse)?;
         let wanted = normalised(&url);
@@ -254,7 +249,7 @@ pub fn is_id(value: &str, max: usize) -> bool {
 fn invalid(field: &str, value: &str, shape: &str) -> CloudError {
     let shown: String = value.chars().take(64).collect();
     CloudError::new(ErrorKind::InvalidRequest, format!("{field} {shown:?} is not valid: it must be {shape}"))
-        .with_reason(INVALID_SPEC)
+        .with_refusal(Refusal::InvalidSpec)
 }
 
 const ID_SHAPE: &str = "letters, digits, '_' and '-' only";
@@ -316,8 +311,8 @@ mod tests {
         spec(serde_json::json!({"huawei": {"region": region}}), endpoint)
     }
 
-    fn reason(r: Result<(), CloudError>) -> Option<&'static str> {
-        r.err().map(|e| e.reason.expect("a stall reason"))
+    fn reason(r: Result<(), CloudError>) -> Option<Refusal> {
+        r.err().map(|e| e.refusal.expect("a refusal"))
     }
 
     #[test]
@@ -369,12 +364,12 @@ mod tests {
             "//vpc.tencentcloudapi.com",
             "vpc.tencentcloudapi.com",
         ] {
-            assert_eq!(reason(p.check(&tencent(Some(e)))), Some(ENDPOINT_NOT_ALLOWED), "{e:?}");
+            assert_eq!(reason(p.check(&tencent(Some(e)))), Some(Refusal::EndpointNotAllowed), "{e:?}");
         }
         assert_eq!(p.check(&tencent(Some("https://NAT.internal:8443/"))), Ok(()));
         // A region template follows the resource's own region only.
         let other_region = huawei("cn-north-4", Some("https://nat.cn-south-1.myhuaweicloud.com"));
-        assert_eq!(reason(p.check(&other_region)), Some(ENDPOINT_NOT_ALLOWED));
+        assert_eq!(reason(p.check(&other_region)), Some(Refusal::EndpointNotAllowed));
     }
 
     #[test]
@@ -403,7 +398,7 @@ mod tests {
         assert!(matches!(allow("https://vpc.internal?x", true, true), Err(PolicyError::Malformed { .. })));
         let p = allow("http://127.0.0.1:8080", true, true).unwrap();
         assert_eq!(p.check(&tencent(Some("http://127.0.0.1:8080"))), Ok(()));
-        assert_eq!(reason(p.check(&tencent(Some("http://127.0.0.1:8081")))), Some(ENDPOINT_NOT_ALLOWED));
+        assert_eq!(reason(p.check(&tencent(Some("http://127.0.0.1:8081")))), Some(Refusal::EndpointNotAllowed));
         // An installer's template with the region.
         let p = allow("https://nat.{region}.internal", false, false).unwrap();
         assert_eq!(p.check(&huawei("cn-north-4", Some("https://nat.cn-north-4.internal"))), Ok(()));
@@ -413,7 +408,7 @@ mod tests {
     fn values_that_reach_hosts_or_paths_are_plain_tokens() {
         let p = EndpointPolicy::default();
         for region in ["x@127.0.0.1:29999#", "cn-north-4.evil", "CN-NORTH-4", "cn--north", "-cn", "", "cn/north"] {
-            assert_eq!(reason(p.check(&huawei(region, None))), Some(INVALID_SPEC), "{region:?}");
+            assert_eq!(reason(p.check(&huawei(region, None))), Some(Refusal::InvalidSpec), "{region:?}");
         }
         let with = |field: &str, value: &str| {
             let mut s = huawei("cn-north-4", None);
@@ -424,12 +419,12 @@ mod tests {
             s
         };
         for v in ["../../v3/projects", "a/b", "a?b", "a#b", "a b", "a%2e"] {
-            assert_eq!(reason(p.check(&with("projectId", v))), Some(INVALID_SPEC), "{v}");
-            assert_eq!(reason(p.check(&with("gatewayId", v))), Some(INVALID_SPEC), "{v}");
+            assert_eq!(reason(p.check(&with("projectId", v))), Some(Refusal::InvalidSpec), "{v}");
+            assert_eq!(reason(p.check(&with("gatewayId", v))), Some(Refusal::InvalidSpec), "{v}");
         }
         let mut t = tencent(None);
         t.provider.tencent.as_mut().unwrap().vpc_id = Some("vpc-1&Action=Other".into());
-        assert_eq!(reason(p.check(&t)), Some(INVALID_SPEC));
+        assert_eq!(reason(p.check(&t)), Some(Refusal::InvalidSpec));
         // Real shapes and the simulators' seeds pass.
         for v in ["0b0e8d9f5a2c4b7e9d1f3a5c7e9b1d3f", "proj-faults", "5f1ab3a4-6c2d-4e1f-9a7b-2c3d4e5f6a7b", "nat-rbac"]
         {

@@ -5,7 +5,7 @@ use std::{future::Future, sync::Arc, time::Instant};
 
 use async_trait::async_trait;
 
-use super::{Capacity, CloudError, GatewayRef, Observed, OrderState, OrderTicket, Provider, ProviderKind};
+use super::{Capacity, CloudError, ErrorKind, GatewayRef, Observed, OrderState, OrderTicket, Provider, ProviderKind};
 use crate::{
     api::{OrderAction, Prepaid},
     metrics::{CloudAction, Metrics},
@@ -30,7 +30,11 @@ impl InstrumentedProvider {
         let started = Instant::now();
         let result = call.await;
         let error = result.as_ref().err().map(|e| e.kind);
-        self.metrics.cloud_call(self.inner.kind(), action, error, started.elapsed());
+        let provider = self.inner.kind().label();
+        self.metrics.cloud_call(provider, action, error.map(ErrorKind::label), started.elapsed());
+        if error == Some(ErrorKind::Throttled) {
+            self.metrics.throttled(provider);
+        }
         result
     }
 }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use credentials::{Credentials, SecretValue};
-pub use error::{CloudError, ErrorKind};
+pub use error::{CloudError, ErrorKind, Refusal};
 
 use crate::api::{BillingMode, NatGatewaySpec, Prepaid, Size};
 
@@ -81,11 +81,6 @@ impl ProviderKind {
     /// Whether this cloud can change a gateway's billing to `to` at all.
     pub fn supports_billing(self, from: BillingMode, to: BillingMode) -> bool {
         from == to || (self == ProviderKind::Huawei && from == BillingMode::PayPerUse && to == BillingMode::Prepaid)
-    }
-
-    /// Whether this cloud can move from one size to another in place.
-    pub fn supports_resize(self, from: Size, to: Size) -> bool {
-        self.capacity_for(to).is_some() && !(self == ProviderKind::TencentV2 && to < from)
     }
 }
 
@@ -243,15 +238,6 @@ mod tests {
         assert_eq!(ProviderKind::TencentV3.capacity_for(Size::ExtraLarge), None);
         assert_eq!(ProviderKind::Huawei.capacity_for(Size::Enterprise), Some(Capacity::Spec("5".into())));
         assert_eq!(ProviderKind::Huawei.size_of(&Capacity::Spec("9".into())), None);
-    }
-
-    #[test]
-    fn only_tencent_v2_refuses_downsizes() {
-        assert!(!ProviderKind::TencentV2.supports_resize(Size::Large, Size::Small));
-        assert!(ProviderKind::TencentV2.supports_resize(Size::Small, Size::Large));
-        assert!(ProviderKind::TencentV3.supports_resize(Size::Large, Size::Small));
-        assert!(ProviderKind::Huawei.supports_resize(Size::Enterprise, Size::Small));
-        assert!(!ProviderKind::TencentV3.supports_resize(Size::Small, Size::Enterprise));
     }
 
     #[test]

@@ -15,7 +15,10 @@ use std::{
 use k8s_openapi::{ByteString, api::core::v1::Secret};
 use kube::{Api, Client, ResourceExt, runtime::controller::Action};
 
-use crate::cloud::{Credentials, ProviderKind, SecretValue};
+use crate::{
+    cloud::{Credentials, ProviderKind, SecretValue},
+    plan::Reason,
+};
 
 /// How the operator reaches Secrets (`run --secret-access`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -57,12 +60,12 @@ pub enum CredentialsError {
 
 impl CredentialsError {
     /// The `Stalled` reason for problems a person must fix; `None` for ones worth retrying.
-    pub fn stall_reason(&self) -> Option<&'static str> {
+    pub fn stall_reason(&self) -> Option<Reason> {
         match self {
-            CredentialsError::Missing { .. } => Some("SecretNotFound"),
-            CredentialsError::Invalid { .. } => Some("CredentialsInvalid"),
-            CredentialsError::InvalidName { .. } => Some("InvalidSecretRef"),
-            CredentialsError::Forbidden { .. } => Some("SecretForbidden"),
+            CredentialsError::Missing { .. } => Some(Reason::SecretNotFound),
+            CredentialsError::Invalid { .. } => Some(Reason::CredentialsInvalid),
+            CredentialsError::InvalidName { .. } => Some(Reason::InvalidSecretRef),
+            CredentialsError::Forbidden { .. } => Some(Reason::SecretForbidden),
             CredentialsError::Kube { .. } => None,
         }
     }
@@ -363,7 +366,7 @@ mod tests {
             ),
             "{text}"
         );
-        assert_eq!(e.stall_reason(), Some("SecretForbidden"));
+        assert_eq!(e.stall_reason(), Some(Reason::SecretForbidden));
     }
 
     #[test]

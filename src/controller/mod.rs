@@ -31,14 +31,14 @@ pub use credentials::{SecretAccess, keys as credential_keys};
 use events::{EventType, Recorder};
 
 use crate::{
-    api::{NatGateway, NatGatewayStatus, ObservedStatus, OrderAction, OrderPhase, OrderStatus, Size},
+    api::{NatGateway, NatGatewayStatus, ObservedStatus, OrderAction, OrderPhase, OrderStatus},
     cloud::instrumented::InstrumentedProvider,
     cloud::{CloudError, Connector, ErrorKind, GatewayRef, GatewayState, Observed, Provider, ProviderKind},
     failpoint::{self, Point},
     fence::Fence,
     health::Readiness,
     metrics::{Metrics, OrderTransition, Outcome},
-    plan::{self, Step},
+    plan::{self, Reason, Step, Target},
 };
 
 /// Field manager for status writes.
@@ -153,6 +153,17 @@ pub enum Error {
 }
 
 impl Error {
+    /// For `natgw_reconcile_errors_total`.
+    fn reason(&self) -> Reason {
+        match self {
+            Error::StatusWrite { .. } => Reason::StatusWriteFailed,
+            Error::SecretRead(_) => Reason::SecretReadFailed,
+            Error::Event(_) => Reason::EventFailed,
+            Error::Finalizer { .. } => Reason::FinalizerUpdateFailed,
+            Error::NotLeader => Reason::NotLeader,
+        }
+    }
+
     /// The write was made on a copy older than the stored object (HTTP 409).
     fn is_conflict(&self) -> bool {
         matches!(self, Error::StatusWrite { source: kube::Error::Api(s), .. } | Error::Finalizer { source: kube::Error::Api(s), .. } if s.code == 409)
@@ -311,7 +322,8 @@ pub async fn reconcile(obj: Arc<NatGateway>, ctx: Arc<Context>) -> Result<Action
             result = Ok(Action::requeue(ctx.backoff(&obj, CONFLICT_BACKOFF, None)));
         }
     }
-    ctx.config.metrics.reconciled(outcome, result.as_ref().err(), started.elapsed());
+    let error = result.as_ref().err().map(|e| e.reason().as_str());
+    ctx.config.metrics.reconciled(outcome, error, started.elapsed());
     result
 }
 
@@ -322,7 +334,7 @@ const FINALIZER: &str = "natgw.io/unpaid-order";
 /// Something to report once the status that records it is written: a repeat of a pass whose
 /// write failed must not count an order or an Event twice.
 enum Effect {
-    Event(EventType, &'static str, String),
+    Event(EventType, Reason, String),
     Order(OrderAction, OrderTransition),
 }
 
@@ -485,7 +497,7 @@ impl<'a> Pass<'a> {
                     // An order someone must pay outlives a deletion: keep the resource until then.
                     self.ensure_finalizer().await?;
                     if open.as_ref().is_some_and(|o| o.phase != OrderPhase::AwaitingPayment) {
-                        self.effects.push(Effect::Event(EventType::Warning, "AwaitingPayment", message.clone()));
+                        self.effects.push(Effect::Event(EventType::Warning, Reason::AwaitingPayment, message.clone()));
                         if let Some(o) = &open {
                             self.effects.push(Effect::Order(o.action, OrderTransition::AwaitingPayment));
                         }
@@ -493,15 +505,15 @@ impl<'a> Pass<'a> {
                 }
                 let mut reason = wait.reason();
                 if self.deleting && open.is_some() {
-                    reason = "DeletionWaitsForOrder";
+                    reason = Reason::DeletionWaitsForOrder;
                     message = format!(
                         "{message}; the NatGateway was deleted and is kept (finalizer {FINALIZER}) until this order is paid or cancelled in the cloud; remove the finalizer to let it go now and leave the order to the billing center"
                     );
-                    if self.previous_reason("Ready") != Some(reason) {
+                    if self.previous_reason("Ready") != Some(reason.as_str()) {
                         self.effects.push(Effect::Event(EventType::Warning, reason, message.clone()));
                     }
                 }
-                self.write(Health::Progressing { reason: reason.to_owned(), message }).await?;
+                self.write(Health::Progressing { reason, message }).await?;
                 // Nobody pays an order within seconds: poll those gently.
                 let after = if wait == plan::Wait::AwaitingPayment { poll.saturating_mul(6) } else { poll };
                 Ok(Action::requeue(after))
@@ -513,8 +525,8 @@ impl<'a> Pass<'a> {
                     && self.gateway_state == Some(GatewayState::Ready) =>
             {
                 self.status.order = None;
-                self.effects.push(Effect::Event(EventType::Normal, "IntentDropped", message.clone()));
-                self.write(Health::Progressing { reason: "Replanning".into(), message }).await?;
+                self.effects.push(Effect::Event(EventType::Normal, Reason::IntentDropped, message.clone()));
+                self.write(Health::Progressing { reason: Reason::Replanning, message }).await?;
                 self.after_order().await
             }
             Step::Finish { phase, message } => {
@@ -523,16 +535,18 @@ impl<'a> Pass<'a> {
                     order.finished_at = Some(Time(Timestamp::now()));
                     order.message = Some(message.clone());
                     let (type_, reason, transition) = match phase {
-                        OrderPhase::Succeeded => (EventType::Normal, "OrderSucceeded", OrderTransition::Succeeded),
-                        _ => (EventType::Warning, "OrderFailed", OrderTransition::Failed),
+                        OrderPhase::Succeeded => {
+                            (EventType::Normal, Reason::OrderSucceeded, OrderTransition::Succeeded)
+                        }
+                        _ => (EventType::Warning, Reason::OrderFailed, OrderTransition::Failed),
                     };
                     self.effects.push(Effect::Event(type_, reason, message.clone()));
                     self.effects.push(Effect::Order(order.action, transition));
                     self.status.last_order = Some(order);
                 }
                 let health = match phase {
-                    OrderPhase::Succeeded => Health::Progressing { reason: "OrderSucceeded".into(), message },
-                    _ => Health::Stalled { reason: "OrderFailed".into(), message },
+                    OrderPhase::Succeeded => Health::Progressing { reason: Reason::OrderSucceeded, message },
+                    _ => Health::Stalled { reason: Reason::OrderFailed, message },
                 };
                 self.reset_backoff = true;
                 self.write(health).await?;
@@ -542,12 +556,12 @@ impl<'a> Pass<'a> {
             Step::Stall { reason, message } => {
                 // Causes the spec alone can fix wait for a change; the others are re-read slowly.
                 let after = match reason {
-                    plan::StallReason::UnsupportedSize => Action::await_change(),
+                    Reason::UnsupportedSize => Action::await_change(),
                     _ => Action::requeue(self.ctx.config.drift_interval),
                 };
-                self.stall(reason.reason(), message, after).await
+                self.stall(reason, message, after).await
             }
-            Step::Submit { action, target, attempt } => {
+            Step::Submit { target, attempt } => {
                 let state = self.ctx.natgws.state();
                 if let Some(owner) = ownership::other_owner(self.obj, state.iter().map(|g| g.as_ref())) {
                     let message = format!(
@@ -558,10 +572,10 @@ impl<'a> Pass<'a> {
                     );
                     // The owner's deletion brings us back (see `run`); a slow re-check covers the rest.
                     return self
-                        .stall("GatewayClaimed", message, Action::requeue(self.ctx.config.drift_interval))
+                        .stall(Reason::GatewayClaimed, message, Action::requeue(self.ctx.config.drift_interval))
                         .await;
                 }
-                self.submit(provider, action, target, attempt).await
+                self.submit(provider, target, attempt).await
             }
         }
     }
@@ -579,20 +593,15 @@ impl<'a> Pass<'a> {
     }
 
     /// Records the intent, then makes exactly one cloud call for it.
-    async fn submit(
-        &mut self,
-        provider: &dyn Provider,
-        action: OrderAction,
-        target: String,
-        attempt: u32,
-    ) -> Result<Action, Error> {
+    async fn submit(&mut self, provider: &dyn Provider, target: Target, attempt: u32) -> Result<Action, Error> {
+        let action = target.action();
         let fence = self.ctx.config.fence.clone();
         if fence.remaining().is_none() {
             return Err(Error::NotLeader);
         }
         let intent = OrderStatus {
             action,
-            target: target.clone(),
+            target: target.to_string(),
             attempt,
             id: None,
             request_id: None,
@@ -610,7 +619,7 @@ impl<'a> Pass<'a> {
         self.status.order = Some(Box::new(intent));
         let what = format!("{action} to {target}");
         // If this write fails nothing was ordered; the retry plans afresh.
-        self.write(Health::Progressing { reason: "OrderSubmitting".into(), message: format!("submitting {what}") })
+        self.write(Health::Progressing { reason: Reason::OrderSubmitting, message: format!("submitting {what}") })
             .await?;
         failpoint::crash_at(Point::AfterIntent);
 
@@ -618,19 +627,16 @@ impl<'a> Pass<'a> {
         // Every call inside the fence's scope is sent only while this replica surely leads.
         let result = fence
             .scope(async {
-                match action {
-                    OrderAction::Resize => {
+                match target {
+                    Target::Size(size) => {
                         // plan only resizes to sizes the cloud has.
-                        let capacity = Size::ALL
-                            .into_iter()
-                            .find(|s| s.to_string() == target)
-                            .and_then(|s| self.kind.capacity_for(s))
-                            .ok_or_else(|| {
-                                CloudError::new(ErrorKind::InvalidRequest, format!("no cloud value for size {target}"))
-                            })?;
+                        let capacity = self.kind.capacity_for(size).ok_or_else(|| {
+                            CloudError::new(ErrorKind::InvalidRequest, format!("no cloud value for size {size}"))
+                        })?;
                         provider.resize(&self.gateway, &capacity, crate::cloud::auto_pay(&self.obj.spec)).await
                     }
-                    OrderAction::ChangeBilling => match prepaid {
+                    // plan only changes billing towards a subscription.
+                    Target::Billing(_) => match prepaid {
                         Some(prepaid) => provider.change_billing(&self.gateway, prepaid).await,
                         None => Err(CloudError::new(ErrorKind::InvalidRequest, "spec.billing.prepaid is missing")),
                     },
@@ -647,9 +653,9 @@ impl<'a> Pass<'a> {
                     order.phase = OrderPhase::InProgress;
                 }
                 let message = format!("{what} submitted (order {shown_id})");
-                self.effects.push(Effect::Event(EventType::Normal, "OrderSubmitted", message.clone()));
+                self.effects.push(Effect::Event(EventType::Normal, Reason::OrderSubmitted, message.clone()));
                 self.effects.push(Effect::Order(action, OrderTransition::Submitted));
-                self.write(Health::Progressing { reason: "OrderInProgress".into(), message }).await?;
+                self.write(Health::Progressing { reason: Reason::OrderInProgress, message }).await?;
                 Ok(Action::requeue(self.ctx.config.poll_interval))
             }
             // Nothing was sent; the intent stays for the replica that leads now to resolve.
@@ -661,9 +667,9 @@ impl<'a> Pass<'a> {
                 }
                 let message =
                     format!("{what}: the cloud's answer was lost ({e}); checking the gateway before anything else");
-                self.effects.push(Effect::Event(EventType::Warning, "OrderOutcomeUnknown", message.clone()));
+                self.effects.push(Effect::Event(EventType::Warning, Reason::OrderOutcomeUnknown, message.clone()));
                 let wait = self.ctx.backoff(self.obj, self.ctx.config.poll_interval, e.retry_after);
-                self.write(Health::Retrying { reason: "CloudUnavailable".into(), message }).await?;
+                self.write(Health::Retrying { reason: Reason::CloudUnavailable, message }).await?;
                 Ok(Action::requeue(wait))
             }
             Err(e) => {
@@ -679,8 +685,8 @@ impl<'a> Pass<'a> {
                     let message = format!(
                         "{what}: the cloud already holds an open order {id} of this kind for this gateway; following it instead of ordering again"
                     );
-                    self.effects.push(Effect::Event(EventType::Normal, "OrderAdopted", message.clone()));
-                    self.write(Health::Progressing { reason: "OrderInProgress".into(), message }).await?;
+                    self.effects.push(Effect::Event(EventType::Normal, Reason::OrderAdopted, message.clone()));
+                    self.write(Health::Progressing { reason: Reason::OrderInProgress, message }).await?;
                     return Ok(Action::requeue(self.ctx.config.poll_interval));
                 }
                 let mut order = self.status.order.take();
@@ -738,17 +744,7 @@ impl<'a> Pass<'a> {
         if e.kind == ErrorKind::NotLeader {
             return Err(Error::NotLeader);
         }
-        let reason = e.reason.unwrap_or(match e.kind {
-            ErrorKind::Throttled => "Throttled",
-            ErrorKind::Transient => "CloudUnavailable",
-            ErrorKind::Busy => "GatewayBusy",
-            ErrorKind::NotFound => "GatewayNotFound",
-            ErrorKind::Auth => "CredentialsInvalid",
-            ErrorKind::InvalidRequest => "InvalidRequest",
-            ErrorKind::Unsupported => "UnsupportedChange",
-            ErrorKind::InsufficientFunds => "InsufficientFunds",
-            ErrorKind::NotLeader => "NotLeader",
-        });
+        let reason = Reason::of_cloud_error(&e);
         let secret = &self.obj.spec.credentials_secret_ref.name;
         let advice = match e.kind {
             ErrorKind::Auth => format!("; check the credentials in Secret {secret} and their permissions"),
@@ -769,7 +765,7 @@ impl<'a> Pass<'a> {
             self.stall(reason, message, then).await
         } else {
             let wait = self.ctx.backoff(self.obj, self.ctx.config.poll_interval, e.retry_after);
-            self.write(Health::Retrying { reason: reason.to_owned(), message }).await?;
+            self.write(Health::Retrying { reason, message }).await?;
             Ok(Action::requeue(wait))
         }
     }
@@ -779,23 +775,23 @@ impl<'a> Pass<'a> {
         self.previous.conditions.iter().find(|c| c.type_ == type_).map(|c| c.reason.as_str())
     }
 
-    async fn stall(&mut self, reason: &'static str, mut message: String, then: Action) -> Result<Action, Error> {
+    async fn stall(&mut self, reason: Reason, mut message: String, then: Action) -> Result<Action, Error> {
         if self.deleting {
             message = format!(
                 "{message}; the NatGateway is being deleted and is kept (finalizer {FINALIZER}) while its order is open: remove the finalizer to let it go now"
             );
         }
         let previous = self.previous.conditions.iter().find(|c| c.type_ == "Stalled");
-        if previous.is_none_or(|c| c.status != "True" || c.reason != reason || c.message != message) {
+        if previous.is_none_or(|c| c.status != "True" || c.reason != reason.as_str() || c.message != message) {
             self.effects.push(Effect::Event(EventType::Warning, reason, message.clone()));
         }
-        self.write(Health::Stalled { reason: reason.to_owned(), message }).await?;
+        self.write(Health::Stalled { reason, message }).await?;
         Ok(then)
     }
 
-    async fn event(&self, type_: EventType, reason: &str, note: &str) {
+    async fn event(&self, type_: EventType, reason: Reason, note: &str) {
         // An Event is best effort: failing to record one must not stop an order.
-        if let Err(e) = self.ctx.recorder.publish(&self.obj.object_ref(&()), type_, reason, note).await {
+        if let Err(e) = self.ctx.recorder.publish(&self.obj.object_ref(&()), type_, reason.as_str(), note).await {
             warn!(name = %self.obj.name_any(), error = %Error::Event(e), "could not record event");
         }
     }
@@ -853,8 +849,10 @@ impl<'a> Pass<'a> {
     /// Writes the whole status with server-side apply on the status subresource, then reports
     /// what the written status records (Events, order counts).
     async fn write(&mut self, health: Health) -> Result<(), Error> {
-        self.ctx.config.metrics.health_written(&health);
-        self.outcome = Some(Outcome::of(&health));
+        if let Some(reason) = health.error_reason() {
+            self.ctx.config.metrics.reconcile_error(reason.as_str());
+        }
+        self.outcome = Some(health.outcome());
         self.status.observed_generation = Some(self.generation);
         self.status.conditions =
             conditions::conditions(&self.status.conditions, &health, self.generation, Timestamp::now());
@@ -881,7 +879,9 @@ impl<'a> Pass<'a> {
         for effect in std::mem::take(&mut self.effects) {
             match effect {
                 Effect::Event(type_, reason, note) => self.event(type_, reason, &note).await,
-                Effect::Order(action, transition) => self.ctx.config.metrics.order(self.kind, action, transition),
+                Effect::Order(action, transition) => {
+                    self.ctx.config.metrics.order(self.kind.label(), action, transition)
+                }
             }
         }
         Ok(())

@@ -2,6 +2,12 @@
 //! operator already started, to the single next step. No I/O happens here, so every decision is
 //! unit-tested; the controller only gathers inputs and carries the step out.
 
+mod reason;
+mod target;
+
+pub use reason::Reason;
+pub use target::Target;
+
 use crate::{
     api::{BillingMode, ManagementPolicy, NatGatewaySpec, OrderAction, OrderPhase, OrderStatus, Size},
     cloud::{Capacity, GatewayState, Observed, OrderState, ProviderKind},
@@ -35,13 +41,13 @@ pub enum Step {
     /// Nothing to do until the cloud moves on.
     Wait(Wait),
     /// Record the intent, then make this change (one cloud call, one order).
-    Submit { action: OrderAction, target: String, attempt: u32 },
+    Submit { target: Target, attempt: u32 },
     /// The running order is over; record it as finished with this outcome.
     Finish { phase: OrderPhase, message: String },
     /// `Observe` policy: the gateway differs from the spec and the operator may not fix it.
     Drift { message: String },
     /// Only a change to the spec (or the cloud, outside the operator) can help.
-    Stall { reason: StallReason, message: String },
+    Stall { reason: Reason, message: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,52 +61,31 @@ pub enum Wait {
 }
 
 impl Wait {
-    pub fn reason(self) -> &'static str {
+    pub fn reason(self) -> Reason {
         match self {
-            Wait::OrderInProgress => "OrderInProgress",
-            Wait::AwaitingPayment => "AwaitingPayment",
-            Wait::GatewayTransitioning => "GatewayTransitioning",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StallReason {
-    GatewayNotFound,
-    GatewayUnavailable,
-    UnsupportedSize,
-    UnsupportedChange,
-    OrderFailed,
-}
-
-impl StallReason {
-    pub fn reason(self) -> &'static str {
-        match self {
-            StallReason::GatewayNotFound => "GatewayNotFound",
-            StallReason::GatewayUnavailable => "GatewayUnavailable",
-            StallReason::UnsupportedSize => "UnsupportedSize",
-            StallReason::UnsupportedChange => "UnsupportedChange",
-            StallReason::OrderFailed => "OrderFailed",
+            Wait::OrderInProgress => Reason::OrderInProgress,
+            Wait::AwaitingPayment => Reason::AwaitingPayment,
+            Wait::GatewayTransitioning => Reason::GatewayTransitioning,
         }
     }
 }
 
 /// The change the spec asks for, if any: billing first (Huawei converts billing before it resizes).
-fn wanted_change(spec: &NatGatewaySpec, kind: ProviderKind, observed: &Observed) -> Option<(OrderAction, String)> {
+fn wanted_change(spec: &NatGatewaySpec, kind: ProviderKind, observed: &Observed) -> Option<Target> {
     if observed.billing != spec.billing_mode() {
-        return Some((OrderAction::ChangeBilling, spec.billing_mode().to_string()));
+        return Some(Target::Billing(spec.billing_mode()));
     }
     match kind.capacity_for(spec.size) {
-        Some(c) if c != observed.capacity => Some((OrderAction::Resize, spec.size.to_string())),
+        Some(c) if c != observed.capacity => Some(Target::Size(spec.size)),
         _ => None,
     }
 }
 
-/// Whether the gateway already shows what an order of `action` towards `target` asked for.
-fn reached(kind: ProviderKind, observed: &Observed, action: OrderAction, target: &str) -> bool {
-    match action {
-        OrderAction::ChangeBilling => observed.billing.to_string() == target,
-        OrderAction::Resize => kind.size_of(&observed.capacity).is_some_and(|s| s.to_string() == target),
+/// Whether the gateway already shows what an order towards `target` asked for.
+fn reached(kind: ProviderKind, observed: &Observed, target: Target) -> bool {
+    match target {
+        Target::Billing(b) => observed.billing == b,
+        Target::Size(s) => kind.size_of(&observed.capacity) == Some(s),
     }
 }
 
@@ -115,7 +100,7 @@ fn impossible(spec: &NatGatewaySpec, kind: ProviderKind, observed: &Observed) ->
         let offered: Vec<String> =
             Size::ALL.iter().filter(|s| kind.capacity_for(**s).is_some()).map(|s| s.to_string()).collect();
         return Some(Step::Stall {
-            reason: StallReason::UnsupportedSize,
+            reason: Reason::UnsupportedSize,
             message: format!(
                 "{cloud} NAT gateways have no size {}; set spec.size to one of {}",
                 spec.size,
@@ -129,7 +114,7 @@ fn impossible(spec: &NatGatewaySpec, kind: ProviderKind, observed: &Observed) ->
             (ProviderKind::Huawei, BillingMode::PayPerUse) => "a yearly/monthly Huawei Cloud NAT gateway returns to pay-per-use only when its subscription expires; there is no API for it; set spec.billing.mode to Prepaid (and, to return at expiry, set the subscription to change to pay-per-use at expiry in the console)".to_owned(),
             _ => format!("{cloud} has no API to change a NAT gateway's billing mode to {want}; remove spec.billing or set spec.billing.mode to {}", observed.billing),
         };
-        return Some(Step::Stall { reason: StallReason::UnsupportedChange, message });
+        return Some(Step::Stall { reason: Reason::UnsupportedChange, message });
     }
     // Compare the cloud values, not sizes: a gateway at a capacity no size maps to (set in the
     // console) must not be "downsized" by an order API 2.0 refuses.
@@ -139,7 +124,7 @@ fn impossible(spec: &NatGatewaySpec, kind: ProviderKind, observed: &Observed) ->
     {
         let from = size_words(kind, &observed.capacity);
         return Some(Step::Stall {
-            reason: StallReason::UnsupportedChange,
+            reason: Reason::UnsupportedChange,
             message: format!(
                 "Tencent Cloud API 2.0 only upgrades NAT gateways, it cannot go from {from} to {}; set spec.size to {from} or larger, or use spec.provider.tencent.api: V3",
                 spec.size
@@ -156,7 +141,7 @@ fn impossible(spec: &NatGatewaySpec, kind: ProviderKind, observed: &Observed) ->
 pub fn plan(input: Inputs<'_>) -> Step {
     let Some(observed) = input.observed else {
         return Step::Stall {
-            reason: StallReason::GatewayNotFound,
+            reason: Reason::GatewayNotFound,
             message: format!(
                 "the cloud has no NAT gateway {} in this account and region; check spec.gatewayId and the region",
                 input.spec.gateway_id
@@ -180,7 +165,7 @@ pub fn plan(input: Inputs<'_>) -> Step {
         GatewayState::Transitioning => return Step::Wait(Wait::GatewayTransitioning),
         GatewayState::Unavailable => {
             return Step::Stall {
-                reason: StallReason::GatewayUnavailable,
+                reason: Reason::GatewayUnavailable,
                 message: format!(
                     "the gateway is {} and cannot be used or changed; resolve it in the cloud console (e.g. settle arrears), the operator checks again on its own",
                     observed.raw_state
@@ -190,7 +175,7 @@ pub fn plan(input: Inputs<'_>) -> Step {
         GatewayState::Ready => {}
     }
 
-    let Some((action, target)) = wanted_change(input.spec, input.kind, observed) else {
+    let Some(target) = wanted_change(input.spec, input.kind, observed) else {
         return Step::InSync;
     };
     if input.spec.management_policy == ManagementPolicy::Observe {
@@ -205,27 +190,27 @@ pub fn plan(input: Inputs<'_>) -> Step {
     }
     // A failed order for this very change stays failed until the user changes the spec: a retry
     // would be a second order for one change.
-    if let Some(last) = input.last_order
+    let action = target.action();
+    let last_for_target = input.last_order.filter(|l| Target::of(l) == Some(target));
+    if let Some(last) = last_for_target
         && last.phase == OrderPhase::Failed
-        && last.action == action
-        && last.target == target
         && last.generation == Some(input.generation)
     {
         return Step::Stall {
-            reason: StallReason::OrderFailed,
+            reason: Reason::OrderFailed,
             message: format!(
                 "the {action} order to {target} failed: {}; fix the cause, then change the spec to try again",
                 last.message.as_deref().unwrap_or("the cloud gave no reason")
             ),
         };
     }
-    let attempt = input.last_order.filter(|l| l.action == action && l.target == target).map_or(1, |l| l.attempt + 1);
-    Step::Submit { action, target, attempt }
+    let attempt = last_for_target.map_or(1, |l| l.attempt + 1);
+    Step::Submit { target, attempt }
 }
 
 /// The next step while an order of ours is open.
 fn follow_order(input: Inputs<'_>, observed: &Observed, order: &OrderStatus) -> Step {
-    let at_target = reached(input.kind, observed, order.action, &order.target);
+    let at_target = Target::of(order).is_some_and(|t| reached(input.kind, observed, t));
     if order.id.is_some() {
         // A pollable order: the cloud's order status decides, then the gateway must settle.
         return match input.order_state {
@@ -283,15 +268,15 @@ fn unanswered(input: Inputs<'_>, observed: &Observed, order: &OrderStatus) -> St
     } else {
         wanted_change(input.spec, input.kind, observed)
     };
-    if wanted.as_ref().is_none_or(|(action, target)| *action != order.action || *target != order.target) {
+    let Some(target) = wanted.filter(|t| Target::of(order) == Some(*t)) else {
         return Step::Finish {
             phase: OrderPhase::Failed,
             message: format!(
                 "{what} got no answer, the cloud shows no sign of it and the spec no longer asks for it; nothing was ordered, planning afresh"
             ),
         };
-    }
-    Step::Submit { action: order.action, target: order.target.clone(), attempt: order.attempt + 1 }
+    };
+    Step::Submit { target, attempt: order.attempt + 1 }
 }
 
 /// A completed order: done once the gateway is back to a steady state.

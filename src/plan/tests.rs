@@ -153,14 +153,14 @@ enum Shape {
     Submit(OrderAction, String, u32),
     Finish(OrderPhase),
     Drift,
-    Stall(StallReason),
+    Stall(Reason),
 }
 
 fn shape(step: &Step) -> Shape {
     match step {
         Step::InSync => Shape::InSync,
         Step::Wait(w) => Shape::Wait(*w),
-        Step::Submit { action, target, attempt } => Shape::Submit(*action, target.clone(), *attempt),
+        Step::Submit { target, attempt } => Shape::Submit(target.action(), target.to_string(), *attempt),
         Step::Finish { phase, .. } => Shape::Finish(*phase),
         Step::Drift { .. } => Shape::Drift,
         Step::Stall { reason, .. } => Shape::Stall(*reason),
@@ -172,11 +172,12 @@ fn assert_actionable(step: &Step, context: &str) {
     let (needles, message): (&[&str], &str) = match step {
         Step::Stall { reason, message } => (
             match reason {
-                StallReason::GatewayNotFound => &["no NAT gateway", GATEWAY, "check spec.gatewayId"],
-                StallReason::GatewayUnavailable => &["resolve it in the cloud console"],
-                StallReason::UnsupportedSize => &["set spec.size to one of"],
-                StallReason::UnsupportedChange => &["set spec."],
-                StallReason::OrderFailed => &["failed", "change the spec to try again"],
+                Reason::GatewayNotFound => &["no NAT gateway", GATEWAY, "check spec.gatewayId"],
+                Reason::GatewayUnavailable => &["resolve it in the cloud console"],
+                Reason::UnsupportedSize => &["set spec.size to one of"],
+                Reason::UnsupportedChange => &["set spec."],
+                Reason::OrderFailed => &["failed", "change the spec to try again"],
+                other => panic!("plan stalls with {other}, which has no expected advice here"),
             },
             message,
         ),
@@ -248,24 +249,24 @@ fn expected_without_order(
     policy: ManagementPolicy,
     last: Last,
 ) -> Shape {
-    let Some(state) = state else { return Shape::Stall(StallReason::GatewayNotFound) };
+    let Some(state) = state else { return Shape::Stall(Reason::GatewayNotFound) };
     let tencent = kind != Huawei;
     if tencent && matches!(want_size, Size::ExtraLarge | Size::Enterprise) {
-        return Shape::Stall(StallReason::UnsupportedSize);
+        return Shape::Stall(Reason::UnsupportedSize);
     }
     if want_bill != seen_bill && !(kind == Huawei && seen_bill == PayPerUse) {
-        return Shape::Stall(StallReason::UnsupportedChange);
+        return Shape::Stall(Reason::UnsupportedChange);
     }
     let shrinks = match seen {
         Seen::Size(s) => want_size < s,
         Seen::Unknown => want_size == Size::Small,
     };
     if kind == TencentV2 && shrinks {
-        return Shape::Stall(StallReason::UnsupportedChange);
+        return Shape::Stall(Reason::UnsupportedChange);
     }
     match state {
         GatewayState::Transitioning => return Shape::Wait(Wait::GatewayTransitioning),
-        GatewayState::Unavailable => return Shape::Stall(StallReason::GatewayUnavailable),
+        GatewayState::Unavailable => return Shape::Stall(Reason::GatewayUnavailable),
         GatewayState::Ready => {}
     }
     if want_bill == seen_bill && seen == Seen::Size(want_size) {
@@ -276,7 +277,7 @@ fn expected_without_order(
     }
     let (action, target) = change_of(want_size, want_bill, seen_bill);
     match last {
-        Last::FailedHere => Shape::Stall(StallReason::OrderFailed),
+        Last::FailedHere => Shape::Stall(Reason::OrderFailed),
         Last::FailedBefore | Last::SucceededHere => Shape::Submit(action, target, 3),
         Last::None | Last::FailedOther => Shape::Submit(action, target, 1),
     }
@@ -392,7 +393,7 @@ fn expected_with_order(
     at_target: bool,
     policy: ManagementPolicy,
 ) -> Shape {
-    let Some(state) = state else { return Shape::Stall(StallReason::GatewayNotFound) };
+    let Some(state) = state else { return Shape::Stall(Reason::GatewayNotFound) };
     if id {
         return match order_state {
             None | Some(OrderState::InProgress) => Shape::Wait(Wait::OrderInProgress),
@@ -509,7 +510,7 @@ fn manage(kind: ProviderKind, size: Size, billing: BillingMode) -> NatGatewaySpe
     spec(kind, size, billing, ManagementPolicy::Manage)
 }
 
-fn stall_message(step: Step, reason: StallReason) -> String {
+fn stall_message(step: Step, reason: Reason) -> String {
     match step {
         Step::Stall { reason: r, message } if r == reason => message,
         other => panic!("expected Stall {reason:?}, got {other:?}"),
@@ -520,7 +521,7 @@ fn stall_message(step: Step, reason: StallReason) -> String {
 fn huawei_changes_billing_first_then_resizes() {
     let want = manage(Huawei, Size::Medium, PrepaidMode);
     let first = Case::new(want.clone(), Huawei, ready(Huawei, Size::Small, PayPerUse));
-    assert_eq!(first.plan(), Step::Submit { action: OrderAction::ChangeBilling, target: "Prepaid".into(), attempt: 1 });
+    assert_eq!(first.plan(), Step::Submit { target: Target::Billing(BillingMode::Prepaid), attempt: 1 });
     // Billing done (recorded as the last order): now the size.
     let second = Case::new(want, Huawei, ready(Huawei, Size::Small, PrepaidMode)).with_last(order(
         OrderAction::ChangeBilling,
@@ -530,14 +531,14 @@ fn huawei_changes_billing_first_then_resizes() {
         1,
         GEN,
     ));
-    assert_eq!(second.plan(), Step::Submit { action: OrderAction::Resize, target: "Medium".into(), attempt: 1 });
+    assert_eq!(second.plan(), Step::Submit { target: Target::Size(Size::Medium), attempt: 1 });
 }
 
 #[test]
 fn huawei_prepaid_to_pay_per_use_happens_only_at_expiry() {
     for size in [Size::Small, Size::Large] {
         let case = Case::new(manage(Huawei, size, PayPerUse), Huawei, ready(Huawei, Size::Small, PrepaidMode));
-        let message = stall_message(case.plan(), StallReason::UnsupportedChange);
+        let message = stall_message(case.plan(), Reason::UnsupportedChange);
         assert!(message.contains("only when its subscription expires"), "{message}");
         assert!(message.contains("no API"), "{message}");
         assert!(message.contains("spec.billing.mode to Prepaid"), "{message}");
@@ -549,7 +550,7 @@ fn tencent_has_no_prepaid() {
     for kind in [TencentV2, TencentV3] {
         for size in [Size::Small, Size::Medium, Size::Large] {
             let case = Case::new(manage(kind, size, PrepaidMode), kind, ready(kind, Size::Small, PayPerUse));
-            let message = stall_message(case.plan(), StallReason::UnsupportedChange);
+            let message = stall_message(case.plan(), Reason::UnsupportedChange);
             assert!(message.contains("Tencent Cloud has no API"), "{message}");
             assert!(message.contains("remove spec.billing or set spec.billing.mode to PayPerUse"), "{message}");
         }
@@ -559,17 +560,17 @@ fn tencent_has_no_prepaid() {
 #[test]
 fn tencent_api_2_never_downsizes_but_api_3_does() {
     let v2 = Case::new(manage(TencentV2, Size::Small, PayPerUse), TencentV2, ready(TencentV2, Size::Large, PayPerUse));
-    let message = stall_message(v2.plan(), StallReason::UnsupportedChange);
+    let message = stall_message(v2.plan(), Reason::UnsupportedChange);
     assert!(message.contains("only upgrades"), "{message}");
     assert!(message.contains("from Large to Small"), "{message}");
     assert!(message.contains("set spec.size to Large or larger"), "{message}");
     assert!(message.contains("api: V3"), "{message}");
 
     let v3 = Case::new(manage(TencentV3, Size::Small, PayPerUse), TencentV3, ready(TencentV3, Size::Large, PayPerUse));
-    assert_eq!(v3.plan(), Step::Submit { action: OrderAction::Resize, target: "Small".into(), attempt: 1 });
+    assert_eq!(v3.plan(), Step::Submit { target: Target::Size(Size::Small), attempt: 1 });
     // Upgrades work on both.
     let up = Case::new(manage(TencentV2, Size::Large, PayPerUse), TencentV2, ready(TencentV2, Size::Small, PayPerUse));
-    assert_eq!(up.plan(), Step::Submit { action: OrderAction::Resize, target: "Large".into(), attempt: 1 });
+    assert_eq!(up.plan(), Step::Submit { target: Target::Size(Size::Large), attempt: 1 });
 }
 
 /// A gateway set in the console to a value no size maps to: API 2.0 still never orders a shrink.
@@ -577,10 +578,10 @@ fn tencent_api_2_never_downsizes_but_api_3_does() {
 fn tencent_api_2_refuses_a_shrink_from_an_unmapped_capacity() {
     let observed = gateway(TencentV2, Seen::Unknown, PayPerUse, GatewayState::Ready);
     let down = Case::new(manage(TencentV2, Size::Small, PayPerUse), TencentV2, Some(observed.clone()));
-    let message = stall_message(down.plan(), StallReason::UnsupportedChange);
+    let message = stall_message(down.plan(), Reason::UnsupportedChange);
     assert!(message.contains("from 2000000 connections to Small"), "{message}");
     let up = Case::new(manage(TencentV2, Size::Medium, PayPerUse), TencentV2, Some(observed));
-    assert_eq!(up.plan(), Step::Submit { action: OrderAction::Resize, target: "Medium".into(), attempt: 1 });
+    assert_eq!(up.plan(), Step::Submit { target: Target::Size(Size::Medium), attempt: 1 });
 }
 
 #[test]
@@ -591,7 +592,7 @@ fn tencent_has_no_extra_large_or_enterprise_even_with_a_billing_change() {
                 for state in [GatewayState::Ready, GatewayState::Transitioning, GatewayState::Unavailable] {
                     let observed = gateway(kind, Seen::Size(Size::Small), PayPerUse, state);
                     let case = Case::new(manage(kind, size, billing), kind, Some(observed));
-                    let message = stall_message(case.plan(), StallReason::UnsupportedSize);
+                    let message = stall_message(case.plan(), Reason::UnsupportedSize);
                     assert!(message.contains(&format!("no size {size}")), "{message}");
                     assert!(message.contains("set spec.size to one of Small, Medium, Large"), "{message}");
                 }
@@ -608,7 +609,7 @@ fn a_missing_gateway_stalls_whatever_else_is_going_on() {
             Case::new(manage(kind, Size::Medium, PayPerUse), kind, None),
             Case::new(manage(kind, Size::Medium, PayPerUse), kind, None).with_order(open, Some(OrderState::Succeeded)),
         ] {
-            let message = stall_message(case.plan(), StallReason::GatewayNotFound);
+            let message = stall_message(case.plan(), Reason::GatewayNotFound);
             assert!(message.contains(GATEWAY) && message.contains("check spec.gatewayId and the region"), "{message}");
         }
     }
@@ -634,13 +635,13 @@ fn a_failed_order_is_not_retried_for_the_same_generation() {
     let case =
         Case::new(manage(TencentV2, Size::Medium, PayPerUse), TencentV2, ready(TencentV2, Size::Small, PayPerUse))
             .with_last(failed.clone());
-    let message = stall_message(case.plan(), StallReason::OrderFailed);
+    let message = stall_message(case.plan(), Reason::OrderFailed);
     assert!(message.contains("the Resize order to Medium failed: InsufficientBalance"), "{message}");
     assert!(message.contains("change the spec to try again"), "{message}");
 
     let mut newer = case.clone();
     newer.generation = GEN + 1;
-    assert_eq!(newer.plan(), Step::Submit { action: OrderAction::Resize, target: "Medium".into(), attempt: 2 });
+    assert_eq!(newer.plan(), Step::Submit { target: Target::Size(Size::Medium), attempt: 2 });
 }
 
 #[test]
@@ -680,7 +681,7 @@ fn an_unanswered_intent_is_adopted_finished_or_sent_again() {
         assert_eq!(shape(&landed.plan()), Shape::Finish(OrderPhase::Succeeded), "{kind:?}");
 
         let lost = Case::new(spec, kind, ready(kind, Size::Small, PayPerUse)).with_order(intent, None);
-        assert_eq!(lost.plan(), Step::Submit { action: OrderAction::Resize, target: "Medium".into(), attempt: 2 });
+        assert_eq!(lost.plan(), Step::Submit { target: Target::Size(Size::Medium), attempt: 2 });
     }
 }
 
@@ -707,7 +708,7 @@ fn an_unanswered_billing_change_follows_the_order_found_for_it() {
 
     // No order at the cloud and no change: the call never landed, so it is sent again.
     let lost = Case::new(spec, Huawei, unchanged).with_order(OrderStatus { id: None, ..found }, None);
-    assert_eq!(lost.plan(), Step::Submit { action: OrderAction::ChangeBilling, target: "Prepaid".into(), attempt: 2 });
+    assert_eq!(lost.plan(), Step::Submit { target: Target::Billing(BillingMode::Prepaid), attempt: 2 });
 }
 
 #[test]
@@ -765,7 +766,7 @@ fn a_cancelled_or_failed_order_finishes_failed() {
 fn an_unusable_gateway_stalls_with_its_state() {
     let observed = gateway(TencentV3, Seen::Size(Size::Small), PayPerUse, GatewayState::Unavailable);
     let case = Case::new(manage(TencentV3, Size::Medium, PayPerUse), TencentV3, Some(observed));
-    let message = stall_message(case.plan(), StallReason::GatewayUnavailable);
+    let message = stall_message(case.plan(), Reason::GatewayUnavailable);
     assert!(message.contains("PENDFAILURE") && message.contains("settle arrears"), "{message}");
 }
 
@@ -875,13 +876,13 @@ proptest! {
     #[test]
     fn no_second_order_while_one_is_open(case in any_case()) {
         let step = case.plan();
-        if let (Step::Submit { action, target, attempt }, Some(order)) = (&step, case.order.as_ref().filter(|o| open(o))) {
+        if let (Step::Submit { target, attempt }, Some(order)) = (&step, case.order.as_ref().filter(|o| open(o))) {
             let observed = case.observed.as_ref().expect("a submit needs a gateway");
             prop_assert_eq!(order.phase, OrderPhase::Submitting);
             prop_assert!(order.id.is_none());
             prop_assert_eq!(observed.state, GatewayState::Ready);
             prop_assert!(!shows(case.kind, observed, order.action, &order.target));
-            prop_assert_eq!((*action, target.as_str(), *attempt), (order.action, order.target.as_str(), order.attempt + 1));
+            prop_assert_eq!((target.action(), target.to_string(), *attempt), (order.action, order.target.clone(), order.attempt + 1));
         }
     }
 
@@ -903,12 +904,12 @@ proptest! {
     /// (d) Orders only go where the cloud can go, and only towards the spec.
     #[test]
     fn orders_only_what_the_cloud_supports(case in any_case()) {
-        if let Step::Submit { action, target, attempt } = case.plan() {
+        if let Step::Submit { target, attempt } = case.plan() {
             let observed = case.observed.as_ref().expect("a submit needs a gateway");
             prop_assert!(attempt >= 1);
-            match action {
-                OrderAction::Resize => {
-                    prop_assert_eq!(&target, &case.spec.size.to_string());
+            match target {
+                Target::Size(size) => {
+                    prop_assert_eq!(size, case.spec.size);
                     prop_assert!(case.kind.capacity_for(case.spec.size).is_some());
                     prop_assert!(observed.billing == case.spec.billing_mode(), "billing first");
                     if let (TencentV2, Capacity::Connections(now), Some(Capacity::Connections(want))) =
@@ -917,10 +918,10 @@ proptest! {
                         prop_assert!(want >= *now, "API 2.0 cannot shrink {} -> {}", now, want);
                     }
                 }
-                OrderAction::ChangeBilling => {
+                Target::Billing(billing) => {
                     prop_assert_eq!(case.kind, Huawei);
                     prop_assert_eq!(observed.billing, PayPerUse);
-                    prop_assert_eq!(target.as_str(), "Prepaid");
+                    prop_assert_eq!(billing, PrepaidMode);
                     prop_assert_eq!(case.spec.billing_mode(), PrepaidMode);
                     prop_assert!(case.kind.capacity_for(case.spec.size).is_some(), "size checked before billing");
                 }
@@ -1119,13 +1120,14 @@ impl Operator {
                     self.last_order = Some(order);
                 }
             }
-            Step::Submit { action, target, attempt } => {
+            Step::Submit { target, attempt } => {
                 self.submits += 1;
-                let mut intent = order(*action, target, OrderPhase::Submitting, None, *attempt, GEN);
+                let (action, target) = (target.action(), target.to_string());
+                let mut intent = order(action, &target, OrderPhase::Submitting, None, *attempt, GEN);
                 self.intent_since = cloud.orders.len();
                 intent.message = None;
                 let id = if !lose_answer || landed {
-                    cloud.accept(*action, target)
+                    cloud.accept(action, &target)
                 } else {
                     self.unlanded += 1;
                     None
@@ -1222,7 +1224,7 @@ proptest! {
         if !possible {
             prop_assert!(cloud.ledger.is_empty());
             prop_assert!(
-                matches!(last, Step::Stall { reason: StallReason::UnsupportedSize | StallReason::UnsupportedChange, .. }),
+                matches!(last, Step::Stall { reason: Reason::UnsupportedSize | Reason::UnsupportedChange, .. }),
                 "{:?}", last
             );
         } else {
