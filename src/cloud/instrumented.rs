@@ -5,7 +5,7 @@ use std::{future::Future, sync::Arc, time::Instant};
 
 use async_trait::async_trait;
 
-use super::{Capacity, CloudError, ErrorKind, GatewayRef, Observed, OrderState, OrderTicket, Provider, ProviderKind};
+use super::{Capacity, CloudError, ErrorKind, GatewayRef, Observed, OrderState, OrderTicket, Profile, Provider};
 use crate::{
     api::{OrderAction, Prepaid},
     metrics::{CloudAction, Metrics},
@@ -30,7 +30,7 @@ impl InstrumentedProvider {
         let started = Instant::now();
         let result = call.await;
         let error = result.as_ref().err().map(|e| e.kind);
-        let provider = self.inner.kind().label();
+        let provider = self.inner.profile().label;
         self.metrics.cloud_call(provider, action, error.map(ErrorKind::label), started.elapsed());
         if error == Some(ErrorKind::Throttled) {
             self.metrics.throttled(provider);
@@ -41,8 +41,8 @@ impl InstrumentedProvider {
 
 #[async_trait]
 impl Provider for InstrumentedProvider {
-    fn kind(&self) -> ProviderKind {
-        self.inner.kind()
+    fn profile(&self) -> &'static Profile {
+        self.inner.profile()
     }
 
     async fn describe(&self, gateway: &GatewayRef) -> Result<Observed, CloudError> {
@@ -80,13 +80,13 @@ mod tests {
 
     #[tokio::test]
     async fn counts_each_call_with_its_outcome_and_passes_results_through() {
-        let cloud = MemoryCloud::new(ProviderKind::TencentV3, Duration::from_secs(60));
+        let cloud = MemoryCloud::new(Duration::from_secs(60));
         cloud.seed("nat-1", Capacity::Connections(1_000_000), BillingMode::PayPerUse);
         let metrics = Arc::new(Metrics::new());
         let provider = InstrumentedProvider::wrap(Arc::new(cloud.clone()), metrics.clone());
         let gw = |id: &str| GatewayRef { id: id.into(), region: "r".into(), vpc_id: None, project_id: None };
 
-        assert_eq!(provider.kind(), ProviderKind::TencentV3);
+        assert_eq!(provider.profile().label, "memory");
         assert!(provider.describe(&gw("nat-1")).await.is_ok());
         let ticket = provider.resize(&gw("nat-1"), &Capacity::Connections(3_000_000), true).await.unwrap();
         assert_eq!(ticket.order_id.as_deref(), Some("mem-1"));
@@ -97,11 +97,11 @@ mod tests {
 
         let text = metrics.encode();
         for line in [
-            "natgw_cloud_calls_total{provider=\"tencent/V3\",action=\"describe\",outcome=\"ok\"} 1",
-            "natgw_cloud_calls_total{provider=\"tencent/V3\",action=\"describe\",outcome=\"not_found\"} 1",
-            "natgw_cloud_calls_total{provider=\"tencent/V3\",action=\"resize\",outcome=\"ok\"} 1",
-            "natgw_cloud_calls_total{provider=\"tencent/V3\",action=\"resize\",outcome=\"busy\"} 1",
-            "natgw_cloud_call_duration_seconds_count{provider=\"tencent/V3\",action=\"resize\"} 2",
+            "natgw_cloud_calls_total{provider=\"memory\",action=\"describe\",outcome=\"ok\"} 1",
+            "natgw_cloud_calls_total{provider=\"memory\",action=\"describe\",outcome=\"not_found\"} 1",
+            "natgw_cloud_calls_total{provider=\"memory\",action=\"resize\",outcome=\"ok\"} 1",
+            "natgw_cloud_calls_total{provider=\"memory\",action=\"resize\",outcome=\"busy\"} 1",
+            "natgw_cloud_call_duration_seconds_count{provider=\"memory\",action=\"resize\"} 2",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
         }

@@ -27,13 +27,13 @@ use kube::{
 use tracing::{info, warn};
 
 pub use conditions::Health;
-pub use credentials::{SecretAccess, keys as credential_keys};
+pub use credentials::SecretAccess;
 use events::{EventType, Recorder};
 
 use crate::{
     api::{NatGateway, NatGatewayStatus, ObservedStatus, OrderAction, OrderPhase, OrderStatus},
     cloud::instrumented::InstrumentedProvider,
-    cloud::{CloudError, Connector, ErrorKind, GatewayRef, GatewayState, Observed, Provider, ProviderKind},
+    cloud::{CloudError, Connector, ErrorKind, GatewayState, Observed, Profile, Provider, Selected},
     failpoint::{self, Point},
     fence::Fence,
     health::Readiness,
@@ -213,6 +213,7 @@ pub async fn run(
     // the next oldest takes over its claim.
     let (claim_tx, claim_rx) = futures::channel::mpsc::unbounded();
     let claims = reader.clone();
+    let clouds = ctx.connector.clone();
     let natgw_events = reflector::reflector(
         writer,
         // managedFields (one entry per field manager, status writes included) and annotations
@@ -227,7 +228,7 @@ pub async fn run(
         Ok(watcher::Event::InitDone) => readiness.synced(),
         Ok(watcher::Event::Delete(gone)) => {
             let state = claims.state();
-            for sibling in ownership::siblings(gone, state.iter().map(|g| g.as_ref())) {
+            for sibling in ownership::siblings(gone, state.iter().map(|g| g.as_ref()), clouds.as_ref()) {
                 let _ = claim_tx.unbounded_send(ObjectRef::from(sibling));
             }
         }
@@ -335,15 +336,14 @@ const FINALIZER: &str = "natgw.io/unpaid-order";
 /// write failed must not count an order or an Event twice.
 enum Effect {
     Event(EventType, Reason, String),
-    Order(OrderAction, OrderTransition),
+    /// Counted under the cloud's label.
+    Order(&'static str, OrderAction, OrderTransition),
 }
 
 /// The state of one reconcile: the object, the status being built, and the cloud.
 struct Pass<'a> {
     obj: &'a NatGateway,
     ctx: &'a Context,
-    kind: ProviderKind,
-    gateway: GatewayRef,
     generation: i64,
     /// The version our writes are conditional on, so that a decision made on a stale copy can
     /// never be written (or acted upon).
@@ -364,16 +364,11 @@ struct Pass<'a> {
 
 impl<'a> Pass<'a> {
     fn new(obj: &'a NatGateway, ctx: &'a Context) -> Self {
-        let kind = ProviderKind::of(&obj.spec);
         let previous = obj.status.clone().unwrap_or_default();
-        let mut status = previous.clone();
-        status.provider = Some(kind.label().to_owned());
-        status.region = Some(GatewayRef::of(&obj.spec).region);
+        let status = previous.clone();
         Pass {
             obj,
             ctx,
-            kind,
-            gateway: GatewayRef::of(&obj.spec),
             generation: obj.meta().generation.unwrap_or_default(),
             resource_version: obj.resource_version(),
             gateway_state: None,
@@ -394,9 +389,16 @@ impl<'a> Pass<'a> {
         if self.deleting && !self.has_finalizer() {
             return Ok(Action::await_change());
         }
+        let selected = match self.ctx.connector.select(&self.obj.spec) {
+            Ok(s) => s,
+            Err(e) => return self.cloud_error(e).await,
+        };
+        self.status.provider = Some(selected.profile.label.to_owned());
+        self.status.region = Some(selected.gateway.region.clone());
         let namespace = self.obj.namespace().unwrap_or_default();
         let secret_name = &self.obj.spec.credentials_secret_ref.name;
-        let credentials = match self.ctx.credentials.read(&self.ctx.client, &namespace, secret_name, self.kind).await {
+        let keys = selected.profile.secret_keys;
+        let credentials = match self.ctx.credentials.read(&self.ctx.client, &namespace, secret_name, keys).await {
             Ok(c) => c,
             Err(e) => match e.stall_reason() {
                 Some(reason) => {
@@ -411,14 +413,15 @@ impl<'a> Pass<'a> {
             Err(e) => return self.cloud_error(e).await,
         };
 
-        let observed = match provider.describe(&self.gateway).await {
+        let gateway = &selected.gateway;
+        let observed = match provider.describe(gateway).await {
             Ok(o) => Some(o),
             Err(e) if e.kind == ErrorKind::NotFound => None,
             Err(e) => return self.cloud_error(e).await,
         };
         if let Some(o) = &observed {
             self.gateway_state = Some(o.state);
-            self.status.observed = Some(self.observed_status(o));
+            self.status.observed = Some(observed_status(selected.profile, o));
         }
         let mut open = self
             .status
@@ -431,7 +434,7 @@ impl<'a> Pass<'a> {
         if let Some(order) = open.as_mut().filter(|o| o.phase == OrderPhase::Submitting && o.id.is_none())
             && observed.is_some()
         {
-            match provider.find_open_order(&self.gateway, order.action).await {
+            match provider.find_open_order(gateway, order.action).await {
                 Ok(Some(id)) => {
                     info!(name = %self.obj.name_any(), order = %id, "adopting an order the cloud already holds");
                     order.id = Some(id);
@@ -443,7 +446,7 @@ impl<'a> Pass<'a> {
             }
         }
         let order_state = match open.as_ref().and_then(|o| o.id.as_deref()) {
-            Some(id) if observed.is_some() => match provider.order_status(&self.gateway, id).await {
+            Some(id) if observed.is_some() => match provider.order_status(gateway, id).await {
                 Ok(s) => Some(s),
                 Err(e) => return self.cloud_error(e).await,
             },
@@ -453,17 +456,23 @@ impl<'a> Pass<'a> {
         let step = plan::plan(plan::Inputs {
             spec: &self.obj.spec,
             generation: self.generation,
-            kind: self.kind,
+            kind: selected.profile,
             observed: observed.as_ref(),
             order: open.as_ref(),
             order_state: order_state.as_ref(),
             last_order: self.status.last_order.as_deref(),
         });
         tracing::debug!(name = %self.obj.name_any(), ?step, "planned");
-        self.act(step, provider.as_ref(), open).await
+        self.act(step, &selected, provider.as_ref(), open).await
     }
 
-    async fn act(&mut self, step: Step, provider: &dyn Provider, open: Option<OrderStatus>) -> Result<Action, Error> {
+    async fn act(
+        &mut self,
+        step: Step,
+        selected: &Selected,
+        provider: &dyn Provider,
+        open: Option<OrderStatus>,
+    ) -> Result<Action, Error> {
         let poll = self.ctx.config.poll_interval;
         // A resource being deleted only follows its open order to the end; with none left, it
         // lets go at once.
@@ -499,7 +508,11 @@ impl<'a> Pass<'a> {
                     if open.as_ref().is_some_and(|o| o.phase != OrderPhase::AwaitingPayment) {
                         self.effects.push(Effect::Event(EventType::Warning, Reason::AwaitingPayment, message.clone()));
                         if let Some(o) = &open {
-                            self.effects.push(Effect::Order(o.action, OrderTransition::AwaitingPayment));
+                            self.effects.push(Effect::Order(
+                                selected.profile.label,
+                                o.action,
+                                OrderTransition::AwaitingPayment,
+                            ));
                         }
                     }
                 }
@@ -541,7 +554,7 @@ impl<'a> Pass<'a> {
                         _ => (EventType::Warning, Reason::OrderFailed, OrderTransition::Failed),
                     };
                     self.effects.push(Effect::Event(type_, reason, message.clone()));
-                    self.effects.push(Effect::Order(order.action, transition));
+                    self.effects.push(Effect::Order(selected.profile.label, order.action, transition));
                     self.status.last_order = Some(order);
                 }
                 let health = match phase {
@@ -563,7 +576,8 @@ impl<'a> Pass<'a> {
             }
             Step::Submit { target, attempt } => {
                 let state = self.ctx.natgws.state();
-                if let Some(owner) = ownership::other_owner(self.obj, state.iter().map(|g| g.as_ref())) {
+                let clouds = self.ctx.connector.as_ref();
+                if let Some(owner) = ownership::other_owner(self.obj, state.iter().map(|g| g.as_ref()), clouds) {
                     let message = format!(
                         "the cloud gateway {} is already managed by NatGateway {}/{} (the older claim), so this one orders nothing; delete one of them, or set spec.managementPolicy: Observe on this one to watch the gateway without ordering",
                         self.obj.spec.gateway_id,
@@ -575,7 +589,7 @@ impl<'a> Pass<'a> {
                         .stall(Reason::GatewayClaimed, message, Action::requeue(self.ctx.config.drift_interval))
                         .await;
                 }
-                self.submit(provider, target, attempt).await
+                self.submit(selected, provider, target, attempt).await
             }
         }
     }
@@ -593,7 +607,14 @@ impl<'a> Pass<'a> {
     }
 
     /// Records the intent, then makes exactly one cloud call for it.
-    async fn submit(&mut self, provider: &dyn Provider, target: Target, attempt: u32) -> Result<Action, Error> {
+    async fn submit(
+        &mut self,
+        selected: &Selected,
+        provider: &dyn Provider,
+        target: Target,
+        attempt: u32,
+    ) -> Result<Action, Error> {
+        let (gateway, label) = (&selected.gateway, selected.profile.label);
         let action = target.action();
         let fence = self.ctx.config.fence.clone();
         if fence.remaining().is_none() {
@@ -630,14 +651,14 @@ impl<'a> Pass<'a> {
                 match target {
                     Target::Size(size) => {
                         // plan only resizes to sizes the cloud has.
-                        let capacity = self.kind.capacity_for(size).ok_or_else(|| {
+                        let capacity = selected.profile.capacity_for(size).ok_or_else(|| {
                             CloudError::new(ErrorKind::InvalidRequest, format!("no cloud value for size {size}"))
                         })?;
-                        provider.resize(&self.gateway, &capacity, crate::cloud::auto_pay(&self.obj.spec)).await
+                        provider.resize(gateway, &capacity, crate::cloud::auto_pay(&self.obj.spec)).await
                     }
                     // plan only changes billing towards a subscription.
                     Target::Billing(_) => match prepaid {
-                        Some(prepaid) => provider.change_billing(&self.gateway, prepaid).await,
+                        Some(prepaid) => provider.change_billing(gateway, prepaid).await,
                         None => Err(CloudError::new(ErrorKind::InvalidRequest, "spec.billing.prepaid is missing")),
                     },
                 }
@@ -654,7 +675,7 @@ impl<'a> Pass<'a> {
                 }
                 let message = format!("{what} submitted (order {shown_id})");
                 self.effects.push(Effect::Event(EventType::Normal, Reason::OrderSubmitted, message.clone()));
-                self.effects.push(Effect::Order(action, OrderTransition::Submitted));
+                self.effects.push(Effect::Order(label, action, OrderTransition::Submitted));
                 self.write(Health::Progressing { reason: Reason::OrderInProgress, message }).await?;
                 Ok(Action::requeue(self.ctx.config.poll_interval))
             }
@@ -677,7 +698,7 @@ impl<'a> Pass<'a> {
                 // with an order of ours whose record was lost (the resource was deleted and
                 // created again): follow that order rather than wait for it blindly.
                 if e.kind == ErrorKind::Busy
-                    && let Ok(Some(id)) = provider.find_open_order(&self.gateway, action).await
+                    && let Ok(Some(id)) = provider.find_open_order(gateway, action).await
                     && let Some(order) = self.status.order.as_mut()
                 {
                     order.id = Some(id.clone());
@@ -694,7 +715,7 @@ impl<'a> Pass<'a> {
                     && let Some(o) = order.as_mut()
                 {
                     o.phase = OrderPhase::Failed;
-                    self.effects.push(Effect::Order(action, OrderTransition::Failed));
+                    self.effects.push(Effect::Order(label, action, OrderTransition::Failed));
                     o.finished_at = Some(Time(Timestamp::now()));
                     o.message = Some(e.to_string());
                     self.status.last_order = order;
@@ -720,22 +741,6 @@ impl<'a> Pass<'a> {
             (_, None) => {
                 "the gateway is changing (a change made outside the operator); waiting for it to settle".to_owned()
             }
-        }
-    }
-
-    fn observed_status(&self, o: &Observed) -> ObservedStatus {
-        use crate::cloud::Capacity;
-        let (connections, spec) = match &o.capacity {
-            Capacity::Connections(n) => (Some(*n), None),
-            Capacity::Spec(s) => (None, Some(s.clone())),
-        };
-        ObservedStatus {
-            size: self.kind.size_of(&o.capacity),
-            max_concurrent_connections: connections,
-            spec,
-            billing_mode: Some(o.billing),
-            state: o.raw_state.clone(),
-            checked_at: Time(Timestamp::now()),
         }
     }
 
@@ -879,11 +884,26 @@ impl<'a> Pass<'a> {
         for effect in std::mem::take(&mut self.effects) {
             match effect {
                 Effect::Event(type_, reason, note) => self.event(type_, reason, &note).await,
-                Effect::Order(action, transition) => {
-                    self.ctx.config.metrics.order(self.kind.label(), action, transition)
-                }
+                Effect::Order(label, action, transition) => self.ctx.config.metrics.order(label, action, transition),
             }
         }
         Ok(())
+    }
+}
+
+/// What the status shows of one read of the gateway.
+fn observed_status(profile: &Profile, o: &Observed) -> ObservedStatus {
+    use crate::cloud::Capacity;
+    let (connections, spec) = match &o.capacity {
+        Capacity::Connections(n) => (Some(*n), None),
+        Capacity::Spec(s) => (None, Some(s.clone())),
+    };
+    ObservedStatus {
+        size: profile.size_of(&o.capacity),
+        max_concurrent_connections: connections,
+        spec,
+        billing_mode: Some(o.billing),
+        state: o.raw_state.clone(),
+        checked_at: Time(Timestamp::now()),
     }
 }

@@ -9,8 +9,8 @@ pub use reason::Reason;
 pub use target::Target;
 
 use crate::{
-    api::{BillingMode, ManagementPolicy, NatGatewaySpec, OrderAction, OrderPhase, OrderStatus, Size},
-    cloud::{Capacity, GatewayState, Observed, OrderState, ProviderKind},
+    api::{ManagementPolicy, NatGatewaySpec, OrderAction, OrderPhase, OrderStatus, Size},
+    cloud::{Capacity, GatewayState, Observed, OrderState, Profile},
 };
 
 /// Everything the decision depends on.
@@ -18,13 +18,14 @@ use crate::{
 pub struct Inputs<'a> {
     pub spec: &'a NatGatewaySpec,
     pub generation: i64,
-    pub kind: ProviderKind,
+    /// What the cloud can do.
+    pub kind: &'static Profile,
     /// The gateway as the cloud shows it; `None` when the cloud says it does not exist.
     pub observed: Option<&'a Observed>,
     /// The order the operator started and has not finished (`status.order`). For an intent
     /// whose answer was lost (`Submitting`, no id) the controller first asks the cloud for the
     /// order that call may have placed (`Provider::find_open_order`) and passes the id it finds:
-    /// a Huawei billing change leaves the gateway as it was until paid, so without that id an
+    /// a billing change may leave the gateway as it was until paid, so without that id an
     /// unchanged gateway would be taken as "never sent" and ordered again.
     pub order: Option<&'a OrderStatus>,
     /// The cloud's word on that order, when it has a pollable id and was polled.
@@ -70,8 +71,8 @@ impl Wait {
     }
 }
 
-/// The change the spec asks for, if any: billing first (Huawei converts billing before it resizes).
-fn wanted_change(spec: &NatGatewaySpec, kind: ProviderKind, observed: &Observed) -> Option<Target> {
+/// The change the spec asks for, if any: billing first (clouds convert billing before they resize).
+fn wanted_change(spec: &NatGatewaySpec, kind: &Profile, observed: &Observed) -> Option<Target> {
     if observed.billing != spec.billing_mode() {
         return Some(Target::Billing(spec.billing_mode()));
     }
@@ -82,7 +83,7 @@ fn wanted_change(spec: &NatGatewaySpec, kind: ProviderKind, observed: &Observed)
 }
 
 /// Whether the gateway already shows what an order towards `target` asked for.
-fn reached(kind: ProviderKind, observed: &Observed, target: Target) -> bool {
+fn reached(kind: &Profile, observed: &Observed, target: Target) -> bool {
     match target {
         Target::Billing(b) => observed.billing == b,
         Target::Size(s) => kind.size_of(&observed.capacity) == Some(s),
@@ -91,12 +92,9 @@ fn reached(kind: ProviderKind, observed: &Observed, target: Target) -> bool {
 
 /// A spec the cloud can never satisfy from here, checked before anything is ordered so that a
 /// billing change is not bought for a size that cannot follow.
-fn impossible(spec: &NatGatewaySpec, kind: ProviderKind, observed: &Observed) -> Option<Step> {
-    let cloud = match kind {
-        ProviderKind::TencentV2 | ProviderKind::TencentV3 => "Tencent Cloud",
-        ProviderKind::Huawei => "Huawei Cloud",
-    };
-    if kind.capacity_for(spec.size).is_none() {
+fn impossible(spec: &NatGatewaySpec, kind: &Profile, observed: &Observed) -> Option<Step> {
+    let cloud = kind.name;
+    let Some(wanted) = kind.capacity_for(spec.size) else {
         let offered: Vec<String> =
             Size::ALL.iter().filter(|s| kind.capacity_for(**s).is_some()).map(|s| s.to_string()).collect();
         return Some(Step::Stall {
@@ -107,28 +105,23 @@ fn impossible(spec: &NatGatewaySpec, kind: ProviderKind, observed: &Observed) ->
                 offered.join(", ")
             ),
         });
-    }
+    };
     let want = spec.billing_mode();
     if !kind.supports_billing(observed.billing, want) {
-        let message = match (kind, want) {
-            (ProviderKind::Huawei, BillingMode::PayPerUse) => "a yearly/monthly Huawei Cloud NAT gateway returns to pay-per-use only when its subscription expires; there is no API for it; set spec.billing.mode to Prepaid (and, to return at expiry, set the subscription to change to pay-per-use at expiry in the console)".to_owned(),
-            _ => format!("{cloud} has no API to change a NAT gateway's billing mode to {want}; remove spec.billing or set spec.billing.mode to {}", observed.billing),
+        let message = match (kind.billing_hint)(want) {
+            Some(hint) => hint.to_owned(),
+            None => format!(
+                "{cloud} has no API to change a NAT gateway's billing mode to {want}; remove spec.billing or set spec.billing.mode to {}",
+                observed.billing
+            ),
         };
         return Some(Step::Stall { reason: Reason::UnsupportedChange, message });
     }
-    // Compare the cloud values, not sizes: a gateway at a capacity no size maps to (set in the
-    // console) must not be "downsized" by an order API 2.0 refuses.
-    if let (ProviderKind::TencentV2, Capacity::Connections(now), Some(Capacity::Connections(want))) =
-        (kind, &observed.capacity, kind.capacity_for(spec.size))
-        && want < *now
-    {
+    if let Some(advice) = kind.refused_resize(&observed.capacity, &wanted) {
         let from = size_words(kind, &observed.capacity);
         return Some(Step::Stall {
             reason: Reason::UnsupportedChange,
-            message: format!(
-                "Tencent Cloud API 2.0 only upgrades NAT gateways, it cannot go from {from} to {}; set spec.size to {from} or larger, or use spec.provider.tencent.api: V3",
-                spec.size
-            ),
+            message: advice.replace("{from}", &from).replace("{to}", &spec.size.to_string()),
         });
     }
     None
@@ -229,8 +222,8 @@ fn follow_order(input: Inputs<'_>, observed: &Observed, order: &OrderStatus) -> 
             Some(OrderState::Succeeded) => settle(observed, at_target, order),
         };
     }
-    // No pollable id (Tencent API 3.0, a post-paid Huawei resize, or an intent whose call may or
-    // may not have landed): the gateway itself tells.
+    // No pollable id (a cloud API without order ids, a post-paid resize, or an intent whose call
+    // may or may not have landed): the gateway itself tells.
     match observed.state {
         GatewayState::Transitioning => Step::Wait(Wait::GatewayTransitioning),
         _ if at_target => Step::Finish { phase: OrderPhase::Succeeded, message: succeeded(order) },
@@ -297,7 +290,7 @@ fn succeeded(order: &OrderStatus) -> String {
 }
 
 /// A cloud value in words: the size it maps to, else the raw value.
-fn size_words(kind: ProviderKind, capacity: &Capacity) -> String {
+fn size_words(kind: &Profile, capacity: &Capacity) -> String {
     match (kind.size_of(capacity), capacity) {
         (Some(s), _) => s.to_string(),
         (None, Capacity::Connections(n)) => format!("{n} connections"),
@@ -305,7 +298,7 @@ fn size_words(kind: ProviderKind, capacity: &Capacity) -> String {
     }
 }
 
-fn describe(kind: ProviderKind, observed: &Observed) -> String {
+fn describe(kind: &Profile, observed: &Observed) -> String {
     format!("{} / {}", size_words(kind, &observed.capacity), observed.billing)
 }
 

@@ -6,12 +6,16 @@ use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
 use proptest::prelude::*;
 
 use super::*;
-use crate::api::{Billing, HuaweiProvider, PeriodUnit, Prepaid, ProviderSpec, SecretRef, TencentApi, TencentProvider};
+use crate::api::{
+    Billing, BillingMode, HuaweiProvider, PeriodUnit, Prepaid, ProviderSpec, SecretRef, TencentApi, TencentProvider,
+};
 
 use BillingMode::{PayPerUse, Prepaid as PrepaidMode};
-use ProviderKind::{Huawei, TencentV2, TencentV3};
-
-const KINDS: [ProviderKind; 3] = [TencentV2, TencentV3, Huawei];
+// The real clouds' profiles are the test data: the rules they declare drive the decision.
+const TENCENT_V2: &Profile = &crate::cloud::tencent::V2;
+const TENCENT_V3: &Profile = &crate::cloud::tencent::V3;
+const HUAWEI: &Profile = &crate::cloud::huawei::PROFILE;
+const KINDS: [&Profile; 3] = [TENCENT_V2, TENCENT_V3, HUAWEI];
 const BILLINGS: [BillingMode; 2] = [PayPerUse, PrepaidMode];
 const POLICIES: [ManagementPolicy; 2] = [ManagementPolicy::Manage, ManagementPolicy::Observe];
 /// The resource's current `metadata.generation` in every table row.
@@ -21,18 +25,20 @@ const GATEWAY: &str = "nat-et8e970y";
 // ---------------------------------------------------------------------------------------------
 // Builders
 
-fn spec(kind: ProviderKind, size: Size, billing: BillingMode, policy: ManagementPolicy) -> NatGatewaySpec {
+fn spec(kind: &'static Profile, size: Size, billing: BillingMode, policy: ManagementPolicy) -> NatGatewaySpec {
     let tencent = |api| ProviderSpec {
         tencent: Some(TencentProvider { region: "ap-guangzhou".into(), vpc_id: Some("vpc-1".into()), api }),
         huawei: None,
     };
-    let provider = match kind {
-        TencentV2 => tencent(TencentApi::V2),
-        TencentV3 => tencent(TencentApi::V3),
-        Huawei => ProviderSpec {
+    let provider = if kind == HUAWEI {
+        ProviderSpec {
             tencent: None,
             huawei: Some(HuaweiProvider { region: "cn-north-4".into(), project_id: None, bss_endpoint: None }),
-        },
+        }
+    } else if kind == TENCENT_V2 {
+        tencent(TencentApi::V2)
+    } else {
+        tencent(TencentApi::V3)
     };
     let billing = (billing == PrepaidMode).then_some(Billing {
         mode: PrepaidMode,
@@ -57,22 +63,22 @@ enum Seen {
     Unknown,
 }
 
-fn seen_sizes(kind: ProviderKind) -> Vec<Seen> {
+fn seen_sizes(kind: &'static Profile) -> Vec<Seen> {
     let mut all: Vec<Seen> =
         Size::ALL.into_iter().filter(|s| kind.capacity_for(*s).is_some()).map(Seen::Size).collect();
     all.push(Seen::Unknown);
     all
 }
 
-fn capacity(kind: ProviderKind, seen: Seen) -> Capacity {
-    match (seen, kind) {
-        (Seen::Size(s), _) => kind.capacity_for(s).expect("a size this provider maps"),
-        (Seen::Unknown, Huawei) => Capacity::Spec("9".into()),
-        (Seen::Unknown, _) => Capacity::Connections(2_000_000),
+fn capacity(kind: &'static Profile, seen: Seen) -> Capacity {
+    match seen {
+        Seen::Size(s) => kind.capacity_for(s).expect("a size this provider maps"),
+        Seen::Unknown if kind == HUAWEI => Capacity::Spec("9".into()),
+        Seen::Unknown => Capacity::Connections(2_000_000),
     }
 }
 
-fn gateway(kind: ProviderKind, seen: Seen, billing: BillingMode, state: GatewayState) -> Observed {
+fn gateway(kind: &'static Profile, seen: Seen, billing: BillingMode, state: GatewayState) -> Observed {
     let raw_state = match state {
         GatewayState::Ready => "AVAILABLE",
         GatewayState::Transitioning => "UPDATING",
@@ -109,7 +115,7 @@ fn order(
 struct Case {
     spec: NatGatewaySpec,
     generation: i64,
-    kind: ProviderKind,
+    kind: &'static Profile,
     observed: Option<Observed>,
     order: Option<OrderStatus>,
     order_state: Option<OrderState>,
@@ -117,7 +123,7 @@ struct Case {
 }
 
 impl Case {
-    fn new(spec: NatGatewaySpec, kind: ProviderKind, observed: Option<Observed>) -> Case {
+    fn new(spec: NatGatewaySpec, kind: &'static Profile, observed: Option<Observed>) -> Case {
         Case { spec, generation: GEN, kind, observed, order: None, order_state: None, last_order: None }
     }
 
@@ -240,7 +246,7 @@ fn last_order(last: Last, change: &(OrderAction, String)) -> Option<OrderStatus>
 /// 8. else Submit, attempt 1 or one more than the last order for the same change.
 #[allow(clippy::too_many_arguments)]
 fn expected_without_order(
-    kind: ProviderKind,
+    kind: &'static Profile,
     want_size: Size,
     seen: Seen,
     want_bill: BillingMode,
@@ -250,18 +256,18 @@ fn expected_without_order(
     last: Last,
 ) -> Shape {
     let Some(state) = state else { return Shape::Stall(Reason::GatewayNotFound) };
-    let tencent = kind != Huawei;
+    let tencent = kind != HUAWEI;
     if tencent && matches!(want_size, Size::ExtraLarge | Size::Enterprise) {
         return Shape::Stall(Reason::UnsupportedSize);
     }
-    if want_bill != seen_bill && !(kind == Huawei && seen_bill == PayPerUse) {
+    if want_bill != seen_bill && !(kind == HUAWEI && seen_bill == PayPerUse) {
         return Shape::Stall(Reason::UnsupportedChange);
     }
     let shrinks = match seen {
         Seen::Size(s) => want_size < s,
         Seen::Unknown => want_size == Size::Small,
     };
-    if kind == TencentV2 && shrinks {
+    if kind == TENCENT_V2 && shrinks {
         return Shape::Stall(Reason::UnsupportedChange);
     }
     match state {
@@ -327,7 +333,7 @@ fn table_without_an_open_order() {
 /// A change in flight: the spec, the gateway before and after it, and the order for it.
 struct Scenario {
     name: &'static str,
-    kind: ProviderKind,
+    kind: &'static Profile,
     spec_size: Size,
     spec_billing: BillingMode,
     action: OrderAction,
@@ -363,7 +369,7 @@ fn scenarios() -> Vec<Scenario> {
     }
     all.push(Scenario {
         name: "billing",
-        kind: Huawei,
+        kind: HUAWEI,
         spec_size: Size::Small,
         spec_billing: PrepaidMode,
         action: OrderAction::ChangeBilling,
@@ -502,11 +508,11 @@ fn finished_orders_are_not_followed() {
 // ---------------------------------------------------------------------------------------------
 // Explicit rows: the cases users and the controller rely on, with their messages.
 
-fn ready(kind: ProviderKind, size: Size, billing: BillingMode) -> Option<Observed> {
+fn ready(kind: &'static Profile, size: Size, billing: BillingMode) -> Option<Observed> {
     Some(gateway(kind, Seen::Size(size), billing, GatewayState::Ready))
 }
 
-fn manage(kind: ProviderKind, size: Size, billing: BillingMode) -> NatGatewaySpec {
+fn manage(kind: &'static Profile, size: Size, billing: BillingMode) -> NatGatewaySpec {
     spec(kind, size, billing, ManagementPolicy::Manage)
 }
 
@@ -519,11 +525,11 @@ fn stall_message(step: Step, reason: Reason) -> String {
 
 #[test]
 fn huawei_changes_billing_first_then_resizes() {
-    let want = manage(Huawei, Size::Medium, PrepaidMode);
-    let first = Case::new(want.clone(), Huawei, ready(Huawei, Size::Small, PayPerUse));
+    let want = manage(HUAWEI, Size::Medium, PrepaidMode);
+    let first = Case::new(want.clone(), HUAWEI, ready(HUAWEI, Size::Small, PayPerUse));
     assert_eq!(first.plan(), Step::Submit { target: Target::Billing(BillingMode::Prepaid), attempt: 1 });
     // Billing done (recorded as the last order): now the size.
-    let second = Case::new(want, Huawei, ready(Huawei, Size::Small, PrepaidMode)).with_last(order(
+    let second = Case::new(want, HUAWEI, ready(HUAWEI, Size::Small, PrepaidMode)).with_last(order(
         OrderAction::ChangeBilling,
         "Prepaid",
         OrderPhase::Succeeded,
@@ -537,7 +543,7 @@ fn huawei_changes_billing_first_then_resizes() {
 #[test]
 fn huawei_prepaid_to_pay_per_use_happens_only_at_expiry() {
     for size in [Size::Small, Size::Large] {
-        let case = Case::new(manage(Huawei, size, PayPerUse), Huawei, ready(Huawei, Size::Small, PrepaidMode));
+        let case = Case::new(manage(HUAWEI, size, PayPerUse), HUAWEI, ready(HUAWEI, Size::Small, PrepaidMode));
         let message = stall_message(case.plan(), Reason::UnsupportedChange);
         assert!(message.contains("only when its subscription expires"), "{message}");
         assert!(message.contains("no API"), "{message}");
@@ -547,7 +553,7 @@ fn huawei_prepaid_to_pay_per_use_happens_only_at_expiry() {
 
 #[test]
 fn tencent_has_no_prepaid() {
-    for kind in [TencentV2, TencentV3] {
+    for kind in [TENCENT_V2, TENCENT_V3] {
         for size in [Size::Small, Size::Medium, Size::Large] {
             let case = Case::new(manage(kind, size, PrepaidMode), kind, ready(kind, Size::Small, PayPerUse));
             let message = stall_message(case.plan(), Reason::UnsupportedChange);
@@ -559,34 +565,37 @@ fn tencent_has_no_prepaid() {
 
 #[test]
 fn tencent_api_2_never_downsizes_but_api_3_does() {
-    let v2 = Case::new(manage(TencentV2, Size::Small, PayPerUse), TencentV2, ready(TencentV2, Size::Large, PayPerUse));
+    let v2 =
+        Case::new(manage(TENCENT_V2, Size::Small, PayPerUse), TENCENT_V2, ready(TENCENT_V2, Size::Large, PayPerUse));
     let message = stall_message(v2.plan(), Reason::UnsupportedChange);
     assert!(message.contains("only upgrades"), "{message}");
     assert!(message.contains("from Large to Small"), "{message}");
     assert!(message.contains("set spec.size to Large or larger"), "{message}");
     assert!(message.contains("api: V3"), "{message}");
 
-    let v3 = Case::new(manage(TencentV3, Size::Small, PayPerUse), TencentV3, ready(TencentV3, Size::Large, PayPerUse));
+    let v3 =
+        Case::new(manage(TENCENT_V3, Size::Small, PayPerUse), TENCENT_V3, ready(TENCENT_V3, Size::Large, PayPerUse));
     assert_eq!(v3.plan(), Step::Submit { target: Target::Size(Size::Small), attempt: 1 });
     // Upgrades work on both.
-    let up = Case::new(manage(TencentV2, Size::Large, PayPerUse), TencentV2, ready(TencentV2, Size::Small, PayPerUse));
+    let up =
+        Case::new(manage(TENCENT_V2, Size::Large, PayPerUse), TENCENT_V2, ready(TENCENT_V2, Size::Small, PayPerUse));
     assert_eq!(up.plan(), Step::Submit { target: Target::Size(Size::Large), attempt: 1 });
 }
 
 /// A gateway set in the console to a value no size maps to: API 2.0 still never orders a shrink.
 #[test]
 fn tencent_api_2_refuses_a_shrink_from_an_unmapped_capacity() {
-    let observed = gateway(TencentV2, Seen::Unknown, PayPerUse, GatewayState::Ready);
-    let down = Case::new(manage(TencentV2, Size::Small, PayPerUse), TencentV2, Some(observed.clone()));
+    let observed = gateway(TENCENT_V2, Seen::Unknown, PayPerUse, GatewayState::Ready);
+    let down = Case::new(manage(TENCENT_V2, Size::Small, PayPerUse), TENCENT_V2, Some(observed.clone()));
     let message = stall_message(down.plan(), Reason::UnsupportedChange);
     assert!(message.contains("from 2000000 connections to Small"), "{message}");
-    let up = Case::new(manage(TencentV2, Size::Medium, PayPerUse), TencentV2, Some(observed));
+    let up = Case::new(manage(TENCENT_V2, Size::Medium, PayPerUse), TENCENT_V2, Some(observed));
     assert_eq!(up.plan(), Step::Submit { target: Target::Size(Size::Medium), attempt: 1 });
 }
 
 #[test]
 fn tencent_has_no_extra_large_or_enterprise_even_with_a_billing_change() {
-    for kind in [TencentV2, TencentV3] {
+    for kind in [TENCENT_V2, TENCENT_V3] {
         for size in [Size::ExtraLarge, Size::Enterprise] {
             for billing in BILLINGS {
                 for state in [GatewayState::Ready, GatewayState::Transitioning, GatewayState::Unavailable] {
@@ -617,23 +626,23 @@ fn a_missing_gateway_stalls_whatever_else_is_going_on() {
 
 #[test]
 fn observe_reports_drift_and_never_orders() {
-    let observe = spec(Huawei, Size::Large, PrepaidMode, ManagementPolicy::Observe);
-    let case = Case::new(observe, Huawei, ready(Huawei, Size::Small, PayPerUse));
+    let observe = spec(HUAWEI, Size::Large, PrepaidMode, ManagementPolicy::Observe);
+    let case = Case::new(observe, HUAWEI, ready(HUAWEI, Size::Small, PayPerUse));
     let Step::Drift { message } = case.plan() else { panic!("expected drift") };
     assert!(message.contains("the gateway is Small / PayPerUse"), "{message}");
     assert!(message.contains("asks for Large / Prepaid"), "{message}");
     assert!(message.contains("set spec.managementPolicy to Manage"), "{message}");
 
     // In sync is in sync under Observe too.
-    let observe = spec(Huawei, Size::Small, PayPerUse, ManagementPolicy::Observe);
-    assert_eq!(Case::new(observe, Huawei, ready(Huawei, Size::Small, PayPerUse)).plan(), Step::InSync);
+    let observe = spec(HUAWEI, Size::Small, PayPerUse, ManagementPolicy::Observe);
+    assert_eq!(Case::new(observe, HUAWEI, ready(HUAWEI, Size::Small, PayPerUse)).plan(), Step::InSync);
 }
 
 #[test]
 fn a_failed_order_is_not_retried_for_the_same_generation() {
     let failed = order(OrderAction::Resize, "Medium", OrderPhase::Failed, Some("o-1"), 1, GEN);
     let case =
-        Case::new(manage(TencentV2, Size::Medium, PayPerUse), TencentV2, ready(TencentV2, Size::Small, PayPerUse))
+        Case::new(manage(TENCENT_V2, Size::Medium, PayPerUse), TENCENT_V2, ready(TENCENT_V2, Size::Small, PayPerUse))
             .with_last(failed.clone());
     let message = stall_message(case.plan(), Reason::OrderFailed);
     assert!(message.contains("the Resize order to Medium failed: InsufficientBalance"), "{message}");
@@ -662,7 +671,7 @@ fn a_succeeded_order_waits_for_the_gateway_to_settle() {
     }
     // Huawei's billing_info lags the paid order: keep waiting, do not finish or reorder.
     let billing = order(OrderAction::ChangeBilling, "Prepaid", OrderPhase::InProgress, Some("o-1"), 1, GEN);
-    let lagging = Case::new(manage(Huawei, Size::Small, PrepaidMode), Huawei, ready(Huawei, Size::Small, PayPerUse))
+    let lagging = Case::new(manage(HUAWEI, Size::Small, PrepaidMode), HUAWEI, ready(HUAWEI, Size::Small, PayPerUse))
         .with_order(billing, Some(OrderState::Succeeded));
     assert_eq!(lagging.plan(), Step::Wait(Wait::OrderInProgress));
 }
@@ -691,23 +700,23 @@ fn an_unanswered_intent_is_adopted_finished_or_sent_again() {
 #[test]
 fn an_unanswered_billing_change_follows_the_order_found_for_it() {
     let found = order(OrderAction::ChangeBilling, "Prepaid", OrderPhase::Submitting, Some("CS9"), 1, GEN);
-    let spec = manage(Huawei, Size::Medium, PrepaidMode);
-    let unchanged = ready(Huawei, Size::Small, PayPerUse);
+    let spec = manage(HUAWEI, Size::Medium, PrepaidMode);
+    let unchanged = ready(HUAWEI, Size::Small, PayPerUse);
     let follow = |state: OrderState, observed: Option<Observed>| {
-        Case::new(spec.clone(), Huawei, observed).with_order(found.clone(), Some(state)).plan()
+        Case::new(spec.clone(), HUAWEI, observed).with_order(found.clone(), Some(state)).plan()
     };
     assert_eq!(follow(OrderState::InProgress, unchanged.clone()), Step::Wait(Wait::OrderInProgress));
     assert_eq!(follow(OrderState::AwaitingPayment, unchanged.clone()), Step::Wait(Wait::AwaitingPayment));
     // Paid, but billing_info has not caught up: still no second order.
     assert_eq!(follow(OrderState::Succeeded, unchanged.clone()), Step::Wait(Wait::OrderInProgress));
     assert_eq!(
-        follow(OrderState::Succeeded, ready(Huawei, Size::Small, PrepaidMode)),
+        follow(OrderState::Succeeded, ready(HUAWEI, Size::Small, PrepaidMode)),
         Step::Finish { phase: OrderPhase::Succeeded, message: "the gateway's billing is now Prepaid".into() }
     );
     assert_eq!(shape(&follow(OrderState::Cancelled, unchanged.clone())), Shape::Finish(OrderPhase::Failed));
 
     // No order at the cloud and no change: the call never landed, so it is sent again.
-    let lost = Case::new(spec, Huawei, unchanged).with_order(OrderStatus { id: None, ..found }, None);
+    let lost = Case::new(spec, HUAWEI, unchanged).with_order(OrderStatus { id: None, ..found }, None);
     assert_eq!(lost.plan(), Step::Submit { target: Target::Billing(BillingMode::Prepaid), attempt: 2 });
 }
 
@@ -716,22 +725,22 @@ fn an_unsent_intent_is_dropped_when_no_longer_wanted() {
     let intent = order(OrderAction::Resize, "Medium", OrderPhase::Submitting, None, 1, GEN - 1);
     // The user moved on to Observe.
     let observe = Case::new(
-        spec(TencentV3, Size::Medium, PayPerUse, ManagementPolicy::Observe),
-        TencentV3,
-        ready(TencentV3, Size::Small, PayPerUse),
+        spec(TENCENT_V3, Size::Medium, PayPerUse, ManagementPolicy::Observe),
+        TENCENT_V3,
+        ready(TENCENT_V3, Size::Small, PayPerUse),
     )
     .with_order(intent.clone(), None);
     let Step::Finish { phase: OrderPhase::Failed, message } = observe.plan() else { panic!("expected finish") };
     assert!(message.contains("no sign of it") && message.contains("Observe, so it is not sent again"), "{message}");
     // ... or to another size.
     let moved =
-        Case::new(manage(TencentV3, Size::Large, PayPerUse), TencentV3, ready(TencentV3, Size::Small, PayPerUse))
+        Case::new(manage(TENCENT_V3, Size::Large, PayPerUse), TENCENT_V3, ready(TENCENT_V3, Size::Small, PayPerUse))
             .with_order(intent.clone(), None);
     let Step::Finish { phase: OrderPhase::Failed, message } = moved.plan() else { panic!("expected finish") };
     assert!(message.contains("no longer asks for it") && message.contains("nothing was ordered"), "{message}");
     // ... or to a size the old API cannot shrink to since someone upgraded the gateway.
     let refused =
-        Case::new(manage(TencentV2, Size::Medium, PayPerUse), TencentV2, ready(TencentV2, Size::Large, PayPerUse))
+        Case::new(manage(TENCENT_V2, Size::Medium, PayPerUse), TENCENT_V2, ready(TENCENT_V2, Size::Large, PayPerUse))
             .with_order(intent, None);
     assert_eq!(shape(&refused.plan()), Shape::Finish(OrderPhase::Failed));
 }
@@ -742,8 +751,8 @@ fn awaiting_payment_waits_however_long_it_takes() {
         for phase in [OrderPhase::InProgress, OrderPhase::AwaitingPayment, OrderPhase::Submitting] {
             // Submitted at the epoch: decades unpaid is still just unpaid.
             let open = order(OrderAction::ChangeBilling, "Prepaid", phase, Some("CS123"), 1, GEN - 3);
-            let observed = gateway(Huawei, Seen::Size(Size::Small), PayPerUse, gateway_state);
-            let case = Case::new(manage(Huawei, Size::Large, PrepaidMode), Huawei, Some(observed))
+            let observed = gateway(HUAWEI, Seen::Size(Size::Small), PayPerUse, gateway_state);
+            let case = Case::new(manage(HUAWEI, Size::Large, PrepaidMode), HUAWEI, Some(observed))
                 .with_order(open, Some(OrderState::AwaitingPayment));
             assert_eq!(case.plan(), Step::Wait(Wait::AwaitingPayment), "{gateway_state:?} {phase:?}");
         }
@@ -753,7 +762,7 @@ fn awaiting_payment_waits_however_long_it_takes() {
 #[test]
 fn a_cancelled_or_failed_order_finishes_failed() {
     let open = order(OrderAction::Resize, "Large", OrderPhase::InProgress, Some("CS123"), 1, GEN);
-    let case = Case::new(manage(Huawei, Size::Large, PrepaidMode), Huawei, ready(Huawei, Size::Small, PrepaidMode));
+    let case = Case::new(manage(HUAWEI, Size::Large, PrepaidMode), HUAWEI, ready(HUAWEI, Size::Small, PrepaidMode));
     let cancelled = case.clone().with_order(open.clone(), Some(OrderState::Cancelled));
     let Step::Finish { phase: OrderPhase::Failed, message } = cancelled.plan() else { panic!("expected finish") };
     assert!(message.contains("cancelled"), "{message}");
@@ -764,8 +773,8 @@ fn a_cancelled_or_failed_order_finishes_failed() {
 
 #[test]
 fn an_unusable_gateway_stalls_with_its_state() {
-    let observed = gateway(TencentV3, Seen::Size(Size::Small), PayPerUse, GatewayState::Unavailable);
-    let case = Case::new(manage(TencentV3, Size::Medium, PayPerUse), TencentV3, Some(observed));
+    let observed = gateway(TENCENT_V3, Seen::Size(Size::Small), PayPerUse, GatewayState::Unavailable);
+    let case = Case::new(manage(TENCENT_V3, Size::Medium, PayPerUse), TENCENT_V3, Some(observed));
     let message = stall_message(case.plan(), Reason::GatewayUnavailable);
     assert!(message.contains("PENDFAILURE") && message.contains("settle arrears"), "{message}");
 }
@@ -773,7 +782,7 @@ fn an_unusable_gateway_stalls_with_its_state() {
 // ---------------------------------------------------------------------------------------------
 // Properties over arbitrary inputs.
 
-fn any_kind() -> impl Strategy<Value = ProviderKind> {
+fn any_kind() -> impl Strategy<Value = &'static Profile> {
     prop::sample::select(KINDS.to_vec())
 }
 
@@ -858,7 +867,7 @@ fn open(order: &OrderStatus) -> bool {
 }
 
 /// Whether the gateway shows what an order asked for, by the test's own reading.
-fn shows(kind: ProviderKind, observed: &Observed, action: OrderAction, target: &str) -> bool {
+fn shows(kind: &'static Profile, observed: &Observed, action: OrderAction, target: &str) -> bool {
     match action {
         OrderAction::ChangeBilling => observed.billing.to_string() == target,
         OrderAction::Resize => Size::ALL
@@ -912,14 +921,14 @@ proptest! {
                     prop_assert_eq!(size, case.spec.size);
                     prop_assert!(case.kind.capacity_for(case.spec.size).is_some());
                     prop_assert!(observed.billing == case.spec.billing_mode(), "billing first");
-                    if let (TencentV2, Capacity::Connections(now), Some(Capacity::Connections(want))) =
-                        (case.kind, &observed.capacity, case.kind.capacity_for(case.spec.size))
+                    if let (true, Capacity::Connections(now), Some(Capacity::Connections(want))) =
+                        (case.kind == TENCENT_V2, &observed.capacity, case.kind.capacity_for(case.spec.size))
                     {
                         prop_assert!(want >= *now, "API 2.0 cannot shrink {} -> {}", now, want);
                     }
                 }
                 Target::Billing(billing) => {
-                    prop_assert_eq!(case.kind, Huawei);
+                    prop_assert_eq!(case.kind, HUAWEI);
                     prop_assert_eq!(observed.billing, PayPerUse);
                     prop_assert_eq!(billing, PrepaidMode);
                     prop_assert_eq!(case.spec.billing_mode(), PrepaidMode);
@@ -959,7 +968,7 @@ struct Job {
 /// the operator already saw or past its own accepted call (read-your-writes): the property
 /// every cloud API here gives for a single gateway.
 struct Cloud {
-    kind: ProviderKind,
+    kind: &'static Profile,
     history: Vec<Observed>,
     job: Option<Job>,
     orders: Vec<(String, OrderAction, OrderState)>,
@@ -983,12 +992,15 @@ impl Cloud {
 
     fn accept(&mut self, action: OrderAction, target: &str) -> Option<String> {
         let mut now = self.now();
-        let id = match (self.kind, action) {
-            (TencentV3, _) => None,
-            (TencentV2, _) => Some(format!("bill-{}", self.ledger.len())),
+        let id = if self.kind == TENCENT_V3 {
+            None
+        } else if self.kind == TENCENT_V2 {
+            Some(format!("bill-{}", self.ledger.len()))
+        } else if action == OrderAction::Resize && now.billing == PayPerUse {
             // Huawei bills a prepaid gateway's resize and every billing change through BSS.
-            (Huawei, OrderAction::Resize) if now.billing == PayPerUse => None,
-            (Huawei, _) => Some(format!("CS{}", self.ledger.len())),
+            None
+        } else {
+            Some(format!("CS{}", self.ledger.len()))
         };
         if action == OrderAction::Resize {
             // Resizes show at once; a billing change waits for its order.
@@ -1045,7 +1057,7 @@ impl Cloud {
     /// an order that completed while `billing_info` still lags would be ordered again. The other
     /// clouds need no lookup (their gateways show an accepted change at once).
     fn find_order(&self, action: OrderAction, since: usize) -> Option<String> {
-        (self.kind == Huawei)
+        (self.kind == HUAWEI)
             .then(|| self.orders.iter().skip(since).rev().find(|(_, a, _)| *a == action).map(|(id, _, _)| id.clone()))
             .flatten()
     }
@@ -1143,7 +1155,7 @@ impl Operator {
     }
 }
 
-fn any_world() -> impl Strategy<Value = (ProviderKind, Size, BillingMode, Size, BillingMode, u8, u8, Vec<Op>)> {
+fn any_world() -> impl Strategy<Value = (&'static Profile, Size, BillingMode, Size, BillingMode, u8, u8, Vec<Op>)> {
     (
         any_kind(),
         any_size(),
@@ -1156,7 +1168,7 @@ fn any_world() -> impl Strategy<Value = (ProviderKind, Size, BillingMode, Size, 
     )
         .prop_map(|(kind, from, from_bill, to, to_bill, order_time, lag_time, ops)| {
             // Start from a gateway the cloud can have: Tencent is pay-per-use, Small..Large.
-            let (from, from_bill) = if kind == Huawei { (from, from_bill) } else { (from.min(Size::Large), PayPerUse) };
+            let (from, from_bill) = if kind == HUAWEI { (from, from_bill) } else { (from.min(Size::Large), PayPerUse) };
             (kind, from, from_bill, to, to_bill, order_time, lag_time, ops)
         })
 }
@@ -1191,8 +1203,8 @@ proptest! {
             intent_since: 0,
         };
         let possible = kind.capacity_for(to).is_some()
-            && (from_bill == to_bill || (kind == Huawei && from_bill == PayPerUse))
-            && !(kind == TencentV2 && to < from);
+            && (from_bill == to_bill || (kind == HUAWEI && from_bill == PayPerUse))
+            && !(kind == TENCENT_V2 && to < from);
         let mut needed = Vec::new();
         if possible && from_bill != to_bill {
             needed.push((OrderAction::ChangeBilling, to_bill.to_string()));
