@@ -6,8 +6,12 @@ use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
 use proptest::prelude::*;
 
 use super::*;
-use crate::api::{
-    Billing, BillingMode, HuaweiProvider, PeriodUnit, Prepaid, ProviderSpec, SecretRef, TencentApi, TencentProvider,
+use crate::{
+    api::{
+        Billing, BillingMode, HuaweiProvider, ManagementPolicy, NatGatewayStatus, OrderAction, PeriodUnit, Prepaid,
+        ProviderSpec, SecretRef, Size, TencentApi, TencentProvider,
+    },
+    cloud::{Capacity, GatewayState, OrderTicket},
 };
 
 use BillingMode::{PayPerUse, Prepaid as PrepaidMode};
@@ -120,11 +124,12 @@ struct Case {
     order: Option<OrderStatus>,
     order_state: Option<OrderState>,
     last_order: Option<OrderStatus>,
+    owner: Option<String>,
 }
 
 impl Case {
     fn new(spec: NatGatewaySpec, kind: &'static Profile, observed: Option<Observed>) -> Case {
-        Case { spec, generation: GEN, kind, observed, order: None, order_state: None, last_order: None }
+        Case { spec, generation: GEN, kind, observed, order: None, order_state: None, last_order: None, owner: None }
     }
 
     fn with_order(mut self, order: OrderStatus, state: Option<OrderState>) -> Case {
@@ -147,6 +152,7 @@ impl Case {
             order: self.order.as_ref(),
             order_state: self.order_state.as_ref(),
             last_order: self.last_order.as_ref(),
+            owner: self.owner.as_deref(),
         })
     }
 }
@@ -158,6 +164,7 @@ enum Shape {
     Wait(Wait),
     Submit(OrderAction, String, u32),
     Finish(OrderPhase),
+    DropIntent,
     Drift,
     Stall(Reason),
 }
@@ -168,6 +175,7 @@ fn shape(step: &Step) -> Shape {
         Step::Wait(w) => Shape::Wait(*w),
         Step::Submit { target, attempt } => Shape::Submit(target.action(), target.to_string(), *attempt),
         Step::Finish { phase, .. } => Shape::Finish(*phase),
+        Step::DropIntent { .. } => Shape::DropIntent,
         Step::Drift { .. } => Shape::Drift,
         Step::Stall { reason, .. } => Shape::Stall(*reason),
     }
@@ -389,7 +397,7 @@ fn scenarios() -> Vec<Scenario> {
 ///   an accepted call (InProgress/AwaitingPayment) with a steady, unchanged gateway -> failed;
 ///   an unanswered intent (Submitting; the controller found no order for it at the cloud) with a
 ///   steady, unchanged gateway -> submit the same change again, unless the policy is Observe or
-///   the spec no longer asks for it: then drop it as failed, nothing ordered.
+///   the spec no longer asks for it: then drop it, nothing ordered.
 fn expected_with_order(
     sc: &Scenario,
     phase: OrderPhase,
@@ -418,7 +426,7 @@ fn expected_with_order(
         GatewayState::Unavailable => Shape::Finish(OrderPhase::Failed),
         GatewayState::Ready if phase != OrderPhase::Submitting => Shape::Finish(OrderPhase::Failed),
         GatewayState::Ready if policy == ManagementPolicy::Observe || sc.name == "superseded resize" => {
-            Shape::Finish(OrderPhase::Failed)
+            Shape::DropIntent
         }
         GatewayState::Ready => Shape::Submit(sc.action, sc.target.to_owned(), 2),
     }
@@ -730,19 +738,36 @@ fn an_unsent_intent_is_dropped_when_no_longer_wanted() {
         ready(TENCENT_V3, Size::Small, PayPerUse),
     )
     .with_order(intent.clone(), None);
-    let Step::Finish { phase: OrderPhase::Failed, message } = observe.plan() else { panic!("expected finish") };
+    let Step::DropIntent { message } = observe.plan() else { panic!("expected the intent dropped") };
     assert!(message.contains("no sign of it") && message.contains("Observe, so it is not sent again"), "{message}");
     // ... or to another size.
     let moved =
         Case::new(manage(TENCENT_V3, Size::Large, PayPerUse), TENCENT_V3, ready(TENCENT_V3, Size::Small, PayPerUse))
             .with_order(intent.clone(), None);
-    let Step::Finish { phase: OrderPhase::Failed, message } = moved.plan() else { panic!("expected finish") };
+    let step = moved.plan();
+    let Step::DropIntent { message } = step.clone() else { panic!("expected the intent dropped") };
     assert!(message.contains("no longer asks for it") && message.contains("nothing was ordered"), "{message}");
+    // Nothing was ordered, so nothing finished: the intent goes, no order is recorded or counted.
+    let mut status = NatGatewayStatus { order: Some(Box::new(intent.clone())), ..Default::default() };
+    let previous = status.clone();
+    let facts = Facts {
+        spec: &moved.spec,
+        generation: GEN,
+        provider: "model",
+        deleting: false,
+        previous: &previous,
+        now: Timestamp::UNIX_EPOCH,
+    };
+    let applied = apply(step, &facts, &mut status);
+    assert_eq!((status.order, status.last_order), (None, None));
+    assert_eq!(applied.health.map(|h| h.reason()), Some(Reason::Replanning));
+    assert_eq!(applied.effects, vec![Effect::Event(EventType::Normal, Reason::IntentDropped, message)]);
+    assert_eq!((applied.next, applied.finalizer), (Next::Replan, Some(Finalizer::Release)));
     // ... or to a size the old API cannot shrink to since someone upgraded the gateway.
     let refused =
         Case::new(manage(TENCENT_V2, Size::Medium, PayPerUse), TENCENT_V2, ready(TENCENT_V2, Size::Large, PayPerUse))
             .with_order(intent, None);
-    assert_eq!(shape(&refused.plan()), Shape::Finish(OrderPhase::Failed));
+    assert_eq!(shape(&refused.plan()), Shape::DropIntent);
 }
 
 #[test]
@@ -859,6 +884,7 @@ fn any_case() -> impl Strategy<Value = Case> {
             order,
             order_state,
             last_order,
+            owner: None,
         })
 }
 
@@ -1084,26 +1110,30 @@ fn any_op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// The controller as far as status goes: what `act` writes for each step.
+/// The controller as far as status goes: it gathers the inputs, then runs the real [`plan`],
+/// [`apply`] and, for a call, [`answer`] on its status, as `controller::Pass` does.
 struct Operator {
     spec: NatGatewaySpec,
-    order: Option<OrderStatus>,
-    last_order: Option<OrderStatus>,
+    status: NatGatewayStatus,
     submits: usize,
     /// Calls whose answer was lost and that the cloud never saw.
     unlanded: usize,
     /// How many cloud orders existed when the open intent was recorded.
     intent_since: usize,
+    /// Orders the operator counted as submitted (`natgw_orders_total{phase="submitted"}`).
+    counted: usize,
 }
 
 impl Operator {
     fn reconcile(&mut self, cloud: &mut Cloud, lag: u8, lose_answer: bool, landed: bool) -> Step {
-        // The controller's lookup for an intent whose answer was lost (see `Inputs::order`).
-        if let Some(intent) = self.order.as_mut().filter(|o| o.phase == OrderPhase::Submitting && o.id.is_none()) {
-            intent.id = cloud.find_order(intent.action, self.intent_since);
-        }
         let observed = cloud.read(lag);
-        let open = self.order.clone().filter(open);
+        // The controller's lookup for an intent whose answer was lost (see `Inputs::order`).
+        if let Some(action) = lost_intent(&self.status)
+            && let Some(id) = cloud.find_order(action, self.intent_since)
+        {
+            adopt(&mut self.status, id);
+        }
+        let open = self.status.order.as_deref().filter(|o| is_open(o)).cloned();
         let order_state = open.as_ref().and_then(|o| o.id.as_deref()).and_then(|id| cloud.order_state(id));
         let step = plan(Inputs {
             spec: &self.spec,
@@ -1112,45 +1142,41 @@ impl Operator {
             observed: Some(&observed),
             order: open.as_ref(),
             order_state: order_state.as_ref(),
-            last_order: self.last_order.as_ref(),
+            last_order: self.status.last_order.as_deref(),
+            owner: None,
         });
-        match &step {
-            Step::InSync | Step::Drift { .. } | Step::Stall { .. } => {}
-            Step::Wait(wait) => {
-                if let Some(order) = self.order.as_mut() {
-                    order.phase = if *wait == Wait::AwaitingPayment {
-                        OrderPhase::AwaitingPayment
-                    } else {
-                        OrderPhase::InProgress
-                    };
-                }
-            }
-            Step::Finish { phase, message } => {
-                if let Some(mut order) = self.order.take() {
-                    order.phase = *phase;
-                    order.message = Some(message.clone());
-                    self.last_order = Some(order);
-                }
-            }
-            Step::Submit { target, attempt } => {
-                self.submits += 1;
-                let (action, target) = (target.action(), target.to_string());
-                let mut intent = order(action, &target, OrderPhase::Submitting, None, *attempt, GEN);
-                self.intent_since = cloud.orders.len();
-                intent.message = None;
-                let id = if !lose_answer || landed {
-                    cloud.accept(action, &target)
-                } else {
-                    self.unlanded += 1;
-                    None
-                };
-                if !lose_answer {
-                    intent.id = id;
-                    intent.phase = OrderPhase::InProgress;
-                }
-                self.order = Some(intent);
-            }
+        let previous = self.status.clone();
+        let facts = Facts {
+            spec: &self.spec,
+            generation: GEN,
+            provider: "model",
+            deleting: false,
+            previous: &previous,
+            now: Timestamp::UNIX_EPOCH,
+        };
+        let mut applied = apply(step.clone(), &facts, &mut self.status);
+        if let Some(target) = applied.call {
+            self.submits += 1;
+            self.intent_since = cloud.orders.len();
+            let id = if !lose_answer || landed {
+                cloud.accept(target.action(), &target.to_string())
+            } else {
+                self.unlanded += 1;
+                None
+            };
+            let reply = if lose_answer {
+                let error = crate::cloud::CloudError::new(crate::cloud::ErrorKind::Transient, "timed out");
+                Answer::Failed { error, open_order: None }
+            } else {
+                Answer::Accepted(OrderTicket { order_id: id, request_id: None })
+            };
+            applied = answer(reply, &facts, &mut self.status);
         }
+        self.counted += applied
+            .effects
+            .iter()
+            .filter(|e| matches!(e, Effect::Order { transition: crate::metrics::OrderTransition::Submitted, .. }))
+            .count();
         step
     }
 }
@@ -1196,11 +1222,11 @@ proptest! {
         };
         let mut operator = Operator {
             spec: spec(kind, to, to_bill, ManagementPolicy::Manage),
-            order: None,
-            last_order: None,
+            status: NatGatewayStatus::default(),
             submits: 0,
             unlanded: 0,
             intent_since: 0,
+            counted: 0,
         };
         let possible = kind.capacity_for(to).is_some()
             && (from_bill == to_bill || (kind == HUAWEI && from_bill == PayPerUse))
@@ -1233,6 +1259,8 @@ proptest! {
         }
 
         prop_assert_eq!(operator.submits, cloud.ledger.len() + operator.unlanded);
+        // Only answered calls count as submitted: a lost answer is never counted, even if it landed.
+        prop_assert!(operator.counted <= cloud.ledger.len());
         if !possible {
             prop_assert!(cloud.ledger.is_empty());
             prop_assert!(
@@ -1242,11 +1270,24 @@ proptest! {
         } else {
             prop_assert_eq!(&cloud.ledger, &needed);
             prop_assert_eq!(last, Step::InSync);
-            prop_assert!(operator.order.is_none());
+            prop_assert!(operator.status.order.is_none());
             // The record tells the truth: no order here fails, so the last one succeeded.
             if let Some((action, target)) = needed.last() {
-                let record = operator.last_order.as_ref().expect("a finished order");
+                let record = operator.status.last_order.as_ref().expect("a finished order");
                 prop_assert_eq!((record.phase, record.action, &record.target), (OrderPhase::Succeeded, *action, target));
             }
         }    }
+}
+
+/// Another resource owning the gateway stops orders, and only orders: an open order is still
+/// followed to its end.
+#[test]
+fn a_claimed_gateway_is_never_ordered_against() {
+    let mut case =
+        Case::new(manage(TENCENT_V3, Size::Medium, PayPerUse), TENCENT_V3, ready(TENCENT_V3, Size::Small, PayPerUse));
+    case.owner = Some("team-a/egress".into());
+    let message = stall_message(case.plan(), Reason::GatewayClaimed);
+    assert!(message.contains("team-a/egress") && message.contains("Observe"), "{message}");
+    let open = order(OrderAction::Resize, "Medium", OrderPhase::InProgress, Some("o-1"), 1, GEN);
+    assert_eq!(case.with_order(open, None).plan(), Step::Wait(Wait::OrderInProgress));
 }
