@@ -29,6 +29,8 @@ RUN case "${TARGETARCH:-amd64}" in \
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+# The workspace members must be present for Cargo to resolve it; only the operator is built.
+COPY crates ./crates
 # Cache mounts keep the registry and compiled dependencies between builds; the binary is copied
 # out of the cached target directory because cache mounts are not part of the image.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need, idempotently, with progress:
-#  - Debian's lua5.1 (runs the Argo CD health script in Argo CD's Lua dialect),
+#  - Debian's lua5.1 (runs the Argo CD health script in Argo CD's Lua dialect) and binutils
+#    (`nm`, `size`: .ci/check-operator-binary reads the release binary's symbols),
 #  - a Python venv with the official cloud SDKs (conformance tests),
 #  - etcd, kube-apiserver and kubectl compiled from Go modules (cached per user and version).
 # Everything lands outside the clone (~/.cache/natgw-operator), so a second run takes seconds.
@@ -13,13 +14,16 @@ for tool in cargo go python3; do
   command -v "$tool" >/dev/null || { say "$tool is required but not installed"; exit 1; }
 done
 
-if ! command -v lua5.1 >/dev/null; then
+missing=()
+command -v lua5.1 >/dev/null || missing+=(lua5.1)
+command -v nm >/dev/null || missing+=(binutils)
+if ((${#missing[@]})); then
   if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
-    say "installing lua5.1 from Debian's packages"
+    say "installing ${missing[*]} from Debian's packages"
     apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lua5.1 >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    say "lua5.1 is missing: install it (Debian/Ubuntu: sudo apt-get install lua5.1)"; exit 1
+    say "${missing[*]} missing: install (Debian/Ubuntu: sudo apt-get install ${missing[*]})"; exit 1
   fi
 fi
 
@@ -33,5 +37,5 @@ if [[ ! -f $STAMP ]]; then
   touch "$STAMP"
 fi
 
-bash testenv/build.sh >/dev/null
+bash crates/testenv/build.sh >/dev/null
 say "ready"

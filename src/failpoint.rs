@@ -1,8 +1,7 @@
-//! Crash points for the fault-matrix tests: with `NATGW_CRASH_AT=<point>` in its environment the
-//! operator kills itself with SIGKILL the first time it reaches that point, exactly as a node
-//! failure would. Without the variable this is one cached environment lookup.
-
-use std::sync::OnceLock;
+//! Crash points for the fault-matrix tests: built with the `failpoints` feature (only tests
+//! enable it) and `NATGW_CRASH_AT=<point>` in its environment, the operator kills itself with
+//! SIGKILL the first time it reaches that point, exactly as a node failure would. Without the
+//! feature `crash_at` is empty, so a release binary carries no crash point.
 
 /// Where in the order flow a crash can be requested.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +19,7 @@ pub enum Point {
 }
 
 impl Point {
+    #[cfg(feature = "failpoints")]
     fn name(self) -> &'static str {
         match self {
             Point::BeforeIntent => "before-intent",
@@ -32,7 +32,9 @@ impl Point {
 }
 
 /// Kills the process if `NATGW_CRASH_AT` names `point`.
+#[cfg(feature = "failpoints")]
 pub fn crash_at(point: Point) {
+    use std::sync::OnceLock;
     static WANTED: OnceLock<Option<String>> = OnceLock::new();
     if WANTED.get_or_init(|| std::env::var("NATGW_CRASH_AT").ok()).as_deref() == Some(point.name()) {
         tracing::warn!(point = point.name(), "NATGW_CRASH_AT: killing the operator");
@@ -42,3 +44,7 @@ pub fn crash_at(point: Point) {
         }
     }
 }
+
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub fn crash_at(_: Point) {}

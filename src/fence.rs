@@ -7,10 +7,9 @@
 //! the renewal request was sent, on the monotonic clock, which keeps running while the process is
 //! stopped); the cloud clients wrap every call made inside [`Fence::scope`] in [`check`].
 
-use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
+
+use parking_lot::Mutex;
 
 use tokio::time::Instant;
 
@@ -38,14 +37,14 @@ impl Fence {
     /// The elector renewed the lease: it is ours until `until` (already less the safety margin).
     pub fn held_until(&self, until: Instant) {
         if let Some(h) = &self.held_until {
-            *h.lock().unwrap_or_else(|e| e.into_inner()) = Some(until);
+            *h.lock() = Some(until);
         }
     }
 
     /// The elector lost or released the lease.
     pub fn revoke(&self) {
         if let Some(h) = &self.held_until {
-            *h.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            *h.lock() = None;
         }
     }
 
@@ -54,7 +53,7 @@ impl Fence {
         let Some(h) = &self.held_until else {
             return Some(Duration::MAX);
         };
-        let until = (*h.lock().unwrap_or_else(|e| e.into_inner()))?;
+        let until = (*h.lock())?;
         until.checked_duration_since(Instant::now()).filter(|left| !left.is_zero())
     }
 

@@ -2,18 +2,14 @@
 //! `NatGateway` resource.
 
 pub mod api;
-pub mod bench;
 pub mod cloud;
 pub mod controller;
-pub mod demo;
 pub mod failpoint;
 pub mod fence;
 pub mod health;
 pub mod leader;
 pub mod metrics;
 pub mod plan;
-pub mod sim;
-pub mod testenv;
 
 /// The CRD as YAML, exactly as committed in `crds/natgateway.yaml`.
 pub fn crd_yaml() -> String {

@@ -2,12 +2,10 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc, time::Du
 
 use clap::{Parser, Subcommand, ValueEnum};
 use futures::FutureExt as _;
-use natgw_operator::{cloud, controller, fence::Fence, health, leader, metrics::Metrics, sim};
+use natgw_operator::{cloud, controller, fence::Fence, health, leader, metrics::Metrics};
 use tracing::error;
 
-// jemalloc rather than glibc's malloc: with thousands of cached objects replaced on every watch
-// event, glibc's arenas fragment; at 10,000 objects the operator's anonymous memory was 61 MiB
-// with glibc (arenas capped at two) and 42 MiB with jemalloc (BENCHMARKS.md).
+// jemalloc: glibc's arenas fragment under the watch cache's churn (measured in BENCHMARKS.md).
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
@@ -33,14 +31,7 @@ enum Command {
     /// Print the NatGateway CustomResourceDefinition as YAML.
     Crd,
     /// Run the controller against the cluster of the current kubeconfig or service account.
-    Run(RunArgs),
-    /// Serve the Tencent and Huawei cloud simulators (tests, the demo).
-    Sim(sim::SimArgs),
-    /// Start a real API server, both cloud simulators and the operator, and show three changes.
-    Demo(natgw_operator::demo::DemoArgs),
-    /// Scale benchmark: a real API server, the simulators and this binary's `run` as a child
-    /// process; prints its figures (see BENCHMARKS.md).
-    Bench(natgw_operator::bench::BenchArgs),
+    Run(Box<RunArgs>),
 }
 
 #[derive(clap::Args)]
@@ -49,20 +40,20 @@ struct RunArgs {
     #[arg(long, env = "NATGW_NAMESPACE")]
     namespace: Option<String>,
     /// How often an in-sync gateway is re-read to catch changes made outside the operator.
-    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     drift_interval: Duration,
     /// How often a running order is polled.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     poll_interval: Duration,
     /// Longest wait between retries of one resource after refusals, errors and conflicts (the
     /// backoff doubles up to this, with jitter).
-    #[arg(long, default_value = "5m", value_parser = parse_duration, env = "NATGW_MAX_BACKOFF")]
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, env = "NATGW_MAX_BACKOFF")]
     max_backoff: Duration,
     /// Resources reconciled at once.
     #[arg(long, default_value_t = 16)]
     concurrency: u16,
     /// Longest a single cloud API call may take.
-    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
     cloud_timeout: Duration,
     /// Extra CA certificates (PEM) to trust for cloud endpoints, e.g. a private endpoint's.
     #[arg(long, env = "NATGW_EXTRA_CA")]
@@ -109,22 +100,8 @@ struct RunArgs {
     lease_namespace: String,
     /// How long the leader's Lease outlives its last renewal (renewed every third of it): a
     /// standby takes over within this. Whole seconds.
-    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
     lease_duration: Duration,
-}
-
-/// Parses `300ms`, `5s`, `10m`, `1h`.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (n, unit) = s.split_at(split);
-    let n: u64 = n.parse().map_err(|_| format!("{s:?} is not a duration like 500ms, 5s, 10m or 1h"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" | "" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
-        _ => Err(format!("{s:?} has an unknown unit; use ms, s, m or h")),
-    }
 }
 
 fn init_logging(format: LogFormat) {
@@ -145,10 +122,7 @@ async fn main() -> ExitCode {
             print!("{}", natgw_operator::crd_yaml());
             Ok(())
         }
-        Command::Run(args) => run(args).await,
-        Command::Sim(args) => sim::run(args).await.map_err(|e| e.to_string()),
-        Command::Demo(args) => natgw_operator::demo::run(args).await.map_err(|e| e.to_string()),
-        Command::Bench(args) => natgw_operator::bench::run(args).await.map_err(|e| e.to_string()),
+        Command::Run(args) => run(*args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -222,18 +196,4 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
     }
     tracing::info!("shutting down");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_parse_with_units() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
-        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
-        assert!(parse_duration("5 parsecs").unwrap_err().contains("unknown unit"));
-        assert!(parse_duration("soon").is_err());
-    }
 }

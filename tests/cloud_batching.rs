@@ -9,11 +9,11 @@ use natgw_operator::{
         Capacity, Connector, Credentials, ErrorKind, GatewayRef, Provider, SecretValue, connect::CloudConnector,
         endpoints::EndpointPolicy,
     },
-    sim::{
-        core::SimCredential,
-        huawei::{HuaweiSim, HuaweiSimConfig, SeedGateway},
-        tencent::{SimGateway, TencentSim, TencentSimConfig},
-    },
+};
+use natgw_sim::{
+    core::SimCredential,
+    huawei::{HuaweiSim, HuaweiSimConfig, SeedGateway},
+    tencent::{SimGateway, TencentSim, TencentSimConfig},
 };
 use serde_json::json;
 
@@ -50,7 +50,7 @@ async fn describe_all(provider: Arc<dyn Provider>, ids: Vec<GatewayRef>) -> Vec<
     out
 }
 
-async fn tencent(api: &str, n: usize) -> (natgw_operator::sim::tencent::TencentSimHandle, Arc<dyn Provider>) {
+async fn tencent(api: &str, n: usize) -> (natgw_sim::tencent::TencentSimHandle, Arc<dyn Provider>) {
     let sim = TencentSim::start(TencentSimConfig {
         https_port: None,
         credentials: vec![SimCredential { key_id: "AKIDb".into(), secret: "kb".into(), token: None }],
@@ -70,7 +70,7 @@ async fn tencent(api: &str, n: usize) -> (natgw_operator::sim::tencent::TencentS
     (sim, provider)
 }
 
-fn calls(sim: &natgw_operator::sim::tencent::TencentSimHandle, action: &str) -> usize {
+fn calls(sim: &natgw_sim::tencent::TencentSimHandle, action: &str) -> usize {
     sim.requests().iter().filter(|r| r.action == action).count()
 }
 

@@ -8,11 +8,11 @@ use std::{sync::Arc, time::Duration};
 use natgw_operator::{
     api::{BillingMode, NatGateway, OrderAction, OrderPhase, Size},
     cloud::{self, connect::CloudConnector},
-    sim::{
-        huawei::{HuaweiSim, HuaweiSimConfig},
-        server::SimTls,
-        tencent::{SimGateway, TencentSim, TencentSimConfig},
-    },
+};
+use natgw_sim::{
+    huawei::{HuaweiSim, HuaweiSimConfig},
+    server::SimTls,
+    tencent::{SimGateway, TencentSim, TencentSimConfig},
 };
 use serde_json::json;
 use support::{Cluster, huawei_gateway, huawei_https_config, ready, tencent_https_config, tencent_keys, tencent_spec};

@@ -7,8 +7,9 @@ use std::{sync::Arc, time::Duration};
 
 use natgw_operator::{
     api::{OrderPhase, Size},
-    cloud::{Capacity, Registry, connect::CloudConnector, memory::MemoryCloud},
+    cloud::{Capacity, Registry, connect::CloudConnector},
 };
+use natgw_testkit::memory::MemoryCloud;
 use support::{Cluster, condition, tencent_keys, tencent_spec};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,14 +10,12 @@ use std::os::unix::process::ExitStatusExt;
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use kube::api::{Patch, PatchParams, PostParams};
-use natgw_operator::{
-    api::{NatGateway, OrderPhase},
-    sim::{
-        faults::{Fault, FaultKind},
-        huawei::HuaweiSim,
-        server::SimTls,
-        tencent::{SimGateway, TencentSimHandle},
-    },
+use natgw_operator::api::{NatGateway, OrderPhase};
+use natgw_sim::{
+    faults::{Fault, FaultKind},
+    huawei::HuaweiSim,
+    server::SimTls,
+    tencent::{SimGateway, TencentSimHandle},
 };
 use serde_json::{Value, json};
 use support::{

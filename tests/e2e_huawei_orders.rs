@@ -11,8 +11,8 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use natgw_operator::{
     api::{BillingMode, NatGateway, OrderPhase, OrderStatus, PeriodUnit, Prepaid, Size},
     cloud::{Credentials, GatewayRef, Provider, SecretValue, huawei::HuaweiClient},
-    sim::{huawei::HuaweiSim, server::SimTls},
 };
+use natgw_sim::{huawei::HuaweiSim, server::SimTls};
 use serde_json::{Value, json};
 use support::{Cluster, Operator, huawei_gateway, huawei_https_config, huawei_pay_order, ready};
 

@@ -2,7 +2,7 @@
 //! reads NatGateways right: Current when Ready, InProgress while an order runs and while a spec
 //! change is not yet observed, Failed when Stalled, Terminating while being deleted. Objects are
 //! read with the real kubectl and piped into the real library (`kstatus`, built by
-//! testenv/build.sh next to kube-apiserver); the controller runs in-process on the in-memory cloud.
+//! crates/testenv/build.sh next to kube-apiserver); the controller runs in-process on the in-memory cloud.
 
 mod support;
 
@@ -16,8 +16,9 @@ use std::{
 use kube::api::PostParams;
 use natgw_operator::{
     api::NatGateway,
-    cloud::{Capacity, Registry, connect::CloudConnector, memory::MemoryCloud},
+    cloud::{Capacity, Registry, connect::CloudConnector},
 };
+use natgw_testkit::memory::MemoryCloud;
 use serde_json::Value;
 use support::{Cluster, ready, tencent_keys, tencent_spec};
 
@@ -61,7 +62,7 @@ fn kstatus(cluster: &Cluster, name: &str) -> Kstatus {
     let bin = cluster.env.bin_dir().join("kstatus");
     assert!(
         bin.is_file(),
-        "{} is missing: run `bash testenv/build.sh` (it builds kstatus next to kube-apiserver)",
+        "{} is missing: run `bash crates/testenv/build.sh` (it builds kstatus next to kube-apiserver)",
         bin.display()
     );
     let mut child = Command::new(&bin)

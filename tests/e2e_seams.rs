@@ -24,11 +24,11 @@ use kube::{
 use natgw_operator::{
     api::{NatGateway, OrderPhase},
     leader::LEASE_NAME,
-    sim::{
-        huawei::HuaweiSim,
-        server::SimTls,
-        tencent::{SimGateway, TencentSimHandle},
-    },
+};
+use natgw_sim::{
+    huawei::HuaweiSim,
+    server::SimTls,
+    tencent::{SimGateway, TencentSimHandle},
 };
 use serde_json::{Value, json};
 use support::{

@@ -1,6 +1,6 @@
 //! Start-up on a cluster without the CRD: the operator says how to install it and exits.
 
-use natgw_operator::testenv::TestEnv;
+use natgw_testenv::TestEnv;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_crd_is_explained_with_the_fix() {

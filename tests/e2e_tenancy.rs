@@ -22,12 +22,10 @@ use axum::{
     http::{HeaderMap, Method, StatusCode, Uri},
     response::{IntoResponse, Response},
 };
-use natgw_operator::{
-    api::NatGateway,
-    sim::{
-        huawei::HuaweiSim,
-        server::{Served, SimTls, serve},
-    },
+use natgw_operator::api::NatGateway;
+use natgw_sim::{
+    huawei::HuaweiSim,
+    server::{Served, SimTls, serve},
 };
 use serde_json::{Value, json};
 use support::{Cluster, Operator, huawei_https_config};

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use natgw_operator::api::BillingMode;
 use natgw_operator::cloud::huawei::sign;
-use natgw_operator::sim::core::SimCredential;
-use natgw_operator::sim::huawei::{HuaweiSim, HuaweiSimConfig, SeedGateway, SimProject};
+use natgw_sim::core::SimCredential;
+use natgw_sim::huawei::{HuaweiSim, HuaweiSimConfig, SeedGateway, SimProject};
 use serde_json::{Value, json};
 
 const AK: &str = "SDKCONFORMANCEAK";

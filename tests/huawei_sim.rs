@@ -8,9 +8,9 @@ use natgw_operator::cloud::huawei::{HuaweiClient, sign};
 use natgw_operator::cloud::{
     Capacity, Credentials, ErrorKind, GatewayRef, GatewayState, OrderState, Provider, SecretValue,
 };
-use natgw_operator::sim::core::SimCredential;
-use natgw_operator::sim::faults::{Fault, FaultKind};
-use natgw_operator::sim::huawei::{HuaweiSim, HuaweiSimConfig, SeedGateway, SimProject};
+use natgw_sim::core::SimCredential;
+use natgw_sim::faults::{Fault, FaultKind};
+use natgw_sim::huawei::{HuaweiSim, HuaweiSimConfig, SeedGateway, SimProject};
 
 const AK: &str = "HWAKSIM";
 const SK: &str = "hw-very-secret-sk";
@@ -305,7 +305,7 @@ async fn a_stale_date_is_refused_as_expired() {
 
 #[tokio::test]
 async fn https_with_the_simulator_ca() {
-    let tls = natgw_operator::sim::server::SimTls::generate(None).unwrap();
+    let tls = natgw_sim::server::SimTls::generate(None).unwrap();
     let config = HuaweiSimConfig {
         credentials: vec![SimCredential { key_id: AK.into(), secret: SK.into(), token: None }],
         tls: Some(tls),

@@ -8,12 +8,10 @@ mod python;
 
 use std::{io::Write as _, process::Stdio, time::Duration};
 
-use natgw_operator::{
-    cloud::tencent::sign,
-    sim::{
-        core::SimCredential,
-        tencent::{SimGateway, TencentSim, TencentSimConfig, TencentSimHandle},
-    },
+use natgw_operator::cloud::tencent::sign;
+use natgw_sim::{
+    core::SimCredential,
+    tencent::{SimGateway, TencentSim, TencentSimConfig, TencentSimHandle},
 };
 use serde_json::{Value, json};
 

@@ -9,11 +9,11 @@ use natgw_operator::{
         Capacity, CloudError, Credentials, ErrorKind, GatewayRef, GatewayState, OrderState, Provider, SecretValue,
         tencent::{TencentClient, sign},
     },
-    sim::{
-        core::SimCredential,
-        faults::{Fault, FaultKind},
-        tencent::{SimGateway, TencentSim, TencentSimConfig, TencentSimHandle},
-    },
+};
+use natgw_sim::{
+    core::SimCredential,
+    faults::{Fault, FaultKind},
+    tencent::{SimGateway, TencentSim, TencentSimConfig, TencentSimHandle},
 };
 
 const ID: &str = "AKIDsimtest";

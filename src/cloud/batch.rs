@@ -10,9 +10,10 @@ use std::{
     collections::{HashMap, HashSet},
     future::Future,
     hash::Hash,
-    sync::Mutex,
     time::Duration,
 };
+
+use parking_lot::Mutex;
 
 use tokio::sync::{Notify, oneshot};
 
@@ -74,9 +75,9 @@ where
     {
         let (tx, rx) = oneshot::channel();
         let role = {
-            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let mut pending = self.pending.lock();
             let batch = pending.get_or_insert_with(|| {
-                let mut next = self.next_id.lock().unwrap_or_else(|e| e.into_inner());
+                let mut next = self.next_id.lock();
                 *next += 1;
                 Pending { id: *next, deadline: tokio::time::Instant::now() + self.window, waiting: Vec::new() }
             });
@@ -92,7 +93,7 @@ where
             Role::Send(waiting) => Some(waiting),
             Role::Wait(id, deadline) => {
                 tokio::time::sleep_until(deadline).await;
-                let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+                let mut pending = self.pending.lock();
                 if pending.as_ref().is_some_and(|b| b.id == id) { pending.take().map(|b| b.waiting) } else { None }
             }
         };
@@ -173,8 +174,8 @@ impl<V> Drop for Sweep<'_, V> {
 }
 
 impl<V> SweepCache<V> {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry<V>>> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, HashMap<String, Entry<V>>> {
+        self.entries.lock()
     }
 }
 
@@ -273,7 +274,7 @@ mod tests {
                 let (b, calls) = (batcher.clone(), calls.clone());
                 tokio::spawn(async move {
                     b.get(k, |keys| async move {
-                        calls.lock().unwrap().push(keys.clone());
+                        calls.lock().push(keys.clone());
                         // Odd keys do not exist.
                         Ok(keys.into_iter().filter(|k| k % 2 == 0).map(|k| (k, k * 10)).collect())
                     })
@@ -296,7 +297,7 @@ mod tests {
         let answers = run(batcher, calls.clone(), (0..250).collect()).await;
         assert_eq!(answers[4], Some(40));
         assert_eq!(answers[5], None);
-        let calls = calls.lock().unwrap();
+        let calls = calls.lock();
         assert_eq!(calls.len(), 3, "ceil(250/100) calls");
         assert!(calls.iter().all(|c| c.len() <= 100));
         assert_eq!(calls.iter().map(Vec::len).sum::<usize>(), 250);
@@ -309,7 +310,7 @@ mod tests {
         let answers = run(batcher.clone(), calls.clone(), vec![2, 2, 2, 4]).await;
         assert_eq!(answers, vec![Some(20), Some(20), Some(20), Some(40)]);
         run(batcher, calls.clone(), vec![6]).await;
-        assert_eq!(*calls.lock().unwrap(), vec![vec![2, 4], vec![6]]);
+        assert_eq!(*calls.lock(), vec![vec![2, 4], vec![6]]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -5,10 +5,9 @@
 //! Before any client is built the spec passes the installer's [`EndpointPolicy`]; every client
 //! is wrapped so that the texts it returns carry no credential value.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-};
+use std::{collections::HashMap, sync::Arc};
+
+use parking_lot::Mutex;
 
 use async_trait::async_trait;
 
@@ -98,7 +97,7 @@ impl Connector for CloudConnector {
             other_endpoints: selected.other_endpoints.clone(),
             credentials,
         };
-        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        let mut clients = self.clients.lock();
         if let Some(client) = clients.get(&key) {
             return Ok(client.clone());
         }
@@ -224,7 +223,7 @@ mod tests {
         let connector = CloudConnector::new(reqwest::Client::new());
         let refused = connector.connect(&spec("https://169.254.169.254"), creds()).err().expect("refused");
         assert_eq!(refused.refusal, Some(crate::cloud::Refusal::EndpointNotAllowed));
-        assert!(connector.clients.lock().unwrap().is_empty(), "no client was built");
+        assert!(connector.clients.lock().is_empty(), "no client was built");
         let allowed = EndpointPolicy::new(&["https://169.254.169.254".into()], false, true).unwrap();
         let connector = CloudConnector::new(reqwest::Client::new()).with_endpoint_policy(allowed);
         assert!(connector.connect(&spec("https://169.254.169.254"), creds()).is_ok());

@@ -1,18 +1,35 @@
 //! Cloud credentials as read from a Secret. The secret parts are wrapped so that no `Debug`,
 //! `Display` or log line can show them.
 
-/// A secret string: readable only through [`SecretValue::expose`].
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct SecretValue(String);
+use secrecy::{ExposeSecret as _, SecretString};
+
+/// A secret string: readable only through [`SecretValue::expose`], zeroed when dropped.
+/// `secrecy` has no `Eq`/`Hash` (credentials key the client cache), hence this thin wrapper.
+#[derive(Clone)]
+pub struct SecretValue(SecretString);
 
 impl SecretValue {
     pub fn new(value: impl Into<String>) -> Self {
-        SecretValue(value.into())
+        SecretValue(SecretString::from(value.into()))
     }
 
     /// The raw value, for signing only.
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
+    }
+}
+
+impl PartialEq for SecretValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.expose() == other.expose()
+    }
+}
+
+impl Eq for SecretValue {}
+
+impl std::hash::Hash for SecretValue {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.expose().hash(state);
     }
 }
 

@@ -9,7 +9,6 @@ mod error;
 pub mod http;
 pub mod huawei;
 pub mod instrumented;
-pub mod memory;
 pub mod profile;
 pub mod ratelimit;
 pub mod registry;

@@ -7,13 +7,12 @@
 //! slows the whole bucket: it pauses it for the cloud's retry hint and halves its rate, which
 //! comes back to the configured rate after [`RECOVERY`] without another throttling answer.
 //!
-//! Time is tokio's, so tests run with paused time.
+//! Hand-written because it must react to the cloud's throttling answers, which general-purpose
+//! limiters (governor) cannot. Time is tokio's, so tests run with paused time.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use parking_lot::Mutex;
 
 use super::{CloudError, ErrorKind};
 use tokio::time::Instant;
@@ -100,8 +99,8 @@ impl RateLimiter {
         RateLimiter::new(limits.iter().map(|(a, n)| ((*a).to_owned(), *n)).collect())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Bucket>> {
-        self.buckets.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, HashMap<String, Bucket>> {
+        self.buckets.lock()
     }
 
     /// Waits until a call of `action` may be sent.
@@ -226,7 +225,7 @@ impl AccountLimiters {
             limits.extend(self.overrides.clone());
             Arc::new(RateLimiter::new(limits))
         };
-        self.accounts.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_insert_with(limits).clone()
+        self.accounts.lock().entry(key).or_insert_with(limits).clone()
     }
 }
 

@@ -3,17 +3,16 @@
 //! generation (a spec change) starts it over. An intent write or a polled order does not: a cloud
 //! that keeps refusing the same change must see fewer calls over time, not a steady stream.
 
-use std::{collections::HashMap, hash::Hash, sync::Mutex, time::Duration};
+use std::{collections::HashMap, hash::Hash, time::Duration};
 
-use rand::Rng;
+use backon::{BackoffBuilder as _, ExponentialBackoff, ExponentialBuilder};
+use parking_lot::Mutex;
 
-#[derive(Debug, Clone, Copy)]
 struct Run {
     generation: i64,
-    count: u32,
+    delays: ExponentialBackoff,
 }
 
-#[derive(Debug)]
 pub struct Backoffs<K> {
     max: Duration,
     runs: Mutex<HashMap<K, Run>>,
@@ -24,23 +23,36 @@ impl<K: Eq + Hash> Backoffs<K> {
         Backoffs { max, runs: Mutex::default() }
     }
 
-    /// The delay before the next attempt for `key` at `generation`: `base` doubled for each
-    /// earlier failure of this run, capped, then jittered down by up to half; at least `at_least`
-    /// (a cloud's retry hint).
+    /// The delay before the next attempt for `key` at `generation`: the run's first `base`
+    /// doubled for each earlier failure of this run, capped at the maximum, then jittered down by
+    /// up to half; at least `at_least` (a cloud's retry hint).
     pub fn next(&self, key: K, generation: i64, base: Duration, at_least: Option<Duration>) -> Duration {
-        let mut runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
-        let run = runs.entry(key).or_insert(Run { generation, count: 0 });
+        let mut runs = self.runs.lock();
+        let run = runs.entry(key).or_insert_with(|| self.run(generation, base));
         if run.generation != generation {
-            *run = Run { generation, count: 0 };
+            *run = self.run(generation, base);
         }
-        run.count = (run.count + 1).min(32);
-        let ceiling = base.saturating_mul(1 << (run.count - 1).min(20)).min(self.max);
-        ceiling.mul_f64(rand::rng().random_range(0.5..=1.0)).max(at_least.unwrap_or_default())
+        // The builder has no attempt limit, so the iterator never ends.
+        let delay = run.delays.next().unwrap_or(self.max);
+        delay.max(at_least.unwrap_or_default())
+    }
+
+    /// backon jitters up by less than 100%: starting and capping at half gives delays in
+    /// [ceiling/2, ceiling], the "full jitter down to half" the cloud and the API server see.
+    fn run(&self, generation: i64, base: Duration) -> Run {
+        let delays = ExponentialBuilder::new()
+            .with_min_delay(base / 2)
+            .with_max_delay(self.max / 2)
+            .with_factor(2.0)
+            .with_jitter()
+            .without_max_times()
+            .build();
+        Run { generation, delays }
     }
 
     /// The run of failures for `key` is over.
     pub fn reset(&self, key: &K) {
-        self.runs.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+        self.runs.lock().remove(key);
     }
 }
 

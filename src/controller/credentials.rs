@@ -8,9 +8,10 @@
 
 use std::{
     collections::HashMap,
-    sync::Mutex,
     time::{Duration, Instant},
 };
+
+use parking_lot::Mutex;
 
 use k8s_openapi::{ByteString, api::core::v1::Secret};
 use kube::{Api, Client, ResourceExt, runtime::controller::Action};
@@ -144,7 +145,7 @@ impl Cache {
 
     /// The Secret watch saw `namespace/name` at `resource_version`; `None` when it was deleted.
     pub fn saw(&self, namespace: &str, name: &str, resource_version: Option<&str>) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut entries = self.entries.lock();
         for ((ns, n, _), entry) in entries.iter_mut() {
             let unchanged = entry
                 .cached
@@ -176,7 +177,7 @@ impl Cache {
         fetch: impl Future<Output = Result<(Credentials, Option<String>), CredentialsError>>,
     ) -> Result<Credentials, CredentialsError> {
         let epoch = {
-            let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            let mut entries = self.entries.lock();
             if let Some(c) = entries.get(&key).and_then(|e| e.cached.as_ref()).filter(|c| c.at.elapsed() < self.max_age)
             {
                 return Ok(c.credentials.clone());
@@ -187,7 +188,7 @@ impl Cache {
             entries.entry(key.clone()).or_default().epoch
         };
         let (credentials, resource_version) = fetch.await?;
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut entries = self.entries.lock();
         if let Some(entry) = entries.get_mut(&key).filter(|e| e.epoch == epoch) {
             entry.cached = Some(Cached { resource_version, credentials: credentials.clone(), at: Instant::now() });
         }

@@ -1,16 +1,15 @@
 //! Kubernetes Events (`events.k8s.io/v1`) for `kubectl describe`, repeats folded into a series.
 //!
-//! kube-runtime's `Recorder` does the same but keeps a full copy of every Event and of its key
-//! for six minutes: after thousands of resources were created at once that cache was the
-//! operator's largest allocation (~15 MiB at 10,000 objects). Here a recent Event costs a hash
-//! and the Event's name.
+//! Hand-written rather than kube-runtime's `Recorder`, which keeps a copy of every Event for six
+//! minutes (the largest allocation after a bulk create, BENCHMARKS.md); here one costs a hash.
 
 use std::{
     collections::HashMap,
     hash::{DefaultHasher, Hash, Hasher},
-    sync::Mutex,
     time::{Duration, Instant},
 };
+
+use parking_lot::Mutex;
 
 use k8s_openapi::{
     api::{core::v1::ObjectReference, events::v1::Event},
@@ -102,7 +101,7 @@ impl Recorder {
 
     /// The name of the earlier Event and the count its series moves to, when this is a repeat.
     fn repeat_of(&self, key: u64) -> Option<(String, i32)> {
-        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let mut recent = self.recent.lock();
         let now = Instant::now();
         // Pruning walks every entry: do it at most once per window's tenth, not per Event.
         if recent.pruned.is_none_or(|at| now - at > SERIES_WINDOW / 10) {
@@ -117,7 +116,7 @@ impl Recorder {
     }
 
     fn remember(&self, key: u64, name: String) {
-        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let mut recent = self.recent.lock();
         recent.by_key.insert(key, Recent { name, count: 1, last: Instant::now() });
     }
 

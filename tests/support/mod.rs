@@ -13,14 +13,14 @@ use natgw_operator::{
     api::{BillingMode, NatGateway},
     cloud::{Connector, endpoints::EndpointPolicy},
     controller,
-    sim::{
-        core::SimCredential,
-        huawei::{HuaweiSim, HuaweiSimConfig, SeedGateway, SimProject},
-        server::SimTls,
-        tencent::{SimGateway, TencentSim, TencentSimConfig, TencentSimHandle},
-    },
-    testenv::TestEnv,
 };
+use natgw_sim::{
+    core::SimCredential,
+    huawei::{HuaweiSim, HuaweiSimConfig, SeedGateway, SimProject},
+    server::SimTls,
+    tencent::{SimGateway, TencentSim, TencentSimConfig, TencentSimHandle},
+};
+use natgw_testenv::TestEnv;
 use serde_json::{Value, json};
 
 pub struct Cluster {
@@ -425,7 +425,7 @@ pub struct Partition {
 impl Partition {
     /// Proxies to `env`'s API server; writes a kubeconfig naming the proxy as `file_name` beside
     /// the environment's.
-    pub async fn start(env: &natgw_operator::testenv::TestEnv, file_name: &str) -> Partition {
+    pub async fn start(env: &natgw_testenv::TestEnv, file_name: &str) -> Partition {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let proxy = format!("https://{}", listener.local_addr().unwrap());
         let upstream = env.server.trim_start_matches("https://").to_owned();

@@ -11,7 +11,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use sm3::Sm3;
 
-use crate::cloud::huawei::sign::{self, Authorization, SignedRequest};
+use natgw_operator::cloud::huawei::sign::{self, Authorization, SignedRequest};
 
 const HMAC_SM3: &str = "SDK-HMAC-SM3";
 const ECDSA_P256: &str = "SDK-ECDSA-P256-SHA256";

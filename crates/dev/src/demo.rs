@@ -1,4 +1,4 @@
-//! `natgw-operator demo`: a real kube-apiserver + etcd, both cloud simulators over HTTPS, the
+//! `natgw-dev demo` (`cargo run -- demo`): a real kube-apiserver + etcd, both cloud simulators over HTTPS, the
 //! operator, and three NatGateways — a Tencent API 3.0 resize, a Tencent API 2.0 resize with its
 //! billId, and a Huawei billing change followed by a resize — with their progress printed as it
 //! happens. It leaves a kubeconfig to poke at and cleans everything up on Ctrl-C.
@@ -16,18 +16,18 @@ use kube::{
 };
 use serde_json::json;
 
-use crate::{
+use natgw_operator::{
     api::{BillingMode, NatGateway},
     cloud::{self, connect::CloudConnector, endpoints::EndpointPolicy},
     controller,
-    sim::{
-        core::SimCredential,
-        huawei::{HuaweiSim, HuaweiSimConfig, SeedGateway, SimProject},
-        server::SimTls,
-        tencent::{SimGateway, TencentSim, TencentSimConfig},
-    },
-    testenv::TestEnv,
 };
+use natgw_sim::{
+    core::SimCredential,
+    huawei::{HuaweiSim, HuaweiSimConfig, SeedGateway, SimProject},
+    server::SimTls,
+    tencent::{SimGateway, TencentSim, TencentSimConfig},
+};
+use natgw_testenv::TestEnv;
 
 /// Demo-only keys, accepted by the simulators and nothing else.
 const TENCENT: (&str, &str) = ("AKIDdemo", "demo-tencent-secret");
@@ -47,9 +47,9 @@ pub struct DemoArgs {
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
     #[error(transparent)]
-    TestEnv(#[from] crate::testenv::TestEnvError),
+    TestEnv(#[from] natgw_testenv::TestEnvError),
     #[error("a cloud simulator failed to start: {0}")]
-    Sim(#[from] crate::sim::SimError),
+    Sim(#[from] natgw_sim::SimError),
     #[error("the Kubernetes API refused a demo object: {0}")]
     Kube(#[from] kube::Error),
     #[error("{0}")]
@@ -66,7 +66,7 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
     let env = TestEnv::start().await?;
     say(start, format!("API server ready at {}", env.server));
     let client = env.client().await?;
-    let crd = crate::crd_yaml();
+    let crd = natgw_operator::crd_yaml();
     let crd: k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition =
         serde_yaml::from_str(&crd).map_err(|e| DemoError::Other(e.to_string()))?;
     Api::all(client.clone()).create(&PostParams::default(), &crd).await?;

@@ -1,4 +1,4 @@
-//! `natgw-operator bench`: the scale benchmark. A real kube-apiserver + etcd ([`TestEnv`]), both
+//! `natgw-dev bench`: the scale benchmark. A real kube-apiserver + etcd ([`TestEnv`]), both
 //! cloud simulators in this process, and the operator binary as a child process (so its peak
 //! RSS is its own). It prints its figures; it asserts nothing. See BENCHMARKS.md.
 //!
@@ -29,16 +29,14 @@ use kube::{
 };
 use serde_json::json;
 
-use crate::{
-    api::{NatGateway, Size},
-    sim::{
-        core::SimCredential,
-        huawei::{HuaweiSim, HuaweiSimConfig, SeedGateway},
-        ledger::{RequestRecord, now_unix_ms},
-        tencent::{SimGateway, TencentSim, TencentSimConfig, TencentSimHandle},
-    },
-    testenv::TestEnv,
+use natgw_operator::api::{NatGateway, Size};
+use natgw_sim::{
+    core::SimCredential,
+    huawei::{HuaweiSim, HuaweiSimConfig, SeedGateway},
+    ledger::{RequestRecord, now_unix_ms},
+    tencent::{SimGateway, TencentSim, TencentSimConfig, TencentSimHandle},
 };
+use natgw_testenv::TestEnv;
 
 const NAMESPACE: &str = "bench";
 
@@ -77,7 +75,7 @@ pub struct BenchArgs {
     /// Give up waiting for Ready after this many seconds.
     #[arg(long, default_value_t = 1800)]
     pub timeout_seconds: u64,
-    /// The operator binary; this executable when absent.
+    /// The operator binary; `natgw-operator` beside this tool when absent.
     #[arg(long)]
     pub operator_bin: Option<PathBuf>,
 }
@@ -85,9 +83,9 @@ pub struct BenchArgs {
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
     #[error(transparent)]
-    TestEnv(#[from] crate::testenv::TestEnvError),
+    TestEnv(#[from] natgw_testenv::TestEnvError),
     #[error("a cloud simulator failed to start: {0}")]
-    Sim(#[from] crate::sim::SimError),
+    Sim(#[from] natgw_sim::SimError),
     #[error("the Kubernetes API failed: {0}")]
     Kube(#[from] kube::Error),
     #[error("{0}")]
@@ -177,7 +175,7 @@ impl Fleet {
                     project_id: project.clone(),
                     spec: spec_of(seeded).into(),
                     status: "ACTIVE".into(),
-                    billing: crate::api::BillingMode::PayPerUse,
+                    billing: natgw_operator::api::BillingMode::PayPerUse,
                     admin_state_up: true,
                 });
                 let spec = json!({
@@ -371,6 +369,20 @@ impl Drop for Child {
     }
 }
 
+/// `natgw-operator` from the same build as this tool (`cargo build --release` builds both).
+fn operator_beside_me() -> Result<PathBuf, BenchError> {
+    let me = std::env::current_exe().map_err(|e| BenchError::Other(e.to_string()))?;
+    let bin = me.with_file_name("natgw-operator");
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(BenchError::Other(format!(
+            "{} is missing: build the operator with this tool (`cargo build --release`) or pass --operator-bin",
+            bin.display()
+        )))
+    }
+}
+
 pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
     let start = Instant::now();
     let accounts_n = args.accounts.max(2);
@@ -378,7 +390,7 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
     let env = TestEnv::start().await?;
     let client = env.client().await?;
     let crd: k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition =
-        serde_yaml::from_str(&crate::crd_yaml()).map_err(|e| BenchError::Other(e.to_string()))?;
+        serde_yaml::from_str(&natgw_operator::crd_yaml()).map_err(|e| BenchError::Other(e.to_string()))?;
     Api::all(client.clone()).create(&PostParams::default(), &crd).await?;
     wait_for_crd(&client).await?;
     Api::<Namespace>::all(client.clone())
@@ -449,7 +461,7 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
     let log = dir.path().join("operator.log");
     let bin = match &args.operator_bin {
         Some(b) => b.clone(),
-        None => std::env::current_exe().map_err(|e| BenchError::Other(e.to_string()))?,
+        None => operator_beside_me()?,
     };
     let out = std::fs::File::create(&log).map_err(|e| BenchError::Other(e.to_string()))?;
     let drift = format!("{}s", args.drift_seconds);
@@ -634,7 +646,7 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
     // The report.
     println!();
     println!(
-        "==== natgw-operator bench: {} objects, {fleet_accounts} accounts ({n_tencent} Tencent V3, {n_huawei} Huawei), {} cores ====",
+        "==== natgw-dev bench: {} objects, {fleet_accounts} accounts ({n_tencent} Tencent V3, {n_huawei} Huawei), {} cores ====",
         args.count,
         num_cpus()
     );

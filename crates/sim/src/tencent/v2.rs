@@ -14,10 +14,9 @@ use serde_json::{Value, json};
 use super::{
     CallError, Reply, Sim, after_auth, auth, check_changeable, check_size, params::check_id, record_request, respond,
 };
-use crate::{
-    cloud::tencent::sign::{V2_PATH, V2Method, v2_signature, v2_string_to_sign},
-    sim::core::SimCredential,
-};
+use natgw_operator::cloud::tencent::sign::{V2_PATH, V2Method, v2_signature, v2_string_to_sign};
+
+use crate::core::SimCredential;
 
 const API: &str = "tencent/v2";
 

@@ -31,7 +31,7 @@ pub enum SimError {
     Config(String),
 }
 
-/// `natgw-operator sim`: serves the simulators until interrupted.
+/// `natgw-dev sim`: serves the simulators until interrupted.
 #[derive(clap::Args, Debug, Clone)]
 pub struct SimArgs {
     /// Address to listen on.

@@ -8,7 +8,7 @@ use std::{
 };
 
 use super::{CallError, Sim, TIMESTAMP_WINDOW_SECS, now_unix};
-use crate::sim::core::SimCredential;
+use crate::core::SimCredential;
 
 /// The accepted key pair `secret_id` names. Tencent's API keys all start with `AKID`; anything
 /// else is not an API key at all.

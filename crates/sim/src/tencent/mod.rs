@@ -2,7 +2,7 @@
 //! HmacSHA256, `Nonce` replay protection) and API 3.0 (`/`: POST JSON or GET signed with
 //! TC3-HMAC-SHA256, POST form or GET signed with HmacSHA1/HmacSHA256) for NAT gateways. Every
 //! request's signature is verified with the operator's own signing code
-//! ([`crate::cloud::tencent::sign`]), recomputed from the request as received; parameters are
+//! ([`natgw_operator::cloud::tencent::sign`]), recomputed from the request as received; parameters are
 //! checked as the documented error codes say (malformed ids, ranges, unknown or missing
 //! parameters), and calls that would change nothing are answered but not recorded as orders.
 //!
@@ -310,7 +310,7 @@ impl TencentSim {
     }
 }
 
-/// A running simulator, for tests and `natgw-operator sim`. Stops when dropped.
+/// A running simulator, for tests and `natgw-dev sim`. Stops when dropped.
 pub struct TencentSimHandle {
     /// e.g. `http://127.0.0.1:41234`
     pub http_url: String,

@@ -10,12 +10,11 @@ use axum::http::{HeaderMap, Method, header::HOST};
 use serde_json::{Map, Value};
 
 use super::{CallError, Sim, auth, params::unflatten};
-use crate::{
-    cloud::tencent::sign::{
-        TC3_ALGORITHM, V2Method, tc3_canonical_request, tc3_date, tc3_signature, v2_signature, v2_string_to_sign,
-    },
-    sim::core::SimCredential,
+use natgw_operator::cloud::tencent::sign::{
+    TC3_ALGORITHM, V2Method, tc3_canonical_request, tc3_date, tc3_signature, v2_signature, v2_string_to_sign,
 };
+
+use crate::core::SimCredential;
 
 const SERVICE: &str = "vpc";
 /// Signature v1 signs the path too: API 3.0 takes every call at `/`.

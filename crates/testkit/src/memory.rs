@@ -1,7 +1,7 @@
 //! An in-memory cloud for controller tests: gateways in a map, changes that take a set time,
 //! and a ledger of every accepted change. It is a cloud like the others: it declares its
-//! [`PROFILE`] and is registered with [`Registry::with`](super::Registry::with), ahead of or
-//! instead of the built-in clouds; it then claims every spec.
+//! [`PROFILE`] and is registered with [`Registry::with`](natgw_operator::cloud::Registry::with),
+//! ahead of or instead of the built-in clouds; it then claims every spec.
 
 use std::{
     collections::HashMap,
@@ -11,13 +11,13 @@ use std::{
 
 use async_trait::async_trait;
 
-use super::{
+use natgw_operator::api::{BillingMode, NatGatewaySpec, Prepaid, Size};
+use natgw_operator::cloud::{
     Capacity, CloudError, Credentials, ErrorKind, GatewayRef, GatewayState, Observed, OrderState, OrderTicket, Profile,
     Provider, Selected,
     profile::{Downsize, SecretKeys},
     registry::{Cloud, Shared},
 };
-use crate::api::{BillingMode, NatGatewaySpec, Prepaid, Size};
 
 pub static PROFILE: Profile = Profile {
     label: "memory",

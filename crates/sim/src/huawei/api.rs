@@ -16,11 +16,11 @@ use super::{
     verify::{self, Rejected},
     world::{Refusal, SpecChange},
 };
-use crate::cloud::huawei::{sign, wire};
-use crate::sim::{
+use crate::{
     faults::{FaultKind, broken_response},
     ledger::{Order, RequestRecord, now_unix_ms},
 };
+use natgw_operator::cloud::huawei::{sign, wire};
 
 /// Bodies larger than this are refused; the real calls send a few hundred bytes.
 const MAX_BODY: usize = 64 * 1024;

@@ -12,7 +12,7 @@
 //! (BSS: 10/s per AK by default) answer 429 `APIG.0308`. Unknown paths answer 404 `APIG.0101`.
 //! A missing gateway answers 404 with the NAT API's `NeutronError` body.
 //!
-//! Control API (JSON) besides the shared `/_sim/...` routes of [`crate::sim::core`]:
+//! Control API (JSON) besides the shared `/_sim/...` routes of [`crate::core`]:
 //! - `POST /_sim/gateways` (a [`SeedGateway`]), `GET /_sim/gateways`
 //! - `GET /_sim/orders`, `POST /_sim/orders/{id}/pay`, `POST /_sim/orders/{id}/cancel`
 //! - `POST /_sim/projects` (`{"id","name"}`)
@@ -172,7 +172,9 @@ async fn seed_gateway(State(state): State<Arc<SimState>>, Json(seed): Json<SeedG
     StatusCode::NO_CONTENT
 }
 
-async fn list_gateways(State(state): State<Arc<SimState>>) -> Json<Vec<crate::cloud::huawei::wire::NatGateway>> {
+async fn list_gateways(
+    State(state): State<Arc<SimState>>,
+) -> Json<Vec<natgw_operator::cloud::huawei::wire::NatGateway>> {
     Json(state.world().gateways())
 }
 
@@ -234,7 +236,7 @@ impl HuaweiSim {
         self.state.world().seed(seed);
     }
 
-    pub fn gateway(&self, id: &str) -> Option<crate::cloud::huawei::wire::NatGateway> {
+    pub fn gateway(&self, id: &str) -> Option<natgw_operator::cloud::huawei::wire::NatGateway> {
         self.state.world().gateways().into_iter().find(|g| g.id == id)
     }
 

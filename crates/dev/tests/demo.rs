@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 #[test]
 fn demo_converges_and_explains_how_to_continue() {
     let start = Instant::now();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_natgw-operator"))
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_natgw-dev"))
         .args(["demo", "--exit-when-done", "--change-seconds", "2"])
         .env("RUST_LOG", "warn")
         .output()

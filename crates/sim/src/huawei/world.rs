@@ -9,8 +9,8 @@ use std::{
 use k8s_openapi::jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::api::BillingMode;
-use crate::cloud::huawei::wire;
+use natgw_operator::api::BillingMode;
+use natgw_operator::cloud::huawei::wire;
 
 /// BSS order statuses the simulator uses.
 pub const PROCESSING: i64 = 3;

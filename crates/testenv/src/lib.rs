@@ -1,5 +1,5 @@
 //! A real Kubernetes API server for tests and the demo: etcd + kube-apiserver built from Go
-//! modules by `testenv/build.sh`, started on free loopback ports in a temporary directory with
+//! modules by `crates/testenv/build.sh`, started on free loopback ports in a temporary directory with
 //! generated certificates, a static admin token and a kubeconfig. Dropping the [`TestEnv`] stops
 //! both processes, also when a test panics; if the whole process dies, the kernel stops them
 //! (`PR_SET_PDEATHSIG`).
@@ -22,7 +22,7 @@ const ADMIN_TOKEN: &str = "natgw-testenv-admin";
 #[derive(Debug, thiserror::Error)]
 pub enum TestEnvError {
     #[error(
-        "could not build or find the test API server binaries ({0}); run `bash testenv/build.sh` to see the build output, or set NATGW_TESTENV_BIN to a directory holding etcd, kube-apiserver and kubectl"
+        "could not build or find the test API server binaries ({0}); run `bash crates/testenv/build.sh` to see the build output, or set NATGW_TESTENV_BIN to a directory holding etcd, kube-apiserver and kubectl"
     )]
     Binaries(String),
     #[error("could not prepare the test environment: {0}")]
@@ -202,7 +202,7 @@ fn binaries() -> Result<PathBuf, TestEnvError> {
     if let Some(dir) = std::env::var_os("NATGW_TESTENV_BIN") {
         return Ok(PathBuf::from(dir));
     }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("testenv/build.sh");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("build.sh");
     // Progress goes to our stderr so a first, long build is visible.
     let out = Command::new("bash")
         .arg(&script)
