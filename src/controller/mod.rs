@@ -143,8 +143,6 @@ pub enum Error {
     StatusWrite { name: String, source: kube::Error },
     #[error("reading the credentials Secret failed: {0}")]
     SecretRead(String),
-    #[error("recording an event failed: {0}")]
-    Event(kube::Error),
     #[error("updating the finalizer of {name} failed: {source}")]
     Finalizer { name: String, source: kube::Error },
     #[error("this replica no longer surely holds the leader lease; the change was not sent")]
@@ -157,7 +155,6 @@ impl Error {
         match self {
             Error::StatusWrite { .. } => Reason::StatusWriteFailed,
             Error::SecretRead(_) => Reason::SecretReadFailed,
-            Error::Event(_) => Reason::EventFailed,
             Error::Finalizer { .. } => Reason::FinalizerUpdateFailed,
             Error::NotLeader => Reason::NotLeader,
         }
@@ -549,7 +546,7 @@ impl<'a> Pass<'a> {
     async fn event(&self, type_: EventType, reason: Reason, note: &str) {
         // An Event is best effort: failing to record one must not stop an order.
         if let Err(e) = self.ctx.recorder.publish(&self.obj.object_ref(&()), type_, reason.as_str(), note).await {
-            warn!(name = %self.obj.name_any(), error = %Error::Event(e), "could not record event");
+            warn!(name = %self.obj.name_any(), error = %e, "could not record event");
         }
     }
 

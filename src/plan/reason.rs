@@ -46,12 +46,11 @@ pub enum Reason {
     // Failed reconciles (metrics only)
     StatusWriteFailed,
     SecretReadFailed,
-    EventFailed,
     FinalizerUpdateFailed,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 35] = {
+    pub const ALL: [Reason; 34] = {
         use Reason::*;
         [
             InSync,
@@ -87,7 +86,6 @@ impl Reason {
             IntentDropped,
             StatusWriteFailed,
             SecretReadFailed,
-            EventFailed,
             FinalizerUpdateFailed,
         ]
     };
@@ -127,7 +125,6 @@ impl Reason {
             Reason::IntentDropped => "IntentDropped",
             Reason::StatusWriteFailed => "StatusWriteFailed",
             Reason::SecretReadFailed => "SecretReadFailed",
-            Reason::EventFailed => "EventFailed",
             Reason::FinalizerUpdateFailed => "FinalizerUpdateFailed",
         }
     }
