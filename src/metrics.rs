@@ -26,11 +26,7 @@ use prometheus_client::{
     registry::{Registry, Unit},
 };
 
-use crate::{
-    api::OrderAction,
-    cloud::{ErrorKind, ProviderKind},
-    controller::{Error, Health},
-};
+use crate::api::OrderAction;
 
 /// The `Content-Type` of [`Metrics::encode`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -48,16 +44,6 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn of(health: &Health) -> Outcome {
-        match health {
-            Health::Ready { .. } => Outcome::Ready,
-            Health::Progressing { .. } => Outcome::Progressing,
-            Health::Retrying { .. } => Outcome::Retrying,
-            Health::Drift { .. } => Outcome::Drift,
-            Health::Stalled { .. } => Outcome::Stalled,
-        }
-    }
-
     fn label(self) -> &'static str {
         match self {
             Outcome::Ready => "ready",
@@ -150,7 +136,8 @@ struct OrderLabels {
     phase: &'static str,
 }
 
-/// All metrics of one operator process. Shared as `Arc<Metrics>`; recording is lock-free
+/// All metrics of one operator process. Callers pass labels (a cloud's label, a reason's name), so
+/// telemetry depends on nothing it measures. Shared as `Arc<Metrics>`; recording is lock-free
 /// except for the first use of a label set.
 pub struct Metrics {
     registry: Registry,
@@ -248,12 +235,12 @@ impl Metrics {
     }
 
     /// Records a finished reconcile: `outcome` is what its last status write said (`None` if it
-    /// wrote none), `error` what stopped it, if anything.
-    pub fn reconciled(&self, outcome: Option<Outcome>, error: Option<&Error>, elapsed: Duration) {
+    /// wrote none), `error` the reason of what stopped it, if anything.
+    pub fn reconciled(&self, outcome: Option<Outcome>, error: Option<&str>, elapsed: Duration) {
         self.reconcile_duration.observe(elapsed.as_secs_f64());
         let label = match (error, outcome) {
-            (Some(e), _) => {
-                self.error(error_reason(e));
+            (Some(reason), _) => {
+                self.reconcile_error(reason);
                 "error"
             }
             (None, Some(o)) => o.label(),
@@ -262,63 +249,41 @@ impl Metrics {
         self.reconciles.get_or_create(&OutcomeLabels { outcome: label }).inc();
     }
 
-    /// Counts the reason of a Retrying or Stalled health; other healths are not errors.
-    pub fn health_written(&self, health: &Health) {
-        if let Health::Retrying { reason, .. } | Health::Stalled { reason, .. } = health {
-            self.error(reason);
-        }
-    }
-
-    fn error(&self, reason: &str) {
+    /// Counts the reason of a Retrying or Stalled status, or of a failed reconcile.
+    pub fn reconcile_error(&self, reason: &str) {
         self.errors.get_or_create(&ReasonLabels { reason: reason.to_owned() }).inc();
     }
 
-    /// Records one cloud call; `error` is the kind of its failure, `None` when it succeeded.
-    pub fn cloud_call(&self, kind: ProviderKind, action: CloudAction, error: Option<ErrorKind>, elapsed: Duration) {
-        let (provider, action) = (kind.label(), action.label());
-        let outcome = error.map_or("ok", error_kind_label);
+    /// Records one cloud call of the cloud labelled `provider`; `error` is the label of its
+    /// failure's kind, `None` when it succeeded.
+    pub fn cloud_call(
+        &self,
+        provider: &'static str,
+        action: CloudAction,
+        error: Option<&'static str>,
+        elapsed: Duration,
+    ) {
+        let action = action.label();
+        let outcome = error.unwrap_or("ok");
         self.cloud_calls.get_or_create(&CloudCallLabels { provider, action, outcome }).inc();
         self.cloud_call_duration.get_or_create(&CloudLatencyLabels { provider, action }).observe(elapsed.as_secs_f64());
-        if error == Some(ErrorKind::Throttled) {
-            self.throttled.get_or_create(&ProviderLabels { provider }).inc();
-        }
     }
 
-    pub fn order(&self, kind: ProviderKind, action: OrderAction, transition: OrderTransition) {
+    /// Counts a call the cloud refused with its rate limit.
+    pub fn throttled(&self, provider: &'static str) {
+        self.throttled.get_or_create(&ProviderLabels { provider }).inc();
+    }
+
+    pub fn order(&self, provider: &'static str, action: OrderAction, transition: OrderTransition) {
         let action = match action {
             OrderAction::Resize => "resize",
             OrderAction::ChangeBilling => "change_billing",
         };
-        self.orders.get_or_create(&OrderLabels { provider: kind.label(), action, phase: transition.label() }).inc();
+        self.orders.get_or_create(&OrderLabels { provider, action, phase: transition.label() }).inc();
     }
 
     pub fn set_leader(&self, leading: bool) {
         self.leader.set(i64::from(leading));
-    }
-}
-
-/// Reasons in the same CamelCase as the condition reasons they sit next to.
-fn error_reason(error: &Error) -> &'static str {
-    match error {
-        Error::StatusWrite { .. } => "StatusWriteFailed",
-        Error::SecretRead(_) => "SecretReadFailed",
-        Error::Event(_) => "EventFailed",
-        Error::Finalizer { .. } => "FinalizerUpdateFailed",
-        Error::NotLeader => "NotLeader",
-    }
-}
-
-fn error_kind_label(kind: ErrorKind) -> &'static str {
-    match kind {
-        ErrorKind::Throttled => "throttled",
-        ErrorKind::Transient => "transient",
-        ErrorKind::Busy => "busy",
-        ErrorKind::NotFound => "not_found",
-        ErrorKind::Auth => "auth",
-        ErrorKind::InvalidRequest => "invalid_request",
-        ErrorKind::Unsupported => "unsupported",
-        ErrorKind::InsufficientFunds => "insufficient_funds",
-        ErrorKind::NotLeader => "not_leader",
     }
 }
 
@@ -336,12 +301,12 @@ mod tests {
         let m = Metrics::new();
         m.reconciled(Some(Outcome::Progressing), None, Duration::from_millis(30));
         m.reconciled(Some(Outcome::Ready), None, Duration::from_millis(20));
-        m.reconciled(None, Some(&Error::SecretRead("boom".into())), Duration::from_millis(5));
-        m.health_written(&Health::Retrying { reason: "Throttled".into(), message: "m".into() });
-        m.health_written(&Health::Ready { message: "m".into() });
-        m.cloud_call(ProviderKind::TencentV2, CloudAction::Resize, None, Duration::from_millis(40));
-        m.cloud_call(ProviderKind::Huawei, CloudAction::Describe, Some(ErrorKind::Throttled), Duration::ZERO);
-        m.order(ProviderKind::Huawei, OrderAction::ChangeBilling, OrderTransition::AwaitingPayment);
+        m.reconciled(None, Some("SecretReadFailed"), Duration::from_millis(5));
+        m.reconcile_error("Throttled");
+        m.cloud_call("tencent/V2", CloudAction::Resize, None, Duration::from_millis(40));
+        m.cloud_call("huawei", CloudAction::Describe, Some("throttled"), Duration::ZERO);
+        m.throttled("huawei");
+        m.order("huawei", OrderAction::ChangeBilling, OrderTransition::AwaitingPayment);
         m.set_leader(true);
 
         let text = m.encode();
@@ -363,7 +328,6 @@ mod tests {
         for (prefix, value) in expect {
             assert_eq!(sample(&text, prefix), Some(value), "{prefix} in\n{text}");
         }
-        // Ready is not an error.
         assert_eq!(text.matches("natgw_reconcile_errors_total{").count(), 2, "{text}");
         m.set_leader(false);
         assert_eq!(sample(&m.encode(), "natgw_leader"), Some(0.0));

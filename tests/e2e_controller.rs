@@ -7,7 +7,7 @@ use std::{sync::Arc, time::Duration};
 
 use natgw_operator::{
     api::{OrderPhase, Size},
-    cloud::{Capacity, ProviderKind},
+    cloud::{Capacity, Registry, connect::CloudConnector},
 };
 use natgw_testkit::memory::MemoryCloud;
 use support::{Cluster, condition, tencent_keys, tencent_spec};
@@ -15,10 +15,12 @@ use support::{Cluster, condition, tencent_keys, tencent_spec};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resize_reaches_ready_and_kubectl_reads_it() {
     let cluster = Cluster::start("controller").await;
-    let cloud = MemoryCloud::new(ProviderKind::TencentV3, Duration::from_secs(2));
+    let cloud = MemoryCloud::new(Duration::from_secs(2));
     cloud.seed("nat-small", Capacity::Connections(1_000_000), Default::default());
     cloud.seed("nat-orphan", Capacity::Connections(1_000_000), Default::default());
-    let operator = cluster.run_controller(Arc::new(cloud.clone()), Duration::from_millis(500));
+    // The in-memory cloud is registered like a built-in one, and claims every spec.
+    let connector = CloudConnector::new(reqwest::Client::new()).with_registry(Registry::empty().with(cloud.clone()));
+    let operator = cluster.run_controller(Arc::new(connector), Duration::from_millis(500));
 
     let keys = tencent_keys("AKIDmemory", "memory-secret-key");
     cluster.create_secret("creds", keys.clone()).await;
@@ -57,7 +59,7 @@ async fn resize_reaches_ready_and_kubectl_reads_it() {
         "{table}"
     );
     let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
-    assert_eq!(&row[..7], ["egress", "tencent/V3", "nat-small", "Medium", "Medium", "PayPerUse", "True"], "{table}");
+    assert_eq!(&row[..7], ["egress", "memory", "nat-small", "Medium", "Medium", "PayPerUse", "True"], "{table}");
     let wide = cluster.kubectl(&["get", "natgateways.natgw.io", "-o", "wide"]);
     assert!(wide.lines().next().unwrap().contains("REGION"), "{wide}");
     assert!(wide.contains("ap-guangzhou") && wide.contains("the gateway is Medium"), "{wide}");

@@ -16,7 +16,7 @@ use std::{
 use kube::api::PostParams;
 use natgw_operator::{
     api::NatGateway,
-    cloud::{Capacity, ProviderKind},
+    cloud::{Capacity, Registry, connect::CloudConnector},
 };
 use natgw_testkit::memory::MemoryCloud;
 use serde_json::Value;
@@ -90,11 +90,14 @@ fn stalled(o: &NatGateway) -> bool {
 async fn kstatus_reads_natgateways() {
     let cluster = Cluster::start("kstatus").await;
     // Orders take a few seconds, long enough to look at one while it runs.
-    let cloud = MemoryCloud::new(ProviderKind::TencentV3, Duration::from_secs(6));
+    let cloud = MemoryCloud::new(Duration::from_secs(6));
     for id in ["nat-resize", "nat-large", "nat-lag", "nat-leave"] {
         cloud.seed(id, Capacity::Connections(1_000_000), Default::default()); // Small
     }
-    let mut operator = cluster.run_controller(Arc::new(cloud.clone()), Duration::from_millis(500));
+    // The in-memory cloud is registered like a built-in one, and claims every spec.
+    let connector =
+        Arc::new(CloudConnector::new(reqwest::Client::new()).with_registry(Registry::empty().with(cloud.clone())));
+    let mut operator = cluster.run_controller(connector.clone(), Duration::from_millis(500));
     cluster.create_secret("creds", tencent_keys("AKIDmemory", "memory-secret-key")).await;
     let create = |obj: NatGateway| {
         let api = cluster.natgws();
@@ -183,7 +186,7 @@ async fn kstatus_reads_natgateways() {
     assert_eq!(lagging.message, "NatGateway generation is 2, but latest observed generation is 1");
 
     // ...and once the controller is back it orders the change and the resource becomes Current.
-    operator = cluster.run_controller(Arc::new(cloud.clone()), Duration::from_millis(500));
+    operator = cluster.run_controller(connector.clone(), Duration::from_millis(500));
     let out =
         cluster.kubectl(&["wait", "--for=jsonpath={.status.order.phase}=InProgress", "natgw/lagging", "--timeout=30s"]);
     assert!(out.contains("condition met"), "{out}");

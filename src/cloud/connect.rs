@@ -12,28 +12,28 @@ use parking_lot::Mutex;
 use async_trait::async_trait;
 
 use super::{
-    Capacity, CloudError, Connector, Credentials, GatewayRef, Observed, OrderState, OrderTicket, Provider,
-    ProviderKind,
+    Capacity, CloudError, Connector, Credentials, ErrorKind, GatewayRef, Observed, OrderState, OrderTicket, Profile,
+    Provider, Refusal, Registry, Selected,
     endpoints::EndpointPolicy,
-    huawei::HuaweiClient,
     ratelimit::{AccountKey, AccountLimiters},
-    tencent::TencentClient,
+    registry::Shared,
 };
-use crate::api::{NatGatewaySpec, OrderAction, Prepaid, TencentApi};
+use crate::api::{NatGatewaySpec, OrderAction, Prepaid};
 
 /// Clients kept at most; beyond this (many rotated keys) the cache starts over.
 const MAX_CLIENTS: usize = 1024;
 
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct ClientKey {
-    kind: ProviderKind,
+    profile: &'static Profile,
     region: String,
     endpoint: Option<String>,
-    bss_endpoint: Option<String>,
+    other_endpoints: Vec<(&'static str, String)>,
     credentials: Credentials,
 }
 
 pub struct CloudConnector {
+    registry: Registry,
     http: reqwest::Client,
     clients: Mutex<HashMap<ClientKey, Arc<dyn Provider>>>,
     limiters: AccountLimiters,
@@ -42,10 +42,11 @@ pub struct CloudConnector {
 }
 
 impl CloudConnector {
-    /// Clients with the documented rate limits ([`super::ratelimit::default_limits`]) that reach
-    /// only the clouds' documented endpoints (see [`CloudConnector::with_endpoint_policy`]).
+    /// Clients of the built-in clouds with their documented rate limits that reach only their
+    /// documented endpoints (see [`CloudConnector::with_endpoint_policy`]).
     pub fn new(http: reqwest::Client) -> Self {
         CloudConnector {
+            registry: Registry::builtin(),
             http,
             clients: Mutex::default(),
             limiters: AccountLimiters::default(),
@@ -54,14 +55,20 @@ impl CloudConnector {
         }
     }
 
+    /// Serve the clouds of `registry` instead of the built-in ones.
+    pub fn with_registry(mut self, registry: Registry) -> Self {
+        self.registry = registry;
+        self
+    }
+
     /// The endpoints resources may pick: the installer's allow-list.
     pub fn with_endpoint_policy(mut self, endpoints: EndpointPolicy) -> Self {
         self.endpoints = endpoints;
         self
     }
 
-    /// Tencent API 3.0 drift checks may be answered from an account-wide sweep at most `max_age`
-    /// old (see [`TencentClient::with_sweeps`]); zero (the default) reads every time.
+    /// Drift checks may be answered from an account-wide sweep at most `max_age` old, where a
+    /// cloud sweeps (Tencent API 3.0); zero (the default) reads every time.
     pub fn with_sweeps(mut self, max_age: std::time::Duration) -> Self {
         self.sweep_max_age = max_age;
         self
@@ -75,48 +82,36 @@ impl CloudConnector {
 }
 
 impl Connector for CloudConnector {
+    fn select(&self, spec: &NatGatewaySpec) -> Result<Selected, CloudError> {
+        self.registry.select(spec).map(|(_, selected)| selected).ok_or_else(no_cloud)
+    }
+
     fn connect(&self, spec: &NatGatewaySpec, credentials: Credentials) -> Result<Arc<dyn Provider>, CloudError> {
+        let (cloud, selected) = self.registry.select(spec).ok_or_else(no_cloud)?;
         // Before the cache: a cached client was built for an equal key, but the ids are not in it.
-        self.endpoints.check(spec)?;
-        let kind = ProviderKind::of(spec);
-        let (region, bss_endpoint) = match (&spec.provider.tencent, &spec.provider.huawei) {
-            (Some(t), _) => (t.region.clone(), None),
-            (None, Some(h)) => (h.region.clone(), h.bss_endpoint.clone()),
-            (None, None) => (String::new(), None),
+        self.endpoints.check(spec, &selected)?;
+        let key = ClientKey {
+            profile: selected.profile,
+            region: selected.gateway.region.clone(),
+            endpoint: selected.endpoint.clone(),
+            other_endpoints: selected.other_endpoints.clone(),
+            credentials,
         };
-        let key = ClientKey { kind, region, endpoint: spec.endpoint.clone(), bss_endpoint, credentials };
         let mut clients = self.clients.lock();
         if let Some(client) = clients.get(&key) {
             return Ok(client.clone());
         }
-        let account =
-            |cloud| AccountKey { cloud, endpoint: key.endpoint.clone(), key_id: key.credentials.key_id.clone() };
-        let client: Arc<dyn Provider> = match kind {
-            ProviderKind::TencentV2 | ProviderKind::TencentV3 => {
-                let api = if kind == ProviderKind::TencentV2 { TencentApi::V2 } else { TencentApi::V3 };
-                Arc::new(
-                    TencentClient::new(
-                        api,
-                        self.http.clone(),
-                        key.endpoint.as_deref(),
-                        &key.region,
-                        key.credentials.clone(),
-                    )?
-                    .with_limiter(self.limiters.for_account(account("tencent")))
-                    .with_sweeps(self.sweep_max_age),
-                )
-            }
-            ProviderKind::Huawei => Arc::new(
-                HuaweiClient::new(
-                    self.http.clone(),
-                    key.endpoint.as_deref(),
-                    key.bss_endpoint.as_deref(),
-                    &key.region,
-                    key.credentials.clone(),
-                )?
-                .with_limiter(self.limiters.for_account(account("huawei"))),
-            ),
+        let account = AccountKey {
+            cloud: selected.profile.account,
+            endpoint: key.endpoint.clone(),
+            key_id: key.credentials.key_id.clone(),
         };
+        let shared = Shared {
+            http: &self.http,
+            limiter: self.limiters.for_account(account, selected.profile.rate_limits),
+            sweep_max_age: self.sweep_max_age,
+        };
+        let client = cloud.connect(&selected, key.credentials.clone(), shared)?;
         let client: Arc<dyn Provider> = Arc::new(Scrubbed { secrets: secrets_of(&key.credentials), inner: client });
         if clients.len() >= MAX_CLIENTS {
             clients.clear();
@@ -124,6 +119,14 @@ impl Connector for CloudConnector {
         clients.insert(key, client.clone());
         Ok(client)
     }
+}
+
+fn no_cloud() -> CloudError {
+    CloudError::new(
+        ErrorKind::InvalidRequest,
+        "spec.provider names no cloud this operator serves; set exactly one provider",
+    )
+    .with_refusal(Refusal::InvalidSpec)
 }
 
 fn secrets_of(c: &Credentials) -> Vec<String> {
@@ -151,7 +154,7 @@ impl Scrubbed {
 
     /// A cloud-supplied text, scrubbed and capped like an error message.
     fn text(&self, text: String) -> String {
-        CloudError::new(super::ErrorKind::Transient, text).scrubbed(&self.secrets()).message
+        CloudError::new(ErrorKind::Transient, text).scrubbed(&self.secrets()).message
     }
 
     fn ticket(&self, t: OrderTicket) -> OrderTicket {
@@ -161,8 +164,8 @@ impl Scrubbed {
 
 #[async_trait]
 impl Provider for Scrubbed {
-    fn kind(&self) -> ProviderKind {
-        self.inner.kind()
+    fn profile(&self) -> &'static Profile {
+        self.inner.profile()
     }
 
     async fn describe(&self, gateway: &GatewayRef) -> Result<Observed, CloudError> {
@@ -219,7 +222,7 @@ mod tests {
     fn no_client_for_an_endpoint_off_the_allow_list() {
         let connector = CloudConnector::new(reqwest::Client::new());
         let refused = connector.connect(&spec("https://169.254.169.254"), creds()).err().expect("refused");
-        assert_eq!(refused.reason, Some(crate::cloud::endpoints::ENDPOINT_NOT_ALLOWED));
+        assert_eq!(refused.refusal, Some(crate::cloud::Refusal::EndpointNotAllowed));
         assert!(connector.clients.lock().is_empty(), "no client was built");
         let allowed = EndpointPolicy::new(&["https://169.254.169.254".into()], false, true).unwrap();
         let connector = CloudConnector::new(reqwest::Client::new()).with_endpoint_policy(allowed);

@@ -11,45 +11,11 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use url::{Host, Url};
 
-use super::{CloudError, ErrorKind, ProviderKind};
+use super::{CloudError, ErrorKind, Profile, Refusal, Selected};
 use crate::api::NatGatewaySpec;
-
-/// Stall reason of a spec endpoint that is not on the allow-list.
-pub const ENDPOINT_NOT_ALLOWED: &str = "EndpointNotAllowed";
-/// Stall reason of a region or id that may not reach a host or a path.
-pub const INVALID_SPEC: &str = "InvalidSpec";
-
-/// The clouds' documented endpoints; `{region}` stands for the resource's region.
-const DOCUMENTED: &[(Cloud, &str)] = &[
-    // API 3.0: the nearest region, or a named one.
-    (Cloud::Tencent, "https://vpc.tencentcloudapi.com"),
-    (Cloud::Tencent, "https://vpc.{region}.tencentcloudapi.com"),
-    // API 2.0 (legacy, HTTPS only).
-    (Cloud::Tencent, "https://vpc.api.qcloud.com"),
-    (Cloud::Huawei, "https://nat.{region}.myhuaweicloud.com"),
-    (Cloud::Huawei, "https://iam.{region}.myhuaweicloud.com"),
-    (Cloud::Huawei, "https://iam.myhuaweicloud.com"),
-    (Cloud::Huawei, "https://bss.myhuaweicloud.com"),
-    (Cloud::Huawei, "https://bss-intl.myhuaweicloud.com"),
-];
 
 /// Stands in for `{region}` when an installer's template is checked at start-up.
 const SAMPLE_REGION: &str = "ap-guangzhou";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Cloud {
-    Tencent,
-    Huawei,
-}
-
-impl Cloud {
-    fn of(kind: ProviderKind) -> Cloud {
-        match kind {
-            ProviderKind::TencentV2 | ProviderKind::TencentV3 => Cloud::Tencent,
-            ProviderKind::Huawei => Cloud::Huawei,
-        }
-    }
-}
 
 /// An endpoint the installer may not allow as given; says which flag would allow it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,27 +32,12 @@ pub enum PolicyError {
     Private { value: String },
 }
 
-/// One allow-listed endpoint, normalised; `{region}` may appear in its host.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Entry {
-    /// `None`: an installer's entry, good for either cloud.
-    cloud: Option<Cloud>,
-    template: String,
-}
-
-/// The installer's endpoint allow-list. [`EndpointPolicy::default`] is the documented endpoints
-/// only.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The installer's endpoint allow-list, on top of each cloud's documented endpoints (its
+/// [`Profile::endpoints`]). [`EndpointPolicy::default`] is the documented endpoints only.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct EndpointPolicy {
-    entries: Vec<Entry>,
-}
-
-impl Default for EndpointPolicy {
-    fn default() -> Self {
-        let entries =
-            DOCUMENTED.iter().map(|(cloud, url)| Entry { cloud: Some(*cloud), template: (*url).to_owned() }).collect();
-        EndpointPolicy { entries }
-    }
+    /// Normalised, good for every cloud; `{region}` may appear in the host.
+    templates: Vec<String>,
 }
 
 impl EndpointPolicy {
@@ -108,49 +59,47 @@ impl EndpointPolicy {
             if value.contains("{region}") {
                 template = template.replace(SAMPLE_REGION, "{region}");
             }
-            if !policy.entries.iter().any(|e| e.template == template && e.cloud.is_none()) {
-                policy.entries.push(Entry { cloud: None, template });
+            if !policy.templates.contains(&template) {
+                policy.templates.push(template);
             }
         }
         Ok(policy)
     }
 
-    /// Whether `spec` may be sent anywhere: its region and ids are plain tokens and its
-    /// endpoints are allow-listed. The error's `reason` is the stall reason to show.
-    pub fn check(&self, spec: &NatGatewaySpec) -> Result<(), CloudError> {
+    /// Whether `spec` (served as `selected`) may be sent anywhere: its region and ids are plain
+    /// tokens and its endpoints are allow-listed. The error's `refusal` says which.
+    pub fn check(&self, spec: &NatGatewaySpec, selected: &Selected) -> Result<(), CloudError> {
         check_values(spec)?;
-        let kind = ProviderKind::of(spec);
-        let region = region_of(spec);
-        self.check_endpoint("spec.endpoint", spec.endpoint.as_deref(), kind, region)?;
-        let bss = spec.provider.huawei.as_ref().and_then(|h| h.bss_endpoint.as_deref());
-        self.check_endpoint("spec.provider.huawei.bssEndpoint", bss, kind, region)
+        let (profile, region) = (selected.profile, selected.gateway.region.as_str());
+        self.check_endpoint("spec.endpoint", selected.endpoint.as_deref(), profile, region)?;
+        for (field, value) in &selected.other_endpoints {
+            self.check_endpoint(field, Some(value), profile, region)?;
+        }
+        Ok(())
     }
 
-    /// The allowed endpoints for a `kind` resource in `region`, normalised.
-    fn allowed<'a>(&'a self, kind: ProviderKind, region: &'a str) -> impl Iterator<Item = String> + 'a {
-        let cloud = Cloud::of(kind);
-        self.entries
-            .iter()
-            .filter(move |e| e.cloud.is_none_or(|c| c == cloud))
-            .map(move |e| e.template.replace("{region}", region))
+    /// The allowed endpoints for a resource of the cloud `profile` in `region`, normalised.
+    fn allowed<'a>(&'a self, profile: &'static Profile, region: &'a str) -> impl Iterator<Item = String> + 'a {
+        let documented = profile.endpoints.iter().copied();
+        documented.chain(self.templates.iter().map(String::as_str)).map(move |t| t.replace("{region}", region))
     }
 
     fn check_endpoint(
         &self,
         field: &str,
         value: Option<&str>,
-        kind: ProviderKind,
+        profile: &'static Profile,
         region: &str,
     ) -> Result<(), CloudError> {
         let Some(value) = value else { return Ok(()) };
         let shown: String = value.chars().take(64).collect();
         let refuse = |why: String| {
             CloudError::new(ErrorKind::InvalidRequest, format!("{field} {shown:?} {why}"))
-                .with_reason(ENDPOINT_NOT_ALLOWED)
+                .with_refusal(Refusal::EndpointNotAllowed)
         };
         let url = parse(value).map_err(&refuse)?;
         let wanted = normalised(&url);
-        if self.allowed(kind, region).any(|a| a == wanted) {
+        if self.allowed(profile, region).any(|a| a == wanted) {
             return Ok(());
         }
         // Short enough for the message cap: the flag must be in it.
@@ -229,14 +178,6 @@ fn private_v6(ip: Ipv6Addr) -> bool {
         || (first & 0xffc0) == 0xfe80
 }
 
-fn region_of(spec: &NatGatewaySpec) -> &str {
-    match (&spec.provider.tencent, &spec.provider.huawei) {
-        (Some(t), _) => &t.region,
-        (None, Some(h)) => &h.region,
-        (None, None) => "",
-    }
-}
-
 /// A region: lowercase letters and digits in hyphen-separated words, e.g. `ap-guangzhou`.
 pub fn is_region(value: &str) -> bool {
     value.len() <= 64
@@ -254,7 +195,7 @@ pub fn is_id(value: &str, max: usize) -> bool {
 fn invalid(field: &str, value: &str, shape: &str) -> CloudError {
     let shown: String = value.chars().take(64).collect();
     CloudError::new(ErrorKind::InvalidRequest, format!("{field} {shown:?} is not valid: it must be {shape}"))
-        .with_reason(INVALID_SPEC)
+        .with_refusal(Refusal::InvalidSpec)
 }
 
 const ID_SHAPE: &str = "letters, digits, '_' and '-' only";
@@ -316,8 +257,14 @@ mod tests {
         spec(serde_json::json!({"huawei": {"region": region}}), endpoint)
     }
 
-    fn reason(r: Result<(), CloudError>) -> Option<&'static str> {
-        r.err().map(|e| e.reason.expect("a stall reason"))
+    /// The check as the connector makes it, for the built-in cloud the spec names.
+    fn check(p: &EndpointPolicy, spec: &NatGatewaySpec) -> Result<(), CloudError> {
+        let (_, selected) = crate::cloud::Registry::builtin().select(spec).expect("a built-in cloud");
+        p.check(spec, &selected)
+    }
+
+    fn reason(r: Result<(), CloudError>) -> Option<Refusal> {
+        r.err().map(|e| e.refusal.expect("a refusal"))
     }
 
     #[test]
@@ -331,10 +278,10 @@ mod tests {
             Some("https://vpc.ap-guangzhou.tencentcloudapi.com"),
             Some("https://vpc.api.qcloud.com"),
         ] {
-            assert_eq!(p.check(&tencent(e)), Ok(()), "{e:?}");
+            assert_eq!(check(&p, &tencent(e)), Ok(()), "{e:?}");
         }
         for e in ["https://nat.cn-north-4.myhuaweicloud.com", "https://bss-intl.myhuaweicloud.com"] {
-            assert_eq!(p.check(&huawei("cn-north-4", Some(e))), Ok(()), "{e}");
+            assert_eq!(check(&p, &huawei("cn-north-4", Some(e))), Ok(()), "{e}");
         }
     }
 
@@ -369,18 +316,18 @@ mod tests {
             "//vpc.tencentcloudapi.com",
             "vpc.tencentcloudapi.com",
         ] {
-            assert_eq!(reason(p.check(&tencent(Some(e)))), Some(ENDPOINT_NOT_ALLOWED), "{e:?}");
+            assert_eq!(reason(check(&p, &tencent(Some(e)))), Some(Refusal::EndpointNotAllowed), "{e:?}");
         }
-        assert_eq!(p.check(&tencent(Some("https://NAT.internal:8443/"))), Ok(()));
+        assert_eq!(check(&p, &tencent(Some("https://NAT.internal:8443/"))), Ok(()));
         // A region template follows the resource's own region only.
         let other_region = huawei("cn-north-4", Some("https://nat.cn-south-1.myhuaweicloud.com"));
-        assert_eq!(reason(p.check(&other_region)), Some(ENDPOINT_NOT_ALLOWED));
+        assert_eq!(reason(check(&p, &other_region)), Some(Refusal::EndpointNotAllowed));
     }
 
     #[test]
     fn the_message_names_the_flag_and_never_the_whole_value() {
         let long = format!("https://evil.example/{}", "a".repeat(3000));
-        let e = EndpointPolicy::default().check(&tencent(Some(&long))).unwrap_err();
+        let e = check(&EndpointPolicy::default(), &tencent(Some(&long))).unwrap_err();
         assert!(e.message.contains("--allowed-endpoint"), "{e}");
         assert!(e.message.chars().count() <= crate::cloud::error::MAX_MESSAGE, "{}", e.message);
     }
@@ -402,18 +349,18 @@ mod tests {
         assert!(matches!(allow("https://u:p@vpc.internal", true, true), Err(PolicyError::Malformed { .. })));
         assert!(matches!(allow("https://vpc.internal?x", true, true), Err(PolicyError::Malformed { .. })));
         let p = allow("http://127.0.0.1:8080", true, true).unwrap();
-        assert_eq!(p.check(&tencent(Some("http://127.0.0.1:8080"))), Ok(()));
-        assert_eq!(reason(p.check(&tencent(Some("http://127.0.0.1:8081")))), Some(ENDPOINT_NOT_ALLOWED));
+        assert_eq!(check(&p, &tencent(Some("http://127.0.0.1:8080"))), Ok(()));
+        assert_eq!(reason(check(&p, &tencent(Some("http://127.0.0.1:8081")))), Some(Refusal::EndpointNotAllowed));
         // An installer's template with the region.
         let p = allow("https://nat.{region}.internal", false, false).unwrap();
-        assert_eq!(p.check(&huawei("cn-north-4", Some("https://nat.cn-north-4.internal"))), Ok(()));
+        assert_eq!(check(&p, &huawei("cn-north-4", Some("https://nat.cn-north-4.internal"))), Ok(()));
     }
 
     #[test]
     fn values_that_reach_hosts_or_paths_are_plain_tokens() {
         let p = EndpointPolicy::default();
         for region in ["x@127.0.0.1:29999#", "cn-north-4.evil", "CN-NORTH-4", "cn--north", "-cn", "", "cn/north"] {
-            assert_eq!(reason(p.check(&huawei(region, None))), Some(INVALID_SPEC), "{region:?}");
+            assert_eq!(reason(check(&p, &huawei(region, None))), Some(Refusal::InvalidSpec), "{region:?}");
         }
         let with = |field: &str, value: &str| {
             let mut s = huawei("cn-north-4", None);
@@ -424,17 +371,17 @@ mod tests {
             s
         };
         for v in ["../../v3/projects", "a/b", "a?b", "a#b", "a b", "a%2e"] {
-            assert_eq!(reason(p.check(&with("projectId", v))), Some(INVALID_SPEC), "{v}");
-            assert_eq!(reason(p.check(&with("gatewayId", v))), Some(INVALID_SPEC), "{v}");
+            assert_eq!(reason(check(&p, &with("projectId", v))), Some(Refusal::InvalidSpec), "{v}");
+            assert_eq!(reason(check(&p, &with("gatewayId", v))), Some(Refusal::InvalidSpec), "{v}");
         }
         let mut t = tencent(None);
         t.provider.tencent.as_mut().unwrap().vpc_id = Some("vpc-1&Action=Other".into());
-        assert_eq!(reason(p.check(&t)), Some(INVALID_SPEC));
+        assert_eq!(reason(check(&p, &t)), Some(Refusal::InvalidSpec));
         // Real shapes and the simulators' seeds pass.
         for v in ["0b0e8d9f5a2c4b7e9d1f3a5c7e9b1d3f", "proj-faults", "5f1ab3a4-6c2d-4e1f-9a7b-2c3d4e5f6a7b", "nat-rbac"]
         {
-            assert_eq!(p.check(&with("projectId", v)), Ok(()), "{v}");
-            assert_eq!(p.check(&with("gatewayId", v)), Ok(()), "{v}");
+            assert_eq!(check(&p, &with("projectId", v)), Ok(()), "{v}");
+            assert_eq!(check(&p, &with("gatewayId", v)), Ok(()), "{v}");
         }
         assert!(check_project_id("../x").is_err() && check_project_id("0b0e8d9f5a2c4b7e").is_ok());
     }

@@ -45,20 +45,54 @@ impl ErrorKind {
     }
 }
 
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 9] = [
+        ErrorKind::Throttled,
+        ErrorKind::Transient,
+        ErrorKind::Busy,
+        ErrorKind::NotFound,
+        ErrorKind::Auth,
+        ErrorKind::InvalidRequest,
+        ErrorKind::Unsupported,
+        ErrorKind::InsufficientFunds,
+        ErrorKind::NotLeader,
+    ];
+
+    /// The kind's two spellings, kept side by side so they cannot drift apart: the metric label
+    /// (`natgw_cloud_calls_total{outcome}`) and the words that start an error message.
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            ErrorKind::Throttled => ("throttled", "throttled"),
+            ErrorKind::Transient => ("transient", "transient error"),
+            ErrorKind::Busy => ("busy", "gateway busy"),
+            ErrorKind::NotFound => ("not_found", "not found"),
+            ErrorKind::Auth => ("auth", "authentication failed"),
+            ErrorKind::InvalidRequest => ("invalid_request", "invalid request"),
+            ErrorKind::Unsupported => ("unsupported", "unsupported"),
+            ErrorKind::InsufficientFunds => ("insufficient_funds", "insufficient funds"),
+            ErrorKind::NotLeader => ("not_leader", "not the leader"),
+        }
+    }
+
+    /// The `outcome` label of a failed cloud call.
+    pub fn label(self) -> &'static str {
+        self.names().0
+    }
+}
+
 impl std::fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ErrorKind::Throttled => "throttled",
-            ErrorKind::Transient => "transient error",
-            ErrorKind::Busy => "gateway busy",
-            ErrorKind::NotFound => "not found",
-            ErrorKind::Auth => "authentication failed",
-            ErrorKind::InvalidRequest => "invalid request",
-            ErrorKind::Unsupported => "unsupported",
-            ErrorKind::InsufficientFunds => "insufficient funds",
-            ErrorKind::NotLeader => "not the leader",
-        })
+        f.write_str(self.names().1)
     }
+}
+
+/// Why a spec was refused before any call was made; shown as its own stall reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Refusal {
+    /// An endpoint not on the installer's allow-list.
+    EndpointNotAllowed,
+    /// A region or id that may not reach a host or a path.
+    InvalidSpec,
 }
 
 /// Longest message kept: cloud text reaches status and Events, and a hostile or broken endpoint
@@ -79,15 +113,14 @@ pub struct CloudError {
     pub message: String,
     /// How long the cloud asked us to wait, when it said.
     pub retry_after: Option<Duration>,
-    /// The condition reason to show instead of the kind's, for refusals made before any call
-    /// (e.g. `EndpointNotAllowed`).
-    pub reason: Option<&'static str>,
+    /// Set for refusals made before any call, which the user reads apart from the kind's.
+    pub refusal: Option<Refusal>,
 }
 
 impl CloudError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         let message = capped(&message.into(), MAX_MESSAGE);
-        CloudError { kind, code: None, request_id: None, message, retry_after: None, reason: None }
+        CloudError { kind, code: None, request_id: None, message, retry_after: None, refusal: None }
     }
 
     pub fn with_code(mut self, code: impl Into<String>) -> Self {
@@ -100,8 +133,8 @@ impl CloudError {
         self
     }
 
-    pub fn with_reason(mut self, reason: &'static str) -> Self {
-        self.reason = Some(reason);
+    pub fn with_refusal(mut self, refusal: Refusal) -> Self {
+        self.refusal = Some(refusal);
         self
     }
 
@@ -249,16 +282,7 @@ mod tests {
 
     #[test]
     fn terminal_and_unknown_outcome_are_disjoint() {
-        for kind in [
-            ErrorKind::Throttled,
-            ErrorKind::Transient,
-            ErrorKind::Busy,
-            ErrorKind::NotFound,
-            ErrorKind::Auth,
-            ErrorKind::InvalidRequest,
-            ErrorKind::Unsupported,
-            ErrorKind::InsufficientFunds,
-        ] {
+        for kind in ErrorKind::ALL {
             assert!(!(kind.is_terminal() && kind.outcome_unknown()), "{kind}");
         }
     }

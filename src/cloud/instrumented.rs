@@ -5,7 +5,7 @@ use std::{future::Future, sync::Arc, time::Instant};
 
 use async_trait::async_trait;
 
-use super::{Capacity, CloudError, GatewayRef, Observed, OrderState, OrderTicket, Provider, ProviderKind};
+use super::{Capacity, CloudError, ErrorKind, GatewayRef, Observed, OrderState, OrderTicket, Profile, Provider};
 use crate::{
     api::{OrderAction, Prepaid},
     metrics::{CloudAction, Metrics},
@@ -30,15 +30,19 @@ impl InstrumentedProvider {
         let started = Instant::now();
         let result = call.await;
         let error = result.as_ref().err().map(|e| e.kind);
-        self.metrics.cloud_call(self.inner.kind(), action, error, started.elapsed());
+        let provider = self.inner.profile().label;
+        self.metrics.cloud_call(provider, action, error.map(ErrorKind::label), started.elapsed());
+        if error == Some(ErrorKind::Throttled) {
+            self.metrics.throttled(provider);
+        }
         result
     }
 }
 
 #[async_trait]
 impl Provider for InstrumentedProvider {
-    fn kind(&self) -> ProviderKind {
-        self.inner.kind()
+    fn profile(&self) -> &'static Profile {
+        self.inner.profile()
     }
 
     async fn describe(&self, gateway: &GatewayRef) -> Result<Observed, CloudError> {

@@ -1,5 +1,5 @@
 //! What the controller needs from a cloud, independent of which cloud: the [`Provider`] trait,
-//! credentials, the size mapping and the shared error type.
+//! credentials, each cloud's [`Profile`], the [`Registry`] of clouds and the shared error type.
 
 pub mod batch;
 pub mod connect;
@@ -9,7 +9,9 @@ mod error;
 pub mod http;
 pub mod huawei;
 pub mod instrumented;
+pub mod profile;
 pub mod ratelimit;
+pub mod registry;
 pub mod tencent;
 
 use std::sync::Arc;
@@ -17,76 +19,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use credentials::{Credentials, SecretValue};
-pub use error::{CloudError, ErrorKind};
+pub use error::{CloudError, ErrorKind, Refusal};
+pub use profile::Profile;
+pub use registry::{Registry, Selected};
 
-use crate::api::{BillingMode, NatGatewaySpec, Prepaid, Size};
-
-/// Which cloud API a resource talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ProviderKind {
-    TencentV2,
-    TencentV3,
-    Huawei,
-}
-
-impl ProviderKind {
-    pub fn of(spec: &NatGatewaySpec) -> ProviderKind {
-        match (&spec.provider.tencent, &spec.provider.huawei) {
-            (Some(t), _) => match t.api {
-                crate::api::TencentApi::V2 => ProviderKind::TencentV2,
-                crate::api::TencentApi::V3 => ProviderKind::TencentV3,
-            },
-            // Admission guarantees exactly one provider.
-            (None, _) => ProviderKind::Huawei,
-        }
-    }
-
-    /// Shown in the PROVIDER column.
-    pub fn label(self) -> &'static str {
-        match self {
-            ProviderKind::TencentV2 => "tencent/V2",
-            ProviderKind::TencentV3 => "tencent/V3",
-            ProviderKind::Huawei => "huawei",
-        }
-    }
-
-    /// The cloud's value for a size, or `None` when this cloud has no such size.
-    pub fn capacity_for(self, size: Size) -> Option<Capacity> {
-        match self {
-            ProviderKind::TencentV2 | ProviderKind::TencentV3 => match size {
-                Size::Small => Some(Capacity::Connections(1_000_000)),
-                Size::Medium => Some(Capacity::Connections(3_000_000)),
-                Size::Large => Some(Capacity::Connections(10_000_000)),
-                Size::ExtraLarge | Size::Enterprise => None,
-            },
-            ProviderKind::Huawei => Some(Capacity::Spec(
-                match size {
-                    Size::Small => "1",
-                    Size::Medium => "2",
-                    Size::Large => "3",
-                    Size::ExtraLarge => "4",
-                    Size::Enterprise => "5",
-                }
-                .to_owned(),
-            )),
-        }
-    }
-
-    /// The size a cloud value stands for, if any.
-    pub fn size_of(self, capacity: &Capacity) -> Option<Size> {
-        Size::ALL.into_iter().find(|s| self.capacity_for(*s).as_ref() == Some(capacity))
-    }
-
-    /// Whether this cloud can change a gateway's billing to `to` at all.
-    pub fn supports_billing(self, from: BillingMode, to: BillingMode) -> bool {
-        from == to || (self == ProviderKind::Huawei && from == BillingMode::PayPerUse && to == BillingMode::Prepaid)
-    }
-
-    /// Whether this cloud can move from one size to another in place.
-    pub fn supports_resize(self, from: Size, to: Size) -> bool {
-        self.capacity_for(to).is_some() && !(self == ProviderKind::TencentV2 && to < from)
-    }
-}
+use crate::api::{BillingMode, NatGatewaySpec, Prepaid};
 
 /// A gateway's size as the cloud expresses it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -155,7 +92,8 @@ pub enum OrderState {
 /// a mutating call (the controller decides, so that one change is one order).
 #[async_trait]
 pub trait Provider: Send + Sync {
-    fn kind(&self) -> ProviderKind;
+    /// The cloud API this client speaks.
+    fn profile(&self) -> &'static Profile;
 
     async fn describe(&self, gateway: &GatewayRef) -> Result<Observed, CloudError>;
 
@@ -192,8 +130,11 @@ pub trait Provider: Send + Sync {
     }
 }
 
-/// Builds (or reuses) a client for a resource's cloud account.
+/// Finds a resource's cloud and builds (or reuses) a client for its account.
 pub trait Connector: Send + Sync {
+    /// The registered cloud `spec` names; a refusal (`InvalidSpec`) when none claims it.
+    fn select(&self, spec: &NatGatewaySpec) -> Result<Selected, CloudError>;
+
     fn connect(&self, spec: &NatGatewaySpec, credentials: Credentials) -> Result<Arc<dyn Provider>, CloudError>;
 }
 
@@ -201,64 +142,4 @@ pub trait Connector: Send + Sync {
 /// the balance at once.
 pub fn auto_pay(spec: &NatGatewaySpec) -> bool {
     spec.billing.as_ref().and_then(|b| b.prepaid.as_ref()).is_none_or(|p| p.auto_pay)
-}
-
-impl GatewayRef {
-    pub fn of(spec: &NatGatewaySpec) -> GatewayRef {
-        match (&spec.provider.tencent, &spec.provider.huawei) {
-            (Some(t), _) => GatewayRef {
-                id: spec.gateway_id.clone(),
-                region: t.region.clone(),
-                vpc_id: t.vpc_id.clone(),
-                project_id: None,
-            },
-            (None, Some(h)) => GatewayRef {
-                id: spec.gateway_id.clone(),
-                region: h.region.clone(),
-                vpc_id: None,
-                project_id: h.project_id.clone(),
-            },
-            (None, None) => {
-                GatewayRef { id: spec.gateway_id.clone(), region: String::new(), vpc_id: None, project_id: None }
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_round_trip_through_each_cloud() {
-        for kind in [ProviderKind::TencentV2, ProviderKind::TencentV3, ProviderKind::Huawei] {
-            for size in Size::ALL {
-                if let Some(c) = kind.capacity_for(size) {
-                    assert_eq!(kind.size_of(&c), Some(size), "{kind:?} {size}");
-                }
-            }
-        }
-        assert_eq!(ProviderKind::TencentV3.capacity_for(Size::Medium), Some(Capacity::Connections(3_000_000)));
-        assert_eq!(ProviderKind::TencentV3.capacity_for(Size::ExtraLarge), None);
-        assert_eq!(ProviderKind::Huawei.capacity_for(Size::Enterprise), Some(Capacity::Spec("5".into())));
-        assert_eq!(ProviderKind::Huawei.size_of(&Capacity::Spec("9".into())), None);
-    }
-
-    #[test]
-    fn only_tencent_v2_refuses_downsizes() {
-        assert!(!ProviderKind::TencentV2.supports_resize(Size::Large, Size::Small));
-        assert!(ProviderKind::TencentV2.supports_resize(Size::Small, Size::Large));
-        assert!(ProviderKind::TencentV3.supports_resize(Size::Large, Size::Small));
-        assert!(ProviderKind::Huawei.supports_resize(Size::Enterprise, Size::Small));
-        assert!(!ProviderKind::TencentV3.supports_resize(Size::Small, Size::Enterprise));
-    }
-
-    #[test]
-    fn billing_changes_only_where_an_api_exists() {
-        use BillingMode::*;
-        assert!(ProviderKind::Huawei.supports_billing(PayPerUse, Prepaid));
-        assert!(!ProviderKind::Huawei.supports_billing(Prepaid, PayPerUse));
-        assert!(!ProviderKind::TencentV3.supports_billing(PayPerUse, Prepaid));
-        assert!(ProviderKind::TencentV2.supports_billing(PayPerUse, PayPerUse));
-    }
 }

@@ -22,39 +22,6 @@ pub const RECOVERY: Duration = Duration::from_secs(30);
 /// A throttled bucket never drops below this share of its configured rate.
 const FLOOR: f64 = 0.1;
 
-/// Documented (or chosen, where no limit is published) calls per second by action.
-///
-/// - Tencent API 3.0, documented: `ResetNatGatewayConnection` 20/s, `DescribeNatGateways` 100/s.
-/// - Tencent API 2.0 publishes no per-action numbers: its actions take those of their API 3.0
-///   counterparts (`UpgradeNatGateway`, `QueryNatGatewayProductionStatus` 20/s,
-///   `DescribeNatGateway` 100/s), as the simulator does.
-/// - Huawei BSS, documented: 10/s per account and API (`ShowCustomerOrderDetails`,
-///   `ListCustomerOrders`, `ListPayPerUseCustomerResources`, `PayOrders`). Huawei publishes no NAT or IAM numbers (its API Gateway
-///   answers `APIG.0308` at an account-specific threshold): chosen values, `ShowNatGateway` and
-///   `ListNatGateways` 50/s, `UpdateNatGateway` and `UpdateNatGatewayToPeriod` 20/s,
-///   `KeystoneListProjects` 10/s. Override any of them with `--rate-limit Action=N`.
-pub fn default_limits() -> HashMap<String, f64> {
-    [
-        ("ResetNatGatewayConnection", 20.0),
-        ("DescribeNatGateways", 100.0),
-        ("UpgradeNatGateway", 20.0),
-        ("QueryNatGatewayProductionStatus", 20.0),
-        ("DescribeNatGateway", 100.0),
-        ("ShowNatGateway", 50.0),
-        ("ListNatGateways", 50.0),
-        ("UpdateNatGateway", 20.0),
-        ("UpdateNatGatewayToPeriod", 20.0),
-        ("ShowCustomerOrderDetails", 10.0),
-        ("ListCustomerOrders", 10.0),
-        ("ListPayPerUseCustomerResources", 10.0),
-        ("PayOrders", 10.0),
-        ("KeystoneListProjects", 10.0),
-    ]
-    .into_iter()
-    .map(|(a, n)| (a.to_owned(), n))
-    .collect()
-}
-
 /// Parses `Action=N` (calls per second; `0` lifts the limit), as `--rate-limit` takes it.
 pub fn parse_override(s: &str) -> Result<(String, f64), String> {
     let (action, n) = s.split_once('=').ok_or("expected Action=PER_SECOND, e.g. ResetNatGatewayConnection=20")?;
@@ -125,6 +92,11 @@ impl RateLimiter {
     /// `limits`: calls per second by action; actions without one (or with 0) are not limited.
     pub fn new(limits: HashMap<String, f64>) -> RateLimiter {
         RateLimiter { limits: limits.into_iter().filter(|(_, n)| *n > 0.0).collect(), buckets: Mutex::default() }
+    }
+
+    /// A limiter at a cloud's documented limits (its profile's).
+    pub fn documented(limits: &[(&str, f64)]) -> RateLimiter {
+        RateLimiter::new(limits.iter().map(|(a, n)| ((*a).to_owned(), *n)).collect())
     }
 
     fn lock(&self) -> parking_lot::MutexGuard<'_, HashMap<String, Bucket>> {
@@ -226,10 +198,11 @@ pub struct AccountKey {
     pub key_id: String,
 }
 
-/// The limiters of every account, created on first use with the same limits.
+/// The limiters of every account, created on first use with the cloud's documented limits and the
+/// installer's overrides on top.
 #[derive(Debug)]
 pub struct AccountLimiters {
-    limits: HashMap<String, f64>,
+    overrides: HashMap<String, f64>,
     accounts: Mutex<HashMap<AccountKey, Arc<RateLimiter>>>,
 }
 
@@ -240,15 +213,19 @@ impl Default for AccountLimiters {
 }
 
 impl AccountLimiters {
-    /// The default limits with `overrides` on top (0 lifts one).
+    /// `overrides` (calls per second by action; 0 lifts one) apply to every account.
     pub fn new(overrides: HashMap<String, f64>) -> AccountLimiters {
-        let mut limits = default_limits();
-        limits.extend(overrides);
-        AccountLimiters { limits, accounts: Mutex::default() }
+        AccountLimiters { overrides, accounts: Mutex::default() }
     }
 
-    pub fn for_account(&self, key: AccountKey) -> Arc<RateLimiter> {
-        self.accounts.lock().entry(key).or_insert_with(|| Arc::new(RateLimiter::new(self.limits.clone()))).clone()
+    /// The account's limiter; `documented` are its cloud's limits (one cloud per account key).
+    pub fn for_account(&self, key: AccountKey, documented: &[(&str, f64)]) -> Arc<RateLimiter> {
+        let limits = || {
+            let mut limits: HashMap<String, f64> = documented.iter().map(|(a, n)| ((*a).to_owned(), *n)).collect();
+            limits.extend(self.overrides.clone());
+            Arc::new(RateLimiter::new(limits))
+        };
+        self.accounts.lock().entry(key).or_insert_with(limits).clone()
     }
 }
 
@@ -372,9 +349,11 @@ mod tests {
         assert!(parse_override("=3").is_err());
         let all = AccountLimiters::new(HashMap::from([("DescribeNatGateways".to_owned(), 7.0)]));
         let key = |k: &str| AccountKey { cloud: "tencent", endpoint: None, key_id: k.into() };
-        assert!(Arc::ptr_eq(&all.for_account(key("a")), &all.for_account(key("a"))));
-        assert!(!Arc::ptr_eq(&all.for_account(key("a")), &all.for_account(key("b"))));
-        assert_eq!(all.for_account(key("a")).current_rate("DescribeNatGateways"), Some(7.0));
-        assert_eq!(all.for_account(key("a")).current_rate("ResetNatGatewayConnection"), Some(20.0));
+        let documented = [("DescribeNatGateways", 100.0), ("ResetNatGatewayConnection", 20.0)];
+        let limiter = |k: &str| all.for_account(key(k), &documented);
+        assert!(Arc::ptr_eq(&limiter("a"), &limiter("a")));
+        assert!(!Arc::ptr_eq(&limiter("a"), &limiter("b")));
+        assert_eq!(limiter("a").current_rate("DescribeNatGateways"), Some(7.0));
+        assert_eq!(limiter("a").current_rate("ResetNatGatewayConnection"), Some(20.0));
     }
 }

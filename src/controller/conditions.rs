@@ -6,46 +6,11 @@ use k8s_openapi::{
     jiff::Timestamp,
 };
 
-/// How the resource stands after a reconcile, in words a person can act on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Health {
-    /// The gateway matches the spec.
-    Ready { message: String },
-    /// Work is under way (an order, a transition); Ready=False, Reconciling=True.
-    Progressing { reason: String, message: String },
-    /// A temporary problem (throttling, cloud errors): Reconciling=True, Ready left as it was.
-    Retrying { reason: String, message: String },
-    /// `Observe` found drift: Ready=False, neither reconciling nor stalled.
-    Drift { message: String },
-    /// Needs a person: Ready=False, Stalled=True.
-    Stalled { reason: String, message: String },
-}
-
-impl Health {
-    pub fn reason(&self) -> &str {
-        match self {
-            Health::Ready { .. } => "InSync",
-            Health::Drift { .. } => "DriftDetected",
-            Health::Progressing { reason, .. } | Health::Retrying { reason, .. } | Health::Stalled { reason, .. } => {
-                reason
-            }
-        }
-    }
-
-    pub fn message(&self) -> &str {
-        match self {
-            Health::Ready { message }
-            | Health::Drift { message }
-            | Health::Progressing { message, .. }
-            | Health::Retrying { message, .. }
-            | Health::Stalled { message, .. } => message,
-        }
-    }
-}
+use crate::plan::Health;
 
 /// The new condition list. `lastTransitionTime` moves only when a condition's status flips.
 pub fn conditions(previous: &[Condition], health: &Health, generation: i64, now: Timestamp) -> Vec<Condition> {
-    let (reason, message) = (health.reason(), health.message());
+    let (reason, message) = (health.reason().as_str(), health.message());
     let previous_ready = previous.iter().find(|c| c.type_ == "Ready");
     let ready = match health {
         Health::Ready { .. } => ("True", reason, message),
@@ -85,6 +50,7 @@ pub fn conditions(previous: &[Condition], health: &Health, generation: i64, now:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::Reason;
 
     fn status_of<'a>(c: &'a [Condition], t: &str) -> &'a str {
         &c.iter().find(|c| c.type_ == t).unwrap().status
@@ -95,10 +61,10 @@ mod tests {
         let now = Timestamp::UNIX_EPOCH;
         let cases = [
             (Health::Ready { message: "ok".into() }, ["True", "False", "False"]),
-            (Health::Progressing { reason: "OrderInProgress".into(), message: "m".into() }, ["False", "True", "False"]),
-            (Health::Stalled { reason: "GatewayNotFound".into(), message: "m".into() }, ["False", "False", "True"]),
+            (Health::Progressing { reason: Reason::OrderInProgress, message: "m".into() }, ["False", "True", "False"]),
+            (Health::Stalled { reason: Reason::GatewayNotFound, message: "m".into() }, ["False", "False", "True"]),
             (Health::Drift { message: "m".into() }, ["False", "False", "False"]),
-            (Health::Retrying { reason: "Throttled".into(), message: "m".into() }, ["Unknown", "True", "False"]),
+            (Health::Retrying { reason: Reason::Throttled, message: "m".into() }, ["Unknown", "True", "False"]),
         ];
         for (health, expected) in cases {
             let c = conditions(&[], &health, 3, now);
@@ -113,8 +79,7 @@ mod tests {
         let t0 = Timestamp::UNIX_EPOCH;
         let t1 = Timestamp::from_second(100).unwrap();
         let first = conditions(&[], &Health::Ready { message: "ok".into() }, 1, t0);
-        let second =
-            conditions(&first, &Health::Retrying { reason: "Throttled".into(), message: "slow".into() }, 1, t1);
+        let second = conditions(&first, &Health::Retrying { reason: Reason::Throttled, message: "slow".into() }, 1, t1);
         let ready = second.iter().find(|c| c.type_ == "Ready").unwrap();
         assert_eq!((ready.status.as_str(), ready.last_transition_time.0), ("True", t0));
         let reconciling = second.iter().find(|c| c.type_ == "Reconciling").unwrap();

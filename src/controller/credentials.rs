@@ -16,7 +16,10 @@ use parking_lot::Mutex;
 use k8s_openapi::{ByteString, api::core::v1::Secret};
 use kube::{Api, Client, ResourceExt, runtime::controller::Action};
 
-use crate::cloud::{Credentials, ProviderKind, SecretValue};
+use crate::{
+    cloud::{Credentials, SecretValue, profile::SecretKeys},
+    plan::Reason,
+};
 
 /// How the operator reaches Secrets (`run --secret-access`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -58,12 +61,12 @@ pub enum CredentialsError {
 
 impl CredentialsError {
     /// The `Stalled` reason for problems a person must fix; `None` for ones worth retrying.
-    pub fn stall_reason(&self) -> Option<&'static str> {
+    pub fn stall_reason(&self) -> Option<Reason> {
         match self {
-            CredentialsError::Missing { .. } => Some("SecretNotFound"),
-            CredentialsError::Invalid { .. } => Some("CredentialsInvalid"),
-            CredentialsError::InvalidName { .. } => Some("InvalidSecretRef"),
-            CredentialsError::Forbidden { .. } => Some("SecretForbidden"),
+            CredentialsError::Missing { .. } => Some(Reason::SecretNotFound),
+            CredentialsError::Invalid { .. } => Some(Reason::CredentialsInvalid),
+            CredentialsError::InvalidName { .. } => Some(Reason::InvalidSecretRef),
+            CredentialsError::Forbidden { .. } => Some(Reason::SecretForbidden),
             CredentialsError::Kube { .. } => None,
         }
     }
@@ -94,14 +97,6 @@ fn subject_of(message: &str) -> String {
     }
 }
 
-/// The Secret keys each cloud reads: (key id, secret, session token).
-pub fn keys(kind: ProviderKind) -> (&'static str, &'static str, &'static str) {
-    match kind {
-        ProviderKind::TencentV2 | ProviderKind::TencentV3 => ("secretId", "secretKey", "token"),
-        ProviderKind::Huawei => ("accessKey", "secretKey", "securityToken"),
-    }
-}
-
 /// Credentials of the Secrets that NatGateways reference, reused until the Secret changes.
 ///
 /// Without it every reconcile GETs its Secret: at 10,000 NatGateways that was half of the API
@@ -116,7 +111,7 @@ pub struct Cache {
     entries: Mutex<HashMap<Key, Entry>>,
 }
 
-type Key = (String, String, ProviderKind);
+type Key = (String, String, SecretKeys);
 
 #[derive(Default)]
 struct Entry {
@@ -163,16 +158,16 @@ impl Cache {
         }
     }
 
-    /// The credentials in Secret `namespace/name` for a `kind` gateway: from the cache while the
-    /// Secret is unchanged, else read from the API server.
+    /// The credentials in Secret `namespace/name` under the cloud's `keys`: from the cache while
+    /// the Secret is unchanged, else read from the API server.
     pub async fn read(
         &self,
         client: &Client,
         namespace: &str,
         name: &str,
-        kind: ProviderKind,
+        keys: SecretKeys,
     ) -> Result<Credentials, CredentialsError> {
-        self.read_with((namespace.to_owned(), name.to_owned(), kind), read(client, namespace, name, kind)).await
+        self.read_with((namespace.to_owned(), name.to_owned(), keys), read(client, namespace, name, keys)).await
     }
 
     /// [`Cache::read`] with the API read as `fetch`, which runs only on a miss.
@@ -205,7 +200,7 @@ async fn read(
     client: &Client,
     namespace: &str,
     name: &str,
-    kind: ProviderKind,
+    keys: SecretKeys,
 ) -> Result<(Credentials, Option<String>), CredentialsError> {
     let (namespace, name) = (namespace.to_owned(), name.to_owned());
     // The name goes into the request path: `other/creds` or `../..` must not reach another object.
@@ -222,13 +217,13 @@ async fn read(
         }
         Err(source) => return Err(CredentialsError::Kube { namespace, name, source }),
     };
-    let credentials = parse(&secret, kind).map_err(|problem| CredentialsError::Invalid { namespace, name, problem })?;
+    let credentials = parse(&secret, keys).map_err(|problem| CredentialsError::Invalid { namespace, name, problem })?;
     Ok((credentials, secret.resource_version()))
 }
 
 /// Extracts credentials; the error names keys, never values.
-fn parse(secret: &Secret, kind: ProviderKind) -> Result<Credentials, String> {
-    let (id_key, secret_key, token_key) = keys(kind);
+fn parse(secret: &Secret, keys: SecretKeys) -> Result<Credentials, String> {
+    let SecretKeys { key_id: id_key, secret: secret_key, token: token_key, domain_id: domain_key } = keys;
     let data = secret.data.clone().unwrap_or_default();
     let get = |key: &str| -> Result<Option<String>, String> {
         match data.get(key) {
@@ -242,7 +237,7 @@ fn parse(secret: &Secret, kind: ProviderKind) -> Result<Credentials, String> {
         let present: Vec<&str> = data.keys().map(String::as_str).collect();
         format!(
             "must have the keys {id_key} and {secret_key} (optionally {token_key}{}); it has: {}",
-            if kind == ProviderKind::Huawei { ", domainId" } else { "" },
+            domain_key.map(|k| format!(", {k}")).unwrap_or_default(),
             if present.is_empty() { "no keys".to_owned() } else { present.join(", ") }
         )
     };
@@ -253,7 +248,10 @@ fn parse(secret: &Secret, kind: ProviderKind) -> Result<Credentials, String> {
         key_id,
         secret: SecretValue::new(secret_value),
         session_token: get(token_key)?.map(SecretValue::new),
-        domain_id: get("domainId")?,
+        domain_id: match domain_key {
+            Some(k) => get(k)?,
+            None => None,
+        },
     })
 }
 
@@ -268,13 +266,18 @@ mod tests {
         }
     }
 
+    /// Two clouds' kinds of keys: a token, or a token and an account id.
+    const TOKEN: SecretKeys = SecretKeys { key_id: "secretId", secret: "secretKey", token: "token", domain_id: None };
+    const DOMAIN: SecretKeys =
+        SecretKeys { key_id: "accessKey", secret: "secretKey", token: "securityToken", domain_id: Some("domainId") };
+
     #[test]
     fn reads_each_clouds_keys() {
-        let c = parse(&secret(&[("secretId", "AKID1"), ("secretKey", "s3cr3t\n")]), ProviderKind::TencentV3).unwrap();
+        let c = parse(&secret(&[("secretId", "AKID1"), ("secretKey", "s3cr3t\n")]), TOKEN).unwrap();
         assert_eq!((c.key_id.as_str(), c.secret.expose(), c.session_token.is_none()), ("AKID1", "s3cr3t", true));
         let c = parse(
             &secret(&[("accessKey", "AK"), ("secretKey", "SK"), ("securityToken", "T"), ("domainId", "D")]),
-            ProviderKind::Huawei,
+            DOMAIN,
         )
         .unwrap();
         assert_eq!(c.session_token.unwrap().expose(), "T");
@@ -286,7 +289,7 @@ mod tests {
     }
 
     fn key(name: &str) -> Key {
-        ("ns".into(), name.into(), ProviderKind::TencentV3)
+        ("ns".into(), name.into(), TOKEN)
     }
 
     /// Reads `name` through the cache; the API read answers `key_id` at `rv`. Returns what the
@@ -340,7 +343,7 @@ mod tests {
 
     #[test]
     fn secret_names_are_dns_subdomains() {
-        for ok in ["tencent-creds", "a", "creds.v2", "0", &"a".repeat(253)] {
+        for ok in ["cloud-creds", "a", "creds.v2", "0", &"a".repeat(253)] {
             assert!(is_secret_name(ok), "{ok}");
         }
         for bad in ["other/creds", "../..", "..", ".", "", "Creds", "-a", "a-", "a..b", "a_b", "a b", &"a".repeat(254)]
@@ -364,7 +367,7 @@ mod tests {
             ),
             "{text}"
         );
-        assert_eq!(e.stall_reason(), Some("SecretForbidden"));
+        assert_eq!(e.stall_reason(), Some(Reason::SecretForbidden));
     }
 
     #[test]
@@ -378,12 +381,11 @@ mod tests {
 
     #[test]
     fn wrong_keys_are_named_but_values_are_not() {
-        let err =
-            parse(&secret(&[("accessKey", "AK"), ("secretKey", "topsecret")]), ProviderKind::TencentV2).unwrap_err();
+        let err = parse(&secret(&[("accessKey", "AK"), ("secretKey", "topsecret")]), TOKEN).unwrap_err();
         assert!(err.contains("secretId and secretKey"), "{err}");
         assert!(err.contains("accessKey, secretKey"), "{err}");
         assert!(!err.contains("topsecret"), "{err}");
-        let err = parse(&secret(&[]), ProviderKind::Huawei).unwrap_err();
+        let err = parse(&secret(&[]), DOMAIN).unwrap_err();
         assert!(err.contains("no keys"), "{err}");
     }
 }

@@ -26,12 +26,7 @@ use serde_json::json;
 /// (client-go and kube-runtime use the same window).
 const SERIES_WINDOW: Duration = Duration::from_secs(6 * 60);
 
-/// Normal or Warning, as `kubectl describe` shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EventType {
-    Normal,
-    Warning,
-}
+pub use crate::plan::EventType;
 
 impl EventType {
     fn as_str(self) -> &'static str {

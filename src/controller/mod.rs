@@ -26,19 +26,18 @@ use kube::{
 };
 use tracing::{info, warn};
 
-pub use conditions::Health;
-pub use credentials::{SecretAccess, keys as credential_keys};
+pub use credentials::SecretAccess;
 use events::{EventType, Recorder};
 
 use crate::{
-    api::{NatGateway, NatGatewayStatus, ObservedStatus, OrderAction, OrderPhase, OrderStatus, Size},
+    api::{NatGateway, NatGatewayStatus, ObservedStatus},
     cloud::instrumented::InstrumentedProvider,
-    cloud::{CloudError, Connector, ErrorKind, GatewayRef, GatewayState, Observed, Provider, ProviderKind},
+    cloud::{CloudError, Connector, ErrorKind, Observed, OrderTicket, Profile, Provider, Selected},
     failpoint::{self, Point},
     fence::Fence,
     health::Readiness,
-    metrics::{Metrics, OrderTransition, Outcome},
-    plan::{self, Step},
+    metrics::{Metrics, Outcome},
+    plan::{self, Effect, FINALIZER, Health, Reason, Step, Target},
 };
 
 /// Field manager for status writes.
@@ -144,8 +143,6 @@ pub enum Error {
     StatusWrite { name: String, source: kube::Error },
     #[error("reading the credentials Secret failed: {0}")]
     SecretRead(String),
-    #[error("recording an event failed: {0}")]
-    Event(kube::Error),
     #[error("updating the finalizer of {name} failed: {source}")]
     Finalizer { name: String, source: kube::Error },
     #[error("this replica no longer surely holds the leader lease; the change was not sent")]
@@ -153,6 +150,16 @@ pub enum Error {
 }
 
 impl Error {
+    /// For `natgw_reconcile_errors_total`.
+    fn reason(&self) -> Reason {
+        match self {
+            Error::StatusWrite { .. } => Reason::StatusWriteFailed,
+            Error::SecretRead(_) => Reason::SecretReadFailed,
+            Error::Finalizer { .. } => Reason::FinalizerUpdateFailed,
+            Error::NotLeader => Reason::NotLeader,
+        }
+    }
+
     /// The write was made on a copy older than the stored object (HTTP 409).
     fn is_conflict(&self) -> bool {
         matches!(self, Error::StatusWrite { source: kube::Error::Api(s), .. } | Error::Finalizer { source: kube::Error::Api(s), .. } if s.code == 409)
@@ -202,6 +209,7 @@ pub async fn run(
     // the next oldest takes over its claim.
     let (claim_tx, claim_rx) = futures::channel::mpsc::unbounded();
     let claims = reader.clone();
+    let clouds = ctx.connector.clone();
     let natgw_events = reflector::reflector(
         writer,
         // managedFields (one entry per field manager, status writes included) and annotations
@@ -216,7 +224,7 @@ pub async fn run(
         Ok(watcher::Event::InitDone) => readiness.synced(),
         Ok(watcher::Event::Delete(gone)) => {
             let state = claims.state();
-            for sibling in ownership::siblings(gone, state.iter().map(|g| g.as_ref())) {
+            for sibling in ownership::siblings(gone, state.iter().map(|g| g.as_ref()), clouds.as_ref()) {
                 let _ = claim_tx.unbounded_send(ObjectRef::from(sibling));
             }
         }
@@ -311,66 +319,44 @@ pub async fn reconcile(obj: Arc<NatGateway>, ctx: Arc<Context>) -> Result<Action
             result = Ok(Action::requeue(ctx.backoff(&obj, CONFLICT_BACKOFF, None)));
         }
     }
-    ctx.config.metrics.reconciled(outcome, result.as_ref().err(), started.elapsed());
+    let error = result.as_ref().err().map(|e| e.reason().as_str());
+    ctx.config.metrics.reconciled(outcome, error, started.elapsed());
     result
 }
 
-/// Keeps a resource whose order waits to be paid by hand from disappearing while its order is
-/// open: deleting it would orphan the order (and a new resource could not tell it was ours).
-const FINALIZER: &str = "natgw.io/unpaid-order";
-
-/// Something to report once the status that records it is written: a repeat of a pass whose
-/// write failed must not count an order or an Event twice.
-enum Effect {
-    Event(EventType, &'static str, String),
-    Order(OrderAction, OrderTransition),
-}
-
-/// The state of one reconcile: the object, the status being built, and the cloud.
+/// The state of one reconcile: the object, the status being built and the version it is
+/// written against.
 struct Pass<'a> {
     obj: &'a NatGateway,
     ctx: &'a Context,
-    kind: ProviderKind,
-    gateway: GatewayRef,
     generation: i64,
     /// The version our writes are conditional on, so that a decision made on a stale copy can
     /// never be written (or acted upon).
     resource_version: Option<String>,
-    /// The gateway's state in this pass, once described.
-    gateway_state: Option<GatewayState>,
     previous: NatGatewayStatus,
     status: NatGatewayStatus,
     /// What the last status write said, for `natgw_reconciles_total{outcome}`.
     outcome: Option<Outcome>,
-    /// Events and order counts waiting for the status write that records them.
-    effects: Vec<Effect>,
-    /// The write ends the current run of refusals (in sync, or an order finished).
-    reset_backoff: bool,
     /// The resource is being deleted and kept by our finalizer.
     deleting: bool,
+    /// The cloud's label once the spec's cloud is known, for order counts.
+    provider: &'static str,
 }
 
 impl<'a> Pass<'a> {
     fn new(obj: &'a NatGateway, ctx: &'a Context) -> Self {
-        let kind = ProviderKind::of(&obj.spec);
         let previous = obj.status.clone().unwrap_or_default();
-        let mut status = previous.clone();
-        status.provider = Some(kind.label().to_owned());
-        status.region = Some(GatewayRef::of(&obj.spec).region);
+        let status = previous.clone();
         Pass {
             obj,
             ctx,
-            kind,
-            gateway: GatewayRef::of(&obj.spec),
             generation: obj.meta().generation.unwrap_or_default(),
             resource_version: obj.resource_version(),
-            gateway_state: None,
             previous,
             status,
             outcome: None,
-            effects: Vec::new(),
-            reset_backoff: false,
             deleting: obj.meta().deletion_timestamp.is_some(),
+            provider: "",
         }
     }
 
@@ -382,438 +368,186 @@ impl<'a> Pass<'a> {
         if self.deleting && !self.has_finalizer() {
             return Ok(Action::await_change());
         }
+        let selected = match self.ctx.connector.select(&self.obj.spec) {
+            Ok(s) => s,
+            Err(e) => return self.failed(e).await,
+        };
+        self.provider = selected.profile.label;
+        self.status.provider = Some(selected.profile.label.to_owned());
+        self.status.region = Some(selected.gateway.region.clone());
         let namespace = self.obj.namespace().unwrap_or_default();
         let secret_name = &self.obj.spec.credentials_secret_ref.name;
-        let credentials = match self.ctx.credentials.read(&self.ctx.client, &namespace, secret_name, self.kind).await {
+        let keys = selected.profile.secret_keys;
+        let credentials = match self.ctx.credentials.read(&self.ctx.client, &namespace, secret_name, keys).await {
             Ok(c) => c,
             Err(e) => match e.stall_reason() {
                 Some(reason) => {
                     let forbidden = matches!(e, credentials::CredentialsError::Forbidden { .. });
-                    return self.stall(reason, e.to_string(), self.ctx.credentials.after_stall(forbidden)).await;
+                    let next = plan::Next::CredentialsChange { forbidden };
+                    let applied =
+                        plan::stall(reason, e.to_string(), next, &facts(self.obj, &self.previous, self.provider));
+                    return self.perform(applied, None).await;
                 }
                 None => return Err(Error::SecretRead(e.to_string())),
             },
         };
         let provider = match self.ctx.connector.connect(&self.obj.spec, credentials) {
             Ok(p) => InstrumentedProvider::wrap(p, self.ctx.config.metrics.clone()),
-            Err(e) => return self.cloud_error(e).await,
+            Err(e) => return self.failed(e).await,
         };
 
-        let observed = match provider.describe(&self.gateway).await {
+        let gateway = &selected.gateway;
+        let observed = match provider.describe(gateway).await {
             Ok(o) => Some(o),
             Err(e) if e.kind == ErrorKind::NotFound => None,
-            Err(e) => return self.cloud_error(e).await,
+            Err(e) => return self.failed(e).await,
         };
         if let Some(o) = &observed {
-            self.gateway_state = Some(o.state);
-            self.status.observed = Some(self.observed_status(o));
-        }
-        let mut open = self
-            .status
-            .order
-            .as_deref()
-            .cloned()
-            .filter(|o| !matches!(o.phase, OrderPhase::Succeeded | OrderPhase::Failed));
-        // An intent without an order id: the call may have landed before we could record its
-        // answer. Where the cloud can list orders, adopt the one it holds instead of ordering twice.
-        if let Some(order) = open.as_mut().filter(|o| o.phase == OrderPhase::Submitting && o.id.is_none())
-            && observed.is_some()
-        {
-            match provider.find_open_order(&self.gateway, order.action).await {
-                Ok(Some(id)) => {
-                    info!(name = %self.obj.name_any(), order = %id, "adopting an order the cloud already holds");
-                    order.id = Some(id);
-                    order.phase = OrderPhase::InProgress;
-                    self.status.order = Some(Box::new(order.clone()));
+            self.status.observed = Some(observed_status(selected.profile, o));
+            // The call of an intent may have landed before its answer was recorded: where the
+            // cloud can list orders, the plan follows the one it holds instead of ordering twice.
+            if let Some(action) = plan::lost_intent(&self.status) {
+                match provider.find_open_order(gateway, action).await {
+                    Ok(Some(id)) => {
+                        info!(name = %self.obj.name_any(), order = %id, "adopting an order the cloud already holds");
+                        plan::adopt(&mut self.status, id);
+                    }
+                    Ok(None) => {}
+                    Err(e) => return self.failed(e).await,
                 }
-                Ok(None) => {}
-                Err(e) => return self.cloud_error(e).await,
             }
         }
+        let open = self.status.order.as_deref().filter(|o| plan::is_open(o)).cloned();
         let order_state = match open.as_ref().and_then(|o| o.id.as_deref()) {
-            Some(id) if observed.is_some() => match provider.order_status(&self.gateway, id).await {
+            Some(id) if observed.is_some() => match provider.order_status(gateway, id).await {
                 Ok(s) => Some(s),
-                Err(e) => return self.cloud_error(e).await,
+                Err(e) => return self.failed(e).await,
             },
             _ => None,
         };
-
-        let step = plan::plan(plan::Inputs {
+        let inputs = plan::Inputs {
             spec: &self.obj.spec,
             generation: self.generation,
-            kind: self.kind,
+            kind: selected.profile,
             observed: observed.as_ref(),
             order: open.as_ref(),
             order_state: order_state.as_ref(),
             last_order: self.status.last_order.as_deref(),
-        });
+            owner: None,
+        };
+        let mut step = plan::plan(inputs);
+        // Who owns the gateway matters only to an order: the scan of every resource is made then.
+        if matches!(step, Step::Submit { .. }) {
+            let natgws = self.ctx.natgws.state();
+            let clouds = self.ctx.connector.as_ref();
+            let owner = ownership::other_owner(self.obj, natgws.iter().map(|g| g.as_ref()), clouds)
+                .map(|o| format!("{}/{}", o.namespace().unwrap_or_default(), o.name_any()));
+            step = plan::plan(plan::Inputs { owner: owner.as_deref(), ..inputs });
+        }
         tracing::debug!(name = %self.obj.name_any(), ?step, "planned");
-        self.act(step, provider.as_ref(), open).await
-    }
-
-    async fn act(&mut self, step: Step, provider: &dyn Provider, open: Option<OrderStatus>) -> Result<Action, Error> {
-        let poll = self.ctx.config.poll_interval;
-        // A resource being deleted only follows its open order to the end; with none left, it
-        // lets go at once.
-        if self.deleting && !matches!(step, Step::Wait(_) | Step::Finish { .. }) {
-            self.release_finalizer().await?;
-            return Ok(Action::await_change());
-        }
-        match step {
-            Step::InSync => {
-                let size = self.obj.spec.size;
-                let message = format!("the gateway is {size} and {}", self.obj.spec.billing_mode());
-                self.reset_backoff = true;
-                self.write(Health::Ready { message }).await?;
-                Ok(Action::requeue(self.ctx.config.drift_interval))
-            }
-            Step::Drift { message } => {
-                self.reset_backoff = true;
-                self.write(Health::Drift { message }).await?;
-                Ok(Action::requeue(self.ctx.config.drift_interval))
-            }
-            Step::Wait(wait) => {
+        let crash_after_write = match step {
+            Step::Wait(_) => {
                 failpoint::crash_at(Point::WhilePolling);
-                if let Some(order) = self.status.order.as_mut() {
-                    order.phase = match wait {
-                        plan::Wait::AwaitingPayment => OrderPhase::AwaitingPayment,
-                        _ => OrderPhase::InProgress,
-                    };
-                }
-                let mut message = self.wait_message(wait, open.as_ref());
-                if wait == plan::Wait::AwaitingPayment {
-                    // An order someone must pay outlives a deletion: keep the resource until then.
-                    self.ensure_finalizer().await?;
-                    if open.as_ref().is_some_and(|o| o.phase != OrderPhase::AwaitingPayment) {
-                        self.effects.push(Effect::Event(EventType::Warning, "AwaitingPayment", message.clone()));
-                        if let Some(o) = &open {
-                            self.effects.push(Effect::Order(o.action, OrderTransition::AwaitingPayment));
-                        }
-                    }
-                }
-                let mut reason = wait.reason();
-                if self.deleting && open.is_some() {
-                    reason = "DeletionWaitsForOrder";
-                    message = format!(
-                        "{message}; the NatGateway was deleted and is kept (finalizer {FINALIZER}) until this order is paid or cancelled in the cloud; remove the finalizer to let it go now and leave the order to the billing center"
-                    );
-                    if self.previous_reason("Ready") != Some(reason) {
-                        self.effects.push(Effect::Event(EventType::Warning, reason, message.clone()));
-                    }
-                }
-                self.write(Health::Progressing { reason: reason.to_owned(), message }).await?;
-                // Nobody pays an order within seconds: poll those gently.
-                let after = if wait == plan::Wait::AwaitingPayment { poll.saturating_mul(6) } else { poll };
-                Ok(Action::requeue(after))
+                None
             }
-            // An intent that never reached the cloud and is no longer wanted: nothing was ordered,
-            // so there is nothing to report as failed; drop it and plan afresh.
-            Step::Finish { phase: OrderPhase::Failed, message }
-                if open.as_ref().is_some_and(|o| o.phase == OrderPhase::Submitting && o.id.is_none())
-                    && self.gateway_state == Some(GatewayState::Ready) =>
-            {
-                self.status.order = None;
-                self.effects.push(Effect::Event(EventType::Normal, "IntentDropped", message.clone()));
-                self.write(Health::Progressing { reason: "Replanning".into(), message }).await?;
-                self.after_order().await
-            }
-            Step::Finish { phase, message } => {
-                if let Some(mut order) = self.status.order.take() {
-                    order.phase = phase;
-                    order.finished_at = Some(Time(Timestamp::now()));
-                    order.message = Some(message.clone());
-                    let (type_, reason, transition) = match phase {
-                        OrderPhase::Succeeded => (EventType::Normal, "OrderSucceeded", OrderTransition::Succeeded),
-                        _ => (EventType::Warning, "OrderFailed", OrderTransition::Failed),
-                    };
-                    self.effects.push(Effect::Event(type_, reason, message.clone()));
-                    self.effects.push(Effect::Order(order.action, transition));
-                    self.status.last_order = Some(order);
-                }
-                let health = match phase {
-                    OrderPhase::Succeeded => Health::Progressing { reason: "OrderSucceeded".into(), message },
-                    _ => Health::Stalled { reason: "OrderFailed".into(), message },
-                };
-                self.reset_backoff = true;
-                self.write(health).await?;
-                failpoint::crash_at(Point::AfterCompletion);
-                self.after_order().await
-            }
-            Step::Stall { reason, message } => {
-                // Causes the spec alone can fix wait for a change; the others are re-read slowly.
-                let after = match reason {
-                    plan::StallReason::UnsupportedSize => Action::await_change(),
-                    _ => Action::requeue(self.ctx.config.drift_interval),
-                };
-                self.stall(reason.reason(), message, after).await
-            }
-            Step::Submit { action, target, attempt } => {
-                let state = self.ctx.natgws.state();
-                if let Some(owner) = ownership::other_owner(self.obj, state.iter().map(|g| g.as_ref())) {
-                    let message = format!(
-                        "the cloud gateway {} is already managed by NatGateway {}/{} (the older claim), so this one orders nothing; delete one of them, or set spec.managementPolicy: Observe on this one to watch the gateway without ordering",
-                        self.obj.spec.gateway_id,
-                        owner.namespace().unwrap_or_default(),
-                        owner.name_any()
-                    );
-                    // The owner's deletion brings us back (see `run`); a slow re-check covers the rest.
-                    return self
-                        .stall("GatewayClaimed", message, Action::requeue(self.ctx.config.drift_interval))
-                        .await;
-                }
-                self.submit(provider, action, target, attempt).await
-            }
-        }
-    }
-
-    /// After an order ended (or an unsent intent was dropped): let a deleted resource go, drop a
-    /// finalizer no longer needed, and plan again right away (billing, then size).
-    async fn after_order(&mut self) -> Result<Action, Error> {
-        if self.has_finalizer() {
-            self.release_finalizer().await?;
-        }
-        if self.deleting {
-            return Ok(Action::await_change());
-        }
-        Ok(Action::requeue(Duration::from_millis(200)))
-    }
-
-    /// Records the intent, then makes exactly one cloud call for it.
-    async fn submit(
-        &mut self,
-        provider: &dyn Provider,
-        action: OrderAction,
-        target: String,
-        attempt: u32,
-    ) -> Result<Action, Error> {
+            Step::Finish { .. } => Some(Point::AfterCompletion),
+            _ => None,
+        };
+        let applied = plan::apply(step, &facts(self.obj, &self.previous, self.provider), &mut self.status);
+        let Some(target) = applied.call else {
+            return self.perform(applied, crash_after_write).await;
+        };
+        // Only the leader records an intent: its call must not be sent by anyone else.
         let fence = self.ctx.config.fence.clone();
         if fence.remaining().is_none() {
             return Err(Error::NotLeader);
         }
-        let intent = OrderStatus {
-            action,
-            target: target.clone(),
-            attempt,
-            id: None,
-            request_id: None,
-            generation: Some(self.generation),
-            phase: OrderPhase::Submitting,
-            submitted_at: Time(Timestamp::now()),
-            finished_at: None,
-            message: None,
-        };
         failpoint::crash_at(Point::BeforeIntent);
-        // An order someone must pay by hand can outlive a deletion: keep the resource until then.
-        if !crate::cloud::auto_pay(&self.obj.spec) {
-            self.ensure_finalizer().await?;
-        }
-        self.status.order = Some(Box::new(intent));
-        let what = format!("{action} to {target}");
-        // If this write fails nothing was ordered; the retry plans afresh.
-        self.write(Health::Progressing { reason: "OrderSubmitting".into(), message: format!("submitting {what}") })
-            .await?;
+        self.perform(applied, None).await?;
         failpoint::crash_at(Point::AfterIntent);
-
-        let prepaid = self.obj.spec.billing.as_ref().and_then(|b| b.prepaid.as_ref());
-        // Every call inside the fence's scope is sent only while this replica surely leads.
-        let result = fence
-            .scope(async {
-                match action {
-                    OrderAction::Resize => {
-                        // plan only resizes to sizes the cloud has.
-                        let capacity = Size::ALL
-                            .into_iter()
-                            .find(|s| s.to_string() == target)
-                            .and_then(|s| self.kind.capacity_for(s))
-                            .ok_or_else(|| {
-                                CloudError::new(ErrorKind::InvalidRequest, format!("no cloud value for size {target}"))
-                            })?;
-                        provider.resize(&self.gateway, &capacity, crate::cloud::auto_pay(&self.obj.spec)).await
-                    }
-                    OrderAction::ChangeBilling => match prepaid {
-                        Some(prepaid) => provider.change_billing(&self.gateway, prepaid).await,
-                        None => Err(CloudError::new(ErrorKind::InvalidRequest, "spec.billing.prepaid is missing")),
-                    },
-                }
-            })
-            .await;
-        match result {
+        let answer = fence.scope(self.call(&selected, provider.as_ref(), target)).await;
+        let answer = match answer {
             Ok(ticket) => {
                 failpoint::crash_at(Point::AfterAccept);
-                let shown_id = ticket.order_id.clone().or(ticket.request_id.clone()).unwrap_or_default();
-                if let Some(order) = self.status.order.as_mut() {
-                    order.id = ticket.order_id;
-                    order.request_id = ticket.request_id;
-                    order.phase = OrderPhase::InProgress;
-                }
-                let message = format!("{what} submitted (order {shown_id})");
-                self.effects.push(Effect::Event(EventType::Normal, "OrderSubmitted", message.clone()));
-                self.effects.push(Effect::Order(action, OrderTransition::Submitted));
-                self.write(Health::Progressing { reason: "OrderInProgress".into(), message }).await?;
-                Ok(Action::requeue(self.ctx.config.poll_interval))
+                plan::Answer::Accepted(ticket)
             }
-            // Nothing was sent; the intent stays for the replica that leads now to resolve.
-            Err(e) if e.kind == ErrorKind::NotLeader => Err(Error::NotLeader),
-            Err(e) if e.kind.outcome_unknown() => {
-                // The cloud may have applied it: keep the intent, the next pass checks the gateway.
-                if let Some(order) = self.status.order.as_mut() {
-                    order.message = Some(format!("outcome unknown: {e}"));
-                }
-                let message =
-                    format!("{what}: the cloud's answer was lost ({e}); checking the gateway before anything else");
-                self.effects.push(Effect::Event(EventType::Warning, "OrderOutcomeUnknown", message.clone()));
-                let wait = self.ctx.backoff(self.obj, self.ctx.config.poll_interval, e.retry_after);
-                self.write(Health::Retrying { reason: "CloudUnavailable".into(), message }).await?;
-                Ok(Action::requeue(wait))
+            Err(error) => {
+                let open_order = match plan::looks_for_open_order(&error) {
+                    true => provider.find_open_order(gateway, target.action()).await.ok().flatten(),
+                    false => None,
+                };
+                plan::Answer::Failed { error, open_order }
             }
-            Err(e) => {
-                // A definite refusal: nothing was ordered by this call. A busy gateway may be busy
-                // with an order of ours whose record was lost (the resource was deleted and
-                // created again): follow that order rather than wait for it blindly.
-                if e.kind == ErrorKind::Busy
-                    && let Ok(Some(id)) = provider.find_open_order(&self.gateway, action).await
-                    && let Some(order) = self.status.order.as_mut()
-                {
-                    order.id = Some(id.clone());
-                    order.phase = OrderPhase::InProgress;
-                    let message = format!(
-                        "{what}: the cloud already holds an open order {id} of this kind for this gateway; following it instead of ordering again"
-                    );
-                    self.effects.push(Effect::Event(EventType::Normal, "OrderAdopted", message.clone()));
-                    self.write(Health::Progressing { reason: "OrderInProgress".into(), message }).await?;
-                    return Ok(Action::requeue(self.ctx.config.poll_interval));
-                }
-                let mut order = self.status.order.take();
-                if e.kind.is_terminal()
-                    && let Some(o) = order.as_mut()
-                {
-                    o.phase = OrderPhase::Failed;
-                    self.effects.push(Effect::Order(action, OrderTransition::Failed));
-                    o.finished_at = Some(Time(Timestamp::now()));
-                    o.message = Some(e.to_string());
-                    self.status.last_order = order;
-                }
-                self.cloud_error(e).await
-            }
-        }
-    }
-
-    fn wait_message(&self, wait: plan::Wait, open: Option<&OrderStatus>) -> String {
-        let order = open.map(|o| {
-            let id = o.id.as_deref().or(o.request_id.as_deref()).map(|id| format!(" (order {id})")).unwrap_or_default();
-            format!("{} to {}{id}", o.action, o.target)
-        });
-        match (wait, order) {
-            (plan::Wait::AwaitingPayment, Some(o)) => {
-                format!(
-                    "{o} is waiting for payment; pay it in the cloud console's billing center and the operator continues"
-                )
-            }
-            (plan::Wait::OrderInProgress, Some(o)) => format!("{o} is in progress"),
-            (plan::Wait::GatewayTransitioning, Some(o)) => format!("{o}: the gateway is applying the change"),
-            (_, None) => {
-                "the gateway is changing (a change made outside the operator); waiting for it to settle".to_owned()
-            }
-        }
-    }
-
-    fn observed_status(&self, o: &Observed) -> ObservedStatus {
-        use crate::cloud::Capacity;
-        let (connections, spec) = match &o.capacity {
-            Capacity::Connections(n) => (Some(*n), None),
-            Capacity::Spec(s) => (None, Some(s.clone())),
         };
-        ObservedStatus {
-            size: self.kind.size_of(&o.capacity),
-            max_concurrent_connections: connections,
-            spec,
-            billing_mode: Some(o.billing),
-            state: o.raw_state.clone(),
-            checked_at: Time(Timestamp::now()),
-        }
+        let applied = plan::answer(answer, &facts(self.obj, &self.previous, self.provider), &mut self.status);
+        self.perform(applied, None).await
     }
 
-    /// Turns a cloud error into conditions, an Event and a requeue.
-    async fn cloud_error(&mut self, e: CloudError) -> Result<Action, Error> {
-        if e.kind == ErrorKind::NotLeader {
-            return Err(Error::NotLeader);
-        }
-        let reason = e.reason.unwrap_or(match e.kind {
-            ErrorKind::Throttled => "Throttled",
-            ErrorKind::Transient => "CloudUnavailable",
-            ErrorKind::Busy => "GatewayBusy",
-            ErrorKind::NotFound => "GatewayNotFound",
-            ErrorKind::Auth => "CredentialsInvalid",
-            ErrorKind::InvalidRequest => "InvalidRequest",
-            ErrorKind::Unsupported => "UnsupportedChange",
-            ErrorKind::InsufficientFunds => "InsufficientFunds",
-            ErrorKind::NotLeader => "NotLeader",
-        });
-        let secret = &self.obj.spec.credentials_secret_ref.name;
-        let advice = match e.kind {
-            ErrorKind::Auth => format!("; check the credentials in Secret {secret} and their permissions"),
-            ErrorKind::InsufficientFunds => {
-                "; top up the cloud account, then change the spec or the Secret to retry".to_owned()
+    /// The one cloud call of an order; every call inside the fence's scope is sent only while
+    /// this replica surely leads.
+    async fn call(
+        &self,
+        selected: &Selected,
+        provider: &dyn Provider,
+        target: Target,
+    ) -> Result<OrderTicket, CloudError> {
+        let gateway = &selected.gateway;
+        match target {
+            Target::Size(size) => {
+                // plan only resizes to sizes the cloud has.
+                let capacity = selected.profile.capacity_for(size).ok_or_else(|| {
+                    CloudError::new(ErrorKind::InvalidRequest, format!("no cloud value for size {size}"))
+                })?;
+                provider.resize(gateway, &capacity, crate::cloud::auto_pay(&self.obj.spec)).await
             }
-            ErrorKind::InvalidRequest | ErrorKind::Unsupported | ErrorKind::NotFound => "; fix the spec".to_owned(),
-            _ => "; retrying with backoff".to_owned(),
+            // plan only changes billing towards a subscription.
+            Target::Billing(_) => match self.obj.spec.billing.as_ref().and_then(|b| b.prepaid.as_ref()) {
+                Some(prepaid) => provider.change_billing(gateway, prepaid).await,
+                None => Err(CloudError::new(ErrorKind::InvalidRequest, "spec.billing.prepaid is missing")),
+            },
+        }
+    }
+
+    async fn failed(&mut self, e: CloudError) -> Result<Action, Error> {
+        let applied = plan::cloud_error(e, &facts(self.obj, &self.previous, self.provider));
+        self.perform(applied, None).await
+    }
+
+    /// Does what the plan asked: the finalizer, the status write, the Events and counts it
+    /// records, and the requeue. `crash_after_write`: a crash point between the write and the
+    /// finalizer's release.
+    async fn perform(&mut self, applied: plan::Applied, crash_after_write: Option<Point>) -> Result<Action, Error> {
+        let poll = self.ctx.config.poll_interval;
+        let action = match applied.next {
+            plan::Next::NotLeader => return Err(Error::NotLeader),
+            plan::Next::DriftCheck => Action::requeue(self.ctx.config.drift_interval),
+            plan::Next::Poll => Action::requeue(poll),
+            plan::Next::PaymentPoll => Action::requeue(poll.saturating_mul(6)),
+            plan::Next::Replan => Action::requeue(Duration::from_millis(200)),
+            plan::Next::AwaitChange => Action::await_change(),
+            plan::Next::Backoff { retry_after } => Action::requeue(self.ctx.backoff(self.obj, poll, retry_after)),
+            plan::Next::CredentialsChange { forbidden } => self.ctx.credentials.after_stall(forbidden),
         };
-        let message = format!("{e}{advice}");
-        if e.kind.is_terminal() {
-            // Only a spec or Secret change can help; both re-trigger us where Secrets are watched.
-            let then = if e.kind == ErrorKind::Auth {
-                self.ctx.credentials.after_stall(false)
-            } else {
-                Action::await_change()
-            };
-            self.stall(reason, message, then).await
-        } else {
-            let wait = self.ctx.backoff(self.obj, self.ctx.config.poll_interval, e.retry_after);
-            self.write(Health::Retrying { reason: reason.to_owned(), message }).await?;
-            Ok(Action::requeue(wait))
+        if applied.finalizer == Some(plan::Finalizer::Keep) && !self.has_finalizer() && !self.deleting {
+            self.apply_finalizer(serde_json::json!([FINALIZER])).await?;
         }
+        if let Some(health) = applied.health {
+            self.write(health, applied.reset_backoff, applied.effects).await?;
+        }
+        if let Some(point) = crash_after_write {
+            failpoint::crash_at(point);
+        }
+        if applied.finalizer == Some(plan::Finalizer::Release) && self.has_finalizer() {
+            self.apply_finalizer(serde_json::json!([])).await?;
+        }
+        Ok(action)
     }
 
-    /// The reason of the condition `type_` as last written.
-    fn previous_reason(&self, type_: &str) -> Option<&str> {
-        self.previous.conditions.iter().find(|c| c.type_ == type_).map(|c| c.reason.as_str())
-    }
-
-    async fn stall(&mut self, reason: &'static str, mut message: String, then: Action) -> Result<Action, Error> {
-        if self.deleting {
-            message = format!(
-                "{message}; the NatGateway is being deleted and is kept (finalizer {FINALIZER}) while its order is open: remove the finalizer to let it go now"
-            );
-        }
-        let previous = self.previous.conditions.iter().find(|c| c.type_ == "Stalled");
-        if previous.is_none_or(|c| c.status != "True" || c.reason != reason || c.message != message) {
-            self.effects.push(Effect::Event(EventType::Warning, reason, message.clone()));
-        }
-        self.write(Health::Stalled { reason: reason.to_owned(), message }).await?;
-        Ok(then)
-    }
-
-    async fn event(&self, type_: EventType, reason: &str, note: &str) {
+    async fn event(&self, type_: EventType, reason: Reason, note: &str) {
         // An Event is best effort: failing to record one must not stop an order.
-        if let Err(e) = self.ctx.recorder.publish(&self.obj.object_ref(&()), type_, reason, note).await {
-            warn!(name = %self.obj.name_any(), error = %Error::Event(e), "could not record event");
+        if let Err(e) = self.ctx.recorder.publish(&self.obj.object_ref(&()), type_, reason.as_str(), note).await {
+            warn!(name = %self.obj.name_any(), error = %e, "could not record event");
         }
-    }
-
-    /// Adds [`FINALIZER`], conditional on the version this pass decided on.
-    async fn ensure_finalizer(&mut self) -> Result<(), Error> {
-        if self.has_finalizer() || self.deleting {
-            return Ok(());
-        }
-        self.apply_finalizer(serde_json::json!([FINALIZER])).await
-    }
-
-    /// Removes [`FINALIZER`] (a deleted resource then goes away).
-    async fn release_finalizer(&mut self) -> Result<(), Error> {
-        if !self.has_finalizer() {
-            return Ok(());
-        }
-        self.apply_finalizer(serde_json::json!([])).await
     }
 
     /// Server-side apply of our finalizer list under a field manager of its own, so that other
@@ -852,9 +586,11 @@ impl<'a> Pass<'a> {
 
     /// Writes the whole status with server-side apply on the status subresource, then reports
     /// what the written status records (Events, order counts).
-    async fn write(&mut self, health: Health) -> Result<(), Error> {
-        self.ctx.config.metrics.health_written(&health);
-        self.outcome = Some(Outcome::of(&health));
+    async fn write(&mut self, health: Health, reset_backoff: bool, effects: Vec<Effect>) -> Result<(), Error> {
+        if let Some(reason) = health.error_reason() {
+            self.ctx.config.metrics.reconcile_error(reason.as_str());
+        }
+        self.outcome = Some(health.outcome());
         self.status.observed_generation = Some(self.generation);
         self.status.conditions =
             conditions::conditions(&self.status.conditions, &health, self.generation, Timestamp::now());
@@ -875,15 +611,46 @@ impl<'a> Pass<'a> {
                 .map_err(|source| Error::StatusWrite { name: self.obj.name_any(), source })?;
             self.resource_version = written.resource_version();
         }
-        if std::mem::take(&mut self.reset_backoff) {
+        if reset_backoff {
             self.ctx.reset_backoff(self.obj);
         }
-        for effect in std::mem::take(&mut self.effects) {
+        for effect in effects {
             match effect {
                 Effect::Event(type_, reason, note) => self.event(type_, reason, &note).await,
-                Effect::Order(action, transition) => self.ctx.config.metrics.order(self.kind, action, transition),
+                Effect::Order { provider, action, transition } => {
+                    self.ctx.config.metrics.order(provider, action, transition)
+                }
             }
         }
         Ok(())
+    }
+}
+
+/// What the plan knows of the resource besides its inputs.
+fn facts<'p>(obj: &'p NatGateway, previous: &'p NatGatewayStatus, provider: &'static str) -> plan::Facts<'p> {
+    plan::Facts {
+        spec: &obj.spec,
+        generation: obj.meta().generation.unwrap_or_default(),
+        provider,
+        deleting: obj.meta().deletion_timestamp.is_some(),
+        previous,
+        now: Timestamp::now(),
+    }
+}
+
+/// What the status shows of one read of the gateway.
+fn observed_status(profile: &Profile, o: &Observed) -> ObservedStatus {
+    use crate::cloud::Capacity;
+    let (connections, spec) = match &o.capacity {
+        Capacity::Connections(n) => (Some(*n), None),
+        Capacity::Spec(s) => (None, Some(s.clone())),
+    };
+    ObservedStatus {
+        size: profile.size_of(&o.capacity),
+        max_concurrent_connections: connections,
+        spec,
+        billing_mode: Some(o.billing),
+        state: o.raw_state.clone(),
+        checked_at: Time(Timestamp::now()),
     }
 }

@@ -10,7 +10,7 @@ use kube::{ResourceExt, runtime::reflector::ObjectRef};
 
 use crate::{
     api::{ManagementPolicy, NatGateway},
-    cloud::GatewayRef,
+    cloud::Connector,
 };
 
 /// What names one cloud gateway: the cloud, the region and the gateway id. The account is not
@@ -24,9 +24,14 @@ pub struct Claim {
 }
 
 impl Claim {
-    pub fn of(obj: &NatGateway) -> Claim {
-        let cloud = if obj.spec.provider.tencent.is_some() { "tencent" } else { "huawei" };
-        Claim { cloud, region: GatewayRef::of(&obj.spec).region, gateway_id: obj.spec.gateway_id.clone() }
+    /// `None` for a spec no cloud serves: it can order nothing, so it claims nothing.
+    pub fn of(obj: &NatGateway, clouds: &dyn Connector) -> Option<Claim> {
+        let selected = clouds.select(&obj.spec).ok()?;
+        Some(Claim {
+            cloud: selected.profile.account,
+            region: selected.gateway.region,
+            gateway_id: selected.gateway.id,
+        })
     }
 }
 
@@ -42,30 +47,43 @@ fn age_key(obj: &NatGateway) -> (Option<k8s_openapi::jiff::Timestamp>, String, S
 
 /// The resource that owns the gateway `obj` names, when it is another one: `obj` must not order.
 /// `None` when `obj` holds the claim or orders nothing.
-pub fn other_owner<'a>(obj: &NatGateway, all: impl IntoIterator<Item = &'a NatGateway>) -> Option<&'a NatGateway> {
+pub fn other_owner<'a>(
+    obj: &NatGateway,
+    all: impl IntoIterator<Item = &'a NatGateway>,
+    clouds: &dyn Connector,
+) -> Option<&'a NatGateway> {
     if !claims(obj) {
         return None;
     }
-    let claim = Claim::of(obj);
+    let claim = Claim::of(obj, clouds)?;
     let me = age_key(obj);
     all.into_iter()
-        .filter(|other| claims(other) && Claim::of(other) == claim)
+        .filter(|other| claims(other) && Claim::of(other, clouds).as_ref() == Some(&claim))
         .filter(|other| age_key(other) < me)
         .min_by_key(|other| age_key(other))
 }
 
 /// The other resources that name the same gateway as `obj`, to be looked at again when `obj`
 /// goes away (one of them takes over its claim).
-pub fn siblings<'a>(obj: &NatGateway, all: impl IntoIterator<Item = &'a NatGateway>) -> Vec<&'a NatGateway> {
-    let claim = Claim::of(obj);
+pub fn siblings<'a>(
+    obj: &NatGateway,
+    all: impl IntoIterator<Item = &'a NatGateway>,
+    clouds: &dyn Connector,
+) -> Vec<&'a NatGateway> {
+    let Some(claim) = Claim::of(obj, clouds) else { return Vec::new() };
     let me = ObjectRef::from(obj);
-    all.into_iter().filter(|other| ObjectRef::from(*other) != me && Claim::of(other) == claim).collect()
+    let same = |other: &NatGateway| Claim::of(other, clouds).as_ref() == Some(&claim);
+    all.into_iter().filter(|other| ObjectRef::from(*other) != me && same(other)).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn clouds() -> crate::cloud::connect::CloudConnector {
+        crate::cloud::connect::CloudConnector::new(reqwest::Client::new())
+    }
 
     fn natgw(ns: &str, name: &str, created: &str, gateway: &str, policy: &str) -> NatGateway {
         serde_json::from_value(json!({
@@ -84,8 +102,8 @@ mod tests {
         let old = natgw("b", "old", "2026-01-01T00:00:00Z", "nat-1", "Manage");
         let new = natgw("a", "new", "2026-02-01T00:00:00Z", "nat-1", "Manage");
         let all = [old.clone(), new.clone()];
-        assert_eq!(other_owner(&new, &all).map(|o| o.name_any()), Some("old".into()));
-        assert!(other_owner(&old, &all).is_none());
+        assert_eq!(other_owner(&new, &all, &clouds()).map(|o| o.name_any()), Some("old".into()));
+        assert!(other_owner(&old, &all, &clouds()).is_none());
     }
 
     #[test]
@@ -93,8 +111,8 @@ mod tests {
         let t = "2026-01-01T00:00:00Z";
         let (a, b) = (natgw("a", "z", t, "nat-1", "Manage"), natgw("b", "a", t, "nat-1", "Manage"));
         let all = [b.clone(), a.clone()];
-        assert!(other_owner(&a, &all).is_none());
-        assert_eq!(other_owner(&b, &all).map(|o| o.name_any()), Some("z".into()));
+        assert!(other_owner(&a, &all, &clouds()).is_none());
+        assert_eq!(other_owner(&b, &all, &clouds()).map(|o| o.name_any()), Some("z".into()));
     }
 
     #[test]
@@ -102,8 +120,8 @@ mod tests {
         let observer = natgw("a", "watch", "2026-01-01T00:00:00Z", "nat-1", "Observe");
         let manager = natgw("a", "manage", "2026-02-01T00:00:00Z", "nat-1", "Manage");
         let all = [observer.clone(), manager.clone()];
-        assert!(other_owner(&manager, &all).is_none());
-        assert!(other_owner(&observer, &all).is_none());
+        assert!(other_owner(&manager, &all, &clouds()).is_none());
+        assert!(other_owner(&observer, &all, &clouds()).is_none());
     }
 
     #[test]
@@ -113,9 +131,9 @@ mod tests {
         let mut c = natgw("a", "c", "2026-03-01T00:00:00Z", "nat-1", "Manage");
         c.spec.provider.tencent.as_mut().unwrap().region = "ap-shanghai".into();
         let all = [a, b.clone(), c.clone()];
-        assert!(other_owner(&b, &all).is_none());
-        assert!(other_owner(&c, &all).is_none());
-        assert_eq!(siblings(&all[0], &all).len(), 0);
+        assert!(other_owner(&b, &all, &clouds()).is_none());
+        assert!(other_owner(&c, &all, &clouds()).is_none());
+        assert_eq!(siblings(&all[0], &all, &clouds()).len(), 0);
     }
 
     #[test]
@@ -126,9 +144,9 @@ mod tests {
             natgw("a", "third", "2026-03-01T00:00:00Z", "nat-1", "Manage"),
         ];
         let third = owners[2].clone();
-        assert_eq!(siblings(&owners[0], &owners).len(), 2);
+        assert_eq!(siblings(&owners[0], &owners, &clouds()).len(), 2);
         owners.remove(0);
-        assert_eq!(other_owner(&third, &owners).map(|o| o.name_any()), Some("second".into()));
-        assert!(other_owner(&owners[0], &owners).is_none());
+        assert_eq!(other_owner(&third, &owners, &clouds()).map(|o| o.name_any()), Some("second".into()));
+        assert!(other_owner(&owners[0], &owners, &clouds()).is_none());
     }
 }

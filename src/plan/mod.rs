@@ -1,10 +1,27 @@
-//! The decision: one pure function from what the user wants, what the cloud shows and what the
-//! operator already started, to the single next step. No I/O happens here, so every decision is
-//! unit-tested; the controller only gathers inputs and carries the step out.
+//! The order state machine, pure: [`plan`] decides the single next step from what the user
+//! wants, what the cloud shows and what the operator already started; [`apply`] turns a step, or
+//! the cloud's answer to its call, into the status to write and the effects to perform. No I/O
+//! happens here, so all of it is unit-tested; the controller only gathers inputs, calls these and
+//! does the I/O they ask for.
+
+mod apply;
+mod decide;
+mod health;
+mod reason;
+mod target;
+
+pub use apply::{
+    Answer, Applied, Effect, EventType, FINALIZER, Facts, Finalizer, Next, adopt, answer, apply, cloud_error, is_open,
+    looks_for_open_order, lost_intent, stall,
+};
+pub use decide::plan;
+pub use health::Health;
+pub use reason::Reason;
+pub use target::Target;
 
 use crate::{
-    api::{BillingMode, ManagementPolicy, NatGatewaySpec, OrderAction, OrderPhase, OrderStatus, Size},
-    cloud::{Capacity, GatewayState, Observed, OrderState, ProviderKind},
+    api::{NatGatewaySpec, OrderPhase, OrderStatus},
+    cloud::{Observed, OrderState, Profile},
 };
 
 /// Everything the decision depends on.
@@ -12,19 +29,23 @@ use crate::{
 pub struct Inputs<'a> {
     pub spec: &'a NatGatewaySpec,
     pub generation: i64,
-    pub kind: ProviderKind,
+    /// What the cloud can do.
+    pub kind: &'static Profile,
     /// The gateway as the cloud shows it; `None` when the cloud says it does not exist.
     pub observed: Option<&'a Observed>,
     /// The order the operator started and has not finished (`status.order`). For an intent
     /// whose answer was lost (`Submitting`, no id) the controller first asks the cloud for the
     /// order that call may have placed (`Provider::find_open_order`) and passes the id it finds:
-    /// a Huawei billing change leaves the gateway as it was until paid, so without that id an
+    /// a billing change may leave the gateway as it was until paid, so without that id an
     /// unchanged gateway would be taken as "never sent" and ordered again.
     pub order: Option<&'a OrderStatus>,
     /// The cloud's word on that order, when it has a pollable id and was polled.
     pub order_state: Option<&'a OrderState>,
     /// The most recent finished order (`status.lastOrder`).
     pub last_order: Option<&'a OrderStatus>,
+    /// The older `Manage` resource (`namespace/name`) that owns the same cloud gateway, if any:
+    /// this one must then order nothing.
+    pub owner: Option<&'a str>,
 }
 
 /// The single next step.
@@ -35,13 +56,16 @@ pub enum Step {
     /// Nothing to do until the cloud moves on.
     Wait(Wait),
     /// Record the intent, then make this change (one cloud call, one order).
-    Submit { action: OrderAction, target: String, attempt: u32 },
+    Submit { target: Target, attempt: u32 },
     /// The running order is over; record it as finished with this outcome.
     Finish { phase: OrderPhase, message: String },
+    /// A recorded intent that never reached the cloud and is no longer wanted: nothing was
+    /// ordered, so nothing finished; forget it and plan afresh.
+    DropIntent { message: String },
     /// `Observe` policy: the gateway differs from the spec and the operator may not fix it.
     Drift { message: String },
     /// Only a change to the spec (or the cloud, outside the operator) can help.
-    Stall { reason: StallReason, message: String },
+    Stall { reason: Reason, message: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,273 +79,13 @@ pub enum Wait {
 }
 
 impl Wait {
-    pub fn reason(self) -> &'static str {
+    pub fn reason(self) -> Reason {
         match self {
-            Wait::OrderInProgress => "OrderInProgress",
-            Wait::AwaitingPayment => "AwaitingPayment",
-            Wait::GatewayTransitioning => "GatewayTransitioning",
+            Wait::OrderInProgress => Reason::OrderInProgress,
+            Wait::AwaitingPayment => Reason::AwaitingPayment,
+            Wait::GatewayTransitioning => Reason::GatewayTransitioning,
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StallReason {
-    GatewayNotFound,
-    GatewayUnavailable,
-    UnsupportedSize,
-    UnsupportedChange,
-    OrderFailed,
-}
-
-impl StallReason {
-    pub fn reason(self) -> &'static str {
-        match self {
-            StallReason::GatewayNotFound => "GatewayNotFound",
-            StallReason::GatewayUnavailable => "GatewayUnavailable",
-            StallReason::UnsupportedSize => "UnsupportedSize",
-            StallReason::UnsupportedChange => "UnsupportedChange",
-            StallReason::OrderFailed => "OrderFailed",
-        }
-    }
-}
-
-/// The change the spec asks for, if any: billing first (Huawei converts billing before it resizes).
-fn wanted_change(spec: &NatGatewaySpec, kind: ProviderKind, observed: &Observed) -> Option<(OrderAction, String)> {
-    if observed.billing != spec.billing_mode() {
-        return Some((OrderAction::ChangeBilling, spec.billing_mode().to_string()));
-    }
-    match kind.capacity_for(spec.size) {
-        Some(c) if c != observed.capacity => Some((OrderAction::Resize, spec.size.to_string())),
-        _ => None,
-    }
-}
-
-/// Whether the gateway already shows what an order of `action` towards `target` asked for.
-fn reached(kind: ProviderKind, observed: &Observed, action: OrderAction, target: &str) -> bool {
-    match action {
-        OrderAction::ChangeBilling => observed.billing.to_string() == target,
-        OrderAction::Resize => kind.size_of(&observed.capacity).is_some_and(|s| s.to_string() == target),
-    }
-}
-
-/// A spec the cloud can never satisfy from here, checked before anything is ordered so that a
-/// billing change is not bought for a size that cannot follow.
-fn impossible(spec: &NatGatewaySpec, kind: ProviderKind, observed: &Observed) -> Option<Step> {
-    let cloud = match kind {
-        ProviderKind::TencentV2 | ProviderKind::TencentV3 => "Tencent Cloud",
-        ProviderKind::Huawei => "Huawei Cloud",
-    };
-    if kind.capacity_for(spec.size).is_none() {
-        let offered: Vec<String> =
-            Size::ALL.iter().filter(|s| kind.capacity_for(**s).is_some()).map(|s| s.to_string()).collect();
-        return Some(Step::Stall {
-            reason: StallReason::UnsupportedSize,
-            message: format!(
-                "{cloud} NAT gateways have no size {}; set spec.size to one of {}",
-                spec.size,
-                offered.join(", ")
-            ),
-        });
-    }
-    let want = spec.billing_mode();
-    if !kind.supports_billing(observed.billing, want) {
-        let message = match (kind, want) {
-            (ProviderKind::Huawei, BillingMode::PayPerUse) => "a yearly/monthly Huawei Cloud NAT gateway returns to pay-per-use only when its subscription expires; there is no API for it; set spec.billing.mode to Prepaid (and, to return at expiry, set the subscription to change to pay-per-use at expiry in the console)".to_owned(),
-            _ => format!("{cloud} has no API to change a NAT gateway's billing mode to {want}; remove spec.billing or set spec.billing.mode to {}", observed.billing),
-        };
-        return Some(Step::Stall { reason: StallReason::UnsupportedChange, message });
-    }
-    // Compare the cloud values, not sizes: a gateway at a capacity no size maps to (set in the
-    // console) must not be "downsized" by an order API 2.0 refuses.
-    if let (ProviderKind::TencentV2, Capacity::Connections(now), Some(Capacity::Connections(want))) =
-        (kind, &observed.capacity, kind.capacity_for(spec.size))
-        && want < *now
-    {
-        let from = size_words(kind, &observed.capacity);
-        return Some(Step::Stall {
-            reason: StallReason::UnsupportedChange,
-            message: format!(
-                "Tencent Cloud API 2.0 only upgrades NAT gateways, it cannot go from {from} to {}; set spec.size to {from} or larger, or use spec.provider.tencent.api: V3",
-                spec.size
-            ),
-        });
-    }
-    None
-}
-
-/// Decides the next step, in this order: a missing gateway; an open order of ours (followed to
-/// its end, never doubled); a spec the cloud can never satisfy; a gateway that is changing or
-/// unusable; in sync; `Observe` (report only); this change already failed at this generation;
-/// otherwise the next change, billing before size.
-pub fn plan(input: Inputs<'_>) -> Step {
-    let Some(observed) = input.observed else {
-        return Step::Stall {
-            reason: StallReason::GatewayNotFound,
-            message: format!(
-                "the cloud has no NAT gateway {} in this account and region; check spec.gatewayId and the region",
-                input.spec.gateway_id
-            ),
-        };
-    };
-
-    if let Some(order) = input
-        .order
-        .filter(|o| matches!(o.phase, OrderPhase::Submitting | OrderPhase::InProgress | OrderPhase::AwaitingPayment))
-    {
-        return follow_order(input, observed, order);
-    }
-
-    // A spec the cloud can never satisfy is reported at once: waiting for the gateway to settle
-    // would not make it possible.
-    if let Some(stall) = impossible(input.spec, input.kind, observed) {
-        return stall;
-    }
-    match observed.state {
-        GatewayState::Transitioning => return Step::Wait(Wait::GatewayTransitioning),
-        GatewayState::Unavailable => {
-            return Step::Stall {
-                reason: StallReason::GatewayUnavailable,
-                message: format!(
-                    "the gateway is {} and cannot be used or changed; resolve it in the cloud console (e.g. settle arrears), the operator checks again on its own",
-                    observed.raw_state
-                ),
-            };
-        }
-        GatewayState::Ready => {}
-    }
-
-    let Some((action, target)) = wanted_change(input.spec, input.kind, observed) else {
-        return Step::InSync;
-    };
-    if input.spec.management_policy == ManagementPolicy::Observe {
-        return Step::Drift {
-            message: format!(
-                "the gateway is {} but the spec asks for {} / {}; managementPolicy is Observe, so nothing is ordered: set spec.managementPolicy to Manage to correct it, or change the spec to match",
-                describe(input.kind, observed),
-                input.spec.size,
-                input.spec.billing_mode()
-            ),
-        };
-    }
-    // A failed order for this very change stays failed until the user changes the spec: a retry
-    // would be a second order for one change.
-    if let Some(last) = input.last_order
-        && last.phase == OrderPhase::Failed
-        && last.action == action
-        && last.target == target
-        && last.generation == Some(input.generation)
-    {
-        return Step::Stall {
-            reason: StallReason::OrderFailed,
-            message: format!(
-                "the {action} order to {target} failed: {}; fix the cause, then change the spec to try again",
-                last.message.as_deref().unwrap_or("the cloud gave no reason")
-            ),
-        };
-    }
-    let attempt = input.last_order.filter(|l| l.action == action && l.target == target).map_or(1, |l| l.attempt + 1);
-    Step::Submit { action, target, attempt }
-}
-
-/// The next step while an order of ours is open.
-fn follow_order(input: Inputs<'_>, observed: &Observed, order: &OrderStatus) -> Step {
-    let at_target = reached(input.kind, observed, order.action, &order.target);
-    if order.id.is_some() {
-        // A pollable order: the cloud's order status decides, then the gateway must settle.
-        return match input.order_state {
-            // Not polled this time: the order exists at the cloud, so never guess, never resubmit.
-            None | Some(OrderState::InProgress) => Step::Wait(Wait::OrderInProgress),
-            Some(OrderState::AwaitingPayment) => Step::Wait(Wait::AwaitingPayment),
-            Some(OrderState::Failed { reason }) => Step::Finish {
-                phase: OrderPhase::Failed,
-                message: format!("the cloud reports the order failed: {reason}"),
-            },
-            Some(OrderState::Cancelled) => Step::Finish {
-                phase: OrderPhase::Failed,
-                message: "the order was cancelled in the cloud (by someone, or because it was not paid in time)"
-                    .to_owned(),
-            },
-            Some(OrderState::Succeeded) => settle(observed, at_target, order),
-        };
-    }
-    // No pollable id (Tencent API 3.0, a post-paid Huawei resize, or an intent whose call may or
-    // may not have landed): the gateway itself tells.
-    match observed.state {
-        GatewayState::Transitioning => Step::Wait(Wait::GatewayTransitioning),
-        _ if at_target => Step::Finish { phase: OrderPhase::Succeeded, message: succeeded(order) },
-        GatewayState::Unavailable => Step::Finish {
-            phase: OrderPhase::Failed,
-            message: format!("the gateway went to {} instead of reaching {}", observed.raw_state, order.target),
-        },
-        GatewayState::Ready if order.phase == OrderPhase::Submitting => unanswered(input, observed, order),
-        GatewayState::Ready => Step::Finish {
-            phase: OrderPhase::Failed,
-            message: format!(
-                "the cloud accepted the change but the gateway is still {}",
-                describe(input.kind, observed)
-            ),
-        },
-    }
-}
-
-/// A recorded intent without an answer or an order id, and a steady gateway that shows no
-/// change: the call never reached the cloud (an accepted resize shows as a transition at once, and
-/// the controller has already asked the cloud for an order placed by the lost call, see
-/// [`Inputs::order`]). Send it again, but only if the spec still asks for it and may order.
-fn unanswered(input: Inputs<'_>, observed: &Observed, order: &OrderStatus) -> Step {
-    let what = format!("{} to {}", order.action, order.target);
-    if input.spec.management_policy == ManagementPolicy::Observe {
-        return Step::Finish {
-            phase: OrderPhase::Failed,
-            message: format!(
-                "{what} got no answer and the cloud shows no sign of it; managementPolicy is now Observe, so it is not sent again"
-            ),
-        };
-    }
-    let wanted = if impossible(input.spec, input.kind, observed).is_some() {
-        None
-    } else {
-        wanted_change(input.spec, input.kind, observed)
-    };
-    if wanted.as_ref().is_none_or(|(action, target)| *action != order.action || *target != order.target) {
-        return Step::Finish {
-            phase: OrderPhase::Failed,
-            message: format!(
-                "{what} got no answer, the cloud shows no sign of it and the spec no longer asks for it; nothing was ordered, planning afresh"
-            ),
-        };
-    }
-    Step::Submit { action: order.action, target: order.target.clone(), attempt: order.attempt + 1 }
-}
-
-/// A completed order: done once the gateway is back to a steady state.
-fn settle(observed: &Observed, at_target: bool, order: &OrderStatus) -> Step {
-    match observed.state {
-        GatewayState::Transitioning => Step::Wait(Wait::GatewayTransitioning),
-        _ if at_target => Step::Finish { phase: OrderPhase::Succeeded, message: succeeded(order) },
-        // Paid and complete, but the gateway has not caught up yet (billing_info lags the order).
-        _ => Step::Wait(Wait::OrderInProgress),
-    }
-}
-
-fn succeeded(order: &OrderStatus) -> String {
-    match order.action {
-        OrderAction::Resize => format!("the gateway was resized to {}", order.target),
-        OrderAction::ChangeBilling => format!("the gateway's billing is now {}", order.target),
-    }
-}
-
-/// A cloud value in words: the size it maps to, else the raw value.
-fn size_words(kind: ProviderKind, capacity: &Capacity) -> String {
-    match (kind.size_of(capacity), capacity) {
-        (Some(s), _) => s.to_string(),
-        (None, Capacity::Connections(n)) => format!("{n} connections"),
-        (None, Capacity::Spec(s)) => format!("spec {s}"),
-    }
-}
-
-fn describe(kind: ProviderKind, observed: &Observed) -> String {
-    format!("{} / {}", size_words(kind, &observed.capacity), observed.billing)
 }
 
 #[cfg(test)]

@@ -6,12 +6,20 @@ use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
 use proptest::prelude::*;
 
 use super::*;
-use crate::api::{Billing, HuaweiProvider, PeriodUnit, Prepaid, ProviderSpec, SecretRef, TencentApi, TencentProvider};
+use crate::{
+    api::{
+        Billing, BillingMode, HuaweiProvider, ManagementPolicy, NatGatewayStatus, OrderAction, PeriodUnit, Prepaid,
+        ProviderSpec, SecretRef, Size, TencentApi, TencentProvider,
+    },
+    cloud::{Capacity, GatewayState, OrderTicket},
+};
 
 use BillingMode::{PayPerUse, Prepaid as PrepaidMode};
-use ProviderKind::{Huawei, TencentV2, TencentV3};
-
-const KINDS: [ProviderKind; 3] = [TencentV2, TencentV3, Huawei];
+// The real clouds' profiles are the test data: the rules they declare drive the decision.
+const TENCENT_V2: &Profile = &crate::cloud::tencent::V2;
+const TENCENT_V3: &Profile = &crate::cloud::tencent::V3;
+const HUAWEI: &Profile = &crate::cloud::huawei::PROFILE;
+const KINDS: [&Profile; 3] = [TENCENT_V2, TENCENT_V3, HUAWEI];
 const BILLINGS: [BillingMode; 2] = [PayPerUse, PrepaidMode];
 const POLICIES: [ManagementPolicy; 2] = [ManagementPolicy::Manage, ManagementPolicy::Observe];
 /// The resource's current `metadata.generation` in every table row.
@@ -21,18 +29,20 @@ const GATEWAY: &str = "nat-et8e970y";
 // ---------------------------------------------------------------------------------------------
 // Builders
 
-fn spec(kind: ProviderKind, size: Size, billing: BillingMode, policy: ManagementPolicy) -> NatGatewaySpec {
+fn spec(kind: &'static Profile, size: Size, billing: BillingMode, policy: ManagementPolicy) -> NatGatewaySpec {
     let tencent = |api| ProviderSpec {
         tencent: Some(TencentProvider { region: "ap-guangzhou".into(), vpc_id: Some("vpc-1".into()), api }),
         huawei: None,
     };
-    let provider = match kind {
-        TencentV2 => tencent(TencentApi::V2),
-        TencentV3 => tencent(TencentApi::V3),
-        Huawei => ProviderSpec {
+    let provider = if kind == HUAWEI {
+        ProviderSpec {
             tencent: None,
             huawei: Some(HuaweiProvider { region: "cn-north-4".into(), project_id: None, bss_endpoint: None }),
-        },
+        }
+    } else if kind == TENCENT_V2 {
+        tencent(TencentApi::V2)
+    } else {
+        tencent(TencentApi::V3)
     };
     let billing = (billing == PrepaidMode).then_some(Billing {
         mode: PrepaidMode,
@@ -57,22 +67,22 @@ enum Seen {
     Unknown,
 }
 
-fn seen_sizes(kind: ProviderKind) -> Vec<Seen> {
+fn seen_sizes(kind: &'static Profile) -> Vec<Seen> {
     let mut all: Vec<Seen> =
         Size::ALL.into_iter().filter(|s| kind.capacity_for(*s).is_some()).map(Seen::Size).collect();
     all.push(Seen::Unknown);
     all
 }
 
-fn capacity(kind: ProviderKind, seen: Seen) -> Capacity {
-    match (seen, kind) {
-        (Seen::Size(s), _) => kind.capacity_for(s).expect("a size this provider maps"),
-        (Seen::Unknown, Huawei) => Capacity::Spec("9".into()),
-        (Seen::Unknown, _) => Capacity::Connections(2_000_000),
+fn capacity(kind: &'static Profile, seen: Seen) -> Capacity {
+    match seen {
+        Seen::Size(s) => kind.capacity_for(s).expect("a size this provider maps"),
+        Seen::Unknown if kind == HUAWEI => Capacity::Spec("9".into()),
+        Seen::Unknown => Capacity::Connections(2_000_000),
     }
 }
 
-fn gateway(kind: ProviderKind, seen: Seen, billing: BillingMode, state: GatewayState) -> Observed {
+fn gateway(kind: &'static Profile, seen: Seen, billing: BillingMode, state: GatewayState) -> Observed {
     let raw_state = match state {
         GatewayState::Ready => "AVAILABLE",
         GatewayState::Transitioning => "UPDATING",
@@ -109,16 +119,17 @@ fn order(
 struct Case {
     spec: NatGatewaySpec,
     generation: i64,
-    kind: ProviderKind,
+    kind: &'static Profile,
     observed: Option<Observed>,
     order: Option<OrderStatus>,
     order_state: Option<OrderState>,
     last_order: Option<OrderStatus>,
+    owner: Option<String>,
 }
 
 impl Case {
-    fn new(spec: NatGatewaySpec, kind: ProviderKind, observed: Option<Observed>) -> Case {
-        Case { spec, generation: GEN, kind, observed, order: None, order_state: None, last_order: None }
+    fn new(spec: NatGatewaySpec, kind: &'static Profile, observed: Option<Observed>) -> Case {
+        Case { spec, generation: GEN, kind, observed, order: None, order_state: None, last_order: None, owner: None }
     }
 
     fn with_order(mut self, order: OrderStatus, state: Option<OrderState>) -> Case {
@@ -141,6 +152,7 @@ impl Case {
             order: self.order.as_ref(),
             order_state: self.order_state.as_ref(),
             last_order: self.last_order.as_ref(),
+            owner: self.owner.as_deref(),
         })
     }
 }
@@ -152,16 +164,18 @@ enum Shape {
     Wait(Wait),
     Submit(OrderAction, String, u32),
     Finish(OrderPhase),
+    DropIntent,
     Drift,
-    Stall(StallReason),
+    Stall(Reason),
 }
 
 fn shape(step: &Step) -> Shape {
     match step {
         Step::InSync => Shape::InSync,
         Step::Wait(w) => Shape::Wait(*w),
-        Step::Submit { action, target, attempt } => Shape::Submit(*action, target.clone(), *attempt),
+        Step::Submit { target, attempt } => Shape::Submit(target.action(), target.to_string(), *attempt),
         Step::Finish { phase, .. } => Shape::Finish(*phase),
+        Step::DropIntent { .. } => Shape::DropIntent,
         Step::Drift { .. } => Shape::Drift,
         Step::Stall { reason, .. } => Shape::Stall(*reason),
     }
@@ -172,11 +186,12 @@ fn assert_actionable(step: &Step, context: &str) {
     let (needles, message): (&[&str], &str) = match step {
         Step::Stall { reason, message } => (
             match reason {
-                StallReason::GatewayNotFound => &["no NAT gateway", GATEWAY, "check spec.gatewayId"],
-                StallReason::GatewayUnavailable => &["resolve it in the cloud console"],
-                StallReason::UnsupportedSize => &["set spec.size to one of"],
-                StallReason::UnsupportedChange => &["set spec."],
-                StallReason::OrderFailed => &["failed", "change the spec to try again"],
+                Reason::GatewayNotFound => &["no NAT gateway", GATEWAY, "check spec.gatewayId"],
+                Reason::GatewayUnavailable => &["resolve it in the cloud console"],
+                Reason::UnsupportedSize => &["set spec.size to one of"],
+                Reason::UnsupportedChange => &["set spec."],
+                Reason::OrderFailed => &["failed", "change the spec to try again"],
+                other => panic!("plan stalls with {other}, which has no expected advice here"),
             },
             message,
         ),
@@ -239,7 +254,7 @@ fn last_order(last: Last, change: &(OrderAction, String)) -> Option<OrderStatus>
 /// 8. else Submit, attempt 1 or one more than the last order for the same change.
 #[allow(clippy::too_many_arguments)]
 fn expected_without_order(
-    kind: ProviderKind,
+    kind: &'static Profile,
     want_size: Size,
     seen: Seen,
     want_bill: BillingMode,
@@ -248,24 +263,24 @@ fn expected_without_order(
     policy: ManagementPolicy,
     last: Last,
 ) -> Shape {
-    let Some(state) = state else { return Shape::Stall(StallReason::GatewayNotFound) };
-    let tencent = kind != Huawei;
+    let Some(state) = state else { return Shape::Stall(Reason::GatewayNotFound) };
+    let tencent = kind != HUAWEI;
     if tencent && matches!(want_size, Size::ExtraLarge | Size::Enterprise) {
-        return Shape::Stall(StallReason::UnsupportedSize);
+        return Shape::Stall(Reason::UnsupportedSize);
     }
-    if want_bill != seen_bill && !(kind == Huawei && seen_bill == PayPerUse) {
-        return Shape::Stall(StallReason::UnsupportedChange);
+    if want_bill != seen_bill && !(kind == HUAWEI && seen_bill == PayPerUse) {
+        return Shape::Stall(Reason::UnsupportedChange);
     }
     let shrinks = match seen {
         Seen::Size(s) => want_size < s,
         Seen::Unknown => want_size == Size::Small,
     };
-    if kind == TencentV2 && shrinks {
-        return Shape::Stall(StallReason::UnsupportedChange);
+    if kind == TENCENT_V2 && shrinks {
+        return Shape::Stall(Reason::UnsupportedChange);
     }
     match state {
         GatewayState::Transitioning => return Shape::Wait(Wait::GatewayTransitioning),
-        GatewayState::Unavailable => return Shape::Stall(StallReason::GatewayUnavailable),
+        GatewayState::Unavailable => return Shape::Stall(Reason::GatewayUnavailable),
         GatewayState::Ready => {}
     }
     if want_bill == seen_bill && seen == Seen::Size(want_size) {
@@ -276,7 +291,7 @@ fn expected_without_order(
     }
     let (action, target) = change_of(want_size, want_bill, seen_bill);
     match last {
-        Last::FailedHere => Shape::Stall(StallReason::OrderFailed),
+        Last::FailedHere => Shape::Stall(Reason::OrderFailed),
         Last::FailedBefore | Last::SucceededHere => Shape::Submit(action, target, 3),
         Last::None | Last::FailedOther => Shape::Submit(action, target, 1),
     }
@@ -326,7 +341,7 @@ fn table_without_an_open_order() {
 /// A change in flight: the spec, the gateway before and after it, and the order for it.
 struct Scenario {
     name: &'static str,
-    kind: ProviderKind,
+    kind: &'static Profile,
     spec_size: Size,
     spec_billing: BillingMode,
     action: OrderAction,
@@ -362,7 +377,7 @@ fn scenarios() -> Vec<Scenario> {
     }
     all.push(Scenario {
         name: "billing",
-        kind: Huawei,
+        kind: HUAWEI,
         spec_size: Size::Small,
         spec_billing: PrepaidMode,
         action: OrderAction::ChangeBilling,
@@ -382,7 +397,7 @@ fn scenarios() -> Vec<Scenario> {
 ///   an accepted call (InProgress/AwaitingPayment) with a steady, unchanged gateway -> failed;
 ///   an unanswered intent (Submitting; the controller found no order for it at the cloud) with a
 ///   steady, unchanged gateway -> submit the same change again, unless the policy is Observe or
-///   the spec no longer asks for it: then drop it as failed, nothing ordered.
+///   the spec no longer asks for it: then drop it, nothing ordered.
 fn expected_with_order(
     sc: &Scenario,
     phase: OrderPhase,
@@ -392,7 +407,7 @@ fn expected_with_order(
     at_target: bool,
     policy: ManagementPolicy,
 ) -> Shape {
-    let Some(state) = state else { return Shape::Stall(StallReason::GatewayNotFound) };
+    let Some(state) = state else { return Shape::Stall(Reason::GatewayNotFound) };
     if id {
         return match order_state {
             None | Some(OrderState::InProgress) => Shape::Wait(Wait::OrderInProgress),
@@ -411,7 +426,7 @@ fn expected_with_order(
         GatewayState::Unavailable => Shape::Finish(OrderPhase::Failed),
         GatewayState::Ready if phase != OrderPhase::Submitting => Shape::Finish(OrderPhase::Failed),
         GatewayState::Ready if policy == ManagementPolicy::Observe || sc.name == "superseded resize" => {
-            Shape::Finish(OrderPhase::Failed)
+            Shape::DropIntent
         }
         GatewayState::Ready => Shape::Submit(sc.action, sc.target.to_owned(), 2),
     }
@@ -501,15 +516,15 @@ fn finished_orders_are_not_followed() {
 // ---------------------------------------------------------------------------------------------
 // Explicit rows: the cases users and the controller rely on, with their messages.
 
-fn ready(kind: ProviderKind, size: Size, billing: BillingMode) -> Option<Observed> {
+fn ready(kind: &'static Profile, size: Size, billing: BillingMode) -> Option<Observed> {
     Some(gateway(kind, Seen::Size(size), billing, GatewayState::Ready))
 }
 
-fn manage(kind: ProviderKind, size: Size, billing: BillingMode) -> NatGatewaySpec {
+fn manage(kind: &'static Profile, size: Size, billing: BillingMode) -> NatGatewaySpec {
     spec(kind, size, billing, ManagementPolicy::Manage)
 }
 
-fn stall_message(step: Step, reason: StallReason) -> String {
+fn stall_message(step: Step, reason: Reason) -> String {
     match step {
         Step::Stall { reason: r, message } if r == reason => message,
         other => panic!("expected Stall {reason:?}, got {other:?}"),
@@ -518,11 +533,11 @@ fn stall_message(step: Step, reason: StallReason) -> String {
 
 #[test]
 fn huawei_changes_billing_first_then_resizes() {
-    let want = manage(Huawei, Size::Medium, PrepaidMode);
-    let first = Case::new(want.clone(), Huawei, ready(Huawei, Size::Small, PayPerUse));
-    assert_eq!(first.plan(), Step::Submit { action: OrderAction::ChangeBilling, target: "Prepaid".into(), attempt: 1 });
+    let want = manage(HUAWEI, Size::Medium, PrepaidMode);
+    let first = Case::new(want.clone(), HUAWEI, ready(HUAWEI, Size::Small, PayPerUse));
+    assert_eq!(first.plan(), Step::Submit { target: Target::Billing(BillingMode::Prepaid), attempt: 1 });
     // Billing done (recorded as the last order): now the size.
-    let second = Case::new(want, Huawei, ready(Huawei, Size::Small, PrepaidMode)).with_last(order(
+    let second = Case::new(want, HUAWEI, ready(HUAWEI, Size::Small, PrepaidMode)).with_last(order(
         OrderAction::ChangeBilling,
         "Prepaid",
         OrderPhase::Succeeded,
@@ -530,14 +545,14 @@ fn huawei_changes_billing_first_then_resizes() {
         1,
         GEN,
     ));
-    assert_eq!(second.plan(), Step::Submit { action: OrderAction::Resize, target: "Medium".into(), attempt: 1 });
+    assert_eq!(second.plan(), Step::Submit { target: Target::Size(Size::Medium), attempt: 1 });
 }
 
 #[test]
 fn huawei_prepaid_to_pay_per_use_happens_only_at_expiry() {
     for size in [Size::Small, Size::Large] {
-        let case = Case::new(manage(Huawei, size, PayPerUse), Huawei, ready(Huawei, Size::Small, PrepaidMode));
-        let message = stall_message(case.plan(), StallReason::UnsupportedChange);
+        let case = Case::new(manage(HUAWEI, size, PayPerUse), HUAWEI, ready(HUAWEI, Size::Small, PrepaidMode));
+        let message = stall_message(case.plan(), Reason::UnsupportedChange);
         assert!(message.contains("only when its subscription expires"), "{message}");
         assert!(message.contains("no API"), "{message}");
         assert!(message.contains("spec.billing.mode to Prepaid"), "{message}");
@@ -546,10 +561,10 @@ fn huawei_prepaid_to_pay_per_use_happens_only_at_expiry() {
 
 #[test]
 fn tencent_has_no_prepaid() {
-    for kind in [TencentV2, TencentV3] {
+    for kind in [TENCENT_V2, TENCENT_V3] {
         for size in [Size::Small, Size::Medium, Size::Large] {
             let case = Case::new(manage(kind, size, PrepaidMode), kind, ready(kind, Size::Small, PayPerUse));
-            let message = stall_message(case.plan(), StallReason::UnsupportedChange);
+            let message = stall_message(case.plan(), Reason::UnsupportedChange);
             assert!(message.contains("Tencent Cloud has no API"), "{message}");
             assert!(message.contains("remove spec.billing or set spec.billing.mode to PayPerUse"), "{message}");
         }
@@ -558,40 +573,43 @@ fn tencent_has_no_prepaid() {
 
 #[test]
 fn tencent_api_2_never_downsizes_but_api_3_does() {
-    let v2 = Case::new(manage(TencentV2, Size::Small, PayPerUse), TencentV2, ready(TencentV2, Size::Large, PayPerUse));
-    let message = stall_message(v2.plan(), StallReason::UnsupportedChange);
+    let v2 =
+        Case::new(manage(TENCENT_V2, Size::Small, PayPerUse), TENCENT_V2, ready(TENCENT_V2, Size::Large, PayPerUse));
+    let message = stall_message(v2.plan(), Reason::UnsupportedChange);
     assert!(message.contains("only upgrades"), "{message}");
     assert!(message.contains("from Large to Small"), "{message}");
     assert!(message.contains("set spec.size to Large or larger"), "{message}");
     assert!(message.contains("api: V3"), "{message}");
 
-    let v3 = Case::new(manage(TencentV3, Size::Small, PayPerUse), TencentV3, ready(TencentV3, Size::Large, PayPerUse));
-    assert_eq!(v3.plan(), Step::Submit { action: OrderAction::Resize, target: "Small".into(), attempt: 1 });
+    let v3 =
+        Case::new(manage(TENCENT_V3, Size::Small, PayPerUse), TENCENT_V3, ready(TENCENT_V3, Size::Large, PayPerUse));
+    assert_eq!(v3.plan(), Step::Submit { target: Target::Size(Size::Small), attempt: 1 });
     // Upgrades work on both.
-    let up = Case::new(manage(TencentV2, Size::Large, PayPerUse), TencentV2, ready(TencentV2, Size::Small, PayPerUse));
-    assert_eq!(up.plan(), Step::Submit { action: OrderAction::Resize, target: "Large".into(), attempt: 1 });
+    let up =
+        Case::new(manage(TENCENT_V2, Size::Large, PayPerUse), TENCENT_V2, ready(TENCENT_V2, Size::Small, PayPerUse));
+    assert_eq!(up.plan(), Step::Submit { target: Target::Size(Size::Large), attempt: 1 });
 }
 
 /// A gateway set in the console to a value no size maps to: API 2.0 still never orders a shrink.
 #[test]
 fn tencent_api_2_refuses_a_shrink_from_an_unmapped_capacity() {
-    let observed = gateway(TencentV2, Seen::Unknown, PayPerUse, GatewayState::Ready);
-    let down = Case::new(manage(TencentV2, Size::Small, PayPerUse), TencentV2, Some(observed.clone()));
-    let message = stall_message(down.plan(), StallReason::UnsupportedChange);
+    let observed = gateway(TENCENT_V2, Seen::Unknown, PayPerUse, GatewayState::Ready);
+    let down = Case::new(manage(TENCENT_V2, Size::Small, PayPerUse), TENCENT_V2, Some(observed.clone()));
+    let message = stall_message(down.plan(), Reason::UnsupportedChange);
     assert!(message.contains("from 2000000 connections to Small"), "{message}");
-    let up = Case::new(manage(TencentV2, Size::Medium, PayPerUse), TencentV2, Some(observed));
-    assert_eq!(up.plan(), Step::Submit { action: OrderAction::Resize, target: "Medium".into(), attempt: 1 });
+    let up = Case::new(manage(TENCENT_V2, Size::Medium, PayPerUse), TENCENT_V2, Some(observed));
+    assert_eq!(up.plan(), Step::Submit { target: Target::Size(Size::Medium), attempt: 1 });
 }
 
 #[test]
 fn tencent_has_no_extra_large_or_enterprise_even_with_a_billing_change() {
-    for kind in [TencentV2, TencentV3] {
+    for kind in [TENCENT_V2, TENCENT_V3] {
         for size in [Size::ExtraLarge, Size::Enterprise] {
             for billing in BILLINGS {
                 for state in [GatewayState::Ready, GatewayState::Transitioning, GatewayState::Unavailable] {
                     let observed = gateway(kind, Seen::Size(Size::Small), PayPerUse, state);
                     let case = Case::new(manage(kind, size, billing), kind, Some(observed));
-                    let message = stall_message(case.plan(), StallReason::UnsupportedSize);
+                    let message = stall_message(case.plan(), Reason::UnsupportedSize);
                     assert!(message.contains(&format!("no size {size}")), "{message}");
                     assert!(message.contains("set spec.size to one of Small, Medium, Large"), "{message}");
                 }
@@ -608,7 +626,7 @@ fn a_missing_gateway_stalls_whatever_else_is_going_on() {
             Case::new(manage(kind, Size::Medium, PayPerUse), kind, None),
             Case::new(manage(kind, Size::Medium, PayPerUse), kind, None).with_order(open, Some(OrderState::Succeeded)),
         ] {
-            let message = stall_message(case.plan(), StallReason::GatewayNotFound);
+            let message = stall_message(case.plan(), Reason::GatewayNotFound);
             assert!(message.contains(GATEWAY) && message.contains("check spec.gatewayId and the region"), "{message}");
         }
     }
@@ -616,31 +634,31 @@ fn a_missing_gateway_stalls_whatever_else_is_going_on() {
 
 #[test]
 fn observe_reports_drift_and_never_orders() {
-    let observe = spec(Huawei, Size::Large, PrepaidMode, ManagementPolicy::Observe);
-    let case = Case::new(observe, Huawei, ready(Huawei, Size::Small, PayPerUse));
+    let observe = spec(HUAWEI, Size::Large, PrepaidMode, ManagementPolicy::Observe);
+    let case = Case::new(observe, HUAWEI, ready(HUAWEI, Size::Small, PayPerUse));
     let Step::Drift { message } = case.plan() else { panic!("expected drift") };
     assert!(message.contains("the gateway is Small / PayPerUse"), "{message}");
     assert!(message.contains("asks for Large / Prepaid"), "{message}");
     assert!(message.contains("set spec.managementPolicy to Manage"), "{message}");
 
     // In sync is in sync under Observe too.
-    let observe = spec(Huawei, Size::Small, PayPerUse, ManagementPolicy::Observe);
-    assert_eq!(Case::new(observe, Huawei, ready(Huawei, Size::Small, PayPerUse)).plan(), Step::InSync);
+    let observe = spec(HUAWEI, Size::Small, PayPerUse, ManagementPolicy::Observe);
+    assert_eq!(Case::new(observe, HUAWEI, ready(HUAWEI, Size::Small, PayPerUse)).plan(), Step::InSync);
 }
 
 #[test]
 fn a_failed_order_is_not_retried_for_the_same_generation() {
     let failed = order(OrderAction::Resize, "Medium", OrderPhase::Failed, Some("o-1"), 1, GEN);
     let case =
-        Case::new(manage(TencentV2, Size::Medium, PayPerUse), TencentV2, ready(TencentV2, Size::Small, PayPerUse))
+        Case::new(manage(TENCENT_V2, Size::Medium, PayPerUse), TENCENT_V2, ready(TENCENT_V2, Size::Small, PayPerUse))
             .with_last(failed.clone());
-    let message = stall_message(case.plan(), StallReason::OrderFailed);
+    let message = stall_message(case.plan(), Reason::OrderFailed);
     assert!(message.contains("the Resize order to Medium failed: InsufficientBalance"), "{message}");
     assert!(message.contains("change the spec to try again"), "{message}");
 
     let mut newer = case.clone();
     newer.generation = GEN + 1;
-    assert_eq!(newer.plan(), Step::Submit { action: OrderAction::Resize, target: "Medium".into(), attempt: 2 });
+    assert_eq!(newer.plan(), Step::Submit { target: Target::Size(Size::Medium), attempt: 2 });
 }
 
 #[test]
@@ -661,7 +679,7 @@ fn a_succeeded_order_waits_for_the_gateway_to_settle() {
     }
     // Huawei's billing_info lags the paid order: keep waiting, do not finish or reorder.
     let billing = order(OrderAction::ChangeBilling, "Prepaid", OrderPhase::InProgress, Some("o-1"), 1, GEN);
-    let lagging = Case::new(manage(Huawei, Size::Small, PrepaidMode), Huawei, ready(Huawei, Size::Small, PayPerUse))
+    let lagging = Case::new(manage(HUAWEI, Size::Small, PrepaidMode), HUAWEI, ready(HUAWEI, Size::Small, PayPerUse))
         .with_order(billing, Some(OrderState::Succeeded));
     assert_eq!(lagging.plan(), Step::Wait(Wait::OrderInProgress));
 }
@@ -680,7 +698,7 @@ fn an_unanswered_intent_is_adopted_finished_or_sent_again() {
         assert_eq!(shape(&landed.plan()), Shape::Finish(OrderPhase::Succeeded), "{kind:?}");
 
         let lost = Case::new(spec, kind, ready(kind, Size::Small, PayPerUse)).with_order(intent, None);
-        assert_eq!(lost.plan(), Step::Submit { action: OrderAction::Resize, target: "Medium".into(), attempt: 2 });
+        assert_eq!(lost.plan(), Step::Submit { target: Target::Size(Size::Medium), attempt: 2 });
     }
 }
 
@@ -690,24 +708,24 @@ fn an_unanswered_intent_is_adopted_finished_or_sent_again() {
 #[test]
 fn an_unanswered_billing_change_follows_the_order_found_for_it() {
     let found = order(OrderAction::ChangeBilling, "Prepaid", OrderPhase::Submitting, Some("CS9"), 1, GEN);
-    let spec = manage(Huawei, Size::Medium, PrepaidMode);
-    let unchanged = ready(Huawei, Size::Small, PayPerUse);
+    let spec = manage(HUAWEI, Size::Medium, PrepaidMode);
+    let unchanged = ready(HUAWEI, Size::Small, PayPerUse);
     let follow = |state: OrderState, observed: Option<Observed>| {
-        Case::new(spec.clone(), Huawei, observed).with_order(found.clone(), Some(state)).plan()
+        Case::new(spec.clone(), HUAWEI, observed).with_order(found.clone(), Some(state)).plan()
     };
     assert_eq!(follow(OrderState::InProgress, unchanged.clone()), Step::Wait(Wait::OrderInProgress));
     assert_eq!(follow(OrderState::AwaitingPayment, unchanged.clone()), Step::Wait(Wait::AwaitingPayment));
     // Paid, but billing_info has not caught up: still no second order.
     assert_eq!(follow(OrderState::Succeeded, unchanged.clone()), Step::Wait(Wait::OrderInProgress));
     assert_eq!(
-        follow(OrderState::Succeeded, ready(Huawei, Size::Small, PrepaidMode)),
+        follow(OrderState::Succeeded, ready(HUAWEI, Size::Small, PrepaidMode)),
         Step::Finish { phase: OrderPhase::Succeeded, message: "the gateway's billing is now Prepaid".into() }
     );
     assert_eq!(shape(&follow(OrderState::Cancelled, unchanged.clone())), Shape::Finish(OrderPhase::Failed));
 
     // No order at the cloud and no change: the call never landed, so it is sent again.
-    let lost = Case::new(spec, Huawei, unchanged).with_order(OrderStatus { id: None, ..found }, None);
-    assert_eq!(lost.plan(), Step::Submit { action: OrderAction::ChangeBilling, target: "Prepaid".into(), attempt: 2 });
+    let lost = Case::new(spec, HUAWEI, unchanged).with_order(OrderStatus { id: None, ..found }, None);
+    assert_eq!(lost.plan(), Step::Submit { target: Target::Billing(BillingMode::Prepaid), attempt: 2 });
 }
 
 #[test]
@@ -715,24 +733,41 @@ fn an_unsent_intent_is_dropped_when_no_longer_wanted() {
     let intent = order(OrderAction::Resize, "Medium", OrderPhase::Submitting, None, 1, GEN - 1);
     // The user moved on to Observe.
     let observe = Case::new(
-        spec(TencentV3, Size::Medium, PayPerUse, ManagementPolicy::Observe),
-        TencentV3,
-        ready(TencentV3, Size::Small, PayPerUse),
+        spec(TENCENT_V3, Size::Medium, PayPerUse, ManagementPolicy::Observe),
+        TENCENT_V3,
+        ready(TENCENT_V3, Size::Small, PayPerUse),
     )
     .with_order(intent.clone(), None);
-    let Step::Finish { phase: OrderPhase::Failed, message } = observe.plan() else { panic!("expected finish") };
+    let Step::DropIntent { message } = observe.plan() else { panic!("expected the intent dropped") };
     assert!(message.contains("no sign of it") && message.contains("Observe, so it is not sent again"), "{message}");
     // ... or to another size.
     let moved =
-        Case::new(manage(TencentV3, Size::Large, PayPerUse), TencentV3, ready(TencentV3, Size::Small, PayPerUse))
+        Case::new(manage(TENCENT_V3, Size::Large, PayPerUse), TENCENT_V3, ready(TENCENT_V3, Size::Small, PayPerUse))
             .with_order(intent.clone(), None);
-    let Step::Finish { phase: OrderPhase::Failed, message } = moved.plan() else { panic!("expected finish") };
+    let step = moved.plan();
+    let Step::DropIntent { message } = step.clone() else { panic!("expected the intent dropped") };
     assert!(message.contains("no longer asks for it") && message.contains("nothing was ordered"), "{message}");
+    // Nothing was ordered, so nothing finished: the intent goes, no order is recorded or counted.
+    let mut status = NatGatewayStatus { order: Some(Box::new(intent.clone())), ..Default::default() };
+    let previous = status.clone();
+    let facts = Facts {
+        spec: &moved.spec,
+        generation: GEN,
+        provider: "model",
+        deleting: false,
+        previous: &previous,
+        now: Timestamp::UNIX_EPOCH,
+    };
+    let applied = apply(step, &facts, &mut status);
+    assert_eq!((status.order, status.last_order), (None, None));
+    assert_eq!(applied.health.map(|h| h.reason()), Some(Reason::Replanning));
+    assert_eq!(applied.effects, vec![Effect::Event(EventType::Normal, Reason::IntentDropped, message)]);
+    assert_eq!((applied.next, applied.finalizer), (Next::Replan, Some(Finalizer::Release)));
     // ... or to a size the old API cannot shrink to since someone upgraded the gateway.
     let refused =
-        Case::new(manage(TencentV2, Size::Medium, PayPerUse), TencentV2, ready(TencentV2, Size::Large, PayPerUse))
+        Case::new(manage(TENCENT_V2, Size::Medium, PayPerUse), TENCENT_V2, ready(TENCENT_V2, Size::Large, PayPerUse))
             .with_order(intent, None);
-    assert_eq!(shape(&refused.plan()), Shape::Finish(OrderPhase::Failed));
+    assert_eq!(shape(&refused.plan()), Shape::DropIntent);
 }
 
 #[test]
@@ -741,8 +776,8 @@ fn awaiting_payment_waits_however_long_it_takes() {
         for phase in [OrderPhase::InProgress, OrderPhase::AwaitingPayment, OrderPhase::Submitting] {
             // Submitted at the epoch: decades unpaid is still just unpaid.
             let open = order(OrderAction::ChangeBilling, "Prepaid", phase, Some("CS123"), 1, GEN - 3);
-            let observed = gateway(Huawei, Seen::Size(Size::Small), PayPerUse, gateway_state);
-            let case = Case::new(manage(Huawei, Size::Large, PrepaidMode), Huawei, Some(observed))
+            let observed = gateway(HUAWEI, Seen::Size(Size::Small), PayPerUse, gateway_state);
+            let case = Case::new(manage(HUAWEI, Size::Large, PrepaidMode), HUAWEI, Some(observed))
                 .with_order(open, Some(OrderState::AwaitingPayment));
             assert_eq!(case.plan(), Step::Wait(Wait::AwaitingPayment), "{gateway_state:?} {phase:?}");
         }
@@ -752,7 +787,7 @@ fn awaiting_payment_waits_however_long_it_takes() {
 #[test]
 fn a_cancelled_or_failed_order_finishes_failed() {
     let open = order(OrderAction::Resize, "Large", OrderPhase::InProgress, Some("CS123"), 1, GEN);
-    let case = Case::new(manage(Huawei, Size::Large, PrepaidMode), Huawei, ready(Huawei, Size::Small, PrepaidMode));
+    let case = Case::new(manage(HUAWEI, Size::Large, PrepaidMode), HUAWEI, ready(HUAWEI, Size::Small, PrepaidMode));
     let cancelled = case.clone().with_order(open.clone(), Some(OrderState::Cancelled));
     let Step::Finish { phase: OrderPhase::Failed, message } = cancelled.plan() else { panic!("expected finish") };
     assert!(message.contains("cancelled"), "{message}");
@@ -763,16 +798,16 @@ fn a_cancelled_or_failed_order_finishes_failed() {
 
 #[test]
 fn an_unusable_gateway_stalls_with_its_state() {
-    let observed = gateway(TencentV3, Seen::Size(Size::Small), PayPerUse, GatewayState::Unavailable);
-    let case = Case::new(manage(TencentV3, Size::Medium, PayPerUse), TencentV3, Some(observed));
-    let message = stall_message(case.plan(), StallReason::GatewayUnavailable);
+    let observed = gateway(TENCENT_V3, Seen::Size(Size::Small), PayPerUse, GatewayState::Unavailable);
+    let case = Case::new(manage(TENCENT_V3, Size::Medium, PayPerUse), TENCENT_V3, Some(observed));
+    let message = stall_message(case.plan(), Reason::GatewayUnavailable);
     assert!(message.contains("PENDFAILURE") && message.contains("settle arrears"), "{message}");
 }
 
 // ---------------------------------------------------------------------------------------------
 // Properties over arbitrary inputs.
 
-fn any_kind() -> impl Strategy<Value = ProviderKind> {
+fn any_kind() -> impl Strategy<Value = &'static Profile> {
     prop::sample::select(KINDS.to_vec())
 }
 
@@ -849,6 +884,7 @@ fn any_case() -> impl Strategy<Value = Case> {
             order,
             order_state,
             last_order,
+            owner: None,
         })
 }
 
@@ -857,7 +893,7 @@ fn open(order: &OrderStatus) -> bool {
 }
 
 /// Whether the gateway shows what an order asked for, by the test's own reading.
-fn shows(kind: ProviderKind, observed: &Observed, action: OrderAction, target: &str) -> bool {
+fn shows(kind: &'static Profile, observed: &Observed, action: OrderAction, target: &str) -> bool {
     match action {
         OrderAction::ChangeBilling => observed.billing.to_string() == target,
         OrderAction::Resize => Size::ALL
@@ -875,13 +911,13 @@ proptest! {
     #[test]
     fn no_second_order_while_one_is_open(case in any_case()) {
         let step = case.plan();
-        if let (Step::Submit { action, target, attempt }, Some(order)) = (&step, case.order.as_ref().filter(|o| open(o))) {
+        if let (Step::Submit { target, attempt }, Some(order)) = (&step, case.order.as_ref().filter(|o| open(o))) {
             let observed = case.observed.as_ref().expect("a submit needs a gateway");
             prop_assert_eq!(order.phase, OrderPhase::Submitting);
             prop_assert!(order.id.is_none());
             prop_assert_eq!(observed.state, GatewayState::Ready);
             prop_assert!(!shows(case.kind, observed, order.action, &order.target));
-            prop_assert_eq!((*action, target.as_str(), *attempt), (order.action, order.target.as_str(), order.attempt + 1));
+            prop_assert_eq!((target.action(), target.to_string(), *attempt), (order.action, order.target.clone(), order.attempt + 1));
         }
     }
 
@@ -903,24 +939,24 @@ proptest! {
     /// (d) Orders only go where the cloud can go, and only towards the spec.
     #[test]
     fn orders_only_what_the_cloud_supports(case in any_case()) {
-        if let Step::Submit { action, target, attempt } = case.plan() {
+        if let Step::Submit { target, attempt } = case.plan() {
             let observed = case.observed.as_ref().expect("a submit needs a gateway");
             prop_assert!(attempt >= 1);
-            match action {
-                OrderAction::Resize => {
-                    prop_assert_eq!(&target, &case.spec.size.to_string());
+            match target {
+                Target::Size(size) => {
+                    prop_assert_eq!(size, case.spec.size);
                     prop_assert!(case.kind.capacity_for(case.spec.size).is_some());
                     prop_assert!(observed.billing == case.spec.billing_mode(), "billing first");
-                    if let (TencentV2, Capacity::Connections(now), Some(Capacity::Connections(want))) =
-                        (case.kind, &observed.capacity, case.kind.capacity_for(case.spec.size))
+                    if let (true, Capacity::Connections(now), Some(Capacity::Connections(want))) =
+                        (case.kind == TENCENT_V2, &observed.capacity, case.kind.capacity_for(case.spec.size))
                     {
                         prop_assert!(want >= *now, "API 2.0 cannot shrink {} -> {}", now, want);
                     }
                 }
-                OrderAction::ChangeBilling => {
-                    prop_assert_eq!(case.kind, Huawei);
+                Target::Billing(billing) => {
+                    prop_assert_eq!(case.kind, HUAWEI);
                     prop_assert_eq!(observed.billing, PayPerUse);
-                    prop_assert_eq!(target.as_str(), "Prepaid");
+                    prop_assert_eq!(billing, PrepaidMode);
                     prop_assert_eq!(case.spec.billing_mode(), PrepaidMode);
                     prop_assert!(case.kind.capacity_for(case.spec.size).is_some(), "size checked before billing");
                 }
@@ -958,7 +994,7 @@ struct Job {
 /// the operator already saw or past its own accepted call (read-your-writes): the property
 /// every cloud API here gives for a single gateway.
 struct Cloud {
-    kind: ProviderKind,
+    kind: &'static Profile,
     history: Vec<Observed>,
     job: Option<Job>,
     orders: Vec<(String, OrderAction, OrderState)>,
@@ -982,12 +1018,15 @@ impl Cloud {
 
     fn accept(&mut self, action: OrderAction, target: &str) -> Option<String> {
         let mut now = self.now();
-        let id = match (self.kind, action) {
-            (TencentV3, _) => None,
-            (TencentV2, _) => Some(format!("bill-{}", self.ledger.len())),
+        let id = if self.kind == TENCENT_V3 {
+            None
+        } else if self.kind == TENCENT_V2 {
+            Some(format!("bill-{}", self.ledger.len()))
+        } else if action == OrderAction::Resize && now.billing == PayPerUse {
             // Huawei bills a prepaid gateway's resize and every billing change through BSS.
-            (Huawei, OrderAction::Resize) if now.billing == PayPerUse => None,
-            (Huawei, _) => Some(format!("CS{}", self.ledger.len())),
+            None
+        } else {
+            Some(format!("CS{}", self.ledger.len()))
         };
         if action == OrderAction::Resize {
             // Resizes show at once; a billing change waits for its order.
@@ -1044,7 +1083,7 @@ impl Cloud {
     /// an order that completed while `billing_info` still lags would be ordered again. The other
     /// clouds need no lookup (their gateways show an accepted change at once).
     fn find_order(&self, action: OrderAction, since: usize) -> Option<String> {
-        (self.kind == Huawei)
+        (self.kind == HUAWEI)
             .then(|| self.orders.iter().skip(since).rev().find(|(_, a, _)| *a == action).map(|(id, _, _)| id.clone()))
             .flatten()
     }
@@ -1071,26 +1110,30 @@ fn any_op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// The controller as far as status goes: what `act` writes for each step.
+/// The controller as far as status goes: it gathers the inputs, then runs the real [`plan`],
+/// [`apply`] and, for a call, [`answer`] on its status, as `controller::Pass` does.
 struct Operator {
     spec: NatGatewaySpec,
-    order: Option<OrderStatus>,
-    last_order: Option<OrderStatus>,
+    status: NatGatewayStatus,
     submits: usize,
     /// Calls whose answer was lost and that the cloud never saw.
     unlanded: usize,
     /// How many cloud orders existed when the open intent was recorded.
     intent_since: usize,
+    /// Orders the operator counted as submitted (`natgw_orders_total{phase="submitted"}`).
+    counted: usize,
 }
 
 impl Operator {
     fn reconcile(&mut self, cloud: &mut Cloud, lag: u8, lose_answer: bool, landed: bool) -> Step {
-        // The controller's lookup for an intent whose answer was lost (see `Inputs::order`).
-        if let Some(intent) = self.order.as_mut().filter(|o| o.phase == OrderPhase::Submitting && o.id.is_none()) {
-            intent.id = cloud.find_order(intent.action, self.intent_since);
-        }
         let observed = cloud.read(lag);
-        let open = self.order.clone().filter(open);
+        // The controller's lookup for an intent whose answer was lost (see `Inputs::order`).
+        if let Some(action) = lost_intent(&self.status)
+            && let Some(id) = cloud.find_order(action, self.intent_since)
+        {
+            adopt(&mut self.status, id);
+        }
+        let open = self.status.order.as_deref().filter(|o| is_open(o)).cloned();
         let order_state = open.as_ref().and_then(|o| o.id.as_deref()).and_then(|id| cloud.order_state(id));
         let step = plan(Inputs {
             spec: &self.spec,
@@ -1099,49 +1142,46 @@ impl Operator {
             observed: Some(&observed),
             order: open.as_ref(),
             order_state: order_state.as_ref(),
-            last_order: self.last_order.as_ref(),
+            last_order: self.status.last_order.as_deref(),
+            owner: None,
         });
-        match &step {
-            Step::InSync | Step::Drift { .. } | Step::Stall { .. } => {}
-            Step::Wait(wait) => {
-                if let Some(order) = self.order.as_mut() {
-                    order.phase = if *wait == Wait::AwaitingPayment {
-                        OrderPhase::AwaitingPayment
-                    } else {
-                        OrderPhase::InProgress
-                    };
-                }
-            }
-            Step::Finish { phase, message } => {
-                if let Some(mut order) = self.order.take() {
-                    order.phase = *phase;
-                    order.message = Some(message.clone());
-                    self.last_order = Some(order);
-                }
-            }
-            Step::Submit { action, target, attempt } => {
-                self.submits += 1;
-                let mut intent = order(*action, target, OrderPhase::Submitting, None, *attempt, GEN);
-                self.intent_since = cloud.orders.len();
-                intent.message = None;
-                let id = if !lose_answer || landed {
-                    cloud.accept(*action, target)
-                } else {
-                    self.unlanded += 1;
-                    None
-                };
-                if !lose_answer {
-                    intent.id = id;
-                    intent.phase = OrderPhase::InProgress;
-                }
-                self.order = Some(intent);
-            }
+        let previous = self.status.clone();
+        let facts = Facts {
+            spec: &self.spec,
+            generation: GEN,
+            provider: "model",
+            deleting: false,
+            previous: &previous,
+            now: Timestamp::UNIX_EPOCH,
+        };
+        let mut applied = apply(step.clone(), &facts, &mut self.status);
+        if let Some(target) = applied.call {
+            self.submits += 1;
+            self.intent_since = cloud.orders.len();
+            let id = if !lose_answer || landed {
+                cloud.accept(target.action(), &target.to_string())
+            } else {
+                self.unlanded += 1;
+                None
+            };
+            let reply = if lose_answer {
+                let error = crate::cloud::CloudError::new(crate::cloud::ErrorKind::Transient, "timed out");
+                Answer::Failed { error, open_order: None }
+            } else {
+                Answer::Accepted(OrderTicket { order_id: id, request_id: None })
+            };
+            applied = answer(reply, &facts, &mut self.status);
         }
+        self.counted += applied
+            .effects
+            .iter()
+            .filter(|e| matches!(e, Effect::Order { transition: crate::metrics::OrderTransition::Submitted, .. }))
+            .count();
         step
     }
 }
 
-fn any_world() -> impl Strategy<Value = (ProviderKind, Size, BillingMode, Size, BillingMode, u8, u8, Vec<Op>)> {
+fn any_world() -> impl Strategy<Value = (&'static Profile, Size, BillingMode, Size, BillingMode, u8, u8, Vec<Op>)> {
     (
         any_kind(),
         any_size(),
@@ -1154,7 +1194,7 @@ fn any_world() -> impl Strategy<Value = (ProviderKind, Size, BillingMode, Size, 
     )
         .prop_map(|(kind, from, from_bill, to, to_bill, order_time, lag_time, ops)| {
             // Start from a gateway the cloud can have: Tencent is pay-per-use, Small..Large.
-            let (from, from_bill) = if kind == Huawei { (from, from_bill) } else { (from.min(Size::Large), PayPerUse) };
+            let (from, from_bill) = if kind == HUAWEI { (from, from_bill) } else { (from.min(Size::Large), PayPerUse) };
             (kind, from, from_bill, to, to_bill, order_time, lag_time, ops)
         })
 }
@@ -1182,15 +1222,15 @@ proptest! {
         };
         let mut operator = Operator {
             spec: spec(kind, to, to_bill, ManagementPolicy::Manage),
-            order: None,
-            last_order: None,
+            status: NatGatewayStatus::default(),
             submits: 0,
             unlanded: 0,
             intent_since: 0,
+            counted: 0,
         };
         let possible = kind.capacity_for(to).is_some()
-            && (from_bill == to_bill || (kind == Huawei && from_bill == PayPerUse))
-            && !(kind == TencentV2 && to < from);
+            && (from_bill == to_bill || (kind == HUAWEI && from_bill == PayPerUse))
+            && !(kind == TENCENT_V2 && to < from);
         let mut needed = Vec::new();
         if possible && from_bill != to_bill {
             needed.push((OrderAction::ChangeBilling, to_bill.to_string()));
@@ -1219,20 +1259,35 @@ proptest! {
         }
 
         prop_assert_eq!(operator.submits, cloud.ledger.len() + operator.unlanded);
+        // Only answered calls count as submitted: a lost answer is never counted, even if it landed.
+        prop_assert!(operator.counted <= cloud.ledger.len());
         if !possible {
             prop_assert!(cloud.ledger.is_empty());
             prop_assert!(
-                matches!(last, Step::Stall { reason: StallReason::UnsupportedSize | StallReason::UnsupportedChange, .. }),
+                matches!(last, Step::Stall { reason: Reason::UnsupportedSize | Reason::UnsupportedChange, .. }),
                 "{:?}", last
             );
         } else {
             prop_assert_eq!(&cloud.ledger, &needed);
             prop_assert_eq!(last, Step::InSync);
-            prop_assert!(operator.order.is_none());
+            prop_assert!(operator.status.order.is_none());
             // The record tells the truth: no order here fails, so the last one succeeded.
             if let Some((action, target)) = needed.last() {
-                let record = operator.last_order.as_ref().expect("a finished order");
+                let record = operator.status.last_order.as_ref().expect("a finished order");
                 prop_assert_eq!((record.phase, record.action, &record.target), (OrderPhase::Succeeded, *action, target));
             }
         }    }
+}
+
+/// Another resource owning the gateway stops orders, and only orders: an open order is still
+/// followed to its end.
+#[test]
+fn a_claimed_gateway_is_never_ordered_against() {
+    let mut case =
+        Case::new(manage(TENCENT_V3, Size::Medium, PayPerUse), TENCENT_V3, ready(TENCENT_V3, Size::Small, PayPerUse));
+    case.owner = Some("team-a/egress".into());
+    let message = stall_message(case.plan(), Reason::GatewayClaimed);
+    assert!(message.contains("team-a/egress") && message.contains("Observe"), "{message}");
+    let open = order(OrderAction::Resize, "Medium", OrderPhase::InProgress, Some("o-1"), 1, GEN);
+    assert_eq!(case.with_order(open, None).plan(), Step::Wait(Wait::OrderInProgress));
 }

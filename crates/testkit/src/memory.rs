@@ -1,5 +1,7 @@
 //! An in-memory cloud for controller tests: gateways in a map, changes that take a set time,
-//! and a ledger of every accepted change.
+//! and a ledger of every accepted change. It is a cloud like the others: it declares its
+//! [`PROFILE`] and is registered with [`Registry::with`](natgw_operator::cloud::Registry::with),
+//! ahead of or instead of the built-in clouds; it then claims every spec.
 
 use std::{
     collections::HashMap,
@@ -9,11 +11,36 @@ use std::{
 
 use async_trait::async_trait;
 
-use natgw_operator::api::{BillingMode, NatGatewaySpec, Prepaid};
+use natgw_operator::api::{BillingMode, NatGatewaySpec, Prepaid, Size};
 use natgw_operator::cloud::{
-    Capacity, CloudError, Connector, Credentials, ErrorKind, GatewayRef, GatewayState, Observed, OrderState,
-    OrderTicket, Provider, ProviderKind,
+    Capacity, CloudError, Credentials, ErrorKind, GatewayRef, GatewayState, Observed, OrderState, OrderTicket, Profile,
+    Provider, Selected,
+    profile::{Downsize, SecretKeys},
+    registry::{Cloud, Shared},
 };
+
+pub static PROFILE: Profile = Profile {
+    label: "memory",
+    name: "the in-memory cloud",
+    sizes,
+    billing_changes: &[(BillingMode::PayPerUse, BillingMode::Prepaid)],
+    billing_hint: |_| None,
+    downsize: Downsize::InPlace,
+    secret_keys: SecretKeys { key_id: "secretId", secret: "secretKey", token: "token", domain_id: None },
+    account: "memory",
+    rate_limits: &[],
+    endpoints: &[],
+};
+
+/// Connections, like Tencent's, so tests seed gateways in familiar numbers.
+fn sizes(size: Size) -> Option<Capacity> {
+    match size {
+        Size::Small => Some(Capacity::Connections(1_000_000)),
+        Size::Medium => Some(Capacity::Connections(3_000_000)),
+        Size::Large => Some(Capacity::Connections(10_000_000)),
+        Size::ExtraLarge | Size::Enterprise => None,
+    }
+}
 
 #[derive(Debug, Clone)]
 struct Gateway {
@@ -46,14 +73,13 @@ struct State {
 /// A cloud held in memory. Cloning shares the same cloud.
 #[derive(Clone)]
 pub struct MemoryCloud {
-    kind: ProviderKind,
     change_time: Duration,
     state: Arc<Mutex<State>>,
 }
 
 impl MemoryCloud {
-    pub fn new(kind: ProviderKind, change_time: Duration) -> Self {
-        MemoryCloud { kind, change_time, state: Arc::default() }
+    pub fn new(change_time: Duration) -> Self {
+        MemoryCloud { change_time, state: Arc::default() }
     }
 
     pub fn seed(&self, id: &str, capacity: Capacity, billing: BillingMode) {
@@ -106,8 +132,8 @@ impl MemoryCloud {
 
 #[async_trait]
 impl Provider for MemoryCloud {
-    fn kind(&self) -> ProviderKind {
-        self.kind
+    fn profile(&self) -> &'static Profile {
+        &PROFILE
     }
 
     async fn describe(&self, gateway: &GatewayRef) -> Result<Observed, CloudError> {
@@ -145,8 +171,16 @@ impl Provider for MemoryCloud {
     }
 }
 
-impl Connector for MemoryCloud {
-    fn connect(&self, _spec: &NatGatewaySpec, _credentials: Credentials) -> Result<Arc<dyn Provider>, CloudError> {
+impl Cloud for MemoryCloud {
+    fn select(&self, spec: &NatGatewaySpec) -> Option<Selected> {
+        // It stands in for whichever cloud the spec names: the gateway is in that region.
+        let tencent = spec.provider.tencent.as_ref().map(|t| &t.region);
+        let region = tencent.or(spec.provider.huawei.as_ref().map(|h| &h.region)).cloned().unwrap_or_default();
+        let gateway = GatewayRef { id: spec.gateway_id.clone(), region, vpc_id: None, project_id: None };
+        Some(Selected { profile: &PROFILE, gateway, endpoint: None, other_endpoints: Vec::new() })
+    }
+
+    fn connect(&self, _: &Selected, _: Credentials, _: Shared<'_>) -> Result<Arc<dyn Provider>, CloudError> {
         Ok(Arc::new(self.clone()))
     }
 }

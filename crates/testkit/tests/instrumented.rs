@@ -5,20 +5,20 @@ use std::{sync::Arc, time::Duration};
 
 use natgw_operator::{
     api::BillingMode,
-    cloud::{Capacity, ErrorKind, GatewayRef, ProviderKind, instrumented::InstrumentedProvider},
+    cloud::{Capacity, ErrorKind, GatewayRef, instrumented::InstrumentedProvider},
     metrics::Metrics,
 };
 use natgw_testkit::memory::MemoryCloud;
 
 #[tokio::test]
 async fn counts_each_call_with_its_outcome_and_passes_results_through() {
-    let cloud = MemoryCloud::new(ProviderKind::TencentV3, Duration::from_secs(60));
+    let cloud = MemoryCloud::new(Duration::from_secs(60));
     cloud.seed("nat-1", Capacity::Connections(1_000_000), BillingMode::PayPerUse);
     let metrics = Arc::new(Metrics::new());
     let provider = InstrumentedProvider::wrap(Arc::new(cloud.clone()), metrics.clone());
     let gw = |id: &str| GatewayRef { id: id.into(), region: "r".into(), vpc_id: None, project_id: None };
 
-    assert_eq!(provider.kind(), ProviderKind::TencentV3);
+    assert_eq!(provider.profile().label, "memory");
     assert!(provider.describe(&gw("nat-1")).await.is_ok());
     let ticket = provider.resize(&gw("nat-1"), &Capacity::Connections(3_000_000), true).await.unwrap();
     assert_eq!(ticket.order_id.as_deref(), Some("mem-1"));
@@ -29,11 +29,11 @@ async fn counts_each_call_with_its_outcome_and_passes_results_through() {
 
     let text = metrics.encode();
     for line in [
-        "natgw_cloud_calls_total{provider=\"tencent/V3\",action=\"describe\",outcome=\"ok\"} 1",
-        "natgw_cloud_calls_total{provider=\"tencent/V3\",action=\"describe\",outcome=\"not_found\"} 1",
-        "natgw_cloud_calls_total{provider=\"tencent/V3\",action=\"resize\",outcome=\"ok\"} 1",
-        "natgw_cloud_calls_total{provider=\"tencent/V3\",action=\"resize\",outcome=\"busy\"} 1",
-        "natgw_cloud_call_duration_seconds_count{provider=\"tencent/V3\",action=\"resize\"} 2",
+        "natgw_cloud_calls_total{provider=\"memory\",action=\"describe\",outcome=\"ok\"} 1",
+        "natgw_cloud_calls_total{provider=\"memory\",action=\"describe\",outcome=\"not_found\"} 1",
+        "natgw_cloud_calls_total{provider=\"memory\",action=\"resize\",outcome=\"ok\"} 1",
+        "natgw_cloud_calls_total{provider=\"memory\",action=\"resize\",outcome=\"busy\"} 1",
+        "natgw_cloud_call_duration_seconds_count{provider=\"memory\",action=\"resize\"} 2",
     ] {
         assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
     }

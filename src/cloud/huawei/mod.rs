@@ -10,6 +10,7 @@
 //! reads are tried again. Concurrent gateway reads are coalesced ([`crate::cloud::batch`]): a lone
 //! read is a `ShowNatGateway`, several of one project share `ListNatGateways` pages (2,000 each).
 
+mod cloud;
 pub mod errors;
 pub mod sign;
 pub mod wire;
@@ -24,10 +25,13 @@ use crate::api::{BillingMode, OrderAction, PeriodUnit, Prepaid};
 use crate::cloud::ratelimit::read_with_retries;
 use crate::cloud::{
     Capacity, CloudError, Credentials, ErrorKind, GatewayRef, GatewayState, Observed, OrderState, OrderTicket,
-    Provider, ProviderKind,
+    Provider,
     batch::{self, Batcher},
-    ratelimit::{RateLimiter, default_limits},
+    profile::Profile,
+    ratelimit::RateLimiter,
 };
+
+pub use cloud::{Huawei, PROFILE};
 
 /// Which scoping headers a call carries.
 #[derive(Debug, Clone, Copy)]
@@ -120,7 +124,7 @@ impl HuaweiClient {
             iam,
             credentials,
             projects: Default::default(),
-            limiter: Arc::new(RateLimiter::new(default_limits())),
+            limiter: Arc::new(RateLimiter::documented(PROFILE.rate_limits)),
             describes: Batcher::new(batch::WINDOW, DESCRIBE_BATCH_MAX),
         })
     }
@@ -475,8 +479,8 @@ fn prepaid_options(prepaid: &Prepaid) -> wire::PrepaidOptions {
 
 #[async_trait]
 impl Provider for HuaweiClient {
-    fn kind(&self) -> ProviderKind {
-        ProviderKind::Huawei
+    fn profile(&self) -> &'static Profile {
+        &PROFILE
     }
 
     async fn describe(&self, gateway: &GatewayRef) -> Result<Observed, CloudError> {

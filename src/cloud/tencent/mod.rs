@@ -3,6 +3,7 @@
 //! Tencent has no billing field on NAT gateways and no API to change their billing: gateways
 //! are always reported as pay-per-use and billing changes are refused as unsupported.
 
+mod cloud;
 mod errors;
 pub mod sign;
 mod v2;
@@ -14,11 +15,14 @@ use async_trait::async_trait;
 
 use super::{
     Capacity, CloudError, Credentials, ErrorKind, GatewayRef, GatewayState, Observed, OrderState, OrderTicket,
-    Provider, ProviderKind,
+    Provider,
     batch::{self, Batcher, SweepCache},
-    ratelimit::{RateLimiter, default_limits},
+    ratelimit::RateLimiter,
 };
+pub use cloud::{Tencent, V2, V3};
+
 use crate::api::{Prepaid, TencentApi};
+use crate::cloud::profile::Profile;
 use crate::cloud::ratelimit::read_with_retries;
 
 pub const DEFAULT_V2_ENDPOINT: &str = "https://vpc.api.qcloud.com";
@@ -82,7 +86,7 @@ impl TencentClient {
             host,
             region: region.to_owned(),
             credentials,
-            limiter: Arc::new(RateLimiter::new(default_limits())),
+            limiter: Arc::new(RateLimiter::documented(api.profile().rate_limits)),
             describes: Arc::new(Batcher::new(batch::WINDOW, describe_batch_max(api))),
             sweeps: None,
         })
@@ -140,11 +144,8 @@ fn connections(capacity: &Capacity) -> Result<u64, CloudError> {
 
 #[async_trait]
 impl Provider for TencentClient {
-    fn kind(&self) -> ProviderKind {
-        match self.api {
-            TencentApi::V2 => ProviderKind::TencentV2,
-            TencentApi::V3 => ProviderKind::TencentV3,
-        }
+    fn profile(&self) -> &'static Profile {
+        self.api.profile()
     }
 
     async fn describe(&self, gateway: &GatewayRef) -> Result<Observed, CloudError> {

@@ -1,0 +1,124 @@
+//! Huawei Cloud as the operator sees it: its profile and how a spec selects it.
+
+use std::sync::Arc;
+
+use crate::{
+    api::{BillingMode, NatGatewaySpec, Size},
+    cloud::{
+        Capacity, CloudError, Credentials, GatewayRef, Provider,
+        profile::{Downsize, Profile, SecretKeys},
+        registry::{Cloud, Selected, Shared},
+    },
+};
+
+use super::HuaweiClient;
+
+/// `spec.provider.huawei`.
+pub struct Huawei;
+
+pub static PROFILE: Profile = Profile {
+    label: "huawei",
+    name: "Huawei Cloud",
+    sizes,
+    // `change_to_period`; back to pay-per-use only at the subscription's expiry.
+    billing_changes: &[(BillingMode::PayPerUse, BillingMode::Prepaid)],
+    billing_hint: |to| {
+        (to == BillingMode::PayPerUse).then_some(
+            "a yearly/monthly Huawei Cloud NAT gateway returns to pay-per-use only when its subscription expires; there is no API for it; set spec.billing.mode to Prepaid (and, to return at expiry, set the subscription to change to pay-per-use at expiry in the console)",
+        )
+    },
+    downsize: Downsize::InPlace,
+    secret_keys: SecretKeys {
+        key_id: "accessKey",
+        secret: "secretKey",
+        token: "securityToken",
+        domain_id: Some("domainId"),
+    },
+    account: "huawei",
+    rate_limits: RATE_LIMITS,
+    endpoints: &[
+        "https://nat.{region}.myhuaweicloud.com",
+        "https://iam.{region}.myhuaweicloud.com",
+        "https://iam.myhuaweicloud.com",
+        "https://bss.myhuaweicloud.com",
+        "https://bss-intl.myhuaweicloud.com",
+    ],
+};
+
+/// BSS, documented: 10/s per account and API. Huawei publishes no NAT or IAM numbers (its API
+/// Gateway answers `APIG.0308` at an account-specific threshold): chosen values.
+const RATE_LIMITS: &[(&str, f64)] = &[
+    ("ShowNatGateway", 50.0),
+    ("ListNatGateways", 50.0),
+    ("UpdateNatGateway", 20.0),
+    ("UpdateNatGatewayToPeriod", 20.0),
+    ("ShowCustomerOrderDetails", 10.0),
+    ("ListCustomerOrders", 10.0),
+    ("ListPayPerUseCustomerResources", 10.0),
+    ("PayOrders", 10.0),
+    ("KeystoneListProjects", 10.0),
+];
+
+/// The NAT `spec`, "1" (small) to "5" (enterprise).
+fn sizes(size: Size) -> Option<Capacity> {
+    let spec = match size {
+        Size::Small => "1",
+        Size::Medium => "2",
+        Size::Large => "3",
+        Size::ExtraLarge => "4",
+        Size::Enterprise => "5",
+    };
+    Some(Capacity::Spec(spec.to_owned()))
+}
+
+impl Cloud for Huawei {
+    fn select(&self, spec: &NatGatewaySpec) -> Option<Selected> {
+        let h = spec.provider.huawei.as_ref()?;
+        Some(Selected {
+            profile: &PROFILE,
+            gateway: GatewayRef {
+                id: spec.gateway_id.clone(),
+                region: h.region.clone(),
+                vpc_id: None,
+                project_id: h.project_id.clone(),
+            },
+            endpoint: spec.endpoint.clone(),
+            other_endpoints: h.bss_endpoint.iter().map(|b| ("spec.provider.huawei.bssEndpoint", b.clone())).collect(),
+        })
+    }
+
+    fn connect(
+        &self,
+        selected: &Selected,
+        credentials: Credentials,
+        shared: Shared<'_>,
+    ) -> Result<Arc<dyn Provider>, CloudError> {
+        let bss = selected.other_endpoints.first().map(|(_, b)| b.as_str());
+        let client = HuaweiClient::new(
+            shared.http.clone(),
+            selected.endpoint.as_deref(),
+            bss,
+            &selected.gateway.region,
+            credentials,
+        )?;
+        Ok(Arc::new(client.with_limiter(shared.limiter)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_rules() {
+        for size in Size::ALL {
+            let c = PROFILE.capacity_for(size).expect("every size");
+            assert_eq!(PROFILE.size_of(&c), Some(size));
+        }
+        assert_eq!(PROFILE.capacity_for(Size::Enterprise), Some(Capacity::Spec("5".into())));
+        assert_eq!(PROFILE.size_of(&Capacity::Spec("9".into())), None);
+        assert!(PROFILE.supports_billing(BillingMode::PayPerUse, BillingMode::Prepaid));
+        assert!(!PROFILE.supports_billing(BillingMode::Prepaid, BillingMode::PayPerUse));
+        assert!(PROFILE.refused_resize(&Capacity::Spec("5".into()), &Capacity::Spec("1".into())).is_none());
+    }
+}

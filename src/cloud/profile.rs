@@ -1,0 +1,99 @@
+//! What the rest of the operator knows about one cloud API, declared by that cloud in its own
+//! folder: the decision, the controller and the shared plumbing read it and never name a cloud.
+
+use super::Capacity;
+use crate::api::{BillingMode, Size};
+
+/// One cloud API's description. Each is a `static`, so a `&'static Profile` is the cloud's
+/// identity (compared by [`Profile::label`]).
+pub struct Profile {
+    /// Shown in the PROVIDER column and in the `provider` metric label, e.g. `tencent/V3`.
+    pub label: &'static str,
+    /// The cloud in messages, e.g. `Tencent Cloud`.
+    pub name: &'static str,
+    /// The cloud's value for each size it has.
+    pub sizes: fn(Size) -> Option<Capacity>,
+    /// Billing changes (from, to) the cloud has an API for.
+    pub billing_changes: &'static [(BillingMode, BillingMode)],
+    /// What to tell the user about a billing change towards a mode the cloud has no API for, when
+    /// more than "there is no API" helps; `None` for the generic advice.
+    pub billing_hint: fn(BillingMode) -> Option<&'static str>,
+    pub downsize: Downsize,
+    pub secret_keys: SecretKeys,
+    /// Accounts are counted per cloud, not per API version: profiles with one `account` share a
+    /// rate limiter and the allow-listed endpoints.
+    pub account: &'static str,
+    /// Documented (or chosen, where none is published) calls per second by action.
+    pub rate_limits: &'static [(&'static str, f64)],
+    /// Documented endpoints; `{region}` stands for the resource's region.
+    pub endpoints: &'static [&'static str],
+}
+
+/// Whether a gateway can be resized to a smaller cloud value in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Downsize {
+    InPlace,
+    /// Refused by the API; the advice names `{from}` and `{to}`.
+    Refused {
+        advice: &'static str,
+    },
+}
+
+/// The Secret keys a cloud's credentials are read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SecretKeys {
+    pub key_id: &'static str,
+    pub secret: &'static str,
+    /// Temporary credentials' session token, optional.
+    pub token: &'static str,
+    /// The cloud's account (domain) id, optional.
+    pub domain_id: Option<&'static str>,
+}
+
+impl Profile {
+    /// The cloud's value for a size, or `None` when this cloud has no such size.
+    pub fn capacity_for(&self, size: Size) -> Option<Capacity> {
+        (self.sizes)(size)
+    }
+
+    /// The size a cloud value stands for, if any.
+    pub fn size_of(&self, capacity: &Capacity) -> Option<Size> {
+        Size::ALL.into_iter().find(|s| self.capacity_for(*s).as_ref() == Some(capacity))
+    }
+
+    /// Whether this cloud can change a gateway's billing to `to` at all.
+    pub fn supports_billing(&self, from: BillingMode, to: BillingMode) -> bool {
+        from == to || self.billing_changes.contains(&(from, to))
+    }
+
+    /// The advice when the API refuses to go from `from` to `to`. Cloud values are compared, not
+    /// sizes: a gateway at a value no size maps to (set in the console) must not be "downsized".
+    pub fn refused_resize(&self, from: &Capacity, to: &Capacity) -> Option<&'static str> {
+        match (self.downsize, from, to) {
+            (Downsize::Refused { advice }, Capacity::Connections(now), Capacity::Connections(want)) if want < now => {
+                Some(advice)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl PartialEq for Profile {
+    fn eq(&self, other: &Self) -> bool {
+        self.label == other.label
+    }
+}
+
+impl Eq for Profile {}
+
+impl std::hash::Hash for Profile {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.label.hash(state);
+    }
+}
+
+impl std::fmt::Debug for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label)
+    }
+}

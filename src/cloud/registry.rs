@@ -1,0 +1,74 @@
+//! The clouds the operator knows, one registration line each. A cloud says which specs are its
+//! ([`Cloud::select`]) and builds clients for them ([`Cloud::connect`]); everything else the
+//! operator needs to know about it is in its [`Profile`].
+
+use std::{sync::Arc, time::Duration};
+
+use super::{
+    CloudError, Credentials, GatewayRef, Provider, huawei::Huawei, profile::Profile, ratelimit::RateLimiter,
+    tencent::Tencent,
+};
+use crate::api::NatGatewaySpec;
+
+/// A cloud: its folder implements this once.
+pub trait Cloud: Send + Sync {
+    /// `Some` when `spec` names this cloud: which of its APIs, and where the gateway is.
+    fn select(&self, spec: &NatGatewaySpec) -> Option<Selected>;
+
+    /// A client for one account of this cloud.
+    fn connect(
+        &self,
+        selected: &Selected,
+        credentials: Credentials,
+        shared: Shared<'_>,
+    ) -> Result<Arc<dyn Provider>, CloudError>;
+}
+
+/// The cloud a spec names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Selected {
+    pub profile: &'static Profile,
+    pub gateway: GatewayRef,
+    /// `spec.endpoint`: the endpoint the client uses instead of the documented ones.
+    pub endpoint: Option<String>,
+    /// Other endpoints the spec picks, by field (e.g. a separate billing API), checked against
+    /// the allow-list like `spec.endpoint`.
+    pub other_endpoints: Vec<(&'static str, String)>,
+}
+
+/// What every client of one account shares, handed to [`Cloud::connect`].
+pub struct Shared<'a> {
+    pub http: &'a reqwest::Client,
+    /// The account's rate limiter (built from the profile's limits and the installer's).
+    pub limiter: Arc<RateLimiter>,
+    /// How old an account-wide read may be to answer a drift check; zero reads every time.
+    pub sweep_max_age: Duration,
+}
+
+/// The registered clouds; the first whose [`Cloud::select`] claims a spec serves it.
+#[derive(Clone)]
+pub struct Registry {
+    clouds: Vec<Arc<dyn Cloud>>,
+}
+
+impl Registry {
+    /// The clouds the operator ships.
+    pub fn builtin() -> Registry {
+        Registry::empty().with(Tencent).with(Huawei)
+    }
+
+    pub fn empty() -> Registry {
+        Registry { clouds: Vec::new() }
+    }
+
+    /// Registers `cloud` after the ones already registered.
+    pub fn with(mut self, cloud: impl Cloud + 'static) -> Registry {
+        self.clouds.push(Arc::new(cloud));
+        self
+    }
+
+    /// The registered cloud that claims `spec`, with its selection.
+    pub fn select(&self, spec: &NatGatewaySpec) -> Option<(&dyn Cloud, Selected)> {
+        self.clouds.iter().find_map(|c| c.select(spec).map(|s| (c.as_ref(), s)))
+    }
+}

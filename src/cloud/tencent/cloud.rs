@@ -1,0 +1,143 @@
+//! Tencent Cloud as the operator sees it: its two APIs' profiles and how a spec selects them.
+
+use std::sync::Arc;
+
+use crate::{
+    api::{NatGatewaySpec, Size, TencentApi},
+    cloud::{
+        Capacity, CloudError, Credentials, GatewayRef, Provider,
+        profile::{Downsize, Profile, SecretKeys},
+        registry::{Cloud, Selected, Shared},
+    },
+};
+
+use super::TencentClient;
+
+/// `spec.provider.tencent`.
+pub struct Tencent;
+
+/// API 3.0 (`ResetNatGatewayConnection`).
+pub static V3: Profile = Profile { label: "tencent/V3", downsize: Downsize::InPlace, ..BASE };
+
+/// API 2.0 (`UpgradeNatGateway`), which only upgrades.
+pub static V2: Profile = Profile {
+    label: "tencent/V2",
+    downsize: Downsize::Refused {
+        advice: "Tencent Cloud API 2.0 only upgrades NAT gateways, it cannot go from {from} to {to}; set spec.size to {from} or larger, or use spec.provider.tencent.api: V3",
+    },
+    ..BASE
+};
+
+const BASE: Profile = Profile {
+    label: "",
+    name: "Tencent Cloud",
+    sizes,
+    // Prepaid NAT gateways are bought in the console; the APIs change neither way.
+    billing_changes: &[],
+    billing_hint: |_| None,
+    downsize: Downsize::InPlace,
+    secret_keys: SecretKeys { key_id: "secretId", secret: "secretKey", token: "token", domain_id: None },
+    account: "tencent",
+    rate_limits: RATE_LIMITS,
+    endpoints: &[
+        // API 3.0: the nearest region, or a named one.
+        "https://vpc.tencentcloudapi.com",
+        "https://vpc.{region}.tencentcloudapi.com",
+        // API 2.0 (legacy, HTTPS only).
+        "https://vpc.api.qcloud.com",
+    ],
+};
+
+/// Both APIs count against one account limiter, so each lists both APIs' actions. API 3.0,
+/// documented: `ResetNatGatewayConnection` 20/s, `DescribeNatGateways` 100/s. API 2.0 publishes
+/// no per-action numbers: its actions take those of their API 3.0 counterparts, as the
+/// simulator does.
+const RATE_LIMITS: &[(&str, f64)] = &[
+    ("ResetNatGatewayConnection", 20.0),
+    ("DescribeNatGateways", 100.0),
+    ("UpgradeNatGateway", 20.0),
+    ("QueryNatGatewayProductionStatus", 20.0),
+    ("DescribeNatGateway", 100.0),
+];
+
+/// `maxConcurrent`: Tencent has no sizes above Large.
+fn sizes(size: Size) -> Option<Capacity> {
+    match size {
+        Size::Small => Some(Capacity::Connections(1_000_000)),
+        Size::Medium => Some(Capacity::Connections(3_000_000)),
+        Size::Large => Some(Capacity::Connections(10_000_000)),
+        Size::ExtraLarge | Size::Enterprise => None,
+    }
+}
+
+impl Cloud for Tencent {
+    fn select(&self, spec: &NatGatewaySpec) -> Option<Selected> {
+        let t = spec.provider.tencent.as_ref()?;
+        Some(Selected {
+            profile: match t.api {
+                TencentApi::V2 => &V2,
+                TencentApi::V3 => &V3,
+            },
+            gateway: GatewayRef {
+                id: spec.gateway_id.clone(),
+                region: t.region.clone(),
+                vpc_id: t.vpc_id.clone(),
+                project_id: None,
+            },
+            endpoint: spec.endpoint.clone(),
+            other_endpoints: Vec::new(),
+        })
+    }
+
+    fn connect(
+        &self,
+        selected: &Selected,
+        credentials: Credentials,
+        shared: Shared<'_>,
+    ) -> Result<Arc<dyn Provider>, CloudError> {
+        let api = if selected.profile == &V2 { TencentApi::V2 } else { TencentApi::V3 };
+        let client = TencentClient::new(
+            api,
+            shared.http.clone(),
+            selected.endpoint.as_deref(),
+            &selected.gateway.region,
+            credentials,
+        )?;
+        Ok(Arc::new(client.with_limiter(shared.limiter).with_sweeps(shared.sweep_max_age)))
+    }
+}
+
+impl TencentApi {
+    /// The profile of this API version.
+    pub fn profile(self) -> &'static Profile {
+        match self {
+            TencentApi::V2 => &V2,
+            TencentApi::V3 => &V3,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::BillingMode;
+
+    #[test]
+    fn sizes_and_rules() {
+        for profile in [&V2, &V3] {
+            for size in Size::ALL {
+                if let Some(c) = profile.capacity_for(size) {
+                    assert_eq!(profile.size_of(&c), Some(size), "{profile:?} {size}");
+                }
+            }
+            assert!(!profile.supports_billing(BillingMode::PayPerUse, BillingMode::Prepaid));
+            assert!(profile.supports_billing(BillingMode::PayPerUse, BillingMode::PayPerUse));
+        }
+        assert_eq!(V3.capacity_for(Size::Medium), Some(Capacity::Connections(3_000_000)));
+        assert_eq!(V3.capacity_for(Size::ExtraLarge), None);
+        let (large, small) = (Capacity::Connections(10_000_000), Capacity::Connections(1_000_000));
+        assert!(V2.refused_resize(&large, &small).is_some());
+        assert!(V2.refused_resize(&small, &large).is_none());
+        assert!(V3.refused_resize(&large, &small).is_none());
+    }
+}

@@ -1,0 +1,249 @@
+//! [`plan`]: the next step.
+
+use super::{Inputs, Reason, Step, Target, Wait};
+use crate::{
+    api::{ManagementPolicy, NatGatewaySpec, OrderAction, OrderPhase, OrderStatus, Size},
+    cloud::{Capacity, GatewayState, Observed, OrderState, Profile},
+};
+
+/// The change the spec asks for, if any: billing first (clouds convert billing before they resize).
+fn wanted_change(spec: &NatGatewaySpec, kind: &Profile, observed: &Observed) -> Option<Target> {
+    if observed.billing != spec.billing_mode() {
+        return Some(Target::Billing(spec.billing_mode()));
+    }
+    match kind.capacity_for(spec.size) {
+        Some(c) if c != observed.capacity => Some(Target::Size(spec.size)),
+        _ => None,
+    }
+}
+
+/// Whether the gateway already shows what an order towards `target` asked for.
+fn reached(kind: &Profile, observed: &Observed, target: Target) -> bool {
+    match target {
+        Target::Billing(b) => observed.billing == b,
+        Target::Size(s) => kind.size_of(&observed.capacity) == Some(s),
+    }
+}
+
+/// A spec the cloud can never satisfy from here, checked before anything is ordered so that a
+/// billing change is not bought for a size that cannot follow.
+fn impossible(spec: &NatGatewaySpec, kind: &Profile, observed: &Observed) -> Option<Step> {
+    let cloud = kind.name;
+    let Some(wanted) = kind.capacity_for(spec.size) else {
+        let offered: Vec<String> =
+            Size::ALL.iter().filter(|s| kind.capacity_for(**s).is_some()).map(|s| s.to_string()).collect();
+        return Some(Step::Stall {
+            reason: Reason::UnsupportedSize,
+            message: format!(
+                "{cloud} NAT gateways have no size {}; set spec.size to one of {}",
+                spec.size,
+                offered.join(", ")
+            ),
+        });
+    };
+    let want = spec.billing_mode();
+    if !kind.supports_billing(observed.billing, want) {
+        let message = match (kind.billing_hint)(want) {
+            Some(hint) => hint.to_owned(),
+            None => format!(
+                "{cloud} has no API to change a NAT gateway's billing mode to {want}; remove spec.billing or set spec.billing.mode to {}",
+                observed.billing
+            ),
+        };
+        return Some(Step::Stall { reason: Reason::UnsupportedChange, message });
+    }
+    if let Some(advice) = kind.refused_resize(&observed.capacity, &wanted) {
+        let from = size_words(kind, &observed.capacity);
+        return Some(Step::Stall {
+            reason: Reason::UnsupportedChange,
+            message: advice.replace("{from}", &from).replace("{to}", &spec.size.to_string()),
+        });
+    }
+    None
+}
+
+/// Decides the next step, in this order: a missing gateway; an open order of ours (followed to
+/// its end, never doubled); a spec the cloud can never satisfy; a gateway that is changing or
+/// unusable; in sync; `Observe` (report only); this change already failed at this generation;
+/// otherwise the next change, billing before size, unless another resource owns the gateway.
+pub fn plan(input: Inputs<'_>) -> Step {
+    match (decide(input), input.owner) {
+        (Step::Submit { .. }, Some(owner)) => Step::Stall {
+            reason: Reason::GatewayClaimed,
+            message: format!(
+                "the cloud gateway {} is already managed by NatGateway {owner} (the older claim), so this one orders nothing; delete one of them, or set spec.managementPolicy: Observe on this one to watch the gateway without ordering",
+                input.spec.gateway_id
+            ),
+        },
+        (step, _) => step,
+    }
+}
+
+fn decide(input: Inputs<'_>) -> Step {
+    let Some(observed) = input.observed else {
+        return Step::Stall {
+            reason: Reason::GatewayNotFound,
+            message: format!(
+                "the cloud has no NAT gateway {} in this account and region; check spec.gatewayId and the region",
+                input.spec.gateway_id
+            ),
+        };
+    };
+
+    if let Some(order) = input
+        .order
+        .filter(|o| matches!(o.phase, OrderPhase::Submitting | OrderPhase::InProgress | OrderPhase::AwaitingPayment))
+    {
+        return follow_order(input, observed, order);
+    }
+
+    // A spec the cloud can never satisfy is reported at once: waiting for the gateway to settle
+    // would not make it possible.
+    if let Some(stall) = impossible(input.spec, input.kind, observed) {
+        return stall;
+    }
+    match observed.state {
+        GatewayState::Transitioning => return Step::Wait(Wait::GatewayTransitioning),
+        GatewayState::Unavailable => {
+            return Step::Stall {
+                reason: Reason::GatewayUnavailable,
+                message: format!(
+                    "the gateway is {} and cannot be used or changed; resolve it in the cloud console (e.g. settle arrears), the operator checks again on its own",
+                    observed.raw_state
+                ),
+            };
+        }
+        GatewayState::Ready => {}
+    }
+
+    let Some(target) = wanted_change(input.spec, input.kind, observed) else {
+        return Step::InSync;
+    };
+    if input.spec.management_policy == ManagementPolicy::Observe {
+        return Step::Drift {
+            message: format!(
+                "the gateway is {} but the spec asks for {} / {}; managementPolicy is Observe, so nothing is ordered: set spec.managementPolicy to Manage to correct it, or change the spec to match",
+                describe(input.kind, observed),
+                input.spec.size,
+                input.spec.billing_mode()
+            ),
+        };
+    }
+    // A failed order for this very change stays failed until the user changes the spec: a retry
+    // would be a second order for one change.
+    let action = target.action();
+    let last_for_target = input.last_order.filter(|l| Target::of(l) == Some(target));
+    if let Some(last) = last_for_target
+        && last.phase == OrderPhase::Failed
+        && last.generation == Some(input.generation)
+    {
+        return Step::Stall {
+            reason: Reason::OrderFailed,
+            message: format!(
+                "the {action} order to {target} failed: {}; fix the cause, then change the spec to try again",
+                last.message.as_deref().unwrap_or("the cloud gave no reason")
+            ),
+        };
+    }
+    let attempt = last_for_target.map_or(1, |l| l.attempt + 1);
+    Step::Submit { target, attempt }
+}
+
+/// The next step while an order of ours is open.
+fn follow_order(input: Inputs<'_>, observed: &Observed, order: &OrderStatus) -> Step {
+    let at_target = Target::of(order).is_some_and(|t| reached(input.kind, observed, t));
+    if order.id.is_some() {
+        // A pollable order: the cloud's order status decides, then the gateway must settle.
+        return match input.order_state {
+            // Not polled this time: the order exists at the cloud, so never guess, never resubmit.
+            None | Some(OrderState::InProgress) => Step::Wait(Wait::OrderInProgress),
+            Some(OrderState::AwaitingPayment) => Step::Wait(Wait::AwaitingPayment),
+            Some(OrderState::Failed { reason }) => Step::Finish {
+                phase: OrderPhase::Failed,
+                message: format!("the cloud reports the order failed: {reason}"),
+            },
+            Some(OrderState::Cancelled) => Step::Finish {
+                phase: OrderPhase::Failed,
+                message: "the order was cancelled in the cloud (by someone, or because it was not paid in time)"
+                    .to_owned(),
+            },
+            Some(OrderState::Succeeded) => settle(observed, at_target, order),
+        };
+    }
+    // No pollable id (a cloud API without order ids, a post-paid resize, or an intent whose call
+    // may or may not have landed): the gateway itself tells.
+    match observed.state {
+        GatewayState::Transitioning => Step::Wait(Wait::GatewayTransitioning),
+        _ if at_target => Step::Finish { phase: OrderPhase::Succeeded, message: succeeded(order) },
+        GatewayState::Unavailable => Step::Finish {
+            phase: OrderPhase::Failed,
+            message: format!("the gateway went to {} instead of reaching {}", observed.raw_state, order.target),
+        },
+        GatewayState::Ready if order.phase == OrderPhase::Submitting => unanswered(input, observed, order),
+        GatewayState::Ready => Step::Finish {
+            phase: OrderPhase::Failed,
+            message: format!(
+                "the cloud accepted the change but the gateway is still {}",
+                describe(input.kind, observed)
+            ),
+        },
+    }
+}
+
+/// A recorded intent without an answer or an order id, and a steady gateway that shows no
+/// change: the call never reached the cloud (an accepted resize shows as a transition at once, and
+/// the controller has already asked the cloud for an order placed by the lost call, see
+/// [`Inputs::order`]). Send it again, but only if the spec still asks for it and may order.
+fn unanswered(input: Inputs<'_>, observed: &Observed, order: &OrderStatus) -> Step {
+    let what = format!("{} to {}", order.action, order.target);
+    if input.spec.management_policy == ManagementPolicy::Observe {
+        return Step::DropIntent {
+            message: format!(
+                "{what} got no answer and the cloud shows no sign of it; managementPolicy is now Observe, so it is not sent again"
+            ),
+        };
+    }
+    let wanted = if impossible(input.spec, input.kind, observed).is_some() {
+        None
+    } else {
+        wanted_change(input.spec, input.kind, observed)
+    };
+    let Some(target) = wanted.filter(|t| Target::of(order) == Some(*t)) else {
+        return Step::DropIntent {
+            message: format!(
+                "{what} got no answer, the cloud shows no sign of it and the spec no longer asks for it; nothing was ordered, planning afresh"
+            ),
+        };
+    };
+    Step::Submit { target, attempt: order.attempt + 1 }
+}
+
+/// A completed order: done once the gateway is back to a steady state.
+fn settle(observed: &Observed, at_target: bool, order: &OrderStatus) -> Step {
+    match observed.state {
+        GatewayState::Transitioning => Step::Wait(Wait::GatewayTransitioning),
+        _ if at_target => Step::Finish { phase: OrderPhase::Succeeded, message: succeeded(order) },
+        // Paid and complete, but the gateway has not caught up yet (billing_info lags the order).
+        _ => Step::Wait(Wait::OrderInProgress),
+    }
+}
+
+fn succeeded(order: &OrderStatus) -> String {
+    match order.action {
+        OrderAction::Resize => format!("the gateway was resized to {}", order.target),
+        OrderAction::ChangeBilling => format!("the gateway's billing is now {}", order.target),
+    }
+}
+
+/// A cloud value in words: the size it maps to, else the raw value.
+fn size_words(kind: &Profile, capacity: &Capacity) -> String {
+    match (kind.size_of(capacity), capacity) {
+        (Some(s), _) => s.to_string(),
+        (None, Capacity::Connections(n)) => format!("{n} connections"),
+        (None, Capacity::Spec(s)) => format!("spec {s}"),
+    }
+}
+
+fn describe(kind: &Profile, observed: &Observed) -> String {
+    format!("{} / {}", size_words(kind, &observed.capacity), observed.billing)
+}

@@ -1,0 +1,193 @@
+//! Every reason the operator writes: condition reasons, Event reasons and the `reason` label of
+//! `natgw_reconcile_errors_total`. They are API (kstatus, Argo CD's health script and alerts read
+//! them), so they live in one enum and are spelled once.
+
+use crate::cloud::{CloudError, ErrorKind, Refusal};
+
+/// One reason, written with [`Reason::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    // Ready=True / Drift
+    InSync,
+    DriftDetected,
+    // Progressing
+    OrderSubmitting,
+    OrderInProgress,
+    AwaitingPayment,
+    GatewayTransitioning,
+    OrderSucceeded,
+    Replanning,
+    DeletionWaitsForOrder,
+    // Retrying
+    Throttled,
+    CloudUnavailable,
+    GatewayBusy,
+    NotLeader,
+    // Stalled
+    SecretNotFound,
+    SecretForbidden,
+    InvalidSecretRef,
+    CredentialsInvalid,
+    EndpointNotAllowed,
+    InvalidSpec,
+    InvalidRequest,
+    GatewayNotFound,
+    GatewayUnavailable,
+    GatewayClaimed,
+    UnsupportedSize,
+    UnsupportedChange,
+    OrderFailed,
+    InsufficientFunds,
+    // Events only
+    OrderSubmitted,
+    OrderOutcomeUnknown,
+    OrderAdopted,
+    IntentDropped,
+    // Failed reconciles (metrics only)
+    StatusWriteFailed,
+    SecretReadFailed,
+    FinalizerUpdateFailed,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 34] = {
+        use Reason::*;
+        [
+            InSync,
+            DriftDetected,
+            OrderSubmitting,
+            OrderInProgress,
+            AwaitingPayment,
+            GatewayTransitioning,
+            OrderSucceeded,
+            Replanning,
+            DeletionWaitsForOrder,
+            Throttled,
+            CloudUnavailable,
+            GatewayBusy,
+            NotLeader,
+            SecretNotFound,
+            SecretForbidden,
+            InvalidSecretRef,
+            CredentialsInvalid,
+            EndpointNotAllowed,
+            InvalidSpec,
+            InvalidRequest,
+            GatewayNotFound,
+            GatewayUnavailable,
+            GatewayClaimed,
+            UnsupportedSize,
+            UnsupportedChange,
+            OrderFailed,
+            InsufficientFunds,
+            OrderSubmitted,
+            OrderOutcomeUnknown,
+            OrderAdopted,
+            IntentDropped,
+            StatusWriteFailed,
+            SecretReadFailed,
+            FinalizerUpdateFailed,
+        ]
+    };
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::InSync => "InSync",
+            Reason::DriftDetected => "DriftDetected",
+            Reason::OrderSubmitting => "OrderSubmitting",
+            Reason::OrderInProgress => "OrderInProgress",
+            Reason::AwaitingPayment => "AwaitingPayment",
+            Reason::GatewayTransitioning => "GatewayTransitioning",
+            Reason::OrderSucceeded => "OrderSucceeded",
+            Reason::Replanning => "Replanning",
+            Reason::DeletionWaitsForOrder => "DeletionWaitsForOrder",
+            Reason::Throttled => "Throttled",
+            Reason::CloudUnavailable => "CloudUnavailable",
+            Reason::GatewayBusy => "GatewayBusy",
+            Reason::NotLeader => "NotLeader",
+            Reason::SecretNotFound => "SecretNotFound",
+            Reason::SecretForbidden => "SecretForbidden",
+            Reason::InvalidSecretRef => "InvalidSecretRef",
+            Reason::CredentialsInvalid => "CredentialsInvalid",
+            Reason::EndpointNotAllowed => "EndpointNotAllowed",
+            Reason::InvalidSpec => "InvalidSpec",
+            Reason::InvalidRequest => "InvalidRequest",
+            Reason::GatewayNotFound => "GatewayNotFound",
+            Reason::GatewayUnavailable => "GatewayUnavailable",
+            Reason::GatewayClaimed => "GatewayClaimed",
+            Reason::UnsupportedSize => "UnsupportedSize",
+            Reason::UnsupportedChange => "UnsupportedChange",
+            Reason::OrderFailed => "OrderFailed",
+            Reason::InsufficientFunds => "InsufficientFunds",
+            Reason::OrderSubmitted => "OrderSubmitted",
+            Reason::OrderOutcomeUnknown => "OrderOutcomeUnknown",
+            Reason::OrderAdopted => "OrderAdopted",
+            Reason::IntentDropped => "IntentDropped",
+            Reason::StatusWriteFailed => "StatusWriteFailed",
+            Reason::SecretReadFailed => "SecretReadFailed",
+            Reason::FinalizerUpdateFailed => "FinalizerUpdateFailed",
+        }
+    }
+}
+
+impl Reason {
+    /// The reason shown for a failed cloud call (or a spec refused before any call).
+    pub fn of_cloud_error(e: &CloudError) -> Reason {
+        if let Some(refusal) = e.refusal {
+            return match refusal {
+                Refusal::EndpointNotAllowed => Reason::EndpointNotAllowed,
+                Refusal::InvalidSpec => Reason::InvalidSpec,
+            };
+        }
+        match e.kind {
+            ErrorKind::Throttled => Reason::Throttled,
+            ErrorKind::Transient => Reason::CloudUnavailable,
+            ErrorKind::Busy => Reason::GatewayBusy,
+            ErrorKind::NotFound => Reason::GatewayNotFound,
+            ErrorKind::Auth => Reason::CredentialsInvalid,
+            ErrorKind::InvalidRequest => Reason::InvalidRequest,
+            ErrorKind::Unsupported => Reason::UnsupportedChange,
+            ErrorKind::InsufficientFunds => Reason::InsufficientFunds,
+            ErrorKind::NotLeader => Reason::NotLeader,
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// A reader of conditions or Events must be able to look every reason up: each one has an
+    /// Argo CD health case (deploy/argocd/testdata) or is listed in the README.
+    #[test]
+    fn every_reason_has_a_health_case_or_is_documented() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut cases = String::new();
+        for entry in std::fs::read_dir(root.join("deploy/argocd/testdata")).unwrap().map(Result::unwrap) {
+            cases.push_str(&std::fs::read_to_string(entry.path()).unwrap());
+        }
+        let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+        let missing: Vec<&str> = Reason::ALL
+            .iter()
+            .map(|r| r.as_str())
+            .filter(|r| !cases.contains(&format!("reason: {r}\n")) && !readme.contains(&format!("`{r}`")))
+            .collect();
+        assert_eq!(missing, Vec::<&str>::new(), "reasons with neither an Argo CD health case nor a README entry");
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let mut names: Vec<&str> = Reason::ALL.iter().map(|r| r.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Reason::ALL.len());
+    }
+}
