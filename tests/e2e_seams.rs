@@ -6,7 +6,7 @@
 //! scenario (orders placed against changes asked for, time to converge) and then fails if any
 //! scenario did.
 
-use crate::support;
+mod support;
 
 use std::{
     future::Future,
