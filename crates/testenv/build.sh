@@ -12,7 +12,7 @@ OUT=$CACHE_ROOT/k8s-$K8S_VERSION
 say() { printf '[testenv] %s\n' "$*" >&2; }
 
 # kstatus: the status library Flux and kpt read resources with (sigs.k8s.io/cli-utils/pkg/kstatus),
-# as a tiny CLI for tests/e2e_kstatus.rs: an object (JSON or YAML) on stdin, {"status","message"} of
+# as a tiny CLI for tests/e2e/kstatus.rs: an object (JSON or YAML) on stdin, {"status","message"} of
 # status.Compute on stdout. Its own module, so cli-utils' k8s.io deps never meet the apiserver's
 # replace block above. Built (once, cached next to the other binaries) before the apiserver check
 # below so that an existing apiserver cache still gains it. Needs Go only when it is missing.

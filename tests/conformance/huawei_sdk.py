@@ -1,7 +1,7 @@
 """Drives Huawei Cloud's official Python SDKs (core, NAT, BSS, IAM) against the simulator, or
 prints the SDK signer's Authorization header for fixed inputs.
 
-Run by tests/huawei_conformance.rs:
+Run by tests/offline/huawei_conformance.rs:
   huawei_sdk.py sign '<json case>'   -> prints the Authorization header the SDK computes
   huawei_sdk.py flow                 -> runs the calls against HW_ENDPOINT, prints a JSON report
 Exit code 3 when the SDKs are not importable.

@@ -1,5 +1,5 @@
 //! Finds the Python that has the official SDKs, for the conformance tests of every cloud.
-//! Include with `#[path = "conformance/python.rs"] mod python;`.
+//! The `offline` test binary includes it as `python`.
 
 use std::path::PathBuf;
 

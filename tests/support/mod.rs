@@ -1,7 +1,12 @@
 //! Shared end-to-end fixtures: a real API server with the CRD installed and a namespace per test.
-#![allow(dead_code)] // each test binary uses a different subset
+#![allow(dead_code)] // not every helper is used
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    ops::{Deref, DerefMut},
+    path::{Path, PathBuf},
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::{
@@ -24,32 +29,132 @@ use natgw_testenv::TestEnv;
 use serde_json::{Value, json};
 
 pub struct Cluster {
-    pub env: TestEnv,
+    pub env: Env,
     pub client: Client,
     pub namespace: String,
+    /// This test's files (operator logs).
+    dir: tempfile::TempDir,
+}
+
+/// The API server of a [`Cluster`]: the one the test binary shares, or the test's own.
+pub enum Env {
+    Shared(&'static TestEnv),
+    Own(Box<TestEnv>),
+}
+
+impl Deref for Env {
+    type Target = TestEnv;
+
+    fn deref(&self) -> &TestEnv {
+        match self {
+            Env::Shared(env) => env,
+            Env::Own(env) => env,
+        }
+    }
+}
+
+/// Only for restarts, which only a test's own API server may go through.
+impl DerefMut for Env {
+    fn deref_mut(&mut self) -> &mut TestEnv {
+        match self {
+            Env::Own(env) => env,
+            Env::Shared(_) => panic!("the shared API server cannot be restarted; use Cluster::start_own"),
+        }
+    }
+}
+
+/// The API server the tests of this binary share, with the CRD installed; the first test that
+/// asks starts it. etcd and kube-apiserver die with the thread that spawned them
+/// (`PR_SET_PDEATHSIG`), and a test's thread ends with its test: a thread of their own spawns
+/// them and lives as long as the process.
+static SHARED: OnceLock<Result<TestEnv, String>> = OnceLock::new();
+
+fn shared_env() -> &'static TestEnv {
+    let env = SHARED.get_or_init(|| {
+        let (sent, received) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("shared-apiserver".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let env = runtime.block_on(TestEnv::start()).map_err(|e| e.to_string());
+                let _ = sent.send(env.and_then(|env| install_crd(&env).map(|()| env)));
+                loop {
+                    std::thread::park();
+                }
+            })
+            .expect("a thread for the shared API server");
+        let env = received.recv().expect("the shared API server starts or says why not");
+        // A static is never dropped: stop the server and remove its files as the process exits.
+        extern "C" fn stop_shared() {
+            if let Some(Ok(env)) = SHARED.get() {
+                env.kill_at_exit();
+            }
+        }
+        // SAFETY: registers a plain function; it only stops our own children.
+        unsafe { libc::atexit(stop_shared) };
+        env
+    });
+    env.as_ref().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Installs the committed CRD with kubectl and waits until it is served.
+fn install_crd(env: &TestEnv) -> Result<(), String> {
+    let crd = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/natgateway.yaml");
+    let out = env.kubectl(&["apply", "-f", crd]).map_err(|e| format!("kubectl: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("kubectl apply of the CRD failed: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    let out = env
+        .kubectl(&["wait", "--for=condition=Established", "crd/natgateways.natgw.io", "--timeout=30s"])
+        .map_err(|e| format!("kubectl: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("CRD not established: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(())
 }
 
 impl Cluster {
-    /// Starts the API server, installs the committed CRD with kubectl and creates `namespace`.
+    /// Creates `namespace` on the API server this test binary shares (the CRD installed); the
+    /// test must keep to it, and make only what no other test could name alike elsewhere.
     pub async fn start(namespace: &str) -> Cluster {
+        Cluster::in_env(Env::Shared(shared_env()), namespace).await
+    }
+
+    /// Starts an API server for this test alone, installs the CRD and creates `namespace`: for
+    /// tests that restart it, change cluster-wide objects or run an operator across namespaces.
+    pub async fn start_own(namespace: &str) -> Cluster {
+        let env = TestEnv::start().await.unwrap_or_else(|e| panic!("{e}"));
+        install_crd(&env).unwrap_or_else(|e| panic!("{e}"));
+        Cluster::in_env(Env::Own(Box::new(env)), namespace).await
+    }
+
+    async fn in_env(env: Env, namespace: &str) -> Cluster {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "natgw_operator=info".into()),
             )
             .with_test_writer()
             .try_init();
-        let env = TestEnv::start().await.unwrap_or_else(|e| panic!("{e}"));
+        // A client per test, in the test's own runtime.
         let client = env.client().await.unwrap_or_else(|e| panic!("{e}"));
-        let crd = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/natgateway.yaml");
-        let out = env.kubectl(&["apply", "-f", crd]).expect("kubectl runs");
-        assert!(out.status.success(), "kubectl apply of the CRD failed: {}", String::from_utf8_lossy(&out.stderr));
-        let out = env
-            .kubectl(&["wait", "--for=condition=Established", "crd/natgateways.natgw.io", "--timeout=30s"])
-            .expect("kubectl runs");
-        assert!(out.status.success(), "CRD not established: {}", String::from_utf8_lossy(&out.stderr));
         let ns: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": namespace}})).unwrap();
         Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await.expect("namespace created");
-        Cluster { env, client, namespace: namespace.to_owned() }
+        let dir = tempfile::Builder::new().prefix(&format!("natgw-test-{namespace}-")).tempdir().unwrap();
+        Cluster { env, client, namespace: namespace.to_owned(), dir }
+    }
+
+    /// A path in this test's own directory, e.g. for an operator's log.
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.dir.path().join(file)
+    }
+
+    /// The operator binary ([`Operator::start`]) as the cluster admin, watching only this test's
+    /// namespace: on a shared API server, one watching every namespace would reconcile the other
+    /// tests' NatGateways.
+    pub fn operator(&self, args: &[&str], env: &[(&str, &str)], log: &Path) -> Operator {
+        let mut env = env.to_vec();
+        env.push(("NATGW_NAMESPACE", &self.namespace));
+        Operator::start(&self.env.kubeconfig, args, &env, log)
     }
 
     pub fn natgws(&self) -> Api<NatGateway> {
@@ -70,9 +175,12 @@ impl Cluster {
         self.secrets().create(&PostParams::default(), &secret(name, data)).await.expect("secret created")
     }
 
-    /// Runs the controller in this process against `connector` until [`InProcess::stop`].
+    /// Runs the controller in this process against `connector`, watching this test's namespace,
+    /// until [`InProcess::stop`].
     pub fn run_controller(&self, connector: Arc<dyn Connector>, poll_interval: Duration) -> InProcess {
-        let config = controller::Config { poll_interval, ..Default::default() };
+        // This namespace only: the API server may be shared (see [`Cluster::operator`]).
+        let config =
+            controller::Config { poll_interval, namespace: Some(self.namespace.clone()), ..Default::default() };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let handle = tokio::spawn(controller::run(self.client.clone(), connector, config, async {
             let _ = stopped.await;

@@ -151,6 +151,20 @@ impl TestEnv {
         self.wait_ready(Duration::from_secs(90)).await
     }
 
+    /// Kills etcd and kube-apiserver and removes their files, for an environment that is never
+    /// dropped (one a whole test binary shares, in a static): call it once, as the process exits.
+    pub fn kill_at_exit(&self) {
+        for child in [&self.apiserver, &self.etcd] {
+            let pid = child.id() as libc::pid_t;
+            // SAFETY: kill(2) and waitpid(2) on our own children, which nothing else reaps.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, std::ptr::null_mut(), 0);
+            }
+        }
+        let _ = fs::remove_dir_all(self.dir.path());
+    }
+
     async fn wait_ready(&mut self, limit: Duration) -> Result<(), TestEnvError> {
         let http = reqwest::Client::builder()
             .use_rustls_tls()

@@ -1,7 +1,7 @@
 //! The operator against the cloud simulators on a real API server: the real clients, real
 //! signatures, TLS with the simulators' CA, asynchronous orders — and exactly one order per change.
 
-mod support;
+use crate::support;
 
 use std::{sync::Arc, time::Duration};
 

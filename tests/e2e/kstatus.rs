@@ -4,7 +4,7 @@
 //! read with the real kubectl and piped into the real library (`kstatus`, built by
 //! crates/testenv/build.sh next to kube-apiserver); the controller runs in-process on the in-memory cloud.
 
-mod support;
+use crate::support;
 
 use std::{
     io::Write,

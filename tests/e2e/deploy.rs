@@ -3,7 +3,7 @@
 //! Pod Security admission), and the rendered objects have the properties the README promises
 //! (2 replicas, non-root, read-only root, probes on the metrics port, least-privilege RBAC).
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 
@@ -115,7 +115,7 @@ fn triples(list: &[(&str, &str, &[&str], &str)]) -> BTreeSet<Grant> {
 }
 
 /// What the operator calls: watched NatGateways, status by server-side apply, events.k8s.io
-/// Events. tests/e2e_rbac.rs runs the binary with exactly this.
+/// Events. tests/e2e/rbac.rs runs the binary with exactly this.
 const OPERATOR_RULES: &[(&str, &str, &[&str], &str)] = &[
     // patch: the unpaid-order finalizer only.
     ("natgw.io", "natgateways", &["get", "list", "watch", "patch"], ""),

@@ -1,7 +1,7 @@
 //! Admission on the real API server: the CRD installs, a valid object is accepted, and each
 //! invalid one is rejected with a message naming the offending field.
 
-mod support;
+use crate::support;
 
 use support::Cluster;
 

@@ -2,8 +2,7 @@
 //! they parse what it answers, and the operator's signer produces the SDK's exact signatures.
 //! Needs the SDKs of tests/conformance/requirements.txt (see tests/conformance/python.rs).
 
-#[path = "conformance/python.rs"]
-mod python;
+use crate::python;
 
 use std::time::Duration;
 

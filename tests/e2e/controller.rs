@@ -1,7 +1,7 @@
 //! The controller on a real API server with the in-memory cloud: a resize goes through, status
 //! and conditions read right in kubectl, and a missing Secret stalls without ordering.
 
-mod support;
+use crate::support;
 
 use std::{sync::Arc, time::Duration};
 

@@ -3,7 +3,7 @@
 //! when it is the resource's own gateway's, and a prepaid resize with `autoPay: false` waits for
 //! someone to pay it.
 
-mod support;
+use crate::support;
 
 use std::os::unix::process::ExitStatusExt;
 use std::{path::PathBuf, sync::Arc, time::Duration};
@@ -47,7 +47,7 @@ impl World {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut env: Vec<(&str, &str)> = crash_at.map(|p| ("NATGW_CRASH_AT", p)).into_iter().collect();
         env.push(("NATGW_ALLOWED_ENDPOINTS", self.sim.https_url.as_deref().unwrap()));
-        Operator::start(&self.cluster.env.kubeconfig, &args, &env, &self.log)
+        self.cluster.operator(&args, &env, &self.log)
     }
 
     fn spec(&self, gateway: &str, size: &str, auto_pay: bool) -> Value {

@@ -3,7 +3,7 @@
 //! gateway on the Tencent simulator; and the same identity is refused everything else. The
 //! default install may read no Secret until the namespace grants it one.
 
-mod support;
+use crate::support;
 
 use std::{path::Path, time::Duration};
 
@@ -164,7 +164,7 @@ async fn resize_as_service_account(cluster: &Cluster, kubeconfig: &Path, env: &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_wide_rbac_runs_the_operator_and_grants_nothing_else() {
-    let cluster = Cluster::start("rbac-user").await;
+    let cluster = Cluster::start_own("rbac-user").await; // own: the install's cluster-wide RBAC and operator
     // Single tenant: the cluster-wide install plus every Secret (--secret-access=cluster).
     apply_rbac(&cluster, "deploy/all-secrets");
     let kubeconfig = service_account_kubeconfig(&cluster);
@@ -224,7 +224,7 @@ async fn cluster_wide_rbac_runs_the_operator_and_grants_nothing_else() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn default_install_reads_only_the_secrets_a_namespace_granted() {
-    let cluster = Cluster::start("rbac-tenant").await;
+    let cluster = Cluster::start_own("rbac-tenant").await; // own: the install's cluster-wide RBAC and operator
     apply_rbac(&cluster, "deploy");
     let kubeconfig = service_account_kubeconfig(&cluster);
     let ns = cluster.namespace.as_str();
@@ -258,7 +258,7 @@ async fn default_install_reads_only_the_secrets_a_namespace_granted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn namespaced_rbac_runs_the_operator_in_its_namespace_only() {
     // The namespaced install manages NatGateways in its own namespace: the test's objects go there.
-    let cluster = Cluster::start(SA_NAMESPACE).await;
+    let cluster = Cluster::start_own(SA_NAMESPACE).await; // own: the install's RBAC objects
     apply_rbac(&cluster, "deploy/namespaced");
     let other = "someone-else";
     cluster.kubectl(&["create", "namespace", other]);

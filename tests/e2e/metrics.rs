@@ -1,12 +1,12 @@
 //! The real operator binary's HTTP endpoints: after a resize through the Tencent simulator,
 //! /metrics shows the reconciles, the cloud calls and the order, and /healthz and /readyz answer.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
 use natgw_operator::{api::OrderPhase, metrics::CONTENT_TYPE};
-use support::{Cluster, Operator, free_port, sample, tencent_keys, tencent_sim, tencent_spec};
+use support::{Cluster, free_port, sample, tencent_keys, tencent_sim, tencent_spec};
 
 const ID: &str = "AKIDe2emetrics";
 const KEY: &str = "e2e-metrics-secret-key";
@@ -33,9 +33,8 @@ async fn endpoints_report_a_resize() {
 
     let addr = format!("127.0.0.1:{}", free_port());
     let base = format!("http://{addr}");
-    let log = cluster.env.kubeconfig.with_file_name("operator.log");
-    let _operator = Operator::start(
-        &cluster.env.kubeconfig,
+    let log = cluster.path("operator.log");
+    let _operator = cluster.operator(
         &["--metrics-addr", &addr, "--leader-election=false", "--poll-interval", "500ms"],
         &[("NATGW_ALLOWED_ENDPOINTS", &sim.http_url)],
         &log,

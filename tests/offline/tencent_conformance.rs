@@ -3,8 +3,7 @@
 //! parse what it answers, and the operator's signer produces the SDKs' exact signatures.
 //! Needs the SDKs of tests/conformance/requirements.txt (see tests/conformance/python.rs).
 
-#[path = "conformance/python.rs"]
-mod python;
+use crate::python;
 
 use std::{io::Write as _, process::Stdio, time::Duration};
 

@@ -1,7 +1,7 @@
 //! Events on a real API server: a repeat becomes a series on the first Event, anything else is
 //! a new Event, and `kubectl describe` shows both.
 
-mod support;
+use crate::support;
 
 use k8s_openapi::api::events::v1::Event;
 use kube::{Api, Resource, api::ListParams};

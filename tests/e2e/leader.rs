@@ -2,7 +2,7 @@
 //! mid-order the standby takes over within the lease duration, finishes the order without
 //! ordering again, and on SIGTERM releases the lease.
 
-mod support;
+use crate::support;
 
 use std::{
     path::Path,
@@ -43,7 +43,7 @@ impl Replica {
             &addr,
         ];
         let env = [("POD_NAME", name), ("NATGW_ALLOWED_ENDPOINTS", allowed)];
-        let operator = Operator::start(&cluster.env.kubeconfig, &args, &env, log);
+        let operator = cluster.operator(&args, &env, log);
         Replica { name, operator, metrics: format!("http://{addr}") }
     }
 
@@ -83,10 +83,9 @@ async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
 async fn standby_takes_over_a_running_order_without_ordering_again() {
     let cluster = Cluster::start("leader").await;
     let sim = tencent_sim(ID, KEY, CHANGE_TIME, "nat-leader").await;
-    let dir = cluster.env.kubeconfig.parent().unwrap().to_owned();
     let mut replicas = vec![
-        Replica::start(&cluster, "replica-a", &dir.join("replica-a.log"), &sim.http_url),
-        Replica::start(&cluster, "replica-b", &dir.join("replica-b.log"), &sim.http_url),
+        Replica::start(&cluster, "replica-a", &cluster.path("replica-a.log"), &sim.http_url),
+        Replica::start(&cluster, "replica-b", &cluster.path("replica-b.log"), &sim.http_url),
     ];
     let leases: Api<Lease> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
 
@@ -163,7 +162,7 @@ async fn standby_takes_over_a_running_order_without_ordering_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_that_loses_the_lease_stops_and_exits() {
     let cluster = Cluster::start("leader-lost").await;
-    let log = cluster.env.kubeconfig.with_file_name("replica.log");
+    let log = cluster.path("replica.log");
     let mut replica = Replica::start(&cluster, "replica-a", &log, "");
     let leases: Api<Lease> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
     eventually(Duration::from_secs(30), "the replica takes the lease", || async {

@@ -1,0 +1,34 @@
+//! Everything that needs a real kube-apiserver + etcd, in one test binary (each test binary links
+//! the whole operator). Most tests share one API server, each in a namespace of its own
+//! ([`support::Cluster::start`]); a test owns one ([`support::Cluster::start_own`]) only when it
+//! would disturb the others or they it:
+//!
+//! - `faults`: restarts kube-apiserver;
+//! - `rbac`: apply deploy/'s cluster-scoped RBAC for the natgw-system/natgw-operator
+//!   ServiceAccount, one install per test, and run the operator across all namespaces with it;
+//! - `tenancy`: relaxes the CRD's validation, which `admission` checks;
+//! - `startup`: needs a cluster without the CRD.
+//!
+//! Operators on the shared server watch only their test's namespace: one watching all of them
+//! would reconcile other tests' NatGateways.
+//!
+//! tests/e2e_seams.rs is a binary of its own: it restarts the control plane too, and it compares
+//! cloud-read rates over 10 s windows, which tests running beside it on 2 cores skew (it failed
+//! once in three runs here).
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod admission;
+mod clouds;
+mod controller;
+mod deploy;
+mod events;
+mod faults;
+mod huawei_orders;
+mod kstatus;
+mod leader;
+mod metrics;
+mod rbac;
+mod startup;
+mod tenancy;

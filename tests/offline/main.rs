@@ -1,0 +1,14 @@
+//! Everything that needs no API server, in one test binary (each test binary links the whole
+//! operator): the cloud clients against the simulators, the simulators against the clouds'
+//! official SDKs, batching and rate limits, the generated CRD and the Argo CD health check.
+
+#[path = "../conformance/python.rs"]
+mod python;
+
+mod argocd_health;
+mod cloud_batching;
+mod crd;
+mod huawei_conformance;
+mod huawei_sim;
+mod tencent_conformance;
+mod tencent_sim;
