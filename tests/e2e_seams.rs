@@ -417,12 +417,20 @@ async fn control_plane_outage(w: &mut World) -> (usize, usize, Duration) {
     tokio::time::sleep(Duration::from_secs(10)).await;
     let (stale1, reads1, _) = scrape().await;
     assert_eq!(stale1 - stale0, 0.0, "no conflicting re-plans a backoff cap after the outage");
-    // The baseline: the same 10 s window once everything has long settled (drift checks only).
+    // The baseline: the busiest of three 10 s windows once everything has long settled (drift
+    // checks only). One window alone sometimes sees half the usual reads, which would make a
+    // normal rate after the outage look like a storm; a storm is several times the usual rate.
     tokio::time::sleep(Duration::from_secs(20)).await;
-    let (_, reads2, _) = scrape().await;
-    tokio::time::sleep(Duration::from_secs(10)).await;
-    let (_, reads3, text) = scrape().await;
-    let (after, baseline) = (reads1 - reads0, reads3 - reads2);
+    let (_, mut previous, _) = scrape().await;
+    let mut baseline = 0.0_f64;
+    let mut text = String::new();
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let (_, reads, scraped) = scrape().await;
+        baseline = baseline.max(reads - previous);
+        (previous, text) = (reads, scraped);
+    }
+    let after = reads1 - reads0;
     println!("[seams] cloud reads in 10 s: {after} one backoff cap after the outage, {baseline} at rest");
     assert!(after <= baseline * 1.5 + 5.0, "{after} cloud reads in 10 s after the outage, {baseline} at rest");
     for id in &ids {
