@@ -4,9 +4,29 @@
 
 use crate::cloud::{CloudError, ErrorKind, Refusal};
 
-/// One reason, written with [`Reason::as_str`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Reason {
+/// Declares [`Reason`] with its list and its spelling from one list of names: a reason is
+/// written exactly as its variant is named.
+macro_rules! reasons {
+    ($($name:ident,)*) => {
+        /// One reason, written with [`Reason::as_str`].
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Reason {
+            $($name,)*
+        }
+
+        impl Reason {
+            pub const ALL: &[Reason] = &[$(Reason::$name,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Reason::$name => stringify!($name),)*
+                }
+            }
+        }
+    };
+}
+
+reasons! {
     // Ready=True / Drift
     InSync,
     DriftDetected,
@@ -47,87 +67,6 @@ pub enum Reason {
     StatusWriteFailed,
     SecretReadFailed,
     FinalizerUpdateFailed,
-}
-
-impl Reason {
-    pub const ALL: [Reason; 34] = {
-        use Reason::*;
-        [
-            InSync,
-            DriftDetected,
-            OrderSubmitting,
-            OrderInProgress,
-            AwaitingPayment,
-            GatewayTransitioning,
-            OrderSucceeded,
-            Replanning,
-            DeletionWaitsForOrder,
-            Throttled,
-            CloudUnavailable,
-            GatewayBusy,
-            NotLeader,
-            SecretNotFound,
-            SecretForbidden,
-            InvalidSecretRef,
-            CredentialsInvalid,
-            EndpointNotAllowed,
-            InvalidSpec,
-            InvalidRequest,
-            GatewayNotFound,
-            GatewayUnavailable,
-            GatewayClaimed,
-            UnsupportedSize,
-            UnsupportedChange,
-            OrderFailed,
-            InsufficientFunds,
-            OrderSubmitted,
-            OrderOutcomeUnknown,
-            OrderAdopted,
-            IntentDropped,
-            StatusWriteFailed,
-            SecretReadFailed,
-            FinalizerUpdateFailed,
-        ]
-    };
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::InSync => "InSync",
-            Reason::DriftDetected => "DriftDetected",
-            Reason::OrderSubmitting => "OrderSubmitting",
-            Reason::OrderInProgress => "OrderInProgress",
-            Reason::AwaitingPayment => "AwaitingPayment",
-            Reason::GatewayTransitioning => "GatewayTransitioning",
-            Reason::OrderSucceeded => "OrderSucceeded",
-            Reason::Replanning => "Replanning",
-            Reason::DeletionWaitsForOrder => "DeletionWaitsForOrder",
-            Reason::Throttled => "Throttled",
-            Reason::CloudUnavailable => "CloudUnavailable",
-            Reason::GatewayBusy => "GatewayBusy",
-            Reason::NotLeader => "NotLeader",
-            Reason::SecretNotFound => "SecretNotFound",
-            Reason::SecretForbidden => "SecretForbidden",
-            Reason::InvalidSecretRef => "InvalidSecretRef",
-            Reason::CredentialsInvalid => "CredentialsInvalid",
-            Reason::EndpointNotAllowed => "EndpointNotAllowed",
-            Reason::InvalidSpec => "InvalidSpec",
-            Reason::InvalidRequest => "InvalidRequest",
-            Reason::GatewayNotFound => "GatewayNotFound",
-            Reason::GatewayUnavailable => "GatewayUnavailable",
-            Reason::GatewayClaimed => "GatewayClaimed",
-            Reason::UnsupportedSize => "UnsupportedSize",
-            Reason::UnsupportedChange => "UnsupportedChange",
-            Reason::OrderFailed => "OrderFailed",
-            Reason::InsufficientFunds => "InsufficientFunds",
-            Reason::OrderSubmitted => "OrderSubmitted",
-            Reason::OrderOutcomeUnknown => "OrderOutcomeUnknown",
-            Reason::OrderAdopted => "OrderAdopted",
-            Reason::IntentDropped => "IntentDropped",
-            Reason::StatusWriteFailed => "StatusWriteFailed",
-            Reason::SecretReadFailed => "SecretReadFailed",
-            Reason::FinalizerUpdateFailed => "FinalizerUpdateFailed",
-        }
-    }
 }
 
 impl Reason {
