@@ -139,6 +139,9 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: RunArgs) -> Result<(), String> {
+    // Listening before anything else: as PID 1 in a container, a SIGTERM that arrives before a
+    // handler exists is ignored, and the kubelet waits out the whole grace period.
+    let shutdown = shutdown_signal().shared();
     // The installer's flags first: a refused endpoint is reported before anything else happens.
     let endpoints =
         cloud::endpoints::EndpointPolicy::new(&args.allowed_endpoints, args.allow_http, args.allow_private_endpoints)
@@ -178,7 +181,6 @@ async fn run(args: RunArgs) -> Result<(), String> {
         readiness: readiness.clone(),
     };
     // One signal listener for both: a standby stops at once, a leader stops its controller first.
-    let shutdown = shutdown_signal().shared();
     let controller = controller::run(client.clone(), connector, config, shutdown.clone());
     leader::run(client, election.map(|e| (e, fence)), &metrics, &readiness, shutdown, controller)
         .await
@@ -186,19 +188,23 @@ async fn run(args: RunArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// Resolves on SIGTERM (Kubernetes stopping the pod) or Ctrl-C.
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            error!("cannot listen for SIGTERM ({e}); stop with Ctrl-C");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// Resolves on SIGTERM (Kubernetes stopping the pod) or Ctrl-C. The SIGTERM handler is
+/// installed by this call, not when the future is first polled.
+fn shutdown_signal() -> impl Future<Output = ()> {
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    async move {
+        match term {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(e) => {
+                error!("cannot listen for SIGTERM ({e}); stop with Ctrl-C");
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
+        tracing::info!("shutting down");
     }
-    tracing::info!("shutting down");
 }

@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # Builds the real Kubernetes API server, kubectl and etcd that the end-to-end tests and the demo run,
 # from Go modules, and caches them per user and version so only the first run pays for the build.
+# With `--node`, also the rest of a real node (crates/testenv/src/node.rs): kubelet,
+# kube-controller-manager, kube-scheduler from the same module graph, and a tiny static `pause`
+# for the pod sandbox image.
 # Prints the directory holding the binaries on stdout; progress goes to stderr.
 set -euo pipefail
+
+WANT=(kube-apiserver kubectl etcd)
+if [[ ${1:-} == --node ]]; then
+  WANT+=(kubelet kube-controller-manager kube-scheduler pause)
+fi
 
 K8S_VERSION=v1.34.4
 # kube-apiserver v1.34.4 itself requires etcd server v3.6.4; building etcd from the same module graph
@@ -97,10 +105,13 @@ GO
   fi
 fi
 
-if [[ -x $OUT/kube-apiserver && -x $OUT/etcd && -x $OUT/kubectl ]]; then
-  echo "$OUT"
-  exit 0
-fi
+MISSING=()
+for name in "${WANT[@]}"; do
+  [[ -x $OUT/$name ]] || MISSING+=("$name")
+done
+
+build_go_binaries() {
+say "to build: ${MISSING[*]}"
 
 command -v go >/dev/null || { say "Go is required to build kube-apiserver (install Go 1.24+)"; exit 1; }
 mkdir -p "$CACHE_ROOT"
@@ -139,6 +150,23 @@ import (
 
 func main() { etcdmain.Main(os.Args) }
 GO
+# The pod sandbox's process: it only has to hold the pod's namespaces open until it is told to stop.
+mkdir -p pause
+cat > pause/main.go <<'GO'
+package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
+	<-stop
+}
+GO
 cat > tools.go <<'GO'
 //go:build tools
 
@@ -146,7 +174,10 @@ package tools
 
 import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kubelet"
 )
 GO
 
@@ -154,15 +185,49 @@ export GOFLAGS=-mod=mod
 say "resolving the module graph (downloads on the first run)"
 go mod tidy >&2 2>&1 | tail -5 >&2 || true
 go get "go.etcd.io/etcd/server/v3@$(sed -n 's#^\s*go.etcd.io/etcd/server/v3 \(v[^ ]*\).*#\1#p' "$UPSTREAM_MOD")" >&2
-mkdir -p bin
-for target in k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl ./etcd; do
-  name=$(basename "$target")
+# Version strings, otherwise "v0.0.0-master+$Format:%H$" (the kubelet reports it in its Node).
+MINOR=${K8S_VERSION#v1.}
+MINOR=${MINOR%%.*}
+LDFLAGS="-s -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1"
+LDFLAGS+=" -X k8s.io/component-base/version.gitMinor=$MINOR -X k8s.io/component-base/version.gitTreeState=clean"
+LDFLAGS+=" -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION"
+mkdir -p bin "$OUT"
+for name in "${MISSING[@]}"; do
+  case $name in
+    etcd) target=./etcd ;;
+    pause) target=./pause ;;
+    *) target=k8s.io/kubernetes/cmd/$name ;;
+  esac
   say "building $name (several minutes on 2 cores the first time)"
   start=$SECONDS
-  go build -trimpath -ldflags=-s -o "bin/$name" "$target" >&2
+  if [[ $name == pause ]]; then
+    # Static: the sandbox image holds nothing else.
+    CGO_ENABLED=0 go build -trimpath -ldflags=-s -o "bin/$name" "$target" >&2
+  else
+    go build -trimpath -ldflags="$LDFLAGS" -o "bin/$name" "$target" >&2
+  fi
+  mv -f "bin/$name" "$OUT/$name" # cached at once: an interrupted run keeps what it built
   say "built $name in $((SECONDS - start)) s"
 done
-mkdir -p "$OUT"
-mv bin/* "$OUT/"
+}
+if ((${#MISSING[@]})); then
+  build_go_binaries
+fi
+
+# The pod sandbox image (containerd's sandbox_image), from the static pause binary: no registry is
+# reachable, so it is built FROM scratch with podman in a storage of its own and saved as an OCI
+# archive that crates/testenv/src/node.rs imports into containerd.
+if [[ ${1:-} == --node && ! -f $OUT/pause.oci.tar ]]; then
+  command -v podman >/dev/null || { say "podman is required to build the pause image (apt-get install podman)"; exit 1; }
+  say "building the pause image with podman"
+  PWORK=$(mktemp -d "$CACHE_ROOT/pause.XXXXXX")
+  cp "$OUT/pause" "$PWORK/pause"
+  printf 'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n' > "$PWORK/Containerfile"
+  podman=(podman --root "$CACHE_ROOT/podman/root" --runroot "$CACHE_ROOT/podman/run" --storage-driver vfs)
+  "${podman[@]}" build -q -t localhost/natgw-pause:1 "$PWORK" >&2
+  "${podman[@]}" save --format oci-archive -o "$PWORK/pause.oci.tar" localhost/natgw-pause:1 >&2
+  mv -f "$PWORK/pause.oci.tar" "$OUT/pause.oci.tar"
+  rm -rf "$PWORK"
+fi
 say "cached in $OUT"
 echo "$OUT"

@@ -33,6 +33,12 @@ impl std::fmt::Debug for SimTls {
 impl SimTls {
     /// Generates the CA and certificate and writes the CA PEM to `ca_out` (or a temporary file).
     pub fn generate(ca_out: Option<&Path>) -> Result<Arc<SimTls>, SimError> {
+        SimTls::generate_for(ca_out, &[])
+    }
+
+    /// As [`SimTls::generate`], the certificate also naming `hosts` (e.g. the address pods reach
+    /// a test node's host at).
+    pub fn generate_for(ca_out: Option<&Path>, hosts: &[String]) -> Result<Arc<SimTls>, SimError> {
         use rcgen::{
             BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
             KeyUsagePurpose,
@@ -49,7 +55,9 @@ impl SimTls {
 
         // webpki refuses a CA certificate as the server's own, hence a separate leaf.
         let key = KeyPair::generate().map_err(tls)?;
-        let mut leaf = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).map_err(tls)?;
+        let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+        names.extend_from_slice(hosts);
+        let mut leaf = CertificateParams::new(names).map_err(tls)?;
         leaf.distinguished_name.push(DnType::CommonName, "localhost");
         leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
         leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];

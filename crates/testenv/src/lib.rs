@@ -16,8 +16,21 @@ use std::{
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
+pub mod node;
+
 /// The token of the `system:masters` user the tests act as.
 const ADMIN_TOKEN: &str = "natgw-testenv-admin";
+
+/// What the API server is started for.
+#[derive(Clone, Copy)]
+enum Flavor {
+    /// Tests and the demo: loopback, a free port, no node, no ServiceAccount token mounting.
+    Plain,
+    /// A real node's control plane ([`node::Node`]): on the node's address, node authorization and
+    /// admission, the ServiceAccount admission plugin (it mounts tokens into pods) and a client
+    /// certificate for reaching the kubelet.
+    Node { address: std::net::Ipv4Addr, port: u16 },
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum TestEnvError {
@@ -52,14 +65,25 @@ pub struct TestEnv {
 impl TestEnv {
     /// Builds (first run only) and starts the API server; returns once `/readyz` answers ok.
     pub async fn start() -> Result<TestEnv, TestEnvError> {
-        let bin = binaries()?;
+        TestEnv::start_flavor(binaries(false)?, Flavor::Plain).await
+    }
+
+    async fn start_flavor(bin: PathBuf, flavor: Flavor) -> Result<TestEnv, TestEnvError> {
         let dir = tempfile::Builder::new().prefix("natgw-testenv-").tempdir()?;
-        let certs = write_certificates(dir.path())?;
-        fs::write(dir.path().join("tokens.csv"), format!("{ADMIN_TOKEN},admin,admin,system:masters\n"))?;
+        let certs = write_certificates(dir.path(), flavor)?;
+        let mut tokens = format!("{ADMIN_TOKEN},admin,admin,system:masters\n");
+        if let Flavor::Node { .. } = flavor {
+            // The kubelet's identity, which the Node authorizer and NodeRestriction key on.
+            tokens.push_str(&format!("{},system:node:{},kubelet,system:nodes\n", node::KUBELET_TOKEN, node::NODE_NAME));
+        }
+        fs::write(dir.path().join("tokens.csv"), tokens)?;
 
         let etcd_client = free_port()?;
         let etcd_peer = free_port()?;
-        let api_port = free_port()?;
+        let (bind, api_port) = match flavor {
+            Flavor::Plain => (std::net::Ipv4Addr::LOCALHOST, free_port()?),
+            Flavor::Node { address, port } => (address, port),
+        };
         let etcd_args = vec![
             format!("--data-dir={}", dir.path().join("etcd").display()),
             format!("--listen-client-urls=http://127.0.0.1:{etcd_client}"),
@@ -71,27 +95,38 @@ impl TestEnv {
             "--log-level=warn".into(),
         ];
         let d = dir.path().display();
-        let apiserver_args = vec![
+        let mut apiserver_args = vec![
             format!("--etcd-servers=http://127.0.0.1:{etcd_client}"),
             format!("--secure-port={api_port}"),
-            "--bind-address=127.0.0.1".into(),
-            "--advertise-address=127.0.0.1".into(),
+            format!("--bind-address={bind}"),
+            format!("--advertise-address={bind}"),
             format!("--tls-cert-file={d}/serving.crt"),
             format!("--tls-private-key-file={d}/serving.key"),
             format!("--client-ca-file={d}/ca.crt"),
             format!("--token-auth-file={d}/tokens.csv"),
-            "--authorization-mode=RBAC".into(),
             format!("--service-account-key-file={d}/sa.pub"),
             format!("--service-account-signing-key-file={d}/sa.key"),
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
             "--service-cluster-ip-range=10.0.0.0/24".into(),
             "--allow-privileged=true".into(),
-            "--disable-admission-plugins=ServiceAccount".into(),
             "--v=0".into(),
         ];
+        apiserver_args.extend(match flavor {
+            Flavor::Plain => {
+                vec!["--authorization-mode=RBAC".into(), "--disable-admission-plugins=ServiceAccount".into()]
+            }
+            Flavor::Node { .. } => vec![
+                "--authorization-mode=Node,RBAC".into(),
+                "--enable-admission-plugins=NodeRestriction".into(),
+                format!("--kubelet-client-certificate={d}/kubelet-client.crt"),
+                format!("--kubelet-client-key={d}/kubelet-client.key"),
+                // The kubelet serves on loopback under the node name `localhost`.
+                "--kubelet-preferred-address-types=Hostname".into(),
+            ],
+        });
         let etcd = spawn(&bin.join("etcd"), &etcd_args, &dir.path().join("etcd.log"))?;
         let apiserver = spawn(&bin.join("kube-apiserver"), &apiserver_args, &dir.path().join("apiserver.log"))?;
-        let server = format!("https://127.0.0.1:{api_port}");
+        let server = format!("https://{bind}:{api_port}");
         let kubeconfig = dir.path().join("kubeconfig");
         fs::write(&kubeconfig, kubeconfig_yaml(&server, &certs.ca_pem, ADMIN_TOKEN))?;
         let mut env =
@@ -211,8 +246,8 @@ impl Drop for TestEnv {
     }
 }
 
-/// Finds the cached binaries, building them on the first run.
-fn binaries() -> Result<PathBuf, TestEnvError> {
+/// Finds the cached binaries (with the node's when `node`), building them on the first run.
+fn binaries(node: bool) -> Result<PathBuf, TestEnvError> {
     if let Some(dir) = std::env::var_os("NATGW_TESTENV_BIN") {
         return Ok(PathBuf::from(dir));
     }
@@ -220,6 +255,7 @@ fn binaries() -> Result<PathBuf, TestEnvError> {
     // Progress goes to our stderr so a first, long build is visible.
     let out = Command::new("bash")
         .arg(&script)
+        .args(node.then_some("--node"))
         .stderr(Stdio::inherit())
         .output()
         .map_err(|e| TestEnvError::Binaries(format!("{}: {e}", script.display())))?;
@@ -239,7 +275,7 @@ struct Certificates {
     ca_pem: String,
 }
 
-fn write_certificates(dir: &Path) -> Result<Certificates, TestEnvError> {
+fn write_certificates(dir: &Path, flavor: Flavor) -> Result<Certificates, TestEnvError> {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
     let ca_key = KeyPair::generate()?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
@@ -251,14 +287,31 @@ fn write_certificates(dir: &Path) -> Result<Certificates, TestEnvError> {
     let issuer = rcgen::Issuer::new(ca_params, ca_key);
 
     let key = KeyPair::generate()?;
-    let mut params =
-        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "kubernetes".to_owned()])?;
+    // Pods reach the API server by the names of the `kubernetes` Service.
+    let mut names: Vec<String> =
+        ["localhost", "127.0.0.1", "kubernetes", "kubernetes.default", "kubernetes.default.svc"]
+            .map(String::from)
+            .into();
+    if let Flavor::Node { address, .. } = flavor {
+        names.push(address.to_string());
+    }
+    let mut params = CertificateParams::new(names)?;
     params.distinguished_name.push(DnType::CommonName, "kube-apiserver");
     let serving = params.signed_by(&key, &issuer)?;
 
     fs::write(dir.join("ca.crt"), ca.pem())?;
     fs::write(dir.join("serving.crt"), serving.pem())?;
     fs::write(dir.join("serving.key"), key.serialize_pem())?;
+    if let Flavor::Node { .. } = flavor {
+        // The API server's identity towards the kubelet (logs, exec), authorized as an admin.
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name.push(DnType::CommonName, "kube-apiserver-kubelet-client");
+        params.distinguished_name.push(DnType::OrganizationName, "system:masters");
+        let client = params.signed_by(&key, &issuer)?;
+        fs::write(dir.join("kubelet-client.crt"), client.pem())?;
+        fs::write(dir.join("kubelet-client.key"), key.serialize_pem())?;
+    }
     let sa = KeyPair::generate()?;
     fs::write(dir.join("sa.key"), sa.serialize_pem())?;
     fs::write(dir.join("sa.pub"), sa.public_key_pem())?;

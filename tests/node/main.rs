@@ -1,0 +1,494 @@
+//! deploy/ applied the way a platform team applies it, on a real node (crates/testenv/src/node.rs:
+//! kubelet, containerd, runc, scheduler, controller-manager): the operator's own image
+//! (scripts/build-image.sh) runs as pods, against the cloud simulators listening at the node
+//! address. The only changes to deploy/ are the test overlays in tests/node/overlays/.
+//!
+//! One test, one node, steps in order, because every step builds on the last (an install, its
+//! leader, its orders) and a node takes ~20 s to start. It needs root; the figures it prints
+//! (timings, pod phases, ledger) are what the closing notes of the deployment work quote.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+use std::{
+    net::IpAddr,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use k8s_openapi::api::{coordination::v1::Lease, core::v1::Pod};
+use kube::{Api, Client};
+use natgw_operator::api::{NatGateway, OrderPhase, Size};
+use natgw_sim::{
+    server::SimTls,
+    tencent::{SimGateway, TencentSim, TencentSimConfig, TencentSimHandle},
+};
+use natgw_testenv::node::{NODE_ADDRESS, Node};
+use serde_json::Value;
+use support::{natgw, ready, sim_credentials, tencent_keys, tencent_spec};
+
+const OPERATOR_NS: &str = "natgw-system";
+const TENANT_NS: &str = "team-a";
+/// The image the overlays name; the imported archive is tagged so.
+const IMAGE: &str = "localhost/natgw-operator:node-test";
+/// Where the overlays' allow-list expects the Tencent simulator (HTTPS).
+const TENCENT_PORT: u16 = 9443;
+const TC_ID: &str = "AKIDnodetest";
+const TC_KEY: &str = "node-test-tencent-secret-key-0123";
+/// The Deployment's `--lease-duration` default.
+const LEASE: Duration = Duration::from_secs(15);
+/// The Deployment's terminationGracePeriodSeconds.
+const GRACE: Duration = Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_on_a_real_node() {
+    let image = image_archive();
+    let started = Instant::now();
+    let node = Node::start(&[&image]).await.unwrap_or_else(|e| panic!("{e}"));
+    println!("node Ready {:.1} s after start", started.elapsed().as_secs_f64());
+    tag_image(&node, &image);
+
+    let tls = SimTls::generate_for(None, &[NODE_ADDRESS.to_string()]).unwrap();
+    let tencent = TencentSim::start(TencentSimConfig {
+        credentials: sim_credentials(TC_ID, TC_KEY),
+        // Long enough to delete the leader while an order runs.
+        change_time: Duration::from_secs(12),
+        bind: IpAddr::V4(NODE_ADDRESS),
+        https_port: Some(TENCENT_PORT),
+        tls: Some(tls.clone()),
+        gateways: ["nat-node-1", "nat-node-2", "nat-node-3"].map(|id| SimGateway::new(id, "vpc-1", 1_000_000)).into(),
+        ..TencentSimConfig::default()
+    })
+    .await
+    .unwrap();
+    let endpoint = tencent.https_url.clone().unwrap();
+    let client = node.env.client().await.unwrap();
+    let t = Test { node: &node, client, tencent: &tencent, endpoint, ca: tls.ca_pem().to_owned() };
+
+    t.cluster_wide_install().await;
+    t.namespaced_install().await;
+    println!("node test done in {:.1} s", started.elapsed().as_secs_f64());
+}
+
+struct Test<'a> {
+    node: &'a Node,
+    client: Client,
+    tencent: &'a TencentSimHandle,
+    endpoint: String,
+    ca: String,
+}
+
+impl Test<'_> {
+    /// deploy/ with its ClusterRole: pods, probes, security, in-cluster config, a reconcile,
+    /// leader failover mid-order with a graceful stop, logs, metrics, and the uninstall.
+    async fn cluster_wide_install(&self) {
+        let applied = Instant::now();
+        self.install("cluster");
+        let pods = self.wait_available(2, Duration::from_secs(45)).await;
+        println!("deploy/: 2 pods Ready {:.1} s after kubectl apply", applied.elapsed().as_secs_f64());
+        for pod in &pods {
+            self.check_pod(pod);
+        }
+
+        // A tenant, as README's Credentials section has it: its Secret, its grant, its NatGateway.
+        self.kubectl(&["create", "namespace", TENANT_NS]);
+        self.kubectl(&[
+            "create",
+            "rolebinding",
+            "natgw-operator-secrets",
+            "-n",
+            TENANT_NS,
+            "--clusterrole=natgw-operator-secret-reader",
+            "--serviceaccount=natgw-system:natgw-operator",
+        ]);
+        self.apply_secret(TENANT_NS);
+        let reconciled = Instant::now();
+        self.apply_natgw(TENANT_NS, "gw-1", "nat-node-1", "Medium");
+        let gw = self.wait_natgw(TENANT_NS, "gw-1", Duration::from_secs(90), ready).await;
+        println!("gw-1 Small -> Medium: Ready {:.1} s after kubectl apply", reconciled.elapsed().as_secs_f64());
+        assert_eq!(gw.status.unwrap().observed.unwrap().size, Some(Size::Medium));
+        assert_eq!(self.orders("nat-node-1"), 1, "one order for one change");
+
+        self.failover_mid_order().await;
+        self.logs_and_metrics().await;
+        self.uninstall("cluster").await;
+    }
+
+    /// The leader's pod deleted while its order runs: it stops within its grace period leaving
+    /// the order in status, the standby takes the lease and finishes that order, and the cloud
+    /// saw one order.
+    async fn failover_mid_order(&self) {
+        self.apply_natgw(TENANT_NS, "gw-2", "nat-node-2", "Large");
+        let placed = self
+            .wait_natgw(TENANT_NS, "gw-2", Duration::from_secs(60), |o| {
+                order(o).is_some_and(|(phase, id)| phase == OrderPhase::InProgress && id.is_some())
+            })
+            .await;
+        let (_, order_id) = order(&placed).unwrap();
+        let leader = self.lease_holder().await.expect("a leader holds the lease");
+        let requests_before = self.tencent.requests().len();
+        println!("gw-2: order {order_id:?} in progress; deleting the leader pod {leader}");
+
+        let deleted = Instant::now();
+        self.kubectl(&["delete", "pod", "-n", OPERATOR_NS, &leader, "--wait=false"]);
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), OPERATOR_NS);
+        let mut new_leader = None;
+        let mut gone = None;
+        while gone.is_none() || new_leader.is_none() {
+            assert!(
+                deleted.elapsed() < GRACE + Duration::from_secs(15),
+                "after {:?}: old pod gone: {gone:?}, new leader: {new_leader:?}",
+                deleted.elapsed()
+            );
+            if gone.is_none() && pods.get_opt(&leader).await.unwrap().is_none() {
+                gone = Some(deleted.elapsed());
+                // The intent outlives the pod that placed it.
+                let status = self.natgw(TENANT_NS, "gw-2").await;
+                assert_eq!(order(&status).map(|(_, id)| id), Some(order_id.clone()), "the order stays in status");
+            }
+            if new_leader.is_none() {
+                new_leader = self.lease_holder().await.filter(|h| *h != leader).map(|h| (h, deleted.elapsed()));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let gone = gone.unwrap();
+        let (new_leader, handover) = new_leader.unwrap();
+        assert!(gone < GRACE, "the pod stopped within its grace period ({gone:?})");
+        assert!(handover <= LEASE, "the standby leads within the lease duration ({handover:?})");
+        let first_call = self.tencent.requests()[requests_before..]
+            .iter()
+            .map(|r| r.at_unix_ms)
+            .min()
+            .map(|ms| ms.saturating_sub(unix_ms_at(deleted)));
+        println!(
+            "failover: old leader's pod gone after {:.1} s (grace {} s), {new_leader} holds the lease after {:.1} s, \
+             first cloud call after the deletion at +{first_call:?} ms",
+            gone.as_secs_f64(),
+            GRACE.as_secs(),
+            handover.as_secs_f64()
+        );
+
+        let done = self.wait_natgw(TENANT_NS, "gw-2", Duration::from_secs(90), ready).await;
+        let status = done.status.unwrap();
+        assert_eq!(status.observed.unwrap().size, Some(Size::Large));
+        assert_eq!(status.last_order.unwrap().phase, OrderPhase::Succeeded);
+        assert_eq!(self.orders("nat-node-2"), 1, "the order the old leader placed is the only one");
+        // The Deployment replaces the pod: two replicas again, the new one a standby.
+        self.wait_available(2, Duration::from_secs(90)).await;
+    }
+
+    async fn logs_and_metrics(&self) {
+        for pod in self.pod_names() {
+            let logs = self.kubectl(&["logs", "-n", OPERATOR_NS, &pod]);
+            assert!(!logs.trim().is_empty(), "{pod} logged nothing");
+            for line in logs.lines() {
+                serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("{pod}: not JSON ({e}): {line}"));
+            }
+            assert!(!logs.contains(TC_KEY), "{pod}'s log holds the secret key");
+            println!("kubectl logs {pod}: {} JSON lines, no secret", logs.lines().count());
+            let ip = self.pod_ip(&pod);
+            let metrics = reqwest::get(format!("http://{ip}:8080/metrics")).await.unwrap();
+            assert!(metrics.status().is_success());
+            let text = metrics.text().await.unwrap();
+            assert!(text.contains("natgw_"), "{pod}'s /metrics has no natgw_ series");
+            assert!(!text.contains(TC_KEY) && !text.contains(TC_ID), "{pod}'s /metrics names a credential");
+        }
+    }
+
+    /// deploy/namespaced/: the same, with its Role, NatGateways in the operator's namespace.
+    async fn namespaced_install(&self) {
+        let applied = Instant::now();
+        self.install("namespaced");
+        let pods = self.wait_available(2, Duration::from_secs(120)).await;
+        println!("deploy/namespaced/: 2 pods Ready {:.1} s after kubectl apply", applied.elapsed().as_secs_f64());
+        self.check_pod(&pods[0]);
+        self.apply_secret(OPERATOR_NS);
+        self.apply_natgw(OPERATOR_NS, "gw-3", "nat-node-3", "Medium");
+        let gw = self.wait_natgw(OPERATOR_NS, "gw-3", Duration::from_secs(90), ready).await;
+        assert_eq!(gw.status.unwrap().observed.unwrap().size, Some(Size::Medium));
+        assert_eq!(self.orders("nat-node-3"), 1);
+        // The Role reaches no other namespace: team-a's NatGateway is not this install's.
+        let before = self.natgw(TENANT_NS, "gw-1").await;
+        assert_eq!(before.status.unwrap().observed_generation, before.metadata.generation);
+        self.uninstall("namespaced").await;
+    }
+
+    /// `kubectl apply -k` of a test overlay, after the CRD (installed on its own, as README
+    /// says) and the simulators' CA the overlay mounts.
+    fn install(&self, overlay: &str) {
+        self.kubectl(&["apply", "--server-side", "-k", &format!("{}/deploy/crd", env!("CARGO_MANIFEST_DIR"))]);
+        self.kubectl(&["wait", "--for=condition=Established", "crd/natgateways.natgw.io", "--timeout=30s"]);
+        // The namespace comes with the install, but the CA's ConfigMap must exist for the pods.
+        let _ = self.node.kubectl(&["create", "namespace", OPERATOR_NS]);
+        let ca = write_temp("sim-ca.pem", &self.ca);
+        self.kubectl(&["create", "configmap", "natgw-sim-ca", "-n", OPERATOR_NS, &format!("--from-file=ca.pem={ca}")]);
+        self.kubectl(&["apply", "-k", &overlay_dir(overlay)]);
+    }
+
+    /// `kubectl delete -k`: the operator goes, every NatGateway and the cloud stay as they were.
+    async fn uninstall(&self, overlay: &str) {
+        let natgws: Api<NatGateway> = Api::all(self.client.clone());
+        let before: Vec<(String, Option<i64>)> =
+            natgws.list(&Default::default()).await.unwrap().items.iter().map(generation_and_name).collect();
+        let orders = self.tencent.orders().len();
+        let started = Instant::now();
+        self.kubectl(&["delete", "-k", &overlay_dir(overlay), "--wait=true", "--timeout=120s"]);
+        assert!(self.pod_names().is_empty(), "no operator pod after kubectl delete -k");
+        println!("kubectl delete -k ({overlay}): done in {:.1} s", started.elapsed().as_secs_f64());
+        // Nothing calls the cloud any more.
+        let calls = self.tencent.requests().len();
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        assert_eq!(self.tencent.requests().len(), calls, "a cloud call after the uninstall");
+        assert_eq!(self.tencent.orders().len(), orders);
+        let after: Vec<(String, Option<i64>)> =
+            natgws.list(&Default::default()).await.unwrap().items.iter().map(generation_and_name).collect();
+        let kept: Vec<_> = before.iter().filter(|b| !b.0.starts_with(&format!("{OPERATOR_NS}/"))).collect();
+        for natgw in kept {
+            assert!(after.contains(natgw), "{} did not survive the uninstall", natgw.0);
+        }
+    }
+
+    /// Pod checks: Ready through its probes, the security context in force on the real
+    /// process, and in-cluster config from the mounted ServiceAccount token.
+    fn check_pod(&self, name: &str) {
+        let pod: Value =
+            serde_json::from_str(&self.kubectl(&["get", "pod", "-n", OPERATOR_NS, name, "-o", "json"])).unwrap();
+        let container = &pod["spec"]["containers"][0];
+        assert!(
+            container["readinessProbe"]["httpGet"].is_object() && container["livenessProbe"]["httpGet"].is_object()
+        );
+        let status = &pod["status"]["containerStatuses"][0];
+        assert_eq!(status["ready"], true, "{name}: {status}");
+        assert_eq!(status["restartCount"], 0, "{name} restarted: {status}");
+        let env: Vec<&str> = container["env"].as_array().unwrap().iter().filter_map(|e| e["name"].as_str()).collect();
+        assert!(!env.contains(&"KUBECONFIG"), "in-cluster config, no kubeconfig");
+        let mounts = container["volumeMounts"].as_array().unwrap();
+        assert!(
+            mounts.iter().any(|m| m["mountPath"] == "/var/run/secrets/kubernetes.io/serviceaccount"),
+            "{name} has no ServiceAccount token mounted: {mounts:?}"
+        );
+
+        // The process itself, as the kernel sees it.
+        let pid = operator_pid(&pod);
+        let proc_status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let field = |key: &str| {
+            proc_status.lines().find_map(|l| l.strip_prefix(key)).map(|v| v.split_whitespace().next().unwrap_or(""))
+        };
+        assert_eq!(field("Uid:"), Some("65532"), "{name} runs as 65532");
+        assert_eq!(field("Gid:"), Some("65532"));
+        assert_eq!(field("CapEff:"), Some("0000000000000000"), "{name} has capabilities");
+        assert_eq!(field("CapBnd:"), Some("0000000000000000"), "{name} can regain capabilities");
+        assert_eq!(field("NoNewPrivs:"), Some("1"));
+        let mountinfo = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+        let root = mountinfo.lines().find(|l| l.split(' ').nth(4) == Some("/")).expect("a root mount");
+        assert!(root.split(' ').nth(5).unwrap().split(',').any(|o| o == "ro"), "{name}'s root is writable: {root}");
+        println!(
+            "{name}: phase {}, Ready via its probes, pid {pid} uid 65532, no capabilities, read-only root",
+            pod["status"]["phase"]
+        );
+    }
+
+    async fn wait_available(&self, replicas: usize, limit: Duration) -> Vec<String> {
+        let started = Instant::now();
+        loop {
+            let ready: Vec<String> = self
+                .pods()
+                .into_iter()
+                .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+                .filter(|p| {
+                    p["status"]["conditions"]
+                        .as_array()
+                        .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+                })
+                .map(|p| p["metadata"]["name"].as_str().unwrap().to_owned())
+                .collect();
+            if ready.len() == replicas {
+                return ready;
+            }
+            if started.elapsed() > limit {
+                let pods = self.kubectl(&["get", "pods", "-n", OPERATOR_NS, "-o", "wide"]);
+                let events = self.kubectl(&["get", "events", "-n", OPERATOR_NS]);
+                panic!(
+                    "{replicas} Ready operator pods not reached in {limit:?}:\n{pods}\n{events}\noperator logs:\n{}",
+                    self.operator_logs(&["--tail=20", "--previous"])
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    fn pods(&self) -> Vec<Value> {
+        let list: Value = serde_json::from_str(&self.kubectl(&[
+            "get",
+            "pods",
+            "-n",
+            OPERATOR_NS,
+            "-l",
+            "app.kubernetes.io/name=natgw-operator",
+            "-o",
+            "json",
+        ]))
+        .unwrap();
+        list["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    fn pod_names(&self) -> Vec<String> {
+        self.pods().iter().filter_map(|p| p["metadata"]["name"].as_str().map(str::to_owned)).collect()
+    }
+
+    fn pod_ip(&self, pod: &str) -> String {
+        self.kubectl(&["get", "pod", "-n", OPERATOR_NS, pod, "-o", "jsonpath={.status.podIP}"])
+    }
+
+    async fn lease_holder(&self) -> Option<String> {
+        let leases: Api<Lease> = Api::namespaced(self.client.clone(), OPERATOR_NS);
+        leases.get_opt("natgw-operator").await.ok()??.spec?.holder_identity.filter(|h| !h.is_empty())
+    }
+
+    fn apply_secret(&self, namespace: &str) {
+        let secret = serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "tencent", "namespace": namespace},
+            "stringData": tencent_keys(TC_ID, TC_KEY),
+        });
+        self.apply_json(&secret);
+    }
+
+    fn apply_natgw(&self, namespace: &str, name: &str, gateway: &str, size: &str) {
+        let mut obj =
+            serde_json::to_value(natgw(name, tencent_spec(gateway, None, size, "tencent", Some(&self.endpoint))))
+                .unwrap();
+        obj["metadata"]["namespace"] = namespace.into();
+        self.apply_json(&obj);
+    }
+
+    fn apply_json(&self, obj: &Value) {
+        let file = write_temp("object.json", &obj.to_string());
+        self.kubectl(&["apply", "-f", &file]);
+    }
+
+    async fn natgw(&self, namespace: &str, name: &str) -> NatGateway {
+        Api::<NatGateway>::namespaced(self.client.clone(), namespace).get(name).await.unwrap()
+    }
+
+    async fn wait_natgw(
+        &self,
+        namespace: &str,
+        name: &str,
+        limit: Duration,
+        done: impl Fn(&NatGateway) -> bool,
+    ) -> NatGateway {
+        let started = Instant::now();
+        loop {
+            let obj = self.natgw(namespace, name).await;
+            if done(&obj) {
+                return obj;
+            }
+            if started.elapsed() > limit {
+                let logs = self.operator_logs(&["--tail=20"]);
+                panic!("{namespace}/{name} not there in {limit:?}; status: {:#?}\noperator logs:\n{logs}", obj.status);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Every operator pod's log (`kubectl logs` with `args`), for failure messages.
+    fn operator_logs(&self, args: &[&str]) -> String {
+        let mut logs = String::new();
+        for pod in self.pod_names() {
+            let mut all = vec!["logs", "-n", OPERATOR_NS, pod.as_str()];
+            all.extend_from_slice(args);
+            if let Ok(out) = self.node.kubectl(&all) {
+                logs.push_str(&format!(
+                    "--- {pod}\n{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+        }
+        logs
+    }
+
+    fn orders(&self, gateway: &str) -> usize {
+        self.tencent.orders().iter().filter(|o| o.gateway_id == gateway).count()
+    }
+
+    /// kubectl as the cluster admin; panics with its stderr when it fails.
+    fn kubectl(&self, args: &[&str]) -> String {
+        let out = self.node.kubectl(args).expect("kubectl runs");
+        assert!(out.status.success(), "kubectl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+/// The order in status: its phase and the cloud's id for it (API 3.0 has only a request id).
+fn order(o: &NatGateway) -> Option<(OrderPhase, Option<String>)> {
+    o.status.as_ref()?.order.as_ref().map(|o| (o.phase, o.id.clone().or(o.request_id.clone())))
+}
+
+fn generation_and_name(o: &NatGateway) -> (String, Option<i64>) {
+    (
+        format!("{}/{}", o.metadata.namespace.as_deref().unwrap_or(""), o.metadata.name.as_deref().unwrap_or("")),
+        o.metadata.generation,
+    )
+}
+
+/// The operator container's process on this host, found by its container id in the cgroup.
+fn operator_pid(pod: &Value) -> String {
+    let id = pod["status"]["containerStatuses"][0]["containerID"].as_str().expect("a container id");
+    let id = id.trim_start_matches("containerd://");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|p| p.bytes().all(|b| b.is_ascii_digit()))
+        .find(|p| {
+            let cmdline = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+            cmdline.starts_with(b"/usr/local/bin/natgw-operator")
+                && std::fs::read_to_string(format!("/proc/{p}/cgroup")).is_ok_and(|c| c.contains(id))
+        })
+        .unwrap_or_else(|| panic!("no natgw-operator process in container {id}"))
+}
+
+fn unix_ms_at(instant: Instant) -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    (now - instant.elapsed()).as_millis() as u64
+}
+
+fn overlay_dir(name: &str) -> String {
+    format!("{}/tests/node/overlays/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Writes `text` to a fresh temporary file (kept until the process ends) and returns its path.
+fn write_temp(name: &str, text: &str) -> String {
+    let dir = tempfile::Builder::new().prefix("natgw-node-test-").tempdir().unwrap().keep();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+/// The operator image as an OCI archive: `NATGW_IMAGE_ARCHIVE` (.ci/run builds it first), else
+/// scripts/build-image.sh builds it now (the release binary, then the image).
+fn image_archive() -> PathBuf {
+    if let Some(path) = std::env::var_os("NATGW_IMAGE_ARCHIVE") {
+        return PathBuf::from(path);
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/build-image.sh");
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("scripts/build-image.sh runs");
+    assert!(out.status.success(), "scripts/build-image.sh failed (its output is above)");
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).lines().last().expect("the archive path").trim())
+}
+
+/// Tags the imported image as the overlays name it, whatever tag the archive carries.
+fn tag_image(node: &Node, archive: &Path) {
+    let out = std::process::Command::new("tar").arg("-xOf").arg(archive).arg("index.json").output().unwrap();
+    let index: Value = serde_json::from_slice(&out.stdout).expect("an OCI archive's index.json");
+    let name = index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"]
+        .as_str()
+        .expect("the archive names its image");
+    let out = node.ctr(&["images", "tag", "--force", name, IMAGE]).unwrap();
+    assert!(out.status.success(), "ctr images tag: {}", String::from_utf8_lossy(&out.stderr));
+}
