@@ -25,7 +25,8 @@ while (($#)); do
 done
 # Resolved before the cd below, so a relative --binary means relative to the caller.
 if [[ -n $binary ]]; then
-  binary=$(realpath -e -- "$binary") || die "--binary: no such file"
+  resolved=$(realpath -e -- "$binary" 2>/dev/null) || die "--binary $binary: no such file"
+  binary=$resolved
 fi
 cd "$(dirname "$0")/.."
 # Files staged by a root with a restrictive umask must still be readable by user 65532.
@@ -47,11 +48,19 @@ version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
 tag=${tag:-natgw-operator:$version}
 engine=${CONTAINER_ENGINE:-podman}
 
-command -v "$engine" >/dev/null ||
-  die "$engine not found: install it (Debian/Ubuntu: apt-get install podman) or set CONTAINER_ENGINE=docker"
+case $engine in
+  podman) hint="apt-get install podman (Debian/Ubuntu), or set CONTAINER_ENGINE=docker" ;;
+  docker) hint="install Docker Engine, or use podman (the default)" ;;
+  *) die "CONTAINER_ENGINE=$engine: podman or docker" ;;
+esac
+command -v "$engine" >/dev/null || die "$engine not found: $hint"
 command -v readelf >/dev/null || die "readelf not found: apt-get install binutils"
 ca=/etc/ssl/certs/ca-certificates.crt
 [[ -f $ca ]] || die "$ca not found: apt-get install ca-certificates"
+if [[ $arch != "$host_arch" ]]; then
+  command -v "$gnu-gcc" >/dev/null ||
+    die "no $gnu-gcc (links the binary; the image's $arch libraries come from it): apt-get install gcc-${gnu//_/-}"
+fi
 
 if [[ -z $binary ]]; then
   build=(cargo build --release --locked -p natgw-operator --bin natgw-operator)
@@ -60,8 +69,6 @@ if [[ -z $binary ]]; then
   else
     rustup target list --installed 2>/dev/null | grep -qx "$triple" ||
       die "the Rust target $triple is not installed: rustup target add $triple"
-    command -v "$gnu-gcc" >/dev/null ||
-      die "no cross linker $gnu-gcc: apt-get install gcc-${gnu//_/-} (or pass --binary PATH)"
     # rustc links with the target's gcc and ring compiles C with it, unless the caller chose.
     linker_var=CARGO_TARGET_${triple//-/_} cc_var=CC_${triple//-/_}
     linker_var=${linker_var^^}_LINKER
@@ -73,7 +80,7 @@ if [[ -z $binary ]]; then
   "${build[@]}"
 fi
 readelf -h "$binary" 2>/dev/null | grep -q "Machine:.*$machine" ||
-  die "$binary is not a $arch ($machine) ELF binary"
+  die "$binary is not an ELF binary for $arch ($machine)"
 
 ctx=target/image/context
 rootfs=$ctx/rootfs-$arch
@@ -103,7 +110,7 @@ else
       [[ $seen == *" $name "* || $name == "$(basename "$interp")" ]] && continue
       seen+="$name "
       src=$("$gnu-gcc" -print-file-name="$name")
-      [[ $src == /* ]] || die "$name not found by $gnu-gcc: apt-get install gcc-${gnu//_/-}"
+      [[ $src == /* ]] || die "$name: not found by $gnu-gcc"
       stage_lib "$src" "/lib/$gnu/$name"
       queue+=("$src")
     done
@@ -148,11 +155,10 @@ case $engine in
       --build-arg "SOURCE_DATE_EPOCH=$epoch" -f Dockerfile -t "$tag" "$ctx" >&2
     docker save -o "$archive" "$tag"
     ;;
-  *) die "CONTAINER_ENGINE=$engine: podman or docker" ;;
 esac
 
 image_bytes=$("${engine_cmd[@]}" image inspect --format '{{.Size}}' "$tag")
 archive_bytes=$(stat -c %s "$archive")
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
-say "$tag: image $image_bytes bytes ($(mib "$image_bytes")), archive $archive_bytes bytes ($(mib "$archive_bytes"))"
+say "size: $tag $image_bytes bytes ($(mib "$image_bytes")), archive $archive_bytes bytes ($(mib "$archive_bytes"))"
 echo "$archive"
