@@ -4,7 +4,7 @@
 #   scripts/build-image.sh [--arch amd64|arm64] [--binary PATH] [--tag NAME:TAG]
 #
 # Stages target/image/context/rootfs-<arch>/ (the binary, the shared libraries it loads, the CA
-# bundle, /etc/passwd and /etc/group), builds the image with $CONTAINER_ENGINE (default podman),
+# bundle, /etc/passwd, /etc/group, /etc/nsswitch.conf), builds the image with $CONTAINER_ENGINE (default podman),
 # tags it natgw-operator:<Cargo.toml version> and writes target/image/natgw-operator-<arch>.tar,
 # whose path it prints on stdout (`ctr -n k8s.io images import` and `skopeo copy oci-archive:`
 # read it). Progress and the image size go to stderr. Without --binary it builds the release
@@ -129,7 +129,7 @@ install -D -m 0644 /dev/stdin "$rootfs/etc/group" <<<'nonroot:x:65532:'
 install -D -m 0644 /dev/stdin "$rootfs/etc/nsswitch.conf" <<<'hosts: files dns'
 
 # The commit time as the image's creation time and file times: the same commit and binary give
-# the same image digest.
+# the same image (and, with podman, the same manifest digest in the archive).
 epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 archive=target/image/natgw-operator-$arch.tar
 rm -f "$archive"
