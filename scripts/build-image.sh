@@ -4,11 +4,12 @@
 #   scripts/build-image.sh [--arch amd64|arm64] [--binary PATH] [--tag NAME:TAG]
 #
 # Stages target/image/context/rootfs-<arch>/ (the binary, the shared libraries it loads, the CA
-# bundle, /etc/passwd, /etc/group, /etc/nsswitch.conf), builds the image with $CONTAINER_ENGINE (default podman),
-# tags it natgw-operator:<Cargo.toml version> and writes target/image/natgw-operator-<arch>.tar,
-# whose path it prints on stdout (`ctr -n k8s.io images import` and `skopeo copy oci-archive:`
-# read it). Progress and the image size go to stderr. Without --binary it builds the release
-# binary with the same command as .ci/check-operator-binary, so CI compiles it once.
+# bundle, /etc/passwd, /etc/group, /etc/nsswitch.conf), builds the image with $CONTAINER_ENGINE
+# (default podman), tags it natgw-operator:<Cargo.toml version> and writes
+# target/image/natgw-operator-<arch>.tar, whose path it prints on stdout (`ctr -n k8s.io images
+# import` and `skopeo copy oci-archive:` read it). Progress and the image size go to stderr.
+# Without --binary it builds the release binary with the same command as
+# .ci/check-operator-binary, so CI compiles it once.
 set -euo pipefail
 say() { printf '[image] %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
