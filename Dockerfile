@@ -1,47 +1,40 @@
-# syntax=docker/dockerfile:1
+# natgw-operator container image: the release binary and the few files it needs, nothing else
+# (no shell, no package manager), running as the non-root user 65532.
 #
-# natgw-operator container image: a static (musl) binary on distroless/static, running as the
-# image's non-root user 65532.
+# FROM scratch with a root filesystem staged outside the build: the binary is built once, by the
+# same `cargo build --release` that CI checks (.ci/check-operator-binary), and no base image has
+# to be pulled. scripts/build-image.sh stages the build context and builds this file:
+#   scripts/build-image.sh                  # amd64, with podman; prints the OCI archive's path
+# It stages target/image/context/rootfs-<arch>/ for --arch amd64 (default) or arm64. With both
+# staged, one multi-arch build of the same context:
+#   docker buildx build --platform linux/amd64,linux/arm64 --build-arg VERSION=0.1.0 \
+#     -f Dockerfile -t REGISTRY/natgw-operator:0.1.0 --push target/image/context
 #
-# NOT built in this repository's CI: the CI host has no container engine. deploy/ is tested
-# without the image (server-side dry runs and RBAC checks against a real kube-apiserver); build
-# and push it from a machine with Docker/BuildKit:
-#   docker buildx build --platform linux/amd64,linux/arm64 -t ghcr.io/natgw-io/natgw-operator:0.1.0 .
-# then pin that tag or digest in deploy/kustomization.yaml (`images:`).
+# Each rootfs-<arch>/ holds:
+#   /usr/local/bin/natgw-operator           the release binary (glibc, dynamically linked)
+#   the dynamic loader and the shared libraries the binary needs (libc, libm, libgcc_s), at the
+#     paths the loader looks for them
+#   /etc/ssl/certs/ca-certificates.crt      the build host's CA bundle (Debian ca-certificates)
+#   /etc/passwd, /etc/group                 root and nonroot (65532), no login shell
+#   /etc/nsswitch.conf                      hosts: files dns (glibc's default without this file
+#                                           asks DNS first, so /etc/hosts and a pod's hostAliases
+#                                           would be ignored)
+FROM scratch
 
-# The crate's rust-version; newer toolchains work too.
-ARG RUST_VERSION=1.89
-
-FROM docker.io/library/rust:${RUST_VERSION}-bookworm AS build
-# ring compiles C and assembly: musl-gcc comes from musl-tools.
-RUN apt-get update \
- && apt-get install -y --no-install-recommends musl-tools \
- && rm -rf /var/lib/apt/lists/*
+# Set by buildx/buildah for each --platform; selects that architecture's staged root filesystem.
 ARG TARGETARCH
-# buildx runs this stage once per platform (natively or under emulation), so each build targets
-# its own architecture's musl libc.
-RUN case "${TARGETARCH:-amd64}" in \
-      amd64) echo x86_64-unknown-linux-musl ;; \
-      arm64) echo aarch64-unknown-linux-musl ;; \
-      *) echo "unsupported TARGETARCH ${TARGETARCH}" >&2; exit 1 ;; \
-    esac > /rust-target \
- && rustup target add "$(cat /rust-target)"
-WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
-COPY src ./src
-# The workspace members must be present for Cargo to resolve it; only the operator is built.
-COPY crates ./crates
-# Cache mounts keep the registry and compiled dependencies between builds; the binary is copied
-# out of the cached target directory because cache mounts are not part of the image.
-RUN --mount=type=cache,target=/usr/local/cargo/registry \
-    --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin natgw-operator --target "$(cat /rust-target)" \
- && cp "target/$(cat /rust-target)/release/natgw-operator" /natgw-operator
+# The crate version (Cargo.toml), passed by scripts/build-image.sh.
+ARG VERSION=unknown
 
-# distroless/static: no shell, no package manager, CA certificates and /etc/passwd included
-# (the operator also bundles the Mozilla roots, so cloud endpoints verify either way).
-FROM gcr.io/distroless/static-debian12:nonroot
-COPY --from=build /natgw-operator /usr/local/bin/natgw-operator
+LABEL org.opencontainers.image.title="natgw-operator" \
+      org.opencontainers.image.description="Keeps Tencent Cloud and Huawei Cloud NAT gateways at the size and billing mode declared in a NatGateway resource" \
+      org.opencontainers.image.source="https://github.com/natgw-io/natgw-operator" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}"
+
+COPY rootfs-${TARGETARCH}/ /
+
+# Numeric, so that Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
 USER 65532:65532
 # The metrics, /healthz and /readyz port (deploy/base/deployment.yaml).
 EXPOSE 8080

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Installs what the tests and the demo need, idempotently, with progress:
+# Installs what the tests, the demo and the image build need, idempotently, with progress:
 #  - Debian's lua5.1 (runs the Argo CD health script in Argo CD's Lua dialect) and binutils
-#    (`nm`, `size`: .ci/check-operator-binary reads the release binary's symbols),
+#    (`nm`, `size`: .ci/check-operator-binary reads the release binary's symbols; `readelf`:
+#    scripts/build-image.sh finds the libraries the binary loads),
+#  - the container tools: podman and runc build and run the image, containerd and the CNI
+#    plugins run it on the real-node tests' kubelet,
 #  - a Python venv with the official cloud SDKs (conformance tests),
 #  - etcd, kube-apiserver and kubectl compiled from Go modules (cached per user and version).
 # Everything lands outside the clone (~/.cache/natgw-operator), so a second run takes seconds.
@@ -17,6 +20,16 @@ done
 missing=()
 command -v lua5.1 >/dev/null || missing+=(lua5.1)
 command -v nm >/dev/null || missing+=(binutils)
+# The image's CA bundle is the host's (scripts/build-image.sh).
+[[ -f /etc/ssl/certs/ca-certificates.crt ]] || missing+=(ca-certificates)
+# Builds the image without a daemon (scripts/build-image.sh).
+command -v podman >/dev/null || missing+=(podman)
+# The OCI runtime of containerd, and podman's here (crun fails on hybrid cgroups).
+command -v runc >/dev/null || missing+=(runc)
+# The real node's container runtime: the kubelet talks CRI to it, the image is imported into it.
+command -v containerd >/dev/null || missing+=(containerd)
+# containerd's CRI sets up each pod sandbox's network with these (at least loopback).
+[[ -x /usr/lib/cni/loopback ]] || missing+=(containernetworking-plugins)
 if ((${#missing[@]})); then
   if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
     say "installing ${missing[*]} from Debian's packages"
