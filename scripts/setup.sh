@@ -6,7 +6,9 @@
 #  - the container tools: podman and runc build and run the image, containerd and the CNI
 #    plugins run it on the real-node tests' kubelet,
 #  - a Python venv with the official cloud SDKs (conformance tests),
-#  - etcd, kube-apiserver and kubectl compiled from Go modules (cached per user and version).
+#  - etcd, kube-apiserver and kubectl compiled from Go modules (cached per user and version), and
+#    for the real-node tests (root only) the kubelet, kube-controller-manager, kube-scheduler and
+#    a pause image from the same modules.
 # Everything lands outside the clone (~/.cache/natgw-operator), so a second run takes seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,8 +30,8 @@ command -v podman >/dev/null || missing+=(podman)
 command -v runc >/dev/null || missing+=(runc)
 # The real node's container runtime: the kubelet talks CRI to it, the image is imported into it.
 command -v containerd >/dev/null || missing+=(containerd)
-# containerd's CRI sets up each pod sandbox's network with these (at least loopback).
-[[ -x /usr/lib/cni/loopback ]] || missing+=(containernetworking-plugins)
+# containerd's CRI sets up each pod sandbox's network with these (ptp, host-local, loopback).
+[[ -x /usr/lib/cni/ptp ]] || missing+=(containernetworking-plugins)
 if ((${#missing[@]})); then
   if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
     say "installing ${missing[*]} from Debian's packages"
@@ -50,5 +52,10 @@ if [[ ! -f $STAMP ]]; then
   touch "$STAMP"
 fi
 
-bash crates/testenv/build.sh >/dev/null
+if [[ $(id -u) == 0 ]]; then
+  bash crates/testenv/build.sh --node >/dev/null
+else
+  say "not root: the real-node tests cannot run here (set NATGW_SKIP_NODE_TESTS=1); building the API server only"
+  bash crates/testenv/build.sh >/dev/null
+fi
 say "ready"
