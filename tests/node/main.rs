@@ -73,6 +73,36 @@ async fn deploy_on_a_real_node() {
 
     t.cluster_wide_install().await;
     t.namespaced_install().await;
+    drop(t);
+
+    // Teardown leaves nothing: processes, mounts, pod cgroups, network namespaces, the address.
+    let stopping = Instant::now();
+    drop(node);
+    println!("node torn down in {:.1} s", stopping.elapsed().as_secs_f64());
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains("/natgw-testenv-"), "mounts left:\n{mounts}");
+    let cgroups: Vec<_> = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .map(|h| h.path().join("kubepods"))
+        .chain([PathBuf::from("/sys/fs/cgroup/kubepods")])
+        .filter(|p| p.exists())
+        .collect();
+    assert!(cgroups.is_empty(), "pod cgroups left: {cgroups:?}");
+    let netns: Vec<_> =
+        std::fs::read_dir("/run/netns").into_iter().flatten().flatten().map(|e| e.file_name()).collect();
+    assert!(!netns.iter().any(|n| n.to_string_lossy().starts_with("cni-")), "network namespaces left: {netns:?}");
+    let lo = std::process::Command::new("ip").args(["-brief", "addr", "show", "lo"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&lo.stdout).contains(&NODE_ADDRESS.to_string()), "the node address is left");
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        // Every component's arguments name the node's directory; containers run these two.
+        .filter(|c| c.contains("/natgw-testenv-") || c.starts_with("/usr/local/bin/natgw-operator") || c == "/pause ")
+        .collect();
+    assert!(left.is_empty(), "processes left: {left:?}");
     println!("node test done in {:.1} s", started.elapsed().as_secs_f64());
 }
 

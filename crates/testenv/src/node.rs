@@ -220,9 +220,9 @@ impl Node {
 
     async fn wait_node_ready(&mut self, limit: Duration) -> Result<(), NodeError> {
         let start = Instant::now();
-        let ready = format!("jsonpath={{.status.conditions[?(@.type==\"Ready\")].status}}");
+        let ready = r#"jsonpath={.status.conditions[?(@.type=="Ready")].status}"#;
         loop {
-            let out = self.kubectl(&["get", "node", NODE_NAME, "-o", &ready]);
+            let out = self.kubectl(&["get", "node", NODE_NAME, "-o", ready]);
             if out.is_ok_and(|o| o.stdout == b"True") {
                 return Ok(());
             }
