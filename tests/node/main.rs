@@ -348,8 +348,25 @@ impl Test<'_> {
         let mountinfo = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
         let root = mountinfo.lines().find(|l| l.split(' ').nth(4) == Some("/")).expect("a root mount");
         assert!(root.split(' ').nth(5).unwrap().split(',').any(|o| o == "ro"), "{name}'s root is writable: {root}");
+        // The memory limit is the kernel's, on the container's cgroup (v1 here, v2 elsewhere).
+        let limit = container["resources"]["limits"]["memory"].as_str().expect("a memory limit");
+        let bytes = limit.strip_suffix("Mi").and_then(|m| m.parse::<u64>().ok()).expect("a limit in Mi") << 20;
+        let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        let enforced = cgroups.lines().find_map(|l| {
+            let (_, rest) = l.split_once(':')?;
+            let (controllers, path) = rest.split_once(':')?;
+            let file = match controllers {
+                "memory" => format!("/sys/fs/cgroup/memory{path}/memory.limit_in_bytes"),
+                "" => format!("/sys/fs/cgroup{path}/memory.max"),
+                _ => return None,
+            };
+            std::fs::read_to_string(file).ok()?.trim().parse::<u64>().ok()
+        });
+        assert_eq!(enforced, Some(bytes), "{name}'s memory limit {limit} is not enforced");
+        let rss = field("VmRSS:").unwrap_or("?");
         println!(
-            "{name}: phase {}, Ready via its probes, pid {pid} uid 65532, no capabilities, read-only root",
+            "{name}: phase {}, Ready via its probes, pid {pid} uid 65532, no capabilities, read-only root, \
+             memory limit {limit} enforced by its cgroup, RSS {rss} kB",
             pod["status"]["phase"]
         );
     }
@@ -478,11 +495,25 @@ impl Test<'_> {
         self.tencent.orders().iter().filter(|o| o.gateway_id == gateway).count()
     }
 
-    /// kubectl as the cluster admin; panics with its stderr when it fails.
+    /// kubectl as the cluster admin; panics with its stderr when it fails. A connection that
+    /// fails is tried again twice (said on stderr): 2 busy cores can starve the API server for
+    /// seconds, and that is not what this test is about.
     fn kubectl(&self, args: &[&str]) -> String {
-        let out = self.node.kubectl(args).expect("kubectl runs");
-        assert!(out.status.success(), "kubectl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let out = self.node.kubectl(args).expect("kubectl runs");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if out.status.success() {
+                return String::from_utf8_lossy(&out.stdout).into_owned();
+            }
+            assert!(
+                attempt < 3 && stderr.contains("Unable to connect to the server"),
+                "kubectl {args:?} failed: {stderr}"
+            );
+            eprintln!("kubectl {args:?}: {}; trying again", stderr.trim());
+            std::thread::sleep(Duration::from_secs(2));
+        }
     }
 }
 

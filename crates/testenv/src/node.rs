@@ -244,6 +244,19 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // The directory goes with the node: what a failed test needs to see, first.
+            eprintln!("--- the node after a failure (logs' last lines) ---");
+            eprintln!("kube-apiserver:\n{}", tail(&self.env.dir.path().join("apiserver.log")));
+            for component in ["kubelet", "containerd", "kube-controller-manager"] {
+                eprintln!("{component}:\n{}", self.log_tail(component));
+            }
+            for args in [&["-brief", "addr"][..], &["route", "show", "table", "local"][..]] {
+                if let Ok(out) = Command::new("ip").args(args).output() {
+                    eprintln!("ip {}:\n{}", args.join(" "), String::from_utf8_lossy(&out.stdout));
+                }
+            }
+        }
         // The kubelet first, so it restarts nothing; containerd after its containers.
         while let Some((_, mut child)) = self.components.pop() {
             if matches!(child.try_wait(), Ok(None)) {
