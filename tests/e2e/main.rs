@@ -25,6 +25,7 @@ mod controller;
 mod deploy;
 mod events;
 mod faults;
+mod federation;
 mod huawei_orders;
 mod kstatus;
 mod leader;
