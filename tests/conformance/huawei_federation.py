@@ -5,7 +5,8 @@ BSS and IAM calls signed with the temporary AK/SK and their X-Security-Token.
 
   exchange   env: HW_ENDPOINT (the simulator's URL), IDP_ID, HW_PROJECT, HW_DOMAIN, HW_REGION,
              TOKEN_FILE (a ServiceAccount token the trust rule allows), OTHER_TOKEN_FILE (a
-             token of another ServiceAccount); prints what the SDKs returned, as JSON. No
+             token of another ServiceAccount), WRONG_AUDIENCE_TOKEN_FILE (the allowed
+             ServiceAccount, another audience); prints what the SDKs returned, as JSON. No
              credential or token is printed.
 
 Exit status 3: the SDKs are not importable.
@@ -116,6 +117,7 @@ def exchange():
     out["nat_with_idp_credentials"] = list_gateways(federated)
 
     out["other_subject"] = failure(lambda: federated_token(iam, read(env("OTHER_TOKEN_FILE"))))
+    out["wrong_audience"] = failure(lambda: federated_token(iam, read(env("WRONG_AUDIENCE_TOKEN_FILE"))))
     out["unknown_idp"] = failure(lambda: federated_token(iam, read(env("TOKEN_FILE")), "no-such-idp"))
     out["not_a_jwt"] = failure(lambda: federated_token(iam, "not-a-jwt"))
     out["unknown_token"] = failure(lambda: temporary_keys(iam, "MIInot-issued"))

@@ -19,6 +19,11 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+#[path = "../conformance/federation.rs"]
+mod federation_conformance;
+#[path = "../conformance/python.rs"]
+mod python;
+
 mod admission;
 mod clouds;
 mod controller;

@@ -18,6 +18,7 @@ pub mod core;
 pub mod faults;
 pub mod federation;
 pub mod huawei;
+pub mod issuer;
 pub mod ledger;
 pub mod oidc;
 pub mod ratelimit;

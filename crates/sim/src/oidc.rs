@@ -323,155 +323,72 @@ pub fn unix_now() -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    };
-
-    use axum::{Json, Router, extract::State, http::HeaderMap, routing::get};
     use ring::{
         rand::SystemRandom,
-        signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _, RSA_PKCS1_SHA256, RsaKeyPair},
+        signature::{RSA_PKCS1_SHA256, RsaKeyPair},
     };
     use serde_json::json;
 
     use super::*;
-    use crate::server::{SimTls, serve};
+    use crate::issuer::{ISSUER, TestIssuer};
 
-    const ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
     const AUDIENCE: &str = "sts.tencentcloudapi.com";
     const SUBJECT: &str = "system:serviceaccount:team-a:workload";
-    const BEARER: &str = "discovery-reader";
     /// A 2048-bit RSA key made for these tests alone (PKCS#8 DER); ring cannot generate one.
     const RSA_KEY: &[u8] = include_bytes!("testdata/oidc-test-rsa2048.pk8");
-
-    enum Signer {
-        Ec(EcdsaKeyPair),
-        Rsa(RsaKeyPair),
-    }
-
-    impl Signer {
-        fn ec() -> Signer {
-            let rng = SystemRandom::new();
-            let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-            Signer::Ec(EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap())
-        }
-
-        fn rsa() -> Signer {
-            Signer::Rsa(RsaKeyPair::from_pkcs8(RSA_KEY).unwrap())
-        }
-
-        fn jwk(&self, kid: &str) -> Value {
-            match self {
-                Signer::Ec(k) => {
-                    let point = k.public_key().as_ref();
-                    json!({"use": "sig", "kty": "EC", "kid": kid, "crv": "P-256", "alg": "ES256",
-                           "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..])})
-                }
-                Signer::Rsa(k) => {
-                    let c: RsaPublicKeyComponents<Vec<u8>> = k.public().into();
-                    json!({"use": "sig", "kty": "RSA", "kid": kid, "alg": "RS256",
-                           "n": URL_SAFE_NO_PAD.encode(&c.n), "e": URL_SAFE_NO_PAD.encode(&c.e)})
-                }
-            }
-        }
-
-        fn sign(&self, kid: &str, claims: &Value) -> String {
-            let alg = match self {
-                Signer::Ec(_) => "ES256",
-                Signer::Rsa(_) => "RS256",
-            };
-            let header = URL_SAFE_NO_PAD.encode(json!({"alg": alg, "kid": kid}).to_string());
-            let body = URL_SAFE_NO_PAD.encode(claims.to_string());
-            let signed = format!("{header}.{body}");
-            let rng = SystemRandom::new();
-            let signature = match self {
-                Signer::Ec(k) => k.sign(&rng, signed.as_bytes()).unwrap().as_ref().to_vec(),
-                Signer::Rsa(k) => {
-                    let mut out = vec![0; k.public().modulus_len()];
-                    k.sign(&RSA_PKCS1_SHA256, &rng, signed.as_bytes(), &mut out).unwrap();
-                    out
-                }
-            };
-            format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature))
-        }
-    }
 
     fn claims() -> Value {
         let now = unix_now();
         json!({"iss": ISSUER, "aud": [AUDIENCE], "sub": SUBJECT, "exp": now + 600, "nbf": now - 1, "iat": now - 1})
     }
 
-    /// A stand-in for kube-apiserver's discovery endpoints: the published keys can be swapped,
-    /// and key-set reads are counted. Only requests with the bearer token are answered.
-    struct Idp {
-        keys: std::sync::Mutex<Vec<Value>>,
-        key_reads: AtomicUsize,
+    /// `claims` signed RS256 with the test RSA key, and that key as a JWK.
+    fn rs256(kid: &str, claims: &Value) -> (String, Value) {
+        let key = RsaKeyPair::from_pkcs8(RSA_KEY).unwrap();
+        let c: RsaPublicKeyComponents<Vec<u8>> = key.public().into();
+        let jwk = json!({"use": "sig", "kty": "RSA", "kid": kid, "alg": "RS256",
+                         "n": URL_SAFE_NO_PAD.encode(&c.n), "e": URL_SAFE_NO_PAD.encode(&c.e)});
+        let header = URL_SAFE_NO_PAD.encode(json!({"alg": "RS256", "kid": kid}).to_string());
+        let signed = format!("{header}.{}", URL_SAFE_NO_PAD.encode(claims.to_string()));
+        let mut signature = vec![0; key.public().modulus_len()];
+        key.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), signed.as_bytes(), &mut signature).unwrap();
+        (format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature)), jwk)
     }
 
-    async fn idp(keys: Vec<Value>) -> (Arc<Idp>, OidcVerifier, crate::server::Served, Arc<SimTls>) {
-        let state = Arc::new(Idp { keys: std::sync::Mutex::new(keys), key_reads: AtomicUsize::new(0) });
-        let authorized =
-            |h: &HeaderMap| h.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {BEARER}"));
-        let router = Router::new()
-            .route(
-                "/.well-known/openid-configuration",
-                get(move |h: HeaderMap| async move {
-                    if !authorized(&h) {
-                        return Err(axum::http::StatusCode::UNAUTHORIZED);
-                    }
-                    // As kube-apiserver: the key set at the issuer's host, which does not resolve.
-                    Ok(Json(json!({"issuer": ISSUER, "jwks_uri": "https://10.0.0.1:443/openid/v1/jwks",
-                                   "response_types_supported": ["id_token"], "subject_types_supported": ["public"],
-                                   "id_token_signing_alg_values_supported": ["ES256", "RS256"]})))
-                }),
-            )
-            .route(
-                "/openid/v1/jwks",
-                get(|State(s): State<Arc<Idp>>| async move {
-                    s.key_reads.fetch_add(1, Ordering::SeqCst);
-                    Json(json!({"keys": s.keys.lock().unwrap().clone()}))
-                }),
-            )
-            .with_state(state.clone());
-        let tls = SimTls::generate(None).unwrap();
-        let served = serve(router, "127.0.0.1:0".parse().unwrap(), Some(&tls)).await.unwrap();
-        let verifier = OidcVerifier::new(&OidcConfig {
-            discovery_url: format!("https://127.0.0.1:{}", served.addr.port()),
-            ca_pem: Some(tls.ca_pem().to_owned()),
-            bearer_token: Some(BEARER.into()),
-        })
-        .unwrap();
-        (state, verifier, served, tls)
+    async fn issuer() -> (TestIssuer, OidcVerifier) {
+        let issuer = TestIssuer::start().await.unwrap();
+        let verifier = OidcVerifier::new(&issuer.config()).unwrap();
+        (issuer, verifier)
     }
 
     #[tokio::test]
     async fn es256_and_rs256_tokens_verify_and_name_their_subject() {
-        let (ec, rsa) = (Signer::ec(), Signer::rsa());
-        let (_idp, verifier, _served, _tls) = idp(vec![ec.jwk("ec-1"), rsa.jwk("rsa-1")]).await;
-        for token in [ec.sign("ec-1", &claims()), rsa.sign("rsa-1", &claims())] {
-            let verified = verifier.verify(&token, AUDIENCE).await.unwrap();
-            assert_eq!(verified.subject, SUBJECT);
+        let (issuer, verifier) = issuer().await;
+        let (rsa_token, rsa_jwk) = rs256("rsa-1", &claims());
+        issuer.publish(rsa_jwk);
+        for token in [issuer.sign(&claims()), rsa_token] {
+            assert_eq!(verifier.verify(&token, AUDIENCE).await.unwrap().subject, SUBJECT);
         }
         // `aud` as a single string, as some issuers write it.
         let mut single = claims();
         single["aud"] = json!(AUDIENCE);
-        assert_eq!(verifier.verify(&ec.sign("ec-1", &single), AUDIENCE).await.unwrap().subject, SUBJECT);
+        assert_eq!(verifier.verify(&issuer.sign(&single), AUDIENCE).await.unwrap().subject, SUBJECT);
     }
 
     #[tokio::test]
     async fn each_failed_check_is_refused_for_its_reason() {
-        let (key, stranger) = (Signer::ec(), Signer::ec());
-        let (_idp, verifier, _served, _tls) = idp(vec![key.jwk("k")]).await;
+        let (issuer, verifier) = issuer().await;
+        let (stranger, _) = issuer().await;
         let with = |change: &dyn Fn(&mut Value)| {
             let mut c = claims();
             change(&mut c);
-            key.sign("k", &c)
+            issuer.sign(&c)
         };
         let now = unix_now();
         let cases: Vec<(String, Rejected)> = vec![
             ("not.a-jwt".into(), Rejected::Malformed),
-            (stranger.sign("k", &claims()), Rejected::BadSignature),
+            // Another issuer's key under the same kid.
+            (stranger.sign(&claims()), Rejected::BadSignature),
             (with(&|c| c["iss"] = json!("https://evil.example")), Rejected::WrongIssuer(ISSUER.into())),
             (with(&|c| c["aud"] = json!(["someone-else"])), Rejected::WrongAudience(AUDIENCE.into())),
             (with(&|c| c["exp"] = json!(now - 60)), Rejected::Expired),
@@ -482,42 +399,39 @@ mod tests {
             assert_eq!(verifier.verify(&token, AUDIENCE).await, Err(reason.clone()), "{reason}");
         }
         // A token signed with HS256 (a shared secret) is never accepted.
-        let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","kid":"k"}"#);
+        let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","kid":"test-key-0"}"#);
         let body = URL_SAFE_NO_PAD.encode(claims().to_string());
         let hs = format!("{header}.{body}.{}", URL_SAFE_NO_PAD.encode([0u8; 32]));
         assert_eq!(verifier.verify(&hs, AUDIENCE).await, Err(Rejected::UnsupportedAlgorithm("HS256".into())));
-        // Within the leeway an expired token still passes; beyond it, not.
+        // An RS256 header over the EC key: the token does not choose how it is checked.
+        let (rsa_token, _) = rs256("test-key-0", &claims());
+        assert_eq!(verifier.verify(&rsa_token, AUDIENCE).await, Err(Rejected::BadSignature));
+        // Within the leeway an expired token still passes.
         let late = with(&|c| c["exp"] = json!(now - 2));
         assert!(verifier.verify(&late, AUDIENCE).await.is_ok());
     }
 
     #[tokio::test]
     async fn an_unknown_key_id_reads_the_key_set_again() {
-        let (old, new) = (Signer::ec(), Signer::ec());
-        let (idp, verifier, _served, _tls) = idp(vec![old.jwk("old")]).await;
-        verifier.verify(&old.sign("old", &claims()), AUDIENCE).await.unwrap();
-        assert_eq!(idp.key_reads.load(Ordering::SeqCst), 1);
+        let (issuer, verifier) = issuer().await;
+        verifier.verify(&issuer.sign(&claims()), AUDIENCE).await.unwrap();
+        assert_eq!(issuer.key_reads(), 1);
         // Known key ids are served from the cache.
-        verifier.verify(&old.sign("old", &claims()), AUDIENCE).await.unwrap();
-        assert_eq!(idp.key_reads.load(Ordering::SeqCst), 1);
+        verifier.verify(&issuer.sign(&claims()), AUDIENCE).await.unwrap();
+        assert_eq!(issuer.key_reads(), 1);
         // The issuer rotates its key: the new kid is unknown, so the set is read again.
-        *idp.keys.lock().unwrap() = vec![new.jwk("new")];
-        verifier.verify(&new.sign("new", &claims()), AUDIENCE).await.unwrap();
-        assert_eq!(idp.key_reads.load(Ordering::SeqCst), 2);
-        assert_eq!(verifier.verify(&old.sign("gone", &claims()), AUDIENCE).await, Err(Rejected::UnknownKey));
+        let old = issuer.sign(&claims());
+        issuer.rotate().unwrap();
+        verifier.verify(&issuer.sign(&claims()), AUDIENCE).await.unwrap();
+        assert_eq!(issuer.key_reads(), 2);
+        assert_eq!(verifier.verify(&old, AUDIENCE).await, Err(Rejected::UnknownKey));
     }
 
     #[tokio::test]
     async fn discovery_needs_the_bearer_token_and_says_so() {
-        let key = Signer::ec();
-        let (_idp, _verifier, served, tls) = idp(vec![key.jwk("k")]).await;
-        let anonymous = OidcVerifier::new(&OidcConfig {
-            discovery_url: format!("https://127.0.0.1:{}", served.addr.port()),
-            ca_pem: Some(tls.ca_pem().to_owned()),
-            bearer_token: None,
-        })
-        .unwrap();
-        let err = anonymous.verify(&key.sign("k", &claims()), AUDIENCE).await.unwrap_err();
+        let (issuer, _) = issuer().await;
+        let anonymous = OidcVerifier::new(&OidcConfig { bearer_token: None, ..issuer.config() }).unwrap();
+        let err = anonymous.verify(&issuer.sign(&claims()), AUDIENCE).await.unwrap_err();
         assert!(matches!(&err, Rejected::Unreachable(m) if m.contains("401")), "{err}");
         // No token text in any refusal (a JWT's base64 header starts with "eyJ").
         assert!(!err.to_string().contains("eyJ"));
