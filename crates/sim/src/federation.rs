@@ -145,6 +145,16 @@ impl Federation {
     }
 }
 
+/// `len` characters drawn from `alphabet`: the keys, secrets and tokens an STS issues.
+pub(crate) fn random_text(len: usize, alphabet: &[u8]) -> String {
+    use rand::Rng as _;
+    let mut rng = rand::rng();
+    (0..len).map(|_| alphabet[rng.random_range(0..alphabet.len())] as char).collect()
+}
+
+/// Letters and digits, as both clouds' keys and tokens are.
+pub(crate) const LETTERS_DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
 /// The control routes over [`SimCore::federation`].
 pub fn control_routes(core: Arc<SimCore>) -> Router {
     Router::new()

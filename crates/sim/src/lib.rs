@@ -9,6 +9,8 @@
 //!   [`federation::Federation`] (the identity provider an STS trusts, checked by
 //!   [`oidc::OidcVerifier`], its trust rules and credential lifetimes), with the generic
 //!   `/_sim/...` control routes in [`core::control_routes`].
+//! - [`issuer::TestIssuer`]: a ServiceAccount token issuer serving discovery and keys as
+//!   kube-apiserver does, for tests of the federation that need no API server.
 //!
 //! A cloud simulator owns its gateway model and protocol handlers, merges the control routes
 //! with its own `/_sim/gateways`-style routes, and offers an in-process handle for tests

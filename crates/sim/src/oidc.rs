@@ -51,7 +51,7 @@ impl std::fmt::Debug for OidcConfig {
 /// Why a token was not accepted. Messages name the check, never the token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejected {
-    #[error("the token is not a JWT (three base64url parts with JSON header and claims)")]
+    #[error("the token is not a JWT (three base64url parts, JSON header and claims with an exp)")]
     Malformed,
     #[error("the token is signed with {0}; only ES256 and RS256 are accepted")]
     UnsupportedAlgorithm(String),
@@ -229,7 +229,7 @@ fn parse_jwk(jwk: &Value) -> Option<(String, Key)> {
             if x.len() != 32 || y.len() != 32 {
                 return None;
             }
-            Key::Es256([&[4u8][..], &x, &y].concat())
+            Key::Es256([&[4u8][..], x.as_slice(), y.as_slice()].concat())
         }
         ("RSA", _) => Key::Rs256 { n: bytes("n")?, e: bytes("e")? },
         _ => return None,
@@ -305,7 +305,7 @@ impl Jwt {
             return Err(Rejected::WrongAudience(audience.to_owned()));
         }
         let leeway = LEEWAY.as_secs();
-        let expires_at = claim("exp").and_then(Value::as_u64).ok_or(Rejected::Expired)?;
+        let expires_at = claim("exp").and_then(Value::as_u64).ok_or(Rejected::Malformed)?;
         if now > expires_at.saturating_add(leeway) {
             return Err(Rejected::Expired);
         }
@@ -334,8 +334,9 @@ mod tests {
 
     const AUDIENCE: &str = "sts.tencentcloudapi.com";
     const SUBJECT: &str = "system:serviceaccount:team-a:workload";
-    /// A 2048-bit RSA key made for these tests alone (PKCS#8 DER); ring cannot generate one.
-    const RSA_KEY: &[u8] = include_bytes!("testdata/oidc-test-rsa2048.pk8");
+    /// A 2048-bit RSA key made for these tests alone (PKCS#1 DER, `openssl genpkey`); ring
+    /// cannot generate one.
+    const RSA_KEY: &[u8] = include_bytes!("testdata/oidc-test-rsa2048.der");
 
     fn claims() -> Value {
         let now = unix_now();
@@ -344,7 +345,7 @@ mod tests {
 
     /// `claims` signed RS256 with the test RSA key, and that key as a JWK.
     fn rs256(kid: &str, claims: &Value) -> (String, Value) {
-        let key = RsaKeyPair::from_pkcs8(RSA_KEY).unwrap();
+        let key = RsaKeyPair::from_der(RSA_KEY).unwrap();
         let c: RsaPublicKeyComponents<Vec<u8>> = key.public().into();
         let jwk = json!({"use": "sig", "kty": "RSA", "kid": kid, "alg": "RS256",
                          "n": URL_SAFE_NO_PAD.encode(&c.n), "e": URL_SAFE_NO_PAD.encode(&c.e)});
@@ -355,7 +356,7 @@ mod tests {
         (format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature)), jwk)
     }
 
-    async fn issuer() -> (TestIssuer, OidcVerifier) {
+    async fn started() -> (TestIssuer, OidcVerifier) {
         let issuer = TestIssuer::start().await.unwrap();
         let verifier = OidcVerifier::new(&issuer.config()).unwrap();
         (issuer, verifier)
@@ -363,7 +364,7 @@ mod tests {
 
     #[tokio::test]
     async fn es256_and_rs256_tokens_verify_and_name_their_subject() {
-        let (issuer, verifier) = issuer().await;
+        let (issuer, verifier) = started().await;
         let (rsa_token, rsa_jwk) = rs256("rsa-1", &claims());
         issuer.publish(rsa_jwk);
         for token in [issuer.sign(&claims()), rsa_token] {
@@ -377,8 +378,8 @@ mod tests {
 
     #[tokio::test]
     async fn each_failed_check_is_refused_for_its_reason() {
-        let (issuer, verifier) = issuer().await;
-        let (stranger, _) = issuer().await;
+        let (issuer, verifier) = started().await;
+        let (stranger, _) = started().await;
         let with = |change: &dyn Fn(&mut Value)| {
             let mut c = claims();
             change(&mut c);
@@ -413,7 +414,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unknown_key_id_reads_the_key_set_again() {
-        let (issuer, verifier) = issuer().await;
+        let (issuer, verifier) = started().await;
         verifier.verify(&issuer.sign(&claims()), AUDIENCE).await.unwrap();
         assert_eq!(issuer.key_reads(), 1);
         // Known key ids are served from the cache.
@@ -429,7 +430,7 @@ mod tests {
 
     #[tokio::test]
     async fn discovery_needs_the_bearer_token_and_says_so() {
-        let (issuer, _) = issuer().await;
+        let (issuer, _) = started().await;
         let anonymous = OidcVerifier::new(&OidcConfig { bearer_token: None, ..issuer.config() }).unwrap();
         let err = anonymous.verify(&issuer.sign(&claims()), AUDIENCE).await.unwrap_err();
         assert!(matches!(&err, Rejected::Unreachable(m) if m.contains("401")), "{err}");

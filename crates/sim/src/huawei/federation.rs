@@ -33,9 +33,13 @@ use serde_json::{Value, json};
 
 use super::{
     SimState,
-    api::{Failure, Success},
+    api::{Failure, Success, header},
 };
-use crate::{core::SimCredential, federation::Refused, oidc::Rejected};
+use crate::{
+    core::SimCredential,
+    federation::{LETTERS_DIGITS, Refused, random_text},
+    oidc::Rejected,
+};
 
 /// IAM tokens live 24 hours.
 const TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
@@ -61,10 +65,6 @@ impl FederatedTokens {
     }
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
-}
-
 fn invalid(key: &str) -> Failure {
     Failure::new(StatusCode::BAD_REQUEST, "IAM.0007", format!("Request parameter {key} is invalid."))
 }
@@ -76,14 +76,8 @@ fn iam_time(unix: u64) -> String {
         .unwrap_or_default()
 }
 
-fn random_text(len: usize, alphabet: &[u8]) -> String {
-    use rand::Rng as _;
-    let mut rng = rand::rng();
-    (0..len).map(|_| alphabet[rng.random_range(0..alphabet.len())] as char).collect()
-}
-
+/// Huawei's access keys are upper-case letters and digits.
 const UPPER_DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-const LETTERS_DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
 /// `CreateTokenWithIdToken`.
 pub(super) async fn token_with_id_token(state: &SimState, headers: &HeaderMap, body: &[u8]) -> Result<Success, Failure> {
@@ -224,6 +218,66 @@ pub(super) fn security_tokens(state: &SimState, headers: &HeaderMap, body: &[u8]
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{
+        federation::{FederationConfig, TrustRule},
+        huawei::{HuaweiSim, HuaweiSimConfig},
+        issuer::TestIssuer,
+    };
+
+    const SUBJECT: &str = "system:serviceaccount:team-a:natgw";
+
+    #[tokio::test]
+    async fn a_trusted_subject_federates_into_keys_that_expire() {
+        let issuer = TestIssuer::start().await.unwrap();
+        let sim = HuaweiSim::start(HuaweiSimConfig {
+            federation: FederationConfig {
+                oidc: Some(issuer.config()),
+                trust_rules: vec![TrustRule {
+                    provider_id: "idp".into(),
+                    role_arn: None,
+                    audience: "iam".into(),
+                    subjects: vec![SUBJECT.into()],
+                }],
+                max_credential_lifetime: Some(Duration::from_secs(1)),
+            },
+            ..HuaweiSimConfig::default()
+        })
+        .await
+        .unwrap();
+        let http = reqwest::Client::new();
+        let federate = |token: String| {
+            http.post(format!("{}/v3.0/OS-AUTH/id-token/tokens", sim.http_url))
+                .header("X-Idp-Id", "idp")
+                .json(&json!({"auth": {"id_token": {"id": token}}}))
+                .send()
+        };
+        let lifetime = Duration::from_secs(600);
+        let answer = federate(issuer.token(SUBJECT, "iam", lifetime)).await.unwrap();
+        assert_eq!(answer.status(), 201);
+        let subject_token = answer.headers()["X-Subject-Token"].to_str().unwrap().to_owned();
+        let body: Value = answer.json().await.unwrap();
+        assert!(body["token"]["expires_at"].as_str().unwrap().ends_with(".000000Z"), "{body}");
+
+        // The federated token in X-Auth-Token, the duration in the body.
+        let keys = http
+            .post(format!("{}/v3.0/OS-CREDENTIAL/securitytokens", sim.http_url))
+            .header("X-Auth-Token", &subject_token)
+            .json(&json!({"auth": {"identity": {"methods": ["token"], "token": {"duration_seconds": 900}}}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(keys.status(), 201);
+        let keys: Value = keys.json().await.unwrap();
+        let access = keys["credential"]["access"].as_str().unwrap();
+        let issued = sim.core().credential(access).unwrap();
+        assert_eq!(issued.token.as_deref(), keys["credential"]["securitytoken"].as_str());
+        assert!(!sim.core().expired(access));
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        assert!(sim.core().expired(access));
+
+        let refused = federate(issuer.token("system:serviceaccount:team-b:natgw", "iam", lifetime)).await.unwrap();
+        assert_eq!(refused.status(), 403);
+    }
 
     #[test]
     fn times_are_written_as_the_sdk_parses_them() {

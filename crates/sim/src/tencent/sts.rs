@@ -33,8 +33,13 @@ use super::{
     CallError, Reply, Sim, after_auth, auth,
     params::{opt_int, parse, unflatten},
     record_request, request_id, respond, v3,
+    v3_gateway::header,
 };
-use crate::{core::SimCredential, federation::Refused, oidc::Rejected};
+use crate::{
+    core::SimCredential,
+    federation::{LETTERS_DIGITS, Refused, random_text},
+    oidc::Rejected,
+};
 
 pub(super) const ACTION: &str = "AssumeRoleWithWebIdentity";
 const VERSION: &str = "2018-08-13";
@@ -45,10 +50,6 @@ const MAX_DURATION_SECS: i64 = 43200;
 /// Whether the request names this action (whatever else it carries).
 pub(super) fn is_web_identity_call(headers: &HeaderMap) -> bool {
     header(headers, "x-tc-action") == Some(ACTION)
-}
-
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 #[derive(Deserialize)]
@@ -113,19 +114,17 @@ fn read(method: &Method, headers: &HeaderMap, query: &str, body: &[u8]) -> Resul
     let ts = header(headers, "x-tc-timestamp")
         .ok_or_else(|| CallError::new("MissingParameter", "The request is missing X-TC-Timestamp."))?;
     auth::timestamp("X-TC-Timestamp", ts)?;
-    let params: Map<String, Value> = match *method {
-        Method::POST => serde_json::from_slice(body)
-            .map_err(|e| CallError::new("InvalidParameter", format!("The body is not a JSON object: {e}")))?,
-        Method::GET => {
-            let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
-            unflatten(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?
-        }
-        _ => {
-            return Err(CallError::new(
-                "UnsupportedProtocol",
-                format!("The HTTP method {method} is not supported: use GET or POST."),
-            ));
-        }
+    let params: Map<String, Value> = if *method == Method::POST {
+        serde_json::from_slice(body)
+            .map_err(|e| CallError::new("InvalidParameter", format!("The body is not a JSON object: {e}")))?
+    } else if *method == Method::GET {
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        unflatten(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?
+    } else {
+        return Err(CallError::new(
+            "UnsupportedProtocol",
+            format!("The HTTP method {method} is not supported: use GET or POST."),
+        ));
     };
     let p: Params = parse(params)?;
     let param_error = |m: String| CallError::new("InvalidParameter.ParamError", m);
@@ -174,9 +173,9 @@ fn issue(sim: &Sim, p: &Params) -> Value {
     let lifetime = sim.core.federation.lifetime(Duration::from_secs(requested));
     let expired_time = crate::oidc::unix_now() + lifetime.as_secs();
     let credential = SimCredential {
-        key_id: format!("AKID{}", random_text(32)),
-        secret: random_text(32),
-        token: Some(random_text(96)),
+        key_id: format!("AKID{}", random_text(32, LETTERS_DIGITS)),
+        secret: random_text(32, LETTERS_DIGITS),
+        token: Some(random_text(96, LETTERS_DIGITS)),
     };
     sim.core.add_temporary_credential(credential.clone(), expired_time);
     let expiration = Timestamp::from_second(expired_time as i64)
@@ -193,17 +192,68 @@ fn issue(sim: &Sim, p: &Params) -> Value {
     })
 }
 
-/// Letters and digits, as Tencent's keys and tokens are.
-fn random_text(len: usize) -> String {
-    use rand::Rng as _;
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::rng();
-    (0..len).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{
+        federation::{FederationConfig, TrustRule},
+        issuer::TestIssuer,
+        tencent::{TencentSim, TencentSimConfig},
+    };
+
+    const SUBJECT: &str = "system:serviceaccount:team-a:natgw";
+    const ROLE: &str = "qcs::cam::uin/1:roleName/natgw";
+
+    #[tokio::test]
+    async fn a_trusted_subject_gets_credentials_that_expire_and_others_are_refused() {
+        let issuer = TestIssuer::start().await.unwrap();
+        let sim = TencentSim::start(TencentSimConfig {
+            https_port: None,
+            federation: FederationConfig {
+                oidc: Some(issuer.config()),
+                trust_rules: vec![TrustRule {
+                    provider_id: "k8s".into(),
+                    role_arn: Some(ROLE.into()),
+                    audience: "sts".into(),
+                    subjects: vec![SUBJECT.into()],
+                }],
+                max_credential_lifetime: Some(Duration::from_secs(1)),
+            },
+            ..TencentSimConfig::default()
+        })
+        .await
+        .unwrap();
+        let assume = |token: String| {
+            let body = json!({"ProviderId": "k8s", "WebIdentityToken": token, "RoleArn": ROLE,
+                              "RoleSessionName": "natgw-test", "DurationSeconds": 7200});
+            let request = reqwest::Client::new()
+                .post(&sim.http_url)
+                .header("Authorization", "SKIP")
+                .header("Content-Type", "application/json")
+                .header("X-TC-Action", ACTION)
+                .header("X-TC-Version", VERSION)
+                .header("X-TC-Timestamp", crate::oidc::unix_now().to_string())
+                .body(body.to_string());
+            async move { request.send().await.unwrap().json::<Value>().await.unwrap()["Response"].clone() }
+        };
+        let lifetime = Duration::from_secs(600);
+        let granted = assume(issuer.token(SUBJECT, "sts", lifetime)).await;
+        let id = granted["Credentials"]["TmpSecretId"].as_str().unwrap().to_owned();
+        assert!(id.starts_with("AKID"), "{granted}");
+        assert!(granted["Expiration"].as_str().unwrap().ends_with('Z'));
+        // Capped at the configured second, whatever DurationSeconds asked for.
+        assert!(granted["ExpiredTime"].as_u64().unwrap() <= crate::oidc::unix_now() + 1);
+        let issued = sim.sim.core.credential(&id).unwrap();
+        assert_eq!(issued.token.as_deref(), granted["Credentials"]["Token"].as_str());
+        assert!(!sim.sim.core.expired(&id));
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        assert!(sim.sim.core.expired(&id));
+
+        let refused = assume(issuer.token("system:serviceaccount:team-b:natgw", "sts", lifetime)).await;
+        assert_eq!(refused["Error"]["Code"], "UnauthorizedOperation");
+        let refused = assume(issuer.token(SUBJECT, "other", lifetime)).await;
+        assert_eq!(refused["Error"]["Code"], "InvalidParameter.WebIdentityTokenError");
+    }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
