@@ -121,13 +121,9 @@ impl Federation {
 
     /// Verifies `token` for the rule of `provider_id` (and `role_arn`, for clouds that name one)
     /// and returns the subject it may act as.
-    pub async fn authorize(
-        &self,
-        provider_id: &str,
-        role_arn: Option<&str>,
-        token: &str,
-    ) -> Result<Verified, Refused> {
-        let rules: Vec<TrustRule> = self.lock_rules().iter().filter(|r| r.provider_id == provider_id).cloned().collect();
+    pub async fn authorize(&self, provider_id: &str, role_arn: Option<&str>, token: &str) -> Result<Verified, Refused> {
+        let rules: Vec<TrustRule> =
+            self.lock_rules().iter().filter(|r| r.provider_id == provider_id).cloned().collect();
         if rules.is_empty() {
             return Err(Refused::UnknownProvider);
         }
@@ -216,10 +212,9 @@ mod tests {
         assert_eq!(f.authorize("other", None, "t").await, Err(Refused::UnknownProvider));
         assert_eq!(f.authorize("k8s", Some("qcs::cam::uin/1:roleName/x"), "t").await, Err(Refused::UnknownRole));
         assert_eq!(f.authorize("k8s", Some("qcs::cam::uin/1:roleName/natgw"), "t").await, Err(Refused::NoVerifier));
-        let json: TrustRule = serde_json::from_str(
-            r#"{"providerId":"k8s","audience":"sts","subjects":["system:serviceaccount:a:w"]}"#,
-        )
-        .unwrap();
+        let json: TrustRule =
+            serde_json::from_str(r#"{"providerId":"k8s","audience":"sts","subjects":["system:serviceaccount:a:w"]}"#)
+                .unwrap();
         assert_eq!(json, rule(None));
     }
 

@@ -87,7 +87,10 @@ pub struct Verified {
 enum Key {
     /// The uncompressed point `04 || x || y`.
     Es256(Vec<u8>),
-    Rs256 { n: Vec<u8>, e: Vec<u8> },
+    Rs256 {
+        n: Vec<u8>,
+        e: Vec<u8>,
+    },
 }
 
 impl Key {

@@ -80,11 +80,16 @@ fn iam_time(unix: u64) -> String {
 const UPPER_DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 
 /// `CreateTokenWithIdToken`.
-pub(super) async fn token_with_id_token(state: &SimState, headers: &HeaderMap, body: &[u8]) -> Result<Success, Failure> {
+pub(super) async fn token_with_id_token(
+    state: &SimState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Success, Failure> {
     let idp = header(headers, "x-idp-id").filter(|v| !v.is_empty()).ok_or_else(|| invalid("X-Idp-Id"))?;
     let request: Value = serde_json::from_slice(body).map_err(|_| invalid("body"))?;
     let auth = &request["auth"];
-    let id_token = auth["id_token"]["id"].as_str().filter(|t| !t.is_empty()).ok_or_else(|| invalid("auth.id_token.id"))?;
+    let id_token =
+        auth["id_token"]["id"].as_str().filter(|t| !t.is_empty()).ok_or_else(|| invalid("auth.id_token.id"))?;
     let scope = scope(state, &auth["scope"])?;
     let verified = state.core.federation.authorize(idp, None, id_token).await.map_err(|r| refusal(r, idp))?;
 
@@ -144,22 +149,24 @@ fn scope(state: &SimState, scope: &Value) -> Result<Option<(&'static str, Value)
 
 fn refusal(refused: Refused, idp: &str) -> Failure {
     match refused {
-        Refused::UnknownProvider | Refused::UnknownRole => Failure::new(
-            StatusCode::NOT_FOUND,
-            "IAM.0004",
-            format!("Could not find identity provider: {idp}."),
-        ),
+        Refused::UnknownProvider | Refused::UnknownRole => {
+            Failure::new(StatusCode::NOT_FOUND, "IAM.0004", format!("Could not find identity provider: {idp}."))
+        }
         Refused::NoVerifier => Failure::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "IAM.0006",
             "The identity provider's OpenID Connect configuration is not set.",
         ),
         Refused::Token(Rejected::Unreachable(why)) => Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "IAM.0006", why),
-        Refused::Token(why) => Failure::new(StatusCode::UNAUTHORIZED, "IAM.0001", format!("The id token is invalid: {why}.")),
+        Refused::Token(why) => {
+            Failure::new(StatusCode::UNAUTHORIZED, "IAM.0001", format!("The id token is invalid: {why}."))
+        }
         Refused::SubjectNotTrusted(subject) => Failure::new(
             StatusCode::FORBIDDEN,
             "IAM.0002",
-            format!("You are not authorized to perform the requested action: identity provider {idp} does not map {subject}."),
+            format!(
+                "You are not authorized to perform the requested action: identity provider {idp} does not map {subject}."
+            ),
         ),
     }
 }
@@ -178,7 +185,10 @@ pub(super) fn security_tokens(state: &SimState, headers: &HeaderMap, body: &[u8]
         .ok_or_else(|| invalid("auth.identity.token.id"))?;
     let duration = match &identity["token"]["duration_seconds"] {
         Value::Null => DEFAULT_DURATION_SECS,
-        v => v.as_u64().filter(|d| DURATION_RANGE.contains(d)).ok_or_else(|| invalid("auth.identity.token.duration_seconds"))?,
+        v => v
+            .as_u64()
+            .filter(|d| DURATION_RANGE.contains(d))
+            .ok_or_else(|| invalid("auth.identity.token.duration_seconds"))?,
     };
     let now = crate::oidc::unix_now();
     let token_expiry = state.federated_tokens.lock().get(token).copied();

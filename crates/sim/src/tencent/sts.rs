@@ -153,7 +153,10 @@ fn refusal(refused: Refused, p: &Params) -> CallError {
         ),
         Refused::UnknownRole => CallError::new(
             "InternalError.GetRoleError",
-            format!("The role {:?} does not exist or does not trust identity provider {:?}.", p.role_arn, p.provider_id),
+            format!(
+                "The role {:?} does not exist or does not trust identity provider {:?}.",
+                p.role_arn, p.provider_id
+            ),
         ),
         Refused::NoVerifier => {
             CallError::new("InternalError.SystemError", "The identity provider's keys are not configured.")
