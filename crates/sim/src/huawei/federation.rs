@@ -229,7 +229,6 @@ pub(super) fn security_tokens(state: &SimState, headers: &HeaderMap, body: &[u8]
 mod tests {
     use super::*;
     use crate::{
-        federation::{FederationConfig, TrustRule},
         huawei::{HuaweiSim, HuaweiSimConfig},
         issuer::TestIssuer,
     };
@@ -239,22 +238,28 @@ mod tests {
     #[tokio::test]
     async fn a_trusted_subject_federates_into_keys_that_expire() {
         let issuer = TestIssuer::start().await.unwrap();
-        let sim = HuaweiSim::start(HuaweiSimConfig {
-            federation: FederationConfig {
-                oidc: Some(issuer.config()),
-                trust_rules: vec![TrustRule {
-                    provider_id: "idp".into(),
-                    role_arn: None,
-                    audience: "iam".into(),
-                    subjects: vec![SUBJECT.into()],
-                }],
-                max_credential_lifetime: Some(Duration::from_secs(1)),
-            },
-            ..HuaweiSimConfig::default()
-        })
-        .await
-        .unwrap();
+        let sim = HuaweiSim::start(HuaweiSimConfig::default()).await.unwrap();
+        // Configured through the control API, as a test or `natgw-dev sim` user would.
         let http = reqwest::Client::new();
+        let oidc = issuer.config();
+        let control = [
+            (
+                "PUT",
+                "/_sim/oidc",
+                json!({"discoveryUrl": oidc.discovery_url, "caPem": oidc.ca_pem,
+                                        "bearerToken": oidc.bearer_token}),
+            ),
+            ("POST", "/_sim/trust-rules", json!({"providerId": "idp", "audience": "iam", "subjects": [SUBJECT]})),
+            ("PUT", "/_sim/credential-lifetime", json!({"maxSeconds": 1})),
+        ];
+        for (method, path, body) in control {
+            let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+            let answer = http.request(method, format!("{}{path}", sim.http_url)).json(&body).send().await.unwrap();
+            assert_eq!(answer.status(), 204, "{path}");
+        }
+        let rules: Value =
+            http.get(format!("{}/_sim/trust-rules", sim.http_url)).send().await.unwrap().json().await.unwrap();
+        assert_eq!(rules[0]["subjects"], json!([SUBJECT]));
         let federate = |token: String| {
             http.post(format!("{}/v3.0/OS-AUTH/id-token/tokens", sim.http_url))
                 .header("X-Idp-Id", "idp")
