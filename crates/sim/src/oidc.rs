@@ -16,7 +16,7 @@ use std::{
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
 /// How far `exp` and `nbf` may be off, for clocks that differ a little.
@@ -25,7 +25,7 @@ pub const LEEWAY: Duration = Duration::from_secs(5);
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where and how to read the identity provider's discovery document and keys.
-#[derive(Clone, Deserialize, Serialize)]
+#[derive(Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OidcConfig {
     /// The base URL discovery is read from, e.g. the test API server's `https://127.0.0.1:PORT`.
@@ -35,7 +35,7 @@ pub struct OidcConfig {
     pub ca_pem: Option<String>,
     /// A bearer token allowed to read discovery (kube-apiserver serves it to authenticated
     /// ServiceAccounts and admins only).
-    #[serde(default, skip_serializing)]
+    #[serde(default)]
     pub bearer_token: Option<String>,
 }
 
