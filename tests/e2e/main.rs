@@ -19,12 +19,18 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+#[path = "../conformance/federation.rs"]
+mod federation_conformance;
+#[path = "../conformance/python.rs"]
+mod python;
+
 mod admission;
 mod clouds;
 mod controller;
 mod deploy;
 mod events;
 mod faults;
+mod federation;
 mod huawei_orders;
 mod kstatus;
 mod leader;

@@ -5,9 +5,13 @@
 #[path = "../conformance/python.rs"]
 mod python;
 
+#[path = "../conformance/federation.rs"]
+mod federation_conformance;
+
 mod argocd_health;
 mod cloud_batching;
 mod crd;
+mod federation_sim;
 mod huawei_conformance;
 mod huawei_sim;
 mod tencent_conformance;

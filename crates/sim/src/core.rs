@@ -1,5 +1,6 @@
-//! The state every simulator has besides its gateways: accepted credentials, rate limits, faults
-//! and the ledger, plus the `/_sim/...` control routes over them.
+//! The state every simulator has besides its gateways: accepted credentials (long-lived, and the
+//! temporary ones its STS issued, with their expiry), rate limits, faults, the ledger and the
+//! federation settings, plus the `/_sim/...` control routes over them.
 
 use std::{collections::HashMap, sync::Arc, sync::Mutex};
 
@@ -13,6 +14,7 @@ use serde::Deserialize;
 
 use super::{
     faults::{Fault, Faults},
+    federation::Federation,
     ledger::{Ledger, Order, RequestRecord},
     ratelimit::RateLimits,
 };
@@ -50,9 +52,12 @@ impl SimCredential {
 #[derive(Debug, Default)]
 pub struct SimCore {
     credentials: Mutex<HashMap<String, SimCredential>>,
+    /// Unix seconds after which a temporary credential (by key id) is refused.
+    expiries: Mutex<HashMap<String, u64>>,
     pub limits: RateLimits,
     pub faults: Faults,
     pub ledger: Ledger,
+    pub federation: Federation,
 }
 
 impl SimCore {
@@ -65,7 +70,23 @@ impl SimCore {
     }
 
     pub fn add_credential(&self, credential: SimCredential) {
+        self.lock_expiries().remove(&credential.key_id);
         self.lock_credentials().insert(credential.key_id.clone(), credential);
+    }
+
+    /// A credential the simulator's STS issued, accepted until `expires_at` (unix seconds).
+    pub fn add_temporary_credential(&self, credential: SimCredential, expires_at: u64) {
+        self.lock_expiries().insert(credential.key_id.clone(), expires_at);
+        self.lock_credentials().insert(credential.key_id.clone(), credential);
+    }
+
+    /// Whether `key_id` is a temporary credential past its expiry.
+    pub fn expired(&self, key_id: &str) -> bool {
+        self.lock_expiries().get(key_id).is_some_and(|at| crate::oidc::unix_now() >= *at)
+    }
+
+    fn lock_expiries(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        self.expiries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn credential(&self, key_id: &str) -> Option<SimCredential> {
@@ -83,6 +104,7 @@ impl SimCore {
 ///   unix ms of the first call naming it), `DELETE /_sim/ledger` (all three)
 /// - `GET|PUT /_sim/ratelimits` (`{"Action": perSecond}`, 0 lifts a limit)
 /// - `POST /_sim/credentials` (`{"keyId","secret","token"?}`)
+/// - the federation routes of [`crate::federation::control_routes`]
 pub fn control_routes(core: Arc<SimCore>) -> Router {
     Router::new()
         .route("/_sim/faults", post(inject_fault).get(list_faults).delete(clear_faults))
@@ -91,7 +113,8 @@ pub fn control_routes(core: Arc<SimCore>) -> Router {
         .route("/_sim/first-seen", get(first_seen))
         .route("/_sim/ratelimits", put(set_limits).get(get_limits))
         .route("/_sim/credentials", post(add_credential))
-        .with_state(core)
+        .with_state(core.clone())
+        .merge(crate::federation::control_routes(core))
 }
 
 async fn inject_fault(State(core): State<Arc<SimCore>>, Json(fault): Json<Fault>) -> StatusCode {

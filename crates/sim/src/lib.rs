@@ -5,8 +5,12 @@
 //!   generates a CA + certificate for `127.0.0.1`/`localhost` and writes the CA PEM).
 //! - [`core::SimCore`]: accepted credentials, [`ratelimit::RateLimits`] (per action, per key),
 //!   [`faults::Faults`] (error / latency / timeout / dropped response / failed order on the next
-//!   N calls) and the [`ledger::Ledger`] (orders and request outcomes, never secrets), with the
-//!   generic `/_sim/...` control routes in [`core::control_routes`].
+//!   N calls), the [`ledger::Ledger`] (orders and request outcomes, never secrets) and the
+//!   [`federation::Federation`] (the identity provider an STS trusts, checked by
+//!   [`oidc::OidcVerifier`], its trust rules and credential lifetimes), with the generic
+//!   `/_sim/...` control routes in [`core::control_routes`].
+//! - [`issuer::TestIssuer`]: a ServiceAccount token issuer serving discovery and keys as
+//!   kube-apiserver does, for tests of the federation that need no API server.
 //!
 //! A cloud simulator owns its gateway model and protocol handlers, merges the control routes
 //! with its own `/_sim/gateways`-style routes, and offers an in-process handle for tests
@@ -14,8 +18,11 @@
 
 pub mod core;
 pub mod faults;
+pub mod federation;
 pub mod huawei;
+pub mod issuer;
 pub mod ledger;
+pub mod oidc;
 pub mod ratelimit;
 pub mod server;
 pub mod tencent;
@@ -112,6 +119,8 @@ pub async fn run(args: SimArgs) -> Result<(), SimError> {
         change_time,
         rate_limits: args.rate_limits.iter().cloned().collect(),
         gateways: args.tencent_gateways.clone(),
+        // Configured through the control API (`/_sim/oidc`, `/_sim/trust-rules`).
+        federation: federation::FederationConfig::default(),
     })
     .await?;
     println!("tencent simulator: {} (API 2.0 at /v2/index.php, API 3.0 at /)", tencent.http_url);

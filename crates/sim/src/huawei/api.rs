@@ -12,7 +12,7 @@ use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 
 use super::{
-    SimState,
+    SimState, federation,
     verify::{self, Rejected},
     world::{Refusal, SpecChange},
 };
@@ -80,16 +80,40 @@ impl Route {
     }
 }
 
+/// IAM's unsigned federation calls (see [`super::federation`]): the caller has no key yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FederationCall {
+    TokenWithIdToken,
+    SecurityTokens,
+}
+
+impl FederationCall {
+    fn of(method: &Method, path: &str) -> Option<FederationCall> {
+        match (method.as_str(), path.trim_end_matches('/')) {
+            ("POST", "/v3.0/OS-AUTH/id-token/tokens") => Some(FederationCall::TokenWithIdToken),
+            ("POST", "/v3.0/OS-CREDENTIAL/securitytokens") => Some(FederationCall::SecurityTokens),
+            _ => None,
+        }
+    }
+
+    fn action(self) -> &'static str {
+        match self {
+            FederationCall::TokenWithIdToken => "CreateTokenWithIdToken",
+            FederationCall::SecurityTokens => "CreateTemporaryAccessKeyByToken",
+        }
+    }
+}
+
 /// A refusal in Huawei's words.
 #[derive(Debug)]
-struct Failure {
-    status: StatusCode,
-    code: String,
-    message: String,
+pub(super) struct Failure {
+    pub status: StatusCode,
+    pub code: String,
+    pub message: String,
 }
 
 impl Failure {
-    fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Failure {
+    pub(super) fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Failure {
         Failure { status, code: code.to_owned(), message: message.into() }
     }
 
@@ -143,29 +167,45 @@ impl Failure {
 }
 
 /// A success: status and JSON body (none for 204).
-struct Success {
-    status: StatusCode,
-    body: Option<Value>,
+pub(super) struct Success {
+    pub status: StatusCode,
+    pub body: Option<Value>,
     /// The order this call opened, for the ledger: (gateway, order id, target).
-    order: Option<(String, Option<String>, String)>,
+    pub order: Option<(String, Option<String>, String)>,
+    /// A response header the call returns (IAM's `X-Subject-Token`).
+    pub header: Option<(&'static str, String)>,
 }
 
 fn ok(body: Value) -> Success {
-    Success { status: StatusCode::OK, body: Some(body), order: None }
+    Success { status: StatusCode::OK, body: Some(body), order: None, header: None }
 }
 
 fn reply(status: StatusCode, body: Option<Value>, request_id: &str) -> Response {
+    reply_with(status, body, None, request_id)
+}
+
+fn reply_with(
+    status: StatusCode,
+    body: Option<Value>,
+    header: Option<(&'static str, String)>,
+    request_id: &str,
+) -> Response {
     let mut response = match body {
         Some(body) => (status, axum::Json(body)).into_response(),
         None => status.into_response(),
     };
+    if let Some((name, value)) = header
+        && let Ok(v) = HeaderValue::from_str(&value)
+    {
+        response.headers_mut().insert(name, v);
+    }
     if let Ok(v) = HeaderValue::from_str(request_id) {
         response.headers_mut().insert("X-Request-Id", v);
     }
     response
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(super) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -217,6 +257,11 @@ fn authenticate(state: &SimState, parts: &Parts, body: &[u8]) -> Result<String, 
         && header(&parts.headers, "x-security-token") != Some(token.as_str())
     {
         return Err(Failure::auth("the security token is missing or invalid"));
+    }
+    // A temporary AK/SK past its expiry: API Gateway's answer to an expired token
+    // (https://support.huaweicloud.com/en-us/ocr_faq/ocr_01_0089.html).
+    if state.core.expired(&credential.key_id) {
+        return Err(Failure::new(StatusCode::UNAUTHORIZED, "APIG.0307", "The token must be updated."));
     }
     Ok(credential.key_id)
 }
@@ -353,7 +398,7 @@ fn serve(state: &SimState, route: &Route, parts: &Parts, body: &[u8]) -> Result<
             if let Some(order_id) = order_id {
                 body["order_id"] = order_id.into();
             }
-            Ok(Success { status: StatusCode::OK, body: Some(body), order })
+            Ok(Success { status: StatusCode::OK, body: Some(body), order, header: None })
         }
         Route::ToPeriod { project, id } => {
             let request: wire::ChangeToPeriodRequest = parse(body, "NAT.0002")?;
@@ -367,6 +412,7 @@ fn serve(state: &SimState, route: &Route, parts: &Parts, body: &[u8]) -> Result<
                 status: StatusCode::OK,
                 body: Some(json!({ "order_id": order })),
                 order: Some((id.clone(), Some(order), target)),
+                header: None,
             })
         }
         Route::OrderDetails { order_id } => {
@@ -407,7 +453,7 @@ fn serve(state: &SimState, route: &Route, parts: &Parts, body: &[u8]) -> Result<
             check_domain(state, &parts.headers)?;
             let request: wire::PayOrdersRequest = parse(body, "CBC.0100")?;
             state.world().pay(&request.order_id).map_err(|m| Failure::new(StatusCode::BAD_REQUEST, "CBC.0100", m))?;
-            Ok(Success { status: StatusCode::NO_CONTENT, body: None, order: None })
+            Ok(Success { status: StatusCode::NO_CONTENT, body: None, order: None, header: None })
         }
         Route::ListProjects => {
             let wanted = sign::parse_query(parts.uri.query().unwrap_or_default())
@@ -570,6 +616,9 @@ fn new_request_id() -> String {
 pub async fn handle(State(state): State<Arc<SimState>>, request: Request) -> Response {
     let request_id = new_request_id();
     let (parts, body) = request.into_parts();
+    if let Some(call) = FederationCall::of(&parts.method, parts.uri.path()) {
+        return federation_call(&state, call, &parts.headers, body, &request_id).await;
+    }
     let Some(route) = Route::of(&parts.method, parts.uri.path()) else {
         let f = Failure::new(
             StatusCode::NOT_FOUND,
@@ -623,7 +672,7 @@ pub async fn handle(State(state): State<Arc<SimState>>, request: Request) -> Res
         });
     }
     record(&state, &route, Some(key_id), "ok");
-    let response = reply(success.status, success.body, &request_id);
+    let response = reply_with(success.status, success.body, success.header, &request_id);
     match faults.take(action, |k| matches!(k, FaultKind::DropResponse | FaultKind::Timeout { apply: true, .. })) {
         Some(FaultKind::DropResponse) => broken_response(),
         Some(FaultKind::Timeout { millis, .. }) => {
@@ -634,10 +683,40 @@ pub async fn handle(State(state): State<Arc<SimState>>, request: Request) -> Res
     }
 }
 
+/// The unsigned federation calls: injected errors, then the call (nothing is ordered).
+async fn federation_call(
+    state: &SimState,
+    call: FederationCall,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    request_id: &str,
+) -> Response {
+    let action = call.action();
+    let injected = state.core.faults.take(action, |k| matches!(k, FaultKind::Error { .. }));
+    let result = match (injected, axum::body::to_bytes(body, MAX_BODY).await) {
+        (_, Err(_)) => Err(Failure::new(StatusCode::PAYLOAD_TOO_LARGE, "APIG.0201", "Request entity too large")),
+        (Some(FaultKind::Error { code, message }), _) => Err(Failure::injected(code, message)),
+        (_, Ok(body)) => match call {
+            FederationCall::TokenWithIdToken => federation::token_with_id_token(state, headers, &body).await,
+            FederationCall::SecurityTokens => federation::security_tokens(state, headers, &body),
+        },
+    };
+    let (outcome, response) = match result {
+        Ok(success) => ("ok".to_owned(), reply_with(success.status, success.body, success.header, request_id)),
+        Err(f) => (f.code.clone(), reply(f.status, Some(f.body(request_id)), request_id)),
+    };
+    record_call(state, "huawei/iam", action, None, &outcome);
+    response
+}
+
 fn record(state: &SimState, route: &Route, key_id: Option<String>, outcome: &str) {
+    record_call(state, route.api(), route.action(), key_id, outcome);
+}
+
+fn record_call(state: &SimState, api: &str, action: &str, key_id: Option<String>, outcome: &str) {
     state.core.ledger.record_request(RequestRecord {
-        api: route.api().to_owned(),
-        action: route.action().to_owned(),
+        api: api.to_owned(),
+        action: action.to_owned(),
         key_id,
         outcome: outcome.to_owned(),
         at_unix_ms: now_unix_ms(),

@@ -8,7 +8,8 @@
 //! algorithm the official SDKs offer, see `verify`) is recomputed over the headers the request
 //! says it signed (with the client's own canonicalisation code),
 //! `X-Sdk-Date` must be within 15 minutes, and a credential with a token requires
-//! `X-Security-Token`. Failures answer 401 `APIG.0301` (`APIG.0303` when expired). Rate limits
+//! `X-Security-Token` (a temporary one past its expiry: 401 `APIG.0307`). Failures answer 401
+//! `APIG.0301` (`APIG.0303` when the signature's date is too far off). Rate limits
 //! (BSS: 10/s per AK by default) answer 429 `APIG.0308`. Unknown paths answer 404 `APIG.0101`.
 //! A missing gateway answers 404 with the NAT API's `NeutronError` body.
 //!
@@ -16,8 +17,11 @@
 //! - `POST /_sim/gateways` (a [`SeedGateway`]), `GET /_sim/gateways`
 //! - `GET /_sim/orders`, `POST /_sim/orders/{id}/pay`, `POST /_sim/orders/{id}/cancel`
 //! - `POST /_sim/projects` (`{"id","name"}`)
+//! - the federation routes (`/_sim/oidc`, `/_sim/trust-rules`, `/_sim/credential-lifetime`) of
+//!   [`crate::federation`]; a trust rule's `providerId` is the identity provider id of `X-Idp-Id`
 
 mod api;
+mod federation;
 mod verify;
 pub mod world;
 
@@ -42,6 +46,7 @@ use super::{
     SimError,
     core::{SimCore, SimCredential, control_routes},
     faults::Fault,
+    federation::{Federation, FederationConfig},
     server::{Served, SimTls, serve},
 };
 use world::World;
@@ -90,6 +95,8 @@ pub struct HuaweiSimConfig {
     /// Rate limits by action, over the BSS default.
     pub rate_limits: HashMap<String, u32>,
     pub gateways: Vec<SeedGateway>,
+    /// The identity provider, trust rules and credential lifetimes of IAM's federation calls.
+    pub federation: FederationConfig,
 }
 
 impl Default for HuaweiSimConfig {
@@ -107,6 +114,7 @@ impl Default for HuaweiSimConfig {
             tls: None,
             rate_limits: HashMap::new(),
             gateways: Vec::new(),
+            federation: FederationConfig::default(),
         }
     }
 }
@@ -119,6 +127,7 @@ pub struct SimState {
     projects: Mutex<Vec<SimProject>>,
     domain_id: Option<String>,
     clock_window: Duration,
+    federated_tokens: federation::FederatedTokens,
 }
 
 impl SimState {
@@ -141,6 +150,7 @@ impl SimState {
             projects: Mutex::new(config.projects.clone()),
             domain_id: config.domain_id.clone(),
             clock_window: config.clock_window,
+            federated_tokens: federation::FederatedTokens::default(),
         })
     }
 
@@ -215,6 +225,7 @@ impl HuaweiSim {
     /// Serves `config` on loopback (HTTP, and HTTPS when `config.tls` is set).
     pub async fn start(config: HuaweiSimConfig) -> Result<HuaweiSim, SimError> {
         let state = SimState::new(&config);
+        state.core.federation.configure(config.federation.clone())?;
         let app = router(state.clone());
         let http = serve(app.clone(), SocketAddr::new(config.bind, config.http_port), None).await?;
         let http_url = format!("http://{}", http.addr);
@@ -259,5 +270,10 @@ impl HuaweiSim {
     /// Credentials, rate limits, faults and the ledger (orders accepted, every request's outcome).
     pub fn core(&self) -> &SimCore {
         &self.state.core
+    }
+
+    /// The identity provider, trust rules and credential lifetimes of IAM's federation calls.
+    pub fn federation(&self) -> &Federation {
+        &self.state.core.federation
     }
 }

@@ -40,12 +40,18 @@ pub(super) fn timestamp(name: &str, text: &str) -> Result<i64, CallError> {
     Ok(ts)
 }
 
-/// Temporary credentials must come with their token.
-pub(super) fn token(credential: &SimCredential, sent: Option<&str>) -> Result<(), CallError> {
+/// Temporary credentials must come with their token (`X-TC-Token` in API 3.0, `Token` in API
+/// 2.0), and are refused once expired: `AuthFailure.TokenFailure` either way, API 3.0's common
+/// error code for an invalid token (its table of common error codes: "Invalid token").
+pub(super) fn token(sim: &Sim, credential: &SimCredential, sent: Option<&str>) -> Result<(), CallError> {
     match &credential.token {
         Some(token) if sent != Some(token.as_str()) => {
             Err(CallError::new("AuthFailure.TokenFailure", "The token is missing or invalid."))
         }
+        _ if sim.core.expired(&credential.key_id) => Err(CallError::new(
+            "AuthFailure.TokenFailure",
+            "The temporary credentials have expired; ask STS for new ones.",
+        )),
         _ => Ok(()),
     }
 }

@@ -7,8 +7,10 @@
 //! parameters), and calls that would change nothing are answered but not recorded as orders.
 //!
 //! Implemented: API 2.0 `UpgradeNatGateway`, `QueryNatGatewayProductionStatus`,
-//! `DescribeNatGateway`; API 3.0 `ResetNatGatewayConnection`, `DescribeNatGateways`. Not
-//! implemented: creating or deleting gateways, EIPs, rules, `DescribeVpcTaskResult`.
+//! `DescribeNatGateway`; API 3.0 `ResetNatGatewayConnection`, `DescribeNatGateways`; STS
+//! `AssumeRoleWithWebIdentity` ([`sts`]), whose temporary credentials every other action then
+//! accepts with their token until they expire. Not implemented: creating or deleting gateways,
+//! EIPs, rules, `DescribeVpcTaskResult`.
 //!
 //! The ledger also keeps, per gateway, when an accepted call first named it (`first_seen`, for
 //! the benchmark's apply -> first cloud call latency).
@@ -21,6 +23,7 @@
 mod auth;
 mod model;
 mod params;
+mod sts;
 mod v2;
 mod v3;
 mod v3_gateway;
@@ -49,6 +52,7 @@ use super::{
     SimError,
     core::{SimCore, SimCredential, control_routes},
     faults::{Fault, FaultKind, broken_response},
+    federation::{Federation, FederationConfig},
     ledger::{Order, RequestRecord, now_unix_ms},
     server::{Served, SimTls, serve},
 };
@@ -72,6 +76,8 @@ pub struct TencentSimConfig {
     /// Calls per second by action, over the defaults.
     pub rate_limits: HashMap<String, u32>,
     pub gateways: Vec<SimGateway>,
+    /// The identity provider, trust rules and credential lifetimes of `AssumeRoleWithWebIdentity`.
+    pub federation: FederationConfig,
 }
 
 impl Default for TencentSimConfig {
@@ -86,6 +92,7 @@ impl Default for TencentSimConfig {
             change_time: Duration::from_secs(2),
             rate_limits: HashMap::new(),
             gateways: Vec::new(),
+            federation: FederationConfig::default(),
         }
     }
 }
@@ -282,6 +289,7 @@ impl TencentSim {
         let mut limits = default_rate_limits();
         limits.extend(config.rate_limits);
         let core = Arc::new(SimCore::new(config.credentials, limits));
+        core.federation.configure(config.federation)?;
         let mut model = model::Model::new(config.change_time);
         for g in config.gateways {
             model.seed(g);
@@ -342,6 +350,11 @@ impl TencentSimHandle {
 
     pub fn add_credential(&self, credential: SimCredential) {
         self.sim.core.add_credential(credential);
+    }
+
+    /// The identity provider, trust rules and credential lifetimes STS works with.
+    pub fn federation(&self) -> &Federation {
+        &self.sim.core.federation
     }
 
     pub fn set_rate_limit(&self, action: &str, per_second: u32) {

@@ -81,7 +81,7 @@ fn authenticate(
     if v2_signature(&credential.secret, signature_method, &string_to_sign) != params["Signature"] {
         return Err(CallError::new("AuthFailure.SignatureFailure", "Signature verification failed."));
     }
-    auth::token(&credential, params.get("Token").map(String::as_str))?;
+    auth::token(sim, &credential, params.get("Token").map(String::as_str))?;
     // Only a request that passed the signature check spends its nonce.
     if !sim.nonces.first_use(&credential.key_id, nonce) {
         return Err(CallError::new(

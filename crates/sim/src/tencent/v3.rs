@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use super::{
     CallError, Reply, Sim, SimGateway, after_auth, check_changeable, check_size,
     params::{check_id, int, opt_int, parse},
-    record_request, request_id, respond, v3_gateway,
+    record_request, request_id, respond, sts, v3_gateway,
 };
 
 const API: &str = "tencent/v3";
@@ -33,6 +33,10 @@ pub(super) async fn handle(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
+    // The one action called unsigned: STS takes the caller's web identity token instead.
+    if sts::is_web_identity_call(&headers) {
+        return sts::handle(&sim, &method, &headers, query.as_deref().unwrap_or(""), &body).await;
+    }
     let request_id = request_id();
     let (action, call) = v3_gateway::read(&sim, &method, &headers, query.as_deref().unwrap_or(""), &body);
     let key_id = call.as_ref().ok().map(|c| c.credential.key_id.clone());
@@ -53,15 +57,18 @@ pub(super) async fn handle(
         Reply::Dropped => "dropped".to_owned(),
     };
     record_request(&sim, API, &action, key_id.as_deref(), &outcome);
-    respond(reply, |result| {
-        let mut response = match result {
-            Ok(Value::Object(fields)) => fields,
-            Ok(_) => Map::new(),
-            Err(e) => Map::from_iter([("Error".to_owned(), json!({ "Code": e.code, "Message": e.message }))]),
-        };
-        response.insert("RequestId".to_owned(), Value::String(request_id.clone()));
-        json!({ "Response": response })
-    })
+    respond(reply, |result| envelope(result, &request_id))
+}
+
+/// API 3.0's answer: `{"Response": {...fields or Error {Code, Message}, "RequestId"}}`.
+pub(super) fn envelope(result: Result<Value, CallError>, request_id: &str) -> Value {
+    let mut response = match result {
+        Ok(Value::Object(fields)) => fields,
+        Ok(_) => Map::new(),
+        Err(e) => Map::from_iter([("Error".to_owned(), json!({ "Code": e.code, "Message": e.message }))]),
+    };
+    response.insert("RequestId".to_owned(), Value::String(request_id.to_owned()));
+    json!({ "Response": response })
 }
 
 fn dispatch(

@@ -77,7 +77,7 @@ pub(super) fn read(
     (tc3_action(), tc3(sim, method, headers, query, body))
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(super) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -109,7 +109,7 @@ fn v1(sim: &Sim, method: &Method, host: &str, params: BTreeMap<String, String>) 
         if v2_signature(&credential.secret, signature_method, &string_to_sign) != params["Signature"] {
             return Err(signature_failure("check the SecretKey and how the request is signed"));
         }
-        auth::token(&credential, params.get("Token").map(String::as_str))?;
+        auth::token(sim, &credential, params.get("Token").map(String::as_str))?;
         let own = params.iter().filter(|(k, _)| !COMMON.contains(&k.as_str()));
         let nested = unflatten(own.map(|(k, v)| (k.as_str(), v.as_str())))?;
         Ok(Call { version: params["Version"].clone(), credential, params: nested })
@@ -177,7 +177,7 @@ fn tc3(sim: &Sim, method: &Method, headers: &HeaderMap, query: &str, body: &[u8]
     if tc3_signature(&credential.secret, service, ts, &canonical) != signature {
         return Err(signature_failure("check the SecretKey and how the request is signed"));
     }
-    auth::token(&credential, header(headers, "x-tc-token"))?;
+    auth::token(sim, &credential, header(headers, "x-tc-token"))?;
     let params = if *method == Method::GET {
         let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
         unflatten(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?

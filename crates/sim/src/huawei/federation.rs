@@ -1,0 +1,316 @@
+//! IAM's OpenID Connect federation, the two calls that turn a ServiceAccount token into a
+//! temporary AK/SK; neither is signed (the caller has no key yet), as the SDK's
+//! `FederalAccessor` sends them:
+//!
+//! - `CreateTokenWithIdToken`: `POST /v3.0/OS-AUTH/id-token/tokens`, header `X-Idp-Id`, body
+//!   `{"auth": {"id_token": {"id": JWT}, "scope"?: {"project"|"domain": {"id"|"name"}}}}` ->
+//!   201, header `X-Subject-Token` (the federated token), body `{"token": {"expires_at",
+//!   "issued_at", "methods", "user": {"OS-FEDERATION", "domain", "id", "name"}, "project"?,
+//!   "domain"?}}` (https://support.huaweicloud.com/intl/en-us/api-iam/iam_13_0605.html).
+//!   The token is verified against the identity provider ([`crate::oidc`]) and its subject must
+//!   be listed by the trust rule of the identity provider id ([`crate::federation`]). The
+//!   federated token lives 24 hours, as IAM's tokens do, or less when the lifetime is capped.
+//! - `CreateTemporaryAccessKeyByToken` for a federated user: `POST
+//!   /v3.0/OS-CREDENTIAL/securitytokens`, the federated token in `X-Auth-Token` or in the body
+//!   `{"auth": {"identity": {"methods": ["token"], "token": {"id", "duration_seconds"}}}}`
+//!   (900-86400 s, default 900) -> 201 `{"credential": {"access", "secret", "securitytoken",
+//!   "expires_at"}}` (https://support.huaweicloud.com/intl/en-us/api-iam/iam_04_0003.html).
+//!   The AK/SK are then accepted by NAT, BSS and IAM only with `X-Security-Token` equal to
+//!   `securitytoken`, and only until `expires_at` (then 401 `APIG.0307`, "The token must be
+//!   updated.").
+//!
+//! The documents list status codes only (400 invalid parameter, 401 authentication failed, 403
+//! no permission, 404 not found); the bodies carry IAM's codes: `IAM.0007` (invalid request
+//! parameter), `IAM.0001` (authentication required: a bad or expired token), `IAM.0002` (not
+//! authorized: the trust rule does not list the subject), `IAM.0004` (not found: the identity
+//! provider or project), `IAM.0006` (the identity provider's keys could not be read).
+
+use std::{collections::HashMap, sync::Mutex, time::Duration};
+
+use axum::http::{HeaderMap, StatusCode};
+use k8s_openapi::jiff::Timestamp;
+use serde_json::{Value, json};
+
+use super::{
+    SimState,
+    api::{Failure, Success, header},
+};
+use crate::{
+    core::SimCredential,
+    federation::{LETTERS_DIGITS, Refused, random_text},
+    oidc::Rejected,
+};
+
+/// IAM tokens live 24 hours.
+const TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+const DEFAULT_DURATION_SECS: u64 = 900;
+const DURATION_RANGE: std::ops::RangeInclusive<u64> = 900..=86400;
+
+/// The federated tokens issued, by token, with their expiry (unix seconds).
+#[derive(Default)]
+pub(super) struct FederatedTokens {
+    expiry: Mutex<HashMap<String, u64>>,
+}
+
+/// Tokens are secrets: only their number is shown.
+impl std::fmt::Debug for FederatedTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FederatedTokens").field("issued", &self.lock().len()).finish()
+    }
+}
+
+impl FederatedTokens {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        self.expiry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn invalid(key: &str) -> Failure {
+    Failure::new(StatusCode::BAD_REQUEST, "IAM.0007", format!("Request parameter {key} is invalid."))
+}
+
+/// IAM's time format, `2024-01-01T00:00:00.000000Z` (the SDK parses `%Y-%m-%dT%H:%M:%S.%fZ`).
+fn iam_time(unix: u64) -> String {
+    Timestamp::from_second(unix as i64)
+        .map(|t| format!("{}.000000Z", t.strftime("%Y-%m-%dT%H:%M:%S")))
+        .unwrap_or_default()
+}
+
+/// Huawei's access keys are upper-case letters and digits.
+const UPPER_DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+/// `CreateTokenWithIdToken`.
+pub(super) async fn token_with_id_token(
+    state: &SimState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Success, Failure> {
+    let idp = header(headers, "x-idp-id").filter(|v| !v.is_empty()).ok_or_else(|| invalid("X-Idp-Id"))?;
+    let request: Value = serde_json::from_slice(body).map_err(|_| invalid("body"))?;
+    let auth = &request["auth"];
+    let id_token =
+        auth["id_token"]["id"].as_str().filter(|t| !t.is_empty()).ok_or_else(|| invalid("auth.id_token.id"))?;
+    let scope = scope(state, &auth["scope"])?;
+    let verified = state.core.federation.authorize(idp, None, id_token).await.map_err(|r| refusal(r, idp))?;
+
+    let now = crate::oidc::unix_now();
+    let expires_at = now + state.core.federation.lifetime(TOKEN_LIFETIME).as_secs();
+    let token = format!("MII{}", random_text(120, LETTERS_DIGITS));
+    state.federated_tokens.lock().insert(token.clone(), expires_at);
+
+    let domain = state.domain_id.clone().unwrap_or_default();
+    let mut body = json!({
+        "expires_at": iam_time(expires_at),
+        "issued_at": iam_time(now),
+        "methods": ["mapped"],
+        "user": {
+            "OS-FEDERATION": {"identity_provider": {"id": idp}, "protocol": {"id": "oidc"}, "groups": []},
+            "domain": {"id": domain, "name": domain},
+            // The user IAM maps the subject to; its name is the subject, as a mapping rule that
+            // copies `sub` into the user name would make it.
+            "id": random_text(32, b"0123456789abcdef"),
+            "name": verified.subject,
+        },
+    });
+    if let Some((kind, value)) = scope {
+        body[kind] = value;
+    }
+    Ok(Success {
+        status: StatusCode::CREATED,
+        body: Some(json!({ "token": body })),
+        order: None,
+        header: Some(("X-Subject-Token", token)),
+    })
+}
+
+/// The token's scope as the request asks it: a project of the account (by id or name), the
+/// account's domain, or none (an unscoped token).
+fn scope(state: &SimState, scope: &Value) -> Result<Option<(&'static str, Value)>, Failure> {
+    let domain = state.domain_id.clone().unwrap_or_default();
+    if let Some(project) = scope.get("project").filter(|p| !p.is_null()) {
+        let (id, name) = (project["id"].as_str(), project["name"].as_str());
+        let found = state
+            .projects()
+            .iter()
+            .find(|p| id.is_some_and(|id| id == p.id) || name.is_some_and(|n| n == p.name))
+            .cloned()
+            .ok_or_else(|| {
+                let wanted = id.or(name).unwrap_or_default();
+                Failure::new(StatusCode::NOT_FOUND, "IAM.0004", format!("Could not find project: {wanted}."))
+            })?;
+        let value = json!({"id": found.id, "name": found.name, "domain": {"id": domain, "name": domain}});
+        return Ok(Some(("project", value)));
+    }
+    if scope.get("domain").is_some_and(|d| !d.is_null()) {
+        return Ok(Some(("domain", json!({"id": domain, "name": domain}))));
+    }
+    Ok(None)
+}
+
+fn refusal(refused: Refused, idp: &str) -> Failure {
+    match refused {
+        Refused::UnknownProvider | Refused::UnknownRole => {
+            Failure::new(StatusCode::NOT_FOUND, "IAM.0004", format!("Could not find identity provider: {idp}."))
+        }
+        Refused::NoVerifier => Failure::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "IAM.0006",
+            "The identity provider's OpenID Connect configuration is not set.",
+        ),
+        Refused::Token(Rejected::Unreachable(why)) => Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "IAM.0006", why),
+        Refused::Token(why) => {
+            Failure::new(StatusCode::UNAUTHORIZED, "IAM.0001", format!("The id token is invalid: {why}."))
+        }
+        Refused::SubjectNotTrusted(subject) => Failure::new(
+            StatusCode::FORBIDDEN,
+            "IAM.0002",
+            format!(
+                "You are not authorized to perform the requested action: identity provider {idp} does not map {subject}."
+            ),
+        ),
+    }
+}
+
+/// `CreateTemporaryAccessKeyByToken`, with a federated token.
+pub(super) fn security_tokens(state: &SimState, headers: &HeaderMap, body: &[u8]) -> Result<Success, Failure> {
+    let request: Value = serde_json::from_slice(body).map_err(|_| invalid("body"))?;
+    let identity = &request["auth"]["identity"];
+    let methods_ok = identity["methods"].as_array().is_some_and(|m| m.iter().any(|m| m == "token"));
+    if !methods_ok {
+        return Err(invalid("auth.identity.methods"));
+    }
+    let token = header(headers, "x-auth-token")
+        .or_else(|| identity["token"]["id"].as_str())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| invalid("auth.identity.token.id"))?;
+    let duration = match &identity["token"]["duration_seconds"] {
+        Value::Null => DEFAULT_DURATION_SECS,
+        v => v
+            .as_u64()
+            .filter(|d| DURATION_RANGE.contains(d))
+            .ok_or_else(|| invalid("auth.identity.token.duration_seconds"))?,
+    };
+    let now = crate::oidc::unix_now();
+    let token_expiry = state.federated_tokens.lock().get(token).copied();
+    match token_expiry {
+        Some(at) if now < at => {}
+        Some(_) => {
+            return Err(Failure::new(StatusCode::UNAUTHORIZED, "IAM.0001", "The token has expired."));
+        }
+        None => {
+            return Err(Failure::new(
+                StatusCode::UNAUTHORIZED,
+                "IAM.0001",
+                "The request you have made requires authentication.",
+            ));
+        }
+    }
+    let expires_at = now + state.core.federation.lifetime(Duration::from_secs(duration)).as_secs();
+    let credential = SimCredential {
+        key_id: random_text(20, UPPER_DIGITS),
+        secret: random_text(40, LETTERS_DIGITS),
+        token: Some(random_text(256, LETTERS_DIGITS)),
+    };
+    state.core.add_temporary_credential(credential.clone(), expires_at);
+    Ok(Success {
+        status: StatusCode::CREATED,
+        body: Some(json!({"credential": {
+            "access": credential.key_id,
+            "secret": credential.secret,
+            "securitytoken": credential.token,
+            "expires_at": iam_time(expires_at),
+        }})),
+        order: None,
+        header: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        huawei::{HuaweiSim, HuaweiSimConfig},
+        issuer::TestIssuer,
+    };
+
+    const SUBJECT: &str = "system:serviceaccount:team-a:natgw";
+
+    #[tokio::test]
+    async fn a_trusted_subject_federates_into_keys_that_expire() {
+        let issuer = TestIssuer::start().await.unwrap();
+        let sim = HuaweiSim::start(HuaweiSimConfig::default()).await.unwrap();
+        // Configured through the control API, as a test or `natgw-dev sim` user would.
+        let http = reqwest::Client::new();
+        let oidc = issuer.config();
+        let control = [
+            (
+                "PUT",
+                "/_sim/oidc",
+                json!({"discoveryUrl": oidc.discovery_url, "caPem": oidc.ca_pem,
+                                        "bearerToken": oidc.bearer_token}),
+            ),
+            ("POST", "/_sim/trust-rules", json!({"providerId": "idp", "audience": "iam", "subjects": [SUBJECT]})),
+            ("PUT", "/_sim/credential-lifetime", json!({"maxSeconds": 1})),
+        ];
+        for (method, path, body) in control {
+            let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+            let answer = http.request(method, format!("{}{path}", sim.http_url)).json(&body).send().await.unwrap();
+            assert_eq!(answer.status(), 204, "{path}");
+        }
+        let rules: Value =
+            http.get(format!("{}/_sim/trust-rules", sim.http_url)).send().await.unwrap().json().await.unwrap();
+        assert_eq!(rules[0]["subjects"], json!([SUBJECT]));
+        let federate = |token: String| {
+            http.post(format!("{}/v3.0/OS-AUTH/id-token/tokens", sim.http_url))
+                .header("X-Idp-Id", "idp")
+                .json(&json!({"auth": {"id_token": {"id": token}}}))
+                .send()
+        };
+        let lifetime = Duration::from_secs(600);
+        let answer = federate(issuer.token(SUBJECT, "iam", lifetime)).await.unwrap();
+        assert_eq!(answer.status(), 201);
+        let subject_token = answer.headers()["X-Subject-Token"].to_str().unwrap().to_owned();
+        let body: Value = answer.json().await.unwrap();
+        assert!(body["token"]["expires_at"].as_str().unwrap().ends_with(".000000Z"), "{body}");
+
+        // The federated token in X-Auth-Token, the duration in the body.
+        let keys = http
+            .post(format!("{}/v3.0/OS-CREDENTIAL/securitytokens", sim.http_url))
+            .header("X-Auth-Token", &subject_token)
+            .json(&json!({"auth": {"identity": {"methods": ["token"], "token": {"duration_seconds": 900}}}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(keys.status(), 201);
+        let keys: Value = keys.json().await.unwrap();
+        let access = keys["credential"]["access"].as_str().unwrap();
+        let issued = sim.core().credential(access).unwrap();
+        assert_eq!(issued.token.as_deref(), keys["credential"]["securitytoken"].as_str());
+        assert!(!sim.core().expired(access));
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        assert!(sim.core().expired(access));
+
+        let refused = federate(issuer.token("system:serviceaccount:team-b:natgw", "iam", lifetime)).await.unwrap();
+        assert_eq!(refused.status(), 403);
+    }
+
+    #[test]
+    fn times_are_written_as_the_sdk_parses_them() {
+        assert_eq!(iam_time(1_700_000_000), "2023-11-14T22:13:20.000000Z");
+    }
+
+    #[test]
+    fn refusals_carry_iam_codes_and_never_the_token() {
+        let cases = [
+            (Refused::UnknownProvider, 404, "IAM.0004"),
+            (Refused::Token(Rejected::BadSignature), 401, "IAM.0001"),
+            (Refused::Token(Rejected::Unreachable("down".into())), 500, "IAM.0006"),
+            (Refused::SubjectNotTrusted("system:serviceaccount:b:w".into()), 403, "IAM.0002"),
+        ];
+        for (refused, status, code) in cases {
+            let f = refusal(refused, "idp-k8s");
+            assert_eq!((f.status.as_u16(), f.code.as_str()), (status, code));
+            assert!(!f.message.contains("eyJ"));
+        }
+    }
+}

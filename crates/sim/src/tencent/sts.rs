@@ -1,0 +1,319 @@
+//! STS `AssumeRoleWithWebIdentity` (Version 2018-08-13), as documented at
+//! https://www.tencentcloud.com/document/product/1150/49454 and in tencentcloud-sdk's `sts`
+//! models: the caller shows a web identity token instead of signing, so the TC3 request carries
+//! `Authorization: SKIP` and no `X-TC-Token` (the SDK's `OIDCRoleArnCredential` sends exactly
+//! that, `SkipSign`). Every other action keeps refusing unsigned requests
+//! ([`super::v3_gateway`]).
+//!
+//! Parameters `ProviderId`, `WebIdentityToken`, `RoleArn`, `RoleSessionName` and optional
+//! `DurationSeconds` (default 7200, at most 43200). The token is verified for real against the
+//! identity provider ([`crate::oidc`]) and the subject must be listed by the trust rule of
+//! (`ProviderId`, `RoleArn`) ([`crate::federation`]). The answer is `Credentials {Token,
+//! TmpSecretId, TmpSecretKey}`, `ExpiredTime` (unix seconds), `Expiration` (ISO 8601 UTC) and
+//! `RequestId`; the credentials are then accepted, with their token, until they expire.
+//!
+//! Refusals use the action's documented codes: a bad token (signature, issuer, audience,
+//! expiry) `InvalidParameter.WebIdentityTokenError`; a subject the rule does not list
+//! `UnauthorizedOperation`; a role that is not there (or does not trust the provider)
+//! `InternalError.GetRoleError`; an unknown provider or bad parameter
+//! `InvalidParameter.ParamError`; an identity provider that cannot be read
+//! `InternalError.SystemError`; throttling `RequestLimitExceeded`.
+
+use std::time::Duration;
+
+use axum::{
+    http::{HeaderMap, Method},
+    response::Response,
+};
+use k8s_openapi::jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::{
+    CallError, Reply, Sim, after_auth, auth,
+    params::{opt_int, parse, unflatten},
+    record_request, request_id, respond, v3,
+    v3_gateway::header,
+};
+use crate::{
+    core::SimCredential,
+    federation::{LETTERS_DIGITS, Refused, random_text},
+    oidc::Rejected,
+};
+
+pub(super) const ACTION: &str = "AssumeRoleWithWebIdentity";
+const VERSION: &str = "2018-08-13";
+const API: &str = "tencent/sts";
+const DEFAULT_DURATION_SECS: i64 = 7200;
+const MAX_DURATION_SECS: i64 = 43200;
+
+/// Whether the request names this action (whatever else it carries).
+pub(super) fn is_web_identity_call(headers: &HeaderMap) -> bool {
+    header(headers, "x-tc-action") == Some(ACTION)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct Params {
+    provider_id: String,
+    web_identity_token: String,
+    role_arn: String,
+    role_session_name: String,
+    #[serde(default, deserialize_with = "opt_int")]
+    duration_seconds: Option<i64>,
+}
+
+pub(super) async fn handle(sim: &Sim, method: &Method, headers: &HeaderMap, query: &str, body: &[u8]) -> Response {
+    let request_id = request_id();
+    let reply = match read(method, headers, query, body) {
+        Err(e) => Reply::Done(Err(e)),
+        Ok(p) => {
+            let authorized = sim
+                .core
+                .federation
+                .authorize(&p.provider_id, Some(&p.role_arn), &p.web_identity_token)
+                .await
+                .map_err(|r| refusal(r, &p));
+            // Throttled per identity provider: the caller has no key yet.
+            let bucket = format!("sts:{}", p.provider_id);
+            after_auth(sim, ACTION, &bucket, |sim| {
+                authorized?;
+                Ok(issue(sim, &p))
+            })
+            .await
+        }
+    };
+    let outcome = match &reply {
+        Reply::Done(Ok(_)) => "ok".to_owned(),
+        Reply::Done(Err(e)) => e.code.clone(),
+        Reply::Dropped => "dropped".to_owned(),
+    };
+    record_request(sim, API, ACTION, None, &outcome);
+    respond(reply, |result| v3::envelope(result, &request_id))
+}
+
+/// The request as the SDK sends it unsigned, and its parameters checked.
+fn read(method: &Method, headers: &HeaderMap, query: &str, body: &[u8]) -> Result<Params, CallError> {
+    let unsigned = CallError::new(
+        "AuthFailure.InvalidAuthorization",
+        "AssumeRoleWithWebIdentity is called unsigned: send Authorization SKIP and no X-TC-Token.",
+    );
+    if header(headers, "authorization") != Some("SKIP") || headers.contains_key("x-tc-token") {
+        return Err(unsigned);
+    }
+    match header(headers, "x-tc-version") {
+        Some(VERSION) => {}
+        Some(other) => {
+            return Err(CallError::new(
+                "NoSuchVersion",
+                format!("The version {other:?} does not exist for sts; use {VERSION}."),
+            ));
+        }
+        None => return Err(CallError::new("MissingParameter", "The request is missing X-TC-Version.")),
+    }
+    let ts = header(headers, "x-tc-timestamp")
+        .ok_or_else(|| CallError::new("MissingParameter", "The request is missing X-TC-Timestamp."))?;
+    auth::timestamp("X-TC-Timestamp", ts)?;
+    let params: Map<String, Value> = if *method == Method::POST {
+        serde_json::from_slice(body)
+            .map_err(|e| CallError::new("InvalidParameter", format!("The body is not a JSON object: {e}")))?
+    } else if *method == Method::GET {
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        unflatten(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?
+    } else {
+        return Err(CallError::new(
+            "UnsupportedProtocol",
+            format!("The HTTP method {method} is not supported: use GET or POST."),
+        ));
+    };
+    let p: Params = parse(params)?;
+    let param_error = |m: String| CallError::new("InvalidParameter.ParamError", m);
+    if !(1..=MAX_DURATION_SECS).contains(&p.duration_seconds.unwrap_or(DEFAULT_DURATION_SECS)) {
+        return Err(param_error(format!("DurationSeconds must be 1-{MAX_DURATION_SECS}.")));
+    }
+    // As AssumeRole documents it: 2-128 characters of letters, digits and `=,.@_-`.
+    let session_ok = (2..=128).contains(&p.role_session_name.len())
+        && p.role_session_name.bytes().all(|b| b.is_ascii_alphanumeric() || b"=,.@_-".contains(&b));
+    if !session_ok {
+        return Err(param_error("RoleSessionName must be 2-128 letters, digits or =,.@_-".into()));
+    }
+    for (name, value) in [("ProviderId", &p.provider_id), ("RoleArn", &p.role_arn)] {
+        if value.is_empty() {
+            return Err(param_error(format!("{name} must not be empty.")));
+        }
+    }
+    Ok(p)
+}
+
+fn refusal(refused: Refused, p: &Params) -> CallError {
+    match refused {
+        Refused::UnknownProvider => CallError::new(
+            "InvalidParameter.ParamError",
+            format!("The identity provider {:?} does not exist.", p.provider_id),
+        ),
+        Refused::UnknownRole => CallError::new(
+            "InternalError.GetRoleError",
+            format!(
+                "The role {:?} does not exist or does not trust identity provider {:?}.",
+                p.role_arn, p.provider_id
+            ),
+        ),
+        Refused::NoVerifier => {
+            CallError::new("InternalError.SystemError", "The identity provider's keys are not configured.")
+        }
+        Refused::Token(Rejected::Unreachable(why)) => CallError::new("InternalError.SystemError", why),
+        Refused::Token(why) => CallError::new("InvalidParameter.WebIdentityTokenError", why.to_string()),
+        Refused::SubjectNotTrusted(subject) => CallError::new(
+            "UnauthorizedOperation",
+            format!("The role's trust policy does not allow {subject} to assume {}.", p.role_arn),
+        ),
+    }
+}
+
+/// New temporary credentials for the caller, accepted from now until they expire.
+fn issue(sim: &Sim, p: &Params) -> Value {
+    let requested = p.duration_seconds.unwrap_or(DEFAULT_DURATION_SECS).unsigned_abs();
+    let lifetime = sim.core.federation.lifetime(Duration::from_secs(requested));
+    let expired_time = crate::oidc::unix_now() + lifetime.as_secs();
+    let credential = SimCredential {
+        key_id: format!("AKID{}", random_text(32, LETTERS_DIGITS)),
+        secret: random_text(32, LETTERS_DIGITS),
+        token: Some(random_text(96, LETTERS_DIGITS)),
+    };
+    sim.core.add_temporary_credential(credential.clone(), expired_time);
+    let expiration = Timestamp::from_second(expired_time as i64)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default();
+    json!({
+        "Credentials": {
+            "Token": credential.token,
+            "TmpSecretId": credential.key_id,
+            "TmpSecretKey": credential.secret,
+        },
+        "ExpiredTime": expired_time,
+        "Expiration": expiration,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        federation::{FederationConfig, TrustRule},
+        issuer::TestIssuer,
+        tencent::{TencentSim, TencentSimConfig},
+    };
+
+    const SUBJECT: &str = "system:serviceaccount:team-a:natgw";
+    const ROLE: &str = "qcs::cam::uin/1:roleName/natgw";
+
+    #[tokio::test]
+    async fn a_trusted_subject_gets_credentials_that_expire_and_others_are_refused() {
+        let issuer = TestIssuer::start().await.unwrap();
+        let sim = TencentSim::start(TencentSimConfig {
+            https_port: None,
+            federation: FederationConfig {
+                oidc: Some(issuer.config()),
+                trust_rules: vec![TrustRule {
+                    provider_id: "k8s".into(),
+                    role_arn: Some(ROLE.into()),
+                    audience: "sts".into(),
+                    subjects: vec![SUBJECT.into()],
+                }],
+                max_credential_lifetime: Some(Duration::from_secs(1)),
+            },
+            ..TencentSimConfig::default()
+        })
+        .await
+        .unwrap();
+        let assume = |token: String| {
+            let body = json!({"ProviderId": "k8s", "WebIdentityToken": token, "RoleArn": ROLE,
+                              "RoleSessionName": "natgw-test", "DurationSeconds": 7200});
+            let request = reqwest::Client::new()
+                .post(&sim.http_url)
+                .header("Authorization", "SKIP")
+                .header("Content-Type", "application/json")
+                .header("X-TC-Action", ACTION)
+                .header("X-TC-Version", VERSION)
+                .header("X-TC-Timestamp", crate::oidc::unix_now().to_string())
+                .body(body.to_string());
+            async move { request.send().await.unwrap().json::<Value>().await.unwrap()["Response"].clone() }
+        };
+        let lifetime = Duration::from_secs(600);
+        let granted = assume(issuer.token(SUBJECT, "sts", lifetime)).await;
+        let id = granted["Credentials"]["TmpSecretId"].as_str().unwrap().to_owned();
+        assert!(id.starts_with("AKID"), "{granted}");
+        assert!(granted["Expiration"].as_str().unwrap().ends_with('Z'));
+        // Capped at the configured second, whatever DurationSeconds asked for.
+        assert!(granted["ExpiredTime"].as_u64().unwrap() <= crate::oidc::unix_now() + 1);
+        let issued = sim.sim.core.credential(&id).unwrap();
+        assert_eq!(issued.token.as_deref(), granted["Credentials"]["Token"].as_str());
+        assert!(!sim.sim.core.expired(&id));
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        assert!(sim.sim.core.expired(&id));
+
+        let refused = assume(issuer.token("system:serviceaccount:team-b:natgw", "sts", lifetime)).await;
+        assert_eq!(refused["Error"]["Code"], "UnauthorizedOperation");
+        let refused = assume(issuer.token(SUBJECT, "other", lifetime)).await;
+        assert_eq!(refused["Error"]["Code"], "InvalidParameter.WebIdentityTokenError");
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    fn body(duration: Option<i64>, session: &str) -> Vec<u8> {
+        let mut b = json!({"ProviderId": "k8s", "WebIdentityToken": "t", "RoleArn": "qcs::cam::uin/1:roleName/r",
+                           "RoleSessionName": session});
+        if let Some(d) = duration {
+            b["DurationSeconds"] = json!(d);
+        }
+        b.to_string().into_bytes()
+    }
+
+    #[test]
+    fn only_the_unsigned_form_is_read() {
+        let now = crate::oidc::unix_now().to_string();
+        let ok = [("authorization", "SKIP"), ("x-tc-version", VERSION), ("x-tc-timestamp", now.as_str())];
+        let code = |h: &[(&'static str, &str)], b: &[u8]| read(&Method::POST, &headers(h), "", b).err().map(|e| e.code);
+        assert_eq!(code(&ok, &body(None, "natgw-1")), None);
+        let signed = [("authorization", "TC3-HMAC-SHA256 Credential=x"), ok[1], ok[2]];
+        assert_eq!(code(&signed, &body(None, "natgw-1")).as_deref(), Some("AuthFailure.InvalidAuthorization"));
+        let with_token = [ok[0], ok[1], ok[2], ("x-tc-token", "t")];
+        assert_eq!(code(&with_token, &body(None, "natgw-1")).as_deref(), Some("AuthFailure.InvalidAuthorization"));
+        let old = [ok[0], ("x-tc-version", "2017-03-12"), ok[2]];
+        assert_eq!(code(&old, &body(None, "natgw-1")).as_deref(), Some("NoSuchVersion"));
+        assert_eq!(code(&ok, &body(Some(43201), "natgw-1")).as_deref(), Some("InvalidParameter.ParamError"));
+        assert_eq!(code(&ok, &body(Some(0), "natgw-1")).as_deref(), Some("InvalidParameter.ParamError"));
+        assert_eq!(code(&ok, &body(None, "a b")).as_deref(), Some("InvalidParameter.ParamError"));
+        assert_eq!(code(&ok, br#"{"ProviderId":"k8s"}"#).as_deref(), Some("MissingParameter"));
+    }
+
+    #[test]
+    fn refusals_use_the_documented_codes_and_never_echo_the_token() {
+        let p = Params {
+            provider_id: "k8s".into(),
+            web_identity_token: "eyJsecret".into(),
+            role_arn: "qcs::cam::uin/1:roleName/r".into(),
+            role_session_name: "s1".into(),
+            duration_seconds: None,
+        };
+        let cases = [
+            (Refused::UnknownProvider, "InvalidParameter.ParamError"),
+            (Refused::UnknownRole, "InternalError.GetRoleError"),
+            (Refused::Token(Rejected::Expired), "InvalidParameter.WebIdentityTokenError"),
+            (Refused::Token(Rejected::WrongAudience("sts".into())), "InvalidParameter.WebIdentityTokenError"),
+            (Refused::Token(Rejected::Unreachable("down".into())), "InternalError.SystemError"),
+            (Refused::SubjectNotTrusted("system:serviceaccount:b:w".into()), "UnauthorizedOperation"),
+        ];
+        for (refused, code) in cases {
+            let e = refusal(refused, &p);
+            assert_eq!(e.code, code);
+            assert!(!e.message.contains("eyJ"), "{}", e.message);
+        }
+    }
+}
