@@ -10,5 +10,6 @@ mod cloud_batching;
 mod crd;
 mod huawei_conformance;
 mod huawei_sim;
+mod identity_exchange;
 mod tencent_conformance;
 mod tencent_sim;
