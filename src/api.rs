@@ -58,6 +58,8 @@ use serde::{Deserialize, Serialize};
     )
 )]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.credentialsSecretRef) != has(self.workloadIdentity)").message("set exactly one credential source: credentialsSecretRef (a Secret of this namespace) or workloadIdentity (a ServiceAccount of this namespace)"))]
+#[x_kube(validation = Rule::new("!has(self.workloadIdentity) || (has(self.workloadIdentity.tencent) == has(self.provider.tencent) && has(self.workloadIdentity.huawei) == has(self.provider.huawei))").message("workloadIdentity must name the cloud of spec.provider: workloadIdentity.tencent with provider.tencent, workloadIdentity.huawei with provider.huawei").field_path(".workloadIdentity"))]
 pub struct NatGatewaySpec {
     /// The cloud's id of an existing NAT gateway, e.g. `nat-et8e970y` or a UUID.
     #[x_kube(validation = Rule::new("self != ''").message("gatewayId must not be empty"))]
@@ -75,8 +77,16 @@ pub struct NatGatewaySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub billing: Option<Billing>,
 
-    /// Secret in the resource's own namespace with the cloud credentials.
-    pub credentials_secret_ref: SecretRef,
+    /// Secret in the resource's own namespace with the cloud credentials. Exactly one of this
+    /// and `workloadIdentity`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret_ref: Option<SecretRef>,
+
+    /// A ServiceAccount of the resource's own namespace whose token the operator exchanges for
+    /// temporary cloud credentials (no long-lived keys). Exactly one of this and
+    /// `credentialsSecretRef`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_identity: Option<WorkloadIdentity>,
 
     /// Overrides the cloud's API endpoint (a private endpoint, the simulator): only one of the
     /// endpoints the operator's installer allow-listed (`run --allowed-endpoint`).
@@ -98,8 +108,8 @@ const REGION_RULE: &str = "self == '' || self.matches('^[a-z0-9]+(-[a-z0-9]+)*$'
 const REGION_MESSAGE: &str = "region must be lowercase letters and digits in words separated by '-', e.g. ap-guangzhou";
 // http as well as https: an installer may allow plain HTTP (`run --allow-http`).
 const ENDPOINT_RULE: &str = "self.matches('^https?://[^/?#@\\\\s]+(/[^?#\\\\s]*)?$')";
-// A DNS subdomain name, as Kubernetes names Secrets.
-const SECRET_NAME_RULE: &str =
+// A DNS subdomain name, as Kubernetes names Secrets and ServiceAccounts.
+const OBJECT_NAME_RULE: &str =
     "self == '' || self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')";
 
 /// Exactly one cloud: the CEL rule makes zero or two a readable admission error.
@@ -230,9 +240,79 @@ pub enum PeriodUnit {
 pub struct SecretRef {
     /// Name of a Secret in the resource's namespace (never another namespace's).
     #[x_kube(validation = Rule::new("self != ''").message("credentialsSecretRef.name must not be empty"))]
-    #[x_kube(validation = Rule::new(SECRET_NAME_RULE).message("credentialsSecretRef.name must be the name of a Secret in this namespace: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (no '/')"))]
+    #[x_kube(validation = Rule::new(OBJECT_NAME_RULE).message("credentialsSecretRef.name must be the name of a Secret in this namespace: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (no '/')"))]
     #[schemars(length(max = 253))]
     pub name: String,
+}
+
+/// Keyless credentials: a token of a ServiceAccount of this namespace, exchanged with the cloud's
+/// STS (Tencent `AssumeRoleWithWebIdentity`) or IAM (Huawei OpenID Connect federation) for
+/// temporary keys. The cloud's trust policy decides which ServiceAccount may assume what.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.tencent) != has(self.huawei)").message("set exactly one of workloadIdentity.tencent or workloadIdentity.huawei, the cloud of spec.provider"))]
+pub struct WorkloadIdentity {
+    /// Name of a ServiceAccount in the resource's namespace (never another namespace's).
+    #[x_kube(validation = Rule::new("self != ''").message("workloadIdentity.serviceAccountName must not be empty"))]
+    #[x_kube(validation = Rule::new(OBJECT_NAME_RULE).message("workloadIdentity.serviceAccountName must be the name of a ServiceAccount in this namespace: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (no '/')"))]
+    #[schemars(length(max = 253))]
+    pub service_account_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tencent: Option<TencentIdentity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub huawei: Option<HuaweiIdentity>,
+}
+
+// Tencent CAM names (identity providers, roles): letters, digits and `+=,.@_-`.
+const CAM_NAME_RULE: &str = "self.matches('^[A-Za-z0-9+=,.@_-]+$')";
+const ROLE_ARN_RULE: &str = "self.matches('^qcs::cam::uin/[0-9]+:roleName/[A-Za-z0-9+=,.@_-]+$')";
+
+/// Tencent Cloud STS `AssumeRoleWithWebIdentity`.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "camelCase")]
+pub struct TencentIdentity {
+    /// Name of the OIDC identity provider in CAM that trusts this cluster's issuer.
+    #[x_kube(validation = Rule::new(CAM_NAME_RULE).message("providerId must be a CAM identity provider name: letters, digits and +=,.@_-"))]
+    #[schemars(length(max = 128))]
+    pub provider_id: String,
+    /// The role to assume, e.g. `qcs::cam::uin/100000000001:roleName/natgw-platform`.
+    #[x_kube(validation = Rule::new(ROLE_ARN_RULE).message("roleArn must look like qcs::cam::uin/<account uin>:roleName/<role name>"))]
+    #[schemars(length(max = 256))]
+    pub role_arn: String,
+    /// Life of the temporary credentials in seconds; the cloud's default (7200) when omitted.
+    /// At most 43200, as the STS documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 43200))]
+    pub duration_seconds: Option<u32>,
+}
+
+/// Huawei Cloud IAM OpenID Connect federation: an ID token for an unscoped federated token, then
+/// temporary access keys.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "camelCase")]
+pub struct HuaweiIdentity {
+    /// ID of the IAM identity provider (OpenID Connect, programmatic access) that trusts this
+    /// cluster's issuer; its mapping rules decide what the ServiceAccount may do.
+    #[x_kube(validation = Rule::new(ID_RULE).message("identityProviderId may hold only letters, digits, '_' and '-'"))]
+    #[schemars(length(max = 64))]
+    pub identity_provider_id: String,
+    /// Account (domain) id, sent as `X-Domain-Id` to BSS, as a Secret's `domainId` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new(ID_RULE).message("domainId may hold only letters, digits, '_' and '-'"))]
+    #[schemars(length(max = 64))]
+    pub domain_id: Option<String>,
+    /// Life of the temporary access keys in seconds, 900 to 86400 as IAM documents; the cloud's
+    /// default when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 900, max = 86400))]
+    pub duration_seconds: Option<u32>,
+}
+
+/// Where a resource's cloud credentials come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialSource<'a> {
+    Secret(&'a SecretRef),
+    WorkloadIdentity(&'a WorkloadIdentity),
 }
 
 #[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
@@ -343,5 +423,18 @@ impl NatGatewaySpec {
     /// The billing mode the user wants; pay-per-use when `billing` is omitted.
     pub fn billing_mode(&self) -> BillingMode {
         self.billing.as_ref().map(|b| b.mode).unwrap_or_default()
+    }
+
+    /// The one credential source the spec names; the error says what to set (admission refuses
+    /// neither and both, objects admitted under another CRD may still have them).
+    pub fn credential_source(&self) -> Result<CredentialSource<'_>, &'static str> {
+        match (&self.credentials_secret_ref, &self.workload_identity) {
+            (Some(secret), None) => Ok(CredentialSource::Secret(secret)),
+            (None, Some(identity)) => Ok(CredentialSource::WorkloadIdentity(identity)),
+            (None, None) => Err("spec names no credentials: set credentialsSecretRef or workloadIdentity"),
+            (Some(_), Some(_)) => {
+                Err("spec names two credential sources: set credentialsSecretRef or workloadIdentity, not both")
+            }
+        }
     }
 }

@@ -84,6 +84,10 @@ struct RunArgs {
     /// (multi-tenant): only get the Secrets namespaces granted with a RoleBinding.
     #[arg(long, value_enum, env = "NATGW_SECRET_ACCESS", default_value_t = controller::SecretAccess::Cluster)]
     secret_access: controller::SecretAccess,
+    /// The audience of the ServiceAccount tokens the operator requests for `workloadIdentity`
+    /// and exchanges with the cloud's STS / IAM: the client id its identity provider accepts.
+    #[arg(long, env = "NATGW_WORKLOAD_IDENTITY_AUDIENCE", default_value = controller::DEFAULT_AUDIENCE)]
+    workload_identity_audience: String,
     // --- telemetry and leader election (src/health.rs, src/leader.rs) ---
     /// Where /metrics, /healthz and /readyz are served.
     #[arg(long, default_value = "0.0.0.0:8080", env = "NATGW_METRICS_ADDR")]
@@ -177,6 +181,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
         namespace: args.namespace,
         concurrency: args.concurrency,
         secret_access: args.secret_access,
+        workload_identity_audience: args.workload_identity_audience,
         metrics: metrics.clone(),
         readiness: readiness.clone(),
     };

@@ -11,10 +11,13 @@ use parking_lot::Mutex;
 
 use async_trait::async_trait;
 
+use futures::future::BoxFuture;
+
 use super::{
     Capacity, CloudError, Connector, Credentials, ErrorKind, GatewayRef, Observed, OrderState, OrderTicket, Profile,
-    Provider, Refusal, Registry, Selected,
+    Provider, Refusal, Registry, SecretValue, Selected,
     endpoints::EndpointPolicy,
+    identity::{ExchangeError, ExchangeRequest, Temporary},
     ratelimit::{AccountKey, AccountLimiters},
     registry::Shared,
 };
@@ -119,6 +122,58 @@ impl Connector for CloudConnector {
         clients.insert(key, client.clone());
         Ok(client)
     }
+
+    fn exchange<'a>(
+        &'a self,
+        spec: &'a NatGatewaySpec,
+        token: &'a SecretValue,
+        session_name: &'a str,
+    ) -> BoxFuture<'a, Result<Temporary, ExchangeError>> {
+        Box::pin(async move {
+            let result = self.exchange_checked(spec, token, session_name).await;
+            result.map_err(|e| e.scrubbed(&token_parts(token)))
+        })
+    }
+}
+
+impl CloudConnector {
+    async fn exchange_checked(
+        &self,
+        spec: &NatGatewaySpec,
+        token: &SecretValue,
+        session_name: &str,
+    ) -> Result<Temporary, ExchangeError> {
+        let (cloud, selected) = self.registry.select(spec).ok_or_else(no_cloud)?;
+        let identity = spec.workload_identity.as_ref().ok_or_else(|| {
+            CloudError::new(ErrorKind::InvalidRequest, "spec.workloadIdentity is not set")
+                .with_refusal(Refusal::InvalidSpec)
+        })?;
+        // The spec's values and endpoints first, then where the token itself would go: nothing a
+        // tenant writes sends it off the allow-list.
+        self.endpoints.check(spec, &selected)?;
+        let endpoint = cloud.identity_endpoint(&selected).ok_or_else(|| {
+            CloudError::new(
+                ErrorKind::Unsupported,
+                format!("{} has no workload identity; use credentialsSecretRef", selected.profile.name),
+            )
+        })?;
+        self.endpoints.check_exchange_endpoint(&endpoint, &selected)?;
+        let request = ExchangeRequest {
+            http: &self.http,
+            endpoint: &endpoint,
+            region: &selected.gateway.region,
+            identity,
+            token,
+            session_name,
+        };
+        cloud.exchange(request).await
+    }
+}
+
+/// The token and each of its (JWT) parts long enough to be recognised: an endpoint may echo any.
+fn token_parts(token: &SecretValue) -> Vec<&str> {
+    let whole = token.expose();
+    std::iter::once(whole).chain(whole.split('.').filter(|p| p.len() >= 8)).collect()
 }
 
 fn no_cloud() -> CloudError {

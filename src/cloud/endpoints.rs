@@ -78,6 +78,13 @@ impl EndpointPolicy {
         Ok(())
     }
 
+    /// Whether a workload identity's token may go to `endpoint` (the cloud's STS / IAM endpoint
+    /// for `selected`): the same allow-list as `spec.endpoint`.
+    pub fn check_exchange_endpoint(&self, endpoint: &str, selected: &Selected) -> Result<(), CloudError> {
+        let (profile, region) = (selected.profile, selected.gateway.region.as_str());
+        self.check_endpoint("the workload identity exchange endpoint", Some(endpoint), profile, region)
+    }
+
     /// The allowed endpoints for a resource of the cloud `profile` in `region`, normalised.
     fn allowed<'a>(&'a self, profile: &'static Profile, region: &'a str) -> impl Iterator<Item = String> + 'a {
         let documented = profile.endpoints.iter().copied();
@@ -192,6 +199,33 @@ pub fn is_id(value: &str, max: usize) -> bool {
         && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// A Kubernetes object name as Secrets and ServiceAccounts take it: a DNS subdomain name.
+pub fn is_object_name(name: &str) -> bool {
+    name.len() <= 253
+        && name.split('.').all(|label| {
+            let b = label.as_bytes();
+            !b.is_empty()
+                && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+                && b[0] != b'-'
+                && b[b.len() - 1] != b'-'
+        })
+}
+
+/// A Tencent CAM name (identity provider, role): letters, digits and `+=,.@_-`.
+fn is_cam_name(value: &str, max: usize) -> bool {
+    !value.is_empty()
+        && value.len() <= max
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
+}
+
+/// `qcs::cam::uin/<digits>:roleName/<CAM name>`.
+fn is_role_arn(value: &str) -> bool {
+    let Some((uin, role)) = value.strip_prefix("qcs::cam::uin/").and_then(|r| r.split_once(":roleName/")) else {
+        return false;
+    };
+    value.len() <= 256 && !uin.is_empty() && uin.bytes().all(|b| b.is_ascii_digit()) && is_cam_name(role, 128)
+}
+
 fn invalid(field: &str, value: &str, shape: &str) -> CloudError {
     let shown: String = value.chars().take(64).collect();
     CloudError::new(ErrorKind::InvalidRequest, format!("{field} {shown:?} is not valid: it must be {shape}"))
@@ -200,6 +234,15 @@ fn invalid(field: &str, value: &str, shape: &str) -> CloudError {
 
 const ID_SHAPE: &str = "letters, digits, '_' and '-' only";
 const REGION_SHAPE: &str = "lowercase letters and digits in words separated by single '-', e.g. ap-guangzhou";
+const OBJECT_NAME_SHAPE: &str =
+    "the name of a ServiceAccount in this namespace: lowercase letters, digits, '-' and '.'";
+const CAM_NAME_SHAPE: &str = "a CAM name: letters, digits and +=,.@_-";
+const ROLE_ARN_SHAPE: &str = "qcs::cam::uin/<account uin>:roleName/<role name>";
+/// Tencent STS `DurationSeconds`: at most 43200 (AssumeRoleWithWebIdentity, tencentcloud.com
+/// document 1150/49454).
+const TENCENT_DURATION: std::ops::RangeInclusive<u32> = 1..=43200;
+/// Huawei IAM `duration_seconds`: 15 minutes to 24 hours (iam_04_0003).
+const HUAWEI_DURATION: std::ops::RangeInclusive<u32> = 900..=86400;
 
 /// Checks every spec value that a client puts into a host name or a request path.
 pub fn check_values(spec: &NatGatewaySpec) -> Result<(), CloudError> {
@@ -221,6 +264,52 @@ pub fn check_values(spec: &NatGatewaySpec) -> Result<(), CloudError> {
         if let Some(project) = h.project_id.as_deref().filter(|p| !is_id(p, 64)) {
             return Err(invalid("spec.provider.huawei.projectId", project, ID_SHAPE));
         }
+    }
+    if let Some(w) = &spec.workload_identity {
+        check_identity(spec, w)?;
+    }
+    Ok(())
+}
+
+/// The workload identity's values: the ServiceAccount name reaches the TokenRequest's path, the
+/// Huawei ids headers, the Tencent names the STS request.
+fn check_identity(spec: &NatGatewaySpec, w: &crate::api::WorkloadIdentity) -> Result<(), CloudError> {
+    if !is_object_name(&w.service_account_name) {
+        return Err(invalid("spec.workloadIdentity.serviceAccountName", &w.service_account_name, OBJECT_NAME_SHAPE));
+    }
+    let duration = |field: &str, value: Option<u32>, range: std::ops::RangeInclusive<u32>| match value {
+        Some(d) if !range.contains(&d) => {
+            let shape = format!("from {} to {} seconds", range.start(), range.end());
+            Err(invalid(field, &d.to_string(), &shape))
+        }
+        _ => Ok(()),
+    };
+    if let Some(t) = &w.tencent {
+        if !is_cam_name(&t.provider_id, 128) {
+            return Err(invalid("spec.workloadIdentity.tencent.providerId", &t.provider_id, CAM_NAME_SHAPE));
+        }
+        if !is_role_arn(&t.role_arn) {
+            return Err(invalid("spec.workloadIdentity.tencent.roleArn", &t.role_arn, ROLE_ARN_SHAPE));
+        }
+        duration("spec.workloadIdentity.tencent.durationSeconds", t.duration_seconds, TENCENT_DURATION)?;
+    }
+    if let Some(h) = &w.huawei {
+        if !is_id(&h.identity_provider_id, 64) {
+            return Err(invalid("spec.workloadIdentity.huawei.identityProviderId", &h.identity_provider_id, ID_SHAPE));
+        }
+        if let Some(domain) = h.domain_id.as_deref().filter(|d| !is_id(d, 64)) {
+            return Err(invalid("spec.workloadIdentity.huawei.domainId", domain, ID_SHAPE));
+        }
+        duration("spec.workloadIdentity.huawei.durationSeconds", h.duration_seconds, HUAWEI_DURATION)?;
+    }
+    let same_cloud =
+        w.tencent.is_some() == spec.provider.tencent.is_some() && w.huawei.is_some() == spec.provider.huawei.is_some();
+    if !same_cloud || w.tencent.is_some() == w.huawei.is_some() {
+        return Err(CloudError::new(
+            ErrorKind::InvalidRequest,
+            "spec.workloadIdentity must name exactly one cloud, the cloud of spec.provider",
+        )
+        .with_refusal(Refusal::InvalidSpec));
     }
     Ok(())
 }
@@ -384,6 +473,83 @@ mod tests {
             assert_eq!(check(&p, &with("gatewayId", v)), Ok(()), "{v}");
         }
         assert!(check_project_id("../x").is_err() && check_project_id("0b0e8d9f5a2c4b7e").is_ok());
+    }
+
+    fn keyless(provider: serde_json::Value, identity: serde_json::Value) -> NatGatewaySpec {
+        serde_json::from_value(serde_json::json!({
+            "gatewayId": "nat-1", "provider": provider, "size": "Small", "workloadIdentity": identity,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn workload_identity_values_are_checked_before_use() {
+        let p = EndpointPolicy::default();
+        let tencent = |sa: &str, role: &str, duration: u32| {
+            keyless(
+                serde_json::json!({"tencent": {"region": "ap-guangzhou"}}),
+                serde_json::json!({"serviceAccountName": sa, "tencent": {
+                    "providerId": "k8s-oidc", "roleArn": role, "durationSeconds": duration}}),
+            )
+        };
+        let role = "qcs::cam::uin/100000000001:roleName/natgw.platform@x";
+        assert_eq!(check(&p, &tencent("natgw-cloud", role, 7200)), Ok(()));
+        for (sa, role, duration) in [
+            ("kube-system/default", role, 7200),
+            ("../x", role, 7200),
+            ("Natgw", role, 7200),
+            ("natgw", "qcs::cam::uin/12a:roleName/x", 7200),
+            ("natgw", "qcs::cam::uin/1:role/4611686018427397919", 7200),
+            ("natgw", "qcs::cam::uin/1:roleName/", 7200),
+            ("natgw", "qcs::cam::uin/1:roleName/a b", 7200),
+            ("natgw", role, 43201),
+            ("natgw", role, 0),
+        ] {
+            assert_eq!(
+                reason(check(&p, &tencent(sa, role, duration))),
+                Some(Refusal::InvalidSpec),
+                "{sa} {role} {duration}"
+            );
+        }
+        let huawei = |idp: &str, domain: &str, duration: u32| {
+            keyless(
+                serde_json::json!({"huawei": {"region": "cn-north-4"}}),
+                serde_json::json!({"serviceAccountName": "natgw", "huawei": {
+                    "identityProviderId": idp, "domainId": domain, "durationSeconds": duration}}),
+            )
+        };
+        assert_eq!(check(&p, &huawei("k8s-oidc", "0b0e8d9f", 900)), Ok(()));
+        for (idp, domain, duration) in
+            [("a\r\nX-Evil: 1", "d", 900), ("idp", "d\nx", 900), ("idp", "d", 899), ("idp", "d", 86401)]
+        {
+            assert_eq!(reason(check(&p, &huawei(idp, domain, duration))), Some(Refusal::InvalidSpec), "{idp:?}");
+        }
+        // The identity of another cloud than the provider's.
+        let mismatched = keyless(
+            serde_json::json!({"huawei": {"region": "cn-north-4"}}),
+            serde_json::json!({"serviceAccountName": "natgw", "tencent": {"providerId": "p", "roleArn": role}}),
+        );
+        assert_eq!(reason(check(&p, &mismatched)), Some(Refusal::InvalidSpec));
+    }
+
+    #[test]
+    fn exchange_endpoints_come_from_the_same_allow_list() {
+        let p = EndpointPolicy::new(&["https://private.internal:8443".into()], false, false).unwrap();
+        let (_, selected) = crate::cloud::Registry::builtin().select(&tencent(None)).unwrap();
+        for ok in [
+            "https://sts.tencentcloudapi.com",
+            "https://sts.ap-guangzhou.tencentcloudapi.com",
+            "https://private.internal:8443",
+        ] {
+            assert_eq!(p.check_exchange_endpoint(ok, &selected), Ok(()), "{ok}");
+        }
+        for bad in
+            ["https://sts.ap-beijing.tencentcloudapi.com", "https://evil.example", "https://iam.myhuaweicloud.com"]
+        {
+            assert_eq!(reason(p.check_exchange_endpoint(bad, &selected)), Some(Refusal::EndpointNotAllowed), "{bad}");
+        }
+        let (_, selected) = crate::cloud::Registry::builtin().select(&huawei("cn-north-4", None)).unwrap();
+        assert_eq!(p.check_exchange_endpoint("https://iam.cn-north-4.myhuaweicloud.com", &selected), Ok(()));
     }
 
     fn is_private_ip(ip: std::net::IpAddr) -> bool {

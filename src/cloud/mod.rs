@@ -8,6 +8,7 @@ pub mod endpoints;
 mod error;
 pub mod http;
 pub mod huawei;
+pub mod identity;
 pub mod instrumented;
 pub mod profile;
 pub mod ratelimit;
@@ -136,6 +137,16 @@ pub trait Connector: Send + Sync {
     fn select(&self, spec: &NatGatewaySpec) -> Result<Selected, CloudError>;
 
     fn connect(&self, spec: &NatGatewaySpec, credentials: Credentials) -> Result<Arc<dyn Provider>, CloudError>;
+
+    /// Trades `token`, a token of the ServiceAccount `spec.workloadIdentity` names, for temporary
+    /// credentials at the cloud's STS / IAM endpoint, once the spec and that endpoint passed the
+    /// installer's allow-list. Errors carry no part of the token.
+    fn exchange<'a>(
+        &'a self,
+        spec: &'a NatGatewaySpec,
+        token: &'a SecretValue,
+        session_name: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<identity::Temporary, identity::ExchangeError>>;
 }
 
 /// `spec.billing.prepaid.autoPay` (true when absent): whether an order a change opens is paid from

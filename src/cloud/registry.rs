@@ -4,8 +4,14 @@
 
 use std::{sync::Arc, time::Duration};
 
+use futures::future::BoxFuture;
+
 use super::{
-    CloudError, Credentials, GatewayRef, Provider, huawei::Huawei, profile::Profile, ratelimit::RateLimiter,
+    CloudError, Credentials, ErrorKind, GatewayRef, Provider,
+    huawei::Huawei,
+    identity::{ExchangeError, ExchangeRequest, Temporary},
+    profile::Profile,
+    ratelimit::RateLimiter,
     tencent::Tencent,
 };
 use crate::api::NatGatewaySpec;
@@ -22,6 +28,23 @@ pub trait Cloud: Send + Sync {
         credentials: Credentials,
         shared: Shared<'_>,
     ) -> Result<Arc<dyn Provider>, CloudError>;
+
+    /// Where this cloud sends a workload identity's ServiceAccount token for `selected` (its STS
+    /// or IAM endpoint, or the spec's override); checked against the allow-list before use.
+    /// `None`: the cloud has no workload identity.
+    fn identity_endpoint(&self, _selected: &Selected) -> Option<String> {
+        None
+    }
+
+    /// Trades a ServiceAccount token for temporary credentials at `request.endpoint`.
+    fn exchange<'a>(&'a self, _request: ExchangeRequest<'a>) -> BoxFuture<'a, Result<Temporary, ExchangeError>> {
+        Box::pin(async {
+            Err(ExchangeError::Call(CloudError::new(
+                ErrorKind::Unsupported,
+                "this cloud has no workload identity; use credentialsSecretRef",
+            )))
+        })
+    }
 }
 
 /// The cloud a spec names.

@@ -17,7 +17,7 @@ use k8s_openapi::{ByteString, api::core::v1::Secret};
 use kube::{Api, Client, ResourceExt, runtime::controller::Action};
 
 use crate::{
-    cloud::{Credentials, SecretValue, profile::SecretKeys},
+    cloud::{Credentials, SecretValue, endpoints::is_object_name, profile::SecretKeys},
     plan::Reason,
 };
 
@@ -70,18 +70,6 @@ impl CredentialsError {
             CredentialsError::Kube { .. } => None,
         }
     }
-}
-
-/// A Secret name as the API server accepts it: a DNS subdomain name.
-fn is_secret_name(name: &str) -> bool {
-    name.len() <= 253
-        && name.split('.').all(|label| {
-            let b = label.as_bytes();
-            !b.is_empty()
-                && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-                && b[0] != b'-'
-                && b[b.len() - 1] != b'-'
-        })
 }
 
 /// `--serviceaccount=NS:NAME` from a 403's message (`User "system:serviceaccount:NS:NAME" cannot
@@ -204,7 +192,7 @@ async fn read(
 ) -> Result<(Credentials, Option<String>), CredentialsError> {
     let (namespace, name) = (namespace.to_owned(), name.to_owned());
     // The name goes into the request path: `other/creds` or `../..` must not reach another object.
-    if !is_secret_name(&name) {
+    if !is_object_name(&name) {
         return Err(CredentialsError::InvalidName { namespace, name });
     }
     let api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
@@ -344,11 +332,11 @@ mod tests {
     #[test]
     fn secret_names_are_dns_subdomains() {
         for ok in ["cloud-creds", "a", "creds.v2", "0", &"a".repeat(253)] {
-            assert!(is_secret_name(ok), "{ok}");
+            assert!(is_object_name(ok), "{ok}");
         }
         for bad in ["other/creds", "../..", "..", ".", "", "Creds", "-a", "a-", "a..b", "a_b", "a b", &"a".repeat(254)]
         {
-            assert!(!is_secret_name(bad), "{bad:?}");
+            assert!(!is_object_name(bad), "{bad:?}");
         }
     }
 

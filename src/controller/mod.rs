@@ -5,6 +5,7 @@ mod backoff;
 mod conditions;
 mod credentials;
 pub mod events;
+mod identity;
 mod ownership;
 
 use std::{
@@ -30,9 +31,11 @@ pub use credentials::SecretAccess;
 use events::{EventType, Recorder};
 
 use crate::{
-    api::{NatGateway, NatGatewayStatus, ObservedStatus},
+    api::{CredentialSource, NatGateway, NatGatewayStatus, ObservedStatus, WorkloadIdentity},
     cloud::instrumented::InstrumentedProvider,
-    cloud::{CloudError, Connector, ErrorKind, Observed, OrderTicket, Profile, Provider, Selected},
+    cloud::{
+        CloudError, Connector, Credentials, ErrorKind, Observed, OrderTicket, Profile, Provider, Refusal, Selected,
+    },
     failpoint::{self, Point},
     fence::Fence,
     health::Readiness,
@@ -60,6 +63,8 @@ pub struct Config {
     pub concurrency: u16,
     /// Watch Secrets (`Cluster`) or only get the ones namespaces granted (`Granted`).
     pub secret_access: SecretAccess,
+    /// The audience of the ServiceAccount tokens exchanged for workload identities.
+    pub workload_identity_audience: String,
     // --- telemetry (src/metrics.rs, src/health.rs) ---
     /// Where reconciles, cloud calls and orders are counted.
     pub metrics: Arc<Metrics>,
@@ -78,6 +83,7 @@ impl Default for Config {
             namespace: None,
             concurrency: 16,
             secret_access: SecretAccess::Cluster,
+            workload_identity_audience: DEFAULT_AUDIENCE.to_owned(),
             metrics: Arc::default(),
             readiness: Readiness::default(),
             fence: Fence::unfenced(),
@@ -85,12 +91,17 @@ impl Default for Config {
     }
 }
 
+/// The audience of workload identity tokens unless the installer picks another: the client id
+/// the cloud's identity provider is set up to accept.
+pub const DEFAULT_AUDIENCE: &str = "natgw-operator";
+
 /// Shared state of all reconciles.
 pub struct Context {
     pub client: Client,
     pub connector: Arc<dyn Connector>,
     pub recorder: Recorder,
     credentials: credentials::Cache,
+    identities: identity::Identities,
     pub config: Config,
     /// Every NatGateway the controller sees, to find the one resource that owns a gateway.
     natgws: Store<NatGateway>,
@@ -116,6 +127,7 @@ impl Context {
                 config.secret_access,
                 config.poll_interval.saturating_mul(12).min(config.max_backoff),
             ),
+            identities: identity::Identities::new(config.workload_identity_audience.clone()),
             client,
             connector,
             backoffs: backoff::Backoffs::new(config.max_backoff),
@@ -143,6 +155,8 @@ pub enum Error {
     StatusWrite { name: String, source: kube::Error },
     #[error("reading the credentials Secret failed: {0}")]
     SecretRead(String),
+    #[error("{0}")]
+    TokenRequest(String),
     #[error("updating the finalizer of {name} failed: {source}")]
     Finalizer { name: String, source: kube::Error },
     #[error("this replica no longer surely holds the leader lease; the change was not sent")]
@@ -155,6 +169,7 @@ impl Error {
         match self {
             Error::StatusWrite { .. } => Reason::StatusWriteFailed,
             Error::SecretRead(_) => Reason::SecretReadFailed,
+            Error::TokenRequest(_) => Reason::TokenRequestFailed,
             Error::Finalizer { .. } => Reason::FinalizerUpdateFailed,
             Error::NotLeader => Reason::NotLeader,
         }
@@ -268,7 +283,9 @@ pub async fn run(
             store
                 .state()
                 .into_iter()
-                .filter(|g| g.namespace() == ns && g.spec.credentials_secret_ref.name == name)
+                .filter(|g| {
+                    g.namespace() == ns && g.spec.credentials_secret_ref.as_ref().is_some_and(|r| r.name == name)
+                })
                 .map(|g| ObjectRef::from(g.as_ref()))
                 .collect::<Vec<_>>()
         })
@@ -375,21 +392,22 @@ impl<'a> Pass<'a> {
         self.provider = selected.profile.label;
         self.status.provider = Some(selected.profile.label.to_owned());
         self.status.region = Some(selected.gateway.region.clone());
-        let namespace = self.obj.namespace().unwrap_or_default();
-        let secret_name = &self.obj.spec.credentials_secret_ref.name;
-        let keys = selected.profile.secret_keys;
-        let credentials = match self.ctx.credentials.read(&self.ctx.client, &namespace, secret_name, keys).await {
-            Ok(c) => c,
-            Err(e) => match e.stall_reason() {
-                Some(reason) => {
-                    let forbidden = matches!(e, credentials::CredentialsError::Forbidden { .. });
-                    let next = plan::Next::CredentialsChange { forbidden };
-                    let applied =
-                        plan::stall(reason, e.to_string(), next, &facts(self.obj, &self.previous, self.provider));
-                    return self.perform(applied, None).await;
-                }
-                None => return Err(Error::SecretRead(e.to_string())),
+        // Once per pass, before any cloud call: every call of this pass (an order's included)
+        // uses the same credentials.
+        let obj = self.obj;
+        let credentials = match obj.spec.credential_source() {
+            Ok(CredentialSource::Secret(secret)) => match self.secret_credentials(&secret.name, &selected).await {
+                Ok(c) => c,
+                Err(done) => return done,
             },
+            Ok(CredentialSource::WorkloadIdentity(identity)) => match self.identity_credentials(identity).await {
+                Ok(c) => c,
+                Err(done) => return done,
+            },
+            Err(problem) => {
+                let refused = CloudError::new(ErrorKind::InvalidRequest, problem).with_refusal(Refusal::InvalidSpec);
+                return self.failed(refused).await;
+            }
         };
         let provider = match self.ctx.connector.connect(&self.obj.spec, credentials) {
             Ok(p) => InstrumentedProvider::wrap(p, self.ctx.config.metrics.clone()),
@@ -481,6 +499,57 @@ impl<'a> Pass<'a> {
         };
         let applied = plan::answer(answer, &facts(self.obj, &self.previous, self.provider), &mut self.status);
         self.perform(applied, None).await
+    }
+
+    /// The credentials in the resource's Secret; `Err` holds the pass's outcome when there are
+    /// none.
+    async fn secret_credentials(
+        &mut self,
+        secret_name: &str,
+        selected: &Selected,
+    ) -> Result<Credentials, Result<Action, Error>> {
+        let namespace = self.obj.namespace().unwrap_or_default();
+        let keys = selected.profile.secret_keys;
+        match self.ctx.credentials.read(&self.ctx.client, &namespace, secret_name, keys).await {
+            Ok(c) => Ok(c),
+            Err(e) => match e.stall_reason() {
+                Some(reason) => {
+                    let forbidden = matches!(e, credentials::CredentialsError::Forbidden { .. });
+                    let next = plan::Next::CredentialsChange { forbidden };
+                    let applied =
+                        plan::stall(reason, e.to_string(), next, &facts(self.obj, &self.previous, self.provider));
+                    Err(self.perform(applied, None).await)
+                }
+                None => Err(Err(Error::SecretRead(e.to_string()))),
+            },
+        }
+    }
+
+    /// Temporary credentials of the resource's workload identity; `Err` holds the pass's outcome
+    /// when there are none.
+    async fn identity_credentials(
+        &mut self,
+        identity: &WorkloadIdentity,
+    ) -> Result<Credentials, Result<Action, Error>> {
+        let namespace = self.obj.namespace().unwrap_or_default();
+        let connector = self.ctx.connector.as_ref();
+        let result =
+            self.ctx.identities.credentials(&self.ctx.client, connector, &namespace, &self.obj.spec, identity).await;
+        match result {
+            Ok(c) => Ok(c),
+            Err(identity::IdentityError::Cloud(e)) => Err(self.failed(e).await),
+            Err(e) => match e.stall_reason() {
+                Some(reason) => {
+                    // No watch tells of a ServiceAccount or the cloud's trust changing: look again
+                    // after a while, as for a missing Secret grant.
+                    let next = plan::Next::CredentialsChange { forbidden: true };
+                    let applied =
+                        plan::stall(reason, e.to_string(), next, &facts(self.obj, &self.previous, self.provider));
+                    Err(self.perform(applied, None).await)
+                }
+                None => Err(Err(Error::TokenRequest(e.to_string()))),
+            },
+        }
     }
 
     /// The one cloud call of an order; every call inside the fence's scope is sent only while

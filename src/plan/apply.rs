@@ -9,7 +9,7 @@ use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
 
 use super::{Health, Reason, Step, Target, Wait};
 use crate::{
-    api::{NatGatewaySpec, NatGatewayStatus, OrderAction, OrderPhase, OrderStatus},
+    api::{CredentialSource, NatGatewaySpec, NatGatewayStatus, OrderAction, OrderPhase, OrderStatus},
     cloud::{CloudError, ErrorKind, OrderTicket},
     metrics::OrderTransition,
 };
@@ -376,9 +376,17 @@ pub fn cloud_error(e: CloudError, facts: &Facts<'_>) -> Applied {
         return Applied::write_none(Next::NotLeader);
     }
     let reason = Reason::of_cloud_error(&e);
-    let secret = &facts.spec.credentials_secret_ref.name;
     let advice = match e.kind {
-        ErrorKind::Auth => format!("; check the credentials in Secret {secret} and their permissions"),
+        ErrorKind::Auth => match facts.spec.credential_source() {
+            Ok(CredentialSource::Secret(secret)) => {
+                format!("; check the credentials in Secret {} and their permissions", secret.name)
+            }
+            Ok(CredentialSource::WorkloadIdentity(identity)) => format!(
+                "; check the permissions of the cloud role that ServiceAccount {} assumes",
+                identity.service_account_name
+            ),
+            Err(_) => "; check the credentials".to_owned(),
+        },
         ErrorKind::InsufficientFunds => {
             "; top up the cloud account, then change the spec or the Secret to retry".to_owned()
         }

@@ -58,6 +58,12 @@ reasons! {
     UnsupportedChange,
     OrderFailed,
     InsufficientFunds,
+    // Stalled: workload identity
+    ServiceAccountNotFound,
+    TokenRequestForbidden,
+    IdentityRoleNotFound,
+    IdentityNotTrusted,
+    IdentityTokenRejected,
     // Events only
     OrderSubmitted,
     OrderOutcomeUnknown,
@@ -67,6 +73,7 @@ reasons! {
     StatusWriteFailed,
     SecretReadFailed,
     FinalizerUpdateFailed,
+    TokenRequestFailed,
 }
 
 impl Reason {

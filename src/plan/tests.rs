@@ -53,7 +53,8 @@ fn spec(kind: &'static Profile, size: Size, billing: BillingMode, policy: Manage
         provider,
         size,
         billing,
-        credentials_secret_ref: SecretRef { name: "creds".into() },
+        credentials_secret_ref: Some(SecretRef { name: "creds".into() }),
+        workload_identity: None,
         endpoint: None,
         management_policy: policy,
     }

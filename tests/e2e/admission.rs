@@ -19,6 +19,29 @@ fn valid() -> serde_json::Value {
     })
 }
 
+fn tencent_identity() -> serde_json::Value {
+    serde_json::json!({
+        "serviceAccountName": "natgw-cloud",
+        "tencent": {"providerId": "k8s-oidc", "roleArn": "qcs::cam::uin/100000000001:roleName/natgw", "durationSeconds": 3600},
+    })
+}
+
+fn huawei_identity() -> serde_json::Value {
+    serde_json::json!({
+        "serviceAccountName": "natgw-cloud",
+        "huawei": {"identityProviderId": "k8s-oidc", "domainId": "0b0e8d9f5a2c4b7e", "durationSeconds": 900},
+    })
+}
+
+/// `edit` on a valid object with a Tencent workload identity and no Secret.
+fn keyless(edit: impl FnOnce(&mut serde_json::Value) + 'static) -> Box<dyn FnOnce(&mut serde_json::Value)> {
+    Box::new(move |o| {
+        o["spec"].as_object_mut().unwrap().remove("credentialsSecretRef");
+        o["spec"]["workloadIdentity"] = tencent_identity();
+        edit(o)
+    })
+}
+
 /// Applies `edit` to a valid object and returns the API server's answer.
 async fn create_with(cluster: &Cluster, name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> Result<(), String> {
     let mut obj = valid();
@@ -49,6 +72,20 @@ async fn admission_accepts_valid_objects_and_names_the_field_it_rejects() {
     })
     .await
     .expect("real ids are accepted");
+    // Keyless: a ServiceAccount of the namespace instead of the Secret, for each cloud.
+    create_with(&cluster, "valid-tencent-identity", |o| {
+        o["spec"].as_object_mut().unwrap().remove("credentialsSecretRef");
+        o["spec"]["workloadIdentity"] = tencent_identity();
+    })
+    .await
+    .expect("a Tencent workload identity is accepted");
+    create_with(&cluster, "valid-huawei-identity", |o| {
+        o["spec"].as_object_mut().unwrap().remove("credentialsSecretRef");
+        o["spec"]["provider"] = serde_json::json!({"huawei": {"region": "cn-north-4"}});
+        o["spec"]["workloadIdentity"] = huawei_identity();
+    })
+    .await
+    .expect("a Huawei workload identity is accepted");
 
     // (name, edit, text the message must contain)
     type Edit = Box<dyn FnOnce(&mut serde_json::Value)>;
@@ -208,6 +245,82 @@ async fn admission_accepts_valid_objects_and_names_the_field_it_rejects() {
             "secret-too-long",
             Box::new(|o| o["spec"]["credentialsSecretRef"]["name"] = "a".repeat(254).into()),
             &["spec.credentialsSecretRef.name"],
+        ),
+        // One credential source, of the resource's own cloud and namespace.
+        (
+            "no-credentials",
+            Box::new(|o| o["spec"].as_object_mut().unwrap().remove("credentialsSecretRef").map(drop).unwrap_or(())),
+            &["spec", "set exactly one credential source", "credentialsSecretRef", "workloadIdentity"],
+        ),
+        (
+            "two-credential-sources",
+            Box::new(|o| o["spec"]["workloadIdentity"] = tencent_identity()),
+            &["spec", "set exactly one credential source"],
+        ),
+        (
+            "identity-of-the-other-cloud",
+            keyless(|o| o["spec"]["workloadIdentity"] = huawei_identity()),
+            &["spec.workloadIdentity", "must name the cloud of spec.provider"],
+        ),
+        (
+            "identity-of-both-clouds",
+            keyless(|o| o["spec"]["workloadIdentity"]["huawei"] = huawei_identity()["huawei"].clone()),
+            &["spec.workloadIdentity", "exactly one of workloadIdentity.tencent or workloadIdentity.huawei"],
+        ),
+        (
+            "identity-of-no-cloud",
+            keyless(|o| {
+                o["spec"]["workloadIdentity"].as_object_mut().unwrap().remove("tencent").map(drop).unwrap_or(())
+            }),
+            &["spec.workloadIdentity", "exactly one of workloadIdentity.tencent or workloadIdentity.huawei"],
+        ),
+        (
+            "service-account-other-namespace",
+            keyless(|o| o["spec"]["workloadIdentity"]["serviceAccountName"] = "kube-system/default".into()),
+            &["spec.workloadIdentity.serviceAccountName", "name of a ServiceAccount in this namespace"],
+        ),
+        (
+            "service-account-empty",
+            keyless(|o| o["spec"]["workloadIdentity"]["serviceAccountName"] = "".into()),
+            &["spec.workloadIdentity.serviceAccountName", "must not be empty"],
+        ),
+        (
+            "role-arn-shape",
+            keyless(|o| {
+                o["spec"]["workloadIdentity"]["tencent"]["roleArn"] =
+                    "qcs::cam::uin/12x:role/4611686018427397919".into()
+            }),
+            &["spec.workloadIdentity.tencent.roleArn", "qcs::cam::uin/<account uin>:roleName/<role name>"],
+        ),
+        (
+            "provider-id-shape",
+            keyless(|o| o["spec"]["workloadIdentity"]["tencent"]["providerId"] = "a b".into()),
+            &["spec.workloadIdentity.tencent.providerId"],
+        ),
+        (
+            "tencent-duration-too-long",
+            keyless(|o| o["spec"]["workloadIdentity"]["tencent"]["durationSeconds"] = serde_json::json!(43201)),
+            &["spec.workloadIdentity.tencent.durationSeconds"],
+        ),
+        (
+            "huawei-idp-header",
+            Box::new(|o| {
+                o["spec"].as_object_mut().unwrap().remove("credentialsSecretRef");
+                o["spec"]["provider"] = serde_json::json!({"huawei": {"region": "cn-north-4"}});
+                o["spec"]["workloadIdentity"] = huawei_identity();
+                o["spec"]["workloadIdentity"]["huawei"]["identityProviderId"] = "idp\r\nX-Evil: 1".into();
+            }),
+            &["spec.workloadIdentity.huawei.identityProviderId", "letters, digits"],
+        ),
+        (
+            "huawei-duration-too-short",
+            Box::new(|o| {
+                o["spec"].as_object_mut().unwrap().remove("credentialsSecretRef");
+                o["spec"]["provider"] = serde_json::json!({"huawei": {"region": "cn-north-4"}});
+                o["spec"]["workloadIdentity"] = huawei_identity();
+                o["spec"]["workloadIdentity"]["huawei"]["durationSeconds"] = serde_json::json!(899);
+            }),
+            &["spec.workloadIdentity.huawei.durationSeconds"],
         ),
         (
             "missing-size",

@@ -115,12 +115,15 @@ fn triples(list: &[(&str, &str, &[&str], &str)]) -> BTreeSet<Grant> {
 }
 
 /// What the operator calls: watched NatGateways, status by server-side apply, events.k8s.io
-/// Events. tests/e2e/rbac.rs runs the binary with exactly this.
+/// Events, ServiceAccount tokens for workload identities. tests/e2e/rbac.rs runs the binary with
+/// exactly this.
 const OPERATOR_RULES: &[(&str, &str, &[&str], &str)] = &[
     // patch: the unpaid-order finalizer only.
     ("natgw.io", "natgateways", &["get", "list", "watch", "patch"], ""),
     ("natgw.io", "natgateways/status", &["get", "patch"], ""),
     ("events.k8s.io", "events", &["create", "patch"], ""),
+    // TokenRequest only: no get or list of ServiceAccounts.
+    ("", "serviceaccounts/token", &["create"], ""),
 ];
 /// Credential Secrets where the operator watches them (deploy/namespaced/, deploy/all-secrets/).
 const SECRET_WATCH_RULES: &[(&str, &str, &[&str], &str)] = &[("", "secrets", &["get", "list", "watch"], "")];

@@ -38,3 +38,4 @@ mod metrics;
 mod rbac;
 mod startup;
 mod tenancy;
+mod workload_identity;

@@ -183,6 +183,8 @@ async fn cluster_wide_rbac_runs_the_operator_and_grants_nothing_else() {
         &["watch", "secrets", "--all-namespaces"],
         &["create", "events.events.k8s.io", "-n", ns],
         &["patch", "events.events.k8s.io", "-n", ns],
+        // workloadIdentity: a token of a ServiceAccount of the resource's namespace.
+        &["create", "serviceaccounts", "--subresource=token", "-n", ns],
         &["create", "leases.coordination.k8s.io", "-n", SA_NAMESPACE],
         &["get", LEASE, "-n", SA_NAMESPACE],
         &["update", LEASE, "-n", SA_NAMESPACE],
@@ -212,7 +214,15 @@ async fn cluster_wide_rbac_runs_the_operator_and_grants_nothing_else() {
         &["list", "pods", "--all-namespaces"],
         &["get", "configmaps", "-n", ns],
         &["list", "customresourcedefinitions.apiextensions.k8s.io"],
-        &["create", "serviceaccounts", "--subresource=token", "-n", SA_NAMESPACE],
+        // Tokens only: ServiceAccounts themselves are neither read nor changed.
+        &["get", "serviceaccounts", "-n", ns],
+        &["list", "serviceaccounts", "--all-namespaces"],
+        &["watch", "serviceaccounts", "-n", ns],
+        &["create", "serviceaccounts", "-n", ns],
+        &["update", "serviceaccounts", "-n", ns],
+        &["patch", "serviceaccounts", "-n", ns],
+        &["delete", "serviceaccounts", "-n", ns],
+        &["get", "serviceaccounts", "--subresource=token", "-n", ns],
         &["impersonate", "users"],
         &["escalate", "clusterroles.rbac.authorization.k8s.io"],
         &["*", "*"],
@@ -235,8 +245,12 @@ async fn default_install_reads_only_the_secrets_a_namespace_granted() {
         &["watch", "natgateways.natgw.io", "--all-namespaces"],
         &["patch", "natgateways.natgw.io", "--subresource=status", "-n", ns],
         &["create", "events.events.k8s.io", "-n", ns],
+        &["create", "serviceaccounts", "--subresource=token", "-n", ns],
     ];
     let no: &[&[&str]] = &[
+        &["get", "serviceaccounts", "-n", ns],
+        &["list", "serviceaccounts", "--all-namespaces"],
+        &["create", "serviceaccounts", "-n", ns],
         &["get", "secrets", "-n", ns],
         &["get", "secrets/tencent-creds", "-n", ns],
         &["list", "secrets", "-n", ns],
@@ -272,8 +286,12 @@ async fn namespaced_rbac_runs_the_operator_in_its_namespace_only() {
         &["watch", "secrets", "-n", SA_NAMESPACE],
         &["create", "events.events.k8s.io", "-n", SA_NAMESPACE],
         &["update", LEASE, "-n", SA_NAMESPACE],
+        &["create", "serviceaccounts", "--subresource=token", "-n", SA_NAMESPACE],
     ];
     let no: &[&[&str]] = &[
+        &["create", "serviceaccounts", "--subresource=token", "-n", other],
+        &["get", "serviceaccounts", "-n", SA_NAMESPACE],
+        &["list", "serviceaccounts", "-n", SA_NAMESPACE],
         &["list", "natgateways.natgw.io", "--all-namespaces"],
         &["list", "natgateways.natgw.io", "-n", other],
         &["get", "secrets", "-n", other],

@@ -147,6 +147,7 @@ fn health_tests_cover_every_condition_reason() {
     ];
     const STALLED: &[&str] = &[
         "SecretNotFound",
+        "ServiceAccountNotFound",
         "CredentialsInvalid",
         "GatewayNotFound",
         "GatewayUnavailable",

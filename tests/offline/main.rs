@@ -14,5 +14,6 @@ mod crd;
 mod federation_sim;
 mod huawei_conformance;
 mod huawei_sim;
+mod identity_exchange;
 mod tencent_conformance;
 mod tencent_sim;

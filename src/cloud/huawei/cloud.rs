@@ -2,16 +2,19 @@
 
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
+
 use crate::{
     api::{BillingMode, NatGatewaySpec, Size},
     cloud::{
-        Capacity, CloudError, Credentials, GatewayRef, Provider,
+        Capacity, CloudError, Credentials, ErrorKind, GatewayRef, Provider, Refusal,
+        identity::{ExchangeError, ExchangeRequest, Temporary},
         profile::{Downsize, Profile, SecretKeys},
         registry::{Cloud, Selected, Shared},
     },
 };
 
-use super::HuaweiClient;
+use super::{HuaweiClient, federation};
 
 /// `spec.provider.huawei`.
 pub struct Huawei;
@@ -102,6 +105,24 @@ impl Cloud for Huawei {
             credentials,
         )?;
         Ok(Arc::new(client.with_limiter(shared.limiter)))
+    }
+
+    /// IAM: `spec.endpoint` when set (it serves IAM for the client too), else the region's.
+    fn identity_endpoint(&self, selected: &Selected) -> Option<String> {
+        Some(match &selected.endpoint {
+            Some(e) => e.clone(),
+            None => format!("https://iam.{}.myhuaweicloud.com", selected.gateway.region),
+        })
+    }
+
+    fn exchange<'a>(&'a self, request: ExchangeRequest<'a>) -> BoxFuture<'a, Result<Temporary, ExchangeError>> {
+        Box::pin(async move {
+            let identity = request.identity.huawei.as_ref().ok_or_else(|| {
+                CloudError::new(ErrorKind::InvalidRequest, "spec.workloadIdentity.huawei is not set")
+                    .with_refusal(Refusal::InvalidSpec)
+            })?;
+            federation::exchange(&request, identity).await
+        })
     }
 }
 

@@ -12,6 +12,7 @@
 
 mod cloud;
 pub mod errors;
+pub mod federation;
 pub mod sign;
 pub mod wire;
 

@@ -2,16 +2,19 @@
 
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
+
 use crate::{
     api::{NatGatewaySpec, Size, TencentApi},
     cloud::{
-        Capacity, CloudError, Credentials, GatewayRef, Provider,
+        Capacity, CloudError, Credentials, ErrorKind, GatewayRef, Provider, Refusal,
+        identity::{ExchangeError, ExchangeRequest, Temporary},
         profile::{Downsize, Profile, SecretKeys},
         registry::{Cloud, Selected, Shared},
     },
 };
 
-use super::TencentClient;
+use super::{TencentClient, sts};
 
 /// `spec.provider.tencent`.
 pub struct Tencent;
@@ -45,6 +48,9 @@ const BASE: Profile = Profile {
         "https://vpc.{region}.tencentcloudapi.com",
         // API 2.0 (legacy, HTTPS only).
         "https://vpc.api.qcloud.com",
+        // STS, where a workload identity's token goes (AssumeRoleWithWebIdentity).
+        "https://sts.tencentcloudapi.com",
+        "https://sts.{region}.tencentcloudapi.com",
     ],
 };
 
@@ -104,6 +110,20 @@ impl Cloud for Tencent {
             credentials,
         )?;
         Ok(Arc::new(client.with_limiter(shared.limiter).with_sweeps(shared.sweep_max_age)))
+    }
+
+    fn identity_endpoint(&self, selected: &Selected) -> Option<String> {
+        Some(sts::endpoint_for(selected.endpoint.as_deref()))
+    }
+
+    fn exchange<'a>(&'a self, request: ExchangeRequest<'a>) -> BoxFuture<'a, Result<Temporary, ExchangeError>> {
+        Box::pin(async move {
+            let identity = request.identity.tencent.as_ref().ok_or_else(|| {
+                CloudError::new(ErrorKind::InvalidRequest, "spec.workloadIdentity.tencent is not set")
+                    .with_refusal(Refusal::InvalidSpec)
+            })?;
+            sts::assume_role_with_web_identity(&request, identity).await
+        })
     }
 }
 

@@ -6,6 +6,7 @@
 mod cloud;
 mod errors;
 pub mod sign;
+pub mod sts;
 mod v2;
 mod v3;
 
