@@ -15,7 +15,7 @@ use crate::{
 
 /// How the simulators read this API server's discovery: its own address, CA and admin token,
 /// from the kubeconfig the test environment wrote.
-fn discovery(cluster: &Cluster) -> OidcConfig {
+pub(crate) fn discovery(cluster: &Cluster) -> OidcConfig {
     let text = std::fs::read_to_string(&cluster.env.kubeconfig).expect("kubeconfig readable");
     let kubeconfig: Value = serde_yaml::from_str(&text).expect("kubeconfig is YAML");
     let ca = kubeconfig["clusters"][0]["cluster"]["certificate-authority-data"].as_str().expect("CA in kubeconfig");

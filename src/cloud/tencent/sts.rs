@@ -128,6 +128,9 @@ pub fn parse(status: reqwest::StatusCode, bytes: &[u8]) -> Result<Temporary, Exc
 /// shared API 3.0 classification (`RequestLimitExceeded` is throttling, retried).
 fn classify(code: &str, message: &str, request_id: Option<String>) -> ExchangeError {
     let refused = match code {
+        // The action's documented code for a role the provider does not know is
+        // InternalError.GetRoleError; ResourceNotFound.RoleNotFound is STS's general one.
+        "InternalError.GetRoleError" => Some(Refused::UnknownRole),
         c if c.starts_with("ResourceNotFound") => Some(Refused::UnknownRole),
         c if c.starts_with("UnauthorizedOperation") => Some(Refused::SubjectNotTrusted),
         "InvalidParameter.WebIdentityTokenError" => Some(Refused::TokenRejected),
@@ -217,6 +220,7 @@ mod tests {
             ExchangeError::Call(_) => None,
         };
         assert_eq!(reason("ResourceNotFound.RoleNotFound"), Some(Refused::UnknownRole));
+        assert_eq!(reason("InternalError.GetRoleError"), Some(Refused::UnknownRole));
         assert_eq!(reason("UnauthorizedOperation"), Some(Refused::SubjectNotTrusted));
         assert_eq!(reason("InvalidParameter.WebIdentityTokenError"), Some(Refused::TokenRejected));
         match refused("RequestLimitExceeded") {
