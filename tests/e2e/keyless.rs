@@ -92,6 +92,21 @@ async fn a_namespace_acts_with_its_own_role_only_and_expired_credentials_are_ref
         sim.requests().into_iter().filter(|r| r.action != "AssumeRoleWithWebIdentity" && r.outcome != "ok").collect();
     assert!(failed.is_empty(), "calls failed around the refresh: {failed:?}");
 
+    // The ServiceAccount deleted: once its credentials expire, the next change stalls with the
+    // reason and orders nothing; created again, the change goes through.
+    a.kubectl(&["delete", "serviceaccount", SA]);
+    tokio::time::sleep(LIFETIME + Duration::from_secs(1)).await;
+    let small = json!({"spec": {"size": "Small"}});
+    a.natgws().patch("gw", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(small)).await.unwrap();
+    a.wait_for("gw", Duration::from_secs(60), |o| {
+        condition(o, "Stalled").is_some_and(|(s, r)| s == "True" && r == "ServiceAccountNotFound")
+    })
+    .await;
+    assert_eq!(orders("nat-keyless-a").len(), 2, "no order without credentials");
+    a.kubectl(&["create", "serviceaccount", SA]);
+    a.wait_for("gw", Duration::from_secs(60), |o| ready(o) && o.metadata.generation == Some(3)).await;
+    assert_eq!(orders("nat-keyless-a").len(), 3);
+
     // No ServiceAccount token, temporary key or session token in status or Events.
     for (cluster, status) in
         [(&a, serde_json::to_string(&done.status).unwrap()), (&b, serde_json::to_string(&stalled.status).unwrap())]
@@ -106,4 +121,56 @@ async fn a_namespace_acts_with_its_own_role_only_and_expired_credentials_are_ref
     }
     controller_a.stop().await;
     controller_b.stop().await;
+}
+
+/// Huawei: the ServiceAccount token federated at the simulated IAM (`X-Idp-Id`), temporary
+/// AK/SK and security token for the project lookup, the billing order at BSS and the resize.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huawei_federation_takes_a_gateway_to_prepaid_and_medium() {
+    use natgw_sim::huawei::{HuaweiSim, HuaweiSimConfig, SimProject};
+    let cluster = Cluster::start("keyless-hw").await;
+    let sim = HuaweiSim::start(HuaweiSimConfig {
+        projects: vec![SimProject { id: "proj-keyless".into(), name: "cn-north-4".into() }],
+        change_time: Duration::from_millis(1500),
+        order_time: Duration::from_millis(1500),
+        federation: FederationConfig {
+            oidc: Some(discovery(&cluster)),
+            trust_rules: vec![TrustRule {
+                provider_id: "k8s-idp".into(),
+                role_arn: None,
+                audience: "natgw-operator".into(),
+                subjects: vec![format!("system:serviceaccount:{}:{SA}", cluster.namespace)],
+            }],
+            max_credential_lifetime: None,
+        },
+        ..HuaweiSimConfig::default()
+    })
+    .await
+    .unwrap();
+    sim.seed_gateway(support::huawei_gateway("hw-keyless", "proj-keyless", "1"));
+    let url = sim.http_url.clone();
+    let connector =
+        Arc::new(CloudConnector::new(reqwest::Client::new()).with_endpoint_policy(allow_endpoints(&[&url])));
+    let controller = cluster.run_controller(connector, Duration::from_millis(300));
+    cluster.kubectl(&["create", "serviceaccount", SA]);
+    cluster
+        .create_natgw(
+            "gw",
+            json!({
+                "gatewayId": "hw-keyless", "size": "Medium", "endpoint": url,
+                "provider": {"huawei": {"region": "cn-north-4"}},
+                "billing": {"mode": "Prepaid", "prepaid": {"periodUnit": "Month", "periods": 1, "autoPay": true}},
+                "workloadIdentity": {"serviceAccountName": SA, "huawei": {"identityProviderId": "k8s-idp"}},
+            }),
+        )
+        .await;
+    let done = cluster.wait_for("gw", Duration::from_secs(60), ready).await;
+    let observed = done.status.unwrap().observed.unwrap();
+    assert_eq!(
+        (observed.size, observed.billing_mode),
+        (Some(Size::Medium), Some(natgw_operator::api::BillingMode::Prepaid))
+    );
+    let orders: Vec<String> = sim.core().ledger.orders().into_iter().map(|o| o.action).collect();
+    assert_eq!(orders.len(), 2, "one billing order and one resize: {orders:?}");
+    controller.stop().await;
 }
