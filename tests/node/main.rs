@@ -69,7 +69,8 @@ async fn deploy_on_a_real_node() {
     .unwrap();
     let endpoint = tencent.https_url.clone().unwrap();
     let client = node.env.client().await.unwrap();
-    let t = Test { node: &node, client, tencent: &tencent, endpoint, ca: tls.ca_pem().to_owned() };
+    let files = tempfile::Builder::new().prefix("natgw-node-test-").tempdir().unwrap();
+    let t = Test { node: &node, client, tencent: &tencent, endpoint, ca: tls.ca_pem().to_owned(), files };
 
     t.cluster_wide_install().await;
     t.namespaced_install().await;
@@ -112,6 +113,8 @@ struct Test<'a> {
     tencent: &'a TencentSimHandle,
     endpoint: String,
     ca: String,
+    /// Files kubectl reads (objects, the simulators' CA); removed with the test.
+    files: tempfile::TempDir,
 }
 
 impl Test<'_> {
@@ -286,7 +289,7 @@ impl Test<'_> {
         self.kubectl(&["wait", "--for=condition=Established", "crd/natgateways.natgw.io", "--timeout=30s"]);
         // The namespace comes with the install, but the CA's ConfigMap must exist for the pods.
         let _ = self.node.kubectl(&["create", "namespace", OPERATOR_NS]);
-        let ca = write_temp("sim-ca.pem", &self.ca);
+        let ca = self.write("sim-ca.pem", &self.ca);
         self.kubectl(&["create", "configmap", "natgw-sim-ca", "-n", OPERATOR_NS, &format!("--from-file=ca.pem={ca}")]);
         self.kubectl(&["apply", "-k", &overlay_dir(overlay)]);
     }
@@ -444,8 +447,15 @@ impl Test<'_> {
         self.apply_json(&obj);
     }
 
+    /// Writes `text` to this test's file `name` and returns its path.
+    fn write(&self, name: &str, text: &str) -> String {
+        let path = self.files.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+
     fn apply_json(&self, obj: &Value) {
-        let file = write_temp("object.json", &obj.to_string());
+        let file = self.write("object.json", &obj.to_string());
         self.kubectl(&["apply", "-f", &file]);
     }
 
@@ -553,14 +563,6 @@ fn unix_ms_at(instant: Instant) -> u64 {
 
 fn overlay_dir(name: &str) -> String {
     format!("{}/tests/node/overlays/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Writes `text` to a fresh temporary file (kept until the process ends) and returns its path.
-fn write_temp(name: &str, text: &str) -> String {
-    let dir = tempfile::Builder::new().prefix("natgw-node-test-").tempdir().unwrap().keep();
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
 }
 
 /// The operator image as an OCI archive: `NATGW_IMAGE_ARCHIVE` (.ci/run builds it first), else
