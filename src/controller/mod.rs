@@ -21,6 +21,7 @@ use kube::{
     runtime::{
         Controller, WatchStreamExt,
         controller::Action,
+        predicates,
         reflector::{self, ObjectRef, Store},
         watcher,
     },
@@ -230,10 +231,13 @@ pub async fn run(
         // managedFields (one entry per field manager, status writes included) and annotations
         // (kubectl's last-applied-configuration copies the whole object) are never read:
         // dropping them keeps the cache of every NatGateway small.
-        watcher::watcher(natgws, watcher::Config::default().any_semantic()).modify(|g| {
-            g.managed_fields_mut().clear();
-            g.annotations_mut().clear();
-        }),
+        watcher::watcher(natgws, watcher::Config::default().any_semantic())
+            .modify(|g| {
+                g.managed_fields_mut().clear();
+                g.annotations_mut().clear();
+            })
+            // Without it a watch whose API server is down reconnects in a hot loop.
+            .default_backoff(),
     )
     .inspect(move |event| match event {
         Ok(watcher::Event::InitDone) => readiness.synced(),
@@ -273,7 +277,11 @@ pub async fn run(
             };
             cache.credentials.saw(&secret.namespace().unwrap_or_default(), &secret.name_any(), version.as_deref());
         })
-        .touched_objects();
+        .default_backoff()
+        .touched_objects()
+        // A re-list after a watch outage repeats every Secret unchanged: only a new version
+        // (created, rotated, deleted) is worth a reconcile of the resources that name it.
+        .predicate_filter(predicates::resource_version, Default::default());
     let controller = if ctx.config.secret_access == SecretAccess::Granted {
         // Granted mode may not list Secrets: credentials are read with GETs (credentials.rs).
         controller
