@@ -7,6 +7,7 @@ pub mod controller;
 pub mod failpoint;
 pub mod fence;
 pub mod health;
+pub mod import;
 pub mod leader;
 pub mod metrics;
 pub mod plan;

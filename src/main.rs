@@ -37,6 +37,58 @@ enum Command {
     Crd,
     /// Run the controller against the cluster of the current kubeconfig or service account.
     Run(Box<RunArgs>),
+    /// List the NAT gateways of one cloud account and region and print a NatGateway manifest
+    /// for each (managementPolicy Observe, the size and billing the cloud reports).
+    Import(Box<ImportArgs>),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CloudName {
+    Tencent,
+    Huawei,
+}
+
+#[derive(clap::Args)]
+struct ImportArgs {
+    #[arg(long, value_enum)]
+    cloud: CloudName,
+    /// Region, e.g. ap-guangzhou or cn-north-4.
+    #[arg(long)]
+    region: String,
+    /// Tencent Cloud: only this VPC's gateways.
+    #[arg(long)]
+    vpc_id: Option<String>,
+    /// Huawei Cloud: this project's gateways (else the region's project, looked up with IAM).
+    #[arg(long)]
+    project_id: Option<String>,
+    /// A cloud endpoint to list from instead of the documented one (a private endpoint); the
+    /// manifests name it too, so the operator's installer must allow-list it.
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// Allow a plain-HTTP --endpoint (credentials and signatures then cross the network in clear).
+    #[arg(long)]
+    allow_http: bool,
+    /// Allow an --endpoint on a loopback, link-local or private address.
+    #[arg(long)]
+    allow_private_endpoints: bool,
+    /// Extra CA certificates (PEM) to trust for --endpoint.
+    #[arg(long)]
+    extra_ca: Option<PathBuf>,
+    /// Read the credentials from this Secret (NAMESPACE/NAME, with the current kubeconfig)
+    /// instead of the environment (TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY /
+    /// TENCENTCLOUD_SECURITY_TOKEN, or HUAWEICLOUD_SDK_AK / HUAWEICLOUD_SDK_SK /
+    /// HUAWEICLOUD_SDK_SECURITY_TOKEN / HUAWEICLOUD_SDK_DOMAIN_ID).
+    #[arg(long, value_name = "NAMESPACE/NAME")]
+    credentials_secret: Option<String>,
+    /// Namespace of the manifests (default: the --credentials-secret's).
+    #[arg(long)]
+    namespace: Option<String>,
+    /// The Secret the manifests name in credentialsSecretRef (default: the --credentials-secret's name).
+    #[arg(long)]
+    secret_name: Option<String>,
+    /// managementPolicy of the manifests: Observe reports drift and never orders.
+    #[arg(long, default_value = "Observe", value_parser = ["Observe", "Manage"])]
+    management_policy: String,
 }
 
 #[derive(clap::Args)]
@@ -132,6 +184,7 @@ async fn main() -> ExitCode {
             Ok(())
         }
         Command::Run(args) => run(*args).await,
+        Command::Import(args) => import(*args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -191,6 +244,68 @@ async fn run(args: RunArgs) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())
+}
+
+async fn import(args: ImportArgs) -> Result<(), String> {
+    let secret = args
+        .credentials_secret
+        .as_deref()
+        .map(|s| s.split_once('/').ok_or(format!("--credentials-secret {s:?} must be NAMESPACE/NAME")))
+        .transpose()?;
+    let namespace = args.namespace.as_deref().or(secret.map(|(ns, _)| ns));
+    let secret_name = args.secret_name.as_deref().or(secret.map(|(_, name)| name)).ok_or(
+        "say which Secret the manifests name: --secret-name NAME (or read the credentials from it with --credentials-secret NAMESPACE/NAME)",
+    )?;
+    let provider = match args.cloud {
+        CloudName::Tencent => serde_json::json!({"tencent": {"region": args.region, "vpcId": args.vpc_id}}),
+        CloudName::Huawei => serde_json::json!({"huawei": {"region": args.region, "projectId": args.project_id}}),
+    };
+    let template: natgw_operator::api::NatGatewaySpec = serde_json::from_value(serde_json::json!({
+        "gatewayId": natgw_operator::import::TEMPLATE_GATEWAY_ID,
+        "provider": provider,
+        "size": "Small",
+        "credentialsSecretRef": {"name": secret_name},
+        "endpoint": args.endpoint,
+        "managementPolicy": args.management_policy,
+    }))
+    .map_err(|e| format!("invalid arguments: {e}"))?;
+    let allowed: Vec<String> = args.endpoint.iter().cloned().collect();
+    let endpoints = cloud::endpoints::EndpointPolicy::new(&allowed, args.allow_http, args.allow_private_endpoints)
+        .map_err(|e| e.to_string())?;
+    let http = cloud::http::client(args.extra_ca.as_deref()).map_err(|e| e.to_string())?;
+    let connector = cloud::connect::CloudConnector::new(http).with_endpoint_policy(endpoints);
+    let keys = cloud::Connector::select(&connector, &template).map_err(|e| e.to_string())?.profile;
+    let credentials = match secret {
+        Some((ns, name)) => {
+            let client = kube::Client::try_default()
+                .await
+                .map_err(|e| format!("cannot reach the Kubernetes API to read the Secret ({e}); set KUBECONFIG"))?;
+            controller::read_secret(&client, ns, name, keys.secret_keys).await.map_err(|e| e.to_string())?
+        }
+        None => {
+            let var = |k: &str| Ok(std::env::var(k).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()));
+            cloud::Credentials::from_keys(keys.env_keys, var)?.ok_or_else(|| {
+                format!(
+                    "no credentials: set {} and {} (or read them from a Secret with --credentials-secret NAMESPACE/NAME)",
+                    keys.env_keys.key_id, keys.env_keys.secret
+                )
+            })?
+        }
+    };
+    let imported = natgw_operator::import::import(&connector, &template, namespace, credentials)
+        .await
+        .map_err(|e| format!("cannot list the gateways: {e}"))?;
+    print!("{}", natgw_operator::import::to_yaml(&imported.manifests));
+    for s in &imported.skipped {
+        eprintln!("skipped {}: {}", s.id, s.why);
+    }
+    eprintln!(
+        "{} manifests, {} skipped, {} list calls",
+        imported.manifests.len(),
+        imported.skipped.len(),
+        imported.pages
+    );
+    Ok(())
 }
 
 /// Resolves on SIGTERM (Kubernetes stopping the pod) or Ctrl-C. The SIGTERM handler is

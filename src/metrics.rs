@@ -64,6 +64,7 @@ pub enum CloudAction {
     ChangeBilling,
     OrderStatus,
     FindOpenOrder,
+    List,
 }
 
 impl CloudAction {
@@ -74,6 +75,7 @@ impl CloudAction {
             CloudAction::ChangeBilling => "change_billing",
             CloudAction::FindOpenOrder => "find_open_order",
             CloudAction::OrderStatus => "order_status",
+            CloudAction::List => "list",
         }
     }
 }

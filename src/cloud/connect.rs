@@ -14,8 +14,8 @@ use async_trait::async_trait;
 use futures::future::BoxFuture;
 
 use super::{
-    Capacity, CloudError, Connector, Credentials, ErrorKind, GatewayRef, Observed, OrderState, OrderTicket, Profile,
-    Provider, Refusal, Registry, SecretValue, Selected,
+    Capacity, CloudError, Connector, Credentials, ErrorKind, GatewayRef, Listed, Listing, Observed, OrderState,
+    OrderTicket, Place, Profile, Provider, Refusal, Registry, SecretValue, Selected,
     endpoints::EndpointPolicy,
     identity::{ExchangeError, ExchangeRequest, Temporary},
     ratelimit::{AccountKey, AccountLimiters},
@@ -253,6 +253,20 @@ impl Provider for Scrubbed {
     async fn find_open_order(&self, gateway: &GatewayRef, action: OrderAction) -> Result<Option<String>, CloudError> {
         let id = self.inner.find_open_order(gateway, action).await.map_err(|e| self.error(e))?;
         Ok(id.map(|id| self.text(id)))
+    }
+
+    async fn list(&self, place: &Place) -> Result<Listing, CloudError> {
+        let listing = self.inner.list(place).await.map_err(|e| self.error(e))?;
+        let gateways = listing
+            .gateways
+            .into_iter()
+            .map(|g| Listed {
+                name: self.text(g.name),
+                observed: Observed { raw_state: self.text(g.observed.raw_state), ..g.observed },
+                ..g
+            })
+            .collect();
+        Ok(Listing { gateways, ..listing })
     }
 }
 

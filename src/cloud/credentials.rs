@@ -3,6 +3,8 @@
 
 use secrecy::{ExposeSecret as _, SecretString};
 
+use super::profile::SecretKeys;
+
 /// A secret string: readable only through [`SecretValue::expose`], zeroed when dropped.
 /// `secrecy` has no `Eq`/`Hash` (credentials key the client cache), hence this thin wrapper.
 #[derive(Clone)]
@@ -49,6 +51,29 @@ pub struct Credentials {
     pub session_token: Option<SecretValue>,
     /// Huawei account (domain) id, sent as `X-Domain-Id` on global calls such as BSS.
     pub domain_id: Option<String>,
+}
+
+impl Credentials {
+    /// The credentials a key-value source (a Secret's data, the environment) holds under `keys`;
+    /// `Ok(None)` when the key id or the secret is absent. `get` answers a key's trimmed,
+    /// non-empty value; its errors name keys, never values.
+    pub fn from_keys(
+        keys: SecretKeys,
+        get: impl Fn(&str) -> Result<Option<String>, String>,
+    ) -> Result<Option<Credentials>, String> {
+        let (Some(key_id), Some(secret)) = (get(keys.key_id)?, get(keys.secret)?) else {
+            return Ok(None);
+        };
+        Ok(Some(Credentials {
+            key_id,
+            secret: SecretValue::new(secret),
+            session_token: get(keys.token)?.map(SecretValue::new),
+            domain_id: match keys.domain_id {
+                Some(k) => get(k)?,
+                None => None,
+            },
+        }))
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,9 @@ use std::{future::Future, sync::Arc, time::Instant};
 
 use async_trait::async_trait;
 
-use super::{Capacity, CloudError, ErrorKind, GatewayRef, Observed, OrderState, OrderTicket, Profile, Provider};
+use super::{
+    Capacity, CloudError, ErrorKind, GatewayRef, Listing, Observed, OrderState, OrderTicket, Place, Profile, Provider,
+};
 use crate::{
     api::{OrderAction, Prepaid},
     metrics::{CloudAction, Metrics},
@@ -68,5 +70,9 @@ impl Provider for InstrumentedProvider {
 
     async fn find_open_order(&self, gateway: &GatewayRef, action: OrderAction) -> Result<Option<String>, CloudError> {
         self.observe(CloudAction::FindOpenOrder, self.inner.find_open_order(gateway, action)).await
+    }
+
+    async fn list(&self, place: &Place) -> Result<Listing, CloudError> {
+        self.observe(CloudAction::List, self.inner.list(place)).await
     }
 }

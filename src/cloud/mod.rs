@@ -46,6 +46,13 @@ pub struct GatewayRef {
     pub project_id: Option<String>,
 }
 
+impl GatewayRef {
+    /// No gateway yet, only where to look: for calls about a region (a project lookup, a list).
+    pub fn in_region(region: &str) -> GatewayRef {
+        GatewayRef { id: String::new(), region: region.to_owned(), vpc_id: None, project_id: None }
+    }
+}
+
 /// Coarse gateway state, from each cloud's own state words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum GatewayState {
@@ -74,6 +81,33 @@ pub struct OrderTicket {
     pub order_id: Option<String>,
     /// The request id of the accepted call, for the user and support tickets.
     pub request_id: Option<String>,
+}
+
+/// Where [`Provider::list`] looks: a region, and the narrower scopes a cloud has.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Place {
+    pub region: String,
+    /// Tencent: only this VPC's gateways.
+    pub vpc_id: Option<String>,
+    /// Huawei: this project (else the region's project, looked up).
+    pub project_id: Option<String>,
+}
+
+/// What [`Provider::list`] found, and how many list calls (pages) it took.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Listing {
+    pub gateways: Vec<Listed>,
+    pub pages: usize,
+}
+
+/// One gateway of a [`Provider::list`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub id: String,
+    /// The name given in the cloud's console (may be empty).
+    pub name: String,
+    pub vpc_id: Option<String>,
+    pub observed: Observed,
 }
 
 /// State of a cloud order.
@@ -128,6 +162,12 @@ pub trait Provider: Send + Sync {
         _action: crate::api::OrderAction,
     ) -> Result<Option<String>, CloudError> {
         Ok(None)
+    }
+
+    /// Every gateway of the account at `place`, read with the cloud's list call page by page
+    /// (never one read per gateway): what `natgw-operator import` turns into manifests.
+    async fn list(&self, _place: &Place) -> Result<Listing, CloudError> {
+        Err(CloudError::new(ErrorKind::Unsupported, format!("{} cannot list NAT gateways", self.profile().name)))
     }
 }
 

@@ -20,6 +20,9 @@ pub struct Profile {
     pub billing_hint: fn(BillingMode) -> Option<&'static str>,
     pub downsize: Downsize,
     pub secret_keys: SecretKeys,
+    /// The environment variables the cloud's own SDKs and CLIs read credentials from, for
+    /// commands run outside the cluster (`natgw-operator import`).
+    pub env_keys: SecretKeys,
     /// Accounts are counted per cloud, not per API version: profiles with one `account` share a
     /// rate limiter and the allow-listed endpoints.
     pub account: &'static str,

@@ -17,7 +17,7 @@ use k8s_openapi::{ByteString, api::core::v1::Secret};
 use kube::{Api, Client, ResourceExt, runtime::controller::Action};
 
 use crate::{
-    cloud::{Credentials, SecretValue, endpoints::is_object_name, profile::SecretKeys},
+    cloud::{Credentials, endpoints::is_object_name, profile::SecretKeys},
     plan::Reason,
 };
 
@@ -184,6 +184,17 @@ impl Cache {
     }
 }
 
+/// The credentials in Secret `namespace/name` under `keys`, read once (for commands run outside
+/// the controller, such as `import`).
+pub async fn read_secret(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    keys: SecretKeys,
+) -> Result<Credentials, CredentialsError> {
+    read(client, namespace, name, keys).await.map(|(credentials, _)| credentials)
+}
+
 async fn read(
     client: &Client,
     namespace: &str,
@@ -229,23 +240,13 @@ fn parse(secret: &Secret, keys: SecretKeys) -> Result<Credentials, String> {
             if present.is_empty() { "no keys".to_owned() } else { present.join(", ") }
         )
     };
-    let (Some(key_id), Some(secret_value)) = (get(id_key)?, get(secret_key)?) else {
-        return Err(missing());
-    };
-    Ok(Credentials {
-        key_id,
-        secret: SecretValue::new(secret_value),
-        session_token: get(token_key)?.map(SecretValue::new),
-        domain_id: match domain_key {
-            Some(k) => get(k)?,
-            None => None,
-        },
-    })
+    Credentials::from_keys(keys, get)?.ok_or_else(missing)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cloud::SecretValue;
 
     fn secret(pairs: &[(&str, &str)]) -> Secret {
         Secret {

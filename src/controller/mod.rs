@@ -28,7 +28,7 @@ use kube::{
 };
 use tracing::{info, warn};
 
-pub use credentials::SecretAccess;
+pub use credentials::{CredentialsError, SecretAccess, read_secret};
 use events::{EventType, Recorder};
 
 use crate::{

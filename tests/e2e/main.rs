@@ -32,6 +32,7 @@ mod events;
 mod faults;
 mod federation;
 mod huawei_orders;
+mod import;
 mod keyless;
 mod kstatus;
 mod leader;

@@ -37,6 +37,13 @@ pub static PROFILE: Profile = Profile {
         token: "securityToken",
         domain_id: Some("domainId"),
     },
+    // huaweicloudsdkcore's EnvCredentialProvider.
+    env_keys: SecretKeys {
+        key_id: "HUAWEICLOUD_SDK_AK",
+        secret: "HUAWEICLOUD_SDK_SK",
+        token: "HUAWEICLOUD_SDK_SECURITY_TOKEN",
+        domain_id: Some("HUAWEICLOUD_SDK_DOMAIN_ID"),
+    },
     account: "huawei",
     rate_limits: RATE_LIMITS,
     endpoints: &[

@@ -25,8 +25,8 @@ use serde::{Serialize, de::DeserializeOwned};
 use crate::api::{BillingMode, OrderAction, PeriodUnit, Prepaid};
 use crate::cloud::ratelimit::read_with_retries;
 use crate::cloud::{
-    Capacity, CloudError, Credentials, ErrorKind, GatewayRef, GatewayState, Observed, OrderState, OrderTicket,
-    Provider,
+    Capacity, CloudError, Credentials, ErrorKind, GatewayRef, GatewayState, Listed, Listing, Observed, OrderState,
+    OrderTicket, Place, Provider,
     batch::{self, Batcher},
     profile::Profile,
     ratelimit::RateLimiter,
@@ -164,20 +164,12 @@ impl HuaweiClient {
             return Ok(found);
         }
         let mut missing: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
-        let path = format!("/v2/{project}/nat_gateways");
         let mut marker: Option<String> = None;
         while !missing.is_empty() {
-            let mut query = vec![("limit".to_owned(), LIST_PAGE.to_string())];
-            if let Some(m) = &marker {
-                query.push(("marker".to_owned(), m.clone()));
-            }
-            let answer = self
-                .call("ListNatGateways", Method::GET, &self.nat, &path, &query, Scope::Project(project), None)
-                .await?;
-            let page: wire::NatGateways = Self::decode(&answer, "ListNatGateways")?;
-            let listed = page.nat_gateways.len();
-            marker = page.nat_gateways.last().map(|g| g.id.clone());
-            for gw in page.nat_gateways {
+            let page = self.list_page(project, marker.as_deref()).await?;
+            let listed = page.len();
+            marker = page.last().map(|g| g.id.clone());
+            for gw in page {
                 if missing.remove(gw.id.as_str()) {
                     found.insert(gw.id.clone(), gw);
                 }
@@ -187,6 +179,18 @@ impl HuaweiClient {
             }
         }
         Ok(found)
+    }
+
+    /// One `ListNatGateways` page: up to 2,000 gateways after `marker` (the previous page's last).
+    async fn list_page(&self, project: &str, marker: Option<&str>) -> Result<Vec<wire::NatGateway>, CloudError> {
+        let path = format!("/v2/{project}/nat_gateways");
+        let mut query = vec![("limit".to_owned(), LIST_PAGE.to_string())];
+        if let Some(m) = marker {
+            query.push(("marker".to_owned(), m.to_owned()));
+        }
+        let answer =
+            self.call("ListNatGateways", Method::GET, &self.nat, &path, &query, Scope::Project(project), None).await?;
+        Ok(Self::decode::<wire::NatGateways>(&answer, "ListNatGateways")?.nat_gateways)
     }
 
     /// Waits for a token of `action` (the API's name, as rate limits know it), signs and sends
@@ -601,6 +605,27 @@ impl Provider for HuaweiClient {
             }
         }
         Ok(None)
+    }
+
+    async fn list(&self, place: &Place) -> Result<Listing, CloudError> {
+        let scope = GatewayRef { project_id: place.project_id.clone(), ..GatewayRef::in_region(&place.region) };
+        let project = self.project_id(&scope).await?;
+        let mut listing = Listing::default();
+        loop {
+            let marker = listing.gateways.last().map(|g| g.id.clone());
+            let page = read_with_retries(|| self.list_page(&project, marker.as_deref())).await?;
+            listing.pages += 1;
+            let full = page.len() >= LIST_PAGE;
+            listing.gateways.extend(page.into_iter().map(|gw| Listed {
+                observed: observe(&gw),
+                vpc_id: Some(gw.router_id).filter(|v| !v.is_empty()),
+                name: gw.name,
+                id: gw.id,
+            }));
+            if !full {
+                return Ok(listing);
+            }
+        }
     }
 }
 

@@ -40,6 +40,14 @@ const BASE: Profile = Profile {
     billing_hint: |_| None,
     downsize: Downsize::InPlace,
     secret_keys: SecretKeys { key_id: "secretId", secret: "secretKey", token: "token", domain_id: None },
+    // tencentcloud-sdk-python's EnvironmentVariableCredential; the token as Tencent's Terraform
+    // provider names it.
+    env_keys: SecretKeys {
+        key_id: "TENCENTCLOUD_SECRET_ID",
+        secret: "TENCENTCLOUD_SECRET_KEY",
+        token: "TENCENTCLOUD_SECURITY_TOKEN",
+        domain_id: None,
+    },
     account: "tencent",
     rate_limits: RATE_LIMITS,
     endpoints: &[

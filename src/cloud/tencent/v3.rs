@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{
     api::BillingMode,
-    cloud::{Capacity, CloudError, ErrorKind, GatewayState, Observed, OrderTicket},
+    cloud::{Capacity, CloudError, ErrorKind, GatewayState, Listed, Listing, Observed, OrderTicket},
 };
 
 const VERSION: &str = "2017-03-12";
@@ -107,15 +107,36 @@ impl TencentClient {
         let mut found = HashMap::new();
         for g in response.get("NatGatewaySet").and_then(Value::as_array).into_iter().flatten() {
             let id = g.get("NatGatewayId").and_then(Value::as_str).unwrap_or_default();
-            let observed = observed(g).ok_or_else(|| {
-                CloudError::new(
-                    ErrorKind::Transient,
-                    format!("Tencent Cloud's description of NAT gateway {id} lacks State or MaxConcurrentConnection"),
-                )
-            })?;
+            let observed = observed(g).ok_or_else(|| incomplete(id))?;
             found.insert(id.to_owned(), observed);
         }
         Ok(found)
+    }
+
+    /// The region's gateways (one VPC's when `vpc_id` is set), 100 per `DescribeNatGateways`
+    /// page until `TotalCount` is reached.
+    pub(super) async fn v3_list(&self, vpc_id: Option<&str>) -> Result<Listing, CloudError> {
+        let mut listing = Listing::default();
+        loop {
+            let mut params = json!({ "Offset": listing.gateways.len(), "Limit": IDS_PER_CALL });
+            if let Some(vpc) = vpc_id {
+                params["Filters"] = json!([{ "Name": "vpc-id", "Values": [vpc] }]);
+            }
+            let response = self.v3_call("DescribeNatGateways", params).await?;
+            listing.pages += 1;
+            let page = response.get("NatGatewaySet").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+            for g in page {
+                let text = |field: &str| g.get(field).and_then(Value::as_str).unwrap_or_default().to_owned();
+                let id = text("NatGatewayId");
+                let observed = observed(g).ok_or_else(|| incomplete(&id))?;
+                let vpc_id = Some(text("VpcId")).filter(|v| !v.is_empty());
+                listing.gateways.push(Listed { name: text("NatGatewayName"), vpc_id, observed, id });
+            }
+            let total = response.get("TotalCount").and_then(Value::as_u64).unwrap_or(0) as usize;
+            if page.is_empty() || listing.gateways.len() >= total {
+                return Ok(listing);
+            }
+        }
     }
 
     pub(super) async fn v3_reset(&self, id: &str, connections: u64) -> Result<OrderTicket, CloudError> {
@@ -128,6 +149,13 @@ impl TencentClient {
             request_id: response.get("RequestId").and_then(Value::as_str).map(str::to_owned),
         })
     }
+}
+
+fn incomplete(id: &str) -> CloudError {
+    CloudError::new(
+        ErrorKind::Transient,
+        format!("Tencent Cloud's description of NAT gateway {id} lacks State or MaxConcurrentConnection"),
+    )
 }
 
 fn observed(g: &Value) -> Option<Observed> {
