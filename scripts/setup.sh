@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the tests, the demo and the image build need, idempotently, with progress:
-#  - Debian's lua5.1 (runs the Argo CD health script in Argo CD's Lua dialect) and binutils
-#    (`nm`, `size`: .ci/check-operator-binary reads the release binary's symbols; `readelf`:
+#  - Debian's binutils (`nm`, `size`: .ci/check-operator-binary reads the release binary's symbols; `readelf`:
 #    scripts/build-image.sh finds the libraries the binary loads),
 #  - the container tools: podman and runc build and run the image, containerd and the CNI
 #    plugins run it on the real-node tests' kubelet,
 #  - a Python venv with the official cloud SDKs (conformance tests),
-#  - etcd, kube-apiserver and kubectl compiled from Go modules (cached per user and version), and
+#  - etcd, kube-apiserver and kubectl compiled from Go modules (cached per user and version), with
+#    kstatus and argocd-health (Flux's and Argo CD's own status readers), and
 #    for the real-node tests (root only) the kubelet, kube-controller-manager, kube-scheduler and
 #    a pause image from the same modules.
 # Everything lands outside the clone (~/.cache/natgw-operator), so a second run takes seconds.
@@ -20,7 +20,6 @@ for tool in cargo go python3; do
 done
 
 missing=()
-command -v lua5.1 >/dev/null || missing+=(lua5.1)
 command -v nm >/dev/null || missing+=(binutils)
 # The image's CA bundle is the host's (scripts/build-image.sh).
 [[ -f /etc/ssl/certs/ca-certificates.crt ]] || missing+=(ca-certificates)

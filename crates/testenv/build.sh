@@ -105,6 +105,30 @@ GO
   fi
 fi
 
+# argocd-health: Argo CD's own health-check runner (util/lua of github.com/argoproj/argo-cd/v3) as a
+# CLI for tests/offline/argocd_health.rs; its module is crates/testenv/go/argocd-health (go.sum
+# pinned), rebuilt when those files change. Needs Go only when it is missing.
+ARGOCD_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/go/argocd-health
+ARGOCD_STAMP=$(cat "$ARGOCD_SRC"/go.mod "$ARGOCD_SRC"/go.sum "$ARGOCD_SRC"/main.go | sha256sum | cut -c1-16)
+if [[ ! -x $OUT/argocd-health || "$(cat "$OUT/argocd-health.stamp" 2>/dev/null)" != "$ARGOCD_STAMP" ]]; then
+  command -v go >/dev/null || { say "Go is required to build argocd-health (install Go 1.25+)"; exit 1; }
+  mkdir -p "$OUT"
+  AWORK=$(mktemp -d "$CACHE_ROOT/argocd-health.XXXXXX")
+  cp "$ARGOCD_SRC"/go.mod "$ARGOCD_SRC"/go.sum "$ARGOCD_SRC"/main.go "$AWORK/"
+  say "building argocd-health ($(sed -n 's#^\s*github.com/argoproj/argo-cd/v3 \(v[^ ]*\)$#Argo CD \1#p' "$AWORK/go.mod"), its own module; about 2-4 min the first time)"
+  astart=$SECONDS
+  if (cd "$AWORK" && go build -trimpath -ldflags=-s -o "$AWORK/argocd-health" . >&2); then
+    mv -f "$AWORK/argocd-health" "$OUT/argocd-health"
+    echo "$ARGOCD_STAMP" > "$OUT/argocd-health.stamp"
+    rm -rf "$AWORK"
+    say "built argocd-health in $((SECONDS - astart)) s, cached in $OUT"
+  else
+    rm -rf "$AWORK"
+    say "building argocd-health failed"
+    exit 1
+  fi
+fi
+
 MISSING=()
 for name in "${WANT[@]}"; do
   [[ -x $OUT/$name ]] || MISSING+=("$name")

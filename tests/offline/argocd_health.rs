@@ -1,20 +1,19 @@
-//! The Argo CD health check (deploy/argocd/health.lua) run by a real Lua 5.1 interpreter (Argo CD
-//! runs gopher-lua, a Lua 5.1) against every case of health_test.yaml, in the format of Argo CD's
-//! own resource_customizations tests. Lua 5.1 cannot read YAML, so each test object is converted
-//! to a Lua table literal here and set as the global `obj`, as Argo CD does.
+//! The Argo CD health check (deploy/argocd/health.lua) run by Argo CD's own engine: `argocd-health`
+//! (crates/testenv/go/argocd-health, built and cached by crates/testenv/build.sh) loads it from
+//! deploy/argocd/argocd-cm-patch.yaml the way Argo CD reads argocd-cm, and runs every case of
+//! health_test.yaml (the format of Argo CD's own resource_customizations tests) through Argo CD's
+//! util/lua VM — gopher-lua with only the libraries Argo CD opens for a user script (base, table,
+//! package and a safe `os`; no `string`, `math` or `io` unless useOpenLibs says so).
 
 use std::{
-    collections::BTreeSet,
-    io::Write,
+    collections::{BTreeSet, HashMap},
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::Command,
 };
 
 use natgw_operator::plan::Reason;
 use serde::Deserialize;
 use serde_json::Value;
-
-const LUA: &str = "lua5.1";
 
 fn argocd_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/argocd")
@@ -38,6 +37,19 @@ struct HealthStatus {
     message: String,
 }
 
+/// What Argo CD's engine made of one case: its health, or the error Argo CD would show.
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "camelCase")]
+struct Outcome {
+    input_path: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    error: String,
+}
+
 fn load_tests() -> Vec<HealthTest> {
     let text = std::fs::read_to_string(argocd_dir().join("health_test.yaml")).unwrap();
     serde_yaml::from_str::<HealthTests>(&text).expect("health_test.yaml parses").tests
@@ -48,84 +60,34 @@ fn load_object(input_path: &str) -> Value {
     serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{input_path}: {e}"))
 }
 
-/// A Lua string literal: printable ASCII as is, everything else as a `\ddd` byte escape (Lua 5.1
-/// strings are bytes, and `\ddd` is the only escape for arbitrary bytes that 5.1 has).
-fn lua_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for b in s.bytes() {
-        match b {
-            b'"' | b'\\' => {
-                out.push('\\');
-                out.push(b as char);
-            }
-            0x20..=0x7e => out.push(b as char),
-            _ => out.push_str(&format!("\\{b:03}")),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// JSON as Argo CD hands it to Lua: objects and arrays become tables (arrays 1-based), and null
-/// becomes nil, i.e. the key is absent.
-fn lua_value(v: &Value) -> String {
-    match v {
-        Value::Null => "nil".to_owned(),
-        Value::Bool(b) => b.to_string(),
-        // Lua 5.1 numbers are doubles, like gopher-lua's.
-        Value::Number(n) => n.as_f64().map(|f| format!("{f:?}")).unwrap_or_else(|| n.to_string()),
-        Value::String(s) => lua_string(s),
-        Value::Array(items) => format!("{{{}}}", items.iter().map(lua_value).collect::<Vec<_>>().join(", ")),
-        Value::Object(map) => format!(
-            "{{{}}}",
-            map.iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| format!("[{}] = {}", lua_string(k), lua_value(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-}
-
-/// Runs health.lua on `obj` and returns (status, message).
-fn run_health(obj: &Value) -> HealthStatus {
-    let script = argocd_dir().join("health.lua");
-    // health.lua ends with `return hs`, as Argo CD requires; dofile passes that value on.
-    let program = format!(
-        "obj = {}\nlocal hs = dofile({})\nio.write(tostring(hs.status), \"\\n\", tostring(hs.message))\n",
-        lua_value(obj),
-        lua_string(script.to_str().unwrap())
-    );
-    let mut child = match Command::new(LUA)
-        .arg("-")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(c) => c,
-        Err(e) => panic!(
-            "cannot run {LUA} ({e}); it runs the Argo CD health check in Argo CD's Lua dialect. Install it: `apt-get update && apt-get install -y lua5.1` (or run scripts/setup.sh)"
-        ),
-    };
-    child.stdin.take().unwrap().write_all(program.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "health.lua failed: {}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8(out.stdout).unwrap();
-    let (status, message) = text.split_once('\n').unwrap_or_else(|| panic!("unexpected output {text:?}"));
-    HealthStatus { status: status.to_owned(), message: message.to_owned() }
+/// Every case of `tests` (a health_test.yaml) through Argo CD's engine with argocd-cm-patch.yaml.
+fn run_argocd(tests: &Path) -> HashMap<String, Outcome> {
+    let bin =
+        natgw_testenv::tool("argocd-health").unwrap_or_else(|e| panic!("{e}; run `bash crates/testenv/build.sh`"));
+    let out = Command::new(bin)
+        .arg(argocd_dir().join("argocd-cm-patch.yaml"))
+        .arg(tests)
+        .output()
+        .expect("argocd-health runs");
+    assert!(out.status.success(), "argocd-health failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::Deserializer::from_slice(&out.stdout)
+        .into_iter::<Outcome>()
+        .map(|o| o.expect("argocd-health prints JSON lines"))
+        .map(|o| (o.input_path.clone(), o))
+        .collect()
 }
 
 #[test]
 fn health_script_passes_every_case_of_health_test_yaml() {
     let tests = load_tests();
     assert!(!tests.is_empty());
+    let outcomes = run_argocd(&argocd_dir().join("health_test.yaml"));
     let mut failures = Vec::new();
     for t in &tests {
-        let got = run_health(&load_object(&t.input_path));
-        if got != t.health_status {
-            failures.push(format!("{}: expected {:?}, got {:?}", t.input_path, t.health_status, got));
+        let got = &outcomes[&t.input_path];
+        let health = HealthStatus { status: got.status.clone(), message: got.message.clone() };
+        if !got.error.is_empty() || health != t.health_status {
+            failures.push(format!("{}: expected {:?}, got {got:?}", t.input_path, t.health_status));
         }
     }
     assert!(failures.is_empty(), "{} of {} cases fail:\n{}", failures.len(), tests.len(), failures.join("\n"));
@@ -208,16 +170,25 @@ fn argocd_cm_patch_embeds_health_lua_byte_for_byte() {
     );
 }
 
-/// The converter itself: escapes survive a round trip through the real interpreter.
+/// Text passes through Argo CD's engine unchanged (quotes, backslashes, newlines, non-ASCII), and
+/// an object of another kind gets no health from this check.
 #[test]
-fn lua_literals_round_trip_through_lua() {
+fn messages_pass_through_argocd_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
     let obj = serde_json::json!({
-        "metadata": {"generation": 2, "deletionTimestamp": null},
+        "apiVersion": "natgw.io/v1alpha1", "kind": "NatGateway",
+        "metadata": {"name": "x", "generation": 2},
         "status": {"observedGeneration": 2, "conditions": [
             {"type": "Stalled", "status": "True", "reason": "X", "message": "quote \" backslash \\ newline\n tab\t é"}
         ]}
     });
-    let got = run_health(&obj);
-    assert_eq!(got.status, "Degraded");
-    assert_eq!(got.message, "quote \" backslash \\ newline\n tab\t é");
+    let other = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "y"}});
+    std::fs::write(dir.path().join("obj.yaml"), serde_yaml::to_string(&obj).unwrap()).unwrap();
+    std::fs::write(dir.path().join("other.yaml"), serde_yaml::to_string(&other).unwrap()).unwrap();
+    let cases = "tests:\n- {healthStatus: {status: Degraded, message: m}, inputPath: obj.yaml}\n- {healthStatus: {status: Healthy, message: m}, inputPath: other.yaml}\n";
+    std::fs::write(dir.path().join("health_test.yaml"), cases).unwrap();
+    let outcomes = run_argocd(&dir.path().join("health_test.yaml"));
+    let got = &outcomes["obj.yaml"];
+    assert_eq!((got.status.as_str(), got.message.as_str()), ("Degraded", "quote \" backslash \\ newline\n tab\t é"));
+    assert!(outcomes["other.yaml"].error.contains("no health check"), "{:?}", outcomes["other.yaml"]);
 }

@@ -247,6 +247,17 @@ impl Drop for TestEnv {
 }
 
 /// Finds the cached binaries (with the node's when `node`), building them on the first run.
+/// A tool build.sh caches beside the API server binaries (`kstatus`, `argocd-health`), built on
+/// first use.
+pub fn tool(name: &str) -> Result<PathBuf, TestEnvError> {
+    let path = binaries(false)?.join(name);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(TestEnvError::Binaries(format!("{} is missing: build.sh did not build it", path.display())))
+    }
+}
+
 fn binaries(node: bool) -> Result<PathBuf, TestEnvError> {
     if let Some(dir) = std::env::var_os("NATGW_TESTENV_BIN") {
         return Ok(PathBuf::from(dir));
