@@ -228,6 +228,11 @@ impl Provider for Scrubbed {
         Ok(Observed { raw_state: self.text(observed.raw_state), ..observed })
     }
 
+    async fn describe_fresh(&self, gateway: &GatewayRef) -> Result<Observed, CloudError> {
+        let observed = self.inner.describe_fresh(gateway).await.map_err(|e| self.error(e))?;
+        Ok(Observed { raw_state: self.text(observed.raw_state), ..observed })
+    }
+
     async fn resize(
         &self,
         gateway: &GatewayRef,

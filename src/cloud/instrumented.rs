@@ -51,6 +51,10 @@ impl Provider for InstrumentedProvider {
         self.observe(CloudAction::Describe, self.inner.describe(gateway)).await
     }
 
+    async fn describe_fresh(&self, gateway: &GatewayRef) -> Result<Observed, CloudError> {
+        self.observe(CloudAction::Describe, self.inner.describe_fresh(gateway)).await
+    }
+
     async fn resize(
         &self,
         gateway: &GatewayRef,

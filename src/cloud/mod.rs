@@ -130,7 +130,14 @@ pub trait Provider: Send + Sync {
     /// The cloud API this client speaks.
     fn profile(&self) -> &'static Profile;
 
+    /// A read for a drift check: it may be answered by a recent account-wide sweep.
     async fn describe(&self, gateway: &GatewayRef) -> Result<Observed, CloudError>;
+
+    /// A read no earlier sweep answers: what an order is decided on, and what an open order is
+    /// followed with. Clouds without sweeps read the same way as [`Provider::describe`].
+    async fn describe_fresh(&self, gateway: &GatewayRef) -> Result<Observed, CloudError> {
+        self.describe(gateway).await
+    }
 
     /// Starts a resize to `capacity`. `auto_pay` says whether an order the resize opens (Huawei:
     /// a yearly/monthly gateway's spec change) is paid from the balance at once, or waits for

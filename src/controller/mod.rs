@@ -32,10 +32,11 @@ pub use credentials::{CredentialsError, SecretAccess, read_secret};
 use events::{EventType, Recorder};
 
 use crate::{
-    api::{CredentialSource, NatGateway, NatGatewayStatus, ObservedStatus, WorkloadIdentity},
+    api::{CredentialSource, NatGateway, NatGatewayStatus, ObservedStatus, OrderStatus, WorkloadIdentity},
     cloud::instrumented::InstrumentedProvider,
     cloud::{
-        CloudError, Connector, Credentials, ErrorKind, Observed, OrderTicket, Profile, Provider, Refusal, Selected,
+        CloudError, Connector, Credentials, ErrorKind, Observed, OrderState, OrderTicket, Profile, Provider, Refusal,
+        Selected,
     },
     failpoint::{self, Point},
     fence::Fence,
@@ -423,45 +424,51 @@ impl<'a> Pass<'a> {
         };
 
         let gateway = &selected.gateway;
-        let observed = match provider.describe(gateway).await {
-            Ok(o) => Some(o),
-            Err(e) if e.kind == ErrorKind::NotFound => None,
-            Err(e) => return self.failed(e).await,
-        };
-        if let Some(o) = &observed {
-            self.status.observed = Some(observed_status(selected.profile, o));
-            // The call of an intent may have landed before its answer was recorded: where the
-            // cloud can list orders, the plan follows the one it holds instead of ordering twice.
-            if let Some(action) = plan::lost_intent(&self.status) {
-                match provider.find_open_order(gateway, action).await {
-                    Ok(Some(id)) => {
-                        info!(name = %self.obj.name_any(), order = %id, "adopting an order the cloud already holds");
-                        plan::adopt(&mut self.status, id);
+        // An open order is followed, and an order is decided, on a fresh read only: an
+        // account-wide sweep's answer may predate a change another actor (an earlier leader, an
+        // order just paid) made, and ordering on it would buy twice.
+        // A new spec is read fresh at once: it is about to be acted on.
+        let mut fresh = self.status.order.as_deref().is_some_and(plan::is_open)
+            || self.status.observed_generation != Some(self.generation);
+        let (observed, open, order_state, mut step) = loop {
+            let read = if fresh { provider.describe_fresh(gateway).await } else { provider.describe(gateway).await };
+            let observed = match read {
+                Ok(o) => Some(o),
+                Err(e) if e.kind == ErrorKind::NotFound => None,
+                Err(e) => return self.failed(e).await,
+            };
+            if let Some(o) = &observed {
+                self.status.observed = Some(observed_status(selected.profile, o));
+                // The call of an intent may have landed before its answer was recorded: where the
+                // cloud can list orders, the plan follows the one it holds instead of ordering twice.
+                if let Some(action) = plan::lost_intent(&self.status) {
+                    match provider.find_open_order(gateway, action).await {
+                        Ok(Some(id)) => {
+                            info!(name = %self.obj.name_any(), order = %id, "adopting an order the cloud already holds");
+                            plan::adopt(&mut self.status, id);
+                        }
+                        Ok(None) => {}
+                        Err(e) => return self.failed(e).await,
                     }
-                    Ok(None) => {}
-                    Err(e) => return self.failed(e).await,
                 }
             }
-        }
-        let open = self.status.order.as_deref().filter(|o| plan::is_open(o)).cloned();
-        let order_state = match open.as_ref().and_then(|o| o.id.as_deref()) {
-            Some(id) if observed.is_some() => match provider.order_status(gateway, id).await {
-                Ok(s) => Some(s),
-                Err(e) => return self.failed(e).await,
-            },
-            _ => None,
+            let open = self.status.order.as_deref().filter(|o| plan::is_open(o)).cloned();
+            let order_state = match open.as_ref().and_then(|o| o.id.as_deref()) {
+                Some(id) if observed.is_some() => match provider.order_status(gateway, id).await {
+                    Ok(s) => Some(s),
+                    Err(e) => return self.failed(e).await,
+                },
+                _ => None,
+            };
+            let step =
+                plan::plan(self.inputs(selected.profile, observed.as_ref(), open.as_ref(), order_state.as_ref()));
+            if matches!(step, Step::Submit { .. }) && !fresh {
+                fresh = true;
+                continue;
+            }
+            break (observed, open, order_state, step);
         };
-        let inputs = plan::Inputs {
-            spec: &self.obj.spec,
-            generation: self.generation,
-            kind: selected.profile,
-            observed: observed.as_ref(),
-            order: open.as_ref(),
-            order_state: order_state.as_ref(),
-            last_order: self.status.last_order.as_deref(),
-            owner: None,
-        };
-        let mut step = plan::plan(inputs);
+        let inputs = self.inputs(selected.profile, observed.as_ref(), open.as_ref(), order_state.as_ref());
         // Who owns the gateway matters only to an order: the scan of every resource is made then.
         if matches!(step, Step::Submit { .. }) {
             let natgws = self.ctx.natgws.state();
@@ -507,6 +514,26 @@ impl<'a> Pass<'a> {
         };
         let applied = plan::answer(answer, &facts(self.obj, &self.previous, self.provider), &mut self.status);
         self.perform(applied, None).await
+    }
+
+    /// What the plan decides on, besides the cloud's answers.
+    fn inputs<'b>(
+        &'b self,
+        kind: &'static Profile,
+        observed: Option<&'b Observed>,
+        order: Option<&'b OrderStatus>,
+        order_state: Option<&'b OrderState>,
+    ) -> plan::Inputs<'b> {
+        plan::Inputs {
+            spec: &self.obj.spec,
+            generation: self.generation,
+            kind,
+            observed,
+            order,
+            order_state,
+            last_order: self.status.last_order.as_deref(),
+            owner: None,
+        }
     }
 
     /// The credentials in the resource's Secret; `Err` holds the pass's outcome when there are

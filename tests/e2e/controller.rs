@@ -102,3 +102,61 @@ async fn resize_reaches_ready_and_kubectl_reads_it() {
 
     operator.stop().await;
 }
+
+/// A drift read answered by a stale account-wide sweep (one taken before a change an earlier
+/// leader made, or before an order was paid) never places an order: an order is decided on a
+/// fresh read only. The sweep says Small and pay-per-use; the cloud, asked afresh, says what the
+/// specs ask for, so nothing is ordered and status shows the truth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_order_on_a_stale_sweep() {
+    use natgw_operator::{
+        api::BillingMode,
+        cloud::{GatewayState, Observed},
+    };
+    let cluster = Cluster::start("stale-sweep").await;
+    let cloud = MemoryCloud::new(Duration::from_secs(1));
+    cloud.seed("nat-resized", Capacity::Connections(3_000_000), BillingMode::PayPerUse);
+    cloud.seed("nat-paid", Capacity::Connections(1_000_000), BillingMode::Prepaid);
+    let connector = CloudConnector::new(reqwest::Client::new()).with_registry(Registry::empty().with(cloud.clone()));
+    let operator = cluster.run_controller(Arc::new(connector), Duration::from_millis(300));
+    let keys = tencent_keys("AKIDmemory", "memory-secret-key");
+    cluster.create_secret("creds", keys).await;
+    cluster.create_natgw("resized", tencent_spec("nat-resized", None, "Medium", "creds", None)).await;
+    let mut paid = tencent_spec("nat-paid", None, "Small", "creds", None);
+    paid["billing"] = serde_json::json!({"mode": "Prepaid", "prepaid": {"periodUnit": "Month", "periods": 1}});
+    cluster.create_natgw("paid", paid).await;
+    let ready = |o: &natgw_operator::api::NatGateway| condition(o, "Ready").is_some_and(|c| c.0 == "True");
+    for name in ["resized", "paid"] {
+        cluster.wait_for(name, Duration::from_secs(30), ready).await;
+    }
+    assert_eq!(cloud.ledger(), [], "both were in sync from the start");
+
+    let stale = Observed {
+        capacity: Capacity::Connections(1_000_000),
+        billing: BillingMode::PayPerUse,
+        state: GatewayState::Ready,
+        raw_state: "AVAILABLE".into(),
+    };
+    cloud.serve_stale("nat-resized", stale.clone());
+    cloud.serve_stale("nat-paid", stale);
+    // A rotated Secret re-checks every resource that names it, with drift reads.
+    let rotated = tencent_keys("AKIDmemory2", "memory-secret-key-2");
+    let patch = serde_json::json!({"stringData": rotated});
+    for _ in 0..3 {
+        cluster
+            .secrets()
+            .patch("creds", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    assert_eq!(cloud.ledger(), [], "a stale sweep ordered a change the cloud already had");
+    for (name, connections, billing) in
+        [("resized", 3_000_000, BillingMode::PayPerUse), ("paid", 1_000_000, BillingMode::Prepaid)]
+    {
+        let o = cluster.wait_for(name, Duration::from_secs(10), ready).await;
+        let observed = o.status.unwrap().observed.unwrap();
+        assert_eq!((observed.max_concurrent_connections, observed.billing_mode), (Some(connections), Some(billing)));
+    }
+    operator.stop().await;
+}

@@ -69,6 +69,9 @@ pub struct LedgerEntry {
 struct State {
     gateways: HashMap<String, Gateway>,
     ledger: Vec<LedgerEntry>,
+    /// What drift reads ([`Provider::describe`]) answer instead of the truth, as an account-wide
+    /// sweep taken before a change would.
+    stale: HashMap<String, Observed>,
 }
 
 /// A cloud held in memory. Cloning shares the same cloud.
@@ -85,6 +88,12 @@ impl MemoryCloud {
 
     pub fn seed(&self, id: &str, capacity: Capacity, billing: BillingMode) {
         self.lock().gateways.insert(id.to_owned(), Gateway { capacity, billing, pending: None });
+    }
+
+    /// From now on drift reads of `id` answer `observed`, as a sweep that predates a change
+    /// would; reads that must be fresh ([`Provider::describe_fresh`]) still tell the truth.
+    pub fn serve_stale(&self, id: &str, observed: Observed) {
+        self.lock().stale.insert(id.to_owned(), observed);
     }
 
     pub fn ledger(&self) -> Vec<LedgerEntry> {
@@ -138,6 +147,13 @@ impl Provider for MemoryCloud {
     }
 
     async fn describe(&self, gateway: &GatewayRef) -> Result<Observed, CloudError> {
+        if let Some(stale) = self.lock().stale.get(&gateway.id) {
+            return Ok(stale.clone());
+        }
+        self.describe_fresh(gateway).await
+    }
+
+    async fn describe_fresh(&self, gateway: &GatewayRef) -> Result<Observed, CloudError> {
         let mut state = self.lock();
         let gw = Self::settled(&mut state, &gateway.id)?;
         let state = if gw.pending.is_some() { GatewayState::Transitioning } else { GatewayState::Ready };

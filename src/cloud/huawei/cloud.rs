@@ -111,7 +111,7 @@ impl Cloud for Huawei {
             &selected.gateway.region,
             credentials,
         )?;
-        Ok(Arc::new(client.with_limiter(shared.limiter)))
+        Ok(Arc::new(client.with_limiter(shared.limiter).with_sweeps(shared.sweep_max_age)))
     }
 
     /// IAM: `spec.endpoint` when set (it serves IAM for the client too), else the region's.

@@ -27,7 +27,7 @@ use crate::cloud::ratelimit::read_with_retries;
 use crate::cloud::{
     Capacity, CloudError, Credentials, ErrorKind, GatewayRef, GatewayState, Listed, Listing, Observed, OrderState,
     OrderTicket, Place, Provider,
-    batch::{self, Batcher},
+    batch::{self, Batcher, SweepCache},
     profile::Profile,
     ratelimit::RateLimiter,
 };
@@ -58,6 +58,8 @@ pub struct HuaweiClient {
     limiter: Arc<RateLimiter>,
     /// Coalesced gateway reads, by (project, gateway id).
     describes: Batcher<(String, String), wire::NatGateway>,
+    /// When enabled: account-wide sweeps answer drift checks of gateways at rest.
+    sweeps: Option<Arc<SweepCache<wire::NatGateway>>>,
 }
 
 /// `ListNatGateways` page size: the API's maximum (and default), 2000.
@@ -127,7 +129,20 @@ impl HuaweiClient {
             projects: Default::default(),
             limiter: Arc::new(RateLimiter::documented(PROFILE.rate_limits)),
             describes: Batcher::new(batch::WINDOW, DESCRIBE_BATCH_MAX),
+            sweeps: None,
         })
+    }
+
+    /// Answer drift checks of gateways at rest (`ACTIVE`) from an account-wide sweep at most
+    /// `max_age` old: a read that goes to the cloud takes along the project's other gateways
+    /// asked about lately, up to 2,000 a `ListNatGateways` page. Gateways this client changes are
+    /// forgotten, and [`Provider::describe_fresh`] (before an order, while one is open) never
+    /// takes a swept answer. Zero: every read goes to the cloud.
+    pub fn with_sweeps(mut self, max_age: std::time::Duration) -> HuaweiClient {
+        if !max_age.is_zero() {
+            self.sweeps = Some(Arc::new(SweepCache::new(max_age)));
+        }
+        self
     }
 
     /// Shares `limiter` (the account's) instead of a limiter of its own.
@@ -394,6 +409,73 @@ impl HuaweiClient {
         Ok(resources.data.iter().any(|r| r.resource_id == gateway_id))
     }
 
+    /// One gateway: from an account-wide sweep when `swept_ok` and it is at rest there, else from
+    /// the cloud in a coalesced read that also refreshes the sweep's stale gateways.
+    async fn read(&self, gateway: &GatewayRef, swept_ok: bool) -> Result<Observed, CloudError> {
+        let project = self.project_id(gateway).await?;
+        let not_found = format!("NAT gateway {} not found in project {project}", gateway.id);
+        if swept_ok
+            && let Some(sweeps) = &self.sweeps
+            && let Some(gw) = sweeps.fresh(&sweep_key(&project, &gateway.id), |g| g.status == "ACTIVE").await
+        {
+            return Ok(observe(&gw));
+        }
+        let key = (project, gateway.id.clone());
+        let found = self
+            .describes
+            .get(key, |keys| async move {
+                let Some(sweeps) = &self.sweeps else {
+                    return self.read_keys(keys).await;
+                };
+                let sweep = sweeps.sweep(keys.iter().map(|(p, id)| sweep_key(p, id)).collect());
+                let keys =
+                    sweep.ids.iter().filter_map(|k| k.split_once('/')).map(|(p, id)| (p.to_owned(), id.to_owned()));
+                let found = self.read_keys(keys.collect()).await?;
+                let by_key = found.iter().map(|((p, id), gw)| (sweep_key(p, id), gw.clone())).collect();
+                sweeps.store(&sweep, &by_key);
+                Ok(found)
+            })
+            .await?;
+        let gw = found.ok_or_else(|| CloudError::new(ErrorKind::NotFound, not_found))?;
+        Ok(observe(&gw))
+    }
+
+    /// Gateways by (project, id): `ShowNatGateway` for one, else `ListNatGateways` pages per project.
+    async fn read_keys(
+        &self,
+        keys: Vec<(String, String)>,
+    ) -> Result<HashMap<(String, String), wire::NatGateway>, CloudError> {
+        // A lone read keeps the cloud's own answer (its code and request id) on failure.
+        if let [(project, id)] = keys.as_slice() {
+            let path = format!("/v2/{project}/nat_gateways/{id}");
+            let answer = read_with_retries(|| {
+                self.call("ShowNatGateway", Method::GET, &self.nat, &path, &[], Scope::Project(project), None)
+            })
+            .await?;
+            let gw = Self::decode::<wire::NatGatewayEnvelope>(&answer, "ShowNatGateway")?.nat_gateway;
+            return Ok(HashMap::from([((project.clone(), id.clone()), gw)]));
+        }
+        // Keys of several projects (resources that name different ones) are read apart.
+        let mut by_project: HashMap<String, Vec<String>> = HashMap::new();
+        for (project, id) in keys {
+            by_project.entry(project).or_default().push(id);
+        }
+        let mut all = HashMap::new();
+        for (project, ids) in by_project {
+            for (id, gw) in self.describe_many(&project, &ids).await? {
+                all.insert((project.clone(), id), gw);
+            }
+        }
+        Ok(all)
+    }
+
+    /// This client is about to change the gateway, or just did: no earlier sweep answers for it.
+    fn forget(&self, project: &str, id: &str) {
+        if let Some(s) = &self.sweeps {
+            s.invalidate(&sweep_key(project, id));
+        }
+    }
+
     async fn show(&self, gateway: &GatewayRef) -> Result<wire::NatGateway, CloudError> {
         let project = self.project_id(gateway).await?;
         let path = format!("/v2/{project}/nat_gateways/{}", gateway.id);
@@ -401,6 +483,12 @@ impl HuaweiClient {
             self.call("ShowNatGateway", Method::GET, &self.nat, &path, &[], Scope::Project(&project), None).await?;
         Ok(Self::decode::<wire::NatGatewayEnvelope>(&answer, "ShowNatGateway")?.nat_gateway)
     }
+}
+
+/// A gateway in the sweep cache: project and gateway ids are plain tokens (checked before use),
+/// so `/` separates them unambiguously.
+fn sweep_key(project: &str, id: &str) -> String {
+    format!("{project}/{id}")
 }
 
 /// Exactly one enabled project must carry the region's name.
@@ -489,38 +577,11 @@ impl Provider for HuaweiClient {
     }
 
     async fn describe(&self, gateway: &GatewayRef) -> Result<Observed, CloudError> {
-        let project = self.project_id(gateway).await?;
-        let not_found = format!("NAT gateway {} not found in project {project}", gateway.id);
-        let key = (project, gateway.id.clone());
-        let found = self
-            .describes
-            .get(key, |keys| async move {
-                // A lone read keeps the cloud's own answer (its code and request id) on failure.
-                if let [(project, id)] = keys.as_slice() {
-                    let path = format!("/v2/{project}/nat_gateways/{id}");
-                    let answer = read_with_retries(|| {
-                        self.call("ShowNatGateway", Method::GET, &self.nat, &path, &[], Scope::Project(project), None)
-                    })
-                    .await?;
-                    let gw = Self::decode::<wire::NatGatewayEnvelope>(&answer, "ShowNatGateway")?.nat_gateway;
-                    return Ok(HashMap::from([((project.clone(), id.clone()), gw)]));
-                }
-                // Keys of several projects (resources that name different ones) are read apart.
-                let mut by_project: HashMap<String, Vec<String>> = HashMap::new();
-                for (project, id) in keys {
-                    by_project.entry(project).or_default().push(id);
-                }
-                let mut all = HashMap::new();
-                for (project, ids) in by_project {
-                    for (id, gw) in self.describe_many(&project, &ids).await? {
-                        all.insert((project.clone(), id), gw);
-                    }
-                }
-                Ok(all)
-            })
-            .await?;
-        let gw = found.ok_or_else(|| CloudError::new(ErrorKind::NotFound, not_found))?;
-        Ok(observe(&gw))
+        self.read(gateway, true).await
+    }
+
+    async fn describe_fresh(&self, gateway: &GatewayRef) -> Result<Observed, CloudError> {
+        self.read(gateway, false).await
     }
 
     async fn resize(
@@ -537,9 +598,10 @@ impl Provider for HuaweiClient {
         };
         // A prepaid gateway's spec change is an order that must be paid; learn the billing mode
         // from a fresh read rather than trusting a possibly stale hint.
+        let project = self.project_id(gateway).await?;
+        self.forget(&project, &gateway.id);
         let current = self.show(gateway).await?;
         let prepaid = observe(&current).billing == BillingMode::Prepaid;
-        let project = self.project_id(gateway).await?;
         let body = wire::UpdateRequest {
             nat_gateway: wire::UpdateOption {
                 spec: Some(spec.clone()),
@@ -550,13 +612,17 @@ impl Provider for HuaweiClient {
         let path = format!("/v2/{project}/nat_gateways/{}", gateway.id);
         let answer = self
             .call("UpdateNatGateway", Method::PUT, &self.nat, &path, &[], Scope::Project(&project), Self::json(&body))
-            .await?;
+            .await;
+        // Again: a sweep that read the gateway while the call was under way saw it before.
+        self.forget(&project, &gateway.id);
+        let answer = answer?;
         let envelope: wire::NatGatewayEnvelope = Self::decode(&answer, "UpdateNatGateway")?;
         Ok(OrderTicket { order_id: envelope.order_id.filter(|o| !o.is_empty()), request_id: answer.request_id })
     }
 
     async fn change_billing(&self, gateway: &GatewayRef, prepaid: &Prepaid) -> Result<OrderTicket, CloudError> {
         let project = self.project_id(gateway).await?;
+        self.forget(&project, &gateway.id);
         let body = wire::ChangeToPeriodRequest { prepaid_options: prepaid_options(prepaid) };
         let path = format!("/v2/{project}/nat_gateways/{}/change_to_period", gateway.id);
         let answer = self
@@ -569,7 +635,9 @@ impl Provider for HuaweiClient {
                 Scope::Project(&project),
                 Self::json(&body),
             )
-            .await?;
+            .await;
+        self.forget(&project, &gateway.id);
+        let answer = answer?;
         let order: wire::OrderIdResponse = Self::decode(&answer, "UpdateNatGatewayToPeriod")?;
         Ok(OrderTicket { order_id: Some(order.order_id), request_id: answer.request_id })
     }

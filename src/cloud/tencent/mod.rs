@@ -155,6 +155,10 @@ impl Provider for TencentClient {
         {
             return Ok(cached);
         }
+        self.describe_fresh(gateway).await
+    }
+
+    async fn describe_fresh(&self, gateway: &GatewayRef) -> Result<Observed, CloudError> {
         let found = self
             .describes
             .get(gateway.id.clone(), |ids| async move {
