@@ -109,8 +109,9 @@ const TENCENT_DIFFERENCES: &[Difference] = &[
 /// Huawei IAM `CreateTokenWithIdToken` and `CreateTemporaryAccessKeyByToken`: the transport only.
 const HUAWEI_DIFFERENCES: &[Difference] = &[USER_AGENT, ACCEPT_ENCODING, CONNECTION, CONTENT_LENGTH];
 
-/// A request with what carries meaning: names lower-case, repeated headers kept in order, the
-/// body as a JSON value.
+/// A request with what carries meaning: header names lower-case (they are case-insensitive,
+/// RFC 9110 section 5.1: the SDKs write `X-TC-Action`, the operator's client `x-tc-action`),
+/// repeated headers kept in order, the body as a JSON value.
 #[derive(Debug, PartialEq)]
 struct Normalised {
     method: String,
