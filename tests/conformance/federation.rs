@@ -39,11 +39,11 @@ pub struct Tokens {
     pub wrong_audience: String,
 }
 
-/// Runs `script exchange` with `env`; returns its JSON output.
-async fn sdk(script: &str, env: &[(&str, &str)]) -> Value {
+/// Runs `script command` with `env`; returns its JSON output.
+pub async fn sdk(script: &str, command: &str, env: &[(&str, &str)]) -> Value {
     let output = tokio::process::Command::new(python::interpreter())
         .arg(python::script(script))
-        .arg("exchange")
+        .arg(command)
         .envs(env.iter().copied())
         .output()
         .await
@@ -85,6 +85,7 @@ pub async fn tencent_sts(oidc: OidcConfig, subject: &str, tokens: Tokens) {
     let ca = sim.ca_pem_path().unwrap().to_str().unwrap().to_owned();
     let out = sdk(
         "tencent_sts.py",
+        "exchange",
         &[
             ("SIM_HOST", &host),
             ("SIM_CA", &ca),
@@ -147,6 +148,7 @@ pub async fn huawei_federation(oidc: OidcConfig, subject: &str, tokens: Tokens) 
     let wrong_audience = file("wrong-audience.jwt", &tokens.wrong_audience);
     let out = sdk(
         "huawei_federation.py",
+        "exchange",
         &[
             ("HW_ENDPOINT", &sim.http_url),
             ("IDP_ID", IDP_ID),

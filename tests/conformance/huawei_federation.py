@@ -8,12 +8,17 @@ BSS and IAM calls signed with the temporary AK/SK and their X-Security-Token.
              token of another ServiceAccount), WRONG_AUDIENCE_TOKEN_FILE (the allowed
              ServiceAccount, another audience); prints what the SDKs returned, as JSON. No
              credential or token is printed.
+  request    env: HW_ENDPOINT, HW_CA (a recording endpoint, natgw_sim::recorder), IDP_ID,
+             TOKEN_FILE: the core SDK's own federation (FederalAccessor: CreateTokenWithIdToken,
+             then CreateTemporaryAccessKeyByToken), so the endpoint holds the SDK's requests;
+             prints the access key it read.
 
 Exit status 3: the SDKs are not importable.
 """
 
 import calendar
 import json
+import logging
 import os
 import sys
 import time
@@ -21,6 +26,8 @@ import time
 try:
     from huaweicloudsdkcore.auth.credentials import BasicCredentials, GlobalCredentials
     from huaweicloudsdkcore.exceptions import exceptions
+    from huaweicloudsdkcore.http.http_client import HttpClient
+    from huaweicloudsdkcore.http.http_config import HttpConfig
     from huaweicloudsdknat.v2 import ListNatGatewaysRequest, NatClient
     from huaweicloudsdkbss.v2 import BssClient, ListCustomerOrdersRequest
     from huaweicloudsdkiam.v3 import (CreateTemporaryAccessKeyByTokenRequest,
@@ -131,4 +138,14 @@ def exchange():
     print(json.dumps(out))
 
 
-{"exchange": exchange}[sys.argv[1]]()
+def request():
+    federated = BasicCredentials().with_idp_id(env("IDP_ID")).with_id_token_file(env("TOKEN_FILE")) \
+        .with_iam_endpoint(env("HW_ENDPOINT"))
+    config = HttpConfig.get_default_config()
+    config.ssl_ca_cert = env("HW_CA")
+    # What a client does before its first call: federate (both IAM calls, unsigned), no call after.
+    federated.process_sts(HttpClient(config, None, None, logging.getLogger("huawei_federation")))
+    print(json.dumps({"access": federated.ak}))
+
+
+{"exchange": exchange, "request": request}[sys.argv[1]]()

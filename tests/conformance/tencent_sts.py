@@ -8,6 +8,9 @@ via tencentcloud-sdk-python-vpc, API 2.0 via qcloudapi-sdk-python).
              OTHER_TOKEN (a token of another ServiceAccount), WRONG_AUDIENCE_TOKEN (the allowed
              ServiceAccount, another audience), LIFETIME (seconds the simulator caps credentials
              at); prints what the SDKs returned, as JSON. No credential or token is printed.
+  request    env: SIM_HOST, SIM_CA (a recording endpoint, natgw_sim::recorder), PROVIDER_ID,
+             ROLE_ARN, TOKEN, SESSION_NAME, DURATION: one exchange through the OIDC provider, so
+             the endpoint holds the SDK's request; prints the SecretId it read.
 
 Exit status 3: the SDKs are not installed.
 """
@@ -43,10 +46,9 @@ def trust_simulator_ca():
     tc_request.certifi.where = lambda: CA
 
 
-def oidc(token, role=None):
+def oidc(token, role=None, session="natgw-conformance", duration=7200):
     return credential.OIDCRoleArnCredential(REGION, os.environ["PROVIDER_ID"], token,
-                                            role or os.environ["ROLE_ARN"], "natgw-conformance", 7200,
-                                            endpoint=HOST)
+                                            role or os.environ["ROLE_ARN"], session, duration, endpoint=HOST)
 
 
 def vpc(cred):
@@ -117,4 +119,11 @@ def exchange():
     print(json.dumps(out))
 
 
-{"exchange": exchange}[sys.argv[1]]()
+def request():
+    trust_simulator_ca()
+    cred = oidc(os.environ["TOKEN"], session=os.environ["SESSION_NAME"], duration=int(os.environ["DURATION"]))
+    secret_id, _, _ = cred.get_credential_info()
+    print(json.dumps({"secretId": secret_id}))
+
+
+{"exchange": exchange, "request": request}[sys.argv[1]]()

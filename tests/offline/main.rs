@@ -11,6 +11,7 @@ mod federation_conformance;
 mod argocd_health;
 mod cloud_batching;
 mod crd;
+mod federation_requests;
 mod federation_sim;
 mod huawei_conformance;
 mod huawei_sim;

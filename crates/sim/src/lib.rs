@@ -11,6 +11,8 @@
 //!   `/_sim/...` control routes in [`core::control_routes`].
 //! - [`issuer::TestIssuer`]: a ServiceAccount token issuer serving discovery and keys as
 //!   kube-apiserver does, for tests of the federation that need no API server.
+//! - [`recorder::Recorder`]: an HTTPS endpoint that records requests and answers the identity
+//!   exchanges with the documented success answer, to compare what two clients send.
 //!
 //! A cloud simulator owns its gateway model and protocol handlers, merges the control routes
 //! with its own `/_sim/gateways`-style routes, and offers an in-process handle for tests
@@ -24,6 +26,7 @@ pub mod issuer;
 pub mod ledger;
 pub mod oidc;
 pub mod ratelimit;
+pub mod recorder;
 pub mod server;
 pub mod tencent;
 

@@ -70,7 +70,7 @@ fn invalid(key: &str) -> Failure {
 }
 
 /// IAM's time format, `2024-01-01T00:00:00.000000Z` (the SDK parses `%Y-%m-%dT%H:%M:%S.%fZ`).
-fn iam_time(unix: u64) -> String {
+pub(crate) fn iam_time(unix: u64) -> String {
     Timestamp::from_second(unix as i64)
         .map(|t| format!("{}.000000Z", t.strftime("%Y-%m-%dT%H:%M:%S")))
         .unwrap_or_default()

@@ -40,6 +40,7 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 
+pub(crate) use federation::iam_time;
 pub use world::{SeedGateway, SimOrder};
 
 use super::{

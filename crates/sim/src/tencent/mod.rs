@@ -47,6 +47,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 pub use model::SimGateway;
+pub(crate) use sts::expiration;
 
 use super::{
     SimError,

@@ -181,9 +181,6 @@ fn issue(sim: &Sim, p: &Params) -> Value {
         token: Some(random_text(96, LETTERS_DIGITS)),
     };
     sim.core.add_temporary_credential(credential.clone(), expired_time);
-    let expiration = Timestamp::from_second(expired_time as i64)
-        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_default();
     json!({
         "Credentials": {
             "Token": credential.token,
@@ -191,8 +188,13 @@ fn issue(sim: &Sim, p: &Params) -> Value {
             "TmpSecretKey": credential.secret,
         },
         "ExpiredTime": expired_time,
-        "Expiration": expiration,
+        "Expiration": expiration(expired_time),
     })
+}
+
+/// `Expiration`: ISO 8601 UTC to the second, e.g. `2018-12-04T09:06:16Z`.
+pub(crate) fn expiration(unix: u64) -> String {
+    Timestamp::from_second(unix as i64).map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default()
 }
 
 #[cfg(test)]
