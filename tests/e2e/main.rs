@@ -36,6 +36,7 @@ mod keyless;
 mod kstatus;
 mod leader;
 mod metrics;
+mod pause;
 mod rbac;
 mod startup;
 mod tenancy;
