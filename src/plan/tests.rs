@@ -117,6 +117,11 @@ fn order(
     }
 }
 
+/// What [`apply`] knows besides the step, at generation [`GEN`].
+fn facts<'a>(spec: &'a NatGatewaySpec, previous: &'a NatGatewayStatus, deleting: bool) -> Facts<'a> {
+    Facts { spec, generation: GEN, provider: "model", deleting, previous, now: Timestamp::UNIX_EPOCH }
+}
+
 /// One set of inputs, owned, so tables and strategies can build it and `plan` can borrow it.
 #[derive(Debug, Clone)]
 struct Case {
@@ -773,15 +778,7 @@ fn an_unsent_intent_is_dropped_when_no_longer_wanted() {
     // Nothing was ordered, so nothing finished: the intent goes, no order is recorded or counted.
     let mut status = NatGatewayStatus { order: Some(Box::new(intent.clone())), ..Default::default() };
     let previous = status.clone();
-    let facts = Facts {
-        spec: &moved.spec,
-        generation: GEN,
-        provider: "model",
-        deleting: false,
-        previous: &previous,
-        now: Timestamp::UNIX_EPOCH,
-    };
-    let applied = apply(step, &facts, &mut status);
+    let applied = apply(step, &facts(&moved.spec, &previous, false), &mut status);
     assert_eq!((status.order, status.last_order), (None, None));
     assert_eq!(applied.health.map(|h| h.reason()), Some(Reason::Replanning));
     assert_eq!(applied.effects, vec![Effect::Event(EventType::Normal, Reason::IntentDropped, message)]);
@@ -1171,15 +1168,7 @@ impl Operator {
         });
         if first != Step::Read {
             let previous = self.status.clone();
-            let facts = Facts {
-                spec: &self.spec,
-                generation: GEN,
-                provider: "model",
-                deleting: false,
-                previous: &previous,
-                now: Timestamp::UNIX_EPOCH,
-            };
-            let applied = apply(first.clone(), &facts, &mut self.status);
+            let applied = apply(first.clone(), &facts(&self.spec, &previous, false), &mut self.status);
             assert_eq!(applied.call, None);
             return first;
         }
@@ -1204,14 +1193,7 @@ impl Operator {
             paused: false,
         });
         let previous = self.status.clone();
-        let facts = Facts {
-            spec: &self.spec,
-            generation: GEN,
-            provider: "model",
-            deleting: false,
-            previous: &previous,
-            now: Timestamp::UNIX_EPOCH,
-        };
+        let facts = facts(&self.spec, &previous, false);
         let mut applied = apply(step.clone(), &facts, &mut self.status);
         if let Some(target) = applied.call {
             self.submits += 1;

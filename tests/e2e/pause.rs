@@ -6,7 +6,7 @@
 
 use crate::{kstatus::kstatus, support};
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use k8s_openapi::api::events::v1::Event;
 use kube::{
@@ -38,24 +38,18 @@ const QUIET: Duration = Duration::from_secs(4);
 struct World {
     cluster: Cluster,
     tls: Arc<SimTls>,
-    log: PathBuf,
-    _logdir: tempfile::TempDir,
 }
 
 impl World {
     async fn start(namespace: &str) -> World {
-        let cluster = Cluster::start(namespace).await;
-        let tls = SimTls::generate(None).unwrap();
-        let logdir = tempfile::tempdir().unwrap();
-        let log = logdir.path().join("operator.log");
-        World { cluster, tls, log, _logdir: logdir }
+        World { cluster: Cluster::start(namespace).await, tls: SimTls::generate(None).unwrap() }
     }
 
     fn operator(&self, allowed: &str) -> Operator {
         let mut args = support::fast_operator_args(&self.tls);
         args.extend(["--leader-election=false", "--metrics-addr", "127.0.0.1:0"].map(str::to_owned));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        self.cluster.operator(&args, &[("NATGW_ALLOWED_ENDPOINTS", allowed)], &self.log)
+        self.cluster.operator(&args, &[("NATGW_ALLOWED_ENDPOINTS", allowed)], &self.cluster.path("operator.log"))
     }
 
     /// Sets (`Some("true")`) or removes (`None`) the pause annotation, as `kubectl annotate` does.
@@ -201,4 +195,60 @@ async fn a_pause_in_the_middle_of_an_order_resumes_it_without_a_second_order() {
     let orders: Vec<String> = sim.core().ledger.orders().into_iter().map(|o| o.order_id).collect();
     assert_eq!(orders, [id], "exactly one order");
     assert_eq!(w.event_reasons("pre").await.iter().filter(|r| *r == "Resumed").count(), 1);
+}
+
+/// Deleted while paused with an order someone must pay: the resource stays (finalizer), says why,
+/// and calls nothing; paid and resumed, the operator follows that order to its end and lets the
+/// resource go: one order, none lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_resource_deleted_with_an_unpaid_order_waits_for_the_resume() {
+    let w = World::start("pause-delete").await;
+    let sim = HuaweiSim::start(huawei_https_config(HW_AK, HW_SK, PROJECT, Duration::from_millis(1500), &w.tls))
+        .await
+        .unwrap();
+    let mut seed = huawei_gateway("gw-leave", PROJECT, "1");
+    seed.billing = BillingMode::Prepaid;
+    sim.seed_gateway(seed);
+    w.cluster.create_secret("huawei", json!({"accessKey": HW_AK, "secretKey": HW_SK})).await;
+    let endpoint = sim.https_url.clone().unwrap();
+    let _operator = w.operator(&endpoint);
+    w.cluster
+        .create_natgw("leave", support::huawei_prepaid_spec("gw-leave", PROJECT, "Medium", false, &endpoint))
+        .await;
+    let waiting = w
+        .cluster
+        .wait_for("leave", WAIT, |o| {
+            o.status.as_ref().and_then(|s| s.order.as_ref()).is_some_and(|o| o.phase == OrderPhase::AwaitingPayment)
+        })
+        .await;
+    let id = waiting.status.unwrap().order.unwrap().id.expect("the order id is shown");
+    w.pause("leave", Some("true")).await;
+    w.paused("leave").await;
+
+    w.cluster.natgws().delete("leave", &Default::default()).await.unwrap();
+    let kept = w
+        .cluster
+        .wait_for("leave", WAIT, |o| {
+            o.metadata.deletion_timestamp.is_some() && ready_condition(o).2.contains("deleted")
+        })
+        .await;
+    let (_, reason, message) = ready_condition(&kept);
+    assert_eq!(reason, "Paused");
+    assert!(message.contains("natgw.io/unpaid-order") && message.contains(&id), "{message}");
+    let requests = || sim.core().ledger.requests().len();
+    let before = requests();
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(requests(), before, "no call while paused, deleted or not");
+    let still = w.cluster.natgws().get("leave").await.unwrap();
+    assert_eq!(still.metadata.finalizers, Some(vec![natgw_operator::plan::FINALIZER.to_owned()]));
+
+    huawei_pay_order(&sim.http_url, HW_AK, HW_SK, &id).await;
+    w.pause("leave", None).await;
+    let start = std::time::Instant::now();
+    while w.cluster.natgws().get_opt("leave").await.unwrap().is_some() {
+        assert!(start.elapsed() < WAIT, "the resource was not let go after its order ended");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let orders: Vec<String> = sim.core().ledger.orders().into_iter().map(|o| o.order_id).collect();
+    assert_eq!(orders, [id], "exactly one order");
 }

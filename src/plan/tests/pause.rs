@@ -26,10 +26,6 @@ fn condition(type_: &str, status: &str, reason: &str, generation: i64) -> Condit
     }
 }
 
-fn facts<'a>(spec: &'a NatGatewaySpec, previous: &'a NatGatewayStatus, deleting: bool) -> Facts<'a> {
-    Facts { spec, generation: GEN, provider: "model", deleting, previous, now: Timestamp::UNIX_EPOCH }
-}
-
 /// Table: provider x policy x open order x what was read (nothing, no gateway, each state) x owner.
 /// Paused: always `Paused`. Not paused and not read yet: always `Read`, whatever else holds.
 #[test]
