@@ -13,7 +13,7 @@ use kube::{
     Api,
     api::{ListParams, Patch, PatchParams},
 };
-use natgw_operator::api::{BillingMode, NatGateway, OrderPhase, PAUSED_ANNOTATION, Size};
+use natgw_operator::api::{BillingMode, NatGateway, OrderPhase, OrderStatus, PAUSED_ANNOTATION, Size};
 use natgw_sim::{
     huawei::HuaweiSim,
     server::SimTls,
@@ -50,6 +50,31 @@ impl World {
         args.extend(["--leader-election=false", "--metrics-addr", "127.0.0.1:0"].map(str::to_owned));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         self.cluster.operator(&args, &[("NATGW_ALLOWED_ENDPOINTS", allowed)], &self.cluster.path("operator.log"))
+    }
+
+    /// A Huawei simulator with a prepaid Small gateway, the operator, and NatGateway `name` resizing
+    /// it to Medium with `autoPay: false`, once its order waits for payment.
+    async fn awaiting_payment(&self, name: &str) -> (HuaweiSim, Operator, Box<OrderStatus>) {
+        let sim = HuaweiSim::start(huawei_https_config(HW_AK, HW_SK, PROJECT, Duration::from_millis(1500), &self.tls))
+            .await
+            .unwrap();
+        let gateway = format!("gw-{name}");
+        let mut seed = huawei_gateway(&gateway, PROJECT, "1");
+        seed.billing = BillingMode::Prepaid;
+        sim.seed_gateway(seed);
+        self.cluster.create_secret("huawei", json!({"accessKey": HW_AK, "secretKey": HW_SK})).await;
+        let endpoint = sim.https_url.clone().unwrap();
+        let operator = self.operator(&endpoint);
+        let spec = support::huawei_prepaid_spec(&gateway, PROJECT, "Medium", false, &endpoint);
+        self.cluster.create_natgw(name, spec).await;
+        let waiting = self
+            .cluster
+            .wait_for(name, WAIT, |o| {
+                o.status.as_ref().and_then(|s| s.order.as_ref()).is_some_and(|o| o.phase == OrderPhase::AwaitingPayment)
+            })
+            .await;
+        let order = waiting.status.and_then(|s| s.order).expect("the order is in status");
+        (sim, operator, order)
     }
 
     /// Sets (`Some("true")`) or removes (`None`) the pause annotation, as `kubectl annotate` does.
@@ -149,24 +174,7 @@ async fn a_resource_paused_from_the_start_calls_nothing_until_resumed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pause_in_the_middle_of_an_order_resumes_it_without_a_second_order() {
     let w = World::start("pause-order").await;
-    let sim = HuaweiSim::start(huawei_https_config(HW_AK, HW_SK, PROJECT, Duration::from_millis(1500), &w.tls))
-        .await
-        .unwrap();
-    let mut seed = huawei_gateway("gw-pause", PROJECT, "1");
-    seed.billing = BillingMode::Prepaid;
-    sim.seed_gateway(seed);
-    w.cluster.create_secret("huawei", json!({"accessKey": HW_AK, "secretKey": HW_SK})).await;
-    let endpoint = sim.https_url.clone().unwrap();
-    let _operator = w.operator(&endpoint);
-    let spec: Value = support::huawei_prepaid_spec("gw-pause", PROJECT, "Medium", false, &endpoint);
-    w.cluster.create_natgw("pre", spec).await;
-    let waiting = w
-        .cluster
-        .wait_for("pre", WAIT, |o| {
-            o.status.as_ref().and_then(|s| s.order.as_ref()).is_some_and(|o| o.phase == OrderPhase::AwaitingPayment)
-        })
-        .await;
-    let order = waiting.status.unwrap().order.unwrap();
+    let (sim, _operator, order) = w.awaiting_payment("pre").await;
     let id = order.id.clone().expect("the order id is shown");
 
     w.pause("pre", Some("true")).await;
@@ -203,25 +211,8 @@ async fn a_pause_in_the_middle_of_an_order_resumes_it_without_a_second_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_resource_deleted_with_an_unpaid_order_waits_for_the_resume() {
     let w = World::start("pause-delete").await;
-    let sim = HuaweiSim::start(huawei_https_config(HW_AK, HW_SK, PROJECT, Duration::from_millis(1500), &w.tls))
-        .await
-        .unwrap();
-    let mut seed = huawei_gateway("gw-leave", PROJECT, "1");
-    seed.billing = BillingMode::Prepaid;
-    sim.seed_gateway(seed);
-    w.cluster.create_secret("huawei", json!({"accessKey": HW_AK, "secretKey": HW_SK})).await;
-    let endpoint = sim.https_url.clone().unwrap();
-    let _operator = w.operator(&endpoint);
-    w.cluster
-        .create_natgw("leave", support::huawei_prepaid_spec("gw-leave", PROJECT, "Medium", false, &endpoint))
-        .await;
-    let waiting = w
-        .cluster
-        .wait_for("leave", WAIT, |o| {
-            o.status.as_ref().and_then(|s| s.order.as_ref()).is_some_and(|o| o.phase == OrderPhase::AwaitingPayment)
-        })
-        .await;
-    let id = waiting.status.unwrap().order.unwrap().id.expect("the order id is shown");
+    let (sim, _operator, order) = w.awaiting_payment("leave").await;
+    let id = order.id.expect("the order id is shown");
     w.pause("leave", Some("true")).await;
     w.paused("leave").await;
 
