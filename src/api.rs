@@ -205,6 +205,10 @@ pub enum BillingMode {
     Prepaid,
 }
 
+impl BillingMode {
+    pub const ALL: [BillingMode; 2] = [BillingMode::PayPerUse, BillingMode::Prepaid];
+}
+
 impl std::fmt::Display for BillingMode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         std::fmt::Debug::fmt(self, f)
@@ -306,6 +310,17 @@ pub struct HuaweiIdentity {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 900, max = 86400))]
     pub duration_seconds: Option<u32>,
+}
+
+/// With the value `"true"`, the operator makes no cloud call for the resource (no read, change or
+/// order poll) until the annotation is removed or set to anything else.
+pub const PAUSED_ANNOTATION: &str = "natgw.io/paused";
+
+impl NatGateway {
+    /// Whether the user paused this resource with [`PAUSED_ANNOTATION`].
+    pub fn paused(&self) -> bool {
+        self.metadata.annotations.as_ref().and_then(|a| a.get(PAUSED_ANNOTATION)).is_some_and(|v| v == "true")
+    }
 }
 
 /// Where a resource's cloud credentials come from.

@@ -12,9 +12,12 @@ pub mod leader;
 pub mod metrics;
 pub mod plan;
 
-/// The CRD as YAML, exactly as committed in `crds/natgateway.yaml`.
+/// The CRD as YAML, exactly as committed in `crds/natgateway.yaml`: the schema of [`api`] and
+/// the built-in clouds' admission rules.
 pub fn crd_yaml() -> String {
     use kube::CustomResourceExt as _;
+    let mut crd = api::NatGateway::crd();
+    cloud::admission::add_rules(&mut crd, &cloud::Registry::builtin());
     // Serializing a CRD built from our own types cannot fail.
-    serde_yaml::to_string(&api::NatGateway::crd()).expect("the CRD serializes to YAML")
+    serde_yaml::to_string(&crd).expect("the CRD serializes to YAML")
 }

@@ -39,6 +39,8 @@ pub enum Outcome {
     Retrying,
     Drift,
     Stalled,
+    /// Paused by the user's annotation: no cloud call.
+    Paused,
     /// The cached copy was older than our own last write; replanned without acting.
     Stale,
 }
@@ -51,6 +53,7 @@ impl Outcome {
             Outcome::Retrying => "retrying",
             Outcome::Drift => "drift",
             Outcome::Stalled => "stalled",
+            Outcome::Paused => "paused",
             Outcome::Stale => "stale",
         }
     }

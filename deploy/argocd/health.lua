@@ -43,6 +43,14 @@ if status == nil or status.observedGeneration == nil or obj.metadata == nil
   return hs
 end
 
+local ready = condition(status.conditions, "Ready")
+if ready ~= nil and ready.reason == "Paused" then
+  -- The annotation natgw.io/paused: nothing moves (no cloud call) until someone removes it.
+  hs.status = "Suspended"
+  hs.message = says(ready)
+  return hs
+end
+
 local stalled = condition(status.conditions, "Stalled")
 if stalled ~= nil and stalled.status == "True" then
   -- Terminal: retrying cannot help, the spec, the Secret or the cloud account must change.
@@ -51,7 +59,6 @@ if stalled ~= nil and stalled.status == "True" then
   return hs
 end
 
-local ready = condition(status.conditions, "Ready")
 if ready ~= nil and ready.status == "True" then
   -- Also while the operator retries a throttled drift check: Ready keeps its last known value
   -- then, and the gateway is still as declared.

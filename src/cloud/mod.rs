@@ -1,6 +1,7 @@
 //! What the controller needs from a cloud, independent of which cloud: the [`Provider`] trait,
 //! credentials, each cloud's [`Profile`], the [`Registry`] of clouds and the shared error type.
 
+pub mod admission;
 pub mod batch;
 pub mod connect;
 mod credentials;

@@ -13,6 +13,8 @@ pub struct Profile {
     pub name: &'static str,
     /// The cloud's value for each size it has.
     pub sizes: fn(Size) -> Option<Capacity>,
+    /// The billing modes this cloud's gateways can be in: a spec may ask only for these.
+    pub billing_modes: &'static [BillingMode],
     /// Billing changes (from, to) the cloud has an API for.
     pub billing_changes: &'static [(BillingMode, BillingMode)],
     /// What to tell the user about a billing change towards a mode the cloud has no API for, when
@@ -57,6 +59,32 @@ impl Profile {
     /// The cloud's value for a size, or `None` when this cloud has no such size.
     pub fn capacity_for(&self, size: Size) -> Option<Capacity> {
         (self.sizes)(size)
+    }
+
+    /// The sizes this cloud has, smallest first.
+    pub fn offered_sizes(&self) -> impl Iterator<Item = Size> + '_ {
+        Size::ALL.into_iter().filter(|s| self.capacity_for(*s).is_some())
+    }
+
+    /// What a spec asking for `size`, a size this cloud does not have, is told: in the CRD's
+    /// admission rule (where `size` stands for the spec's value) and in the Stalled condition.
+    pub fn size_refusal(&self, size: &str) -> String {
+        let offered: Vec<String> = self.offered_sizes().map(|s| s.to_string()).collect();
+        format!("{} NAT gateways have no size {size}; set spec.size to one of {}", self.name, offered.join(", "))
+    }
+
+    /// What a spec asking for billing `mode`, one no gateway of this cloud can be in, is told: at
+    /// admission and in the Stalled condition, as [`Profile::size_refusal`].
+    pub fn billing_refusal(&self, mode: &str) -> String {
+        let modes: Vec<String> = self.billing_modes.iter().map(|m| m.to_string()).collect();
+        let set = match modes.as_slice() {
+            [one] => one.clone(),
+            _ => format!("one of {}", modes.join(", ")),
+        };
+        format!(
+            "{} has no API to change a NAT gateway's billing mode to {mode}; remove spec.billing or set spec.billing.mode to {set}",
+            self.name
+        )
     }
 
     /// The size a cloud value stands for, if any.

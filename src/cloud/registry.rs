@@ -21,6 +21,11 @@ pub trait Cloud: Send + Sync {
     /// `Some` when `spec` names this cloud: which of its APIs, and where the gateway is.
     fn select(&self, spec: &NatGatewaySpec) -> Option<Selected>;
 
+    /// Each of this cloud's profiles with a CEL condition on `spec` that holds exactly when
+    /// [`Cloud::select`] picks that profile: the CRD refuses at admission the sizes and billing
+    /// modes the profile does not have (src/cloud/admission.rs).
+    fn admission(&self) -> Vec<(&'static str, &'static Profile)>;
+
     /// A client for one account of this cloud.
     fn connect(
         &self,
@@ -88,6 +93,11 @@ impl Registry {
     pub fn with(mut self, cloud: impl Cloud + 'static) -> Registry {
         self.clouds.push(Arc::new(cloud));
         self
+    }
+
+    /// Every registered cloud's [`Cloud::admission`] conditions and profiles, in registration order.
+    pub fn admission(&self) -> Vec<(&'static str, &'static Profile)> {
+        self.clouds.iter().flat_map(|c| c.admission()).collect()
     }
 
     /// The registered cloud that claims `spec`, with its selection.

@@ -6,14 +6,16 @@ use k8s_openapi::{
     jiff::Timestamp,
 };
 
-use crate::plan::Health;
+use crate::plan::{Health, Reason};
 
 /// The new condition list. `lastTransitionTime` moves only when a condition's status flips.
 pub fn conditions(previous: &[Condition], health: &Health, generation: i64, now: Timestamp) -> Vec<Condition> {
     let (reason, message) = (health.reason().as_str(), health.message());
     let previous_ready = previous.iter().find(|c| c.type_ == "Ready");
+    // A pause's words do not outlive it.
+    let previous_ready = previous_ready.filter(|c| c.reason != Reason::Paused.as_str());
     let ready = match health {
-        Health::Ready { .. } => ("True", reason, message),
+        Health::Ready { .. } | Health::Paused { ready: true, .. } => ("True", reason, message),
         Health::Retrying { .. } => match previous_ready {
             Some(c) => (c.status.as_str(), c.reason.as_str(), c.message.as_str()),
             None => ("Unknown", reason, message),
@@ -25,7 +27,7 @@ pub fn conditions(previous: &[Condition], health: &Health, generation: i64, now:
         _ => ("False", reason, ""),
     };
     let stalled = match health {
-        Health::Stalled { .. } => ("True", reason, message),
+        Health::Stalled { .. } | Health::Paused { ready: false, .. } => ("True", reason, message),
         _ => ("False", reason, ""),
     };
     [("Ready", ready), ("Reconciling", reconciling), ("Stalled", stalled)]
@@ -50,7 +52,6 @@ pub fn conditions(previous: &[Condition], health: &Health, generation: i64, now:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Reason;
 
     fn status_of<'a>(c: &'a [Condition], t: &str) -> &'a str {
         &c.iter().find(|c| c.type_ == t).unwrap().status
@@ -65,6 +66,8 @@ mod tests {
             (Health::Stalled { reason: Reason::GatewayNotFound, message: "m".into() }, ["False", "False", "True"]),
             (Health::Drift { message: "m".into() }, ["False", "False", "False"]),
             (Health::Retrying { reason: Reason::Throttled, message: "m".into() }, ["Unknown", "True", "False"]),
+            (Health::Paused { message: "m".into(), ready: true }, ["True", "False", "False"]),
+            (Health::Paused { message: "m".into(), ready: false }, ["False", "False", "True"]),
         ];
         for (health, expected) in cases {
             let c = conditions(&[], &health, 3, now);
@@ -84,5 +87,15 @@ mod tests {
         assert_eq!((ready.status.as_str(), ready.last_transition_time.0), ("True", t0));
         let reconciling = second.iter().find(|c| c.type_ == "Reconciling").unwrap();
         assert_eq!((reconciling.status.as_str(), reconciling.last_transition_time.0), ("True", t1));
+    }
+
+    /// After a pause, a retry does not keep showing the pause's Ready.
+    #[test]
+    fn retrying_after_a_pause_does_not_keep_its_ready() {
+        let t0 = Timestamp::UNIX_EPOCH;
+        let paused = conditions(&[], &Health::Paused { message: "paused".into(), ready: true }, 1, t0);
+        let after = conditions(&paused, &Health::Retrying { reason: Reason::Throttled, message: "slow".into() }, 1, t0);
+        let ready = after.iter().find(|c| c.type_ == "Ready").unwrap();
+        assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("Unknown", "Throttled"));
     }
 }

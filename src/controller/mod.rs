@@ -32,7 +32,10 @@ pub use credentials::{CredentialsError, SecretAccess, read_secret};
 use events::{EventType, Recorder};
 
 use crate::{
-    api::{CredentialSource, NatGateway, NatGatewayStatus, ObservedStatus, OrderStatus, WorkloadIdentity},
+    api::{
+        CredentialSource, NatGateway, NatGatewayStatus, ObservedStatus, OrderStatus, PAUSED_ANNOTATION,
+        WorkloadIdentity,
+    },
     cloud::instrumented::InstrumentedProvider,
     cloud::{
         CloudError, Connector, Credentials, ErrorKind, Observed, OrderState, OrderTicket, Profile, Provider, Refusal,
@@ -230,12 +233,12 @@ pub async fn run(
     let natgw_events = reflector::reflector(
         writer,
         // managedFields (one entry per field manager, status writes included) and annotations
-        // (kubectl's last-applied-configuration copies the whole object) are never read:
-        // dropping them keeps the cache of every NatGateway small.
+        // (kubectl's last-applied-configuration copies the whole object) are never read, but for
+        // the pause: dropping them keeps the cache of every NatGateway small.
         watcher::watcher(natgws, watcher::Config::default().any_semantic())
             .modify(|g| {
                 g.managed_fields_mut().clear();
-                g.annotations_mut().clear();
+                g.annotations_mut().retain(|k, _| k == PAUSED_ANNOTATION);
             })
             // Without it a watch whose API server is down reconnects in a hot loop.
             .default_backoff(),
@@ -251,13 +254,13 @@ pub async fn run(
         _ => {}
     })
     .applied_objects()
-    // Only spec changes, deletion and first sight trigger a reconcile: our own status writes
-    // must not, or every drift check would schedule another. Orders are followed by explicit
-    // requeues.
+    // Only spec changes, deletion, a pause or its end and first sight trigger a reconcile: our own
+    // status writes must not, or every drift check would schedule another. Orders are followed by
+    // explicit requeues.
     .predicate_filter(
         |g: &NatGateway| {
             let generation = g.meta().generation? as u64;
-            Some(generation << 1 | u64::from(g.meta().deletion_timestamp.is_some()))
+            Some(generation << 2 | u64::from(g.meta().deletion_timestamp.is_some()) << 1 | u64::from(g.paused()))
         },
         Default::default(),
     );
@@ -401,6 +404,22 @@ impl<'a> Pass<'a> {
         self.provider = selected.profile.label;
         self.status.provider = Some(selected.profile.label.to_owned());
         self.status.region = Some(selected.gateway.region.clone());
+        // Whether the cloud may be called at all: not while the resource is paused.
+        let open = self.status.order.as_deref().filter(|o| plan::is_open(o)).cloned();
+        let first = plan::plan(plan::Inputs {
+            spec: &self.obj.spec,
+            generation: self.generation,
+            kind: selected.profile,
+            observation: plan::Observation::Unread,
+            order: open.as_ref(),
+            last_order: self.status.last_order.as_deref(),
+            owner: None,
+            paused: self.obj.paused(),
+        });
+        if first != Step::Read {
+            let applied = plan::apply(first, &facts(self.obj, &self.previous, self.provider), &mut self.status);
+            return self.perform(applied, None).await;
+        }
         // Once per pass, before any cloud call: every call of this pass (an order's included)
         // uses the same credentials.
         let obj = self.obj;
@@ -528,11 +547,11 @@ impl<'a> Pass<'a> {
             spec: &self.obj.spec,
             generation: self.generation,
             kind,
-            observed,
+            observation: plan::Observation::Read { observed, order_state },
             order,
-            order_state,
             last_order: self.status.last_order.as_deref(),
             owner: None,
+            paused: self.obj.paused(),
         }
     }
 
@@ -690,11 +709,12 @@ impl<'a> Pass<'a> {
 
     /// Writes the whole status with server-side apply on the status subresource, then reports
     /// what the written status records (Events, order counts).
-    async fn write(&mut self, health: Health, reset_backoff: bool, effects: Vec<Effect>) -> Result<(), Error> {
+    async fn write(&mut self, health: Health, reset_backoff: bool, mut effects: Vec<Effect>) -> Result<(), Error> {
         if let Some(reason) = health.error_reason() {
             self.ctx.config.metrics.reconcile_error(reason.as_str());
         }
         self.outcome = Some(health.outcome());
+        effects.extend(plan::pause_event(&self.status.conditions, &health));
         self.status.observed_generation = Some(self.generation);
         self.status.conditions =
             conditions::conditions(&self.status.conditions, &health, self.generation, Timestamp::now());

@@ -5,11 +5,16 @@
 
 use std::time::Duration;
 
-use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
+use k8s_openapi::{
+    apimachinery::pkg::apis::meta::v1::{Condition, Time},
+    jiff::Timestamp,
+};
 
 use super::{Health, Reason, Step, Target, Wait};
 use crate::{
-    api::{CredentialSource, NatGatewaySpec, NatGatewayStatus, OrderAction, OrderPhase, OrderStatus},
+    api::{
+        CredentialSource, NatGatewaySpec, NatGatewayStatus, OrderAction, OrderPhase, OrderStatus, PAUSED_ANNOTATION,
+    },
     cloud::{CloudError, ErrorKind, OrderTicket},
     metrics::OrderTransition,
 };
@@ -151,12 +156,20 @@ pub fn adopt(status: &mut NatGatewayStatus, id: String) {
 /// Applies `step` to `status`.
 pub fn apply(step: Step, facts: &Facts<'_>, status: &mut NatGatewayStatus) -> Applied {
     let open = status.order.as_deref().filter(|o| is_open(o)).cloned();
-    // A resource being deleted only follows its open order to the end; with none left, it
-    // lets go at once.
-    if facts.deleting && !matches!(step, Step::Wait(_) | Step::Finish { .. } | Step::DropIntent { .. }) {
+    // A resource being deleted only follows its open order to the end (or keeps it while paused);
+    // with none left, it lets go at once.
+    let keeps = match step {
+        Step::Wait(_) | Step::Finish { .. } | Step::DropIntent { .. } => true,
+        Step::Paused => open.is_some(),
+        _ => false,
+    };
+    if facts.deleting && !keeps {
         return Applied { finalizer: Some(Finalizer::Release), ..Applied::write_none(Next::AwaitChange) };
     }
     match step {
+        // The controller reads the cloud and plans again before it applies anything.
+        Step::Read => Applied::write_none(Next::Replan),
+        Step::Paused => paused(open.as_ref(), facts),
         Step::InSync => {
             let message = format!("the gateway is {} and {}", facts.spec.size, facts.spec.billing_mode());
             Applied { reset_backoff: true, ..Applied::write(Health::Ready { message }, Next::DriftCheck) }
@@ -272,11 +285,57 @@ fn waiting(wait: Wait, open: Option<&OrderStatus>, facts: &Facts<'_>, status: &m
     Applied { finalizer, effects, ..Applied::write(Health::Progressing { reason, message }, next) }
 }
 
+/// A paused resource: nothing is read, ordered or polled until the annotation goes; an open order
+/// stays in status to be followed afterwards. Woken only by a change to the resource.
+fn paused(open: Option<&OrderStatus>, facts: &Facts<'_>) -> Applied {
+    let annotation = format!("{PAUSED_ANNOTATION}: \"true\"");
+    let mut message = match open {
+        Some(o) => format!(
+            "paused by the annotation {annotation} while {} is open: the order is not polled and stays in status.order; remove the annotation to follow it again (it is never placed twice)",
+            order_words(o)
+        ),
+        None => format!(
+            "paused by the annotation {annotation}: no cloud call (no read, change or order poll) until it is removed"
+        ),
+    };
+    if facts.deleting {
+        message = format!(
+            "{message}; the NatGateway was deleted and is kept (finalizer {FINALIZER}) until the annotation is removed and the order ends, or remove the finalizer to let it go now and leave the order to the billing center"
+        );
+    }
+    // Ready still holds when the gateway was as declared at this very spec and nothing is open.
+    let ready = open.is_none()
+        && facts
+            .previous
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True" && c.observed_generation == Some(facts.generation));
+    Applied::write(Health::Paused { message, ready }, Next::AwaitChange)
+}
+
+/// The Event of a pause that starts or ends with this write: `before` are the conditions it
+/// replaces, `health` what it writes.
+pub fn pause_event(before: &[Condition], health: &Health) -> Option<Effect> {
+    let was = before.iter().any(|c| c.type_ == "Reconciling" && c.reason == Reason::Paused.as_str());
+    match (was, matches!(health, Health::Paused { .. })) {
+        (false, true) => Some(Effect::Event(EventType::Normal, Reason::Paused, health.message().to_owned())),
+        (true, false) => Some(Effect::Event(
+            EventType::Normal,
+            Reason::Resumed,
+            format!("the annotation {PAUSED_ANNOTATION} is gone: the operator calls the cloud again"),
+        )),
+        _ => None,
+    }
+}
+
+/// `Resize to Medium (order 123)`.
+fn order_words(o: &OrderStatus) -> String {
+    let id = o.id.as_deref().or(o.request_id.as_deref()).map(|id| format!(" (order {id})")).unwrap_or_default();
+    format!("{} to {}{id}", o.action, o.target)
+}
+
 fn wait_message(wait: Wait, open: Option<&OrderStatus>) -> String {
-    let order = open.map(|o| {
-        let id = o.id.as_deref().or(o.request_id.as_deref()).map(|id| format!(" (order {id})")).unwrap_or_default();
-        format!("{} to {}{id}", o.action, o.target)
-    });
+    let order = open.map(order_words);
     match (wait, order) {
         (Wait::AwaitingPayment, Some(o)) => {
             format!(

@@ -1,8 +1,8 @@
 //! [`plan`]: the next step.
 
-use super::{Inputs, Reason, Step, Target, Wait};
+use super::{Inputs, Observation, Reason, Step, Target, Wait};
 use crate::{
-    api::{ManagementPolicy, NatGatewaySpec, OrderAction, OrderPhase, OrderStatus, Size},
+    api::{ManagementPolicy, NatGatewaySpec, OrderAction, OrderPhase, OrderStatus},
     cloud::{Capacity, GatewayState, Observed, OrderState, Profile},
 };
 
@@ -29,22 +29,20 @@ fn reached(kind: &Profile, observed: &Observed, target: Target) -> bool {
 /// billing change is not bought for a size that cannot follow.
 fn impossible(spec: &NatGatewaySpec, kind: &Profile, observed: &Observed) -> Option<Step> {
     let cloud = kind.name;
+    // Sizes and billing modes the cloud lacks are refused at admission (src/cloud/admission.rs),
+    // with the same words; objects admitted before still get here.
     let Some(wanted) = kind.capacity_for(spec.size) else {
-        let offered: Vec<String> =
-            Size::ALL.iter().filter(|s| kind.capacity_for(**s).is_some()).map(|s| s.to_string()).collect();
         return Some(Step::Stall {
             reason: Reason::UnsupportedSize,
-            message: format!(
-                "{cloud} NAT gateways have no size {}; set spec.size to one of {}",
-                spec.size,
-                offered.join(", ")
-            ),
+            message: kind.size_refusal(&spec.size.to_string()),
         });
     };
     let want = spec.billing_mode();
     if !kind.supports_billing(observed.billing, want) {
         let message = match (kind.billing_hint)(want) {
             Some(hint) => hint.to_owned(),
+            // A mode no gateway of this cloud has: the words admission refuses it with.
+            None if !kind.billing_modes.contains(&want) => kind.billing_refusal(&want.to_string()),
             None => format!(
                 "{cloud} has no API to change a NAT gateway's billing mode to {want}; remove spec.billing or set spec.billing.mode to {}",
                 observed.billing
@@ -66,8 +64,17 @@ fn impossible(spec: &NatGatewaySpec, kind: &Profile, observed: &Observed) -> Opt
 /// its end, never doubled); a spec the cloud can never satisfy; a gateway that is changing or
 /// unusable; in sync; `Observe` (report only); this change already failed at this generation;
 /// otherwise the next change, billing before size, unless another resource owns the gateway.
+///
+/// Before any of that: a paused resource does nothing, and a pass that has not read the cloud
+/// reads it first.
 pub fn plan(input: Inputs<'_>) -> Step {
-    match (decide(input), input.owner) {
+    if input.paused {
+        return Step::Paused;
+    }
+    let Observation::Read { observed, order_state } = input.observation else {
+        return Step::Read;
+    };
+    match (decide(input, observed, order_state), input.owner) {
         (Step::Submit { .. }, Some(owner)) => Step::Stall {
             reason: Reason::GatewayClaimed,
             message: format!(
@@ -79,8 +86,8 @@ pub fn plan(input: Inputs<'_>) -> Step {
     }
 }
 
-fn decide(input: Inputs<'_>) -> Step {
-    let Some(observed) = input.observed else {
+fn decide(input: Inputs<'_>, observed: Option<&Observed>, order_state: Option<&OrderState>) -> Step {
+    let Some(observed) = observed else {
         return Step::Stall {
             reason: Reason::GatewayNotFound,
             message: format!(
@@ -94,7 +101,7 @@ fn decide(input: Inputs<'_>) -> Step {
         .order
         .filter(|o| matches!(o.phase, OrderPhase::Submitting | OrderPhase::InProgress | OrderPhase::AwaitingPayment))
     {
-        return follow_order(input, observed, order);
+        return follow_order(input, observed, order, order_state);
     }
 
     // A spec the cloud can never satisfy is reported at once: waiting for the gateway to settle
@@ -150,11 +157,11 @@ fn decide(input: Inputs<'_>) -> Step {
 }
 
 /// The next step while an order of ours is open.
-fn follow_order(input: Inputs<'_>, observed: &Observed, order: &OrderStatus) -> Step {
+fn follow_order(input: Inputs<'_>, observed: &Observed, order: &OrderStatus, state: Option<&OrderState>) -> Step {
     let at_target = Target::of(order).is_some_and(|t| reached(input.kind, observed, t));
     if order.id.is_some() {
         // A pollable order: the cloud's order status decides, then the gateway must settle.
-        return match input.order_state {
+        return match state {
             // Not polled this time: the order exists at the cloud, so never guess, never resubmit.
             None | Some(OrderState::InProgress) => Step::Wait(Wait::OrderInProgress),
             Some(OrderState::AwaitingPayment) => Step::Wait(Wait::AwaitingPayment),

@@ -17,6 +17,10 @@ pub enum Health {
     Drift { message: String },
     /// Needs a person: Ready=False, Stalled=True.
     Stalled { reason: Reason, message: String },
+    /// Paused by the user, reason `Paused` everywhere. `ready`: the gateway was as declared at this
+    /// generation with no order open, so Ready stays True (kstatus: Current); otherwise the work
+    /// waits for a person, Stalled=True (kstatus: Failed, never InProgress for ever).
+    Paused { message: String, ready: bool },
 }
 
 impl Health {
@@ -24,6 +28,7 @@ impl Health {
         match self {
             Health::Ready { .. } => Reason::InSync,
             Health::Drift { .. } => Reason::DriftDetected,
+            Health::Paused { .. } => Reason::Paused,
             Health::Progressing { reason, .. } | Health::Retrying { reason, .. } | Health::Stalled { reason, .. } => {
                 *reason
             }
@@ -46,6 +51,7 @@ impl Health {
             Health::Retrying { .. } => Outcome::Retrying,
             Health::Drift { .. } => Outcome::Drift,
             Health::Stalled { .. } => Outcome::Stalled,
+            Health::Paused { .. } => Outcome::Paused,
         }
     }
 
@@ -55,7 +61,8 @@ impl Health {
             | Health::Drift { message }
             | Health::Progressing { message, .. }
             | Health::Retrying { message, .. }
-            | Health::Stalled { message, .. } => message,
+            | Health::Stalled { message, .. }
+            | Health::Paused { message, .. } => message,
         }
     }
 }

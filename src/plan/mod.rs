@@ -12,7 +12,7 @@ mod target;
 
 pub use apply::{
     Answer, Applied, Effect, EventType, FINALIZER, Facts, Finalizer, Next, adopt, answer, apply, cloud_error, is_open,
-    looks_for_open_order, lost_intent, stall,
+    looks_for_open_order, lost_intent, pause_event, stall,
 };
 pub use decide::plan;
 pub use health::Health;
@@ -31,26 +31,44 @@ pub struct Inputs<'a> {
     pub generation: i64,
     /// What the cloud can do.
     pub kind: &'static Profile,
-    /// The gateway as the cloud shows it; `None` when the cloud says it does not exist.
-    pub observed: Option<&'a Observed>,
+    /// What this pass read from the cloud, if anything yet.
+    pub observation: Observation<'a>,
     /// The order the operator started and has not finished (`status.order`). For an intent
     /// whose answer was lost (`Submitting`, no id) the controller first asks the cloud for the
     /// order that call may have placed (`Provider::find_open_order`) and passes the id it finds:
     /// a billing change may leave the gateway as it was until paid, so without that id an
     /// unchanged gateway would be taken as "never sent" and ordered again.
     pub order: Option<&'a OrderStatus>,
-    /// The cloud's word on that order, when it has a pollable id and was polled.
-    pub order_state: Option<&'a OrderState>,
     /// The most recent finished order (`status.lastOrder`).
     pub last_order: Option<&'a OrderStatus>,
     /// The older `Manage` resource (`namespace/name`) that owns the same cloud gateway, if any:
     /// this one must then order nothing.
     pub owner: Option<&'a str>,
+    /// The resource carries [`PAUSED_ANNOTATION`](crate::api::PAUSED_ANNOTATION): no cloud call
+    /// at all, not even a read or an order poll.
+    pub paused: bool,
+}
+
+/// What a pass has read from the cloud.
+#[derive(Debug, Clone, Copy)]
+pub enum Observation<'a> {
+    /// Nothing yet: [`plan`] says whether the cloud may be called at all ([`Step::Read`]).
+    Unread,
+    Read {
+        /// The gateway as the cloud shows it; `None` when the cloud says it does not exist.
+        observed: Option<&'a Observed>,
+        /// The cloud's word on the open order, when it has a pollable id and was polled.
+        order_state: Option<&'a OrderState>,
+    },
 }
 
 /// The single next step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
+    /// Read the gateway (and poll the open order), then plan again with what the cloud said.
+    Read,
+    /// Paused by the user: no cloud call until the annotation goes; an open order stays recorded.
+    Paused,
     /// The gateway matches the spec.
     InSync,
     /// Nothing to do until the cloud moves on.

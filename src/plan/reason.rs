@@ -43,6 +43,8 @@ reasons! {
     CloudUnavailable,
     GatewayBusy,
     NotLeader,
+    // Paused (natgw.io/paused)
+    Paused,
     // Stalled
     SecretNotFound,
     SecretForbidden,
@@ -69,6 +71,7 @@ reasons! {
     OrderOutcomeUnknown,
     OrderAdopted,
     IntentDropped,
+    Resumed,
     // Failed reconciles (metrics only)
     StatusWriteFailed,
     SecretReadFailed,

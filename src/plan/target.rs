@@ -21,7 +21,7 @@ impl Target {
     pub fn of(order: &OrderStatus) -> Option<Target> {
         let named = |t: &Target| t.action() == order.action && t.to_string() == order.target;
         let sizes = Size::ALL.into_iter().map(Target::Size);
-        let billings = [BillingMode::PayPerUse, BillingMode::Prepaid].into_iter().map(Target::Billing);
+        let billings = BillingMode::ALL.into_iter().map(Target::Billing);
         sizes.chain(billings).find(named)
     }
 }

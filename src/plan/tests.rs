@@ -15,6 +15,8 @@ use crate::{
 };
 
 use BillingMode::{PayPerUse, Prepaid as PrepaidMode};
+
+mod pause;
 // The real clouds' profiles are the test data: the rules they declare drive the decision.
 const TENCENT_V2: &Profile = &crate::cloud::tencent::V2;
 const TENCENT_V3: &Profile = &crate::cloud::tencent::V3;
@@ -115,6 +117,11 @@ fn order(
     }
 }
 
+/// What [`apply`] knows besides the step, at generation [`GEN`].
+fn facts<'a>(spec: &'a NatGatewaySpec, previous: &'a NatGatewayStatus, deleting: bool) -> Facts<'a> {
+    Facts { spec, generation: GEN, provider: "model", deleting, previous, now: Timestamp::UNIX_EPOCH }
+}
+
 /// One set of inputs, owned, so tables and strategies can build it and `plan` can borrow it.
 #[derive(Debug, Clone)]
 struct Case {
@@ -126,11 +133,22 @@ struct Case {
     order_state: Option<OrderState>,
     last_order: Option<OrderStatus>,
     owner: Option<String>,
+    paused: bool,
 }
 
 impl Case {
     fn new(spec: NatGatewaySpec, kind: &'static Profile, observed: Option<Observed>) -> Case {
-        Case { spec, generation: GEN, kind, observed, order: None, order_state: None, last_order: None, owner: None }
+        Case {
+            spec,
+            generation: GEN,
+            kind,
+            observed,
+            order: None,
+            order_state: None,
+            last_order: None,
+            owner: None,
+            paused: false,
+        }
     }
 
     fn with_order(mut self, order: OrderStatus, state: Option<OrderState>) -> Case {
@@ -144,16 +162,21 @@ impl Case {
         self
     }
 
+    /// The plan once the cloud was read.
     fn plan(&self) -> Step {
+        self.plan_with(Observation::Read { observed: self.observed.as_ref(), order_state: self.order_state.as_ref() })
+    }
+
+    fn plan_with(&self, observation: Observation<'_>) -> Step {
         plan(Inputs {
             spec: &self.spec,
             generation: self.generation,
             kind: self.kind,
-            observed: self.observed.as_ref(),
+            observation,
             order: self.order.as_ref(),
-            order_state: self.order_state.as_ref(),
             last_order: self.last_order.as_ref(),
             owner: self.owner.as_deref(),
+            paused: self.paused,
         })
     }
 }
@@ -161,6 +184,8 @@ impl Case {
 /// A step without its message, for tables.
 #[derive(Debug, Clone, PartialEq)]
 enum Shape {
+    Read,
+    Paused,
     InSync,
     Wait(Wait),
     Submit(OrderAction, String, u32),
@@ -172,6 +197,8 @@ enum Shape {
 
 fn shape(step: &Step) -> Shape {
     match step {
+        Step::Read => Shape::Read,
+        Step::Paused => Shape::Paused,
         Step::InSync => Shape::InSync,
         Step::Wait(w) => Shape::Wait(*w),
         Step::Submit { target, attempt } => Shape::Submit(target.action(), target.to_string(), *attempt),
@@ -751,15 +778,7 @@ fn an_unsent_intent_is_dropped_when_no_longer_wanted() {
     // Nothing was ordered, so nothing finished: the intent goes, no order is recorded or counted.
     let mut status = NatGatewayStatus { order: Some(Box::new(intent.clone())), ..Default::default() };
     let previous = status.clone();
-    let facts = Facts {
-        spec: &moved.spec,
-        generation: GEN,
-        provider: "model",
-        deleting: false,
-        previous: &previous,
-        now: Timestamp::UNIX_EPOCH,
-    };
-    let applied = apply(step, &facts, &mut status);
+    let applied = apply(step, &facts(&moved.spec, &previous, false), &mut status);
     assert_eq!((status.order, status.last_order), (None, None));
     assert_eq!(applied.health.map(|h| h.reason()), Some(Reason::Replanning));
     assert_eq!(applied.effects, vec![Effect::Event(EventType::Normal, Reason::IntentDropped, message)]);
@@ -886,6 +905,7 @@ fn any_case() -> impl Strategy<Value = Case> {
             order_state,
             last_order,
             owner: None,
+            paused: false,
         })
 }
 
@@ -1004,6 +1024,8 @@ struct Cloud {
     floor: usize,
     order_time: u8,
     lag_time: u8,
+    /// Describes the operator made.
+    reads: usize,
 }
 
 impl Cloud {
@@ -1101,6 +1123,8 @@ enum Op {
         /// ... after the cloud did (or did not) accept it.
         landed: bool,
     },
+    /// The user sets (`true`) or removes (`false`) the pause annotation.
+    Pause(bool),
 }
 
 fn any_op() -> impl Strategy<Value = Op> {
@@ -1108,6 +1132,7 @@ fn any_op() -> impl Strategy<Value = Op> {
         2 => Just(Op::Tick),
         3 => (0u8..4, prop::bool::weighted(0.3), any::<bool>())
             .prop_map(|(lag, lose_answer, landed)| Op::Reconcile { lag, lose_answer, landed }),
+        1 => any::<bool>().prop_map(Op::Pause),
     ]
 }
 
@@ -1123,10 +1148,31 @@ struct Operator {
     intent_since: usize,
     /// Orders the operator counted as submitted (`natgw_orders_total{phase="submitted"}`).
     counted: usize,
+    /// The pause annotation is set.
+    paused: bool,
 }
 
 impl Operator {
     fn reconcile(&mut self, cloud: &mut Cloud, lag: u8, lose_answer: bool, landed: bool) -> Step {
+        // First whether the cloud may be called at all.
+        let open = self.status.order.as_deref().filter(|o| is_open(o)).cloned();
+        let first = plan(Inputs {
+            spec: &self.spec,
+            generation: GEN,
+            kind: cloud.kind,
+            observation: Observation::Unread,
+            order: open.as_ref(),
+            last_order: self.status.last_order.as_deref(),
+            owner: None,
+            paused: self.paused,
+        });
+        if first != Step::Read {
+            let previous = self.status.clone();
+            let applied = apply(first.clone(), &facts(&self.spec, &previous, false), &mut self.status);
+            assert_eq!(applied.call, None);
+            return first;
+        }
+        cloud.reads += 1;
         let observed = cloud.read(lag);
         // The controller's lookup for an intent whose answer was lost (see `Inputs::order`).
         if let Some(action) = lost_intent(&self.status)
@@ -1140,21 +1186,14 @@ impl Operator {
             spec: &self.spec,
             generation: GEN,
             kind: cloud.kind,
-            observed: Some(&observed),
+            observation: Observation::Read { observed: Some(&observed), order_state: order_state.as_ref() },
             order: open.as_ref(),
-            order_state: order_state.as_ref(),
             last_order: self.status.last_order.as_deref(),
             owner: None,
+            paused: false,
         });
         let previous = self.status.clone();
-        let facts = Facts {
-            spec: &self.spec,
-            generation: GEN,
-            provider: "model",
-            deleting: false,
-            previous: &previous,
-            now: Timestamp::UNIX_EPOCH,
-        };
+        let facts = facts(&self.spec, &previous, false);
         let mut applied = apply(step.clone(), &facts, &mut self.status);
         if let Some(target) = applied.call {
             self.submits += 1;
@@ -1220,6 +1259,7 @@ proptest! {
             floor: 0,
             order_time,
             lag_time,
+            reads: 0,
         };
         let mut operator = Operator {
             spec: spec(kind, to, to_bill, ManagementPolicy::Manage),
@@ -1228,6 +1268,7 @@ proptest! {
             unlanded: 0,
             intent_since: 0,
             counted: 0,
+            paused: false,
         };
         let possible = kind.capacity_for(to).is_some()
             && (from_bill == to_bill || (kind == HUAWEI && from_bill == PayPerUse))
@@ -1245,14 +1286,23 @@ proptest! {
                 Op::Tick => cloud.tick(),
                 Op::Reconcile { lag, lose_answer, landed } => {
                     let running = cloud.job.clone();
+                    let (reads, order) = (cloud.reads, operator.status.order.clone());
                     let step = operator.reconcile(&mut cloud, lag, lose_answer, landed);
                     if running.is_some() {
                         prop_assert!(!matches!(step, Step::Submit { .. }), "ordered while {:?} runs", running);
                     }
+                    if operator.paused {
+                        // Paused: not even a read, and an open order stays as it was.
+                        prop_assert_eq!(&step, &Step::Paused);
+                        prop_assert_eq!(cloud.reads, reads);
+                        prop_assert_eq!(&operator.status.order, &order);
+                    }
                 }
+                Op::Pause(on) => operator.paused = on,
             }
         }
-        // Then the world calms down: fresh reads, answers arrive.
+        // Then the pause (if any) is lifted and the world calms down: fresh reads, answers arrive.
+        operator.paused = false;
         let mut last = Step::InSync;
         for _ in 0..60 {
             cloud.tick();

@@ -1,8 +1,13 @@
 //! Admission on the real API server: the CRD installs, a valid object is accepted, and each
-//! invalid one is rejected with a message naming the offending field.
+//! invalid one is rejected with a message naming the offending field; so is a size or billing
+//! mode the chosen cloud does not have.
 
 use crate::support;
 
+use natgw_operator::{
+    api::{BillingMode, Size},
+    cloud::{Profile, Registry},
+};
 use support::Cluster;
 
 fn valid() -> serde_json::Value {
@@ -335,4 +340,72 @@ async fn admission_accepts_valid_objects_and_names_the_field_it_rejects() {
         }
         println!("rejected {name}: {err}");
     }
+}
+
+/// The spec's `provider` that selects `profile`, for each built-in cloud API.
+fn provider_of(profile: &Profile) -> serde_json::Value {
+    match profile.label {
+        "tencent/V2" => serde_json::json!({"tencent": {"region": "ap-guangzhou", "vpcId": "vpc-xdf54d", "api": "V2"}}),
+        "tencent/V3" => serde_json::json!({"tencent": {"region": "ap-guangzhou", "vpcId": "vpc-xdf54d"}}),
+        "huawei" => serde_json::json!({"huawei": {"region": "cn-north-4"}}),
+        other => panic!("a new cloud API {other}: add a spec that selects it"),
+    }
+}
+
+/// Every size x billing mode (and none) on every built-in cloud API: admitted exactly when the
+/// cloud's profile takes both, else refused with the words the Stalled check would use, which
+/// list what that cloud takes.
+#[tokio::test]
+async fn admission_refuses_what_the_chosen_cloud_cannot_take() {
+    let cluster = Cluster::start("admission-clouds").await;
+    let billings = [None, Some(BillingMode::PayPerUse), Some(BillingMode::Prepaid)];
+    let (mut admitted, mut refused) = (0, 0);
+    for (_, profile) in Registry::builtin().admission() {
+        for size in Size::ALL {
+            for billing in billings {
+                let name = format!(
+                    "{}-{}-{}",
+                    profile.label.replace('/', "-").to_lowercase(),
+                    size.to_string().to_lowercase(),
+                    billing.map_or("none".to_owned(), |b| b.to_string().to_lowercase())
+                );
+                let result = create_with(&cluster, &name, |o| {
+                    o["spec"]["provider"] = provider_of(profile);
+                    o["spec"]["size"] = size.to_string().into();
+                    if let Some(mode) = billing {
+                        o["spec"]["billing"] =
+                            serde_json::json!({"mode": mode, "prepaid": {"periodUnit": "Month", "periods": 1}});
+                    }
+                })
+                .await;
+                let mode = billing.unwrap_or_default();
+                let mut expected = Vec::new();
+                if profile.capacity_for(size).is_none() {
+                    expected.push(("spec.size", profile.size_refusal(&size.to_string())));
+                }
+                if !profile.billing_modes.contains(&mode) {
+                    expected.push(("spec.billing.mode", profile.billing_refusal(&mode.to_string())));
+                }
+                match result {
+                    Ok(()) => {
+                        assert_eq!(expected, Vec::new(), "{name} was admitted");
+                        admitted += 1;
+                    }
+                    Err(message) => {
+                        assert!(!expected.is_empty(), "{name} was refused: {message}");
+                        for (field, words) in &expected {
+                            assert!(message.contains(field) && message.contains(words.as_str()), "{name}: {message}");
+                        }
+                        refused += 1;
+                    }
+                }
+            }
+        }
+    }
+    // Tencent (two APIs): Small..Large without billing or pay-per-use; Huawei: everything.
+    assert_eq!((admitted, refused), (2 * 3 * 2 + 5 * 3, 2 * (5 * 3 - 3 * 2)));
+    // A null billing is no billing.
+    create_with(&cluster, "tencent-null-billing", |o| o["spec"]["billing"] = serde_json::Value::Null)
+        .await
+        .expect("billing: null is admitted");
 }

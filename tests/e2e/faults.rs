@@ -313,17 +313,41 @@ async fn fault_matrix() {
     w.record("Secret rotated to a working one", "nat-rotated", 1, format!("{stalled} -> {outcome}"));
 
     // 5. Problems only the cloud side can tell: stalled with the right reason, nothing ordered.
+    // A size or billing mode the cloud lacks is refused at admission; what an older CRD (without
+    // those rules) admitted still stalls.
     w.seed_tencent("nat-too-big", 1_000_000);
-    w.create("nat-too-big", w.tencent_spec("nat-too-big", "V3", "ExtraLarge")).await;
-    let outcome = w.stalled("nat-too-big", "UnsupportedSize").await;
-    w.record("size the provider cannot take (Tencent ExtraLarge)", "nat-too-big", 0, outcome);
-
+    let too_big = w.tencent_spec("nat-too-big", "V3", "ExtraLarge");
     w.seed_tencent("nat-prepaid", 1_000_000);
-    let mut spec = w.tencent_spec("nat-prepaid", "V3", "Medium");
-    spec["billing"] = json!({"mode": "Prepaid", "prepaid": {"periodUnit": "Month", "periods": 1}});
-    w.create("nat-prepaid", spec).await;
+    let mut prepaid = w.tencent_spec("nat-prepaid", "V3", "Medium");
+    prepaid["billing"] = json!({"mode": "Prepaid", "prepaid": {"periodUnit": "Month", "periods": 1}});
+    for (name, spec, words) in
+        [("nat-too-big", &too_big, "no size ExtraLarge"), ("nat-prepaid", &prepaid, "to Prepaid")]
+    {
+        let obj =
+            json!({"apiVersion": "natgw.io/v1alpha1", "kind": "NatGateway", "metadata": {"name": name}, "spec": spec});
+        let refused = w.cluster.create_raw(&obj).await.expect_err("refused at admission");
+        assert!(refused.contains(words), "{name}: {refused}");
+    }
+    support::apply_crd_without(&w.cluster, |rule| {
+        rule.contains("self.size in") || rule.contains("self.billing.mode in")
+    });
+    support::create_once_admitted(&w.cluster, "nat-too-big", &too_big).await;
+    let outcome = w.stalled("nat-too-big", "UnsupportedSize").await;
+    w.record("size the provider cannot take (Tencent ExtraLarge, older CRD)", "nat-too-big", 0, outcome);
+
+    support::create_once_admitted(&w.cluster, "nat-prepaid", &prepaid).await;
     let outcome = w.stalled("nat-prepaid", "UnsupportedChange").await;
-    w.record("unsupported billing change (Tencent Prepaid)", "nat-prepaid", 0, outcome);
+    w.record("unsupported billing change (Tencent Prepaid, older CRD)", "nat-prepaid", 0, outcome);
+    // The current CRD back: objects it would refuse are still changed (annotated) and their status
+    // written, as validation ratchets on what did not change.
+    let crd = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/natgateway.yaml");
+    let out = w.cluster.env.kubectl(&["apply", "-f", crd]).unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pause = json!({"metadata": {"annotations": {"natgw.io/paused": "true"}}});
+    w.cluster.natgws().patch("nat-too-big", &PatchParams::default(), &Patch::Merge(&pause)).await.unwrap();
+    let paused =
+        w.cluster.wait_for("nat-too-big", WAIT, |o| condition(o, "Reconciling").is_some_and(|c| c.1 == "Paused")).await;
+    assert_eq!(condition(&paused, "Stalled").unwrap().0, "True");
 
     w.seed_tencent("nat-downsize", 10_000_000);
     w.create("nat-downsize", w.tencent_spec("nat-downsize", "V2", "Small")).await;

@@ -129,44 +129,12 @@ fn huawei(region: &str, project: Option<&str>, endpoint: Option<&str>, secret: &
 /// The committed CRD without its `matches()` rules: what an older operator installed, under which
 /// hostile values were admitted before the upgrade. The operator must check them again.
 fn apply_lax_crd(cluster: &Cluster) {
-    fn strip(v: &mut Value) {
-        match v {
-            Value::Object(map) => {
-                if let Some(Value::Array(rules)) = map.get_mut("x-kubernetes-validations") {
-                    rules.retain(|r| !r["rule"].as_str().unwrap_or_default().contains("matches("));
-                }
-                map.values_mut().for_each(strip);
-            }
-            Value::Array(items) => items.iter_mut().for_each(strip),
-            _ => {}
-        }
-    }
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/crds/natgateway.yaml")).unwrap();
-    let mut crd: Value = serde_yaml::from_str(&text).unwrap();
-    strip(&mut crd);
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), serde_json::to_string(&crd).unwrap()).unwrap();
-    let out = cluster.env.kubectl(&["apply", "-f", file.path().to_str().unwrap()]).unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    support::apply_crd_without(cluster, |rule| rule.contains("matches("));
 }
 
 /// Creates `case`, retrying while a just-relaxed CRD is not yet in force.
 async fn create(cluster: &Cluster, case: &Case) {
-    let obj = json!({
-        "apiVersion": "natgw.io/v1alpha1", "kind": "NatGateway",
-        "metadata": {"name": case.name}, "spec": case.spec,
-    });
-    let start = Instant::now();
-    loop {
-        match cluster.create_raw(&obj).await {
-            Ok(()) => return,
-            Err(e) if start.elapsed() < Duration::from_secs(15) => {
-                tracing::info!("{} not admitted yet: {e}", case.name);
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-            Err(e) => panic!("{} was not admitted: {e}", case.name),
-        }
-    }
+    support::create_once_admitted(cluster, case.name, &case.spec).await;
 }
 
 fn reached(o: &NatGateway, expect: Option<(&str, &str)>) -> bool {

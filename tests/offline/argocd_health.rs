@@ -106,6 +106,7 @@ fn health_tests_cover_every_condition_reason() {
         "OrderSucceeded",
         "GatewayTransitioning",
         "AwaitingPayment",
+        "Paused",
     ];
     const STALLED: &[&str] = &[
         "SecretNotFound",

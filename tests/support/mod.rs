@@ -228,6 +228,48 @@ impl Cluster {
     }
 }
 
+/// Applies the committed CRD without the validation rules `drop` picks (by their `rule` text): an
+/// older CRD, under which objects the current one refuses were admitted before an upgrade.
+pub fn apply_crd_without(cluster: &Cluster, drop: impl Fn(&str) -> bool + Copy) {
+    fn strip(v: &mut Value, drop: impl Fn(&str) -> bool + Copy) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::Array(rules)) = map.get_mut("x-kubernetes-validations") {
+                    rules.retain(|r| !drop(r["rule"].as_str().unwrap_or_default()));
+                }
+                map.values_mut().for_each(|v| strip(v, drop));
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| strip(v, drop)),
+            _ => {}
+        }
+    }
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/crds/natgateway.yaml")).unwrap();
+    let mut crd: Value = serde_yaml::from_str(&text).unwrap();
+    strip(&mut crd, drop);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), serde_json::to_string(&crd).unwrap()).unwrap();
+    let out = cluster.env.kubectl(&["apply", "-f", file.path().to_str().unwrap()]).unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Creates NatGateway `name` with `spec`, retrying for 15 s while a just-relaxed CRD
+/// ([`apply_crd_without`]) is not yet in force.
+pub async fn create_once_admitted(cluster: &Cluster, name: &str, spec: &Value) {
+    let obj =
+        json!({"apiVersion": "natgw.io/v1alpha1", "kind": "NatGateway", "metadata": {"name": name}, "spec": spec});
+    let start = std::time::Instant::now();
+    loop {
+        match cluster.create_raw(&obj).await {
+            Ok(()) => return,
+            Err(e) if start.elapsed() < Duration::from_secs(15) => {
+                tracing::info!("{name} not admitted yet: {e}");
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Err(e) => panic!("{name} was not admitted: {e}"),
+        }
+    }
+}
+
 /// A NatGateway named `name` with `spec`, as a user would apply it.
 pub fn natgw(name: &str, spec: Value) -> NatGateway {
     serde_json::from_value(json!({

@@ -23,6 +23,7 @@ pub static PROFILE: Profile = Profile {
     label: "memory",
     name: "the in-memory cloud",
     sizes,
+    billing_modes: &[BillingMode::PayPerUse, BillingMode::Prepaid],
     billing_changes: &[(BillingMode::PayPerUse, BillingMode::Prepaid)],
     billing_hint: |_| None,
     downsize: Downsize::InPlace,
@@ -195,6 +196,12 @@ impl Cloud for MemoryCloud {
         let region = tencent.or(spec.provider.huawei.as_ref().map(|h| &h.region)).cloned().unwrap_or_default();
         let gateway = GatewayRef { id: spec.gateway_id.clone(), region, vpc_id: None, project_id: None };
         Some(Selected { profile: &PROFILE, gateway, endpoint: None, other_endpoints: Vec::new() })
+    }
+
+    /// None: it stands in for the clouds the CRD is generated from, so only its runtime check
+    /// refuses what it lacks.
+    fn admission(&self) -> Vec<(&'static str, &'static Profile)> {
+        Vec::new()
     }
 
     fn connect(&self, _: &Selected, _: Credentials, _: Shared<'_>) -> Result<Arc<dyn Provider>, CloudError> {

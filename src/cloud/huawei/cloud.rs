@@ -23,6 +23,7 @@ pub static PROFILE: Profile = Profile {
     label: "huawei",
     name: "Huawei Cloud",
     sizes,
+    billing_modes: &[BillingMode::PayPerUse, BillingMode::Prepaid],
     // `change_to_period`; back to pay-per-use only at the subscription's expiry.
     billing_changes: &[(BillingMode::PayPerUse, BillingMode::Prepaid)],
     billing_hint: |to| {
@@ -95,6 +96,10 @@ impl Cloud for Huawei {
             endpoint: spec.endpoint.clone(),
             other_endpoints: h.bss_endpoint.iter().map(|b| ("spec.provider.huawei.bssEndpoint", b.clone())).collect(),
         })
+    }
+
+    fn admission(&self) -> Vec<(&'static str, &'static Profile)> {
+        vec![("has(self.provider.huawei)", &PROFILE)]
     }
 
     fn connect(

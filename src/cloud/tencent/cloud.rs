@@ -5,7 +5,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use crate::{
-    api::{NatGatewaySpec, Size, TencentApi},
+    api::{BillingMode, NatGatewaySpec, Size, TencentApi},
     cloud::{
         Capacity, CloudError, Credentials, ErrorKind, GatewayRef, Provider, Refusal,
         identity::{ExchangeError, ExchangeRequest, Temporary},
@@ -35,7 +35,8 @@ const BASE: Profile = Profile {
     label: "",
     name: "Tencent Cloud",
     sizes,
-    // Prepaid NAT gateways are bought in the console; the APIs change neither way.
+    // The APIs report no billing mode (every gateway reads as pay-per-use) and change none.
+    billing_modes: &[BillingMode::PayPerUse],
     billing_changes: &[],
     billing_hint: |_| None,
     downsize: Downsize::InPlace,
@@ -103,6 +104,14 @@ impl Cloud for Tencent {
         })
     }
 
+    // `api` is defaulted to V3 before admission rules run.
+    fn admission(&self) -> Vec<(&'static str, &'static Profile)> {
+        vec![
+            ("has(self.provider.tencent) && self.provider.tencent.api == 'V2'", &V2),
+            ("has(self.provider.tencent) && self.provider.tencent.api == 'V3'", &V3),
+        ]
+    }
+
     fn connect(
         &self,
         selected: &Selected,
@@ -148,7 +157,6 @@ impl TencentApi {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::BillingMode;
 
     #[test]
     fn sizes_and_rules() {
