@@ -122,8 +122,12 @@ async fn no_order_on_a_stale_sweep() {
     let keys = tencent_keys("AKIDmemory", "memory-secret-key");
     cluster.create_secret("creds", keys).await;
     cluster.create_natgw("resized", tencent_spec("nat-resized", None, "Medium", "creds", None)).await;
-    let mut paid = tencent_spec("nat-paid", None, "Small", "creds", None);
-    paid["billing"] = serde_json::json!({"mode": "Prepaid", "prepaid": {"periodUnit": "Month", "periods": 1}});
+    // The in-memory cloud claims every spec; a Huawei one, since admission refuses Tencent prepaid.
+    let paid = serde_json::json!({
+        "gatewayId": "nat-paid", "provider": {"huawei": {"region": "cn-north-4"}}, "size": "Small",
+        "billing": {"mode": "Prepaid", "prepaid": {"periodUnit": "Month", "periods": 1}},
+        "credentialsSecretRef": {"name": "creds"},
+    });
     cluster.create_natgw("paid", paid).await;
     let ready = |o: &natgw_operator::api::NatGateway| condition(o, "Ready").is_some_and(|c| c.0 == "True");
     for name in ["resized", "paid"] {
