@@ -337,3 +337,19 @@ async fn refreshed_credentials_share_their_roles_rate_budget() {
     let took = read(roles[1], other).await;
     assert!(took < slow, "{took:?}");
 }
+
+/// A throttled exchange is not retried at once: the role's bucket pauses for the cloud's hint
+/// (Tencent: 1 s), so the next exchange of the role waits, and both count as throttled.
+#[tokio::test]
+async fn a_throttled_exchange_pauses_the_roles_next_one() {
+    use std::time::{Duration, Instant};
+    let url = serve(Recorder { refuse: Some((200, "RequestLimitExceeded")), ..Default::default() }).await;
+    let (connector, metrics, token) = (connector(&url), Metrics::new(), SecretValue::new(JWT));
+    let first = connector.exchange(&tencent(&url), &token, "s", &metrics).await;
+    assert!(matches!(first, Err(ExchangeError::Call(e)) if e.kind == ErrorKind::Throttled));
+    let started = Instant::now();
+    let _ = connector.exchange(&tencent(&url), &token, "s", &metrics).await;
+    assert!(started.elapsed() >= Duration::from_millis(900), "retried at once: {:?}", started.elapsed());
+    let text = metrics.encode();
+    assert_eq!(sample(&text, "natgw_cloud_throttled_total{provider=\"tencent/sts\"}"), 2.0, "{text}");
+}
