@@ -7,7 +7,7 @@
 //! | `natgw_reconciles_total` | `outcome` | finished reconciles, by how the resource stood afterwards |
 //! | `natgw_reconcile_duration_seconds` | | time per reconcile (histogram) |
 //! | `natgw_reconcile_errors_total` | `reason` | condition reasons of Retrying/Stalled passes, and failed reconciles |
-//! | `natgw_cloud_calls_total` | `provider`, `action`, `outcome` | cloud API calls; `outcome` is `ok` or the error kind |
+//! | `natgw_cloud_calls_total` | `provider`, `action`, `outcome` | cloud API calls, workload identity exchanges included (`tencent/sts`, `huawei/iam`); `outcome` is `ok` or the error kind |
 //! | `natgw_cloud_call_duration_seconds` | `provider`, `action` | cloud API latency (histogram) |
 //! | `natgw_cloud_throttled_total` | `provider` | calls the cloud refused with its rate limit |
 //! | `natgw_orders_total` | `provider`, `action`, `phase` | order transitions: `submitted`, `awaiting_payment`, `succeeded`, `failed` |
@@ -59,7 +59,8 @@ impl Outcome {
     }
 }
 
-/// A [`crate::cloud::Provider`] method, for the `action` label.
+/// A [`crate::cloud::Provider`] method, or a call of a workload identity exchange, for the
+/// `action` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloudAction {
     Describe,
@@ -68,6 +69,8 @@ pub enum CloudAction {
     OrderStatus,
     FindOpenOrder,
     List,
+    /// A call to the cloud's STS / IAM, by its label (e.g. `assume_role_with_web_identity`).
+    Exchange(&'static str),
 }
 
 impl CloudAction {
@@ -79,6 +82,7 @@ impl CloudAction {
             CloudAction::FindOpenOrder => "find_open_order",
             CloudAction::OrderStatus => "order_status",
             CloudAction::List => "list",
+            CloudAction::Exchange(label) => label,
         }
     }
 }

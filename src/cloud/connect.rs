@@ -18,27 +18,38 @@ use super::{
     OrderTicket, Place, Profile, Provider, Refusal, Registry, SecretValue, Selected,
     endpoints::EndpointPolicy,
     identity::{ExchangeError, ExchangeRequest, Temporary},
-    ratelimit::{AccountKey, AccountLimiters},
+    ratelimit::{Account, AccountKey, AccountLimiters, RateLimiter},
     registry::Shared,
 };
-use crate::api::{NatGatewaySpec, OrderAction, Prepaid};
+use crate::{
+    api::{NatGatewaySpec, OrderAction, Prepaid},
+    metrics::Metrics,
+};
 
-/// Clients kept at most; beyond this (many rotated keys) the cache starts over.
+/// Clients kept at most; beyond this the cache starts over.
 const MAX_CLIENTS: usize = 1024;
 
+/// One client per account and place: new credentials of the account (a rotated Secret, a
+/// refreshed workload identity) replace its client instead of adding one.
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct ClientKey {
     profile: &'static Profile,
     region: String,
     endpoint: Option<String>,
     other_endpoints: Vec<(&'static str, String)>,
+    account: Account,
+}
+
+/// A cached client and the credentials it signs with.
+struct Client {
     credentials: Credentials,
+    provider: Arc<dyn Provider>,
 }
 
 pub struct CloudConnector {
     registry: Registry,
     http: reqwest::Client,
-    clients: Mutex<HashMap<ClientKey, Arc<dyn Provider>>>,
+    clients: Mutex<HashMap<ClientKey, Client>>,
     limiters: AccountLimiters,
     sweep_max_age: std::time::Duration,
     endpoints: EndpointPolicy,
@@ -93,34 +104,36 @@ impl Connector for CloudConnector {
         let (cloud, selected) = self.registry.select(spec).ok_or_else(no_cloud)?;
         // Before the cache: a cached client was built for an equal key, but the ids are not in it.
         self.endpoints.check(spec, &selected)?;
+        // A workload identity's temporary credentials act as its principal, whatever their key id.
+        let account = match spec.workload_identity.as_ref().and_then(|i| cloud.principal(i).ok()) {
+            Some(principal) => Account::Identity(principal),
+            None => Account::AccessKey(credentials.key_id.clone()),
+        };
         let key = ClientKey {
             profile: selected.profile,
             region: selected.gateway.region.clone(),
             endpoint: selected.endpoint.clone(),
             other_endpoints: selected.other_endpoints.clone(),
-            credentials,
+            account,
         };
         let mut clients = self.clients.lock();
-        if let Some(client) = clients.get(&key) {
-            return Ok(client.clone());
+        if let Some(client) = clients.get(&key)
+            && client.credentials == credentials
+        {
+            return Ok(client.provider.clone());
         }
-        let account = AccountKey {
-            cloud: selected.profile.account,
-            endpoint: key.endpoint.clone(),
-            key_id: key.credentials.key_id.clone(),
-        };
         let shared = Shared {
             http: &self.http,
-            limiter: self.limiters.for_account(account, selected.profile.rate_limits),
+            limiter: self.limiter(&selected, key.account.clone()),
             sweep_max_age: self.sweep_max_age,
         };
-        let client = cloud.connect(&selected, key.credentials.clone(), shared)?;
-        let client: Arc<dyn Provider> = Arc::new(Scrubbed { secrets: secrets_of(&key.credentials), inner: client });
-        if clients.len() >= MAX_CLIENTS {
+        let provider = cloud.connect(&selected, credentials.clone(), shared)?;
+        let provider: Arc<dyn Provider> = Arc::new(Scrubbed { secrets: secrets_of(&credentials), inner: provider });
+        if clients.len() >= MAX_CLIENTS && !clients.contains_key(&key) {
             clients.clear();
         }
-        clients.insert(key, client.clone());
-        Ok(client)
+        clients.insert(key, Client { credentials, provider: provider.clone() });
+        Ok(provider)
     }
 
     fn exchange<'a>(
@@ -128,20 +141,28 @@ impl Connector for CloudConnector {
         spec: &'a NatGatewaySpec,
         token: &'a SecretValue,
         session_name: &'a str,
+        metrics: &'a Metrics,
     ) -> BoxFuture<'a, Result<Temporary, ExchangeError>> {
         Box::pin(async move {
-            let result = self.exchange_checked(spec, token, session_name).await;
+            let result = self.exchange_checked(spec, token, session_name, metrics).await;
             result.map_err(|e| e.scrubbed(&token_parts(token)))
         })
     }
 }
 
 impl CloudConnector {
+    /// The limiter of `account` on the cloud `selected` names.
+    fn limiter(&self, selected: &Selected, account: Account) -> Arc<RateLimiter> {
+        let key = AccountKey { cloud: selected.profile.account, endpoint: selected.endpoint.clone(), account };
+        self.limiters.for_account(key, selected.profile.rate_limits)
+    }
+
     async fn exchange_checked(
         &self,
         spec: &NatGatewaySpec,
         token: &SecretValue,
         session_name: &str,
+        metrics: &Metrics,
     ) -> Result<Temporary, ExchangeError> {
         let (cloud, selected) = self.registry.select(spec).ok_or_else(no_cloud)?;
         let identity = spec.workload_identity.as_ref().ok_or_else(|| {
@@ -158,8 +179,12 @@ impl CloudConnector {
             )
         })?;
         self.endpoints.check_exchange_endpoint(&endpoint, &selected)?;
+        // The limiter its credentials' calls will use: one budget for the principal.
+        let limiter = self.limiter(&selected, Account::Identity(cloud.principal(identity)?));
         let request = ExchangeRequest {
             http: &self.http,
+            limiter: &limiter,
+            metrics,
             endpoint: &endpoint,
             region: &selected.gateway.region,
             identity,
@@ -290,6 +315,31 @@ mod tests {
 
     fn creds() -> Credentials {
         Credentials { key_id: "AKID".into(), secret: SecretValue::new("s"), session_token: None, domain_id: None }
+    }
+
+    #[test]
+    fn new_credentials_of_an_account_replace_its_client() {
+        let connector = CloudConnector::new(reqwest::Client::new());
+        let temporary =
+            |id: &str| Credentials { key_id: id.into(), session_token: Some(SecretValue::new(id)), ..creds() };
+        let mut keyless = spec("https://vpc.tencentcloudapi.com");
+        keyless.credentials_secret_ref = None;
+        keyless.workload_identity = Some(
+            serde_json::from_value(serde_json::json!({
+                "serviceAccountName": "sa", "tencent": {"providerId": "p", "roleArn": "qcs::cam::uin/1:roleName/r"},
+            }))
+            .unwrap(),
+        );
+        for id in ["AKIDtmp1", "AKIDtmp2", "AKIDtmp3"] {
+            connector.connect(&keyless, temporary(id)).unwrap();
+        }
+        assert_eq!(connector.clients.lock().len(), 1, "one client for the role, not one per refresh");
+        // Stored keys: one client per key id; a rotated secret replaces its key's client.
+        let stored = spec("https://vpc.tencentcloudapi.com");
+        connector.connect(&stored, creds()).unwrap();
+        connector.connect(&stored, Credentials { secret: SecretValue::new("rotated"), ..creds() }).unwrap();
+        connector.connect(&stored, Credentials { key_id: "AKIDother".into(), ..creds() }).unwrap();
+        assert_eq!(connector.clients.lock().len(), 3);
     }
 
     #[test]

@@ -188,12 +188,14 @@ pub trait Connector: Send + Sync {
 
     /// Trades `token`, a token of the ServiceAccount `spec.workloadIdentity` names, for temporary
     /// credentials at the cloud's STS / IAM endpoint, once the spec and that endpoint passed the
-    /// installer's allow-list. Errors carry no part of the token.
+    /// installer's allow-list. Errors carry no part of the token; each call is counted in
+    /// `metrics` as every cloud call is.
     fn exchange<'a>(
         &'a self,
         spec: &'a NatGatewaySpec,
         token: &'a SecretValue,
         session_name: &'a str,
+        metrics: &'a crate::metrics::Metrics,
     ) -> futures::future::BoxFuture<'a, Result<identity::Temporary, identity::ExchangeError>>;
 }
 

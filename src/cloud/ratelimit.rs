@@ -189,13 +189,25 @@ impl RateLimiter {
     }
 }
 
-/// Which account a limiter belongs to: the cloud, its endpoint and the access key id. Regions
-/// and API versions of one account share it, as the clouds count per account.
+/// Which account a limiter belongs to: the cloud, its endpoint and who signs. Regions and API
+/// versions of one account share it, as the clouds count per account.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AccountKey {
     pub cloud: &'static str,
     pub endpoint: Option<String>,
-    pub key_id: String,
+    pub account: Account,
+}
+
+/// Whom the cloud counts calls against (Tencent: per action, access region and (sub-)account;
+/// Huawei: per account).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Account {
+    /// A Secret's access key id.
+    AccessKey(String),
+    /// A workload identity's principal (the Tencent role, the Huawei identity provider): each
+    /// refresh brings a new temporary key id, but calls are still made as this principal, so
+    /// its budget, and a throttling pause, carry over; its exchanges are paced here too.
+    Identity(String),
 }
 
 /// The limiters of every account, created on first use with the cloud's documented limits and the
@@ -348,7 +360,7 @@ mod tests {
         assert!(parse_override("X=-1").is_err());
         assert!(parse_override("=3").is_err());
         let all = AccountLimiters::new(HashMap::from([("DescribeNatGateways".to_owned(), 7.0)]));
-        let key = |k: &str| AccountKey { cloud: "tencent", endpoint: None, key_id: k.into() };
+        let key = |k: &str| AccountKey { cloud: "tencent", endpoint: None, account: Account::AccessKey(k.into()) };
         let documented = [("DescribeNatGateways", 100.0), ("ResetNatGatewayConnection", 20.0)];
         let limiter = |k: &str| all.for_account(key(k), &documented);
         assert!(Arc::ptr_eq(&limiter("a"), &limiter("a")));

@@ -14,7 +14,7 @@ use super::{
     ratelimit::RateLimiter,
     tencent::Tencent,
 };
-use crate::api::NatGatewaySpec;
+use crate::api::{NatGatewaySpec, WorkloadIdentity};
 
 /// A cloud: its folder implements this once.
 pub trait Cloud: Send + Sync {
@@ -41,15 +41,21 @@ pub trait Cloud: Send + Sync {
         None
     }
 
+    /// Whom the cloud counts the calls of `identity`'s temporary credentials against, whatever
+    /// their key id (see [`super::ratelimit::Account::Identity`]); an error when `identity` has
+    /// no part for this cloud.
+    fn principal(&self, _identity: &WorkloadIdentity) -> Result<String, CloudError> {
+        Err(no_workload_identity())
+    }
+
     /// Trades a ServiceAccount token for temporary credentials at `request.endpoint`.
     fn exchange<'a>(&'a self, _request: ExchangeRequest<'a>) -> BoxFuture<'a, Result<Temporary, ExchangeError>> {
-        Box::pin(async {
-            Err(ExchangeError::Call(CloudError::new(
-                ErrorKind::Unsupported,
-                "this cloud has no workload identity; use credentialsSecretRef",
-            )))
-        })
+        Box::pin(async { Err(ExchangeError::Call(no_workload_identity())) })
     }
+}
+
+fn no_workload_identity() -> CloudError {
+    CloudError::new(ErrorKind::Unsupported, "this cloud has no workload identity; use credentialsSecretRef")
 }
 
 /// The cloud a spec names.

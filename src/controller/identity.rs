@@ -25,6 +25,7 @@ use crate::{
         endpoints::check_values,
         identity::{ExchangeError, Refused},
     },
+    metrics::Metrics,
     plan::Reason,
 };
 
@@ -98,6 +99,7 @@ impl Identities {
         namespace: &str,
         spec: &NatGatewaySpec,
         identity: &WorkloadIdentity,
+        metrics: &Metrics,
     ) -> Result<Credentials, IdentityError> {
         // The ServiceAccount name goes into the TokenRequest's path: checked before, with the
         // rest of the spec.
@@ -107,8 +109,10 @@ impl Identities {
         self.get_with(key, async {
             let token = request_token(client, namespace, sa, &self.audience).await?;
             let session = session_name(namespace, sa);
-            let temporary =
-                connector.exchange(spec, &token, &session).await.map_err(|e| self.explain(namespace, sa, e))?;
+            let temporary = connector
+                .exchange(spec, &token, &session, metrics)
+                .await
+                .map_err(|e| self.explain(namespace, sa, e))?;
             let life = (temporary.expires_at - unix_now()).max(0);
             Ok::<_, IdentityError>((temporary.credentials, Duration::from_secs(life as u64)))
         })

@@ -586,9 +586,12 @@ impl<'a> Pass<'a> {
         identity: &WorkloadIdentity,
     ) -> Result<Credentials, Result<Action, Error>> {
         let namespace = self.obj.namespace().unwrap_or_default();
-        let connector = self.ctx.connector.as_ref();
-        let result =
-            self.ctx.identities.credentials(&self.ctx.client, connector, &namespace, &self.obj.spec, identity).await;
+        let (connector, metrics) = (self.ctx.connector.as_ref(), &self.ctx.config.metrics);
+        let result = self
+            .ctx
+            .identities
+            .credentials(&self.ctx.client, connector, &namespace, &self.obj.spec, identity, metrics)
+            .await;
         match result {
             Ok(c) => Ok(c),
             Err(identity::IdentityError::Cloud(e)) => Err(self.failed(e).await),

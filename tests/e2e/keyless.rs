@@ -1,24 +1,68 @@
 //! Keyless end to end: NatGateways whose only credentials are a ServiceAccount of their own
 //! namespace, exchanged at the simulated Tencent STS, which verifies the token against this API
 //! server's OIDC discovery and keys and maps the subject to the role only through its trust rule.
+//! The operator binary runs as a process of its own, so its log and /metrics are what a user's
+//! would be: neither may show a token or a temporary credential.
 
 use crate::{federation::discovery, support};
 
-use std::{sync::Arc, time::Duration};
+use std::{path::Path, time::Duration};
 
-use natgw_operator::{api::Size, cloud::connect::CloudConnector};
+use natgw_operator::api::Size;
 use natgw_sim::{
-    federation::{FederationConfig, TrustRule},
+    federation::{Federation, FederationConfig, TrustRule},
     tencent::{SimGateway, TencentSim, TencentSimConfig},
 };
 use serde_json::json;
-use support::{Cluster, allow_endpoints, condition, ready};
+use support::{Cluster, Operator, condition, free_port, ready, sample};
 
 const ROLE: &str = "qcs::cam::uin/100000000001:roleName/natgw";
 const SA: &str = "natgw-cloud";
 /// How long the simulated STS lets temporary credentials live: a few seconds, so they expire
 /// between two changes of one test.
 const LIFETIME: Duration = Duration::from_secs(8);
+
+/// The operator binary for `cluster`'s namespace, reaching only `sim_url`, polling every 300 ms,
+/// logging to `log`; and the base URL of its /metrics.
+fn operator(cluster: &Cluster, sim_url: &str, log: &Path) -> (Operator, String) {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let args = ["--metrics-addr", &addr, "--leader-election=false", "--poll-interval", "300ms"];
+    let operator = cluster.operator(&args, &[("NATGW_ALLOWED_ENDPOINTS", sim_url)], log);
+    (operator, format!("http://{addr}"))
+}
+
+async fn scrape(base: &str) -> String {
+    reqwest::get(format!("{base}/metrics")).await.expect("/metrics answers").text().await.expect("metrics text")
+}
+
+/// `natgw_cloud_calls_total` of one exchange call.
+fn exchange_calls(metrics: &str, provider: &str, action: &str, outcome: &str) -> f64 {
+    sample(
+        metrics,
+        &format!("natgw_cloud_calls_total{{provider=\"{provider}\",action=\"{action}\",outcome=\"{outcome}\"}}"),
+    )
+}
+
+/// What must never show: every token the simulated STS / IAM was shown (the ServiceAccount
+/// JWTs) and each of their parts, and every federated token, temporary key id, secret and
+/// session token it issued.
+fn secrets_of(federation: &Federation) -> Vec<String> {
+    let secrets = federation.secrets();
+    assert!(secrets.len() >= 4, "a token shown and a key id, secret and token issued at least");
+    let parts = secrets.iter().filter(|s| s.contains('.')).flat_map(|jwt| jwt.split('.')).filter(|p| p.len() >= 8);
+    secrets.iter().map(String::as_str).chain(parts).map(str::to_owned).collect()
+}
+
+/// Fails, naming `place` and the line, when `text` holds any of `secrets` or anything that looks
+/// like a JWT.
+fn assert_no_secret(place: &str, text: &str, secrets: &[String]) {
+    for line in text.lines() {
+        assert!(!line.contains("eyJ"), "something like a JWT in {place}: {line}");
+        for secret in secrets {
+            assert!(!line.contains(secret.as_str()), "a secret of the exchange in {place}: {line}");
+        }
+    }
+}
 
 fn keyless_spec(gateway: &str, size: &str, endpoint: &str) -> serde_json::Value {
     json!({
@@ -52,10 +96,9 @@ async fn a_namespace_acts_with_its_own_role_only_and_expired_credentials_are_ref
     .await
     .unwrap();
     let url = sim.http_url.clone();
-    let connector =
-        Arc::new(CloudConnector::new(reqwest::Client::new()).with_endpoint_policy(allow_endpoints(&[&url])));
-    let controller_a = a.run_controller(connector.clone(), Duration::from_millis(300));
-    let controller_b = b.run_controller(connector, Duration::from_millis(300));
+    let logs = [a.path("operator.log"), b.path("operator.log")];
+    let (_operator_a, metrics_a) = operator(&a, &url, &logs[0]);
+    let (_operator_b, metrics_b) = operator(&b, &url, &logs[1]);
     a.kubectl(&["create", "serviceaccount", SA]);
     b.kubectl(&["create", "serviceaccount", SA]);
 
@@ -107,20 +150,31 @@ async fn a_namespace_acts_with_its_own_role_only_and_expired_credentials_are_ref
     a.wait_for("gw", Duration::from_secs(60), |o| ready(o) && o.metadata.generation == Some(3)).await;
     assert_eq!(orders("nat-keyless-a").len(), 3);
 
-    // No ServiceAccount token, temporary key or session token in status or Events.
-    for (cluster, status) in
-        [(&a, serde_json::to_string(&done.status).unwrap()), (&b, serde_json::to_string(&stalled.status).unwrap())]
-    {
+    // Every exchange is counted: A's three (the first, after expiry, after the ServiceAccount came
+    // back), and B's refused by the trust rule.
+    let (text_a, text_b) = (scrape(&metrics_a).await, scrape(&metrics_b).await);
+    let sts = |text: &str, outcome: &str| exchange_calls(text, "tencent/sts", "assume_role_with_web_identity", outcome);
+    assert!(sts(&text_a, "ok") >= 3.0, "{text_a}");
+    assert_eq!((sts(&text_b, "ok"), sts(&text_b, "auth") >= 1.0), (0.0, true), "{text_b}");
+
+    // No ServiceAccount token, temporary key or session token in status, Events, logs or metrics.
+    let secrets = secrets_of(sim.federation());
+    for order in &both {
+        assert!(secrets.contains(&order.key_id), "the simulator kept the key ids it issued");
+    }
+    for (cluster, status, log, metrics) in [
+        (&a, serde_json::to_string(&done.status).unwrap(), &logs[0], text_a),
+        (&b, serde_json::to_string(&stalled.status).unwrap(), &logs[1], text_b),
+    ] {
+        let log = std::fs::read_to_string(log).expect("operator log");
+        assert!(log.contains("AssumeRoleWithWebIdentity"), "the log covers the exchange (debug level)");
         let events = cluster.kubectl(&["get", "events", "-o", "json"]);
-        for text in [status, events] {
-            assert!(!text.contains("eyJ"), "a JWT leaked: {text}");
-            for order in &both {
-                assert!(!text.contains(&order.key_id), "a temporary key id leaked: {text}");
-            }
+        for (place, text) in
+            [("status", &status), ("Events", &events), ("the operator log", &log), ("/metrics", &metrics)]
+        {
+            assert_no_secret(place, text, &secrets);
         }
     }
-    controller_a.stop().await;
-    controller_b.stop().await;
 }
 
 /// Huawei: the ServiceAccount token federated at the simulated IAM (`X-Idp-Id`), temporary
@@ -149,9 +203,8 @@ async fn huawei_federation_takes_a_gateway_to_prepaid_and_medium() {
     .unwrap();
     sim.seed_gateway(support::huawei_gateway("hw-keyless", "proj-keyless", "1"));
     let url = sim.http_url.clone();
-    let connector =
-        Arc::new(CloudConnector::new(reqwest::Client::new()).with_endpoint_policy(allow_endpoints(&[&url])));
-    let controller = cluster.run_controller(connector, Duration::from_millis(300));
+    let log = cluster.path("operator.log");
+    let (_operator, metrics) = operator(&cluster, &url, &log);
     cluster.kubectl(&["create", "serviceaccount", SA]);
     cluster
         .create_natgw(
@@ -165,12 +218,25 @@ async fn huawei_federation_takes_a_gateway_to_prepaid_and_medium() {
         )
         .await;
     let done = cluster.wait_for("gw", Duration::from_secs(60), ready).await;
-    let observed = done.status.unwrap().observed.unwrap();
+    let observed = done.status.clone().unwrap().observed.unwrap();
     assert_eq!(
         (observed.size, observed.billing_mode),
         (Some(Size::Medium), Some(natgw_operator::api::BillingMode::Prepaid))
     );
     let orders: Vec<String> = sim.core().ledger.orders().into_iter().map(|o| o.action).collect();
     assert_eq!(orders.len(), 2, "one billing order and one resize: {orders:?}");
-    controller.stop().await;
+
+    // Both calls of the federation counted; no JWT, federated token or temporary AK/SK/security
+    // token in status, Events, the log or the metrics.
+    let text = scrape(&metrics).await;
+    for action in ["create_token_with_id_token", "create_temporary_access_key_by_token"] {
+        assert!(exchange_calls(&text, "huawei/iam", action, "ok") >= 1.0, "{action}:\n{text}");
+    }
+    let secrets = secrets_of(sim.federation());
+    let status = serde_json::to_string(&done.status).unwrap();
+    let events = cluster.kubectl(&["get", "events", "-o", "json"]);
+    let log = std::fs::read_to_string(&log).expect("operator log");
+    for (place, text) in [("status", &status), ("Events", &events), ("the operator log", &log), ("/metrics", &text)] {
+        assert_no_secret(place, text, &secrets);
+    }
 }

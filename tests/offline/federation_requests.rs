@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use natgw_operator::{
     api::NatGatewaySpec,
     cloud::{Connector, SecretValue, connect::CloudConnector, endpoints::EndpointPolicy, http},
+    metrics::Metrics,
 };
 use natgw_sim::recorder::{
     RECORDED_FEDERATED_TOKEN, RECORDED_HUAWEI_ACCESS_KEY, RECORDED_TENCENT_SECRET_ID, RecordedRequest, Recorder,
@@ -224,7 +225,8 @@ async fn tencent_sts_requests_equal_the_sdks() {
             "providerId": PROVIDER_ID, "roleArn": ROLE_ARN, "durationSeconds": TENCENT_DURATION}}),
         &recorder.url(),
     );
-    let temporary = connector(&recorder).exchange(&spec, &SecretValue::new(JWT), SESSION_NAME).await.unwrap();
+    let temporary =
+        connector(&recorder).exchange(&spec, &SecretValue::new(JWT), SESSION_NAME, &Metrics::new()).await.unwrap();
     assert_eq!(temporary.credentials.key_id, RECORDED_TENCENT_SECRET_ID);
     let ours = recorder.take();
 
@@ -260,7 +262,8 @@ async fn huawei_federation_requests_equal_the_sdks() {
             "identityProviderId": IDP_ID, "durationSeconds": HUAWEI_DURATION}}),
         &recorder.url(),
     );
-    let temporary = connector(&recorder).exchange(&spec, &SecretValue::new(JWT), SESSION_NAME).await.unwrap();
+    let temporary =
+        connector(&recorder).exchange(&spec, &SecretValue::new(JWT), SESSION_NAME, &Metrics::new()).await.unwrap();
     assert_eq!(temporary.credentials.key_id, RECORDED_HUAWEI_ACCESS_KEY);
     let ours = recorder.take();
 

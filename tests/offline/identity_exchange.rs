@@ -19,6 +19,7 @@ use natgw_operator::{
         endpoints::EndpointPolicy,
         identity::{ExchangeError, Refused},
     },
+    metrics::Metrics,
 };
 use serde_json::{Value, json};
 
@@ -122,7 +123,10 @@ fn huawei(endpoint: &str) -> NatGatewaySpec {
 async fn tencent_sts_gets_the_token_in_the_body_and_no_signature() {
     let recorder = Recorder::default();
     let url = serve(recorder.clone()).await;
-    let temporary = connector(&url).exchange(&tencent(&url), &SecretValue::new(JWT), "natgw.a.natgw").await.unwrap();
+    let temporary = connector(&url)
+        .exchange(&tencent(&url), &SecretValue::new(JWT), "natgw.a.natgw", &Metrics::new())
+        .await
+        .unwrap();
     assert_eq!(temporary.credentials.key_id, "AKIDtmp");
     assert_eq!(temporary.credentials.session_token.as_ref().map(SecretValue::expose), Some("tmp-token"));
     assert_eq!(temporary.expires_at, 4_000_000_000);
@@ -151,7 +155,8 @@ async fn tencent_refusals_name_the_problem_and_never_echo_the_token() {
     ] {
         let recorder = Recorder { refuse: Some((200, code)), ..Default::default() };
         let url = serve(recorder).await;
-        let e = connector(&url).exchange(&tencent(&url), &SecretValue::new(JWT), "s").await.unwrap_err();
+        let e =
+            connector(&url).exchange(&tencent(&url), &SecretValue::new(JWT), "s", &Metrics::new()).await.unwrap_err();
         let text = format!("{e} {e:?}");
         for part in JWT.split('.') {
             assert!(!text.contains(part), "{code}: the token leaked: {text}");
@@ -168,7 +173,8 @@ async fn tencent_refusals_name_the_problem_and_never_echo_the_token() {
 async fn huawei_iam_trades_the_token_then_the_federated_token() {
     let recorder = Recorder::default();
     let url = serve(recorder.clone()).await;
-    let temporary = connector(&url).exchange(&huawei(&url), &SecretValue::new(JWT), "s").await.unwrap();
+    let temporary =
+        connector(&url).exchange(&huawei(&url), &SecretValue::new(JWT), "s", &Metrics::new()).await.unwrap();
     assert_eq!(temporary.credentials.key_id, "TMPAK");
     assert_eq!(temporary.credentials.session_token.as_ref().map(SecretValue::expose), Some("gQp-token"));
     assert_eq!(temporary.credentials.domain_id.as_deref(), Some("dom1"));
@@ -185,7 +191,7 @@ async fn huawei_iam_trades_the_token_then_the_federated_token() {
 
     let recorder = Recorder { refuse: Some((403, "IAM.0003")), ..Default::default() };
     let url = serve(recorder.clone()).await;
-    let e = connector(&url).exchange(&huawei(&url), &SecretValue::new(JWT), "s").await.unwrap_err();
+    let e = connector(&url).exchange(&huawei(&url), &SecretValue::new(JWT), "s", &Metrics::new()).await.unwrap_err();
     assert!(matches!(e, ExchangeError::Refused { refused: Refused::SubjectNotTrusted, .. }), "{e:?}");
     assert_eq!(recorder.seen.lock().unwrap().len(), 1, "no second call after a refusal");
 }
@@ -195,14 +201,155 @@ async fn the_token_goes_nowhere_off_the_allow_list() {
     let recorder = Recorder::default();
     let url = serve(recorder.clone()).await;
     // The endpoint is not allow-listed: refused before any call.
-    let e = connector("https://private.example").exchange(&tencent(&url), &SecretValue::new(JWT), "s").await;
+    let e = connector("https://private.example")
+        .exchange(&tencent(&url), &SecretValue::new(JWT), "s", &Metrics::new())
+        .await;
     assert!(matches!(e, Err(ExchangeError::Call(c)) if c.refusal == Some(Refusal::EndpointNotAllowed)));
-    let e = connector("https://private.example").exchange(&huawei(&url), &SecretValue::new(JWT), "s").await;
+    let e = connector("https://private.example")
+        .exchange(&huawei(&url), &SecretValue::new(JWT), "s", &Metrics::new())
+        .await;
     assert!(matches!(e, Err(ExchangeError::Call(c)) if c.refusal == Some(Refusal::EndpointNotAllowed)));
     // A value that would reach a header is refused too.
     let mut bad = huawei(&url);
     bad.workload_identity.as_mut().unwrap().huawei.as_mut().unwrap().identity_provider_id = "a\r\nX-Evil: 1".into();
-    let e = connector(&url).exchange(&bad, &SecretValue::new(JWT), "s").await;
+    let e = connector(&url).exchange(&bad, &SecretValue::new(JWT), "s", &Metrics::new()).await;
     assert!(matches!(e, Err(ExchangeError::Call(c)) if c.refusal == Some(Refusal::InvalidSpec)));
     assert!(recorder.seen.lock().unwrap().is_empty(), "nothing reached the endpoint");
+}
+
+/// The value of the sample `series` (name and labels) in `text`, 0 when absent.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok()).unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn exchange_calls_are_counted_and_timed_like_every_cloud_call() {
+    let metrics = Metrics::new();
+    let token = SecretValue::new(JWT);
+    for refuse in [None, Some((200, "UnauthorizedOperation"))] {
+        let url = serve(Recorder { refuse, ..Default::default() }).await;
+        let _ = connector(&url).exchange(&tencent(&url), &token, "s", &metrics).await;
+    }
+    for refuse in [None, Some((403, "IAM.0003"))] {
+        let url = serve(Recorder { refuse, ..Default::default() }).await;
+        let _ = connector(&url).exchange(&huawei(&url), &token, "s", &metrics).await;
+    }
+    let text = metrics.encode();
+    let calls = |provider: &str, action: &str, outcome: &str| {
+        let series =
+            format!("natgw_cloud_calls_total{{provider=\"{provider}\",action=\"{action}\",outcome=\"{outcome}\"}}");
+        sample(&text, &series)
+    };
+    let sts = ("tencent/sts", "assume_role_with_web_identity");
+    assert_eq!((calls(sts.0, sts.1, "ok"), calls(sts.0, sts.1, "auth")), (1.0, 1.0), "{text}");
+    let id_token = ("huawei/iam", "create_token_with_id_token");
+    assert_eq!((calls(id_token.0, id_token.1, "ok"), calls(id_token.0, id_token.1, "auth")), (1.0, 1.0), "{text}");
+    // The refused id token stopped the exchange: one call for keys.
+    let keys = ("huawei/iam", "create_temporary_access_key_by_token");
+    assert_eq!(calls(keys.0, keys.1, "ok"), 1.0, "{text}");
+    let latency = |(provider, action): (&str, &str)| {
+        sample(
+            &text,
+            &format!("natgw_cloud_call_duration_seconds_count{{provider=\"{provider}\",action=\"{action}\"}}"),
+        )
+    };
+    assert_eq!((latency(sts), latency(id_token), latency(keys)), (2.0, 2.0, 1.0), "{text}");
+    for value in JWT.split('.').chain(["tmp-token", "tmp-key", "MIIfederated", "tmp-sk", "gQp-token"]) {
+        assert!(!text.contains(value), "{value} in the metrics:\n{text}");
+    }
+}
+
+/// A refresh brings a new temporary key id; the cloud still counts the calls against the role,
+/// and so does the operator: refreshed credentials wait for the same budget, and the exchanges
+/// of one role are paced by it too. Another role has its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refreshed_credentials_share_their_roles_rate_budget() {
+    use natgw_operator::cloud::{Credentials, GatewayRef};
+    use natgw_sim::{
+        federation::{FederationConfig, TrustRule},
+        issuer::TestIssuer,
+        tencent::{SimGateway, TencentSim, TencentSimConfig},
+    };
+    use std::{
+        collections::HashMap,
+        time::{Duration, Instant},
+    };
+
+    const SUBJECT: &str = "system:serviceaccount:team-a:natgw";
+    let roles = ["qcs::cam::uin/100000000001:roleName/natgw", "qcs::cam::uin/100000000001:roleName/other"];
+    let issuer = TestIssuer::start().await.unwrap();
+    let sim = TencentSim::start(TencentSimConfig {
+        https_port: None,
+        gateways: vec![SimGateway::new("nat-1", "vpc-1", 1_000_000)],
+        federation: FederationConfig {
+            oidc: Some(issuer.config()),
+            trust_rules: roles
+                .map(|role| TrustRule {
+                    provider_id: "k8s-oidc".into(),
+                    role_arn: Some(role.into()),
+                    audience: "sts".into(),
+                    subjects: vec![SUBJECT.into()],
+                })
+                .into(),
+            max_credential_lifetime: None,
+        },
+        ..TencentSimConfig::default()
+    })
+    .await
+    .unwrap();
+    let url = sim.http_url.clone();
+    // One call a second (a burst of one) for both the exchange and the gateway read.
+    let limits = [("AssumeRoleWithWebIdentity", 1.0), ("DescribeNatGateways", 1.0)];
+    let connector =
+        connector(&url).with_rate_limits(limits.map(|(a, n)| (a.to_owned(), n)).into_iter().collect::<HashMap<_, _>>());
+    let metrics = Metrics::new();
+    let spec = |role: &str| {
+        let mut spec = tencent(&url);
+        spec.workload_identity.as_mut().unwrap().tencent.as_mut().unwrap().role_arn = role.into();
+        spec
+    };
+    let gateway = GatewayRef { id: "nat-1".into(), region: "ap-guangzhou".into(), vpc_id: None, project_id: None };
+    let slow = Duration::from_millis(800);
+    // Each step's credentials (or read) and how long it took.
+    let exchange = async |role: &str| {
+        let started = Instant::now();
+        let token = SecretValue::new(issuer.token(SUBJECT, "sts", Duration::from_secs(600)));
+        let temporary = connector.exchange(&spec(role), &token, "natgw.a.natgw", &metrics).await.expect("exchanged");
+        (temporary.credentials, started.elapsed())
+    };
+    let read = async |role: &str, credentials: Credentials| {
+        let provider = connector.connect(&spec(role), credentials).expect("a client");
+        let started = Instant::now();
+        provider.describe(&gateway).await.expect("read with temporary credentials");
+        started.elapsed()
+    };
+    let (first, _) = exchange(roles[0]).await;
+    let (refreshed, took) = exchange(roles[0]).await;
+    assert!(took >= slow, "the role's second exchange was not paced: {took:?}");
+    assert_ne!(first.key_id, refreshed.key_id, "refreshed credentials");
+    let took = read(roles[0], first).await;
+    assert!(took < slow, "{took:?}");
+    let took = read(roles[0], refreshed).await;
+    assert!(took >= slow, "the refreshed credentials got a budget of their own: {took:?}");
+    // Another role is another principal: nothing to wait for.
+    let (other, took) = exchange(roles[1]).await;
+    assert!(took < slow, "{took:?}");
+    let took = read(roles[1], other).await;
+    assert!(took < slow, "{took:?}");
+}
+
+/// A throttled exchange is not retried at once: the role's bucket pauses for the cloud's hint
+/// (Tencent: 1 s), so the next exchange of the role waits, and both count as throttled.
+#[tokio::test]
+async fn a_throttled_exchange_pauses_the_roles_next_one() {
+    use std::time::{Duration, Instant};
+    let url = serve(Recorder { refuse: Some((200, "RequestLimitExceeded")), ..Default::default() }).await;
+    let (connector, metrics, token) = (connector(&url), Metrics::new(), SecretValue::new(JWT));
+    let first = connector.exchange(&tencent(&url), &token, "s", &metrics).await;
+    assert!(matches!(first, Err(ExchangeError::Call(e)) if e.kind == ErrorKind::Throttled));
+    let started = Instant::now();
+    let _ = connector.exchange(&tencent(&url), &token, "s", &metrics).await;
+    assert!(started.elapsed() >= Duration::from_millis(900), "retried at once: {:?}", started.elapsed());
+    let text = metrics.encode();
+    assert_eq!(sample(&text, "natgw_cloud_throttled_total{provider=\"tencent/sts\"}"), 2.0, "{text}");
 }

@@ -76,6 +76,10 @@ impl SimCore {
 
     /// A credential the simulator's STS issued, accepted until `expires_at` (unix seconds).
     pub fn add_temporary_credential(&self, credential: SimCredential, expires_at: u64) {
+        let issued = [Some(&credential.key_id), Some(&credential.secret), credential.token.as_ref()];
+        for value in issued.into_iter().flatten() {
+            self.federation.remember(value);
+        }
         self.lock_expiries().insert(credential.key_id.clone(), expires_at);
         self.lock_credentials().insert(credential.key_id.clone(), credential);
     }

@@ -74,6 +74,19 @@ pub struct Federation {
     verifier: RwLock<Option<Arc<OidcVerifier>>>,
     rules: Mutex<Vec<TrustRule>>,
     max_lifetime: Mutex<Option<Duration>>,
+    secrets: Secrets,
+}
+
+/// Every token shown to the simulator's STS / IAM and every secret it issued.
+#[derive(Default)]
+struct Secrets(Mutex<Vec<String>>);
+
+/// Secrets: only their number is shown.
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.lock().unwrap_or_else(|e| e.into_inner()).len();
+        f.debug_struct("Secrets").field("kept", &n).finish()
+    }
 }
 
 impl Federation {
@@ -119,9 +132,22 @@ impl Federation {
         }
     }
 
+    /// Keeps `value` (a token shown, a key id, secret or token issued) for [`Federation::secrets`].
+    pub fn remember(&self, value: &str) {
+        self.secrets.0.lock().unwrap_or_else(|e| e.into_inner()).push(value.to_owned());
+    }
+
+    /// Every web identity token shown to the exchange so far, and every federated token,
+    /// temporary key id, secret and session token issued: what a test looks for in what a
+    /// client logged or published.
+    pub fn secrets(&self) -> Vec<String> {
+        self.secrets.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// Verifies `token` for the rule of `provider_id` (and `role_arn`, for clouds that name one)
     /// and returns the subject it may act as.
     pub async fn authorize(&self, provider_id: &str, role_arn: Option<&str>, token: &str) -> Result<Verified, Refused> {
+        self.remember(token);
         let rules: Vec<TrustRule> =
             self.lock_rules().iter().filter(|r| r.provider_id == provider_id).cloned().collect();
         if rules.is_empty() {

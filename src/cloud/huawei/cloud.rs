@@ -5,10 +5,10 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use crate::{
-    api::{BillingMode, NatGatewaySpec, Size},
+    api::{BillingMode, NatGatewaySpec, Size, WorkloadIdentity},
     cloud::{
-        Capacity, CloudError, Credentials, ErrorKind, GatewayRef, Provider, Refusal,
-        identity::{ExchangeError, ExchangeRequest, Temporary},
+        Capacity, CloudError, Credentials, GatewayRef, Provider,
+        identity::{ExchangeError, ExchangeRequest, Temporary, params},
         profile::{Downsize, Profile, SecretKeys},
         registry::{Cloud, Selected, Shared},
     },
@@ -57,7 +57,8 @@ pub static PROFILE: Profile = Profile {
 };
 
 /// BSS, documented: 10/s per account and API. Huawei publishes no NAT or IAM numbers (its API
-/// Gateway answers `APIG.0308` at an account-specific threshold): chosen values.
+/// Gateway answers `APIG.0308` at an account-specific threshold): chosen values, the IAM ones
+/// (the project lookup, the two calls of OIDC federation) as low as BSS's.
 const RATE_LIMITS: &[(&str, f64)] = &[
     ("ShowNatGateway", 50.0),
     ("ListNatGateways", 50.0),
@@ -68,6 +69,8 @@ const RATE_LIMITS: &[(&str, f64)] = &[
     ("ListPayPerUseCustomerResources", 10.0),
     ("PayOrders", 10.0),
     ("KeystoneListProjects", 10.0),
+    ("CreateTokenWithIdToken", 10.0),
+    ("CreateTemporaryAccessKeyByToken", 10.0),
 ];
 
 /// The NAT `spec`, "1" (small) to "5" (enterprise).
@@ -127,12 +130,16 @@ impl Cloud for Huawei {
         })
     }
 
+    /// The identity provider (of its account, when named): every federated user it maps acts in
+    /// that account.
+    fn principal(&self, identity: &WorkloadIdentity) -> Result<String, CloudError> {
+        let h = params(identity.huawei.as_ref(), "huawei")?;
+        Ok(format!("{}/{}", h.domain_id.as_deref().unwrap_or_default(), h.identity_provider_id))
+    }
+
     fn exchange<'a>(&'a self, request: ExchangeRequest<'a>) -> BoxFuture<'a, Result<Temporary, ExchangeError>> {
         Box::pin(async move {
-            let identity = request.identity.huawei.as_ref().ok_or_else(|| {
-                CloudError::new(ErrorKind::InvalidRequest, "spec.workloadIdentity.huawei is not set")
-                    .with_refusal(Refusal::InvalidSpec)
-            })?;
+            let identity = params(request.identity.huawei.as_ref(), "huawei")?;
             federation::exchange(&request, identity).await
         })
     }

@@ -14,8 +14,8 @@ use super::{errors, wire};
 use crate::{
     api::HuaweiIdentity,
     cloud::{
-        CloudError, Credentials, ErrorKind, SecretValue,
-        identity::{ExchangeError, ExchangeRequest, Refused, Temporary},
+        CloudError, ErrorKind, SecretValue,
+        identity::{ExchangeCall, ExchangeError, ExchangeRequest, Refused, Temporary},
     },
 };
 
@@ -63,16 +63,42 @@ pub fn security_token_request(
         .map_err(CloudError::from)?)
 }
 
+/// Huawei asks for 2-5 s after APIG.0308 when it gives no hint.
+const THROTTLE_PAUSE: std::time::Duration = std::time::Duration::from_secs(2);
+const ID_TOKEN_CALL: ExchangeCall = ExchangeCall {
+    provider: PROVIDER,
+    action: "CreateTokenWithIdToken",
+    label: "create_token_with_id_token",
+    throttle_pause: THROTTLE_PAUSE,
+};
+const SECURITY_TOKENS_CALL: ExchangeCall = ExchangeCall {
+    provider: PROVIDER,
+    action: "CreateTemporaryAccessKeyByToken",
+    label: "create_temporary_access_key_by_token",
+    throttle_pause: THROTTLE_PAUSE,
+};
+const PROVIDER: &str = "huawei/iam";
+
 pub async fn exchange(exchange: &ExchangeRequest<'_>, identity: &HuaweiIdentity) -> Result<Temporary, ExchangeError> {
-    tracing::debug!("Huawei Cloud IAM CreateTokenWithIdToken call");
-    let response = exchange.http.execute(id_token_request(exchange, identity)?).await?;
-    let (status, headers) = (response.status().as_u16(), response.headers().clone());
-    let federated = federated_token(status, &headers, &response.bytes().await?)?;
-    tracing::debug!("Huawei Cloud IAM CreateTemporaryAccessKeyByToken call");
-    let response = exchange.http.execute(security_token_request(exchange, identity, &federated)?).await?;
-    let status = response.status().as_u16();
-    let bytes = response.bytes().await?;
-    credentials(status, &bytes, identity)
+    let request = id_token_request(exchange, identity)?;
+    let federated = exchange
+        .call(ID_TOKEN_CALL, async {
+            tracing::debug!("Huawei Cloud IAM CreateTokenWithIdToken call");
+            let response = exchange.http.execute(request).await?;
+            let (status, headers) = (response.status().as_u16(), response.headers().clone());
+            federated_token(status, &headers, &response.bytes().await?)
+        })
+        .await?;
+    let request = security_token_request(exchange, identity, &federated)?;
+    exchange
+        .call(SECURITY_TOKENS_CALL, async {
+            tracing::debug!("Huawei Cloud IAM CreateTemporaryAccessKeyByToken call");
+            let response = exchange.http.execute(request).await?;
+            let status = response.status().as_u16();
+            let bytes = response.bytes().await?;
+            credentials(status, &bytes, identity)
+        })
+        .await
 }
 
 /// The unscoped token of step 1's answer, or the refusal: IAM answers 404 for an identity
@@ -130,15 +156,7 @@ pub fn credentials(status: u16, body: &[u8], identity: &HuaweiIdentity) -> Resul
     let expires_at: k8s_openapi::jiff::Timestamp = expires_at.parse().map_err(|_| {
         CloudError::new(ErrorKind::Transient, "Huawei Cloud IAM answered an expires_at that is not a timestamp")
     })?;
-    Ok(Temporary {
-        credentials: Credentials {
-            key_id: access.to_owned(),
-            secret: SecretValue::new(secret),
-            session_token: Some(SecretValue::new(token)),
-            domain_id: identity.domain_id.clone(),
-        },
-        expires_at: expires_at.as_second(),
-    })
+    Ok(Temporary::new(access, secret, token, identity.domain_id.clone(), expires_at.as_second()))
 }
 
 /// An error answer's code and message (never the raw body).
@@ -155,7 +173,7 @@ fn error(status: u16, body: &[u8]) -> CloudError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::WorkloadIdentity;
+    use crate::{api::WorkloadIdentity, cloud::ratelimit::RateLimiter, metrics::Metrics};
 
     fn identity(duration: Option<u32>) -> WorkloadIdentity {
         WorkloadIdentity {
@@ -184,6 +202,8 @@ mod tests {
             identity: &id,
             token: &jwt,
             session_name: "unused",
+            limiter: &RateLimiter::new(Default::default()),
+            metrics: &Metrics::new(),
         };
         let huawei = id.huawei.as_ref().unwrap();
         let r = id_token_request(&exchange, huawei).unwrap();

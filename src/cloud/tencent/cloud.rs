@@ -5,10 +5,10 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use crate::{
-    api::{BillingMode, NatGatewaySpec, Size, TencentApi},
+    api::{BillingMode, NatGatewaySpec, Size, TencentApi, WorkloadIdentity},
     cloud::{
-        Capacity, CloudError, Credentials, ErrorKind, GatewayRef, Provider, Refusal,
-        identity::{ExchangeError, ExchangeRequest, Temporary},
+        Capacity, CloudError, Credentials, GatewayRef, Provider,
+        identity::{ExchangeError, ExchangeRequest, Temporary, params},
         profile::{Downsize, Profile, SecretKeys},
         registry::{Cloud, Selected, Shared},
     },
@@ -66,13 +66,15 @@ const BASE: Profile = Profile {
 /// Both APIs count against one account limiter, so each lists both APIs' actions. API 3.0,
 /// documented: `ResetNatGatewayConnection` 20/s, `DescribeNatGateways` 100/s. API 2.0 publishes
 /// no per-action numbers: its actions take those of their API 3.0 counterparts, as the
-/// simulator does.
+/// simulator does. STS, documented (tencentcloud.com document 1150/49443):
+/// `AssumeRoleWithWebIdentity` 20/s.
 const RATE_LIMITS: &[(&str, f64)] = &[
     ("ResetNatGatewayConnection", 20.0),
     ("DescribeNatGateways", 100.0),
     ("UpgradeNatGateway", 20.0),
     ("QueryNatGatewayProductionStatus", 20.0),
     ("DescribeNatGateway", 100.0),
+    ("AssumeRoleWithWebIdentity", 20.0),
 ];
 
 /// `maxConcurrent`: Tencent has no sizes above Large.
@@ -133,12 +135,14 @@ impl Cloud for Tencent {
         Some(sts::endpoint_for(selected.endpoint.as_deref()))
     }
 
+    /// The role: the STS's limits count per (sub-)account, which a role's sessions act as.
+    fn principal(&self, identity: &WorkloadIdentity) -> Result<String, CloudError> {
+        Ok(params(identity.tencent.as_ref(), "tencent")?.role_arn.clone())
+    }
+
     fn exchange<'a>(&'a self, request: ExchangeRequest<'a>) -> BoxFuture<'a, Result<Temporary, ExchangeError>> {
         Box::pin(async move {
-            let identity = request.identity.tencent.as_ref().ok_or_else(|| {
-                CloudError::new(ErrorKind::InvalidRequest, "spec.workloadIdentity.tencent is not set")
-                    .with_refusal(Refusal::InvalidSpec)
-            })?;
+            let identity = params(request.identity.tencent.as_ref(), "tencent")?;
             sts::assume_role_with_web_identity(&request, identity).await
         })
     }

@@ -7,12 +7,12 @@
 
 use serde_json::{Value, json};
 
-use super::{errors::bad_answer, errors::v3_error, now_unix};
+use super::{DEFAULT_THROTTLE_PAUSE, errors::bad_answer, errors::v3_error, now_unix};
 use crate::{
     api::TencentIdentity,
     cloud::{
-        CloudError, Credentials, ErrorKind, SecretValue,
-        identity::{ExchangeError, ExchangeRequest, Refused, Temporary},
+        CloudError, ErrorKind,
+        identity::{ExchangeCall, ExchangeError, ExchangeRequest, Refused, Temporary},
     },
 };
 
@@ -75,16 +75,28 @@ pub fn request(
     Ok(built)
 }
 
+/// The call as metrics and the limiter know it.
+const CALL: ExchangeCall = ExchangeCall {
+    provider: "tencent/sts",
+    action: ACTION,
+    label: "assume_role_with_web_identity",
+    throttle_pause: DEFAULT_THROTTLE_PAUSE,
+};
+
 pub async fn assume_role_with_web_identity(
     exchange: &ExchangeRequest<'_>,
     identity: &TencentIdentity,
 ) -> Result<Temporary, ExchangeError> {
     let request = request(exchange, identity, now_unix())?;
-    tracing::debug!(action = ACTION, "Tencent Cloud STS call");
-    let response = exchange.http.execute(request).await?;
-    let status = response.status();
-    let bytes = response.bytes().await?;
-    parse(status, &bytes)
+    exchange
+        .call(CALL, async {
+            tracing::debug!(action = ACTION, "Tencent Cloud STS call");
+            let response = exchange.http.execute(request).await?;
+            let status = response.status();
+            let bytes = response.bytes().await?;
+            parse(status, &bytes)
+        })
+        .await
 }
 
 /// The credentials of an answer, or why there are none (never the raw body).
@@ -113,15 +125,7 @@ pub fn parse(status: reqwest::StatusCode, bytes: &[u8]) -> Result<Temporary, Exc
         .with_request_id(request_id)
         .into());
     };
-    Ok(Temporary {
-        credentials: Credentials {
-            key_id: id,
-            secret: SecretValue::new(key),
-            session_token: Some(SecretValue::new(token)),
-            domain_id: None,
-        },
-        expires_at,
-    })
+    Ok(Temporary::new(id, key, token, None, expires_at))
 }
 
 /// The STS's own refusals (the codes the SDKs list for AssumeRoleWithWebIdentity), else the
@@ -146,7 +150,11 @@ fn classify(code: &str, message: &str, request_id: Option<String>) -> ExchangeEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::WorkloadIdentity;
+    use crate::{
+        api::WorkloadIdentity,
+        cloud::{SecretValue, ratelimit::RateLimiter},
+        metrics::Metrics,
+    };
 
     fn identity(duration: Option<u32>) -> WorkloadIdentity {
         WorkloadIdentity {
@@ -171,6 +179,8 @@ mod tests {
             identity: &id,
             token: &token,
             session_name: "natgw.team-a.natgw",
+            limiter: &RateLimiter::new(Default::default()),
+            metrics: &Metrics::new(),
         };
         let r = request(&exchange, id.tencent.as_ref().unwrap(), 1_700_000_000).unwrap();
         assert_eq!((r.method().as_str(), r.url().as_str()), ("POST", "https://sts.tencentcloudapi.com/"));

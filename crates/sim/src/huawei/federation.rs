@@ -97,6 +97,7 @@ pub(super) async fn token_with_id_token(
     let expires_at = now + state.core.federation.lifetime(TOKEN_LIFETIME).as_secs();
     let token = format!("MII{}", random_text(120, LETTERS_DIGITS));
     state.federated_tokens.lock().insert(token.clone(), expires_at);
+    state.core.federation.remember(&token);
 
     let domain = state.domain_id.clone().unwrap_or_default();
     let mut body = json!({
