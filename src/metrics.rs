@@ -12,10 +12,17 @@
 //! | `natgw_cloud_throttled_total` | `provider` | calls the cloud refused with its rate limit |
 //! | `natgw_orders_total` | `provider`, `action`, `phase` | order transitions: `submitted`, `awaiting_payment`, `succeeded`, `failed` |
 //! | `natgw_leader` | | 1 while this replica runs the controller |
+//!
+//! and, computed at scrape time from the controller's cache of NatGateways (only a leader has
+//! one; see `controller::gauges`), `natgw_resources`, `natgw_stalled_resources` and
+//! `natgw_order_started_timestamp_seconds`.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
+use parking_lot::RwLock;
 use prometheus_client::{
+    collector::Collector,
+    encoding::DescriptorEncoder,
     encoding::EncodeLabelSet,
     metrics::{
         counter::Counter,
@@ -151,6 +158,29 @@ pub struct Metrics {
     throttled: Family<ProviderLabels, Counter>,
     orders: Family<OrderLabels, Counter>,
     leader: Gauge,
+    cache: LateCollector,
+}
+
+/// A collector installed after start-up, by the controller once its cache exists; until then
+/// (a standby never has one) it encodes nothing.
+#[derive(Debug, Clone, Default)]
+struct LateCollector(Arc<RwLock<Option<Box<dyn Collector>>>>);
+
+impl Collector for LateCollector {
+    fn encode(&self, encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        match &*self.0.read() {
+            Some(collector) => collector.encode(encoder),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The `action` label of an order, in `natgw_orders_total` and the cache's order gauge alike.
+pub fn order_action_label(action: OrderAction) -> &'static str {
+    match action {
+        OrderAction::Resize => "resize",
+        OrderAction::ChangeBilling => "change_billing",
+    }
 }
 
 impl Default for Metrics {
@@ -215,6 +245,8 @@ impl Metrics {
             "1 while this replica holds the leader lease and runs the controller",
             leader.clone(),
         );
+        let cache = LateCollector::default();
+        registry.register_collector(Box::new(cache.clone()));
         Metrics {
             registry,
             reconciles,
@@ -225,7 +257,14 @@ impl Metrics {
             throttled,
             orders,
             leader,
+            cache,
         }
+    }
+
+    /// Adds the gauges `collector` computes at each scrape (the controller's cache), replacing
+    /// any it added before.
+    pub fn collect_from(&self, collector: impl Collector) {
+        *self.cache.0.write() = Some(Box::new(collector));
     }
 
     /// The whole registry as OpenMetrics text.
@@ -277,10 +316,7 @@ impl Metrics {
     }
 
     pub fn order(&self, provider: &'static str, action: OrderAction, transition: OrderTransition) {
-        let action = match action {
-            OrderAction::Resize => "resize",
-            OrderAction::ChangeBilling => "change_billing",
-        };
+        let action = order_action_label(action);
         self.orders.get_or_create(&OrderLabels { provider, action, phase: transition.label() }).inc();
     }
 
