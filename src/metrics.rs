@@ -9,7 +9,7 @@
 //! | `natgw_reconcile_errors_total` | `reason` | condition reasons of Retrying/Stalled passes, and failed reconciles |
 //! | `natgw_cloud_calls_total` | `provider`, `action`, `outcome` | cloud API calls; `outcome` is `ok` or the error kind |
 //! | `natgw_cloud_call_duration_seconds` | `provider`, `action` | cloud API latency (histogram) |
-//! | `natgw_cloud_throttled_total` | `provider` | calls the cloud refused with its rate limit |
+//! | `natgw_cloud_throttled_total` | `provider` | calls the cloud refused with its rate limit (0 from a provider's first call) |
 //! | `natgw_orders_total` | `provider`, `action`, `phase` | order transitions: `submitted`, `awaiting_payment`, `succeeded`, `failed` |
 //! | `natgw_leader` | | 1 while this replica runs the controller |
 //!
@@ -308,6 +308,9 @@ impl Metrics {
         let outcome = error.unwrap_or("ok");
         self.cloud_calls.get_or_create(&CloudCallLabels { provider, action, outcome }).inc();
         self.cloud_call_duration.get_or_create(&CloudLatencyLabels { provider, action }).observe(elapsed.as_secs_f64());
+        // At 0 from the provider's first call on, so that rate() (alerts) counts the first
+        // throttled call, and a throttling ratio has a series to divide.
+        self.throttled.get_or_create(&ProviderLabels { provider });
     }
 
     /// Counts a call the cloud refused with its rate limit.
@@ -360,6 +363,7 @@ mod tests {
             ("natgw_cloud_calls_total{provider=\"huawei\",action=\"describe\",outcome=\"throttled\"}", 1.0),
             ("natgw_cloud_call_duration_seconds_count{provider=\"tencent/V2\",action=\"resize\"}", 1.0),
             ("natgw_cloud_throttled_total{provider=\"huawei\"}", 1.0),
+            ("natgw_cloud_throttled_total{provider=\"tencent/V2\"}", 0.0),
             ("natgw_orders_total{provider=\"huawei\",action=\"change_billing\",phase=\"awaiting_payment\"}", 1.0),
             ("natgw_leader", 1.0),
         ];

@@ -136,7 +136,7 @@ fi
 PROMTOOL_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/go/promtool
 PROMTOOL_STAMP=$(cat "$PROMTOOL_SRC"/go.mod "$PROMTOOL_SRC"/go.sum "$PROMTOOL_SRC"/tools.go | sha256sum | cut -c1-16)
 if [[ ! -x $OUT/promtool || "$(cat "$OUT/promtool.stamp" 2>/dev/null)" != "$PROMTOOL_STAMP" ]]; then
-  command -v go >/dev/null || { say "Go is required to build promtool (install Go 1.26+)"; exit 1; }
+  command -v go >/dev/null || { say "Go is required to build promtool (install Go 1.26.7+)"; exit 1; }
   mkdir -p "$OUT"
   PROMTOOL_WORK=$(mktemp -d "$CACHE_ROOT/promtool.XXXXXX")
   cp "$PROMTOOL_SRC"/go.mod "$PROMTOOL_SRC"/go.sum "$PROMTOOL_SRC"/tools.go "$PROMTOOL_WORK/"
