@@ -190,8 +190,11 @@ mod tests {
     }
 
     fn ready(name: &str) -> Arc<NatGateway> {
-        let conditions =
-            [condition("Ready", "True", "InSync"), condition("Reconciling", "False", ""), condition("Stalled", "False", "")];
+        let conditions = [
+            condition("Ready", "True", "InSync"),
+            condition("Reconciling", "False", ""),
+            condition("Stalled", "False", ""),
+        ];
         natgw(name, json!({"conditions": conditions}))
     }
 
@@ -210,7 +213,8 @@ mod tests {
             condition("Reconciling", "True", "OrderInProgress"),
             condition("Stalled", "False", "OrderInProgress"),
         ];
-        let order = json!({"action": action, "target": "Medium", "attempt": 1, "phase": phase, "submittedAt": submitted_at});
+        let order =
+            json!({"action": action, "target": "Medium", "attempt": 1, "phase": phase, "submittedAt": submitted_at});
         natgw(name, json!({"conditions": conditions, "provider": "huawei", "order": order}))
     }
 

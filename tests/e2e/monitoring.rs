@@ -91,7 +91,9 @@ async fn rules_and_dashboard_name_only_exported_metrics() {
     cluster
         .create_natgw("ordering", tencent_spec("nat-monitoring", Some("V2"), "Medium", "tencent", Some(&sim.http_url)))
         .await;
-    cluster.create_natgw("stalled", tencent_spec("nat-other", Some("V2"), "Medium", "missing", Some(&sim.http_url))).await;
+    cluster
+        .create_natgw("stalled", tencent_spec("nat-other", Some("V2"), "Medium", "missing", Some(&sim.http_url)))
+        .await;
     let ordering = cluster
         .wait_for("ordering", Duration::from_secs(60), |o| {
             o.status.as_ref().and_then(|s| s.order.as_ref()).is_some_and(|o| o.phase == OrderPhase::InProgress)

@@ -24,7 +24,10 @@ fn yaml_file(name: &str) -> Value {
 /// The PrometheusRule's `spec`: a plain rules file, as promtool reads one.
 fn rule_groups() -> Value {
     let rule = yaml_file("prometheusrule.yaml");
-    assert_eq!((rule["apiVersion"].as_str(), rule["kind"].as_str()), (Some("monitoring.coreos.com/v1"), Some("PrometheusRule")));
+    assert_eq!(
+        (rule["apiVersion"].as_str(), rule["kind"].as_str()),
+        (Some("monitoring.coreos.com/v1"), Some("PrometheusRule"))
+    );
     rule["spec"].clone()
 }
 
