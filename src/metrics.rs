@@ -310,7 +310,7 @@ impl Metrics {
         self.cloud_call_duration.get_or_create(&CloudLatencyLabels { provider, action }).observe(elapsed.as_secs_f64());
         // At 0 from the provider's first call on, so that rate() (alerts) counts the first
         // throttled call, and a throttling ratio has a series to divide.
-        self.throttled.get_or_create(&ProviderLabels { provider });
+        drop(self.throttled.get_or_create(&ProviderLabels { provider }));
     }
 
     /// Counts a call the cloud refused with its rate limit.
