@@ -22,8 +22,7 @@ use std::{sync::Arc, time::Duration};
 use parking_lot::RwLock;
 use prometheus_client::{
     collector::Collector,
-    encoding::DescriptorEncoder,
-    encoding::EncodeLabelSet,
+    encoding::{DescriptorEncoder, EncodeLabelSet},
     metrics::{
         counter::Counter,
         family::Family,
