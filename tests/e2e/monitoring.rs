@@ -1,9 +1,10 @@
 //! deploy/monitoring/ against the real operator: two replicas with leader election, one resource
 //! with an order open and one Stalled; every metric a rule or a dashboard panel names is one the
 //! leader's /metrics exports, the gauges over its cache have samples, the standby exports none of
-//! them, and README's Monitoring section lists every family the leader exports. And `kubectl apply -k deploy/monitoring/` renders the rule, a ServiceMonitor that
-//! selects the metrics Service of deploy/ and the dashboard's ConfigMap. (The rules' behaviour is
-//! tested by promtool in tests/offline/monitoring.rs.)
+//! them, and README's Monitoring section lists every family the leader exports. And
+//! `kubectl apply -k deploy/monitoring/` renders the rule, a ServiceMonitor that selects the
+//! metrics Service of deploy/ and the dashboard's ConfigMap. (The rules' behaviour is tested by
+//! promtool in tests/offline/monitoring.rs.)
 
 use crate::support;
 
