@@ -9,14 +9,20 @@
 //! | `natgw_reconcile_errors_total` | `reason` | condition reasons of Retrying/Stalled passes, and failed reconciles |
 //! | `natgw_cloud_calls_total` | `provider`, `action`, `outcome` | cloud API calls, workload identity exchanges included (`tencent/sts`, `huawei/iam`); `outcome` is `ok` or the error kind |
 //! | `natgw_cloud_call_duration_seconds` | `provider`, `action` | cloud API latency (histogram) |
-//! | `natgw_cloud_throttled_total` | `provider` | calls the cloud refused with its rate limit |
+//! | `natgw_cloud_throttled_total` | `provider` | calls the cloud refused with its rate limit (0 from a provider's first call) |
 //! | `natgw_orders_total` | `provider`, `action`, `phase` | order transitions: `submitted`, `awaiting_payment`, `succeeded`, `failed` |
 //! | `natgw_leader` | | 1 while this replica runs the controller |
+//!
+//! and, computed at scrape time from the controller's cache of NatGateways (only a leader has
+//! one; see `controller::gauges`), `natgw_resources`, `natgw_stalled_resources` and
+//! `natgw_order_started_timestamp_seconds`.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
+use parking_lot::RwLock;
 use prometheus_client::{
-    encoding::EncodeLabelSet,
+    collector::Collector,
+    encoding::{DescriptorEncoder, EncodeLabelSet},
     metrics::{
         counter::Counter,
         family::Family,
@@ -158,6 +164,29 @@ pub struct Metrics {
     throttled: Family<ProviderLabels, Counter>,
     orders: Family<OrderLabels, Counter>,
     leader: Gauge,
+    cache: LateCollector,
+}
+
+/// A collector installed after start-up, by the controller once its cache exists; until then
+/// (a standby never has one) it encodes nothing.
+#[derive(Debug, Clone, Default)]
+struct LateCollector(Arc<RwLock<Option<Box<dyn Collector>>>>);
+
+impl Collector for LateCollector {
+    fn encode(&self, encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        match &*self.0.read() {
+            Some(collector) => collector.encode(encoder),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The `action` label of an order, in `natgw_orders_total` and the cache's order gauge alike.
+pub fn order_action_label(action: OrderAction) -> &'static str {
+    match action {
+        OrderAction::Resize => "resize",
+        OrderAction::ChangeBilling => "change_billing",
+    }
 }
 
 impl Default for Metrics {
@@ -222,6 +251,8 @@ impl Metrics {
             "1 while this replica holds the leader lease and runs the controller",
             leader.clone(),
         );
+        let cache = LateCollector::default();
+        registry.register_collector(Box::new(cache.clone()));
         Metrics {
             registry,
             reconciles,
@@ -232,7 +263,14 @@ impl Metrics {
             throttled,
             orders,
             leader,
+            cache,
         }
+    }
+
+    /// Adds the gauges `collector` computes at each scrape (the controller's cache), replacing
+    /// any it added before.
+    pub fn collect_from(&self, collector: impl Collector) {
+        *self.cache.0.write() = Some(Box::new(collector));
     }
 
     /// The whole registry as OpenMetrics text.
@@ -276,6 +314,9 @@ impl Metrics {
         let outcome = error.unwrap_or("ok");
         self.cloud_calls.get_or_create(&CloudCallLabels { provider, action, outcome }).inc();
         self.cloud_call_duration.get_or_create(&CloudLatencyLabels { provider, action }).observe(elapsed.as_secs_f64());
+        // At 0 from the provider's first call on, so that rate() (alerts) counts the first
+        // throttled call, and a throttling ratio has a series to divide.
+        drop(self.throttled.get_or_create(&ProviderLabels { provider }));
     }
 
     /// Counts a call the cloud refused with its rate limit.
@@ -284,10 +325,7 @@ impl Metrics {
     }
 
     pub fn order(&self, provider: &'static str, action: OrderAction, transition: OrderTransition) {
-        let action = match action {
-            OrderAction::Resize => "resize",
-            OrderAction::ChangeBilling => "change_billing",
-        };
+        let action = order_action_label(action);
         self.orders.get_or_create(&OrderLabels { provider, action, phase: transition.label() }).inc();
     }
 
@@ -331,6 +369,7 @@ mod tests {
             ("natgw_cloud_calls_total{provider=\"huawei\",action=\"describe\",outcome=\"throttled\"}", 1.0),
             ("natgw_cloud_call_duration_seconds_count{provider=\"tencent/V2\",action=\"resize\"}", 1.0),
             ("natgw_cloud_throttled_total{provider=\"huawei\"}", 1.0),
+            ("natgw_cloud_throttled_total{provider=\"tencent/V2\"}", 0.0),
             ("natgw_orders_total{provider=\"huawei\",action=\"change_billing\",phase=\"awaiting_payment\"}", 1.0),
             ("natgw_leader", 1.0),
         ];

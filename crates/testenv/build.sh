@@ -129,6 +129,36 @@ if [[ ! -x $OUT/argocd-health || "$(cat "$OUT/argocd-health.stamp" 2>/dev/null)"
   fi
 fi
 
+# promtool: Prometheus' rule checker and unit-test runner, for tests/offline/monitoring.rs; its module
+# is crates/testenv/go/promtool (go.sum pinned), rebuilt when those files change. Built with the
+# tag remove_all_sd: the service-discovery plugins (cloud SDKs) are not needed to check and test
+# rules. Needs Go only when it is missing.
+PROMTOOL_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/go/promtool
+PROMTOOL_STAMP=$(cat "$PROMTOOL_SRC"/go.mod "$PROMTOOL_SRC"/go.sum "$PROMTOOL_SRC"/tools.go | sha256sum | cut -c1-16)
+if [[ ! -x $OUT/promtool || "$(cat "$OUT/promtool.stamp" 2>/dev/null)" != "$PROMTOOL_STAMP" ]]; then
+  command -v go >/dev/null || { say "Go is required to build promtool (install Go 1.26.7+)"; exit 1; }
+  mkdir -p "$OUT"
+  PROMTOOL_WORK=$(mktemp -d "$CACHE_ROOT/promtool.XXXXXX")
+  cp "$PROMTOOL_SRC"/go.mod "$PROMTOOL_SRC"/go.sum "$PROMTOOL_SRC"/tools.go "$PROMTOOL_WORK/"
+  # Module v0.3XX.Y is Prometheus 3.XX.Y: `promtool --version` says so.
+  PROMTOOL_MODULE=$(sed -n 's#^require github.com/prometheus/prometheus \(v[^ ]*\)$#\1#p' "$PROMTOOL_WORK/go.mod")
+  PROMTOOL_VERSION=$(sed -n 's#^v0\.3\([0-9][0-9]\)\.\([0-9]*\)$#3.\1.\2#p' <<<"$PROMTOOL_MODULE")
+  say "building promtool (github.com/prometheus/prometheus $PROMTOOL_MODULE, its own module; about 3-6 min the first time)"
+  pstart=$SECONDS
+  if (cd "$PROMTOOL_WORK" && go build -trimpath -tags remove_all_sd \
+      -ldflags="-s -X github.com/prometheus/common/version.Version=${PROMTOOL_VERSION:-$PROMTOOL_MODULE}" \
+      -o "$PROMTOOL_WORK/promtool" github.com/prometheus/prometheus/cmd/promtool >&2); then
+    mv -f "$PROMTOOL_WORK/promtool" "$OUT/promtool"
+    echo "$PROMTOOL_STAMP" > "$OUT/promtool.stamp"
+    rm -rf "$PROMTOOL_WORK"
+    say "built promtool in $((SECONDS - pstart)) s, cached in $OUT"
+  else
+    rm -rf "$PROMTOOL_WORK"
+    say "building promtool failed"
+    exit 1
+  fi
+fi
+
 MISSING=()
 for name in "${WANT[@]}"; do
   [[ -x $OUT/$name ]] || MISSING+=("$name")

@@ -5,6 +5,7 @@ mod backoff;
 mod conditions;
 mod credentials;
 pub mod events;
+mod gauges;
 mod identity;
 mod ownership;
 
@@ -223,6 +224,8 @@ pub async fn run(
     // turns ready when the initial list is in the cache. (Store::wait_until_ready cannot tell us:
     // its one-shot wakes only the last of its waiters, and the controller itself waits on it.)
     let (reader, writer) = reflector::store();
+    // How the resources stand (natgw_resources, ...) is read from this cache at each scrape.
+    config.metrics.collect_from(gauges::CacheGauges::new(reader.clone()));
     let ctx = Context::new(client, connector, config, reader.clone());
     let readiness = ctx.config.readiness.clone();
     // When a resource goes away, the others that name its gateway are looked at again at once:

@@ -37,6 +37,7 @@ mod keyless;
 mod kstatus;
 mod leader;
 mod metrics;
+mod monitoring;
 mod pause;
 mod rbac;
 mod startup;

@@ -1,6 +1,7 @@
 //! Everything that needs no API server, in one test binary (each test binary links the whole
 //! operator): the cloud clients against the simulators, the simulators against the clouds'
-//! official SDKs, batching and rate limits, the generated CRD and the Argo CD health check.
+//! official SDKs, batching and rate limits, the generated CRD, the Argo CD health check and the
+//! monitoring rules and dashboard (promtool).
 
 #[path = "../conformance/python.rs"]
 mod python;
@@ -16,5 +17,6 @@ mod federation_sim;
 mod huawei_conformance;
 mod huawei_sim;
 mod identity_exchange;
+mod monitoring;
 mod tencent_conformance;
 mod tencent_sim;

@@ -247,7 +247,7 @@ impl Drop for TestEnv {
 }
 
 /// Finds the cached binaries (with the node's when `node`), building them on the first run.
-/// A tool build.sh caches beside the API server binaries (`kstatus`, `argocd-health`), built on
+/// A tool build.sh caches beside the API server binaries (`kstatus`, `argocd-health`, `promtool`), built on
 /// first use.
 pub fn tool(name: &str) -> Result<PathBuf, TestEnvError> {
     let path = binaries(false)?.join(name);
