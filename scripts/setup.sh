@@ -6,7 +6,8 @@
 #  - the container tools: podman and runc build and run the image, containerd and the CNI
 #    plugins run it on the real-node tests' kubelet,
 #  - a Python venv with the official cloud SDKs (conformance tests),
-#  - etcd, kube-apiserver and kubectl compiled from Go modules (cached per user and version), and
+#  - etcd, kube-apiserver, kubectl and helm (the chart's tests) compiled from Go modules (cached
+#    per user and version), and
 #    for the real-node tests (root only) the kubelet, kube-controller-manager, kube-scheduler and
 #    a pause image from the same modules.
 # Everything lands outside the clone (~/.cache/natgw-operator), so a second run takes seconds.

@@ -105,6 +105,9 @@ GO
   fi
 fi
 
+# helm, for the chart's tests (tests/e2e/helm.rs): a module and a cache key of its own.
+bash "$(dirname "${BASH_SOURCE[0]}")/build-helm.sh" >/dev/null
+
 MISSING=()
 for name in "${WANT[@]}"; do
   [[ -x $OUT/$name ]] || MISSING+=("$name")
