@@ -444,7 +444,9 @@ fn operator_args(env: &TestEnv) -> Vec<String> {
 }
 
 /// The README's commands, on an API server of its own (cluster-scoped objects, and no CRD yet: the
-/// chart's crds/ installs it). No node runs the pods: the objects are checked.
+/// chart's crds/ installs it): install, upgrade, uninstall, install again; a release adopting a
+/// kustomize install; a release in a namespace Helm creates. No node runs the pods: the objects
+/// are checked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn install_upgrade_and_uninstall_keep_the_crd_and_natgateways() {
     let env = TestEnv::start().await.unwrap_or_else(|e| panic!("{e}"));
@@ -509,4 +511,32 @@ async fn install_upgrade_and_uninstall_keep_the_crd_and_natgateways() {
     // The same install again adopts the namespace it kept.
     helm.ok(&install);
     assert!(get(&env, "deployment", NAMESPACE, "natgw-operator").is_some());
+    helm.ok(&["uninstall", RELEASE, "--namespace", NAMESPACE]);
+
+    // From kustomize to Helm: the release adopts what `kubectl apply -k deploy/` created (same
+    // names, same immutable selectors), and then owns it.
+    kubectl_ok(&env, &["apply", "-k", &support::deploy_dir("deploy")]);
+    let labels = |kind: &str, namespace: &str, name: &str| get(&env, kind, namespace, name).unwrap()["metadata"]["labels"].clone();
+    assert_eq!(labels("deployment", NAMESPACE, "natgw-operator")["app.kubernetes.io/managed-by"], "kustomize");
+    helm.ok(&install);
+    for (kind, namespace, name) in rendered.keys() {
+        assert_eq!(labels(kind, namespace, name)["app.kubernetes.io/managed-by"], "Helm", "{kind} {namespace}/{name}");
+    }
+    helm.ok(&["uninstall", RELEASE, "--namespace", NAMESPACE]);
+    assert!(get(&env, "clusterrole", "", "natgw-operator").is_none(), "the release did not own deploy/'s objects");
+
+    // A namespace of one's own: Helm creates it, the chart leaves it alone.
+    helm.ok(&[
+        "install",
+        RELEASE,
+        CHART,
+        "--namespace",
+        "natgw-ops",
+        "--create-namespace",
+        "--set",
+        "namespace.create=false",
+    ]);
+    assert!(get(&env, "deployment", "natgw-ops", "natgw-operator").is_some());
+    let namespace = get(&env, "namespace", "", "natgw-ops").unwrap();
+    assert!(namespace["metadata"]["labels"].get("pod-security.kubernetes.io/enforce").is_none(), "{namespace}");
 }
