@@ -213,7 +213,8 @@ fn each_value_changes_what_it_should_and_nothing_else() {
         }),
         (&["--set", "image.pullPolicy=Always"], |o| container(o)["imagePullPolicy"] = json!("Always")),
         (&["--set-json", r#"resources={"requests":{"cpu":"50m","memory":"64Mi"},"limits":{"memory":"256Mi"}}"#], |o| {
-            container(o)["resources"] = json!({"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}})
+            container(o)["resources"] =
+                json!({"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}})
         }),
         (&["--set", "logFormat=plain"], |o| container(o)["args"][2] = json!("plain")),
         (&["--set", "leaderElection.enabled=false", "--set", "replicas=1"], |o| {
@@ -229,12 +230,16 @@ fn each_value_changes_what_it_should_and_nothing_else() {
         }),
         (&["--set", "extraCA.configMap=private-ca", "--set", "extraCA.key=bundle.pem"], |o| {
             push_args(o, &["--extra-ca=/etc/natgw/extra-ca/bundle.pem"]);
-            container(o)["volumeMounts"] = json!([{"name": "extra-ca", "mountPath": "/etc/natgw/extra-ca", "readOnly": true}]);
+            container(o)["volumeMounts"] =
+                json!([{"name": "extra-ca", "mountPath": "/etc/natgw/extra-ca", "readOnly": true}]);
             deployment(o)["spec"]["template"]["spec"]["volumes"] =
                 json!([{"name": "extra-ca", "configMap": {"name": "private-ca"}}]);
         }),
         (
-            &["--set-json", r#"allowedEndpoints=["https://vpc.internal.example.com","https://nat.{region}.internal.example.com"]"#],
+            &[
+                "--set-json",
+                r#"allowedEndpoints=["https://vpc.internal.example.com","https://nat.{region}.internal.example.com"]"#,
+            ],
             |o| {
                 push_args(
                     o,
@@ -290,7 +295,10 @@ fn each_value_changes_what_it_should_and_nothing_else() {
             deployment(o)["spec"]["template"]["spec"]["nodeSelector"] = json!({"kubernetes.io/os": "linux"})
         }),
         (
-            &["--set-json", r#"tolerations=[{"key":"dedicated","operator":"Equal","value":"platform","effect":"NoSchedule"}]"#],
+            &[
+                "--set-json",
+                r#"tolerations=[{"key":"dedicated","operator":"Equal","value":"platform","effect":"NoSchedule"}]"#,
+            ],
             |o| {
                 deployment(o)["spec"]["template"]["spec"]["tolerations"] =
                     json!([{"key": "dedicated", "operator": "Equal", "value": "platform", "effect": "NoSchedule"}])
@@ -412,7 +420,10 @@ async fn rendered_chart_passes_server_side_dry_runs() {
     ];
     for values in sets {
         let warnings = server_dry_run(&cluster, &helm, values);
-        assert!(!warnings.contains("PodSecurity"), "{values:?} violates the restricted Pod Security level:\n{warnings}");
+        assert!(
+            !warnings.contains("PodSecurity"),
+            "{values:?} violates the restricted Pod Security level:\n{warnings}"
+        );
     }
 }
 
@@ -516,7 +527,9 @@ async fn install_upgrade_and_uninstall_keep_the_crd_and_natgateways() {
     // From kustomize to Helm: the release adopts what `kubectl apply -k deploy/` created (same
     // names, same immutable selectors), and then owns it.
     kubectl_ok(&env, &["apply", "-k", &support::deploy_dir("deploy")]);
-    let labels = |kind: &str, namespace: &str, name: &str| get(&env, kind, namespace, name).unwrap()["metadata"]["labels"].clone();
+    let labels = |kind: &str, namespace: &str, name: &str| {
+        get(&env, kind, namespace, name).unwrap()["metadata"]["labels"].clone()
+    };
     assert_eq!(labels("deployment", NAMESPACE, "natgw-operator")["app.kubernetes.io/managed-by"], "kustomize");
     helm.ok(&install);
     for (kind, namespace, name) in rendered.keys() {

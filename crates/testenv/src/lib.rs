@@ -38,9 +38,7 @@ pub enum TestEnvError {
         "could not build or find the test API server binaries ({0}); run `bash crates/testenv/build.sh` to see the build output, or set NATGW_TESTENV_BIN to a directory holding etcd, kube-apiserver and kubectl"
     )]
     Binaries(String),
-    #[error(
-        "could not build or find helm ({0}); run `bash crates/testenv/build-helm.sh` to see the build output"
-    )]
+    #[error("could not build or find helm ({0}); run `bash crates/testenv/build-helm.sh` to see the build output")]
     Helm(String),
     #[error("could not prepare the test environment: {0}")]
     Io(#[from] std::io::Error),
