@@ -259,6 +259,10 @@ fn each_value_changes_what_it_should_and_nothing_else() {
         (&["--set-json", r#"extraArgs=["--drift-interval=30m","--concurrency=32"]"#], |o| {
             push_args(o, &["--drift-interval=30m", "--concurrency=32"])
         }),
+        (&["--set-json", r#"extraEnv=[{"name":"RUST_LOG","value":"natgw_operator=debug"}]"#], |o| {
+            let env = container(o)["env"].as_array_mut().unwrap();
+            env.push(json!({"name": "RUST_LOG", "value": "natgw_operator=debug"}));
+        }),
         (&["--set", "metrics.service.enabled=false"], |o| {
             o.remove(&key("Service", NAMESPACE, "natgw-operator-metrics")).unwrap();
         }),
