@@ -5,8 +5,9 @@
 #  - the container tools: podman and runc build and run the image, containerd and the CNI
 #    plugins run it on the real-node tests' kubelet,
 #  - a Python venv with the official cloud SDKs (conformance tests),
-#  - etcd, kube-apiserver and kubectl compiled from Go modules (cached per user and version), with
-#    kstatus and argocd-health (Flux's and Argo CD's own status readers), and
+#  - etcd, kube-apiserver, kubectl and helm compiled from Go modules (cached per user and
+#    version), with kstatus, argocd-health and promtool (Flux's, Argo CD's and Prometheus' own
+#    readers of our status, health script and rules), and
 #    for the real-node tests (root only) the kubelet, kube-controller-manager, kube-scheduler and
 #    a pause image from the same modules.
 # Everything lands outside the clone (~/.cache/natgw-operator), so a second run takes seconds.

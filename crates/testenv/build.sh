@@ -159,6 +159,9 @@ if [[ ! -x $OUT/promtool || "$(cat "$OUT/promtool.stamp" 2>/dev/null)" != "$PROM
   fi
 fi
 
+# helm, for the chart's tests (tests/e2e/helm.rs): a module and a cache key of its own.
+bash "$(dirname "${BASH_SOURCE[0]}")/build-helm.sh" >/dev/null
+
 MISSING=()
 for name in "${WANT[@]}"; do
   [[ -x $OUT/$name ]] || MISSING+=("$name")

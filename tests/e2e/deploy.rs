@@ -14,16 +14,19 @@ use support::{Cluster, deploy_dir};
 const IMAGE: &str = "ghcr.io/natgw-io/natgw-operator:0.1.0";
 
 /// kustomize may only load files under a kustomization's directory, so deploy/crd holds a copy
-/// of the generated CRD: it must never drift from the one the code generates.
+/// of the generated CRD, and so does the Helm chart's crds/ (Helm installs only those): neither may
+/// drift from the one the code generates.
 #[test]
-fn deploy_crd_is_the_generated_crd() {
+fn crd_copies_are_the_generated_crd() {
     let root = env!("CARGO_MANIFEST_DIR");
     let generated = std::fs::read_to_string(format!("{root}/crds/natgateway.yaml")).unwrap();
-    let copy = std::fs::read_to_string(format!("{root}/deploy/crd/natgateway.yaml")).unwrap();
-    assert!(
-        generated == copy,
-        "deploy/crd/natgateway.yaml differs from crds/natgateway.yaml; run `cp crds/natgateway.yaml deploy/crd/natgateway.yaml`"
-    );
+    for copy_path in ["deploy/crd/natgateway.yaml", "charts/natgw-operator/crds/natgateway.yaml"] {
+        let copy = std::fs::read_to_string(format!("{root}/{copy_path}")).unwrap();
+        assert!(
+            generated == copy,
+            "{copy_path} differs from crds/natgateway.yaml; run `cp crds/natgateway.yaml {copy_path}`"
+        );
+    }
 }
 
 fn kind_name(obj: &Value) -> (String, String) {
@@ -213,7 +216,7 @@ async fn install_samples_and_namespaced_install_pass_server_dry_runs() {
     let access = container(&objs)["env"].as_array().unwrap().iter().find(|e| e["name"] == "NATGW_SECRET_ACCESS");
     assert_eq!(access.expect("NATGW_SECRET_ACCESS is set")["value"], "granted");
     assert_eq!(grants(&objs, "Role"), triples(LEASE_RULES), "leases only in the operator's namespace");
-    // (deploy_crd_is_the_generated_crd checks the CRD file itself.)
+    // (crd_copies_are_the_generated_crd checks the CRD file itself.)
 
     // A server dry run does not persist the Namespace, and namespaced objects need it to exist:
     // create it for real (from the rendered manifest, so its Pod Security labels apply).

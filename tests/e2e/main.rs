@@ -7,7 +7,8 @@
 //! - `rbac`: apply deploy/'s cluster-scoped RBAC for the natgw-system/natgw-operator
 //!   ServiceAccount, one install per test, and run the operator across all namespaces with it;
 //! - `tenancy`: relaxes the CRD's validation, which `admission` checks;
-//! - `startup`: needs a cluster without the CRD.
+//! - `startup`: needs a cluster without the CRD;
+//! - `helm`: `helm install` creates cluster-scoped objects and the CRD from the chart's crds/.
 //!
 //! Operators on the shared server watch only their test's namespace: one watching all of them
 //! would reconcile other tests' NatGateways.
@@ -31,6 +32,7 @@ mod deploy;
 mod events;
 mod faults;
 mod federation;
+mod helm;
 mod huawei_orders;
 mod import;
 mod keyless;

@@ -1,7 +1,8 @@
 //! deploy/ applied the way a platform team applies it, on a real node (crates/testenv/src/node.rs:
 //! kubelet, containerd, runc, scheduler, controller-manager): the operator's own image
 //! (scripts/build-image.sh) runs as pods, against the cloud simulators listening at the node
-//! address. The only changes to deploy/ are the test overlays in tests/node/overlays/.
+//! address. The only changes to deploy/ are the test overlays in tests/node/overlays/; the Helm
+//! chart (charts/natgw-operator) gets the same changes as values.
 //!
 //! One test, one node, steps in order, because every step builds on the last (an install, its
 //! leader, its orders) and a node takes ~20 s to start. It needs root; the figures it prints
@@ -24,7 +25,7 @@ use natgw_sim::{
     server::SimTls,
     tencent::{SimGateway, TencentSim, TencentSimConfig, TencentSimHandle},
 };
-use natgw_testenv::node::{NODE_ADDRESS, Node};
+use natgw_testenv::node::{API_PORT, NODE_ADDRESS, Node};
 use serde_json::Value;
 use support::{natgw, ready, sim_credentials, tencent_keys, tencent_spec};
 
@@ -74,6 +75,7 @@ async fn deploy_on_a_real_node() {
 
     t.cluster_wide_install().await;
     t.namespaced_install().await;
+    t.helm_install().await;
     drop(t);
 
     // Teardown leaves nothing: processes, mounts, pod cgroups, network namespaces, the address.
@@ -150,7 +152,7 @@ impl Test<'_> {
 
         self.failover_mid_order().await;
         self.logs_and_metrics().await;
-        self.uninstall("cluster").await;
+        self.uninstall("cluster", || self.kubectl_delete("cluster")).await;
     }
 
     /// The leader's pod deleted while its order runs: it stops within its grace period leaving
@@ -279,7 +281,63 @@ impl Test<'_> {
         let untouched = self.natgw(TENANT_NS, "gw-1").await;
         assert!(untouched.status.unwrap().observed_generation < untouched.metadata.generation);
         assert_eq!(self.orders("nat-node-1"), 1, "no order for another namespace's gateway");
-        self.uninstall("namespaced").await;
+        self.uninstall("namespaced", || self.kubectl_delete("namespaced")).await;
+    }
+
+    /// The Helm chart, with as values what the node overlay patches in (image, API server
+    /// address, allow-list, the simulators' CA): pods Ready, the tenant's pending change
+    /// reconciled, and `helm uninstall` leaving the NatGateways and the cloud alone.
+    async fn helm_install(&self) {
+        let tools = natgw_testenv::helm_tools().unwrap_or_else(|e| panic!("{e}"));
+        let helm = |args: &[&str]| {
+            let home = self.files.path().join("helm");
+            let out = std::process::Command::new(&tools.helm)
+                .env("KUBECONFIG", &self.node.env.kubeconfig)
+                .env("HELM_CONFIG_HOME", home.join("config"))
+                .env("HELM_CACHE_HOME", home.join("cache"))
+                .env("HELM_DATA_HOME", home.join("data"))
+                .args(args)
+                .output()
+                .expect("helm runs");
+            assert!(out.status.success(), "helm {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        let (repository, tag) = IMAGE.rsplit_once(':').unwrap();
+        let values = serde_json::json!({
+            "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
+            "extraEnv": [
+                {"name": "KUBERNETES_SERVICE_HOST", "value": NODE_ADDRESS.to_string()},
+                {"name": "KUBERNETES_SERVICE_PORT", "value": API_PORT.to_string()},
+            ],
+            "allowedEndpoints": [self.endpoint],
+            "allowPrivateEndpoints": true,
+            "extraCA": {"configMap": "natgw-sim-ca", "key": "ca.pem"},
+        });
+        let values = self.write("values.json", &values.to_string());
+        // Helm keeps the release in its namespace: it comes first, the chart adopts it.
+        self.kubectl(&["create", "namespace", OPERATOR_NS]);
+        let ca = self.write("sim-ca.pem", &self.ca);
+        self.kubectl(&["create", "configmap", "natgw-sim-ca", "-n", OPERATOR_NS, &format!("--from-file=ca.pem={ca}")]);
+        let chart = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/natgw-operator");
+        let installed = Instant::now();
+        helm(&["install", "natgw-operator", chart, "-n", OPERATOR_NS, "--take-ownership", "-f", &values]);
+        let pods = self.wait_available(2, Duration::from_secs(120)).await;
+        println!("helm install: 2 pods Ready {:.1} s after helm install", installed.elapsed().as_secs_f64());
+        for pod in &pods {
+            self.check_pod(pod);
+        }
+        // team-a's gw-1 went to Large while only the namespaced install ran: this one orders it.
+        let gw = self.wait_natgw(TENANT_NS, "gw-1", Duration::from_secs(90), ready).await;
+        assert_eq!(gw.status.unwrap().observed.unwrap().size, Some(Size::Large));
+        assert_eq!(self.orders("nat-node-1"), 2, "one order for the one pending change");
+        self.uninstall("helm", || {
+            helm(&["uninstall", "natgw-operator", "-n", OPERATOR_NS, "--wait", "--timeout=120s"]);
+            // Helm waits for the Deployment; its pods go after it (the namespace stays).
+            let deadline = Instant::now() + Duration::from_secs(90);
+            while !self.pod_names().is_empty() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        })
+        .await;
     }
 
     /// `kubectl apply -k` of a test overlay, after the CRD (installed on its own, as README
@@ -294,16 +352,17 @@ impl Test<'_> {
         self.kubectl(&["apply", "-k", &overlay_dir(overlay)]);
     }
 
-    /// `kubectl delete -k`: the operator goes, every NatGateway and the cloud stay as they were.
-    async fn uninstall(&self, overlay: &str) {
+    /// An uninstall (`kubectl delete -k` of `overlay`, or what `remove` does): the operator goes,
+    /// every NatGateway and the cloud stay as they were.
+    async fn uninstall(&self, overlay: &str, remove: impl FnOnce()) {
         let natgws: Api<NatGateway> = Api::all(self.client.clone());
         let before: Vec<(String, Option<i64>)> =
             natgws.list(&Default::default()).await.unwrap().items.iter().map(generation_and_name).collect();
         let orders = self.tencent.orders().len();
         let started = Instant::now();
-        self.kubectl(&["delete", "-k", &overlay_dir(overlay), "--wait=true", "--timeout=120s"]);
-        assert!(self.pod_names().is_empty(), "no operator pod after kubectl delete -k");
-        println!("kubectl delete -k ({overlay}): done in {:.1} s", started.elapsed().as_secs_f64());
+        remove();
+        assert!(self.pod_names().is_empty(), "no operator pod after the uninstall ({overlay})");
+        println!("uninstall ({overlay}): done in {:.1} s", started.elapsed().as_secs_f64());
         // Nothing calls the cloud any more.
         let calls = self.tencent.requests().len();
         tokio::time::sleep(Duration::from_secs(6)).await;
@@ -315,6 +374,11 @@ impl Test<'_> {
         for natgw in kept {
             assert!(after.contains(natgw), "{} did not survive the uninstall", natgw.0);
         }
+    }
+
+    /// `kubectl delete -k` of a test overlay, waiting for what it deletes (its namespace too).
+    fn kubectl_delete(&self, overlay: &str) {
+        self.kubectl(&["delete", "-k", &overlay_dir(overlay), "--wait=true", "--timeout=120s"]);
     }
 
     /// Pod checks: Ready through its probes, the security context in force on the real

@@ -38,6 +38,8 @@ pub enum TestEnvError {
         "could not build or find the test API server binaries ({0}); run `bash crates/testenv/build.sh` to see the build output, or set NATGW_TESTENV_BIN to a directory holding etcd, kube-apiserver and kubectl"
     )]
     Binaries(String),
+    #[error("could not build or find helm ({0}); run `bash crates/testenv/build-helm.sh` to see the build output")]
+    Helm(String),
     #[error("could not prepare the test environment: {0}")]
     Io(#[from] std::io::Error),
     #[error("could not generate certificates: {0}")]
@@ -262,24 +264,49 @@ fn binaries(node: bool) -> Result<PathBuf, TestEnvError> {
     if let Some(dir) = std::env::var_os("NATGW_TESTENV_BIN") {
         return Ok(PathBuf::from(dir));
     }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("build.sh");
-    // Progress goes to our stderr so a first, long build is visible.
-    let out = Command::new("bash")
-        .arg(&script)
-        .args(node.then_some("--node"))
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| TestEnvError::Binaries(format!("{}: {e}", script.display())))?;
-    if !out.status.success() {
-        return Err(TestEnvError::Binaries(format!("{} exited with {}", script.display(), out.status)));
-    }
-    let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let dir = run_build_script("build.sh", node.then_some("--node")).map_err(TestEnvError::Binaries)?;
     for name in ["etcd", "kube-apiserver", "kubectl"] {
         if !dir.join(name).is_file() {
             return Err(TestEnvError::Binaries(format!("{} is missing", dir.join(name).display())));
         }
     }
     Ok(dir)
+}
+
+/// What the Helm chart's tests run with (crates/testenv/build-helm.sh, cached).
+pub struct HelmTools {
+    /// The `helm` binary.
+    pub helm: PathBuf,
+    /// The Prometheus Operator's ServiceMonitor CRD, for the ServiceMonitor the chart can render.
+    pub service_monitor_crd: PathBuf,
+}
+
+/// Finds the chart's test tools, building them on the first run.
+pub fn helm_tools() -> Result<HelmTools, TestEnvError> {
+    let dir = run_build_script("build-helm.sh", None).map_err(TestEnvError::Helm)?;
+    let tools = HelmTools { helm: dir.join("helm"), service_monitor_crd: dir.join("servicemonitor-crd.yaml") };
+    for path in [&tools.helm, &tools.service_monitor_crd] {
+        if !path.is_file() {
+            return Err(TestEnvError::Helm(format!("{} is missing from {}", path.display(), dir.display())));
+        }
+    }
+    Ok(tools)
+}
+
+/// Runs one of this crate's build scripts, which print the directory of what they built (cached).
+fn run_build_script(name: &str, arg: Option<&str>) -> Result<PathBuf, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(name);
+    // Progress goes to our stderr so a first, long build is visible.
+    let out = Command::new("bash")
+        .arg(&script)
+        .args(arg)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("{}: {e}", script.display()))?;
+    if !out.status.success() {
+        return Err(format!("{} exited with {}", script.display(), out.status));
+    }
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
 struct Certificates {
