@@ -58,8 +58,9 @@ pub struct HuaweiClient {
     limiter: Arc<RateLimiter>,
     /// Coalesced gateway reads, by (project, gateway id).
     describes: Batcher<(String, String), wire::NatGateway>,
-    /// When enabled: account-wide sweeps answer drift checks of gateways at rest.
-    sweeps: Option<Arc<SweepCache<wire::NatGateway>>>,
+    /// When enabled: account-wide sweeps answer drift checks of gateways at rest. What is kept
+    /// is the [`Observed`] part only, not the whole answer (memory at 10,000 gateways).
+    sweeps: Option<Arc<SweepCache<Observed>>>,
 }
 
 /// `ListNatGateways` page size: the API's maximum (and default), 2000.
@@ -416,9 +417,10 @@ impl HuaweiClient {
         let not_found = format!("NAT gateway {} not found in project {project}", gateway.id);
         if swept_ok
             && let Some(sweeps) = &self.sweeps
-            && let Some(gw) = sweeps.fresh(&sweep_key(&project, &gateway.id), |g| g.status == "ACTIVE").await
+            && let Some(observed) =
+                sweeps.fresh(&sweep_key(&project, &gateway.id), |o| o.state == GatewayState::Ready).await
         {
-            return Ok(observe(&gw));
+            return Ok(observed);
         }
         let key = (project, gateway.id.clone());
         let found = self
@@ -431,7 +433,7 @@ impl HuaweiClient {
                 let keys =
                     sweep.ids.iter().filter_map(|k| k.split_once('/')).map(|(p, id)| (p.to_owned(), id.to_owned()));
                 let found = self.read_keys(keys.collect()).await?;
-                let by_key = found.iter().map(|((p, id), gw)| (sweep_key(p, id), gw.clone())).collect();
+                let by_key = found.iter().map(|((p, id), gw)| (sweep_key(p, id), observe(gw))).collect();
                 sweeps.store(&sweep, &by_key);
                 Ok(found)
             })
