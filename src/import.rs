@@ -120,7 +120,7 @@ pub fn to_yaml(manifests: &[NatGateway]) -> String {
         .iter()
         .map(|m| {
             let mut value = serde_json::to_value(m).unwrap_or_default();
-            // `status: null` and empty fields are noise in a manifest someone commits.
+            // `status: null` is noise in a manifest someone commits.
             if let Some(o) = value.as_object_mut() {
                 o.remove("status");
             }

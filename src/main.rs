@@ -274,20 +274,20 @@ async fn import(args: ImportArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let http = cloud::http::client(args.extra_ca.as_deref()).map_err(|e| e.to_string())?;
     let connector = cloud::connect::CloudConnector::new(http).with_endpoint_policy(endpoints);
-    let keys = cloud::Connector::select(&connector, &template).map_err(|e| e.to_string())?.profile;
+    let profile = cloud::Connector::select(&connector, &template).map_err(|e| e.to_string())?.profile;
     let credentials = match secret {
         Some((ns, name)) => {
             let client = kube::Client::try_default()
                 .await
                 .map_err(|e| format!("cannot reach the Kubernetes API to read the Secret ({e}); set KUBECONFIG"))?;
-            controller::read_secret(&client, ns, name, keys.secret_keys).await.map_err(|e| e.to_string())?
+            controller::read_secret(&client, ns, name, profile.secret_keys).await.map_err(|e| e.to_string())?
         }
         None => {
             let var = |k: &str| Ok(std::env::var(k).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()));
-            cloud::Credentials::from_keys(keys.env_keys, var)?.ok_or_else(|| {
+            cloud::Credentials::from_keys(profile.env_keys, var)?.ok_or_else(|| {
                 format!(
                     "no credentials: set {} and {} (or read them from a Secret with --credentials-secret NAMESPACE/NAME)",
-                    keys.env_keys.key_id, keys.env_keys.secret
+                    profile.env_keys.key_id, profile.env_keys.secret
                 )
             })?
         }
