@@ -33,6 +33,9 @@ use crate::{fence::Fence, health::Readiness, metrics::Metrics};
 /// The Lease every replica competes for.
 pub const LEASE_NAME: &str = "natgw-operator";
 
+/// The shortest wait between two looks at the Lease.
+const MIN_LOOK: Duration = Duration::from_millis(100);
+
 /// How long a release on shutdown may take before we exit anyway (the lease then expires).
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -68,9 +71,10 @@ impl Election {
         self.lease_duration / 3
     }
 
-    /// A standby looks at the Lease this often (a takeover comes at most this late).
+    /// A standby looks at the Lease this often: it sees a renewal at most this late, and so
+    /// takes over at most this late after the lease expired.
     fn retry_every(&self) -> Duration {
-        (self.lease_duration / 4).min(Duration::from_secs(2))
+        (self.lease_duration / 8).min(Duration::from_secs(1))
     }
 
     /// Taken off the end of the lease for the fence: covers the time between reading the clock
@@ -247,8 +251,19 @@ impl Elector {
                 }
                 Err(_) => {}
             }
-            tokio::time::sleep(self.election.retry_every()).await;
+            tokio::time::sleep(self.next_look()).await;
         }
+    }
+
+    /// How long a standby waits before it looks again: its retry period, or until the lease it
+    /// watches expires if that is sooner, so that it takes over then and not up to a period later.
+    fn next_look(&self) -> Duration {
+        let retry = self.election.retry_every();
+        let Some((record, since)) = &self.observed else { return retry };
+        let seconds = record.seconds.filter(|s| *s > 0).unwrap_or(self.seconds);
+        let expires = *since + Duration::from_secs(seconds as u64);
+        // Not zero: an attempt that lost a race for an expired lease must not spin.
+        expires.saturating_duration_since(Instant::now()).clamp(MIN_LOOK, retry)
     }
 
     /// Renews the lease until it is lost: another replica took it, or it could not be renewed
@@ -343,10 +358,10 @@ mod tests {
         let e = election(Duration::from_secs(15));
         assert_eq!(e.seconds().unwrap(), 15);
         assert_eq!(e.renew_every(), Duration::from_secs(5));
-        assert_eq!(e.retry_every(), Duration::from_secs(2));
+        assert_eq!(e.retry_every(), Duration::from_secs(1));
         assert_eq!(e.margin(), Duration::from_millis(1500));
         let e = election(Duration::from_secs(4));
-        assert_eq!(e.retry_every(), Duration::from_secs(1));
+        assert_eq!(e.retry_every(), Duration::from_millis(500));
         assert_eq!(e.margin(), Duration::from_millis(500));
         assert!(matches!(election(Duration::from_secs(1)).seconds(), Err(LeaderError::Duration(_))));
         assert!(matches!(election(Duration::from_millis(4500)).seconds(), Err(LeaderError::Duration(_))));

@@ -135,6 +135,8 @@ pub struct SweepCache<V> {
     entries: Mutex<HashMap<String, Entry<V>>>,
     /// Woken when a sweep ends, for callers waiting on a gateway it was reading.
     swept: Notify,
+    /// Whether the account's gateways were announced ([`SweepCache::wants_roster`]).
+    rostered: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug)]
@@ -181,7 +183,24 @@ impl<V> SweepCache<V> {
 
 impl<V: Clone> SweepCache<V> {
     pub fn new(max_age: Duration) -> Self {
-        SweepCache { max_age, entries: Mutex::default(), swept: Notify::new() }
+        SweepCache { max_age, entries: Mutex::default(), swept: Notify::new(), rostered: Default::default() }
+    }
+
+    /// True exactly once per cache: the caller should then announce the gateways it will ask
+    /// about ([`SweepCache::expect`]).
+    pub fn wants_roster(&self) -> bool {
+        !self.rostered.swap(true, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Notes gateways callers will soon ask about (every resource of the account when the
+    /// operator starts): the next sweep reads them along, 100 a call, instead of each wave of
+    /// reconciles reading the few it holds.
+    pub fn expect(&self, ids: impl IntoIterator<Item = String>) {
+        let now = tokio::time::Instant::now();
+        let mut entries = self.lock();
+        for id in ids {
+            entries.entry(id).or_insert_with(|| Entry::new(now));
+        }
     }
 
     /// Notes that `id` was asked for; its answer if it is younger than `max_age` and servable.
@@ -347,6 +366,24 @@ mod tests {
         tokio::time::advance(Duration::from_secs(121)).await;
         assert_eq!(cache.fresh("b", |_| true).await, None);
         assert_eq!(store(vec!["b"]), vec!["b"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_announced_roster_is_read_by_the_first_sweep() {
+        let cache: SweepCache<u32> = SweepCache::new(Duration::from_secs(60));
+        assert!(cache.wants_roster());
+        assert!(!cache.wants_roster(), "once per cache");
+        cache.expect(["b", "c"].map(str::to_owned));
+        let sweep = cache.sweep(vec!["a".to_owned()]);
+        let mut ids = sweep.ids.clone();
+        ids.sort();
+        assert_eq!(ids, ["a", "b", "c"], "the first read takes the whole roster along");
+        cache.store(&sweep, &HashMap::from([("a".to_owned(), 1), ("b".to_owned(), 2), ("c".to_owned(), 3)]));
+        drop(sweep);
+        assert_eq!(cache.fresh("c", |_| true).await, Some(3), "answered without a read of its own");
+        // Announcing a gateway that is already known keeps its answer.
+        cache.expect(["c".to_owned()]);
+        assert_eq!(cache.fresh("c", |_| true).await, Some(3));
     }
 
     #[tokio::test(start_paused = true)]

@@ -258,6 +258,10 @@ impl Provider for Scrubbed {
         Ok(Observed { raw_state: self.text(observed.raw_state), ..observed })
     }
 
+    async fn expect(&self, roster: &(dyn Fn() -> Vec<GatewayRef> + Send + Sync)) {
+        self.inner.expect(roster).await
+    }
+
     async fn resize(
         &self,
         gateway: &GatewayRef,

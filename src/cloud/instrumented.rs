@@ -55,6 +55,10 @@ impl Provider for InstrumentedProvider {
         self.observe(CloudAction::Describe, self.inner.describe_fresh(gateway)).await
     }
 
+    async fn expect(&self, roster: &(dyn Fn() -> Vec<GatewayRef> + Send + Sync)) {
+        self.inner.expect(roster).await
+    }
+
     async fn resize(
         &self,
         gateway: &GatewayRef,

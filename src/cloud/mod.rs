@@ -140,6 +140,12 @@ pub trait Provider: Send + Sync {
         self.describe(gateway).await
     }
 
+    /// Announces the gateways this client will soon be asked about: `roster()` lists every
+    /// resource of its account and place. A client that sweeps asks for it once and reads them
+    /// all along with its first read, so a restarted operator re-reads its fleet at the cost of
+    /// one sweep instead of one small batch per wave of reconciles. Others ignore it.
+    async fn expect(&self, _roster: &(dyn Fn() -> Vec<GatewayRef> + Send + Sync)) {}
+
     /// Starts a resize to `capacity`. `auto_pay` says whether an order the resize opens (Huawei:
     /// a yearly/monthly gateway's spec change) is paid from the balance at once, or waits for
     /// someone to pay it (`spec.billing.prepaid.autoPay`).

@@ -8,6 +8,7 @@ pub mod events;
 mod gauges;
 mod identity;
 mod ownership;
+mod roster;
 
 use std::{
     sync::Arc,
@@ -117,6 +118,9 @@ pub struct Context {
 
 /// First delay after a status write lost to a newer version of the object.
 const CONFLICT_BACKOFF: Duration = Duration::from_millis(250);
+/// The soonest a drift check is scheduled after a pass that found nothing new: a `checkedAt`
+/// about to come due is not worth a pass of its own a moment later.
+const MIN_RECHECK: Duration = Duration::from_secs(1);
 
 impl Context {
     pub fn new(
@@ -373,6 +377,8 @@ struct Pass<'a> {
     deleting: bool,
     /// The cloud's label once the spec's cloud is known, for order counts.
     provider: &'static str,
+    /// Set when the status write was skipped: when the recorded `checkedAt` comes due.
+    check_due_in: Option<Duration>,
 }
 
 impl<'a> Pass<'a> {
@@ -389,6 +395,7 @@ impl<'a> Pass<'a> {
             outcome: None,
             deleting: obj.meta().deletion_timestamp.is_some(),
             provider: "",
+            check_due_in: None,
         }
     }
 
@@ -444,6 +451,17 @@ impl<'a> Pass<'a> {
             Ok(p) => InstrumentedProvider::wrap(p, self.ctx.config.metrics.clone()),
             Err(e) => return self.failed(e).await,
         };
+
+        // The first read of an account takes every resource of that account along.
+        let roster = || {
+            roster::roster(
+                self.obj,
+                &selected,
+                self.ctx.natgws.state().iter().map(|g| g.as_ref()),
+                self.ctx.connector.as_ref(),
+            )
+        };
+        provider.expect(&roster).await;
 
         let gateway = &selected.gateway;
         // An open order is followed, and an order is decided, on a fresh read only: an
@@ -660,9 +678,16 @@ impl<'a> Pass<'a> {
         if applied.finalizer == Some(plan::Finalizer::Keep) && !self.has_finalizer() && !self.deleting {
             self.apply_finalizer(serde_json::json!([FINALIZER])).await?;
         }
+        let drift_check = matches!(applied.next, plan::Next::DriftCheck);
         if let Some(health) = applied.health {
             self.write(health, applied.reset_backoff, applied.effects).await?;
         }
+        // A skipped write kept an earlier `checkedAt`: the next drift check is due a drift
+        // interval after it, not after this pass.
+        let action = match self.check_due_in {
+            Some(due) if drift_check => Action::requeue(due.max(MIN_RECHECK)),
+            _ => action,
+        };
         if let Some(point) = crash_after_write {
             failpoint::crash_at(point);
         }
@@ -700,17 +725,19 @@ impl<'a> Pass<'a> {
         }
     }
 
-    /// True when the new status differs from the one read only by a `checkedAt` that is still
-    /// fresh (younger than half the drift interval).
-    fn only_checked_at_moved(&self) -> bool {
+    /// When the new status differs from the one read only by a `checkedAt` younger than the
+    /// drift interval: how long until that one is a drift interval old. Such a status is not
+    /// written, so a pass that comes early (a restart, a Secret's new version, a sibling's
+    /// deletion) writes nothing; the drift check that is due then refreshes `checkedAt`.
+    fn check_still_fresh(&self) -> Option<Duration> {
         let (Some(new), Some(old)) = (&self.status.observed, &self.previous.observed) else {
-            return self.status == self.previous;
+            return (self.status == self.previous).then_some(self.ctx.config.drift_interval);
         };
         let age = Timestamp::now().duration_since(old.checked_at.0).unsigned_abs();
-        let fresh = age < self.ctx.config.drift_interval / 2;
+        let due_in = self.ctx.config.drift_interval.checked_sub(age).filter(|d| !d.is_zero())?;
         let mut same = self.status.clone();
         same.observed = Some(ObservedStatus { checked_at: old.checked_at.clone(), ..new.clone() });
-        fresh && same == self.previous
+        (same == self.previous).then_some(due_in)
     }
 
     /// Writes the whole status with server-side apply on the status subresource, then reports
@@ -726,7 +753,8 @@ impl<'a> Pass<'a> {
             conditions::conditions(&self.status.conditions, &health, self.generation, Timestamp::now());
         // When only a fresh `checkedAt` moved, nothing a reader could act on changed: spare the
         // API server the write.
-        if !self.only_checked_at_moved() {
+        self.check_due_in = self.check_still_fresh();
+        if self.check_due_in.is_none() {
             let api: Api<NatGateway> =
                 Api::namespaced(self.ctx.client.clone(), &self.obj.namespace().unwrap_or_default());
             let patch = serde_json::json!({

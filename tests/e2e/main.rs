@@ -42,6 +42,7 @@ mod metrics;
 mod monitoring;
 mod pause;
 mod rbac;
+mod restart;
 mod startup;
 mod tenancy;
 mod workload_identity;

@@ -178,9 +178,13 @@ impl Cluster {
     /// Runs the controller in this process against `connector`, watching this test's namespace,
     /// until [`InProcess::stop`].
     pub fn run_controller(&self, connector: Arc<dyn Connector>, poll_interval: Duration) -> InProcess {
+        self.run_controller_with(connector, controller::Config { poll_interval, ..Default::default() })
+    }
+
+    /// [`Cluster::run_controller`] with `config`, whose namespace is set to this test's.
+    pub fn run_controller_with(&self, connector: Arc<dyn Connector>, config: controller::Config) -> InProcess {
         // This namespace only: the API server may be shared (see [`Cluster::operator`]).
-        let config =
-            controller::Config { poll_interval, namespace: Some(self.namespace.clone()), ..Default::default() };
+        let config = controller::Config { namespace: Some(self.namespace.clone()), ..config };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let handle = tokio::spawn(controller::run(self.client.clone(), connector, config, async {
             let _ = stopped.await;

@@ -12,8 +12,13 @@
 //! 3. Idle latency: `--idle-samples` more objects applied one by one to the idle operator.
 //! 4. Resize: `--resize-count` gateways of one Tencent API 3.0 account created, then all
 //!    resized at once; elapsed vs the lower bound N / 20 s, and whether any was ever Stalled.
+//! 5. Restart (`--restart`, after phase 1): the operator SIGKILLed and started again with nothing
+//!    changed in the cloud; cloud reads and status writes until every gateway was read again.
+//! 6. Failover (`--failover`, after phase 4): two operators with leader election; the leader
+//!    SIGKILLed while the resize account's gateways are resized again; the standby's first
+//!    cloud call after the kill, orders vs changes, Stalled.
 //!
-//! Then the operator's VmHWM and the API server's `apiserver_request_total` by verb.
+//! Then the operators' peak VmHWM and the API server's `apiserver_request_total` by verb.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -22,7 +27,10 @@ use std::{
 };
 
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::{
+    coordination::v1::Lease,
+    core::v1::{Namespace, Secret},
+};
 use kube::{
     Api, Client,
     api::{ListParams, Patch, PatchParams, PostParams},
@@ -78,6 +86,13 @@ pub struct BenchArgs {
     /// The operator binary; `natgw-operator` beside this tool when absent.
     #[arg(long)]
     pub operator_bin: Option<PathBuf>,
+    /// Kill and restart the operator after phase 1 (`--restart=false` skips it).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub restart: bool,
+    /// Kill the leader of two operators in the middle of the resize account's next resize
+    /// (needs `--resize-count`; `--failover=false` skips it).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub failover: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +142,18 @@ impl Fleet {
         let mut all = self.tencent.first_seen();
         all.extend(self.huawei.core().ledger.first_seen());
         all
+    }
+
+    fn last_seen(&self) -> HashMap<String, u64> {
+        let mut all = self.tencent.last_seen();
+        all.extend(self.huawei.core().ledger.last_seen());
+        all
+    }
+
+    /// Cloud calls accepted after `since_ms`, by action.
+    fn calls_since(&self, since_ms: u64) -> BTreeMap<(String, String), usize> {
+        let after: Vec<RequestRecord> = self.requests().into_iter().filter(|r| r.at_unix_ms >= since_ms).collect();
+        count_by_action(&after)
     }
 
     fn orders(&self) -> usize {
@@ -360,12 +387,73 @@ fn vm_kib(pid: u32, field: &str) -> Option<u64> {
     status.lines().find(|l| l.starts_with(field))?.split_whitespace().nth(1)?.parse().ok()
 }
 
-struct Child(std::process::Child);
+/// How the benchmark starts operators: one binary, one set of flags, a log file each.
+struct Launcher {
+    bin: PathBuf,
+    kubeconfig: PathBuf,
+    dir: PathBuf,
+    args: Vec<String>,
+    allowed: String,
+}
 
-impl Drop for Child {
+impl Launcher {
+    fn args(&self, elected: bool) -> Vec<String> {
+        let mut args = self.args.clone();
+        match elected {
+            true => args.extend(["--leader-election=true", "--lease-namespace", NAMESPACE].map(str::to_owned)),
+            false => args.push("--leader-election=false".to_owned()),
+        }
+        args
+    }
+
+    fn command_line(&self, elected: bool) -> String {
+        format!("{} {}", self.bin.display(), self.args(elected).join(" "))
+    }
+
+    /// Starts operator `name` (its leader-election identity when `elected`).
+    fn start(&self, name: &str, elected: bool) -> Result<Operator, BenchError> {
+        let log = self.dir.join(format!("{name}.log"));
+        let out = std::fs::File::create(&log).map_err(|e| BenchError::Other(e.to_string()))?;
+        let child = std::process::Command::new(&self.bin)
+            .args(self.args(elected))
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("POD_NAME", name)
+            .env("NATGW_ALLOWED_ENDPOINTS", &self.allowed)
+            .env("NATGW_ALLOW_HTTP", "true")
+            .env("NATGW_ALLOW_PRIVATE_ENDPOINTS", "true")
+            .env("RUST_LOG", "warn,natgw_operator=info")
+            .env("NO_COLOR", "1")
+            .stdout(out.try_clone().map_err(|e| BenchError::Other(e.to_string()))?)
+            .stderr(out)
+            .spawn()
+            .map_err(|e| BenchError::Other(format!("could not start {}: {e}", self.bin.display())))?;
+        Ok(Operator { pid: child.id(), child, log, name: name.to_owned() })
+    }
+}
+
+/// An operator process; dropping it SIGKILLs it.
+struct Operator {
+    child: std::process::Child,
+    pid: u32,
+    log: PathBuf,
+    name: String,
+}
+
+impl Operator {
+    fn peak_kib(&self) -> u64 {
+        vm_kib(self.pid, "VmHWM:").unwrap_or(0)
+    }
+
+    /// `natgw_reconciles_total`, all outcomes.
+    async fn reconciles(&self) -> f64 {
+        operator_metrics(&self.log).await.values().sum()
+    }
+}
+
+impl Drop for Operator {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -458,43 +546,26 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
 
     // The operator, as in production but with a short drift interval.
     let dir = tempfile::tempdir().map_err(|e| BenchError::Other(e.to_string()))?;
-    let log = dir.path().join("operator.log");
-    let bin = match &args.operator_bin {
-        Some(b) => b.clone(),
-        None => operator_beside_me()?,
-    };
-    let out = std::fs::File::create(&log).map_err(|e| BenchError::Other(e.to_string()))?;
     let drift = format!("{}s", args.drift_seconds);
-    let concurrency = args.operator_concurrency.to_string();
-    let operator_args = [
-        "run",
-        "--leader-election=false",
-        "--metrics-addr",
-        "127.0.0.1:0",
-        "--drift-interval",
-        &drift,
-        "--poll-interval",
-        "2s",
-        "--concurrency",
-        &concurrency,
-    ];
-    let child = std::process::Command::new(&bin)
-        .args(operator_args)
-        .env("KUBECONFIG", &env.kubeconfig)
+    let launcher = Launcher {
+        bin: match &args.operator_bin {
+            Some(b) => b.clone(),
+            None => operator_beside_me()?,
+        },
+        kubeconfig: env.kubeconfig.clone(),
+        dir: dir.path().to_owned(),
+        args: ["run", "--metrics-addr", "127.0.0.1:0", "--drift-interval", &drift, "--poll-interval", "2s"]
+            .map(str::to_owned)
+            .into_iter()
+            .chain(["--concurrency".to_owned(), args.operator_concurrency.to_string()])
+            .collect(),
         // The installer's allow-list: exactly the two simulators (plain HTTP on loopback).
-        .env("NATGW_ALLOWED_ENDPOINTS", format!("{},{}", fleet.tencent.http_url, fleet.huawei.http_url))
-        .env("NATGW_ALLOW_HTTP", "true")
-        .env("NATGW_ALLOW_PRIVATE_ENDPOINTS", "true")
-        .env("RUST_LOG", "warn,natgw_operator=info")
-        .env("NO_COLOR", "1")
-        .stdout(out.try_clone().map_err(|e| BenchError::Other(e.to_string()))?)
-        .stderr(out)
-        .spawn()
-        .map_err(|e| BenchError::Other(format!("could not start {}: {e}", bin.display())))?;
-    let child = Child(child);
-    let pid = child.0.id();
-    say(start, format!("operator pid {pid}: {} {}", bin.display(), operator_args.join(" ")));
-    say(start, format!("operator log: {}", log.display()));
+        allowed: format!("{},{}", fleet.tencent.http_url, fleet.huawei.http_url),
+    };
+    let mut operator = launcher.start("operator", false)?;
+    say(start, format!("operator pid {}: {}", operator.pid, launcher.command_line(false)));
+    say(start, format!("operator log: {}", operator.log.display()));
+    let mut peak_kib = 0;
     tokio::time::sleep(Duration::from_secs(3)).await;
 
     let api: Api<NatGateway> = Api::namespaced(client.clone(), NAMESPACE);
@@ -539,6 +610,52 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
     let phase1_calls = count_by_action(&phase1_requests);
     let orders_phase1 = fleet.orders();
 
+    // Restart: nothing changed in the cloud, so nothing should be written, and the fleet should
+    // be read again at the cost of a sweep.
+    let mut restart = None;
+    if args.restart {
+        say(start, "restart: the operator is SIGKILLed and started again; nothing changed in the cloud");
+        let fleet_ids: Vec<&String> = ids.values().collect();
+        peak_kib = peak_kib.max(operator.peak_kib());
+        let writes_before = status_writes(&client).await?;
+        let checked = checked_at_ms(&api).await?;
+        drop(operator);
+        let killed_ms = now_unix_ms();
+        operator = launcher.start("operator-restarted", false)?;
+        let began = Instant::now();
+        // Every gateway named by an accepted cloud call since the restart, and every object
+        // reconciled by the new process.
+        let (mut verified_at, mut reconciled_at) = (None, None);
+        while began.elapsed() < Duration::from_secs(180) && (verified_at.is_none() || reconciled_at.is_none()) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let seen = fleet.last_seen();
+            if verified_at.is_none() && fleet_ids.iter().all(|id| seen.get(*id).is_some_and(|at| *at >= killed_ms)) {
+                verified_at = Some(began.elapsed());
+            }
+            if reconciled_at.is_none() && operator.reconciles().await >= args.count as f64 {
+                reconciled_at = Some(began.elapsed());
+            }
+        }
+        // Whatever the restart still does comes within a few seconds; drift checks come due later.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let reads = fleet.calls_since(killed_ms);
+        let writes = status_writes(&client).await? - writes_before;
+        // Drift checks that came due meanwhile write `checkedAt` as they would without a restart.
+        let due_by = now_unix_ms().saturating_sub(args.drift_seconds * 1000);
+        let due = checked.iter().filter(|at| **at <= due_by).count();
+        let verified_text =
+            verified_at.map_or("NOT all within 180 s".to_owned(), |d| format!("{:.1}s", d.as_secs_f64()));
+        let reconciled_text =
+            reconciled_at.map_or("NOT all within 180 s".to_owned(), |d| format!("{:.1}s", d.as_secs_f64()));
+        say(
+            start,
+            format!(
+                "restart: every gateway read again {verified_text} after the start, every object reconciled {reconciled_text}; {writes} status writes ({due} drift checks came due)"
+            ),
+        );
+        restart = Some((verified_text, reconciled_text, reads, writes, due));
+    }
+
     // Phase 2: drift checks of the in-sync fleet.
     let window = Duration::from_secs(args.drift_seconds * u64::from(args.drift_cycles));
     say(
@@ -567,7 +684,7 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
             "drift: Tencent V3 {v3_describes} DescribeNatGateways calls = {v3_per_object:.4} per object per cycle; Huawei {hw_describes} Show/List calls = {hw_per_object:.4}"
         ),
     );
-    let rss_fleet = vm_kib(pid, "VmRSS:");
+    let rss_fleet = vm_kib(operator.pid, "VmRSS:");
 
     // Phase 3: apply -> first cloud call on an idle operator.
     say(start, format!("phase 3: {} objects applied one at a time to the idle operator", args.idle_samples));
@@ -587,6 +704,7 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
 
     // Phase 4: 1,000 resizes in one account.
     let mut resize = None;
+    let mut rs_names = std::collections::HashSet::new();
     if args.resize_count > 0 {
         let a = fleet.accounts.len() - 1;
         say(start, format!("phase 4: {} gateways in one Tencent V3 account, created Small", args.resize_count));
@@ -595,7 +713,7 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
             let (name, _, spec) = fleet.object("rs", i, a, Size::Small, Size::Small);
             objs.push((name, spec));
         }
-        let rs_names: std::collections::HashSet<String> = objs.iter().map(|(n, _)| n.clone()).collect();
+        rs_names = objs.iter().map(|(n, _)| n.clone()).collect();
         create_all(&api, objs, args.create_concurrency).await?;
         wait_ready(&api, &rs_names, None, limit, start).await?;
         let resets_before = fleet.tencent.orders().iter().filter(|o| o.key_id == "AKIDresize").count();
@@ -637,9 +755,87 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
         ));
     }
 
-    let reconciles = operator_metrics(&log).await;
-    let rss_peak = vm_kib(pid, "VmHWM:");
-    let rss_now = vm_kib(pid, "VmRSS:");
+    let reconciles = operator_metrics(&operator.log).await;
+    let rss_now = vm_kib(operator.pid, "VmRSS:");
+
+    // Failover: the leader of two operators killed in the middle of the resize account's next
+    // resize, to Large.
+    let mut failover = None;
+    if args.failover && !rs_names.is_empty() {
+        say(start, "failover: two operators with leader election, the leader SIGKILLed in the middle of a resize");
+        peak_kib = peak_kib.max(operator.peak_kib());
+        drop(operator);
+        let total = (args.count + args.idle_samples + args.resize_count) as f64;
+        let first = launcher.start("operator-a", true)?;
+        let second = launcher.start("operator-b", true)?;
+        let leases: Api<Lease> = Api::namespaced(client.clone(), NAMESPACE);
+        let holder = || async {
+            let lease = leases.get_opt(natgw_operator::leader::LEASE_NAME).await.ok().flatten()?;
+            let spec = lease.spec?;
+            Some((spec.holder_identity?, spec.acquire_time.map(|t| t.0.as_millisecond() as u64).unwrap_or(0)))
+        };
+        let began = Instant::now();
+        let (leader, standby) = loop {
+            if began.elapsed() > Duration::from_secs(300) {
+                return Err(BenchError::Other(
+                    "no operator became the leader and reconciled everything within 300 s".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let Some((name, _)) = holder().await else { continue };
+            let (leader, standby) = if name == first.name { (&first, &second) } else { (&second, &first) };
+            if leader.reconciles().await >= total {
+                break (leader, standby);
+            }
+        };
+        say(start, format!("{} leads and has reconciled every object; {} stands by", leader.name, standby.name));
+        let patch_ms = now_unix_ms();
+        let patch = json!({"spec": {"size": "Large"}});
+        futures::stream::iter(rs_names.iter().cloned())
+            .map(|name| {
+                let (api, patch) = (api.clone(), patch.clone());
+                async move { api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await.map(|_| ()) }
+            })
+            .buffer_unordered(args.create_concurrency.max(1))
+            .try_collect::<Vec<()>>()
+            .await?;
+        let resets_since = |since: u64| {
+            fleet.tencent.orders().iter().filter(|o| o.key_id == "AKIDresize" && o.at_unix_ms >= since).count()
+        };
+        while resets_since(patch_ms) < args.resize_count / 2 && began.elapsed() < Duration::from_secs(600) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let before_kill = resets_since(patch_ms);
+        peak_kib = peak_kib.max(leader.peak_kib());
+        let (killed, survivor) = if leader.name == first.name { (first, second) } else { (second, first) };
+        drop(killed);
+        let killed_ms = now_unix_ms();
+        say(start, format!("leader killed after {before_kill} of {} resets", args.resize_count));
+        // The standby's first call: the first accepted after it took the lease (its acquireTime).
+        let mut first_call_ms = None;
+        while first_call_ms.is_none() && began.elapsed() < Duration::from_secs(900) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let Some((name, acquired_ms)) = holder().await else { continue };
+            if name != survivor.name {
+                continue;
+            }
+            first_call_ms = fleet.requests().iter().filter(|r| r.at_unix_ms >= acquired_ms).map(|r| r.at_unix_ms).min();
+        }
+        let took_over_ms = holder().await.map(|(_, at)| at);
+        let (done, stalled_fo, _, samples) = wait_ready(&api, &rs_names, Some(Size::Large), limit, start).await?;
+        let all_large_ms = done.map(|_| now_unix_ms().saturating_sub(patch_ms));
+        failover = Some((
+            before_kill,
+            took_over_ms.map(|t| t as i64 - killed_ms as i64),
+            first_call_ms.map(|t| t as i64 - killed_ms as i64),
+            resets_since(patch_ms),
+            stalled_fo,
+            samples,
+            all_large_ms,
+        ));
+        operator = survivor;
+    }
+    let peak_kib = peak_kib.max(operator.peak_kib());
     let verbs = apiserver_requests(&client).await?;
     let all_calls = count_by_action(&fleet.requests());
 
@@ -650,7 +846,7 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
         args.count,
         num_cpus()
     );
-    println!("operator: {} {}", bin.display(), operator_args.join(" "));
+    println!("operator: {}", launcher.command_line(false));
     println!(
         "create: {:.1}s for {} objects ({} in flight)",
         create_took.as_secs_f64(),
@@ -676,6 +872,15 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
         "drift check ({} cycles of {}s): Tencent V3 {v3_describes} DescribeNatGateways = {v3_per_object:.4} calls/object/cycle; Huawei {hw_describes} ShowNatGateway+ListNatGateways = {hw_per_object:.4}",
         args.drift_cycles, args.drift_seconds
     );
+    if let Some((verified, reconciled, reads, writes, due)) = &restart {
+        println!(
+            "restart (SIGKILL, started again, nothing changed): every gateway read again {verified} after the start; every object reconciled {reconciled}; status writes {writes}, of objects whose drift check came due meanwhile (checkedAt older than the drift interval): {due}"
+        );
+        println!("  cloud calls from the kill until 2 s after both:");
+        for ((action, outcome), n) in reads {
+            println!("    {action:<43} {outcome:<24} {n}");
+        }
+    }
     if let Some((done, patched, last_order_ms, resets, stalled_rs, throttled_rs, samples, throttled_calls)) = &resize {
         let bound = args.resize_count as f64 / 20.0;
         let done_text = done.map_or("NOT done before the timeout".to_owned(), |d| format!("{:.1}s", d.as_secs_f64()));
@@ -690,14 +895,29 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
             "  resets accepted {resets}; RequestLimitExceeded answers {throttled_calls}; Stalled seen in {samples} samples: {stalled_rs:?}; throttling mentioned (max per sample): {throttled_rs}"
         );
     }
+    if let Some((before_kill, took_over, first_call, resets, stalled_fo, samples, done)) = &failover {
+        let ms = |v: &Option<i64>| v.map_or("never".to_owned(), |v| format!("{:.1}s", v as f64 / 1000.0));
+        println!(
+            "failover (default lease duration 15 s): leader SIGKILLed after {before_kill} of {} resets; the standby took the lease {} and made its first cloud call {} after the kill (target lease + 2 s = 17.0s)",
+            args.resize_count,
+            ms(took_over),
+            ms(first_call),
+        );
+        println!(
+            "  all {} at Large {} after the first patch; resets accepted for the change {resets} (changes {}); Stalled seen in {samples} samples: {stalled_fo:?}",
+            args.resize_count,
+            done.map_or("NOT before the timeout".to_owned(), |ms| format!("{:.1}s", ms as f64 / 1000.0)),
+            args.resize_count
+        );
+    }
     println!("cloud calls by action and outcome, whole run:");
     for ((action, outcome), n) in &all_calls {
         println!("  {action:<45} {outcome:<24} {n}");
     }
     println!(
-        "operator memory: VmHWM {} KiB ({:.1} MiB); VmRSS after the fleet {} KiB, at the end {} KiB",
-        rss_peak.unwrap_or(0),
-        rss_peak.unwrap_or(0) as f64 / 1024.0,
+        "operator memory: VmHWM {} KiB ({:.1} MiB, the highest of every operator process); VmRSS after the fleet {} KiB, at the end {} KiB",
+        peak_kib,
+        peak_kib as f64 / 1024.0,
         rss_fleet.unwrap_or(0),
         rss_now.unwrap_or(0)
     );
@@ -706,8 +926,37 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
     for (verb, n) in &verbs {
         println!("  {verb:<10} {n}");
     }
-    drop(child);
+    drop(operator);
     Ok(())
+}
+
+/// Every object's `status.observed.checkedAt`, in unix ms.
+async fn checked_at_ms(api: &Api<NatGateway>) -> Result<Vec<u64>, BenchError> {
+    let mut out = Vec::new();
+    let mut params = ListParams::default().limit(500);
+    loop {
+        let page = api.list(&params).await?;
+        let at = |o: &NatGateway| Some(o.status.as_ref()?.observed.as_ref()?.checked_at.0.as_millisecond() as u64);
+        out.extend(page.items.iter().filter_map(at));
+        match page.metadata.continue_ {
+            Some(token) if !token.is_empty() => params = params.continue_token(&token),
+            _ => return Ok(out),
+        }
+    }
+}
+
+/// Status writes to NatGateways so far (`apiserver_request_total` of the status subresource).
+async fn status_writes(client: &Client) -> Result<f64, BenchError> {
+    let request = http::Request::get("/metrics").body(Vec::new()).map_err(|e| BenchError::Other(e.to_string()))?;
+    let text = client.request_text(request).await?;
+    let writes = text
+        .lines()
+        .filter(|l| l.starts_with("apiserver_request_total{"))
+        .filter(|l| l.contains("resource=\"natgateways\"") && l.contains("subresource=\"status\""))
+        .filter(|l| ["APPLY", "PATCH", "PUT"].iter().any(|v| l.contains(&format!("verb=\"{v}\""))))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    Ok(writes)
 }
 
 /// `natgw_reconciles_total` by outcome, from the operator's /metrics (address from its log).

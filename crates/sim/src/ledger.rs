@@ -37,9 +37,9 @@ pub struct RequestRecord {
 pub struct Ledger {
     orders: Mutex<Vec<Order>>,
     requests: Mutex<Vec<RequestRecord>>,
-    /// When each gateway was first named by an accepted call (its id in the request, or in the
-    /// answer of a list), in unix milliseconds: one entry per gateway, however many calls.
-    first_seen: Mutex<HashMap<String, u64>>,
+    /// When each gateway was first and last named by an accepted call (its id in the request, or
+    /// in the answer of a list), in unix milliseconds: one entry per gateway, however many calls.
+    seen: Mutex<HashMap<String, (u64, u64)>>,
 }
 
 impl Ledger {
@@ -51,20 +51,28 @@ impl Ledger {
         lock(&self.requests).push(record);
     }
 
-    /// Notes that an accepted call named these gateways (only the first time counts).
+    /// Notes that an accepted call named these gateways.
     pub fn saw<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
         let now = now_unix_ms();
-        let mut seen = lock(&self.first_seen);
+        let mut seen = lock(&self.seen);
         for id in ids {
-            if !seen.contains_key(id) {
-                seen.insert(id.to_owned(), now);
+            match seen.get_mut(id) {
+                Some((_, last)) => *last = now,
+                None => {
+                    seen.insert(id.to_owned(), (now, now));
+                }
             }
         }
     }
 
     /// Gateway id -> unix milliseconds of the first accepted call that named it.
     pub fn first_seen(&self) -> HashMap<String, u64> {
-        lock(&self.first_seen).clone()
+        lock(&self.seen).iter().map(|(id, (first, _))| (id.clone(), *first)).collect()
+    }
+
+    /// Gateway id -> unix milliseconds of the latest accepted call that named it.
+    pub fn last_seen(&self) -> HashMap<String, u64> {
+        lock(&self.seen).iter().map(|(id, (_, last))| (id.clone(), *last)).collect()
     }
 
     pub fn orders(&self) -> Vec<Order> {
@@ -78,7 +86,7 @@ impl Ledger {
     pub fn clear(&self) {
         lock(&self.orders).clear();
         lock(&self.requests).clear();
-        lock(&self.first_seen).clear();
+        lock(&self.seen).clear();
     }
 }
 

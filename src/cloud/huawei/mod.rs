@@ -586,6 +586,21 @@ impl Provider for HuaweiClient {
         self.read(gateway, false).await
     }
 
+    async fn expect(&self, roster: &(dyn Fn() -> Vec<GatewayRef> + Send + Sync)) {
+        let Some(sweeps) = self.sweeps.as_ref().filter(|s| s.wants_roster()) else {
+            return;
+        };
+        let mut keys = Vec::new();
+        for gateway in roster() {
+            // A project that cannot be found now fails the first read with the reason; the
+            // roster only saves reads.
+            if let Ok(project) = self.project_id(&gateway).await {
+                keys.push(sweep_key(&project, &gateway.id));
+            }
+        }
+        sweeps.expect(keys);
+    }
+
     async fn resize(
         &self,
         gateway: &GatewayRef,

@@ -179,6 +179,14 @@ impl Provider for TencentClient {
         })
     }
 
+    async fn expect(&self, roster: &(dyn Fn() -> Vec<GatewayRef> + Send + Sync)) {
+        if let Some(sweeps) = &self.sweeps
+            && sweeps.wants_roster()
+        {
+            sweeps.expect(roster().into_iter().map(|g| g.id));
+        }
+    }
+
     /// Tencent charges a resize without an order to pay, so `auto_pay` does not apply.
     async fn resize(
         &self,

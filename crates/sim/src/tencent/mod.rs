@@ -383,6 +383,11 @@ impl TencentSimHandle {
     pub fn first_seen(&self) -> HashMap<String, u64> {
         self.sim.core.ledger.first_seen()
     }
+
+    /// Gateway id -> unix ms of the latest accepted call that named it.
+    pub fn last_seen(&self) -> HashMap<String, u64> {
+        self.sim.core.ledger.last_seen()
+    }
 }
 
 /// Turns a reply into the HTTP answer; both APIs answer errors with HTTP 200 and an envelope.
