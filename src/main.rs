@@ -238,8 +238,12 @@ async fn run(args: RunArgs) -> Result<(), String> {
         metrics: metrics.clone(),
         readiness: readiness.clone(),
     };
+    // Watched from the start, a standby's cache included: a new leader reconciles at once.
+    let watch = controller::watch(client.clone(), config.namespace.as_deref(), connector.clone(), readiness.clone())
+        .await
+        .map_err(|e| e.to_string())?;
     // One signal listener for both: a standby stops at once, a leader stops its controller first.
-    let controller = controller::run(client.clone(), connector, config, shutdown.clone());
+    let controller = controller::run_watched(watch, client.clone(), connector, config, shutdown.clone());
     leader::run(client, election.map(|e| (e, fence)), &metrics, &readiness, shutdown, controller)
         .await
         .map_err(|e| e.to_string())?

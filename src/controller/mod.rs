@@ -9,6 +9,7 @@ mod gauges;
 mod identity;
 mod ownership;
 mod roster;
+mod watch;
 
 use std::{
     sync::Arc,
@@ -24,7 +25,7 @@ use kube::{
         Controller, WatchStreamExt,
         controller::Action,
         predicates,
-        reflector::{self, ObjectRef, Store},
+        reflector::{ObjectRef, Store},
         watcher,
     },
 };
@@ -32,12 +33,10 @@ use tracing::{info, warn};
 
 pub use credentials::{CredentialsError, SecretAccess, read_secret};
 use events::{EventType, Recorder};
+pub use watch::{Watch, start as watch};
 
 use crate::{
-    api::{
-        CredentialSource, NatGateway, NatGatewayStatus, ObservedStatus, OrderStatus, PAUSED_ANNOTATION,
-        WorkloadIdentity,
-    },
+    api::{CredentialSource, NatGateway, NatGatewayStatus, ObservedStatus, OrderStatus, WorkloadIdentity},
     cloud::instrumented::InstrumentedProvider,
     cloud::{
         CloudError, Connector, Credentials, ErrorKind, Observed, OrderState, OrderTicket, Profile, Provider, Refusal,
@@ -206,74 +205,42 @@ pub enum StartError {
     Api(kube::Error),
 }
 
-/// Runs the controller until `shutdown` resolves (SIGTERM/SIGINT in production).
+/// Runs the controller until `shutdown` resolves (SIGTERM/SIGINT in production), watching as
+/// `config` says.
 pub async fn run(
     client: Client,
     connector: Arc<dyn Connector>,
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) -> Result<(), StartError> {
-    // Secrets through metadata-only requests: see the watch below.
-    let (natgws, secrets): (Api<NatGateway>, Api<kube::core::PartialObjectMeta<Secret>>) = match &config.namespace {
-        Some(ns) => (Api::namespaced(client.clone(), ns), Api::namespaced(client.clone(), ns)),
-        None => (Api::all(client.clone()), Api::all(client.clone())),
+    let watch =
+        watch::start(client.clone(), config.namespace.as_deref(), connector.clone(), config.readiness.clone()).await?;
+    run_watched(watch, client, connector, config, shutdown).await
+}
+
+/// Runs the controller on a [`Watch`] started earlier (a standby's: its cache is already full
+/// when it becomes the leader) until `shutdown` resolves.
+pub async fn run_watched(
+    watch: Watch,
+    client: Client,
+    connector: Arc<dyn Connector>,
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) -> Result<(), StartError> {
+    let secrets: Api<kube::core::PartialObjectMeta<Secret>> = match &config.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
     };
-    natgws.list(&kube::api::ListParams::default().limit(1)).await.map_err(|e| match &e {
-        kube::Error::Api(s) if s.code == 404 => StartError::CrdMissing(e),
-        kube::Error::Api(s) if s.code == 401 || s.code == 403 => StartError::Forbidden(e),
-        _ => StartError::Api(e),
-    })?;
     let concurrency = config.concurrency;
-    // --- telemetry: the reflector is built here rather than by Controller::new so that /readyz
-    // turns ready when the initial list is in the cache. (Store::wait_until_ready cannot tell us:
-    // its one-shot wakes only the last of its waiters, and the controller itself waits on it.)
-    let (reader, writer) = reflector::store();
+    let reader = watch.store.clone();
     // How the resources stand (natgw_resources, ...) is read from this cache at each scrape.
     config.metrics.collect_from(gauges::CacheGauges::new(reader.clone()));
     let ctx = Context::new(client, connector, config, reader.clone());
-    let readiness = ctx.config.readiness.clone();
-    // When a resource goes away, the others that name its gateway are looked at again at once:
-    // the next oldest takes over its claim.
-    let (claim_tx, claim_rx) = futures::channel::mpsc::unbounded();
-    let claims = reader.clone();
-    let clouds = ctx.connector.clone();
-    let natgw_events = reflector::reflector(
-        writer,
-        // managedFields (one entry per field manager, status writes included) and annotations
-        // (kubectl's last-applied-configuration copies the whole object) are never read, but for
-        // the pause: dropping them keeps the cache of every NatGateway small.
-        watcher::watcher(natgws, watcher::Config::default().any_semantic())
-            .modify(|g| {
-                g.managed_fields_mut().clear();
-                g.annotations_mut().retain(|k, _| k == PAUSED_ANNOTATION);
-            })
-            // Without it a watch whose API server is down reconnects in a hot loop.
-            .default_backoff(),
-    )
-    .inspect(move |event| match event {
-        Ok(watcher::Event::InitDone) => readiness.synced(),
-        Ok(watcher::Event::Delete(gone)) => {
-            let state = claims.state();
-            for sibling in ownership::siblings(gone, state.iter().map(|g| g.as_ref()), clouds.as_ref()) {
-                let _ = claim_tx.unbounded_send(ObjectRef::from(sibling));
-            }
-        }
-        _ => {}
-    })
-    .applied_objects()
-    // Only spec changes, deletion, a pause or its end and first sight trigger a reconcile: our own
-    // status writes must not, or every drift check would schedule another. Orders are followed by
-    // explicit requeues.
-    .predicate_filter(
-        |g: &NatGateway| {
-            let generation = g.meta().generation? as u64;
-            Some(generation << 2 | u64::from(g.meta().deletion_timestamp.is_some()) << 1 | u64::from(g.paused()))
-        },
-        Default::default(),
-    );
-    let controller = Controller::for_stream(natgw_events, reader)
+    let (triggers, _running) = watch.open();
+    // Every change reaches the controller as a trigger of `watch`; its own stream stays empty.
+    let controller = Controller::for_stream(futures::stream::pending::<Result<NatGateway, watcher::Error>>(), reader)
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
-        .reconcile_on(claim_rx);
+        .reconcile_on(triggers);
     let store = controller.store();
     // A Secret created or rotated re-triggers every resource that references it, and drops its
     // cached credentials. Metadata only (`PartialObjectMeta`): Secret data never passes through
