@@ -255,7 +255,7 @@ pub async fn run_watched(
             };
             cache.credentials.saw(&secret.namespace().unwrap_or_default(), &secret.name_any(), version.as_deref());
         })
-        .default_backoff()
+        .backoff(watch::Reconnect::default())
         .touched_objects()
         // A re-list after a watch outage repeats every Secret unchanged: only a new version
         // (created, rotated, deleted) is worth a reconcile of the resources that name it.

@@ -3,9 +3,12 @@
 //! takes over thus reconciles at once instead of listing every object first: at 10,000 objects
 //! that list is seconds of a failover.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
 };
 
 use futures::{StreamExt, channel::mpsc};
@@ -14,6 +17,7 @@ use kube::{
     runtime::{
         WatchStreamExt,
         reflector::{self, ObjectRef, Store},
+        utils::Backoff,
         watcher,
     },
 };
@@ -66,10 +70,12 @@ impl Gate {
         }
     }
 
-    /// The first list is in the cache: the controller may start (or, running, look at all).
+    /// A list is in the cache. After the first, the controller may start (or, running, look
+    /// at all). A re-list after a watch outage repeats every resource unchanged: the predicate
+    /// lets through only what changed, and nothing more is sent here.
     fn init_done(&self) {
-        self.synced.store(true, Ordering::SeqCst);
-        if self.open.load(Ordering::SeqCst) {
+        let first = !self.synced.swap(true, Ordering::SeqCst);
+        if first && self.open.load(Ordering::SeqCst) {
             self.send_all();
             self.readiness.synced();
         }
@@ -83,6 +89,40 @@ impl Gate {
             self.send_all();
             self.readiness.synced();
         }
+    }
+}
+
+/// When a watch reconnects after an error: at once would be a hot loop while the API server is
+/// down, and kube's default (up to 30 s) leaves the cache stale for that long after it is back, so
+/// that status writes made on it conflict and passes repeat. Doubling from 0.5 s to 5 s, and from
+/// 0.5 s again once the watch works.
+#[derive(Debug)]
+pub(super) struct Reconnect(Duration);
+
+impl Reconnect {
+    const FIRST: Duration = Duration::from_millis(500);
+    const MAX: Duration = Duration::from_secs(5);
+}
+
+impl Default for Reconnect {
+    fn default() -> Self {
+        Reconnect(Self::FIRST)
+    }
+}
+
+impl Iterator for Reconnect {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let wait = self.0;
+        self.0 = (wait * 2).min(Self::MAX);
+        Some(wait)
+    }
+}
+
+impl Backoff for Reconnect {
+    fn reset(&mut self) {
+        self.0 = Self::FIRST;
     }
 }
 
@@ -122,8 +162,7 @@ pub async fn start(
                 g.managed_fields_mut().clear();
                 g.annotations_mut().retain(|k, _| k == PAUSED_ANNOTATION);
             })
-            // Without it a watch whose API server is down reconnects in a hot loop.
-            .default_backoff(),
+            .backoff(Reconnect::default()),
     );
     let on_event = gate.clone();
     let task = tokio::spawn(
@@ -174,5 +213,91 @@ impl Watch {
     pub(super) fn open(self) -> (mpsc::UnboundedReceiver<ObjectRef<NatGateway>>, Running) {
         self.gate.open();
         (self.triggers, self.task)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn natgw(name: &str) -> NatGateway {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "natgw.io/v1alpha1", "kind": "NatGateway",
+            "metadata": {"name": name, "namespace": "ns"},
+            "spec": {
+                "gatewayId": "nat-1", "provider": {"tencent": {"region": "ap-guangzhou"}},
+                "size": "Small", "credentialsSecretRef": {"name": "creds"},
+            },
+        }))
+        .unwrap()
+    }
+
+    /// A gate over a cache that a list of `names` will fill, and what it sent.
+    fn gate() -> (Gate, reflector::store::Writer<NatGateway>, mpsc::UnboundedReceiver<ObjectRef<NatGateway>>) {
+        let (store, writer) = reflector::store();
+        let (triggers, rx) = mpsc::unbounded();
+        let gate = Gate {
+            open: AtomicBool::new(false),
+            synced: AtomicBool::new(false),
+            store,
+            triggers,
+            readiness: Readiness::default(),
+        };
+        (gate, writer, rx)
+    }
+
+    fn list(writer: &mut reflector::store::Writer<NatGateway>, names: &[&str]) {
+        writer.apply_watcher_event(&watcher::Event::Init);
+        for name in names {
+            writer.apply_watcher_event(&watcher::Event::InitApply(natgw(name)));
+        }
+        writer.apply_watcher_event(&watcher::Event::InitDone);
+    }
+
+    fn sent(rx: &mut mpsc::UnboundedReceiver<ObjectRef<NatGateway>>) -> Vec<String> {
+        let mut names = Vec::new();
+        while let Ok(Some(obj)) = rx.try_next() {
+            names.push(obj.name);
+        }
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn reconnects_double_up_to_five_seconds_and_start_over_after_a_reset() {
+        let mut r = Reconnect::default();
+        let waits: Vec<u64> = r.by_ref().take(6).map(|d| d.as_millis() as u64).collect();
+        assert_eq!(waits, [500, 1000, 2000, 4000, 5000, 5000]);
+        r.reset();
+        assert_eq!(r.next(), Some(Duration::from_millis(500)));
+    }
+
+    #[test]
+    fn a_standby_sends_nothing_and_every_cached_resource_once_it_leads() {
+        let (gate, mut writer, mut rx) = gate();
+        list(&mut writer, &["a", "b"]);
+        gate.init_done();
+        gate.send(ObjectRef::new("c").within("ns"));
+        assert!(sent(&mut rx).is_empty(), "a standby reconciles nothing");
+        assert!(!gate.readiness.state().0, "not synced before it leads");
+        gate.open();
+        assert_eq!(sent(&mut rx), ["a", "b"]);
+        assert!(gate.readiness.state().0);
+        gate.send(ObjectRef::new("c").within("ns"));
+        assert_eq!(sent(&mut rx), ["c"], "changes flow once it leads");
+    }
+
+    #[test]
+    fn a_leader_that_opens_before_the_first_list_looks_at_all_when_it_completes() {
+        let (gate, mut writer, mut rx) = gate();
+        gate.open();
+        assert!(sent(&mut rx).is_empty());
+        list(&mut writer, &["a", "b"]);
+        gate.init_done();
+        assert_eq!(sent(&mut rx), ["a", "b"]);
+        // A re-list after a watch outage: only what changed is sent (by the predicate), not all.
+        list(&mut writer, &["a", "b"]);
+        gate.init_done();
+        assert!(sent(&mut rx).is_empty());
     }
 }

@@ -243,6 +243,25 @@ async fn create_all(
     Ok(created.into_iter().collect())
 }
 
+/// Patches every object in `names` to `size`, `concurrency` at a time.
+async fn resize_all(
+    api: &Api<NatGateway>,
+    names: &std::collections::HashSet<String>,
+    size: Size,
+    concurrency: usize,
+) -> Result<(), BenchError> {
+    let patch = json!({"spec": {"size": size.to_string()}});
+    futures::stream::iter(names.iter().cloned())
+        .map(|name| {
+            let patch = patch.clone();
+            async move { api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await.map(|_| ()) }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(())
+}
+
 fn condition(obj: &NatGateway, type_: &str) -> Option<(String, String)> {
     obj.status
         .as_ref()?
@@ -720,16 +739,7 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
         say(start, format!("all Ready; resizing all {} to Medium at once", args.resize_count));
         let began = Instant::now();
         let began_ms = now_unix_ms();
-        let patch = json!({"spec": {"size": "Medium"}});
-        let list: Vec<String> = rs_names.iter().cloned().collect();
-        futures::stream::iter(list)
-            .map(|name| {
-                let (api, patch) = (api.clone(), patch.clone());
-                async move { api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await.map(|_| ()) }
-            })
-            .buffer_unordered(args.create_concurrency.max(1))
-            .try_collect::<Vec<()>>()
-            .await?;
+        resize_all(&api, &rs_names, Size::Medium, args.create_concurrency).await?;
         let patched = began.elapsed();
         let (done, stalled_rs, throttled_rs, samples) =
             wait_ready(&api, &rs_names, Some(Size::Medium), limit, start).await?;
@@ -790,15 +800,7 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
         };
         say(start, format!("{} leads and has reconciled every object; {} stands by", leader.name, standby.name));
         let patch_ms = now_unix_ms();
-        let patch = json!({"spec": {"size": "Large"}});
-        futures::stream::iter(rs_names.iter().cloned())
-            .map(|name| {
-                let (api, patch) = (api.clone(), patch.clone());
-                async move { api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await.map(|_| ()) }
-            })
-            .buffer_unordered(args.create_concurrency.max(1))
-            .try_collect::<Vec<()>>()
-            .await?;
+        resize_all(&api, &rs_names, Size::Large, args.create_concurrency).await?;
         let resets_since = |since: u64| {
             fleet.tencent.orders().iter().filter(|o| o.key_id == "AKIDresize" && o.at_unix_ms >= since).count()
         };
