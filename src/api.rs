@@ -85,8 +85,10 @@ pub struct NatGatewaySpec {
     /// A ServiceAccount of the resource's own namespace whose token the operator exchanges for
     /// temporary cloud credentials (no long-lived keys). Exactly one of this and
     /// `credentialsSecretRef`.
+    // Boxed, like the Huawei provider: the cache holds a copy of every NatGateway, and inline
+    // these would take it past jemalloc's 768-byte size class (BENCHMARKS.md, memory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub workload_identity: Option<WorkloadIdentity>,
+    pub workload_identity: Option<Box<WorkloadIdentity>>,
 
     /// Overrides the cloud's API endpoint (a private endpoint, the simulator): only one of the
     /// endpoints the operator's installer allow-listed (`run --allowed-endpoint`).
@@ -118,8 +120,9 @@ const OBJECT_NAME_RULE: &str =
 pub struct ProviderSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tencent: Option<TencentProvider>,
+    // Boxed: see `NatGatewaySpec::workload_identity`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub huawei: Option<HuaweiProvider>,
+    pub huawei: Option<Box<HuaweiProvider>>,
 }
 
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
@@ -451,5 +454,19 @@ impl NatGatewaySpec {
                 Err("spec names two credential sources: set credentialsSecretRef or workloadIdentity, not both")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reflector keeps an `Arc<NatGateway>` of every resource: with its two counters it must
+    /// stay within jemalloc's 768-byte size class (1 KiB before the boxed fields: 2.5 MiB more
+    /// at 10,000 resources, BENCHMARKS.md).
+    #[test]
+    fn a_cached_natgateway_fits_the_768_byte_class() {
+        let arc_inner = std::mem::size_of::<NatGateway>() + 2 * std::mem::size_of::<usize>();
+        assert!(arc_inner <= 768, "Arc<NatGateway> takes {arc_inner} bytes");
     }
 }

@@ -6,6 +6,8 @@ use std::{path::Path, time::Duration};
 /// How long any single cloud call may take, connection included.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Idle connections kept per cloud host for reuse; more are closed when their call ends.
+const IDLE_CONNECTIONS_PER_HOST: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpSetupError {
@@ -30,6 +32,10 @@ pub fn client_with_timeout(extra_ca: Option<&Path>, timeout: Duration) -> Result
         .timeout(timeout)
         .connect_timeout(CONNECT_TIMEOUT)
         .pool_idle_timeout(Duration::from_secs(60))
+        // Each HTTP/1 connection keeps a read buffer as large as the largest answer it carried
+        // (up to ~400 KiB for a page of 2,000 gateways); a burst of calls must not leave dozens
+        // of them idle (peak RSS, BENCHMARKS.md). HTTP/2 endpoints use one connection anyway.
+        .pool_max_idle_per_host(IDLE_CONNECTIONS_PER_HOST)
         .user_agent(concat!("natgw-operator/", env!("CARGO_PKG_VERSION")));
     if let Some(path) = extra_ca {
         let pem = std::fs::read(path)

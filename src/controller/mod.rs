@@ -272,7 +272,7 @@ pub async fn run_watched(
                 .filter(|g| {
                     g.namespace() == ns && g.spec.credentials_secret_ref.as_ref().is_some_and(|r| r.name == name)
                 })
-                .map(|g| ObjectRef::from(g.as_ref()))
+                .map(|g| watch::trigger(&g))
                 .collect::<Vec<_>>()
         })
     };

@@ -39,7 +39,11 @@ fn spec(kind: &'static Profile, size: Size, billing: BillingMode, policy: Manage
     let provider = if kind == HUAWEI {
         ProviderSpec {
             tencent: None,
-            huawei: Some(HuaweiProvider { region: "cn-north-4".into(), project_id: None, bss_endpoint: None }),
+            huawei: Some(Box::new(HuaweiProvider {
+                region: "cn-north-4".into(),
+                project_id: None,
+                bss_endpoint: None,
+            })),
         }
     } else if kind == TENCENT_V2 {
         tencent(TencentApi::V2)

@@ -142,7 +142,7 @@ async fn kstatus_reads_natgateways() {
     let mut toolarge = natgw("toolarge", "nat-large", "ExtraLarge", "creds", &[]);
     toolarge.spec.provider = ProviderSpec {
         tencent: None,
-        huawei: Some(HuaweiProvider { region: "cn-north-4".into(), project_id: None, bss_endpoint: None }),
+        huawei: Some(Box::new(HuaweiProvider { region: "cn-north-4".into(), project_id: None, bss_endpoint: None })),
     };
     create(toolarge).await;
     cluster.wait_for("toolarge", Duration::from_secs(30), stalled).await;
