@@ -584,7 +584,8 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
     let mut operator = launcher.start("operator", false)?;
     say(start, format!("operator pid {}: {}", operator.pid, launcher.command_line(false)));
     say(start, format!("operator log: {}", operator.log.display()));
-    let mut peak_kib = 0;
+    // Each operator process's VmHWM, taken just before it is killed or at the end.
+    let mut peaks: Vec<(String, u64)> = Vec::new();
     tokio::time::sleep(Duration::from_secs(3)).await;
 
     let api: Api<NatGateway> = Api::namespaced(client.clone(), NAMESPACE);
@@ -635,7 +636,7 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
     if args.restart {
         say(start, "restart: the operator is SIGKILLed and started again; nothing changed in the cloud");
         let fleet_ids: Vec<&String> = ids.values().collect();
-        peak_kib = peak_kib.max(operator.peak_kib());
+        peaks.push((operator.name.clone(), operator.peak_kib()));
         let writes_before = status_writes(&client).await?;
         let checked = checked_at_ms(&api).await?;
         drop(operator);
@@ -694,7 +695,8 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
         |rs: &[RequestRecord], actions: &[&str]| rs.iter().filter(|r| actions.contains(&r.action.as_str())).count();
     let v3_describes = describes(&tencent_window, &["DescribeNatGateways"]);
     let hw_describes = describes(&huawei_window, &["ShowNatGateway", "ListNatGateways"]);
-    let cycles = f64::from(args.drift_cycles);
+    // A fleet-only run (no cycles) prints 0 calls per object, not NaN.
+    let cycles = f64::from(args.drift_cycles.max(1));
     let v3_per_object = v3_describes as f64 / (n_tencent.max(1) as f64 * cycles);
     let hw_per_object = hw_describes as f64 / (n_huawei.max(1) as f64 * cycles);
     say(
@@ -773,7 +775,7 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
     let mut failover = None;
     if args.failover && !rs_names.is_empty() {
         say(start, "failover: two operators with leader election, the leader SIGKILLed in the middle of a resize");
-        peak_kib = peak_kib.max(operator.peak_kib());
+        peaks.push((operator.name.clone(), operator.peak_kib()));
         drop(operator);
         let total = (args.count + args.idle_samples + args.resize_count) as f64;
         let first = launcher.start("operator-a", true)?;
@@ -808,7 +810,7 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let before_kill = resets_since(patch_ms);
-        peak_kib = peak_kib.max(leader.peak_kib());
+        peaks.push((leader.name.clone(), leader.peak_kib()));
         let (killed, survivor) = if leader.name == first.name { (first, second) } else { (second, first) };
         drop(killed);
         let killed_ms = now_unix_ms();
@@ -837,7 +839,8 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
         ));
         operator = survivor;
     }
-    let peak_kib = peak_kib.max(operator.peak_kib());
+    peaks.push((operator.name.clone(), operator.peak_kib()));
+    let peak_kib = peaks.iter().map(|(_, kib)| *kib).max().unwrap_or(0);
     let verbs = apiserver_requests(&client).await?;
     let all_calls = count_by_action(&fleet.requests());
 
@@ -923,6 +926,9 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
         rss_fleet.unwrap_or(0),
         rss_now.unwrap_or(0)
     );
+    let by_process: Vec<String> =
+        peaks.iter().map(|(name, kib)| format!("{name} {:.1} MiB", *kib as f64 / 1024.0)).collect();
+    println!("  VmHWM by process: {}", by_process.join(", "));
     println!("operator reconciles by outcome (natgw_reconciles_total): {reconciles:?}");
     println!("API server requests by verb (apiserver_request_total, whole run):");
     for (verb, n) in &verbs {

@@ -57,7 +57,7 @@ pub struct HuaweiClient {
     projects: tokio::sync::Mutex<HashMap<String, String>>,
     limiter: Arc<RateLimiter>,
     /// Coalesced gateway reads, by (project, gateway id).
-    describes: Batcher<(String, String), wire::NatGateway>,
+    describes: Batcher<(String, String), Observed>,
     /// When enabled: account-wide sweeps answer drift checks of gateways at rest. What is kept
     /// is the [`Observed`] part only, not the whole answer (memory at 10,000 gateways).
     sweeps: Option<Arc<SweepCache<Observed>>>,
@@ -154,25 +154,20 @@ impl HuaweiClient {
 
     /// Reads several gateways of one project: `ShowNatGateway` for one, else pages of
     /// `ListNatGateways` (`GET /v2/{project_id}/nat_gateways?limit=&marker=`) until all are found.
-    /// Ids the cloud does not know are absent from the map.
-    pub async fn describe_many(
-        &self,
-        project: &str,
-        ids: &[String],
-    ) -> Result<HashMap<String, wire::NatGateway>, CloudError> {
+    /// Ids the cloud does not know are absent from the map. Only what a read needs is kept of
+    /// each answer: a sweep holds thousands at once.
+    pub async fn describe_many(&self, project: &str, ids: &[String]) -> Result<HashMap<String, Observed>, CloudError> {
         read_with_retries(|| self.list_many(project, ids)).await
     }
 
-    async fn list_many(&self, project: &str, ids: &[String]) -> Result<HashMap<String, wire::NatGateway>, CloudError> {
+    async fn list_many(&self, project: &str, ids: &[String]) -> Result<HashMap<String, Observed>, CloudError> {
         let mut found = HashMap::new();
         if let [id] = ids {
             let path = format!("/v2/{project}/nat_gateways/{id}");
             match self.call("ShowNatGateway", Method::GET, &self.nat, &path, &[], Scope::Project(project), None).await {
                 Ok(answer) => {
-                    found.insert(
-                        id.clone(),
-                        Self::decode::<wire::NatGatewayEnvelope>(&answer, "ShowNatGateway")?.nat_gateway,
-                    );
+                    let gw = Self::decode::<wire::NatGatewayEnvelope>(&answer, "ShowNatGateway")?.nat_gateway;
+                    found.insert(id.clone(), observe(&gw));
                 }
                 Err(e) if e.kind == ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
@@ -187,7 +182,7 @@ impl HuaweiClient {
             marker = page.last().map(|g| g.id.clone());
             for gw in page {
                 if missing.remove(gw.id.as_str()) {
-                    found.insert(gw.id.clone(), gw);
+                    found.insert(gw.id.clone(), observe(&gw));
                 }
             }
             if listed < LIST_PAGE || marker.is_none() {
@@ -433,20 +428,16 @@ impl HuaweiClient {
                 let keys =
                     sweep.ids.iter().filter_map(|k| k.split_once('/')).map(|(p, id)| (p.to_owned(), id.to_owned()));
                 let found = self.read_keys(keys.collect()).await?;
-                let by_key = found.iter().map(|((p, id), gw)| (sweep_key(p, id), observe(gw))).collect();
+                let by_key = found.iter().map(|((p, id), o)| (sweep_key(p, id), o.clone())).collect();
                 sweeps.store(&sweep, &by_key);
                 Ok(found)
             })
             .await?;
-        let gw = found.ok_or_else(|| CloudError::new(ErrorKind::NotFound, not_found))?;
-        Ok(observe(&gw))
+        found.ok_or_else(|| CloudError::new(ErrorKind::NotFound, not_found))
     }
 
     /// Gateways by (project, id): `ShowNatGateway` for one, else `ListNatGateways` pages per project.
-    async fn read_keys(
-        &self,
-        keys: Vec<(String, String)>,
-    ) -> Result<HashMap<(String, String), wire::NatGateway>, CloudError> {
+    async fn read_keys(&self, keys: Vec<(String, String)>) -> Result<HashMap<(String, String), Observed>, CloudError> {
         // A lone read keeps the cloud's own answer (its code and request id) on failure.
         if let [(project, id)] = keys.as_slice() {
             let path = format!("/v2/{project}/nat_gateways/{id}");
@@ -455,7 +446,7 @@ impl HuaweiClient {
             })
             .await?;
             let gw = Self::decode::<wire::NatGatewayEnvelope>(&answer, "ShowNatGateway")?.nat_gateway;
-            return Ok(HashMap::from([((project.clone(), id.clone()), gw)]));
+            return Ok(HashMap::from([((project.clone(), id.clone()), observe(&gw))]));
         }
         // Keys of several projects (resources that name different ones) are read apart.
         let mut by_project: HashMap<String, Vec<String>> = HashMap::new();
