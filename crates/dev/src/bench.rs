@@ -811,6 +811,8 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
         }
         let before_kill = resets_since(patch_ms);
         peaks.push((leader.name.clone(), leader.peak_kib()));
+        // How much of the survivor's peak it reached as a standby, before it had anything to do.
+        let standby_kib = (vm_kib(standby.pid, "VmRSS:").unwrap_or(0), standby.peak_kib());
         let (killed, survivor) = if leader.name == first.name { (first, second) } else { (second, first) };
         drop(killed);
         let killed_ms = now_unix_ms();
@@ -836,6 +838,7 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
             stalled_fo,
             samples,
             all_large_ms,
+            standby_kib,
         ));
         operator = survivor;
     }
@@ -900,7 +903,9 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
             "  resets accepted {resets}; RequestLimitExceeded answers {throttled_calls}; Stalled seen in {samples} samples: {stalled_rs:?}; throttling mentioned (max per sample): {throttled_rs}"
         );
     }
-    if let Some((before_kill, took_over, first_call, resets, stalled_fo, samples, done)) = &failover {
+    if let Some((before_kill, took_over, first_call, resets, stalled_fo, samples, done, (standby_rss, standby_hwm))) =
+        &failover
+    {
         let ms = |v: &Option<i64>| v.map_or("never".to_owned(), |v| format!("{:.1}s", v as f64 / 1000.0));
         println!(
             "failover (default lease duration 15 s): leader SIGKILLed after {before_kill} of {} resets; the standby took the lease {} and made its first cloud call {} after the kill (target lease + 2 s = 17.0s)",
@@ -913,6 +918,11 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
             args.resize_count,
             done.map_or("NOT before the timeout".to_owned(), |ms| format!("{:.1}s", ms as f64 / 1000.0)),
             args.resize_count
+        );
+        println!(
+            "  the standby just before the kill: VmRSS {:.1} MiB, VmHWM {:.1} MiB",
+            *standby_rss as f64 / 1024.0,
+            *standby_hwm as f64 / 1024.0
         );
     }
     println!("cloud calls by action and outcome, whole run:");
