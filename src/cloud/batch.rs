@@ -189,7 +189,9 @@ impl<V: Clone> SweepCache<V> {
     /// True exactly once per cache: the caller should then announce the gateways it will ask
     /// about ([`SweepCache::expect`]).
     pub fn wants_roster(&self) -> bool {
-        !self.rostered.swap(true, std::sync::atomic::Ordering::Relaxed)
+        use std::sync::atomic::Ordering::Relaxed;
+        // Asked on every pass: a read, not a write to the shared line, once it is done.
+        !self.rostered.load(Relaxed) && !self.rostered.swap(true, Relaxed)
     }
 
     /// Notes gateways callers will soon ask about (every resource of the account when the
