@@ -51,6 +51,20 @@ use serde::{Deserialize, Serialize};
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     printcolumn(name = "Region", type_ = "string", json_path = ".status.region", priority = "1"),
     printcolumn(
+        name = "Expires",
+        type_ = "string",
+        json_path = ".status.observed.expiresAt",
+        description = "When the yearly/monthly period ends",
+        priority = "1"
+    ),
+    printcolumn(
+        name = "Renewal",
+        type_ = "string",
+        json_path = ".status.observed.renewal",
+        description = "What happens at expiry: Auto, Manual or PayPerUseAtExpiry",
+        priority = "1"
+    ),
+    printcolumn(
         name = "Message",
         type_ = "string",
         json_path = ".status.conditions[?(@.type==\"Ready\")].message",
@@ -226,6 +240,8 @@ pub struct Prepaid {
     pub period_unit: PeriodUnit,
     #[schemars(range(min = 1, max = 9))]
     pub periods: u32,
+    /// Renew automatically at expiry (one more period each time, charged before expiry). Kept
+    /// on every drift check: turned on or off at the cloud when it differs, no order placed.
     #[serde(default)]
     pub auto_renew: bool,
     /// Pay the order from the account balance; when false the order waits for someone to pay it.
@@ -379,9 +395,48 @@ pub struct ObservedStatus {
     pub spec: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub billing_mode: Option<BillingMode>,
+    /// A yearly/monthly gateway's end of period, as the cloud's billing reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Time>,
+    /// What happens at `expiresAt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewal: Option<Renewal>,
+    /// The last notice of the coming expiry sent as an Event, so that each is sent once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry_notice: Option<ExpiryNotice>,
     /// The cloud's own state word, e.g. `AVAILABLE`, `UPDATING`, `ACTIVE`.
     pub state: String,
     pub checked_at: Time,
+}
+
+/// What happens to a yearly/monthly gateway when its period ends.
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Renewal {
+    /// Renewed by the cloud for another period (Huawei deducts the fee seven days before).
+    Auto,
+    /// Not renewed: after expiry a grace period, then the gateway is frozen and later deleted,
+    /// unless someone renews it.
+    Manual,
+    /// Becomes pay-per-use at expiry; nothing is charged in advance.
+    PayPerUseAtExpiry,
+}
+
+impl std::fmt::Display for Renewal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
+/// How close a yearly/monthly gateway's expiry is, at the points where an Event tells.
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ExpiryNotice {
+    #[serde(rename = "30d")]
+    Days30,
+    #[serde(rename = "7d")]
+    Days7,
+    #[serde(rename = "1d")]
+    Day1,
+    Expired,
 }
 
 #[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -402,8 +457,13 @@ pub enum OrderPhase {
     Submitting,
     InProgress,
     AwaitingPayment,
+    /// The spec no longer asks for this unpaid order's target: cancelling it is recorded, the
+    /// cloud may or may not have taken the cancellation yet.
+    Cancelling,
     Succeeded,
     Failed,
+    /// Cancelled by the operator, unpaid, because the spec changed.
+    Cancelled,
 }
 
 impl std::fmt::Display for OrderPhase {

@@ -16,6 +16,10 @@ pub enum Point {
     WhilePolling,
     /// The order was recorded as finished.
     AfterCompletion,
+    /// That an unpaid order is being cancelled is in status; the cloud was not called.
+    AfterCancelIntent,
+    /// The cloud took the cancellation; nothing recorded since.
+    AfterCancel,
 }
 
 impl Point {
@@ -27,6 +31,8 @@ impl Point {
             Point::AfterAccept => "after-accept",
             Point::WhilePolling => "while-polling",
             Point::AfterCompletion => "after-completion",
+            Point::AfterCancelIntent => "after-cancel-intent",
+            Point::AfterCancel => "after-cancel",
         }
     }
 }

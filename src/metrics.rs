@@ -103,6 +103,8 @@ pub enum OrderTransition {
     Succeeded,
     /// The order failed, or the cloud refused it for good.
     Failed,
+    /// Cancelled unpaid by the operator: the spec no longer asked for it.
+    Cancelled,
 }
 
 impl OrderTransition {
@@ -112,6 +114,7 @@ impl OrderTransition {
             OrderTransition::AwaitingPayment => "awaiting_payment",
             OrderTransition::Succeeded => "succeeded",
             OrderTransition::Failed => "failed",
+            OrderTransition::Cancelled => "cancelled",
         }
     }
 }

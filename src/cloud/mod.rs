@@ -25,7 +25,9 @@ pub use error::{CloudError, ErrorKind, Refusal};
 pub use profile::Profile;
 pub use registry::{Registry, Selected};
 
-use crate::api::{BillingMode, NatGatewaySpec, Prepaid};
+use k8s_openapi::jiff::Timestamp;
+
+use crate::api::{BillingMode, NatGatewaySpec, Prepaid, Renewal};
 
 /// A gateway's size as the cloud expresses it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -73,6 +75,31 @@ pub struct Observed {
     pub state: GatewayState,
     /// The cloud's own state word(s), shown in status.
     pub raw_state: String,
+    /// A yearly/monthly gateway's period, where the cloud reports it (Huawei's BSS); `None` for
+    /// pay-per-use gateways and clouds that report none.
+    pub subscription: Option<Subscription>,
+}
+
+/// The period of a yearly/monthly gateway, as the cloud's billing reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Subscription {
+    /// `None` when billing gives no end (it always should).
+    pub expires_at: Option<Timestamp>,
+    pub renewal: Renewal,
+}
+
+/// A change to what happens at a yearly/monthly gateway's expiry. None places an order or moves
+/// money now; each is one call that may safely be sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RenewalChange {
+    /// Renew automatically at expiry (Huawei `AutoRenewalResources`).
+    EnableAutoRenew,
+    /// Stop renewing automatically (Huawei `CancelAutoRenewalResources`).
+    DisableAutoRenew,
+    /// Become pay-per-use at expiry (Huawei `UpdatePeriodToOnDemand` `SET_UP`).
+    PayPerUseAtExpiry,
+    /// Stay yearly/monthly at expiry: undo [`RenewalChange::PayPerUseAtExpiry`] (`CANCEL`).
+    KeepAtExpiry,
 }
 
 /// What the cloud said when it accepted a change.
@@ -160,6 +187,21 @@ pub trait Provider: Send + Sync {
     async fn change_billing(&self, gateway: &GatewayRef, prepaid: &Prepaid) -> Result<OrderTicket, CloudError>;
 
     async fn order_status(&self, gateway: &GatewayRef, order_id: &str) -> Result<OrderState, CloudError>;
+
+    /// Changes what happens at the gateway's expiry. Only for clouds whose [`Profile::renewal`]
+    /// says they report and change it.
+    async fn set_renewal(&self, _gateway: &GatewayRef, _change: RenewalChange) -> Result<(), CloudError> {
+        Err(CloudError::new(
+            ErrorKind::Unsupported,
+            format!("{} cannot change a NAT gateway's renewal", self.profile().name),
+        ))
+    }
+
+    /// Cancels order `order_id` while it waits for payment. `Ok` means the cloud took the
+    /// cancellation; the order's status then says whether it is cancelled or was paid first.
+    async fn cancel_order(&self, _gateway: &GatewayRef, _order_id: &str) -> Result<(), CloudError> {
+        Err(CloudError::new(ErrorKind::Unsupported, format!("{} cannot cancel orders", self.profile().name)))
+    }
 
     /// An order of kind `action` for `gateway` that the cloud accepted and has not ended (neither
     /// completed nor cancelled), for when the call's answer was lost before its order id was

@@ -17,9 +17,10 @@ pub struct Profile {
     pub billing_modes: &'static [BillingMode],
     /// Billing changes (from, to) the cloud has an API for.
     pub billing_changes: &'static [(BillingMode, BillingMode)],
-    /// What to tell the user about a billing change towards a mode the cloud has no API for, when
-    /// more than "there is no API" helps; `None` for the generic advice.
-    pub billing_hint: fn(BillingMode) -> Option<&'static str>,
+    /// The cloud reports a yearly/monthly gateway's expiry and renewal ([`super::Subscription`])
+    /// and changes the renewal ([`super::Provider::set_renewal`]): a prepaid gateway declared
+    /// pay-per-use turns so at expiry, and `autoRenew` is kept.
+    pub renewal: bool,
     pub downsize: Downsize,
     pub secret_keys: SecretKeys,
     /// The environment variables the cloud's own SDKs and CLIs read credentials from, for

@@ -8,6 +8,7 @@
 //! | `natgw_resources` | `condition`, `status` | NatGateways by the status (`True`, `False`, `Unknown`: also when absent) of each condition (`Ready`, `Reconciling`, `Stalled`) |
 //! | `natgw_stalled_resources` | `reason` | NatGateways with `Stalled=True`, by its reason (one of [`Reason`], else `Other`); reasons with none are left out |
 //! | `natgw_order_started_timestamp_seconds` | `natgateway_namespace`, `natgateway`, `provider`, `action`, `phase` | each open order's `submittedAt` (Unix seconds): one series per order in flight |
+//! | `natgw_subscription_expiry_timestamp_seconds` | `natgateway_namespace`, `natgateway`, `provider`, `renewal` | each yearly/monthly gateway's `status.observed.expiresAt` (Unix seconds), with what happens then (`Auto`, `Manual`, `PayPerUseAtExpiry`) |
 //!
 //! The resource's labels are not `namespace` and `name`: a scrape's own `namespace` target label
 //! (the operator's namespace) would rename them.
@@ -23,7 +24,7 @@ use prometheus_client::{
 };
 
 use crate::{
-    api::{NatGateway, OrderPhase},
+    api::{NatGateway, OrderPhase, Renewal},
     metrics::order_action_label,
     plan::{self, Reason},
 };
@@ -66,6 +67,16 @@ struct Tally<'a> {
     conditions: [[i64; 3]; 3],
     stalled: BTreeMap<&'static str, i64>,
     orders: Vec<OpenOrder<'a>>,
+    expiries: Vec<Expiry<'a>>,
+}
+
+#[derive(Debug)]
+struct Expiry<'a> {
+    namespace: &'a str,
+    name: &'a str,
+    provider: &'a str,
+    renewal: &'static str,
+    expires_at: i64,
 }
 
 #[derive(Debug)]
@@ -102,6 +113,16 @@ impl<'a> Tally<'a> {
                     action: order_action_label(order.action),
                     phase: phase_label(order.phase),
                     submitted_at: order.submitted_at.0.as_second(),
+                });
+            }
+            let observed = status.and_then(|s| s.observed.as_ref());
+            if let Some((expires_at, observed)) = observed.and_then(|o| Some((o.expires_at.as_ref()?, o))) {
+                tally.expiries.push(Expiry {
+                    namespace: g.metadata.namespace.as_deref().unwrap_or_default(),
+                    name: g.metadata.name.as_deref().unwrap_or_default(),
+                    provider: status.and_then(|s| s.provider.as_deref()).unwrap_or_default(),
+                    renewal: observed.renewal.map_or("Unknown", renewal_label),
+                    expires_at: expires_at.0.as_second(),
                 });
             }
         }
@@ -147,7 +168,30 @@ impl<'a> Tally<'a> {
             ];
             ConstGauge::new(o.submitted_at).encode(orders.encode_family(&labels)?)?;
         }
+        let mut expiries = encoder.encode_descriptor(
+            "subscription_expiry_timestamp",
+            "When each yearly/monthly gateway's period ends (status.observed.expiresAt), and what happens then",
+            Some(&seconds),
+            MetricType::Gauge,
+        )?;
+        for e in &self.expiries {
+            let labels = [
+                ("natgateway_namespace", e.namespace),
+                ("natgateway", e.name),
+                ("provider", e.provider),
+                ("renewal", e.renewal),
+            ];
+            ConstGauge::new(e.expires_at).encode(expiries.encode_family(&labels)?)?;
+        }
         Ok(())
+    }
+}
+
+fn renewal_label(renewal: Renewal) -> &'static str {
+    match renewal {
+        Renewal::Auto => "Auto",
+        Renewal::Manual => "Manual",
+        Renewal::PayPerUseAtExpiry => "PayPerUseAtExpiry",
     }
 }
 
@@ -156,8 +200,10 @@ fn phase_label(phase: OrderPhase) -> &'static str {
         OrderPhase::Submitting => "submitting",
         OrderPhase::InProgress => "in_progress",
         OrderPhase::AwaitingPayment => "awaiting_payment",
+        OrderPhase::Cancelling => "cancelling",
         OrderPhase::Succeeded => "succeeded",
         OrderPhase::Failed => "failed",
+        OrderPhase::Cancelled => "cancelled",
     }
 }
 
@@ -218,6 +264,18 @@ mod tests {
         natgw(name, json!({"conditions": conditions, "provider": "huawei", "order": order}))
     }
 
+    fn subscribed(name: &str, renewal: &str, expires_at: &str) -> Arc<NatGateway> {
+        let observed = json!({
+            "billingMode": "Prepaid", "expiresAt": expires_at, "renewal": renewal,
+            "state": "ACTIVE", "checkedAt": "2026-01-01T00:00:00Z",
+        });
+        let mut g = ready(name).as_ref().clone();
+        let status = g.status.as_mut().unwrap();
+        status.provider = Some("huawei".into());
+        status.observed = Some(serde_json::from_value(observed).unwrap());
+        Arc::new(g)
+    }
+
     /// A registry whose collector reads a cache holding `objects`.
     fn scrape(objects: &[Arc<NatGateway>]) -> String {
         let (reader, mut writer) = reflector::store();
@@ -246,15 +304,17 @@ mod tests {
             ordering("h", "Resize", "InProgress", "2026-01-02T00:00:00Z"),
             ordering("i", "Resize", "Succeeded", "2026-01-01T00:00:00Z"),
             natgw("new", json!(null)),
+            subscribed("j", "Manual", "2026-02-01T00:00:00Z"),
+            natgw("k", json!({"observed": {"billingMode": "PayPerUse", "state": "ACTIVE", "checkedAt": "2026-01-01T00:00:00Z"}})),
         ]);
         let expect = [
-            ("natgw_resources{condition=\"Ready\",status=\"True\"}", 2.0),
+            ("natgw_resources{condition=\"Ready\",status=\"True\"}", 3.0),
             ("natgw_resources{condition=\"Ready\",status=\"False\"}", 7.0),
-            ("natgw_resources{condition=\"Ready\",status=\"Unknown\"}", 1.0),
+            ("natgw_resources{condition=\"Ready\",status=\"Unknown\"}", 2.0),
             ("natgw_resources{condition=\"Reconciling\",status=\"True\"}", 3.0),
             ("natgw_resources{condition=\"Stalled\",status=\"True\"}", 4.0),
-            ("natgw_resources{condition=\"Stalled\",status=\"False\"}", 5.0),
-            ("natgw_resources{condition=\"Stalled\",status=\"Unknown\"}", 1.0),
+            ("natgw_resources{condition=\"Stalled\",status=\"False\"}", 6.0),
+            ("natgw_resources{condition=\"Stalled\",status=\"Unknown\"}", 2.0),
             ("natgw_stalled_resources{reason=\"SecretNotFound\"}", 2.0),
             ("natgw_stalled_resources{reason=\"InsufficientFunds\"}", 1.0),
             ("natgw_stalled_resources{reason=\"Other\"}", 1.0),
@@ -266,6 +326,10 @@ mod tests {
                 "natgw_order_started_timestamp_seconds{natgateway_namespace=\"team\",natgateway=\"h\",provider=\"huawei\",action=\"resize\",phase=\"in_progress\"}",
                 1_767_312_000.0,
             ),
+            (
+                "natgw_subscription_expiry_timestamp_seconds{natgateway_namespace=\"team\",natgateway=\"j\",provider=\"huawei\",renewal=\"Manual\"}",
+                1_769_904_000.0,
+            ),
         ];
         for (series, v) in expect {
             assert_eq!(value(&text, series), Some(v), "{series} in\n{text}");
@@ -273,6 +337,11 @@ mod tests {
         assert_eq!(text.matches("\nnatgw_resources{").count(), 9, "3 conditions x 3 statuses:\n{text}");
         assert_eq!(text.matches("\nnatgw_stalled_resources{").count(), 3, "only reasons with a resource:\n{text}");
         assert_eq!(text.matches("\nnatgw_order_started_timestamp_seconds{").count(), 2, "open orders only:\n{text}");
+        assert_eq!(
+            text.matches("\nnatgw_subscription_expiry_timestamp_seconds{").count(),
+            1,
+            "yearly/monthly gateways only:\n{text}"
+        );
         assert!(text.contains("# TYPE natgw_order_started_timestamp_seconds gauge\n# UNIT"), "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");
     }
@@ -282,7 +351,12 @@ mod tests {
     #[test]
     fn without_a_cache_no_gauges_are_exported() {
         let text = Metrics::new().encode();
-        for family in ["natgw_resources", "natgw_stalled_resources", "natgw_order_started_timestamp_seconds"] {
+        for family in [
+            "natgw_resources",
+            "natgw_stalled_resources",
+            "natgw_order_started_timestamp_seconds",
+            "natgw_subscription_expiry_timestamp_seconds",
+        ] {
             assert!(!text.contains(family), "{family} in\n{text}");
         }
         assert!(text.contains("natgw_leader 0"), "{text}");

@@ -469,15 +469,15 @@ impl<'a> Pass<'a> {
             };
             let step =
                 plan::plan(self.inputs(selected.profile, observed.as_ref(), open.as_ref(), order_state.as_ref()));
-            if matches!(step, Step::Submit { .. }) && !fresh {
+            if matches!(step, Step::Submit { .. } | Step::Renew { .. }) && !fresh {
                 fresh = true;
                 continue;
             }
             break (observed, open, order_state, step);
         };
         let inputs = self.inputs(selected.profile, observed.as_ref(), open.as_ref(), order_state.as_ref());
-        // Who owns the gateway matters only to an order: the scan of every resource is made then.
-        if matches!(step, Step::Submit { .. }) {
+        // Who owns the gateway matters only to a change: the scan of every resource is made then.
+        if matches!(step, Step::Submit { .. } | Step::Renew { .. }) {
             let natgws = self.ctx.natgws.state();
             let clouds = self.ctx.connector.as_ref();
             let owner = ownership::other_owner(self.obj, natgws.iter().map(|g| g.as_ref()), clouds)
@@ -494,14 +494,31 @@ impl<'a> Pass<'a> {
             _ => None,
         };
         let applied = plan::apply(step, &facts(self.obj, &self.previous, self.provider), &mut self.status);
-        let Some(target) = applied.call else {
+        let Some(call) = applied.call.clone() else {
             return self.perform(applied, crash_after_write).await;
         };
-        // Only the leader records an intent: its call must not be sent by anyone else.
+        // Only the leader records an intent or changes the gateway: no one else may send it.
         let fence = self.ctx.config.fence.clone();
         if fence.remaining().is_none() {
             return Err(Error::NotLeader);
         }
+        let target = match call {
+            plan::Call::Order(target) => target,
+            plan::Call::Renewal(change) => {
+                let result = fence.scope(provider.set_renewal(gateway, change)).await;
+                let applied = plan::renewal_answer(change, result, &facts(self.obj, &self.previous, self.provider));
+                return self.perform(applied, None).await;
+            }
+            plan::Call::Cancel(order_id) => {
+                self.perform(applied, None).await?;
+                failpoint::crash_at(Point::AfterCancelIntent);
+                let result = fence.scope(provider.cancel_order(gateway, &order_id)).await;
+                failpoint::crash_at(Point::AfterCancel);
+                let facts = facts(self.obj, &self.previous, self.provider);
+                let applied = plan::cancel_answer(result, &facts, &self.status);
+                return self.perform(applied, None).await;
+            }
+        };
         failpoint::crash_at(Point::BeforeIntent);
         self.perform(applied, None).await?;
         failpoint::crash_at(Point::AfterIntent);
@@ -715,6 +732,7 @@ impl<'a> Pass<'a> {
         }
         self.outcome = Some(health.outcome());
         effects.extend(plan::pause_event(&self.status.conditions, &health));
+        effects.extend(plan::expiry_notice(&mut self.status, &self.previous, Timestamp::now()));
         self.status.observed_generation = Some(self.generation);
         self.status.conditions =
             conditions::conditions(&self.status.conditions, &health, self.generation, Timestamp::now());
@@ -775,6 +793,10 @@ fn observed_status(profile: &Profile, o: &Observed) -> ObservedStatus {
         max_concurrent_connections: connections,
         spec,
         billing_mode: Some(o.billing),
+        expires_at: o.subscription.and_then(|s| s.expires_at).map(Time),
+        renewal: o.subscription.map(|s| s.renewal),
+        // Carried over from the last status by plan::expiry_notice.
+        expiry_notice: None,
         state: o.raw_state.clone(),
         checked_at: Time(Timestamp::now()),
     }

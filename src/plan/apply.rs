@@ -13,9 +13,10 @@ use k8s_openapi::{
 use super::{Health, Reason, Step, Target, Wait};
 use crate::{
     api::{
-        CredentialSource, NatGatewaySpec, NatGatewayStatus, OrderAction, OrderPhase, OrderStatus, PAUSED_ANNOTATION,
+        BillingMode, CredentialSource, NatGatewaySpec, NatGatewayStatus, ObservedStatus, OrderAction, OrderPhase,
+        OrderStatus, PAUSED_ANNOTATION, Renewal,
     },
-    cloud::{CloudError, ErrorKind, OrderTicket},
+    cloud::{CloudError, ErrorKind, OrderTicket, RenewalChange},
     metrics::OrderTransition,
 };
 
@@ -81,6 +82,17 @@ pub enum Next {
     NotLeader,
 }
 
+/// The cloud call a step asks for, made after the status write that records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    /// The change towards this target: one call, one order; its intent is written first.
+    Order(Target),
+    /// A renewal setting: no order, nothing written first (sending it twice changes nothing).
+    Renewal(RenewalChange),
+    /// Cancel this unpaid order; that it is being cancelled is written first.
+    Cancel(String),
+}
+
 /// What to do for one step or answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Applied {
@@ -90,8 +102,9 @@ pub struct Applied {
     pub next: Next,
     /// The write ends a run of refusals (in sync, or an order finished).
     pub reset_backoff: bool,
-    /// After the write, make the cloud call for this change, then apply its [`Answer`].
-    pub call: Option<Target>,
+    /// After the write, make this cloud call, then apply its answer ([`answer`],
+    /// [`renewal_answer`], [`cancel_answer`]).
+    pub call: Option<Call>,
     pub effects: Vec<Effect>,
 }
 
@@ -136,7 +149,7 @@ pub fn looks_for_open_order(error: &CloudError) -> bool {
 
 /// An order of ours that has not finished.
 pub fn is_open(order: &OrderStatus) -> bool {
-    !matches!(order.phase, OrderPhase::Succeeded | OrderPhase::Failed)
+    !matches!(order.phase, OrderPhase::Succeeded | OrderPhase::Failed | OrderPhase::Cancelled)
 }
 
 /// The action of a recorded intent whose answer was lost (no order id): the controller asks the
@@ -159,7 +172,7 @@ pub fn apply(step: Step, facts: &Facts<'_>, status: &mut NatGatewayStatus) -> Ap
     // A resource being deleted only follows its open order to the end (or keeps it while paused);
     // with none left, it lets go at once.
     let keeps = match step {
-        Step::Wait(_) | Step::Finish { .. } | Step::DropIntent { .. } => true,
+        Step::Wait(_) | Step::Finish { .. } | Step::DropIntent { .. } | Step::CancelOrder { .. } => true,
         Step::Paused => open.is_some(),
         _ => false,
     };
@@ -171,8 +184,26 @@ pub fn apply(step: Step, facts: &Facts<'_>, status: &mut NatGatewayStatus) -> Ap
         Step::Read => Applied::write_none(Next::Replan),
         Step::Paused => paused(open.as_ref(), facts),
         Step::InSync => {
-            let message = format!("the gateway is {} and {}", facts.spec.size, facts.spec.billing_mode());
+            let message = format!("the gateway is {} and {}", facts.spec.size, billing_words(facts.spec, status));
             Applied { reset_backoff: true, ..Applied::write(Health::Ready { message }, Next::DriftCheck) }
+        }
+        // Nothing to record before the call: the next pass reads what it changed.
+        Step::Renew { change } => Applied { call: Some(Call::Renewal(change)), ..Applied::write_none(Next::Replan) },
+        Step::CancelOrder { id } => {
+            let Some(order) = status.order.as_mut() else {
+                return Applied::write_none(Next::Replan);
+            };
+            order.phase = OrderPhase::Cancelling;
+            let message = format!(
+                "the spec no longer asks for the unpaid {} order to {} ({id}): cancelling it at the cloud, then planning what the spec asks for",
+                order.action, order.target
+            );
+            let applied = Applied::write(
+                Health::Progressing { reason: Reason::CancellingOrder, message: message.clone() },
+                Next::Poll,
+            )
+            .event(EventType::Normal, Reason::CancellingOrder, &message);
+            Applied { call: Some(Call::Cancel(id)), finalizer: Some(Finalizer::Keep), ..applied }
         }
         Step::Drift { message } => {
             Applied { reset_backoff: true, ..Applied::write(Health::Drift { message }, Next::DriftCheck) }
@@ -192,6 +223,9 @@ pub fn apply(step: Step, facts: &Facts<'_>, status: &mut NatGatewayStatus) -> Ap
                 OrderPhase::Succeeded => {
                     Health::Progressing { reason: Reason::OrderSucceeded, message: message.clone() }
                 }
+                OrderPhase::Cancelled => {
+                    Health::Progressing { reason: Reason::OrderCancelled, message: message.clone() }
+                }
                 _ => Health::Stalled { reason: Reason::OrderFailed, message: message.clone() },
             };
             let mut applied = Applied {
@@ -205,6 +239,7 @@ pub fn apply(step: Step, facts: &Facts<'_>, status: &mut NatGatewayStatus) -> Ap
                 order.message = Some(message.clone());
                 let (type_, reason, transition) = match phase {
                     OrderPhase::Succeeded => (EventType::Normal, Reason::OrderSucceeded, OrderTransition::Succeeded),
+                    OrderPhase::Cancelled => (EventType::Normal, Reason::OrderCancelled, OrderTransition::Cancelled),
                     _ => (EventType::Warning, Reason::OrderFailed, OrderTransition::Failed),
                 };
                 applied = applied.event(type_, reason, &message).order(facts.provider, order.action, transition);
@@ -236,11 +271,28 @@ pub fn apply(step: Step, facts: &Facts<'_>, status: &mut NatGatewayStatus) -> Ap
             Applied {
                 // An order someone must pay by hand can outlive a deletion: keep the resource until then.
                 finalizer: (!crate::cloud::auto_pay(facts.spec)).then_some(Finalizer::Keep),
-                call: Some(target),
+                call: Some(Call::Order(target)),
                 ..Applied::write(Health::Progressing { reason: Reason::OrderSubmitting, message }, Next::Poll)
             }
         }
     }
+}
+
+/// The billing of an in-sync gateway in words: the declared mode, or for a yearly/monthly
+/// gateway its period's end and what happens then (`Prepaid until 2027-01-07, then pay-per-use`).
+fn billing_words(spec: &NatGatewaySpec, status: &NatGatewayStatus) -> String {
+    let observed = status.observed.as_ref().filter(|o| o.billing_mode == Some(BillingMode::Prepaid));
+    let Some(ObservedStatus { expires_at, renewal, .. }) = observed else {
+        return spec.billing_mode().to_string();
+    };
+    let until = expires_at.as_ref().map(|t| format!(" until {}", t.0.strftime("%Y-%m-%d"))).unwrap_or_default();
+    let then = match renewal {
+        Some(Renewal::Auto) => ", renewed automatically",
+        Some(Renewal::Manual) => ", not renewed automatically",
+        Some(Renewal::PayPerUseAtExpiry) => ", then pay-per-use",
+        None => "",
+    };
+    format!("Prepaid{until}{then}")
 }
 
 /// After an order ended (or an unsent intent was dropped): a deleted resource goes, others plan
@@ -270,6 +322,14 @@ fn waiting(wait: Wait, open: Option<&OrderStatus>, facts: &Facts<'_>, status: &m
                 transition: OrderTransition::AwaitingPayment,
             });
         }
+    }
+    // Someone paid the order while the operator was cancelling it: it is followed to its end.
+    if let Some(o) = open.filter(|o| o.phase == OrderPhase::Cancelling && wait != Wait::AwaitingPayment) {
+        let late = format!(
+            "{} was paid before it could be cancelled; following it to its end, then what the spec asks for is planned from the gateway as it is then",
+            order_words(o)
+        );
+        effects.push(Effect::Event(EventType::Warning, Reason::CancelTooLate, late));
     }
     let mut reason = wait.reason();
     if facts.deleting && open.is_some() {
@@ -426,6 +486,41 @@ pub fn answer(answer: Answer, facts: &Facts<'_>, status: &mut NatGatewayStatus) 
         },
         None => applied,
     }
+}
+
+/// Applies the answer to a [`Call::Renewal`]. Accepted: recorded with an Event, and the next
+/// pass reads the gateway again (the change is confirmed by what the cloud then reports).
+pub fn renewal_answer(change: RenewalChange, result: Result<(), CloudError>, facts: &Facts<'_>) -> Applied {
+    if let Err(e) = result {
+        return cloud_error(e, facts);
+    }
+    let message = match change {
+        RenewalChange::EnableAutoRenew => "auto-renewal turned on, as spec.billing.prepaid.autoRenew declares",
+        RenewalChange::DisableAutoRenew => "auto-renewal turned off, as spec.billing declares",
+        RenewalChange::PayPerUseAtExpiry => {
+            "set to become pay-per-use at expiry, as spec.billing declares: no order, the period already paid is used up"
+        }
+        RenewalChange::KeepAtExpiry => "no longer becomes pay-per-use at expiry, as spec.billing.mode: Prepaid declares",
+    };
+    Applied::write(Health::Progressing { reason: Reason::RenewalChanged, message: message.to_owned() }, Next::Replan)
+        .event(EventType::Normal, Reason::RenewalChanged, message)
+}
+
+/// Applies the answer to a [`Call::Cancel`]. Whatever it is (but a lost lease or refused
+/// credentials), the order's own status decides next: cancelled, still unpaid (cancelled again),
+/// or paid meanwhile (followed). A refusal is shown and the look is backed off.
+pub fn cancel_answer(result: Result<(), CloudError>, facts: &Facts<'_>, status: &NatGatewayStatus) -> Applied {
+    let e = match result {
+        Ok(()) => return Applied::write_none(Next::Replan),
+        Err(e) if matches!(e.kind, ErrorKind::NotLeader | ErrorKind::Auth) => return cloud_error(e, facts),
+        Err(e) => e,
+    };
+    let what = status.order.as_deref().map(order_words).unwrap_or_else(|| "the order".to_owned());
+    let message = format!("cancelling {what} failed ({e}); checking the order's status before trying again");
+    Applied::write(
+        Health::Retrying { reason: Reason::of_cloud_error(&e), message },
+        Next::Backoff { retry_after: e.retry_after },
+    )
 }
 
 /// A failed cloud call (or a spec refused before any call): stalled when only a change to the

@@ -2,18 +2,55 @@
 
 use super::{Inputs, Observation, Reason, Step, Target, Wait};
 use crate::{
-    api::{ManagementPolicy, NatGatewaySpec, OrderAction, OrderPhase, OrderStatus},
-    cloud::{Capacity, GatewayState, Observed, OrderState, Profile},
+    api::{BillingMode, ManagementPolicy, NatGatewaySpec, OrderAction, OrderPhase, OrderStatus, Renewal},
+    cloud::{Capacity, GatewayState, Observed, OrderState, Profile, RenewalChange},
 };
 
-/// The change the spec asks for, if any: billing first (clouds convert billing before they resize).
+/// The order the spec asks for, if any: billing first (clouds convert billing before they resize).
+/// A yearly/monthly gateway declared pay-per-use is no order: it turns so at expiry
+/// ([`wanted_renewal`]), and keeps its size meanwhile as declared.
 fn wanted_change(spec: &NatGatewaySpec, kind: &Profile, observed: &Observed) -> Option<Target> {
-    if observed.billing != spec.billing_mode() {
+    let back_at_expiry = observed.billing == BillingMode::Prepaid && spec.billing_mode() == BillingMode::PayPerUse;
+    if observed.billing != spec.billing_mode() && !back_at_expiry {
         return Some(Target::Billing(spec.billing_mode()));
     }
     match kind.capacity_for(spec.size) {
         Some(c) if c != observed.capacity => Some(Target::Size(spec.size)),
         _ => None,
+    }
+}
+
+/// What the spec says should happen at a yearly/monthly gateway's expiry: pay-per-use when it
+/// declares pay-per-use, else renewal as `autoRenew` says.
+pub(super) fn declared_renewal(spec: &NatGatewaySpec) -> Renewal {
+    match spec.billing.as_ref().filter(|b| b.mode == BillingMode::Prepaid) {
+        None => Renewal::PayPerUseAtExpiry,
+        Some(b) if b.prepaid.as_ref().is_some_and(|p| p.auto_renew) => Renewal::Auto,
+        Some(_) => Renewal::Manual,
+    }
+}
+
+/// The next call that brings the gateway's renewal to what the spec declares, for clouds that
+/// report it. Auto-renewal and pay-per-use at expiry exclude each other at the cloud, so going
+/// from one to the other first returns to `Manual`: two calls, each a step of its own.
+fn wanted_renewal(spec: &NatGatewaySpec, kind: &Profile, observed: &Observed) -> Option<RenewalChange> {
+    let now = observed.subscription.filter(|_| kind.renewal && observed.billing == BillingMode::Prepaid)?.renewal;
+    match (now, declared_renewal(spec)) {
+        (now, want) if now == want => None,
+        (Renewal::Auto, _) => Some(RenewalChange::DisableAutoRenew),
+        (Renewal::PayPerUseAtExpiry, _) => Some(RenewalChange::KeepAtExpiry),
+        (Renewal::Manual, Renewal::Auto) => Some(RenewalChange::EnableAutoRenew),
+        (Renewal::Manual, _) => Some(RenewalChange::PayPerUseAtExpiry),
+    }
+}
+
+/// Whether the spec still asks for what `order` is for: an unpaid order it no longer wants is
+/// cancelled rather than left for someone to pay. A record no target reads from is kept.
+fn still_wanted(spec: &NatGatewaySpec, order: &OrderStatus) -> bool {
+    match Target::of(order) {
+        Some(Target::Billing(mode)) => spec.billing_mode() == mode,
+        Some(Target::Size(size)) => spec.size == size,
+        None => true,
     }
 }
 
@@ -39,14 +76,14 @@ fn impossible(spec: &NatGatewaySpec, kind: &Profile, observed: &Observed) -> Opt
     };
     let want = spec.billing_mode();
     if !kind.supports_billing(observed.billing, want) {
-        let message = match (kind.billing_hint)(want) {
-            Some(hint) => hint.to_owned(),
-            // A mode no gateway of this cloud has: the words admission refuses it with.
-            None if !kind.billing_modes.contains(&want) => kind.billing_refusal(&want.to_string()),
-            None => format!(
+        let message = if kind.billing_modes.contains(&want) {
+            format!(
                 "{cloud} has no API to change a NAT gateway's billing mode to {want}; remove spec.billing or set spec.billing.mode to {}",
                 observed.billing
-            ),
+            )
+        } else {
+            // A mode no gateway of this cloud has: the words admission refuses it with.
+            kind.billing_refusal(&want.to_string())
         };
         return Some(Step::Stall { reason: Reason::UnsupportedChange, message });
     }
@@ -75,7 +112,7 @@ pub fn plan(input: Inputs<'_>) -> Step {
         return Step::Read;
     };
     match (decide(input, observed, order_state), input.owner) {
-        (Step::Submit { .. }, Some(owner)) => Step::Stall {
+        (Step::Submit { .. } | Step::Renew { .. }, Some(owner)) => Step::Stall {
             reason: Reason::GatewayClaimed,
             message: format!(
                 "the cloud gateway {} is already managed by NatGateway {owner} (the older claim), so this one orders nothing; delete one of them, or set spec.managementPolicy: Observe on this one to watch the gateway without ordering",
@@ -99,7 +136,12 @@ fn decide(input: Inputs<'_>, observed: Option<&Observed>, order_state: Option<&O
 
     if let Some(order) = input
         .order
-        .filter(|o| matches!(o.phase, OrderPhase::Submitting | OrderPhase::InProgress | OrderPhase::AwaitingPayment))
+        .filter(|o| {
+            matches!(
+                o.phase,
+                OrderPhase::Submitting | OrderPhase::InProgress | OrderPhase::AwaitingPayment | OrderPhase::Cancelling
+            )
+        })
     {
         return follow_order(input, observed, order, order_state);
     }
@@ -123,19 +165,32 @@ fn decide(input: Inputs<'_>, observed: Option<&Observed>, order_state: Option<&O
         GatewayState::Ready => {}
     }
 
-    let Some(target) = wanted_change(input.spec, input.kind, observed) else {
+    let renewal = wanted_renewal(input.spec, input.kind, observed);
+    let change = wanted_change(input.spec, input.kind, observed);
+    if renewal.is_none() && change.is_none() {
         return Step::InSync;
-    };
+    }
     if input.spec.management_policy == ManagementPolicy::Observe {
+        let renews = match (observed.subscription, renewal) {
+            (Some(s), Some(_)) => format!(", renewal {} instead of {}", s.renewal, declared_renewal(input.spec)),
+            _ => String::new(),
+        };
         return Step::Drift {
             message: format!(
-                "the gateway is {} but the spec asks for {} / {}; managementPolicy is Observe, so nothing is ordered: set spec.managementPolicy to Manage to correct it, or change the spec to match",
+                "the gateway is {}{renews} but the spec asks for {} / {}; managementPolicy is Observe, so nothing is changed: set spec.managementPolicy to Manage to correct it, or change the spec to match",
                 describe(input.kind, observed),
                 input.spec.size,
                 input.spec.billing_mode()
             ),
         };
     }
+    // A renewal setting is no order and moves no money: it comes before a resize.
+    if let Some(change) = renewal {
+        return Step::Renew { change };
+    }
+    let Some(target) = change else {
+        return Step::InSync;
+    };
     // A failed order for this very change stays failed until the user changes the spec: a retry
     // would be a second order for one change.
     let action = target.action();
@@ -159,6 +214,16 @@ fn decide(input: Inputs<'_>, observed: Option<&Observed>, order_state: Option<&O
 /// The next step while an order of ours is open.
 fn follow_order(input: Inputs<'_>, observed: &Observed, order: &OrderStatus, state: Option<&OrderState>) -> Step {
     let at_target = Target::of(order).is_some_and(|t| reached(input.kind, observed, t));
+    if let (Some(id), OrderPhase::Cancelling) = (order.id.as_deref(), order.phase) {
+        return cancelling(observed, at_target, order, id, state);
+    }
+    if let Some(id) = order.id.as_deref()
+        && state == Some(&OrderState::AwaitingPayment)
+        && !still_wanted(input.spec, order)
+        && input.spec.management_policy == ManagementPolicy::Manage
+    {
+        return Step::CancelOrder { id: id.to_owned() };
+    }
     if order.id.is_some() {
         // A pollable order: the cloud's order status decides, then the gateway must settle.
         return match state {
@@ -223,6 +288,28 @@ fn unanswered(input: Inputs<'_>, observed: &Observed, order: &OrderStatus) -> St
         };
     };
     Step::Submit { target, attempt: order.attempt + 1 }
+}
+
+/// An unpaid order being cancelled: the cloud's order status tells whether the cancellation
+/// took, still has to be sent (its answer was lost, or the operator stopped before sending it),
+/// or came too late because someone paid the order meanwhile, which is then followed to its end.
+fn cancelling(observed: &Observed, at_target: bool, order: &OrderStatus, id: &str, state: Option<&OrderState>) -> Step {
+    match state {
+        Some(OrderState::Cancelled) => Step::Finish {
+            phase: OrderPhase::Cancelled,
+            message: format!(
+                "the unpaid {} order to {} ({id}) was cancelled: the spec no longer asks for it",
+                order.action, order.target
+            ),
+        },
+        Some(OrderState::AwaitingPayment) => Step::CancelOrder { id: id.to_owned() },
+        Some(OrderState::Failed { reason }) => Step::Finish {
+            phase: OrderPhase::Failed,
+            message: format!("the cloud reports the order failed: {reason}"),
+        },
+        Some(OrderState::Succeeded) => settle(observed, at_target, order),
+        None | Some(OrderState::InProgress) => Step::Wait(Wait::OrderInProgress),
+    }
 }
 
 /// A completed order: done once the gateway is back to a steady state.

@@ -6,22 +6,24 @@
 
 mod apply;
 mod decide;
+mod expiry;
 mod health;
 mod reason;
 mod target;
 
 pub use apply::{
-    Answer, Applied, Effect, EventType, FINALIZER, Facts, Finalizer, Next, adopt, answer, apply, cloud_error, is_open,
-    looks_for_open_order, lost_intent, pause_event, stall,
+    Answer, Applied, Call, Effect, EventType, FINALIZER, Facts, Finalizer, Next, adopt, answer, apply, cancel_answer,
+    cloud_error, is_open, looks_for_open_order, lost_intent, pause_event, renewal_answer, stall,
 };
 pub use decide::plan;
+pub use expiry::expiry_notice;
 pub use health::Health;
 pub use reason::Reason;
 pub use target::Target;
 
 use crate::{
     api::{NatGatewaySpec, OrderPhase, OrderStatus},
-    cloud::{Observed, OrderState, Profile},
+    cloud::{Observed, OrderState, Profile, RenewalChange},
 };
 
 /// Everything the decision depends on.
@@ -75,6 +77,12 @@ pub enum Step {
     Wait(Wait),
     /// Record the intent, then make this change (one cloud call, one order).
     Submit { target: Target, attempt: u32 },
+    /// Change what happens at a yearly/monthly gateway's expiry: one call, no order, safe to
+    /// send again, so no intent is recorded first.
+    Renew { change: RenewalChange },
+    /// The open order `id` waits for payment and the spec no longer asks for its target: record
+    /// that it is being cancelled, then cancel it.
+    CancelOrder { id: String },
     /// The running order is over; record it as finished with this outcome.
     Finish { phase: OrderPhase, message: String },
     /// A recorded intent that never reached the cloud and is no longer wanted: nothing was

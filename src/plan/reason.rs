@@ -38,6 +38,9 @@ reasons! {
     OrderSucceeded,
     Replanning,
     DeletionWaitsForOrder,
+    RenewalChanged,
+    CancellingOrder,
+    OrderCancelled,
     // Retrying
     Throttled,
     CloudUnavailable,
@@ -72,6 +75,9 @@ reasons! {
     OrderAdopted,
     IntentDropped,
     Resumed,
+    CancelTooLate,
+    SubscriptionExpiring,
+    SubscriptionExpired,
     // Failed reconciles (metrics only)
     StatusWriteFailed,
     SecretReadFailed,

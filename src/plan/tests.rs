@@ -9,9 +9,9 @@ use super::*;
 use crate::{
     api::{
         Billing, BillingMode, HuaweiProvider, ManagementPolicy, NatGatewayStatus, OrderAction, PeriodUnit, Prepaid,
-        ProviderSpec, SecretRef, Size, TencentApi, TencentProvider,
+        ProviderSpec, Renewal, SecretRef, Size, TencentApi, TencentProvider,
     },
-    cloud::{Capacity, GatewayState, OrderTicket},
+    cloud::{Capacity, CloudError, GatewayState, OrderTicket},
 };
 
 use BillingMode::{PayPerUse, Prepaid as PrepaidMode};
@@ -95,7 +95,20 @@ fn gateway(kind: &'static Profile, seen: Seen, billing: BillingMode, state: Gate
         GatewayState::Transitioning => "UPDATING",
         GatewayState::Unavailable => "PENDFAILURE",
     };
-    Observed { capacity: capacity(kind, seen), billing, state, raw_state: raw_state.into() }
+    Observed {
+        capacity: capacity(kind, seen),
+        billing,
+        state,
+        raw_state: raw_state.into(),
+        subscription: subscription(kind, billing),
+    }
+}
+
+/// A yearly/monthly gateway of a cloud that reports renewal renews by hand, as a spec without
+/// `autoRenew` declares.
+fn subscription(kind: &Profile, billing: BillingMode) -> Option<crate::cloud::Subscription> {
+    (kind.renewal && billing == PrepaidMode)
+        .then_some(crate::cloud::Subscription { expires_at: None, renewal: crate::api::Renewal::Manual })
 }
 
 fn order(
@@ -193,6 +206,8 @@ enum Shape {
     InSync,
     Wait(Wait),
     Submit(OrderAction, String, u32),
+    Renew(RenewalChange),
+    Cancel,
     Finish(OrderPhase),
     DropIntent,
     Drift,
@@ -206,6 +221,8 @@ fn shape(step: &Step) -> Shape {
         Step::InSync => Shape::InSync,
         Step::Wait(w) => Shape::Wait(*w),
         Step::Submit { target, attempt } => Shape::Submit(target.action(), target.to_string(), *attempt),
+        Step::Renew { change } => Shape::Renew(*change),
+        Step::CancelOrder { .. } => Shape::Cancel,
         Step::Finish { phase, .. } => Shape::Finish(*phase),
         Step::DropIntent { .. } => Shape::DropIntent,
         Step::Drift { .. } => Shape::Drift,
@@ -227,7 +244,7 @@ fn assert_actionable(step: &Step, context: &str) {
             },
             message,
         ),
-        Step::Drift { message } => (&["managementPolicy is Observe", "nothing is ordered", "Manage"], message),
+        Step::Drift { message } => (&["managementPolicy is Observe", "nothing is changed", "Manage"], message),
         Step::Finish { message, .. } => (&[] as &[&str], message),
         _ => return,
     };
@@ -255,9 +272,10 @@ enum Last {
     SucceededHere,
 }
 
-/// The change a row needs (billing first), whether or not it can be made.
+/// The order a row needs (billing first), whether or not it can be made. Yearly/monthly to
+/// pay-per-use is no order (a renewal setting): the size is next.
 fn change_of(want_size: Size, want_bill: BillingMode, seen_bill: BillingMode) -> (OrderAction, String) {
-    if want_bill != seen_bill {
+    if want_bill != seen_bill && !(seen_bill == PrepaidMode && want_bill == PayPerUse) {
         (OrderAction::ChangeBilling, want_bill.to_string())
     } else {
         (OrderAction::Resize, want_size.to_string())
@@ -278,11 +296,13 @@ fn last_order(last: Last, change: &(OrderAction, String)) -> Option<OrderStatus>
 /// The rule the table checks, stated without the provider helpers `plan` uses:
 /// 1. no gateway -> GatewayNotFound;
 /// 2. Tencent has no ExtraLarge/Enterprise -> UnsupportedSize, before anything else is considered;
-/// 3. a billing change other than Huawei pay-per-use -> prepaid -> UnsupportedChange;
+/// 3. a billing change on Tencent -> UnsupportedChange (Huawei changes both ways);
 /// 4. Tencent API 2.0 never shrinks (2,000,000 connections is above Small) -> UnsupportedChange;
 /// 5. a changing gateway -> wait; an unusable one -> GatewayUnavailable;
-/// 6. billing first, then size; nothing differs -> InSync;
-/// 7. Observe -> Drift; this change failed at this generation -> OrderFailed;
+/// 6. billing first, then size; nothing differs -> InSync; a Huawei yearly/monthly gateway (renewed
+///    by hand in every row) declared pay-per-use is not in sync until it turns so at expiry;
+/// 7. Observe -> Drift; that renewal setting before anything else; this change failed at this
+///    generation -> OrderFailed;
 /// 8. else Submit, attempt 1 or one more than the last order for the same change.
 #[allow(clippy::too_many_arguments)]
 fn expected_without_order(
@@ -300,7 +320,7 @@ fn expected_without_order(
     if tencent && matches!(want_size, Size::ExtraLarge | Size::Enterprise) {
         return Shape::Stall(Reason::UnsupportedSize);
     }
-    if want_bill != seen_bill && !(kind == HUAWEI && seen_bill == PayPerUse) {
+    if want_bill != seen_bill && kind != HUAWEI {
         return Shape::Stall(Reason::UnsupportedChange);
     }
     let shrinks = match seen {
@@ -315,11 +335,15 @@ fn expected_without_order(
         GatewayState::Unavailable => return Shape::Stall(Reason::GatewayUnavailable),
         GatewayState::Ready => {}
     }
+    let at_expiry = kind == HUAWEI && seen_bill == PrepaidMode && want_bill == PayPerUse;
     if want_bill == seen_bill && seen == Seen::Size(want_size) {
         return Shape::InSync;
     }
     if policy == ManagementPolicy::Observe {
         return Shape::Drift;
+    }
+    if at_expiry {
+        return Shape::Renew(RenewalChange::PayPerUseAtExpiry);
     }
     let (action, target) = change_of(want_size, want_bill, seen_bill);
     match last {
@@ -423,7 +447,8 @@ fn scenarios() -> Vec<Scenario> {
 /// The rule for open orders:
 /// - no gateway -> GatewayNotFound;
 /// - a pollable id: the order state decides (not polled or in progress -> wait; awaiting payment
-///   -> wait for payment; failed/cancelled -> finish failed; succeeded -> wait until the gateway
+///   -> wait for payment, or cancel it when the spec no longer asks for its target and the policy
+///   is Manage; failed/cancelled -> finish failed; succeeded -> wait until the gateway
 ///   is steady and at the target, then finish succeeded);
 /// - no id: a changing gateway -> wait (adopt); at the target -> succeeded; unusable -> failed;
 ///   an accepted call (InProgress/AwaitingPayment) with a steady, unchanged gateway -> failed;
@@ -443,6 +468,12 @@ fn expected_with_order(
     if id {
         return match order_state {
             None | Some(OrderState::InProgress) => Shape::Wait(Wait::OrderInProgress),
+            // An unpaid order the spec no longer asks for is cancelled, not left to be paid.
+            Some(OrderState::AwaitingPayment)
+                if sc.name == "superseded resize" && policy == ManagementPolicy::Manage =>
+            {
+                Shape::Cancel
+            }
             Some(OrderState::AwaitingPayment) => Shape::Wait(Wait::AwaitingPayment),
             Some(OrderState::Failed { .. } | OrderState::Cancelled) => Shape::Finish(OrderPhase::Failed),
             Some(OrderState::Succeeded) => match state {
@@ -580,15 +611,194 @@ fn huawei_changes_billing_first_then_resizes() {
     assert_eq!(second.plan(), Step::Submit { target: Target::Size(Size::Medium), attempt: 1 });
 }
 
+/// A Huawei gateway observed yearly/monthly, renewing as `renewal` says.
+fn subscribed(size: Size, renewal: Renewal) -> Option<Observed> {
+    let mut observed = ready(HUAWEI, size, PrepaidMode)?;
+    observed.subscription = Some(crate::cloud::Subscription { expires_at: None, renewal });
+    Some(observed)
+}
+
+fn auto_renewing(size: Size) -> NatGatewaySpec {
+    let mut spec = manage(HUAWEI, size, PrepaidMode);
+    spec.billing.as_mut().unwrap().prepaid.as_mut().unwrap().auto_renew = true;
+    spec
+}
+
+/// Every renewal the cloud can be in against every one a spec can declare: one call at a time
+/// towards it, never an order; auto-renewal and pay-per-use at expiry go through Manual.
 #[test]
-fn huawei_prepaid_to_pay_per_use_happens_only_at_expiry() {
-    for size in [Size::Small, Size::Large] {
-        let case = Case::new(manage(HUAWEI, size, PayPerUse), HUAWEI, ready(HUAWEI, Size::Small, PrepaidMode));
-        let message = stall_message(case.plan(), Reason::UnsupportedChange);
-        assert!(message.contains("only when its subscription expires"), "{message}");
-        assert!(message.contains("no API"), "{message}");
-        assert!(message.contains("spec.billing.mode to Prepaid"), "{message}");
+fn huawei_renewal_is_declared_state_both_ways() {
+    use Renewal::{Auto, Manual, PayPerUseAtExpiry as AtExpiry};
+    use RenewalChange::*;
+    let declared = [
+        (manage(HUAWEI, Size::Small, PayPerUse), AtExpiry),
+        (manage(HUAWEI, Size::Small, PrepaidMode), Manual),
+        (auto_renewing(Size::Small), Auto),
+    ];
+    let table = [
+        (Auto, Auto, None),
+        (Auto, Manual, Some(DisableAutoRenew)),
+        (Auto, AtExpiry, Some(DisableAutoRenew)),
+        (Manual, Auto, Some(EnableAutoRenew)),
+        (Manual, Manual, None),
+        (Manual, AtExpiry, Some(PayPerUseAtExpiry)),
+        (AtExpiry, Auto, Some(KeepAtExpiry)),
+        (AtExpiry, Manual, Some(KeepAtExpiry)),
+        (AtExpiry, AtExpiry, None),
+    ];
+    for (now, want, change) in table {
+        let spec = declared.iter().find(|(_, r)| *r == want).unwrap().0.clone();
+        let case = Case::new(spec.clone(), HUAWEI, subscribed(Size::Small, now));
+        let expected = change.map_or(Step::InSync, |change| Step::Renew { change });
+        assert_eq!(case.plan(), expected, "{now:?} -> {want:?}");
+        // Observe reports it; another resource's gateway is not touched.
+        let observe = Case::new(NatGatewaySpec { management_policy: ManagementPolicy::Observe, ..spec }, HUAWEI, case.observed.clone());
+        if change.is_some() {
+            let Step::Drift { message } = observe.plan() else { panic!("drift for {now:?} -> {want:?}") };
+            assert!(message.contains(&format!("renewal {now} instead of {want}")), "{message}");
+            let claimed = Case { owner: Some("team/older".into()), ..case };
+            assert_eq!(shape(&claimed.plan()), Shape::Stall(Reason::GatewayClaimed));
+        } else {
+            assert_eq!(observe.plan(), Step::InSync);
+        }
     }
+}
+
+#[test]
+fn huawei_prepaid_to_pay_per_use_is_set_for_expiry_before_any_resize() {
+    let case = Case::new(manage(HUAWEI, Size::Large, PayPerUse), HUAWEI, subscribed(Size::Small, Renewal::Manual));
+    assert_eq!(case.plan(), Step::Renew { change: RenewalChange::PayPerUseAtExpiry });
+    // Set: the gateway stays yearly/monthly until expiry, and is resized meanwhile as declared.
+    let set = Case::new(manage(HUAWEI, Size::Large, PayPerUse), HUAWEI, subscribed(Size::Small, Renewal::PayPerUseAtExpiry));
+    assert_eq!(set.plan(), Step::Submit { target: Target::Size(Size::Large), attempt: 1 });
+    let done = Case::new(manage(HUAWEI, Size::Large, PayPerUse), HUAWEI, subscribed(Size::Large, Renewal::PayPerUseAtExpiry));
+    assert_eq!(done.plan(), Step::InSync);
+}
+
+/// Its status says what happens and when, and kstatus reads it as Current (Ready=True).
+#[test]
+fn a_prepaid_gateway_in_sync_says_until_when_and_what_then() {
+    let spec = manage(HUAWEI, Size::Small, PayPerUse);
+    for (renewal, words) in [
+        (Renewal::PayPerUseAtExpiry, "Prepaid until 2027-01-07, then pay-per-use"),
+        (Renewal::Auto, "Prepaid until 2027-01-07, renewed automatically"),
+        (Renewal::Manual, "Prepaid until 2027-01-07, not renewed automatically"),
+    ] {
+        let observed: crate::api::ObservedStatus = serde_json::from_value(serde_json::json!({
+            "size": "Small", "spec": "1", "billingMode": "Prepaid", "expiresAt": "2027-01-07T03:00:00Z",
+            "renewal": renewal, "state": "ACTIVE", "checkedAt": "2026-12-07T00:00:00Z",
+        }))
+        .unwrap();
+        let mut status = NatGatewayStatus { observed: Some(observed), ..Default::default() };
+        let previous = NatGatewayStatus::default();
+        let applied = apply(Step::InSync, &facts(&spec, &previous, false), &mut status);
+        let Some(Health::Ready { message }) = applied.health else { panic!("Ready: {applied:?}") };
+        assert_eq!(message, format!("the gateway is Small and {words}"));
+    }
+}
+
+/// A renewal setting is one call with nothing written before it; its answer is recorded with an
+/// Event and the gateway is read again.
+#[test]
+fn a_renewal_change_is_called_then_recorded() {
+    let spec = manage(HUAWEI, Size::Small, PayPerUse);
+    let previous = NatGatewayStatus::default();
+    let mut status = NatGatewayStatus::default();
+    let change = RenewalChange::PayPerUseAtExpiry;
+    let applied = apply(Step::Renew { change }, &facts(&spec, &previous, false), &mut status);
+    assert_eq!((applied.health, applied.call, applied.next), (None, Some(Call::Renewal(change)), Next::Replan));
+    let done = renewal_answer(change, Ok(()), &facts(&spec, &previous, false));
+    assert_eq!(done.next, Next::Replan);
+    assert!(matches!(done.effects.as_slice(), [Effect::Event(EventType::Normal, Reason::RenewalChanged, m)] if m.contains("no order")));
+    let refused = CloudError::new(crate::cloud::ErrorKind::Auth, "CBC.0151: access denied");
+    let failed = renewal_answer(change, Err(refused), &facts(&spec, &previous, false));
+    assert!(matches!(failed.health, Some(Health::Stalled { reason: Reason::CredentialsInvalid, .. })), "{failed:?}");
+    // A resource being deleted does not change the gateway on its way out.
+    let applied = apply(Step::Renew { change }, &facts(&spec, &previous, true), &mut status);
+    assert_eq!((applied.call, applied.finalizer), (None, Some(Finalizer::Release)));
+}
+
+/// Pay-per-use -> prepaid with autoPay false, then the user reverts: the unpaid order is
+/// cancelled (that it is being cancelled is recorded first), and the cancellation confirmed by
+/// the order's status ends it as Cancelled; paid meanwhile, it is followed to its end.
+#[test]
+fn an_unpaid_order_the_spec_no_longer_wants_is_cancelled() {
+    let unpaid = order(OrderAction::ChangeBilling, "Prepaid", OrderPhase::AwaitingPayment, Some("CS1"), 1, GEN);
+    let reverted = manage(HUAWEI, Size::Small, PayPerUse);
+    let case = Case::new(reverted.clone(), HUAWEI, ready(HUAWEI, Size::Small, PayPerUse))
+        .with_order(unpaid.clone(), Some(OrderState::AwaitingPayment));
+    assert_eq!(case.plan(), Step::CancelOrder { id: "CS1".into() });
+    // Still wanted, or Observe: it waits for payment.
+    let wanted = Case { spec: manage(HUAWEI, Size::Small, PrepaidMode), ..case.clone() };
+    assert_eq!(wanted.plan(), Step::Wait(Wait::AwaitingPayment));
+    let observe = Case { spec: NatGatewaySpec { management_policy: ManagementPolicy::Observe, ..reverted.clone() }, ..case.clone() };
+    assert_eq!(observe.plan(), Step::Wait(Wait::AwaitingPayment));
+
+    let previous = NatGatewayStatus { order: Some(Box::new(unpaid.clone())), ..Default::default() };
+    let mut status = previous.clone();
+    let applied = apply(case.plan(), &facts(&reverted, &previous, false), &mut status);
+    assert_eq!(applied.call, Some(Call::Cancel("CS1".into())));
+    assert_eq!(status.order.as_ref().unwrap().phase, OrderPhase::Cancelling);
+    assert!(matches!(applied.health, Some(Health::Progressing { reason: Reason::CancellingOrder, .. })));
+
+    let cancelling = OrderStatus { phase: OrderPhase::Cancelling, ..unpaid };
+    let follow = |state: OrderState, seen: BillingMode| {
+        Case::new(reverted.clone(), HUAWEI, ready(HUAWEI, Size::Small, seen))
+            .with_order(cancelling.clone(), Some(state))
+            .plan()
+    };
+    // The answer was lost (or never sent): the order still waits, so it is cancelled again.
+    assert_eq!(follow(OrderState::AwaitingPayment, PayPerUse), Step::CancelOrder { id: "CS1".into() });
+    assert_eq!(shape(&follow(OrderState::Cancelled, PayPerUse)), Shape::Finish(OrderPhase::Cancelled));
+    // Someone paid it first: followed to its end, never a second order meanwhile.
+    assert_eq!(follow(OrderState::InProgress, PayPerUse), Step::Wait(Wait::OrderInProgress));
+    assert_eq!(shape(&follow(OrderState::Succeeded, PrepaidMode)), Shape::Finish(OrderPhase::Succeeded));
+
+    let mut status = NatGatewayStatus { order: Some(Box::new(cancelling.clone())), ..Default::default() };
+    let before = status.clone();
+    let applied = apply(follow(OrderState::Cancelled, PayPerUse), &facts(&reverted, &before, false), &mut status);
+    assert_eq!(status.order, None);
+    assert_eq!(status.last_order.as_ref().map(|o| o.phase), Some(OrderPhase::Cancelled));
+    assert_eq!((applied.next, applied.finalizer), (Next::Replan, Some(Finalizer::Release)));
+    assert!(applied.effects.contains(&Effect::Order {
+        provider: "model",
+        action: OrderAction::ChangeBilling,
+        transition: crate::metrics::OrderTransition::Cancelled
+    }));
+    // Paid first: the Event says so once, as the phase leaves Cancelling.
+    let mut status = NatGatewayStatus { order: Some(Box::new(cancelling.clone())), ..Default::default() };
+    let applied = apply(Step::Wait(Wait::OrderInProgress), &facts(&reverted, &before, false), &mut status);
+    assert!(applied.effects.iter().any(|e| matches!(e, Effect::Event(_, Reason::CancelTooLate, _))));
+    assert_eq!(status.order.as_ref().unwrap().phase, OrderPhase::InProgress);
+}
+
+/// A superseded unpaid resize: cancelled, then the new size is ordered (after the cancellation
+/// is confirmed, so never two open orders).
+#[test]
+fn a_superseded_unpaid_resize_is_cancelled_then_the_new_size_ordered() {
+    let unpaid = order(OrderAction::Resize, "Medium", OrderPhase::AwaitingPayment, Some("CS2"), 1, GEN - 1);
+    let spec = manage(HUAWEI, Size::Large, PrepaidMode);
+    let case = Case::new(spec.clone(), HUAWEI, ready(HUAWEI, Size::Small, PrepaidMode))
+        .with_order(unpaid.clone(), Some(OrderState::AwaitingPayment));
+    assert_eq!(case.plan(), Step::CancelOrder { id: "CS2".into() });
+    let cancelled = order(OrderAction::Resize, "Medium", OrderPhase::Cancelled, Some("CS2"), 1, GEN - 1);
+    let next = Case::new(spec, HUAWEI, ready(HUAWEI, Size::Small, PrepaidMode)).with_last(cancelled);
+    assert_eq!(next.plan(), Step::Submit { target: Target::Size(Size::Large), attempt: 1 });
+}
+
+/// Any refusal of a cancellation but lost leadership or credentials: retried after the order's
+/// status was looked at again, with backoff, and shown.
+#[test]
+fn a_refused_cancellation_looks_at_the_order_again() {
+    let spec = manage(HUAWEI, Size::Small, PayPerUse);
+    let previous = NatGatewayStatus::default();
+    let refused = CloudError::new(crate::cloud::ErrorKind::InvalidRequest, "CBC.99005010: the order cannot be cancelled");
+    let applied = cancel_answer(Err(refused), &facts(&spec, &previous, false), &previous);
+    assert!(matches!(applied.next, Next::Backoff { .. }), "{applied:?}");
+    assert!(matches!(&applied.health, Some(Health::Retrying { message, .. }) if message.contains("checking the order's status")));
+    assert_eq!(cancel_answer(Ok(()), &facts(&spec, &previous, false), &previous).next, Next::Replan);
+    let leader = CloudError::new(crate::cloud::ErrorKind::NotLeader, "lease lost");
+    assert_eq!(cancel_answer(Err(leader), &facts(&spec, &previous, false), &previous).next, Next::NotLeader);
 }
 
 #[test]
@@ -904,6 +1114,7 @@ fn any_case() -> impl Strategy<Value = Case> {
                 billing,
                 state,
                 raw_state: format!("{state:?}"),
+                subscription: subscription(kind, billing),
             }),
             order,
             order_state,
@@ -1030,6 +1241,8 @@ struct Cloud {
     lag_time: u8,
     /// Describes the operator made.
     reads: usize,
+    /// Renewal settings changed.
+    renewals: usize,
 }
 
 impl Cloud {
@@ -1094,11 +1307,28 @@ impl Cloud {
                     let size = Size::ALL.into_iter().find(|s| s.to_string() == job.target).expect("a size");
                     now.capacity = self.kind.capacity_for(size).expect("a supported size");
                 }
-                OrderAction::ChangeBilling => now.billing = PrepaidMode,
+                OrderAction::ChangeBilling => {
+                    now.billing = PrepaidMode;
+                    now.subscription = subscription(self.kind, PrepaidMode);
+                }
             }
             now.state = GatewayState::Ready;
             self.history.push(now);
         }
+    }
+
+    /// A renewal setting: no order, it shows at once (read-your-writes).
+    fn renew(&mut self, change: RenewalChange) {
+        let mut now = self.now();
+        let renewal = match change {
+            RenewalChange::EnableAutoRenew => Renewal::Auto,
+            RenewalChange::DisableAutoRenew | RenewalChange::KeepAtExpiry => Renewal::Manual,
+            RenewalChange::PayPerUseAtExpiry => Renewal::PayPerUseAtExpiry,
+        };
+        now.subscription = now.subscription.map(|s| crate::cloud::Subscription { renewal, ..s });
+        self.history.push(now);
+        self.floor = self.history.len() - 1;
+        self.renewals += 1;
     }
 
     fn order_state(&self, id: &str) -> Option<OrderState> {
@@ -1199,7 +1429,14 @@ impl Operator {
         let previous = self.status.clone();
         let facts = facts(&self.spec, &previous, false);
         let mut applied = apply(step.clone(), &facts, &mut self.status);
-        if let Some(target) = applied.call {
+        if let Some(Call::Renewal(change)) = applied.call {
+            cloud.renew(change);
+            applied = renewal_answer(change, Ok(()), &facts);
+        }
+        if let Some(Call::Cancel(id)) = &applied.call {
+            panic!("the spec never changes here, so no order is ever unwanted: cancelled {id}");
+        }
+        if let Some(Call::Order(target)) = applied.call {
             self.submits += 1;
             self.intent_since = cloud.orders.len();
             let id = if !lose_answer || landed {
@@ -1256,6 +1493,7 @@ proptest! {
                 billing: from_bill,
                 state: GatewayState::Ready,
                 raw_state: "ACTIVE".into(),
+                subscription: subscription(kind, from_bill),
             }],
             job: None,
             orders: Vec::new(),
@@ -1264,6 +1502,7 @@ proptest! {
             order_time,
             lag_time,
             reads: 0,
+            renewals: 0,
         };
         let mut operator = Operator {
             spec: spec(kind, to, to_bill, ManagementPolicy::Manage),
@@ -1275,10 +1514,12 @@ proptest! {
             paused: false,
         };
         let possible = kind.capacity_for(to).is_some()
-            && (from_bill == to_bill || (kind == HUAWEI && from_bill == PayPerUse))
+            && (from_bill == to_bill || kind == HUAWEI)
             && !(kind == TENCENT_V2 && to < from);
+        // Yearly/monthly back to pay-per-use is a renewal setting, no order.
+        let at_expiry = from_bill == PrepaidMode && to_bill == PayPerUse;
         let mut needed = Vec::new();
-        if possible && from_bill != to_bill {
+        if possible && from_bill != to_bill && !at_expiry {
             needed.push((OrderAction::ChangeBilling, to_bill.to_string()));
         }
         if possible && from != to {
@@ -1325,6 +1566,7 @@ proptest! {
         } else {
             prop_assert_eq!(&cloud.ledger, &needed);
             prop_assert_eq!(last, Step::InSync);
+            prop_assert!(!at_expiry || cloud.renewals >= 1, "pay-per-use at expiry was never set");
             prop_assert!(operator.status.order.is_none());
             // The record tells the truth: no order here fails, so the last one succeeded.
             if let Some((action, target)) = needed.last() {

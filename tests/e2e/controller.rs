@@ -140,6 +140,7 @@ async fn no_order_on_a_stale_sweep() {
         billing: BillingMode::PayPerUse,
         state: GatewayState::Ready,
         raw_state: "AVAILABLE".into(),
+        subscription: None,
     };
     cloud.serve_stale("nat-resized", stale.clone());
     cloud.serve_stale("nat-paid", stale);

@@ -25,7 +25,7 @@ pub static PROFILE: Profile = Profile {
     sizes,
     billing_modes: &[BillingMode::PayPerUse, BillingMode::Prepaid],
     billing_changes: &[(BillingMode::PayPerUse, BillingMode::Prepaid)],
-    billing_hint: |_| None,
+    renewal: false,
     downsize: Downsize::InPlace,
     secret_keys: SecretKeys { key_id: "secretId", secret: "secretKey", token: "token", domain_id: None },
     env_keys: SecretKeys { key_id: "MEMORY_KEY_ID", secret: "MEMORY_SECRET", token: "MEMORY_TOKEN", domain_id: None },
@@ -163,6 +163,7 @@ impl Provider for MemoryCloud {
             billing: gw.billing,
             state,
             raw_state: if state == GatewayState::Ready { "AVAILABLE" } else { "UPDATING" }.to_owned(),
+            subscription: None,
         })
     }
 

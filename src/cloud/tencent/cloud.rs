@@ -38,7 +38,7 @@ const BASE: Profile = Profile {
     // The APIs report no billing mode (every gateway reads as pay-per-use) and change none.
     billing_modes: &[BillingMode::PayPerUse],
     billing_changes: &[],
-    billing_hint: |_| None,
+    renewal: false,
     downsize: Downsize::InPlace,
     secret_keys: SecretKeys { key_id: "secretId", secret: "secretKey", token: "token", domain_id: None },
     // tencentcloud-sdk-python's EnvironmentVariableCredential; the token as Tencent's Terraform

@@ -226,6 +226,7 @@ fn observed(g: &Value) -> Option<Observed> {
         billing: BillingMode::PayPerUse,
         state: coarse,
         raw_state: format!("{state_word}/{production_word}"),
+        subscription: None,
     })
 }
 

@@ -170,6 +170,7 @@ fn observed(g: &Value) -> Option<Observed> {
             _ => GatewayState::Unavailable,
         },
         raw_state: state.to_owned(),
+        subscription: None,
     })
 }
 
