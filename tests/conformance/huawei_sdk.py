@@ -4,6 +4,8 @@ prints the SDK signer's Authorization header for fixed inputs.
 Run by tests/offline/huawei_conformance.rs:
   huawei_sdk.py sign '<json case>'   -> prints the Authorization header the SDK computes
   huawei_sdk.py flow                 -> runs the calls against HW_ENDPOINT, prints a JSON report
+  huawei_sdk.py renewal              -> a yearly/monthly gateway's subscription calls (BSS), the
+                                        same report
 Exit code 3 when the SDKs are not importable.
 """
 
@@ -23,9 +25,12 @@ try:
                                       UpdateNatGatewayOptionPrepaidOptions, UpdateNatGatewayRequest,
                                       UpdateNatGatewayRequestBody, UpdateNatGatewayToPeriodRequest,
                                       UpdateNatGatewayToPeriodRequestBody)
-    from huaweicloudsdkbss.v2 import (BssClient, ListCustomerOrdersRequest, ListPayPerUseCustomerResourcesRequest,
-                                      PayCustomerOrderV3Req, PayOrdersRequest, QueryResourcesReq,
-                                      ShowCustomerOrderDetailsRequest)
+    from huaweicloudsdkbss.v2 import (AutoRenewalResourcesReq, AutoRenewalResourcesRequest, BssClient,
+                                      CancelAutoRenewalResourcesRequest, CancelCustomerOrderReq,
+                                      CancelCustomerOrderRequest, ListCustomerOrdersRequest,
+                                      ListPayPerUseCustomerResourcesRequest, PayCustomerOrderV3Req, PayOrdersRequest,
+                                      PeriodToOnDemandReq, QueryResourcesReq, ShowCustomerOrderDetailsRequest,
+                                      UpdatePeriodToOnDemandRequest)
     from huaweicloudsdkiam.v3 import IamClient, KeystoneListProjectsRequest
 except ImportError as e:  # pragma: no cover - reported by the Rust test
     print(f"the Huawei Cloud SDKs are not importable: {e}; pip install -r tests/conformance/requirements.txt",
@@ -194,11 +199,104 @@ def flow():
     return report
 
 
+def clients():
+    endpoint, ak, sk = env("HW_ENDPOINT"), env("HW_AK"), env("HW_SK")
+    nat = NatClient.new_builder().with_credentials(BasicCredentials(ak, sk, env("HW_PROJECT"))) \
+        .with_endpoint(endpoint).build()
+    bss = BssClient.new_builder().with_credentials(GlobalCredentials(ak, sk, env("HW_DOMAIN"))) \
+        .with_endpoint(endpoint).build()
+    return nat, bss
+
+
+def renewal():
+    """Each BSS call about a yearly/monthly gateway's subscription that the operator makes, with
+    the request shapes it sends (tests/offline/huawei_conformance.rs compares them), plus the
+    refusals it must understand."""
+    nat, bss = clients()
+    report = {}
+
+    def query(body):
+        return bss.list_pay_per_use_customer_resources(ListPayPerUseCustomerResourcesRequest(body=body))
+
+    def subscription(gateway):
+        """The operator's read of one gateway's subscription."""
+        listed = query(QueryResourcesReq(resource_ids=[gateway], only_main_resource=1, limit=50))
+        entry = listed.data[0]
+        return {"total_count": listed.total_count, "resource_id": entry.resource_id, "status": entry.status,
+                "expire_policy": entry.expire_policy, "expire_time": entry.expire_time,
+                "effective_time": entry.effective_time,
+                # Linear sizes do not apply to NAT gateways; a main resource has no parent.
+                "unset": unset(entry, ("spec_size", "spec_size_measure_id", "parent_resource_id"))}
+
+    report["one"] = subscription("gw-pre")
+    # The operator's account-wide page (more than 50 yearly/monthly gateways in one read).
+    page = query(QueryResourcesReq(service_type_code="hws.service.type.natgateway", only_main_resource=1, offset=0,
+                                   limit=100))
+    report["page"] = {"total_count": page.total_count, "ids": sorted(r.resource_id for r in page.data)}
+    second = query(QueryResourcesReq(service_type_code="hws.service.type.natgateway", only_main_resource=1,
+                                     offset=100, limit=100))
+    report["page_after_end"] = {"total_count": second.total_count, "listed": len(second.data)}
+
+    def policy():
+        return subscription("gw-pre")["expire_policy"]
+
+    # As the operator sends them: auto-renew with an empty body ({}), cancelled without one.
+    on = bss.auto_renewal_resources(AutoRenewalResourcesRequest(resource_id="gw-pre", body=AutoRenewalResourcesReq()))
+    report["auto_renew"] = {"status": on.status_code, "policy": policy()}
+    off = bss.cancel_auto_renewal_resources(CancelAutoRenewalResourcesRequest(resource_id="gw-pre"))
+    report["cancel_auto_renew"] = {"status": off.status_code, "policy": policy()}
+    # The SDK's default: no body at all.
+    bare = bss.auto_renewal_resources(AutoRenewalResourcesRequest(resource_id="gw-pre"))
+    report["auto_renew_bare"] = {"status": bare.status_code, "policy": policy()}
+    bss.cancel_auto_renewal_resources(CancelAutoRenewalResourcesRequest(resource_id="gw-pre"))
+
+    def to_on_demand(operation, ids):
+        answer = bss.update_period_to_on_demand(UpdatePeriodToOnDemandRequest(
+            body=PeriodToOnDemandReq(operation=operation, resource_ids=ids)))
+        return {"status": answer.status_code,
+                "errors": [{"code": d.error_code, "id": d.id} for d in answer.error_details or []]}
+
+    report["set_up"] = to_on_demand("SET_UP", ["gw-pre"])
+    report["set_up"]["policy"] = policy()
+    report["cancel"] = to_on_demand("CANCEL", ["gw-pre"])
+    report["cancel"]["policy"] = policy()
+    report["set_up_pay_per_use"] = to_on_demand("SET_UP", ["gw-ppu"])
+    report["auto_renew_pay_per_use"] = failure(
+        lambda: bss.auto_renewal_resources(AutoRenewalResourcesRequest(resource_id="gw-ppu",
+                                                                       body=AutoRenewalResourcesReq())))
+    report["bad_operation"] = failure(lambda: bss.update_period_to_on_demand(UpdatePeriodToOnDemandRequest(
+        body=PeriodToOnDemandReq(operation="NOW", resource_ids=["gw-pre"]))))
+
+    def spec_change(gateway, auto_pay):
+        return nat.update_nat_gateway(UpdateNatGatewayRequest(
+            nat_gateway_id=gateway,
+            body=UpdateNatGatewayRequestBody(nat_gateway=UpdateNatGatewayOption(
+                spec="2", prepaid_options=UpdateNatGatewayOptionPrepaidOptions(is_auto_pay=auto_pay))))).order_id
+
+    def cancel(order_id):
+        return bss.cancel_customer_order(CancelCustomerOrderRequest(body=CancelCustomerOrderReq(order_id=order_id)))
+
+    def order_status(order_id):
+        return bss.show_customer_order_details(ShowCustomerOrderDetailsRequest(order_id=order_id)).order_info.status
+
+    unpaid = spec_change("gw-pre2", False)
+    report["cancel_pending"] = {"order_id": unpaid, "before": order_status(unpaid), "status": cancel(unpaid).status_code,
+                                "after": order_status(unpaid)}
+    paid = spec_change("gw-pre3", True)
+    report["cancel_paid"] = failure(lambda: cancel(paid))
+    report["cancel_paid"]["order_id"] = paid
+    report["cancel_paid"]["after"] = order_status(paid)
+    report["cancel_unknown"] = failure(lambda: cancel("CSNOSUCHORDER"))
+    return report
+
+
 def main():
     if sys.argv[1] == "sign":
         print(sign(json.loads(sys.argv[2])))
     elif sys.argv[1] == "flow":
         print(json.dumps(flow()))
+    elif sys.argv[1] == "renewal":
+        print(json.dumps(renewal()))
     else:
         sys.exit(f"unknown mode {sys.argv[1]}")
 

@@ -245,3 +245,238 @@ async fn the_sdks_work_against_the_simulator() {
             .map(|(g, a)| (g.to_owned(), a.to_owned()))
     );
 }
+
+/// A header the SDK's requests and the operator's may differ in, and why.
+struct Difference {
+    header: &'static str,
+    why: &'static str,
+}
+
+/// The only differences allowed between the SDK's signed headers and the operator's.
+const DIFFERENCES: &[Difference] = &[
+    Difference {
+        header: "user-agent",
+        why: "the SDK signs its own User-Agent; the operator's HTTP client sends one it does not sign \
+              (API Gateway verifies whatever SignedHeaders names)",
+    },
+    Difference {
+        header: "content-type",
+        why: "on a request without a body (CancelAutoRenewalResources' DELETE) the SDK still names \
+              application/json and signs it; the operator sends no Content-Type when there is nothing to describe",
+    },
+];
+
+/// The signed headers of a request, by lower-case name, and its SignedHeaders list.
+fn signed(r: &natgw_sim::recorder::RecordedRequest) -> (Vec<String>, std::collections::BTreeMap<String, String>) {
+    let auth =
+        sign::parse_authorization(r.header("authorization").expect("signed")).expect("an SDK-HMAC-SHA256 header");
+    assert_eq!(auth.algorithm, "SDK-HMAC-SHA256");
+    assert_eq!(auth.access, AK);
+    let values = auth
+        .signed_headers
+        .iter()
+        .map(|h| (h.clone(), r.header(h).unwrap_or_else(|| panic!("{h} is signed but not sent")).to_owned()))
+        .collect();
+    (auth.signed_headers, values)
+}
+
+/// A JSON body as a value (the SDK writes `", "`, the operator `","`); none for an empty one.
+fn body(r: &natgw_sim::recorder::RecordedRequest) -> Option<Value> {
+    (!r.body.is_empty()).then(|| serde_json::from_slice(&r.body).expect("a JSON body"))
+}
+
+/// Asserts that the operator's request is the SDK's: method, path, query, body (as a value) and
+/// every signed header, but for [`DIFFERENCES`] (each checked to be really there) and the values
+/// that are the sender's own: `X-Sdk-Date` (both within API Gateway's 15 minutes of now) and
+/// Content-Type's `charset=UTF-8` parameter (JSON is UTF-8, RFC 8259 section 8.1).
+fn assert_same(call: &str, sdk: &natgw_sim::recorder::RecordedRequest, ours: &natgw_sim::recorder::RecordedRequest) {
+    let line = |r: &natgw_sim::recorder::RecordedRequest| {
+        format!("{} {} {:?} {}", r.method, r.path, r.query, String::from_utf8_lossy(&r.body))
+    };
+    println!("{call}\n  SDK:      {}\n  operator: {}", line(sdk), line(ours));
+    assert_eq!((&ours.method, &ours.path, &ours.query), (&sdk.method, &sdk.path, &sdk.query), "{call}");
+    assert_eq!(body(ours), body(sdk), "{call}: the bodies differ");
+    let (sdk_names, mut theirs) = signed(sdk);
+    let (our_names, mut mine) = signed(ours);
+    let user_agent = &DIFFERENCES[0];
+    assert!(sdk_names.iter().any(|h| h == user_agent.header), "{call}: {}", user_agent.why);
+    assert!(!our_names.iter().any(|h| h == user_agent.header), "{call}: {}", user_agent.why);
+    theirs.remove(user_agent.header);
+    if ours.body.is_empty() {
+        let content_type = &DIFFERENCES[1];
+        assert_eq!(
+            theirs.remove(content_type.header).as_deref(),
+            Some("application/json"),
+            "{call}: {}",
+            content_type.why
+        );
+        assert_eq!(ours.header(content_type.header), None, "{call}: {}", content_type.why);
+    } else {
+        let media = |v: Option<String>| v.map(|v| v.to_ascii_lowercase().replace(";charset=utf-8", ""));
+        assert_eq!(media(mine.remove("content-type")), media(theirs.remove("content-type")), "{call}: Content-Type");
+    }
+    let now = k8s_openapi::jiff::Timestamp::now();
+    for side in [&mut theirs, &mut mine] {
+        let date = side.remove("x-sdk-date").and_then(|d| sign::parse_date(&d)).expect("a signed X-Sdk-Date");
+        assert!(now.duration_since(date).unsigned_abs() < Duration::from_secs(15 * 60), "{call}: X-Sdk-Date {date}");
+    }
+    assert_eq!(mine, theirs, "{call}: the operator's signed headers (left) differ from the SDK's (right)");
+}
+
+/// The operator's request for each SDK request it makes the same call as: same method, path and
+/// body (a differing body fails against the first SDK request of that method and path).
+fn pair<'a>(
+    sdk: &'a [natgw_sim::recorder::RecordedRequest],
+    ours: &natgw_sim::recorder::RecordedRequest,
+) -> &'a natgw_sim::recorder::RecordedRequest {
+    let same_call: Vec<_> = sdk.iter().filter(|r| r.method == ours.method && r.path == ours.path).collect();
+    assert!(!same_call.is_empty(), "the SDK made no {} {} call", ours.method, ours.path);
+    same_call.iter().find(|r| body(r) == body(ours)).copied().unwrap_or(same_call[0])
+}
+
+/// The BSS calls about a yearly/monthly gateway's subscription: the official SDK's requests are
+/// accepted by the simulator and answered as its models expect, the refusals are BSS's documented
+/// codes, and the operator's client sends each of these calls exactly as the SDK does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_renewal_calls_work_and_equal_the_sdks() {
+    use natgw_operator::cloud::huawei::HuaweiClient;
+    use natgw_operator::cloud::{Credentials, ErrorKind, GatewayRef, Provider, RenewalChange, SecretValue};
+
+    let bss_unlimited = ["ListPayPerUseCustomerResources", "AutoRenewalResources", "CancelAutoRenewalResources"]
+        .into_iter()
+        .chain(["UpdatePeriodToOnDemand", "CancelCustomerOrder", "ShowCustomerOrderDetails"])
+        .map(|a| (a.to_owned(), 0))
+        .collect();
+    let config = HuaweiSimConfig {
+        credentials: vec![SimCredential { key_id: AK.into(), secret: SK.into(), token: None }],
+        projects: vec![SimProject { id: PROJECT.into(), name: REGION.into() }],
+        domain_id: Some(DOMAIN.into()),
+        order_time: Duration::from_secs(30),
+        change_time: Duration::from_secs(30),
+        rate_limits: bss_unlimited,
+        keep_requests: true,
+        ..HuaweiSimConfig::default()
+    };
+    let sim = HuaweiSim::start(config).await.unwrap();
+    // More than 50 yearly/monthly gateways, so that a read of all of them pages the account.
+    let mut prepaid: Vec<String> = ["gw-pre", "gw-pre2", "gw-pre3"].map(str::to_owned).to_vec();
+    prepaid.extend((0..51).map(|i| format!("gw-pad{i:02}")));
+    let seed = |id: &str, billing| SeedGateway {
+        id: id.into(),
+        project_id: PROJECT.into(),
+        spec: "1".into(),
+        status: "ACTIVE".into(),
+        billing,
+        admin_state_up: true,
+    };
+    sim.seed_gateway(seed("gw-ppu", BillingMode::PayPerUse));
+    for id in &prepaid {
+        sim.seed_gateway(seed(id, BillingMode::Prepaid));
+    }
+    let output = tokio::process::Command::new(python::interpreter())
+        .arg(python::script("huawei_sdk.py"))
+        .arg("renewal")
+        .env("HW_ENDPOINT", &sim.http_url)
+        .env("HW_AK", AK)
+        .env("HW_SK", SK)
+        .env("HW_PROJECT", PROJECT)
+        .env("HW_DOMAIN", DOMAIN)
+        .output()
+        .await
+        .expect("python runs");
+    let report: Value = serde_json::from_str(&check(output)).expect("the script prints JSON");
+    let sdk_requests = sim.take_requests();
+
+    // (a) The SDK's calls are accepted and its models read the answers whole.
+    let one = &report["one"];
+    assert_eq!((one["total_count"].as_i64(), one["resource_id"].as_str()), (Some(1), Some("gw-pre")), "{report}");
+    assert_eq!((one["status"].as_i64(), one["expire_policy"].as_i64(), &one["unset"]), (Some(2), Some(0), &json!([])));
+    assert_eq!(one["expire_time"], sim.subscription("gw-pre").unwrap().expire_time);
+    let mut listed = prepaid.clone();
+    listed.sort();
+    assert_eq!(report["page"], json!({"total_count": 54, "ids": listed}));
+    assert_eq!(report["page_after_end"], json!({"total_count": 54, "listed": 0}));
+    assert_eq!(report["auto_renew"], json!({"status": 204, "policy": 3}));
+    assert_eq!(report["cancel_auto_renew"], json!({"status": 204, "policy": 0}));
+    assert_eq!(report["auto_renew_bare"], json!({"status": 204, "policy": 3}));
+    assert_eq!(report["set_up"], json!({"status": 200, "errors": [], "policy": 1}));
+    assert_eq!(report["cancel"], json!({"status": 200, "errors": [], "policy": 0}));
+    assert_eq!(report["set_up_pay_per_use"], json!({"status": 200, "errors": [{"code": "CBC.0100", "id": "gw-ppu"}]}));
+    for refused in ["auto_renew_pay_per_use", "bad_operation"] {
+        let r = &report[refused];
+        assert_eq!((r["status"].as_i64(), r["code"].as_str()), (Some(400), Some("CBC.0100")), "{refused}: {r}");
+    }
+    let pending = &report["cancel_pending"];
+    assert_eq!((pending["before"].as_i64(), pending["status"].as_i64()), (Some(6), Some(204)), "{pending}");
+    assert_eq!(pending["after"], 4);
+    let paid = &report["cancel_paid"];
+    assert_eq!(
+        (paid["status"].as_i64(), paid["code"].as_str(), paid["after"].as_i64()),
+        (Some(400), Some("CBC.99005010"), Some(3)),
+        "{paid}"
+    );
+    let unknown = &report["cancel_unknown"];
+    assert_eq!((unknown["status"].as_i64(), unknown["code"].as_str()), (Some(400), Some("CBC.30000010")), "{unknown}");
+    assert_eq!(sim.gateway("gw-pre2").unwrap().status, "ACTIVE", "a cancelled change leaves the gateway as it was");
+    let refused: Vec<_> = sim.core().ledger.requests().into_iter().filter(|r| r.outcome.starts_with("APIG")).collect();
+    assert!(refused.is_empty(), "every request the SDK signed verified: {refused:?}");
+    assert!(
+        sim.core().ledger.orders().iter().all(|o| o.action == "UpdateNatGateway"),
+        "renewal settings are no orders"
+    );
+
+    // (b) The operator's client makes the same calls.
+    let http = natgw_operator::cloud::http::client(None).unwrap();
+    let credentials = Credentials {
+        key_id: AK.into(),
+        secret: SecretValue::new(SK),
+        session_token: None,
+        domain_id: Some(DOMAIN.into()),
+    };
+    let c = HuaweiClient::new(http, Some(&sim.http_url), None, REGION, credentials).unwrap();
+    let gw = GatewayRef { id: "gw-pre".into(), region: REGION.into(), vpc_id: None, project_id: Some(PROJECT.into()) };
+    let seen = c.describe(&gw).await.unwrap();
+    assert!(seen.subscription.is_some_and(|s| s.expires_at.is_some()), "{seen:?}");
+    let all = c.describe_many(PROJECT, &prepaid).await.unwrap();
+    assert!(all.values().all(|o| o.subscription.is_some()), "every one of the 54 found in the account's page");
+    for change in [
+        RenewalChange::EnableAutoRenew,
+        RenewalChange::DisableAutoRenew,
+        RenewalChange::PayPerUseAtExpiry,
+        RenewalChange::KeepAtExpiry,
+    ] {
+        c.set_renewal(&gw, change).await.unwrap_or_else(|e| panic!("{change:?}: {e}"));
+    }
+    let unpaid = pending["order_id"].as_str().unwrap();
+    let gw2 = GatewayRef { id: "gw-pre2".into(), ..gw.clone() };
+    let again = c.cancel_order(&gw2, unpaid).await.unwrap_err();
+    assert_eq!((again.kind, again.code.as_deref()), (ErrorKind::InvalidRequest, Some("CBC.99005010")), "{again}");
+    let ours: Vec<_> = sim.take_requests().into_iter().filter(|r| r.path.starts_with("/v2/orders/")).collect();
+    let calls: Vec<_> = ours.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    let query = "POST /v2/orders/suscriptions/resources/query";
+    let autorenew = "/v2/orders/subscriptions/resources/autorenew/gw-pre";
+    assert_eq!(
+        calls,
+        [
+            query.to_owned(),
+            query.to_owned(),
+            format!("POST {autorenew}"),
+            format!("DELETE {autorenew}"),
+            "POST /v2/orders/subscriptions/resources/to-on-demand".to_owned(),
+            "POST /v2/orders/subscriptions/resources/to-on-demand".to_owned(),
+            "PUT /v2/orders/customer-orders/cancel".to_owned(),
+        ]
+    );
+    let names = [
+        "ListPayPerUseCustomerResources (one gateway)",
+        "ListPayPerUseCustomerResources (the account's page)",
+        "AutoRenewalResources",
+        "CancelAutoRenewalResources",
+        "UpdatePeriodToOnDemand SET_UP",
+        "UpdatePeriodToOnDemand CANCEL",
+        "CancelCustomerOrder",
+    ];
+    for (name, request) in names.iter().zip(&ours) {
+        assert_same(name, pair(&sdk_requests, request), request);
+    }
+}

@@ -3,14 +3,14 @@
 
 use std::time::Duration;
 
-use natgw_operator::api::{BillingMode, OrderAction, PeriodUnit, Prepaid};
+use natgw_operator::api::{BillingMode, OrderAction, PeriodUnit, Prepaid, Renewal};
 use natgw_operator::cloud::huawei::{HuaweiClient, sign};
 use natgw_operator::cloud::{
-    Capacity, Credentials, ErrorKind, GatewayRef, GatewayState, OrderState, Provider, SecretValue,
+    Capacity, Credentials, ErrorKind, GatewayRef, GatewayState, OrderState, Place, Provider, RenewalChange, SecretValue,
 };
 use natgw_sim::core::SimCredential;
 use natgw_sim::faults::{Fault, FaultKind};
-use natgw_sim::huawei::{HuaweiSim, HuaweiSimConfig, SeedGateway, SimProject};
+use natgw_sim::huawei::{HuaweiSim, HuaweiSimConfig, SeedGateway, SeedTerms, SimProject};
 
 const AK: &str = "HWAKSIM";
 const SK: &str = "hw-very-secret-sk";
@@ -614,4 +614,167 @@ async fn signed(
     }
     let response = builder.body(body.to_owned()).send().await.unwrap();
     (response.status().as_u16(), response.json().await.unwrap_or_default())
+}
+
+fn bss_calls(sim: &HuaweiSim, action: &str) -> usize {
+    sim.core().ledger.requests().iter().filter(|r| r.action == action).count()
+}
+
+fn seed_prepaid(sim: &HuaweiSim, id: &str) {
+    sim.seed_gateway(SeedGateway {
+        billing: BillingMode::Prepaid,
+        ..SeedGateway::parse(&format!("{id}:{PROJECT}:1")).unwrap()
+    });
+}
+
+/// A yearly/monthly gateway's read carries its subscription, in one BSS call; a pay-per-use
+/// gateway's costs none.
+#[tokio::test]
+async fn a_prepaid_read_carries_its_subscription() {
+    let sim = sim().await;
+    let c = client(&sim);
+    assert_eq!(c.describe(&gateway("gw-ppu")).await.unwrap().subscription, None);
+    assert_eq!(bss_calls(&sim, "ListPayPerUseCustomerResources"), 0);
+    let seen = c.describe(&gateway("gw-pre")).await.unwrap().subscription.expect("a subscription");
+    assert_eq!(bss_calls(&sim, "ListPayPerUseCustomerResources"), 1);
+    let expected = sim.subscription("gw-pre").unwrap();
+    assert_eq!(seen.expires_at, Some(expected.expire_time.parse().unwrap()));
+    assert_eq!(seen.renewal, Renewal::Manual);
+    let left = seen.expires_at.unwrap().duration_since(sim.now());
+    assert!(left.as_hours() > 29 * 24 && left.as_hours() <= 30 * 24, "{left:?}");
+}
+
+/// Reads of many yearly/monthly gateways find their subscriptions in pages of the account's NAT
+/// subscriptions (100 each), a few in one call by id; so does an import's listing.
+#[tokio::test]
+async fn many_prepaid_gateways_cost_a_bss_page_per_hundred() {
+    let sim = sim().await;
+    sim.core().limits.set("ListPayPerUseCustomerResources", 0);
+    let ids: Vec<String> = (0..120).map(|i| format!("gw-many{i:03}")).collect();
+    for id in &ids {
+        seed_prepaid(&sim, id);
+    }
+    let c = client(&sim);
+    let found = c.describe_many(PROJECT, &ids).await.unwrap();
+    assert_eq!(found.len(), 120);
+    assert!(found.values().all(|o| o.subscription.is_some_and(|s| s.renewal == Renewal::Manual)));
+    // 121 yearly/monthly gateways in the account: two pages.
+    assert_eq!(bss_calls(&sim, "ListPayPerUseCustomerResources"), 2);
+    let two = c.describe_many(PROJECT, &ids[..2]).await.unwrap();
+    assert!(two.values().all(|o| o.subscription.is_some()));
+    assert_eq!(bss_calls(&sim, "ListPayPerUseCustomerResources"), 3);
+    let place = Place { region: REGION.into(), vpc_id: None, project_id: Some(PROJECT.into()) };
+    let listing = c.list(&place).await.unwrap();
+    let prepaid = listing.gateways.iter().filter(|g| g.observed.billing == BillingMode::Prepaid);
+    assert!(prepaid.clone().count() == 121 && prepaid.clone().all(|g| g.observed.subscription.is_some()));
+    assert_eq!(bss_calls(&sim, "ListPayPerUseCustomerResources"), 5);
+}
+
+/// Each renewal change is one BSS call that the next read shows, and none is an order.
+#[tokio::test]
+async fn renewal_changes_reach_bss_and_the_next_read() {
+    let sim = sim().await;
+    let c = client(&sim);
+    let gw = gateway("gw-pre");
+    for (change, renewal) in [
+        (RenewalChange::EnableAutoRenew, Renewal::Auto),
+        (RenewalChange::DisableAutoRenew, Renewal::Manual),
+        (RenewalChange::PayPerUseAtExpiry, Renewal::PayPerUseAtExpiry),
+        (RenewalChange::KeepAtExpiry, Renewal::Manual),
+    ] {
+        c.set_renewal(&gw, change).await.unwrap();
+        // Sent twice (a lost answer): the same outcome.
+        c.set_renewal(&gw, change).await.unwrap();
+        let seen = c.describe(&gw).await.unwrap().subscription.unwrap();
+        assert_eq!(seen.renewal, renewal, "{change:?}");
+        assert_eq!(sim.subscription("gw-pre").unwrap().renewal, renewal);
+    }
+    assert!(sim.core().ledger.orders().is_empty(), "no order placed");
+    // A pay-per-use gateway has no subscription: refused with a call-level error and in the
+    // batch answer of UpdatePeriodToOnDemand alike.
+    for change in [RenewalChange::EnableAutoRenew, RenewalChange::PayPerUseAtExpiry] {
+        let e = c.set_renewal(&gateway("gw-ppu"), change).await.unwrap_err();
+        assert_eq!((e.kind, e.code.as_deref()), (ErrorKind::InvalidRequest, Some("CBC.0100")), "{change:?}: {e}");
+        assert!(e.request_id.is_some());
+    }
+    let e = c.set_renewal(&gateway("gw/../x"), RenewalChange::EnableAutoRenew).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidRequest);
+    assert_eq!(bss_calls(&sim, "AutoRenewalResources"), 3, "the malformed id was never sent");
+}
+
+/// The world's clock: auto-renew extends the period seven days before expiry (a renewal order
+/// BSS places itself, not the operator's), pay-per-use at expiry converts the gateway, and a
+/// subscription renewed by hand expires while the gateway stays up.
+#[tokio::test]
+async fn subscriptions_live_on_the_simulated_clock() {
+    let sim = sim().await;
+    let http = reqwest::Client::new();
+    for (id, renewal, days) in [("gw-auto", "Auto", 10), ("gw-convert", "PayPerUseAtExpiry", 5)] {
+        let seed = serde_json::json!({"id": id, "projectId": PROJECT, "spec": "1", "billing": "Prepaid",
+                                      "renewal": renewal, "expiresInDays": days});
+        let r = http.post(format!("{}/_sim/gateways", sim.http_url)).json(&seed).send().await.unwrap();
+        assert_eq!(r.status(), 204);
+    }
+    let manual = SeedGateway::parse(&format!("gw-manual:{PROJECT}:1:prepaid")).unwrap();
+    sim.seed_gateway_with(manual, SeedTerms { expires_in_days: 5, renewal: Renewal::Manual });
+    let c = client(&sim);
+    let before = c.describe(&gateway("gw-auto")).await.unwrap().subscription.unwrap();
+    assert_eq!(before.renewal, Renewal::Auto);
+
+    // Four days on: 6 days left for gw-auto, within the seven that renew it.
+    let advanced = http
+        .post(format!("{}/_sim/clock", sim.http_url))
+        .json(&serde_json::json!({"advanceSeconds": 4 * 24 * 3600}))
+        .send()
+        .await
+        .unwrap();
+    let now: serde_json::Value = advanced.json().await.unwrap();
+    assert_eq!(now["now"].as_str().map(str::len), Some(20), "{now}");
+    let after = c.describe(&gateway("gw-auto")).await.unwrap().subscription.unwrap();
+    let added = after.expires_at.unwrap().duration_since(before.expires_at.unwrap());
+    assert_eq!(added.as_hours(), 30 * 24, "one month more");
+    let renewals: Vec<_> = sim.orders().into_iter().filter(|o| o.gateway_id == "gw-auto").collect();
+    assert_eq!(renewals.len(), 1);
+    assert_eq!(renewals[0].status, 5);
+    assert!(sim.core().ledger.orders().is_empty(), "BSS renewed, the operator ordered nothing");
+
+    sim.advance(Duration::from_secs(24 * 3600 + 60));
+    let converted = c.describe(&gateway("gw-convert")).await.unwrap();
+    assert_eq!(
+        (converted.billing, converted.subscription, converted.state),
+        (BillingMode::PayPerUse, None, GatewayState::Ready)
+    );
+    let expired = c.describe(&gateway("gw-manual")).await.unwrap();
+    let subscription = expired.subscription.unwrap();
+    assert_eq!(
+        (expired.billing, expired.state, subscription.renewal),
+        (BillingMode::Prepaid, GatewayState::Ready, Renewal::Manual)
+    );
+    assert!(subscription.expires_at.unwrap() < sim.now());
+    assert_eq!(sim.subscription("gw-manual").unwrap().status, 5);
+}
+
+/// `CancelCustomerOrder`: an order pending payment is cancelled and its gateway left as it was;
+/// a paid one and an unknown one are refused with BSS's codes.
+#[tokio::test]
+async fn only_unpaid_orders_are_cancelled() {
+    let sim = sim().await;
+    let c = client(&sim);
+    let gw = gateway("gw-pre");
+    let unpaid = c.resize(&gw, &Capacity::Spec("3".into()), false).await.unwrap().order_id.unwrap();
+    c.cancel_order(&gw, &unpaid).await.unwrap();
+    assert_eq!(c.order_status(&gw, &unpaid).await.unwrap(), OrderState::Cancelled);
+    let after = c.describe(&gw).await.unwrap();
+    assert_eq!((after.capacity, after.state), (Capacity::Spec("2".into()), GatewayState::Ready));
+
+    let paid = c.resize(&gw, &Capacity::Spec("3".into()), true).await.unwrap().order_id.unwrap();
+    let refused = c.cancel_order(&gw, &paid).await.unwrap_err();
+    assert_eq!((refused.kind, refused.code.as_deref()), (ErrorKind::InvalidRequest, Some("CBC.99005010")));
+    assert!(refused.message.contains("pending payment"), "{refused}");
+    assert_eq!(c.order_status(&gw, &paid).await.unwrap(), OrderState::InProgress);
+    let unknown = c.cancel_order(&gw, "CSNOSUCHORDER").await.unwrap_err();
+    assert_eq!((unknown.kind, unknown.code.as_deref()), (ErrorKind::InvalidRequest, Some("CBC.30000010")));
+    let malformed = c.cancel_order(&gw, "CS/../1").await.unwrap_err();
+    assert_eq!((malformed.kind, malformed.code), (ErrorKind::InvalidRequest, None));
+    assert_eq!(bss_calls(&sim, "CancelCustomerOrder"), 3, "the malformed id was never sent");
 }

@@ -24,13 +24,10 @@ pub static PROFILE: Profile = Profile {
     name: "Huawei Cloud",
     sizes,
     billing_modes: &[BillingMode::PayPerUse, BillingMode::Prepaid],
-    // `change_to_period`; back to pay-per-use only at the subscription's expiry.
-    billing_changes: &[(BillingMode::PayPerUse, BillingMode::Prepaid)],
-    billing_hint: |to| {
-        (to == BillingMode::PayPerUse).then_some(
-            "a yearly/monthly Huawei Cloud NAT gateway returns to pay-per-use only when its subscription expires; there is no API for it; set spec.billing.mode to Prepaid (and, to return at expiry, set the subscription to change to pay-per-use at expiry in the console)",
-        )
-    },
+    // `change_to_period` (an order); back to pay-per-use at expiry (BSS `UpdatePeriodToOnDemand`,
+    // a setting: no order, the period already paid is used up).
+    billing_changes: &[(BillingMode::PayPerUse, BillingMode::Prepaid), (BillingMode::Prepaid, BillingMode::PayPerUse)],
+    renewal: true,
     downsize: Downsize::InPlace,
     secret_keys: SecretKeys {
         key_id: "accessKey",
@@ -68,6 +65,10 @@ const RATE_LIMITS: &[(&str, f64)] = &[
     ("ListCustomerOrders", 10.0),
     ("ListPayPerUseCustomerResources", 10.0),
     ("PayOrders", 10.0),
+    ("AutoRenewalResources", 10.0),
+    ("CancelAutoRenewalResources", 10.0),
+    ("UpdatePeriodToOnDemand", 10.0),
+    ("CancelCustomerOrder", 10.0),
     ("KeystoneListProjects", 10.0),
     ("CreateTokenWithIdToken", 10.0),
     ("CreateTemporaryAccessKeyByToken", 10.0),
@@ -158,7 +159,9 @@ mod tests {
         assert_eq!(PROFILE.capacity_for(Size::Enterprise), Some(Capacity::Spec("5".into())));
         assert_eq!(PROFILE.size_of(&Capacity::Spec("9".into())), None);
         assert!(PROFILE.supports_billing(BillingMode::PayPerUse, BillingMode::Prepaid));
-        assert!(!PROFILE.supports_billing(BillingMode::Prepaid, BillingMode::PayPerUse));
+        // Back to pay-per-use is a setting that takes effect at expiry (`UpdatePeriodToOnDemand`).
+        assert!(PROFILE.supports_billing(BillingMode::Prepaid, BillingMode::PayPerUse));
+        assert!(PROFILE.renewal);
         assert!(PROFILE.refused_resize(&Capacity::Spec("5".into()), &Capacity::Spec("1".into())).is_none());
     }
 }

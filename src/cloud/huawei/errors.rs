@@ -25,6 +25,9 @@ fn kind_of_code(code: &str) -> Option<ErrorKind> {
     }
     Some(match code {
         "NAT.0001" | "NAT.0002" | "NAT.1010" | "CBC.0100" => ErrorKind::InvalidRequest,
+        // `CancelCustomerOrder`'s definite refusals (see [`hint_of_code`]): the controller learns
+        // what became of the order from its status, so none of them is an auth error that stalls.
+        "CBC.99005010" | "CBC.30000010" | "CBC.99000089" => ErrorKind::InvalidRequest,
         // 0102 "The system is busy", 0103 "NatGateway ... is not ACTIVE".
         "NAT.0102" | "NAT.0103" => ErrorKind::Busy,
         "NAT.0007" | "CBC.0999" => ErrorKind::Transient,
@@ -32,6 +35,20 @@ fn kind_of_code(code: &str) -> Option<ErrorKind> {
         "CBC.0151" | "CBC.0154" | "CBC.0155" => ErrorKind::Auth,
         "CBC.99005003" => ErrorKind::InsufficientFunds,
         "CBC.99007197" => ErrorKind::Throttled,
+        _ => return None,
+    })
+}
+
+/// What to do about a code whose own message does not say, appended to the cloud's message.
+fn hint_of_code(code: &str) -> Option<&'static str> {
+    Some(match code {
+        // "The order status does not allow cancellation": paid (processing or completed) or
+        // cancelled already, e.g. paid by someone just before the cancellation arrived.
+        "CBC.99005010" => {
+            "BSS cancels only orders pending payment; the order's status tells whether it was paid or cancelled"
+        }
+        // "Invalid order": BSS does not know this order id (or not for this account).
+        "CBC.30000010" => "BSS does not know this order for this account",
         _ => return None,
     })
 }
@@ -66,6 +83,10 @@ pub fn classify(status: u16, code: Option<&str>, message: &str, request_id: Opti
         format!("Huawei Cloud answered HTTP {status}")
     } else {
         message.to_owned()
+    };
+    let text = match code.and_then(hint_of_code) {
+        Some(hint) => format!("{text}: {hint}"),
+        None => text,
     };
     let mut err = CloudError::new(kind, text).with_request_id(request_id);
     if let Some(code) = code {
@@ -116,6 +137,20 @@ mod tests {
         let e = classify(401, Some("APIGW.0303"), "Incorrect app authentication information: signature expired", None);
         assert_eq!(e.kind, ErrorKind::Auth);
         assert!(e.message.contains("clock"), "{e}");
+    }
+
+    /// `CancelCustomerOrder`'s documented codes: denied access is an auth error, a BSS failure
+    /// transient, and the refusals definite but never auth or unsupported (the order is polled).
+    #[test]
+    fn order_cancellation_codes_are_classified_honestly() {
+        assert_eq!(kind(403, Some("CBC.0151")), ErrorKind::Auth);
+        assert_eq!(kind(500, Some("CBC.0999")), ErrorKind::Transient);
+        for refusal in ["CBC.0100", "CBC.30000010", "CBC.99005010", "CBC.99000089"] {
+            assert_eq!(kind(400, Some(refusal)), ErrorKind::InvalidRequest, "{refusal}");
+        }
+        let e = classify(400, Some("CBC.99005010"), "The order status does not allow cancellation.", None);
+        assert!(e.message.contains("pending payment"), "{e}");
+        assert!(e.to_string().contains("CBC.99005010"), "{e}");
     }
 
     #[test]

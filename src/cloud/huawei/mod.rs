@@ -9,10 +9,13 @@
 //! ([`crate::cloud::ratelimit`]); a throttling answer (`APIG.0308`) pauses and slows it down, and
 //! reads are tried again. Concurrent gateway reads are coalesced ([`crate::cloud::batch`]): a lone
 //! read is a `ShowNatGateway`, several of one project share `ListNatGateways` pages (2,000 each).
+//! A read that finds yearly/monthly gateways adds BSS queries for their subscriptions
+//! ([`renewal`]): one for up to 50 of them, else a page per 100 of the account's.
 
 mod cloud;
 pub mod errors;
 pub mod federation;
+pub mod renewal;
 pub mod sign;
 pub mod wire;
 
@@ -26,7 +29,7 @@ use crate::api::{BillingMode, OrderAction, PeriodUnit, Prepaid};
 use crate::cloud::ratelimit::read_with_retries;
 use crate::cloud::{
     Capacity, CloudError, Credentials, ErrorKind, GatewayRef, GatewayState, Listed, Listing, Observed, OrderState,
-    OrderTicket, Place, Provider,
+    OrderTicket, Place, Provider, RenewalChange,
     batch::{self, Batcher, SweepCache},
     profile::Profile,
     ratelimit::RateLimiter,
@@ -153,11 +156,14 @@ impl HuaweiClient {
     }
 
     /// Reads several gateways of one project: `ShowNatGateway` for one, else pages of
-    /// `ListNatGateways` (`GET /v2/{project_id}/nat_gateways?limit=&marker=`) until all are found.
-    /// Ids the cloud does not know are absent from the map. Only what a read needs is kept of
-    /// each answer: a sweep holds thousands at once.
+    /// `ListNatGateways` (`GET /v2/{project_id}/nat_gateways?limit=&marker=`) until all are found,
+    /// then the subscriptions of the yearly/monthly ones from BSS ([`renewal`]). Ids the cloud
+    /// does not know are absent from the map. Only what a read needs is kept of each answer: a
+    /// sweep holds thousands at once.
     pub async fn describe_many(&self, project: &str, ids: &[String]) -> Result<HashMap<String, Observed>, CloudError> {
-        read_with_retries(|| self.list_many(project, ids)).await
+        let mut found = read_with_retries(|| self.list_many(project, ids)).await?;
+        self.add_subscriptions(found.iter_mut()).await?;
+        Ok(found)
     }
 
     async fn list_many(&self, project: &str, ids: &[String]) -> Result<HashMap<String, Observed>, CloudError> {
@@ -390,18 +396,7 @@ impl HuaweiClient {
             limit: Some(RESOURCE_PAGE),
             ..Default::default()
         };
-        let answer = self
-            .call(
-                "ListPayPerUseCustomerResources",
-                Method::POST,
-                &self.bss,
-                "/v2/orders/suscriptions/resources/query",
-                &[],
-                Scope::Global,
-                Self::json(&body),
-            )
-            .await?;
-        let resources: wire::CustomerResources = Self::decode(&answer, "ListPayPerUseCustomerResources")?;
+        let resources = self.resources(&body).await?;
         Ok(resources.data.iter().any(|r| r.resource_id == gateway_id))
     }
 
@@ -436,8 +431,20 @@ impl HuaweiClient {
         found.ok_or_else(|| CloudError::new(ErrorKind::NotFound, not_found))
     }
 
-    /// Gateways by (project, id): `ShowNatGateway` for one, else `ListNatGateways` pages per project.
+    /// Gateways by (project, id): `ShowNatGateway` for one, else `ListNatGateways` pages per
+    /// project; then the subscriptions of the yearly/monthly ones from BSS, asked once for all
+    /// projects (BSS is account-wide).
     async fn read_keys(&self, keys: Vec<(String, String)>) -> Result<HashMap<(String, String), Observed>, CloudError> {
+        let mut all = self.read_gateways(keys).await?;
+        self.add_subscriptions(all.iter_mut().map(|((_, id), o)| (id, o))).await?;
+        Ok(all)
+    }
+
+    /// The NAT part of [`Self::read_keys`].
+    async fn read_gateways(
+        &self,
+        keys: Vec<(String, String)>,
+    ) -> Result<HashMap<(String, String), Observed>, CloudError> {
         // A lone read keeps the cloud's own answer (its code and request id) on failure.
         if let [(project, id)] = keys.as_slice() {
             let path = format!("/v2/{project}/nat_gateways/{id}");
@@ -455,7 +462,7 @@ impl HuaweiClient {
         }
         let mut all = HashMap::new();
         for (project, ids) in by_project {
-            for (id, gw) in self.describe_many(&project, &ids).await? {
+            for (id, gw) in read_with_retries(|| self.list_many(&project, &ids)).await? {
                 all.insert((project.clone(), id), gw);
             }
         }
@@ -499,7 +506,7 @@ fn pick_project(region: &str, projects: Vec<wire::Project>) -> Result<String, Cl
     }
 }
 
-/// The operator's view of a NAT gateway read.
+/// The operator's view of a NAT gateway read; BSS adds the subscription of a yearly/monthly one.
 pub fn observe(gw: &wire::NatGateway) -> Observed {
     let state = match gw.status.as_str() {
         "ACTIVE" => GatewayState::Ready,
@@ -512,6 +519,7 @@ pub fn observe(gw: &wire::NatGateway) -> Observed {
         billing: if prepaid { BillingMode::Prepaid } else { BillingMode::PayPerUse },
         state,
         raw_state: gw.status.clone(),
+        subscription: None,
     }
 }
 
@@ -658,6 +666,26 @@ impl Provider for HuaweiClient {
         Ok(order_state(details.order_info.status))
     }
 
+    /// See [`renewal`]: one BSS call, no order. The gateway is forgotten by the sweeps before and
+    /// after, so the next read sees the change.
+    async fn set_renewal(&self, gateway: &GatewayRef, change: RenewalChange) -> Result<(), CloudError> {
+        let project = self.project_id(gateway).await?;
+        self.forget(&project, &gateway.id);
+        let result = self.renew(&gateway.id, change).await;
+        self.forget(&project, &gateway.id);
+        result
+    }
+
+    /// `CancelCustomerOrder`; a cancelled spec change leaves the gateway `ACTIVE` again, so it is
+    /// forgotten by the sweeps like a change.
+    async fn cancel_order(&self, gateway: &GatewayRef, order_id: &str) -> Result<(), CloudError> {
+        let project = self.project_id(gateway).await?;
+        self.forget(&project, &gateway.id);
+        let result = self.cancel_customer_order(order_id).await;
+        self.forget(&project, &gateway.id);
+        result
+    }
+
     /// `ChangeBilling`: an open pay-per-use -> yearly/monthly order (type 11). `Resize`: an open
     /// change order (type 3), only for a yearly/monthly gateway, since a pay-per-use spec change
     /// opens no order and shows as `PENDING_UPDATE` or the new spec. Only an order BSS lists with
@@ -699,6 +727,8 @@ impl Provider for HuaweiClient {
                 id: gw.id,
             }));
             if !full {
+                let gateways = listing.gateways.iter_mut().map(|l| (&l.id, &mut l.observed));
+                self.add_subscriptions(gateways).await?;
                 return Ok(listing);
             }
         }

@@ -189,7 +189,8 @@ pub struct CustomerResources {
 }
 
 /// One entry of `ListPayPerUseCustomerResources` (the SDK's `OrderInstanceV2`). The operator reads
-/// `resource_id`; the rest is what the simulator serves so that the SDK model is complete.
+/// `resource_id`, `expire_time` and `expire_policy`; the rest is what the simulator serves so
+/// that the SDK model is complete.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct CustomerResource {
     #[serde(default)]
@@ -218,12 +219,15 @@ pub struct CustomerResource {
     pub parent_resource_id: Option<String>,
     #[serde(default)]
     pub is_main_resource: i64,
+    /// [`RESOURCE_IN_USE`], 3 closed, 4 frozen, [`RESOURCE_EXPIRED`].
     #[serde(default)]
     pub status: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub effective_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expire_time: Option<String>,
+    /// What happens at `expire_time`: [`EXPIRE_GRACE_PERIOD`], [`EXPIRE_TO_ON_DEMAND`], 2 deleted,
+    /// [`EXPIRE_AUTO_RENEW`], 4 frozen, 5 deleted from the retention period.
     #[serde(default)]
     pub expire_policy: i64,
     #[serde(default)]
@@ -233,6 +237,72 @@ pub struct CustomerResource {
     /// `{"id","name"}` of the enterprise project.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enterprise_project: Option<serde_json::Value>,
+}
+
+/// `ListPayPerUseCustomerResources` `status`: in use.
+pub const RESOURCE_IN_USE: i64 = 2;
+/// `ListPayPerUseCustomerResources` `status`: the period has ended (the grace period).
+pub const RESOURCE_EXPIRED: i64 = 5;
+/// `expire_policy`: not renewed; a grace period follows expiry.
+pub const EXPIRE_GRACE_PERIOD: i64 = 0;
+/// `expire_policy`: becomes pay-per-use at expiry (`UpdatePeriodToOnDemand` `SET_UP`).
+pub const EXPIRE_TO_ON_DEMAND: i64 = 1;
+/// `expire_policy`: renewed automatically (`AutoRenewalResources`); the only renewing policy.
+pub const EXPIRE_AUTO_RENEW: i64 = 3;
+/// BSS `order_type` of a renewal (what auto-renew places before expiry).
+pub const ORDER_TYPE_RENEWAL: i64 = 2;
+
+/// `AutoRenewalResources` (`POST /v2/orders/subscriptions/resources/autorenew/{resource_id}`)
+/// request body, the SDK's `AutoRenewalResourcesReq`. Both fields are optional: without them BSS
+/// renews without a limit on the number of times, by the period of the resource's last order.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct AutoRenewalRequest {
+    /// 0-99; 0 is no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_renew_times: Option<i64>,
+    /// `MONTH` or `YEAR`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_type: Option<String>,
+}
+
+/// `UpdatePeriodToOnDemand` (`POST /v2/orders/subscriptions/resources/to-on-demand`) request
+/// body, the SDK's `PeriodToOnDemandReq`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeriodToOnDemandRequest {
+    /// [`TO_ON_DEMAND_SET_UP`] or [`TO_ON_DEMAND_CANCEL`].
+    pub operation: String,
+    /// Main resources only, 1-100.
+    pub resource_ids: Vec<String>,
+}
+
+/// `operation` of `UpdatePeriodToOnDemand`: become pay-per-use at expiry.
+pub const TO_ON_DEMAND_SET_UP: &str = "SET_UP";
+/// `operation` of `UpdatePeriodToOnDemand`: undo `SET_UP` (stay yearly/monthly at expiry).
+pub const TO_ON_DEMAND_CANCEL: &str = "CANCEL";
+
+/// `UpdatePeriodToOnDemand`'s 200 answer: the resources it could not change, if any.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PeriodToOnDemandResponse {
+    #[serde(default)]
+    pub error_details: Vec<ErrorDetail>,
+}
+
+/// One failure of a batch call (the SDK's `ErrorDetail`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    #[serde(default)]
+    pub error_code: String,
+    #[serde(default)]
+    pub error_msg: String,
+    /// What failed: BSS documents "the customer id or the batch message's id".
+    #[serde(default)]
+    pub id: String,
+}
+
+/// `CancelCustomerOrder` (`PUT /v2/orders/customer-orders/cancel`) request body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CancelOrderRequest {
+    pub order_id: String,
 }
 
 /// `PayOrders` request body.

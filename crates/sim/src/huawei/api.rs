@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::{
     SimState, federation,
     verify::{self, Rejected},
-    world::{Refusal, SpecChange},
+    world::{CancelRefusal, Refusal, SpecChange},
 };
 use crate::{
     faults::{FaultKind, broken_response},
@@ -35,6 +35,10 @@ enum Route {
     ListOrders,
     ListResources,
     PayOrders,
+    AutoRenew { resource_id: String },
+    CancelAutoRenew { resource_id: String },
+    ToOnDemand,
+    CancelOrder,
     ListProjects,
 }
 
@@ -48,6 +52,14 @@ impl Route {
             ("POST", ["v3", "orders", "customer-orders", "pay"]) => Route::PayOrders,
             // BSS spells the path `suscriptions`.
             ("POST", ["v2", "orders", "suscriptions", "resources", "query"]) => Route::ListResources,
+            ("POST", ["v2", "orders", "subscriptions", "resources", "autorenew", id]) => {
+                Route::AutoRenew { resource_id: s(id) }
+            }
+            ("DELETE", ["v2", "orders", "subscriptions", "resources", "autorenew", id]) => {
+                Route::CancelAutoRenew { resource_id: s(id) }
+            }
+            ("POST", ["v2", "orders", "subscriptions", "resources", "to-on-demand"]) => Route::ToOnDemand,
+            ("PUT", ["v2", "orders", "customer-orders", "cancel"]) => Route::CancelOrder,
             ("GET", ["v3", "projects"]) => Route::ListProjects,
             ("GET", ["v2", p, "nat_gateways"]) => Route::List { project: s(p) },
             ("GET", ["v2", p, "nat_gateways", id]) => Route::Show { project: s(p), id: s(id) },
@@ -67,6 +79,10 @@ impl Route {
             Route::ListOrders => "ListCustomerOrders",
             Route::ListResources => "ListPayPerUseCustomerResources",
             Route::PayOrders => "PayOrders",
+            Route::AutoRenew { .. } => "AutoRenewalResources",
+            Route::CancelAutoRenew { .. } => "CancelAutoRenewalResources",
+            Route::ToOnDemand => "UpdatePeriodToOnDemand",
+            Route::CancelOrder => "CancelCustomerOrder",
             Route::ListProjects => "KeystoneListProjects",
         }
     }
@@ -74,8 +90,8 @@ impl Route {
     fn api(&self) -> &'static str {
         match self {
             Route::List { .. } | Route::Show { .. } | Route::Update { .. } | Route::ToPeriod { .. } => "huawei/nat",
-            Route::OrderDetails { .. } | Route::ListOrders | Route::ListResources | Route::PayOrders => "huawei/bss",
             Route::ListProjects => "huawei/iam",
+            _ => "huawei/bss",
         }
     }
 }
@@ -329,6 +345,13 @@ fn check_ids(route: &Route) -> Result<(), Failure> {
                 Err(invalid_parameter(format!("the order id {order_id:?} is not valid")))
             };
         }
+        Route::AutoRenew { resource_id } | Route::CancelAutoRenew { resource_id } => {
+            return if well_formed(resource_id) {
+                Ok(())
+            } else {
+                Err(invalid_parameter(format!("the resource id {resource_id:?} is not valid")))
+            };
+        }
         _ => vec![],
     };
     match ids.into_iter().find(|v| !well_formed(v)) {
@@ -453,7 +476,29 @@ fn serve(state: &SimState, route: &Route, parts: &Parts, body: &[u8]) -> Result<
             check_domain(state, &parts.headers)?;
             let request: wire::PayOrdersRequest = parse(body, "CBC.0100")?;
             state.world().pay(&request.order_id).map_err(|m| Failure::new(StatusCode::BAD_REQUEST, "CBC.0100", m))?;
-            Ok(Success { status: StatusCode::NO_CONTENT, body: None, order: None, header: None })
+            Ok(no_content())
+        }
+        Route::AutoRenew { resource_id } => {
+            check_domain(state, &parts.headers)?;
+            check_auto_renewal(body)?;
+            state.world().auto_renew(resource_id).map_err(invalid_parameter_message)?;
+            Ok(no_content())
+        }
+        Route::CancelAutoRenew { resource_id } => {
+            check_domain(state, &parts.headers)?;
+            state.world().cancel_auto_renew(resource_id).map_err(invalid_parameter_message)?;
+            Ok(no_content())
+        }
+        Route::ToOnDemand => {
+            check_domain(state, &parts.headers)?;
+            let request: wire::PeriodToOnDemandRequest = parse(body, "CBC.0100")?;
+            Ok(ok(serde_json::to_value(to_on_demand(state, &request)?).unwrap_or_default()))
+        }
+        Route::CancelOrder => {
+            check_domain(state, &parts.headers)?;
+            let request: wire::CancelOrderRequest = parse(body, "CBC.0100")?;
+            cancel_order(state, &request.order_id)?;
+            Ok(no_content())
         }
         Route::ListProjects => {
             let wanted = sign::parse_query(parts.uri.query().unwrap_or_default())
@@ -479,6 +524,75 @@ fn serve(state: &SimState, route: &Route, parts: &Parts, body: &[u8]) -> Result<
 
 fn invalid_parameter(message: String) -> Failure {
     Failure::new(StatusCode::BAD_REQUEST, "CBC.0100", format!("Invalid parameter: {message}"))
+}
+
+/// A `CBC.0100` whose message the world wrote whole.
+fn invalid_parameter_message(message: String) -> Failure {
+    Failure::new(StatusCode::BAD_REQUEST, "CBC.0100", message)
+}
+
+fn no_content() -> Success {
+    Success { status: StatusCode::NO_CONTENT, body: None, order: None, header: None }
+}
+
+/// `AutoRenewalResourcesReq`, optional as a whole (the SDK sends no body unless given one, and
+/// Terraform's client none at all): `auto_renew_times` 0-99, `period_type` `MONTH` or `YEAR`.
+fn check_auto_renewal(body: &[u8]) -> Result<(), Failure> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    let request: wire::AutoRenewalRequest = parse(body, "CBC.0100")?;
+    if request.auto_renew_times.is_some_and(|t| !(0..=99).contains(&t)) {
+        return Err(invalid_parameter("auto_renew_times must be 0-99".to_owned()));
+    }
+    if request.period_type.as_deref().is_some_and(|p| !matches!(p, "MONTH" | "YEAR")) {
+        return Err(invalid_parameter("period_type must be MONTH or YEAR".to_owned()));
+    }
+    Ok(())
+}
+
+/// `UpdatePeriodToOnDemand`: `SET_UP` or `CANCEL` for 1-100 resources. A resource that cannot be
+/// changed (unknown, not yearly/monthly) fails alone, in the 200 answer's `error_details`.
+fn to_on_demand(
+    state: &SimState,
+    request: &wire::PeriodToOnDemandRequest,
+) -> Result<wire::PeriodToOnDemandResponse, Failure> {
+    let set_up = match request.operation.as_str() {
+        wire::TO_ON_DEMAND_SET_UP => true,
+        wire::TO_ON_DEMAND_CANCEL => false,
+        other => return Err(invalid_parameter(format!("operation {other:?} is not SET_UP or CANCEL"))),
+    };
+    if !(1..=100).contains(&request.resource_ids.len()) {
+        return Err(invalid_parameter("resource_ids takes 1-100 ids".to_owned()));
+    }
+    let mut world = state.world();
+    let error_details = request
+        .resource_ids
+        .iter()
+        .filter_map(|id| {
+            let failed = world.to_on_demand(id, set_up).err()?;
+            Some(wire::ErrorDetail { error_code: "CBC.0100".to_owned(), error_msg: failed, id: id.clone() })
+        })
+        .collect();
+    Ok(wire::PeriodToOnDemandResponse { error_details })
+}
+
+/// `CancelCustomerOrder`'s documented answers: 400 `CBC.30000010` for an order it does not know,
+/// 400 `CBC.99005010` for one not pending payment.
+fn cancel_order(state: &SimState, order_id: &str) -> Result<(), Failure> {
+    if order_id.is_empty() || order_id.chars().count() > 64 {
+        return Err(invalid_parameter("order_id must be 1-64 characters".to_owned()));
+    }
+    state.world().cancel_pending(order_id).map_err(|refusal| match refusal {
+        CancelRefusal::UnknownOrder => {
+            Failure::new(StatusCode::BAD_REQUEST, "CBC.30000010", format!("Invalid order: {order_id}."))
+        }
+        CancelRefusal::NotPending(status) => Failure::new(
+            StatusCode::BAD_REQUEST,
+            "CBC.99005010",
+            format!("The order status does not allow cancellation (status {status})."),
+        ),
+    })
 }
 
 /// `ListPayPerUseCustomerResources`' documented bounds: at most 50 `resource_ids`, an `order_id`
@@ -607,6 +721,21 @@ fn admit_and_serve(
     serve(state, route, parts, body)
 }
 
+/// A request as it arrived, header names lower-case.
+fn recorded(parts: &Parts, body: &[u8]) -> crate::recorder::RecordedRequest {
+    crate::recorder::RecordedRequest {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect(),
+        body: body.to_vec(),
+    }
+}
+
 fn new_request_id() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
@@ -645,6 +774,7 @@ pub async fn handle(State(state): State<Arc<SimState>>, request: Request) -> Res
         record(&state, &route, None, &f.code);
         return reply(f.status, Some(f.body(&request_id)), &request_id);
     };
+    state.keep(|| recorded(&parts, &body));
 
     let result = match authenticate(&state, &parts, &body) {
         Err(f) => Err((None, f)),

@@ -1,8 +1,17 @@
 //! A simulator of Huawei Cloud NAT v2, BSS and IAM, all on one port, for the calls the operator
 //! makes: `ListNatGateways` (`limit` 0-2000, `marker`), `ShowNatGateway`, `UpdateNatGateway`, `UpdateNatGatewayToPeriod`,
-//! `ShowCustomerOrderDetails`, `ListCustomerOrders`, `ListPayPerUseCustomerResources`, `PayOrders`
-//! and `KeystoneListProjects`. The ledger records calls that change a gateway (an update to the
-//! spec it already has is none).
+//! `ShowCustomerOrderDetails`, `ListCustomerOrders`, `ListPayPerUseCustomerResources`, `PayOrders`,
+//! `AutoRenewalResources`, `CancelAutoRenewalResources`, `UpdatePeriodToOnDemand`,
+//! `CancelCustomerOrder` and `KeystoneListProjects`. The ledger records calls that change a
+//! gateway through an order or a spec change (an update to the spec it already has is none);
+//! renewal settings and order cancellations place no order and are only in `/_sim/requests`.
+//!
+//! A yearly/monthly gateway has a subscription ([`subscription`]): seeded ones end
+//! `expiresInDays` from now, a completed `change_to_period` order starts one. As the world's clock
+//! passes ([`world`]; `POST /_sim/clock` moves it ahead), auto-renew (policy 3) renews seven days
+//! before expiry (a completed order of type 2 in `/_sim/orders`, not in the ledger), policy 1
+//! turns the gateway pay-per-use at expiry, and the others expire (BSS status 5) while the gateway
+//! stays `ACTIVE`.
 //!
 //! Every API call is checked as API Gateway would: the signature (SDK-HMAC-SHA256, or any other
 //! algorithm the official SDKs offer, see `verify`) is recomputed over the headers the request
@@ -14,7 +23,13 @@
 //! A missing gateway answers 404 with the NAT API's `NeutronError` body.
 //!
 //! Control API (JSON) besides the shared `/_sim/...` routes of [`crate::core`]:
-//! - `POST /_sim/gateways` (a [`SeedGateway`]), `GET /_sim/gateways`
+//! - `POST /_sim/gateways` (a [`SeedGateway`] and, for a prepaid one, the fields of
+//!   [`SeedTerms`]: `expiresInDays`, default 30, `renewal` `Auto`|`Manual`|`PayPerUseAtExpiry`,
+//!   default `Manual`), `GET /_sim/gateways`
+//! - `GET /_sim/subscriptions` ([`SimSubscription`]s)
+//! - `POST /_sim/clock` (`{"advanceSeconds": N}`) moves the world's clock ahead and answers
+//!   `{"now": "yyyy-MM-ddTHH:mm:ssZ"}`, which `GET /_sim/clock` reads. The clock is the billing
+//!   world's: API Gateway checks `X-Sdk-Date` against the host's, so clients sign as usual.
 //! - `GET /_sim/orders`, `POST /_sim/orders/{id}/pay`, `POST /_sim/orders/{id}/cancel`
 //! - `POST /_sim/projects` (`{"id","name"}`)
 //! - the federation routes (`/_sim/oidc`, `/_sim/trust-rules`, `/_sim/credential-lifetime`) of
@@ -22,6 +37,7 @@
 
 mod api;
 mod federation;
+pub mod subscription;
 mod verify;
 pub mod world;
 
@@ -41,6 +57,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 
 pub(crate) use federation::iam_time;
+pub use subscription::{SeedTerms, SimSubscription};
 pub use world::{SeedGateway, SimOrder};
 
 use super::{
@@ -48,12 +65,25 @@ use super::{
     core::{SimCore, SimCredential, control_routes},
     faults::Fault,
     federation::{Federation, FederationConfig},
+    recorder::RecordedRequest,
     server::{Served, SimTls, serve},
 };
 use world::World;
 
 /// BSS allows 10 requests per second per account and API.
 pub const BSS_LIMIT_PER_SECOND: u32 = 10;
+
+/// The BSS calls the simulator serves, each limited to [`BSS_LIMIT_PER_SECOND`] by default.
+const BSS_ACTIONS: [&str; 8] = [
+    "ShowCustomerOrderDetails",
+    "ListCustomerOrders",
+    "ListPayPerUseCustomerResources",
+    "PayOrders",
+    "AutoRenewalResources",
+    "CancelAutoRenewalResources",
+    "UpdatePeriodToOnDemand",
+    "CancelCustomerOrder",
+];
 
 /// A project IAM lists.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,6 +128,10 @@ pub struct HuaweiSimConfig {
     pub gateways: Vec<SeedGateway>,
     /// The identity provider, trust rules and credential lifetimes of IAM's federation calls.
     pub federation: FederationConfig,
+    /// Keep every NAT, BSS and IAM request as it arrived (not IAM's unsigned federation calls),
+    /// for tests that compare two clients' requests ([`HuaweiSim::take_requests`]). Off by
+    /// default: a benchmark sends millions.
+    pub keep_requests: bool,
 }
 
 impl Default for HuaweiSimConfig {
@@ -116,6 +150,7 @@ impl Default for HuaweiSimConfig {
             rate_limits: HashMap::new(),
             gateways: Vec::new(),
             federation: FederationConfig::default(),
+            keep_requests: false,
         }
     }
 }
@@ -129,21 +164,20 @@ pub struct SimState {
     domain_id: Option<String>,
     clock_window: Duration,
     federated_tokens: federation::FederatedTokens,
+    /// `Some` when [`HuaweiSimConfig::keep_requests`]: the requests received.
+    kept: Option<Mutex<Vec<RecordedRequest>>>,
 }
 
 impl SimState {
     /// The state for a configuration; BSS calls start rate-limited as documented.
     pub fn new(config: &HuaweiSimConfig) -> Arc<SimState> {
-        let mut limits: HashMap<String, u32> =
-            ["ShowCustomerOrderDetails", "ListCustomerOrders", "ListPayPerUseCustomerResources", "PayOrders"]
-                .map(|a| (a.to_owned(), BSS_LIMIT_PER_SECOND))
-                .into();
+        let mut limits: HashMap<String, u32> = BSS_ACTIONS.map(|a| (a.to_owned(), BSS_LIMIT_PER_SECOND)).into();
         limits.extend(config.rate_limits.iter().map(|(a, n)| (a.clone(), *n)));
         // 0 lifts a limit, as on the control API.
         limits.retain(|_, n| *n > 0);
         let mut seeded = World::new(config.change_time, config.order_time);
         for seed in &config.gateways {
-            seeded.seed(seed.clone());
+            seeded.seed(seed.clone(), SeedTerms::default());
         }
         Arc::new(SimState {
             core: Arc::new(SimCore::new(config.credentials.clone(), limits)),
@@ -152,7 +186,17 @@ impl SimState {
             domain_id: config.domain_id.clone(),
             clock_window: config.clock_window,
             federated_tokens: federation::FederatedTokens::default(),
+            kept: config.keep_requests.then(Mutex::default),
         })
+    }
+
+    /// Keeps `request` when asked to ([`HuaweiSimConfig::keep_requests`]); never the session token.
+    fn keep(&self, request: impl FnOnce() -> RecordedRequest) {
+        if let Some(kept) = &self.kept {
+            let mut request = request();
+            request.headers.retain(|(name, _)| name != "x-security-token");
+            kept.lock().unwrap_or_else(|e| e.into_inner()).push(request);
+        }
     }
 
     fn world(&self) -> std::sync::MutexGuard<'_, World> {
@@ -169,6 +213,8 @@ impl SimState {
 pub fn router(state: Arc<SimState>) -> Router {
     Router::new()
         .route("/_sim/gateways", post(seed_gateway).get(list_gateways))
+        .route("/_sim/subscriptions", get(list_subscriptions))
+        .route("/_sim/clock", post(advance_clock).get(read_clock))
         .route("/_sim/orders", get(list_orders))
         .route("/_sim/orders/{id}/pay", post(pay_order))
         .route("/_sim/orders/{id}/cancel", post(cancel_order))
@@ -178,9 +224,37 @@ pub fn router(state: Arc<SimState>) -> Router {
         .merge(control_routes(state.core.clone()))
 }
 
-async fn seed_gateway(State(state): State<Arc<SimState>>, Json(seed): Json<SeedGateway>) -> StatusCode {
-    state.world().seed(seed);
+/// `POST /_sim/gateways`: a gateway and, flattened into the same object, its terms.
+#[derive(Deserialize)]
+struct SeedRequest {
+    #[serde(flatten)]
+    gateway: SeedGateway,
+    #[serde(flatten)]
+    terms: SeedTerms,
+}
+
+async fn seed_gateway(State(state): State<Arc<SimState>>, Json(seed): Json<SeedRequest>) -> StatusCode {
+    state.world().seed(seed.gateway, seed.terms);
     StatusCode::NO_CONTENT
+}
+
+async fn list_subscriptions(State(state): State<Arc<SimState>>) -> Json<Vec<SimSubscription>> {
+    Json(state.world().subscriptions())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Advance {
+    advance_seconds: u64,
+}
+
+async fn advance_clock(State(state): State<Arc<SimState>>, Json(by): Json<Advance>) -> Json<serde_json::Value> {
+    let now = state.world().advance(Duration::from_secs(by.advance_seconds));
+    Json(serde_json::json!({ "now": subscription::bss_time(now) }))
+}
+
+async fn read_clock(State(state): State<Arc<SimState>>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "now": subscription::bss_time(state.world().now()) }))
 }
 
 async fn list_gateways(
@@ -244,8 +318,38 @@ impl HuaweiSim {
         self.tls.as_deref().map(SimTls::ca_pem_path)
     }
 
+    /// A gateway; a prepaid one with the default terms (30 days left, renewed by hand).
     pub fn seed_gateway(&self, seed: SeedGateway) {
-        self.state.world().seed(seed);
+        self.state.world().seed(seed, SeedTerms::default());
+    }
+
+    /// A gateway with `terms` when prepaid.
+    pub fn seed_gateway_with(&self, seed: SeedGateway, terms: SeedTerms) {
+        self.state.world().seed(seed, terms);
+    }
+
+    /// Moves the world's clock `by` ahead (see [`world`]); returns the world's new time.
+    pub fn advance(&self, by: Duration) -> k8s_openapi::jiff::Timestamp {
+        self.state.world().advance(by)
+    }
+
+    /// The world's time.
+    pub fn now(&self) -> k8s_openapi::jiff::Timestamp {
+        self.state.world().now()
+    }
+
+    pub fn subscription(&self, gateway_id: &str) -> Option<SimSubscription> {
+        self.state.world().subscriptions().into_iter().find(|s| s.gateway_id == gateway_id)
+    }
+
+    /// The NAT, BSS and IAM requests received since the last call, oldest first (session tokens
+    /// left out); empty unless [`HuaweiSimConfig::keep_requests`].
+    pub fn take_requests(&self) -> Vec<RecordedRequest> {
+        self.state
+            .kept
+            .as_ref()
+            .map(|k| std::mem::take(&mut *k.lock().unwrap_or_else(|e| e.into_inner())))
+            .unwrap_or_default()
     }
 
     pub fn gateway(&self, id: &str) -> Option<natgw_operator::cloud::huawei::wire::NatGateway> {

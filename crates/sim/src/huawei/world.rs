@@ -1,5 +1,7 @@
-//! The simulated account: gateways and BSS orders, and how they move with time. Time advances
-//! lazily: every read or write first settles what has come due.
+//! The simulated account: gateways, their subscriptions and BSS orders, and how they move with
+//! time. Time advances lazily: every read or write first settles what has come due. The world's
+//! clock is the host's plus an offset that only moves forward ([`World::advance`]), so a test can
+//! let a month pass at once; orders, spec changes, periods and every BSS timestamp follow it.
 
 use std::{
     collections::BTreeMap,
@@ -12,12 +14,14 @@ use serde::{Deserialize, Serialize};
 use natgw_operator::api::BillingMode;
 use natgw_operator::cloud::huawei::wire;
 
+use super::subscription::{SeedTerms, SimSubscription, Term, bss_time};
+
 /// BSS order statuses the simulator uses.
 pub const PROCESSING: i64 = 3;
 pub const CANCELLED: i64 = 4;
 pub const COMPLETED: i64 = 5;
 pub const PENDING_PAYMENT: i64 = 6;
-use wire::{ORDER_TYPE_CHANGE, ORDER_TYPE_TO_PERIOD};
+use wire::{ORDER_TYPE_CHANGE, ORDER_TYPE_RENEWAL, ORDER_TYPE_TO_PERIOD};
 
 /// A gateway as the control API seeds it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,8 +75,21 @@ fn yes() -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum OrderEffect {
-    Resize { spec: String },
-    ToPeriod { period_type: String, period_num: i64, auto_renew: bool },
+    Resize {
+        spec: String,
+    },
+    ToPeriod {
+        period_type: String,
+        period_num: i64,
+        auto_renew: bool,
+    },
+    /// An automatic renewal (BSS order type 2), placed and paid by BSS itself seven days before
+    /// expiry: never in the ledger of calls. `until` is the new expiry.
+    Renew {
+        period_type: String,
+        period_num: i64,
+        until: String,
+    },
 }
 
 /// One BSS order, as the control API shows it.
@@ -100,6 +117,8 @@ struct Gateway {
     landing: Option<(Instant, String)>,
     /// The order that a prepaid spec change waits for.
     waiting_for: Option<String>,
+    /// A yearly/monthly gateway's subscription; `Some` exactly when `billing_info` is non-empty.
+    subscription: Option<Term>,
 }
 
 /// What `UpdateNatGateway` with a spec did.
@@ -111,6 +130,14 @@ pub enum SpecChange {
     Applying,
     /// A yearly/monthly gateway: this order carries the change.
     Ordered(String),
+}
+
+/// Why `CancelCustomerOrder` was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelRefusal {
+    UnknownOrder,
+    /// Only an order pending payment (6) can be cancelled; this is its status.
+    NotPending(i64),
 }
 
 /// Why a call was refused, in the NAT API's words.
@@ -128,12 +155,14 @@ pub struct World {
     change_time: Duration,
     order_time: Duration,
     next_order: u64,
+    /// How far the world's clock is ahead of the host's.
+    offset: Duration,
 }
 
 /// The simulator's price of an order: 100 per spec step and period (a change: one period).
 fn amount(o: &SimOrder, spec: &str) -> f64 {
     let periods = match &o.effect {
-        OrderEffect::ToPeriod { period_num, .. } => *period_num,
+        OrderEffect::ToPeriod { period_num, .. } | OrderEffect::Renew { period_num, .. } => *period_num,
         OrderEffect::Resize { .. } => 1,
     };
     spec.parse::<f64>().unwrap_or(1.0) * 100.0 * periods as f64
@@ -149,8 +178,10 @@ fn amount_info() -> serde_json::Value {
 
 /// When a paid subscription order's term ends (months of 30 days, years of 365).
 fn expiry(o: &SimOrder) -> Option<String> {
-    let OrderEffect::ToPeriod { period_type, period_num, .. } = &o.effect else {
-        return None;
+    let (period_type, period_num) = match &o.effect {
+        OrderEffect::ToPeriod { period_type, period_num, .. } => (period_type, period_num),
+        OrderEffect::Renew { until, .. } => return Some(until.clone()),
+        OrderEffect::Resize { .. } => return None,
     };
     let paid = k8s_openapi::jiff::civil::DateTime::strptime(wire::BSS_TIME_FORMAT, o.paid_at.as_deref()?).ok()?;
     let days = if period_type == "year" { 365 } else { 30 } * period_num;
@@ -158,17 +189,45 @@ fn expiry(o: &SimOrder) -> Option<String> {
     Some(end.strftime(wire::BSS_TIME_FORMAT).to_string())
 }
 
-fn now_text() -> String {
-    Timestamp::now().strftime(wire::BSS_TIME_FORMAT).to_string()
-}
-
 impl World {
     pub fn new(change_time: Duration, order_time: Duration) -> World {
-        World { gateways: BTreeMap::new(), orders: BTreeMap::new(), change_time, order_time, next_order: 0 }
+        World {
+            gateways: BTreeMap::new(),
+            orders: BTreeMap::new(),
+            change_time,
+            order_time,
+            next_order: 0,
+            offset: Duration::ZERO,
+        }
     }
 
-    pub fn seed(&mut self, seed: SeedGateway) {
-        let billing_info = (seed.billing == BillingMode::Prepaid).then(|| format!("seeded-prepaid-{}", seed.id));
+    /// The world's time: BSS timestamps, periods.
+    pub fn now(&self) -> Timestamp {
+        Timestamp::now() + self.offset
+    }
+
+    /// The world's monotonic time: when orders and spec changes come due.
+    fn instant(&self) -> Instant {
+        Instant::now() + self.offset
+    }
+
+    fn now_text(&self) -> String {
+        bss_time(self.now())
+    }
+
+    /// Moves the world's clock `by` ahead and settles what came due; returns the new time.
+    pub fn advance(&mut self, by: Duration) -> Timestamp {
+        self.offset += by;
+        self.settle();
+        self.now()
+    }
+
+    /// A gateway, with the terms it has when seeded yearly/monthly (`SeedTerms::default()` for
+    /// the command line's `:prepaid`).
+    pub fn seed(&mut self, seed: SeedGateway, terms: SeedTerms) {
+        let prepaid = seed.billing == BillingMode::Prepaid;
+        let subscription = prepaid.then(|| Term::seeded(self.now(), &terms));
+        let billing_info = prepaid.then(|| format!("seeded-prepaid-{}", seed.id));
         let body = wire::NatGateway {
             id: seed.id.clone(),
             tenant_id: seed.project_id,
@@ -178,18 +237,18 @@ impl World {
             status: seed.status,
             admin_state_up: seed.admin_state_up,
             // The documented format, which the SDKs must cope with as well as RFC 3339.
-            created_at: Some(serde_json::Value::String(Timestamp::now().strftime("%Y-%m-%d %H:%M:%S%.6f").to_string())),
+            created_at: Some(serde_json::Value::String(self.now().strftime("%Y-%m-%d %H:%M:%S%.6f").to_string())),
             router_id: "sim-router".to_owned(),
             internal_network_id: "sim-network".to_owned(),
             enterprise_project_id: "0".to_owned(),
             billing_info,
         };
-        self.gateways.insert(seed.id, Gateway { body, landing: None, waiting_for: None });
+        self.gateways.insert(seed.id, Gateway { body, landing: None, waiting_for: None, subscription });
     }
 
-    /// Applies everything that has come due, in time order.
+    /// Applies everything that has come due: orders, spec changes, then subscriptions.
     fn settle(&mut self) {
-        let now = Instant::now();
+        let now = self.instant();
         let due: Vec<String> = self
             .orders
             .values()
@@ -208,6 +267,53 @@ impl World {
                 gw.landing = None;
             }
         }
+        self.settle_subscriptions();
+    }
+
+    /// Auto-renewals (each recorded as a completed renewal order, which BSS places and pays
+    /// itself) and conversions to pay-per-use at expiry (no order).
+    fn settle_subscriptions(&mut self) {
+        let now = self.now();
+        let mut renewals = Vec::new();
+        for gw in self.gateways.values_mut() {
+            let Some(term) = gw.subscription.as_mut() else { continue };
+            let passage = term.pass(now);
+            let (period_type, period_num) = (term.period_type.clone(), term.period_num);
+            let mut until = term.expires;
+            for at in passage.renewals.into_iter().rev() {
+                renewals.push((gw.body.id.clone(), at, period_type.clone(), period_num, until));
+                until -= super::subscription::period_length(&period_type, period_num);
+            }
+            if passage.to_pay_per_use {
+                gw.subscription = None;
+                gw.body.billing_info = None;
+            }
+        }
+        renewals.sort_by_key(|r| r.1);
+        for (gateway_id, at, period_type, period_num, until) in renewals {
+            let effect = OrderEffect::Renew { period_type, period_num, until: bss_time(until) };
+            self.record_renewal(&gateway_id, effect, at);
+        }
+    }
+
+    fn record_renewal(&mut self, gateway_id: &str, effect: OrderEffect, at: Timestamp) {
+        let order_id = self.next_order_id(at);
+        let order = SimOrder {
+            order_id: order_id.clone(),
+            gateway_id: gateway_id.to_owned(),
+            effect,
+            status: COMPLETED,
+            fails: false,
+            created_at: bss_time(at),
+            paid_at: Some(bss_time(at)),
+            due: None,
+        };
+        self.orders.insert(order_id, order);
+    }
+
+    fn next_order_id(&mut self, at: Timestamp) -> String {
+        self.next_order += 1;
+        format!("CS{}SIM{:05}", at.strftime("%y%m%d%H%M"), self.next_order)
     }
 
     fn finish_order(&mut self, id: &str) {
@@ -217,15 +323,19 @@ impl World {
         order.due = None;
         order.status = if order.fails { CANCELLED } else { COMPLETED };
         let (status, effect, gateway_id) = (order.status, order.effect.clone(), order.gateway_id.clone());
-        let change_time = self.change_time;
+        let (lands, now) = (self.instant() + self.change_time, self.now());
         let Some(gw) = self.gateways.get_mut(&gateway_id) else {
             return;
         };
         match (status, effect) {
-            (COMPLETED, OrderEffect::ToPeriod { .. }) => gw.body.billing_info = Some(format!("order:{id}")),
+            (COMPLETED, OrderEffect::ToPeriod { period_type, period_num, auto_renew }) => {
+                gw.body.billing_info = Some(format!("order:{id}"));
+                let policy = if auto_renew { wire::EXPIRE_AUTO_RENEW } else { wire::EXPIRE_GRACE_PERIOD };
+                gw.subscription = Some(Term::bought(now, &period_type, period_num, policy));
+            }
             (COMPLETED, OrderEffect::Resize { spec }) => {
                 gw.waiting_for = None;
-                gw.landing = Some((Instant::now() + change_time, spec));
+                gw.landing = Some((lands, spec));
             }
             (_, OrderEffect::Resize { .. }) => {
                 // A cancelled change leaves the gateway as it was.
@@ -273,18 +383,17 @@ impl World {
     }
 
     fn new_order(&mut self, gateway_id: &str, effect: OrderEffect, auto_pay: bool, fails: bool) -> String {
-        self.next_order += 1;
-        let order_id = format!("CS{}SIM{:05}", Timestamp::now().strftime("%y%m%d%H%M"), self.next_order);
+        let order_id = self.next_order_id(self.now());
         let (status, due) =
-            if auto_pay { (PROCESSING, Some(Instant::now() + self.order_time)) } else { (PENDING_PAYMENT, None) };
+            if auto_pay { (PROCESSING, Some(self.instant() + self.order_time)) } else { (PENDING_PAYMENT, None) };
         let order = SimOrder {
             order_id: order_id.clone(),
             gateway_id: gateway_id.to_owned(),
             effect,
             status,
             fails,
-            created_at: now_text(),
-            paid_at: auto_pay.then(now_text),
+            created_at: self.now_text(),
+            paid_at: auto_pay.then(|| self.now_text()),
             due,
         };
         self.orders.insert(order_id.clone(), order);
@@ -303,14 +412,14 @@ impl World {
         if !matches!(spec, "1" | "2" | "3" | "4" | "5") {
             return Err(Refusal::Invalid(format!("Invalid parameters: spec {spec:?} is not one of 1-5.")));
         }
-        let change_time = self.change_time;
+        let lands = self.instant() + self.change_time;
         let gw = self.changeable(project, id)?;
         if gw.body.spec == spec {
             return Ok(SpecChange::Unchanged);
         }
         gw.body.status = "PENDING_UPDATE".to_owned();
         if gw.body.billing_info.as_deref().is_none_or(str::is_empty) {
-            gw.landing = Some((Instant::now() + change_time, spec.to_owned()));
+            gw.landing = Some((lands, spec.to_owned()));
             return Ok(SpecChange::Applying);
         }
         let order = self.new_order(id, OrderEffect::Resize { spec: spec.to_owned() }, auto_pay, fails);
@@ -365,16 +474,14 @@ impl World {
         self.settle();
         let o = self.orders.get(id)?;
         let mut order_info = self.order_info(o);
-        order_info.pending_payment_end_time = (o.status == PENDING_PAYMENT).then(|| {
-            (Timestamp::now() + std::time::Duration::from_secs(15 * 24 * 3600))
-                .strftime(wire::BSS_TIME_FORMAT)
-                .to_string()
-        });
+        order_info.pending_payment_end_time =
+            (o.status == PENDING_PAYMENT).then(|| bss_time(self.now() + Duration::from_secs(15 * 24 * 3600)));
         order_info.other.insert("user_name".into(), "sim-user".into());
         order_info.other.insert("sub_order_infos".into(), serde_json::json!([]));
         // BSS `period_type`: 2 month, 3 year; a change order keeps the subscription's terms.
         let (period_type, period_num) = match &o.effect {
-            OrderEffect::ToPeriod { period_type, period_num, .. } => {
+            OrderEffect::ToPeriod { period_type, period_num, .. }
+            | OrderEffect::Renew { period_type, period_num, .. } => {
                 (if period_type == "year" { 3 } else { 2 }, Some(*period_num))
             }
             OrderEffect::Resize { .. } => (2, None),
@@ -426,7 +533,7 @@ impl World {
     fn order_spec(&self, o: &SimOrder) -> String {
         match &o.effect {
             OrderEffect::Resize { spec } => spec.clone(),
-            OrderEffect::ToPeriod { .. } => {
+            OrderEffect::ToPeriod { .. } | OrderEffect::Renew { .. } => {
                 self.gateways.get(&o.gateway_id).map(|g| g.body.spec.clone()).unwrap_or_default()
             }
         }
@@ -436,6 +543,7 @@ impl World {
         let order_type = match o.effect {
             OrderEffect::Resize { .. } => ORDER_TYPE_CHANGE,
             OrderEffect::ToPeriod { .. } => ORDER_TYPE_TO_PERIOD,
+            OrderEffect::Renew { .. } => ORDER_TYPE_RENEWAL,
         };
         let spec = self.order_spec(o);
         let other = serde_json::json!({
@@ -461,18 +569,21 @@ impl World {
         }
     }
 
-    /// `ListPayPerUseCustomerResources`: the account's yearly/monthly gateways, or with `order_id`
-    /// the gateway that order is for. BSS documents that it lists provisioned resources only; a
-    /// NAT gateway is provisioned before any order about it is placed, so an order's gateway is
-    /// listed whatever the order's state. Filters: `resource_ids`, `order_id`, `status_list`,
-    /// `service_type_code`; `region` names a project's region.
+    /// `ListPayPerUseCustomerResources` before paging: the account's yearly/monthly gateways, or
+    /// with `order_id` the gateway that order is for. BSS documents that it lists provisioned
+    /// resources only; a NAT gateway is provisioned before any order about it is placed, so an
+    /// order's gateway is listed whatever the order's state (without times while it has no
+    /// subscription). Filters: `resource_ids`, `order_id`, `status_list` (2 in use, 5 expired),
+    /// `service_type_code`, `expire_time_begin`/`_end`; `only_main_resource` changes nothing, as
+    /// a NAT gateway is a main resource with no attached ones here. `region` names a project's
+    /// region.
     pub fn resources(
         &mut self,
         query: &wire::QueryResourcesRequest,
         region: impl Fn(&str) -> String,
     ) -> Vec<wire::CustomerResource> {
         self.settle();
-        let prepaid = |g: &Gateway| g.body.billing_info.as_deref().is_some_and(|b| !b.is_empty());
+        let now = self.now();
         let ids: Vec<&str> = match query.order_id.as_deref().filter(|o| !o.is_empty()) {
             Some(order) => self
                 .orders
@@ -480,47 +591,77 @@ impl World {
                 .filter(|o| o.order_id.eq_ignore_ascii_case(order))
                 .map(|o| o.gateway_id.as_str())
                 .collect(),
-            None => self.gateways.values().filter(|g| prepaid(g)).map(|g| g.body.id.as_str()).collect(),
+            None => self.gateways.values().filter(|g| g.subscription.is_some()).map(|g| g.body.id.as_str()).collect(),
         };
         let wanted = |id: &str| query.resource_ids.as_ref().is_none_or(|r| r.is_empty() || r.iter().any(|w| w == id));
         let service = query.service_type_code.as_deref().is_none_or(|s| s == wire::NAT_SERVICE_TYPE);
-        let in_use = query.status_list.as_ref().is_none_or(|s| s.is_empty() || s.contains(&2));
         ids.into_iter()
-            .filter(|id| wanted(id) && service && in_use)
+            .filter(|id| service && wanted(id))
             .filter_map(|id| self.gateways.get(id))
-            .map(|g| {
-                let subscription = self
-                    .orders
-                    .values()
-                    .filter(|o| o.gateway_id == g.body.id && o.status == COMPLETED)
-                    .find(|o| matches!(o.effect, OrderEffect::ToPeriod { .. }));
-                let auto_renew =
-                    subscription.is_some_and(|o| matches!(o.effect, OrderEffect::ToPeriod { auto_renew: true, .. }));
-                wire::CustomerResource {
-                    id: format!("sim-instance-{}", g.body.id),
-                    resource_id: g.body.id.clone(),
-                    resource_name: g.body.name.clone(),
-                    region_code: region(&g.body.tenant_id),
-                    service_type_code: wire::NAT_SERVICE_TYPE.to_owned(),
-                    resource_type_code: "hws.resource.type.natgateway".to_owned(),
-                    resource_type_name: "NAT Gateway".to_owned(),
-                    service_type_name: "NAT Gateway".to_owned(),
-                    resource_spec_code: format!("sim.natgateway.spec{}", g.body.spec),
-                    project_id: g.body.tenant_id.clone(),
-                    product_id: format!("sim-nat-spec-{}", g.body.spec),
-                    parent_resource_id: None,
-                    is_main_resource: 1,
-                    status: 2,
-                    effective_time: subscription.and_then(|o| o.paid_at.clone()),
-                    expire_time: subscription.and_then(expiry),
-                    // 3: renewed at expiry; 0: a grace period.
-                    expire_policy: if auto_renew { 3 } else { 0 },
-                    product_spec_desc: format!("NAT gateway | spec {}", g.body.spec),
-                    update_time: Some(now_text()),
-                    enterprise_project: Some(serde_json::json!({"id": "0", "name": "default"})),
-                }
-            })
+            .map(|g| resource(g, now, &region))
+            .filter(|r| query.status_list.as_ref().is_none_or(|s| s.is_empty() || s.contains(&r.status)))
+            .filter(|r| expires_within(r, query))
             .collect()
+    }
+
+    /// Every subscription, for the control API.
+    pub fn subscriptions(&mut self) -> Vec<SimSubscription> {
+        self.settle();
+        let now = self.now();
+        self.gateways.values().filter_map(|g| Some(g.subscription.as_ref()?.view(&g.body.id, now))).collect()
+    }
+
+    /// The term of a yearly/monthly gateway, for a BSS call that changes it; `Err` is BSS's
+    /// `CBC.0100` message for anything else.
+    fn term(&mut self, resource_id: &str) -> Result<&mut Term, String> {
+        self.settle();
+        self.gateways.get_mut(resource_id).and_then(|g| g.subscription.as_mut()).ok_or_else(|| {
+            format!("Invalid parameter: {resource_id} is not a yearly/monthly resource of this account.")
+        })
+    }
+
+    /// `AutoRenewalResources`: renew automatically from now on (policy 3), whatever the policy was.
+    pub fn auto_renew(&mut self, resource_id: &str) -> Result<(), String> {
+        self.term(resource_id)?.policy = wire::EXPIRE_AUTO_RENEW;
+        // A term within seven days of its end renews at once.
+        self.settle();
+        Ok(())
+    }
+
+    /// `CancelAutoRenewalResources`: auto-renew (3) becomes the grace period (0); any other policy
+    /// stays, so that a repeated call changes nothing.
+    pub fn cancel_auto_renew(&mut self, resource_id: &str) -> Result<(), String> {
+        let term = self.term(resource_id)?;
+        if term.policy == wire::EXPIRE_AUTO_RENEW {
+            term.policy = wire::EXPIRE_GRACE_PERIOD;
+        }
+        Ok(())
+    }
+
+    /// `UpdatePeriodToOnDemand` for one resource: `SET_UP` makes it pay-per-use at expiry
+    /// (policy 1, replacing auto-renew too); `CANCEL` undoes that (back to 0) and leaves any other
+    /// policy as it is.
+    pub fn to_on_demand(&mut self, resource_id: &str, set_up: bool) -> Result<(), String> {
+        let term = self.term(resource_id)?;
+        if set_up {
+            term.policy = wire::EXPIRE_TO_ON_DEMAND;
+        } else if term.policy == wire::EXPIRE_TO_ON_DEMAND {
+            term.policy = wire::EXPIRE_GRACE_PERIOD;
+        }
+        Ok(())
+    }
+
+    /// `CancelCustomerOrder`: only an order pending payment (6) is cancelled (4), leaving its
+    /// gateway as it was.
+    pub fn cancel_pending(&mut self, order_id: &str) -> Result<(), CancelRefusal> {
+        self.settle();
+        let order = self.orders.get_mut(order_id).ok_or(CancelRefusal::UnknownOrder)?;
+        if order.status != PENDING_PAYMENT {
+            return Err(CancelRefusal::NotPending(order.status));
+        }
+        order.fails = true;
+        self.finish_order(order_id);
+        Ok(())
     }
 
     pub fn orders(&mut self) -> Vec<SimOrder> {
@@ -531,15 +672,15 @@ impl World {
     /// Pays a pending order: it starts processing. `Err` says why it cannot be paid.
     pub fn pay(&mut self, id: &str) -> Result<(), String> {
         self.settle();
-        let order_time = self.order_time;
+        let (now, due) = (self.now(), self.instant() + self.order_time);
         let order =
             self.orders.get_mut(id).ok_or_else(|| format!("Invalid parameter: the order {id} does not exist."))?;
         if order.status != PENDING_PAYMENT {
             return Err(format!("Invalid parameter: the order {id} is not pending payment."));
         }
         order.status = PROCESSING;
-        order.paid_at = Some(now_text());
-        order.due = Some(Instant::now() + order_time);
+        order.paid_at = Some(bss_time(now));
+        order.due = Some(due);
         Ok(())
     }
 
@@ -554,6 +695,49 @@ impl World {
         self.finish_order(id);
         Ok(())
     }
+}
+
+/// A gateway as `ListPayPerUseCustomerResources` lists it (`OrderInstanceV2`).
+fn resource(g: &Gateway, now: Timestamp, region: &impl Fn(&str) -> String) -> wire::CustomerResource {
+    let term = g.subscription.as_ref();
+    wire::CustomerResource {
+        id: format!("sim-instance-{}", g.body.id),
+        resource_id: g.body.id.clone(),
+        resource_name: g.body.name.clone(),
+        region_code: region(&g.body.tenant_id),
+        service_type_code: wire::NAT_SERVICE_TYPE.to_owned(),
+        resource_type_code: "hws.resource.type.natgateway".to_owned(),
+        resource_type_name: "NAT Gateway".to_owned(),
+        service_type_name: "NAT Gateway".to_owned(),
+        resource_spec_code: format!("sim.natgateway.spec{}", g.body.spec),
+        project_id: g.body.tenant_id.clone(),
+        product_id: format!("sim-nat-spec-{}", g.body.spec),
+        parent_resource_id: None,
+        is_main_resource: 1,
+        status: term.map_or(wire::RESOURCE_IN_USE, |t| t.status(now)),
+        effective_time: term.map(|t| bss_time(t.effective)),
+        expire_time: term.map(|t| bss_time(t.expires)),
+        expire_policy: term.map_or(wire::EXPIRE_GRACE_PERIOD, |t| t.policy),
+        product_spec_desc: format!("NAT gateway | spec {}", g.body.spec),
+        update_time: Some(bss_time(now)),
+        enterprise_project: Some(serde_json::json!({"id": "0", "name": "default"})),
+    }
+}
+
+/// `expire_time_begin` <= expiry <= `expire_time_end`, each bound when given (the request is
+/// checked before: a bound that does not parse is no bound here).
+fn expires_within(r: &wire::CustomerResource, query: &wire::QueryResourcesRequest) -> bool {
+    let time = |t: Option<&str>| {
+        k8s_openapi::jiff::civil::DateTime::strptime(wire::BSS_TIME_FORMAT, t?)
+            .ok()?
+            .to_zoned(k8s_openapi::jiff::tz::TimeZone::UTC)
+            .ok()
+            .map(|z| z.timestamp())
+    };
+    let expires = time(r.expire_time.as_deref());
+    let after = time(query.expire_time_begin.as_deref()).is_none_or(|b| expires.is_some_and(|e| e >= b));
+    let before = time(query.expire_time_end.as_deref()).is_none_or(|b| expires.is_some_and(|e| e <= b));
+    after && before
 }
 
 #[cfg(test)]
@@ -571,14 +755,17 @@ mod tests {
     fn world() -> World {
         let mut w = World::new(Duration::from_millis(30), Duration::from_millis(30));
         for (id, billing) in [("ppu", BillingMode::PayPerUse), ("pre", BillingMode::Prepaid)] {
-            w.seed(SeedGateway {
-                id: id.into(),
-                project_id: "p".into(),
-                spec: "1".into(),
-                status: active(),
-                billing,
-                admin_state_up: true,
-            });
+            w.seed(
+                SeedGateway {
+                    id: id.into(),
+                    project_id: "p".into(),
+                    spec: "1".into(),
+                    status: active(),
+                    billing,
+                    admin_state_up: true,
+                },
+                SeedTerms::default(),
+            );
         }
         w
     }
@@ -655,5 +842,134 @@ mod tests {
         std::thread::sleep(Duration::from_millis(40));
         assert_eq!(w.order_statuses()[&order], CANCELLED);
         assert!(w.gateway("p", "ppu").unwrap().billing_info.is_none());
+    }
+
+    const DAY: Duration = Duration::from_secs(24 * 3600);
+
+    fn seeded(renewal: natgw_operator::api::Renewal, days: u32) -> World {
+        let mut w = World::new(Duration::from_millis(30), Duration::from_millis(30));
+        let seed = SeedGateway::parse("g:p:1:prepaid").unwrap();
+        w.seed(seed, SeedTerms { expires_in_days: days, renewal });
+        w
+    }
+
+    fn policy(w: &mut World) -> (i64, i64) {
+        let s = &w.subscriptions()[0];
+        (s.expire_policy, s.status)
+    }
+
+    #[test]
+    fn auto_renew_extends_the_period_seven_days_before_expiry_with_a_renewal_order() {
+        let mut w = seeded(natgw_operator::api::Renewal::Auto, 30);
+        let expiry = w.subscriptions()[0].expire_time.clone();
+        w.advance(22 * DAY);
+        assert_eq!(w.subscriptions()[0].expire_time, expiry, "not yet: 8 days left");
+        assert!(w.orders().is_empty());
+        w.advance(DAY);
+        let renewed = w.subscriptions()[0].clone();
+        assert_ne!(renewed.expire_time, expiry);
+        assert_eq!((renewed.expire_policy, renewed.status), (3, 2));
+        let orders = w.orders();
+        assert_eq!(orders.len(), 1);
+        assert_eq!((orders[0].status, orders[0].gateway_id.as_str()), (COMPLETED, "g"));
+        assert!(matches!(&orders[0].effect, OrderEffect::Renew { until, .. } if *until == renewed.expire_time));
+        assert_eq!(w.customer_orders()[0].order_type, Some(wire::ORDER_TYPE_RENEWAL));
+        assert_eq!(w.order(&orders[0].order_id).unwrap().order_line_items[0]["expire_time"], renewed.expire_time);
+        assert!(w.gateway("p", "g").unwrap().billing_info.is_some());
+    }
+
+    #[test]
+    fn pay_per_use_at_expiry_converts_without_an_order() {
+        let mut w = seeded(natgw_operator::api::Renewal::PayPerUseAtExpiry, 10);
+        w.advance(10 * DAY - Duration::from_secs(60));
+        assert_eq!(policy(&mut w), (1, 2));
+        w.advance(Duration::from_secs(60));
+        assert!(w.subscriptions().is_empty());
+        let gw = w.gateway("p", "g").unwrap();
+        assert_eq!((gw.billing_info, gw.status.as_str()), (None, "ACTIVE"));
+        assert!(w.orders().is_empty());
+        assert!(w.resources(&Default::default(), |_| String::new()).is_empty());
+    }
+
+    #[test]
+    fn a_manual_subscription_expires_and_the_gateway_stays_active() {
+        let mut w = seeded(natgw_operator::api::Renewal::Manual, 1);
+        w.advance(2 * DAY);
+        assert_eq!(policy(&mut w), (0, wire::RESOURCE_EXPIRED));
+        assert_eq!(w.gateway("p", "g").unwrap().status, "ACTIVE");
+        let expired = wire::QueryResourcesRequest { status_list: Some(vec![5]), ..Default::default() };
+        assert_eq!(w.resources(&expired, |_| String::new()).len(), 1);
+        let in_use = wire::QueryResourcesRequest { status_list: Some(vec![2]), ..Default::default() };
+        assert!(w.resources(&in_use, |_| String::new()).is_empty());
+    }
+
+    #[test]
+    fn renewal_settings_change_the_policy_of_yearly_monthly_gateways_only() {
+        let mut w = seeded(natgw_operator::api::Renewal::Manual, 30);
+        w.auto_renew("g").unwrap();
+        assert_eq!(policy(&mut w).0, 3);
+        w.to_on_demand("g", true).unwrap();
+        assert_eq!(policy(&mut w).0, 1);
+        w.cancel_auto_renew("g").unwrap();
+        assert_eq!(policy(&mut w).0, 1, "not auto-renewing: unchanged");
+        w.to_on_demand("g", false).unwrap();
+        w.to_on_demand("g", false).unwrap();
+        assert_eq!(policy(&mut w).0, 0);
+        w.auto_renew("g").unwrap();
+        w.cancel_auto_renew("g").unwrap();
+        assert_eq!(policy(&mut w).0, 0);
+        let mut w = world();
+        assert!(w.auto_renew("ppu").unwrap_err().contains("not a yearly/monthly resource"));
+        assert!(w.to_on_demand("none", true).is_err());
+        // Auto-renew turned on within the last seven days renews at once.
+        let mut w = seeded(natgw_operator::api::Renewal::Manual, 3);
+        w.auto_renew("g").unwrap();
+        assert_eq!(w.orders().len(), 1);
+    }
+
+    #[test]
+    fn a_completed_conversion_starts_a_subscription_on_its_terms() {
+        let mut w = world();
+        let options = wire::PrepaidOptions {
+            period_type: "month".into(),
+            period_num: 2,
+            is_auto_renew: Some(true),
+            is_auto_pay: Some(true),
+        };
+        w.change_to_period("p", "ppu", &options, false).unwrap();
+        w.advance(Duration::from_secs(1));
+        let s = w.subscriptions().into_iter().find(|s| s.gateway_id == "ppu").unwrap();
+        assert_eq!((s.expire_policy, s.period_type.as_str(), s.period_num), (3, "month", 2));
+        let listed = w.resources(&Default::default(), |_| "r".into());
+        let ppu = listed.iter().find(|r| r.resource_id == "ppu").unwrap();
+        assert_eq!((ppu.expire_time.as_deref(), ppu.expire_policy), (Some(s.expire_time.as_str()), 3));
+    }
+
+    #[test]
+    fn only_orders_pending_payment_can_be_cancelled() {
+        let mut w = world();
+        let SpecChange::Ordered(pending) = w.update_spec("p", "pre", "3", false, false).unwrap() else {
+            panic!("an order")
+        };
+        w.cancel_pending(&pending).unwrap();
+        assert_eq!(w.order(&pending).unwrap().order_info.status, CANCELLED);
+        assert_eq!(w.gateway("p", "pre").unwrap().status, "ACTIVE");
+        assert_eq!(w.cancel_pending(&pending), Err(CancelRefusal::NotPending(CANCELLED)));
+        let SpecChange::Ordered(paid) = w.update_spec("p", "pre", "3", true, false).unwrap() else {
+            panic!("an order")
+        };
+        assert_eq!(w.cancel_pending(&paid), Err(CancelRefusal::NotPending(PROCESSING)));
+        assert_eq!(w.cancel_pending("CSNONE"), Err(CancelRefusal::UnknownOrder));
+    }
+
+    #[test]
+    fn the_clock_moves_order_and_bss_times() {
+        let mut w = world();
+        let before = w.now();
+        let now = w.advance(40 * DAY);
+        assert!(now.duration_since(before) >= k8s_openapi::jiff::SignedDuration::from_hours(40 * 24));
+        let order = w.change_to_period("p", "ppu", &options("month", 1, false), false).unwrap();
+        let created = w.order(&order).unwrap().order_info.create_time.unwrap();
+        assert!(created >= bss_time(now), "{created}");
     }
 }
