@@ -53,9 +53,9 @@ if [[ ! -f $STAMP ]]; then
 fi
 
 if [[ $(id -u) == 0 ]]; then
-  bash crates/testenv/build.sh --node >/dev/null
+  bash crates/testenv/build.sh all node >/dev/null
 else
-  say "not root: the real-node tests cannot run here (set NATGW_SKIP_NODE_TESTS=1); building the API server only"
-  bash crates/testenv/build.sh >/dev/null
+  say "not root: the real-node tests cannot run here (set NATGW_SKIP_NODE_TESTS=1); building the rest"
+  bash crates/testenv/build.sh all >/dev/null
 fi
 say "ready"

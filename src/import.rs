@@ -147,7 +147,13 @@ mod tests {
             id: id.into(),
             name: "console name".into(),
             vpc_id: vpc.map(str::to_owned),
-            observed: Observed { capacity, billing, state: GatewayState::Ready, raw_state: "AVAILABLE".into(), subscription: None },
+            observed: Observed {
+                capacity,
+                billing,
+                state: GatewayState::Ready,
+                raw_state: "AVAILABLE".into(),
+                subscription: None,
+            },
         }
     }
 

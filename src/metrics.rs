@@ -75,6 +75,8 @@ pub enum CloudAction {
     OrderStatus,
     FindOpenOrder,
     List,
+    SetRenewal,
+    CancelOrder,
     /// A call to the cloud's STS / IAM, by its label (e.g. `assume_role_with_web_identity`).
     Exchange(&'static str),
 }
@@ -88,6 +90,8 @@ impl CloudAction {
             CloudAction::FindOpenOrder => "find_open_order",
             CloudAction::OrderStatus => "order_status",
             CloudAction::List => "list",
+            CloudAction::SetRenewal => "set_renewal",
+            CloudAction::CancelOrder => "cancel_order",
             CloudAction::Exchange(label) => label,
         }
     }

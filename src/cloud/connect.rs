@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 
 use super::{
     Capacity, CloudError, Connector, Credentials, ErrorKind, GatewayRef, Listed, Listing, Observed, OrderState,
-    OrderTicket, Place, Profile, Provider, Refusal, Registry, SecretValue, Selected,
+    OrderTicket, Place, Profile, Provider, Refusal, Registry, RenewalChange, SecretValue, Selected,
     endpoints::EndpointPolicy,
     identity::{ExchangeError, ExchangeRequest, Temporary},
     ratelimit::{Account, AccountKey, AccountLimiters, RateLimiter},
@@ -282,6 +282,14 @@ impl Provider for Scrubbed {
             OrderState::Failed { reason } => Ok(OrderState::Failed { reason: self.text(reason) }),
             other => Ok(other),
         }
+    }
+
+    async fn set_renewal(&self, gateway: &GatewayRef, change: RenewalChange) -> Result<(), CloudError> {
+        self.inner.set_renewal(gateway, change).await.map_err(|e| self.error(e))
+    }
+
+    async fn cancel_order(&self, gateway: &GatewayRef, order_id: &str) -> Result<(), CloudError> {
+        self.inner.cancel_order(gateway, order_id).await.map_err(|e| self.error(e))
     }
 
     async fn find_open_order(&self, gateway: &GatewayRef, action: OrderAction) -> Result<Option<String>, CloudError> {

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 
 use super::{
     Capacity, CloudError, ErrorKind, GatewayRef, Listing, Observed, OrderState, OrderTicket, Place, Profile, Provider,
+    RenewalChange,
 };
 use crate::{
     api::{OrderAction, Prepaid},
@@ -74,6 +75,14 @@ impl Provider for InstrumentedProvider {
 
     async fn order_status(&self, gateway: &GatewayRef, order_id: &str) -> Result<OrderState, CloudError> {
         self.observe(CloudAction::OrderStatus, self.inner.order_status(gateway, order_id)).await
+    }
+
+    async fn set_renewal(&self, gateway: &GatewayRef, change: RenewalChange) -> Result<(), CloudError> {
+        self.observe(CloudAction::SetRenewal, self.inner.set_renewal(gateway, change)).await
+    }
+
+    async fn cancel_order(&self, gateway: &GatewayRef, order_id: &str) -> Result<(), CloudError> {
+        self.observe(CloudAction::CancelOrder, self.inner.cancel_order(gateway, order_id)).await
     }
 
     async fn find_open_order(&self, gateway: &GatewayRef, action: OrderAction) -> Result<Option<String>, CloudError> {

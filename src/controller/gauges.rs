@@ -305,7 +305,10 @@ mod tests {
             ordering("i", "Resize", "Succeeded", "2026-01-01T00:00:00Z"),
             natgw("new", json!(null)),
             subscribed("j", "Manual", "2026-02-01T00:00:00Z"),
-            natgw("k", json!({"observed": {"billingMode": "PayPerUse", "state": "ACTIVE", "checkedAt": "2026-01-01T00:00:00Z"}})),
+            natgw(
+                "k",
+                json!({"observed": {"billingMode": "PayPerUse", "state": "ACTIVE", "checkedAt": "2026-01-01T00:00:00Z"}}),
+            ),
         ]);
         let expect = [
             ("natgw_resources{condition=\"Ready\",status=\"True\"}", 3.0),

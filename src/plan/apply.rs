@@ -233,6 +233,9 @@ pub fn apply(step: Step, facts: &Facts<'_>, status: &mut NatGatewayStatus) -> Ap
                 reset_backoff: true,
                 ..Applied::write(health, after_order(facts))
             };
+            if phase == OrderPhase::Succeeded {
+                applied.effects.extend(too_late(open.as_ref()));
+            }
             if let Some(mut order) = status.order.take() {
                 order.phase = phase;
                 order.finished_at = Some(Time(facts.now));
@@ -323,13 +326,8 @@ fn waiting(wait: Wait, open: Option<&OrderStatus>, facts: &Facts<'_>, status: &m
             });
         }
     }
-    // Someone paid the order while the operator was cancelling it: it is followed to its end.
-    if let Some(o) = open.filter(|o| o.phase == OrderPhase::Cancelling && wait != Wait::AwaitingPayment) {
-        let late = format!(
-            "{} was paid before it could be cancelled; following it to its end, then what the spec asks for is planned from the gateway as it is then",
-            order_words(o)
-        );
-        effects.push(Effect::Event(EventType::Warning, Reason::CancelTooLate, late));
+    if wait != Wait::AwaitingPayment {
+        effects.extend(too_late(open));
     }
     let mut reason = wait.reason();
     if facts.deleting && open.is_some() {
@@ -343,6 +341,17 @@ fn waiting(wait: Wait, open: Option<&OrderStatus>, facts: &Facts<'_>, status: &m
     }
     let next = if wait == Wait::AwaitingPayment { Next::PaymentPoll } else { Next::Poll };
     Applied { finalizer, effects, ..Applied::write(Health::Progressing { reason, message }, next) }
+}
+
+/// The Event of an order someone paid while the operator was cancelling it (it is followed to its
+/// end instead), when `open` is that order.
+fn too_late(open: Option<&OrderStatus>) -> Option<Effect> {
+    let o = open.filter(|o| o.phase == OrderPhase::Cancelling)?;
+    let message = format!(
+        "{} was paid before it could be cancelled; it is followed to its end, then what the spec asks for is planned from the gateway as it is then",
+        order_words(o)
+    );
+    Some(Effect::Event(EventType::Warning, Reason::CancelTooLate, message))
 }
 
 /// A paused resource: nothing is read, ordered or polled until the annotation goes; an open order
@@ -500,7 +509,9 @@ pub fn renewal_answer(change: RenewalChange, result: Result<(), CloudError>, fac
         RenewalChange::PayPerUseAtExpiry => {
             "set to become pay-per-use at expiry, as spec.billing declares: no order, the period already paid is used up"
         }
-        RenewalChange::KeepAtExpiry => "no longer becomes pay-per-use at expiry, as spec.billing.mode: Prepaid declares",
+        RenewalChange::KeepAtExpiry => {
+            "no longer becomes pay-per-use at expiry, as spec.billing.mode: Prepaid declares"
+        }
     };
     Applied::write(Health::Progressing { reason: Reason::RenewalChanged, message: message.to_owned() }, Next::Replan)
         .event(EventType::Normal, Reason::RenewalChanged, message)

@@ -134,15 +134,12 @@ fn decide(input: Inputs<'_>, observed: Option<&Observed>, order_state: Option<&O
         };
     };
 
-    if let Some(order) = input
-        .order
-        .filter(|o| {
-            matches!(
-                o.phase,
-                OrderPhase::Submitting | OrderPhase::InProgress | OrderPhase::AwaitingPayment | OrderPhase::Cancelling
-            )
-        })
-    {
+    if let Some(order) = input.order.filter(|o| {
+        matches!(
+            o.phase,
+            OrderPhase::Submitting | OrderPhase::InProgress | OrderPhase::AwaitingPayment | OrderPhase::Cancelling
+        )
+    }) {
         return follow_order(input, observed, order, order_state);
     }
 
@@ -303,10 +300,9 @@ fn cancelling(observed: &Observed, at_target: bool, order: &OrderStatus, id: &st
             ),
         },
         Some(OrderState::AwaitingPayment) => Step::CancelOrder { id: id.to_owned() },
-        Some(OrderState::Failed { reason }) => Step::Finish {
-            phase: OrderPhase::Failed,
-            message: format!("the cloud reports the order failed: {reason}"),
-        },
+        Some(OrderState::Failed { reason }) => {
+            Step::Finish { phase: OrderPhase::Failed, message: format!("the cloud reports the order failed: {reason}") }
+        }
         Some(OrderState::Succeeded) => settle(observed, at_target, order),
         None | Some(OrderState::InProgress) => Step::Wait(Wait::OrderInProgress),
     }

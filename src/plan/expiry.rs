@@ -27,11 +27,7 @@ fn due(left: i64) -> Option<ExpiryNotice> {
 /// belongs to one expiry: a new `expiresAt` (renewed) starts over.
 pub fn expiry_notice(status: &mut NatGatewayStatus, previous: &NatGatewayStatus, now: Timestamp) -> Option<Effect> {
     let observed = status.observed.as_mut()?;
-    let sent = previous
-        .observed
-        .as_ref()
-        .filter(|p| p.expires_at == observed.expires_at)
-        .and_then(|p| p.expiry_notice);
+    let sent = previous.observed.as_ref().filter(|p| p.expires_at == observed.expires_at).and_then(|p| p.expiry_notice);
     let Some(expires) = observed.expires_at.as_ref().map(|t| t.0) else {
         observed.expiry_notice = None;
         return None;
@@ -73,7 +69,9 @@ pub fn expiry_notice(status: &mut NatGatewayStatus, previous: &NatGatewayStatus,
         (_, Some(Renewal::PayPerUseAtExpiry)) => (
             EventType::Normal,
             Reason::SubscriptionExpiring,
-            format!("the yearly/monthly period ends at {date} (in {left}); the gateway then becomes pay-per-use, as the spec declares"),
+            format!(
+                "the yearly/monthly period ends at {date} (in {left}); the gateway then becomes pay-per-use, as the spec declares"
+            ),
         ),
     };
     Some(Effect::Event(type_, reason, message))

@@ -652,7 +652,11 @@ fn huawei_renewal_is_declared_state_both_ways() {
         let expected = change.map_or(Step::InSync, |change| Step::Renew { change });
         assert_eq!(case.plan(), expected, "{now:?} -> {want:?}");
         // Observe reports it; another resource's gateway is not touched.
-        let observe = Case::new(NatGatewaySpec { management_policy: ManagementPolicy::Observe, ..spec }, HUAWEI, case.observed.clone());
+        let observe = Case::new(
+            NatGatewaySpec { management_policy: ManagementPolicy::Observe, ..spec },
+            HUAWEI,
+            case.observed.clone(),
+        );
         if change.is_some() {
             let Step::Drift { message } = observe.plan() else { panic!("drift for {now:?} -> {want:?}") };
             assert!(message.contains(&format!("renewal {now} instead of {want}")), "{message}");
@@ -669,9 +673,11 @@ fn huawei_prepaid_to_pay_per_use_is_set_for_expiry_before_any_resize() {
     let case = Case::new(manage(HUAWEI, Size::Large, PayPerUse), HUAWEI, subscribed(Size::Small, Renewal::Manual));
     assert_eq!(case.plan(), Step::Renew { change: RenewalChange::PayPerUseAtExpiry });
     // Set: the gateway stays yearly/monthly until expiry, and is resized meanwhile as declared.
-    let set = Case::new(manage(HUAWEI, Size::Large, PayPerUse), HUAWEI, subscribed(Size::Small, Renewal::PayPerUseAtExpiry));
+    let set =
+        Case::new(manage(HUAWEI, Size::Large, PayPerUse), HUAWEI, subscribed(Size::Small, Renewal::PayPerUseAtExpiry));
     assert_eq!(set.plan(), Step::Submit { target: Target::Size(Size::Large), attempt: 1 });
-    let done = Case::new(manage(HUAWEI, Size::Large, PayPerUse), HUAWEI, subscribed(Size::Large, Renewal::PayPerUseAtExpiry));
+    let done =
+        Case::new(manage(HUAWEI, Size::Large, PayPerUse), HUAWEI, subscribed(Size::Large, Renewal::PayPerUseAtExpiry));
     assert_eq!(done.plan(), Step::InSync);
 }
 
@@ -709,7 +715,9 @@ fn a_renewal_change_is_called_then_recorded() {
     assert_eq!((applied.health, applied.call, applied.next), (None, Some(Call::Renewal(change)), Next::Replan));
     let done = renewal_answer(change, Ok(()), &facts(&spec, &previous, false));
     assert_eq!(done.next, Next::Replan);
-    assert!(matches!(done.effects.as_slice(), [Effect::Event(EventType::Normal, Reason::RenewalChanged, m)] if m.contains("no order")));
+    assert!(
+        matches!(done.effects.as_slice(), [Effect::Event(EventType::Normal, Reason::RenewalChanged, m)] if m.contains("no order"))
+    );
     let refused = CloudError::new(crate::cloud::ErrorKind::Auth, "CBC.0151: access denied");
     let failed = renewal_answer(change, Err(refused), &facts(&spec, &previous, false));
     assert!(matches!(failed.health, Some(Health::Stalled { reason: Reason::CredentialsInvalid, .. })), "{failed:?}");
@@ -731,7 +739,10 @@ fn an_unpaid_order_the_spec_no_longer_wants_is_cancelled() {
     // Still wanted, or Observe: it waits for payment.
     let wanted = Case { spec: manage(HUAWEI, Size::Small, PrepaidMode), ..case.clone() };
     assert_eq!(wanted.plan(), Step::Wait(Wait::AwaitingPayment));
-    let observe = Case { spec: NatGatewaySpec { management_policy: ManagementPolicy::Observe, ..reverted.clone() }, ..case.clone() };
+    let observe = Case {
+        spec: NatGatewaySpec { management_policy: ManagementPolicy::Observe, ..reverted.clone() },
+        ..case.clone()
+    };
     assert_eq!(observe.plan(), Step::Wait(Wait::AwaitingPayment));
 
     let previous = NatGatewayStatus { order: Some(Box::new(unpaid.clone())), ..Default::default() };
@@ -770,6 +781,12 @@ fn an_unpaid_order_the_spec_no_longer_wants_is_cancelled() {
     let applied = apply(Step::Wait(Wait::OrderInProgress), &facts(&reverted, &before, false), &mut status);
     assert!(applied.effects.iter().any(|e| matches!(e, Effect::Event(_, Reason::CancelTooLate, _))));
     assert_eq!(status.order.as_ref().unwrap().phase, OrderPhase::InProgress);
+    // Or it had already completed when the operator looked again: said at its end.
+    let mut status = NatGatewayStatus { order: Some(Box::new(cancelling.clone())), ..Default::default() };
+    let done = follow(OrderState::Succeeded, PrepaidMode);
+    let applied = apply(done, &facts(&reverted, &before, false), &mut status);
+    assert!(applied.effects.iter().any(|e| matches!(e, Effect::Event(_, Reason::CancelTooLate, _))));
+    assert_eq!(status.last_order.as_ref().map(|o| o.phase), Some(OrderPhase::Succeeded));
 }
 
 /// A superseded unpaid resize: cancelled, then the new size is ordered (after the cancellation
@@ -792,10 +809,13 @@ fn a_superseded_unpaid_resize_is_cancelled_then_the_new_size_ordered() {
 fn a_refused_cancellation_looks_at_the_order_again() {
     let spec = manage(HUAWEI, Size::Small, PayPerUse);
     let previous = NatGatewayStatus::default();
-    let refused = CloudError::new(crate::cloud::ErrorKind::InvalidRequest, "CBC.99005010: the order cannot be cancelled");
+    let refused =
+        CloudError::new(crate::cloud::ErrorKind::InvalidRequest, "CBC.99005010: the order cannot be cancelled");
     let applied = cancel_answer(Err(refused), &facts(&spec, &previous, false), &previous);
     assert!(matches!(applied.next, Next::Backoff { .. }), "{applied:?}");
-    assert!(matches!(&applied.health, Some(Health::Retrying { message, .. }) if message.contains("checking the order's status")));
+    assert!(
+        matches!(&applied.health, Some(Health::Retrying { message, .. }) if message.contains("checking the order's status"))
+    );
     assert_eq!(cancel_answer(Ok(()), &facts(&spec, &previous, false), &previous).next, Next::Replan);
     let leader = CloudError::new(crate::cloud::ErrorKind::NotLeader, "lease lost");
     assert_eq!(cancel_answer(Err(leader), &facts(&spec, &previous, false), &previous).next, Next::NotLeader);

@@ -59,12 +59,8 @@ impl Kstatus {
 /// `kubectl get natgw NAME -o json | kstatus`.
 pub fn kstatus(cluster: &Cluster, name: &str) -> Kstatus {
     let json = cluster.kubectl(&["get", "natgw", name, "-o", "json"]);
-    let bin = cluster.env.bin_dir().join("kstatus");
-    assert!(
-        bin.is_file(),
-        "{} is missing: run `bash crates/testenv/build.sh` (it builds kstatus next to kube-apiserver)",
-        bin.display()
-    );
+    let bin =
+        natgw_testenv::tool("kstatus").unwrap_or_else(|e| panic!("{e}; run `bash crates/testenv/build.sh kstatus`"));
     let mut child = Command::new(&bin)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

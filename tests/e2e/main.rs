@@ -26,6 +26,7 @@ mod federation_conformance;
 mod python;
 
 mod admission;
+mod billing;
 mod clouds;
 mod controller;
 mod deploy;

@@ -1,7 +1,9 @@
 //! `natgw-dev demo` (`cargo run -- demo`): a real kube-apiserver + etcd, both cloud simulators over HTTPS, the
-//! operator, and three NatGateways — a Tencent API 3.0 resize, a Tencent API 2.0 resize with its
-//! billId, and a Huawei billing change followed by a resize — with their progress printed as it
-//! happens. It leaves a kubeconfig to poke at and cleans everything up on Ctrl-C.
+//! operator, and four NatGateways — a Tencent API 3.0 resize, a Tencent API 2.0 resize with its
+//! billId, a Huawei billing change followed by a resize, and a Huawei yearly/monthly gateway
+//! declared pay-per-use (set to turn so at expiry, no order) — with their progress printed as it
+//! happens, then `kubectl get natgw -o wide` (expiry and renewal included). It leaves a kubeconfig
+//! to poke at and cleans everything up on Ctrl-C.
 
 use std::{
     collections::BTreeMap,
@@ -99,14 +101,17 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
         ..HuaweiSimConfig::default()
     })
     .await?;
-    huawei.seed_gateway(SeedGateway {
-        id: "hw-demo".into(),
+    let seed = |id: &str, billing| SeedGateway {
+        id: id.into(),
         project_id: "proj-demo".into(),
         spec: "1".into(),
         status: "ACTIVE".into(),
-        billing: BillingMode::PayPerUse,
+        billing,
         admin_state_up: true,
-    });
+    };
+    huawei.seed_gateway(seed("hw-demo", BillingMode::PayPerUse));
+    // Monthly, 30 days left, renewed by hand (the simulator's default terms).
+    huawei.seed_gateway(seed("hw-demo-monthly", BillingMode::Prepaid));
     let tencent_https = tencent_sim.https_url.clone().unwrap_or_default();
     let huawei_https = huawei.https_url.clone().unwrap_or_default();
     say(start, format!("cloud simulators over HTTPS: Tencent {tencent_https}, Huawei {huawei_https}"));
@@ -159,6 +164,16 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
                 "endpoint": huawei_https,
             }),
         ),
+        (
+            "egress-huawei-ppu",
+            json!({
+                "gatewayId": "hw-demo-monthly",
+                "provider": {"huawei": {"region": "cn-north-4"}},
+                "size": "Small",
+                "credentialsSecretRef": {"name": "huawei-creds"},
+                "endpoint": huawei_https,
+            }),
+        ),
     ];
     for (name, spec) in &objects {
         let obj =
@@ -167,12 +182,12 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
     }
     say(
         start,
-        "applied: Tencent V3 Small -> Medium, Tencent V2 Small -> Medium, Huawei pay-per-use Small -> monthly Large",
+        "applied: Tencent V3 Small -> Medium, Tencent V2 Small -> Medium, Huawei pay-per-use Small -> monthly Large, Huawei monthly Small declared pay-per-use",
     );
 
     let converged = follow(&natgws, start, objects.len()).await;
     let orders = format!(
-        "orders placed: Tencent {} and Huawei {}, for 2 + 2 desired changes",
+        "orders placed: Tencent {} and Huawei {}, for 2 + 2 desired changes (pay-per-use at expiry is a setting, no order)",
         tencent_sim.orders().len(),
         huawei.core().ledger.orders().len()
     );
@@ -183,6 +198,10 @@ pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
     }
 
     let kubectl = env.bin_dir().join("kubectl");
+    if let Ok(out) = env.kubectl(&["get", "natgw", "-n", NAMESPACE, "-o", "wide"]) {
+        println!();
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+    }
     println!();
     println!("Poke at it (this stays up until Ctrl-C):");
     println!("  export KUBECONFIG={}", env.kubeconfig.display());

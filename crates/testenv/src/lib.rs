@@ -248,11 +248,14 @@ impl Drop for TestEnv {
     }
 }
 
-/// Finds the cached binaries (with the node's when `node`), building them on the first run.
 /// A tool build.sh caches beside the API server binaries (`kstatus`, `argocd-health`, `promtool`), built on
-/// first use.
+/// first use: only that tool, not the API server.
 pub fn tool(name: &str) -> Result<PathBuf, TestEnvError> {
-    let path = binaries(false)?.join(name);
+    let dir = match std::env::var_os("NATGW_TESTENV_BIN") {
+        Some(dir) => PathBuf::from(dir),
+        None => run_build_script("build.sh", Some(name)).map_err(TestEnvError::Binaries)?,
+    };
+    let path = dir.join(name);
     if path.is_file() {
         Ok(path)
     } else {
@@ -260,11 +263,14 @@ pub fn tool(name: &str) -> Result<PathBuf, TestEnvError> {
     }
 }
 
+/// Finds the cached API server binaries (with the node's when `node`), building them on the first
+/// run: nothing else.
 fn binaries(node: bool) -> Result<PathBuf, TestEnvError> {
     if let Some(dir) = std::env::var_os("NATGW_TESTENV_BIN") {
         return Ok(PathBuf::from(dir));
     }
-    let dir = run_build_script("build.sh", node.then_some("--node")).map_err(TestEnvError::Binaries)?;
+    let dir =
+        run_build_script("build.sh", Some(if node { "node" } else { "apiserver" })).map_err(TestEnvError::Binaries)?;
     for name in ["etcd", "kube-apiserver", "kubectl"] {
         if !dir.join(name).is_file() {
             return Err(TestEnvError::Binaries(format!("{} is missing", dir.join(name).display())));

@@ -7,8 +7,8 @@
 //! renewal settings and order cancellations place no order and are only in `/_sim/requests`.
 //!
 //! A yearly/monthly gateway has a subscription ([`subscription`]): seeded ones end
-//! `expiresInDays` from now, a completed `change_to_period` order starts one. As the world's clock
-//! passes ([`world`]; `POST /_sim/clock` moves it ahead), auto-renew (policy 3) renews seven days
+//! `expiresInDays` from now, a completed `change_to_period` order starts one. As time passes
+//! ([`world`]; `POST /_sim/clock` lets days pass at once), auto-renew (policy 3) renews seven days
 //! before expiry (a completed order of type 2 in `/_sim/orders`, not in the ledger), policy 1
 //! turns the gateway pay-per-use at expiry, and the others expire (BSS status 5) while the gateway
 //! stays `ACTIVE`.
@@ -27,9 +27,10 @@
 //!   [`SeedTerms`]: `expiresInDays`, default 30, `renewal` `Auto`|`Manual`|`PayPerUseAtExpiry`,
 //!   default `Manual`), `GET /_sim/gateways`
 //! - `GET /_sim/subscriptions` ([`SimSubscription`]s)
-//! - `POST /_sim/clock` (`{"advanceSeconds": N}`) moves the world's clock ahead and answers
-//!   `{"now": "yyyy-MM-ddTHH:mm:ssZ"}`, which `GET /_sim/clock` reads. The clock is the billing
-//!   world's: API Gateway checks `X-Sdk-Date` against the host's, so clients sign as usual.
+//! - `POST /_sim/clock` (`{"advanceSeconds": N}`) lets N seconds pass at once: every period, order
+//!   time and pending change moves N seconds into the past, so clients, which compare BSS times
+//!   with their own clock, see expiry come N seconds closer; answers `{"now":
+//!   "yyyy-MM-ddTHH:mm:ssZ"}` (the host's clock), which `GET /_sim/clock` reads.
 //! - `GET /_sim/orders`, `POST /_sim/orders/{id}/pay`, `POST /_sim/orders/{id}/cancel`
 //! - `POST /_sim/projects` (`{"id","name"}`)
 //! - the federation routes (`/_sim/oidc`, `/_sim/trust-rules`, `/_sim/credential-lifetime`) of
@@ -328,7 +329,8 @@ impl HuaweiSim {
         self.state.world().seed(seed, terms);
     }
 
-    /// Moves the world's clock `by` ahead (see [`world`]); returns the world's new time.
+    /// Lets `by` pass at once (see [`world`]): periods, orders and pending changes move that much
+    /// into the past; returns the time.
     pub fn advance(&self, by: Duration) -> k8s_openapi::jiff::Timestamp {
         self.state.world().advance(by)
     }
