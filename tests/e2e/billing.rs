@@ -8,7 +8,7 @@
 use crate::support;
 
 use std::os::unix::process::ExitStatusExt;
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::time::Duration;
 
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{ListParams, Patch, PatchParams};
@@ -18,11 +18,10 @@ use natgw_operator::{
 };
 use natgw_sim::{
     faults::{Fault, FaultKind},
-    huawei::{HuaweiSim, SeedGateway, SeedTerms},
-    server::SimTls,
+    huawei::{SeedGateway, SeedTerms},
 };
 use serde_json::{Value, json};
-use support::{Cluster, Operator, condition, huawei_gateway, huawei_https_config, ready};
+use support::{HuaweiWorld, Operator, condition, huawei_gateway, ready};
 
 const AK: &str = "HWAKBILLING";
 const SK: &str = "hw-billing-secret-value";
@@ -39,40 +38,27 @@ struct Row {
 }
 
 struct World {
-    cluster: Cluster,
-    sim: HuaweiSim,
-    tls: Arc<SimTls>,
-    log: PathBuf,
+    base: HuaweiWorld,
     metrics_port: u16,
-    _logdir: tempfile::TempDir,
     rows: Vec<Row>,
+}
+
+impl std::ops::Deref for World {
+    type Target = HuaweiWorld;
+
+    fn deref(&self) -> &HuaweiWorld {
+        &self.base
+    }
 }
 
 impl World {
     async fn start() -> World {
-        let cluster = Cluster::start("billing").await;
-        let tls = SimTls::generate(None).unwrap();
-        let sim =
-            HuaweiSim::start(huawei_https_config(AK, SK, PROJECT, Duration::from_millis(1500), &tls)).await.unwrap();
-        cluster.create_secret("huawei", json!({"accessKey": AK, "secretKey": SK})).await;
-        let logdir = tempfile::tempdir().unwrap();
-        let log = logdir.path().join("operator.log");
-        World { cluster, sim, tls, log, metrics_port: support::free_port(), _logdir: logdir, rows: Vec::new() }
+        let base = HuaweiWorld::start("billing", AK, SK, PROJECT).await;
+        World { base, metrics_port: support::free_port(), rows: Vec::new() }
     }
 
     fn operator(&self, crash_at: Option<&str>) -> Operator {
-        let mut args = support::fast_operator_args(&self.tls);
-        let metrics = format!("127.0.0.1:{}", self.metrics_port);
-        args.extend(["--leader-election=false", "--metrics-addr", &metrics].map(str::to_owned));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut env: Vec<(&str, &str)> = crash_at.map(|p| ("NATGW_CRASH_AT", p)).into_iter().collect();
-        env.push(("NATGW_ALLOWED_ENDPOINTS", self.sim.https_url.as_deref().unwrap()));
-        self.cluster.operator(&args, &env, &self.log)
-    }
-
-    fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        log.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+        self.base.operator(crash_at, &format!("127.0.0.1:{}", self.metrics_port))
     }
 
     /// A yearly/monthly gateway of spec `spec` that expires in `days`, renewing as `renewal` says.

@@ -6,48 +6,37 @@
 use crate::support;
 
 use std::os::unix::process::ExitStatusExt;
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::time::Duration;
 
 use natgw_operator::{
     api::{BillingMode, NatGateway, OrderPhase, OrderStatus, PeriodUnit, Prepaid, Size},
     cloud::{Credentials, GatewayRef, Provider, SecretValue, huawei::HuaweiClient},
 };
-use natgw_sim::{huawei::HuaweiSim, server::SimTls};
-use serde_json::{Value, json};
-use support::{Cluster, Operator, huawei_gateway, huawei_https_config, huawei_pay_order, ready};
+use serde_json::Value;
+use support::{HuaweiWorld, Operator, huawei_gateway, huawei_pay_order, ready};
 
 const AK: &str = "HWAKORDERS";
 const SK: &str = "hw-orders-secret-value";
 const PROJECT: &str = "proj-orders";
 const WAIT: Duration = Duration::from_secs(60);
 
-struct World {
-    cluster: Cluster,
-    sim: HuaweiSim,
-    tls: Arc<SimTls>,
-    log: PathBuf,
-    _logdir: tempfile::TempDir,
+struct World(HuaweiWorld);
+
+impl std::ops::Deref for World {
+    type Target = HuaweiWorld;
+
+    fn deref(&self) -> &HuaweiWorld {
+        &self.0
+    }
 }
 
 impl World {
     async fn start(namespace: &str) -> World {
-        let cluster = Cluster::start(namespace).await;
-        let tls = SimTls::generate(None).unwrap();
-        let sim =
-            HuaweiSim::start(huawei_https_config(AK, SK, PROJECT, Duration::from_millis(1500), &tls)).await.unwrap();
-        cluster.create_secret("huawei", json!({"accessKey": AK, "secretKey": SK})).await;
-        let logdir = tempfile::tempdir().unwrap();
-        let log = logdir.path().join("operator.log");
-        World { cluster, sim, tls, log, _logdir: logdir }
+        World(HuaweiWorld::start(namespace, AK, SK, PROJECT).await)
     }
 
     fn operator(&self, crash_at: Option<&str>) -> Operator {
-        let mut args = support::fast_operator_args(&self.tls);
-        args.extend(["--leader-election=false", "--metrics-addr", "127.0.0.1:0"].map(str::to_owned));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut env: Vec<(&str, &str)> = crash_at.map(|p| ("NATGW_CRASH_AT", p)).into_iter().collect();
-        env.push(("NATGW_ALLOWED_ENDPOINTS", self.sim.https_url.as_deref().unwrap()));
-        self.cluster.operator(&args, &env, &self.log)
+        self.0.operator(crash_at, "127.0.0.1:0")
     }
 
     fn spec(&self, gateway: &str, size: &str, auto_pay: bool) -> Value {
@@ -57,11 +46,6 @@ impl World {
     /// The simulator's ledger: order ids placed for `gateway`.
     fn orders(&self, gateway: &str) -> Vec<String> {
         self.sim.core().ledger.orders().into_iter().filter(|o| o.gateway_id == gateway).map(|o| o.order_id).collect()
-    }
-
-    fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        log.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
     }
 
     /// Places an unpaid pay-per-use -> monthly order for `gateway` as another client of the same

@@ -101,47 +101,62 @@ fn the_operator_signs_exactly_as_the_sdk() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_sdks_work_against_the_simulator() {
-    let config = HuaweiSimConfig {
+/// The simulator the SDK is driven against: this file's account, slow orders and changes (the
+/// script reads them while they run).
+fn sim_config() -> HuaweiSimConfig {
+    HuaweiSimConfig {
         credentials: vec![SimCredential { key_id: AK.into(), secret: SK.into(), token: None }],
         projects: vec![SimProject { id: PROJECT.into(), name: REGION.into() }],
         domain_id: Some(DOMAIN.into()),
         order_time: Duration::from_secs(30),
         change_time: Duration::from_secs(30),
         ..HuaweiSimConfig::default()
-    };
-    let sim = HuaweiSim::start(config).await.unwrap();
-    for (id, billing) in
-        [("gw-ppu", BillingMode::PayPerUse), ("gw-pre", BillingMode::Prepaid), ("gw-pre2", BillingMode::Prepaid)]
-    {
-        sim.seed_gateway(SeedGateway {
-            id: id.into(),
-            project_id: PROJECT.into(),
-            spec: "1".into(),
-            status: "ACTIVE".into(),
-            billing,
-            admin_state_up: true,
-        });
     }
-    let now = k8s_openapi::jiff::Timestamp::now();
-    let begin = (now - Duration::from_secs(90 * 24 * 3600)).strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
-    let end = (now + Duration::from_secs(24 * 3600)).strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+}
+
+/// An ACTIVE Small gateway of the account's project.
+fn gateway(id: &str, billing: BillingMode) -> SeedGateway {
+    SeedGateway {
+        id: id.into(),
+        project_id: PROJECT.into(),
+        spec: "1".into(),
+        status: "ACTIVE".into(),
+        billing,
+        admin_state_up: true,
+    }
+}
+
+/// Runs `huawei_sdk.py COMMAND` against `sim` with `env` besides the account's, and returns the
+/// JSON report it prints.
+async fn sdk(sim: &HuaweiSim, command: &str, env: &[(&str, String)]) -> Value {
     let output = tokio::process::Command::new(python::interpreter())
         .arg(python::script("huawei_sdk.py"))
-        .arg("flow")
+        .arg(command)
         .env("HW_ENDPOINT", &sim.http_url)
         .env("HW_AK", AK)
         .env("HW_SK", SK)
         .env("HW_PROJECT", PROJECT)
         .env("HW_DOMAIN", DOMAIN)
-        .env("HW_REGION", REGION)
-        .env("HW_BEGIN", begin)
-        .env("HW_END", end)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .await
         .expect("python runs");
-    let report: Value = serde_json::from_str(&check(output)).expect("the script prints JSON");
+    serde_json::from_str(&check(output)).expect("the script prints JSON")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdks_work_against_the_simulator() {
+    let sim = HuaweiSim::start(sim_config()).await.unwrap();
+    for (id, billing) in
+        [("gw-ppu", BillingMode::PayPerUse), ("gw-pre", BillingMode::Prepaid), ("gw-pre2", BillingMode::Prepaid)]
+    {
+        sim.seed_gateway(gateway(id, billing));
+    }
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let begin = (now - Duration::from_secs(90 * 24 * 3600)).strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let end = (now + Duration::from_secs(24 * 3600)).strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let env = [("HW_REGION", REGION.to_owned()), ("HW_BEGIN", begin), ("HW_END", end)];
+    let report = sdk(&sim, "flow", &env).await;
 
     assert_eq!(report["show"]["spec"], "1");
     assert_eq!(report["show"]["status"], "ACTIVE");
@@ -347,44 +362,16 @@ async fn the_renewal_calls_work_and_equal_the_sdks() {
         .chain(["UpdatePeriodToOnDemand", "CancelCustomerOrder", "ShowCustomerOrderDetails"])
         .map(|a| (a.to_owned(), 0))
         .collect();
-    let config = HuaweiSimConfig {
-        credentials: vec![SimCredential { key_id: AK.into(), secret: SK.into(), token: None }],
-        projects: vec![SimProject { id: PROJECT.into(), name: REGION.into() }],
-        domain_id: Some(DOMAIN.into()),
-        order_time: Duration::from_secs(30),
-        change_time: Duration::from_secs(30),
-        rate_limits: bss_unlimited,
-        keep_requests: true,
-        ..HuaweiSimConfig::default()
-    };
+    let config = HuaweiSimConfig { rate_limits: bss_unlimited, keep_requests: true, ..sim_config() };
     let sim = HuaweiSim::start(config).await.unwrap();
     // More than 50 yearly/monthly gateways, so that a read of all of them pages the account.
     let mut prepaid: Vec<String> = ["gw-pre", "gw-pre2", "gw-pre3"].map(str::to_owned).to_vec();
     prepaid.extend((0..51).map(|i| format!("gw-pad{i:02}")));
-    let seed = |id: &str, billing| SeedGateway {
-        id: id.into(),
-        project_id: PROJECT.into(),
-        spec: "1".into(),
-        status: "ACTIVE".into(),
-        billing,
-        admin_state_up: true,
-    };
-    sim.seed_gateway(seed("gw-ppu", BillingMode::PayPerUse));
+    sim.seed_gateway(gateway("gw-ppu", BillingMode::PayPerUse));
     for id in &prepaid {
-        sim.seed_gateway(seed(id, BillingMode::Prepaid));
+        sim.seed_gateway(gateway(id, BillingMode::Prepaid));
     }
-    let output = tokio::process::Command::new(python::interpreter())
-        .arg(python::script("huawei_sdk.py"))
-        .arg("renewal")
-        .env("HW_ENDPOINT", &sim.http_url)
-        .env("HW_AK", AK)
-        .env("HW_SK", SK)
-        .env("HW_PROJECT", PROJECT)
-        .env("HW_DOMAIN", DOMAIN)
-        .output()
-        .await
-        .expect("python runs");
-    let report: Value = serde_json::from_str(&check(output)).expect("the script prints JSON");
+    let report = sdk(&sim, "renewal", &[]).await;
     let sdk_requests = sim.take_requests();
 
     // (a) The SDK's calls are accepted and its models read the answers whole.
