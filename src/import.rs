@@ -9,8 +9,8 @@
 use kube::api::ObjectMeta;
 
 use crate::{
-    api::{Billing, BillingMode, NatGateway, NatGatewaySpec, PeriodUnit, Prepaid},
-    cloud::{CloudError, Connector, Credentials, Listed, Place, endpoints::is_object_name},
+    api::{Billing, BillingMode, NatGateway, NatGatewaySpec, PeriodUnit, Prepaid, Renewal},
+    cloud::{CloudError, Connector, Credentials, Listed, Observed, Place, endpoints::is_object_name},
 };
 
 /// Stands in for the gateway id in the spec every manifest starts from; replaced per gateway.
@@ -83,7 +83,7 @@ pub fn manifests(
         let mut spec = template.clone();
         spec.gateway_id = gateway.id.clone();
         spec.size = size;
-        spec.billing = billing(gateway.observed.billing);
+        spec.billing = billing(&gateway.observed);
         if let (Some(t), Some(vpc)) = (spec.provider.tencent.as_mut(), &gateway.vpc_id) {
             t.vpc_id = Some(vpc.clone());
         }
@@ -96,15 +96,23 @@ pub fn manifests(
     (manifests, skipped)
 }
 
-/// A yearly/monthly gateway's terms are not in the NAT API's answer; they matter only for a
-/// change from pay-per-use, which an already prepaid gateway never makes. `autoPay: false`: an
+/// The billing a manifest declares so that applying it changes nothing. A yearly/monthly
+/// gateway's period is not in the answer; it matters only for a change from pay-per-use, which an
+/// already prepaid gateway never makes. Its renewal is kept: `autoRenew` as the cloud reports it,
+/// and a gateway set to turn pay-per-use at expiry declares pay-per-use. `autoPay: false`: an
 /// order a later resize opens waits for a person unless the manifest is changed.
-fn billing(mode: BillingMode) -> Option<Billing> {
-    match mode {
-        BillingMode::PayPerUse => None,
-        BillingMode::Prepaid => Some(Billing {
-            mode,
-            prepaid: Some(Prepaid { period_unit: PeriodUnit::Month, periods: 1, auto_renew: false, auto_pay: false }),
+fn billing(observed: &Observed) -> Option<Billing> {
+    let renewal = observed.subscription.map(|s| s.renewal);
+    match (observed.billing, renewal) {
+        (BillingMode::PayPerUse, _) | (BillingMode::Prepaid, Some(Renewal::PayPerUseAtExpiry)) => None,
+        (BillingMode::Prepaid, renewal) => Some(Billing {
+            mode: BillingMode::Prepaid,
+            prepaid: Some(Prepaid {
+                period_unit: PeriodUnit::Month,
+                periods: 1,
+                auto_renew: renewal == Some(Renewal::Auto),
+                auto_pay: false,
+            }),
         }),
     }
 }
@@ -238,6 +246,27 @@ mod tests {
         assert_eq!(manifests[0].spec.size.to_string(), "ExtraLarge");
         assert_eq!(manifests[1].spec.billing, None);
         assert_eq!(manifests[0].spec.provider.huawei.as_ref().unwrap().project_id.as_deref(), Some("p1"));
+    }
+
+    /// Applying an imported manifest changes nothing, renewal included.
+    #[test]
+    fn prepaid_gateways_keep_their_renewal() {
+        let t = template(serde_json::json!({"huawei": {"region": "cn-north-4"}}));
+        let renewing = |id: &str, renewal| {
+            let mut g = listed(id, Capacity::Spec("1".into()), BillingMode::Prepaid, None);
+            g.observed.subscription = Some(crate::cloud::Subscription { expires_at: None, renewal });
+            g
+        };
+        let gateways = [
+            renewing("auto", Renewal::Auto),
+            renewing("manual", Renewal::Manual),
+            renewing("at-expiry", Renewal::PayPerUseAtExpiry),
+        ];
+        let (manifests, _) = manifests(&t, None, &huawei::PROFILE, &gateways);
+        let auto_renew =
+            |i: usize| manifests[i].spec.billing.as_ref().and_then(|b| b.prepaid.as_ref()).map(|p| p.auto_renew);
+        assert_eq!((auto_renew(0), auto_renew(1)), (Some(true), Some(false)));
+        assert_eq!(manifests[2].spec.billing, None, "pay-per-use at expiry is declared pay-per-use");
     }
 
     #[test]

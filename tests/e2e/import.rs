@@ -153,7 +153,9 @@ async fn a_fleet_becomes_observed_manifests_with_list_calls_only() {
     assert_eq!(enterprise, 460);
     assert!(manifests.iter().all(|m| m.metadata.namespace.as_deref() == Some(ns.as_str())));
     let calls: Vec<String> = hw.core().ledger.requests().into_iter().map(|r| r.action).collect();
-    assert_eq!(calls, ["KeystoneListProjects", "ListNatGateways", "ListNatGateways"]);
+    // The yearly/monthly gateways' renewal: BSS's subscription query, 100 a page (329 of them).
+    let bss = ["ListPayPerUseCustomerResources"; 4];
+    assert_eq!(calls, [&["KeystoneListProjects", "ListNatGateways", "ListNatGateways"][..], &bss].concat());
     assert!(summary.contains("2300 manifests, 0 skipped, 2 list calls"), "{summary}");
     // The first 300 documents (every size, both billing modes) pass admission too.
     let stdout = String::from_utf8_lossy(&out.stdout);

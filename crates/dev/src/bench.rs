@@ -4,11 +4,11 @@
 //!
 //! Phases:
 //! 1. `--count` NatGateways over `--accounts` accounts (the first half Tencent API 3.0, the rest
-//!    Huawei), created `--create-concurrency` at a time; every `--change-every`th asks for a
-//!    bigger size than the simulator seeded. Measures created -> all Ready, cloud calls by action,
+//!    Huawei, one Huawei gateway in ten yearly/monthly), created `--create-concurrency` at a time;
+//!    every `--change-every`th asks for a bigger size than the simulator seeded. Measures created -> all Ready, cloud calls by action,
 //!    apply -> first cloud call naming the gateway, orders placed vs changes requested.
 //! 2. Drift checks: `--drift-cycles` drift intervals of an in-sync fleet; describe calls per
-//!    object per cycle.
+//!    object per cycle (Huawei: NAT reads and BSS subscription queries).
 //! 3. Idle latency: `--idle-samples` more objects applied one by one to the idle operator.
 //! 4. Resize: `--resize-count` gateways of one Tencent API 3.0 account created, then all
 //!    resized at once; elapsed vs the lower bound N / 20 s, and whether any was ever Stalled.
@@ -37,7 +37,7 @@ use kube::{
 };
 use serde_json::json;
 
-use natgw_operator::api::{NatGateway, Size};
+use natgw_operator::api::{BillingMode, NatGateway, Size};
 use natgw_sim::{
     core::SimCredential,
     huawei::{HuaweiSim, HuaweiSimConfig, SeedGateway},
@@ -47,6 +47,8 @@ use natgw_sim::{
 use natgw_testenv::TestEnv;
 
 const NAMESPACE: &str = "bench";
+/// Which Huawei gateway of ten is yearly/monthly (not one a change is asked of by default).
+const PREPAID_EVERY_TENTH: usize = 5;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
@@ -197,21 +199,28 @@ impl Fleet {
                     _ => "1",
                 };
                 let project = format!("proj-{a}");
+                // Every tenth yearly/monthly (30 days left, renewed by hand, as declared): their
+                // expiry and renewal are read along with the drift checks' sweeps.
+                let prepaid = i % 10 == PREPAID_EVERY_TENTH;
+                let billing = if prepaid { BillingMode::Prepaid } else { BillingMode::PayPerUse };
                 self.huawei.seed_gateway(SeedGateway {
                     id: id.clone(),
                     project_id: project.clone(),
                     spec: spec_of(seeded).into(),
                     status: "ACTIVE".into(),
-                    billing: natgw_operator::api::BillingMode::PayPerUse,
+                    billing,
                     admin_state_up: true,
                 });
-                let spec = json!({
+                let mut spec = json!({
                     "gatewayId": id,
                     "provider": {"huawei": {"region": "cn-north-4", "projectId": project}},
                     "size": size.to_string(),
                     "credentialsSecretRef": {"name": account.secret_name},
                     "endpoint": self.huawei.http_url,
                 });
+                if prepaid {
+                    spec["billing"] = json!({"mode": "Prepaid", "prepaid": {"periodUnit": "Month", "periods": 1}});
+                }
                 (name, id, spec)
             }
         }
@@ -694,7 +703,9 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
     let describes =
         |rs: &[RequestRecord], actions: &[&str]| rs.iter().filter(|r| actions.contains(&r.action.as_str())).count();
     let v3_describes = describes(&tencent_window, &["DescribeNatGateways"]);
-    let hw_describes = describes(&huawei_window, &["ShowNatGateway", "ListNatGateways"]);
+    // BSS's subscription query is part of a Huawei read where yearly/monthly gateways are swept.
+    let hw_describes =
+        describes(&huawei_window, &["ShowNatGateway", "ListNatGateways", "ListPayPerUseCustomerResources"]);
     // A fleet-only run (no cycles) prints 0 calls per object, not NaN.
     let cycles = f64::from(args.drift_cycles.max(1));
     let v3_per_object = v3_describes as f64 / (n_tencent.max(1) as f64 * cycles);
@@ -702,7 +713,7 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
     say(
         start,
         format!(
-            "drift: Tencent V3 {v3_describes} DescribeNatGateways calls = {v3_per_object:.4} per object per cycle; Huawei {hw_describes} Show/List calls = {hw_per_object:.4}"
+            "drift: Tencent V3 {v3_describes} DescribeNatGateways calls = {v3_per_object:.4} per object per cycle; Huawei {hw_describes} Show/List/BSS resource calls = {hw_per_object:.4}"
         ),
     );
     let rss_fleet = vm_kib(operator.pid, "VmRSS:");
@@ -877,7 +888,7 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
         println!("  {action:<45} {outcome:<24} {n}");
     }
     println!(
-        "drift check ({} cycles of {}s): Tencent V3 {v3_describes} DescribeNatGateways = {v3_per_object:.4} calls/object/cycle; Huawei {hw_describes} ShowNatGateway+ListNatGateways = {hw_per_object:.4}",
+        "drift check ({} cycles of {}s): Tencent V3 {v3_describes} DescribeNatGateways = {v3_per_object:.4} calls/object/cycle; Huawei {hw_describes} ShowNatGateway+ListNatGateways+ListPayPerUseCustomerResources = {hw_per_object:.4}",
         args.drift_cycles, args.drift_seconds
     );
     if let Some((verified, reconciled, reads, writes, due)) = &restart {
