@@ -778,3 +778,35 @@ async fn only_unpaid_orders_are_cancelled() {
     assert_eq!((malformed.kind, malformed.code), (ErrorKind::InvalidRequest, None));
     assert_eq!(bss_calls(&sim, "CancelCustomerOrder"), 3, "the malformed id was never sent");
 }
+
+/// BSS lists an account's own subscriptions: with `accounts` set, a key sees the yearly/monthly
+/// gateways of its projects only, in the read and in the account-wide query alike.
+#[tokio::test]
+async fn each_account_lists_its_own_subscriptions() {
+    let config = HuaweiSimConfig {
+        credentials: vec![
+            SimCredential { key_id: AK.into(), secret: SK.into(), token: None },
+            SimCredential { key_id: "OTHERAK".into(), secret: "other-sk".into(), token: None },
+        ],
+        projects: vec![SimProject { id: PROJECT.into(), name: REGION.into() }],
+        domain_id: Some(DOMAIN.into()),
+        accounts: [(AK.to_owned(), vec![PROJECT.to_owned()]), ("OTHERAK".to_owned(), vec!["p-other".to_owned()])]
+            .into(),
+        ..HuaweiSimConfig::default()
+    };
+    let sim = HuaweiSim::start(config).await.unwrap();
+    for (id, project) in [("gw-mine", PROJECT), ("gw-theirs", "p-other")] {
+        let seed =
+            SeedGateway { billing: BillingMode::Prepaid, ..SeedGateway::parse(&format!("{id}:{project}:1")).unwrap() };
+        sim.seed_gateway(seed);
+    }
+    let mine = client(&sim).describe(&gateway("gw-mine")).await.unwrap();
+    assert_eq!(mine.subscription.map(|s| s.renewal), Some(Renewal::Manual));
+    let http = natgw_operator::cloud::http::client(None).unwrap();
+    let other =
+        HuaweiClient::new(http, Some(&sim.http_url), None, REGION, credentials("OTHERAK", "other-sk", None)).unwrap();
+    // The other account's key reads the first account's gateway (the simulator's NAT API does not
+    // scope projects), but BSS does not list that gateway's subscription to it.
+    let seen = other.describe(&gateway("gw-mine")).await.unwrap();
+    assert_eq!((seen.billing, seen.subscription), (BillingMode::Prepaid, None));
+}

@@ -47,7 +47,7 @@ use natgw_sim::{
 use natgw_testenv::TestEnv;
 
 const NAMESPACE: &str = "bench";
-/// Which Huawei gateway of ten is yearly/monthly (not one a change is asked of by default).
+/// Which of each ten Huawei gateways of an account is yearly/monthly.
 const PREPAID_EVERY_TENTH: usize = 5;
 
 #[derive(clap::Args, Debug, Clone)]
@@ -201,7 +201,10 @@ impl Fleet {
                 let project = format!("proj-{a}");
                 // Every tenth yearly/monthly (30 days left, renewed by hand, as declared): their
                 // expiry and renewal are read along with the drift checks' sweeps.
-                let prepaid = i % 10 == PREPAID_EVERY_TENTH;
+                // Objects are dealt round-robin over the fleet's accounts (all but the resize
+                // account): one in ten of each account's.
+                let nth_of_account = i / (self.accounts.len() - 1).max(1);
+                let prepaid = nth_of_account % 10 == PREPAID_EVERY_TENTH;
                 let billing = if prepaid { BillingMode::Prepaid } else { BillingMode::PayPerUse };
                 self.huawei.seed_gateway(SeedGateway {
                     id: id.clone(),
@@ -550,10 +553,14 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
         ..TencentSimConfig::default()
     })
     .await?;
+    // Each account's gateways are in its own project (`Fleet::object`), and BSS lists an
+    // account's own subscriptions.
+    let projects = accounts.iter().enumerate().filter(|(_, a)| a.cloud == Cloud::Huawei);
     let huawei = HuaweiSim::start(HuaweiSimConfig {
         credentials: creds(Cloud::Huawei),
         change_time: change,
         order_time: change,
+        accounts: projects.map(|(i, a)| (a.key_id.clone(), vec![format!("proj-{i}")])).collect(),
         ..HuaweiSimConfig::default()
     })
     .await?;
@@ -704,8 +711,10 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
         |rs: &[RequestRecord], actions: &[&str]| rs.iter().filter(|r| actions.contains(&r.action.as_str())).count();
     let v3_describes = describes(&tencent_window, &["DescribeNatGateways"]);
     // BSS's subscription query is part of a Huawei read where yearly/monthly gateways are swept.
-    let hw_describes =
-        describes(&huawei_window, &["ShowNatGateway", "ListNatGateways", "ListPayPerUseCustomerResources"]);
+    let hw_reads = ["ShowNatGateway", "ListNatGateways", "ListPayPerUseCustomerResources"];
+    let hw_describes = describes(&huawei_window, &hw_reads);
+    let by_action: Vec<String> = hw_reads.iter().map(|a| format!("{a} {}", describes(&huawei_window, &[a]))).collect();
+    say(start, format!("drift window, Huawei reads by action: {}", by_action.join(", ")));
     // A fleet-only run (no cycles) prints 0 calls per object, not NaN.
     let cycles = f64::from(args.drift_cycles.max(1));
     let v3_per_object = v3_describes as f64 / (n_tencent.max(1) as f64 * cycles);

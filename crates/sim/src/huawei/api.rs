@@ -365,7 +365,7 @@ fn check_ids(route: &Route) -> Result<(), Failure> {
 }
 
 /// Carries out one authenticated call.
-fn serve(state: &SimState, route: &Route, parts: &Parts, body: &[u8]) -> Result<Success, Failure> {
+fn serve(state: &SimState, route: &Route, parts: &Parts, body: &[u8], key_id: &str) -> Result<Success, Failure> {
     check_ids(route)?;
     let take_fail_order = || state.core.faults.take(route.action(), |k| *k == FaultKind::FailOrder).is_some();
     match route {
@@ -466,7 +466,8 @@ fn serve(state: &SimState, route: &Route, parts: &Parts, body: &[u8]) -> Result<
             let regions: Vec<super::SimProject> = state.projects().clone();
             let region =
                 |project: &str| regions.iter().find(|p| p.id == project).map(|p| p.name.clone()).unwrap_or_default();
-            let all = state.world().resources(&request, region);
+            let mut all = state.world().resources(&request, region);
+            all.retain(|r| state.holds(key_id, &r.project_id));
             let total_count = all.len() as i64;
             let offset = request.offset.unwrap_or(0) as usize;
             let data = all.into_iter().skip(offset).take(request.limit.unwrap_or(10) as usize).collect();
@@ -718,7 +719,7 @@ fn admit_and_serve(
     {
         return Err(Failure::injected(code, message));
     }
-    serve(state, route, parts, body)
+    serve(state, route, parts, body, key_id)
 }
 
 /// A request as it arrived, header names lower-case.

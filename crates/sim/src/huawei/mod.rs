@@ -133,6 +133,9 @@ pub struct HuaweiSimConfig {
     /// for tests that compare two clients' requests ([`HuaweiSim::take_requests`]). Off by
     /// default: a benchmark sends millions.
     pub keep_requests: bool,
+    /// The projects each access key's account holds (key id -> project ids): BSS lists an
+    /// account's own yearly/monthly resources only. Empty: one account holds every project.
+    pub accounts: HashMap<String, Vec<String>>,
 }
 
 impl Default for HuaweiSimConfig {
@@ -152,6 +155,7 @@ impl Default for HuaweiSimConfig {
             gateways: Vec::new(),
             federation: FederationConfig::default(),
             keep_requests: false,
+            accounts: HashMap::new(),
         }
     }
 }
@@ -167,6 +171,8 @@ pub struct SimState {
     federated_tokens: federation::FederatedTokens,
     /// `Some` when [`HuaweiSimConfig::keep_requests`]: the requests received.
     kept: Option<Mutex<Vec<RecordedRequest>>>,
+    /// [`HuaweiSimConfig::accounts`].
+    accounts: HashMap<String, Vec<String>>,
 }
 
 impl SimState {
@@ -188,6 +194,7 @@ impl SimState {
             clock_window: config.clock_window,
             federated_tokens: federation::FederatedTokens::default(),
             kept: config.keep_requests.then(Mutex::default),
+            accounts: config.accounts.clone(),
         })
     }
 
@@ -198,6 +205,11 @@ impl SimState {
             request.headers.retain(|(name, _)| name != "x-security-token");
             kept.lock().unwrap_or_else(|e| e.into_inner()).push(request);
         }
+    }
+
+    /// Whether the account of `key_id` holds `project` ([`HuaweiSimConfig::accounts`]).
+    fn holds(&self, key_id: &str, project: &str) -> bool {
+        self.accounts.is_empty() || self.accounts.get(key_id).is_some_and(|p| p.iter().any(|p| p == project))
     }
 
     fn world(&self) -> std::sync::MutexGuard<'_, World> {
