@@ -41,10 +41,10 @@ done
 WANT=(kube-apiserver kubectl etcd)
 ((NODE)) && WANT+=(kubelet kube-controller-manager kube-scheduler pause)
 
-# Seconds each binary took to build on 2 cores (a cold run, crates/testenv/README timings: module
-# downloads come on top the first time).
+# Seconds each binary took to build on 2 cores, measured cold (README, The two commands); resolving
+# and downloading the module graph comes on top the first time (about 1 min).
 declare -A SECONDS_TO_BUILD=(
-  [kube-apiserver]=200 [kubectl]=40 [etcd]=20
+  [kube-apiserver]=200 [kubectl]=25 [etcd]=10
   [kubelet]=70 [kube-controller-manager]=50 [kube-scheduler]=6 [pause]=1
 )
 

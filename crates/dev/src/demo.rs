@@ -64,7 +64,10 @@ fn say(start: Instant, line: impl AsRef<str>) {
 
 pub async fn run(args: DemoArgs) -> Result<(), DemoError> {
     let start = Instant::now();
-    say(start, "starting a real kube-apiserver + etcd (the first run compiles them from Go modules: ~6 min)");
+    say(
+        start,
+        "starting a real kube-apiserver + etcd (the first run builds them and kubectl from Go modules: about 5 min on 2 cores)",
+    );
     let env = TestEnv::start().await?;
     say(start, format!("API server ready at {}", env.server));
     let client = env.client().await?;
