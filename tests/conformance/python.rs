@@ -3,13 +3,16 @@
 
 use std::path::PathBuf;
 
-/// `NATGW_PYTHON`, else the project venv (`~/.cache/natgw-operator/venv`) when it exists, else
-/// `python3`.
+/// `NATGW_PYTHON`, else the venv scripts/setup.sh makes (`$XDG_CACHE_HOME`, by default
+/// `~/.cache`, then `natgw-operator/venv`) when it exists, else `python3`.
 pub fn interpreter() -> PathBuf {
     if let Some(p) = std::env::var_os("NATGW_PYTHON") {
         return PathBuf::from(p);
     }
-    let venv = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/natgw-operator/venv/bin/python"));
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")));
+    let venv = cache.map(|c| c.join("natgw-operator/venv/bin/python"));
     venv.filter(|p| p.exists()).unwrap_or_else(|| PathBuf::from("python3"))
 }
 
