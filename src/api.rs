@@ -43,6 +43,12 @@ use serde::{Deserialize, Serialize};
     ),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
     printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason",
+        description = "Why Ready is what it is, e.g. GatewayClaimed for a second resource on one gateway"
+    ),
+    printcolumn(
         name = "Order",
         type_ = "string",
         json_path = ".status.order.phase",

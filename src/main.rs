@@ -2,7 +2,14 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc, time::Du
 
 use clap::{Parser, Subcommand, ValueEnum};
 use futures::FutureExt as _;
-use natgw_operator::{cloud, controller, fence::Fence, health, leader, metrics::Metrics};
+use natgw_operator::{
+    cloud, controller,
+    fence::Fence,
+    health,
+    import::{Cluster, Existing, Imported, Searched},
+    leader,
+    metrics::Metrics,
+};
 use tracing::error;
 
 // jemalloc: glibc's arenas fragment under the watch cache's churn (measured in BENCHMARKS.md).
@@ -68,6 +75,10 @@ struct ImportArgs {
     /// Allow a plain-HTTP --endpoint (credentials and signatures then cross the network in clear).
     #[arg(long)]
     allow_http: bool,
+    /// With --allow-http, also send a temporary token (or Tencent API 2.0's SecretId) over it;
+    /// without it only long-lived keys' signatures and key ids cross plain HTTP.
+    #[arg(long)]
+    allow_http_credentials: bool,
     /// Allow an --endpoint on a loopback, link-local or private address.
     #[arg(long)]
     allow_private_endpoints: bool,
@@ -89,6 +100,10 @@ struct ImportArgs {
     /// managementPolicy of the manifests: Observe reports drift and never orders.
     #[arg(long, default_value = "Observe", value_parser = ["Observe", "Manage"])]
     management_policy: String,
+    /// Do not check the cluster of the current kubeconfig for NatGateways that already declare
+    /// the gateways or hold the manifests' names (the manifests may then duplicate or collide).
+    #[arg(long, conflicts_with = "credentials_secret")]
+    offline: bool,
 }
 
 #[derive(clap::Args)]
@@ -124,10 +139,18 @@ struct RunArgs {
     /// stands for the resource's region), on top of the clouds' documented ones.
     #[arg(long = "allowed-endpoint", env = "NATGW_ALLOWED_ENDPOINTS", value_delimiter = ',')]
     allowed_endpoints: Vec<String>,
-    /// Allow plain-HTTP allowed endpoints (credentials and signatures then cross the network in
-    /// clear).
+    /// Allow plain-HTTP allowed endpoints (signatures and key ids then cross the network in
+    /// clear). Tokens and Tencent API 2.0's SecretId still need --allow-http-credentials.
     #[arg(long, env = "NATGW_ALLOW_HTTP")]
     allow_http: bool,
+    /// Also send what an eavesdropper could use to plain-HTTP endpoints: temporary tokens
+    /// (Tencent's Token / X-TC-Token, Huawei's X-Security-Token), ServiceAccount tokens (workload
+    /// identity exchanges) and Tencent API 2.0's SecretId. Without it such a resource is
+    /// Stalled/InsecureEndpoint and nothing is sent; Tencent API 3.0 and Huawei with long-lived
+    /// keys send only a signature and the key id, which --allow-http alone allows. Implies
+    /// nothing else: plain-HTTP endpoints still need --allow-http.
+    #[arg(long, env = "NATGW_ALLOW_HTTP_CREDENTIALS")]
+    allow_http_credentials: bool,
     /// Allow allowed endpoints on loopback, link-local or private addresses (IP literals,
     /// `localhost`).
     #[arg(long, env = "NATGW_ALLOW_PRIVATE_ENDPOINTS")]
@@ -202,7 +225,8 @@ async fn run(args: RunArgs) -> Result<(), String> {
     // The installer's flags first: a refused endpoint is reported before anything else happens.
     let endpoints =
         cloud::endpoints::EndpointPolicy::new(&args.allowed_endpoints, args.allow_http, args.allow_private_endpoints)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.to_string())?
+            .with_http_credentials(args.allow_http_credentials);
     let client = kube::Client::try_default()
         .await
         .map_err(|e| format!("cannot reach the Kubernetes API ({e}); set KUBECONFIG or run inside a cluster"))?;
@@ -275,16 +299,19 @@ async fn import(args: ImportArgs) -> Result<(), String> {
     .map_err(|e| format!("invalid arguments: {e}"))?;
     let allowed: Vec<String> = args.endpoint.iter().cloned().collect();
     let endpoints = cloud::endpoints::EndpointPolicy::new(&allowed, args.allow_http, args.allow_private_endpoints)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        .with_http_credentials(args.allow_http_credentials);
     let http = cloud::http::client(args.extra_ca.as_deref()).map_err(|e| e.to_string())?;
     let connector = cloud::connect::CloudConnector::new(http).with_endpoint_policy(endpoints);
     let profile = cloud::Connector::select(&connector, &template).map_err(|e| e.to_string())?.profile;
+    // The cluster first: an unreachable one fails before any cloud call.
+    let cluster = if args.offline { None } else { Some(Cluster::connect().await.map_err(|e| e.to_string())?) };
     let credentials = match secret {
         Some((ns, name)) => {
-            let client = kube::Client::try_default()
-                .await
-                .map_err(|e| format!("cannot reach the Kubernetes API to read the Secret ({e}); set KUBECONFIG"))?;
-            controller::read_secret(&client, ns, name, profile.secret_keys).await.map_err(|e| e.to_string())?
+            // clap refuses --offline with --credentials-secret; this says why if that changes.
+            let cluster =
+                cluster.as_ref().ok_or("--credentials-secret reads the Secret from the cluster: drop --offline")?;
+            controller::read_secret(&cluster.client, ns, name, profile.secret_keys).await.map_err(|e| e.to_string())?
         }
         None => {
             let var = |k: &str| Ok(std::env::var(k).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()));
@@ -296,12 +323,51 @@ async fn import(args: ImportArgs) -> Result<(), String> {
             })?
         }
     };
-    let imported = natgw_operator::import::import(&connector, &template, namespace, credentials)
+    let existing = match &cluster {
+        Some(cluster) => existing_in_cluster(cluster, namespace, &connector).await?,
+        None => {
+            eprintln!(
+                "warning: --offline: not checked against a cluster, so a gateway a NatGateway already declares is not skipped and a name may be taken; review with `kubectl diff -f` and apply with `kubectl create -f`, which refuses to overwrite"
+            );
+            Existing::default()
+        }
+    };
+    let imported = natgw_operator::import::import(&connector, &template, namespace, credentials, &existing)
         .await
         .map_err(|e| format!("cannot list the gateways: {e}"))?;
     print!("{}", natgw_operator::import::to_yaml(&imported.manifests));
+    report(&imported);
+    Ok(())
+}
+
+/// What the cluster already holds where the manifests go (`namespace`, else the kubeconfig's),
+/// saying on stderr where it looked when that is less than everywhere.
+async fn existing_in_cluster(
+    cluster: &Cluster,
+    namespace: Option<&str>,
+    connector: &dyn cloud::Connector,
+) -> Result<Existing, String> {
+    let namespace = namespace.unwrap_or(cluster.client.default_namespace());
+    let (existing, searched) = cluster.existing(namespace, connector).await.map_err(|e| e.to_string())?;
+    match searched {
+        Searched::AllNamespaces => {}
+        Searched::Namespace => eprintln!(
+            "warning: may not list NatGateways in all namespaces, checked namespace {namespace} only: a NatGateway of another namespace may already declare one of these gateways (`kubectl get natgateways -A` as a cluster admin shows them)"
+        ),
+        Searched::NoCrd => {
+            eprintln!("the NatGateway CRD is not installed in this cluster, so no gateway is declared yet")
+        }
+    }
+    Ok(existing)
+}
+
+/// The skipped and renamed gateways and a summary, on stderr.
+fn report(imported: &Imported) {
     for s in &imported.skipped {
         eprintln!("skipped {}: {}", s.id, s.why);
+    }
+    for r in &imported.renamed {
+        eprintln!("renamed {}: {} is taken, named {}", r.id, r.taken, r.name);
     }
     eprintln!(
         "{} manifests, {} skipped, {} list calls",
@@ -309,7 +375,6 @@ async fn import(args: ImportArgs) -> Result<(), String> {
         imported.skipped.len(),
         imported.pages
     );
-    Ok(())
 }
 
 /// Resolves on SIGTERM (Kubernetes stopping the pod) or Ctrl-C. The SIGTERM handler is

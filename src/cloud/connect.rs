@@ -126,6 +126,7 @@ impl Connector for CloudConnector {
             http: &self.http,
             limiter: self.limiter(&selected, key.account.clone()),
             sweep_max_age: self.sweep_max_age,
+            allow_http_credentials: self.endpoints.allows_http_credentials(),
         };
         let provider = cloud.connect(&selected, credentials.clone(), shared)?;
         let provider: Arc<dyn Provider> = Arc::new(Scrubbed { secrets: secrets_of(&credentials), inner: provider });
@@ -363,5 +364,97 @@ mod tests {
         let allowed = EndpointPolicy::new(&["https://169.254.169.254".into()], false, true).unwrap();
         let connector = CloudConnector::new(reqwest::Client::new()).with_endpoint_policy(allowed);
         assert!(connector.connect(&spec("https://169.254.169.254"), creds()).is_ok());
+    }
+
+    const HTTP: &str = "http://127.0.0.1:8080";
+    const HTTPS: &str = "https://127.0.0.1:8443";
+
+    /// A connector whose installer allow-listed [`HTTP`] (`--allow-http`) and [`HTTPS`], with
+    /// `--allow-http-credentials` as given.
+    fn plain_http_connector(http_credentials: bool) -> CloudConnector {
+        let policy = EndpointPolicy::new(&[HTTP.into(), HTTPS.into()], true, true).unwrap();
+        CloudConnector::new(reqwest::Client::new()).with_endpoint_policy(policy.with_http_credentials(http_credentials))
+    }
+
+    fn with_api(mut spec: NatGatewaySpec, api: crate::api::TencentApi) -> NatGatewaySpec {
+        spec.provider.tencent.as_mut().unwrap().api = api;
+        spec
+    }
+
+    fn huawei(endpoint: &str) -> NatGatewaySpec {
+        serde_json::from_value(serde_json::json!({
+            "gatewayId": "nat-1", "provider": {"huawei": {"region": "cn-north-4"}}, "size": "Small",
+            "credentialsSecretRef": {"name": "c"}, "endpoint": endpoint,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn tokens_and_api_2_key_ids_cross_plain_http_only_with_the_flag() {
+        use crate::api::TencentApi::{V2, V3};
+        let temporary = || Credentials { session_token: Some(SecretValue::new("tok")), ..creds() };
+        // (spec, credentials): what would put a token or a SecretId on the wire in clear.
+        let exposed = [
+            (with_api(spec(HTTP), V2), creds()),
+            (with_api(spec(HTTP), V2), temporary()),
+            (with_api(spec(HTTP), V3), temporary()),
+            (huawei(HTTP), temporary()),
+        ];
+        for (spec, credentials) in &exposed {
+            let connector = plain_http_connector(false);
+            let refused = connector.connect(spec, credentials.clone()).err().expect("refused");
+            assert_eq!(refused.refusal, Some(Refusal::InsecureEndpoint), "{refused}");
+            assert!(refused.message.contains("--allow-http-credentials"), "{}", refused.message);
+            assert!(connector.clients.lock().is_empty(), "no client was built");
+            assert!(plain_http_connector(true).connect(spec, credentials.clone()).is_ok(), "{spec:?}");
+        }
+        // A signature and a long-lived key's id only: --allow-http is enough.
+        for spec in [with_api(spec(HTTP), V3), huawei(HTTP)] {
+            assert!(plain_http_connector(false).connect(&spec, creds()).is_ok(), "{spec:?}");
+        }
+        // HTTPS: always.
+        for spec in [with_api(spec(HTTPS), V2), with_api(spec(HTTPS), V3), huawei(HTTPS)] {
+            for credentials in [creds(), temporary()] {
+                assert!(plain_http_connector(false).connect(&spec, credentials).is_ok(), "{spec:?}");
+            }
+        }
+    }
+
+    /// The exchange over plain HTTP is refused before a connection is opened; with the flag the
+    /// token goes.
+    #[tokio::test]
+    async fn no_service_account_token_crosses_plain_http_without_the_flag() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                drop(stream);
+            }
+        });
+        let policy = EndpointPolicy::new(std::slice::from_ref(&url), true, true).unwrap();
+        let mut keyless = spec(&url);
+        keyless.credentials_secret_ref = None;
+        keyless.workload_identity = Some(
+            serde_json::from_value(serde_json::json!({
+                "serviceAccountName": "sa", "tencent": {"providerId": "p", "roleArn": "qcs::cam::uin/1:roleName/r"},
+            }))
+            .unwrap(),
+        );
+        let (token, metrics) = (SecretValue::new("eyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl"), Metrics::new());
+        for allowed in [false, true] {
+            let connector = CloudConnector::new(reqwest::Client::new())
+                .with_endpoint_policy(policy.clone().with_http_credentials(allowed));
+            let error = connector.exchange(&keyless, &token, "natgw.ns.sa", &metrics).await.expect_err("no STS");
+            let refusal = error.cloud_error().refusal;
+            let connections = accepted.load(std::sync::atomic::Ordering::SeqCst);
+            if allowed {
+                assert_eq!((refusal, connections), (None, 1), "{error}");
+            } else {
+                assert_eq!((refusal, connections), (Some(Refusal::InsecureEndpoint), 0), "{error}");
+            }
+        }
     }
 }

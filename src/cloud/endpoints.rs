@@ -23,7 +23,7 @@ pub enum PolicyError {
     #[error("--allowed-endpoint {value:?}: {problem}")]
     Malformed { value: String, problem: String },
     #[error(
-        "--allowed-endpoint {value:?} is plain HTTP: credentials and signatures would cross the network unencrypted; use https://, or add --allow-http to allow it anyway"
+        "--allowed-endpoint {value:?} is plain HTTP: credentials and signatures would cross the network unencrypted; use https://, or add --allow-http to allow it anyway (temporary tokens and Tencent API 2.0 then also need --allow-http-credentials)"
     )]
     Http { value: String },
     #[error(
@@ -38,6 +38,9 @@ pub enum PolicyError {
 pub struct EndpointPolicy {
     /// Normalised, good for every cloud; `{region}` may appear in the host.
     templates: Vec<String>,
+    /// Whether what an eavesdropper could use (a temporary or ServiceAccount token, a Tencent
+    /// API 2.0 `SecretId`) may be sent to a plain-HTTP endpoint (`run --allow-http-credentials`).
+    http_credentials: bool,
 }
 
 impl EndpointPolicy {
@@ -66,6 +69,19 @@ impl EndpointPolicy {
         Ok(policy)
     }
 
+    /// Also send tokens and Tencent API 2.0's `SecretId` to plain-HTTP endpoints (the installer's
+    /// `--allow-http-credentials`). Without it, only a signature and a long-lived key's id may
+    /// cross `http://` (Tencent API 3.0 and Huawei with stored keys): see [`sent_in_clear`].
+    pub fn with_http_credentials(mut self, allowed: bool) -> EndpointPolicy {
+        self.http_credentials = allowed;
+        self
+    }
+
+    /// Whether tokens and Tencent API 2.0's `SecretId` may go to plain-HTTP endpoints.
+    pub fn allows_http_credentials(&self) -> bool {
+        self.http_credentials
+    }
+
     /// Whether `spec` (served as `selected`) may be sent anywhere: its region and ids are plain
     /// tokens and its endpoints are allow-listed. The error's `refusal` says which.
     pub fn check(&self, spec: &NatGatewaySpec, selected: &Selected) -> Result<(), CloudError> {
@@ -79,10 +95,17 @@ impl EndpointPolicy {
     }
 
     /// Whether a workload identity's token may go to `endpoint` (the cloud's STS / IAM endpoint
-    /// for `selected`): the same allow-list as `spec.endpoint`.
+    /// for `selected`): the same allow-list as `spec.endpoint`, and over plain HTTP only with
+    /// `--allow-http-credentials` (the ServiceAccount token, and Huawei's federated token, would
+    /// cross it in clear).
     pub fn check_exchange_endpoint(&self, endpoint: &str, selected: &Selected) -> Result<(), CloudError> {
         let (profile, region) = (selected.profile, selected.gateway.region.as_str());
-        self.check_endpoint("the workload identity exchange endpoint", Some(endpoint), profile, region)
+        self.check_endpoint("the workload identity exchange endpoint", Some(endpoint), profile, region)?;
+        let plain = Url::parse(endpoint).is_ok_and(|url| url.scheme() == "http");
+        if plain && !self.http_credentials {
+            return Err(sent_in_clear(endpoint, "the exchange sends the ServiceAccount token"));
+        }
+        Ok(())
     }
 
     /// The allowed endpoints for a resource of the cloud `profile` in `region`, normalised.
@@ -115,6 +138,20 @@ impl EndpointPolicy {
                 .to_owned(),
         ))
     }
+}
+
+/// The refusal to send a token (or a Tencent API 2.0 `SecretId`) to the plain-HTTP `endpoint`:
+/// `sends` says what would cross it in clear, the rest how to fix it. Made before any byte is
+/// sent; the whole text fits the message cap (256 characters) with a `sends` of up to 60.
+pub fn sent_in_clear(endpoint: &str, sends: &str) -> CloudError {
+    let shown: String = endpoint.chars().take(64).collect();
+    CloudError::new(
+        ErrorKind::InvalidRequest,
+        format!(
+            "{shown:?} is plain HTTP and {sends} in clear; not sent: use an allow-listed https:// endpoint, or have the installer add --allow-http-credentials"
+        ),
+    )
+    .with_refusal(Refusal::InsecureEndpoint)
 }
 
 /// Parses an endpoint: http(s), a host, no user info, query or fragment, no spaces.
@@ -550,6 +587,34 @@ mod tests {
         }
         let (_, selected) = crate::cloud::Registry::builtin().select(&huawei("cn-north-4", None)).unwrap();
         assert_eq!(p.check_exchange_endpoint("https://iam.cn-north-4.myhuaweicloud.com", &selected), Ok(()));
+    }
+
+    #[test]
+    fn tokens_go_to_plain_http_exchange_endpoints_only_with_the_flag() {
+        let http = "http://127.0.0.1:8080";
+        let allowed = || EndpointPolicy::new(&[http.into(), "https://127.0.0.1:8443".into()], true, true).unwrap();
+        for spec in [tencent(Some(http)), huawei("cn-north-4", Some(http))] {
+            let (_, selected) = crate::cloud::Registry::builtin().select(&spec).unwrap();
+            let refused = allowed().check_exchange_endpoint(http, &selected).unwrap_err();
+            assert_eq!(refused.refusal, Some(Refusal::InsecureEndpoint));
+            assert!(refused.message.contains("--allow-http-credentials"), "{}", refused.message);
+            assert!(refused.message.contains("https://"), "{}", refused.message);
+            assert_eq!(allowed().with_http_credentials(true).check_exchange_endpoint(http, &selected), Ok(()));
+            // HTTPS needs no flag; off the allow-list stays EndpointNotAllowed, flag or not.
+            assert_eq!(allowed().check_exchange_endpoint("https://127.0.0.1:8443", &selected), Ok(()));
+            let unlisted =
+                allowed().with_http_credentials(true).check_exchange_endpoint("http://127.0.0.1:9", &selected);
+            assert_eq!(reason(unlisted), Some(Refusal::EndpointNotAllowed));
+        }
+    }
+
+    #[test]
+    fn the_plain_http_refusal_says_the_fix_uncut() {
+        let long = format!("http://{}.example:65535", "h".repeat(80));
+        let e = sent_in_clear(&long, "Tencent Cloud API 2.0 sends the SecretId and any Token");
+        assert!(!e.message.ends_with('…'), "cut: {}", e.message);
+        assert!(e.message.ends_with("--allow-http-credentials"), "{}", e.message);
+        assert_eq!((e.kind, e.refusal), (ErrorKind::InvalidRequest, Some(Refusal::InsecureEndpoint)));
     }
 
     fn is_private_ip(ip: std::net::IpAddr) -> bool {

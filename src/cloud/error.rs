@@ -93,6 +93,9 @@ pub enum Refusal {
     EndpointNotAllowed,
     /// A region or id that may not reach a host or a path.
     InvalidSpec,
+    /// A temporary token, a ServiceAccount token or a Tencent API 2.0 `SecretId` would cross a
+    /// plain-HTTP endpoint, which the installer did not allow (`--allow-http-credentials`).
+    InsecureEndpoint,
 }
 
 /// Longest message kept: cloud text reaches status and Events, and a hostile or broken endpoint

@@ -77,6 +77,10 @@ pub struct Shared<'a> {
     pub limiter: Arc<RateLimiter>,
     /// How old an account-wide read may be to answer a drift check; zero reads every time.
     pub sweep_max_age: Duration,
+    /// The installer's `--allow-http-credentials`: without it a client that would send a token
+    /// (or Tencent API 2.0's `SecretId`) to a plain-HTTP endpoint is refused before any call
+    /// ([`super::endpoints::sent_in_clear`]).
+    pub allow_http_credentials: bool,
 }
 
 /// The registered clouds; the first whose [`Cloud::select`] claims a spec serves it.

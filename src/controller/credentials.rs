@@ -147,15 +147,30 @@ impl Cache {
     }
 
     /// The credentials in Secret `namespace/name` under the cloud's `keys`: from the cache while
-    /// the Secret is unchanged, else read from the API server.
+    /// the Secret is unchanged, else read from the API server. `fresh` reads it whatever is
+    /// cached (and caches the answer): what an order is placed with, so that a grant revoked
+    /// since the last read stops it.
     pub async fn read(
         &self,
         client: &Client,
         namespace: &str,
         name: &str,
         keys: SecretKeys,
+        fresh: bool,
     ) -> Result<Credentials, CredentialsError> {
+        if fresh {
+            self.saw(namespace, name, None);
+        }
         self.read_with((namespace.to_owned(), name.to_owned(), keys), read(client, namespace, name, keys)).await
+    }
+
+    /// Drops what is cached of every Secret in `namespace`: its grants changed (a RoleBinding or
+    /// Role), so that the next read asks the API server whether the operator may still read them.
+    pub fn forget_namespace(&self, namespace: &str) {
+        for (_, entry) in self.entries.lock().iter_mut().filter(|((ns, _, _), _)| ns == namespace) {
+            entry.cached = None;
+            entry.epoch += 1;
+        }
     }
 
     /// [`Cache::read`] with the API read as `fetch`, which runs only on a miss.
@@ -307,6 +322,17 @@ mod tests {
         assert_eq!(get(&cache, "a", "K2", "2").await, ("K2".into(), true));
         cache.saw("ns", "a", None); // deleted
         assert_eq!(get(&cache, "a", "K3", "3").await, ("K3".into(), true));
+    }
+
+    /// A RoleBinding or Role changed in a namespace: its Secrets are asked for again, others not.
+    #[tokio::test]
+    async fn a_grant_change_drops_the_namespace_s_secrets_only() {
+        let cache = Cache::new(Duration::from_secs(600), SecretAccess::Granted, Duration::ZERO);
+        assert_eq!(get(&cache, "a", "K1", "1").await, ("K1".into(), true));
+        cache.forget_namespace("other");
+        assert_eq!(get(&cache, "a", "K2", "1").await, ("K1".into(), false));
+        cache.forget_namespace("ns");
+        assert_eq!(get(&cache, "a", "K2", "1").await, ("K2".into(), true));
     }
 
     #[tokio::test]

@@ -91,7 +91,9 @@ impl Identities {
     }
 
     /// Credentials for `identity` of a resource in `namespace`: cached ones while they are in
-    /// the first 80% of their life, else a fresh token exchanged through `connector`.
+    /// the first 80% of their life (unless `fresh`), else a fresh token exchanged through
+    /// `connector`.
+    #[allow(clippy::too_many_arguments)] // each is one thing the exchange needs; no struct holds them
     pub async fn credentials(
         &self,
         client: &Client,
@@ -100,13 +102,14 @@ impl Identities {
         spec: &NatGatewaySpec,
         identity: &WorkloadIdentity,
         metrics: &Metrics,
+        fresh: bool,
     ) -> Result<Credentials, IdentityError> {
         // The ServiceAccount name goes into the TokenRequest's path: checked before, with the
         // rest of the spec.
         check_values(spec).map_err(IdentityError::Cloud)?;
         let key = (namespace.to_owned(), identity.clone(), spec.endpoint.clone());
         let sa = identity.service_account_name.as_str();
-        self.get_with(key, async {
+        self.get_with(key, fresh, async {
             let token = request_token(client, namespace, sa, &self.audience).await?;
             let session = session_name(namespace, sa);
             let temporary = connector
@@ -120,10 +123,12 @@ impl Identities {
     }
 
     /// [`Identities::credentials`] with the token request and exchange as `fetch`, which runs
-    /// only when the slot holds nothing fresh and answers the credentials and their life.
+    /// only when the slot holds nothing fresh (or `fresh` asks for it) and answers the
+    /// credentials and their life.
     async fn get_with(
         &self,
         key: Key,
+        fresh: bool,
         fetch: impl Future<Output = Result<(Credentials, Duration), IdentityError>>,
     ) -> Result<Credentials, IdentityError> {
         let slot = {
@@ -138,6 +143,7 @@ impl Identities {
         };
         let mut held = slot.lock().await;
         if let Some(h) = &*held
+            && !fresh
             && Instant::now() < h.refresh_at
         {
             return Ok(h.credentials.clone());
@@ -256,7 +262,7 @@ mod tests {
             fetched.set(true);
             Ok((creds(id), life))
         };
-        let got = ids.get_with(key, fetch).await.unwrap();
+        let got = ids.get_with(key, false, fetch).await.unwrap();
         (got.key_id, fetched.get())
     }
 
@@ -275,6 +281,16 @@ mod tests {
         assert_eq!(get(&ids, key("a", "sa"), "K5", hour).await, ("K2".into(), false));
     }
 
+    /// Before an order the exchange is made again, however young the held credentials.
+    #[tokio::test(start_paused = true)]
+    async fn a_fresh_read_exchanges_again() {
+        let ids = Identities::new("aud");
+        get(&ids, key("a", "sa"), "K1", Duration::from_secs(3600)).await;
+        let fresh = async { Ok((creds("K2"), Duration::from_secs(3600))) };
+        assert_eq!(ids.get_with(key("a", "sa"), true, fresh).await.unwrap().key_id, "K2");
+        assert_eq!(get(&ids, key("a", "sa"), "K3", Duration::from_secs(3600)).await, ("K2".into(), false));
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_failed_refresh_leaves_nothing_and_the_next_try_exchanges() {
         let ids = Identities::new("aud");
@@ -282,7 +298,7 @@ mod tests {
         get(&ids, key("a", "sa"), "K1", life).await;
         tokio::time::advance(Duration::from_secs(80)).await;
         let failing = async { Err(IdentityError::ServiceAccountMissing { namespace: "a".into(), name: "sa".into() }) };
-        let e = ids.get_with(key("a", "sa"), failing).await.unwrap_err();
+        let e = ids.get_with(key("a", "sa"), false, failing).await.unwrap_err();
         assert_eq!(e.stall_reason(), Some(Reason::ServiceAccountNotFound));
         assert_eq!(get(&ids, key("a", "sa"), "K2", life).await, ("K2".into(), true), "recreated: recovers");
     }

@@ -17,7 +17,14 @@ use std::{
 };
 
 use futures::StreamExt;
-use k8s_openapi::{api::core::v1::Secret, apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
+use k8s_openapi::{
+    api::{
+        core::v1::Secret,
+        rbac::v1::{Role, RoleBinding},
+    },
+    apimachinery::pkg::apis::meta::v1::Time,
+    jiff::Timestamp,
+};
 use kube::{
     Api, Client, Resource, ResourceExt,
     api::{Patch, PatchParams},
@@ -232,6 +239,7 @@ pub async fn run_watched(
         None => Api::all(client.clone()),
     };
     let concurrency = config.concurrency;
+    let (client_for_grants, config_namespace) = (client.clone(), config.namespace.clone());
     let reader = watch.store.clone();
     // How the resources stand (natgw_resources, ...) is read from this cache at each scrape.
     config.metrics.collect_from(gauges::CacheGauges::new(reader.clone()));
@@ -260,9 +268,17 @@ pub async fn run_watched(
         // A re-list after a watch outage repeats every Secret unchanged: only a new version
         // (created, rotated, deleted) is worth a reconcile of the resources that name it.
         .predicate_filter(predicates::resource_version, Default::default());
-    let controller = if ctx.config.secret_access == SecretAccess::Granted {
+    // (A namespaced install reads its own namespace's Secrets by its own Role: no grants to watch.)
+    let controller = if ctx.config.secret_access == SecretAccess::Granted && config_namespace.is_none() {
         // Granted mode may not list Secrets: credentials are read with GETs (credentials.rs).
+        // What grants them is watched instead: a RoleBinding or Role changed in a namespace drops
+        // its cached credentials and looks at its resources again, so a revoked grant shows
+        // within seconds at rest, for no call at all while nothing changes.
+        let rolebindings = grant_changes::<RoleBinding>(&client_for_grants);
+        let roles = grant_changes::<Role>(&client_for_grants);
         controller
+            .watches_stream(rolebindings, grant_mapper(ctx.clone(), store.clone()))
+            .watches_stream(roles, grant_mapper(ctx.clone(), store))
     } else {
         controller.watches_stream(secret_events, move |secret: kube::core::PartialObjectMeta<Secret>| {
             let (ns, name) = (secret.namespace(), secret.name_any());
@@ -289,6 +305,48 @@ pub async fn run_watched(
         .await;
     info!("natgw-operator controller stopped");
     Ok(())
+}
+
+/// Changes (not the initial list: the controller looks at every resource when it starts anyway)
+/// of the RBAC objects of kind `K` that may grant the operator a namespace's Secrets. Metadata
+/// only, and no cache: the watch costs no memory per object.
+fn grant_changes<K>(
+    client: &Client,
+) -> impl futures::Stream<Item = Result<kube::core::PartialObjectMeta<K>, watcher::Error>> + Send + 'static
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + Send
+        + 'static,
+    K: serde::de::DeserializeOwned,
+{
+    let api: Api<kube::core::PartialObjectMeta<K>> = Api::all(client.clone());
+    watcher::watcher(api, watcher::Config::default()).backoff(watch::Reconnect::default()).filter_map(|event| {
+        std::future::ready(match event {
+            Ok(watcher::Event::Apply(o) | watcher::Event::Delete(o)) => Some(Ok(o)),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        })
+    })
+}
+
+/// The resources to look at again when a grant of their namespace changed: those that read a
+/// Secret, after the namespace's cached credentials are dropped.
+fn grant_mapper<K: Resource>(
+    ctx: Arc<Context>,
+    store: Store<NatGateway>,
+) -> impl Fn(kube::core::PartialObjectMeta<K>) -> Vec<ObjectRef<NatGateway>> + Send + Sync + 'static {
+    move |changed| {
+        let ns = changed.namespace();
+        ctx.credentials.forget_namespace(ns.as_deref().unwrap_or_default());
+        store
+            .state()
+            .into_iter()
+            .filter(|g| g.namespace() == ns && g.spec.credentials_secret_ref.is_some())
+            .map(|g| watch::trigger(&g))
+            .collect()
+    }
 }
 
 fn error_policy(obj: Arc<NatGateway>, error: &Error, ctx: Arc<Context>) -> Action {
@@ -397,25 +455,18 @@ impl<'a> Pass<'a> {
             let applied = plan::apply(first, &facts(self.obj, &self.previous, self.provider), &mut self.status);
             return self.perform(applied, None).await;
         }
-        // Once per pass, before any cloud call: every call of this pass (an order's included)
-        // uses the same credentials.
-        let obj = self.obj;
-        let credentials = match obj.spec.credential_source() {
-            Ok(CredentialSource::Secret(secret)) => match self.secret_credentials(&secret.name, &selected).await {
-                Ok(c) => c,
-                Err(done) => return done,
-            },
-            Ok(CredentialSource::WorkloadIdentity(identity)) => match self.identity_credentials(identity).await {
-                Ok(c) => c,
-                Err(done) => return done,
-            },
-            Err(problem) => {
-                let refused = CloudError::new(ErrorKind::InvalidRequest, problem).with_refusal(Refusal::InvalidSpec);
-                return self.failed(refused).await;
-            }
+        // Once per pass, before any cloud call: every call of this pass uses these credentials,
+        // an order's too unless they changed since (below).
+        let credentials = match self.credentials(&selected, false).await {
+            Ok(c) => c,
+            Err(done) => return done,
         };
-        let provider = match self.ctx.connector.connect(&self.obj.spec, credentials) {
-            Ok(p) => InstrumentedProvider::wrap(p, self.ctx.config.metrics.clone()),
+        let connect = |credentials| match self.ctx.connector.connect(&self.obj.spec, credentials) {
+            Ok(p) => Ok(InstrumentedProvider::wrap(p, self.ctx.config.metrics.clone())),
+            Err(e) => Err(e),
+        };
+        let mut provider = match connect(credentials.clone()) {
+            Ok(p) => p,
             Err(e) => return self.failed(e).await,
         };
 
@@ -476,13 +527,39 @@ impl<'a> Pass<'a> {
             break (observed, open, order_state, step);
         };
         let inputs = self.inputs(selected.profile, observed.as_ref(), open.as_ref(), order_state.as_ref());
-        // Who owns the gateway matters only to a change: the scan of every resource is made then.
-        if matches!(step, Step::Submit { .. } | Step::Renew { .. }) {
+        // Who owns the gateway matters to a change and to what the status says at rest (a
+        // duplicate is never shown in sync); an order already running is followed regardless.
+        if matches!(step, Step::InSync | Step::Submit { .. } | Step::Renew { .. }) {
             let natgws = self.ctx.natgws.state();
             let clouds = self.ctx.connector.as_ref();
-            let owner = ownership::other_owner(self.obj, natgws.iter().map(|g| g.as_ref()), clouds)
-                .map(|o| format!("{}/{}", o.namespace().unwrap_or_default(), o.name_any()));
-            step = plan::plan(plan::Inputs { owner: owner.as_deref(), ..inputs });
+            if let Some(owner) = ownership::other_owner(self.obj, natgws.iter().map(|g| g.as_ref()), clouds) {
+                // The admin's way to the owner, which the condition may not name across
+                // namespaces: logged when the resource first stalls on it.
+                let claimed = Reason::GatewayClaimed.as_str();
+                if !self.previous.conditions.iter().any(|c| c.type_ == "Stalled" && c.reason == claimed) {
+                    info!(
+                        name = %self.obj.name_any(), namespace = ?self.obj.namespace(), owner = %owner.name_any(),
+                        owner_namespace = ?owner.namespace(), gateway = %self.obj.spec.gateway_id,
+                        "gateway claimed by an older NatGateway; this one orders nothing"
+                    );
+                }
+                step = plan::plan(plan::Inputs { owner: Some(ownership::owner_for(self.obj, owner)), ..inputs });
+            }
+        }
+        // A call that changes the gateway or its billing is made only with credentials read for
+        // it: a grant revoked since the cached read (a deleted RoleBinding, an identity the cloud
+        // no longer trusts) stops it here, with nothing sent.
+        if matches!(step, Step::Submit { .. } | Step::Renew { .. } | Step::CancelOrder { .. }) {
+            let fresh = match self.credentials(&selected, true).await {
+                Ok(c) => c,
+                Err(done) => return done,
+            };
+            if fresh != credentials {
+                provider = match connect(fresh) {
+                    Ok(p) => p,
+                    Err(e) => return self.failed(e).await,
+                };
+            }
         }
         tracing::debug!(name = %self.obj.name_any(), ?step, "planned");
         let crash_after_write = match step {
@@ -560,16 +637,31 @@ impl<'a> Pass<'a> {
         }
     }
 
+    /// The resource's cloud credentials, from its Secret or its workload identity; `fresh` reads
+    /// them anew whatever is cached. `Err` holds the pass's outcome when there are none.
+    async fn credentials(&mut self, selected: &Selected, fresh: bool) -> Result<Credentials, Result<Action, Error>> {
+        let obj = self.obj;
+        match obj.spec.credential_source() {
+            Ok(CredentialSource::Secret(secret)) => self.secret_credentials(&secret.name, selected, fresh).await,
+            Ok(CredentialSource::WorkloadIdentity(identity)) => self.identity_credentials(identity, fresh).await,
+            Err(problem) => {
+                let refused = CloudError::new(ErrorKind::InvalidRequest, problem).with_refusal(Refusal::InvalidSpec);
+                Err(self.failed(refused).await)
+            }
+        }
+    }
+
     /// The credentials in the resource's Secret; `Err` holds the pass's outcome when there are
     /// none.
     async fn secret_credentials(
         &mut self,
         secret_name: &str,
         selected: &Selected,
+        fresh: bool,
     ) -> Result<Credentials, Result<Action, Error>> {
         let namespace = self.obj.namespace().unwrap_or_default();
         let keys = selected.profile.secret_keys;
-        match self.ctx.credentials.read(&self.ctx.client, &namespace, secret_name, keys).await {
+        match self.ctx.credentials.read(&self.ctx.client, &namespace, secret_name, keys, fresh).await {
             Ok(c) => Ok(c),
             Err(e) => match e.stall_reason() {
                 Some(reason) => {
@@ -589,13 +681,14 @@ impl<'a> Pass<'a> {
     async fn identity_credentials(
         &mut self,
         identity: &WorkloadIdentity,
+        fresh: bool,
     ) -> Result<Credentials, Result<Action, Error>> {
         let namespace = self.obj.namespace().unwrap_or_default();
         let (connector, metrics) = (self.ctx.connector.as_ref(), &self.ctx.config.metrics);
         let result = self
             .ctx
             .identities
-            .credentials(&self.ctx.client, connector, &namespace, &self.obj.spec, identity, metrics)
+            .credentials(&self.ctx.client, connector, &namespace, &self.obj.spec, identity, metrics, fresh)
             .await;
         match result {
             Ok(c) => Ok(c),

@@ -54,6 +54,10 @@ struct Gate {
     store: Store<NatGateway>,
     triggers: mpsc::UnboundedSender<ObjectRef<NatGateway>>,
     readiness: Readiness,
+    /// Changes seen while a list runs, sent when it is done: until then the cache (kube's
+    /// reflector) holds the previous list, and a reconcile of an object it lacks is dropped, so a
+    /// resource created during a watch outage would never be looked at.
+    listing: parking_lot::Mutex<Option<Vec<ObjectRef<NatGateway>>>>,
 }
 
 /// What the controller's queue keeps of a resource (two copies each): its name and namespace.
@@ -74,6 +78,27 @@ impl Gate {
         }
     }
 
+    /// The resources that name `obj`'s gateway are looked at again.
+    fn send_siblings(&self, obj: &NatGateway, clouds: &dyn Connector) {
+        let state = self.store.state();
+        for sibling in ownership::siblings(obj, state.iter().map(|g| g.as_ref()), clouds) {
+            self.send(trigger(sibling));
+        }
+    }
+
+    /// A change that starts a reconcile: held while a list runs ([`Gate::listing`]).
+    fn changed(&self, obj: ObjectRef<NatGateway>) {
+        match self.listing.lock().as_mut() {
+            Some(held) => held.push(obj),
+            None => self.send(obj),
+        }
+    }
+
+    /// A list starts (the first, or a re-list after the watch lost its place).
+    fn init(&self) {
+        *self.listing.lock() = Some(Vec::new());
+    }
+
     /// Every cached resource is looked at: what the controller does when it starts.
     fn send_all(&self) {
         for obj in self.store.state() {
@@ -85,6 +110,9 @@ impl Gate {
     /// at all). A re-list after a watch outage repeats every resource unchanged: the predicate
     /// lets through only what changed, and nothing more is sent here.
     fn init_done(&self) {
+        for obj in self.listing.lock().take().unwrap_or_default() {
+            self.send(obj);
+        }
         let first = !self.synced.swap(true, Ordering::SeqCst);
         if first && self.open.load(Ordering::SeqCst) {
             self.send_all();
@@ -162,6 +190,7 @@ pub async fn start(
         store: store.clone(),
         triggers: tx,
         readiness,
+        listing: Default::default(),
     });
     let events = reflector::reflector(
         writer,
@@ -179,14 +208,14 @@ pub async fn start(
     let task = tokio::spawn(
         events
             .inspect(move |event| match event {
+                Ok(watcher::Event::Init) => on_event.init(),
                 Ok(watcher::Event::InitDone) => on_event.init_done(),
-                // When a resource goes away, the others that name its gateway are looked at
-                // again at once: the next oldest takes over its claim.
-                Ok(watcher::Event::Delete(gone)) => {
-                    let state = on_event.store.state();
-                    for sibling in ownership::siblings(gone, state.iter().map(|g| g.as_ref()), clouds.as_ref()) {
-                        on_event.send(trigger(sibling));
-                    }
+                // When a resource goes away, or its credentials fail (it then holds no claim),
+                // the others that name its gateway are looked at again at once: the next oldest
+                // takes over its claim.
+                Ok(watcher::Event::Delete(gone)) => on_event.send_siblings(gone, clouds.as_ref()),
+                Ok(watcher::Event::Apply(changed)) if ownership::lost_access(changed) => {
+                    on_event.send_siblings(changed, clouds.as_ref())
                 }
                 _ => {}
             })
@@ -207,7 +236,7 @@ pub async fn start(
                 let gate = gate.clone();
                 move |event| {
                     match event {
-                        Ok(obj) => gate.send(trigger(&obj)),
+                        Ok(obj) => gate.changed(trigger(&obj)),
                         // The watcher retries with its backoff; nothing to do but say so.
                         Err(e) => tracing::debug!(error = %e, "NatGateway watch error"),
                     }
@@ -253,6 +282,7 @@ mod tests {
             store,
             triggers,
             readiness: Readiness::default(),
+            listing: Default::default(),
         };
         (gate, writer, rx)
     }
@@ -310,5 +340,28 @@ mod tests {
         list(&mut writer, &["a", "b"]);
         gate.init_done();
         assert!(sent(&mut rx).is_empty());
+    }
+
+    /// A resource created during a watch outage arrives in the re-list, before the cache holds
+    /// it: its reconcile is sent once the list is complete, when the cache can serve it.
+    #[test]
+    fn a_change_seen_while_a_list_runs_is_sent_when_the_cache_holds_it() {
+        let (gate, mut writer, mut rx) = gate();
+        gate.open();
+        list(&mut writer, &["a"]);
+        gate.init_done();
+        assert_eq!(sent(&mut rx), ["a"]);
+        gate.init();
+        writer.apply_watcher_event(&watcher::Event::Init);
+        writer.apply_watcher_event(&watcher::Event::InitApply(natgw("a")));
+        writer.apply_watcher_event(&watcher::Event::InitApply(natgw("new")));
+        gate.changed(ObjectRef::new("new").within("ns"));
+        assert!(sent(&mut rx).is_empty(), "held while the cache lacks it");
+        writer.apply_watcher_event(&watcher::Event::InitDone);
+        gate.init_done();
+        assert_eq!(sent(&mut rx), ["new"]);
+        assert!(gate.store.get(&ObjectRef::new("new").within("ns")).is_some());
+        gate.changed(ObjectRef::new("a").within("ns"));
+        assert_eq!(sent(&mut rx), ["a"], "a watch event is sent at once");
     }
 }

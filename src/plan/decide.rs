@@ -1,6 +1,6 @@
 //! [`plan`]: the next step.
 
-use super::{Inputs, Observation, Reason, Step, Target, Wait};
+use super::{Inputs, Observation, Owner, Reason, Step, Target, Wait};
 use crate::{
     api::{BillingMode, ManagementPolicy, NatGatewaySpec, OrderAction, OrderPhase, OrderStatus, Renewal},
     cloud::{Capacity, GatewayState, Observed, OrderState, Profile, RenewalChange},
@@ -112,14 +112,27 @@ pub fn plan(input: Inputs<'_>) -> Step {
         return Step::Read;
     };
     match (decide(input, observed, order_state), input.owner) {
-        (Step::Submit { .. } | Step::Renew { .. }, Some(owner)) => Step::Stall {
-            reason: Reason::GatewayClaimed,
-            message: format!(
-                "the cloud gateway {} is already managed by NatGateway {owner} (the older claim), so this one orders nothing; delete one of them, or set spec.managementPolicy: Observe on this one to watch the gateway without ordering",
-                input.spec.gateway_id
-            ),
-        },
+        // A resource that does not own the gateway says so at once, in sync or not; an order it
+        // already runs is still followed to its end.
+        (Step::InSync | Step::Submit { .. } | Step::Renew { .. }, Some(owner)) => {
+            Step::Stall { reason: Reason::GatewayClaimed, message: claimed_message(input.spec, owner) }
+        }
         (step, _) => step,
+    }
+}
+
+fn claimed_message(spec: &NatGatewaySpec, owner: Owner<'_>) -> String {
+    let fix =
+        "delete one of them, or set spec.managementPolicy: Observe on this one to watch the gateway without ordering";
+    match owner {
+        Owner::SameNamespace(name) => format!(
+            "the cloud gateway {} is already managed by NatGateway {name} (the older claim), so this one orders nothing; {fix}",
+            spec.gateway_id
+        ),
+        Owner::OtherNamespace => format!(
+            "the cloud gateway {} is already managed by a NatGateway of another namespace (the older claim), so this one orders nothing; {fix}, or ask the cluster admin, who finds the other one with `kubectl get natgw -A` (column Gateway) or in the operator's log",
+            spec.gateway_id
+        ),
     }
 }
 

@@ -43,12 +43,21 @@ pub struct Inputs<'a> {
     pub order: Option<&'a OrderStatus>,
     /// The most recent finished order (`status.lastOrder`).
     pub last_order: Option<&'a OrderStatus>,
-    /// The older `Manage` resource (`namespace/name`) that owns the same cloud gateway, if any:
-    /// this one must then order nothing.
-    pub owner: Option<&'a str>,
+    /// The older `Manage` resource that owns the same cloud gateway, if any: this one must then
+    /// order nothing, and says so on every pass.
+    pub owner: Option<Owner<'a>>,
     /// The resource carries [`PAUSED_ANNOTATION`](crate::api::PAUSED_ANNOTATION): no cloud call
     /// at all, not even a read or an order poll.
     pub paused: bool,
+}
+
+/// Who holds the claim on a gateway, as a resource's condition may name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner<'a> {
+    /// A resource of the same namespace, by name.
+    SameNamespace(&'a str),
+    /// A resource of another namespace, whose name this tenant must not learn.
+    OtherNamespace,
 }
 
 /// What a pass has read from the cloud.

@@ -54,6 +54,7 @@ reasons! {
     InvalidSecretRef,
     CredentialsInvalid,
     EndpointNotAllowed,
+    InsecureEndpoint,
     InvalidSpec,
     InvalidRequest,
     GatewayNotFound,
@@ -86,12 +87,34 @@ reasons! {
 }
 
 impl Reason {
+    /// A stall for this reason means the resource's own credentials could not reach its gateway
+    /// (or never tried): such a resource holds no claim on it (src/controller/ownership.rs).
+    pub fn denies_access(self) -> bool {
+        matches!(
+            self,
+            Reason::SecretNotFound
+                | Reason::SecretForbidden
+                | Reason::InvalidSecretRef
+                | Reason::CredentialsInvalid
+                | Reason::EndpointNotAllowed
+                | Reason::InsecureEndpoint
+                | Reason::InvalidSpec
+                | Reason::GatewayNotFound
+                | Reason::ServiceAccountNotFound
+                | Reason::TokenRequestForbidden
+                | Reason::IdentityRoleNotFound
+                | Reason::IdentityNotTrusted
+                | Reason::IdentityTokenRejected
+        )
+    }
+
     /// The reason shown for a failed cloud call (or a spec refused before any call).
     pub fn of_cloud_error(e: &CloudError) -> Reason {
         if let Some(refusal) = e.refusal {
             return match refusal {
                 Refusal::EndpointNotAllowed => Reason::EndpointNotAllowed,
                 Refusal::InvalidSpec => Reason::InvalidSpec,
+                Refusal::InsecureEndpoint => Reason::InsecureEndpoint,
             };
         }
         match e.kind {

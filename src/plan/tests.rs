@@ -149,7 +149,7 @@ struct Case {
     order: Option<OrderStatus>,
     order_state: Option<OrderState>,
     last_order: Option<OrderStatus>,
-    owner: Option<String>,
+    owner: Option<Owner<'static>>,
     paused: bool,
 }
 
@@ -192,7 +192,7 @@ impl Case {
             observation,
             order: self.order.as_ref(),
             last_order: self.last_order.as_ref(),
-            owner: self.owner.as_deref(),
+            owner: self.owner,
             paused: self.paused,
         })
     }
@@ -660,7 +660,7 @@ fn huawei_renewal_is_declared_state_both_ways() {
         if change.is_some() {
             let Step::Drift { message } = observe.plan() else { panic!("drift for {now:?} -> {want:?}") };
             assert!(message.contains(&format!("renewal {now} instead of {want}")), "{message}");
-            let claimed = Case { owner: Some("team/older".into()), ..case };
+            let claimed = Case { owner: Some(Owner::SameNamespace("older")), ..case };
             assert_eq!(shape(&claimed.plan()), Shape::Stall(Reason::GatewayClaimed));
         } else {
             assert_eq!(observe.plan(), Step::InSync);
@@ -1599,15 +1599,22 @@ proptest! {
         }    }
 }
 
-/// Another resource owning the gateway stops orders, and only orders: an open order is still
-/// followed to its end.
+/// Another resource owning the gateway stops orders and shows at once, in sync or not; an open
+/// order is still followed to its end. Another namespace's owner is never named.
 #[test]
 fn a_claimed_gateway_is_never_ordered_against() {
     let mut case =
         Case::new(manage(TENCENT_V3, Size::Medium, PayPerUse), TENCENT_V3, ready(TENCENT_V3, Size::Small, PayPerUse));
-    case.owner = Some("team-a/egress".into());
+    case.owner = Some(Owner::SameNamespace("egress"));
     let message = stall_message(case.plan(), Reason::GatewayClaimed);
-    assert!(message.contains("team-a/egress") && message.contains("Observe"), "{message}");
+    assert!(message.contains("NatGateway egress") && message.contains("Observe"), "{message}");
     let open = order(OrderAction::Resize, "Medium", OrderPhase::InProgress, Some("o-1"), 1, GEN);
-    assert_eq!(case.with_order(open, None).plan(), Step::Wait(Wait::OrderInProgress));
+    assert_eq!(case.clone().with_order(open, None).plan(), Step::Wait(Wait::OrderInProgress));
+    // A duplicate that asks for the owner's size is no less a duplicate.
+    let mut same =
+        Case::new(manage(TENCENT_V3, Size::Small, PayPerUse), TENCENT_V3, ready(TENCENT_V3, Size::Small, PayPerUse));
+    assert_eq!(same.plan(), Step::InSync);
+    same.owner = Some(Owner::OtherNamespace);
+    let message = stall_message(same.plan(), Reason::GatewayClaimed);
+    assert!(message.contains("another namespace") && !message.contains("egress"), "{message}");
 }

@@ -1,13 +1,15 @@
 //! The install manifests in deploy/ against a real kube-apiserver: each kustomization renders
 //! with kubectl's kustomize and passes a server-side dry run (schema, CEL rules, RBAC objects,
 //! Pod Security admission), and the rendered objects have the properties the README promises
-//! (2 replicas, non-root, read-only root, probes on the metrics port, least-privilege RBAC).
+//! (2 replicas, non-root, read-only root, probes on the metrics port, least-privilege RBAC, a
+//! NetworkPolicy that opens exactly the pod's traffic).
 
 use crate::support;
 
 use std::collections::BTreeSet;
 
-use serde_json::Value;
+use natgw_operator::cloud::Registry;
+use serde_json::{Value, json};
 use support::{Cluster, deploy_dir};
 
 /// The image the kustomizations pin (`images:`), the same in both installs.
@@ -128,6 +130,12 @@ const OPERATOR_RULES: &[(&str, &str, &[&str], &str)] = &[
     // TokenRequest only: no get or list of ServiceAccounts.
     ("", "serviceaccounts/token", &["create"], ""),
 ];
+/// What grants namespaces' Secrets, watched by the cluster-wide install (metadata only) so that a
+/// revoked grant is seen at once.
+const GRANT_WATCH_RULES: &[(&str, &str, &[&str], &str)] = &[
+    ("rbac.authorization.k8s.io", "rolebindings", &["list", "watch"], ""),
+    ("rbac.authorization.k8s.io", "roles", &["list", "watch"], ""),
+];
 /// Credential Secrets where the operator watches them (deploy/namespaced/, deploy/all-secrets/).
 const SECRET_WATCH_RULES: &[(&str, &str, &[&str], &str)] = &[("", "secrets", &["get", "list", "watch"], "")];
 /// What a namespace binds to grant its Secrets (deploy/rbac/secret-reader.yaml).
@@ -203,6 +211,7 @@ async fn install_samples_and_namespaced_install_pass_server_dry_runs() {
         ("Deployment", "natgw-operator"),
         ("PodDisruptionBudget", "natgw-operator"),
         ("Service", "natgw-operator-metrics"),
+        ("NetworkPolicy", "natgw-operator"),
     ]
     .into_iter()
     .map(|(k, n)| (k.to_owned(), n.to_owned()))
@@ -211,7 +220,8 @@ async fn install_samples_and_namespaced_install_pass_server_dry_runs() {
     assert_deployment(&objs);
     assert!(!env_names(&objs).contains(&"NATGW_NAMESPACE"), "the cluster-wide install watches every namespace");
     // Multi-tenant: no Secret through the bound ClusterRole; namespaces bind the secret reader.
-    assert_eq!(grants(&named(&objs, "natgw-operator"), "ClusterRole"), triples(OPERATOR_RULES));
+    let cluster_wide: BTreeSet<_> = [OPERATOR_RULES, GRANT_WATCH_RULES].iter().flat_map(|r| triples(r)).collect();
+    assert_eq!(grants(&named(&objs, "natgw-operator"), "ClusterRole"), cluster_wide);
     assert_eq!(grants(&named(&objs, "natgw-operator-secret-reader"), "ClusterRole"), triples(SECRET_READER_RULES));
     let access = container(&objs)["env"].as_array().unwrap().iter().find(|e| e["name"] == "NATGW_SECRET_ACCESS");
     assert_eq!(access.expect("NATGW_SECRET_ACCESS is set")["value"], "granted");
@@ -289,4 +299,171 @@ async fn install_samples_and_namespaced_install_pass_server_dry_runs() {
     assert_eq!(grants(&watcher, "ClusterRole"), triples(SECRET_WATCH_RULES));
     assert!(watcher.iter().any(|o| o["kind"] == "ClusterRoleBinding"), "the watcher role is bound");
     dry_run(&cluster, "deploy/all-secrets", &all_secrets);
+}
+
+/// A port a pod listens on or sends to: (protocol, number).
+type Flow = (String, u16);
+
+fn tcp(port: u16) -> Flow {
+    ("TCP".to_owned(), port)
+}
+
+/// The resolver's port, over UDP and over TCP (answers too long for UDP).
+const DNS_PORT: u16 = 53;
+
+/// What the operator's pods really receive and send, which their NetworkPolicy must open and
+/// nothing more.
+struct Traffic {
+    listens: BTreeSet<Flow>,
+    sends: BTreeSet<Flow>,
+}
+
+/// [`Traffic`] from its sources, not from the policy's authors: the rendered Deployment (the one
+/// listener, src/health.rs on `--metrics-addr`, serves /metrics and both probes), the API server
+/// (the live `kubernetes` Service's port, and the endpoint port the real-node test's API server
+/// serves on, as kubeadm's), DNS, and every endpoint the clouds' profiles document.
+fn traffic(cluster: &Cluster, objs: &[Value]) -> Traffic {
+    let c = container(objs);
+    let args: Vec<&str> = c["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    let addr = args
+        .windows(2)
+        .find(|w| w[0] == "--metrics-addr")
+        .map(|w| w[1])
+        .or_else(|| args.iter().find_map(|a| a.strip_prefix("--metrics-addr=")))
+        .expect("the Deployment sets --metrics-addr");
+    let bound = tcp(addr.parse::<std::net::SocketAddr>().unwrap().port());
+    let declared: BTreeSet<Flow> =
+        c["ports"].as_array().unwrap().iter().filter_map(|p| resolve(p["containerPort"].clone(), p, c)).collect();
+    assert_eq!(declared, BTreeSet::from([bound.clone()]), "the container declares the one port it binds");
+    for probe in ["livenessProbe", "readinessProbe"] {
+        let port = resolve(c[probe]["httpGet"]["port"].clone(), &Value::Null, c);
+        assert_eq!(port.as_ref(), Some(&bound), "{probe} goes to --metrics-addr");
+    }
+
+    let out = cluster.env.kubectl(&["get", "service", "kubernetes", "-n", "default", "-o", "json"]).unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let service: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let service_port = service["spec"]["ports"][0]["port"].as_u64().unwrap() as u16;
+    let clouds =
+        Registry::builtin().admission().into_iter().flat_map(|(_, profile)| profile.endpoints.iter()).map(|e| {
+            let url = url::Url::parse(&e.replace("{region}", "ap-guangzhou")).unwrap();
+            assert_eq!(url.scheme(), "https", "{e}");
+            tcp(url.port_or_known_default().unwrap())
+        });
+    let dns = [("UDP".to_owned(), DNS_PORT), tcp(DNS_PORT)];
+    let api = [tcp(service_port), tcp(natgw_testenv::node::API_PORT)];
+    Traffic { listens: BTreeSet::from([bound]), sends: api.into_iter().chain(dns).chain(clouds).collect() }
+}
+
+/// A NetworkPolicyPort's (or a probe's) `port`, a number or the name of one of the container's
+/// ports, as a flow; None when the name is no port of the container.
+fn resolve(port: Value, policy_port: &Value, c: &Value) -> Option<Flow> {
+    let protocol = policy_port["protocol"].as_str().unwrap_or("TCP").to_owned();
+    match port {
+        Value::Number(n) => Some((protocol, n.as_u64()? as u16)),
+        Value::String(name) => c["ports"].as_array()?.iter().find_map(|p| {
+            let same = p["name"] == name.as_str() && p["protocol"].as_str().unwrap_or("TCP") == protocol;
+            same.then(|| (protocol.clone(), p["containerPort"].as_u64().unwrap() as u16))
+        }),
+        _ => None,
+    }
+}
+
+/// What is wrong with the install's NetworkPolicy for `traffic`: it must select the Deployment's
+/// pods, isolate both directions and open exactly `traffic`'s ports (a rule or port without a
+/// port number opens every port, an `endPort` a range).
+fn policy_problems(objs: &[Value], traffic: &Traffic) -> Vec<String> {
+    let policies: Vec<&Value> = objs.iter().filter(|o| o["kind"] == "NetworkPolicy").collect();
+    let [policy] = policies[..] else { return vec![format!("{} NetworkPolicies, not one", policies.len())] };
+    let deployment = find(objs, "Deployment", "natgw-operator");
+    let (spec, c) = (&policy["spec"], container(objs));
+    let mut problems = Vec::new();
+    if policy["metadata"]["namespace"] != deployment["metadata"]["namespace"] {
+        problems.push(format!("it is in namespace {}, the pods in another", policy["metadata"]["namespace"]));
+    }
+    if spec["podSelector"] != json!({"matchLabels": deployment["spec"]["selector"]["matchLabels"]}) {
+        problems.push(format!("it selects {}, not the Deployment's pods", spec["podSelector"]));
+    }
+    if spec["policyTypes"] != json!(["Ingress", "Egress"]) {
+        problems.push(format!("policyTypes {} leave a direction open", spec["policyTypes"]));
+    }
+    for (direction, used) in [("ingress", &traffic.listens), ("egress", &traffic.sends)] {
+        let mut opened = BTreeSet::new();
+        for rule in spec[direction].as_array().into_iter().flatten() {
+            let ports = rule["ports"].as_array().filter(|p| !p.is_empty());
+            let Some(ports) = ports else {
+                problems.push(format!("an {direction} rule opens every port: {rule}"));
+                continue;
+            };
+            for port in ports {
+                // A name means a port of the selected pod only for ingress; egress names the peer's.
+                let named_on = if direction == "ingress" { c } else { &Value::Null };
+                match (port.get("endPort"), resolve(port["port"].clone(), port, named_on)) {
+                    (None, Some(flow)) => {
+                        opened.insert(flow);
+                    }
+                    _ => problems.push(format!("{direction} port {port} is not one port of the pod's")),
+                }
+            }
+        }
+        for flow in opened.difference(used) {
+            problems.push(format!("{direction} opens {flow:?}, which the pod does not use"));
+        }
+        for flow in used.difference(&opened) {
+            problems.push(format!("{direction} closes {flow:?}, which the pod uses"));
+        }
+    }
+    problems
+}
+
+/// [`policy_problems`] is empty.
+pub(crate) fn assert_network_policy(cluster: &Cluster, objs: &[Value], what: &str) {
+    let problems = policy_problems(objs, &traffic(cluster, objs));
+    assert!(problems.is_empty(), "{what}: the NetworkPolicy does not fit the pod's traffic:\n{}", problems.join("\n"));
+}
+
+/// Every install ships the NetworkPolicy, and it opens exactly what the pods use. No CNI that
+/// enforces policies runs here (deploy/README.md), so this checks the rendered policy, not packets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_policy_opens_exactly_the_pods_traffic() {
+    let cluster = Cluster::start("netpol").await;
+    for install in ["deploy", "deploy/namespaced", "deploy/all-secrets"] {
+        assert_network_policy(&cluster, &cluster.kustomize(install), install);
+    }
+
+    // The check is live: each of these is found.
+    let objs = cluster.kustomize("deploy");
+    let traffic = traffic(&cluster, &objs);
+    let cases: &[(&str, Change)] = &[
+        ("SSH out", |p| push(&mut p["egress"][2]["ports"], json!({"port": 22, "protocol": "TCP"}))),
+        ("no DNS over TCP", |p| {
+            p["egress"][1]["ports"].as_array_mut().unwrap().pop();
+        }),
+        ("no API server endpoint port", |p| {
+            p["egress"][0]["ports"].as_array_mut().unwrap().pop();
+        }),
+        ("a port nothing listens on", |p| push(&mut p["ingress"][0]["ports"], json!({"port": 9090}))),
+        ("a name no port has", |p| p["ingress"][0]["ports"][0]["port"] = json!("http")),
+        ("UDP to the metrics port", |p| p["ingress"][0]["ports"][0]["protocol"] = json!("UDP")),
+        ("a rule without ports", |p| push(&mut p["egress"], json!({"to": [{"ipBlock": {"cidr": "10.0.0.0/8"}}]}))),
+        ("a port without a number", |p| push(&mut p["egress"][1]["ports"], json!({"protocol": "UDP"}))),
+        ("a port range", |p| p["egress"][2]["ports"][0]["endPort"] = json!(8443)),
+        ("egress not isolated", |p| p["policyTypes"] = json!(["Ingress"])),
+        ("other pods", |p| p["podSelector"] = json!({"matchLabels": {"app.kubernetes.io/name": "natgw-operator"}})),
+    ];
+    for (what, change) in cases {
+        let mut changed = objs.clone();
+        let policy = changed.iter_mut().find(|o| o["kind"] == "NetworkPolicy").unwrap();
+        change(&mut policy["spec"]);
+        assert!(!policy_problems(&changed, &traffic).is_empty(), "{what} passes the check");
+    }
+    let without: Vec<Value> = objs.iter().filter(|o| o["kind"] != "NetworkPolicy").cloned().collect();
+    assert!(!policy_problems(&without, &traffic).is_empty(), "no policy passes the check");
+}
+
+/// An edit of a NetworkPolicy's spec that the check must find.
+type Change = fn(&mut Value);
+
+fn push(list: &mut Value, item: Value) {
+    list.as_array_mut().unwrap().push(item);
 }

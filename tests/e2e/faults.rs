@@ -48,6 +48,18 @@ struct World {
     rows: Vec<Row>,
 }
 
+/// A row that times out says what the operator was doing: its last log lines.
+impl Drop for World {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // The whole log outlives the test's temporary directory, for a look afterwards.
+            let kept = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("faults-operator.log");
+            let _ = std::fs::copy(&self.log, &kept);
+            eprintln!("operator log (last lines; all of it in {}):\n{}", kept.display(), self.log_tail());
+        }
+    }
+}
+
 impl World {
     async fn start() -> World {
         let cluster = Cluster::start_own("faults").await; // the matrix restarts kube-apiserver
@@ -71,7 +83,7 @@ impl World {
 
     fn log_tail(&self) -> String {
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        log.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+        log.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
     }
 
     fn seed_tencent(&self, id: &str, connections: u64) {

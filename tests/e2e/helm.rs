@@ -18,6 +18,8 @@ use natgw_testenv::{HelmTools, TestEnv};
 use serde_json::{Value, json};
 use support::{Cluster, yaml_documents};
 
+use crate::deploy;
+
 const CHART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/natgw-operator");
 const RELEASE: &str = "natgw-operator";
 /// The namespace deploy/ installs into; the chart installs into the release's.
@@ -140,6 +142,10 @@ fn container(objs: &mut Objects) -> &mut Value {
     &mut deployment(objs)["spec"]["template"]["spec"]["containers"][0]
 }
 
+fn network_policy(objs: &mut Objects) -> &mut Value {
+    &mut objs.get_mut(&key("NetworkPolicy", NAMESPACE, "natgw-operator")).expect("the NetworkPolicy is rendered")["spec"]
+}
+
 fn push_args(objs: &mut Objects, args: &[&str]) {
     let list = container(objs)["args"].as_array_mut().unwrap();
     list.extend(args.iter().map(|a| json!(a)));
@@ -183,6 +189,8 @@ async fn default_values_render_deploy() {
         assert_eq!(obj["metadata"]["labels"]["app.kubernetes.io/managed-by"], "Helm", "{obj}");
         assert_eq!(obj["metadata"]["labels"]["app.kubernetes.io/instance"], RELEASE, "{obj}");
     }
+    let rendered: Vec<Value> = chart.values().cloned().collect();
+    deploy::assert_network_policy(&cluster, &rendered, "the chart's default values");
     assert_same_objects(chart, kustomize(&cluster, "deploy"), "default values vs deploy/");
     assert_same_objects(
         helm.objects(NAMESPACE, &["--set", "namespaced=true"]),
@@ -292,6 +300,51 @@ fn each_value_changes_what_it_should_and_nothing_else() {
                 o.insert(key("ServiceMonitor", NAMESPACE, "natgw-operator"), monitor);
             },
         ),
+        (&["--set", "networkPolicy.enabled=false"], |o| {
+            o.remove(&key("NetworkPolicy", NAMESPACE, "natgw-operator")).unwrap();
+        }),
+        (
+            &[
+                "--set-json",
+                r#"networkPolicy.metricsFrom=[{"namespaceSelector":{"matchLabels":{"team":"monitoring"}}}]"#,
+            ],
+            |o| {
+                network_policy(o)["ingress"][0]["from"] =
+                    json!([{"namespaceSelector": {"matchLabels": {"team": "monitoring"}}}])
+            },
+        ),
+        (&["--set-json", r#"networkPolicy.apiServer={"ports":[6443],"cidrs":["10.0.0.0/28","10.0.1.5/32"]}"#], |o| {
+            network_policy(o)["egress"][0] = json!({
+                "ports": [{"port": 6443, "protocol": "TCP"}],
+                "to": [{"ipBlock": {"cidr": "10.0.0.0/28"}}, {"ipBlock": {"cidr": "10.0.1.5/32"}}]
+            })
+        }),
+        (
+            &[
+                "--set-json",
+                r#"networkPolicy.dns.to=[{"namespaceSelector":{},"podSelector":{"matchLabels":{"k8s-app":"kube-dns"}}}]"#,
+            ],
+            |o| {
+                network_policy(o)["egress"][1]["to"] =
+                    json!([{"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}])
+            },
+        ),
+        (&["--set-json", r#"networkPolicy.clouds={"ports":[443,8443],"cidrs":["203.0.113.0/24"]}"#], |o| {
+            network_policy(o)["egress"][2] = json!({
+                "ports": [{"port": 443, "protocol": "TCP"}, {"port": 8443, "protocol": "TCP"}],
+                "to": [{"ipBlock": {"cidr": "203.0.113.0/24"}}]
+            })
+        }),
+        (
+            &[
+                "--set-json",
+                r#"networkPolicy.extraEgress=[{"to":[{"ipBlock":{"cidr":"10.0.5.10/32"}}],"ports":[{"port":3128}]}]"#,
+            ],
+            |o| {
+                let egress = network_policy(o)["egress"].as_array_mut().unwrap();
+                egress.push(json!({"to": [{"ipBlock": {"cidr": "10.0.5.10/32"}}], "ports": [{"port": 3128}]}));
+            },
+        ),
         (&["--set", "namespace.create=false"], |o| {
             o.remove(&key("Namespace", "", NAMESPACE)).unwrap();
         }),
@@ -345,6 +398,10 @@ fn wrong_values_are_refused_with_a_message_naming_them() {
             &["--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.service.enabled=false"],
             "metrics.serviceMonitor.enabled needs metrics.service.enabled",
         ),
+        (&["--set", "networkPolicy.enabled=maybe"], "at '/networkPolicy/enabled'"),
+        (&["--set", "networkPolicy.apiServer.cidrs={10.0.0.1}"], "at '/networkPolicy/apiServer/cidrs/0'"),
+        (&["--set-json", "networkPolicy.clouds.ports=[]"], "at '/networkPolicy/clouds/ports'"),
+        (&["--set-json", r#"networkPolicy.metricsFrom=[{"namespaceSelecter":{}}]"#], "'namespaceSelecter' not allowed"),
     ];
     for (values, names) in cases {
         let mut args = vec!["template", RELEASE, CHART];
@@ -420,6 +477,17 @@ async fn rendered_chart_passes_server_side_dry_runs() {
             "metrics.serviceMonitor.enabled=true",
             "--set",
             "metrics.serviceMonitor.interval=30s",
+            // Every shape of the policy's values, against the real NetworkPolicy schema.
+            "--set-json",
+            r#"networkPolicy.metricsFrom=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]"#,
+            "--set-json",
+            r#"networkPolicy.apiServer={"ports":[6443],"cidrs":["10.0.0.0/28"]}"#,
+            "--set-json",
+            r#"networkPolicy.dns.to=[{"namespaceSelector":{},"podSelector":{"matchLabels":{"k8s-app":"kube-dns"}}}]"#,
+            "--set-json",
+            r#"networkPolicy.clouds={"ports":[443,8443],"cidrs":["203.0.113.0/24"]}"#,
+            "--set-json",
+            r#"networkPolicy.extraEgress=[{"to":[{"ipBlock":{"cidr":"10.0.5.10/32"}}],"ports":[{"port":3128}]}]"#,
         ],
     ];
     for values in sets {

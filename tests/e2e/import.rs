@@ -2,12 +2,19 @@
 //! hundreds of gateways: the manifests it prints carry each gateway's size and billing, pass the
 //! CRD's admission on the real API server, and cost list calls only (pages of 100 / 2,000). The
 //! credentials come from the environment (Tencent) or a Secret through the kubeconfig (Huawei),
-//! and never show in what it prints.
+//! and never show in what it prints. What the cluster already holds is never overwritten: a
+//! gateway a NatGateway declares gets no manifest, a taken name a free one, and `kubectl create`
+//! of the output changes no existing object.
 
 use crate::support;
 
-use std::{collections::HashMap, process::Output, time::Duration};
+use std::{collections::HashMap, path::Path, process::Output, time::Duration};
 
+use k8s_openapi::api::core::v1::Namespace;
+use kube::{
+    Api, ResourceExt,
+    api::{ListParams, PostParams},
+};
 use natgw_operator::api::{BillingMode, ManagementPolicy, NatGateway};
 use natgw_sim::{
     huawei::{HuaweiSim, SeedGateway},
@@ -15,7 +22,7 @@ use natgw_sim::{
     tencent::{SimGateway, TencentSim},
 };
 use serde_json::json;
-use support::{Cluster, huawei_gateway, huawei_https_config, tencent_https_config};
+use support::{Cluster, huawei_gateway, huawei_https_config, tencent_https_config, tencent_spec};
 
 const TC_ID: &str = "AKIDimportfleet";
 const TC_KEY: &str = "import-tencent-secret-key";
@@ -45,12 +52,20 @@ fn parse(out: &Output, secrets: &[&str]) -> (Vec<NatGateway>, String) {
     (manifests, stderr)
 }
 
-/// Applies `yaml` server-side in the test's namespace: the CRD's admission accepts it.
-fn apply(cluster: &Cluster, yaml: &[u8]) {
+/// Creates `yaml` in the test's namespace with `kubectl create -f`, as the README says (it refuses
+/// to overwrite): the CRD's admission accepts it.
+fn create(cluster: &Cluster, yaml: &[u8]) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("fleet.yaml");
     std::fs::write(&file, yaml).unwrap();
-    cluster.kubectl(&["apply", "--server-side", "-f", file.to_str().unwrap()]);
+    cluster.kubectl(&["create", "-f", file.to_str().unwrap()]);
+}
+
+/// stderr of an import that failed.
+fn failed(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "import succeeded: {stderr}");
+    stderr
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,14 +104,16 @@ async fn a_fleet_becomes_observed_manifests_with_list_calls_only() {
     let calls: Vec<String> = tc.requests().into_iter().map(|r| format!("{} {}", r.action, r.outcome)).collect();
     assert_eq!(calls, ["DescribeNatGateways ok"; 3], "one call per 100 gateways");
     assert!(summary.contains("250 manifests, 0 skipped, 3 list calls"), "{summary}");
-    apply(&cluster, &out.stdout);
+    create(&cluster, &out.stdout);
     assert_eq!(cluster.natgws().list(&Default::default()).await.unwrap().items.len(), 250);
 
-    // One VPC: the filter is the cloud's, not a client-side one.
+    // One VPC: the filter is the cloud's, not a client-side one. Its 50 gateways are declared
+    // now (the manifests just created), so none gets a second manifest.
     let mut args = vec!["--cloud", "tencent", "--namespace", &ns, "--secret-name", "tencent", "--vpc-id", "vpc-b"];
     args.extend(common);
-    let (manifests, _) = parse(&import(&cluster, &args, &env), &[TC_KEY]);
-    assert_eq!(manifests.len(), 50);
+    let (manifests, summary) = parse(&import(&cluster, &args, &env), &[TC_KEY]);
+    assert!(manifests.is_empty() && summary.contains("0 manifests, 50 skipped, 1 list calls"), "{summary}");
+    assert!(summary.contains("skipped nat-fleet000: already declared by NatGateway import/nat-fleet000"), "{summary}");
     assert_eq!(tc.requests().len(), 4);
 
     // Refusals a person can act on: no keys, or the wrong ones (and still no secret printed).
@@ -160,6 +177,149 @@ async fn a_fleet_becomes_observed_manifests_with_list_calls_only() {
     // The first 300 documents (every size, both billing modes) pass admission too.
     let stdout = String::from_utf8_lossy(&out.stdout);
     let first: String = stdout.split_inclusive("---\n").take(301).collect::<String>();
-    apply(&cluster, first.trim_end_matches("---\n").as_bytes());
+    create(&cluster, first.trim_end_matches("---\n").as_bytes());
     assert_eq!(cluster.natgws().list(&Default::default()).await.unwrap().items.len(), 550);
+}
+
+const CLASH_IDS: [&str; 4] = ["nat-clash-a", "nat-clash-b", "nat-clash-c", "nat-clash-d"];
+
+/// `namespace/name` → resourceVersion of every NatGateway in `namespaces`.
+async fn versions(cluster: &Cluster, namespaces: &[&str]) -> HashMap<String, String> {
+    let mut all = HashMap::new();
+    for ns in namespaces {
+        let api: Api<NatGateway> = Api::namespaced(cluster.client.clone(), ns);
+        for o in api.list(&ListParams::default()).await.unwrap() {
+            all.insert(format!("{ns}/{}", o.name_any()), o.resource_version().unwrap());
+        }
+    }
+    all
+}
+
+/// (name, gateway id) of each manifest.
+fn named(manifests: &[NatGateway]) -> Vec<(String, String)> {
+    manifests.iter().map(|m| (m.name_any(), m.spec.gateway_id.clone())).collect()
+}
+
+/// A kubeconfig for the ServiceAccount `importer` of the test's namespace.
+fn importer_kubeconfig(cluster: &Cluster) -> std::path::PathBuf {
+    let token = cluster.kubectl(&["create", "token", "importer", "--duration=1h"]);
+    cluster.env.kubeconfig_for_token(&format!("{}-importer", cluster.namespace), token.trim()).unwrap()
+}
+
+/// Waits until `kubeconfig` may list NatGateways in the test's namespace (RBAC is a cache).
+async fn wait_until_may_list(cluster: &Cluster, kubeconfig: &Path) {
+    for _ in 0..50 {
+        let out = cluster
+            .kubectl_as(kubeconfig, &["auth", "can-i", "list", "natgateways.natgw.io", "-n", &cluster.namespace]);
+        if String::from_utf8_lossy(&out.stdout).trim() == "yes" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the importer was not granted list on natgateways");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_overwrites_nothing_the_cluster_holds() {
+    let cluster = Cluster::start("import-clash").await;
+    let (ns, other) = (cluster.namespace.clone(), "import-clash-other");
+    let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": other}})).unwrap();
+    Api::<Namespace>::all(cluster.client.clone()).create(&PostParams::default(), &namespace).await.unwrap();
+    let tls = SimTls::generate(None).unwrap();
+    let ca = tls.ca_pem_path().to_str().unwrap().to_owned();
+    let tc = TencentSim::start(tencent_https_config(TC_ID, TC_KEY, Duration::from_secs(1), &tls)).await.unwrap();
+    for id in CLASH_IDS {
+        tc.seed_gateway(SimGateway::new(id, "vpc-1", 1_000_000));
+    }
+    let endpoint = tc.https_url.clone().unwrap();
+    let spec = |gateway: &str| tencent_spec(gateway, None, "Small", "tencent", Some(&endpoint));
+
+    // nat-clash-a is declared here and nat-clash-d in another namespace; nat-clash-b's name and
+    // the next numbered one belong to NatGateways of other gateways.
+    cluster.create_natgw("declares-a", spec("nat-clash-a")).await;
+    cluster.create_natgw("nat-clash-b", spec("nat-clash-elsewhere")).await;
+    cluster.create_natgw("nat-clash-b-2", spec("nat-clash-elsewhere-2")).await;
+    let other_api: Api<NatGateway> = Api::namespaced(cluster.client.clone(), other);
+    other_api.create(&PostParams::default(), &support::natgw("owner-d", spec("nat-clash-d"))).await.unwrap();
+    let before = versions(&cluster, &[&ns, other]).await;
+
+    let args = [
+        "--cloud",
+        "tencent",
+        "--region",
+        "ap-guangzhou",
+        "--namespace",
+        &ns,
+        "--secret-name",
+        "tencent",
+        "--endpoint",
+        &endpoint,
+        "--extra-ca",
+        &ca,
+        "--allow-private-endpoints",
+    ];
+    let env = [("TENCENTCLOUD_SECRET_ID", TC_ID), ("TENCENTCLOUD_SECRET_KEY", TC_KEY)];
+    let out = import(&cluster, &args, &env);
+    let (manifests, stderr) = parse(&out, &[TC_KEY]);
+    println!("[import] clash: {}", stderr.trim());
+    let expected =
+        [("nat-clash-b-3".to_owned(), "nat-clash-b".to_owned()), ("nat-clash-c".into(), "nat-clash-c".into())];
+    assert_eq!(named(&manifests), expected);
+    for line in [
+        "skipped nat-clash-a: already declared by NatGateway import-clash/declares-a",
+        "skipped nat-clash-d: already declared by NatGateway import-clash-other/owner-d",
+        "renamed nat-clash-b: nat-clash-b is taken, named nat-clash-b-3",
+        "2 manifests, 2 skipped, 1 list calls",
+    ] {
+        assert!(stderr.contains(line), "{line:?} not in {stderr}");
+    }
+
+    // Created as the README says: nothing that was there changes.
+    create(&cluster, &out.stdout);
+    let after = versions(&cluster, &[&ns, other]).await;
+    for (object, version) in &before {
+        assert_eq!(after.get(object), Some(version), "{object} changed");
+    }
+    assert_eq!(after.len(), before.len() + 2);
+    assert_eq!(cluster.natgws().get("nat-clash-b").await.unwrap().spec.gateway_id, "nat-clash-elsewhere");
+
+    // Someone who may not list NatGateways at all is told what to do; one who may list them in
+    // the namespace only is warned that other namespaces went unchecked (nat-clash-d is declared
+    // there, which they cannot see).
+    cluster.kubectl(&["create", "serviceaccount", "importer"]);
+    let kubeconfig = importer_kubeconfig(&cluster);
+    let as_importer = [&env[..], &[("KUBECONFIG", kubeconfig.to_str().unwrap())]].concat();
+    let stderr = failed(&import(&cluster, &args, &as_importer));
+    assert!(
+        stderr.contains("may not list NatGateways in namespace import-clash") && stderr.contains("--offline"),
+        "{stderr}"
+    );
+    cluster.kubectl(&["create", "role", "natgw-lister", "--verb=list", "--resource=natgateways.natgw.io"]);
+    let subject = format!("--serviceaccount={ns}:importer");
+    cluster.kubectl(&["create", "rolebinding", "natgw-lister", "--role=natgw-lister", &subject]);
+    wait_until_may_list(&cluster, &kubeconfig).await;
+    let (manifests, stderr) = parse(&import(&cluster, &args, &as_importer), &[TC_KEY]);
+    assert!(stderr.contains("checked namespace import-clash only"), "{stderr}");
+    assert_eq!(named(&manifests), [("nat-clash-d".to_owned(), "nat-clash-d".to_owned())]);
+
+    // No cluster: an error that says what to do, before any cloud call; --offline goes on with a
+    // warning and checks nothing.
+    let unreachable = cluster.path("unreachable-kubeconfig");
+    std::fs::write(
+        &unreachable,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster:\n    server: https://127.0.0.1:1\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: gone\n  context:\n    cluster: gone\n    user: u\ncurrent-context: gone\n",
+    )
+    .unwrap();
+    let calls = tc.requests().len();
+    let nowhere = [&env[..], &[("KUBECONFIG", unreachable.to_str().unwrap())]].concat();
+    let stderr = failed(&import(&cluster, &args, &nowhere));
+    assert!(
+        stderr.contains("cannot reach the Kubernetes API at https://127.0.0.1:1/") && stderr.contains("--offline"),
+        "{stderr}"
+    );
+    assert_eq!(tc.requests().len(), calls, "no cloud call without the check");
+    let offline = [&args[..], &["--offline"]].concat();
+    let (manifests, stderr) = parse(&import(&cluster, &offline, &nowhere), &[TC_KEY]);
+    assert!(stderr.contains("warning: --offline: not checked against a cluster"), "{stderr}");
+    assert_eq!(manifests.len(), CLASH_IDS.len());
 }

@@ -4,6 +4,7 @@
 //! would disturb the others or they it:
 //!
 //! - `faults`: restarts kube-apiserver;
+//! - `claims`: runs an operator across namespaces of its own;
 //! - `rbac`: apply deploy/'s cluster-scoped RBAC for the natgw-system/natgw-operator
 //!   ServiceAccount, one install per test, and run the operator across all namespaces with it;
 //! - `tenancy`: relaxes the CRD's validation, which `admission` checks;
@@ -27,6 +28,7 @@ mod python;
 
 mod admission;
 mod billing;
+mod claims;
 mod clouds;
 mod controller;
 mod deploy;
@@ -42,6 +44,7 @@ mod leader;
 mod metrics;
 mod monitoring;
 mod pause;
+mod plain_http;
 mod rbac;
 mod restart;
 mod startup;

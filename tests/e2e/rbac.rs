@@ -246,9 +246,13 @@ async fn default_install_reads_only_the_secrets_a_namespace_granted() {
         &["patch", "natgateways.natgw.io", "--subresource=status", "-n", ns],
         &["create", "events.events.k8s.io", "-n", ns],
         &["create", "serviceaccounts", "--subresource=token", "-n", ns],
+        &["watch", "rolebindings.rbac.authorization.k8s.io", "--all-namespaces"],
+        &["watch", "roles.rbac.authorization.k8s.io", "--all-namespaces"],
     ];
     let no: &[&[&str]] = &[
         &["get", "serviceaccounts", "-n", ns],
+        &["create", "rolebindings.rbac.authorization.k8s.io", "-n", ns],
+        &["delete", "roles.rbac.authorization.k8s.io", "-n", ns],
         &["list", "serviceaccounts", "--all-namespaces"],
         &["create", "serviceaccounts", "-n", ns],
         &["get", "secrets", "-n", ns],
@@ -315,4 +319,46 @@ async fn namespaced_rbac_runs_the_operator_in_its_namespace_only() {
     // As deploy/namespaced configures it: NATGW_NAMESPACE is the pod's own namespace. Without it
     // the operator would list cluster-wide and be refused at start-up.
     resize_as_service_account(&cluster, &kubeconfig, &[("NATGW_NAMESPACE", SA_NAMESPACE)], false).await;
+}
+
+/// A namespace that revokes its grant (deletes the RoleBinding) is honoured at once: the next
+/// change orders nothing, since an order reads its Secret afresh, and at rest the resource shows
+/// `SecretForbidden` within a minute although the drift interval is ten (the RoleBinding watch).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_grant_stops_the_next_order_and_shows_at_rest() {
+    let cluster = Cluster::start_own("rbac-revoke").await; // own: cluster-wide RBAC and operator
+    apply_rbac(&cluster, "deploy");
+    let kubeconfig = service_account_kubeconfig(&cluster);
+    grant_secrets(&cluster);
+    let sim = tencent_sim(KEY_ID, KEY, Duration::from_millis(500), "nat-revoke").await;
+    sim.seed_gateway(natgw_sim::tencent::SimGateway::new("nat-revoke-2", "vpc-1", 1_000_000));
+    cluster.create_secret("tencent-creds", tencent_keys(KEY_ID, KEY)).await;
+    for (name, gateway) in [("rest", "nat-revoke"), ("change", "nat-revoke-2")] {
+        let spec = tencent_spec(gateway, Some("V3"), "Medium", "tencent-creds", Some(&sim.http_url));
+        cluster.create_natgw(name, spec).await;
+    }
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let args = ["--poll-interval", "500ms", "--drift-interval", "10m", "--metrics-addr", "127.0.0.1:0"];
+    let env = [("NATGW_SECRET_ACCESS", "granted"), ("NATGW_ALLOWED_ENDPOINTS", sim.http_url.as_str())];
+    let _operator = Operator::start(&kubeconfig, &args, &env, log.path());
+    for name in ["rest", "change"] {
+        cluster.wait_for(name, Duration::from_secs(60), ready).await;
+    }
+    assert_eq!(sim.orders().len(), 2);
+
+    // Revoked, and at once a change: the order's fresh read of the Secret is refused.
+    cluster.kubectl(&["delete", "rolebinding", "natgw-operator-secrets"]);
+    let revoked = std::time::Instant::now();
+    let patch = serde_json::json!({"spec": {"size": "Large"}});
+    let api = cluster.natgws();
+    api.patch("change", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await.unwrap();
+    let forbidden = |o: &natgw_operator::api::NatGateway| {
+        condition(o, "Stalled").is_some_and(|c| c.0 == "True" && c.1 == "SecretForbidden")
+    };
+    cluster.wait_for("change", Duration::from_secs(30), forbidden).await;
+    let at_rest = cluster.wait_for("rest", Duration::from_secs(60), forbidden).await;
+    println!("SecretForbidden at rest {:?} after the RoleBinding was deleted", revoked.elapsed());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(sim.orders().len(), 2, "no order after the grant was revoked: {:?}", sim.orders());
+    assert_eq!(at_rest.status.unwrap().observed.unwrap().size, Some(Size::Medium));
 }

@@ -21,9 +21,9 @@ fn creds(id: &str, key: &str) -> Credentials {
     Credentials { key_id: id.into(), secret: SecretValue::new(key), session_token: None, domain_id: None }
 }
 
-/// A connector that may reach the simulator at `url` (plain HTTP on loopback).
+/// A connector that may reach the simulator at `url` (plain HTTP on loopback, API 2.0 included).
 fn connector(url: &str) -> CloudConnector {
-    let allowed = EndpointPolicy::new(&[url.to_owned()], true, true).unwrap();
+    let allowed = EndpointPolicy::new(&[url.to_owned()], true, true).unwrap().with_http_credentials(true);
     CloudConnector::new(reqwest::Client::new()).with_endpoint_policy(allowed)
 }
 

@@ -90,7 +90,7 @@ async fn serve(recorder: Recorder) -> String {
 }
 
 fn connector(allowed: &str) -> CloudConnector {
-    let policy = EndpointPolicy::new(&[allowed.to_owned()], true, true).unwrap();
+    let policy = EndpointPolicy::new(&[allowed.to_owned()], true, true).unwrap().with_http_credentials(true);
     CloudConnector::new(reqwest::Client::new()).with_endpoint_policy(policy)
 }
 

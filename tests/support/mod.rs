@@ -218,9 +218,21 @@ impl Cluster {
 
     /// Polls `get` until `done` holds, or panics with the last object after `limit`.
     pub async fn wait_for(&self, name: &str, limit: Duration, done: impl Fn(&NatGateway) -> bool) -> NatGateway {
+        self.wait_for_in(&self.namespace, name, limit, done).await
+    }
+
+    /// [`Cluster::wait_for`] in another namespace.
+    pub async fn wait_for_in(
+        &self,
+        namespace: &str,
+        name: &str,
+        limit: Duration,
+        done: impl Fn(&NatGateway) -> bool,
+    ) -> NatGateway {
+        let api: Api<NatGateway> = Api::namespaced(self.client.clone(), namespace);
         let start = std::time::Instant::now();
         loop {
-            let obj = self.natgws().get(name).await.expect("get natgateway");
+            let obj = api.get(name).await.expect("get natgateway");
             if done(&obj) {
                 return obj;
             }
@@ -438,11 +450,12 @@ pub fn huawei_gateway(id: &str, project: &str, spec: &str) -> SeedGateway {
 }
 
 /// The installer's endpoint allow-list in tests: exactly `urls` (simulators, on loopback over HTTP
-/// or HTTPS) on top of the clouds' documented endpoints. For the binary, pass the same list as
-/// `NATGW_ALLOWED_ENDPOINTS` (comma-separated) to [`Operator::start`].
+/// or HTTPS) on top of the clouds' documented endpoints, tokens and API 2.0 allowed over HTTP too
+/// (`--allow-http-credentials`). For the binary, pass the same list as `NATGW_ALLOWED_ENDPOINTS`
+/// (comma-separated) to [`Operator::start`].
 pub fn allow_endpoints(urls: &[&str]) -> EndpointPolicy {
     let urls: Vec<String> = urls.iter().map(|u| u.to_string()).collect();
-    EndpointPolicy::new(&urls, true, true).expect("simulator URLs are valid endpoints")
+    EndpointPolicy::new(&urls, true, true).expect("simulator URLs are valid endpoints").with_http_credentials(true)
 }
 
 /// The flags end-to-end tests run the operator with: fast polls and drift checks, a short cloud
@@ -505,6 +518,20 @@ pub fn sample(text: &str, series: &str) -> f64 {
     text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok()).unwrap_or(0.0)
 }
 
+/// Prints the end of an operator's log when the test panics (it is in a temporary directory that
+/// goes with the test).
+pub struct LogOnPanic<'a>(pub &'a Path);
+
+impl Drop for LogOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.0).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!("operator log (last lines):\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+        }
+    }
+}
+
 /// The real operator binary as a child process (so tests can SIGKILL it), logging to a file.
 /// Dropping it kills it.
 pub struct Operator {
@@ -513,9 +540,11 @@ pub struct Operator {
 
 impl Operator {
     /// Starts `natgw-operator run` against `kubeconfig` with `args` and `env`, appending its
-    /// output to `log`. The simulators listen on loopback, often over plain HTTP: the operator
-    /// is told to accept such endpoints, which `env` must still allow-list one by one
-    /// (`NATGW_ALLOWED_ENDPOINTS`, see [`allow_endpoints`]).
+    /// output to `log`. The simulators listen on loopback, often over plain HTTP (Tencent API
+    /// 2.0 and temporary tokens included): the operator is told to accept such endpoints and to
+    /// send tokens to them (`NATGW_ALLOW_HTTP_CREDENTIALS`, which `env` may set to `false`), and
+    /// `env` must still allow-list them one by one (`NATGW_ALLOWED_ENDPOINTS`, see
+    /// [`allow_endpoints`]).
     pub fn start(kubeconfig: &std::path::Path, args: &[&str], env: &[(&str, &str)], log: &std::path::Path) -> Operator {
         let out = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("operator log opens");
         // NATGW_OPERATOR_BIN runs the end-to-end tests against another build (e.g. an older
@@ -527,6 +556,7 @@ impl Operator {
             .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "info,natgw_operator=debug")
             .env("NATGW_ALLOW_HTTP", "true")
+            .env("NATGW_ALLOW_HTTP_CREDENTIALS", "true")
             .env("NATGW_ALLOW_PRIVATE_ENDPOINTS", "true")
             .envs(env.iter().copied())
             .stdin(std::process::Stdio::null())

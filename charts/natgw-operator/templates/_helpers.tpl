@@ -53,6 +53,14 @@ What the operator calls, as deploy/rbac/clusterrole.yaml and deploy/namespaced/r
   resources: ["secrets"]
   verbs: ["get", "list", "watch"]
 {{- end }}
+{{- if .grants }}
+# What grants the namespaces' Secrets, metadata only: with secretAccess: granted a changed
+# RoleBinding or Role makes the operator ask again whether it may read them (unused with
+# secretAccess: cluster, which shares this ClusterRole as deploy/all-secrets/ does).
+- apiGroups: ["rbac.authorization.k8s.io"]
+  resources: ["rolebindings", "roles"]
+  verbs: ["list", "watch"]
+{{- end }}
 # workloadIdentity: a short-lived token of the ServiceAccount a NatGateway names; create on the
 # token subresource only, no get/list of ServiceAccounts.
 - apiGroups: [""]

@@ -137,6 +137,15 @@ impl HuaweiClient {
         })
     }
 
+    /// The plain-HTTP endpoint this client would send its temporary credentials' security token
+    /// to (`X-Security-Token` goes with every call: NAT, IAM and BSS alike), with what crosses it.
+    /// `None` over HTTPS, and with long-lived keys, which send only the signature and the AK.
+    pub fn sent_in_clear(&self) -> Option<(&Url, &'static str)> {
+        self.credentials.session_token.as_ref()?;
+        let plain = [&self.nat, &self.iam, &self.bss].into_iter().find(|url| url.scheme() == "http")?;
+        Some((plain, "Huawei Cloud sends the security token (X-Security-Token)"))
+    }
+
     /// Answer drift checks of gateways at rest (`ACTIVE`) from an account-wide sweep at most
     /// `max_age` old: a read that goes to the cloud takes along the project's other gateways
     /// asked about lately, up to 2,000 a `ListNatGateways` page. Gateways this client changes are
@@ -803,6 +812,29 @@ mod tests {
         assert!(!format!("{c:?}").contains("sk-secret"));
         let err = HuaweiClient::new(http, Some("ftp://x"), None, "r", creds).unwrap_err();
         assert_eq!(err.kind, ErrorKind::InvalidRequest);
+    }
+
+    #[test]
+    fn over_plain_http_only_long_lived_keys_go() {
+        let creds = |token: Option<&str>| Credentials {
+            key_id: "ak".into(),
+            secret: crate::cloud::SecretValue::new("sk"),
+            session_token: token.map(crate::cloud::SecretValue::new),
+            domain_id: None,
+        };
+        let client = |endpoint: Option<&str>, bss: Option<&str>, token| {
+            HuaweiClient::new(reqwest::Client::new(), endpoint, bss, "cn-north-4", creds(token)).unwrap()
+        };
+        let http = Some("http://127.0.0.1:9180");
+        let c = client(http, None, Some("tok"));
+        let (url, sends) = c.sent_in_clear().expect("the token would cross HTTP");
+        assert_eq!((url.as_str(), sends.contains("X-Security-Token")), ("http://127.0.0.1:9180/", true));
+        // BSS alone over HTTP carries the token too.
+        let c = client(None, Some("http://127.0.0.1:9181"), Some("tok"));
+        assert_eq!(c.sent_in_clear().map(|(u, _)| u.as_str()), Some("http://127.0.0.1:9181/"));
+        assert!(client(http, None, None).sent_in_clear().is_none(), "a signature and the AK only");
+        assert!(client(Some("https://127.0.0.1:9443"), None, Some("tok")).sent_in_clear().is_none());
+        assert!(client(None, None, Some("tok")).sent_in_clear().is_none());
     }
 
     #[test]

@@ -8,6 +8,7 @@ use crate::{
     api::{BillingMode, NatGatewaySpec, Size, TencentApi, WorkloadIdentity},
     cloud::{
         Capacity, CloudError, Credentials, GatewayRef, Provider,
+        endpoints::sent_in_clear,
         identity::{ExchangeError, ExchangeRequest, Temporary, params},
         profile::{Downsize, Profile, SecretKeys},
         registry::{Cloud, Selected, Shared},
@@ -128,6 +129,10 @@ impl Cloud for Tencent {
             &selected.gateway.region,
             credentials,
         )?;
+        // No client, so no call: refused before a byte is sent.
+        if let Some(sends) = client.sent_in_clear().filter(|_| !shared.allow_http_credentials) {
+            return Err(sent_in_clear(&client.base, sends));
+        }
         Ok(Arc::new(client.with_limiter(shared.limiter).with_sweeps(shared.sweep_max_age)))
     }
 

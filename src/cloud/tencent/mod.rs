@@ -110,6 +110,21 @@ impl TencentClient {
         self
     }
 
+    /// What this client would send in clear text, when its endpoint is plain HTTP: API 2.0's
+    /// `SecretId` (a form field, beside the temporary `Token` if any) and API 3.0's temporary
+    /// token (`X-TC-Token`). `None` over HTTPS, and for API 3.0 with long-lived keys, which sends
+    /// only the signature and the key id.
+    pub fn sent_in_clear(&self) -> Option<&'static str> {
+        if !self.base.starts_with("http://") {
+            return None;
+        }
+        match (self.api, self.credentials.session_token.is_some()) {
+            (TencentApi::V2, _) => Some("Tencent Cloud API 2.0 sends the SecretId and any Token"),
+            (TencentApi::V3, true) => Some("Tencent Cloud API 3.0 sends the token (X-TC-Token)"),
+            (TencentApi::V3, false) => None,
+        }
+    }
+
     /// Reads many gateways at once (API 3.0: 100 per call; API 2.0: by id for one, else pages of
     /// the region's gateways). Ids the cloud does not know are absent from the map.
     pub async fn describe_many(&self, ids: &[String]) -> Result<HashMap<String, Observed>, CloudError> {
@@ -272,5 +287,25 @@ mod tests {
         let e = TencentClient::new(TencentApi::V3, reqwest::Client::new(), Some("ftp://x"), "r", creds()).unwrap_err();
         assert_eq!(e.kind, ErrorKind::InvalidRequest);
         assert!(!format!("{c:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn over_plain_http_only_signatures_and_long_lived_key_ids_go_unnoticed() {
+        let temporary = || Credentials { session_token: Some(SecretValue::new("tok")), ..creds() };
+        let client = |api, endpoint, credentials| {
+            TencentClient::new(api, reqwest::Client::new(), Some(endpoint), "ap-guangzhou", credentials).unwrap()
+        };
+        let http = "http://127.0.0.1:8080";
+        let v2 = client(TencentApi::V2, http, creds()).sent_in_clear();
+        assert!(v2.is_some_and(|w| w.contains("SecretId")), "{v2:?}");
+        assert!(client(TencentApi::V2, http, temporary()).sent_in_clear().is_some());
+        let v3 = client(TencentApi::V3, http, temporary()).sent_in_clear();
+        assert!(v3.is_some_and(|w| w.contains("X-TC-Token")), "{v3:?}");
+        assert_eq!(client(TencentApi::V3, http, creds()).sent_in_clear(), None);
+        for api in [TencentApi::V2, TencentApi::V3] {
+            for credentials in [creds(), temporary()] {
+                assert_eq!(client(api, "https://127.0.0.1:8443", credentials).sent_in_clear(), None);
+            }
+        }
     }
 }

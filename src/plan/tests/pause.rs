@@ -34,7 +34,7 @@ fn paused_wins_over_everything_and_unread_passes_read_first() {
     for kind in KINDS {
         for policy in POLICIES {
             for open in open_orders() {
-                for owner in [None, Some("team-a/egress".to_owned())] {
+                for owner in [None, Some(Owner::SameNamespace("egress")), Some(Owner::OtherNamespace)] {
                     let mut observations: Vec<Option<Observed>> =
                         states.iter().map(|s| Some(gateway(kind, Seen::Size(Size::Small), PayPerUse, *s))).collect();
                     observations.push(None);
@@ -42,7 +42,7 @@ fn paused_wins_over_everything_and_unread_passes_read_first() {
                         let mut case = Case::new(spec(kind, Size::Medium, PayPerUse, policy), kind, observed);
                         case.order = open.clone();
                         case.order_state = open.as_ref().and(Some(OrderState::Succeeded));
-                        case.owner = owner.clone();
+                        case.owner = owner;
                         let context = format!("{kind:?} {policy:?} {open:?} {:?}", case.observed);
                         assert_eq!(case.plan_with(Observation::Unread), Step::Read, "{context}");
                         case.paused = true;
