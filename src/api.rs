@@ -120,6 +120,77 @@ pub struct NatGatewaySpec {
     /// `Manage` corrects the gateway; `Observe` only reports drift and never orders.
     #[serde(default)]
     pub management_policy: ManagementPolicy,
+
+    /// How often the gateway is read for drift while nothing changes, e.g. `1m` for a critical
+    /// gateway or `24h` for a quiet one (s, m and h; from 10s to 168h); the operator's
+    /// `run --drift-interval` (10m by default) when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>", length(max = 32))]
+    #[x_kube(validation = Rule::new(DRIFT_INTERVAL_RULE).message(DRIFT_INTERVAL_MESSAGE))]
+    pub drift_interval: Option<DriftInterval>,
+}
+
+// The same bounds as `DriftInterval::parse`; `&&` stops before `duration()` could fail.
+const DRIFT_INTERVAL_RULE: &str =
+    "self.matches('^([0-9]+[smh])+$') && duration(self) >= duration('10s') && duration(self) <= duration('168h')";
+/// Why a `spec.driftInterval` is refused, at admission and by the operator alike.
+pub const DRIFT_INTERVAL_MESSAGE: &str =
+    "driftInterval must be a duration in s, m and h from 10s to 168h, e.g. 30s, 10m, 1h30m or 24h";
+
+/// `spec.driftInterval`, kept as seconds: the cache holds every NatGateway (see
+/// `a_cached_natgateway_fits_the_768_byte_class`). A value the operator cannot use (admitted
+/// under an older CRD) still deserializes, as [`DriftInterval::get`] `None`, so that one bad
+/// object cannot stop the watch of all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DriftInterval(u32);
+
+impl DriftInterval {
+    const MIN: u32 = 10;
+    const MAX: u32 = 168 * 3600;
+
+    /// `None` when `text` is not a duration [`DRIFT_INTERVAL_RULE`] admits.
+    pub fn parse(text: &str) -> Option<DriftInterval> {
+        let (mut total, mut digits) = (0u64, String::new());
+        for c in text.chars() {
+            let unit = match c {
+                '0'..='9' => {
+                    digits.push(c);
+                    continue;
+                }
+                's' => 1,
+                'm' => 60,
+                'h' => 3600,
+                _ => return None,
+            };
+            let n: u64 = std::mem::take(&mut digits).parse().ok()?;
+            total = total.checked_add(n.checked_mul(unit)?)?;
+        }
+        let seconds = u32::try_from(total).ok().filter(|s| (Self::MIN..=Self::MAX).contains(s));
+        seconds.filter(|_| digits.is_empty() && !text.is_empty()).map(DriftInterval)
+    }
+
+    /// The interval; `None` for a value the operator cannot use.
+    pub fn get(self) -> Option<std::time::Duration> {
+        (self.0 != 0).then(|| std::time::Duration::from_secs(self.0.into()))
+    }
+}
+
+impl Serialize for DriftInterval {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            0 => serializer.serialize_str("invalid"),
+            s if s % 3600 == 0 => serializer.collect_str(&format_args!("{}h", s / 3600)),
+            s if s % 60 == 0 => serializer.collect_str(&format_args!("{}m", s / 60)),
+            s => serializer.collect_str(&format_args!("{s}s")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for DriftInterval {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'_, str>>::deserialize(deserializer)?;
+        Ok(DriftInterval::parse(&text).unwrap_or(DriftInterval(0)))
+    }
 }
 
 // Values that reach a host name or a request path are plain tokens (checked again before use,
@@ -412,6 +483,10 @@ pub struct ObservedStatus {
     pub expiry_notice: Option<ExpiryNotice>,
     /// The cloud's own state word, e.g. `AVAILABLE`, `UPDATING`, `ACTIVE`.
     pub state: String,
+    /// When the cloud was read for what this status says. Written with a change only (of the
+    /// gateway, the conditions or the order), not by every drift check that finds the gateway as
+    /// recorded: an in-sync fleet writes nothing at rest, so nothing wakes its watchers. The
+    /// drift checks themselves show in `natgw_reconciles_total{outcome="InSync"}`.
     pub checked_at: Time,
 }
 
@@ -526,6 +601,22 @@ impl NatGatewaySpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn drift_intervals_parse_as_the_admission_rule_reads_them() {
+        let secs = |t: &str| DriftInterval::parse(t).and_then(DriftInterval::get).map(|d| d.as_secs());
+        assert_eq!(secs("10s"), Some(10));
+        assert_eq!(secs("1m"), Some(60));
+        assert_eq!(secs("1h30m"), Some(5400));
+        assert_eq!(secs("168h"), Some(604_800));
+        for refused in ["", "9s", "169h", "1d", "1.5h", "m", "10", "-1m", "1m ", "99999999999999999999h"] {
+            assert_eq!(DriftInterval::parse(refused), None, "{refused:?}");
+        }
+        let spec = |v: &str| serde_json::from_value::<DriftInterval>(serde_json::json!(v)).unwrap();
+        assert_eq!(spec("abc").get(), None, "kept, as unusable, rather than failing the object");
+        assert_eq!(serde_json::to_value(spec("90m")).unwrap(), "90m");
+        assert_eq!(serde_json::to_value(spec("120m")).unwrap(), "2h");
+    }
 
     /// The reflector keeps an `Arc<NatGateway>` of every resource: with its two counters it must
     /// stay within jemalloc's 768-byte size class (1 KiB before the boxed fields: 2.5 MiB more

@@ -238,7 +238,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
         cloud::connect::CloudConnector::new(http)
             .with_endpoint_policy(endpoints)
             .with_rate_limits(args.rate_limits.into_iter().collect())
-            .with_sweeps(args.drift_interval.mul_f64(0.75)),
+            .with_sweeps(cloud::batch::sweep_age(args.drift_interval)),
     );
     // --- telemetry and leader election ---
     let metrics = Arc::new(Metrics::new());

@@ -19,6 +19,12 @@ use tokio::sync::{Notify, oneshot};
 
 use super::{CloudError, ErrorKind};
 
+/// How old a swept answer a drift check every `drift_interval` may be served: young enough that
+/// the check still reads the cloud once per interval (one sweep refreshes many at once).
+pub fn sweep_age(drift_interval: Duration) -> Duration {
+    drift_interval.mul_f64(0.75)
+}
+
 /// Default window: long enough to gather the reconciles a watch event or a requeue wave starts
 /// together, short next to a cloud call.
 pub const WINDOW: Duration = Duration::from_millis(20);
@@ -205,10 +211,12 @@ impl<V: Clone> SweepCache<V> {
         }
     }
 
-    /// Notes that `id` was asked for; its answer if it is younger than `max_age` and servable.
-    /// While a sweep is reading `id`, waits for that sweep first: drift checks that come due
-    /// together would otherwise each start a sweep of the same stale gateways.
-    pub async fn fresh(&self, id: &str, servable: impl Fn(&V) -> bool) -> Option<V> {
+    /// Notes that `id` was asked for; its answer if it is younger than the cache's `max_age` and
+    /// the caller's `within`, and servable. While a sweep is reading `id`, waits for that sweep
+    /// first: drift checks that come due together would otherwise each start a sweep of the same
+    /// stale gateways.
+    pub async fn fresh(&self, id: &str, within: Duration, servable: impl Fn(&V) -> bool) -> Option<V> {
+        let max_age = self.max_age.min(within);
         loop {
             // Created before the check, so a sweep ending in between still wakes it.
             let swept = self.swept.notified();
@@ -218,7 +226,7 @@ impl<V: Clone> SweepCache<V> {
                 let entry = entries.entry(id.to_owned()).or_insert_with(|| Entry::new(now));
                 entry.asked = now;
                 match &entry.value {
-                    Some((v, at)) if now.duration_since(*at) < self.max_age && servable(v) => return Some(v.clone()),
+                    Some((v, at)) if now.duration_since(*at) < max_age && servable(v) => return Some(v.clone()),
                     _ if !entry.sweeping => return None,
                     _ => {}
                 }
@@ -347,15 +355,16 @@ mod tests {
             ids
         };
         for id in ["a", "b", "gone"] {
-            assert_eq!(cache.fresh(id, |_| true).await, None);
+            assert_eq!(cache.fresh(id, Duration::MAX, |_| true).await, None);
         }
         assert_eq!(store(vec!["a"]), vec!["a", "b", "gone"]);
-        assert_eq!(cache.fresh("a", |_| true).await, Some(1));
-        assert_eq!(cache.fresh("a", |v| *v == 2).await, None, "not servable");
-        assert_eq!(cache.fresh("gone", |_| true).await, None, "unknown to the cloud");
+        assert_eq!(cache.fresh("a", Duration::MAX, |_| true).await, Some(1));
+        assert_eq!(cache.fresh("a", Duration::MAX, |v| *v == 2).await, None, "not servable");
+        assert_eq!(cache.fresh("gone", Duration::MAX, |_| true).await, None, "unknown to the cloud");
         // Half a max_age later a sweep for one id takes along the others that are getting old.
         tokio::time::advance(Duration::from_secs(31)).await;
-        assert_eq!(cache.fresh("b", |_| true).await, Some(1));
+        assert_eq!(cache.fresh("b", Duration::from_secs(30), |_| true).await, None, "a resource checked more often");
+        assert_eq!(cache.fresh("b", Duration::MAX, |_| true).await, Some(1));
         assert_eq!(store(vec!["c"]), vec!["a", "b", "c", "gone"]);
         // A gateway changed by this client is read afresh, and a sweep that raced the change
         // stores nothing for it.
@@ -363,10 +372,10 @@ mod tests {
         cache.invalidate("a");
         cache.store(&racing, &HashMap::from([("a".to_owned(), 1)]));
         drop(racing);
-        assert_eq!(cache.fresh("a", |_| true).await, None);
+        assert_eq!(cache.fresh("a", Duration::MAX, |_| true).await, None);
         // Gateways nobody asks about for two max_ages are forgotten.
         tokio::time::advance(Duration::from_secs(121)).await;
-        assert_eq!(cache.fresh("b", |_| true).await, None);
+        assert_eq!(cache.fresh("b", Duration::MAX, |_| true).await, None);
         assert_eq!(store(vec!["b"]), vec!["b"]);
     }
 
@@ -382,23 +391,23 @@ mod tests {
         assert_eq!(ids, ["a", "b", "c"], "the first read takes the whole roster along");
         cache.store(&sweep, &HashMap::from([("a".to_owned(), 1), ("b".to_owned(), 2), ("c".to_owned(), 3)]));
         drop(sweep);
-        assert_eq!(cache.fresh("c", |_| true).await, Some(3), "answered without a read of its own");
+        assert_eq!(cache.fresh("c", Duration::MAX, |_| true).await, Some(3), "answered without a read of its own");
         // Announcing a gateway that is already known keeps its answer.
         cache.expect(["c".to_owned()]);
-        assert_eq!(cache.fresh("c", |_| true).await, Some(3));
+        assert_eq!(cache.fresh("c", Duration::MAX, |_| true).await, Some(3));
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_gateway_being_swept_waits_for_that_sweep_instead_of_a_second_read() {
         let cache: Arc<SweepCache<u32>> = Arc::new(SweepCache::new(Duration::from_secs(60)));
         for id in ["a", "b", "c"] {
-            assert_eq!(cache.fresh(id, |_| true).await, None);
+            assert_eq!(cache.fresh(id, Duration::MAX, |_| true).await, None);
         }
         let first = cache.sweep(vec!["a".to_owned()]);
         assert_eq!(first.ids.len(), 3, "takes b and c along");
         let waiter = {
             let cache = cache.clone();
-            tokio::spawn(async move { cache.fresh("b", |_| true).await })
+            tokio::spawn(async move { cache.fresh("b", Duration::MAX, |_| true).await })
         };
         tokio::time::advance(Duration::from_millis(50)).await;
         assert!(!waiter.is_finished(), "b is being read: its caller waits");
@@ -413,7 +422,7 @@ mod tests {
         let failing = cache.sweep(vec!["a".to_owned()]);
         let waiter = {
             let cache = cache.clone();
-            tokio::spawn(async move { cache.fresh("c", |_| true).await })
+            tokio::spawn(async move { cache.fresh("c", Duration::MAX, |_| true).await })
         };
         tokio::time::advance(Duration::from_millis(50)).await;
         drop(failing);

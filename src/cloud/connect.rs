@@ -5,7 +5,7 @@
 //! Before any client is built the spec passes the installer's [`EndpointPolicy`]; every client
 //! is wrapped so that the texts it returns carry no credential value.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use parking_lot::Mutex;
 
@@ -251,6 +251,11 @@ impl Provider for Scrubbed {
 
     async fn describe(&self, gateway: &GatewayRef) -> Result<Observed, CloudError> {
         let observed = self.inner.describe(gateway).await.map_err(|e| self.error(e))?;
+        Ok(Observed { raw_state: self.text(observed.raw_state), ..observed })
+    }
+
+    async fn describe_within(&self, gateway: &GatewayRef, max_age: Duration) -> Result<Observed, CloudError> {
+        let observed = self.inner.describe_within(gateway, max_age).await.map_err(|e| self.error(e))?;
         Ok(Observed { raw_state: self.text(observed.raw_state), ..observed })
     }
 

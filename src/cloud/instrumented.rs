@@ -1,7 +1,11 @@
 //! A [`Provider`] decorator that counts and times every cloud call, so each cloud client
 //! (and the in-memory cloud) is measured the same way without knowing about metrics.
 
-use std::{future::Future, sync::Arc, time::Instant};
+use std::{
+    future::Future,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use async_trait::async_trait;
 
@@ -50,6 +54,10 @@ impl Provider for InstrumentedProvider {
 
     async fn describe(&self, gateway: &GatewayRef) -> Result<Observed, CloudError> {
         self.observe(CloudAction::Describe, self.inner.describe(gateway)).await
+    }
+
+    async fn describe_within(&self, gateway: &GatewayRef, max_age: Duration) -> Result<Observed, CloudError> {
+        self.observe(CloudAction::Describe, self.inner.describe_within(gateway, max_age)).await
     }
 
     async fn describe_fresh(&self, gateway: &GatewayRef) -> Result<Observed, CloudError> {

@@ -16,7 +16,7 @@ pub mod ratelimit;
 pub mod registry;
 pub mod tencent;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 
@@ -160,6 +160,12 @@ pub trait Provider: Send + Sync {
 
     /// A read for a drift check: it may be answered by a recent account-wide sweep.
     async fn describe(&self, gateway: &GatewayRef) -> Result<Observed, CloudError>;
+
+    /// [`Provider::describe`] for a resource with a drift interval of its own: a swept answer
+    /// older than `max_age` is not served ([`batch::sweep_age`] of the interval).
+    async fn describe_within(&self, gateway: &GatewayRef, _max_age: Duration) -> Result<Observed, CloudError> {
+        self.describe(gateway).await
+    }
 
     /// A read no earlier sweep answers: what an order is decided on, and what an open order is
     /// followed with. Clouds without sweeps read the same way as [`Provider::describe`].

@@ -124,9 +124,6 @@ pub struct Context {
 
 /// First delay after a status write lost to a newer version of the object.
 const CONFLICT_BACKOFF: Duration = Duration::from_millis(250);
-/// The soonest a drift check is scheduled after a pass that found nothing new: a `checkedAt`
-/// about to come due is not worth a pass of its own a moment later.
-const MIN_RECHECK: Duration = Duration::from_secs(1);
 
 impl Context {
     pub fn new(
@@ -402,8 +399,8 @@ struct Pass<'a> {
     deleting: bool,
     /// The cloud's label once the spec's cloud is known, for order counts.
     provider: &'static str,
-    /// Set when the status write was skipped: when the recorded `checkedAt` comes due.
-    check_due_in: Option<Duration>,
+    /// How often this resource's gateway is read for drift.
+    drift_interval: Duration,
 }
 
 impl<'a> Pass<'a> {
@@ -420,7 +417,7 @@ impl<'a> Pass<'a> {
             outcome: None,
             deleting: obj.meta().deletion_timestamp.is_some(),
             provider: "",
-            check_due_in: None,
+            drift_interval: obj.spec.drift_interval.and_then(|d| d.get()).unwrap_or(ctx.config.drift_interval),
         }
     }
 
@@ -439,6 +436,12 @@ impl<'a> Pass<'a> {
         self.provider = selected.profile.label;
         self.status.provider = Some(selected.profile.label.to_owned());
         self.status.region = Some(selected.gateway.region.clone());
+        // Admitted under an older CRD: refused as admission refuses it now.
+        if self.obj.spec.drift_interval.is_some_and(|d| d.get().is_none()) {
+            let refused = CloudError::new(ErrorKind::InvalidRequest, crate::api::DRIFT_INTERVAL_MESSAGE)
+                .with_refusal(Refusal::InvalidSpec);
+            return self.failed(refused).await;
+        }
         // Whether the cloud may be called at all: not while the resource is paused.
         let open = self.status.order.as_deref().filter(|o| plan::is_open(o)).cloned();
         let first = plan::plan(plan::Inputs {
@@ -489,7 +492,10 @@ impl<'a> Pass<'a> {
         let mut fresh = self.status.order.as_deref().is_some_and(plan::is_open)
             || self.status.observed_generation != Some(self.generation);
         let (observed, open, order_state, mut step) = loop {
-            let read = if fresh { provider.describe_fresh(gateway).await } else { provider.describe(gateway).await };
+            let read = match fresh {
+                true => provider.describe_fresh(gateway).await,
+                false => provider.describe_within(gateway, crate::cloud::batch::sweep_age(self.drift_interval)).await,
+            };
             let observed = match read {
                 Ok(o) => Some(o),
                 Err(e) if e.kind == ErrorKind::NotFound => None,
@@ -744,7 +750,7 @@ impl<'a> Pass<'a> {
         let poll = self.ctx.config.poll_interval;
         let action = match applied.next {
             plan::Next::NotLeader => return Err(Error::NotLeader),
-            plan::Next::DriftCheck => Action::requeue(self.ctx.config.drift_interval),
+            plan::Next::DriftCheck => Action::requeue(self.drift_interval),
             plan::Next::Poll => Action::requeue(poll),
             plan::Next::PaymentPoll => Action::requeue(poll.saturating_mul(6)),
             plan::Next::Replan => Action::requeue(Duration::from_millis(200)),
@@ -755,16 +761,9 @@ impl<'a> Pass<'a> {
         if applied.finalizer == Some(plan::Finalizer::Keep) && !self.has_finalizer() && !self.deleting {
             self.apply_finalizer(serde_json::json!([FINALIZER])).await?;
         }
-        let drift_check = matches!(applied.next, plan::Next::DriftCheck);
         if let Some(health) = applied.health {
             self.write(health, applied.reset_backoff, applied.effects).await?;
         }
-        // A skipped write kept an earlier `checkedAt`: the next drift check is due a drift
-        // interval after it, not after this pass.
-        let action = match self.check_due_in {
-            Some(due) if drift_check => Action::requeue(due.max(MIN_RECHECK)),
-            _ => action,
-        };
         if let Some(point) = crash_after_write {
             failpoint::crash_at(point);
         }
@@ -802,19 +801,16 @@ impl<'a> Pass<'a> {
         }
     }
 
-    /// When the new status differs from the one read only by a `checkedAt` younger than the
-    /// drift interval: how long until that one is a drift interval old. Such a status is not
-    /// written, so a pass that comes early (a restart, a Secret's new version, a sibling's
-    /// deletion) writes nothing; the drift check that is due then refreshes `checkedAt`.
-    fn check_still_fresh(&self) -> Option<Duration> {
-        let (Some(new), Some(old)) = (&self.status.observed, &self.previous.observed) else {
-            return (self.status == self.previous).then_some(self.ctx.config.drift_interval);
-        };
-        let age = Timestamp::now().duration_since(old.checked_at.0).unsigned_abs();
-        let due_in = self.ctx.config.drift_interval.checked_sub(age).filter(|d| !d.is_zero())?;
+    /// Whether the new status says nothing the one read did not: only `checkedAt` moved (a drift
+    /// check found the gateway as recorded, or a pass came early: a restart, a Secret's new
+    /// version, a sibling's deletion). Such a status is not written, so that an in-sync fleet
+    /// writes nothing at rest and wakes no watcher (Argo CD, Flux, kstatus clients).
+    fn nothing_new(&self) -> bool {
         let mut same = self.status.clone();
-        same.observed = Some(ObservedStatus { checked_at: old.checked_at.clone(), ..new.clone() });
-        (same == self.previous).then_some(due_in)
+        if let (Some(new), Some(old)) = (same.observed.as_mut(), &self.previous.observed) {
+            new.checked_at = old.checked_at.clone();
+        }
+        same == self.previous
     }
 
     /// Writes the whole status with server-side apply on the status subresource, then reports
@@ -829,10 +825,7 @@ impl<'a> Pass<'a> {
         self.status.observed_generation = Some(self.generation);
         self.status.conditions =
             conditions::conditions(&self.status.conditions, &health, self.generation, Timestamp::now());
-        // When only a fresh `checkedAt` moved, nothing a reader could act on changed: spare the
-        // API server the write.
-        self.check_due_in = self.check_still_fresh();
-        if self.check_due_in.is_none() {
+        if !self.nothing_new() {
             let api: Api<NatGateway> =
                 Api::namespaced(self.ctx.client.clone(), &self.obj.namespace().unwrap_or_default());
             let patch = serde_json::json!({

@@ -63,6 +63,7 @@ fn spec(kind: &'static Profile, size: Size, billing: BillingMode, policy: Manage
         workload_identity: None,
         endpoint: None,
         management_policy: policy,
+        drift_interval: None,
     }
 }
 

@@ -92,9 +92,24 @@ async fn admission_accepts_valid_objects_and_names_the_field_it_rejects() {
     .await
     .expect("a Huawei workload identity is accepted");
 
+    for interval in ["10s", "1m", "1h30m", "168h"] {
+        create_with(&cluster, &format!("valid-drift-{}", interval.to_lowercase()), |o| {
+            o["spec"]["driftInterval"] = interval.into();
+        })
+        .await
+        .unwrap_or_else(|e| panic!("driftInterval {interval} is accepted: {e}"));
+    }
+
     // (name, edit, text the message must contain)
     type Edit = Box<dyn FnOnce(&mut serde_json::Value)>;
+    let drift = |value: &'static str| -> Edit { Box::new(move |o| o["spec"]["driftInterval"] = value.into()) };
+    let drift_message: &[&str] = &["spec.driftInterval", natgw_operator::api::DRIFT_INTERVAL_MESSAGE];
     let cases: Vec<(&str, Edit, &[&str])> = vec![
+        ("drift-too-short", drift("5s"), drift_message),
+        ("drift-too-long", drift("169h"), drift_message),
+        ("drift-days", drift("1d"), drift_message),
+        ("drift-not-a-duration", drift("often"), drift_message),
+        ("drift-fraction", drift("1.5h"), drift_message),
         ("bad-size", Box::new(|o| o["spec"]["size"] = "Huge".into()), &["spec.size", "Unsupported value", "\"Huge\""]),
         (
             "bad-api",

@@ -55,11 +55,15 @@ async fn resize_reaches_ready_and_kubectl_reads_it() {
     let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(
         header,
-        ["NAME", "PROVIDER", "GATEWAY", "SIZE", "OBSERVED", "BILLING", "READY", "ORDER", "AGE"],
+        ["NAME", "PROVIDER", "GATEWAY", "SIZE", "OBSERVED", "BILLING", "READY", "REASON", "ORDER", "AGE"],
         "{table}"
     );
     let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
-    assert_eq!(&row[..7], ["egress", "memory", "nat-small", "Medium", "Medium", "PayPerUse", "True"], "{table}");
+    assert_eq!(
+        &row[..8],
+        ["egress", "memory", "nat-small", "Medium", "Medium", "PayPerUse", "True", "InSync"],
+        "{table}"
+    );
     let wide = cluster.kubectl(&["get", "natgateways.natgw.io", "-o", "wide"]);
     assert!(wide.lines().next().unwrap().contains("REGION"), "{wide}");
     assert!(wide.contains("ap-guangzhou") && wide.contains("the gateway is Medium"), "{wide}");

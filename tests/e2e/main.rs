@@ -27,6 +27,7 @@ mod federation_conformance;
 mod python;
 
 mod admission;
+mod at_rest;
 mod billing;
 mod claims;
 mod clouds;

@@ -19,7 +19,7 @@ pub mod renewal;
 pub mod sign;
 pub mod wire;
 
-use std::{collections::HashMap, sync::Arc};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use reqwest::{Method, Url};
@@ -409,15 +409,16 @@ impl HuaweiClient {
         Ok(resources.data.iter().any(|r| r.resource_id == gateway_id))
     }
 
-    /// One gateway: from an account-wide sweep when `swept_ok` and it is at rest there, else from
-    /// the cloud in a coalesced read that also refreshes the sweep's stale gateways.
-    async fn read(&self, gateway: &GatewayRef, swept_ok: bool) -> Result<Observed, CloudError> {
+    /// One gateway: from an account-wide sweep at most `swept_within` old when it is at rest
+    /// there, else from the cloud in a coalesced read that also refreshes the sweep's stale
+    /// gateways.
+    async fn read(&self, gateway: &GatewayRef, swept_within: Option<Duration>) -> Result<Observed, CloudError> {
         let project = self.project_id(gateway).await?;
         let not_found = format!("NAT gateway {} not found in project {project}", gateway.id);
-        if swept_ok
+        if let Some(within) = swept_within
             && let Some(sweeps) = &self.sweeps
             && let Some(observed) =
-                sweeps.fresh(&sweep_key(&project, &gateway.id), |o| o.state == GatewayState::Ready).await
+                sweeps.fresh(&sweep_key(&project, &gateway.id), within, |o| o.state == GatewayState::Ready).await
         {
             return Ok(observed);
         }
@@ -587,11 +588,15 @@ impl Provider for HuaweiClient {
     }
 
     async fn describe(&self, gateway: &GatewayRef) -> Result<Observed, CloudError> {
-        self.read(gateway, true).await
+        self.read(gateway, Some(Duration::MAX)).await
+    }
+
+    async fn describe_within(&self, gateway: &GatewayRef, max_age: Duration) -> Result<Observed, CloudError> {
+        self.read(gateway, Some(max_age)).await
     }
 
     async fn describe_fresh(&self, gateway: &GatewayRef) -> Result<Observed, CloudError> {
-        self.read(gateway, false).await
+        self.read(gateway, None).await
     }
 
     async fn expect(&self, roster: &(dyn Fn() -> Vec<GatewayRef> + Send + Sync)) {

@@ -10,7 +10,11 @@ pub mod sts;
 mod v2;
 mod v3;
 
-use std::{collections::HashMap, sync::Arc, time::SystemTime};
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
 
 use async_trait::async_trait;
 
@@ -165,8 +169,12 @@ impl Provider for TencentClient {
     }
 
     async fn describe(&self, gateway: &GatewayRef) -> Result<Observed, CloudError> {
+        self.describe_within(gateway, Duration::MAX).await
+    }
+
+    async fn describe_within(&self, gateway: &GatewayRef, max_age: Duration) -> Result<Observed, CloudError> {
         if let Some(sweeps) = &self.sweeps
-            && let Some(cached) = sweeps.fresh(&gateway.id, |o| o.state == GatewayState::Ready).await
+            && let Some(cached) = sweeps.fresh(&gateway.id, max_age, |o| o.state == GatewayState::Ready).await
         {
             return Ok(cached);
         }
