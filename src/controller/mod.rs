@@ -31,7 +31,6 @@ use kube::{
     runtime::{
         Controller, WatchStreamExt,
         controller::Action,
-        predicates,
         reflector::{ObjectRef, Store},
         watcher,
     },
@@ -261,10 +260,35 @@ pub async fn run_watched(
             cache.credentials.saw(&secret.namespace().unwrap_or_default(), &secret.name_any(), version.as_deref());
         })
         .backoff(watch::Reconnect::default())
-        .touched_objects()
-        // A re-list after a watch outage repeats every Secret unchanged: only a new version
-        // (created, rotated, deleted) is worth a reconcile of the resources that name it.
-        .predicate_filter(predicates::resource_version, Default::default());
+        // Only a new version (created, rotated, deleted) is worth a reconcile of the resources
+        // that name it: a re-list after a watch outage repeats every Secret unchanged, and the
+        // first list is no change at all (the controller looks at every resource when it starts;
+        // queueing them all again is a burst of memory at a takeover).
+        .filter({
+            let mut first_list = true;
+            let mut versions: std::collections::HashMap<(String, String), Option<String>> = Default::default();
+            move |event| {
+                let keep = match event {
+                    Ok(watcher::Event::Apply(s) | watcher::Event::InitApply(s)) => {
+                        let key = (s.namespace().unwrap_or_default(), s.name_any());
+                        let new = versions.insert(key, s.resource_version()) != Some(s.resource_version());
+                        new && !(first_list && matches!(event, Ok(watcher::Event::InitApply(_))))
+                    }
+                    Ok(watcher::Event::Delete(s)) => {
+                        versions.remove(&(s.namespace().unwrap_or_default(), s.name_any()));
+                        true
+                    }
+                    Ok(watcher::Event::InitDone) => {
+                        first_list = false;
+                        false
+                    }
+                    Ok(watcher::Event::Init) => false,
+                    Err(_) => true,
+                };
+                std::future::ready(keep)
+            }
+        })
+        .touched_objects();
     // (A namespaced install reads its own namespace's Secrets by its own Role: no grants to watch.)
     let controller = if ctx.config.secret_access == SecretAccess::Granted && config_namespace.is_none() {
         // Granted mode may not list Secrets: credentials are read with GETs (credentials.rs).

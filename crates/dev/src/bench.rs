@@ -7,8 +7,10 @@
 //!    Huawei, one Huawei gateway in ten yearly/monthly), created `--create-concurrency` at a time;
 //!    every `--change-every`th asks for a bigger size than the simulator seeded. Measures created -> all Ready, cloud calls by action,
 //!    apply -> first cloud call naming the gateway, orders placed vs changes requested.
-//! 2. Drift checks: `--drift-cycles` drift intervals of an in-sync fleet; describe calls per
-//!    object per cycle (Huawei: NAT reads and BSS subscription queries).
+//! 2. At rest: `--drift-cycles` drift intervals of an in-sync fleet; describe calls per object
+//!    per cycle (Huawei: NAT reads and BSS subscription queries), status writes (the API
+//!    server's `apiserver_request_total` of `natgateways/status`) and the watch events a second
+//!    watcher of NatGateways receives.
 //! 3. Idle latency: `--idle-samples` more objects applied one by one to the idle operator.
 //! 4. Resize: `--resize-count` gateways of one Tencent API 3.0 account created, then all
 //!    resized at once; elapsed vs the lower bound N / 20 s, and whether any was ever Stalled.
@@ -67,8 +69,8 @@ pub struct BenchArgs {
     /// The operator's --drift-interval, in seconds.
     #[arg(long, default_value_t = 30)]
     pub drift_seconds: u64,
-    /// Drift intervals to count describe calls over.
-    #[arg(long, default_value_t = 2)]
+    /// Drift intervals to count describe calls, status writes and watch events over.
+    #[arg(long, default_value_t = 3)]
     pub drift_cycles: u32,
     /// The operator's --concurrency.
     #[arg(long, default_value_t = 64)]
@@ -654,7 +656,6 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
         let fleet_ids: Vec<&String> = ids.values().collect();
         peaks.push((operator.name.clone(), operator.peak_kib()));
         let writes_before = status_writes(&client).await?;
-        let checked = checked_at_ms(&api).await?;
         drop(operator);
         let killed_ms = now_unix_ms();
         operator = launcher.start("operator-restarted", false)?;
@@ -676,9 +677,6 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let reads = fleet.calls_since(killed_ms);
         let writes = status_writes(&client).await? - writes_before;
-        // Drift checks that came due meanwhile write `checkedAt` as they would without a restart.
-        let due_by = now_unix_ms().saturating_sub(args.drift_seconds * 1000);
-        let due = checked.iter().filter(|at| **at <= due_by).count();
         let verified_text =
             verified_at.map_or("NOT all within 180 s".to_owned(), |d| format!("{:.1}s", d.as_secs_f64()));
         let reconciled_text =
@@ -686,10 +684,10 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
         say(
             start,
             format!(
-                "restart: every gateway read again {verified_text} after the start, every object reconciled {reconciled_text}; {writes} status writes ({due} drift checks came due)"
+                "restart: every gateway read again {verified_text} after the start, every object reconciled {reconciled_text}; {writes} status writes"
             ),
         );
-        restart = Some((verified_text, reconciled_text, reads, writes, due));
+        restart = Some((verified_text, reconciled_text, reads, writes));
     }
 
     // Phase 2: drift checks of the in-sync fleet.
@@ -703,7 +701,12 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
     );
     let tencent_before = fleet.tencent.requests().len();
     let huawei_before = fleet.huawei.core().ledger.requests().len();
+    let writes_before = status_writes(&client).await?;
+    let watcher = tokio::spawn(count_watch_events(api.clone()));
     tokio::time::sleep(window).await;
+    watcher.abort();
+    let rest_events = WATCH_EVENTS.load(std::sync::atomic::Ordering::Relaxed);
+    let rest_writes = status_writes(&client).await? - writes_before;
     let tencent_window: Vec<RequestRecord> = fleet.tencent.requests().into_iter().skip(tencent_before).collect();
     let huawei_window: Vec<RequestRecord> =
         fleet.huawei.core().ledger.requests().into_iter().skip(huawei_before).collect();
@@ -723,6 +726,13 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
         start,
         format!(
             "drift: Tencent V3 {v3_describes} DescribeNatGateways calls = {v3_per_object:.4} per object per cycle; Huawei {hw_describes} Show/List/BSS resource calls = {hw_per_object:.4}"
+        ),
+    );
+    say(
+        start,
+        format!(
+            "at rest: {rest_writes} status writes, {rest_events} watch events to a second watcher over {}s",
+            window.as_secs()
         ),
     );
     let rss_fleet = vm_kib(operator.pid, "VmRSS:");
@@ -900,9 +910,16 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
         "drift check ({} cycles of {}s): Tencent V3 {v3_describes} DescribeNatGateways = {v3_per_object:.4} calls/object/cycle; Huawei {hw_describes} ShowNatGateway+ListNatGateways+ListPayPerUseCustomerResources = {hw_per_object:.4}",
         args.drift_cycles, args.drift_seconds
     );
-    if let Some((verified, reconciled, reads, writes, due)) = &restart {
+    let per_hour = |n: f64| n * 3600.0 / window.as_secs_f64().max(1.0);
+    println!(
+        "at rest ({} s): status writes {rest_writes} (apiserver_request_total, natgateways/status APPLY+PATCH+PUT) = {:.0}/h; watch events delivered to a second NatGateway watcher {rest_events} = {:.0}/h",
+        window.as_secs(),
+        per_hour(rest_writes),
+        per_hour(rest_events as f64)
+    );
+    if let Some((verified, reconciled, reads, writes)) = &restart {
         println!(
-            "restart (SIGKILL, started again, nothing changed): every gateway read again {verified} after the start; every object reconciled {reconciled}; status writes {writes}, of objects whose drift check came due meanwhile (checkedAt older than the drift interval): {due}"
+            "restart (SIGKILL, started again, nothing changed): every gateway read again {verified} after the start; every object reconciled {reconciled}; status writes {writes}"
         );
         println!("  cloud calls from the kill until 2 s after both:");
         for ((action, outcome), n) in reads {
@@ -968,17 +985,19 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
     Ok(())
 }
 
-/// Every object's `status.observed.checkedAt`, in unix ms.
-async fn checked_at_ms(api: &Api<NatGateway>) -> Result<Vec<u64>, BenchError> {
-    let mut out = Vec::new();
-    let mut params = ListParams::default().limit(500);
-    loop {
-        let page = api.list(&params).await?;
-        let at = |o: &NatGateway| Some(o.status.as_ref()?.observed.as_ref()?.checked_at.0.as_millisecond() as u64);
-        out.extend(page.items.iter().filter_map(at));
-        match page.metadata.continue_ {
-            Some(token) if !token.is_empty() => params = params.continue_token(&token),
-            _ => return Ok(out),
+/// Watch events (added, modified, deleted) a watcher of NatGateways received, counted by
+/// [`count_watch_events`] until it is stopped.
+static WATCH_EVENTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A second watcher of NatGateways, as Argo CD's or Flux's would be: counts every change event
+/// after its initial list (re-watching as the API server ends each watch).
+async fn count_watch_events(api: Api<NatGateway>) {
+    use kube::runtime::watcher::{self, Event};
+    WATCH_EVENTS.store(0, std::sync::atomic::Ordering::Relaxed);
+    let mut events = std::pin::pin!(watcher::watcher(api, watcher::Config::default()));
+    while let Some(event) = events.next().await {
+        if let Ok(Event::Apply(_) | Event::Delete(_)) = event {
+            WATCH_EVENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
 }
