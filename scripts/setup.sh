@@ -3,13 +3,14 @@
 #  - Debian's binutils (`nm`, `size`: .ci/check-operator-binary reads the release binary's symbols; `readelf`:
 #    scripts/build-image.sh finds the libraries the binary loads),
 #  - the container tools: podman and runc build and run the image, containerd and the CNI
-#    plugins run it on the real-node tests' kubelet,
+#    plugins run it on the real-node tests' kubelet, iptables and ipset for the node's
+#    NetworkPolicy firewall (kube-router),
 #  - a Python venv with the official cloud SDKs (conformance tests),
 #  - etcd, kube-apiserver, kubectl and helm compiled from Go modules (cached per user and
 #    version), with kstatus, argocd-health and promtool (Flux's, Argo CD's and Prometheus' own
 #    readers of our status, health script and rules), and
 #    for the real-node tests (root only) the kubelet, kube-controller-manager, kube-scheduler and
-#    a pause image from the same modules.
+#    a pause image from the same modules, and kube-router's firewall.
 # Everything lands outside the clone (~/.cache/natgw-operator), so a second run takes seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +33,12 @@ command -v runc >/dev/null || missing+=(runc)
 command -v containerd >/dev/null || missing+=(containerd)
 # containerd's CRI sets up each pod sandbox's network with these (ptp, host-local, loopback).
 [[ -x /usr/lib/cni/ptp ]] || missing+=(containernetworking-plugins)
+# kube-router enforces the real node's NetworkPolicies with iptables rules and ipsets (root only,
+# as the node is).
+if [[ $(id -u) == 0 ]]; then
+  command -v iptables >/dev/null || missing+=(iptables)
+  command -v ipset >/dev/null || missing+=(ipset)
+fi
 if ((${#missing[@]})); then
   if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
     say "installing ${missing[*]} from Debian's packages"

@@ -6,12 +6,16 @@
 #     apiserver      etcd, kube-apiserver and kubectl (the default: the demo, every e2e test)
 #     node           the API server's and a real node's binaries (crates/testenv/src/node.rs):
 #                    kubelet, kube-controller-manager, kube-scheduler from the same module graph,
-#                    and a tiny static `pause` for the pod sandbox image (`--node` says the same)
+#                    a tiny static `pause` for the pod sandbox image (`--node` says the same), and
+#                    kube-router
+#     kube-router    kube-router's NetworkPolicy firewall (go/kube-router), which the real node runs
+#                    beside the kubelet so the pods' policies are enforced
 #     kstatus        Flux's and kpt's status reader (go/kstatus), for tests/e2e/kstatus.rs
 #     argocd-health  Argo CD's health-check runner (go/argocd-health), for tests/offline/argocd_health.rs
 #     promtool       Prometheus' rule checker (go/promtool), for tests/offline/monitoring.rs
 #     helm           helm and the ServiceMonitor CRD (build-helm.sh), for the chart's tests
-#     all            all of these but node (scripts/setup.sh adds node when it runs as root)
+#     all            all of these but node and kube-router (scripts/setup.sh adds node, which
+#                    brings kube-router, when it runs as root)
 #
 # Each tool under go/ is a module of its own (go.sum pinned), so no tool's dependencies meet the
 # API server's replace block. Prints the directory holding the binaries on stdout; progress goes
@@ -31,10 +35,10 @@ COMPONENTS=()
 NODE=0
 for arg in "$@"; do
   case $arg in
-    apiserver | kstatus | argocd-health | promtool | helm) COMPONENTS+=("$arg") ;;
-    node | --node) NODE=1 COMPONENTS+=(apiserver) ;;
+    apiserver | kstatus | argocd-health | promtool | helm | kube-router) COMPONENTS+=("$arg") ;;
+    node | --node) NODE=1 COMPONENTS+=(apiserver kube-router) ;;
     all) COMPONENTS+=(apiserver kstatus argocd-health promtool helm) ;;
-    *) say "unknown component $arg: apiserver, node, kstatus, argocd-health, promtool, helm or all"; exit 2 ;;
+    *) say "unknown component $arg: apiserver, node, kstatus, argocd-health, promtool, helm, kube-router or all"; exit 2 ;;
   esac
 done
 ((${#COMPONENTS[@]})) || COMPONENTS=(apiserver)
@@ -224,6 +228,15 @@ for component in "${COMPONENTS[@]}"; do
       module_tool promtool "3 min" -tags remove_all_sd \
         -ldflags="-s -X github.com/prometheus/common/version.Version=${version:-$module}" \
         github.com/prometheus/prometheus/cmd/promtool
+      ;;
+    kube-router)
+      # The network policy controller is all the node runs of it (--run-firewall), but the binary
+      # is the whole of kube-router: its flags choose. The version flag keeps its log from
+      # warning about a malformed version.
+      module=$(sed -n 's#^require github.com/cloudnativelabs/kube-router/v2 \(v[^ ]*\)$#\1#p' "$GO_TOOLS/kube-router/go.mod")
+      module_tool kube-router "2 min" \
+        -ldflags="-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$module" \
+        github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
       ;;
     helm) bash "$TESTENV/build-helm.sh" >/dev/null ;;
   esac

@@ -4,6 +4,10 @@
 //! address. The only changes to deploy/ are the test overlays in tests/node/overlays/; the Helm
 //! chart (charts/natgw-operator) gets the same changes as values.
 //!
+//! The node enforces NetworkPolicies (kube-router's firewall), so every install runs under its
+//! NetworkPolicy, and the test sends real packets from and to the operator's pods to show what the
+//! policy lets through and what it refuses.
+//!
 //! One test, one node, steps in order, because every step builds on the last (an install, its
 //! leader, its orders) and a node takes ~20 s to start. It needs root; the figures it prints
 //! (timings, pod phases, ledger) are what the closing notes of the deployment work quote.
@@ -13,8 +17,10 @@
 mod support;
 
 use std::{
-    net::IpAddr,
+    io::{ErrorKind, Read, Write},
+    net::{IpAddr, SocketAddr, TcpListener, TcpStream},
     path::{Path, PathBuf},
+    sync::{Mutex, OnceLock},
     time::{Duration, Instant},
 };
 
@@ -25,7 +31,7 @@ use natgw_sim::{
     server::SimTls,
     tencent::{SimGateway, TencentSim, TencentSimConfig, TencentSimHandle},
 };
-use natgw_testenv::node::{API_PORT, NODE_ADDRESS, Node};
+use natgw_testenv::node::{API_PORT, NODE_ADDRESS, Node, PAUSE_IMAGE, in_netns_of};
 use serde_json::Value;
 use support::{natgw, ready, sim_credentials, tencent_keys, tencent_spec};
 
@@ -41,6 +47,14 @@ const TC_KEY: &str = "node-test-tencent-secret-key-0123";
 const LEASE: Duration = Duration::from_secs(15);
 /// The Deployment's terminationGracePeriodSeconds.
 const GRACE: Duration = Duration::from_secs(30);
+/// The operator's one port (`--metrics-addr`, `http-metrics`): the policy's only way in.
+const METRICS_PORT: u16 = 8080;
+/// A port the test listens on inside each operator pod: the policy does not name it.
+const UNLISTED_POD_PORT: u16 = 9090;
+/// Where a client pod runs, as Prometheus would: another namespace, no policy of its own.
+const PROBE_NS: &str = "monitoring";
+/// How long kube-router may take to bring its rules in line with a policy or pod change.
+const FIREWALL_SYNC: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploy_on_a_real_node() {
@@ -52,7 +66,11 @@ async fn deploy_on_a_real_node() {
     let image = image_archive();
     let started = Instant::now();
     let node = Node::start(&[&image]).await.unwrap_or_else(|e| panic!("{e}"));
-    println!("node Ready {:.1} s after start", started.elapsed().as_secs_f64());
+    println!(
+        "node Ready {:.1} s after start, kube-router's firewall in force {:.1} s of it",
+        started.elapsed().as_secs_f64(),
+        node.firewall_sync.as_secs_f64()
+    );
     tag_image(&node, &image);
 
     let tls = SimTls::generate_for(None, &[NODE_ADDRESS.to_string()]).unwrap();
@@ -71,14 +89,42 @@ async fn deploy_on_a_real_node() {
     let endpoint = tencent.https_url.clone().unwrap();
     let client = node.env.client().await.unwrap();
     let files = tempfile::Builder::new().prefix("natgw-node-test-").tempdir().unwrap();
-    let t = Test { node: &node, client, tencent: &tencent, endpoint, ca: tls.ca_pem().to_owned(), files };
+    // A port of the node that no policy names (the node's own listener, as the API server's and
+    // the simulator's are): outside kube-router's always-open NodePort range 30000-32767.
+    let unlisted = loop {
+        let listener = TcpListener::bind((NODE_ADDRESS, 0)).unwrap();
+        if !(30000..=32767).contains(&listener.local_addr().unwrap().port()) {
+            break listener;
+        }
+    };
+    let t = Test {
+        node: &node,
+        client,
+        tencent: &tencent,
+        endpoint,
+        ca: tls.ca_pem().to_owned(),
+        files,
+        unlisted_node_port: unlisted.local_addr().unwrap().port(),
+        probe: OnceLock::new(),
+        policy_steps: Mutex::new(Duration::ZERO),
+    };
+    let probing = Instant::now();
+    t.start_probe().await;
+    t.spent(probing);
 
     t.cluster_wide_install().await;
     t.namespaced_install().await;
     t.helm_install().await;
+    println!(
+        "the NetworkPolicy steps (probe pod, packets, the policy deleted and applied again) took {:.1} s in all",
+        t.policy_steps.lock().unwrap().as_secs_f64()
+    );
     drop(t);
 
-    // Teardown leaves nothing: processes, mounts, pod cgroups, network namespaces, the address.
+    // Teardown leaves nothing: processes, mounts, pod cgroups, network namespaces, the address,
+    // the firewall.
+    // The node's own processes name its directory (other tests' API servers may run meanwhile).
+    let node_dir = node.env.kubeconfig.parent().unwrap().display().to_string();
     let stopping = Instant::now();
     drop(node);
     println!("node torn down in {:.1} s", stopping.elapsed().as_secs_f64());
@@ -103,9 +149,20 @@ async fn deploy_on_a_real_node() {
         .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
         .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
         // Every component's arguments name the node's directory; containers run these two.
-        .filter(|c| c.contains("/natgw-testenv-") || c.starts_with("/usr/local/bin/natgw-operator") || c == "/pause ")
+        .filter(|c| c.contains(&node_dir) || c.starts_with("/usr/local/bin/natgw-operator") || c == "/pause ")
         .collect();
     assert!(left.is_empty(), "processes left: {left:?}");
+    // kube-router's firewall: its chains and the jumps to them, its ipsets.
+    let rules = std::process::Command::new("iptables-save").args(["-t", "filter"]).output().unwrap();
+    let rules = String::from_utf8_lossy(&rules.stdout);
+    let firewall: Vec<&str> = rules
+        .lines()
+        .filter(|l| ["KUBE-ROUTER-", "KUBE-POD-FW-", "KUBE-NWPLCY-"].iter().any(|c| l.contains(c)))
+        .collect();
+    assert!(firewall.is_empty(), "kube-router's rules left: {firewall:#?}");
+    let sets = std::process::Command::new("ipset").args(["list", "-n"]).output().unwrap();
+    let sets = String::from_utf8_lossy(&sets.stdout);
+    assert!(!sets.lines().any(|s| s.starts_with("KUBE-SRC-") || s.starts_with("KUBE-DST-")), "ipsets left: {sets}");
     println!("node test done in {:.1} s", started.elapsed().as_secs_f64());
 }
 
@@ -117,6 +174,41 @@ struct Test<'a> {
     ca: String,
     /// Files kubectl reads (objects, the simulators' CA); removed with the test.
     files: tempfile::TempDir,
+    /// A port the test listens on at the node address (the kernel completes the handshake, no
+    /// accept needed); the operator's policy does not name it.
+    unlisted_node_port: u16,
+    /// The process of a pod in [`PROBE_NS`] (the pause image): its network namespace is where
+    /// the test connects to the operator's pods from, as a scraper in another namespace would.
+    probe: OnceLock<u32>,
+    /// Time spent in the NetworkPolicy steps, which kube-router's enforcement added to the test.
+    policy_steps: Mutex<Duration>,
+}
+
+/// An operator pod as the network sees it, with a listener on [`UNLISTED_POD_PORT`] in its
+/// network namespace (closed when this drops, so the namespace can go with the pod).
+struct PodNet {
+    name: String,
+    pid: u32,
+    ip: IpAddr,
+    _listener: TcpListener,
+}
+
+/// One operator pod's traffic, each a TCP connection with real packets (`Err`: how it failed).
+#[derive(Debug)]
+struct Traffic {
+    pod: String,
+    /// From the pod to the API server (6443 on the node), allowed.
+    to_api_server: Result<(), ErrorKind>,
+    /// From the pod to the cloud simulator (9443 on the node, the test overlay's rule), allowed.
+    to_cloud: Result<(), ErrorKind>,
+    /// From the pod to the node's port no rule names: refused under the policy.
+    to_unlisted: Result<(), ErrorKind>,
+    /// `GET /metrics` from the probe pod (another namespace), allowed.
+    metrics_from_probe: Result<(), String>,
+    /// From the probe pod to the pod's unlisted port: refused under the policy.
+    unlisted_from_probe: Result<(), ErrorKind>,
+    /// From the node itself to that port: always let through (the kubelet's probes come so).
+    unlisted_from_node: Result<(), ErrorKind>,
 }
 
 impl Test<'_> {
@@ -130,6 +222,13 @@ impl Test<'_> {
         for pod in &pods {
             self.check_pod(pod);
         }
+        // In force before the first order: every order below goes out under the policy.
+        let checking = Instant::now();
+        let nets = self.pod_nets(&pods);
+        let took = self.wait_traffic(&nets, true).await;
+        println!("deploy/'s NetworkPolicy in force on both pods {:.1} s after they were Ready", took.as_secs_f64());
+        drop(nets);
+        self.spent(checking);
 
         // A tenant, as README's Credentials section has it: its Secret, its grant, its NatGateway.
         self.kubectl(&["create", "namespace", TENANT_NS]);
@@ -152,6 +251,9 @@ impl Test<'_> {
 
         self.failover_mid_order().await;
         self.logs_and_metrics().await;
+        let checking = Instant::now();
+        self.policy_removed_and_restored().await;
+        self.spent(checking);
         self.uninstall("cluster", || self.kubectl_delete("cluster")).await;
     }
 
@@ -252,6 +354,147 @@ impl Test<'_> {
         println!("/metrics answers on both pods; natgw_leader 1 on {} only", leaders[0]);
     }
 
+    fn spent(&self, since: Instant) {
+        *self.policy_steps.lock().unwrap() += since.elapsed();
+    }
+
+    /// Starts the probe pod ([`PROBE_NS`]/probe, the pause image) and finds its process.
+    async fn start_probe(&self) {
+        self.kubectl(&["create", "namespace", PROBE_NS]);
+        // The ServiceAccount admission wants the namespace's `default` account, which a
+        // controller creates a moment after the namespace.
+        let created = Instant::now();
+        while self
+            .node
+            .kubectl(&["get", "serviceaccount", "default", "-n", PROBE_NS])
+            .is_ok_and(|o| !o.status.success())
+        {
+            assert!(created.elapsed() < Duration::from_secs(30), "no default ServiceAccount in {PROBE_NS}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let pod = serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probe", "namespace": PROBE_NS},
+            "spec": {
+                "containers": [{"name": "probe", "image": PAUSE_IMAGE, "imagePullPolicy": "Never"}],
+                "terminationGracePeriodSeconds": 1,
+            },
+        });
+        self.apply_json(&pod);
+        let started = Instant::now();
+        let pod = loop {
+            let pod: Value =
+                serde_json::from_str(&self.kubectl(&["get", "pod", "-n", PROBE_NS, "probe", "-o", "json"])).unwrap();
+            if pod["status"]["containerStatuses"][0]["state"]["running"].is_object() {
+                break pod;
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "the probe pod is not running: {}", pod["status"]);
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        let pid = container_pid(&pod, "/pause").parse().unwrap();
+        println!(
+            "probe pod {PROBE_NS}/probe running {:.1} s after kubectl apply, ip {}",
+            started.elapsed().as_secs_f64(),
+            pod["status"]["podIP"]
+        );
+        self.probe.set(pid).unwrap();
+    }
+
+    /// The operator pods' processes and addresses, each with a listener on [`UNLISTED_POD_PORT`]
+    /// made in its network namespace.
+    fn pod_nets(&self, pods: &[String]) -> Vec<PodNet> {
+        pods.iter()
+            .map(|name| {
+                let pod: Value =
+                    serde_json::from_str(&self.kubectl(&["get", "pod", "-n", OPERATOR_NS, name, "-o", "json"]))
+                        .unwrap();
+                let pid: u32 = operator_pid(&pod).parse().unwrap();
+                let ip = pod["status"]["podIP"].as_str().expect("a pod IP").parse().unwrap();
+                let listener = in_netns_of(pid, || TcpListener::bind(("0.0.0.0", UNLISTED_POD_PORT)))
+                    .unwrap()
+                    .unwrap_or_else(|e| panic!("listening on {UNLISTED_POD_PORT} in {name}: {e}"));
+                PodNet { name: name.clone(), pid, ip, _listener: listener }
+            })
+            .collect()
+    }
+
+    fn traffic(&self, pod: &PodNet) -> Traffic {
+        let probe = *self.probe.get().expect("the probe pod runs");
+        let node = |port| SocketAddr::new(IpAddr::V4(NODE_ADDRESS), port);
+        Traffic {
+            pod: pod.name.clone(),
+            to_api_server: connect_from(pod.pid, node(API_PORT)),
+            to_cloud: connect_from(pod.pid, node(TENCENT_PORT)),
+            to_unlisted: connect_from(pod.pid, node(self.unlisted_node_port)),
+            metrics_from_probe: metrics_from(probe, SocketAddr::new(pod.ip, METRICS_PORT)),
+            unlisted_from_probe: connect_from(probe, SocketAddr::new(pod.ip, UNLISTED_POD_PORT)),
+            unlisted_from_node: connect(SocketAddr::new(pod.ip, UNLISTED_POD_PORT)),
+        }
+    }
+
+    /// Sends each pod's [`Traffic`] until the unlisted ports are refused (`enforced`) or open
+    /// (no policy) on every pod, within [`FIREWALL_SYNC`]; then what the policy allows must have
+    /// gone through too. Returns how long it took.
+    async fn wait_traffic(&self, pods: &[PodNet], enforced: bool) -> Duration {
+        let started = Instant::now();
+        loop {
+            let seen: Vec<Traffic> = pods.iter().map(|p| self.traffic(p)).collect();
+            let settled =
+                seen.iter().all(|t| t.to_unlisted.is_err() == enforced && t.unlisted_from_probe.is_err() == enforced);
+            if settled {
+                for t in &seen {
+                    assert!(
+                        t.to_api_server.is_ok()
+                            && t.to_cloud.is_ok()
+                            && t.metrics_from_probe.is_ok()
+                            && t.unlisted_from_node.is_ok(),
+                        "allowed traffic did not go through: {t:#?}"
+                    );
+                }
+                let t = &seen[0];
+                println!(
+                    "{} pods, after {:.1} s of sending ({}): from {}: to the API server {}, to the simulator {}, \
+                     to the node's port {} {}; to its {UNLISTED_POD_PORT} from {PROBE_NS}/probe {}, from the node {}; \
+                     its /metrics from {PROBE_NS}/probe {}",
+                    seen.len(),
+                    started.elapsed().as_secs_f64(),
+                    if enforced { "policy in force" } else { "no policy" },
+                    t.pod,
+                    verdict(&t.to_api_server),
+                    verdict(&t.to_cloud),
+                    self.unlisted_node_port,
+                    verdict(&t.to_unlisted),
+                    verdict(&t.unlisted_from_probe),
+                    verdict(&t.unlisted_from_node),
+                    if t.metrics_from_probe.is_ok() { "200 with natgw_ series" } else { "failed" },
+                );
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < FIREWALL_SYNC,
+                "unlisted ports {} after {FIREWALL_SYNC:?}: {seen:#?}\nkube-router:\n{}",
+                if enforced { "still open under the policy" } else { "still refused without the policy" },
+                self.node.log_tail("kube-router")
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// The policy's refusals are the policy's: with it deleted the same connections go through,
+    /// and once it is applied again they are refused again.
+    async fn policy_removed_and_restored(&self) {
+        let nets = self.pod_nets(&self.pod_names());
+        self.wait_traffic(&nets, true).await;
+        self.kubectl(&["delete", "networkpolicy", "natgw-operator", "-n", OPERATOR_NS]);
+        let open = self.wait_traffic(&nets, false).await;
+        self.kubectl(&["apply", "-k", &overlay_dir("cluster")]);
+        let refused = self.wait_traffic(&nets, true).await;
+        println!(
+            "NetworkPolicy deleted: the unlisted ports open {:.1} s later; applied again: refused {:.1} s later",
+            open.as_secs_f64(),
+            refused.as_secs_f64()
+        );
+    }
+
     /// `kubectl logs -f` of `pod`, running until the pod's container ends.
     fn follow_logs(&self, pod: &str) -> std::process::Child {
         std::process::Command::new(self.node.env.bin_dir().join("kubectl"))
@@ -311,6 +554,8 @@ impl Test<'_> {
             "allowedEndpoints": [self.endpoint],
             "allowPrivateEndpoints": true,
             "extraCA": {"configMap": "natgw-sim-ca", "key": "ca.pem"},
+            // The simulators' ports, as the overlay's egress rule has them; the node enforces it.
+            "networkPolicy": {"clouds": {"ports": [443, 9443, 9444]}},
         });
         let values = self.write("values.json", &values.to_string());
         // Helm keeps the release in its namespace: it comes first, the chart adopts it.
@@ -329,6 +574,12 @@ impl Test<'_> {
         let gw = self.wait_natgw(TENANT_NS, "gw-1", Duration::from_secs(90), ready).await;
         assert_eq!(gw.status.unwrap().observed.unwrap().size, Some(Size::Large));
         assert_eq!(self.orders("nat-node-1"), 2, "one order for the one pending change");
+        let checking = Instant::now();
+        let nets = self.pod_nets(&pods);
+        self.wait_traffic(&nets, true).await;
+        println!("the chart's NetworkPolicy in force on both pods: the same verdicts as deploy/'s");
+        drop(nets);
+        self.spent(checking);
         self.uninstall("helm", || {
             helm(&["uninstall", "natgw-operator", "-n", OPERATOR_NS, "--wait", "--timeout=120s"]);
             // Helm waits for the Deployment; its pods go after it (the namespace stays).
@@ -605,6 +856,11 @@ fn generation_and_name(o: &NatGateway) -> (String, Option<i64>) {
 
 /// The operator container's process on this host, found by its container id in the cgroup.
 fn operator_pid(pod: &Value) -> String {
+    container_pid(pod, "/usr/local/bin/natgw-operator")
+}
+
+/// The process running `program` in the pod's first container.
+fn container_pid(pod: &Value, program: &str) -> String {
     let id = pod["status"]["containerStatuses"][0]["containerID"].as_str().expect("a container id");
     let id = id.trim_start_matches("containerd://");
     std::fs::read_dir("/proc")
@@ -614,10 +870,51 @@ fn operator_pid(pod: &Value) -> String {
         .filter(|p| p.bytes().all(|b| b.is_ascii_digit()))
         .find(|p| {
             let cmdline = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
-            cmdline.starts_with(b"/usr/local/bin/natgw-operator")
+            cmdline.starts_with(program.as_bytes())
                 && std::fs::read_to_string(format!("/proc/{p}/cgroup")).is_ok_and(|c| c.contains(id))
         })
-        .unwrap_or_else(|| panic!("no natgw-operator process in container {id}"))
+        .unwrap_or_else(|| panic!("no {program} process in container {id}"))
+}
+
+/// A TCP connection from here (the node), with a short timeout: kube-router refuses what a
+/// policy does not allow (REJECT), so a refusal is quick.
+fn connect(addr: SocketAddr) -> Result<(), ErrorKind> {
+    TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map(drop).map_err(|e| e.kind())
+}
+
+/// How a connection went, for the test's output.
+fn verdict(result: &Result<(), ErrorKind>) -> &'static str {
+    match result {
+        Ok(()) => "open",
+        Err(ErrorKind::ConnectionRefused) => "refused",
+        Err(ErrorKind::TimedOut | ErrorKind::WouldBlock) => "timed out",
+        Err(_) => "failed",
+    }
+}
+
+/// [`connect`] from the network namespace of process `pid` (a pod's).
+fn connect_from(pid: u32, addr: SocketAddr) -> Result<(), ErrorKind> {
+    in_netns_of(pid, move || connect(addr)).expect("entering the pod's network namespace")
+}
+
+/// `GET /metrics` from the network namespace of process `pid`: Ok when it answers 200 with the
+/// operator's series.
+fn metrics_from(pid: u32, addr: SocketAddr) -> Result<(), String> {
+    in_netns_of(pid, move || {
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| e.to_string())?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
+        write!(stream, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+            .map_err(|e| e.to_string())?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).map_err(|e| e.to_string())?;
+        let status = answer.lines().next().unwrap_or("").to_owned();
+        if status.split(' ').nth(1) == Some("200") && answer.contains("natgw_") {
+            Ok(())
+        } else {
+            Err(format!("answered {status:?}"))
+        }
+    })
+    .expect("entering the probe pod's network namespace")
 }
 
 fn unix_ms_at(instant: Instant) -> u64 {

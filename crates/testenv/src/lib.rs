@@ -18,6 +18,9 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 
 pub mod node;
 
+/// The Services' ClusterIP range (`--service-cluster-ip-range`); the node's firewall lets pods
+/// reach it.
+const SERVICE_RANGE: &str = "10.0.0.0/24";
 /// The token of the `system:masters` user the tests act as.
 const ADMIN_TOKEN: &str = "natgw-testenv-admin";
 
@@ -109,7 +112,7 @@ impl TestEnv {
             format!("--service-account-key-file={d}/sa.pub"),
             format!("--service-account-signing-key-file={d}/sa.key"),
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
-            "--service-cluster-ip-range=10.0.0.0/24".into(),
+            format!("--service-cluster-ip-range={SERVICE_RANGE}"),
             "--allow-privileged=true".into(),
             "--v=0".into(),
         ];

@@ -3,13 +3,22 @@
 //! from the same Go modules (`build.sh --node`) and started in the environment's temporary
 //! directory. Pods get addresses from the CNI `ptp` plugin on [`POD_SUBNET`] and reach the API
 //! server and any test server at [`NODE_ADDRESS`], an address added to `lo` for the node's life.
-//! No iptables, no kube-proxy, no DNS: a pod is told the API server's address.
+//! No kube-proxy, no DNS: a pod is told the API server's address.
+//!
+//! NetworkPolicies are enforced, as a CNI such as Calico or Cilium enforces them: `ptp` enforces
+//! none, so kube-router runs beside the kubelet with its firewall alone (`--run-firewall`, no
+//! router, no service proxy; built by `build.sh node`), writing iptables rules and ipsets for the
+//! pods of this node. As on any such node, a pod's egress policy also governs its traffic to the
+//! node itself (the API server and the test servers listen at [`NODE_ADDRESS`]), while the node's
+//! own traffic to its pods (the kubelet's probes, a test on the host) is always let through.
+//! [`in_netns_of`] sends a test's packets from a pod's network namespace.
 //!
 //! Needs root (containerd, mounts, cgroups, network namespaces). One node runs on a machine at a
 //! time (a lock file); dropping the [`Node`] stops every process by PID, kills the containers,
 //! unmounts what the kubelet and containerd mounted, removes the pods' network namespaces and
-//! cgroups and the address; a node whose test process died is swept the same way when the next
-//! one starts. Facts behind the settings: `../shared/reference/real-node.md`.
+//! cgroups, kube-router's iptables chains and ipsets and the address; a node whose test process
+//! died is swept the same way when the next one starts. Facts behind the settings:
+//! `../shared/reference/real-node.md`.
 
 use std::{
     fs,
@@ -20,7 +29,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{Flavor, TestEnv, TestEnvError, free_port, spawn, tail};
+use crate::{Flavor, SERVICE_RANGE, TestEnv, TestEnvError, free_port, spawn, tail};
 
 /// The node's name (`--hostname-override`): the API server reaches the kubelet by it.
 pub const NODE_NAME: &str = "localhost";
@@ -33,8 +42,15 @@ pub const NODE_ADDRESS: Ipv4Addr = Ipv4Addr::new(10, 200, 0, 1);
 pub const POD_SUBNET: &str = "10.200.0.0/24";
 /// The API server's port on [`NODE_ADDRESS`]; fixed, so manifests can name it.
 pub const API_PORT: u16 = 6443;
-/// The pod sandbox image, built by `build.sh --node` (`pause.oci.tar`).
-const PAUSE_IMAGE: &str = "localhost/natgw-pause:1";
+/// The pod sandbox image, built by `build.sh --node` (`pause.oci.tar`). A pod may run it too
+/// (`imagePullPolicy: Never`): a process that only holds the pod's namespaces, e.g. a client whose
+/// network namespace a test connects from ([`in_netns_of`]).
+pub const PAUSE_IMAGE: &str = "localhost/natgw-pause:1";
+/// The prefixes of what kube-router's firewall adds to the `filter` table: its top-level chains
+/// (`KUBE-ROUTER-INPUT`, `-FORWARD`, `-OUTPUT`), a chain per pod and per policy.
+const FIREWALL_CHAINS: [&str; 3] = ["KUBE-ROUTER-", "KUBE-POD-FW-", "KUBE-NWPLCY-"];
+/// ... and of its ipsets (a policy's sources and destinations).
+const FIREWALL_SETS: [&str; 2] = ["KUBE-SRC-", "KUBE-DST-"];
 /// Marks this module's temporary directories, so a sweep finds what a dead run left.
 const DIR_MARK: &str = "natgw-testenv-";
 
@@ -65,8 +81,14 @@ pub struct Node {
     pub env: TestEnv,
     dir: PathBuf,
     bin: PathBuf,
-    /// kube-controller-manager, kube-scheduler, containerd, kubelet, stopped in reverse order.
+    /// kube-controller-manager, kube-scheduler, containerd, kubelet, kube-router, stopped in
+    /// reverse order.
     components: Vec<(&'static str, Child)>,
+    /// How long kube-router took from its start to its first full sync, within [`Node::start`].
+    pub firewall_sync: Duration,
+    /// `net.ipv4.ip_forward` was 0 and the node set it (pod to pod traffic is routed by the host);
+    /// it goes back to 0 with the node.
+    enabled_forwarding: bool,
     /// Held for the node's life: one node per machine.
     _lock: fs::File,
 }
@@ -85,6 +107,11 @@ impl Node {
             ("runc", "runc"),
             ("ip", "iproute2"),
             ("/usr/lib/cni/ptp", "containernetworking-plugins"),
+            // kube-router's firewall.
+            ("iptables", "iptables"),
+            ("iptables-save", "iptables"),
+            ("iptables-restore", "iptables"),
+            ("ipset", "ipset"),
         ] {
             if !on_path(tool) {
                 return Err(NodeError::Missing { tool: tool.into(), package });
@@ -93,7 +120,7 @@ impl Node {
         let lock = lock_machine()?;
         sweep(None);
         let bin = crate::binaries(true)?;
-        for name in ["kubelet", "kube-controller-manager", "kube-scheduler", "pause.oci.tar"] {
+        for name in ["kubelet", "kube-controller-manager", "kube-scheduler", "pause.oci.tar", "kube-router"] {
             if !bin.join(name).is_file() {
                 return Err(TestEnvError::Binaries(format!("{} is missing", bin.join(name).display())).into());
             }
@@ -108,7 +135,15 @@ impl Node {
             }
         };
         let dir = env.dir.path().join("node");
-        let mut node = Node { env, dir, bin, components: Vec::new(), _lock: lock };
+        let mut node = Node {
+            env,
+            dir,
+            bin,
+            components: Vec::new(),
+            firewall_sync: Duration::ZERO,
+            enabled_forwarding: false,
+            _lock: lock,
+        };
         node.boot(images).await?;
         Ok(node)
     }
@@ -165,7 +200,49 @@ impl Node {
             format!("--root-dir={}", d.join("kubelet/root").display()),
         ];
         self.spawn("kubelet", &self.bin.join("kubelet"), &kubelet_args)?;
-        self.wait_node_ready(Duration::from_secs(120)).await
+        self.wait_node_ready(Duration::from_secs(120)).await?;
+        self.start_firewall().await
+    }
+
+    /// kube-router's network policy controller, once the Node exists (it reads its own Node for
+    /// the node's address, and enforces for the pods whose hostIP that is). Returns after its first
+    /// full sync, so pods created from now on start under their policies.
+    async fn start_firewall(&mut self) -> Result<(), NodeError> {
+        let forward = Path::new("/proc/sys/net/ipv4/ip_forward");
+        if fs::read_to_string(forward).map_err(io("reading net.ipv4.ip_forward"))?.trim() == "0" {
+            fs::write(forward, "1").map_err(io("enabling net.ipv4.ip_forward"))?;
+            self.enabled_forwarding = true;
+        }
+        let args = vec![
+            format!("--kubeconfig={}", self.env.kubeconfig.display()),
+            format!("--hostname-override={NODE_NAME}"),
+            "--run-firewall=true".into(),
+            "--run-router=false".into(),
+            "--run-service-proxy=false".into(),
+            format!("--service-cluster-ip-range={SERVICE_RANGE}"),
+            // No listener of its own: health and metrics servers off.
+            "--health-port=0".into(),
+            "--metrics-port=0".into(),
+            // Level 1 logs each sync ("sync iptables took ..."), which says it is in force.
+            "--v=1".into(),
+        ];
+        self.spawn("kube-router", &self.bin.join("kube-router"), &args)?;
+        let start = Instant::now();
+        let log = self.dir.join("logs/kube-router.log");
+        loop {
+            if fs::read_to_string(&log).is_ok_and(|l| l.contains("sync iptables took")) {
+                self.firewall_sync = start.elapsed();
+                return Ok(());
+            }
+            if start.elapsed() > Duration::from_secs(60) || self.exited("kube-router") {
+                return Err(NodeError::NotReady {
+                    what: "kube-router's firewall",
+                    secs: start.elapsed().as_secs(),
+                    log: self.log_tail("kube-router"),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// Runs the real kubectl as the cluster admin.
@@ -248,7 +325,7 @@ impl Drop for Node {
             // The directory goes with the node: what a failed test needs to see, first.
             eprintln!("--- the node after a failure (logs' last lines) ---");
             eprintln!("kube-apiserver:\n{}", tail(&self.env.dir.path().join("apiserver.log")));
-            for component in ["kubelet", "containerd", "kube-controller-manager"] {
+            for component in ["kubelet", "containerd", "kube-controller-manager", "kube-router"] {
                 eprintln!("{component}:\n{}", self.log_tail(component));
             }
             for args in [&["-brief", "addr"][..], &["route", "show", "table", "local"][..]] {
@@ -265,6 +342,9 @@ impl Drop for Node {
             let _ = child.wait();
         }
         sweep(Some(&self.dir));
+        if self.enabled_forwarding {
+            let _ = fs::write("/proc/sys/net/ipv4/ip_forward", "0");
+        }
         // The control plane stops and its directory goes when `env` drops, after this.
     }
 }
@@ -282,8 +362,9 @@ fn lock_machine() -> Result<fs::File, NodeError> {
 }
 
 /// Removes what a node leaves behind: every process in a pod cgroup, containerd shims, mounts,
-/// pod network namespaces, pod cgroups and the node address. `dir` is this node's directory; with
-/// `None` (under the machine lock, before a node starts) everything a dead run left is swept.
+/// pod network namespaces, pod cgroups, kube-router's rules and sets, and the node address. `dir`
+/// is this node's directory; with `None` (under the machine lock, before a node starts)
+/// everything a dead run left is swept.
 fn sweep(dir: Option<&Path>) {
     let ours = |path: &str| match dir {
         Some(dir) => path.starts_with(&*dir.to_string_lossy()),
@@ -301,6 +382,12 @@ fn sweep(dir: Option<&Path>) {
         if cmdline.contains("containerd-shim") && cmdline.split(' ').any(ours) {
             kill(&pid);
         }
+        // A dead run's firewall, which would write its rules again (its kubeconfig is in the
+        // control plane's directory, beside the node's).
+        let firewall = cmdline.split(' ').next().is_some_and(|p| p.ends_with("/kube-router"));
+        if dir.is_none() && firewall && cmdline.contains(&format!("/{DIR_MARK}")) {
+            kill(&pid);
+        }
     }
     std::thread::sleep(Duration::from_millis(200));
     // Deepest first, detached: a busy mount still goes.
@@ -311,6 +398,7 @@ fn sweep(dir: Option<&Path>) {
         umount(point);
     }
     remove_idle_netns();
+    remove_firewall();
     for cgroup in pod_cgroups().into_iter().rev() {
         let _ = fs::remove_dir(cgroup);
     }
@@ -360,6 +448,67 @@ fn remove_idle_netns() {
         umount(&path.to_string_lossy());
         let _ = fs::remove_file(&path);
     }
+}
+
+/// Deletes kube-router's firewall once it is stopped: the jumps from the built-in chains to its
+/// chains, its chains, then its ipsets (a set in use by a rule cannot go). One `iptables-restore
+/// --noflush` of exactly those lines from `iptables-save`, so no other rule of the host is touched
+/// (kube-router's own `--cleanup-config` would also flush every IPVS service and more).
+fn remove_firewall() {
+    let ours = |chain: &str| FIREWALL_CHAINS.iter().any(|p| chain.starts_with(p));
+    let Ok(saved) = Command::new("iptables-save").args(["-t", "filter"]).output() else { return };
+    let saved = String::from_utf8_lossy(&saved.stdout);
+    let chains: Vec<&str> =
+        saved.lines().filter_map(|l| l.strip_prefix(':')?.split(' ').next()).filter(|c| ours(c)).collect();
+    let jumps: Vec<&str> = saved
+        .lines()
+        .filter_map(|l| l.strip_prefix("-A "))
+        .filter(|rule| {
+            let chain = rule.split(' ').next().unwrap_or("");
+            !ours(chain) && rule.split(" -j ").nth(1).is_some_and(ours)
+        })
+        .collect();
+    if !chains.is_empty() || !jumps.is_empty() {
+        let mut script = String::from("*filter\n");
+        script.extend(jumps.iter().map(|rule| format!("-D {rule}\n")));
+        script.extend(chains.iter().map(|chain| format!("-F {chain}\n")));
+        script.extend(chains.iter().map(|chain| format!("-X {chain}\n")));
+        script.push_str("COMMIT\n");
+        let restore = Command::new("iptables-restore")
+            .arg("--noflush")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn();
+        if let Ok(mut restore) = restore {
+            if let Some(mut stdin) = restore.stdin.take() {
+                use std::io::Write;
+                let _ = stdin.write_all(script.as_bytes());
+            }
+            let _ = restore.wait();
+        }
+    }
+    let sets = Command::new("ipset").args(["list", "-n"]).output().map(|o| o.stdout).unwrap_or_default();
+    for set in String::from_utf8_lossy(&sets).lines().filter(|s| FIREWALL_SETS.iter().any(|p| s.starts_with(p))) {
+        let _ = Command::new("ipset").args(["destroy", set]).stderr(Stdio::null()).status();
+    }
+}
+
+/// Runs `f` on a thread of its own inside the network namespace of process `pid` (a pod's
+/// container, say), so that what it connects is the pod's traffic as the node's firewall sees it.
+/// A socket made there stays in that namespace when `f` returns it (a listener in a pod).
+pub fn in_netns_of<T: Send + 'static>(pid: u32, f: impl FnOnce() -> T + Send + 'static) -> std::io::Result<T> {
+    let ns = fs::File::open(format!("/proc/{pid}/ns/net"))?;
+    std::thread::spawn(move || {
+        // SAFETY: setns(2) with a namespace descriptor we own; it moves this thread alone, which
+        // ends when `f` returns.
+        if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(f())
+    })
+    .join()
+    .map_err(|_| std::io::Error::other("the thread in the pod's network namespace panicked"))?
 }
 
 fn processes() -> impl Iterator<Item = String> {
