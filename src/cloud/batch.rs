@@ -25,6 +25,18 @@ pub fn sweep_age(drift_interval: Duration) -> Duration {
     drift_interval.mul_f64(0.75)
 }
 
+/// Sweeps reading at once, process-wide. A sweep's answer is the biggest thing the operator
+/// holds for a moment (a 1,000-gateway Huawei page is ~1.5 MB of JSON before it is parsed), and
+/// when a new leader starts every account sweeps at once: two at a time bound that burst (peak
+/// RSS, BENCHMARKS.md) for a few hundred milliseconds more of the first look.
+static SWEEP_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// Waits for a turn to read a sweep ([`SWEEP_SLOTS`]); held until the sweep's answer is stored.
+pub async fn sweep_slot() -> tokio::sync::SemaphorePermit<'static> {
+    // Never closed, so acquiring cannot fail.
+    SWEEP_SLOTS.acquire().await.expect("the sweep semaphore is never closed")
+}
+
 /// Default window: long enough to gather the reconciles a watch event or a requeue wave starts
 /// together, short next to a cloud call.
 pub const WINDOW: Duration = Duration::from_millis(20);

@@ -429,6 +429,7 @@ impl HuaweiClient {
                 let Some(sweeps) = &self.sweeps else {
                     return self.read_keys(keys).await;
                 };
+                let _slot = crate::cloud::batch::sweep_slot().await;
                 let sweep = sweeps.sweep(keys.iter().map(|(p, id)| sweep_key(p, id)).collect());
                 let keys =
                     sweep.ids.iter().filter_map(|k| k.split_once('/')).map(|(p, id)| (p.to_owned(), id.to_owned()));

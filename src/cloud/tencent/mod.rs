@@ -188,6 +188,7 @@ impl Provider for TencentClient {
                 let Some(sweeps) = &self.sweeps else {
                     return self.describe_many(&ids).await;
                 };
+                let _slot = crate::cloud::batch::sweep_slot().await;
                 let sweep = sweeps.sweep(ids);
                 let found = self.describe_many(&sweep.ids).await?;
                 sweeps.store(&sweep, &found);
