@@ -486,7 +486,7 @@ pub struct ObservedStatus {
     /// When the cloud was read for what this status says. Written with a change only (of the
     /// gateway, the conditions or the order), not by every drift check that finds the gateway as
     /// recorded: an in-sync fleet writes nothing at rest, so nothing wakes its watchers. The
-    /// drift checks themselves show in `natgw_reconciles_total{outcome="InSync"}`.
+    /// drift checks themselves show in `natgw_reconciles_total{outcome="ready"}`.
     pub checked_at: Time,
 }
 
