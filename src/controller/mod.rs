@@ -488,9 +488,9 @@ impl<'a> Pass<'a> {
             Ok(c) => c,
             Err(done) => return done,
         };
-        let connect = |credentials| match self.ctx.connector.connect(&self.obj.spec, credentials) {
-            Ok(p) => Ok(InstrumentedProvider::wrap(p, self.ctx.config.metrics.clone())),
-            Err(e) => Err(e),
+        let connect = |credentials| {
+            let provider = self.ctx.connector.connect(&self.obj.spec, credentials);
+            provider.map(|p| InstrumentedProvider::wrap(p, self.ctx.config.metrics.clone()))
         };
         let mut provider = match connect(credentials.clone()) {
             Ok(p) => p,

@@ -53,6 +53,8 @@ const FIREWALL_CHAINS: [&str; 3] = ["KUBE-ROUTER-", "KUBE-POD-FW-", "KUBE-NWPLCY
 const FIREWALL_SETS: [&str; 2] = ["KUBE-SRC-", "KUBE-DST-"];
 /// Marks this module's temporary directories, so a sweep finds what a dead run left.
 const DIR_MARK: &str = "natgw-testenv-";
+/// How often a start-up wait looks again.
+const STEP: Duration = Duration::from_millis(200);
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -227,22 +229,11 @@ impl Node {
             "--v=1".into(),
         ];
         self.spawn("kube-router", &self.bin.join("kube-router"), &args)?;
-        let start = Instant::now();
         let log = self.dir.join("logs/kube-router.log");
-        loop {
-            if fs::read_to_string(&log).is_ok_and(|l| l.contains("sync iptables took")) {
-                self.firewall_sync = start.elapsed();
-                return Ok(());
-            }
-            if start.elapsed() > Duration::from_secs(60) || self.exited("kube-router") {
-                return Err(NodeError::NotReady {
-                    what: "kube-router's firewall",
-                    secs: start.elapsed().as_secs(),
-                    log: self.log_tail("kube-router"),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let synced = |_: &Node| fs::read_to_string(&log).is_ok_and(|l| l.contains("sync iptables took"));
+        self.firewall_sync =
+            self.wait_until("kube-router's firewall", "kube-router", Duration::from_secs(60), STEP, synced).await?;
+        Ok(())
     }
 
     /// Runs the real kubectl as the cluster admin.
@@ -279,38 +270,40 @@ impl Node {
     }
 
     async fn wait_containerd(&mut self) -> Result<(), NodeError> {
-        let start = Instant::now();
-        loop {
-            if self.ctr(&["version"]).is_ok_and(|o| o.status.success()) {
-                return Ok(());
-            }
-            if start.elapsed() > Duration::from_secs(30) || self.exited("containerd") {
-                return Err(NodeError::NotReady {
-                    what: "containerd",
-                    secs: start.elapsed().as_secs(),
-                    log: self.log_tail("containerd"),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let up = |node: &Node| node.ctr(&["version"]).is_ok_and(|o| o.status.success());
+        self.wait_until("containerd", "containerd", Duration::from_secs(30), STEP, up).await.map(drop)
     }
 
     async fn wait_node_ready(&mut self, limit: Duration) -> Result<(), NodeError> {
-        let start = Instant::now();
         let ready = r#"jsonpath={.status.conditions[?(@.type=="Ready")].status}"#;
+        let ready =
+            |node: &Node| node.kubectl(&["get", "node", NODE_NAME, "-o", ready]).is_ok_and(|o| o.stdout == b"True");
+        self.wait_until("the node (kubelet)", "kubelet", limit, STEP * 5 / 2, ready).await.map(drop)
+    }
+
+    /// Polls `done` every `every` until it holds (answering how long that took), or fails naming
+    /// `what` with `component`'s log once `limit` has passed or the component has exited.
+    async fn wait_until(
+        &mut self,
+        what: &'static str,
+        component: &str,
+        limit: Duration,
+        every: Duration,
+        done: impl Fn(&Node) -> bool,
+    ) -> Result<Duration, NodeError> {
+        let start = Instant::now();
         loop {
-            let out = self.kubectl(&["get", "node", NODE_NAME, "-o", ready]);
-            if out.is_ok_and(|o| o.stdout == b"True") {
-                return Ok(());
+            if done(self) {
+                return Ok(start.elapsed());
             }
-            if start.elapsed() > limit || self.exited("kubelet") {
+            if start.elapsed() > limit || self.exited(component) {
                 return Err(NodeError::NotReady {
-                    what: "the node (kubelet)",
+                    what,
                     secs: start.elapsed().as_secs(),
-                    log: self.log_tail("kubelet"),
+                    log: self.log_tail(component),
                 });
             }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::time::sleep(every).await;
         }
     }
 
