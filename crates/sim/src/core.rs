@@ -1,6 +1,7 @@
 //! The state every simulator has besides its gateways: accepted credentials (long-lived, and the
 //! temporary ones its STS issued, with their expiry), rate limits, faults, the ledger and the
-//! federation settings, plus the `/_sim/...` control routes over them.
+//! federation settings, the account each key belongs to and the gateways' tags ([`TagStore`]),
+//! plus the `/_sim/...` control routes over them.
 
 use std::{collections::HashMap, sync::Arc, sync::Mutex};
 
@@ -10,14 +11,35 @@ use axum::{
     http::StatusCode,
     routing::{get, post, put},
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{
     faults::{Fault, Faults},
     federation::Federation,
     ledger::{Ledger, Order, RequestRecord},
     ratelimit::RateLimits,
+    tags::TagStore,
 };
+
+/// The account (a Tencent uin) a key belongs to unless told otherwise.
+pub const DEFAULT_ACCOUNT: &str = "100000000001";
+
+/// Who a key is: its account and, for temporary keys from a role, the role and session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimPrincipal {
+    pub account: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<AssumedRole>,
+}
+
+/// A role a temporary key was issued for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssumedRole {
+    pub role_arn: String,
+    pub session_name: String,
+}
 
 /// One access key pair the simulator accepts.
 #[derive(Clone, Deserialize)]
@@ -58,6 +80,12 @@ pub struct SimCore {
     pub faults: Faults,
     pub ledger: Ledger,
     pub federation: Federation,
+    /// Key id -> who it is; a key not listed belongs to [`DEFAULT_ACCOUNT`]. Kept beside the
+    /// credentials rather than in [`SimCredential`], whose literal constructions live in other
+    /// crates.
+    principals: Mutex<HashMap<String, SimPrincipal>>,
+    /// Every simulated resource's tags, with the eventual consistency of tag writes.
+    pub tags: TagStore,
 }
 
 impl SimCore {
@@ -93,6 +121,25 @@ impl SimCore {
         self.expiries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Sets the account `key_id` belongs to (a long-lived key: no role).
+    pub fn set_account(&self, key_id: &str, account: &str) {
+        self.set_principal(key_id, SimPrincipal { account: account.to_owned(), role: None });
+    }
+
+    pub fn set_principal(&self, key_id: &str, principal: SimPrincipal) {
+        self.principals.lock().unwrap_or_else(|e| e.into_inner()).insert(key_id.to_owned(), principal);
+    }
+
+    /// Who `key_id` is: [`DEFAULT_ACCOUNT`] unless set.
+    pub fn principal(&self, key_id: &str) -> SimPrincipal {
+        self.principals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key_id)
+            .cloned()
+            .unwrap_or_else(|| SimPrincipal { account: DEFAULT_ACCOUNT.to_owned(), role: None })
+    }
+
     pub fn credential(&self, key_id: &str) -> Option<SimCredential> {
         self.lock_credentials().get(key_id).cloned()
     }
@@ -107,7 +154,10 @@ impl SimCore {
 /// - `GET /_sim/ledger` (orders), `GET /_sim/requests`, `GET /_sim/first-seen` (gateway id ->
 ///   unix ms of the first call naming it), `DELETE /_sim/ledger` (all three)
 /// - `GET|PUT /_sim/ratelimits` (`{"Action": perSecond}`, 0 lifts a limit)
-/// - `POST /_sim/credentials` (`{"keyId","secret","token"?}`)
+/// - `POST /_sim/credentials` (`{"keyId","secret","token"?,"account"?}`; the account, a uin,
+///   defaults to [`DEFAULT_ACCOUNT`])
+/// - `GET|PUT /_sim/tag-delay` (`{"millis": N}`): how long a tag write takes to become visible
+///   ([`TagStore`])
 /// - the federation routes of [`crate::federation::control_routes`]
 pub fn control_routes(core: Arc<SimCore>) -> Router {
     Router::new()
@@ -117,6 +167,7 @@ pub fn control_routes(core: Arc<SimCore>) -> Router {
         .route("/_sim/first-seen", get(first_seen))
         .route("/_sim/ratelimits", put(set_limits).get(get_limits))
         .route("/_sim/credentials", post(add_credential))
+        .route("/_sim/tag-delay", put(set_tag_delay).get(get_tag_delay))
         .with_state(core.clone())
         .merge(crate::federation::control_routes(core))
 }
@@ -163,7 +214,33 @@ async fn get_limits(State(core): State<Arc<SimCore>>) -> Json<HashMap<String, u3
     Json(core.limits.limits())
 }
 
-async fn add_credential(State(core): State<Arc<SimCore>>, Json(credential): Json<SimCredential>) -> StatusCode {
-    core.add_credential(credential);
+/// `POST /_sim/credentials`: a credential and, optionally, its account.
+#[derive(Deserialize)]
+struct NewCredential {
+    #[serde(flatten)]
+    credential: SimCredential,
+    #[serde(default)]
+    account: Option<String>,
+}
+
+async fn add_credential(State(core): State<Arc<SimCore>>, Json(new): Json<NewCredential>) -> StatusCode {
+    if let Some(account) = &new.account {
+        core.set_account(&new.credential.key_id, account);
+    }
+    core.add_credential(new.credential);
     StatusCode::NO_CONTENT
+}
+
+#[derive(Serialize, Deserialize)]
+struct TagDelay {
+    millis: u64,
+}
+
+async fn set_tag_delay(State(core): State<Arc<SimCore>>, Json(delay): Json<TagDelay>) -> StatusCode {
+    core.tags.set_delay(std::time::Duration::from_millis(delay.millis));
+    StatusCode::NO_CONTENT
+}
+
+async fn get_tag_delay(State(core): State<Arc<SimCore>>) -> Json<TagDelay> {
+    Json(TagDelay { millis: core.tags.delay().as_millis() as u64 })
 }

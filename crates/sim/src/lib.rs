@@ -28,6 +28,7 @@ pub mod oidc;
 pub mod ratelimit;
 pub mod recorder;
 pub mod server;
+pub mod tags;
 pub mod tencent;
 
 /// Why a simulator could not start.
@@ -83,6 +84,9 @@ pub struct SimArgs {
     /// The Huawei account (domain) id BSS expects in `X-Domain-Id`.
     #[arg(long)]
     pub huawei_domain_id: Option<String>,
+    /// How long a tag write takes to become visible to reads, in seconds (both clouds).
+    #[arg(long, default_value_t = 0.0)]
+    pub tag_delay_seconds: f64,
     /// A rate limit, `Action=PER_SECOND` (repeatable; 0 lifts it).
     #[arg(long = "rate-limit", value_parser = parse_rate_limit)]
     pub rate_limits: Vec<(String, u32)>,
@@ -106,6 +110,8 @@ fn parse_rate_limit(s: &str) -> Result<(String, u32), String> {
 pub async fn run(args: SimArgs) -> Result<(), SimError> {
     let change_time = std::time::Duration::try_from_secs_f64(args.change_seconds)
         .map_err(|_| SimError::Config("--change-seconds must be a non-negative number".into()))?;
+    let tag_delay = std::time::Duration::try_from_secs_f64(args.tag_delay_seconds)
+        .map_err(|_| SimError::Config("--tag-delay-seconds must be a non-negative number".into()))?;
     if args.credentials.is_empty() {
         return Err(SimError::Config("give at least one --credential ID:KEY".into()));
     }
@@ -124,6 +130,8 @@ pub async fn run(args: SimArgs) -> Result<(), SimError> {
         gateways: args.tencent_gateways.clone(),
         // Configured through the control API (`/_sim/oidc`, `/_sim/trust-rules`).
         federation: federation::FederationConfig::default(),
+        accounts: std::collections::HashMap::new(),
+        tag_delay,
     })
     .await?;
     println!("tencent simulator: {} (API 2.0 at /v2/index.php, API 3.0 at /)", tencent.http_url);
@@ -143,6 +151,7 @@ pub async fn run(args: SimArgs) -> Result<(), SimError> {
         tls: tls.clone(),
         rate_limits: args.rate_limits.iter().cloned().collect(),
         gateways: args.huawei_gateways.clone(),
+        tag_delay,
         ..huawei::HuaweiSimConfig::default()
     })
     .await?;

@@ -136,6 +136,8 @@ pub struct HuaweiSimConfig {
     /// The projects each access key's account holds (key id -> project ids): BSS lists an
     /// account's own yearly/monthly resources only. Empty: one account holds every project.
     pub accounts: HashMap<String, Vec<String>>,
+    /// How long a tag write takes to become visible to reads.
+    pub tag_delay: Duration,
 }
 
 impl Default for HuaweiSimConfig {
@@ -156,6 +158,7 @@ impl Default for HuaweiSimConfig {
             federation: FederationConfig::default(),
             keep_requests: false,
             accounts: HashMap::new(),
+            tag_delay: Duration::ZERO,
         }
     }
 }

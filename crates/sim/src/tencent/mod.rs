@@ -7,10 +7,19 @@
 //! parameters), and calls that would change nothing are answered but not recorded as orders.
 //!
 //! Implemented: API 2.0 `UpgradeNatGateway`, `QueryNatGatewayProductionStatus`,
-//! `DescribeNatGateway`; API 3.0 `ResetNatGatewayConnection`, `DescribeNatGateways`; STS
-//! `AssumeRoleWithWebIdentity` ([`sts`]), whose temporary credentials every other action then
-//! accepts with their token until they expire. Not implemented: creating or deleting gateways,
-//! EIPs, rules, `DescribeVpcTaskResult`.
+//! `DescribeNatGateway`; API 3.0 `ResetNatGatewayConnection`, `DescribeNatGateways` (with each
+//! gateway's `TagSet`); STS `AssumeRoleWithWebIdentity` ([`sts`]), whose temporary credentials
+//! every other action then accepts with their token until they expire, and `GetCallerIdentity`;
+//! the Tag API's `TagResources`, `UnTagResources` and `GetResources` ([`tag`]). Every service is
+//! served on the one port: a TC3 request's credential scope names its service (`vpc`, `tag`,
+//! `sts`), and each answers its own version (2017-03-12 for vpc, 2018-08-13 for tag and sts).
+//! Not implemented: creating or deleting gateways, EIPs, rules, `DescribeVpcTaskResult`.
+//!
+//! Each key belongs to an account uin ([`crate::core::SimPrincipal`]; `accounts` in the config,
+//! `account` in `POST /_sim/credentials`, [`crate::core::DEFAULT_ACCOUNT`] otherwise; a role's
+//! temporary keys belong to the role's account). Tags live in [`crate::tags`]: a seeded gateway
+//! starts with `managed-by: natgw-operator-sim` unless seeded with `tags`; tag writes become
+//! visible after `tag_delay`. A tag write is not an order: it is only in `/_sim/requests`.
 //!
 //! The ledger also keeps, per gateway, when an accepted call first named it (`first_seen`, for
 //! the benchmark's apply -> first cloud call latency).
@@ -18,18 +27,25 @@
 //! Rate limits (per action, per SecretId), overridable: `ResetNatGatewayConnection` 20/s and
 //! `DescribeNatGateways` 100/s as documented; API 2.0 has no published per-action numbers, so
 //! its actions take those of their API 3.0 counterparts (`UpgradeNatGateway` and
-//! `QueryNatGatewayProductionStatus` 20/s, `DescribeNatGateway` 100/s).
+//! `QueryNatGatewayProductionStatus` 20/s, `DescribeNatGateway` 100/s). `TagResources`,
+//! `UnTagResources`, `GetResources` and `GetCallerIdentity` 20/s, as documented.
+//!
+//! Control routes besides the shared ones of [`crate::core`]: `POST|GET /_sim/gateways` (a
+//! [`SimGateway`], optionally with `tags: {key: value}`), `PUT /_sim/timing`
+//! (`{"changeMillis"?, "tagDelayMillis"?}`), and the tag routes of [`crate::tags`]
+//! (`GET|PUT /_sim/gateways/{id}/tags`, `DELETE /_sim/gateways/{id}/tags/{key}`).
 
 mod auth;
 mod model;
 mod params;
 mod sts;
+mod tag;
 mod v2;
 mod v3;
 mod v3_gateway;
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     net::{IpAddr, Ipv4Addr, SocketAddr},
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
@@ -79,6 +95,11 @@ pub struct TencentSimConfig {
     pub gateways: Vec<SimGateway>,
     /// The identity provider, trust rules and credential lifetimes of `AssumeRoleWithWebIdentity`.
     pub federation: FederationConfig,
+    /// Key id -> the account uin it belongs to; keys not listed belong to
+    /// [`crate::core::DEFAULT_ACCOUNT`].
+    pub accounts: HashMap<String, String>,
+    /// How long a tag write takes to become visible to reads.
+    pub tag_delay: Duration,
 }
 
 impl Default for TencentSimConfig {
@@ -94,6 +115,8 @@ impl Default for TencentSimConfig {
             rate_limits: HashMap::new(),
             gateways: Vec::new(),
             federation: FederationConfig::default(),
+            accounts: HashMap::new(),
+            tag_delay: Duration::ZERO,
         }
     }
 }
@@ -105,6 +128,10 @@ pub fn default_rate_limits() -> HashMap<String, u32> {
         ("UpgradeNatGateway", 20),
         ("QueryNatGatewayProductionStatus", 20),
         ("DescribeNatGateway", 100),
+        ("TagResources", 20),
+        ("UnTagResources", 20),
+        ("GetResources", 20),
+        ("GetCallerIdentity", 20),
     ]
     .into_iter()
     .map(|(a, n)| (a.to_owned(), n))
@@ -123,6 +150,17 @@ impl Sim {
         self.model.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Seeds a gateway; a new one starts with `tags`, or the default tag when none are given.
+    fn seed(&self, gateway: SimGateway, tags: Option<BTreeMap<String, String>>) {
+        let id = gateway.id.clone();
+        self.model().seed(gateway);
+        match tags {
+            Some(tags) => self.core.tags.replace(&id, tags),
+            None if !self.core.tags.knows(&id) => self.core.tags.replace(&id, default_tags()),
+            None => {}
+        }
+    }
+
     fn record_order(&self, gateway_id: &str, action: &str, order_id: &str, target: u64, key_id: &str) {
         self.core.ledger.record_order(Order {
             gateway_id: gateway_id.to_owned(),
@@ -138,6 +176,13 @@ impl Sim {
     fn order_should_fail(&self, action: &str) -> bool {
         self.core.faults.take(action, |k| *k == FaultKind::FailOrder).is_some()
     }
+}
+
+/// The tag a gateway seeded without tags carries.
+pub const DEFAULT_TAG: (&str, &str) = ("managed-by", "natgw-operator-sim");
+
+fn default_tags() -> BTreeMap<String, String> {
+    BTreeMap::from([(DEFAULT_TAG.0.to_owned(), DEFAULT_TAG.1.to_owned())])
 }
 
 /// A failed call in API 3.0 terms; API 2.0 renders it with its numeric code.
@@ -252,17 +297,29 @@ fn router(sim: Arc<Sim>) -> Router {
         .route("/_sim/gateways", post(seed_gateway).get(list_gateways))
         .route("/_sim/timing", put(set_timing))
         .with_state(sim.clone());
+    let exists_in = sim.clone();
+    let exists: crate::tags::Exists = Arc::new(move |id: &str| exists_in.model().get(id).is_some());
     Router::new()
         .route("/v2/index.php", get(v2::handle).post(v2::handle))
         // Every verb, so that the gateway answers the ones it refuses with its own code.
         .route("/", any(v3::handle))
         .with_state(sim.clone())
         .merge(gateways)
+        .merge(crate::tags::control_routes(sim.core.clone(), exists))
         .merge(control_routes(sim.core.clone()))
 }
 
-async fn seed_gateway(State(sim): State<Arc<Sim>>, Json(gateway): Json<SimGateway>) -> StatusCode {
-    sim.model().seed(gateway);
+/// `POST /_sim/gateways`: a gateway and, optionally, its tags.
+#[derive(Deserialize)]
+struct SeedRequest {
+    #[serde(flatten)]
+    gateway: SimGateway,
+    #[serde(default)]
+    tags: Option<BTreeMap<String, String>>,
+}
+
+async fn seed_gateway(State(sim): State<Arc<Sim>>, Json(seed): Json<SeedRequest>) -> StatusCode {
+    sim.seed(seed.gateway, seed.tags);
     StatusCode::NO_CONTENT
 }
 
@@ -273,11 +330,19 @@ async fn list_gateways(State(sim): State<Arc<Sim>>) -> Json<Vec<SimGateway>> {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Timing {
-    change_millis: u64,
+    #[serde(default)]
+    change_millis: Option<u64>,
+    #[serde(default)]
+    tag_delay_millis: Option<u64>,
 }
 
 async fn set_timing(State(sim): State<Arc<Sim>>, Json(timing): Json<Timing>) -> StatusCode {
-    sim.model().change_time = Duration::from_millis(timing.change_millis);
+    if let Some(millis) = timing.change_millis {
+        sim.model().change_time = Duration::from_millis(millis);
+    }
+    if let Some(millis) = timing.tag_delay_millis {
+        sim.core.tags.set_delay(Duration::from_millis(millis));
+    }
     StatusCode::NO_CONTENT
 }
 
@@ -291,11 +356,15 @@ impl TencentSim {
         limits.extend(config.rate_limits);
         let core = Arc::new(SimCore::new(config.credentials, limits));
         core.federation.configure(config.federation)?;
-        let mut model = model::Model::new(config.change_time);
-        for g in config.gateways {
-            model.seed(g);
+        core.tags.set_delay(config.tag_delay);
+        for (key_id, account) in &config.accounts {
+            core.set_account(key_id, account);
         }
+        let model = model::Model::new(config.change_time);
         let sim = Arc::new(Sim { core, model: Mutex::new(model), nonces: auth::Nonces::default() });
+        for g in config.gateways {
+            sim.seed(g, None);
+        }
         let app = router(sim.clone());
 
         let http = serve(app.clone(), SocketAddr::new(config.bind, config.http_port), None).await?;
@@ -336,8 +405,34 @@ impl TencentSimHandle {
         self.tls.as_deref().map(SimTls::ca_pem_path)
     }
 
+    /// Seeds a gateway; a new one carries [`DEFAULT_TAG`].
     pub fn seed_gateway(&self, gateway: SimGateway) {
-        self.sim.model().seed(gateway);
+        self.sim.seed(gateway, None);
+    }
+
+    /// Seeds a gateway with exactly these tags.
+    pub fn seed_gateway_with_tags(&self, gateway: SimGateway, tags: BTreeMap<String, String>) {
+        self.sim.seed(gateway, Some(tags));
+    }
+
+    /// The tags reads see now.
+    pub fn tags(&self, gateway_id: &str) -> BTreeMap<String, String> {
+        self.sim.core.tags.visible(gateway_id)
+    }
+
+    /// Sets or removes (`None`) tags at once, as a person in the console would.
+    pub fn edit_tags(&self, gateway_id: &str, changes: Vec<(String, Option<String>)>) {
+        self.sim.core.tags.edit_now(gateway_id, changes);
+    }
+
+    /// How long tag writes accepted from now on take to become visible.
+    pub fn set_tag_delay(&self, delay: Duration) {
+        self.sim.core.tags.set_delay(delay);
+    }
+
+    /// Sets the account uin `key_id` belongs to.
+    pub fn set_account(&self, key_id: &str, account: &str) {
+        self.sim.core.set_account(key_id, account);
     }
 
     pub fn gateway(&self, id: &str) -> Option<SimGateway> {

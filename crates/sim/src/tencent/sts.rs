@@ -18,6 +18,16 @@
 //! `InternalError.GetRoleError`; an unknown provider or bad parameter
 //! `InvalidParameter.ParamError`; an identity provider that cannot be read
 //! `InternalError.SystemError`; throttling `RequestLimitExceeded`.
+//!
+//! The temporary credentials belong to the role's account: the uin in the role's ARN
+//! (`qcs::cam::uin/{uin}:roleName/{name}`), else [`crate::core::DEFAULT_ACCOUNT`].
+//!
+//! `GetCallerIdentity` (same version, TC3-signed with scope service `sts` like any other call,
+//! https://www.tencentcloud.com/document/product/1150/49453, 20 calls/s): no parameters; answers
+//! `AccountId` (the key's account uin), `PrincipalId` (the same uin), `UserId` (the uin; for a
+//! role's key `{roleId}:{roleSessionName}`), `Arn` (`qcs::cam::uin/{uin}:uin/{uin}`; for a
+//! role's key `qcs::sts:{uin}:assumed-role/{roleId}`) and `Type` (`CAMUser`, or `CAMRole`).
+//! The role id is a stable 19-digit number derived from the role's ARN.
 
 use std::time::Duration;
 
@@ -36,13 +46,13 @@ use super::{
     v3_gateway::header,
 };
 use crate::{
-    core::SimCredential,
+    core::{AssumedRole, DEFAULT_ACCOUNT, SimCredential, SimPrincipal},
     federation::{LETTERS_DIGITS, Refused, random_text},
     oidc::Rejected,
 };
 
 pub(super) const ACTION: &str = "AssumeRoleWithWebIdentity";
-const VERSION: &str = "2018-08-13";
+pub(super) const VERSION: &str = "2018-08-13";
 const API: &str = "tencent/sts";
 const DEFAULT_DURATION_SECS: i64 = 7200;
 const MAX_DURATION_SECS: i64 = 43200;
@@ -181,6 +191,8 @@ fn issue(sim: &Sim, p: &Params) -> Value {
         token: Some(random_text(96, LETTERS_DIGITS)),
     };
     sim.core.add_temporary_credential(credential.clone(), expired_time);
+    let role = AssumedRole { role_arn: p.role_arn.clone(), session_name: p.role_session_name.clone() };
+    sim.core.set_principal(&credential.key_id, SimPrincipal { account: role_account(&p.role_arn), role: Some(role) });
     json!({
         "Credentials": {
             "Token": credential.token,
@@ -190,6 +202,64 @@ fn issue(sim: &Sim, p: &Params) -> Value {
         "ExpiredTime": expired_time,
         "Expiration": expiration(expired_time),
     })
+}
+
+/// The account uin in a role's ARN (`qcs::cam::uin/{uin}:roleName/{name}`).
+fn role_account(role_arn: &str) -> String {
+    role_arn
+        .split(':')
+        .find_map(|segment| segment.strip_prefix("uin/"))
+        .filter(|uin| !uin.is_empty() && uin.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or(DEFAULT_ACCOUNT)
+        .to_owned()
+}
+
+/// A role's id, as CAM numbers roles: 19 digits, stable for one ARN.
+fn role_id(role_arn: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(role_arn.as_bytes());
+    let n = u64::from_be_bytes(digest[..8].try_into().unwrap_or_default()) % 1_000_000_000;
+    format!("4611686018{n:09}")
+}
+
+/// The signed STS calls: `GetCallerIdentity`.
+pub(super) fn dispatch(action: &str, params: Map<String, Value>, principal: &SimPrincipal) -> Result<Value, CallError> {
+    match action {
+        "GetCallerIdentity" => {
+            if let Some(name) = params.keys().next() {
+                return Err(CallError::new("UnknownParameter", format!("The parameter {name} is not recognized.")));
+            }
+            Ok(caller_identity(principal))
+        }
+        ACTION => Err(CallError::new(
+            "AuthFailure.InvalidAuthorization",
+            "AssumeRoleWithWebIdentity is called unsigned: send Authorization SKIP and no X-TC-Token.",
+        )),
+        other => Err(CallError::new("InvalidAction", format!("The action {other} does not exist for sts."))),
+    }
+}
+
+fn caller_identity(principal: &SimPrincipal) -> Value {
+    let uin = &principal.account;
+    match &principal.role {
+        None => json!({
+            "AccountId": uin,
+            "PrincipalId": uin,
+            "UserId": uin,
+            "Arn": format!("qcs::cam::uin/{uin}:uin/{uin}"),
+            "Type": "CAMUser",
+        }),
+        Some(role) => {
+            let id = role_id(&role.role_arn);
+            json!({
+                "AccountId": uin,
+                "PrincipalId": uin,
+                "UserId": format!("{id}:{}", role.session_name),
+                "Arn": format!("qcs::sts:{uin}:assumed-role/{id}"),
+                "Type": "CAMRole",
+            })
+        }
+    }
 }
 
 /// `Expiration`: ISO 8601 UTC to the second, e.g. `2018-12-04T09:06:16Z`.

@@ -16,15 +16,13 @@ use serde_json::{Map, Value, json};
 use super::{
     CallError, Reply, Sim, SimGateway, after_auth, check_changeable, check_size,
     params::{check_id, int, opt_int, parse},
-    record_request, request_id, respond, sts, v3_gateway,
+    record_request, request_id, respond, sts, tag, v3_gateway,
 };
 
 const API: &str = "tencent/v3";
 const VERSION: &str = "2017-03-12";
 /// `NatGatewayIds` per call, and the largest `Limit`.
 const MAX_PER_CALL: usize = 100;
-/// The one tag every simulated gateway carries.
-const TAG: (&str, &str) = ("managed-by", "natgw-operator-sim");
 
 pub(super) async fn handle(
     State(sim): State<Arc<Sim>>,
@@ -40,15 +38,27 @@ pub(super) async fn handle(
     let request_id = request_id();
     let (action, call) = v3_gateway::read(&sim, &method, &headers, query.as_deref().unwrap_or(""), &body);
     let key_id = call.as_ref().ok().map(|c| c.credential.key_id.clone());
+    let service = call.as_ref().map_or("vpc", |c| c.service.as_str()).to_owned();
     let reply = match call {
         Err(e) => Reply::Done(Err(e)),
-        Ok(call) if call.version != VERSION => Reply::Done(Err(CallError::new(
+        Ok(call) if call.version != version_of(&call.service) => Reply::Done(Err(CallError::new(
             "NoSuchVersion",
-            format!("The version {:?} does not exist; use {VERSION}.", call.version),
+            format!(
+                "The version {:?} does not exist for {}; use {}.",
+                call.version,
+                call.service,
+                version_of(&call.service)
+            ),
         ))),
         Ok(call) => {
             let key_id = call.credential.key_id.clone();
-            after_auth(&sim, &action, &key_id, |sim| dispatch(sim, &action, call.params, &key_id, &request_id)).await
+            let principal = sim.core.principal(&key_id);
+            after_auth(&sim, &action, &key_id, |sim| match call.service.as_str() {
+                "tag" => tag::dispatch(sim, &action, call.params, &principal),
+                "sts" => sts::dispatch(&action, call.params, &principal),
+                _ => dispatch(sim, &action, call.params, &key_id, &request_id),
+            })
+            .await
         }
     };
     let outcome = match &reply {
@@ -56,8 +66,21 @@ pub(super) async fn handle(
         Reply::Done(Err(e)) => e.code.clone(),
         Reply::Dropped => "dropped".to_owned(),
     };
-    record_request(&sim, API, &action, key_id.as_deref(), &outcome);
+    let api = match service.as_str() {
+        "tag" => "tencent/tag",
+        "sts" => "tencent/sts",
+        _ => API,
+    };
+    record_request(&sim, api, &action, key_id.as_deref(), &outcome);
     respond(reply, |result| envelope(result, &request_id))
+}
+
+/// The API version each service answers.
+fn version_of(service: &str) -> &'static str {
+    match service {
+        "tag" | "sts" => tag::VERSION,
+        _ => VERSION,
+    }
 }
 
 /// API 3.0's answer: `{"Response": {...fields or Error {Code, Message}, "RequestId"}}`.
@@ -173,7 +196,10 @@ fn describe(sim: &Sim, p: DescribeParams) -> Result<Value, CallError> {
             "vpc-id" => f.values.contains(&g.vpc_id),
             "nat-gateway-name" => f.values.contains(&g.name),
             "nat-state" => f.values.contains(&g.state),
-            _ => f.values.iter().any(|v| v == TAG.0),
+            _ => {
+                let tags = sim.core.tags.visible(&g.id);
+                f.values.iter().any(|v| tags.contains_key(v))
+            }
         })
     };
     // Asked by id: read those alone rather than every gateway of the account.
@@ -181,13 +207,15 @@ fn describe(sim: &Sim, p: DescribeParams) -> Result<Value, CallError> {
     let all: Vec<SimGateway> = candidates.into_iter().filter(|g| keep(g)).collect();
     let page: Vec<&SimGateway> = all.iter().skip(offset as usize).take(limit as usize).collect();
     sim.core.ledger.saw(page.iter().map(|g| g.id.as_str()));
-    let set: Vec<Value> = page.into_iter().map(gateway_json).collect();
+    let set: Vec<Value> = page.into_iter().map(|g| gateway_json(g, &sim.core.tags.visible(&g.id))).collect();
     Ok(json!({ "NatGatewaySet": set, "TotalCount": all.len(), "VerboseLevel": "DETAIL" }))
 }
 
 /// Every field of the SDK's `NatGateway` model. `ExclusiveGatewayBandwidth` is documented as
 /// absent when `IsExclusive` is false, as it is for the traditional gateways simulated here.
-fn gateway_json(g: &SimGateway) -> Value {
+/// `TagSet` is the tags visible now ([`crate::tags`]).
+fn gateway_json(g: &SimGateway, tags: &std::collections::BTreeMap<String, String>) -> Value {
+    let tag_set: Vec<Value> = tags.iter().map(|(k, v)| json!({ "Key": k, "Value": v })).collect();
     let network_state = if g.state == "DENIED" { "INSUFFICIENT" } else { "AVAILABLE" };
     json!({
         "NatGatewayId": g.id,
@@ -226,7 +254,7 @@ fn gateway_json(g: &SimGateway) -> Value {
         "Zone": g.zone,
         "DirectConnectGatewayIds": [],
         "SubnetId": "",
-        "TagSet": [{ "Key": TAG.0, "Value": TAG.1 }],
+        "TagSet": tag_set,
         "SecurityGroupSet": [],
         "IsExclusive": false,
         "RestrictState": "NORMAL",

@@ -3,6 +3,10 @@
 //! in the query string); signature v1 (`SignatureMethod` HmacSHA1 or HmacSHA256, as
 //! tencentcloud-sdk's `ClientProfile(signMethod=...)` sends) signs POST with a form body and GET,
 //! every parameter flat, common ones included. Other verbs are `UnsupportedProtocol`.
+//!
+//! Every service is served on one port: TC3 names the service in its credential scope (`vpc`,
+//! `tag` or `sts`, see [`SERVICES`]); signature v1 has no scope, so the service is the one the
+//! action belongs to ([`service_of`]).
 
 use std::collections::BTreeMap;
 
@@ -16,7 +20,17 @@ use natgw_operator::cloud::tencent::sign::{
 
 use crate::core::SimCredential;
 
-const SERVICE: &str = "vpc";
+/// The services the simulator serves, as TC3 credential scopes name them.
+pub(super) const SERVICES: [&str; 3] = ["vpc", "tag", "sts"];
+
+/// The service an action belongs to, for requests that do not name one (signature v1).
+pub(super) fn service_of(action: &str) -> &'static str {
+    match action {
+        "TagResources" | "UnTagResources" | "GetResources" => "tag",
+        "GetCallerIdentity" | "AssumeRoleWithWebIdentity" => "sts",
+        _ => "vpc",
+    }
+}
 /// Signature v1 signs the path too: API 3.0 takes every call at `/`.
 const PATH: &str = "/";
 /// The parameters of signature v1 that are not the action's own.
@@ -36,6 +50,8 @@ const COMMON: [&str; 11] = [
 
 /// An authenticated call.
 pub(super) struct Call {
+    /// `vpc`, `tag` or `sts`.
+    pub service: String,
     pub version: String,
     pub credential: SimCredential,
     /// The action's parameters, nested as in a JSON body; leaves of flat forms are strings.
@@ -112,7 +128,8 @@ fn v1(sim: &Sim, method: &Method, host: &str, params: BTreeMap<String, String>) 
         auth::token(sim, &credential, params.get("Token").map(String::as_str))?;
         let own = params.iter().filter(|(k, _)| !COMMON.contains(&k.as_str()));
         let nested = unflatten(own.map(|(k, v)| (k.as_str(), v.as_str())))?;
-        Ok(Call { version: params["Version"].clone(), credential, params: nested })
+        let service = service_of(&params["Action"]).to_owned();
+        Ok(Call { service, version: params["Version"].clone(), credential, params: nested })
     })();
     (action, call)
 }
@@ -154,8 +171,8 @@ fn tc3(sim: &Sim, method: &Method, headers: &HeaderMap, query: &str, body: &[u8]
     if date != tc3_date(ts) {
         return Err(signature_failure("the credential date is not the date of X-TC-Timestamp"));
     }
-    if service != SERVICE {
-        return Err(signature_failure("the credential scope must name the service vpc"));
+    if !SERVICES.contains(&service) {
+        return Err(signature_failure("the credential scope must name the service vpc, tag or sts"));
     }
     let names: Vec<&str> = signed_headers.split(';').collect();
     if !names.contains(&"content-type") || !names.contains(&"host") {
@@ -186,5 +203,5 @@ fn tc3(sim: &Sim, method: &Method, headers: &HeaderMap, query: &str, body: &[u8]
             .map_err(|e| CallError::new("InvalidParameter", format!("The body is not a JSON object: {e}")))?
     };
     let version = header(headers, "x-tc-version").unwrap_or("").to_owned();
-    Ok(Call { version, credential, params })
+    Ok(Call { service: service.to_owned(), version, credential, params })
 }
