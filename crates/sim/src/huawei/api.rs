@@ -12,7 +12,7 @@ use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 
 use super::{
-    SimState, federation,
+    SimState, federation, tags,
     verify::{self, Rejected},
     world::{CancelRefusal, Refusal, SpecChange},
 };
@@ -40,6 +40,33 @@ enum Route {
     ToOnDemand,
     CancelOrder,
     ListProjects,
+    TagBatch { project: String, id: String },
+    TagCreate { project: String, id: String },
+    TagDelete { project: String, id: String, key: String },
+    TagShow { project: String, id: String },
+    TagKeys { project: String },
+    ByTag { project: String },
+}
+
+/// A path segment with its `%XX` escapes decoded (a tag key in `DeleteNatGatewayTag`'s path).
+fn percent_decoded(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 impl Route {
@@ -65,6 +92,14 @@ impl Route {
             ("GET", ["v2", p, "nat_gateways", id]) => Route::Show { project: s(p), id: s(id) },
             ("PUT", ["v2", p, "nat_gateways", id]) => Route::Update { project: s(p), id: s(id) },
             ("POST", ["v2", p, "nat_gateways", id, "change_to_period"]) => Route::ToPeriod { project: s(p), id: s(id) },
+            ("POST", ["v3", p, "nat_gateways", "resource_instances", "action"]) => Route::ByTag { project: s(p) },
+            ("GET", ["v3", p, "nat_gateways", "tags"]) => Route::TagKeys { project: s(p) },
+            ("POST", ["v3", p, "nat_gateways", id, "tags", "action"]) => Route::TagBatch { project: s(p), id: s(id) },
+            ("POST", ["v3", p, "nat_gateways", id, "tags"]) => Route::TagCreate { project: s(p), id: s(id) },
+            ("GET", ["v3", p, "nat_gateways", id, "tags"]) => Route::TagShow { project: s(p), id: s(id) },
+            ("DELETE", ["v3", p, "nat_gateways", id, "tags", key]) => {
+                Route::TagDelete { project: s(p), id: s(id), key: percent_decoded(key) }
+            }
             _ => return None,
         })
     }
@@ -84,12 +119,27 @@ impl Route {
             Route::ToOnDemand => "UpdatePeriodToOnDemand",
             Route::CancelOrder => "CancelCustomerOrder",
             Route::ListProjects => "KeystoneListProjects",
+            Route::TagBatch { .. } => "BatchCreateDeleteNatGatewayTag",
+            Route::TagCreate { .. } => "CreateNatGatewayTag",
+            Route::TagDelete { .. } => "DeleteNatGatewayTag",
+            Route::TagShow { .. } => "ShowNatGatewayTag",
+            Route::TagKeys { .. } => "ListNatGatewayTag",
+            Route::ByTag { .. } => "ListNatGatewayByTag",
         }
     }
 
     fn api(&self) -> &'static str {
         match self {
-            Route::List { .. } | Route::Show { .. } | Route::Update { .. } | Route::ToPeriod { .. } => "huawei/nat",
+            Route::List { .. }
+            | Route::Show { .. }
+            | Route::Update { .. }
+            | Route::ToPeriod { .. }
+            | Route::TagBatch { .. }
+            | Route::TagCreate { .. }
+            | Route::TagDelete { .. }
+            | Route::TagShow { .. }
+            | Route::TagKeys { .. }
+            | Route::ByTag { .. } => "huawei/nat",
             Route::ListProjects => "huawei/iam",
             _ => "huawei/bss",
         }
@@ -155,7 +205,7 @@ impl Failure {
         Failure { status, code, message }
     }
 
-    fn from_refusal(r: Refusal, id: &str) -> Failure {
+    pub(super) fn from_refusal(r: Refusal, id: &str) -> Failure {
         match r {
             // The NAT API answers a missing gateway in its Neutron-era shape, decoded by `body`.
             Refusal::NotFound => Failure::new(
@@ -334,10 +384,14 @@ fn check_ids(route: &Route) -> Result<(), Failure> {
     let well_formed =
         |v: &str| (1..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     let ids: Vec<&str> = match route {
-        Route::List { project } => vec![project],
-        Route::Show { project, id } | Route::Update { project, id } | Route::ToPeriod { project, id } => {
-            vec![project, id]
-        }
+        Route::List { project } | Route::TagKeys { project } | Route::ByTag { project } => vec![project],
+        Route::Show { project, id }
+        | Route::Update { project, id }
+        | Route::ToPeriod { project, id }
+        | Route::TagBatch { project, id }
+        | Route::TagCreate { project, id }
+        | Route::TagDelete { project, id, .. }
+        | Route::TagShow { project, id } => vec![project, id],
         Route::OrderDetails { order_id } => {
             return if well_formed(order_id) {
                 Ok(())
@@ -501,6 +555,12 @@ fn serve(state: &SimState, route: &Route, parts: &Parts, body: &[u8], key_id: &s
             cancel_order(state, &request.order_id)?;
             Ok(no_content())
         }
+        Route::TagBatch { project, id } => tags::batch(state, project, id, parse(body, "NAT.0002")?),
+        Route::TagCreate { project, id } => tags::create(state, project, id, parse(body, "NAT.0002")?),
+        Route::TagDelete { project, id, key } => tags::delete(state, project, id, key),
+        Route::TagShow { project, id } => tags::show(state, project, id),
+        Route::TagKeys { project } => Ok(tags::list_keys(state, project)),
+        Route::ByTag { project } => tags::by_tag(state, project, parse(body, "NAT.0002")?),
         Route::ListProjects => {
             let wanted = sign::parse_query(parts.uri.query().unwrap_or_default())
                 .into_iter()

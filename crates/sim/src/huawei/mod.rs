@@ -2,9 +2,12 @@
 //! makes: `ListNatGateways` (`limit` 0-2000, `marker`), `ShowNatGateway`, `UpdateNatGateway`, `UpdateNatGatewayToPeriod`,
 //! `ShowCustomerOrderDetails`, `ListCustomerOrders`, `ListPayPerUseCustomerResources`, `PayOrders`,
 //! `AutoRenewalResources`, `CancelAutoRenewalResources`, `UpdatePeriodToOnDemand`,
-//! `CancelCustomerOrder` and `KeystoneListProjects`. The ledger records calls that change a
+//! `CancelCustomerOrder` and `KeystoneListProjects`, and the NAT v3 tag calls of [`tags`]
+//! (`BatchCreateDeleteNatGatewayTag`, `CreateNatGatewayTag`, `DeleteNatGatewayTag`,
+//! `ShowNatGatewayTag`, `ListNatGatewayTag`, `ListNatGatewayByTag`). The ledger records calls that change a
 //! gateway through an order or a spec change (an update to the spec it already has is none);
-//! renewal settings and order cancellations place no order and are only in `/_sim/requests`.
+//! renewal settings, order cancellations and tag writes place no order and are only in
+//! `/_sim/requests`. Tag writes become visible after `tag_delay` ([`crate::tags`]).
 //!
 //! A yearly/monthly gateway has a subscription ([`subscription`]): seeded ones end
 //! `expiresInDays` from now, a completed `change_to_period` order starts one. As time passes
@@ -33,12 +36,16 @@
 //!   "yyyy-MM-ddTHH:mm:ssZ"}` (the host's clock), which `GET /_sim/clock` reads.
 //! - `GET /_sim/orders`, `POST /_sim/orders/{id}/pay`, `POST /_sim/orders/{id}/cancel`
 //! - `POST /_sim/projects` (`{"id","name"}`)
+//! - the tag routes of [`crate::tags`]: `GET|PUT /_sim/gateways/{id}/tags`,
+//!   `DELETE /_sim/gateways/{id}/tags/{key}` (a person editing tags in the console), and the
+//!   shared `PUT /_sim/tag-delay`
 //! - the federation routes (`/_sim/oidc`, `/_sim/trust-rules`, `/_sim/credential-lifetime`) of
 //!   [`crate::federation`]; a trust rule's `providerId` is the identity provider id of `X-Idp-Id`
 
 mod api;
 mod federation;
 pub mod subscription;
+mod tags;
 mod verify;
 pub mod world;
 
@@ -189,8 +196,10 @@ impl SimState {
         for seed in &config.gateways {
             seeded.seed(seed.clone(), SeedTerms::default());
         }
+        let core = Arc::new(SimCore::new(config.credentials.clone(), limits));
+        core.tags.set_delay(config.tag_delay);
         Arc::new(SimState {
-            core: Arc::new(SimCore::new(config.credentials.clone(), limits)),
+            core,
             world: Mutex::new(seeded),
             projects: Mutex::new(config.projects.clone()),
             domain_id: config.domain_id.clone(),
@@ -227,6 +236,8 @@ impl SimState {
 /// The router: the three APIs (matched by path, so that unknown paths get API Gateway's
 /// answer) and the control routes.
 pub fn router(state: Arc<SimState>) -> Router {
+    let exists_in = state.clone();
+    let exists: crate::tags::Exists = Arc::new(move |id: &str| exists_in.world().gateways().iter().any(|g| g.id == id));
     Router::new()
         .route("/_sim/gateways", post(seed_gateway).get(list_gateways))
         .route("/_sim/subscriptions", get(list_subscriptions))
@@ -237,6 +248,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/_sim/projects", post(add_project))
         .fallback(api::handle)
         .with_state(state.clone())
+        .merge(crate::tags::control_routes(state.core.clone(), exists))
         .merge(control_routes(state.core.clone()))
 }
 
@@ -387,6 +399,21 @@ impl HuaweiSim {
 
     pub fn inject(&self, fault: Fault) {
         self.state.core.faults.inject(fault);
+    }
+
+    /// The tags reads see now.
+    pub fn tags(&self, gateway_id: &str) -> std::collections::BTreeMap<String, String> {
+        self.state.core.tags.visible(gateway_id)
+    }
+
+    /// Sets or removes (`None`) tags at once, as a person in the console would.
+    pub fn edit_tags(&self, gateway_id: &str, changes: Vec<(String, Option<String>)>) {
+        self.state.core.tags.edit_now(gateway_id, changes);
+    }
+
+    /// How long tag writes accepted from now on take to become visible.
+    pub fn set_tag_delay(&self, delay: Duration) {
+        self.state.core.tags.set_delay(delay);
     }
 
     /// Credentials, rate limits, faults and the ledger (orders accepted, every request's outcome).
