@@ -299,3 +299,89 @@ async fn qcloudapi_sdk_gets_replay_protection_the_documented_codes_and_fields() 
     assert_eq!(out["missing_fields"], json!([]));
     assert!(sim.orders().is_empty(), "{:?}", sim.orders());
 }
+
+/// The Tag API (tencentcloud-sdk-python-tag), STS `GetCallerIdentity` (the SDK's CommonClient)
+/// and `DescribeNatGateways`' `TagSet` (tencentcloud-sdk-python-vpc), all on the simulator's one
+/// port: the documented rules and codes, writes visible only after the tag delay, the last of
+/// two writes winning, paging, the 50-tag limit, an injected refusal and a console edit.
+#[tokio::test]
+async fn tencentcloud_sdks_tag_gateways_and_read_the_caller_identity() {
+    const OTHER: (&str, &str, &str) = ("AKIDotheraccount", "other-secret-key", "200000000002");
+    let sim = start().await;
+    sim.add_credential(SimCredential { key_id: OTHER.0.into(), secret: OTHER.1.into(), token: None });
+    sim.set_account(OTHER.0, OTHER.2);
+    let host = sim.http_url.trim_start_matches("http://").to_owned();
+    let script = "tencent_tag.py";
+    let mut cmd = tokio::process::Command::new(python::interpreter());
+    cmd.arg(python::script(script))
+        .arg("scenario")
+        .env("SIM_HOST", &host)
+        .env("SIM_CONTROL", &sim.http_url)
+        .env("SECRET_ID", ID)
+        .env("SECRET_KEY", KEY)
+        .env("ACCOUNT", natgw_sim::core::DEFAULT_ACCOUNT)
+        .env("OTHER_ID", OTHER.0)
+        .env("OTHER_KEY", OTHER.1)
+        .env("OTHER_ACCOUNT", OTHER.2)
+        .env("GATEWAY", "nat-1")
+        .env("SECOND", "nat-2")
+        .env("DELAY_MS", "1000");
+    let out = parse(script, cmd.output().await.expect("python runs"));
+    let uin = natgw_sim::core::DEFAULT_ACCOUNT;
+    let name = |id: &str| format!("qcs::vpc:ap-guangzhou:uin/{uin}:nat/{id}");
+
+    assert_eq!(
+        out["identity_secret"],
+        json!({"AccountId": uin, "PrincipalId": uin, "UserId": uin, "Type": "CAMUser",
+               "Arn": format!("qcs::cam::uin/{uin}:uin/{uin}")})
+    );
+    assert_eq!(out["identity_other"]["AccountId"], OTHER.2);
+
+    assert_eq!(out["before"], json!({"managed-by": "natgw-operator-sim"}));
+    assert_eq!(
+        out["tag_failed"],
+        json!([{"resource": name("nat-missing"), "code": "InvalidParameterValue.ResourceIdInvalid"}])
+    );
+    // The write is accepted but not visible until the delay has passed.
+    assert_eq!(out["describe_at_once"], out["before"]);
+    assert_eq!(out["get_at_once"], json!({"token": "", "mappings": []}));
+    assert_eq!(
+        out["describe_later"],
+        json!({"managed-by": "natgw-operator-sim", "natgw.io/claim": "cluster-a.platform.egress", "team": "net"})
+    );
+    assert_eq!(out["get_later"]["mappings"], json!([{"resource": name("nat-1"), "tags": out["describe_later"]}]));
+    assert_eq!(out["get_listed"]["mappings"].as_array().unwrap().len(), 2, "{}", out["get_listed"]);
+    assert_eq!(out["last_writer"], "cluster-c.x.y");
+    assert_eq!(out["pages"], json!([[name("nat-1")], [name("nat-2")]]));
+
+    assert_eq!(
+        out["errors"],
+        json!({
+            "reserved": "InvalidParameter.ReservedTagKey",
+            "long_key": "InvalidParameterValue.TagKeyLengthExceeded",
+            "long_value": "InvalidParameterValue.TagValueLengthExceeded",
+            "bad_char": "InvalidParameterValue.TagKeyCharacterIllegal",
+            "empty_value": "InvalidParameterValue.TagValueEmpty",
+            "duplicate": "InvalidParameterValue.TagKeyDuplicate",
+            "other_account": "AuthFailure.UnauthorizedOperation",
+            "too_many_resources": "LimitExceeded.ResourceNumPerRequest",
+            "not_a_name": "InvalidParameterValue.ResourceDescriptionError",
+            "max_results": "InvalidParameter",
+            "token": "InvalidParameter.PaginationTokenInvalid",
+        })
+    );
+    assert_eq!(out["other_account_own_name"], json!([]));
+    assert_eq!(out["over_limit"], json!([{"resource": name("nat-2"), "code": "LimitExceeded.ResourceAttachedTags"}]));
+    assert_eq!(out["injected"], "FailedOperation.ResourceTagProcessing");
+    assert_eq!(out["console"], "handed-over");
+    assert_eq!(out["untag_failed"], json!([]));
+    assert_eq!(out["untag_at_once"], true);
+    assert_eq!(out["untag_later"], false);
+
+    // Tag writes are not orders; each call is in the request log under its service.
+    assert!(sim.orders().is_empty(), "{:?}", sim.orders());
+    let requests = sim.requests();
+    let logged = |api: &str, action: &str| requests.iter().any(|r| r.api == api && r.action == action);
+    assert!(logged("tencent/tag", "TagResources") && logged("tencent/tag", "UnTagResources"));
+    assert!(logged("tencent/tag", "GetResources") && logged("tencent/sts", "GetCallerIdentity"));
+}
