@@ -412,10 +412,34 @@ pub struct HuaweiIdentity {
 /// order poll) until the annotation is removed or set to anything else.
 pub const PAUSED_ANNOTATION: &str = "natgw.io/paused";
 
+/// The id of a cluster whose claim on the gateway this resource takes over: its tag is then
+/// overwritten before this resource's first change. For a cluster that is gone (uninstalled, lost)
+/// and left its claim behind; a cluster that still runs stalls on the new claim at its next look.
+pub const TAKEOVER_ANNOTATION: &str = "natgw.io/take-over-claim-from";
+
+/// With the value `"true"` on a NatGateway being deleted, the claim finalizer lets go without
+/// removing the gateway's claim tag (for a cloud that cannot be reached); the tag stays until
+/// `natgw-operator claims release` or the console removes it.
+pub const ABANDON_CLAIM_ANNOTATION: &str = "natgw.io/abandon-claim";
+
 impl NatGateway {
+    fn annotation(&self, key: &str) -> Option<&str> {
+        self.metadata.annotations.as_ref().and_then(|a| a.get(key)).map(String::as_str)
+    }
+
     /// Whether the user paused this resource with [`PAUSED_ANNOTATION`].
     pub fn paused(&self) -> bool {
-        self.metadata.annotations.as_ref().and_then(|a| a.get(PAUSED_ANNOTATION)).is_some_and(|v| v == "true")
+        self.annotation(PAUSED_ANNOTATION) == Some("true")
+    }
+
+    /// The cluster id [`TAKEOVER_ANNOTATION`] names.
+    pub fn takeover(&self) -> Option<&str> {
+        self.annotation(TAKEOVER_ANNOTATION).map(str::trim).filter(|v| !v.is_empty())
+    }
+
+    /// Whether [`ABANDON_CLAIM_ANNOTATION`] lets the claim finalizer go without the cloud.
+    pub fn abandons_claim(&self) -> bool {
+        self.annotation(ABANDON_CLAIM_ANNOTATION) == Some("true")
     }
 }
 

@@ -20,6 +20,8 @@ pub enum Point {
     AfterCancelIntent,
     /// The cloud took the cancellation; nothing recorded since.
     AfterCancel,
+    /// The claim tag is written; it was not read back yet.
+    AfterClaim,
 }
 
 impl Point {
@@ -33,6 +35,7 @@ impl Point {
             Point::AfterCompletion => "after-completion",
             Point::AfterCancelIntent => "after-cancel-intent",
             Point::AfterCancel => "after-cancel",
+            Point::AfterClaim => "after-claim",
         }
     }
 }

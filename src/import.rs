@@ -355,6 +355,7 @@ mod tests {
                 state: GatewayState::Ready,
                 raw_state: "AVAILABLE".into(),
                 subscription: None,
+                claim: Default::default(),
             },
         }
     }

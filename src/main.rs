@@ -186,6 +186,16 @@ struct RunArgs {
     /// standby takes over within this. Whole seconds.
     #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
     lease_duration: Duration,
+    // --- claims on cloud gateways (src/cloud/claim.rs) ---
+    /// This cluster's name in the claims it tags gateways with (a DNS label). Default: the UID of
+    /// the `kube-system` namespace, which needs `get` on that namespace. Two installs in one
+    /// cluster that must not order for each other's gateways need different ids.
+    #[arg(long, env = "NATGW_CLUSTER_ID")]
+    cluster_id: Option<String>,
+    /// How long after writing a claim tag it is read back before the first order: more than
+    /// twice the clouds' delay before a tag write shows to every read.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration, env = "NATGW_CLAIM_SETTLE")]
+    claim_settle: Duration,
 }
 
 fn init_logging(format: LogFormat) {
@@ -230,6 +240,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
     let client = kube::Client::try_default()
         .await
         .map_err(|e| format!("cannot reach the Kubernetes API ({e}); set KUBECONFIG or run inside a cluster"))?;
+    let cluster = cluster_id(&client, args.cluster_id.as_deref()).await?;
     let http =
         cloud::http::client_with_timeout(args.extra_ca.as_deref(), args.cloud_timeout).map_err(|e| e.to_string())?;
     // Drift checks of Tencent API 3.0 gateways at rest may be answered by an account-wide sweep up
@@ -247,6 +258,8 @@ async fn run(args: RunArgs) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot serve metrics on {} ({e}); choose another --metrics-addr", args.metrics_addr))?;
     tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
+    metrics.cluster_id(cluster.as_str());
+    tracing::info!(cluster_id = %cluster, "claims on cloud gateways name this cluster");
     let election = args.leader_election.then(|| leader::Election::new(args.lease_namespace, args.lease_duration));
     // Order calls are sent only while the lease is surely held (src/fence.rs).
     let fence = if election.is_some() { Fence::elected() } else { Fence::unfenced() };
@@ -261,6 +274,8 @@ async fn run(args: RunArgs) -> Result<(), String> {
         workload_identity_audience: args.workload_identity_audience,
         metrics: metrics.clone(),
         readiness: readiness.clone(),
+        cluster,
+        claim_settle: args.claim_settle,
     };
     // Watched from the start, a standby's cache included: a new leader reconciles at once.
     let watch = controller::watch(client.clone(), config.namespace.as_deref(), connector.clone(), readiness.clone())
@@ -272,6 +287,21 @@ async fn run(args: RunArgs) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())
+}
+
+/// `--cluster-id`, else the UID of the `kube-system` namespace.
+async fn cluster_id(client: &kube::Client, flag: Option<&str>) -> Result<cloud::claim::ClusterId, String> {
+    if let Some(id) = flag {
+        return cloud::claim::ClusterId::new(id).map_err(|e| format!("--cluster-id: {e}"));
+    }
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client.clone());
+    let uid = namespaces.get("kube-system").await.map(|ns| ns.metadata.uid).map_err(|e| {
+        format!(
+            "cannot read the UID of namespace kube-system ({e}), which names this cluster in claims on cloud gateways; grant get on namespaces/kube-system or give the id with --cluster-id (NATGW_CLUSTER_ID)"
+        )
+    })?;
+    let uid = uid.ok_or("namespace kube-system has no UID; give the cluster id with --cluster-id")?;
+    cloud::claim::ClusterId::new(&uid)
 }
 
 async fn import(args: ImportArgs) -> Result<(), String> {

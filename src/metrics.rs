@@ -77,6 +77,8 @@ pub enum CloudAction {
     List,
     SetRenewal,
     CancelOrder,
+    WriteClaim,
+    RemoveClaim,
     /// A call to the cloud's STS / IAM, by its label (e.g. `assume_role_with_web_identity`).
     Exchange(&'static str),
 }
@@ -92,6 +94,8 @@ impl CloudAction {
             CloudAction::List => "list",
             CloudAction::SetRenewal => "set_renewal",
             CloudAction::CancelOrder => "cancel_order",
+            CloudAction::WriteClaim => "write_claim",
+            CloudAction::RemoveClaim => "remove_claim",
             CloudAction::Exchange(label) => label,
         }
     }
@@ -147,6 +151,11 @@ struct CloudLatencyLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClusterLabels {
+    cluster_id: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ProviderLabels {
     provider: &'static str,
 }
@@ -171,6 +180,7 @@ pub struct Metrics {
     throttled: Family<ProviderLabels, Counter>,
     orders: Family<OrderLabels, Counter>,
     leader: Gauge,
+    cluster: Family<ClusterLabels, Gauge>,
     cache: LateCollector,
 }
 
@@ -258,6 +268,12 @@ impl Metrics {
             "1 while this replica holds the leader lease and runs the controller",
             leader.clone(),
         );
+        let cluster = Family::<ClusterLabels, Gauge>::default();
+        registry.register(
+            "cluster",
+            "1, labelled with the cluster id this operator's claims on cloud gateways name (run --cluster-id)",
+            cluster.clone(),
+        );
         let cache = LateCollector::default();
         registry.register_collector(Box::new(cache.clone()));
         Metrics {
@@ -270,8 +286,14 @@ impl Metrics {
             throttled,
             orders,
             leader,
+            cluster,
             cache,
         }
+    }
+
+    /// Shows the cluster id in `natgw_cluster{cluster_id}`.
+    pub fn cluster_id(&self, id: &str) {
+        self.cluster.get_or_create(&ClusterLabels { cluster_id: id.to_owned() }).set(1);
     }
 
     /// Adds the gauges `collector` computes at each scrape (the controller's cache), replacing

@@ -16,6 +16,7 @@ use futures::future::BoxFuture;
 use super::{
     Capacity, CloudError, Connector, Credentials, ErrorKind, GatewayRef, Listed, Listing, Observed, OrderState,
     OrderTicket, Place, Profile, Provider, Refusal, Registry, RenewalChange, SecretValue, Selected,
+    claim::Claimant,
     endpoints::EndpointPolicy,
     identity::{ExchangeError, ExchangeRequest, Temporary},
     ratelimit::{Account, AccountKey, AccountLimiters, RateLimiter},
@@ -296,6 +297,14 @@ impl Provider for Scrubbed {
 
     async fn cancel_order(&self, gateway: &GatewayRef, order_id: &str) -> Result<(), CloudError> {
         self.inner.cancel_order(gateway, order_id).await.map_err(|e| self.error(e))
+    }
+
+    async fn write_claim(&self, gateway: &GatewayRef, claimant: &Claimant) -> Result<(), CloudError> {
+        self.inner.write_claim(gateway, claimant).await.map_err(|e| self.error(e))
+    }
+
+    async fn remove_claim(&self, gateway: &GatewayRef) -> Result<(), CloudError> {
+        self.inner.remove_claim(gateway).await.map_err(|e| self.error(e))
     }
 
     async fn find_open_order(&self, gateway: &GatewayRef, action: OrderAction) -> Result<Option<String>, CloudError> {

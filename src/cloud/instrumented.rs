@@ -11,7 +11,7 @@ use async_trait::async_trait;
 
 use super::{
     Capacity, CloudError, ErrorKind, GatewayRef, Listing, Observed, OrderState, OrderTicket, Place, Profile, Provider,
-    RenewalChange,
+    RenewalChange, claim::Claimant,
 };
 use crate::{
     api::{OrderAction, Prepaid},
@@ -91,6 +91,14 @@ impl Provider for InstrumentedProvider {
 
     async fn cancel_order(&self, gateway: &GatewayRef, order_id: &str) -> Result<(), CloudError> {
         self.observe(CloudAction::CancelOrder, self.inner.cancel_order(gateway, order_id)).await
+    }
+
+    async fn write_claim(&self, gateway: &GatewayRef, claimant: &Claimant) -> Result<(), CloudError> {
+        self.observe(CloudAction::WriteClaim, self.inner.write_claim(gateway, claimant)).await
+    }
+
+    async fn remove_claim(&self, gateway: &GatewayRef) -> Result<(), CloudError> {
+        self.observe(CloudAction::RemoveClaim, self.inner.remove_claim(gateway)).await
     }
 
     async fn find_open_order(&self, gateway: &GatewayRef, action: OrderAction) -> Result<Option<String>, CloudError> {

@@ -3,6 +3,7 @@
 
 pub mod admission;
 pub mod batch;
+pub mod claim;
 pub mod connect;
 mod credentials;
 pub mod endpoints;
@@ -78,6 +79,8 @@ pub struct Observed {
     /// A yearly/monthly gateway's period, where the cloud reports it (Huawei's BSS); `None` for
     /// pay-per-use gateways and clouds that report none.
     pub subscription: Option<Subscription>,
+    /// The claim tag ([`claim`]), where this read carries the gateway's tags.
+    pub claim: claim::ClaimTag,
 }
 
 /// The period of a yearly/monthly gateway, as the cloud's billing reports it.
@@ -224,6 +227,18 @@ pub trait Provider: Send + Sync {
         _action: crate::api::OrderAction,
     ) -> Result<Option<String>, CloudError> {
         Ok(None)
+    }
+
+    /// Tags the gateway with `claimant`'s claim ([`claim::TAG_KEY`]), replacing any value the
+    /// key had: the last writer holds it. Only for clouds whose [`Profile::claims`] says so.
+    async fn write_claim(&self, _gateway: &GatewayRef, _claimant: &claim::Claimant) -> Result<(), CloudError> {
+        Err(CloudError::new(ErrorKind::Unsupported, format!("{} cannot tag NAT gateways", self.profile().name)))
+    }
+
+    /// Removes the claim tag, whoever it names (the caller has read that it names the claimant
+    /// to release).
+    async fn remove_claim(&self, _gateway: &GatewayRef) -> Result<(), CloudError> {
+        Err(CloudError::new(ErrorKind::Unsupported, format!("{} cannot tag NAT gateways", self.profile().name)))
     }
 
     /// Every gateway of the account at `place`, read with the cloud's list call page by page

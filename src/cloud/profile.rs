@@ -21,6 +21,11 @@ pub struct Profile {
     /// and changes the renewal ([`super::Provider::set_renewal`]): a prepaid gateway declared
     /// pay-per-use turns so at expiry, and `autoRenew` is kept.
     pub renewal: bool,
+    /// The cloud's reads carry the claim tag before an order ([`super::claim`]: a fresh read
+    /// always, drift reads where the list answers carry tags or one batched call per sweep adds
+    /// them) and [`super::Provider::write_claim`] / `remove_claim` work: one owner per gateway
+    /// across clusters.
+    pub claims: bool,
     pub downsize: Downsize,
     pub secret_keys: SecretKeys,
     /// The environment variables the cloud's own SDKs and CLIs read credentials from, for

@@ -45,8 +45,9 @@ use crate::{
     api::{CredentialSource, NatGateway, NatGatewayStatus, ObservedStatus, OrderStatus, WorkloadIdentity},
     cloud::instrumented::InstrumentedProvider,
     cloud::{
-        CloudError, Connector, Credentials, ErrorKind, Observed, OrderState, OrderTicket, Profile, Provider, Refusal,
-        Selected,
+        CloudError, Connector, Credentials, ErrorKind, GatewayRef, Observed, OrderState, OrderTicket, Profile,
+        Provider, Refusal, Selected,
+        claim::{ClaimTag, Claimant, ClusterId},
     },
     failpoint::{self, Point},
     fence::Fence,
@@ -59,6 +60,10 @@ use crate::{
 const MANAGER: &str = "natgw-operator";
 /// Field manager for [`FINALIZER`] (apart from status, so that each apply owns only its part).
 const FINALIZER_MANAGER: &str = "natgw-operator-finalizer";
+/// Keeps a deleted resource until its claim tag is removed from the gateway.
+pub const CLAIM_FINALIZER: &str = "natgw.io/cloud-claim";
+/// Field manager for [`CLAIM_FINALIZER`].
+const CLAIM_FINALIZER_MANAGER: &str = "natgw-operator-claim";
 
 /// Knobs of the control loop.
 #[derive(Debug, Clone)]
@@ -84,6 +89,13 @@ pub struct Config {
     pub readiness: Readiness,
     /// Closed while this replica does not surely hold the leader lease (src/fence.rs).
     pub fence: Fence,
+    // --- claims across clusters (src/cloud/claim.rs) ---
+    /// The cluster this operator's claims name (`run --cluster-id`).
+    pub cluster: ClusterId,
+    /// How long after writing a claim tag the pass reads it back: longer than twice the clouds'
+    /// delay before a tag write shows to every read, so that of two clusters claiming at once
+    /// both see the last writer (`run --claim-settle`).
+    pub claim_settle: Duration,
 }
 
 impl Default for Config {
@@ -99,9 +111,14 @@ impl Default for Config {
             metrics: Arc::default(),
             readiness: Readiness::default(),
             fence: Fence::unfenced(),
+            cluster: ClusterId::new("local").expect("a DNS label"),
+            claim_settle: DEFAULT_CLAIM_SETTLE,
         }
     }
 }
+
+/// `run --claim-settle` unless the installer picks another.
+pub const DEFAULT_CLAIM_SETTLE: Duration = Duration::from_secs(5);
 
 /// The audience of workload identity tokens unless the installer picks another: the client id
 /// the cloud's identity provider is set up to accept.
@@ -119,6 +136,11 @@ pub struct Context {
     natgws: Store<NatGateway>,
     /// Retry delays per object (see [`backoff`]).
     backoffs: backoff::Backoffs<ObjectRef<NatGateway>>,
+    /// Claims this process wrote or found and read back after the settle delay, by a hash of
+    /// gateway and claim: their next orders need no second wait. Another cluster writes only
+    /// where it reads no claim (or the user names this cluster to take over from), so a claim
+    /// confirmed once stays this resource's while reads still show it.
+    confirmed_claims: parking_lot::Mutex<std::collections::HashSet<u64>>,
 }
 
 /// First delay after a status write lost to a newer version of the object.
@@ -143,9 +165,30 @@ impl Context {
             client,
             connector,
             backoffs: backoff::Backoffs::new(config.max_backoff),
+            confirmed_claims: Default::default(),
             natgws,
             config,
         })
+    }
+
+    fn claim_key(gateway: &GatewayRef, claimant: &Claimant) -> u64 {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        BuildHasherDefault::<DefaultHasher>::default().hash_one((gateway, claimant.tag_value()))
+    }
+
+    /// Remembers whether the gateway's last read showed `claimant`'s claim confirmed.
+    fn note_claim(&self, gateway: &GatewayRef, claimant: &Claimant, confirmed: bool) {
+        let key = Context::claim_key(gateway, claimant);
+        let mut claims = self.confirmed_claims.lock();
+        if confirmed {
+            claims.insert(key);
+        } else {
+            claims.remove(&key);
+        }
+    }
+
+    fn claim_confirmed(&self, gateway: &GatewayRef, claimant: &Claimant) -> bool {
+        self.confirmed_claims.lock().contains(&Context::claim_key(gateway, claimant))
     }
 
     /// The delay before the next attempt for `obj`: grows with each refusal or failure (see
@@ -425,6 +468,8 @@ struct Pass<'a> {
     provider: &'static str,
     /// How often this resource's gateway is read for drift.
     drift_interval: Duration,
+    /// The claim this resource writes on its gateway.
+    me: Claimant,
 }
 
 impl<'a> Pass<'a> {
@@ -442,7 +487,12 @@ impl<'a> Pass<'a> {
             deleting: obj.meta().deletion_timestamp.is_some(),
             provider: "",
             drift_interval: obj.spec.drift_interval.and_then(|d| d.get()).unwrap_or(ctx.config.drift_interval),
+            me: Claimant::new(&ctx.config.cluster, &obj.namespace().unwrap_or_default(), &obj.name_any()),
         }
+    }
+
+    fn has_claim_finalizer(&self) -> bool {
+        self.obj.finalizers().iter().any(|f| f == CLAIM_FINALIZER)
     }
 
     fn has_finalizer(&self) -> bool {
@@ -451,6 +501,10 @@ impl<'a> Pass<'a> {
 
     async fn run(&mut self) -> Result<Action, Error> {
         if self.deleting && !self.has_finalizer() {
+            // An open order first (its finalizer); then the claim.
+            if self.has_claim_finalizer() {
+                return self.release_claim().await;
+            }
             return Ok(Action::await_change());
         }
         let selected = match self.ctx.connector.select(&self.obj.spec) {
@@ -476,6 +530,7 @@ impl<'a> Pass<'a> {
             order: open.as_ref(),
             last_order: self.status.last_order.as_deref(),
             owner: None,
+            claim: plan::Claim::NotKept,
             paused: self.obj.paused(),
         });
         if first != Step::Read {
@@ -488,11 +543,7 @@ impl<'a> Pass<'a> {
             Ok(c) => c,
             Err(done) => return done,
         };
-        let connect = |credentials| {
-            let provider = self.ctx.connector.connect(&self.obj.spec, credentials);
-            provider.map(|p| InstrumentedProvider::wrap(p, self.ctx.config.metrics.clone()))
-        };
-        let mut provider = match connect(credentials.clone()) {
+        let mut provider = match self.connect(credentials.clone()) {
             Ok(p) => p,
             Err(e) => return self.failed(e).await,
         };
@@ -512,10 +563,15 @@ impl<'a> Pass<'a> {
         // An open order is followed, and an order is decided, on a fresh read only: an
         // account-wide sweep's answer may predate a change another actor (an earlier leader, an
         // order just paid) made, and ordering on it would buy twice.
-        // A new spec is read fresh at once: it is about to be acted on.
+        // A new spec is read fresh at once: it is about to be acted on. So is a gateway another
+        // cluster claims: its release is seen within a drift interval.
+        let claimed_elsewhere = self.previous.conditions.iter().any(|c| c.reason == Reason::ClaimedElsewhere.as_str());
         let mut fresh = self.status.order.as_deref().is_some_and(plan::is_open)
-            || self.status.observed_generation != Some(self.generation);
-        let (observed, open, order_state, mut step) = loop {
+            || self.status.observed_generation != Some(self.generation)
+            || claimed_elsewhere;
+        // This pass wrote its claim and waited for tags to settle: the next read confirms it.
+        let mut claimed = false;
+        let step = loop {
             let read = match fresh {
                 true => provider.describe_fresh(gateway).await,
                 false => provider.describe_within(gateway, crate::cloud::batch::sweep_age(self.drift_interval)).await,
@@ -539,6 +595,10 @@ impl<'a> Pass<'a> {
                         Err(e) => return self.failed(e).await,
                     }
                 }
+                let ours = matches!(&o.claim, ClaimTag::Held(c) if c.is(&self.me));
+                if claimed || !ours {
+                    self.ctx.note_claim(gateway, &self.me, claimed && ours);
+                }
             }
             let open = self.status.order.as_deref().filter(|o| plan::is_open(o)).cloned();
             let order_state = match open.as_ref().and_then(|o| o.id.as_deref()) {
@@ -548,48 +608,60 @@ impl<'a> Pass<'a> {
                 },
                 _ => None,
             };
-            let step =
-                plan::plan(self.inputs(selected.profile, observed.as_ref(), open.as_ref(), order_state.as_ref()));
-            if matches!(step, Step::Submit { .. } | Step::Renew { .. }) && !fresh {
+            let confirmed = self.ctx.claim_confirmed(gateway, &self.me);
+            let inputs =
+                self.inputs(selected.profile, observed.as_ref(), open.as_ref(), order_state.as_ref(), confirmed);
+            let mut step = plan::plan(inputs);
+            if matches!(step, Step::Submit { .. } | Step::Renew { .. } | Step::Claim) && !fresh {
                 fresh = true;
                 continue;
             }
-            break (observed, open, order_state, step);
-        };
-        let inputs = self.inputs(selected.profile, observed.as_ref(), open.as_ref(), order_state.as_ref());
-        // Who owns the gateway matters to a change and to what the status says at rest (a
-        // duplicate is never shown in sync); an order already running is followed regardless.
-        if matches!(step, Step::InSync | Step::Submit { .. } | Step::Renew { .. }) {
-            let natgws = self.ctx.natgws.state();
-            let clouds = self.ctx.connector.as_ref();
-            if let Some(owner) = ownership::other_owner(self.obj, natgws.iter().map(|g| g.as_ref()), clouds) {
-                // The admin's way to the owner, which the condition may not name across
-                // namespaces: logged when the resource first stalls on it.
-                let claimed = Reason::GatewayClaimed.as_str();
-                if !self.previous.conditions.iter().any(|c| c.type_ == "Stalled" && c.reason == claimed) {
-                    info!(
-                        name = %self.obj.name_any(), namespace = ?self.obj.namespace(), owner = %owner.name_any(),
-                        owner_namespace = ?owner.namespace(), gateway = %self.obj.spec.gateway_id,
-                        "gateway claimed by an older NatGateway; this one orders nothing"
-                    );
+            // Who owns the gateway in this cluster matters to a change and to what the status
+            // says at rest (a duplicate is never shown in sync); an order already running is
+            // followed regardless.
+            if matches!(step, Step::InSync | Step::Submit { .. } | Step::Renew { .. } | Step::Claim) {
+                let natgws = self.ctx.natgws.state();
+                let clouds = self.ctx.connector.as_ref();
+                if let Some(owner) = ownership::other_owner(self.obj, natgws.iter().map(|g| g.as_ref()), clouds) {
+                    // The admin's way to the owner, which the condition may not name across
+                    // namespaces: logged when the resource first stalls on it.
+                    let claimed = Reason::GatewayClaimed.as_str();
+                    if !self.previous.conditions.iter().any(|c| c.type_ == "Stalled" && c.reason == claimed) {
+                        info!(
+                            name = %self.obj.name_any(), namespace = ?self.obj.namespace(), owner = %owner.name_any(),
+                            owner_namespace = ?owner.namespace(), gateway = %self.obj.spec.gateway_id,
+                            "gateway claimed by an older NatGateway; this one orders nothing"
+                        );
+                    }
+                    step = plan::plan(plan::Inputs { owner: Some(ownership::owner_for(self.obj, owner)), ..inputs });
                 }
-                step = plan::plan(plan::Inputs { owner: Some(ownership::owner_for(self.obj, owner)), ..inputs });
             }
-        }
+            if step != Step::Claim {
+                break step;
+            }
+            if claimed {
+                let settle = self.ctx.config.claim_settle;
+                let unseen = CloudError::new(
+                    ErrorKind::Transient,
+                    format!(
+                        "the claim tag written on gateway {} did not show in a read {settle:?} later; the cloud's tags settle slower than --claim-settle, which the installer should raise",
+                        self.obj.spec.gateway_id
+                    ),
+                );
+                return self.failed(unseen).await;
+            }
+            if let Err(done) = self.claim(&selected, &mut provider, &credentials).await {
+                return done;
+            }
+            claimed = true;
+        };
         // A call that changes the gateway or its billing is made only with credentials read for
         // it: a grant revoked since the cached read (a deleted RoleBinding, an identity the cloud
         // no longer trusts) stops it here, with nothing sent.
-        if matches!(step, Step::Submit { .. } | Step::Renew { .. } | Step::CancelOrder { .. }) {
-            let fresh = match self.credentials(&selected, true).await {
-                Ok(c) => c,
-                Err(done) => return done,
-            };
-            if fresh != credentials {
-                provider = match connect(fresh) {
-                    Ok(p) => p,
-                    Err(e) => return self.failed(e).await,
-                };
-            }
+        if matches!(step, Step::Submit { .. } | Step::Renew { .. } | Step::CancelOrder { .. })
+            && let Err(done) = self.reconnect_fresh(&selected, &mut provider, &credentials).await
+        {
+            return done;
         }
         tracing::debug!(name = %self.obj.name_any(), ?step, "planned");
         let crash_after_write = match step {
@@ -647,15 +719,148 @@ impl<'a> Pass<'a> {
         self.perform(applied, None).await
     }
 
-    /// What the plan decides on, besides the cloud's answers.
+    fn connect(&self, credentials: Credentials) -> Result<Arc<dyn Provider>, CloudError> {
+        let provider = self.ctx.connector.connect(&self.obj.spec, credentials)?;
+        Ok(InstrumentedProvider::wrap(provider, self.ctx.config.metrics.clone()))
+    }
+
+    /// Before a call that changes the gateway, its billing or its claim: credentials read anew,
+    /// and a client for them if they changed since the pass's first read.
+    async fn reconnect_fresh(
+        &mut self,
+        selected: &Selected,
+        provider: &mut Arc<dyn Provider>,
+        credentials: &Credentials,
+    ) -> Result<(), Result<Action, Error>> {
+        let fresh = self.credentials(selected, true).await?;
+        if fresh != *credentials {
+            *provider = match self.connect(fresh) {
+                Ok(p) => p,
+                Err(e) => return Err(self.failed(e).await),
+            };
+        }
+        Ok(())
+    }
+
+    /// Writes this resource's claim on the gateway (kept by [`CLAIM_FINALIZER`] from before the
+    /// write), then waits for the clouds' tags to settle; the caller reads it back. Only the
+    /// leader claims, inside the fence like an order.
+    async fn claim(
+        &mut self,
+        selected: &Selected,
+        provider: &mut Arc<dyn Provider>,
+        credentials: &Credentials,
+    ) -> Result<(), Result<Action, Error>> {
+        let fence = self.ctx.config.fence.clone();
+        if fence.remaining().is_none() {
+            return Err(Err(Error::NotLeader));
+        }
+        self.reconnect_fresh(selected, provider, credentials).await?;
+        if !self.has_claim_finalizer()
+            && let Err(e) = self.apply_finalizers(CLAIM_FINALIZER_MANAGER, serde_json::json!([CLAIM_FINALIZER])).await
+        {
+            return Err(Err(e));
+        }
+        if let Err(e) = fence.scope(provider.write_claim(&selected.gateway, &self.me)).await {
+            return Err(self.failed(e).await);
+        }
+        failpoint::crash_at(Point::AfterClaim);
+        let settle = self.ctx.config.claim_settle;
+        let note = format!(
+            "tagged gateway {} {}={} before its first change; reading it back in {settle:?}, once tags settle",
+            self.obj.spec.gateway_id,
+            crate::cloud::claim::TAG_KEY,
+            self.me.tag_value()
+        );
+        self.event(EventType::Normal, Reason::Claimed, &note).await;
+        tokio::time::sleep(settle).await;
+        Ok(())
+    }
+
+    /// A deleted resource's last step: remove its claim tag from the gateway (if the gateway
+    /// still carries this resource's claim), then let [`CLAIM_FINALIZER`] go. A cloud that cannot
+    /// be reached keeps the resource, with a condition that says so, until it can or the user
+    /// sets [`ABANDON_CLAIM_ANNOTATION`](crate::api::ABANDON_CLAIM_ANNOTATION).
+    async fn release_claim(&mut self) -> Result<Action, Error> {
+        if self.obj.abandons_claim() {
+            let note = format!(
+                "the claim tag on gateway {} was left in the cloud ({} is set); release it with `natgw-operator claims release --cluster-id {}`",
+                self.obj.spec.gateway_id,
+                crate::api::ABANDON_CLAIM_ANNOTATION,
+                self.me.cluster
+            );
+            self.event(EventType::Warning, Reason::ClaimAbandoned, &note).await;
+            self.apply_finalizers(CLAIM_FINALIZER_MANAGER, serde_json::json!([])).await?;
+            return Ok(Action::await_change());
+        }
+        let selected = match self.ctx.connector.select(&self.obj.spec) {
+            Ok(s) => s,
+            Err(e) => return self.release_failed(e).await,
+        };
+        self.provider = selected.profile.label;
+        let credentials = match self.credentials(&selected, true).await {
+            Ok(c) => c,
+            Err(done) => return done,
+        };
+        let provider = match self.connect(credentials) {
+            Ok(p) => p,
+            Err(e) => return self.release_failed(e).await,
+        };
+        let gateway = &selected.gateway;
+        let held = match provider.describe_fresh(gateway).await {
+            Ok(o) => matches!(&o.claim, ClaimTag::Held(c) if c.is(&self.me)),
+            Err(e) if e.kind == ErrorKind::NotFound => false,
+            Err(e) => return self.release_failed(e).await,
+        };
+        if held {
+            let fence = self.ctx.config.fence.clone();
+            if fence.remaining().is_none() {
+                return Err(Error::NotLeader);
+            }
+            if let Err(e) = fence.scope(provider.remove_claim(gateway)).await {
+                return self.release_failed(e).await;
+            }
+            self.ctx.note_claim(gateway, &self.me, false);
+            let note = format!("removed the claim tag from gateway {}: another cluster may claim it now", gateway.id);
+            self.event(EventType::Normal, Reason::ClaimReleased, &note).await;
+        }
+        self.apply_finalizers(CLAIM_FINALIZER_MANAGER, serde_json::json!([])).await?;
+        Ok(Action::await_change())
+    }
+
+    async fn release_failed(&mut self, e: CloudError) -> Result<Action, Error> {
+        let message = format!(
+            "the NatGateway is deleted but its claim tag could not be removed from gateway {}: {e}; the operator retries, or set the annotation {}=true to let it go and leave the tag (then `natgw-operator claims release --cluster-id {}`)",
+            self.obj.spec.gateway_id,
+            crate::api::ABANDON_CLAIM_ANNOTATION,
+            self.me.cluster
+        );
+        let retry_after = e.retry_after;
+        let applied = plan::stall(
+            Reason::ClaimNotReleased,
+            message,
+            plan::Next::Backoff { retry_after },
+            &facts(self.obj, &self.previous, self.provider),
+        );
+        self.perform(applied, None).await
+    }
+
+    /// What the plan decides on, besides the cloud's answers. `confirmed`: this resource's claim,
+    /// if the read shows it, was read back after the settle delay (in this pass or earlier).
     fn inputs<'b>(
         &'b self,
         kind: &'static Profile,
         observed: Option<&'b Observed>,
         order: Option<&'b OrderStatus>,
         order_state: Option<&'b OrderState>,
+        confirmed: bool,
     ) -> plan::Inputs<'b> {
+        let claim = match observed {
+            Some(o) => plan::Claim::of(&o.claim, &self.me, self.obj.takeover(), confirmed, kind),
+            None => plan::Claim::NotKept,
+        };
         plan::Inputs {
+            claim,
             spec: &self.obj.spec,
             generation: self.generation,
             kind,
@@ -807,13 +1012,18 @@ impl<'a> Pass<'a> {
     /// Server-side apply of our finalizer list under a field manager of its own, so that other
     /// controllers' finalizers (and the user's fields) are left alone.
     async fn apply_finalizer(&mut self, finalizers: serde_json::Value) -> Result<(), Error> {
+        self.apply_finalizers(FINALIZER_MANAGER, finalizers).await
+    }
+
+    /// Applies `finalizers` as `manager`'s whole list of them.
+    async fn apply_finalizers(&mut self, manager: &str, finalizers: serde_json::Value) -> Result<(), Error> {
         let api: Api<NatGateway> = Api::namespaced(self.ctx.client.clone(), &self.obj.namespace().unwrap_or_default());
         let patch = serde_json::json!({
             "apiVersion": "natgw.io/v1alpha1",
             "kind": "NatGateway",
             "metadata": {"resourceVersion": self.resource_version, "finalizers": finalizers},
         });
-        let params = PatchParams::apply(FINALIZER_MANAGER).force();
+        let params = PatchParams::apply(manager).force();
         match api.patch(&self.obj.name_any(), &params, &Patch::Apply(&patch)).await {
             Ok(written) => {
                 self.resource_version = written.resource_version();

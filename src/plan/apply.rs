@@ -187,6 +187,9 @@ pub fn apply(step: Step, facts: &Facts<'_>, status: &mut NatGatewayStatus) -> Ap
             let message = format!("the gateway is {} and {}", facts.spec.size, billing_words(facts.spec, status));
             Applied { reset_backoff: true, ..Applied::write(Health::Ready { message }, Next::DriftCheck) }
         }
+        // The controller claims within the pass and plans again on the read that follows; nothing
+        // is recorded first (a tag is no order, and the pass reads it back either way).
+        Step::Claim => Applied::write_none(Next::Replan),
         // Nothing to record before the call: the next pass reads what it changed.
         Step::Renew { change } => Applied { call: Some(Call::Renewal(change)), ..Applied::write_none(Next::Replan) },
         Step::CancelOrder { id } => {

@@ -1,6 +1,6 @@
 //! [`plan`]: the next step.
 
-use super::{Inputs, Observation, Owner, Reason, Step, Target, Wait};
+use super::{Claim, Holder, Inputs, Observation, Owner, Reason, Step, Target, Wait};
 use crate::{
     api::{BillingMode, ManagementPolicy, NatGatewaySpec, OrderAction, OrderPhase, OrderStatus, Renewal},
     cloud::{Capacity, GatewayState, Observed, OrderState, Profile, RenewalChange},
@@ -111,13 +111,46 @@ pub fn plan(input: Inputs<'_>) -> Step {
     let Observation::Read { observed, order_state } = input.observation else {
         return Step::Read;
     };
-    match (decide(input, observed, order_state), input.owner) {
-        // A resource that does not own the gateway says so at once, in sync or not; an order it
-        // already runs is still followed to its end.
-        (Step::InSync | Step::Submit { .. } | Step::Renew { .. }, Some(owner)) => {
-            Step::Stall { reason: Reason::GatewayClaimed, message: claimed_message(input.spec, owner) }
+    let step = decide(input, observed, order_state);
+    // What follows only concerns a change, or what the status says at rest; an order already
+    // running is followed to its end whoever claims the gateway now.
+    if !matches!(step, Step::InSync | Step::Submit { .. } | Step::Renew { .. }) {
+        return step;
+    }
+    // A resource that does not own the gateway says so at once, in sync or not.
+    if let Some(owner) = input.owner {
+        return Step::Stall { reason: Reason::GatewayClaimed, message: claimed_message(input.spec, owner) };
+    }
+    // Observe never claims, and never stalls on another's claim: it orders nothing anyway.
+    if input.spec.management_policy == ManagementPolicy::Observe {
+        return step;
+    }
+    match (input.claim, &step) {
+        (Claim::Theirs(holder), _) => {
+            Step::Stall { reason: Reason::ClaimedElsewhere, message: claimed_elsewhere_message(input.spec, holder) }
         }
-        (step, _) => step,
+        (Claim::Free | Claim::Ours { confirmed: false }, Step::Submit { .. } | Step::Renew { .. }) => Step::Claim,
+        _ => step,
+    }
+}
+
+fn claimed_elsewhere_message(spec: &NatGatewaySpec, holder: Holder<'_>) -> String {
+    let gateway = &spec.gateway_id;
+    let key = crate::cloud::claim::TAG_KEY;
+    match holder {
+        Holder::Cluster { cluster, name } => {
+            let who = match name {
+                Some(name) => format!("NatGateway {name} of cluster {cluster}"),
+                None => format!("a NatGateway of cluster {cluster}"),
+            };
+            format!(
+                "the cloud gateway {gateway} is claimed by {who} (its tag {key}), so this one orders nothing; to hand it over, delete that NatGateway in its cluster (which removes the tag), or, if that cluster is gone, run `natgw-operator claims release --cluster-id {cluster}` or annotate this NatGateway {}={cluster}",
+                crate::api::TAKEOVER_ANNOTATION
+            )
+        }
+        Holder::Unknown => format!(
+            "the cloud gateway {gateway} carries a tag {key} that no natgw-operator wrote, so this one orders nothing; remove the tag in the cloud console if the gateway is free"
+        ),
     }
 }
 

@@ -23,7 +23,10 @@ pub use target::Target;
 
 use crate::{
     api::{NatGatewaySpec, OrderPhase, OrderStatus},
-    cloud::{Observed, OrderState, Profile, RenewalChange},
+    cloud::{
+        Observed, OrderState, Profile, RenewalChange,
+        claim::{ClaimTag, Claimant},
+    },
 };
 
 /// Everything the decision depends on.
@@ -46,6 +49,8 @@ pub struct Inputs<'a> {
     /// The older `Manage` resource that owns the same cloud gateway, if any: this one must then
     /// order nothing, and says so on every pass.
     pub owner: Option<Owner<'a>>,
+    /// The gateway's claim tag against this cluster's ([`Claim`]).
+    pub claim: Claim<'a>,
     /// The resource carries [`PAUSED_ANNOTATION`](crate::api::PAUSED_ANNOTATION): no cloud call
     /// at all, not even a read or an order poll.
     pub paused: bool,
@@ -58,6 +63,51 @@ pub enum Owner<'a> {
     SameNamespace(&'a str),
     /// A resource of another namespace, whose name this tenant must not learn.
     OtherNamespace,
+}
+
+/// The claim on the gateway that lives with it, in the cloud (src/cloud/claim.rs): across
+/// clusters, one NatGateway orders for a gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim<'a> {
+    /// The cloud keeps no claims, or nothing was read yet.
+    NotKept,
+    /// Nobody's: the gateway carries no claim, a claim of this cluster for another NatGateway
+    /// (the older-resource rule inside the cluster has already made this one the owner), or the
+    /// claim the takeover annotation names.
+    Free,
+    /// This resource's own claim; `confirmed` once this pass read it back after the clouds'
+    /// settle delay, so that a claim written at the same moment by another cluster has shown.
+    Ours { confirmed: bool },
+    /// Another cluster's claim.
+    Theirs(Holder<'a>),
+}
+
+/// Who holds a claim of another cluster, as much as this tenant may learn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder<'a> {
+    /// A NatGateway of `cluster`; its name only when it is of this resource's namespace.
+    Cluster { cluster: &'a str, name: Option<&'a str> },
+    /// A tag value no operator writes (set by hand).
+    Unknown,
+}
+
+impl<'a> Claim<'a> {
+    /// The claim a read's tag makes for `me`: `takeover` is the cluster id the user's
+    /// [`TAKEOVER_ANNOTATION`](crate::api::TAKEOVER_ANNOTATION) names, `confirmed` whether this is
+    /// the read after the pass's own write.
+    pub fn of(tag: &'a ClaimTag, me: &Claimant, takeover: Option<&str>, confirmed: bool, kind: &Profile) -> Claim<'a> {
+        match tag {
+            _ if !kind.claims => Claim::NotKept,
+            ClaimTag::Unread | ClaimTag::Free => Claim::Free,
+            ClaimTag::Held(c) if c.is(me) => Claim::Ours { confirmed },
+            ClaimTag::Held(c) if c.cluster == me.cluster || takeover == Some(c.cluster.as_str()) => Claim::Free,
+            ClaimTag::Held(c) => Claim::Theirs(Holder::Cluster {
+                cluster: &c.cluster,
+                name: (c.namespace == me.namespace).then_some(c.name.as_str()),
+            }),
+            ClaimTag::Unreadable => Claim::Theirs(Holder::Unknown),
+        }
+    }
 }
 
 /// What a pass has read from the cloud.
@@ -84,6 +134,9 @@ pub enum Step {
     InSync,
     /// Nothing to do until the cloud moves on.
     Wait(Wait),
+    /// Claim the gateway in the cloud (its tag), wait for the clouds' tags to settle and read it
+    /// again: done before the first change of a pass, so that two clusters never both order.
+    Claim,
     /// Record the intent, then make this change (one cloud call, one order).
     Submit { target: Target, attempt: u32 },
     /// Change what happens at a yearly/monthly gateway's expiry: one call, no order, safe to

@@ -60,6 +60,7 @@ reasons! {
     GatewayNotFound,
     GatewayUnavailable,
     GatewayClaimed,
+    ClaimedElsewhere,
     UnsupportedSize,
     UnsupportedChange,
     OrderFailed,
@@ -79,6 +80,11 @@ reasons! {
     CancelTooLate,
     SubscriptionExpiring,
     SubscriptionExpired,
+    Claimed,
+    ClaimReleased,
+    ClaimAbandoned,
+    // Retrying: the claim tag could not be removed while the resource is deleted
+    ClaimNotReleased,
     // Failed reconciles (metrics only)
     StatusWriteFailed,
     SecretReadFailed,

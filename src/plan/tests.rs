@@ -6,6 +6,7 @@ use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
 use proptest::prelude::*;
 
 use super::*;
+use crate::cloud::claim::{ClaimTag, Claimant};
 use crate::{
     api::{
         Billing, BillingMode, HuaweiProvider, ManagementPolicy, NatGatewayStatus, OrderAction, PeriodUnit, Prepaid,
@@ -102,6 +103,7 @@ fn gateway(kind: &'static Profile, seen: Seen, billing: BillingMode, state: Gate
         state,
         raw_state: raw_state.into(),
         subscription: subscription(kind, billing),
+        claim: Default::default(),
     }
 }
 
@@ -151,6 +153,7 @@ struct Case {
     order_state: Option<OrderState>,
     last_order: Option<OrderStatus>,
     owner: Option<Owner<'static>>,
+    claim: Claim<'static>,
     paused: bool,
 }
 
@@ -165,6 +168,7 @@ impl Case {
             order_state: None,
             last_order: None,
             owner: None,
+            claim: Claim::NotKept,
             paused: false,
         }
     }
@@ -194,6 +198,7 @@ impl Case {
             order: self.order.as_ref(),
             last_order: self.last_order.as_ref(),
             owner: self.owner,
+            claim: self.claim,
             paused: self.paused,
         })
     }
@@ -212,6 +217,7 @@ enum Shape {
     Finish(OrderPhase),
     DropIntent,
     Drift,
+    Claim,
     Stall(Reason),
 }
 
@@ -227,6 +233,7 @@ fn shape(step: &Step) -> Shape {
         Step::Finish { phase, .. } => Shape::Finish(*phase),
         Step::DropIntent { .. } => Shape::DropIntent,
         Step::Drift { .. } => Shape::Drift,
+        Step::Claim => Shape::Claim,
         Step::Stall { reason, .. } => Shape::Stall(*reason),
     }
 }
@@ -667,6 +674,100 @@ fn huawei_renewal_is_declared_state_both_ways() {
             assert_eq!(observe.plan(), Step::InSync);
         }
     }
+}
+
+/// Every claim state against every kind of step: a change is made only on this resource's
+/// confirmed claim, another cluster's claim stalls a change and shows at rest too, an order already
+/// running is followed whoever claims, Observe never claims, and the in-cluster owner comes first.
+#[test]
+fn claims_across_clusters() {
+    use ClaimTag::{Free as Untagged, Held, Unreadable};
+    let me = Claimant { cluster: "green".into(), namespace: "ns".into(), name: "gw".into() };
+    let of = |cluster: &str, namespace: &str, name: &str| {
+        Held(Claimant { cluster: cluster.into(), namespace: namespace.into(), name: name.into() })
+    };
+    let submit = Case::new(manage(HUAWEI, Size::Large, PayPerUse), HUAWEI, ready(HUAWEI, Size::Small, PayPerUse));
+    let renew = Case::new(auto_renewing(Size::Small), HUAWEI, subscribed(Size::Small, Renewal::Manual));
+    let in_sync = Case::new(manage(HUAWEI, Size::Small, PayPerUse), HUAWEI, ready(HUAWEI, Size::Small, PayPerUse));
+    let waiting = submit.clone().with_order(
+        order(OrderAction::Resize, "Large", OrderPhase::InProgress, Some("o-1"), 1, GEN),
+        Some(OrderState::InProgress),
+    );
+    let theirs = Shape::Stall(Reason::ClaimedElsewhere);
+    let on = Shape::Submit(OrderAction::Resize, "Large".into(), 1);
+    let renews = Shape::Renew(RenewalChange::EnableAutoRenew);
+    // (tag, takeover annotation, confirmed) -> (submit, renew, in sync)
+    let table = [
+        (Untagged, None, false, Shape::Claim, Shape::Claim, Shape::InSync),
+        (Untagged, None, true, Shape::Claim, Shape::Claim, Shape::InSync),
+        (of("green", "ns", "gw"), None, false, Shape::Claim, Shape::Claim, Shape::InSync),
+        (of("green", "ns", "gw"), None, true, on.clone(), renews.clone(), Shape::InSync),
+        // This cluster's claim for another resource: the in-cluster rule already made this one the owner.
+        (of("green", "other", "gw2"), None, false, Shape::Claim, Shape::Claim, Shape::InSync),
+        (of("blue", "ns", "gw"), None, true, theirs.clone(), theirs.clone(), theirs.clone()),
+        (of("blue", "ns", "gw"), Some("red"), true, theirs.clone(), theirs.clone(), theirs.clone()),
+        (of("blue", "ns", "gw"), Some("blue"), false, Shape::Claim, Shape::Claim, Shape::InSync),
+        (Unreadable, Some("blue"), true, theirs.clone(), theirs.clone(), theirs.clone()),
+    ];
+    for (tag, takeover, confirmed, want_submit, want_renew, want_in_sync) in table {
+        let claim = Claim::of(&tag, &me, takeover, confirmed, HUAWEI);
+        let claim: Claim<'static> = match claim {
+            // Static copies for the table's cases (the holder borrows the tag).
+            Claim::Theirs(Holder::Cluster { .. }) => {
+                Claim::Theirs(Holder::Cluster { cluster: "blue", name: Some("gw") })
+            }
+            Claim::Theirs(Holder::Unknown) => Claim::Theirs(Holder::Unknown),
+            Claim::NotKept => Claim::NotKept,
+            Claim::Free => Claim::Free,
+            Claim::Ours { confirmed } => Claim::Ours { confirmed },
+        };
+        let context = format!("{tag:?} takeover {takeover:?} confirmed {confirmed}");
+        for (case, want) in [(&submit, want_submit), (&renew, want_renew), (&in_sync, want_in_sync)] {
+            let step = Case { claim, ..case.clone() }.plan();
+            assert_eq!(shape(&step), want, "{context}");
+            if let Step::Stall { message, .. } = step {
+                assert!(message.contains("orders nothing"), "{message}");
+            }
+            // Observe neither claims nor stalls on a claim.
+            let observe = Case {
+                claim,
+                spec: NatGatewaySpec { management_policy: ManagementPolicy::Observe, ..case.spec.clone() },
+                ..case.clone()
+            };
+            assert!(!matches!(shape(&observe.plan()), Shape::Claim | Shape::Stall(_)), "{context}: observe");
+            // The in-cluster owner comes first; a running order is followed whoever claims.
+            let duplicate = Case { claim, owner: Some(Owner::SameNamespace("older")), ..case.clone() };
+            assert_eq!(shape(&duplicate.plan()), Shape::Stall(Reason::GatewayClaimed), "{context}");
+            assert_eq!(shape(&Case { claim, ..waiting.clone() }.plan()), Shape::Wait(Wait::OrderInProgress));
+        }
+    }
+    // Clouds that keep no claims read none, and change as before.
+    let v2 =
+        Case::new(manage(TENCENT_V2, Size::Large, PayPerUse), TENCENT_V2, ready(TENCENT_V2, Size::Small, PayPerUse));
+    let claim = Claim::of(&Untagged, &me, None, false, TENCENT_V2);
+    assert_eq!(claim, Claim::NotKept);
+    assert_eq!(shape(&Case { claim, ..v2 }.plan()), on);
+}
+
+/// Another cluster's claim is named by cluster id; its resource's name only to the same namespace.
+#[test]
+fn a_claim_elsewhere_names_the_cluster_and_how_to_hand_over() {
+    let case = Case::new(manage(HUAWEI, Size::Large, PayPerUse), HUAWEI, ready(HUAWEI, Size::Small, PayPerUse));
+    let named = Case { claim: Claim::Theirs(Holder::Cluster { cluster: "blue", name: Some("edge") }), ..case.clone() };
+    let message = stall_message(named.plan(), Reason::ClaimedElsewhere);
+    for needle in [
+        "NatGateway edge of cluster blue",
+        "delete that NatGateway",
+        "claims release --cluster-id blue",
+        "natgw.io/take-over-claim-from=blue",
+    ] {
+        assert!(message.contains(needle), "{message} lacks {needle}");
+    }
+    let unnamed = Case { claim: Claim::Theirs(Holder::Cluster { cluster: "blue", name: None }), ..case.clone() };
+    let message = stall_message(unnamed.plan(), Reason::ClaimedElsewhere);
+    assert!(message.contains("a NatGateway of cluster blue") && !message.contains("edge"), "{message}");
+    let unknown = Case { claim: Claim::Theirs(Holder::Unknown), ..case };
+    assert!(stall_message(unknown.plan(), Reason::ClaimedElsewhere).contains("remove the tag"));
 }
 
 #[test]
@@ -1136,11 +1237,13 @@ fn any_case() -> impl Strategy<Value = Case> {
                 state,
                 raw_state: format!("{state:?}"),
                 subscription: subscription(kind, billing),
+                claim: Default::default(),
             }),
             order,
             order_state,
             last_order,
             owner: None,
+            claim: Claim::NotKept,
             paused: false,
         })
 }
@@ -1159,8 +1262,36 @@ fn shows(kind: &'static Profile, observed: &Observed, action: OrderAction, targe
     }
 }
 
+fn any_claim() -> impl Strategy<Value = Claim<'static>> {
+    prop_oneof![
+        Just(Claim::NotKept),
+        Just(Claim::Free),
+        any::<bool>().prop_map(|confirmed| Claim::Ours { confirmed }),
+        Just(Claim::Theirs(Holder::Cluster { cluster: "blue", name: None })),
+        Just(Claim::Theirs(Holder::Unknown)),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(4096))]
+
+    /// (claims) A change is made only where no claim is kept or this resource's claim is
+    /// confirmed; where another cluster claims, nothing changes and the status never says in sync;
+    /// the claim changes nothing about following an order already open.
+    #[test]
+    fn only_a_confirmed_claim_changes_the_gateway(case in any_case(), claim in any_claim()) {
+        let unclaimed = case.plan();
+        let step = Case { claim, ..case.clone() }.plan();
+        if matches!(step, Step::Submit { .. } | Step::Renew { .. }) {
+            prop_assert!(matches!(claim, Claim::NotKept | Claim::Ours { confirmed: true }), "{claim:?}: {step:?}");
+        }
+        if matches!(claim, Claim::Theirs(_)) && case.spec.management_policy == ManagementPolicy::Manage {
+            prop_assert!(!matches!(step, Step::InSync | Step::Claim), "{step:?}");
+        }
+        if !matches!(unclaimed, Step::InSync | Step::Submit { .. } | Step::Renew { .. }) {
+            prop_assert_eq!(step, unclaimed);
+        }
+    }
 
     /// (a) An open order is never ordered again, except an unanswered intent (no order id, so
     /// the controller found no order for it) whose gateway is steady and shows no change: the call
@@ -1422,6 +1553,7 @@ impl Operator {
             order: open.as_ref(),
             last_order: self.status.last_order.as_deref(),
             owner: None,
+            claim: Claim::NotKept,
             paused: self.paused,
         });
         if first != Step::Read {
@@ -1448,6 +1580,7 @@ impl Operator {
             order: open.as_ref(),
             last_order: self.status.last_order.as_deref(),
             owner: None,
+            claim: Claim::NotKept,
             paused: false,
         });
         let previous = self.status.clone();
@@ -1518,6 +1651,7 @@ proptest! {
                 state: GatewayState::Ready,
                 raw_state: "ACTIVE".into(),
                 subscription: subscription(kind, from_bill),
+                claim: Default::default(),
             }],
             job: None,
             orders: Vec::new(),

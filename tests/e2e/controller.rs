@@ -145,6 +145,7 @@ async fn no_order_on_a_stale_sweep() {
         state: GatewayState::Ready,
         raw_state: "AVAILABLE".into(),
         subscription: None,
+        claim: Default::default(),
     };
     cloud.serve_stale("nat-resized", stale.clone());
     cloud.serve_stale("nat-paid", stale);

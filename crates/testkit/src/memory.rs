@@ -26,6 +26,7 @@ pub static PROFILE: Profile = Profile {
     billing_modes: &[BillingMode::PayPerUse, BillingMode::Prepaid],
     billing_changes: &[(BillingMode::PayPerUse, BillingMode::Prepaid)],
     renewal: false,
+    claims: false,
     downsize: Downsize::InPlace,
     secret_keys: SecretKeys { key_id: "secretId", secret: "secretKey", token: "token", domain_id: None },
     env_keys: SecretKeys { key_id: "MEMORY_KEY_ID", secret: "MEMORY_SECRET", token: "MEMORY_TOKEN", domain_id: None },
@@ -164,6 +165,7 @@ impl Provider for MemoryCloud {
             state,
             raw_state: if state == GatewayState::Ready { "AVAILABLE" } else { "UPDATING" }.to_owned(),
             subscription: None,
+            claim: Default::default(),
         })
     }
 

@@ -29,6 +29,8 @@ pub static PROFILE: Profile = Profile {
     // a setting: no order, the period already paid is used up).
     billing_changes: &[(BillingMode::PayPerUse, BillingMode::Prepaid), (BillingMode::Prepaid, BillingMode::PayPerUse)],
     renewal: true,
+    // Tags through NAT v3 (`/v3/{project_id}/nat_gateways/...`): one list-by-tag call per sweep.
+    claims: true,
     downsize: Downsize::InPlace,
     secret_keys: SecretKeys {
         key_id: "accessKey",
@@ -73,6 +75,9 @@ const RATE_LIMITS: &[(&str, f64)] = &[
     ("KeystoneListProjects", 10.0),
     ("CreateTokenWithIdToken", 10.0),
     ("CreateTemporaryAccessKeyByToken", 10.0),
+    ("ShowNatGatewayTag", 20.0),
+    ("ListNatGatewayByTag", 20.0),
+    ("BatchCreateDeleteNatGatewayTag", 20.0),
 ];
 
 /// The NAT `spec`, "1" (small) to "5" (enterprise).

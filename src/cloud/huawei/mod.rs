@@ -17,6 +17,7 @@ pub mod errors;
 pub mod federation;
 pub mod renewal;
 pub mod sign;
+mod tags;
 pub mod wire;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
@@ -31,6 +32,7 @@ use crate::cloud::{
     Capacity, CloudError, Credentials, ErrorKind, GatewayRef, GatewayState, Listed, Listing, Observed, OrderState,
     OrderTicket, Place, Provider, RenewalChange,
     batch::{self, Batcher, SweepCache},
+    claim::{ClaimTag, Claimant},
     profile::Profile,
     ratelimit::RateLimiter,
 };
@@ -448,6 +450,7 @@ impl HuaweiClient {
     async fn read_keys(&self, keys: Vec<(String, String)>) -> Result<HashMap<(String, String), Observed>, CloudError> {
         let mut all = self.read_gateways(keys).await?;
         self.add_subscriptions(all.iter_mut().map(|((_, id), o)| (id, o))).await?;
+        self.add_claims(&mut all).await?;
         Ok(all)
     }
 
@@ -531,6 +534,7 @@ pub fn observe(gw: &wire::NatGateway) -> Observed {
         state,
         raw_state: gw.status.clone(),
         subscription: None,
+        claim: ClaimTag::Unread,
     }
 }
 
@@ -726,6 +730,14 @@ impl Provider for HuaweiClient {
         Ok(None)
     }
 
+    async fn write_claim(&self, gateway: &GatewayRef, claimant: &Claimant) -> Result<(), CloudError> {
+        self.tag(gateway, "create", Some(claimant)).await
+    }
+
+    async fn remove_claim(&self, gateway: &GatewayRef) -> Result<(), CloudError> {
+        self.tag(gateway, "delete", None).await
+    }
+
     async fn list(&self, place: &Place) -> Result<Listing, CloudError> {
         let scope = GatewayRef { project_id: place.project_id.clone(), ..GatewayRef::in_region(&place.region) };
         let project = self.project_id(&scope).await?;
@@ -744,6 +756,12 @@ impl Provider for HuaweiClient {
             if !full {
                 let gateways = listing.gateways.iter_mut().map(|l| (&l.id, &mut l.observed));
                 self.add_subscriptions(gateways).await?;
+                let mut claims: HashMap<_, _> =
+                    read_with_retries(|| self.claims_in(&project)).await?.into_iter().collect();
+                listing.pages += 1;
+                for l in &mut listing.gateways {
+                    l.observed.claim = claims.remove(&l.id).unwrap_or(ClaimTag::Free);
+                }
                 return Ok(listing);
             }
         }

@@ -29,6 +29,8 @@ pub static V2: Profile = Profile {
     downsize: Downsize::Refused {
         advice: "Tencent Cloud API 2.0 only upgrades NAT gateways, it cannot go from {from} to {to}; set spec.size to {from} or larger, or use spec.provider.tencent.api: V3",
     },
+    // API 2.0's reads carry no tags: its gateways are claimed inside one cluster only.
+    claims: false,
     ..BASE
 };
 
@@ -40,6 +42,8 @@ const BASE: Profile = Profile {
     billing_modes: &[BillingMode::PayPerUse],
     billing_changes: &[],
     renewal: false,
+    // `DescribeNatGateways` answers each gateway's TagSet; the Tag API writes it.
+    claims: true,
     downsize: Downsize::InPlace,
     secret_keys: SecretKeys { key_id: "secretId", secret: "secretKey", token: "token", domain_id: None },
     // tencentcloud-sdk-python's EnvironmentVariableCredential; the token as Tencent's Terraform
@@ -61,6 +65,9 @@ const BASE: Profile = Profile {
         // STS, where a workload identity's token goes (AssumeRoleWithWebIdentity).
         "https://sts.tencentcloudapi.com",
         "https://sts.{region}.tencentcloudapi.com",
+        // The Tag API, where claims are written (TagResources / UnTagResources).
+        "https://tag.tencentcloudapi.com",
+        "https://tag.{region}.tencentcloudapi.com",
     ],
 };
 
@@ -76,6 +83,11 @@ const RATE_LIMITS: &[(&str, f64)] = &[
     ("QueryNatGatewayProductionStatus", 20.0),
     ("DescribeNatGateway", 100.0),
     ("AssumeRoleWithWebIdentity", 20.0),
+    // The Tag API and STS's GetCallerIdentity publish no per-action numbers here: chosen, once
+    // per first order of a gateway.
+    ("TagResources", 20.0),
+    ("UnTagResources", 20.0),
+    ("GetCallerIdentity", 20.0),
 ];
 
 /// `maxConcurrent`: Tencent has no sizes above Large.
@@ -131,7 +143,7 @@ impl Cloud for Tencent {
         )?;
         // No client, so no call: refused before a byte is sent.
         if let Some(sends) = client.sent_in_clear().filter(|_| !shared.allow_http_credentials) {
-            return Err(sent_in_clear(&client.base, sends));
+            return Err(sent_in_clear(&client.vpc.base, sends));
         }
         Ok(Arc::new(client.with_limiter(shared.limiter).with_sweeps(shared.sweep_max_age)))
     }

@@ -7,6 +7,7 @@ mod cloud;
 mod errors;
 pub mod sign;
 pub mod sts;
+mod tags;
 mod v2;
 mod v3;
 
@@ -22,6 +23,7 @@ use super::{
     Capacity, CloudError, Credentials, ErrorKind, GatewayRef, GatewayState, Listing, Observed, OrderState, OrderTicket,
     Place, Provider,
     batch::{self, Batcher, SweepCache},
+    claim::Claimant,
     ratelimit::RateLimiter,
 };
 pub use cloud::{Tencent, V2, V3};
@@ -29,6 +31,28 @@ pub use cloud::{Tencent, V2, V3};
 use crate::api::{Prepaid, TencentApi};
 use crate::cloud::profile::Profile;
 use crate::cloud::ratelimit::read_with_retries;
+
+/// Where calls of another Tencent service (`sts`, `tag`) go for a resource whose API calls go to
+/// `vpc_endpoint` (`spec.endpoint`): that service's host of the same public domain
+/// (`vpc.X.tencentcloudapi.com` -> `{service}.X.tencentcloudapi.com`); the service's documented
+/// endpoint for the defaults and API 2.0's `vpc.api.qcloud.com` (the other services speak API 3.0
+/// only); and any other override itself, a private endpoint or simulator serving every action.
+pub fn sibling_endpoint(service: &str, vpc_endpoint: Option<&str>) -> String {
+    let default = format!("https://{service}.tencentcloudapi.com");
+    let Some(endpoint) = vpc_endpoint else { return default };
+    let Ok(url) = url::Url::parse(endpoint) else { return endpoint.to_owned() };
+    let host = url.host_str().unwrap_or_default();
+    if host == "vpc.api.qcloud.com" {
+        return default;
+    }
+    match host
+        .strip_prefix("vpc.")
+        .filter(|rest| *rest == "tencentcloudapi.com" || rest.ends_with(".tencentcloudapi.com"))
+    {
+        Some(rest) => format!("https://{service}.{rest}"),
+        None => endpoint.to_owned(),
+    }
+}
 
 pub const DEFAULT_V2_ENDPOINT: &str = "https://vpc.api.qcloud.com";
 pub const DEFAULT_V3_ENDPOINT: &str = "https://vpc.tencentcloudapi.com";
@@ -45,16 +69,46 @@ pub const DEFAULT_V3_ENDPOINT: &str = "https://vpc.tencentcloudapi.com";
 pub struct TencentClient {
     api: TencentApi,
     http: reqwest::Client,
-    /// `scheme://authority`, without a trailing slash.
-    base: String,
-    /// The Host header as reqwest sends it (port included when not the default): it is signed.
-    host: String,
+    /// VPC (API 2.0 or 3.0) at `spec.endpoint`; API 3.0's Tag API and STS beside it.
+    vpc: Service,
+    tag: Service,
+    sts: Service,
+    /// The account's uin, asked of STS once: the Tag API names gateways by it.
+    uin: Arc<tokio::sync::OnceCell<String>>,
     region: String,
     credentials: Credentials,
     limiter: Arc<RateLimiter>,
     describes: Arc<Batcher<String, Observed>>,
     /// API 3.0 only, when enabled: account-wide sweeps answer drift checks.
     sweeps: Option<Arc<SweepCache<Observed>>>,
+}
+
+/// One API 3.0 service: where its calls go and how they are signed.
+#[derive(Debug, Clone)]
+pub(super) struct Service {
+    /// The credential scope's service (`vpc`, `tag`, `sts`).
+    name: &'static str,
+    version: &'static str,
+    /// `scheme://authority`, without a trailing slash.
+    base: String,
+    /// The Host header as reqwest sends it (port included when not the default): it is signed.
+    host: String,
+}
+
+impl Service {
+    fn at(name: &'static str, version: &'static str, endpoint: &str) -> Result<Service, CloudError> {
+        let invalid = |why: &str| CloudError::new(ErrorKind::InvalidRequest, format!("endpoint {endpoint:?} {why}"));
+        let url = url::Url::parse(endpoint).map_err(|e| invalid(&format!("is not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(invalid("must be an http:// or https:// URL"));
+        }
+        let host = url.host_str().ok_or_else(|| invalid("has no host"))?;
+        let host = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        };
+        Ok(Service { name, version, base: format!("{}://{host}", url.scheme()), host })
+    }
 }
 
 /// The pause after a throttling answer without a retry hint.
@@ -70,25 +124,19 @@ impl TencentClient {
         region: &str,
         credentials: Credentials,
     ) -> Result<TencentClient, CloudError> {
+        let overridden = endpoint;
         let endpoint = endpoint.unwrap_or(match api {
             TencentApi::V2 => DEFAULT_V2_ENDPOINT,
             TencentApi::V3 => DEFAULT_V3_ENDPOINT,
         });
-        let invalid = |why: &str| CloudError::new(ErrorKind::InvalidRequest, format!("endpoint {endpoint:?} {why}"));
-        let url = url::Url::parse(endpoint).map_err(|e| invalid(&format!("is not a URL: {e}")))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(invalid("must be an http:// or https:// URL"));
-        }
-        let host = url.host_str().ok_or_else(|| invalid("has no host"))?;
-        let host = match url.port() {
-            Some(port) => format!("{host}:{port}"),
-            None => host.to_owned(),
-        };
+        let main = Service::at("vpc", v3::VERSION, endpoint)?;
         Ok(TencentClient {
             api,
             http,
-            base: format!("{}://{host}", url.scheme()),
-            host,
+            vpc: main,
+            tag: Service::at("tag", tags::VERSION, &sibling_endpoint("tag", overridden))?,
+            sts: Service::at("sts", sts::VERSION, &sibling_endpoint("sts", overridden))?,
+            uin: Arc::default(),
             region: region.to_owned(),
             credentials,
             limiter: Arc::new(RateLimiter::documented(api.profile().rate_limits)),
@@ -119,13 +167,20 @@ impl TencentClient {
     /// token (`X-TC-Token`). `None` over HTTPS, and for API 3.0 with long-lived keys, which sends
     /// only the signature and the key id.
     pub fn sent_in_clear(&self) -> Option<&'static str> {
-        if !self.base.starts_with("http://") {
+        if !self.vpc.base.starts_with("http://") {
             return None;
         }
         match (self.api, self.credentials.session_token.is_some()) {
             (TencentApi::V2, _) => Some("Tencent Cloud API 2.0 sends the SecretId and any Token"),
             (TencentApi::V3, true) => Some("Tencent Cloud API 3.0 sends the token (X-TC-Token)"),
             (TencentApi::V3, false) => None,
+        }
+    }
+
+    /// This client is about to change the gateway, or just did: no earlier sweep answers for it.
+    fn forget(&self, id: &str) {
+        if let Some(s) = &self.sweeps {
+            s.invalidate(id);
         }
     }
 
@@ -219,17 +274,13 @@ impl Provider for TencentClient {
         _auto_pay: bool,
     ) -> Result<OrderTicket, CloudError> {
         let connections = connections(capacity)?;
-        if let Some(s) = &self.sweeps {
-            s.invalidate(&gateway.id);
-        }
+        self.forget(&gateway.id);
         let result = match self.api {
             TencentApi::V2 => self.v2_upgrade(gateway, connections).await,
             TencentApi::V3 => self.v3_reset(&gateway.id, connections).await,
         };
         // Again: a sweep that read the gateway while the call was under way saw it before.
-        if let Some(s) = &self.sweeps {
-            s.invalidate(&gateway.id);
-        }
+        self.forget(&gateway.id);
         result
     }
 
@@ -251,6 +302,16 @@ impl Provider for TencentClient {
                 "Tencent Cloud API 3.0 resizes have no order to poll; watch the gateway's State instead",
             )),
         }
+    }
+
+    async fn write_claim(&self, gateway: &GatewayRef, claimant: &Claimant) -> Result<(), CloudError> {
+        self.forget(&gateway.id);
+        self.v3_tag(gateway, Some(claimant)).await
+    }
+
+    async fn remove_claim(&self, gateway: &GatewayRef) -> Result<(), CloudError> {
+        self.forget(&gateway.id);
+        self.v3_tag(gateway, None).await
     }
 
     /// API 3.0 only: its list takes 100 gateways a call and names each one's VPC.
@@ -282,17 +343,24 @@ mod tests {
     #[test]
     fn endpoints_keep_scheme_and_port() {
         let c = TencentClient::new(TencentApi::V3, reqwest::Client::new(), None, "ap-guangzhou", creds()).unwrap();
-        assert_eq!((c.base.as_str(), c.host.as_str()), ("https://vpc.tencentcloudapi.com", "vpc.tencentcloudapi.com"));
+        assert_eq!(
+            (c.vpc.base.as_str(), c.vpc.host.as_str()),
+            ("https://vpc.tencentcloudapi.com", "vpc.tencentcloudapi.com")
+        );
+        // The Tag API and STS beside a documented endpoint, at the override itself otherwise.
+        assert_eq!(c.tag.base, "https://tag.tencentcloudapi.com");
+        assert_eq!(c.sts.base, "https://sts.tencentcloudapi.com");
         let c = TencentClient::new(TencentApi::V2, reqwest::Client::new(), None, "ap-guangzhou", creds()).unwrap();
-        assert_eq!(c.host, "vpc.api.qcloud.com");
+        assert_eq!(c.vpc.host, "vpc.api.qcloud.com");
         let c =
             TencentClient::new(TencentApi::V2, reqwest::Client::new(), Some("http://127.0.0.1:8443/x"), "r", creds())
                 .unwrap();
-        assert_eq!((c.base.as_str(), c.host.as_str()), ("http://127.0.0.1:8443", "127.0.0.1:8443"));
+        assert_eq!((c.vpc.base.as_str(), c.vpc.host.as_str()), ("http://127.0.0.1:8443", "127.0.0.1:8443"));
+        assert_eq!((c.tag.base.as_str(), c.tag.host.as_str()), ("http://127.0.0.1:8443", "127.0.0.1:8443"));
         let c =
             TencentClient::new(TencentApi::V3, reqwest::Client::new(), Some("https://example.com:443"), "r", creds())
                 .unwrap();
-        assert_eq!(c.host, "example.com");
+        assert_eq!(c.vpc.host, "example.com");
         let e = TencentClient::new(TencentApi::V3, reqwest::Client::new(), Some("ftp://x"), "r", creds()).unwrap_err();
         assert_eq!(e.kind, ErrorKind::InvalidRequest);
         assert!(!format!("{c:?}").contains("s3cr3t"));

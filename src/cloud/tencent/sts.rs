@@ -18,29 +18,14 @@ use crate::{
 
 /// The documented STS endpoint.
 pub const DEFAULT_ENDPOINT: &str = "https://sts.tencentcloudapi.com";
-const VERSION: &str = "2018-08-13";
+pub(super) const VERSION: &str = "2018-08-13";
 const ACTION: &str = "AssumeRoleWithWebIdentity";
 const CONTENT_TYPE: &str = "application/json; charset=utf-8";
 
 /// Where the token goes for a resource whose API calls go to `vpc_endpoint` (`spec.endpoint`):
-/// the STS host of the same public domain (`vpc.X.tencentcloudapi.com` ->
-/// `sts.X.tencentcloudapi.com`); the documented STS endpoint for the defaults and API 2.0's
-/// `vpc.api.qcloud.com` (STS speaks API 3.0 only); and any other override itself, a private
-/// endpoint or simulator serving every action.
+/// see [`super::sibling_endpoint`].
 pub fn endpoint_for(vpc_endpoint: Option<&str>) -> String {
-    let Some(endpoint) = vpc_endpoint else { return DEFAULT_ENDPOINT.to_owned() };
-    let Ok(url) = url::Url::parse(endpoint) else { return endpoint.to_owned() };
-    let host = url.host_str().unwrap_or_default();
-    if host == "vpc.api.qcloud.com" {
-        return DEFAULT_ENDPOINT.to_owned();
-    }
-    match host
-        .strip_prefix("vpc.")
-        .filter(|rest| *rest == "tencentcloudapi.com" || rest.ends_with(".tencentcloudapi.com"))
-    {
-        Some(rest) => format!("https://sts.{rest}"),
-        None => endpoint.to_owned(),
-    }
+    super::sibling_endpoint("sts", vpc_endpoint)
 }
 
 /// The request as sent: POST `/` with the X-TC headers, `Authorization: SKIP`, no `X-TC-Token`.

@@ -64,11 +64,11 @@ impl TencentClient {
             all.push(("Token", token.expose()));
         }
         all.extend_from_slice(params);
-        let form = signed_form(&all, self.credentials.secret.expose(), &self.host, now_unix(), nonce());
-        tracing::debug!(action, host = %self.host, "Tencent Cloud API 2.0 call");
+        let form = signed_form(&all, self.credentials.secret.expose(), &self.vpc.host, now_unix(), nonce());
+        tracing::debug!(action, host = %self.vpc.host, "Tencent Cloud API 2.0 call");
         let response = self
             .http
-            .post(format!("{}{V2_PATH}", self.base))
+            .post(format!("{}{V2_PATH}", self.vpc.base))
             .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(form)
             .send()
@@ -227,6 +227,7 @@ fn observed(g: &Value) -> Option<Observed> {
         state: coarse,
         raw_state: format!("{state_word}/{production_word}"),
         subscription: None,
+        claim: Default::default(),
     })
 }
 

@@ -6,24 +6,34 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use super::{
-    TencentClient,
+    Service, TencentClient,
     errors::{bad_answer, malformed_id, v3_error},
     now_unix,
     sign::{tc3_authorization, tc3_canonical_request, tc3_signature},
 };
 use crate::{
     api::BillingMode,
-    cloud::{Capacity, CloudError, ErrorKind, GatewayState, Listed, Listing, Observed, OrderTicket},
+    cloud::{
+        Capacity, CloudError, ErrorKind, GatewayState, Listed, Listing, Observed, OrderTicket,
+        claim::{ClaimTag, TAG_KEY},
+    },
 };
 
-const VERSION: &str = "2017-03-12";
-const SERVICE: &str = "vpc";
+/// VPC's API version.
+pub(super) const VERSION: &str = "2017-03-12";
 const CONTENT_TYPE: &str = "application/json; charset=utf-8";
 /// `DescribeNatGateways` takes at most 100 ids per call.
 pub(super) const IDS_PER_CALL: usize = 100;
 
-/// The `Authorization` header for a JSON POST to `/`.
-pub(crate) fn authorization(secret_id: &str, secret_key: &str, host: &str, timestamp: i64, payload: &[u8]) -> String {
+/// The `Authorization` header for a JSON POST to `/` of `service` (`vpc`, `tag`, `sts`).
+pub(crate) fn authorization(
+    service: &str,
+    secret_id: &str,
+    secret_key: &str,
+    host: &str,
+    timestamp: i64,
+    payload: &[u8],
+) -> String {
     let signed_headers = "content-type;host";
     let canonical = tc3_canonical_request(
         "POST",
@@ -33,35 +43,45 @@ pub(crate) fn authorization(secret_id: &str, secret_key: &str, host: &str, times
         signed_headers,
         payload,
     );
-    let signature = tc3_signature(secret_key, SERVICE, timestamp, &canonical);
-    tc3_authorization(secret_id, SERVICE, timestamp, signed_headers, &signature)
+    let signature = tc3_signature(secret_key, service, timestamp, &canonical);
+    tc3_authorization(secret_id, service, timestamp, signed_headers, &signature)
 }
 
 impl TencentClient {
-    /// Returns the `Response` object of a successful call, sent when the rate limiter allows.
+    /// Returns the `Response` object of a successful VPC call, sent when the rate limiter allows.
     async fn v3_call(&self, action: &str, params: Value) -> Result<Value, CloudError> {
-        self.limiter.limited(action, DEFAULT_THROTTLE_PAUSE, self.v3_send(action, params)).await
+        self.service_call(&self.vpc, action, params).await
     }
 
-    async fn v3_send(&self, action: &str, params: Value) -> Result<Value, CloudError> {
+    /// A call to `service`, sent when the account's rate limiter allows.
+    pub(super) async fn service_call(
+        &self,
+        service: &Service,
+        action: &str,
+        params: Value,
+    ) -> Result<Value, CloudError> {
+        self.limiter.limited(action, DEFAULT_THROTTLE_PAUSE, self.v3_send(service, action, params)).await
+    }
+
+    async fn v3_send(&self, service: &Service, action: &str, params: Value) -> Result<Value, CloudError> {
         let payload =
             serde_json::to_vec(&params).map_err(|e| CloudError::new(ErrorKind::InvalidRequest, e.to_string()))?;
         let timestamp = now_unix();
-        let auth =
-            authorization(&self.credentials.key_id, self.credentials.secret.expose(), &self.host, timestamp, &payload);
+        let secret = self.credentials.secret.expose();
+        let auth = authorization(service.name, &self.credentials.key_id, secret, &service.host, timestamp, &payload);
         let mut request = self
             .http
-            .post(format!("{}/", self.base))
+            .post(format!("{}/", service.base))
             .header(reqwest::header::AUTHORIZATION, auth)
             .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
             .header("X-TC-Action", action)
-            .header("X-TC-Version", VERSION)
+            .header("X-TC-Version", service.version)
             .header("X-TC-Timestamp", timestamp.to_string())
             .header("X-TC-Region", &self.region);
         if let Some(token) = &self.credentials.session_token {
             request = request.header("X-TC-Token", token.expose());
         }
-        tracing::debug!(action, host = %self.host, "Tencent Cloud API 3.0 call");
+        tracing::debug!(action, host = %service.host, "Tencent Cloud API 3.0 call");
         let response = request.body(payload).send().await?;
         let status = response.status();
         let bytes = response.bytes().await?;
@@ -171,12 +191,31 @@ fn observed(g: &Value) -> Option<Observed> {
         },
         raw_state: state.to_owned(),
         subscription: None,
+        claim: claim(g),
     })
+}
+
+/// The claim in the gateway's `TagSet` (always answered, empty when untagged).
+fn claim(g: &Value) -> ClaimTag {
+    let tags = g.get("TagSet").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let value = tags.iter().find(|t| t.get("Key").and_then(Value::as_str) == Some(TAG_KEY));
+    ClaimTag::from_value(value.map(|t| t.get("Value").and_then(Value::as_str).unwrap_or_default()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_claim_is_read_from_the_tag_set() {
+        let o =
+            |tags: Value| observed(&json!({"State": "AVAILABLE", "MaxConcurrentConnection": 1000000, "TagSet": tags}));
+        assert_eq!(o(json!([])).unwrap().claim, ClaimTag::Free);
+        assert_eq!(o(json!([{"Key": "team", "Value": "a"}])).unwrap().claim, ClaimTag::Free);
+        let held = o(json!([{"Key": TAG_KEY, "Value": "blue_ns_gw"}])).unwrap().claim;
+        assert!(matches!(held, ClaimTag::Held(c) if c.cluster == "blue" && c.namespace == "ns" && c.name == "gw"));
+        assert_eq!(o(json!([{"Key": TAG_KEY, "Value": "by hand"}])).unwrap().claim, ClaimTag::Unreadable);
+    }
 
     #[test]
     fn states() {
@@ -194,7 +233,7 @@ mod tests {
 
     #[test]
     fn authorization_matches_the_signer() {
-        let auth = authorization("AKID", "key", "127.0.0.1:9080", 1_551_113_065, b"{}");
+        let auth = authorization("vpc", "AKID", "key", "127.0.0.1:9080", 1_551_113_065, b"{}");
         assert!(auth.starts_with(
             "TC3-HMAC-SHA256 Credential=AKID/2019-02-25/vpc/tc3_request, SignedHeaders=content-type;host, Signature="
         ));
