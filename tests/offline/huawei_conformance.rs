@@ -467,3 +467,75 @@ async fn the_renewal_calls_work_and_equal_the_sdks() {
         assert_same(name, pair(&sdk_requests, request), request);
     }
 }
+
+/// huaweicloudsdknat's tag calls (NAT v3 paths) against the simulator: writes visible only after
+/// the tag delay, the last of two writes winning, delete by key or key/value, list-by-tag's
+/// filters, count and paging, the documented rules (`NAT.1015`, 20 tags a gateway `NAT.1016`),
+/// an injected refusal and a console edit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nat_sdk_tags_gateways() {
+    let sim = HuaweiSim::start(sim_config()).await.unwrap();
+    for id in ["gw-a", "gw-b"] {
+        sim.seed_gateway(gateway(id, BillingMode::PayPerUse));
+    }
+    let output = tokio::process::Command::new(python::interpreter())
+        .arg(python::script("huawei_tags.py"))
+        .arg("scenario")
+        .env("HW_ENDPOINT", &sim.http_url)
+        .env("HW_AK", AK)
+        .env("HW_SK", SK)
+        .env("HW_PROJECT", PROJECT)
+        .env("GATEWAY", "gw-a")
+        .env("SECOND", "gw-b")
+        .env("DELAY_MS", "1000")
+        .output()
+        .await
+        .expect("python runs");
+    let stderr = python::assert_ran(&output, "Huawei Cloud", "huawei_tags.py");
+    let r: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("no JSON ({e}): {stderr}"));
+    let claim = "natgw-claim";
+
+    assert_eq!(r["before"], json!({}));
+    assert_eq!(r["batch_status"], 204);
+    assert_eq!(r["show_at_once"], json!({}));
+    assert_eq!(r["by_tag_at_once"], json!({"resources": [], "total": 0}));
+    let tagged = json!({claim: "cluster-a.platform.egress", "team": "net"});
+    assert_eq!(r["show_later"], tagged);
+    assert_eq!(
+        r["by_tag_later"],
+        json!({"resources": [{"id": "gw-a", "name": "nat-gw-a", "tags": tagged}], "total": 1})
+    );
+    assert_eq!(r["by_tag_fuzzy"]["total"], 1);
+    assert_eq!(r["count"], 1);
+    assert_eq!(r["untagged"]["resources"][0]["id"], "gw-b");
+    assert_eq!(r["untagged"]["total"], 1);
+    assert_eq!(r["by_id"]["resources"][0]["id"], "gw-b");
+    assert_eq!(r["page"]["total"], 2);
+    assert_eq!(r["page"]["resources"].as_array().map(Vec::len), Some(1));
+    assert_eq!(r["page"]["resources"][0]["id"], "gw-b");
+    assert_eq!(r["last_writer"], "cluster-c");
+    assert_eq!(r["after_deletes"], json!({claim: "cluster-c"}));
+    assert_eq!((r["create_one"].as_u64(), r["delete_one"].as_u64()), (Some(204), Some(204)));
+    assert_eq!(r["second_after"], json!({}));
+    assert_eq!(r["keys"], json!({claim: ["cluster-c"]}));
+
+    let code = |name: &str| (r["errors"][name]["status"].as_u64(), r["errors"][name]["code"].as_str());
+    for bad in ["slash_in_key", "long_key", "long_value", "duplicate"] {
+        assert_eq!(code(bad), (Some(400), Some("NAT.1015")), "{bad}: {}", r["errors"]);
+    }
+    assert_eq!(code("bad_action"), (Some(400), Some("NAT.0002")));
+    assert_eq!(code("too_many"), (Some(400), Some("NAT.1016")));
+    assert_eq!(code("filter_limit"), (Some(400), Some("NAT.0002")));
+    assert_eq!(r["errors"]["unknown_gateway"]["status"], 404);
+    assert_eq!(r["twenty_first"]["code"], "NAT.1016");
+    assert_eq!(r["overwrite_at_limit"], Value::Null);
+    assert_eq!(r["injected"]["code"], "NAT.0007");
+    assert_eq!(r["console"], "handed-over");
+
+    // Tag writes are not orders; they are in the request log.
+    assert!(sim.core().ledger.orders().is_empty());
+    let requests = sim.core().ledger.requests();
+    for action in ["BatchCreateDeleteNatGatewayTag", "ShowNatGatewayTag", "ListNatGatewayByTag", "ListNatGatewayTag"] {
+        assert!(requests.iter().any(|q| q.action == action && q.api == "huawei/nat"), "{action}");
+    }
+}
