@@ -136,11 +136,10 @@ pub struct Context {
     natgws: Store<NatGateway>,
     /// Retry delays per object (see [`backoff`]).
     backoffs: backoff::Backoffs<ObjectRef<NatGateway>>,
-    /// Claims this process wrote or found and read back after the settle delay, by a hash of
-    /// gateway and claim: their next orders need no second wait. Another cluster writes only
-    /// where it reads no claim (or the user names this cluster to take over from), so a claim
-    /// confirmed once stays this resource's while reads still show it.
-    confirmed_claims: parking_lot::Mutex<std::collections::HashSet<u64>>,
+    /// Since when this process has seen each resource's own claim on its gateway (written it, or
+    /// read it in every read since), by a hash of gateway and claim: a claim seen for the settle
+    /// delay is confirmed ([`plan::Claim::Ours`]).
+    claims_seen: parking_lot::Mutex<std::collections::HashMap<u64, Instant>>,
 }
 
 /// First delay after a status write lost to a newer version of the object.
@@ -165,7 +164,7 @@ impl Context {
             client,
             connector,
             backoffs: backoff::Backoffs::new(config.max_backoff),
-            confirmed_claims: Default::default(),
+            claims_seen: Default::default(),
             natgws,
             config,
         })
@@ -176,19 +175,19 @@ impl Context {
         BuildHasherDefault::<DefaultHasher>::default().hash_one((gateway, claimant.tag_value()))
     }
 
-    /// Remembers whether the gateway's last read showed `claimant`'s claim confirmed.
-    fn note_claim(&self, gateway: &GatewayRef, claimant: &Claimant, confirmed: bool) {
+    /// How long `claimant`'s claim has been seen on the gateway, after a read that shows it
+    /// (`held`) or not; `written`: this process is about to write it.
+    fn claim_seen(&self, gateway: &GatewayRef, claimant: &Claimant, held: bool, written: bool) -> Duration {
         let key = Context::claim_key(gateway, claimant);
-        let mut claims = self.confirmed_claims.lock();
-        if confirmed {
-            claims.insert(key);
-        } else {
-            claims.remove(&key);
+        let mut seen = self.claims_seen.lock();
+        if written {
+            seen.insert(key, Instant::now());
         }
-    }
-
-    fn claim_confirmed(&self, gateway: &GatewayRef, claimant: &Claimant) -> bool {
-        self.confirmed_claims.lock().contains(&Context::claim_key(gateway, claimant))
+        if !held && !written {
+            seen.remove(&key);
+            return Duration::ZERO;
+        }
+        seen.entry(key).or_insert_with(Instant::now).elapsed()
     }
 
     /// The delay before the next attempt for `obj`: grows with each refusal or failure (see
@@ -470,6 +469,8 @@ struct Pass<'a> {
     drift_interval: Duration,
     /// The claim this resource writes on its gateway.
     me: Claimant,
+    /// How long until this resource's claim is confirmed (when a change waits for it).
+    claim_settles_in: Duration,
 }
 
 impl<'a> Pass<'a> {
@@ -488,6 +489,7 @@ impl<'a> Pass<'a> {
             provider: "",
             drift_interval: obj.spec.drift_interval.and_then(|d| d.get()).unwrap_or(ctx.config.drift_interval),
             me: Claimant::new(&ctx.config.cluster, &obj.namespace().unwrap_or_default(), &obj.name_any()),
+            claim_settles_in: ctx.config.claim_settle,
         }
     }
 
@@ -569,8 +571,6 @@ impl<'a> Pass<'a> {
         let mut fresh = self.status.order.as_deref().is_some_and(plan::is_open)
             || self.status.observed_generation != Some(self.generation)
             || claimed_elsewhere;
-        // This pass wrote its claim and waited for tags to settle: the next read confirms it.
-        let mut claimed = false;
         let step = loop {
             let read = match fresh {
                 true => provider.describe_fresh(gateway).await,
@@ -595,10 +595,6 @@ impl<'a> Pass<'a> {
                         Err(e) => return self.failed(e).await,
                     }
                 }
-                let ours = matches!(&o.claim, ClaimTag::Held(c) if c.is(&self.me));
-                if claimed || !ours {
-                    self.ctx.note_claim(gateway, &self.me, claimed && ours);
-                }
             }
             let open = self.status.order.as_deref().filter(|o| plan::is_open(o)).cloned();
             let order_state = match open.as_ref().and_then(|o| o.id.as_deref()) {
@@ -608,18 +604,24 @@ impl<'a> Pass<'a> {
                 },
                 _ => None,
             };
-            let confirmed = self.ctx.claim_confirmed(gateway, &self.me);
+            let held = observed.as_ref().is_some_and(|o| matches!(&o.claim, ClaimTag::Held(c) if c.is(&self.me)));
+            let held_for = self.ctx.claim_seen(gateway, &self.me, held, false);
+            self.claim_settles_in = self.ctx.config.claim_settle.saturating_sub(held_for);
+            let confirmed = held && self.claim_settles_in.is_zero();
             let inputs =
                 self.inputs(selected.profile, observed.as_ref(), open.as_ref(), order_state.as_ref(), confirmed);
             let mut step = plan::plan(inputs);
-            if matches!(step, Step::Submit { .. } | Step::Renew { .. } | Step::Claim) && !fresh {
+            if matches!(step, Step::Submit { .. } | Step::Renew { .. } | Step::Claim | Step::ConfirmClaim) && !fresh {
                 fresh = true;
                 continue;
             }
             // Who owns the gateway in this cluster matters to a change and to what the status
             // says at rest (a duplicate is never shown in sync); an order already running is
             // followed regardless.
-            if matches!(step, Step::InSync | Step::Submit { .. } | Step::Renew { .. } | Step::Claim) {
+            if matches!(
+                step,
+                Step::InSync | Step::Submit { .. } | Step::Renew { .. } | Step::Claim | Step::ConfirmClaim
+            ) {
                 let natgws = self.ctx.natgws.state();
                 let clouds = self.ctx.connector.as_ref();
                 if let Some(owner) = ownership::other_owner(self.obj, natgws.iter().map(|g| g.as_ref()), clouds) {
@@ -636,25 +638,13 @@ impl<'a> Pass<'a> {
                     step = plan::plan(plan::Inputs { owner: Some(ownership::owner_for(self.obj, owner)), ..inputs });
                 }
             }
-            if step != Step::Claim {
-                break step;
-            }
-            if claimed {
-                let settle = self.ctx.config.claim_settle;
-                let unseen = CloudError::new(
-                    ErrorKind::Transient,
-                    format!(
-                        "the claim tag written on gateway {} did not show in a read {settle:?} later; the cloud's tags settle slower than --claim-settle, which the installer should raise",
-                        self.obj.spec.gateway_id
-                    ),
-                );
-                return self.failed(unseen).await;
-            }
-            if let Err(done) = self.claim(&selected, &mut provider, &credentials).await {
-                return done;
-            }
-            claimed = true;
+            break step;
         };
+        if step == Step::Claim
+            && let Err(done) = self.claim(&selected, &mut provider, &credentials).await
+        {
+            return done;
+        }
         // A call that changes the gateway or its billing is made only with credentials read for
         // it: a grant revoked since the cached read (a deleted RoleBinding, an identity the cloud
         // no longer trusts) stops it here, with nothing sent.
@@ -743,8 +733,8 @@ impl<'a> Pass<'a> {
     }
 
     /// Writes this resource's claim on the gateway (kept by [`CLAIM_FINALIZER`] from before the
-    /// write), then waits for the clouds' tags to settle; the caller reads it back. Only the
-    /// leader claims, inside the fence like an order.
+    /// write); the pass after the settle delay reads it back. Only the leader claims, inside the
+    /// fence like an order.
     async fn claim(
         &mut self,
         selected: &Selected,
@@ -761,19 +751,21 @@ impl<'a> Pass<'a> {
         {
             return Err(Err(e));
         }
+        // Seen from before the write: a read after it sees the tag at the earliest when it is sent.
+        self.ctx.claim_seen(&selected.gateway, &self.me, false, true);
         if let Err(e) = fence.scope(provider.write_claim(&selected.gateway, &self.me)).await {
             return Err(self.failed(e).await);
         }
+        self.claim_settles_in = self.ctx.config.claim_settle;
         failpoint::crash_at(Point::AfterClaim);
-        let settle = self.ctx.config.claim_settle;
+        let settle = self.claim_settles_in;
         let note = format!(
-            "tagged gateway {} {}={} before its first change; reading it back in {settle:?}, once tags settle",
+            "tagged gateway {} {}={}: this NatGateway alone orders for it; a change waits {settle:?} for tags to settle",
             self.obj.spec.gateway_id,
             crate::cloud::claim::TAG_KEY,
             self.me.tag_value()
         );
         self.event(EventType::Normal, Reason::Claimed, &note).await;
-        tokio::time::sleep(settle).await;
         Ok(())
     }
 
@@ -820,7 +812,7 @@ impl<'a> Pass<'a> {
             if let Err(e) = fence.scope(provider.remove_claim(gateway)).await {
                 return self.release_failed(e).await;
             }
-            self.ctx.note_claim(gateway, &self.me, false);
+            self.ctx.claim_seen(gateway, &self.me, false, false);
             let note = format!("removed the claim tag from gateway {}: another cluster may claim it now", gateway.id);
             self.event(EventType::Normal, Reason::ClaimReleased, &note).await;
         }
@@ -984,6 +976,8 @@ impl<'a> Pass<'a> {
             plan::Next::PaymentPoll => Action::requeue(poll.saturating_mul(6)),
             plan::Next::Replan => Action::requeue(Duration::from_millis(200)),
             plan::Next::AwaitChange => Action::await_change(),
+            // A little after, so that the next pass finds it settled.
+            plan::Next::ClaimSettle => Action::requeue(self.claim_settles_in + Duration::from_millis(50)),
             plan::Next::Backoff { retry_after } => Action::requeue(self.ctx.backoff(self.obj, poll, retry_after)),
             plan::Next::CredentialsChange { forbidden } => self.ctx.credentials.after_stall(forbidden),
         };

@@ -74,6 +74,8 @@ pub enum Next {
     Replan,
     /// Only a change to the resource helps.
     AwaitChange,
+    /// When the resource's claim has settled (the controller knows since when it holds it).
+    ClaimSettle,
     /// A refusal or a failure: the resource's growing backoff, at least `retry_after`.
     Backoff { retry_after: Option<Duration> },
     /// The credentials are at fault: when the Secret changes, or a re-check when no watch tells.
@@ -187,9 +189,9 @@ pub fn apply(step: Step, facts: &Facts<'_>, status: &mut NatGatewayStatus) -> Ap
             let message = format!("the gateway is {} and {}", facts.spec.size, billing_words(facts.spec, status));
             Applied { reset_backoff: true, ..Applied::write(Health::Ready { message }, Next::DriftCheck) }
         }
-        // The controller claims within the pass and plans again on the read that follows; nothing
-        // is recorded first (a tag is no order, and the pass reads it back either way).
-        Step::Claim => Applied::write_none(Next::Replan),
+        // The controller tags the gateway and looks again once the tag settled; a tag is no order,
+        // so nothing is recorded first, and the next pass reads what it did.
+        Step::Claim | Step::ConfirmClaim => Applied::write_none(Next::ClaimSettle),
         // Nothing to record before the call: the next pass reads what it changed.
         Step::Renew { change } => Applied { call: Some(Call::Renewal(change)), ..Applied::write_none(Next::Replan) },
         Step::CancelOrder { id } => {

@@ -129,7 +129,8 @@ pub fn plan(input: Inputs<'_>) -> Step {
         (Claim::Theirs(holder), _) => {
             Step::Stall { reason: Reason::ClaimedElsewhere, message: claimed_elsewhere_message(input.spec, holder) }
         }
-        (Claim::Free | Claim::Ours { confirmed: false }, Step::Submit { .. } | Step::Renew { .. }) => Step::Claim,
+        (Claim::Free, _) => Step::Claim,
+        (Claim::Ours { confirmed: false }, Step::Submit { .. } | Step::Renew { .. }) => Step::ConfirmClaim,
         _ => step,
     }
 }

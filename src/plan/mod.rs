@@ -75,8 +75,9 @@ pub enum Claim<'a> {
     /// (the older-resource rule inside the cluster has already made this one the owner), or the
     /// claim the takeover annotation names.
     Free,
-    /// This resource's own claim; `confirmed` once this pass read it back after the clouds'
-    /// settle delay, so that a claim written at the same moment by another cluster has shown.
+    /// This resource's own claim; `confirmed` once this process has seen it (or written it) at
+    /// least the clouds' settle delay ago and reads it still: a claim another cluster wrote at the
+    /// same moment would show by then, and the last writer holds it.
     Ours { confirmed: bool },
     /// Another cluster's claim.
     Theirs(Holder<'a>),
@@ -134,9 +135,12 @@ pub enum Step {
     InSync,
     /// Nothing to do until the cloud moves on.
     Wait(Wait),
-    /// Claim the gateway in the cloud (its tag), wait for the clouds' tags to settle and read it
-    /// again: done before the first change of a pass, so that two clusters never both order.
+    /// Claim the gateway in the cloud (its tag): a `Manage` resource claims what it manages at
+    /// first sight, so that another cluster's resource stalls before it ever orders.
     Claim,
+    /// A change waits until this resource's claim is confirmed ([`Claim::Ours`]): two clusters
+    /// that claimed at the same moment never both order.
+    ConfirmClaim,
     /// Record the intent, then make this change (one cloud call, one order).
     Submit { target: Target, attempt: u32 },
     /// Change what happens at a yearly/monthly gateway's expiry: one call, no order, safe to

@@ -218,6 +218,7 @@ enum Shape {
     DropIntent,
     Drift,
     Claim,
+    ConfirmClaim,
     Stall(Reason),
 }
 
@@ -234,6 +235,7 @@ fn shape(step: &Step) -> Shape {
         Step::DropIntent { .. } => Shape::DropIntent,
         Step::Drift { .. } => Shape::Drift,
         Step::Claim => Shape::Claim,
+        Step::ConfirmClaim => Shape::ConfirmClaim,
         Step::Stall { reason, .. } => Shape::Stall(*reason),
     }
 }
@@ -676,9 +678,10 @@ fn huawei_renewal_is_declared_state_both_ways() {
     }
 }
 
-/// Every claim state against every kind of step: a change is made only on this resource's
-/// confirmed claim, another cluster's claim stalls a change and shows at rest too, an order already
-/// running is followed whoever claims, Observe never claims, and the in-cluster owner comes first.
+/// Every claim state against every kind of step: a Manage resource claims at first sight, a
+/// change is made only on this resource's confirmed claim, another cluster's claim stalls a change
+/// and shows at rest too, an order already running is followed whoever claims, Observe never
+/// claims, and the in-cluster owner comes first.
 #[test]
 fn claims_across_clusters() {
     use ClaimTag::{Free as Untagged, Held, Unreadable};
@@ -698,15 +701,16 @@ fn claims_across_clusters() {
     let renews = Shape::Renew(RenewalChange::EnableAutoRenew);
     // (tag, takeover annotation, confirmed) -> (submit, renew, in sync)
     let table = [
-        (Untagged, None, false, Shape::Claim, Shape::Claim, Shape::InSync),
-        (Untagged, None, true, Shape::Claim, Shape::Claim, Shape::InSync),
-        (of("green", "ns", "gw"), None, false, Shape::Claim, Shape::Claim, Shape::InSync),
+        // A Manage resource claims what it manages at first sight, in sync or not.
+        (Untagged, None, false, Shape::Claim, Shape::Claim, Shape::Claim),
+        (Untagged, None, true, Shape::Claim, Shape::Claim, Shape::Claim),
+        (of("green", "ns", "gw"), None, false, Shape::ConfirmClaim, Shape::ConfirmClaim, Shape::InSync),
         (of("green", "ns", "gw"), None, true, on.clone(), renews.clone(), Shape::InSync),
         // This cluster's claim for another resource: the in-cluster rule already made this one the owner.
-        (of("green", "other", "gw2"), None, false, Shape::Claim, Shape::Claim, Shape::InSync),
+        (of("green", "other", "gw2"), None, false, Shape::Claim, Shape::Claim, Shape::Claim),
         (of("blue", "ns", "gw"), None, true, theirs.clone(), theirs.clone(), theirs.clone()),
         (of("blue", "ns", "gw"), Some("red"), true, theirs.clone(), theirs.clone(), theirs.clone()),
-        (of("blue", "ns", "gw"), Some("blue"), false, Shape::Claim, Shape::Claim, Shape::InSync),
+        (of("blue", "ns", "gw"), Some("blue"), false, Shape::Claim, Shape::Claim, Shape::Claim),
         (Unreadable, Some("blue"), true, theirs.clone(), theirs.clone(), theirs.clone()),
     ];
     for (tag, takeover, confirmed, want_submit, want_renew, want_in_sync) in table {
@@ -734,7 +738,8 @@ fn claims_across_clusters() {
                 spec: NatGatewaySpec { management_policy: ManagementPolicy::Observe, ..case.spec.clone() },
                 ..case.clone()
             };
-            assert!(!matches!(shape(&observe.plan()), Shape::Claim | Shape::Stall(_)), "{context}: observe");
+            let watched = shape(&observe.plan());
+            assert!(!matches!(watched, Shape::Claim | Shape::ConfirmClaim | Shape::Stall(_)), "{context}: {watched:?}");
             // The in-cluster owner comes first; a running order is followed whoever claims.
             let duplicate = Case { claim, owner: Some(Owner::SameNamespace("older")), ..case.clone() };
             assert_eq!(shape(&duplicate.plan()), Shape::Stall(Reason::GatewayClaimed), "{context}");

@@ -32,7 +32,12 @@ async fn a_restart_reads_the_fleet_in_one_sweep_and_writes_nothing() {
         let connector = CloudConnector::new(reqwest::Client::new())
             .with_endpoint_policy(support::allow_endpoints(&[&sim.http_url]))
             .with_sweeps(drift.mul_f64(0.75));
-        let config = controller::Config { drift_interval: drift, concurrency: 64, ..Default::default() };
+        let config = controller::Config {
+            drift_interval: drift,
+            concurrency: 64,
+            claim_settle: crate::support::CLAIM_SETTLE,
+            ..Default::default()
+        };
         cluster.run_controller_with(Arc::new(connector), config)
     };
     cluster.create_secret("creds", tencent_keys("AKIDrestart", "restart-key")).await;

@@ -178,7 +178,8 @@ impl Cluster {
     /// Runs the controller in this process against `connector`, watching this test's namespace,
     /// until [`InProcess::stop`].
     pub fn run_controller(&self, connector: Arc<dyn Connector>, poll_interval: Duration) -> InProcess {
-        self.run_controller_with(connector, controller::Config { poll_interval, ..Default::default() })
+        let config = controller::Config { poll_interval, claim_settle: CLAIM_SETTLE, ..Default::default() };
+        self.run_controller_with(connector, config)
     }
 
     /// [`Cluster::run_controller`] with `config`, whose namespace is set to this test's.
@@ -459,13 +460,17 @@ pub fn allow_endpoints(urls: &[&str]) -> EndpointPolicy {
 }
 
 /// The flags end-to-end tests run the operator with: fast polls and drift checks, a short cloud
-/// timeout, and the simulators' CA from `tls`.
+/// timeout, claims read back soon (the simulators' tags show at once unless a test sets a delay),
+/// and the simulators' CA from `tls`.
 pub fn fast_operator_args(tls: &SimTls) -> Vec<String> {
     let ca = tls.ca_pem_path().to_str().unwrap();
-    ["--poll-interval", "300ms", "--drift-interval", "3s", "--cloud-timeout", "2s", "--extra-ca", ca]
-        .map(str::to_owned)
-        .to_vec()
+    let args =
+        ["--poll-interval", "300ms", "--drift-interval", "3s", "--cloud-timeout", "2s", "--claim-settle", "200ms"];
+    args.into_iter().chain(["--extra-ca", ca]).map(str::to_owned).collect()
 }
+
+/// How long in-process controllers wait before reading a claim back (see [`fast_operator_args`]).
+pub const CLAIM_SETTLE: Duration = Duration::from_millis(200);
 
 /// Both simulators over HTTPS (one generated CA), changes and orders taking 1.5 s, and the
 /// Secrets `tencent` and `huawei` with their keys in the cluster's namespace.
