@@ -350,3 +350,38 @@ async fn a_change_to_the_current_size_places_no_order() {
     }
     assert!(sim.orders().is_empty(), "{:?}", sim.orders());
 }
+
+/// The tag control routes: seeding with tags, reading what is visible and what was written,
+/// a console edit and removal (at once), the tag delay set through `/_sim/timing` and
+/// `/_sim/tag-delay`, 404 for a gateway that is not there, and an account per key.
+#[tokio::test]
+async fn control_api_edits_tags_and_sets_the_tag_delay() {
+    let sim = start().await;
+    let http = reqwest::Client::new();
+    let url = |p: &str| format!("{}{p}", sim.http_url);
+    let status = |r: reqwest::Response| r.status().as_u16();
+    let seed = serde_json::json!({"id": "nat-7", "tags": {"owner": "seeded"}});
+    assert_eq!(status(http.post(url("/_sim/gateways")).json(&seed).send().await.unwrap()), 204);
+    let tags = json_answer(http.get(url("/_sim/gateways/nat-7/tags"))).await;
+    assert_eq!(tags, serde_json::json!({"visible": {"owner": "seeded"}, "written": {"owner": "seeded"}}));
+    // A gateway seeded without tags carries the default one.
+    assert_eq!(sim.tags("nat-1").get("managed-by").map(String::as_str), Some("natgw-operator-sim"));
+
+    let edit = serde_json::json!({"owner": "person", "team": "net"});
+    assert_eq!(status(http.put(url("/_sim/gateways/nat-7/tags")).json(&edit).send().await.unwrap()), 204);
+    assert_eq!(sim.tags("nat-7").get("owner").map(String::as_str), Some("person"));
+    assert_eq!(status(http.delete(url("/_sim/gateways/nat-7/tags/team")).send().await.unwrap()), 204);
+    assert!(!sim.tags("nat-7").contains_key("team"));
+    assert_eq!(status(http.get(url("/_sim/gateways/nat-none/tags")).send().await.unwrap()), 404);
+    assert_eq!(status(http.put(url("/_sim/gateways/nat-none/tags")).json(&edit).send().await.unwrap()), 404);
+
+    let timing = serde_json::json!({"tagDelayMillis": 250});
+    assert_eq!(status(http.put(url("/_sim/timing")).json(&timing).send().await.unwrap()), 204);
+    assert_eq!(json_answer(http.get(url("/_sim/tag-delay"))).await, serde_json::json!({"millis": 250}));
+    let delay = serde_json::json!({"millis": 0});
+    assert_eq!(status(http.put(url("/_sim/tag-delay")).json(&delay).send().await.unwrap()), 204);
+    assert_eq!(json_answer(http.get(url("/_sim/tag-delay"))).await, serde_json::json!({"millis": 0}));
+
+    let other = serde_json::json!({"keyId": "AKIDother", "secret": "s", "account": "200000000002"});
+    assert_eq!(status(http.post(url("/_sim/credentials")).json(&other).send().await.unwrap()), 204);
+}

@@ -319,6 +319,8 @@ mod tests {
         // Capped at the configured second, whatever DurationSeconds asked for.
         assert!(granted["ExpiredTime"].as_u64().unwrap() <= crate::oidc::unix_now() + 1);
         let issued = sim.sim.core.credential(&id).unwrap();
+        assert_eq!(sim.sim.core.principal(&id).account, "1");
+        assert_eq!(sim.sim.core.principal(&id).role.map(|r| r.session_name).as_deref(), Some("natgw-test"));
         assert_eq!(issued.token.as_deref(), granted["Credentials"]["Token"].as_str());
         assert!(!sim.sim.core.expired(&id));
         tokio::time::sleep(Duration::from_millis(2100)).await;
@@ -363,6 +365,23 @@ mod tests {
         assert_eq!(code(&ok, &body(Some(0), "natgw-1")).as_deref(), Some("InvalidParameter.ParamError"));
         assert_eq!(code(&ok, &body(None, "a b")).as_deref(), Some("InvalidParameter.ParamError"));
         assert_eq!(code(&ok, br#"{"ProviderId":"k8s"}"#).as_deref(), Some("MissingParameter"));
+    }
+
+    #[test]
+    fn a_roles_keys_belong_to_the_roles_account() {
+        assert_eq!(role_account("qcs::cam::uin/200000000002:roleName/natgw"), "200000000002");
+        assert_eq!(role_account("not-an-arn"), DEFAULT_ACCOUNT);
+        let role = AssumedRole { role_arn: ROLE.into(), session_name: "natgw-test".into() };
+        let who = caller_identity(&SimPrincipal { account: "1".into(), role: Some(role) });
+        let id = role_id(ROLE);
+        assert_eq!(id.len(), 19);
+        assert_eq!(who["Type"], "CAMRole");
+        assert_eq!(who["UserId"], format!("{id}:natgw-test"));
+        assert_eq!(who["Arn"], format!("qcs::sts:1:assumed-role/{id}"));
+        assert_eq!((who["AccountId"].as_str(), who["PrincipalId"].as_str()), (Some("1"), Some("1")));
+        let params = json!({"Bogus": 1}).as_object().unwrap().clone();
+        let who = SimPrincipal { account: "1".into(), role: None };
+        assert_eq!(dispatch("GetCallerIdentity", params, &who).unwrap_err().code, "UnknownParameter");
     }
 
     #[test]
