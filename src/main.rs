@@ -3,6 +3,7 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc, time::Du
 use clap::{Parser, Subcommand, ValueEnum};
 use futures::FutureExt as _;
 use natgw_operator::{
+    api::NatGatewaySpec,
     cloud, controller,
     fence::Fence,
     health,
@@ -47,6 +48,9 @@ enum Command {
     /// List the NAT gateways of one cloud account and region and print a NatGateway manifest
     /// for each (managementPolicy Observe, the size and billing the cloud reports).
     Import(Box<ImportArgs>),
+    /// List or release the claims on cloud gateways (tag `natgw-operator-claim`) that clusters'
+    /// operators hold: one owner per gateway across clusters.
+    Claims(Box<ClaimsArgs>),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -55,8 +59,10 @@ enum CloudName {
     Huawei,
 }
 
+/// One cloud account and region, and where its credentials come from: what `import` and
+/// `claims` read.
 #[derive(clap::Args)]
-struct ImportArgs {
+struct AccountArgs {
     #[arg(long, value_enum)]
     cloud: CloudName,
     /// Region, e.g. ap-guangzhou or cn-north-4.
@@ -68,7 +74,7 @@ struct ImportArgs {
     /// Huawei Cloud: this project's gateways (else the region's project, looked up with IAM).
     #[arg(long)]
     project_id: Option<String>,
-    /// A cloud endpoint to list from instead of the documented one (a private endpoint); the
+    /// A cloud endpoint to call instead of the documented one (a private endpoint); `import`'s
     /// manifests name it too, so the operator's installer must allow-list it.
     #[arg(long)]
     endpoint: Option<String>,
@@ -91,6 +97,12 @@ struct ImportArgs {
     /// HUAWEICLOUD_SDK_SECURITY_TOKEN / HUAWEICLOUD_SDK_DOMAIN_ID).
     #[arg(long, value_name = "NAMESPACE/NAME")]
     credentials_secret: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct ImportArgs {
+    #[command(flatten)]
+    account: AccountArgs,
     /// Namespace of the manifests (default: the --credentials-secret's).
     #[arg(long)]
     namespace: Option<String>,
@@ -104,6 +116,38 @@ struct ImportArgs {
     /// the gateways or hold the manifests' names (the manifests may then duplicate or collide).
     #[arg(long, conflicts_with = "credentials_secret")]
     offline: bool,
+}
+
+#[derive(clap::Args)]
+struct ClaimsArgs {
+    #[command(subcommand)]
+    action: ClaimsAction,
+}
+
+#[derive(Subcommand)]
+enum ClaimsAction {
+    /// Print the claimed gateways of the account and region: gateway, cluster id, namespace/name.
+    List {
+        #[command(flatten)]
+        account: AccountArgs,
+        /// Only the claims of this cluster.
+        #[arg(long)]
+        cluster_id: Option<String>,
+    },
+    /// Remove the claim tags of a cluster that no longer runs (uninstalled, lost), so that
+    /// another cluster's NatGateways may claim the gateways. A cluster that still runs claims
+    /// them again at its next look.
+    Release {
+        #[command(flatten)]
+        account: AccountArgs,
+        /// The cluster whose claims to remove.
+        #[arg(long)]
+        cluster_id: String,
+        /// Only this gateway (repeatable); all of the cluster's claims in the account and region
+        /// when absent.
+        #[arg(long = "gateway")]
+        gateways: Vec<String>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -218,6 +262,7 @@ async fn main() -> ExitCode {
         }
         Command::Run(args) => run(*args).await,
         Command::Import(args) => import(*args).await,
+        Command::Claims(args) => claims(args.action).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -304,55 +349,75 @@ async fn cluster_id(client: &kube::Client, flag: Option<&str>) -> Result<cloud::
     cloud::claim::ClusterId::new(&uid)
 }
 
-async fn import(args: ImportArgs) -> Result<(), String> {
-    let secret = args
-        .credentials_secret
-        .as_deref()
-        .map(|s| s.split_once('/').ok_or(format!("--credentials-secret {s:?} must be NAMESPACE/NAME")))
-        .transpose()?;
-    let namespace = args.namespace.as_deref().or(secret.map(|(ns, _)| ns));
-    let secret_name = args.secret_name.as_deref().or(secret.map(|(_, name)| name)).ok_or(
-        "say which Secret the manifests name: --secret-name NAME (or read the credentials from it with --credentials-secret NAMESPACE/NAME)",
-    )?;
-    let provider = match args.cloud {
-        CloudName::Tencent => serde_json::json!({"tencent": {"region": args.region, "vpcId": args.vpc_id}}),
-        CloudName::Huawei => serde_json::json!({"huawei": {"region": args.region, "projectId": args.project_id}}),
+/// The spec `import` and `claims` select the cloud and build the client with.
+fn template(account: &AccountArgs, secret_name: &str, policy: &str) -> Result<NatGatewaySpec, String> {
+    let provider = match account.cloud {
+        CloudName::Tencent => serde_json::json!({"tencent": {"region": account.region, "vpcId": account.vpc_id}}),
+        CloudName::Huawei => serde_json::json!({"huawei": {"region": account.region, "projectId": account.project_id}}),
     };
-    let template: natgw_operator::api::NatGatewaySpec = serde_json::from_value(serde_json::json!({
+    serde_json::from_value(serde_json::json!({
         "gatewayId": natgw_operator::import::TEMPLATE_GATEWAY_ID,
         "provider": provider,
         "size": "Small",
         "credentialsSecretRef": {"name": secret_name},
-        "endpoint": args.endpoint,
-        "managementPolicy": args.management_policy,
+        "endpoint": account.endpoint,
+        "managementPolicy": policy,
     }))
-    .map_err(|e| format!("invalid arguments: {e}"))?;
-    let allowed: Vec<String> = args.endpoint.iter().cloned().collect();
-    let endpoints = cloud::endpoints::EndpointPolicy::new(&allowed, args.allow_http, args.allow_private_endpoints)
-        .map_err(|e| e.to_string())?
-        .with_http_credentials(args.allow_http_credentials);
-    let http = cloud::http::client(args.extra_ca.as_deref()).map_err(|e| e.to_string())?;
-    let connector = cloud::connect::CloudConnector::new(http).with_endpoint_policy(endpoints);
+    .map_err(|e| format!("invalid arguments: {e}"))
+}
+
+/// A connector that calls only the account's endpoint.
+fn account_connector(account: &AccountArgs) -> Result<cloud::connect::CloudConnector, String> {
+    let allowed: Vec<String> = account.endpoint.iter().cloned().collect();
+    let endpoints =
+        cloud::endpoints::EndpointPolicy::new(&allowed, account.allow_http, account.allow_private_endpoints)
+            .map_err(|e| e.to_string())?
+            .with_http_credentials(account.allow_http_credentials);
+    let http = cloud::http::client(account.extra_ca.as_deref()).map_err(|e| e.to_string())?;
+    Ok(cloud::connect::CloudConnector::new(http).with_endpoint_policy(endpoints))
+}
+
+/// `--credentials-secret NAMESPACE/NAME`, split.
+fn secret_arg(account: &AccountArgs) -> Result<Option<(&str, &str)>, String> {
+    let secret = account.credentials_secret.as_deref();
+    secret.map(|s| s.split_once('/').ok_or(format!("--credentials-secret {s:?} must be NAMESPACE/NAME"))).transpose()
+}
+
+/// The account's credentials: from the --credentials-secret (read from `cluster`) or the
+/// environment.
+async fn account_credentials(
+    account: &AccountArgs,
+    profile: &cloud::Profile,
+    cluster: Option<&Cluster>,
+) -> Result<cloud::Credentials, String> {
+    if let Some((ns, name)) = secret_arg(account)? {
+        // clap refuses --offline with --credentials-secret; this says why if that changes.
+        let cluster = cluster.ok_or("--credentials-secret reads the Secret from the cluster: drop --offline")?;
+        return controller::read_secret(&cluster.client, ns, name, profile.secret_keys)
+            .await
+            .map_err(|e| e.to_string());
+    }
+    let var = |k: &str| Ok(std::env::var(k).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()));
+    cloud::Credentials::from_keys(profile.env_keys, var)?.ok_or_else(|| {
+        format!(
+            "no credentials: set {} and {} (or read them from a Secret with --credentials-secret NAMESPACE/NAME)",
+            profile.env_keys.key_id, profile.env_keys.secret
+        )
+    })
+}
+
+async fn import(args: ImportArgs) -> Result<(), String> {
+    let secret = secret_arg(&args.account)?;
+    let namespace = args.namespace.as_deref().or(secret.map(|(ns, _)| ns));
+    let secret_name = args.secret_name.as_deref().or(secret.map(|(_, name)| name)).ok_or(
+        "say which Secret the manifests name: --secret-name NAME (or read the credentials from it with --credentials-secret NAMESPACE/NAME)",
+    )?;
+    let template = template(&args.account, secret_name, &args.management_policy)?;
+    let connector = account_connector(&args.account)?;
     let profile = cloud::Connector::select(&connector, &template).map_err(|e| e.to_string())?.profile;
     // The cluster first: an unreachable one fails before any cloud call.
     let cluster = if args.offline { None } else { Some(Cluster::connect().await.map_err(|e| e.to_string())?) };
-    let credentials = match secret {
-        Some((ns, name)) => {
-            // clap refuses --offline with --credentials-secret; this says why if that changes.
-            let cluster =
-                cluster.as_ref().ok_or("--credentials-secret reads the Secret from the cluster: drop --offline")?;
-            controller::read_secret(&cluster.client, ns, name, profile.secret_keys).await.map_err(|e| e.to_string())?
-        }
-        None => {
-            let var = |k: &str| Ok(std::env::var(k).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()));
-            cloud::Credentials::from_keys(profile.env_keys, var)?.ok_or_else(|| {
-                format!(
-                    "no credentials: set {} and {} (or read them from a Secret with --credentials-secret NAMESPACE/NAME)",
-                    profile.env_keys.key_id, profile.env_keys.secret
-                )
-            })?
-        }
-    };
+    let credentials = account_credentials(&args.account, profile, cluster.as_ref()).await?;
     let existing = match &cluster {
         Some(cluster) => existing_in_cluster(cluster, namespace, &connector).await?,
         None => {
@@ -367,6 +432,55 @@ async fn import(args: ImportArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot list the gateways: {e}"))?;
     print!("{}", natgw_operator::import::to_yaml(&imported.manifests));
     report(&imported);
+    Ok(())
+}
+
+/// `claims list` and `claims release`: one list of the account's gateways (their claims come
+/// with it), then one tag removal per released claim.
+async fn claims(action: ClaimsAction) -> Result<(), String> {
+    let (account, cluster, release) = match &action {
+        ClaimsAction::List { account, cluster_id } => (account, cluster_id.as_deref(), None),
+        ClaimsAction::Release { account, cluster_id, gateways } => (account, Some(cluster_id.as_str()), Some(gateways)),
+    };
+    let template = template(account, "claims", "Observe")?;
+    let connector = account_connector(account)?;
+    let selected = cloud::Connector::select(&connector, &template).map_err(|e| e.to_string())?;
+    if !selected.profile.claims {
+        return Err(format!("{} keeps no claims on NAT gateways", selected.profile.name));
+    }
+    let kube = match account.credentials_secret {
+        Some(_) => Some(Cluster::connect().await.map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let credentials = account_credentials(account, selected.profile, kube.as_ref()).await?;
+    let provider = cloud::Connector::connect(&connector, &template, credentials).map_err(|e| e.to_string())?;
+    let place = cloud::Place {
+        region: selected.gateway.region.clone(),
+        vpc_id: selected.gateway.vpc_id.clone(),
+        project_id: selected.gateway.project_id.clone(),
+    };
+    let listing = provider.list(&place).await.map_err(|e| format!("cannot list the gateways: {e}"))?;
+    let mut released = 0;
+    for gateway in &listing.gateways {
+        let cloud::claim::ClaimTag::Held(claimant) = &gateway.observed.claim else { continue };
+        if cluster.is_some_and(|c| c != claimant.cluster) {
+            continue;
+        }
+        let Some(only) = release else {
+            println!("{}\t{}\t{}/{}", gateway.id, claimant.cluster, claimant.namespace, claimant.name);
+            continue;
+        };
+        if !only.is_empty() && !only.contains(&gateway.id) {
+            continue;
+        }
+        let at = cloud::GatewayRef { id: gateway.id.clone(), ..selected.gateway.clone() };
+        provider.remove_claim(&at).await.map_err(|e| format!("cannot release the claim on {}: {e}", gateway.id))?;
+        println!("released {} ({}/{})", gateway.id, claimant.namespace, claimant.name);
+        released += 1;
+    }
+    if release.is_some() {
+        eprintln!("{released} claims released, {} list calls", listing.pages);
+    }
     Ok(())
 }
 

@@ -136,6 +136,8 @@ const GRANT_WATCH_RULES: &[(&str, &str, &[&str], &str)] = &[
     ("rbac.authorization.k8s.io", "rolebindings", &["list", "watch"], ""),
     ("rbac.authorization.k8s.io", "roles", &["list", "watch"], ""),
 ];
+/// The cluster id: the UID of kube-system, and no other namespace (deploy/cluster-id/).
+const CLUSTER_ID_RULES: &[(&str, &str, &[&str], &str)] = &[("", "namespaces", &["get"], "kube-system")];
 /// Credential Secrets where the operator watches them (deploy/namespaced/, deploy/all-secrets/).
 const SECRET_WATCH_RULES: &[(&str, &str, &[&str], &str)] = &[("", "secrets", &["get", "list", "watch"], "")];
 /// What a namespace binds to grant its Secrets (deploy/rbac/secret-reader.yaml).
@@ -206,6 +208,8 @@ async fn install_samples_and_namespaced_install_pass_server_dry_runs() {
         ("ClusterRole", "natgw-operator"),
         ("ClusterRole", "natgw-operator-secret-reader"),
         ("ClusterRoleBinding", "natgw-operator"),
+        ("ClusterRole", "natgw-operator-cluster-id"),
+        ("ClusterRoleBinding", "natgw-operator-cluster-id"),
         ("Role", "natgw-operator-leader-election"),
         ("RoleBinding", "natgw-operator-leader-election"),
         ("Deployment", "natgw-operator"),
@@ -223,6 +227,7 @@ async fn install_samples_and_namespaced_install_pass_server_dry_runs() {
     let cluster_wide: BTreeSet<_> = [OPERATOR_RULES, GRANT_WATCH_RULES].iter().flat_map(|r| triples(r)).collect();
     assert_eq!(grants(&named(&objs, "natgw-operator"), "ClusterRole"), cluster_wide);
     assert_eq!(grants(&named(&objs, "natgw-operator-secret-reader"), "ClusterRole"), triples(SECRET_READER_RULES));
+    assert_eq!(grants(&named(&objs, "natgw-operator-cluster-id"), "ClusterRole"), triples(CLUSTER_ID_RULES));
     let access = container(&objs)["env"].as_array().unwrap().iter().find(|e| e["name"] == "NATGW_SECRET_ACCESS");
     assert_eq!(access.expect("NATGW_SECRET_ACCESS is set")["value"], "granted");
     assert_eq!(grants(&objs, "Role"), triples(LEASE_RULES), "leases only in the operator's namespace");
@@ -280,7 +285,11 @@ async fn install_samples_and_namespaced_install_pass_server_dry_runs() {
     // --- the namespaced install: a Role instead of the ClusterRole, and the operator told to
     // watch its own namespace.
     let namespaced = cluster.kustomize("deploy/namespaced");
-    assert!(namespaced.iter().all(|o| o["kind"] != "ClusterRole" && o["kind"] != "ClusterRoleBinding"));
+    // Cluster-scoped: only getting kube-system, whose UID names the cluster in claims.
+    let cluster_scoped: Vec<&Value> =
+        namespaced.iter().filter(|o| o["kind"] == "ClusterRole" || o["kind"] == "ClusterRoleBinding").collect();
+    assert!(cluster_scoped.iter().all(|o| o["metadata"]["name"] == "natgw-operator-cluster-id"), "{cluster_scoped:?}");
+    assert_eq!(grants(&namespaced, "ClusterRole"), triples(CLUSTER_ID_RULES));
     assert_deployment(&namespaced);
     let var = container(&namespaced)["env"].as_array().unwrap().iter().find(|e| e["name"] == "NATGW_NAMESPACE");
     assert_eq!(var.expect("NATGW_NAMESPACE is set")["valueFrom"]["fieldRef"]["fieldPath"], "metadata.namespace");

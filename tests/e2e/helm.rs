@@ -345,6 +345,15 @@ fn each_value_changes_what_it_should_and_nothing_else() {
                 egress.push(json!({"to": [{"ipBlock": {"cidr": "10.0.5.10/32"}}], "ports": [{"port": 3128}]}));
             },
         ),
+        (&["--set", "clusterId=blue"], |o| {
+            container(o)["env"].as_array_mut().unwrap().push(json!({"name": "NATGW_CLUSTER_ID", "value": "blue"}));
+            // Named by the value: no need to read kube-system's UID.
+            o.remove(&key("ClusterRole", "", "natgw-operator-cluster-id")).unwrap();
+            o.remove(&key("ClusterRoleBinding", "", "natgw-operator-cluster-id")).unwrap();
+        }),
+        (&["--set", "claimSettle=10s"], |o| {
+            container(o)["env"].as_array_mut().unwrap().push(json!({"name": "NATGW_CLAIM_SETTLE", "value": "10s"}));
+        }),
         (&["--set", "namespace.create=false"], |o| {
             o.remove(&key("Namespace", "", NAMESPACE)).unwrap();
         }),
@@ -389,6 +398,8 @@ fn wrong_values_are_refused_with_a_message_naming_them() {
         (&["--set", "replicas=0"], "at '/replicas'"),
         (&["--set", "replica=3"], "'replica' not allowed"),
         (&["--set", "secretAccess=all"], "at '/secretAccess'"),
+        (&["--set", "clusterId=Blue_1"], "at '/clusterId'"),
+        (&["--set", "claimSettle=soon"], "at '/claimSettle'"),
         (&["--set", "image.digest=latest"], "at '/image/digest'"),
         (&["--set", "rateLimits.ResetNatGatewayConnection=-1"], "at '/rateLimits/ResetNatGatewayConnection'"),
         (&["--set-json", r#"rateLimits={"Reset=1":1}"#], "invalid propertyName 'Reset=1'"),

@@ -188,6 +188,8 @@ async fn cluster_wide_rbac_runs_the_operator_and_grants_nothing_else() {
         &["create", "leases.coordination.k8s.io", "-n", SA_NAMESPACE],
         &["get", LEASE, "-n", SA_NAMESPACE],
         &["update", LEASE, "-n", SA_NAMESPACE],
+        // The cluster id in claims on cloud gateways.
+        &["get", "namespaces/kube-system"],
     ];
     // Refused: the spec belongs to the user and their GitOps tool (patch is granted for the
     // finalizer natgw.io/unpaid-order alone; RBAC cannot narrow it to a field); Secrets are only
@@ -214,6 +216,8 @@ async fn cluster_wide_rbac_runs_the_operator_and_grants_nothing_else() {
         &["list", "pods", "--all-namespaces"],
         &["get", "configmaps", "-n", ns],
         &["list", "customresourcedefinitions.apiextensions.k8s.io"],
+        &["get", "namespaces/default"],
+        &["list", "namespaces"],
         // Tokens only: ServiceAccounts themselves are neither read nor changed.
         &["get", "serviceaccounts", "-n", ns],
         &["list", "serviceaccounts", "--all-namespaces"],
@@ -291,8 +295,11 @@ async fn namespaced_rbac_runs_the_operator_in_its_namespace_only() {
         &["create", "events.events.k8s.io", "-n", SA_NAMESPACE],
         &["update", LEASE, "-n", SA_NAMESPACE],
         &["create", "serviceaccounts", "--subresource=token", "-n", SA_NAMESPACE],
+        &["get", "namespaces/kube-system"],
     ];
     let no: &[&[&str]] = &[
+        &["get", "namespaces/default"],
+        &["list", "namespaces"],
         &["create", "serviceaccounts", "--subresource=token", "-n", other],
         &["get", "serviceaccounts", "-n", SA_NAMESPACE],
         &["list", "serviceaccounts", "-n", SA_NAMESPACE],

@@ -104,13 +104,22 @@ fn install_crd(env: &TestEnv) -> Result<(), String> {
     if !out.status.success() {
         return Err(format!("kubectl apply of the CRD failed: {}", String::from_utf8_lossy(&out.stderr)));
     }
-    let out = env
-        .kubectl(&["wait", "--for=condition=Established", "crd/natgateways.natgw.io", "--timeout=30s"])
-        .map_err(|e| format!("kubectl: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("CRD not established: {}", String::from_utf8_lossy(&out.stderr)));
+    // kubectl wait fails at once, instead of waiting, while the CRD has no conditions yet (its
+    // status is written a moment after the create): ask again then.
+    for _ in 0..20 {
+        let out = env
+            .kubectl(&["wait", "--for=condition=Established", "crd/natgateways.natgw.io", "--timeout=30s"])
+            .map_err(|e| format!("kubectl: {e}"))?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() {
+            return Ok(());
+        }
+        if !stderr.contains(".status.conditions accessor error") {
+            return Err(format!("CRD not established: {stderr}"));
+        }
+        std::thread::sleep(Duration::from_millis(250));
     }
-    Ok(())
+    Err("CRD not established: it still had no conditions after 5 s".to_owned())
 }
 
 impl Cluster {
@@ -347,6 +356,33 @@ pub fn condition(o: &NatGateway, type_: &str) -> Option<(String, String)> {
     o.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_).map(|c| (c.status.clone(), c.reason.clone()))
 }
 
+/// Stalled=True with `reason`.
+pub fn stalled(reason: &'static str) -> impl Fn(&NatGateway) -> bool {
+    move |o| condition(o, "Stalled").is_some_and(|c| c.0 == "True" && c.1 == reason)
+}
+
+/// A condition's message; empty when it is absent.
+pub fn condition_message(o: &NatGateway, type_: &str) -> String {
+    let conditions = o.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
+    conditions.iter().find(|c| c.type_ == type_).map(|c| c.message.clone()).unwrap_or_default()
+}
+
+/// Polls until `check` returns `Some`, or panics with `what` after `limit`.
+pub async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    limit: Duration,
+    what: &str,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "{what} within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The simulators' credential list for one key pair.
 pub fn sim_credentials(key_id: &str, secret: &str) -> Vec<SimCredential> {
     vec![SimCredential { key_id: key_id.into(), secret: secret.into(), token: None }]
@@ -488,9 +524,29 @@ impl Clouds {
         let change_time = Duration::from_millis(1500);
         let tc = TencentSim::start(tencent_https_config(tencent.0, tencent.1, change_time, &tls)).await.unwrap();
         let hw = HuaweiSim::start(huawei_https_config(huawei.0, huawei.1, project, change_time, &tls)).await.unwrap();
+        Clouds::create_secrets(cluster, tencent, huawei).await;
+        Clouds { tls, tencent: tc, huawei: hw }
+    }
+
+    /// The Secrets `tencent` and `huawei` with these keys in `cluster`'s namespace (for a second
+    /// cluster that reaches the same clouds).
+    pub async fn create_secrets(cluster: &Cluster, tencent: (&str, &str), huawei: (&str, &str)) {
         cluster.create_secret("tencent", tencent_keys(tencent.0, tencent.1)).await;
         cluster.create_secret("huawei", json!({"accessKey": huawei.0, "secretKey": huawei.1})).await;
-        Clouds { tls, tencent: tc, huawei: hw }
+    }
+
+    /// Both simulators' URLs, as `NATGW_ALLOWED_ENDPOINTS` takes them.
+    pub fn allowed_endpoints(&self) -> String {
+        let urls =
+            [&self.tencent.http_url, self.tencent.https_url.as_ref().unwrap(), self.huawei.https_url.as_ref().unwrap()];
+        urls.map(String::as_str).join(",")
+    }
+
+    /// Orders either simulator's ledger holds for `gateway`.
+    pub fn orders(&self, gateway: &str) -> usize {
+        let tc = self.tencent.orders().into_iter().filter(|o| o.gateway_id == gateway).count();
+        let hw = self.huawei.core().ledger.orders().into_iter().filter(|o| o.gateway_id == gateway).count();
+        tc + hw
     }
 }
 
