@@ -41,8 +41,8 @@ What the operator calls, as deploy/rbac/clusterrole.yaml and deploy/namespaced/r
 # Watched by the controller; the start-up check lists them to see the CRD is installed.
 - apiGroups: ["natgw.io"]
   resources: ["natgateways"]
-  # patch: only the finalizer natgw.io/unpaid-order (server-side apply under a field manager of
-  # its own), which keeps a resource whose order waits to be paid by hand.
+  # patch: only the finalizers natgw.io/unpaid-order (an order waits to be paid by hand) and
+  # natgw.io/cloud-claim (a claim tag to remove), each by server-side apply under a manager of its own.
   verbs: ["get", "list", "watch", "patch"]
 # The operator writes only status, never the spec, labels or annotations.
 - apiGroups: ["natgw.io"]

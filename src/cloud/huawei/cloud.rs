@@ -75,6 +75,7 @@ const RATE_LIMITS: &[(&str, f64)] = &[
     ("KeystoneListProjects", 10.0),
     ("CreateTokenWithIdToken", 10.0),
     ("CreateTemporaryAccessKeyByToken", 10.0),
+    // Tags (claims): no published number either; as for changes.
     ("ShowNatGatewayTag", 20.0),
     ("ListNatGatewayByTag", 20.0),
     ("BatchCreateDeleteNatGatewayTag", 20.0),

@@ -83,8 +83,8 @@ const RATE_LIMITS: &[(&str, f64)] = &[
     ("QueryNatGatewayProductionStatus", 20.0),
     ("DescribeNatGateway", 100.0),
     ("AssumeRoleWithWebIdentity", 20.0),
-    // The Tag API and STS's GetCallerIdentity publish no per-action numbers here: chosen, once
-    // per first order of a gateway.
+    // Documented 20/s each: the Tag API (claims, once per gateway and cluster) and STS's
+    // GetCallerIdentity (once per client).
     ("TagResources", 20.0),
     ("UnTagResources", 20.0),
     ("GetCallerIdentity", 20.0),
