@@ -828,12 +828,9 @@ impl<'a> Pass<'a> {
             self.me.cluster
         );
         let retry_after = e.retry_after;
-        let applied = plan::stall(
-            Reason::ClaimNotReleased,
-            message,
-            plan::Next::Backoff { retry_after },
-            &facts(self.obj, &self.previous, self.provider),
-        );
+        // No order is open here (its finalizer goes first): not the note `stall` adds for one.
+        let facts = plan::Facts { deleting: false, ..facts(self.obj, &self.previous, self.provider) };
+        let applied = plan::stall(Reason::ClaimNotReleased, message, plan::Next::Backoff { retry_after }, &facts);
         self.perform(applied, None).await
     }
 
@@ -992,6 +989,11 @@ impl<'a> Pass<'a> {
         }
         if applied.finalizer == Some(plan::Finalizer::Release) && self.has_finalizer() {
             self.apply_finalizer(serde_json::json!([])).await?;
+            // Deleted: the claim's finalizer is next, and no watch event asks for it (a
+            // finalizer's removal changes nothing the watch passes on).
+            if self.deleting && self.has_claim_finalizer() {
+                return Ok(Action::requeue(Duration::from_millis(100)));
+            }
         }
         Ok(action)
     }

@@ -24,7 +24,7 @@ use kube::{
 
 use super::{StartError, ownership};
 use crate::{
-    api::{NatGateway, PAUSED_ANNOTATION},
+    api::{ABANDON_CLAIM_ANNOTATION, NatGateway, PAUSED_ANNOTATION, TAKEOVER_ANNOTATION},
     cloud::Connector,
     health::Readiness,
 };
@@ -59,6 +59,9 @@ struct Gate {
     /// resource created during a watch outage would never be looked at.
     listing: parking_lot::Mutex<Option<Vec<ObjectRef<NatGateway>>>>,
 }
+
+/// The annotations the controller reads; the watch cache drops every other.
+const READ_ANNOTATIONS: [&str; 3] = [PAUSED_ANNOTATION, TAKEOVER_ANNOTATION, ABANDON_CLAIM_ANNOTATION];
 
 /// What the controller's queue keeps of a resource (two copies each): its name and namespace.
 /// The rest of a full reference (uid, resourceVersion) is never read there, since a reconcile
@@ -196,11 +199,12 @@ pub async fn start(
         writer,
         // managedFields (one entry per field manager, status writes included) and annotations
         // (kubectl's last-applied-configuration copies the whole object) are never read, but for
-        // the pause: dropping them keeps the cache of every NatGateway small.
+        // the pause and the claim's takeover and abandonment: dropping them keeps the cache of
+        // every NatGateway small.
         watcher::watcher(natgws, watcher::Config::default().any_semantic())
             .modify(|g| {
                 g.managed_fields_mut().clear();
-                g.annotations_mut().retain(|k, _| k == PAUSED_ANNOTATION);
+                g.annotations_mut().retain(|k, _| READ_ANNOTATIONS.contains(&k.as_str()));
             })
             .backoff(Reconnect::default()),
     );
@@ -220,15 +224,16 @@ pub async fn start(
                 _ => {}
             })
             .applied_objects()
-            // Only spec changes, deletion, a pause or its end and first sight trigger a
-            // reconcile: our own status writes must not, or every drift check would schedule
-            // another. Orders are followed by explicit requeues.
+            // Only spec changes, deletion, a pause or its end, a claim's takeover or abandonment
+            // and first sight trigger a reconcile: our own status writes must not, or every drift
+            // check would schedule another. Orders are followed by explicit requeues.
             .predicate_filter(
                 |g: &NatGateway| {
-                    let generation = g.meta().generation? as u64;
-                    Some(
-                        generation << 2 | u64::from(g.meta().deletion_timestamp.is_some()) << 1 | u64::from(g.paused()),
-                    )
+                    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+                    let generation = g.meta().generation?;
+                    let deleting = g.meta().deletion_timestamp.is_some();
+                    let seen = (generation, deleting, g.paused(), g.takeover(), g.abandons_claim());
+                    Some(BuildHasherDefault::<DefaultHasher>::default().hash_one(seen))
                 },
                 Default::default(),
             )

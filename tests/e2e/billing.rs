@@ -232,7 +232,9 @@ async fn billing_both_ways_for_its_whole_life() {
     let cancels = w.calls("CancelCustomerOrder");
     w.patch_spec("revert", json!({"billing": null})).await;
     let obj = w.cluster.wait_for("revert", WAIT, |o| ready(o) && last_phase(o) == Some(OrderPhase::Cancelled)).await;
-    assert!(obj.metadata.finalizers.as_ref().is_none_or(|f| f.is_empty()), "{:?}", obj.metadata.finalizers);
+    // No order left to pay: only the claim's finalizer stays.
+    let finalizers = obj.metadata.finalizers.clone().unwrap_or_default();
+    assert_eq!(finalizers, [natgw_operator::controller::CLAIM_FINALIZER], "{finalizers:?}");
     let sim_order = w.sim.orders().into_iter().find(|o| o.order_id == order).unwrap();
     assert_eq!(sim_order.status, 4, "cancelled at BSS");
     assert_eq!(w.calls("CancelCustomerOrder"), cancels + 1);

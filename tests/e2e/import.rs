@@ -172,8 +172,10 @@ async fn a_fleet_becomes_observed_manifests_with_list_calls_only() {
     let calls: Vec<String> = hw.core().ledger.requests().into_iter().map(|r| r.action).collect();
     // The yearly/monthly gateways' renewal: BSS's subscription query, 100 a page (329 of them).
     let bss = ["ListPayPerUseCustomerResources"; 4];
-    assert_eq!(calls, [&["KeystoneListProjects", "ListNatGateways", "ListNatGateways"][..], &bss].concat());
-    assert!(summary.contains("2300 manifests, 0 skipped, 2 list calls"), "{summary}");
+    // And the claims on the project's gateways (natgw-operator claims list reads the same list).
+    let nat = ["KeystoneListProjects", "ListNatGateways", "ListNatGateways"];
+    assert_eq!(calls, [&nat[..], &bss, &["ListNatGatewayByTag"]].concat());
+    assert!(summary.contains("2300 manifests, 0 skipped, 3 list calls"), "{summary}");
     // The first 300 documents (every size, both billing modes) pass admission too.
     let stdout = String::from_utf8_lossy(&out.stdout);
     let first: String = stdout.split_inclusive("---\n").take(301).collect::<String>();

@@ -143,8 +143,9 @@ async fn a_resource_paused_from_the_start_calls_nothing_until_resumed() {
     let done = w.cluster.wait_for("egress", WAIT, ready).await;
     assert_eq!(done.status.as_ref().unwrap().observed.as_ref().unwrap().size, Some(Size::Medium));
     assert_eq!(sim.orders().len(), 1, "{:?}", sim.orders());
+    // Its first look after the pause claims the gateway (a tag, no order), the next writes Resumed.
     let reasons = w.event_reasons("egress").await;
-    assert_eq!(&reasons[..2], ["Paused", "Resumed"], "{reasons:?}");
+    assert_eq!(&reasons[..3], ["Paused", "Claimed", "Resumed"], "{reasons:?}");
 
     // Paused in sync: Ready stays True (kstatus Current), Argo CD's Suspended comes from the
     // reason; the drift checks (every 3 s) stop too.
@@ -211,6 +212,8 @@ async fn a_pause_in_the_middle_of_an_order_resumes_it_without_a_second_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_resource_deleted_with_an_unpaid_order_waits_for_the_resume() {
     let w = World::start("pause-delete").await;
+    let log = w.cluster.path("operator.log");
+    let _log = support::LogOnPanic(&log);
     let (sim, _operator, order) = w.awaiting_payment("leave").await;
     let id = order.id.expect("the order id is shown");
     w.pause("leave", Some("true")).await;
@@ -231,7 +234,8 @@ async fn a_paused_resource_deleted_with_an_unpaid_order_waits_for_the_resume() {
     tokio::time::sleep(QUIET).await;
     assert_eq!(requests(), before, "no call while paused, deleted or not");
     let still = w.cluster.natgws().get("leave").await.unwrap();
-    assert_eq!(still.metadata.finalizers, Some(vec![natgw_operator::plan::FINALIZER.to_owned()]));
+    let claim = natgw_operator::controller::CLAIM_FINALIZER.to_owned();
+    assert_eq!(still.metadata.finalizers, Some(vec![claim, natgw_operator::plan::FINALIZER.to_owned()]));
 
     huawei_pay_order(&sim.http_url, HW_AK, HW_SK, &id).await;
     w.pause("leave", None).await;
