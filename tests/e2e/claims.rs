@@ -12,7 +12,7 @@ use kube::api::{Api, PostParams};
 use natgw_operator::api::{NatGateway, Size};
 use natgw_sim::tencent::SimGateway;
 use serde_json::Value;
-use support::{Cluster, Operator, condition, natgw, ready, secret, tencent_keys, tencent_sim, tencent_spec};
+use support::{Cluster, Operator, natgw, ready, secret, stalled, tencent_keys, tencent_sim, tencent_spec};
 
 const KEY_ID: &str = "AKIDclaimstest";
 const KEY: &str = "claims-test-secret-key";
@@ -21,13 +21,8 @@ const SQUAT: &str = "claims-squat";
 const VICTIM: &str = "claims-victim";
 const OTHER: &str = "claims-other";
 
-fn stalled(reason: &'static str) -> impl Fn(&NatGateway) -> bool {
-    move |o| condition(o, "Stalled").is_some_and(|c| c.0 == "True" && c.1 == reason)
-}
-
 fn ready_message(o: &NatGateway) -> String {
-    let conditions = o.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
-    conditions.into_iter().find(|c| c.type_ == "Ready").map(|c| c.message).unwrap_or_default()
+    support::condition_message(o, "Ready")
 }
 
 /// The notes of the operator's Events about objects in `namespace`.

@@ -12,7 +12,7 @@ use std::{
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use natgw_operator::{api::OrderPhase, leader::LEASE_NAME};
-use support::{Cluster, Operator, free_port, tencent_keys, tencent_sim, tencent_spec};
+use support::{Cluster, Operator, eventually, free_port, tencent_keys, tencent_sim, tencent_spec};
 
 const ID: &str = "AKIDe2eleader";
 const KEY: &str = "e2e-leader-secret-key";
@@ -61,22 +61,6 @@ impl Replica {
 
 async fn holder(leases: &Api<Lease>) -> Option<String> {
     leases.get_opt(LEASE_NAME).await.ok()??.spec?.holder_identity
-}
-
-/// Polls until `check` returns `Some`, or panics with `what` after `limit`.
-async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
-    limit: Duration,
-    what: &str,
-    mut check: impl FnMut() -> F,
-) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(start.elapsed() < limit, "{what} within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,7 @@
 //!
 //! - `faults`: restarts kube-apiserver;
 //! - `claims`: runs an operator across namespaces of its own;
+//! - `clusters`: two of its own per test, two clusters whose operators claim the same gateways;
 //! - `rbac`: apply deploy/'s cluster-scoped RBAC for the natgw-system/natgw-operator
 //!   ServiceAccount, one install per test, and run the operator across all namespaces with it;
 //! - `tenancy`: relaxes the CRD's validation, which `admission` checks;
@@ -31,6 +32,7 @@ mod at_rest;
 mod billing;
 mod claims;
 mod clouds;
+mod clusters;
 mod controller;
 mod deploy;
 mod events;
