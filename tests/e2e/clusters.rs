@@ -280,6 +280,38 @@ impl Pair {
         (id, name)
     }
 
+    /// `natgw-operator claims ARGS` against `cloud`'s simulator with the account's keys from the
+    /// environment; its stdout, after checking it succeeded.
+    fn claims_cli(&self, cloud: Cloud, args: &[&str]) -> String {
+        let ca = self.clouds.tls.ca_pem_path().to_str().unwrap();
+        let (account, keys) = match cloud {
+            Cloud::Tencent => (
+                vec!["--cloud", "tencent", "--region", "ap-guangzhou", "--vpc-id", "vpc-1", "--allow-http"],
+                [("TENCENTCLOUD_SECRET_ID", TENCENT.0), ("TENCENTCLOUD_SECRET_KEY", TENCENT.1)],
+            ),
+            Cloud::Huawei => (
+                vec!["--cloud", "huawei", "--region", "cn-north-4", "--project-id", PROJECT],
+                [("HUAWEICLOUD_SDK_AK", HUAWEI.0), ("HUAWEICLOUD_SDK_SK", HUAWEI.1)],
+            ),
+        };
+        let endpoint = match cloud {
+            Cloud::Tencent => self.clouds.tencent.http_url.as_str(),
+            Cloud::Huawei => self.clouds.huawei.https_url.as_deref().unwrap(),
+        };
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_natgw-operator"))
+            .arg("claims")
+            .args(args)
+            .args(account)
+            .args(["--endpoint", endpoint, "--extra-ca", ca, "--allow-private-endpoints"])
+            .env_clear()
+            .envs(keys)
+            .output()
+            .expect("natgw-operator runs");
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "claims {args:?} failed: {stderr}");
+        format!("{stdout}{stderr}")
+    }
+
     /// Waits until exactly one cluster owns gateway `id` through its NatGateway `name`: the tag
     /// names it, its resource is Ready, the other's is Stalled (ClaimedElsewhere) naming it.
     /// Returns the owner's index in [`Pair::sides`].
@@ -478,29 +510,35 @@ async fn claim_fault_matrix() {
         record(&mut rows, &pair, format!("SIGKILL after-claim ({cloud:?})"), &id, 1, outcome);
     }
 
-    // 2. The old cluster's operator uninstalled, its claim left: the new cluster stalls until the
-    // takeover annotation; the old one, back, does not order against it.
-    for cloud in clouds {
-        let (id, name) = pair.owned_by_blue(cloud, "takeover").await;
+    // 2. The old cluster's operator uninstalled, its claim left: the new cluster stalls until a
+    // person hands the gateway over (the takeover annotation, or `natgw-operator claims release`);
+    // the old one, back, does not order against the new claim.
+    for (cloud, annotate) in clouds.into_iter().flat_map(|c| [(c, true), (c, false)]) {
+        let (way, row) = if annotate { ("takeover annotation", "takeover") } else { ("claims release", "handed") };
+        let (id, name) = pair.owned_by_blue(cloud, row).await;
         pair.blue.stop_operator();
         pair.green.create(&name, pair.spec(cloud, &id, "Large")).await;
         let stalled_green = pair.green.wait(&name, claimed_by("blue", &name)).await;
         tokio::time::sleep(DRIFT + SETTLE).await;
         assert_eq!(pair.orders(&id), 1, "{cloud:?}: nothing ordered against blue's claim");
-        pair.green.annotate(&name, TAKEOVER_ANNOTATION, "blue").await;
+        if annotate {
+            pair.green.annotate(&name, TAKEOVER_ANNOTATION, "blue").await;
+        } else {
+            let listed = pair.claims_cli(cloud, &["list", "--cluster-id", "blue"]);
+            let line = format!("{id}\tblue\t{}/{name}", pair.blue.cluster.namespace);
+            assert!(listed.lines().any(|l| l == line), "{cloud:?}: `claims list` shows {line:?}: {listed}");
+            let released = pair.claims_cli(cloud, &["release", "--cluster-id", "blue", "--gateway", &id]);
+            assert!(released.contains(&format!("released {id}")), "{cloud:?}: {released}");
+        }
         let green = pair.green.wait(&name, ready_at(Size::Large)).await;
         assert_eq!(pair.tag(cloud, &id), Some(pair.green.claim(&name)), "{cloud:?}: green's claim");
         pair.blue.start_operator(&pair.clouds, SETTLE, None);
         // Blue still asks for Medium: it must stall on green's claim, not resize back.
         let blue = pair.blue.wait(&name, claimed_by("green", &name)).await;
         tokio::time::sleep(DRIFT + SETTLE).await;
-        let outcome = format!(
-            "green {} -> annotated {}; blue back: {}",
-            describe(&stalled_green),
-            describe(&green),
-            describe(&blue)
-        );
-        record(&mut rows, &pair, format!("operator uninstalled, takeover annotation ({cloud:?})"), &id, 2, outcome);
+        let outcome =
+            format!("green {} -> {}; blue back: {}", describe(&stalled_green), describe(&green), describe(&blue));
+        record(&mut rows, &pair, format!("operator uninstalled, {way} ({cloud:?})"), &id, 2, outcome);
     }
 
     // 3. The cloud unreachable when the owner is deleted: kept (finalizer) and Stalled until the
