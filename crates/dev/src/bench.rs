@@ -713,8 +713,15 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
     let describes =
         |rs: &[RequestRecord], actions: &[&str]| rs.iter().filter(|r| actions.contains(&r.action.as_str())).count();
     let v3_describes = describes(&tencent_window, &["DescribeNatGateways"]);
-    // BSS's subscription query is part of a Huawei read where yearly/monthly gateways are swept.
-    let hw_reads = ["ShowNatGateway", "ListNatGateways", "ListPayPerUseCustomerResources"];
+    // BSS's subscription query is part of a Huawei read where yearly/monthly gateways are swept,
+    // and the claims' page (ListNatGatewayByTag; ShowNatGatewayTag with a lone read) of every one.
+    let hw_reads = [
+        "ShowNatGateway",
+        "ListNatGateways",
+        "ListPayPerUseCustomerResources",
+        "ShowNatGatewayTag",
+        "ListNatGatewayByTag",
+    ];
     let hw_describes = describes(&huawei_window, &hw_reads);
     let by_action: Vec<String> = hw_reads.iter().map(|a| format!("{a} {}", describes(&huawei_window, &[a]))).collect();
     say(start, format!("drift window, Huawei reads by action: {}", by_action.join(", ")));
@@ -725,7 +732,7 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
     say(
         start,
         format!(
-            "drift: Tencent V3 {v3_describes} DescribeNatGateways calls = {v3_per_object:.4} per object per cycle; Huawei {hw_describes} Show/List/BSS resource calls = {hw_per_object:.4}"
+            "drift: Tencent V3 {v3_describes} DescribeNatGateways calls = {v3_per_object:.4} per object per cycle; Huawei {hw_describes} Show/List/BSS resource/tag calls = {hw_per_object:.4}"
         ),
     );
     say(
@@ -907,7 +914,7 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
         println!("  {action:<45} {outcome:<24} {n}");
     }
     println!(
-        "drift check ({} cycles of {}s): Tencent V3 {v3_describes} DescribeNatGateways = {v3_per_object:.4} calls/object/cycle; Huawei {hw_describes} ShowNatGateway+ListNatGateways+ListPayPerUseCustomerResources = {hw_per_object:.4}",
+        "drift check ({} cycles of {}s): Tencent V3 {v3_describes} DescribeNatGateways = {v3_per_object:.4} calls/object/cycle; Huawei {hw_describes} ShowNatGateway+ListNatGateways+ListPayPerUseCustomerResources+ShowNatGatewayTag+ListNatGatewayByTag = {hw_per_object:.4}",
         args.drift_cycles, args.drift_seconds
     );
     let per_hour = |n: f64| n * 3600.0 / window.as_secs_f64().max(1.0);
