@@ -775,15 +775,8 @@ impl<'a> Pass<'a> {
     /// sets [`ABANDON_CLAIM_ANNOTATION`](crate::api::ABANDON_CLAIM_ANNOTATION).
     async fn release_claim(&mut self) -> Result<Action, Error> {
         if self.obj.abandons_claim() {
-            let note = format!(
-                "the claim tag on gateway {} was left in the cloud ({} is set); release it with `natgw-operator claims release --cluster-id {}`",
-                self.obj.spec.gateway_id,
-                crate::api::ABANDON_CLAIM_ANNOTATION,
-                self.me.cluster
-            );
-            self.event(EventType::Warning, Reason::ClaimAbandoned, &note).await;
-            self.apply_finalizers(CLAIM_FINALIZER_MANAGER, serde_json::json!([])).await?;
-            return Ok(Action::await_change());
+            let why = format!("{} is set", crate::api::ABANDON_CLAIM_ANNOTATION);
+            return self.abandon_claim(&why).await;
         }
         let selected = match self.ctx.connector.select(&self.obj.spec) {
             Ok(s) => s,
@@ -792,7 +785,10 @@ impl<'a> Pass<'a> {
         self.provider = selected.profile.label;
         let credentials = match self.credentials(&selected, true).await {
             Ok(c) => c,
-            Err(done) => return done,
+            // No credentials any more (deleted with the namespace, a revoked grant): nothing can
+            // reach the cloud, and waiting would hold the namespace's deletion forever.
+            Err(Ok(_)) => return self.abandon_claim("its credentials are gone").await,
+            Err(Err(e)) => return Err(e),
         };
         let provider = match self.connect(credentials) {
             Ok(p) => p,
@@ -816,6 +812,17 @@ impl<'a> Pass<'a> {
             let note = format!("removed the claim tag from gateway {}: another cluster may claim it now", gateway.id);
             self.event(EventType::Normal, Reason::ClaimReleased, &note).await;
         }
+        self.apply_finalizers(CLAIM_FINALIZER_MANAGER, serde_json::json!([])).await?;
+        Ok(Action::await_change())
+    }
+
+    /// Lets the deleted resource go and leaves its claim tag, saying so.
+    async fn abandon_claim(&mut self, why: &str) -> Result<Action, Error> {
+        let note = format!(
+            "the claim tag on gateway {} was left in the cloud ({why}); release it with `natgw-operator claims release --cluster-id {}`, or a NatGateway of this cluster claims it anew",
+            self.obj.spec.gateway_id, self.me.cluster
+        );
+        self.event(EventType::Warning, Reason::ClaimAbandoned, &note).await;
         self.apply_finalizers(CLAIM_FINALIZER_MANAGER, serde_json::json!([])).await?;
         Ok(Action::await_change())
     }
