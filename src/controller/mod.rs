@@ -753,8 +753,20 @@ impl<'a> Pass<'a> {
         }
         // Seen from before the write: a read after it sees the tag at the earliest when it is sent.
         self.ctx.claim_seen(&selected.gateway, &self.me, false, true);
-        if let Err(e) = fence.scope(provider.write_claim(&selected.gateway, &self.me)).await {
-            return Err(self.failed(e).await);
+        match fence.scope(provider.write_claim(&selected.gateway, &self.me)).await {
+            Ok(()) => {}
+            // Keys that read the gateway but may not tag it: the fix is a permission granted in
+            // the cloud, which no Secret change here announces, so look again each drift interval.
+            Err(e) if e.kind == ErrorKind::Auth => {
+                let message = format!(
+                    "the cloud refused to tag gateway {} with this NatGateway's claim ({e}), so it orders nothing; allow these credentials to tag NAT gateways (Tencent Cloud CAM: tag:TagResources and tag:UnTagResources; Huawei Cloud IAM: the NAT gateway tag actions); the operator tries again every drift interval",
+                    self.obj.spec.gateway_id
+                );
+                let facts = facts(self.obj, &self.previous, self.provider);
+                let applied = plan::stall(Reason::CredentialsInvalid, message, plan::Next::DriftCheck, &facts);
+                return Err(self.perform(applied, None).await);
+            }
+            Err(e) => return Err(self.failed(e).await),
         }
         self.claim_settles_in = self.ctx.config.claim_settle;
         failpoint::crash_at(Point::AfterClaim);
