@@ -11,7 +11,7 @@ use std::{
     time::Duration,
 };
 
-use futures::{StreamExt, channel::mpsc};
+use futures::{StreamExt, TryStreamExt, channel::mpsc};
 use kube::{
     Api, Client, Resource, ResourceExt,
     runtime::{
@@ -72,6 +72,21 @@ pub(super) fn trigger(obj: &NatGateway) -> ObjectRef<NatGateway> {
         Some(ns) => name.within(&ns),
         None => name,
     }
+}
+
+/// Whether `new` starts a reconcile after `cached`: only first sight, a spec change, deletion,
+/// a pause or its end, and a claim's takeover or abandonment annotation do. Our own status writes must not, or every drift check would schedule
+/// another; orders are followed by explicit requeues. A resource recreated under the same name
+/// (a new uid) is first sight.
+fn starts_reconcile(cached: &NatGateway, new: &NatGateway) -> bool {
+    let (old, now) = (cached.meta(), new.meta());
+    now.generation.is_none()
+        || old.uid != now.uid
+        || old.generation != now.generation
+        || old.deletion_timestamp.is_some() != now.deletion_timestamp.is_some()
+        || cached.paused() != new.paused()
+        || cached.takeover() != new.takeover()
+        || cached.abandons_claim() != new.abandons_claim()
 }
 
 impl Gate {
@@ -185,7 +200,7 @@ pub async fn start(
         kube::Error::Api(s) if s.code == 401 || s.code == 403 => StartError::Forbidden(e),
         _ => StartError::Api(e),
     })?;
-    let (store, writer) = reflector::store();
+    let (store, mut writer) = reflector::store();
     let (tx, triggers) = mpsc::unbounded();
     let gate = Arc::new(Gate {
         open: AtomicBool::new(false),
@@ -195,60 +210,55 @@ pub async fn start(
         readiness,
         listing: Default::default(),
     });
-    let events = reflector::reflector(
-        writer,
-        // managedFields (one entry per field manager, status writes included) and annotations
-        // (kubectl's last-applied-configuration copies the whole object) are never read, but for
-        // the pause and the claim's takeover and abandonment: dropping them keeps the cache of
-        // every NatGateway small.
-        watcher::watcher(natgws, watcher::Config::default().any_semantic())
-            .modify(|g| {
-                g.managed_fields_mut().clear();
-                g.annotations_mut().retain(|k, _| READ_ANNOTATIONS.contains(&k.as_str()));
-            })
-            .backoff(Reconnect::default()),
-    );
+    let cache = store.clone();
+    // managedFields (one entry per field manager, status writes included) and annotations
+    // (kubectl's last-applied-configuration copies the whole object) are never read, but for
+    // the pause and the claim's takeover and abandonment: dropping them keeps the cache of every
+    // NatGateway small.
+    let events = watcher::watcher(natgws, watcher::Config::default().any_semantic())
+        .modify(|g| {
+            g.managed_fields_mut().clear();
+            g.annotations_mut().retain(|k, _| READ_ANNOTATIONS.contains(&k.as_str()));
+        })
+        .backoff(Reconnect::default())
+        // The cache (what kube's `reflector` does), and whether the event starts a reconcile,
+        // told from the cached copy it replaces: no second map of every resource (kube's
+        // `predicate_filter` keeps one, ~200 bytes a resource).
+        .map_ok(move |event| {
+            let starts = match &event {
+                watcher::Event::Apply(g) | watcher::Event::InitApply(g) => {
+                    Some(trigger(g)).filter(|obj| cache.get(obj).is_none_or(|cached| starts_reconcile(&cached, g)))
+                }
+                _ => None,
+            };
+            writer.apply_watcher_event(&event);
+            (event, starts)
+        });
     let on_event = gate.clone();
-    let task = tokio::spawn(
-        events
-            .inspect(move |event| match event {
-                Ok(watcher::Event::Init) => on_event.init(),
-                Ok(watcher::Event::InitDone) => on_event.init_done(),
-                // When a resource goes away, or its credentials fail (it then holds no claim),
-                // the others that name its gateway are looked at again at once: the next oldest
-                // takes over its claim.
-                Ok(watcher::Event::Delete(gone)) => on_event.send_siblings(gone, clouds.as_ref()),
-                Ok(watcher::Event::Apply(changed)) if ownership::lost_access(changed) => {
-                    on_event.send_siblings(changed, clouds.as_ref())
-                }
-                _ => {}
-            })
-            .applied_objects()
-            // Only spec changes, deletion, a pause or its end, a claim's takeover or abandonment
-            // and first sight trigger a reconcile: our own status writes must not, or every drift
-            // check would schedule another. Orders are followed by explicit requeues.
-            .predicate_filter(
-                |g: &NatGateway| {
-                    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-                    let generation = g.meta().generation?;
-                    let deleting = g.meta().deletion_timestamp.is_some();
-                    let seen = (generation, deleting, g.paused(), g.takeover(), g.abandons_claim());
-                    Some(BuildHasherDefault::<DefaultHasher>::default().hash_one(seen))
-                },
-                Default::default(),
-            )
-            .for_each({
-                let gate = gate.clone();
-                move |event| {
-                    match event {
-                        Ok(obj) => gate.changed(trigger(&obj)),
-                        // The watcher retries with its backoff; nothing to do but say so.
-                        Err(e) => tracing::debug!(error = %e, "NatGateway watch error"),
+    let task = tokio::spawn(events.for_each(move |event| {
+        match event {
+            Ok((event, starts)) => {
+                match &event {
+                    watcher::Event::Init => on_event.init(),
+                    watcher::Event::InitDone => on_event.init_done(),
+                    // When a resource goes away, or its credentials fail (it then holds no
+                    // claim), the others that name its gateway are looked at again at once: the
+                    // next oldest takes over its claim.
+                    watcher::Event::Delete(gone) => on_event.send_siblings(gone, clouds.as_ref()),
+                    watcher::Event::Apply(changed) if ownership::lost_access(changed) => {
+                        on_event.send_siblings(changed, clouds.as_ref())
                     }
-                    std::future::ready(())
+                    _ => {}
                 }
-            }),
-    );
+                if let Some(obj) = starts {
+                    on_event.changed(obj);
+                }
+            }
+            // The watcher retries with its backoff; nothing to do but say so.
+            Err(e) => tracing::debug!(error = %e, "NatGateway watch error"),
+        }
+        std::future::ready(())
+    }));
     Ok(Watch { store, gate, triggers, task: Running(task) })
 }
 
@@ -263,6 +273,8 @@ impl Watch {
 
 #[cfg(test)]
 mod tests {
+    use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
+
     use super::*;
 
     fn natgw(name: &str) -> NatGateway {
@@ -345,6 +357,34 @@ mod tests {
         list(&mut writer, &["a", "b"]);
         gate.init_done();
         assert!(sent(&mut rx).is_empty());
+    }
+
+    #[test]
+    fn only_first_sight_a_spec_change_deletion_a_pause_or_a_claim_annotation_starts_a_reconcile() {
+        let mut cached = natgw("a");
+        cached.metadata.generation = Some(1);
+        cached.metadata.uid = Some("u1".into());
+        let changed = |edit: fn(&mut NatGateway)| {
+            let mut new = cached.clone();
+            edit(&mut new);
+            starts_reconcile(&cached, &new)
+        };
+        assert!(!changed(|g| g.status = Some(Default::default())), "our own status write");
+        assert!(!changed(|g| g.metadata.resource_version = Some("2".into())));
+        assert!(changed(|g| g.metadata.generation = Some(2)), "a spec change");
+        assert!(changed(|g| g.metadata.uid = Some("u2".into())), "recreated under the same name");
+        assert!(changed(|g| g.metadata.deletion_timestamp = Some(Time(Timestamp::UNIX_EPOCH))));
+        assert!(changed(|g| {
+            g.metadata.annotations = Some([(PAUSED_ANNOTATION.to_owned(), "true".to_owned())].into());
+        }));
+        assert!(changed(|g| {
+            g.metadata.annotations = Some([(TAKEOVER_ANNOTATION.to_owned(), "blue".to_owned())].into());
+        }));
+        assert!(changed(|g| {
+            g.metadata.annotations = Some([(ABANDON_CLAIM_ANNOTATION.to_owned(), "true".to_owned())].into());
+        }));
+        assert!(!changed(|g| g.metadata.annotations = Some([("team".to_owned(), "a".to_owned())].into())));
+        assert!(changed(|g| g.metadata.generation = None), "no generation: cannot tell");
     }
 
     /// A resource created during a watch outage arrives in the re-list, before the cache holds
