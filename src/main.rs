@@ -463,11 +463,11 @@ async fn claims(action: ClaimsAction) -> Result<(), String> {
     let mut released = 0;
     for gateway in &listing.gateways {
         let cloud::claim::ClaimTag::Held(claimant) = &gateway.observed.claim else { continue };
-        if cluster.is_some_and(|c| c != claimant.cluster) {
+        if cluster.is_some_and(|c| c != claimant.cluster()) {
             continue;
         }
         let Some(only) = release else {
-            println!("{}\t{}\t{}/{}", gateway.id, claimant.cluster, claimant.namespace, claimant.name);
+            println!("{}\t{}\t{}/{}", gateway.id, claimant.cluster(), claimant.namespace(), claimant.name());
             continue;
         };
         if !only.is_empty() && !only.contains(&gateway.id) {
@@ -475,7 +475,7 @@ async fn claims(action: ClaimsAction) -> Result<(), String> {
         }
         let at = cloud::GatewayRef { id: gateway.id.clone(), ..selected.gateway.clone() };
         provider.remove_claim(&at).await.map_err(|e| format!("cannot release the claim on {}: {e}", gateway.id))?;
-        println!("released {} ({}/{})", gateway.id, claimant.namespace, claimant.name);
+        println!("released {} ({}/{})", gateway.id, claimant.namespace(), claimant.name());
         released += 1;
     }
     if release.is_some() {

@@ -49,26 +49,23 @@ impl fmt::Display for ClusterId {
     }
 }
 
-/// Who a claim names: a NatGateway of a cluster.
+/// Who a claim names: a NatGateway of a cluster. Kept as the tag value alone (one string a
+/// gateway in the sweep caches, which hold every gateway of the fleet).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Claimant {
-    pub cluster: String,
-    pub namespace: String,
-    pub name: String,
+    /// `{cluster}_{namespace}_{name}`, checked by [`Claimant::parse`] or built by
+    /// [`Claimant::new`].
+    value: Box<str>,
 }
 
 impl Claimant {
+    /// The claim of NatGateway `namespace`/`name` of `cluster`; the name cut so that the value
+    /// fits the clouds' 255 characters (a name that long is rare; the cluster and namespace,
+    /// which decide who owns, are always whole).
     pub fn new(cluster: &ClusterId, namespace: &str, name: &str) -> Claimant {
-        Claimant { cluster: cluster.0.clone(), namespace: namespace.to_owned(), name: name.to_owned() }
-    }
-
-    /// The tag value: `{cluster}_{namespace}_{name}`, the name cut to fit the clouds' 255
-    /// characters (a name that long is rare; the cluster and namespace, which decide who owns,
-    /// are always whole).
-    pub fn tag_value(&self) -> String {
-        let mut value = format!("{}_{}_{}", self.cluster, self.namespace, self.name);
+        let mut value = format!("{}_{namespace}_{name}", cluster.0);
         value.truncate(MAX_VALUE);
-        value
+        Claimant { value: value.into() }
     }
 
     /// A tag value this operator wrote; `None` for anything else (a value edited by hand).
@@ -76,16 +73,29 @@ impl Claimant {
         let mut parts = value.splitn(3, '_');
         let (cluster, namespace, name) = (parts.next()?, parts.next()?, parts.next()?);
         let label = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-        (ClusterId::new(cluster).is_ok() && label(namespace) && label(name)).then(|| Claimant {
-            cluster: cluster.to_owned(),
-            namespace: namespace.to_owned(),
-            name: name.to_owned(),
-        })
+        (ClusterId::new(cluster).is_ok() && label(namespace) && label(name) && value.len() <= MAX_VALUE)
+            .then(|| Claimant { value: value.into() })
     }
 
-    /// Whether this claim is the one `other` would write (a name cut to fit compares by its cut).
-    pub fn is(&self, other: &Claimant) -> bool {
-        self.tag_value() == other.tag_value()
+    fn part(&self, i: usize) -> &str {
+        self.value.splitn(3, '_').nth(i).unwrap_or_default()
+    }
+
+    pub fn cluster(&self) -> &str {
+        self.part(0)
+    }
+
+    pub fn namespace(&self) -> &str {
+        self.part(1)
+    }
+
+    /// The NatGateway's name (cut when the whole would not fit).
+    pub fn name(&self) -> &str {
+        self.part(2)
+    }
+
+    pub fn tag_value(&self) -> &str {
+        &self.value
     }
 }
 
@@ -122,8 +132,12 @@ mod tests {
         let cluster = ClusterId::new("0f6c4a52-5b1e-4c1c-9d7e-2a1f3b4c5d6e").unwrap();
         let c = Claimant::new(&cluster, "team-a", "edge.gw-1");
         assert_eq!(c.tag_value(), "0f6c4a52-5b1e-4c1c-9d7e-2a1f3b4c5d6e_team-a_edge.gw-1");
-        assert_eq!(Claimant::parse(&c.tag_value()), Some(c.clone()));
-        assert_eq!(ClaimTag::from_value(Some(&c.tag_value())), ClaimTag::Held(c));
+        assert_eq!(
+            (c.cluster(), c.namespace(), c.name()),
+            ("0f6c4a52-5b1e-4c1c-9d7e-2a1f3b4c5d6e", "team-a", "edge.gw-1")
+        );
+        assert_eq!(Claimant::parse(c.tag_value()), Some(c.clone()));
+        assert_eq!(ClaimTag::from_value(Some(c.tag_value())), ClaimTag::Held(c));
         assert_eq!(ClaimTag::from_value(None), ClaimTag::Free);
     }
 
@@ -133,9 +147,10 @@ mod tests {
         let long = Claimant::new(&cluster, "ns", &"n".repeat(253));
         let value = long.tag_value();
         assert_eq!(value.len(), 255);
-        let read = Claimant::parse(&value).unwrap();
-        assert!(read.is(&long));
-        assert!(!read.is(&Claimant::new(&cluster, "ns", "other")));
+        let read = Claimant::parse(value).unwrap();
+        assert_eq!(read, long);
+        assert_ne!(read, Claimant::new(&cluster, "ns", "other"));
+        assert_eq!(Claimant::parse(&format!("{value}n")), None, "longer than any claim written");
     }
 
     #[test]

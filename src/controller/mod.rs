@@ -604,14 +604,16 @@ impl<'a> Pass<'a> {
                 },
                 _ => None,
             };
-            let held = observed.as_ref().is_some_and(|o| matches!(&o.claim, ClaimTag::Held(c) if c.is(&self.me)));
+            let held = observed.as_ref().is_some_and(|o| matches!(&o.claim, ClaimTag::Held(c) if *c == self.me));
             let held_for = self.ctx.claim_seen(gateway, &self.me, held, false);
             self.claim_settles_in = self.ctx.config.claim_settle.saturating_sub(held_for);
             let confirmed = held && self.claim_settles_in.is_zero();
             let inputs =
                 self.inputs(selected.profile, observed.as_ref(), open.as_ref(), order_state.as_ref(), confirmed);
             let mut step = plan::plan(inputs);
-            if matches!(step, Step::Submit { .. } | Step::Renew { .. } | Step::Claim | Step::ConfirmClaim) && !fresh {
+            if matches!(step, Step::Submit { .. } | Step::Renew { .. } | Step::Claim { .. } | Step::ConfirmClaim)
+                && !fresh
+            {
                 fresh = true;
                 continue;
             }
@@ -620,7 +622,7 @@ impl<'a> Pass<'a> {
             // followed regardless.
             if matches!(
                 step,
-                Step::InSync | Step::Submit { .. } | Step::Renew { .. } | Step::Claim | Step::ConfirmClaim
+                Step::InSync | Step::Submit { .. } | Step::Renew { .. } | Step::Claim { .. } | Step::ConfirmClaim
             ) {
                 let natgws = self.ctx.natgws.state();
                 let clouds = self.ctx.connector.as_ref();
@@ -640,7 +642,7 @@ impl<'a> Pass<'a> {
             }
             break step;
         };
-        if step == Step::Claim
+        if matches!(step, Step::Claim { .. })
             && let Err(done) = self.claim(&selected, &mut provider, &credentials).await
         {
             return done;
@@ -808,7 +810,7 @@ impl<'a> Pass<'a> {
         };
         let gateway = &selected.gateway;
         let held = match provider.describe_fresh(gateway).await {
-            Ok(o) => matches!(&o.claim, ClaimTag::Held(c) if c.is(&self.me)),
+            Ok(o) => matches!(&o.claim, ClaimTag::Held(c) if *c == self.me),
             Err(e) if e.kind == ErrorKind::NotFound => false,
             Err(e) => return self.release_failed(e).await,
         };
@@ -832,7 +834,8 @@ impl<'a> Pass<'a> {
     async fn abandon_claim(&mut self, why: &str) -> Result<Action, Error> {
         let note = format!(
             "the claim tag on gateway {} was left in the cloud ({why}); release it with `natgw-operator claims release --cluster-id {}`, or a NatGateway of this cluster claims it anew",
-            self.obj.spec.gateway_id, self.me.cluster
+            self.obj.spec.gateway_id,
+            self.me.cluster()
         );
         self.event(EventType::Warning, Reason::ClaimAbandoned, &note).await;
         self.apply_finalizers(CLAIM_FINALIZER_MANAGER, serde_json::json!([])).await?;
@@ -844,7 +847,7 @@ impl<'a> Pass<'a> {
             "the NatGateway is deleted but its claim tag could not be removed from gateway {}: {e}; the operator retries, or set the annotation {}=true to let it go and leave the tag (then `natgw-operator claims release --cluster-id {}`)",
             self.obj.spec.gateway_id,
             crate::api::ABANDON_CLAIM_ANNOTATION,
-            self.me.cluster
+            self.me.cluster()
         );
         let retry_after = e.retry_after;
         // No order is open here (its finalizer goes first): not the note `stall` adds for one.

@@ -185,13 +185,14 @@ pub fn apply(step: Step, facts: &Facts<'_>, status: &mut NatGatewayStatus) -> Ap
         // The controller reads the cloud and plans again before it applies anything.
         Step::Read => Applied::write_none(Next::Replan),
         Step::Paused => paused(open.as_ref(), facts),
-        Step::InSync => {
+        // At rest, a claim needs no settling: the status says in sync at once.
+        Step::InSync | Step::Claim { in_sync: true } => {
             let message = format!("the gateway is {} and {}", facts.spec.size, billing_words(facts.spec, status));
             Applied { reset_backoff: true, ..Applied::write(Health::Ready { message }, Next::DriftCheck) }
         }
         // The controller tags the gateway and looks again once the tag settled; a tag is no order,
         // so nothing is recorded first, and the next pass reads what it did.
-        Step::Claim | Step::ConfirmClaim => Applied::write_none(Next::ClaimSettle),
+        Step::Claim { in_sync: false } | Step::ConfirmClaim => Applied::write_none(Next::ClaimSettle),
         // Nothing to record before the call: the next pass reads what it changed.
         Step::Renew { change } => Applied { call: Some(Call::Renewal(change)), ..Applied::write_none(Next::Replan) },
         Step::CancelOrder { id } => {

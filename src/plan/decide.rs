@@ -129,7 +129,7 @@ pub fn plan(input: Inputs<'_>) -> Step {
         (Claim::Theirs(holder), _) => {
             Step::Stall { reason: Reason::ClaimedElsewhere, message: claimed_elsewhere_message(input.spec, holder) }
         }
-        (Claim::Free, _) => Step::Claim,
+        (Claim::Free, _) => Step::Claim { in_sync: step == Step::InSync },
         (Claim::Ours { confirmed: false }, Step::Submit { .. } | Step::Renew { .. }) => Step::ConfirmClaim,
         _ => step,
     }

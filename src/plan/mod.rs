@@ -100,11 +100,11 @@ impl<'a> Claim<'a> {
         match tag {
             _ if !kind.claims => Claim::NotKept,
             ClaimTag::Unread | ClaimTag::Free => Claim::Free,
-            ClaimTag::Held(c) if c.is(me) => Claim::Ours { confirmed },
-            ClaimTag::Held(c) if c.cluster == me.cluster || takeover == Some(c.cluster.as_str()) => Claim::Free,
+            ClaimTag::Held(c) if c == me => Claim::Ours { confirmed },
+            ClaimTag::Held(c) if c.cluster() == me.cluster() || takeover == Some(c.cluster()) => Claim::Free,
             ClaimTag::Held(c) => Claim::Theirs(Holder::Cluster {
-                cluster: &c.cluster,
-                name: (c.namespace == me.namespace).then_some(c.name.as_str()),
+                cluster: c.cluster(),
+                name: (c.namespace() == me.namespace()).then_some(c.name()),
             }),
             ClaimTag::Unreadable => Claim::Theirs(Holder::Unknown),
         }
@@ -136,8 +136,10 @@ pub enum Step {
     /// Nothing to do until the cloud moves on.
     Wait(Wait),
     /// Claim the gateway in the cloud (its tag): a `Manage` resource claims what it manages at
-    /// first sight, so that another cluster's resource stalls before it ever orders.
-    Claim,
+    /// first sight, so that another cluster's resource stalls before it ever orders. `in_sync`:
+    /// the gateway is as declared, which the status says at once; otherwise the change waits for
+    /// the claim to settle ([`Step::ConfirmClaim`]).
+    Claim { in_sync: bool },
     /// A change waits until this resource's claim is confirmed ([`Claim::Ours`]): two clusters
     /// that claimed at the same moment never both order.
     ConfirmClaim,

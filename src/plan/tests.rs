@@ -234,7 +234,7 @@ fn shape(step: &Step) -> Shape {
         Step::Finish { phase, .. } => Shape::Finish(*phase),
         Step::DropIntent { .. } => Shape::DropIntent,
         Step::Drift { .. } => Shape::Drift,
-        Step::Claim => Shape::Claim,
+        Step::Claim { .. } => Shape::Claim,
         Step::ConfirmClaim => Shape::ConfirmClaim,
         Step::Stall { reason, .. } => Shape::Stall(*reason),
     }
@@ -685,9 +685,9 @@ fn huawei_renewal_is_declared_state_both_ways() {
 #[test]
 fn claims_across_clusters() {
     use ClaimTag::{Free as Untagged, Held, Unreadable};
-    let me = Claimant { cluster: "green".into(), namespace: "ns".into(), name: "gw".into() };
+    let me = Claimant::parse("green_ns_gw").unwrap();
     let of = |cluster: &str, namespace: &str, name: &str| {
-        Held(Claimant { cluster: cluster.into(), namespace: namespace.into(), name: name.into() })
+        Held(Claimant::parse(&format!("{cluster}_{namespace}_{name}")).unwrap())
     };
     let submit = Case::new(manage(HUAWEI, Size::Large, PayPerUse), HUAWEI, ready(HUAWEI, Size::Small, PayPerUse));
     let renew = Case::new(auto_renewing(Size::Small), HUAWEI, subscribed(Size::Small, Renewal::Manual));
@@ -1291,7 +1291,7 @@ proptest! {
             prop_assert!(matches!(claim, Claim::NotKept | Claim::Ours { confirmed: true }), "{claim:?}: {step:?}");
         }
         if matches!(claim, Claim::Theirs(_)) && case.spec.management_policy == ManagementPolicy::Manage {
-            prop_assert!(!matches!(step, Step::InSync | Step::Claim), "{step:?}");
+            prop_assert!(!matches!(step, Step::InSync | Step::Claim { .. }), "{step:?}");
         }
         if !matches!(unclaimed, Step::InSync | Step::Submit { .. } | Step::Renew { .. }) {
             prop_assert_eq!(step, unclaimed);

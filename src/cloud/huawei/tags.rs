@@ -114,7 +114,7 @@ impl HuaweiClient {
     ) -> Result<(), CloudError> {
         let project = self.project_id(gateway).await?;
         let path = format!("/v3/{project}/nat_gateways/{}/tags/action", gateway.id);
-        let tag = Tag { key: TAG_KEY.to_owned(), value: tag.map(Claimant::tag_value) };
+        let tag = Tag { key: TAG_KEY.to_owned(), value: tag.map(|c| c.tag_value().to_owned()) };
         let body = Self::json(&serde_json::json!({ "action": action, "tags": [tag] }));
         // A sweep that read the gateway before the write must not answer for its claim.
         self.forget(&project, &gateway.id);

@@ -213,7 +213,7 @@ mod tests {
         assert_eq!(o(json!([])).unwrap().claim, ClaimTag::Free);
         assert_eq!(o(json!([{"Key": "team", "Value": "a"}])).unwrap().claim, ClaimTag::Free);
         let held = o(json!([{"Key": TAG_KEY, "Value": "blue_ns_gw"}])).unwrap().claim;
-        assert!(matches!(held, ClaimTag::Held(c) if c.cluster == "blue" && c.namespace == "ns" && c.name == "gw"));
+        assert!(matches!(held, ClaimTag::Held(c) if (c.cluster(), c.namespace(), c.name()) == ("blue", "ns", "gw")));
         assert_eq!(o(json!([{"Key": TAG_KEY, "Value": "by hand"}])).unwrap().claim, ClaimTag::Unreadable);
     }
 
