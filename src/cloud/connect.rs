@@ -299,8 +299,8 @@ impl Provider for Scrubbed {
         self.inner.cancel_order(gateway, order_id).await.map_err(|e| self.error(e))
     }
 
-    async fn write_claim(&self, gateway: &GatewayRef, claimant: &Claimant) -> Result<(), CloudError> {
-        self.inner.write_claim(gateway, claimant).await.map_err(|e| self.error(e))
+    async fn write_claim(&self, gateway: &GatewayRef, claimant: &Claimant, wait: bool) -> Result<(), CloudError> {
+        self.inner.write_claim(gateway, claimant, wait).await.map_err(|e| self.error(e))
     }
 
     async fn remove_claim(&self, gateway: &GatewayRef) -> Result<(), CloudError> {

@@ -93,8 +93,8 @@ impl Provider for InstrumentedProvider {
         self.observe(CloudAction::CancelOrder, self.inner.cancel_order(gateway, order_id)).await
     }
 
-    async fn write_claim(&self, gateway: &GatewayRef, claimant: &Claimant) -> Result<(), CloudError> {
-        self.observe(CloudAction::WriteClaim, self.inner.write_claim(gateway, claimant)).await
+    async fn write_claim(&self, gateway: &GatewayRef, claimant: &Claimant, wait: bool) -> Result<(), CloudError> {
+        self.observe(CloudAction::WriteClaim, self.inner.write_claim(gateway, claimant, wait)).await
     }
 
     async fn remove_claim(&self, gateway: &GatewayRef) -> Result<(), CloudError> {

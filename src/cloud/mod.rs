@@ -231,7 +231,14 @@ pub trait Provider: Send + Sync {
 
     /// Tags the gateway with `claimant`'s claim ([`claim::TAG_KEY`]), replacing any value the
     /// key had: the last writer holds it. Only for clouds whose [`Profile::claims`] says so.
-    async fn write_claim(&self, _gateway: &GatewayRef, _claimant: &claim::Claimant) -> Result<(), CloudError> {
+    /// `wait`: for the account's rate limit; without it, a call that would wait is not sent and
+    /// answers `Throttled` with the time to wait (a claim at rest can come later).
+    async fn write_claim(
+        &self,
+        _gateway: &GatewayRef,
+        _claimant: &claim::Claimant,
+        _wait: bool,
+    ) -> Result<(), CloudError> {
         Err(CloudError::new(ErrorKind::Unsupported, format!("{} cannot tag NAT gateways", self.profile().name)))
     }
 

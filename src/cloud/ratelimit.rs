@@ -64,6 +64,19 @@ impl Bucket {
         self.at = now;
     }
 
+    /// Takes a token if one is there now; else how long until one is.
+    fn take_now(&mut self, now: Instant) -> Option<Duration> {
+        if let Some(until) = self.paused_until.filter(|u| now < *u) {
+            return Some(until - now);
+        }
+        self.refill(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return None;
+        }
+        Some(Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
+    }
+
     /// Reserves one token; how long to wait before using it, or `Err(until)` while paused.
     fn reserve(&mut self, now: Instant) -> Result<Duration, Instant> {
         if let Some(until) = self.paused_until {
@@ -140,6 +153,35 @@ impl RateLimiter {
         call: impl std::future::Future<Output = Result<T, CloudError>>,
     ) -> Result<T, CloudError> {
         self.acquire(action).await;
+        self.send(action, default_pause, call).await
+    }
+
+    /// [`RateLimiter::limited`] for a call that may as well come later: with no token of `action`
+    /// left now it sends nothing and answers `Throttled`, with the time until one is.
+    pub async fn limited_now<T>(
+        &self,
+        action: &str,
+        default_pause: Duration,
+        call: impl std::future::Future<Output = Result<T, CloudError>>,
+    ) -> Result<T, CloudError> {
+        if let Some(&rate) = self.limits.get(action) {
+            let now = Instant::now();
+            let mut buckets = self.lock();
+            let bucket = buckets.entry(action.to_owned()).or_insert_with(|| Bucket::new(rate, now));
+            if let Some(wait) = bucket.take_now(now) {
+                let message = format!("{action} waits for the account's rate limit");
+                return Err(CloudError::new(ErrorKind::Throttled, message).with_retry_after(wait));
+            }
+        }
+        self.send(action, default_pause, call).await
+    }
+
+    async fn send<T>(
+        &self,
+        action: &str,
+        default_pause: Duration,
+        call: impl std::future::Future<Output = Result<T, CloudError>>,
+    ) -> Result<T, CloudError> {
         // After the wait, not before: a replica paused while queued must not send on waking.
         let result = match crate::fence::check() {
             None | Some(Some(Duration::MAX)) => call.await,
@@ -301,6 +343,29 @@ mod tests {
             let within = times[i..].iter().take_while(|u| **u < *t + Duration::from_secs(1)).count();
             assert!(within <= 25, "{within} calls in the second after {t:?}");
         }
+    }
+
+    /// A call that may come later takes a token only if one is there, and otherwise is not sent
+    /// and says when one will be; it never makes a waiting caller wait longer.
+    #[tokio::test(start_paused = true)]
+    async fn a_call_that_can_come_later_sends_nothing_without_a_token() {
+        let l = limiter("TagResources", 20.0);
+        let sent = std::sync::atomic::AtomicUsize::new(0);
+        let call = || async {
+            sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok::<(), CloudError>(())
+        };
+        for _ in 0..5 {
+            l.limited_now("TagResources", Duration::from_secs(1), call()).await.unwrap();
+        }
+        let refused = l.limited_now("TagResources", Duration::from_secs(1), call()).await.unwrap_err();
+        assert_eq!(refused.kind, ErrorKind::Throttled);
+        assert_eq!(refused.retry_after, Some(Duration::from_millis(50)), "one token every 50 ms");
+        assert_eq!(sent.load(std::sync::atomic::Ordering::SeqCst), 5, "the sixth was not sent");
+        let start = Instant::now();
+        l.acquire("TagResources").await;
+        assert_eq!(start.elapsed(), Duration::from_millis(50), "the refusal took no token");
+        l.limited_now("Unlimited", Duration::from_secs(1), call()).await.unwrap();
     }
 
     #[tokio::test(start_paused = true)]

@@ -117,6 +117,9 @@ impl Default for Config {
     }
 }
 
+/// When a claim held back by the rate limit is tried again, if the limiter gives no time.
+const DEFAULT_CLAIM_RETRY: Duration = Duration::from_secs(1);
+
 /// `run --claim-settle` unless the installer picks another.
 pub const DEFAULT_CLAIM_SETTLE: Duration = Duration::from_secs(5);
 
@@ -642,10 +645,14 @@ impl<'a> Pass<'a> {
             }
             break step;
         };
-        if matches!(step, Step::Claim { .. })
-            && let Err(done) = self.claim(&selected, &mut provider, &credentials).await
-        {
-            return done;
+        // A claim at rest does not wait for the account's rate limit (a fleet claims 20 gateways
+        // a second per account at most): with no token left it says in sync now and claims later.
+        let mut claim_later = None;
+        if let Step::Claim { in_sync } = step {
+            match self.claim(&selected, &mut provider, &credentials, !in_sync).await {
+                Ok(later) => claim_later = later,
+                Err(done) => return done,
+            }
         }
         // A call that changes the gateway or its billing is made only with credentials read for
         // it: a grant revoked since the cached read (a deleted RoleBinding, an identity the cloud
@@ -666,7 +673,8 @@ impl<'a> Pass<'a> {
         };
         let applied = plan::apply(step, &facts(self.obj, &self.previous, self.provider), &mut self.status);
         let Some(call) = applied.call.clone() else {
-            return self.perform(applied, crash_after_write).await;
+            let action = self.perform(applied, crash_after_write).await?;
+            return Ok(claim_later.map_or(action, Action::requeue));
         };
         // Only the leader records an intent or changes the gateway: no one else may send it.
         let fence = self.ctx.config.fence.clone();
@@ -736,13 +744,15 @@ impl<'a> Pass<'a> {
 
     /// Writes this resource's claim on the gateway (kept by [`CLAIM_FINALIZER`] from before the
     /// write); the pass after the settle delay reads it back. Only the leader claims, inside the
-    /// fence like an order.
+    /// fence like an order. Without `wait`, a claim the account's rate limit (or the cloud's
+    /// throttling) holds back is not sent: `Ok(Some(when))` says when to try again.
     async fn claim(
         &mut self,
         selected: &Selected,
         provider: &mut Arc<dyn Provider>,
         credentials: &Credentials,
-    ) -> Result<(), Result<Action, Error>> {
+        wait: bool,
+    ) -> Result<Option<Duration>, Result<Action, Error>> {
         let fence = self.ctx.config.fence.clone();
         if fence.remaining().is_none() {
             return Err(Err(Error::NotLeader));
@@ -755,8 +765,14 @@ impl<'a> Pass<'a> {
         }
         // Seen from before the write: a read after it sees the tag at the earliest when it is sent.
         self.ctx.claim_seen(&selected.gateway, &self.me, false, true);
-        match fence.scope(provider.write_claim(&selected.gateway, &self.me)).await {
+        match fence.scope(provider.write_claim(&selected.gateway, &self.me, wait)).await {
             Ok(()) => {}
+            Err(e) if !wait && e.kind == ErrorKind::Throttled => {
+                // Not sent: seen as unclaimed again, and spread over the next second or two.
+                self.ctx.claim_seen(&selected.gateway, &self.me, false, false);
+                let spread = Duration::from_millis(rand::random_range(0..2000));
+                return Ok(Some(e.retry_after.unwrap_or(DEFAULT_CLAIM_RETRY) + spread));
+            }
             // Keys that read the gateway but may not tag it: the fix is a permission granted in
             // the cloud, which no Secret change here announces, so look again each drift interval.
             Err(e) if e.kind == ErrorKind::Auth => {
@@ -780,7 +796,7 @@ impl<'a> Pass<'a> {
             self.me.tag_value()
         );
         self.event(EventType::Normal, Reason::Claimed, &note).await;
-        Ok(())
+        Ok(None)
     }
 
     /// A deleted resource's last step: remove its claim tag from the gateway (if the gateway

@@ -70,6 +70,8 @@ pub struct HuaweiClient {
 
 /// `ListNatGateways` page size: the API's maximum (and default), 2000.
 const LIST_PAGE: usize = 2000;
+/// Huawei asks for 2-5 s after APIG.0308 when it gives no hint.
+const THROTTLE_PAUSE: Duration = Duration::from_secs(2);
 /// Most gateways one coalesced read is given.
 const DESCRIBE_BATCH_MAX: usize = 2000;
 
@@ -234,9 +236,7 @@ impl HuaweiClient {
         scope: Scope<'_>,
         body: Option<Vec<u8>>,
     ) -> Result<Answer, CloudError> {
-        // Huawei asks for 2-5 s after APIG.0308 when it gives no hint.
-        let pause = std::time::Duration::from_secs(2);
-        self.limiter.limited(action, pause, self.send(method, base, path, query, scope, body)).await
+        self.limiter.limited(action, THROTTLE_PAUSE, self.send(method, base, path, query, scope, body)).await
     }
 
     /// Signs and sends one request; maps every failure to a [`CloudError`].
@@ -730,12 +730,12 @@ impl Provider for HuaweiClient {
         Ok(None)
     }
 
-    async fn write_claim(&self, gateway: &GatewayRef, claimant: &Claimant) -> Result<(), CloudError> {
-        self.tag(gateway, "create", Some(claimant)).await
+    async fn write_claim(&self, gateway: &GatewayRef, claimant: &Claimant, wait: bool) -> Result<(), CloudError> {
+        self.tag(gateway, Some(claimant), wait).await
     }
 
     async fn remove_claim(&self, gateway: &GatewayRef) -> Result<(), CloudError> {
-        self.tag(gateway, "delete", None).await
+        self.tag(gateway, None, true).await
     }
 
     async fn list(&self, place: &Place) -> Result<Listing, CloudError> {

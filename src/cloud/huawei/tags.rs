@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
-use super::{HuaweiClient, Scope};
+use super::{HuaweiClient, Scope, THROTTLE_PAUSE};
 use crate::cloud::{
     CloudError, GatewayRef, Observed,
     claim::{ClaimTag, Claimant, TAG_KEY},
@@ -105,29 +105,23 @@ impl HuaweiClient {
         }
     }
 
-    /// `BatchCreateDeleteNatGatewayTag` with one tag: `create` overwrites the key's value.
-    pub(super) async fn tag(
-        &self,
-        gateway: &GatewayRef,
-        action: &str,
-        tag: Option<&Claimant>,
-    ) -> Result<(), CloudError> {
+    /// `BatchCreateDeleteNatGatewayTag` with the claim: `create` with `claimant` (which overwrites
+    /// the key's value), `delete` without; `wait` for the rate limit
+    /// ([`crate::cloud::Provider::write_claim`]).
+    pub(super) async fn tag(&self, gateway: &GatewayRef, tag: Option<&Claimant>, wait: bool) -> Result<(), CloudError> {
+        let action = if tag.is_some() { "create" } else { "delete" };
         let project = self.project_id(gateway).await?;
         let path = format!("/v3/{project}/nat_gateways/{}/tags/action", gateway.id);
         let tag = Tag { key: TAG_KEY.to_owned(), value: tag.map(|c| c.tag_value().to_owned()) };
         let body = Self::json(&serde_json::json!({ "action": action, "tags": [tag] }));
         // A sweep that read the gateway before the write must not answer for its claim.
         self.forget(&project, &gateway.id);
-        self.call(
-            "BatchCreateDeleteNatGatewayTag",
-            Method::POST,
-            &self.nat,
-            &path,
-            &[],
-            Scope::Project(&project),
-            body,
-        )
-        .await?;
+        const ACTION: &str = "BatchCreateDeleteNatGatewayTag";
+        let send = self.send(Method::POST, &self.nat, &path, &[], Scope::Project(&project), body);
+        match wait {
+            true => self.limiter.limited(ACTION, THROTTLE_PAUSE, send).await?,
+            false => self.limiter.limited_now(ACTION, THROTTLE_PAUSE, send).await?,
+        };
         Ok(())
     }
 }

@@ -304,14 +304,14 @@ impl Provider for TencentClient {
         }
     }
 
-    async fn write_claim(&self, gateway: &GatewayRef, claimant: &Claimant) -> Result<(), CloudError> {
+    async fn write_claim(&self, gateway: &GatewayRef, claimant: &Claimant, wait: bool) -> Result<(), CloudError> {
         self.forget(&gateway.id);
-        self.v3_tag(gateway, Some(claimant)).await
+        self.v3_tag(gateway, Some(claimant), wait).await
     }
 
     async fn remove_claim(&self, gateway: &GatewayRef) -> Result<(), CloudError> {
         self.forget(&gateway.id);
-        self.v3_tag(gateway, None).await
+        self.v3_tag(gateway, None, true).await
     }
 
     /// API 3.0 only: its list takes 100 gateways a call and names each one's VPC.

@@ -16,8 +16,14 @@ use crate::cloud::{
 pub(super) const VERSION: &str = "2018-08-13";
 
 impl TencentClient {
-    /// Tags the gateway with `claimant`'s claim, or removes the claim key when `None`.
-    pub(super) async fn v3_tag(&self, gateway: &GatewayRef, claimant: Option<&Claimant>) -> Result<(), CloudError> {
+    /// Tags the gateway with `claimant`'s claim, or removes the claim key when `None`; `wait`
+    /// for the rate limit ([`crate::cloud::Provider::write_claim`]).
+    pub(super) async fn v3_tag(
+        &self,
+        gateway: &GatewayRef,
+        claimant: Option<&Claimant>,
+        wait: bool,
+    ) -> Result<(), CloudError> {
         let resource = format!("qcs::vpc:{}:uin/{}:nat/{}", self.region, self.account().await?, gateway.id);
         let (action, params) = match claimant {
             Some(c) => (
@@ -26,7 +32,10 @@ impl TencentClient {
             ),
             None => ("UnTagResources", json!({ "ResourceList": [resource], "TagKeys": [TAG_KEY] })),
         };
-        let response = self.service_call(&self.tag, action, params).await?;
+        let response = match wait {
+            true => self.service_call(&self.tag, action, params).await?,
+            false => self.service_call_now(&self.tag, action, params).await?,
+        };
         // The call succeeds as a whole and lists the resources it could not tag.
         match response.get("FailedResources").and_then(Value::as_array).and_then(|f| f.first()) {
             None => Ok(()),

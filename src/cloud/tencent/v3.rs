@@ -63,6 +63,16 @@ impl TencentClient {
         self.limiter.limited(action, DEFAULT_THROTTLE_PAUSE, self.v3_send(service, action, params)).await
     }
 
+    /// [`Self::service_call`] that sends nothing while the rate limit would make it wait.
+    pub(super) async fn service_call_now(
+        &self,
+        service: &Service,
+        action: &str,
+        params: Value,
+    ) -> Result<Value, CloudError> {
+        self.limiter.limited_now(action, DEFAULT_THROTTLE_PAUSE, self.v3_send(service, action, params)).await
+    }
+
     async fn v3_send(&self, service: &Service, action: &str, params: Value) -> Result<Value, CloudError> {
         let payload =
             serde_json::to_vec(&params).map_err(|e| CloudError::new(ErrorKind::InvalidRequest, e.to_string()))?;
