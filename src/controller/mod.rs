@@ -757,7 +757,11 @@ impl<'a> Pass<'a> {
         if fence.remaining().is_none() {
             return Err(Err(Error::NotLeader));
         }
-        self.reconnect_fresh(selected, provider, credentials).await?;
+        // Before a change, as for the change itself: credentials read anew (a tag is no order,
+        // so a claim at rest goes with the pass's).
+        if wait {
+            self.reconnect_fresh(selected, provider, credentials).await?;
+        }
         if !self.has_claim_finalizer()
             && let Err(e) = self.apply_finalizers(CLAIM_FINALIZER_MANAGER, serde_json::json!([CLAIM_FINALIZER])).await
         {
@@ -795,7 +799,12 @@ impl<'a> Pass<'a> {
             crate::cloud::claim::TAG_KEY,
             self.me.tag_value()
         );
-        self.event(EventType::Normal, Reason::Claimed, &note).await;
+        // Told where it matters (before a change, or a hand-over from another cluster), not at
+        // a fleet's first sight: 10,000 Events then would be noise in etcd.
+        let handed_over = self.previous.conditions.iter().any(|c| c.reason == Reason::ClaimedElsewhere.as_str());
+        if wait || handed_over {
+            self.event(EventType::Normal, Reason::Claimed, &note).await;
+        }
         Ok(None)
     }
 
