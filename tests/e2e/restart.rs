@@ -55,6 +55,12 @@ async fn a_restart_reads_the_fleet_in_one_sweep_and_writes_nothing() {
     for i in 0..GATEWAYS {
         cluster.wait_for(&format!("gw-{i:03}"), Duration::from_secs(60), ready).await;
     }
+    // And claimed: a claim at rest may come a little after Ready (the Tag API's rate limit), and
+    // a claim still to write reads its gateway afresh, which this test does not count.
+    let claimed = || async {
+        ids.iter().all(|id| sim.tags(id).contains_key(natgw_operator::cloud::claim::TAG_KEY)).then_some(())
+    };
+    support::eventually(Duration::from_secs(60), "every gateway is claimed", claimed).await;
     first.stop().await;
     // Past half the drift interval: a restart that rewrote every `checkedAt` older than that
     // would write them all.
