@@ -524,7 +524,13 @@ impl Test<'_> {
         let untouched = self.natgw(TENANT_NS, "gw-1").await;
         assert!(untouched.status.unwrap().observed_generation < untouched.metadata.generation);
         assert_eq!(self.orders("nat-node-1"), 1, "no order for another namespace's gateway");
-        self.uninstall("namespaced", || self.kubectl_delete("namespaced")).await;
+        // Its NatGateways live in the install's namespace: deleted first, while the operator
+        // runs to remove their claim tags and finalizers (README "Claims across clusters").
+        let uninstall = || {
+            self.kubectl(&["delete", "natgateways", "--all", "-n", OPERATOR_NS, "--wait=true", "--timeout=60s"]);
+            self.kubectl_delete("namespaced")
+        };
+        self.uninstall("namespaced", uninstall).await;
     }
 
     /// The Helm chart, with as values what the node overlay patches in (image, API server
