@@ -875,8 +875,7 @@ impl<'a> Pass<'a> {
             self.me.cluster()
         );
         let retry_after = e.retry_after;
-        // No order is open here (its finalizer goes first): not the note `stall` adds for one.
-        let facts = plan::Facts { deleting: false, ..facts(self.obj, &self.previous, self.provider) };
+        let facts = facts(self.obj, &self.previous, self.provider);
         let applied = plan::stall(Reason::ClaimNotReleased, message, plan::Next::Backoff { retry_after }, &facts);
         self.perform(applied, None).await
     }

@@ -577,7 +577,7 @@ pub fn cloud_error(e: CloudError, facts: &Facts<'_>) -> Applied {
 
 /// `Stalled` with `reason`; an Event only when the stall is new or says something new.
 pub fn stall(reason: Reason, mut message: String, next: Next, facts: &Facts<'_>) -> Applied {
-    if facts.deleting {
+    if facts.deleting && facts.previous.order.as_deref().is_some_and(is_open) {
         message = format!(
             "{message}; the NatGateway is being deleted and is kept (finalizer {FINALIZER}) while its order is open: remove the finalizer to let it go now"
         );
