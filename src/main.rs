@@ -240,6 +240,19 @@ struct RunArgs {
     /// twice the clouds' delay before a tag write shows to every read.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration, env = "NATGW_CLAIM_SETTLE")]
     claim_settle: Duration,
+    /// Claims of gateways already as declared, written per second at most (all accounts
+    /// together): a fleet's first looks come first and its claims follow. A change claims its
+    /// gateway at once.
+    #[arg(long, default_value_t = controller::DEFAULT_CLAIM_RATE, value_parser = positive_rate, env = "NATGW_CLAIM_RATE")]
+    claim_rate: f64,
+}
+
+/// A rate above zero.
+fn positive_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n > 0.0 => Ok(n),
+        _ => Err(format!("{s:?} is not a number of claims per second above 0")),
+    }
 }
 
 fn init_logging(format: LogFormat) {
@@ -321,6 +334,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
         readiness: readiness.clone(),
         cluster,
         claim_settle: args.claim_settle,
+        claim_rate: args.claim_rate,
     };
     // Watched from the start, a standby's cache included: a new leader reconciles at once.
     let watch = controller::watch(client.clone(), config.namespace.as_deref(), connector.clone(), readiness.clone())

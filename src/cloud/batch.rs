@@ -285,6 +285,12 @@ impl<V: Clone> SweepCache<V> {
         }
     }
 
+    /// `f` of the last answer stored for `id`, however old (none after [`SweepCache::invalidate`]):
+    /// what a sweep may take over for facts it reads less often than the gateway.
+    pub fn last<R>(&self, id: &str, f: impl FnOnce(&V) -> R) -> Option<R> {
+        self.lock().get(id).and_then(|e| e.value.as_ref()).map(|(v, _)| f(v))
+    }
+
     /// This client is changing `id`: never serve an earlier answer, nor one read meanwhile.
     pub fn invalidate(&self, id: &str) {
         let now = tokio::time::Instant::now();

@@ -44,6 +44,10 @@ struct Bucket {
     at: Instant,
     paused_until: Option<Instant>,
     slowed_until: Option<Instant>,
+    /// Callers [`Bucket::take_now`] told to come back and that have not taken a token since:
+    /// each is told a later time, so that they come back about as fast as tokens do rather
+    /// than all at the first one.
+    deferred: u32,
 }
 
 impl Bucket {
@@ -51,7 +55,7 @@ impl Bucket {
         // A quarter second of burst: the cloud's own bucket (a second's worth) then never runs
         // dry from our bursts, so network jitter alone cannot make it throttle us.
         let burst = (rate / 4.0).max(1.0);
-        Bucket { base: rate, rate, burst, tokens: burst, at: now, paused_until: None, slowed_until: None }
+        Bucket { base: rate, rate, burst, tokens: burst, at: now, paused_until: None, slowed_until: None, deferred: 0 }
     }
 
     fn refill(&mut self, now: Instant) {
@@ -64,17 +68,24 @@ impl Bucket {
         self.at = now;
     }
 
-    /// Takes a token if one is there now; else how long until one is.
+    /// Takes a token if one is there now; else when to come back: after the next token and one
+    /// more for each caller already told to come back.
     fn take_now(&mut self, now: Instant) -> Option<Duration> {
-        if let Some(until) = self.paused_until.filter(|u| now < *u) {
-            return Some(until - now);
-        }
-        self.refill(now);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            return None;
-        }
-        Some(Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
+        let wait = match self.paused_until.filter(|u| now < *u) {
+            Some(until) => until - now,
+            None => {
+                self.refill(now);
+                if self.tokens >= 1.0 {
+                    // A full bucket: whoever was told to come back has gone, or come back.
+                    self.deferred = if self.tokens >= self.burst { 0 } else { self.deferred.saturating_sub(1) };
+                    self.tokens -= 1.0;
+                    return None;
+                }
+                Duration::from_secs_f64((1.0 - self.tokens) / self.rate)
+            }
+        };
+        self.deferred = self.deferred.saturating_add(1);
+        Some(wait + Duration::from_secs_f64(f64::from(self.deferred - 1) / self.rate))
     }
 
     /// Reserves one token; how long to wait before using it, or `Err(until)` while paused.
@@ -156,22 +167,30 @@ impl RateLimiter {
         self.send(action, default_pause, call).await
     }
 
+    /// Takes a token of `action` if one is left now; else when to try again (spread over the
+    /// callers told so before, so that a crowd comes back at the bucket's rate).
+    pub fn try_now(&self, action: &str) -> Result<(), Duration> {
+        let Some(&rate) = self.limits.get(action) else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        let mut buckets = self.lock();
+        let bucket = buckets.entry(action.to_owned()).or_insert_with(|| Bucket::new(rate, now));
+        bucket.take_now(now).map_or(Ok(()), Err)
+    }
+
     /// [`RateLimiter::limited`] for a call that may as well come later: with no token of `action`
-    /// left now it sends nothing and answers `Throttled`, with the time until one is.
+    /// left now it sends nothing and answers `Throttled`, with when to try again
+    /// ([`RateLimiter::try_now`]).
     pub async fn limited_now<T>(
         &self,
         action: &str,
         default_pause: Duration,
         call: impl std::future::Future<Output = Result<T, CloudError>>,
     ) -> Result<T, CloudError> {
-        if let Some(&rate) = self.limits.get(action) {
-            let now = Instant::now();
-            let mut buckets = self.lock();
-            let bucket = buckets.entry(action.to_owned()).or_insert_with(|| Bucket::new(rate, now));
-            if let Some(wait) = bucket.take_now(now) {
-                let message = format!("{action} waits for the account's rate limit");
-                return Err(CloudError::new(ErrorKind::Throttled, message).with_retry_after(wait));
-            }
+        if let Err(wait) = self.try_now(action) {
+            let message = format!("{action} waits for the account's rate limit");
+            return Err(CloudError::new(ErrorKind::Throttled, message).with_retry_after(wait));
         }
         self.send(action, default_pause, call).await
     }
@@ -366,6 +385,36 @@ mod tests {
         l.acquire("TagResources").await;
         assert_eq!(start.elapsed(), Duration::from_millis(50), "the refusal took no token");
         l.limited_now("Unlimited", Duration::from_secs(1), call()).await.unwrap();
+    }
+
+    /// A crowd told to come back is told later and later times, one token apart, so that it
+    /// comes back at the bucket's rate: each caller comes back about once, not once per token.
+    #[tokio::test(start_paused = true)]
+    async fn callers_told_to_come_back_are_spread_at_the_rate() {
+        let l = limiter("TagResources", 20.0);
+        let mut waiting: Vec<Duration> = Vec::new();
+        for _ in 0..45 {
+            if let Err(wait) = l.try_now("TagResources") {
+                waiting.push(wait);
+            }
+        }
+        assert_eq!(waiting.len(), 40, "5 of 45 took the burst");
+        let expected: Vec<Duration> = (1..=40).map(|i| Duration::from_millis(50 * i)).collect();
+        assert_eq!(waiting, expected);
+        // Each comes back when told (in that order): the tokens are there for nearly all of them.
+        let start = Instant::now();
+        let mut refused_again = 0;
+        for wait in waiting {
+            tokio::time::sleep_until(start + wait).await;
+            refused_again += usize::from(l.try_now("TagResources").is_err());
+        }
+        assert!(refused_again <= 2, "{refused_again} of 40 refused again");
+        // Once the bucket is full again, nobody is waiting: the next refusal is one token away.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        for _ in 0..5 {
+            l.try_now("TagResources").unwrap();
+        }
+        assert_eq!(l.try_now("TagResources"), Err(Duration::from_millis(50)));
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,6 +1,7 @@
 //! The controller: watch `NatGateway`s, read the Secret, describe the gateway, [`plan`], act,
 //! write status. Shaped like kube-rs's controller-rs (reconcile / error_policy / Context).
 
+mod admission;
 mod backoff;
 mod conditions;
 mod credentials;
@@ -96,6 +97,10 @@ pub struct Config {
     /// delay before a tag write shows to every read, so that of two clusters claiming at once
     /// both see the last writer (`run --claim-settle`).
     pub claim_settle: Duration,
+    /// Claims at rest (of gateways already as declared) written per second, process-wide: a
+    /// fleet's first looks go first, and its claims follow without crowding the API server
+    /// (`run --claim-rate`). A change claims at once, at the cloud's rate limit.
+    pub claim_rate: f64,
 }
 
 impl Default for Config {
@@ -113,12 +118,19 @@ impl Default for Config {
             fence: Fence::unfenced(),
             cluster: ClusterId::new("local").expect("a DNS label"),
             claim_settle: DEFAULT_CLAIM_SETTLE,
+            claim_rate: DEFAULT_CLAIM_RATE,
         }
     }
 }
 
 /// When a claim held back by the rate limit is tried again, if the limiter gives no time.
 const DEFAULT_CLAIM_RETRY: Duration = Duration::from_secs(1);
+
+/// `run --claim-rate` unless the installer picks another.
+pub const DEFAULT_CLAIM_RATE: f64 = 25.0;
+
+/// The [`Context::claims_at_rest`] pacer's one action.
+const CLAIM_AT_REST: &str = "claim at rest";
 
 /// `run --claim-settle` unless the installer picks another.
 pub const DEFAULT_CLAIM_SETTLE: Duration = Duration::from_secs(5);
@@ -143,6 +155,12 @@ pub struct Context {
     /// read it in every read since), by a hash of gateway and claim: a claim seen for the settle
     /// delay is confirmed ([`plan::Claim::Ours`]).
     claims_seen: parking_lot::Mutex<std::collections::HashMap<u64, Instant>>,
+    /// Paces claims at rest ([`Config::claim_rate`]).
+    claims_at_rest: crate::cloud::ratelimit::RateLimiter,
+    /// Orders the watch's triggers ([`admission`]).
+    admission: Arc<admission::Admission>,
+    /// The reconcile slots (`run --concurrency`), taken in the order passes come due.
+    slots: tokio::sync::Semaphore,
 }
 
 /// First delay after a status write lost to a newer version of the object.
@@ -168,6 +186,9 @@ impl Context {
             connector,
             backoffs: backoff::Backoffs::new(config.max_backoff),
             claims_seen: Default::default(),
+            claims_at_rest: crate::cloud::ratelimit::RateLimiter::documented(&[(CLAIM_AT_REST, config.claim_rate)]),
+            admission: admission::Admission::new(usize::from(config.concurrency) * 3 / 2),
+            slots: tokio::sync::Semaphore::new(usize::from(config.concurrency)),
             natgws,
             config,
         })
@@ -279,7 +300,6 @@ pub async fn run_watched(
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    let concurrency = config.concurrency;
     let (client_for_grants, config_namespace) = (client.clone(), config.namespace.clone());
     let reader = watch.store.clone();
     // How the resources stand (natgw_resources, ...) is read from this cache at each scrape.
@@ -288,8 +308,8 @@ pub async fn run_watched(
     let (triggers, _running) = watch.open();
     // Every change reaches the controller as a trigger of `watch`; its own stream stays empty.
     let controller = Controller::for_stream(futures::stream::pending::<Result<NatGateway, watcher::Error>>(), reader)
-        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
-        .reconcile_on(triggers);
+        .with_config(kube::runtime::controller::Config::default())
+        .reconcile_on(ctx.admission.clone().gate(triggers));
     let store = controller.store();
     // A Secret created or rotated re-triggers every resource that references it, and drops its
     // cached credentials. Metadata only (`PartialObjectMeta`): Secret data never passes through
@@ -423,6 +443,22 @@ fn error_policy(obj: Arc<NatGateway>, error: &Error, ctx: Arc<Context>) -> Actio
 
 /// One pass for one resource.
 pub async fn reconcile(obj: Arc<NatGateway>, ctx: Arc<Context>) -> Result<Action, Error> {
+    // kube runs every due pass at once; they take the reconcile slots first come, first served
+    // (its own limit would keep the waiting ones in a hash set: [`admission`]). The pass itself
+    // is boxed, so that a waiting one is small.
+    let Ok(_slot) = ctx.slots.acquire().await else {
+        return Ok(Action::await_change());
+    };
+    let trigger = watch::trigger(&obj);
+    ctx.admission.started(&trigger);
+    // The resource as it is now, not as it was when the pass was queued.
+    let Some(obj) = ctx.natgws.get(&trigger) else {
+        return Ok(Action::await_change());
+    };
+    Box::pin(reconcile_now(obj, ctx.clone())).await
+}
+
+async fn reconcile_now(obj: Arc<NatGateway>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
     let mut pass = Pass::new(&obj, &ctx);
     let mut result = pass.run().await;
@@ -574,6 +610,7 @@ impl<'a> Pass<'a> {
         let mut fresh = self.status.order.as_deref().is_some_and(plan::is_open)
             || self.status.observed_generation != Some(self.generation)
             || claimed_elsewhere;
+        let mut claim_later = None;
         let step = loop {
             let read = match fresh {
                 true => provider.describe_fresh(gateway).await,
@@ -614,8 +651,15 @@ impl<'a> Pass<'a> {
             let inputs =
                 self.inputs(selected.profile, observed.as_ref(), open.as_ref(), order_state.as_ref(), confirmed);
             let mut step = plan::plan(inputs);
+            // A claim at rest may come later: it waits for its turn without a read, or a pass.
+            if step == (Step::Claim { in_sync: true })
+                && let Err(wait) = self.ctx.claims_at_rest.try_now(CLAIM_AT_REST)
+            {
+                claim_later = Some(wait);
+            }
             if matches!(step, Step::Submit { .. } | Step::Renew { .. } | Step::Claim { .. } | Step::ConfirmClaim)
                 && !fresh
+                && claim_later.is_none()
             {
                 fresh = true;
                 continue;
@@ -647,8 +691,9 @@ impl<'a> Pass<'a> {
         };
         // A claim at rest does not wait for the account's rate limit (a fleet claims 20 gateways
         // a second per account at most): with no token left it says in sync now and claims later.
-        let mut claim_later = None;
-        if let Step::Claim { in_sync } = step {
+        if let Step::Claim { in_sync } = step
+            && claim_later.is_none()
+        {
             match self.claim(&selected, &mut provider, &credentials, !in_sync).await {
                 Ok(later) => claim_later = later,
                 Err(done) => return done,
@@ -772,10 +817,9 @@ impl<'a> Pass<'a> {
         match fence.scope(provider.write_claim(&selected.gateway, &self.me, wait)).await {
             Ok(()) => {}
             Err(e) if !wait && e.kind == ErrorKind::Throttled => {
-                // Not sent: seen as unclaimed again, and spread over the next second or two.
+                // Not sent: seen as unclaimed again; the limiter spreads the retries.
                 self.ctx.claim_seen(&selected.gateway, &self.me, false, false);
-                let spread = Duration::from_millis(rand::random_range(0..2000));
-                return Ok(Some(e.retry_after.unwrap_or(DEFAULT_CLAIM_RETRY) + spread));
+                return Ok(Some(e.retry_after.unwrap_or(DEFAULT_CLAIM_RETRY)));
             }
             // Keys that read the gateway but may not tag it: the fix is a permission granted in
             // the cloud, which no Secret change here announces, so look again each drift interval.

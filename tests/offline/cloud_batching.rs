@@ -199,3 +199,86 @@ async fn many_concurrent_describes_all_complete() {
     let calls = sim.requests().iter().filter(|r| r.action == "DescribeNatGateways").count();
     assert!(calls < 7500 / 10, "{calls} calls for 7500 describes");
 }
+
+/// A Huawei sweep at rest reads the NAT pages and one more page: the claims and the
+/// yearly/monthly subscriptions in turn, each taken over from the last sweep in between. The
+/// first sweep reads both, and a read that a change is decided on reads everything anew.
+#[tokio::test]
+async fn huawei_sweeps_at_rest_read_claims_and_subscriptions_in_turn() {
+    let sim = HuaweiSim::start(HuaweiSimConfig {
+        credentials: vec![SimCredential { key_id: "HWS".into(), secret: "ks".into(), token: None }],
+        ..HuaweiSimConfig::default()
+    })
+    .await
+    .unwrap();
+    for i in 0..30 {
+        let billing = if i % 3 == 0 { BillingMode::Prepaid } else { BillingMode::PayPerUse };
+        sim.seed_gateway(SeedGateway {
+            id: format!("hw-{i:03}"),
+            project_id: "p1".into(),
+            spec: "2".into(),
+            status: "ACTIVE".into(),
+            billing,
+            admin_state_up: true,
+        });
+    }
+    const KEY: &str = natgw_operator::cloud::claim::TAG_KEY;
+    let claim = |id: &str, value: Option<&str>| sim.edit_tags(id, vec![(KEY.to_owned(), value.map(str::to_owned))]);
+    claim("hw-001", Some("blue_team-a_gw-1"));
+    let spec = spec(json!({
+        "gatewayId": "hw-000",
+        "provider": {"huawei": {"region": "cn-north-4", "projectId": "p1"}},
+        "size": "Medium",
+        "credentialsSecretRef": {"name": "c"},
+        "endpoint": sim.http_url,
+    }));
+    let max_age = Duration::from_millis(400);
+    let provider = connector(&sim.http_url).with_sweeps(max_age).connect(&spec, creds("HWS", "ks")).unwrap();
+    let ids: Vec<GatewayRef> = (0..30).map(|i| gw(format!("hw-{i:03}"), Some("p1"))).collect();
+    // The requests since the last look.
+    let seen = std::cell::Cell::new(0);
+    let since = || {
+        let all = sim.core().ledger.requests();
+        all[seen.replace(all.len())..].iter().map(|r| r.action.clone()).collect::<Vec<_>>()
+    };
+    let sweep = || async {
+        let tasks = ids.iter().cloned().map(|g| {
+            let p = provider.clone();
+            tokio::spawn(async move { p.describe(&g).await.unwrap() })
+        });
+        let observed = futures::future::join_all(tasks).await.into_iter().map(Result::unwrap).collect::<Vec<_>>();
+        let requests = since();
+        let by = |a: &str| requests.iter().filter(|r| *r == a).count();
+        let calls = [by("ListNatGateways"), by("ListPayPerUseCustomerResources"), by("ListNatGatewayByTag")];
+        (observed, calls)
+    };
+    let held = |o: &natgw_operator::cloud::Observed| format!("{:?}", o.claim);
+    let (first, calls) = sweep().await;
+    assert_eq!(calls, [1, 1, 1], "the first sweep reads every fact");
+    assert!(first[0].subscription.is_some() && first[1].subscription.is_none());
+    assert!(held(&first[1]).contains("blue_team-a_gw-1"), "{}", held(&first[1]));
+
+    // The claim changes in the console; two sweeps at rest, each past the sweep's age.
+    claim("hw-001", None);
+    let mut slow = Vec::new();
+    for _ in 0..2 {
+        tokio::time::sleep(max_age).await;
+        let (observed, calls) = sweep().await;
+        assert_eq!(calls[0], 1, "the NAT page every sweep");
+        assert_eq!(calls[1] + calls[2], 1, "and one more page: {calls:?}");
+        assert!(observed.iter().zip(&first).all(|(o, f)| o.subscription == f.subscription));
+        slow.push((calls[2] == 1, held(&observed[1])));
+    }
+    // The claims were read by one of the two sweeps: the other took the last answer over.
+    slow.sort();
+    assert_eq!(slow[0], (false, held(&first[1])), "taken over: {slow:?}");
+    assert_eq!(slow[1], (true, "Free".to_owned()), "read: {slow:?}");
+
+    // Before a change: everything read anew, whatever the last sweep knew.
+    claim("hw-000", Some("green_team-b_gw-2"));
+    let fresh = provider.describe_fresh(&ids[0]).await.unwrap();
+    assert!(held(&fresh).contains("green_team-b_gw-2"), "{}", held(&fresh));
+    let mut actions = since();
+    actions.sort();
+    assert_eq!(actions, ["ListPayPerUseCustomerResources", "ShowNatGateway", "ShowNatGatewayTag"]);
+}

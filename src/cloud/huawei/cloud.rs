@@ -75,9 +75,9 @@ const RATE_LIMITS: &[(&str, f64)] = &[
     ("KeystoneListProjects", 10.0),
     ("CreateTokenWithIdToken", 10.0),
     ("CreateTemporaryAccessKeyByToken", 10.0),
-    // Tags (claims): no published number either; as for changes.
-    ("ShowNatGatewayTag", 20.0),
-    ("ListNatGatewayByTag", 20.0),
+    // Tags (claims): no published number either; reads as the NAT reads, writes as changes.
+    ("ShowNatGatewayTag", 50.0),
+    ("ListNatGatewayByTag", 50.0),
     ("BatchCreateDeleteNatGatewayTag", 20.0),
 ];
 

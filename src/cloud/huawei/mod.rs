@@ -20,7 +20,14 @@ pub mod sign;
 mod tags;
 pub mod wire;
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use async_trait::async_trait;
 use reqwest::{Method, Url};
@@ -61,17 +68,25 @@ pub struct HuaweiClient {
     /// Project ids found through IAM, by region name: looked up once per region.
     projects: tokio::sync::Mutex<HashMap<String, String>>,
     limiter: Arc<RateLimiter>,
-    /// Coalesced gateway reads, by (project, gateway id).
-    describes: Batcher<(String, String), Observed>,
+    /// Coalesced gateway reads, by [`ReadKey`].
+    describes: Batcher<ReadKey, Observed>,
     /// When enabled: account-wide sweeps answer drift checks of gateways at rest. What is kept
     /// is the [`Observed`] part only, not the whole answer (memory at 10,000 gateways).
     sweeps: Option<Arc<SweepCache<Observed>>>,
+    /// Which slow fact the next sweep that may skip one reads ([`SlowFacts`]): claims when set.
+    claims_turn: AtomicBool,
 }
+
+/// A coalesced read: project, gateway id, and whether the caller decides a change on it (every
+/// fact read now, none taken over from the last sweep).
+type ReadKey = (String, String, bool);
 
 /// `ListNatGateways` page size: the API's maximum (and default), 2000.
 const LIST_PAGE: usize = 2000;
 /// Huawei asks for 2-5 s after APIG.0308 when it gives no hint.
 const THROTTLE_PAUSE: Duration = Duration::from_secs(2);
+/// Most gateways [`HuaweiClient::read_keys`] reads one by one.
+const ONE_BY_ONE: usize = 8;
 /// Most gateways one coalesced read is given.
 const DESCRIBE_BATCH_MAX: usize = 2000;
 
@@ -138,6 +153,7 @@ impl HuaweiClient {
             limiter: Arc::new(RateLimiter::documented(PROFILE.rate_limits)),
             describes: Batcher::new(batch::WINDOW, DESCRIBE_BATCH_MAX),
             sweeps: None,
+            claims_turn: AtomicBool::new(true),
         })
     }
 
@@ -424,40 +440,96 @@ impl HuaweiClient {
         {
             return Ok(observed);
         }
-        let key = (project, gateway.id.clone());
+        let key = (project, gateway.id.clone(), swept_within.is_none());
         let found = self
             .describes
             .get(key, |keys| async move {
-                let Some(sweeps) = &self.sweeps else {
-                    return self.read_keys(keys).await;
+                let fresh = keys.iter().any(|(_, _, fresh)| *fresh);
+                let asked = keys.iter().map(|(p, id, _)| (p.clone(), id.clone()));
+                let found = match &self.sweeps {
+                    None => self.read_keys(asked.collect(), None, fresh).await?,
+                    Some(sweeps) => {
+                        let sweep = sweeps.sweep(asked.map(|(p, id)| sweep_key(&p, &id)).collect());
+                        let ids = sweep.ids.iter().filter_map(|k| k.split_once('/'));
+                        let ids = ids.map(|(p, id)| (p.to_owned(), id.to_owned())).collect();
+                        let found = self.read_keys(ids, Some(sweeps), fresh).await?;
+                        let by_key = found.iter().map(|((p, id), o)| (sweep_key(p, id), o.clone())).collect();
+                        sweeps.store(&sweep, &by_key);
+                        found
+                    }
                 };
-                let _slot = crate::cloud::batch::sweep_slot().await;
-                let sweep = sweeps.sweep(keys.iter().map(|(p, id)| sweep_key(p, id)).collect());
-                let keys =
-                    sweep.ids.iter().filter_map(|k| k.split_once('/')).map(|(p, id)| (p.to_owned(), id.to_owned()));
-                let found = self.read_keys(keys.collect()).await?;
-                let by_key = found.iter().map(|((p, id), o)| (sweep_key(p, id), o.clone())).collect();
-                sweeps.store(&sweep, &by_key);
-                Ok(found)
+                let answer =
+                    |(p, id, fresh): ReadKey| Some((found.get(&(p.clone(), id.clone()))?.clone(), (p, id, fresh)));
+                Ok(keys.into_iter().filter_map(answer).map(|(o, k)| (k, o)).collect())
             })
             .await?;
         found.ok_or_else(|| CloudError::new(ErrorKind::NotFound, not_found))
     }
 
-    /// Gateways by (project, id): `ShowNatGateway` for one, else `ListNatGateways` pages per
-    /// project; then the subscriptions of the yearly/monthly ones from BSS, asked once for all
-    /// projects (BSS is account-wide).
-    async fn read_keys(&self, keys: Vec<(String, String)>) -> Result<HashMap<(String, String), Observed>, CloudError> {
-        let mut all = self.read_gateways(keys).await?;
-        self.add_subscriptions(all.iter_mut().map(|((_, id), o)| (id, o))).await?;
-        self.add_claims(&mut all).await?;
+    /// Gateways by (project, id), with their subscriptions (BSS is account-wide: asked once for
+    /// all projects) and claims. A few gateways that a change is decided on, or that were never
+    /// read, are read one by one (`ShowNatGateway`, `ShowNatGatewayTag`): a project's pages would
+    /// answer them in fewer calls but hold every gateway of the project, parsed for a few, and a
+    /// fleet's first looks and claims ask for a few at a time. Else `ListNatGateways` pages per
+    /// project and one claims page, in a sweep slot ([`batch::sweep_slot`]); at rest (not
+    /// `fresh`), a fact that only the last sweep's answer may stand for is taken from `sweeps`
+    /// ([`SlowFacts`]).
+    async fn read_keys(
+        &self,
+        keys: Vec<(String, String)>,
+        sweeps: Option<&SweepCache<Observed>>,
+        fresh: bool,
+    ) -> Result<HashMap<(String, String), Observed>, CloudError> {
+        let never_read =
+            |(p, id): &(String, String)| sweeps.is_none_or(|s| s.last(&sweep_key(p, id), |_| ()).is_none());
+        let one_by_one = keys.len() <= ONE_BY_ONE && (fresh || keys.iter().all(never_read));
+        let _slot = match one_by_one {
+            true => None,
+            false => Some(batch::sweep_slot().await),
+        };
+        let mut all = self.read_gateways(keys, one_by_one).await?;
+        let read = match sweeps.filter(|_| !fresh) {
+            Some(last) => self.take_over(last, &mut all),
+            None => SlowFacts { subscriptions: true, claims: true },
+        };
+        if read.subscriptions {
+            self.add_subscriptions(all.iter_mut().map(|((_, id), o)| (id, o))).await?;
+        }
+        if read.claims {
+            self.add_claims(&mut all, one_by_one).await?;
+        }
         Ok(all)
+    }
+
+    /// Takes the subscriptions and claims of the last sweep over into `read`, and says which to
+    /// read anew: one of the two in turn, so that a sweep at rest costs the NAT pages and one more
+    /// page per 1,000 gateways (a subscription's expiry and a claim change rarely, and neither is
+    /// ever taken over for a change); both when a gateway's last answer lacks one (first sight,
+    /// or forgotten since this client changed it).
+    fn take_over(&self, last: &SweepCache<Observed>, read: &mut HashMap<(String, String), Observed>) -> SlowFacts {
+        let (mut need_subscriptions, mut need_claims, mut prepaid) = (false, false, false);
+        for ((project, id), observed) in read.iter_mut() {
+            let is_prepaid = observed.billing == BillingMode::Prepaid;
+            prepaid |= is_prepaid;
+            let before = last.last(&sweep_key(project, id), |o| (o.claim.clone(), o.subscription));
+            let Some((claim, subscription)) = before else {
+                (need_subscriptions, need_claims) = (need_subscriptions || is_prepaid, true);
+                continue;
+            };
+            need_claims |= claim == ClaimTag::Unread;
+            need_subscriptions |= is_prepaid && subscription.is_none();
+            (observed.claim, observed.subscription) = (claim, subscription.filter(|_| is_prepaid));
+        }
+        // With no subscription to read, the claims every time.
+        let claims_turn = self.claims_turn.fetch_xor(true, Ordering::Relaxed) || !prepaid;
+        SlowFacts { subscriptions: need_subscriptions || !claims_turn, claims: need_claims || claims_turn }
     }
 
     /// The NAT part of [`Self::read_keys`].
     async fn read_gateways(
         &self,
         keys: Vec<(String, String)>,
+        one_by_one: bool,
     ) -> Result<HashMap<(String, String), Observed>, CloudError> {
         // A lone read keeps the cloud's own answer (its code and request id) on failure.
         if let [(project, id)] = keys.as_slice() {
@@ -468,6 +540,13 @@ impl HuaweiClient {
             .await?;
             let gw = Self::decode::<wire::NatGatewayEnvelope>(&answer, "ShowNatGateway")?.nat_gateway;
             return Ok(HashMap::from([((project.clone(), id.clone()), observe(&gw))]));
+        }
+        if one_by_one {
+            let reads = keys.iter().map(|(project, id)| async move {
+                let found = read_with_retries(|| self.list_many(project, std::slice::from_ref(id))).await?;
+                Ok::<_, CloudError>(found.into_values().map(|o| ((project.clone(), id.clone()), o)).next())
+            });
+            return Ok(futures::future::try_join_all(reads).await?.into_iter().flatten().collect());
         }
         // Keys of several projects (resources that name different ones) are read apart.
         let mut by_project: HashMap<String, Vec<String>> = HashMap::new();
@@ -497,6 +576,12 @@ impl HuaweiClient {
             self.call("ShowNatGateway", Method::GET, &self.nat, &path, &[], Scope::Project(&project), None).await?;
         Ok(Self::decode::<wire::NatGatewayEnvelope>(&answer, "ShowNatGateway")?.nat_gateway)
     }
+}
+
+/// Which facts besides the NAT pages a read asks for ([`HuaweiClient::take_over`]).
+struct SlowFacts {
+    subscriptions: bool,
+    claims: bool,
 }
 
 /// A gateway in the sweep cache: project and gateway ids are plain tokens (checked before use),

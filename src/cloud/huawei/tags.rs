@@ -51,12 +51,20 @@ fn claim_in(tags: &[Tag]) -> ClaimTag {
 }
 
 impl HuaweiClient {
-    /// Sets each read gateway's claim: `ShowNatGatewayTag` for a lone gateway, else one
-    /// `ListNatGatewayByTag` filter on the claim key per project (every claimed gateway of the
-    /// project, whatever the value); a gateway it does not list is unclaimed.
-    pub(super) async fn add_claims(&self, found: &mut HashMap<(String, String), Observed>) -> Result<(), CloudError> {
-        if let [((project, id), observed)] = found.iter_mut().collect::<Vec<_>>().as_mut_slice() {
-            observed.claim = read_with_retries(|| self.claim_of(project, id)).await?;
+    /// Sets each read gateway's claim: `ShowNatGatewayTag` for each when `one_by_one` (or
+    /// alone), else one `ListNatGatewayByTag` filter on the claim key per project (every claimed
+    /// gateway of the project, whatever the value); a gateway it does not list is unclaimed.
+    pub(super) async fn add_claims(
+        &self,
+        found: &mut HashMap<(String, String), Observed>,
+        one_by_one: bool,
+    ) -> Result<(), CloudError> {
+        if one_by_one || found.len() == 1 {
+            let reads = found.iter_mut().map(|((project, id), observed)| async move {
+                observed.claim = read_with_retries(|| self.claim_of(project, id)).await?;
+                Ok::<_, CloudError>(())
+            });
+            futures::future::try_join_all(reads).await?;
             return Ok(());
         }
         let mut projects: Vec<&String> = found.keys().map(|(p, _)| p).collect();

@@ -243,8 +243,12 @@ impl Provider for TencentClient {
                 let Some(sweeps) = &self.sweeps else {
                     return self.describe_many(&ids).await;
                 };
-                let _slot = crate::cloud::batch::sweep_slot().await;
                 let sweep = sweeps.sweep(ids);
+                // One call's answer is small: only a sweep of several waits for a slot.
+                let _slot = match self.api == TencentApi::V3 && sweep.ids.len() <= v3::IDS_PER_CALL {
+                    true => None,
+                    false => Some(crate::cloud::batch::sweep_slot().await),
+                };
                 let found = self.describe_many(&sweep.ids).await?;
                 sweeps.store(&sweep, &found);
                 Ok(found)
