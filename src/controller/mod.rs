@@ -127,7 +127,7 @@ impl Default for Config {
 const DEFAULT_CLAIM_RETRY: Duration = Duration::from_secs(1);
 
 /// `run --claim-rate` unless the installer picks another.
-pub const DEFAULT_CLAIM_RATE: f64 = 25.0;
+pub const DEFAULT_CLAIM_RATE: f64 = 50.0;
 
 /// The [`Context::claims_at_rest`] pacer's one action.
 const CLAIM_AT_REST: &str = "claim at rest";
@@ -610,7 +610,7 @@ impl<'a> Pass<'a> {
         let mut fresh = self.status.order.as_deref().is_some_and(plan::is_open)
             || self.status.observed_generation != Some(self.generation)
             || claimed_elsewhere;
-        let mut claim_later = None;
+        let (mut claim_later, mut paced) = (None, false);
         let step = loop {
             let read = match fresh {
                 true => provider.describe_fresh(gateway).await,
@@ -651,12 +651,15 @@ impl<'a> Pass<'a> {
             let inputs =
                 self.inputs(selected.profile, observed.as_ref(), open.as_ref(), order_state.as_ref(), confirmed);
             let mut step = plan::plan(inputs);
-            // A claim at rest may come later: it waits for its turn without a read, or a pass.
+            // A claim at rest may come later: it waits for its turn (taken once a pass) without
+            // a read, or a reconcile slot.
             if step == (Step::Claim { in_sync: true })
+                && !paced
                 && let Err(wait) = self.ctx.claims_at_rest.try_now(CLAIM_AT_REST)
             {
                 claim_later = Some(wait);
             }
+            paced |= step == (Step::Claim { in_sync: true });
             if matches!(step, Step::Submit { .. } | Step::Renew { .. } | Step::Claim { .. } | Step::ConfirmClaim)
                 && !fresh
                 && claim_later.is_none()

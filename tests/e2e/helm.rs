@@ -354,6 +354,9 @@ fn each_value_changes_what_it_should_and_nothing_else() {
         (&["--set", "claimSettle=10s"], |o| {
             container(o)["env"].as_array_mut().unwrap().push(json!({"name": "NATGW_CLAIM_SETTLE", "value": "10s"}));
         }),
+        (&["--set", "claimRate=2.5"], |o| {
+            container(o)["env"].as_array_mut().unwrap().push(json!({"name": "NATGW_CLAIM_RATE", "value": "2.5"}));
+        }),
         (&["--set", "namespace.create=false"], |o| {
             o.remove(&key("Namespace", "", NAMESPACE)).unwrap();
         }),
@@ -400,6 +403,7 @@ fn wrong_values_are_refused_with_a_message_naming_them() {
         (&["--set", "secretAccess=all"], "at '/secretAccess'"),
         (&["--set", "clusterId=Blue_1"], "at '/clusterId'"),
         (&["--set", "claimSettle=soon"], "at '/claimSettle'"),
+        (&["--set", "claimRate=-1"], "at '/claimRate'"),
         (&["--set", "image.digest=latest"], "at '/image/digest'"),
         (&["--set", "rateLimits.ResetNatGatewayConnection=-1"], "at '/rateLimits/ResetNatGatewayConnection'"),
         (&["--set-json", r#"rateLimits={"Reset=1":1}"#], "invalid propertyName 'Reset=1'"),
