@@ -36,6 +36,12 @@ impl Admission {
         Arc::new(Admission { handed: Mutex::default(), limit: limit.max(1), started: Notify::new() })
     }
 
+    /// Whether a trigger of `obj` was handed over and its pass has not started: the pass about to
+    /// start is for a change the watch saw, not a requeue.
+    pub fn waiting(&self, obj: &ObjectRef<NatGateway>) -> bool {
+        self.handed.lock().contains_key(obj)
+    }
+
     /// A pass of `obj` starts: its trigger (if it came through here) no longer holds a place.
     pub fn started(&self, obj: &ObjectRef<NatGateway>) {
         if self.handed.lock().remove(obj).is_some() {
@@ -99,6 +105,7 @@ mod tests {
         let mut out = Box::pin(admission.clone().gate(rx));
         assert_eq!(out.next().await, Some(obj(0)));
         assert_eq!(out.next().await, Some(obj(1)));
+        assert!(admission.waiting(&obj(1)) && !admission.waiting(&obj(2)));
         // Two handed over, none started: the third waits.
         let waiting = tokio::time::timeout(Duration::from_secs(1), out.next()).await;
         assert!(waiting.is_err(), "nothing more before a pass starts");

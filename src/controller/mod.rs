@@ -161,6 +161,8 @@ pub struct Context {
     admission: Arc<admission::Admission>,
     /// The reconcile slots (`run --concurrency`), taken in the order passes come due.
     slots: tokio::sync::Semaphore,
+    /// A few more, for passes the watch's triggers start ([`admission::Admission::waiting`]).
+    change_slots: tokio::sync::Semaphore,
 }
 
 /// First delay after a status write lost to a newer version of the object.
@@ -189,6 +191,7 @@ impl Context {
             claims_at_rest: crate::cloud::ratelimit::RateLimiter::documented(&[(CLAIM_AT_REST, config.claim_rate)]),
             admission: admission::Admission::new(usize::from(config.concurrency) * 3 / 2),
             slots: tokio::sync::Semaphore::new(usize::from(config.concurrency)),
+            change_slots: tokio::sync::Semaphore::new(usize::from(config.concurrency).div_ceil(8)),
             natgws,
             config,
         })
@@ -446,10 +449,16 @@ pub async fn reconcile(obj: Arc<NatGateway>, ctx: Arc<Context>) -> Result<Action
     // kube runs every due pass at once; they take the reconcile slots first come, first served
     // (its own limit would keep the waiting ones in a hash set: [`admission`]). The pass itself
     // is boxed, so that a waiting one is small.
-    let Ok(_slot) = ctx.slots.acquire().await else {
+    let trigger = watch::trigger(&obj);
+    // A change the watch saw may also take a slot kept for changes: a wave of drift checks
+    // coming due never holds up a new resource or a new spec.
+    let slot = match ctx.admission.waiting(&trigger) {
+        true => tokio::select! { s = ctx.slots.acquire() => s, s = ctx.change_slots.acquire() => s },
+        false => ctx.slots.acquire().await,
+    };
+    let Ok(_slot) = slot else {
         return Ok(Action::await_change());
     };
-    let trigger = watch::trigger(&obj);
     ctx.admission.started(&trigger);
     // The resource as it is now, not as it was when the pass was queued.
     let Some(obj) = ctx.natgws.get(&trigger) else {

@@ -404,6 +404,7 @@ fn wrong_values_are_refused_with_a_message_naming_them() {
         (&["--set", "clusterId=Blue_1"], "at '/clusterId'"),
         (&["--set", "claimSettle=soon"], "at '/claimSettle'"),
         (&["--set", "claimRate=-1"], "at '/claimRate'"),
+        (&["--set", "claimRate=fast"], "at '/claimRate'"),
         (&["--set", "image.digest=latest"], "at '/image/digest'"),
         (&["--set", "rateLimits.ResetNatGatewayConnection=-1"], "at '/rateLimits/ResetNatGatewayConnection'"),
         (&["--set-json", r#"rateLimits={"Reset=1":1}"#], "invalid propertyName 'Reset=1'"),
