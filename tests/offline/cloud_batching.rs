@@ -100,23 +100,21 @@ async fn concurrent_v2_describes_page_through_the_region() {
     assert_eq!(calls(&sim, "DescribeNatGateway"), 4);
 }
 
-#[tokio::test]
-async fn concurrent_huawei_describes_share_one_list_call() {
+/// A Huawei simulator that knows key `key_id` (secret `kb`) and ACTIVE gateways `hw-000`, ... in
+/// the given projects, with billing; and a spec of `hw-000` in project `p1` to connect with.
+async fn huawei(
+    key_id: &str,
+    gateways: impl Iterator<Item = (&'static str, BillingMode)>,
+) -> (HuaweiSim, NatGatewaySpec) {
     let sim = HuaweiSim::start(HuaweiSimConfig {
-        credentials: vec![SimCredential { key_id: "HWB".into(), secret: "kb".into(), token: None }],
+        credentials: vec![SimCredential { key_id: key_id.into(), secret: "kb".into(), token: None }],
         ..HuaweiSimConfig::default()
     })
     .await
     .unwrap();
-    for (i, project) in (0..80).map(|i| (i, if i < 60 { "p1" } else { "p2" })) {
-        sim.seed_gateway(SeedGateway {
-            id: format!("hw-{i:03}"),
-            project_id: project.into(),
-            spec: "2".into(),
-            status: "ACTIVE".into(),
-            billing: BillingMode::PayPerUse,
-            admin_state_up: true,
-        });
+    for (i, (project, billing)) in gateways.enumerate() {
+        let (id, project_id, spec) = (format!("hw-{i:03}"), project.into(), "2".into());
+        sim.seed_gateway(SeedGateway { id, project_id, spec, status: "ACTIVE".into(), billing, admin_state_up: true });
     }
     let spec = spec(json!({
         "gatewayId": "hw-000",
@@ -125,6 +123,13 @@ async fn concurrent_huawei_describes_share_one_list_call() {
         "credentialsSecretRef": {"name": "c"},
         "endpoint": sim.http_url,
     }));
+    (sim, spec)
+}
+
+#[tokio::test]
+async fn concurrent_huawei_describes_share_one_list_call() {
+    let projects = (0..80).map(|i| (if i < 60 { "p1" } else { "p2" }, BillingMode::PayPerUse));
+    let (sim, spec) = huawei("HWB", projects).await;
     let provider = connector(&sim.http_url).connect(&spec, creds("HWB", "kb")).unwrap();
     let mut ids: Vec<GatewayRef> = (0..60).map(|i| gw(format!("hw-{i:03}"), Some("p1"))).collect();
     ids.push(gw("hw-070".into(), Some("p1"))); // in another project: not found in p1
@@ -205,35 +210,13 @@ async fn many_concurrent_describes_all_complete() {
 /// first sweep reads both, and a read that a change is decided on reads everything anew.
 #[tokio::test]
 async fn huawei_sweeps_at_rest_read_claims_and_subscriptions_in_turn() {
-    let sim = HuaweiSim::start(HuaweiSimConfig {
-        credentials: vec![SimCredential { key_id: "HWS".into(), secret: "ks".into(), token: None }],
-        ..HuaweiSimConfig::default()
-    })
-    .await
-    .unwrap();
-    for i in 0..30 {
-        let billing = if i % 3 == 0 { BillingMode::Prepaid } else { BillingMode::PayPerUse };
-        sim.seed_gateway(SeedGateway {
-            id: format!("hw-{i:03}"),
-            project_id: "p1".into(),
-            spec: "2".into(),
-            status: "ACTIVE".into(),
-            billing,
-            admin_state_up: true,
-        });
-    }
+    let billing = |i| if i % 3 == 0 { BillingMode::Prepaid } else { BillingMode::PayPerUse };
+    let (sim, spec) = huawei("HWS", (0..30).map(|i| ("p1", billing(i)))).await;
     const KEY: &str = natgw_operator::cloud::claim::TAG_KEY;
     let claim = |id: &str, value: Option<&str>| sim.edit_tags(id, vec![(KEY.to_owned(), value.map(str::to_owned))]);
     claim("hw-001", Some("blue_team-a_gw-1"));
-    let spec = spec(json!({
-        "gatewayId": "hw-000",
-        "provider": {"huawei": {"region": "cn-north-4", "projectId": "p1"}},
-        "size": "Medium",
-        "credentialsSecretRef": {"name": "c"},
-        "endpoint": sim.http_url,
-    }));
     let max_age = Duration::from_millis(400);
-    let provider = connector(&sim.http_url).with_sweeps(max_age).connect(&spec, creds("HWS", "ks")).unwrap();
+    let provider = connector(&sim.http_url).with_sweeps(max_age).connect(&spec, creds("HWS", "kb")).unwrap();
     let ids: Vec<GatewayRef> = (0..30).map(|i| gw(format!("hw-{i:03}"), Some("p1"))).collect();
     // The requests since the last look.
     let seen = std::cell::Cell::new(0);
