@@ -703,6 +703,10 @@ impl<'a> Pass<'a> {
         };
         // A claim at rest does not wait for the account's rate limit (a fleet claims 20 gateways
         // a second per account at most): with no token left it says in sync now and claims later.
+        // (A step that is no claim after all, a duplicate's stall, keeps its own next look.)
+        if !matches!(step, Step::Claim { .. }) {
+            claim_later = None;
+        }
         if let Step::Claim { in_sync } = step
             && claim_later.is_none()
         {
