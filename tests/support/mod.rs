@@ -570,7 +570,7 @@ impl InProcess {
 
 /// A free local TCP port (for `--metrics-addr`).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    natgw_testenv::free_port().expect("a free local port")
 }
 
 /// In a /metrics text, the value of the sample whose name and labels are exactly `series`; 0 when

@@ -73,7 +73,22 @@ impl TestEnv {
         TestEnv::start_flavor(binaries(false)?, Flavor::Plain).await
     }
 
+    /// Starts the pair; a port another process bound between our pick and the server's bind is
+    /// picked again (twice at most), any other failure is returned at once.
     async fn start_flavor(bin: PathBuf, flavor: Flavor) -> Result<TestEnv, TestEnvError> {
+        let mut attempt = 1;
+        loop {
+            match TestEnv::start_once(bin.clone(), flavor).await {
+                Err(TestEnvError::NotReady { log, .. }) if attempt < 3 && log.contains("address already in use") => {
+                    tracing::warn!(attempt, "a port picked for the test API server was taken meanwhile; picking again");
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn start_once(bin: PathBuf, flavor: Flavor) -> Result<TestEnv, TestEnvError> {
         let dir = tempfile::Builder::new().prefix("natgw-testenv-").tempdir()?;
         let certs = write_certificates(dir.path(), flavor)?;
         let mut tokens = format!("{ADMIN_TOKEN},admin,admin,system:masters\n");
@@ -373,7 +388,27 @@ fn kubeconfig_yaml(server: &str, ca_pem: &str, token: &str) -> String {
     )
 }
 
-fn free_port() -> std::io::Result<u16> {
+/// A local TCP port nothing listens on, picked below the kernel's ephemeral range: a port the
+/// kernel hands out (`bind(:0)`) is one it also gives any outgoing connection's local end, so a
+/// test's own connections could take it before the server binds it (seen in CI: etcd's
+/// `address already in use`).
+pub fn free_port() -> std::io::Result<u16> {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let ephemeral_low = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    const LOWEST: u16 = 10000;
+    if ephemeral_low > LOWEST + 1000 {
+        for _ in 0..64 {
+            // RandomState is seeded per process and per call: a random port without a crate.
+            let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+            let port = LOWEST + (random % u64::from(ephemeral_low - LOWEST)) as u16;
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return Ok(port);
+            }
+        }
+    }
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
