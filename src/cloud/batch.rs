@@ -151,10 +151,43 @@ where
 pub struct SweepCache<V> {
     max_age: Duration,
     entries: Mutex<HashMap<String, Entry<V>>>,
-    /// Woken when a sweep ends, for callers waiting on a gateway it was reading.
+    /// Woken when a sweep ends, for callers waiting on a gateway it was reading, and when the
+    /// roster is in.
     swept: Notify,
-    /// Whether the account's gateways were announced ([`SweepCache::wants_roster`]).
-    rostered: std::sync::atomic::AtomicBool,
+    /// Whether the account's gateways were announced ([`SweepCache::wants_roster`]): `UNASKED`,
+    /// `ANNOUNCING` (sweeps wait, or one would read a few gateways just before the roster) or
+    /// `ANNOUNCED`.
+    roster: std::sync::atomic::AtomicU8,
+}
+
+const UNASKED: u8 = 0;
+const ANNOUNCING: u8 = 1;
+const ANNOUNCED: u8 = 2;
+
+/// The one caller's turn to announce an account's gateways ([`SweepCache::wants_roster`]);
+/// dropped unused (the caller cancelled or had none), sweeps go on without it.
+pub struct Roster<'a, V> {
+    cache: &'a SweepCache<V>,
+}
+
+impl<V> Roster<'_, V> {
+    /// Notes gateways callers will soon ask about (every resource of the account when the
+    /// operator starts): the next sweep reads them along, 100 a call, instead of each wave of
+    /// reconciles reading the few it holds.
+    pub fn expect(self, ids: impl IntoIterator<Item = String>) {
+        let now = tokio::time::Instant::now();
+        let mut entries = self.cache.lock();
+        for id in ids {
+            entries.entry(id).or_insert_with(|| Entry::new(now));
+        }
+    }
+}
+
+impl<V> Drop for Roster<'_, V> {
+    fn drop(&mut self) {
+        self.cache.roster.store(ANNOUNCED, std::sync::atomic::Ordering::SeqCst);
+        self.cache.swept.notify_waiters();
+    }
 }
 
 #[derive(Debug)]
@@ -201,25 +234,28 @@ impl<V> SweepCache<V> {
 
 impl<V: Clone> SweepCache<V> {
     pub fn new(max_age: Duration) -> Self {
-        SweepCache { max_age, entries: Mutex::default(), swept: Notify::new(), rostered: Default::default() }
+        SweepCache { max_age, entries: Mutex::default(), swept: Notify::new(), roster: Default::default() }
     }
 
-    /// True exactly once per cache: the caller should then announce the gateways it will ask
-    /// about ([`SweepCache::expect`]).
-    pub fn wants_roster(&self) -> bool {
-        use std::sync::atomic::Ordering::Relaxed;
+    /// `Some` exactly once per cache: the caller should then announce the gateways it will ask
+    /// about ([`Roster::expect`]); sweeps wait for it until then.
+    pub fn wants_roster(&self) -> Option<Roster<'_, V>> {
+        use std::sync::atomic::Ordering::SeqCst;
         // Asked on every pass: a read, not a write to the shared line, once it is done.
-        !self.rostered.load(Relaxed) && !self.rostered.swap(true, Relaxed)
+        let first = self.roster.load(SeqCst) == UNASKED
+            && self.roster.compare_exchange(UNASKED, ANNOUNCING, SeqCst, SeqCst).is_ok();
+        first.then(|| Roster { cache: self })
     }
 
-    /// Notes gateways callers will soon ask about (every resource of the account when the
-    /// operator starts): the next sweep reads them along, 100 a call, instead of each wave of
-    /// reconciles reading the few it holds.
-    pub fn expect(&self, ids: impl IntoIterator<Item = String>) {
-        let now = tokio::time::Instant::now();
-        let mut entries = self.lock();
-        for id in ids {
-            entries.entry(id).or_insert_with(|| Entry::new(now));
+    /// Returns once no roster is being announced.
+    async fn roster_announced(&self) {
+        loop {
+            // Created before the check, so an announcement ending in between still wakes it.
+            let announced = self.swept.notified();
+            if self.roster.load(std::sync::atomic::Ordering::SeqCst) != ANNOUNCING {
+                return;
+            }
+            announced.await;
         }
     }
 
@@ -249,8 +285,10 @@ impl<V: Clone> SweepCache<V> {
 
     /// What to read along with `asked`: every gateway asked about within two `max_age`s whose
     /// answer is older than half of it (or missing) and that no other sweep is reading.
-    /// Gateways not asked about for longer are forgotten (deleted resources).
-    pub fn sweep(&self, asked: Vec<String>) -> Sweep<'_, V> {
+    /// Gateways not asked about for longer are forgotten (deleted resources). Waits while the
+    /// account's roster is being announced, so that the first sweep takes it along.
+    pub async fn sweep(&self, asked: Vec<String>) -> Sweep<'_, V> {
+        self.roster_announced().await;
         let now = tokio::time::Instant::now();
         let mut entries = self.lock();
         entries.retain(|_, e| now.duration_since(e.asked) <= self.max_age * 2);
@@ -363,8 +401,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn sweeps_serve_recent_answers_and_take_stale_ones_along() {
         let cache: SweepCache<u32> = SweepCache::new(Duration::from_secs(60));
-        let store = |ids: Vec<&str>| {
-            let sweep = cache.sweep(ids.into_iter().map(str::to_owned).collect());
+        let store = async |ids: Vec<&str>| {
+            let sweep = cache.sweep(ids.into_iter().map(str::to_owned).collect()).await;
             let found: HashMap<String, u32> =
                 sweep.ids.iter().filter(|i| *i != "gone").map(|i| (i.clone(), 1)).collect();
             cache.store(&sweep, &found);
@@ -375,7 +413,7 @@ mod tests {
         for id in ["a", "b", "gone"] {
             assert_eq!(cache.fresh(id, Duration::MAX, |_| true).await, None);
         }
-        assert_eq!(store(vec!["a"]), vec!["a", "b", "gone"]);
+        assert_eq!(store(vec!["a"]).await, vec!["a", "b", "gone"]);
         assert_eq!(cache.fresh("a", Duration::MAX, |_| true).await, Some(1));
         assert_eq!(cache.fresh("a", Duration::MAX, |v| *v == 2).await, None, "not servable");
         assert_eq!(cache.fresh("gone", Duration::MAX, |_| true).await, None, "unknown to the cloud");
@@ -383,10 +421,10 @@ mod tests {
         tokio::time::advance(Duration::from_secs(31)).await;
         assert_eq!(cache.fresh("b", Duration::from_secs(30), |_| true).await, None, "a resource checked more often");
         assert_eq!(cache.fresh("b", Duration::MAX, |_| true).await, Some(1));
-        assert_eq!(store(vec!["c"]), vec!["a", "b", "c", "gone"]);
+        assert_eq!(store(vec!["c"]).await, vec!["a", "b", "c", "gone"]);
         // A gateway changed by this client is read afresh, and a sweep that raced the change
         // stores nothing for it.
-        let racing = cache.sweep(vec!["a".to_owned()]);
+        let racing = cache.sweep(vec!["a".to_owned()]).await;
         cache.invalidate("a");
         cache.store(&racing, &HashMap::from([("a".to_owned(), 1)]));
         drop(racing);
@@ -394,25 +432,35 @@ mod tests {
         // Gateways nobody asks about for two max_ages are forgotten.
         tokio::time::advance(Duration::from_secs(121)).await;
         assert_eq!(cache.fresh("b", Duration::MAX, |_| true).await, None);
-        assert_eq!(store(vec!["b"]), vec!["b"]);
+        assert_eq!(store(vec!["b"]).await, vec!["b"]);
     }
 
     #[tokio::test(start_paused = true)]
     async fn an_announced_roster_is_read_by_the_first_sweep() {
-        let cache: SweepCache<u32> = SweepCache::new(Duration::from_secs(60));
-        assert!(cache.wants_roster());
-        assert!(!cache.wants_roster(), "once per cache");
-        cache.expect(["b", "c"].map(str::to_owned));
-        let sweep = cache.sweep(vec!["a".to_owned()]);
-        let mut ids = sweep.ids.clone();
-        ids.sort();
-        assert_eq!(ids, ["a", "b", "c"], "the first read takes the whole roster along");
-        cache.store(&sweep, &HashMap::from([("a".to_owned(), 1), ("b".to_owned(), 2), ("c".to_owned(), 3)]));
-        drop(sweep);
+        let cache: Arc<SweepCache<u32>> = Arc::new(SweepCache::new(Duration::from_secs(60)));
+        let announce = cache.wants_roster().expect("the first caller announces");
+        assert!(cache.wants_roster().is_none(), "once per cache");
+        // Another pass's read while the roster is being gathered waits for it: read before, it
+        // would be a sweep of its own few gateways, and the roster's a second one.
+        let early = {
+            let cache = cache.clone();
+            tokio::spawn(async move {
+                let sweep = cache.sweep(vec!["a".to_owned()]).await;
+                let mut ids = sweep.ids.clone();
+                ids.sort();
+                cache.store(&sweep, &HashMap::from([("a".to_owned(), 1), ("b".to_owned(), 2), ("c".to_owned(), 3)]));
+                ids
+            })
+        };
+        tokio::time::advance(Duration::from_millis(50)).await;
+        assert!(!early.is_finished(), "the sweep waits for the roster");
+        announce.expect(["b", "c"].map(str::to_owned));
+        assert_eq!(early.await.unwrap(), ["a", "b", "c"], "the first read takes the whole roster along");
         assert_eq!(cache.fresh("c", Duration::MAX, |_| true).await, Some(3), "answered without a read of its own");
-        // Announcing a gateway that is already known keeps its answer.
-        cache.expect(["c".to_owned()]);
-        assert_eq!(cache.fresh("c", Duration::MAX, |_| true).await, Some(3));
+        // A roster given up (its caller cancelled) lets sweeps go on.
+        let other: SweepCache<u32> = SweepCache::new(Duration::from_secs(60));
+        drop(other.wants_roster());
+        assert_eq!(other.sweep(vec!["a".to_owned()]).await.ids, ["a"]);
     }
 
     #[tokio::test(start_paused = true)]
@@ -421,7 +469,7 @@ mod tests {
         for id in ["a", "b", "c"] {
             assert_eq!(cache.fresh(id, Duration::MAX, |_| true).await, None);
         }
-        let first = cache.sweep(vec!["a".to_owned()]);
+        let first = cache.sweep(vec!["a".to_owned()]).await;
         assert_eq!(first.ids.len(), 3, "takes b and c along");
         let waiter = {
             let cache = cache.clone();
@@ -430,14 +478,14 @@ mod tests {
         tokio::time::advance(Duration::from_millis(50)).await;
         assert!(!waiter.is_finished(), "b is being read: its caller waits");
         // A drift check of another gateway meanwhile reads only that one.
-        assert_eq!(cache.sweep(vec!["d".to_owned()]).ids, ["d"]);
+        assert_eq!(cache.sweep(vec!["d".to_owned()]).await.ids, ["d"]);
         cache.store(&first, &HashMap::from([("a".to_owned(), 1), ("b".to_owned(), 2), ("c".to_owned(), 3)]));
         drop(first);
         assert_eq!(waiter.await.unwrap(), Some(2));
 
         // A sweep that fails (dropped without storing) releases its waiters empty-handed.
         tokio::time::advance(Duration::from_secs(61)).await;
-        let failing = cache.sweep(vec!["a".to_owned()]);
+        let failing = cache.sweep(vec!["a".to_owned()]).await;
         let waiter = {
             let cache = cache.clone();
             tokio::spawn(async move { cache.fresh("c", Duration::MAX, |_| true).await })

@@ -80,9 +80,17 @@ async fn a_restart_reads_the_fleet_in_one_sweep_and_writes_nothing() {
     };
     tokio::time::timeout(Duration::from_secs(30), all_read_again).await.expect("every gateway is read again");
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let describes =
-        sim.requests().iter().filter(|r| r.at_unix_ms >= restarted_ms && r.action == "DescribeNatGateways").count();
-    assert_eq!(describes, GATEWAYS.div_ceil(100), "one sweep of 100 ids per call reads the whole fleet");
+    let describes: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.at_unix_ms >= restarted_ms && r.action == "DescribeNatGateways")
+        .map(|r| (r.at_unix_ms - restarted_ms, r.outcome))
+        .collect();
+    assert_eq!(
+        describes.len(),
+        GATEWAYS.div_ceil(100),
+        "one sweep of 100 ids per call reads the whole fleet; calls (ms after the restart, outcome): {describes:?}"
+    );
     let after = versions().await;
     let written = before.iter().filter(|(name, version)| after.get(*name) != Some(version)).count();
     assert_eq!(written, 0, "nothing changed, so nothing was written");

@@ -449,7 +449,7 @@ impl HuaweiClient {
                 let found = match &self.sweeps {
                     None => self.read_keys(asked.collect(), None, fresh).await?,
                     Some(sweeps) => {
-                        let sweep = sweeps.sweep(asked.map(|(p, id)| sweep_key(&p, &id)).collect());
+                        let sweep = sweeps.sweep(asked.map(|(p, id)| sweep_key(&p, &id)).collect()).await;
                         let ids = sweep.ids.iter().filter_map(|k| k.split_once('/'));
                         let ids = ids.map(|(p, id)| (p.to_owned(), id.to_owned())).collect();
                         let found = self.read_keys(ids, Some(sweeps), fresh).await?;
@@ -690,7 +690,7 @@ impl Provider for HuaweiClient {
     }
 
     async fn expect(&self, roster: &(dyn Fn() -> Vec<GatewayRef> + Send + Sync)) {
-        let Some(sweeps) = self.sweeps.as_ref().filter(|s| s.wants_roster()) else {
+        let Some(announce) = self.sweeps.as_ref().and_then(|s| s.wants_roster()) else {
             return;
         };
         let mut keys = Vec::new();
@@ -701,7 +701,7 @@ impl Provider for HuaweiClient {
                 keys.push(sweep_key(&project, &gateway.id));
             }
         }
-        sweeps.expect(keys);
+        announce.expect(keys);
     }
 
     async fn resize(

@@ -243,7 +243,7 @@ impl Provider for TencentClient {
                 let Some(sweeps) = &self.sweeps else {
                     return self.describe_many(&ids).await;
                 };
-                let sweep = sweeps.sweep(ids);
+                let sweep = sweeps.sweep(ids).await;
                 // One call's answer is small: only a sweep of several waits for a slot.
                 let _slot = match self.api == TencentApi::V3 && sweep.ids.len() <= v3::IDS_PER_CALL {
                     true => None,
@@ -263,10 +263,8 @@ impl Provider for TencentClient {
     }
 
     async fn expect(&self, roster: &(dyn Fn() -> Vec<GatewayRef> + Send + Sync)) {
-        if let Some(sweeps) = &self.sweeps
-            && sweeps.wants_roster()
-        {
-            sweeps.expect(roster().into_iter().map(|g| g.id));
+        if let Some(announce) = self.sweeps.as_ref().and_then(|s| s.wants_roster()) {
+            announce.expect(roster().into_iter().map(|g| g.id));
         }
     }
 
