@@ -79,13 +79,15 @@ pub struct SimCore {
     pub limits: RateLimits,
     pub faults: Faults,
     pub ledger: Ledger,
-    pub federation: Federation,
+    /// Shared with its control routes ([`crate::federation::control_routes`]).
+    pub federation: Arc<Federation>,
     /// Key id -> who it is; a key not listed belongs to [`DEFAULT_ACCOUNT`]. Kept beside the
     /// credentials rather than in [`SimCredential`], whose literal constructions live in other
     /// crates.
     principals: Mutex<HashMap<String, SimPrincipal>>,
-    /// Every simulated resource's tags, with the eventual consistency of tag writes.
-    pub tags: TagStore,
+    /// Every simulated resource's tags, with the eventual consistency of tag writes; shared with
+    /// their control routes ([`crate::tags::control_routes`]).
+    pub tags: Arc<TagStore>,
 }
 
 impl SimCore {
@@ -169,7 +171,7 @@ pub fn control_routes(core: Arc<SimCore>) -> Router {
         .route("/_sim/credentials", post(add_credential))
         .route("/_sim/tag-delay", put(set_tag_delay).get(get_tag_delay))
         .with_state(core.clone())
-        .merge(crate::federation::control_routes(core))
+        .merge(crate::federation::control_routes(core.federation.clone()))
 }
 
 async fn inject_fault(State(core): State<Arc<SimCore>>, Json(fault): Json<Fault>) -> StatusCode {

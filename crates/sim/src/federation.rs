@@ -23,10 +23,7 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    core::SimCore,
-    oidc::{OidcConfig, OidcVerifier, Rejected, Verified},
-};
+use crate::oidc::{OidcConfig, OidcVerifier, Rejected, Verified};
 
 /// Who may take a role: tokens from the identity provider `provider_id` whose `aud` holds
 /// `audience` and whose `sub` is one of `subjects`.
@@ -177,33 +174,33 @@ pub(crate) fn random_text(len: usize, alphabet: &[u8]) -> String {
 /// Letters and digits, as both clouds' keys and tokens are.
 pub(crate) const LETTERS_DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
-/// The control routes over [`SimCore::federation`].
-pub fn control_routes(core: Arc<SimCore>) -> Router {
+/// The control routes over a simulator's federation settings.
+pub fn control_routes(federation: Arc<Federation>) -> Router {
     Router::new()
         .route("/_sim/oidc", put(set_oidc))
         .route("/_sim/trust-rules", post(add_rule).get(list_rules).delete(clear_rules))
         .route("/_sim/credential-lifetime", put(set_lifetime))
-        .with_state(core)
+        .with_state(federation)
 }
 
-async fn set_oidc(State(core): State<Arc<SimCore>>, Json(config): Json<OidcConfig>) -> (StatusCode, String) {
-    match core.federation.set_oidc(&config) {
+async fn set_oidc(State(federation): State<Arc<Federation>>, Json(config): Json<OidcConfig>) -> (StatusCode, String) {
+    match federation.set_oidc(&config) {
         Ok(()) => (StatusCode::NO_CONTENT, String::new()),
         Err(e) => (StatusCode::BAD_REQUEST, e.to_string()),
     }
 }
 
-async fn add_rule(State(core): State<Arc<SimCore>>, Json(rule): Json<TrustRule>) -> StatusCode {
-    core.federation.add_rule(rule);
+async fn add_rule(State(federation): State<Arc<Federation>>, Json(rule): Json<TrustRule>) -> StatusCode {
+    federation.add_rule(rule);
     StatusCode::NO_CONTENT
 }
 
-async fn list_rules(State(core): State<Arc<SimCore>>) -> Json<Vec<TrustRule>> {
-    Json(core.federation.rules())
+async fn list_rules(State(federation): State<Arc<Federation>>) -> Json<Vec<TrustRule>> {
+    Json(federation.rules())
 }
 
-async fn clear_rules(State(core): State<Arc<SimCore>>) -> StatusCode {
-    core.federation.clear_rules();
+async fn clear_rules(State(federation): State<Arc<Federation>>) -> StatusCode {
+    federation.clear_rules();
     StatusCode::NO_CONTENT
 }
 
@@ -213,8 +210,8 @@ struct Lifetime {
     max_seconds: Option<u64>,
 }
 
-async fn set_lifetime(State(core): State<Arc<SimCore>>, Json(lifetime): Json<Lifetime>) -> StatusCode {
-    core.federation.set_max_lifetime(lifetime.max_seconds.map(Duration::from_secs));
+async fn set_lifetime(State(federation): State<Arc<Federation>>, Json(lifetime): Json<Lifetime>) -> StatusCode {
+    federation.set_max_lifetime(lifetime.max_seconds.map(Duration::from_secs));
     StatusCode::NO_CONTENT
 }
 

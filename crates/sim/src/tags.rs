@@ -189,7 +189,7 @@ pub type Exists = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 #[derive(Clone)]
 struct RouteState {
-    core: Arc<crate::core::SimCore>,
+    tags: Arc<TagStore>,
     exists: Exists,
 }
 
@@ -200,18 +200,18 @@ struct Tags {
 }
 
 /// The `/_sim/gateways/{id}/tags` routes (see the module doc).
-pub fn control_routes(core: Arc<crate::core::SimCore>, exists: Exists) -> Router {
+pub fn control_routes(tags: Arc<TagStore>, exists: Exists) -> Router {
     Router::new()
         .route("/_sim/gateways/{id}/tags", get(read).put(edit))
         .route("/_sim/gateways/{id}/tags/{key}", delete(remove))
-        .with_state(RouteState { core, exists })
+        .with_state(RouteState { tags, exists })
 }
 
 async fn read(State(s): State<RouteState>, Path(id): Path<String>) -> Result<Json<Tags>, StatusCode> {
     if !(s.exists)(&id) {
         return Err(StatusCode::NOT_FOUND);
     }
-    Ok(Json(Tags { visible: s.core.tags.visible(&id), written: s.core.tags.written(&id) }))
+    Ok(Json(Tags { visible: s.tags.visible(&id), written: s.tags.written(&id) }))
 }
 
 async fn edit(
@@ -222,7 +222,7 @@ async fn edit(
     if !(s.exists)(&id) {
         return StatusCode::NOT_FOUND;
     }
-    s.core.tags.edit_now(&id, tags.into_iter().map(|(k, v)| (k, Some(v))).collect());
+    s.tags.edit_now(&id, tags.into_iter().map(|(k, v)| (k, Some(v))).collect());
     StatusCode::NO_CONTENT
 }
 
@@ -230,7 +230,7 @@ async fn remove(State(s): State<RouteState>, Path((id, key)): Path<(String, Stri
     if !(s.exists)(&id) {
         return StatusCode::NOT_FOUND;
     }
-    s.core.tags.edit_now(&id, vec![(key, None)]);
+    s.tags.edit_now(&id, vec![(key, None)]);
     StatusCode::NO_CONTENT
 }
 

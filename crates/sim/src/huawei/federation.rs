@@ -33,7 +33,8 @@ use serde_json::{Value, json};
 
 use super::{
     SimState,
-    api::{Failure, Success, header},
+    answer::{Failure, Success},
+    header,
 };
 use crate::{
     core::SimCredential,

@@ -42,6 +42,7 @@
 //! - the federation routes (`/_sim/oidc`, `/_sim/trust-rules`, `/_sim/credential-lifetime`) of
 //!   [`crate::federation`]; a trust rule's `providerId` is the identity provider id of `X-Idp-Id`
 
+mod answer;
 mod api;
 mod federation;
 pub mod subscription;
@@ -59,7 +60,7 @@ use std::{
 use axum::{
     Json, Router,
     extract::{Path, State},
-    http::StatusCode,
+    http::{HeaderMap, StatusCode},
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
@@ -233,6 +234,11 @@ impl SimState {
     }
 }
 
+/// A request header as text; here rather than in `api` because the IAM handlers read them too.
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
 /// The router: the three APIs (matched by path, so that unknown paths get API Gateway's
 /// answer) and the control routes.
 pub fn router(state: Arc<SimState>) -> Router {
@@ -248,7 +254,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/_sim/projects", post(add_project))
         .fallback(api::handle)
         .with_state(state.clone())
-        .merge(crate::tags::control_routes(state.core.clone(), exists))
+        .merge(crate::tags::control_routes(state.core.tags.clone(), exists))
         .merge(control_routes(state.core.clone()))
 }
 

@@ -41,7 +41,7 @@ use serde_json::{Value, json};
 
 use super::{
     SimState,
-    api::{Failure, Success},
+    answer::{Failure, Success, no_content, ok},
 };
 use crate::tags::TagChange;
 
@@ -176,14 +176,6 @@ pub(super) fn changes(
         })
         .map(|t| (t.key.clone(), None))
         .collect())
-}
-
-fn no_content() -> Success {
-    Success { status: StatusCode::NO_CONTENT, body: None, order: None, header: None }
-}
-
-fn ok(body: Value) -> Success {
-    Success { status: StatusCode::OK, body: Some(body), order: None, header: None }
 }
 
 fn gateway_exists(state: &SimState, project: &str, id: &str) -> Result<(), Failure> {

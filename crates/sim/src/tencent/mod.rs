@@ -305,7 +305,7 @@ fn router(sim: Arc<Sim>) -> Router {
         .route("/", any(v3::handle))
         .with_state(sim.clone())
         .merge(gateways)
-        .merge(crate::tags::control_routes(sim.core.clone(), exists))
+        .merge(crate::tags::control_routes(sim.core.tags.clone(), exists))
         .merge(control_routes(sim.core.clone()))
 }
 

@@ -42,8 +42,8 @@ use serde_json::{Map, Value, json};
 use super::{
     CallError, Reply, Sim, after_auth, auth,
     params::{opt_int, parse, unflatten},
-    record_request, request_id, respond, v3,
-    v3_gateway::header,
+    record_request, request_id, respond,
+    v3_gateway::{envelope, header},
 };
 use crate::{
     core::{AssumedRole, DEFAULT_ACCOUNT, SimCredential, SimPrincipal},
@@ -99,7 +99,7 @@ pub(super) async fn handle(sim: &Sim, method: &Method, headers: &HeaderMap, quer
         Reply::Dropped => "dropped".to_owned(),
     };
     record_request(sim, API, ACTION, None, &outcome);
-    respond(reply, |result| v3::envelope(result, &request_id))
+    respond(reply, |result| envelope(result, &request_id))
 }
 
 /// The request as the SDK sends it unsigned, and its parameters checked.

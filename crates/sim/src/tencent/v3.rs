@@ -1,6 +1,7 @@
 //! API 3.0 at `/` (see [`super::v3_gateway`] for the request forms and their authentication):
-//! answers `{"Response": {..., "RequestId"}}`, errors as `Response.Error {Code, Message}`, with
-//! HTTP 200 and `Content-Type: application/json` (the SDK reads error bodies only then).
+//! answers `{"Response": {..., "RequestId"}}`, errors as `Response.Error {Code, Message}`
+//! ([`envelope`]), with HTTP 200 and `Content-Type: application/json` (the SDK reads error bodies
+//! only then).
 
 use std::sync::Arc;
 
@@ -16,7 +17,8 @@ use serde_json::{Map, Value, json};
 use super::{
     CallError, Reply, Sim, SimGateway, after_auth, check_changeable, check_size,
     params::{check_id, int, opt_int, parse},
-    record_request, request_id, respond, sts, tag, v3_gateway,
+    record_request, request_id, respond, sts, tag,
+    v3_gateway::{self, envelope},
 };
 
 const API: &str = "tencent/v3";
@@ -81,17 +83,6 @@ fn version_of(service: &str) -> &'static str {
         "tag" | "sts" => tag::VERSION,
         _ => VERSION,
     }
-}
-
-/// API 3.0's answer: `{"Response": {...fields or Error {Code, Message}, "RequestId"}}`.
-pub(super) fn envelope(result: Result<Value, CallError>, request_id: &str) -> Value {
-    let mut response = match result {
-        Ok(Value::Object(fields)) => fields,
-        Ok(_) => Map::new(),
-        Err(e) => Map::from_iter([("Error".to_owned(), json!({ "Code": e.code, "Message": e.message }))]),
-    };
-    response.insert("RequestId".to_owned(), Value::String(request_id.to_owned()));
-    json!({ "Response": response })
 }
 
 fn dispatch(

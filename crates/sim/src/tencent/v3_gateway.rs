@@ -7,11 +7,13 @@
 //! Every service is served on one port: TC3 names the service in its credential scope (`vpc`,
 //! `tag` or `sts`, see [`SERVICES`]); signature v1 has no scope, so the service is the one the
 //! action belongs to ([`service_of`]).
+//!
+//! It also wraps every API 3.0 answer, STS's unsigned one included ([`envelope`]).
 
 use std::collections::BTreeMap;
 
 use axum::http::{HeaderMap, Method, header::HOST};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use super::{CallError, Sim, auth, params::unflatten};
 use natgw_operator::cloud::tencent::sign::{
@@ -47,6 +49,17 @@ const COMMON: [&str; 11] = [
     "Language",
     "RequestClient",
 ];
+
+/// API 3.0's answer: `{"Response": {...fields or Error {Code, Message}, "RequestId"}}`.
+pub(super) fn envelope(result: Result<Value, CallError>, request_id: &str) -> Value {
+    let mut response = match result {
+        Ok(Value::Object(fields)) => fields,
+        Ok(_) => Map::new(),
+        Err(e) => Map::from_iter([("Error".to_owned(), json!({ "Code": e.code, "Message": e.message }))]),
+    };
+    response.insert("RequestId".to_owned(), Value::String(request_id.to_owned()));
+    json!({ "Response": response })
+}
 
 /// An authenticated call.
 pub(super) struct Call {
