@@ -5,6 +5,7 @@ mod admission;
 mod backoff;
 mod conditions;
 mod credentials;
+mod drift;
 pub mod events;
 mod gauges;
 mod identity;
@@ -159,6 +160,8 @@ pub struct Context {
     claims_at_rest: crate::cloud::ratelimit::RateLimiter,
     /// Orders the watch's triggers ([`admission`]).
     admission: Arc<admission::Admission>,
+    /// When each resource at rest is next checked ([`drift`]).
+    drift: Arc<drift::DriftSchedule>,
     /// The reconcile slots (`run --concurrency`), taken in the order passes come due.
     slots: tokio::sync::Semaphore,
     /// A few more, for passes the watch's triggers start ([`admission::Admission::waiting`]).
@@ -190,6 +193,7 @@ impl Context {
             claims_seen: Default::default(),
             claims_at_rest: crate::cloud::ratelimit::RateLimiter::documented(&[(CLAIM_AT_REST, config.claim_rate)]),
             admission: admission::Admission::new(usize::from(config.concurrency) * 3 / 2),
+            drift: drift::DriftSchedule::new(),
             slots: tokio::sync::Semaphore::new(usize::from(config.concurrency)),
             change_slots: tokio::sync::Semaphore::new(usize::from(config.concurrency).div_ceil(8)),
             natgws,
@@ -312,7 +316,7 @@ pub async fn run_watched(
     // Every change reaches the controller as a trigger of `watch`; its own stream stays empty.
     let controller = Controller::for_stream(futures::stream::pending::<Result<NatGateway, watcher::Error>>(), reader)
         .with_config(kube::runtime::controller::Config::default())
-        .reconcile_on(ctx.admission.clone().gate(triggers));
+        .reconcile_on(futures::stream::select(ctx.admission.clone().gate(triggers), ctx.drift.clone().fired()));
     let store = controller.store();
     // A Secret created or rotated re-triggers every resource that references it, and drops its
     // cached credentials. Metadata only (`PartialObjectMeta`): Secret data never passes through
@@ -460,6 +464,7 @@ pub async fn reconcile(obj: Arc<NatGateway>, ctx: Arc<Context>) -> Result<Action
         return Ok(Action::await_change());
     };
     ctx.admission.started(&trigger);
+    ctx.drift.cancel(&trigger);
     // The resource as it is now, not as it was when the pass was queued.
     let Some(obj) = ctx.natgws.get(&trigger) else {
         return Ok(Action::await_change());
@@ -1074,7 +1079,11 @@ impl<'a> Pass<'a> {
         let poll = self.ctx.config.poll_interval;
         let action = match applied.next {
             plan::Next::NotLeader => return Err(Error::NotLeader),
-            plan::Next::DriftCheck => Action::requeue(self.drift_interval),
+            plan::Next::DriftCheck => {
+                let namespace = self.obj.namespace().unwrap_or_default();
+                self.ctx.drift.schedule(&namespace, &self.obj.name_any(), self.drift_interval);
+                Action::await_change()
+            }
             plan::Next::Poll => Action::requeue(poll),
             plan::Next::PaymentPoll => Action::requeue(poll.saturating_mul(6)),
             plan::Next::Replan => Action::requeue(Duration::from_millis(200)),
