@@ -51,32 +51,30 @@ impl DriftSchedule {
         self.due.lock().remove(key(obj.namespace.as_deref().unwrap_or_default(), &obj.name).as_ref());
     }
 
-    /// The resources due now, earliest first, taken off the schedule.
-    fn take_due(&self) -> Vec<ObjectRef<NatGateway>> {
+    /// The resources due now, earliest first, taken off the schedule (their keys moved, not
+    /// copied: a whole fleet may come due at once).
+    fn take_due(&self) -> Vec<(u32, Box<str>)> {
         let now = self.now_secs();
-        let mut fired = Vec::new();
-        self.due.lock().retain(|k, at| {
-            let due = u64::from(*at) <= now;
-            if due {
-                fired.push((*at, k.clone()));
-            }
-            !due
-        });
+        let mut due = self.due.lock();
+        let mut fired: Vec<(u32, Box<str>)> =
+            due.extract_if(|_, at| u64::from(*at) <= now).map(|(key, at)| (at, key)).collect();
+        drop(due);
         fired.sort_unstable();
         fired
-            .into_iter()
-            .filter_map(|(_, k)| k.split_once('/').map(|(ns, name)| ObjectRef::new(name).within(ns)))
-            .collect()
     }
 
-    /// The checks as they come due, for the controller's triggers.
+    /// The checks as they come due, for the controller's triggers: pulled one at a time, so that
+    /// a consumer that takes them as passes start keeps the rest here.
     pub fn fired(self: Arc<Self>) -> impl Stream<Item = ObjectRef<NatGateway>> + Send + 'static {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        futures::stream::unfold((self, tick, Vec::new().into_iter()), |(schedule, mut tick, mut ready)| async move {
+        let ready: std::vec::IntoIter<(u32, Box<str>)> = Vec::new().into_iter();
+        futures::stream::unfold((self, tick, ready), |(schedule, mut tick, mut ready)| async move {
             loop {
-                if let Some(obj) = ready.next() {
-                    return Some((obj, (schedule, tick, ready)));
+                for (_, key) in ready.by_ref() {
+                    if let Some((ns, name)) = key.split_once('/') {
+                        return Some((ObjectRef::new(name).within(ns), (schedule, tick, ready)));
+                    }
                 }
                 tick.tick().await;
                 ready = schedule.take_due().into_iter();

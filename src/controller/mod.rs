@@ -160,8 +160,11 @@ pub struct Context {
     claims_at_rest: crate::cloud::ratelimit::RateLimiter,
     /// Orders the watch's triggers ([`admission`]).
     admission: Arc<admission::Admission>,
-    /// When each resource at rest is next checked ([`drift`]).
+    /// When each resource at rest is next checked ([`drift`]), and its due checks handed to kube
+    /// as passes start (a fleet's checks coming due at once would otherwise each wait for a
+    /// reconcile slot as a pass of their own, ~400 bytes apiece).
     drift: Arc<drift::DriftSchedule>,
+    checks: Arc<admission::Admission>,
     /// The reconcile slots (`run --concurrency`), taken in the order passes come due.
     slots: tokio::sync::Semaphore,
     /// A few more, for passes the watch's triggers start ([`admission::Admission::waiting`]).
@@ -194,6 +197,7 @@ impl Context {
             claims_at_rest: crate::cloud::ratelimit::RateLimiter::documented(&[(CLAIM_AT_REST, config.claim_rate)]),
             admission: admission::Admission::new(usize::from(config.concurrency) * 3 / 2),
             drift: drift::DriftSchedule::new(),
+            checks: admission::Admission::new(usize::from(config.concurrency) * 3 / 2),
             slots: tokio::sync::Semaphore::new(usize::from(config.concurrency)),
             change_slots: tokio::sync::Semaphore::new(usize::from(config.concurrency).div_ceil(8)),
             natgws,
@@ -316,7 +320,10 @@ pub async fn run_watched(
     // Every change reaches the controller as a trigger of `watch`; its own stream stays empty.
     let controller = Controller::for_stream(futures::stream::pending::<Result<NatGateway, watcher::Error>>(), reader)
         .with_config(kube::runtime::controller::Config::default())
-        .reconcile_on(futures::stream::select(ctx.admission.clone().gate(triggers), ctx.drift.clone().fired()));
+        .reconcile_on(futures::stream::select(
+            ctx.admission.clone().gate(triggers),
+            ctx.checks.clone().gate(ctx.drift.clone().fired()),
+        ));
     let store = controller.store();
     // A Secret created or rotated re-triggers every resource that references it, and drops its
     // cached credentials. Metadata only (`PartialObjectMeta`): Secret data never passes through
@@ -464,6 +471,7 @@ pub async fn reconcile(obj: Arc<NatGateway>, ctx: Arc<Context>) -> Result<Action
         return Ok(Action::await_change());
     };
     ctx.admission.started(&trigger);
+    ctx.checks.started(&trigger);
     ctx.drift.cancel(&trigger);
     // The resource as it is now, not as it was when the pass was queued.
     let Some(obj) = ctx.natgws.get(&trigger) else {
