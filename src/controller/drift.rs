@@ -9,7 +9,7 @@
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use futures::Stream;
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
@@ -64,16 +64,24 @@ impl DriftSchedule {
     }
 
     /// The checks as they come due, for the controller's triggers: pulled one at a time, so that
-    /// a consumer that takes them as passes start keeps the rest here.
-    pub fn fired(self: Arc<Self>) -> impl Stream<Item = ObjectRef<NatGateway>> + Send + 'static {
+    /// a consumer that takes them as passes start keeps the rest here. Resources gone from
+    /// `cache` (deleted since their last pass) are dropped: kube would drop their trigger without
+    /// a pass, and the consumer would hold a place for it.
+    pub fn fired(
+        self: Arc<Self>,
+        cache: Store<NatGateway>,
+    ) -> impl Stream<Item = ObjectRef<NatGateway>> + Send + 'static {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let ready: std::vec::IntoIter<(u32, Box<str>)> = Vec::new().into_iter();
-        futures::stream::unfold((self, tick, ready), |(schedule, mut tick, mut ready)| async move {
+        futures::stream::unfold((self, cache, tick, ready), |(schedule, cache, mut tick, mut ready)| async move {
             loop {
                 for (_, key) in ready.by_ref() {
-                    if let Some((ns, name)) = key.split_once('/') {
-                        return Some((ObjectRef::new(name).within(ns), (schedule, tick, ready)));
+                    if let Some((ns, name)) = key.split_once('/')
+                        && let obj = ObjectRef::new(name).within(ns)
+                        && cache.get(&obj).is_some()
+                    {
+                        return Some((obj, (schedule, cache, tick, ready)));
                     }
                 }
                 tick.tick().await;
@@ -94,9 +102,13 @@ mod tests {
     }
 
     /// Checks fire once, in the order they come due, never early; a new time replaces the old
-    /// one, and a cancelled check does not fire.
+    /// one, and neither a cancelled check nor a deleted resource's fires.
     #[tokio::test(start_paused = true)]
     async fn checks_fire_once_in_due_order_and_a_pass_replaces_its_own() {
+        let (cache, mut writer) = kube::runtime::reflector::store();
+        for name in ["a", "b", "c", "d"] {
+            writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(super::super::watch::tests::natgw(name)));
+        }
         let schedule = DriftSchedule::new();
         let start = Instant::now();
         schedule.schedule("ns", "a", Duration::from_secs(30));
@@ -105,14 +117,15 @@ mod tests {
         schedule.schedule("ns", "c", Duration::from_secs(20));
         schedule.schedule("ns", "d", Duration::from_secs(15));
         schedule.cancel(&obj("d"));
-        let mut fired = Box::pin(schedule.clone().fired());
+        schedule.schedule("ns", "deleted", Duration::from_secs(12));
+        let mut fired = Box::pin(schedule.clone().fired(cache));
         for (name, at) in [("b", 10), ("c", 20), ("a", 30)] {
             assert_eq!(fired.next().await, Some(obj(name)));
             let waited = start.elapsed();
             assert!(waited >= Duration::from_secs(at) && waited <= Duration::from_secs(at + 1), "{name} at {waited:?}");
         }
         let nothing = tokio::time::timeout(Duration::from_secs(600), fired.next()).await;
-        assert!(nothing.is_err(), "each check fires once; d was cancelled");
+        assert!(nothing.is_err(), "each check fires once; d was cancelled, `deleted` is not in the cache");
         assert!(schedule.due.lock().is_empty());
     }
 }

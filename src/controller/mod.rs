@@ -322,7 +322,7 @@ pub async fn run_watched(
         .with_config(kube::runtime::controller::Config::default())
         .reconcile_on(futures::stream::select(
             ctx.admission.clone().gate(triggers),
-            ctx.checks.clone().gate(ctx.drift.clone().fired()),
+            ctx.checks.clone().gate(ctx.drift.clone().fired(ctx.natgws.clone())),
         ));
     let store = controller.store();
     // A Secret created or rotated re-triggers every resource that references it, and drops its

@@ -272,12 +272,13 @@ impl Watch {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
 
     use super::*;
 
-    fn natgw(name: &str) -> NatGateway {
+    /// A Tencent NatGateway `name` in namespace `ns`.
+    pub(in crate::controller) fn natgw(name: &str) -> NatGateway {
         serde_json::from_value(serde_json::json!({
             "apiVersion": "natgw.io/v1alpha1", "kind": "NatGateway",
             "metadata": {"name": name, "namespace": "ns"},
