@@ -582,7 +582,8 @@ impl std::fmt::Display for OrderPhase {
 pub struct OrderStatus {
     pub action: OrderAction,
     /// The target: a size (`Medium`) or a billing mode (`Prepaid`).
-    pub target: String,
+    #[schemars(with = "String")]
+    pub target: OrderTarget,
     /// 1 for the first submission of this change; higher after a definite rejection.
     pub attempt: u32,
     /// The cloud's order id (`billId`, `order_id`), polled until the order ends.
@@ -600,6 +601,46 @@ pub struct OrderStatus {
     pub finished_at: Option<Time>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+/// What an order record names as its target: text in the CRD, read back typed. A word no
+/// version of the operator writes (a status edited by hand) reads as `Unknown` rather than
+/// failing the whole object, which would stop the watch for every resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OrderTarget {
+    Size(Size),
+    Billing(BillingMode),
+    Unknown(Box<str>),
+}
+
+impl From<&str> for OrderTarget {
+    fn from(word: &str) -> Self {
+        let size = Size::ALL.into_iter().find(|s| s.to_string() == word).map(OrderTarget::Size);
+        let billing = || BillingMode::ALL.into_iter().find(|b| b.to_string() == word).map(OrderTarget::Billing);
+        size.or_else(billing).unwrap_or_else(|| OrderTarget::Unknown(word.into()))
+    }
+}
+
+impl std::fmt::Display for OrderTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OrderTarget::Size(s) => s.fmt(f),
+            OrderTarget::Billing(b) => b.fmt(f),
+            OrderTarget::Unknown(word) => f.write_str(word),
+        }
+    }
+}
+
+impl Serialize for OrderTarget {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for OrderTarget {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(OrderTarget::from(String::deserialize(deserializer)?.as_str()))
+    }
 }
 
 impl NatGatewaySpec {

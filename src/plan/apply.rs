@@ -264,7 +264,7 @@ pub fn apply(step: Step, facts: &Facts<'_>, status: &mut NatGatewayStatus) -> Ap
         Step::Submit { target, attempt } => {
             let intent = OrderStatus {
                 action: target.action(),
-                target: target.to_string(),
+                target: target.into(),
                 attempt,
                 id: None,
                 request_id: None,

@@ -1,6 +1,6 @@
 //! What an order changes, typed: a size or a billing mode.
 
-use crate::api::{BillingMode, OrderAction, OrderStatus, Size};
+use crate::api::{BillingMode, OrderAction, OrderStatus, OrderTarget, Size};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Target {
@@ -16,13 +16,23 @@ impl Target {
         }
     }
 
-    /// The target an order record names (`status.order.target` is text in the CRD); `None` for a
-    /// record no target of its action is spelled like.
+    /// The target an order record names; `None` for a record whose target is no target of its
+    /// action.
     pub fn of(order: &OrderStatus) -> Option<Target> {
-        let named = |t: &Target| t.action() == order.action && t.to_string() == order.target;
-        let sizes = Size::ALL.into_iter().map(Target::Size);
-        let billings = BillingMode::ALL.into_iter().map(Target::Billing);
-        sizes.chain(billings).find(named)
+        match (order.action, &order.target) {
+            (OrderAction::Resize, OrderTarget::Size(s)) => Some(Target::Size(*s)),
+            (OrderAction::ChangeBilling, OrderTarget::Billing(b)) => Some(Target::Billing(*b)),
+            _ => None,
+        }
+    }
+}
+
+impl From<Target> for OrderTarget {
+    fn from(target: Target) -> Self {
+        match target {
+            Target::Size(s) => OrderTarget::Size(s),
+            Target::Billing(b) => OrderTarget::Billing(b),
+        }
     }
 }
 
@@ -48,8 +58,18 @@ mod tests {
             }))
             .unwrap();
             assert_eq!(Target::of(&record), Some(target));
-            let other = OrderStatus { target: "Huge".into(), ..record };
+            assert_eq!(serde_json::to_value(&record).unwrap()["target"], target.to_string(), "written as text");
+            let other = OrderStatus { target: "Huge".into(), ..record.clone() };
+            assert_eq!(other.target, OrderTarget::Unknown("Huge".into()));
             assert_eq!(Target::of(&other), None);
+            let mismatched = OrderStatus {
+                action: match target.action() {
+                    OrderAction::Resize => OrderAction::ChangeBilling,
+                    OrderAction::ChangeBilling => OrderAction::Resize,
+                },
+                ..record
+            };
+            assert_eq!(Target::of(&mismatched), None, "a target of the other action");
         }
     }
 }

@@ -33,7 +33,7 @@ async fn resize_reaches_ready_and_kubectl_reads_it() {
         })
         .await;
     let order = running.status.unwrap().order.unwrap();
-    assert_eq!(order.target, "Medium");
+    assert_eq!(order.target.to_string(), "Medium");
     assert!(order.id.is_some(), "the order id is in status while it runs");
 
     // ...and kubectl wait sees Ready once it completes.
