@@ -45,7 +45,7 @@ done
 WANT=(kube-apiserver kubectl etcd)
 ((NODE)) && WANT+=(kubelet kube-controller-manager kube-scheduler pause)
 
-# Seconds each binary took to build on 2 cores, measured cold (README, The two commands); resolving
+# Seconds each binary took to build on 2 cores, measured cold (docs/development.md, The two commands); resolving
 # and downloading the module graph comes on top the first time (about 1 min).
 declare -A SECONDS_TO_BUILD=(
   [kube-apiserver]=200 [kubectl]=25 [etcd]=10

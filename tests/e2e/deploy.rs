@@ -1,6 +1,6 @@
 //! The install manifests in deploy/ against a real kube-apiserver: each kustomization renders
 //! with kubectl's kustomize and passes a server-side dry run (schema, CEL rules, RBAC objects,
-//! Pod Security admission), and the rendered objects have the properties the README promises
+//! Pod Security admission), and the rendered objects have the properties docs/install.md promises
 //! (2 replicas, non-root, read-only root, probes on the metrics port, least-privilege RBAC, a
 //! NetworkPolicy that opens exactly the pod's traffic).
 

@@ -542,7 +542,7 @@ fn operator_args(env: &TestEnv) -> Vec<String> {
     args.as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()).collect()
 }
 
-/// The README's commands, on an API server of its own (cluster-scoped objects, and no CRD yet: the
+/// docs/install.md's Helm commands, on an API server of its own (cluster-scoped objects, and no CRD yet: the
 /// chart's crds/ installs it): install, upgrade, uninstall, install again; a release adopting a
 /// kustomize install; a release in a namespace Helm creates. No node runs the pods: the objects
 /// are checked.

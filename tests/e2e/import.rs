@@ -52,8 +52,8 @@ fn parse(out: &Output, secrets: &[&str]) -> (Vec<NatGateway>, String) {
     (manifests, stderr)
 }
 
-/// Creates `yaml` in the test's namespace with `kubectl create -f`, as the README says (it refuses
-/// to overwrite): the CRD's admission accepts it.
+/// Creates `yaml` in the test's namespace with `kubectl create -f`, as docs/migration.md says (it
+/// refuses to overwrite): the CRD's admission accepts it.
 fn create(cluster: &Cluster, yaml: &[u8]) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("fleet.yaml");
@@ -276,7 +276,7 @@ async fn import_overwrites_nothing_the_cluster_holds() {
         assert!(stderr.contains(line), "{line:?} not in {stderr}");
     }
 
-    // Created as the README says: nothing that was there changes.
+    // Created as docs/migration.md says: nothing that was there changes.
     create(&cluster, &out.stdout);
     let after = versions(&cluster, &[&ns, other]).await;
     for (object, version) in &before {

@@ -1,7 +1,7 @@
 //! deploy/monitoring/ against the real operator: two replicas with leader election, one resource
 //! with an order open and one Stalled; every metric a rule or a dashboard panel names is one the
 //! leader's /metrics exports, the gauges over its cache have samples, the standby exports none of
-//! them, and README's Monitoring section lists every family the leader exports. And
+//! them, and docs/monitoring.md lists every family the leader exports. And
 //! `kubectl apply -k deploy/monitoring/` renders the rule, a ServiceMonitor that selects the
 //! metrics Service of deploy/ and the dashboard's ConfigMap. (The rules' behaviour is tested by
 //! promtool in tests/offline/monitoring.rs.)
@@ -143,14 +143,14 @@ async fn rules_and_dashboard_name_only_exported_metrics() {
     let exported = exported(leader);
     let unknown: Vec<&&str> = names.iter().filter(|n| !exported.contains(**n)).collect();
     assert!(unknown.is_empty(), "rules and dashboard name metrics the operator does not export: {unknown:?}\n{leader}");
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let page = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/monitoring.md")).unwrap();
     let undocumented: Vec<String> = leader
         .lines()
         .filter_map(|l| l.strip_prefix("# TYPE ")?.split_once(' '))
         .map(|(name, kind)| if kind == "counter" { format!("{name}_total") } else { name.to_owned() })
-        .filter(|name| !readme.contains(&format!("`{name}`")))
+        .filter(|name| !page.contains(&format!("`{name}`")))
         .collect();
-    assert!(undocumented.is_empty(), "metrics missing from README's Monitoring section: {undocumented:?}");
+    assert!(undocumented.is_empty(), "metrics missing from docs/monitoring.md: {undocumented:?}");
     assert_eq!(sim.orders().len(), 1, "{:?}", sim.orders());
 }
 

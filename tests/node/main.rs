@@ -230,7 +230,7 @@ impl Test<'_> {
         drop(nets);
         self.spent(checking);
 
-        // A tenant, as README's Credentials section has it: its Secret, its grant, its NatGateway.
+        // A tenant, as docs/credentials.md has it: its Secret, its grant, its NatGateway.
         self.kubectl(&["create", "namespace", TENANT_NS]);
         self.kubectl(&[
             "create",
@@ -525,7 +525,7 @@ impl Test<'_> {
         assert!(untouched.status.unwrap().observed_generation < untouched.metadata.generation);
         assert_eq!(self.orders("nat-node-1"), 1, "no order for another namespace's gateway");
         // Its NatGateways live in the install's namespace: deleted first, while the operator
-        // runs to remove their claim tags and finalizers (README "Claims across clusters").
+        // runs to remove their claim tags and finalizers (docs/migration.md, "Claims across clusters").
         let uninstall = || {
             self.kubectl(&["delete", "natgateways", "--all", "-n", OPERATOR_NS, "--wait=true", "--timeout=60s"]);
             self.kubectl_delete("namespaced")
@@ -597,7 +597,7 @@ impl Test<'_> {
         .await;
     }
 
-    /// `kubectl apply -k` of a test overlay, after the CRD (installed on its own, as README
+    /// `kubectl apply -k` of a test overlay, after the CRD (installed on its own, as docs/install.md
     /// says) and the simulators' CA the overlay mounts.
     fn install(&self, overlay: &str) {
         self.kubectl(&["apply", "--server-side", "-k", &format!("{}/deploy/crd", env!("CARGO_MANIFEST_DIR"))]);

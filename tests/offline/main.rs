@@ -1,7 +1,7 @@
 //! Everything that needs no API server, in one test binary (each test binary links the whole
 //! operator): the cloud clients against the simulators, the simulators against the clouds'
-//! official SDKs, batching and rate limits, the generated CRD, the Argo CD health check and the
-//! monitoring rules and dashboard (promtool).
+//! official SDKs, batching and rate limits, the generated CRD, the Argo CD health check, the
+//! monitoring rules and dashboard (promtool), and the documents' links.
 
 #[path = "../conformance/python.rs"]
 mod python;
@@ -12,6 +12,7 @@ mod federation_conformance;
 mod argocd_health;
 mod cloud_batching;
 mod crd;
+mod docs;
 mod federation_requests;
 mod federation_sim;
 mod huawei_conformance;

@@ -1,6 +1,6 @@
 {{/*
 Object names are fixed, not derived from the release name: they are the names deploy/ uses, the
-ones the README's `kubectl create rolebinding ... --serviceaccount=NAMESPACE:natgw-operator` and
+ones docs/credentials.md's `kubectl create rolebinding ... --serviceaccount=NAMESPACE:natgw-operator` and
 the Lease (src/leader.rs) rely on. One release per cluster, as with deploy/.
 */}}
 
