@@ -18,8 +18,10 @@
 #                    brings kube-router, when it runs as root)
 #
 # Each tool under go/ is a module of its own (go.sum pinned), so no tool's dependencies meet the
-# API server's replace block. Prints the directory holding the binaries on stdout; progress goes
-# to stderr: what is built, about how long it takes on 2 cores (measured), and the total so far.
+# API server's replace block; go/k8s (etcd, pause, the Kubernetes commands) is built in the
+# module graph of k8s.io/kubernetes itself, whose go.mod this script writes from that release's.
+# Prints the directory holding the binaries on stdout; progress goes to stderr: what is built,
+# about how long it takes on 2 cores (measured), and the total so far.
 set -euo pipefail
 
 K8S_VERSION=v1.34.4
@@ -115,48 +117,8 @@ STAGING_VERSION=v0.${K8S_VERSION#v1.}
 } > go.mod
 say "go.mod replaces $(grep -c '=>' go.mod) staging modules with $STAGING_VERSION"
 
-mkdir -p etcd
-cat > etcd/main.go <<'GO'
-package main
-
-import (
-	"os"
-
-	"go.etcd.io/etcd/server/v3/etcdmain"
-)
-
-func main() { etcdmain.Main(os.Args) }
-GO
-# The pod sandbox's process: it only has to hold the pod's namespaces open until it is told to stop.
-mkdir -p pause
-cat > pause/main.go <<'GO'
-package main
-
-import (
-	"os"
-	"os/signal"
-	"syscall"
-)
-
-func main() {
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
-	<-stop
-}
-GO
-cat > tools.go <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-	_ "k8s.io/kubernetes/cmd/kube-scheduler"
-	_ "k8s.io/kubernetes/cmd/kubectl"
-	_ "k8s.io/kubernetes/cmd/kubelet"
-)
-GO
+# etcd, pause and the import list of the Kubernetes commands: go/k8s, built in this module.
+cp -R "$GO_TOOLS/k8s/." .
 
 export GOFLAGS=-mod=mod
 say "resolving the module graph (downloads on the first run)"
