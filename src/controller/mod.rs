@@ -316,15 +316,7 @@ pub async fn run_watched(
     // How the resources stand (natgw_resources, ...) is read from this cache at each scrape.
     config.metrics.collect_from(gauges::CacheGauges::new(reader.clone()));
     let ctx = Context::new(client, connector, config, reader.clone());
-    let (triggers, _running) = watch.open();
-    // Every change reaches the controller as a trigger of `watch`; its own stream stays empty.
-    let controller = Controller::for_stream(futures::stream::pending::<Result<NatGateway, watcher::Error>>(), reader)
-        .with_config(kube::runtime::controller::Config::default())
-        .reconcile_on(futures::stream::select(
-            ctx.admission.clone().gate(triggers),
-            ctx.checks.clone().gate(ctx.drift.clone().fired(ctx.natgws.clone())),
-        ));
-    let store = controller.store();
+    let store = reader.clone();
     // A Secret created or rotated re-triggers every resource that references it, and drops its
     // cached credentials. Metadata only (`PartialObjectMeta`): Secret data never passes through
     // the watch, so the operator holds the keys of referenced Secrets only.
@@ -369,29 +361,42 @@ pub async fn run_watched(
         })
         .touched_objects();
     // (A namespaced install reads its own namespace's Secrets by its own Role: no grants to watch.)
-    let controller = if ctx.config.secret_access == SecretAccess::Granted && config_namespace.is_none() {
-        // Granted mode may not list Secrets: credentials are read with GETs (credentials.rs).
-        // What grants them is watched instead: a RoleBinding or Role changed in a namespace drops
-        // its cached credentials and looks at its resources again, so a revoked grant shows
-        // within seconds at rest, for no call at all while nothing changes.
-        let rolebindings = grant_changes::<RoleBinding>(&client_for_grants);
-        let roles = grant_changes::<Role>(&client_for_grants);
-        controller
-            .watches_stream(rolebindings, grant_mapper(ctx.clone(), store.clone()))
-            .watches_stream(roles, grant_mapper(ctx.clone(), store))
-    } else {
-        controller.watches_stream(secret_events, move |secret: kube::core::PartialObjectMeta<Secret>| {
-            let (ns, name) = (secret.namespace(), secret.name_any());
-            store
-                .state()
-                .into_iter()
-                .filter(|g| {
-                    g.namespace() == ns && g.spec.credentials_secret_ref.as_ref().is_some_and(|r| r.name == name)
-                })
-                .map(|g| watch::trigger(&g))
-                .collect::<Vec<_>>()
-        })
-    };
+    // Watch errors are retried by each watcher's backoff; only changes become triggers.
+    let credential_changes: futures::stream::BoxStream<'static, ObjectRef<NatGateway>> =
+        if ctx.config.secret_access == SecretAccess::Granted && config_namespace.is_none() {
+            // Granted mode may not list Secrets: credentials are read with GETs (credentials.rs).
+            // What grants them is watched instead: a RoleBinding or Role changed in a namespace
+            // drops its cached credentials and looks at its resources again, so a revoked grant
+            // shows within seconds at rest, for no call at all while nothing changes.
+            let rolebindings = grant_changes::<RoleBinding>(&client_for_grants)
+                .filter_map(|e| std::future::ready(e.ok()))
+                .flat_map(in_turn(grant_mapper(ctx.clone(), store.clone())));
+            let roles = grant_changes::<Role>(&client_for_grants)
+                .filter_map(|e| std::future::ready(e.ok()))
+                .flat_map(in_turn(grant_mapper(ctx.clone(), store)));
+            futures::stream::select(rolebindings, roles).boxed()
+        } else {
+            secret_events
+                .filter_map(|e| std::future::ready(e.ok()))
+                .flat_map(in_turn(move |secret: kube::core::PartialObjectMeta<Secret>| {
+                    let (ns, name) = (secret.namespace(), secret.name_any());
+                    let named = store.state().into_iter().filter(|g| {
+                        g.namespace() == ns && g.spec.credentials_secret_ref.as_ref().is_some_and(|r| r.name == name)
+                    });
+                    named.map(|g| watch::trigger(&g)).collect()
+                }))
+                .boxed()
+        };
+    let (triggers, _running) = watch.open();
+    // Every change reaches the controller as a trigger, through the same ordered gate: the
+    // watch's, and the credentials' (a rotated Secret, a revoked grant); its own stream stays
+    // empty. Due drift checks come through a gate of their own.
+    let controller = Controller::for_stream(futures::stream::pending::<Result<NatGateway, watcher::Error>>(), reader)
+        .with_config(kube::runtime::controller::Config::default())
+        .reconcile_on(futures::stream::select(
+            ctx.admission.clone().gate(futures::stream::select(triggers, credential_changes)),
+            ctx.checks.clone().gate(ctx.drift.clone().fired(ctx.natgws.clone())),
+        ));
     info!("natgw-operator controller started");
     controller
         .graceful_shutdown_on(shutdown)
@@ -405,6 +410,13 @@ pub async fn run_watched(
         .await;
     info!("natgw-operator controller stopped");
     Ok(())
+}
+
+/// `map`'s triggers for each changed object, one after another.
+fn in_turn<T>(
+    map: impl Fn(T) -> Vec<ObjectRef<NatGateway>>,
+) -> impl FnMut(T) -> futures::stream::Iter<std::vec::IntoIter<ObjectRef<NatGateway>>> {
+    move |changed| futures::stream::iter(map(changed))
 }
 
 /// Changes (not the initial list: the controller looks at every resource when it starts anyway)
