@@ -31,10 +31,14 @@ pub fn sweep_age(drift_interval: Duration) -> Duration {
 /// RSS, BENCHMARKS.md) for a few hundred milliseconds more of the first look.
 static SWEEP_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
-/// Waits for a turn to read a sweep ([`SWEEP_SLOTS`]); held until the sweep's answer is stored.
-pub async fn sweep_slot() -> tokio::sync::SemaphorePermit<'static> {
+/// For a read whose answer is `big` (pages of an account's gateways), waits for a turn
+/// ([`SWEEP_SLOTS`]), held until the answer is stored; a small one (one call's worth) goes at once.
+pub async fn sweep_slot(big: bool) -> Option<tokio::sync::SemaphorePermit<'static>> {
     // Never closed, so acquiring cannot fail.
-    SWEEP_SLOTS.acquire().await.expect("the sweep semaphore is never closed")
+    match big {
+        true => Some(SWEEP_SLOTS.acquire().await.expect("the sweep semaphore is never closed")),
+        false => None,
+    }
 }
 
 /// Default window: long enough to gather the reconciles a watch event or a requeue wave starts

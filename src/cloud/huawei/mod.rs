@@ -483,10 +483,7 @@ impl HuaweiClient {
         let never_read =
             |(p, id): &(String, String)| sweeps.is_none_or(|s| s.last(&sweep_key(p, id), |_| ()).is_none());
         let one_by_one = keys.len() <= ONE_BY_ONE && (fresh || keys.iter().all(never_read));
-        let _slot = match one_by_one {
-            true => None,
-            false => Some(batch::sweep_slot().await),
-        };
+        let _slot = batch::sweep_slot(!one_by_one).await;
         let mut all = self.read_gateways(keys, one_by_one).await?;
         let read = match sweeps.filter(|_| !fresh) {
             Some(last) => self.take_over(last, &mut all),

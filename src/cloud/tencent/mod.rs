@@ -244,11 +244,9 @@ impl Provider for TencentClient {
                     return self.describe_many(&ids).await;
                 };
                 let sweep = sweeps.sweep(ids).await;
-                // One call's answer is small: only a sweep of several waits for a slot.
-                let _slot = match self.api == TencentApi::V3 && sweep.ids.len() <= v3::IDS_PER_CALL {
-                    true => None,
-                    false => Some(crate::cloud::batch::sweep_slot().await),
-                };
+                // One call's answer is small: only a sweep of several calls waits for a slot.
+                let one_call = self.api == TencentApi::V3 && sweep.ids.len() <= v3::IDS_PER_CALL;
+                let _slot = batch::sweep_slot(!one_call).await;
                 let found = self.describe_many(&sweep.ids).await?;
                 sweeps.store(&sweep, &found);
                 Ok(found)
