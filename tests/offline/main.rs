@@ -19,5 +19,6 @@ mod huawei_conformance;
 mod huawei_sim;
 mod identity_exchange;
 mod monitoring;
+mod pass;
 mod tencent_conformance;
 mod tencent_sim;
