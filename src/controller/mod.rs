@@ -574,40 +574,22 @@ impl<'a> Pass<'a> {
         self.obj.finalizers().iter().any(|f| f == FINALIZER)
     }
 
+    /// Gathers what the plan needs, lets it decide, and performs the step it decided.
     async fn run(&mut self) -> Result<Action, Error> {
         if self.deleting && !self.has_finalizer() {
             // An open order first (its finalizer); then the claim.
-            if self.has_claim_finalizer() {
-                return self.release_claim().await;
-            }
-            return Ok(Action::await_change());
+            return match self.has_claim_finalizer() {
+                true => self.release_claim().await,
+                false => Ok(Action::await_change()),
+            };
         }
-        let selected = match self.ctx.connector.select(&self.obj.spec) {
+        let selected = match self.select() {
             Ok(s) => s,
             Err(e) => return self.failed(e).await,
         };
-        self.provider = selected.profile.label;
-        self.status.provider = Some(selected.profile.label.to_owned());
-        self.status.region = Some(selected.gateway.region.clone());
-        // Admitted under an older CRD: refused as admission refuses it now.
-        if self.obj.spec.drift_interval.is_some_and(|d| d.get().is_none()) {
-            let refused = CloudError::new(ErrorKind::InvalidRequest, crate::api::DRIFT_INTERVAL_MESSAGE)
-                .with_refusal(Refusal::InvalidSpec);
-            return self.failed(refused).await;
-        }
         // Whether the cloud may be called at all: not while the resource is paused.
-        let open = self.status.order.as_deref().filter(|o| plan::is_open(o)).cloned();
-        let first = plan::plan(plan::Inputs {
-            spec: &self.obj.spec,
-            generation: self.generation,
-            kind: selected.profile,
-            observation: plan::Observation::Unread,
-            order: open.as_ref(),
-            last_order: self.status.last_order.as_deref(),
-            owner: None,
-            claim: plan::Claim::NotKept,
-            paused: self.obj.paused(),
-        });
+        let open = self.open_order();
+        let first = plan::plan(self.inputs(selected.profile, plan::Observation::Unread, open.as_ref(), false));
         if first != Step::Read {
             let applied = plan::apply(first, &facts(self.obj, &self.previous, self.provider), &mut self.status);
             return self.perform(applied, None).await;
@@ -622,116 +604,13 @@ impl<'a> Pass<'a> {
             Ok(p) => p,
             Err(e) => return self.failed(e).await,
         };
-
         // The first read of an account takes every resource of that account along.
-        let roster = || {
-            roster::roster(
-                self.obj,
-                &selected,
-                self.ctx.natgws.state().iter().map(|g| g.as_ref()),
-                self.ctx.connector.as_ref(),
-            )
+        let (natgws, clouds) = (self.ctx.natgws.state(), self.ctx.connector.as_ref());
+        provider.expect(&|| roster::roster(self.obj, &selected, natgws.iter().map(|g| g.as_ref()), clouds)).await;
+        let (step, mut claim_later) = match self.decide(&selected, provider.as_ref()).await {
+            Ok(decided) => decided,
+            Err(done) => return done,
         };
-        provider.expect(&roster).await;
-
-        let gateway = &selected.gateway;
-        // An open order is followed, and an order is decided, on a fresh read only: an
-        // account-wide sweep's answer may predate a change another actor (an earlier leader, an
-        // order just paid) made, and ordering on it would buy twice.
-        // A new spec is read fresh at once: it is about to be acted on. So is a gateway another
-        // cluster claims: its release is seen within a drift interval.
-        let claimed_elsewhere = self.previous.conditions.iter().any(|c| c.reason == Reason::ClaimedElsewhere.as_str());
-        let mut fresh = self.status.order.as_deref().is_some_and(plan::is_open)
-            || self.status.observed_generation != Some(self.generation)
-            || claimed_elsewhere;
-        let (mut claim_later, mut paced) = (None, false);
-        let step = loop {
-            let read = match fresh {
-                true => provider.describe_fresh(gateway).await,
-                false => provider.describe_within(gateway, crate::cloud::batch::sweep_age(self.drift_interval)).await,
-            };
-            let observed = match read {
-                Ok(o) => Some(o),
-                Err(e) if e.kind == ErrorKind::NotFound => None,
-                Err(e) => return self.failed(e).await,
-            };
-            if let Some(o) = &observed {
-                self.status.observed = Some(observed_status(selected.profile, o));
-                // The call of an intent may have landed before its answer was recorded: where the
-                // cloud can list orders, the plan follows the one it holds instead of ordering twice.
-                if let Some(action) = plan::lost_intent(&self.status) {
-                    match provider.find_open_order(gateway, action).await {
-                        Ok(Some(id)) => {
-                            info!(name = %self.obj.name_any(), order = %id, "adopting an order the cloud already holds");
-                            plan::adopt(&mut self.status, id);
-                        }
-                        Ok(None) => {}
-                        Err(e) => return self.failed(e).await,
-                    }
-                }
-            }
-            let open = self.status.order.as_deref().filter(|o| plan::is_open(o)).cloned();
-            let order_state = match open.as_ref().and_then(|o| o.id.as_deref()) {
-                Some(id) if observed.is_some() => match provider.order_status(gateway, id).await {
-                    Ok(s) => Some(s),
-                    Err(e) => return self.failed(e).await,
-                },
-                _ => None,
-            };
-            let held = observed.as_ref().is_some_and(|o| matches!(&o.claim, ClaimTag::Held(c) if *c == self.me));
-            let held_for = self.ctx.claim_seen(gateway, &self.me, held, false);
-            self.claim_settles_in = self.ctx.config.claim_settle.saturating_sub(held_for);
-            let confirmed = held && self.claim_settles_in.is_zero();
-            let inputs =
-                self.inputs(selected.profile, observed.as_ref(), open.as_ref(), order_state.as_ref(), confirmed);
-            let mut step = plan::plan(inputs);
-            // A claim at rest may come later: it waits for its turn (taken once a pass) without
-            // a read, or a reconcile slot.
-            if step == (Step::Claim { in_sync: true })
-                && !paced
-                && let Err(wait) = self.ctx.claims_at_rest.try_now(CLAIM_AT_REST)
-            {
-                claim_later = Some(wait);
-            }
-            paced |= step == (Step::Claim { in_sync: true });
-            if matches!(step, Step::Submit { .. } | Step::Renew { .. } | Step::Claim { .. } | Step::ConfirmClaim)
-                && !fresh
-                && claim_later.is_none()
-            {
-                fresh = true;
-                continue;
-            }
-            // Who owns the gateway in this cluster matters to a change and to what the status
-            // says at rest (a duplicate is never shown in sync); an order already running is
-            // followed regardless.
-            if matches!(
-                step,
-                Step::InSync | Step::Submit { .. } | Step::Renew { .. } | Step::Claim { .. } | Step::ConfirmClaim
-            ) {
-                let natgws = self.ctx.natgws.state();
-                let clouds = self.ctx.connector.as_ref();
-                if let Some(owner) = ownership::other_owner(self.obj, natgws.iter().map(|g| g.as_ref()), clouds) {
-                    // The admin's way to the owner, which the condition may not name across
-                    // namespaces: logged when the resource first stalls on it.
-                    let claimed = Reason::GatewayClaimed.as_str();
-                    if !self.previous.conditions.iter().any(|c| c.type_ == "Stalled" && c.reason == claimed) {
-                        info!(
-                            name = %self.obj.name_any(), namespace = ?self.obj.namespace(), owner = %owner.name_any(),
-                            owner_namespace = ?owner.namespace(), gateway = %self.obj.spec.gateway_id,
-                            "gateway claimed by an older NatGateway; this one orders nothing"
-                        );
-                    }
-                    step = plan::plan(plan::Inputs { owner: Some(ownership::owner_for(self.obj, owner)), ..inputs });
-                }
-            }
-            break step;
-        };
-        // A claim at rest does not wait for the account's rate limit (a fleet claims 20 gateways
-        // a second per account at most): with no token left it says in sync now and claims later.
-        // (A step that is no claim after all, a duplicate's stall, keeps its own next look.)
-        if !matches!(step, Step::Claim { .. }) {
-            claim_later = None;
-        }
         if let Step::Claim { in_sync } = step
             && claim_later.is_none()
         {
@@ -740,15 +619,143 @@ impl<'a> Pass<'a> {
                 Err(done) => return done,
             }
         }
-        // A call that changes the gateway or its billing is made only with credentials read for
-        // it: a grant revoked since the cached read (a deleted RoleBinding, an identity the cloud
-        // no longer trusts) stops it here, with nothing sent.
-        if matches!(step, Step::Submit { .. } | Step::Renew { .. } | Step::CancelOrder { .. })
+        if step.needs_fresh_credentials()
             && let Err(done) = self.reconnect_fresh(&selected, &mut provider, &credentials).await
         {
             return done;
         }
         tracing::debug!(name = %self.obj.name_any(), ?step, "planned");
+        let action = self.execute(step, &selected, provider.as_ref()).await?;
+        Ok(claim_later.map_or(action, Action::requeue))
+    }
+
+    /// The cloud the spec names; what the status says of it.
+    fn select(&mut self) -> Result<Selected, CloudError> {
+        let selected = self.ctx.connector.select(&self.obj.spec)?;
+        self.provider = selected.profile.label;
+        self.status.provider = Some(selected.profile.label.to_owned());
+        self.status.region = Some(selected.gateway.region.clone());
+        // Admitted under an older CRD: refused as admission refuses it now.
+        if self.obj.spec.drift_interval.is_some_and(|d| d.get().is_none()) {
+            let refused = CloudError::new(ErrorKind::InvalidRequest, crate::api::DRIFT_INTERVAL_MESSAGE);
+            return Err(refused.with_refusal(Refusal::InvalidSpec));
+        }
+        Ok(selected)
+    }
+
+    fn open_order(&self) -> Option<OrderStatus> {
+        self.status.order.as_deref().filter(|o| plan::is_open(o)).cloned()
+    }
+
+    /// Reads the gateway as the plan asks and plans on what the cloud said: again on a fresh
+    /// read, or with the gateway's owner, where the step needs it. With the step comes when to
+    /// come back instead, for a claim at rest that waits for its turn.
+    async fn decide(
+        &mut self,
+        selected: &Selected,
+        provider: &dyn Provider,
+    ) -> Result<(Step, Option<Duration>), Result<Action, Error>> {
+        let mut read = plan::Read::first(&self.previous, self.generation);
+        let mut claim_later = None;
+        let mut paced = false;
+        loop {
+            let (observed, order_state) = match self.observe(selected, provider, read).await {
+                Ok(o) => o,
+                Err(e) => return Err(self.failed(e).await),
+            };
+            let confirmed = self.claim_confirmed(&selected.gateway, observed.as_ref());
+            let open = self.open_order();
+            let observation =
+                plan::Observation::Read { observed: observed.as_ref(), order_state: order_state.as_ref() };
+            let inputs = self.inputs(selected.profile, observation, open.as_ref(), confirmed);
+            let step = plan::plan(inputs);
+            // A claim at rest may come later: it waits for its turn (taken once a pass) without
+            // a read, or a reconcile slot.
+            if step == (Step::Claim { in_sync: true }) && !paced {
+                paced = true;
+                claim_later = self.ctx.claims_at_rest.try_now(CLAIM_AT_REST).err();
+            }
+            if step.needs_fresh_read() && read == plan::Read::Swept && claim_later.is_none() {
+                read = plan::Read::Fresh;
+                continue;
+            }
+            let step = match step.needs_owner() {
+                true => self.with_owner(inputs).unwrap_or(step),
+                false => step,
+            };
+            // A claim at rest does not wait for the account's rate limit (a fleet claims 20
+            // gateways a second per account at most): with no token left it says in sync now and
+            // claims later. (A step that is no claim after all, a duplicate's stall, keeps its own
+            // next look.)
+            let claim_later = claim_later.filter(|_| matches!(step, Step::Claim { .. }));
+            return Ok((step, claim_later));
+        }
+    }
+
+    /// One read of the gateway (recorded in the status) and of its open order.
+    async fn observe(
+        &mut self,
+        selected: &Selected,
+        provider: &dyn Provider,
+        read: plan::Read,
+    ) -> Result<(Option<Observed>, Option<OrderState>), CloudError> {
+        let gateway = &selected.gateway;
+        let observed = match read {
+            plan::Read::Fresh => provider.describe_fresh(gateway).await,
+            plan::Read::Swept => {
+                provider.describe_within(gateway, crate::cloud::batch::sweep_age(self.drift_interval)).await
+            }
+        };
+        let observed = match observed {
+            Ok(o) => o,
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok((None, None)),
+            Err(e) => return Err(e),
+        };
+        self.status.observed = Some(observed_status(selected.profile, &observed));
+        // The call of an intent may have landed before its answer was recorded: where the cloud
+        // can list orders, the plan follows the one it holds instead of ordering twice.
+        if let Some(action) = plan::lost_intent(&self.status)
+            && let Some(id) = provider.find_open_order(gateway, action).await?
+        {
+            info!(name = %self.obj.name_any(), order = %id, "adopting an order the cloud already holds");
+            plan::adopt(&mut self.status, id);
+        }
+        let order_state = match self.open_order().and_then(|o| o.id) {
+            Some(id) => Some(provider.order_status(gateway, &id).await?),
+            None => None,
+        };
+        Ok((Some(observed), order_state))
+    }
+
+    /// Whether this resource's claim, if the read shows it, has been seen for the settle delay
+    /// (in this pass or earlier).
+    fn claim_confirmed(&mut self, gateway: &GatewayRef, observed: Option<&Observed>) -> bool {
+        let held = observed.is_some_and(|o| matches!(&o.claim, ClaimTag::Held(c) if *c == self.me));
+        let held_for = self.ctx.claim_seen(gateway, &self.me, held, false);
+        self.claim_settles_in = self.ctx.config.claim_settle.saturating_sub(held_for);
+        held && self.claim_settles_in.is_zero()
+    }
+
+    /// The step when an older resource of this cluster owns the gateway; `None` when none does.
+    fn with_owner(&self, inputs: plan::Inputs<'_>) -> Option<Step> {
+        let natgws = self.ctx.natgws.state();
+        let owner = ownership::other_owner(self.obj, natgws.iter().map(|g| g.as_ref()), self.ctx.connector.as_ref())?;
+        // The admin's way to the owner, which the condition may not name across namespaces:
+        // logged when the resource first stalls on it.
+        let claimed = Reason::GatewayClaimed.as_str();
+        if !self.previous.conditions.iter().any(|c| c.type_ == "Stalled" && c.reason == claimed) {
+            info!(
+                name = %self.obj.name_any(), namespace = ?self.obj.namespace(), owner = %owner.name_any(),
+                owner_namespace = ?owner.namespace(), gateway = %self.obj.spec.gateway_id,
+                "gateway claimed by an older NatGateway; this one orders nothing"
+            );
+        }
+        Some(plan::plan(plan::Inputs { owner: Some(ownership::owner_for(self.obj, owner)), ..inputs }))
+    }
+
+    /// Performs `step`: its status, and its one cloud call (inside the fence) with the status of
+    /// the answer.
+    async fn execute(&mut self, step: Step, selected: &Selected, provider: &dyn Provider) -> Result<Action, Error> {
         let crash_after_write = match step {
             Step::Wait(_) => {
                 failpoint::crash_at(Point::WhilePolling);
@@ -759,14 +766,14 @@ impl<'a> Pass<'a> {
         };
         let applied = plan::apply(step, &facts(self.obj, &self.previous, self.provider), &mut self.status);
         let Some(call) = applied.call.clone() else {
-            let action = self.perform(applied, crash_after_write).await?;
-            return Ok(claim_later.map_or(action, Action::requeue));
+            return self.perform(applied, crash_after_write).await;
         };
         // Only the leader records an intent or changes the gateway: no one else may send it.
         let fence = self.ctx.config.fence.clone();
         if fence.remaining().is_none() {
             return Err(Error::NotLeader);
         }
+        let gateway = &selected.gateway;
         let target = match call {
             plan::Call::Order(target) => target,
             plan::Call::Renewal(change) => {
@@ -787,8 +794,7 @@ impl<'a> Pass<'a> {
         failpoint::crash_at(Point::BeforeIntent);
         self.perform(applied, None).await?;
         failpoint::crash_at(Point::AfterIntent);
-        let answer = fence.scope(self.call(&selected, provider.as_ref(), target)).await;
-        let answer = match answer {
+        let answer = match fence.scope(self.call(selected, provider, target)).await {
             Ok(ticket) => {
                 failpoint::crash_at(Point::AfterAccept);
                 plan::Answer::Accepted(ticket)
@@ -965,26 +971,27 @@ impl<'a> Pass<'a> {
         self.perform(applied, None).await
     }
 
-    /// What the plan decides on, besides the cloud's answers. `confirmed`: this resource's claim,
-    /// if the read shows it, was read back after the settle delay (in this pass or earlier).
+    /// What the plan decides on. `confirmed`: this resource's claim, if the read shows it, was
+    /// read back after the settle delay (in this pass or earlier).
     fn inputs<'b>(
         &'b self,
         kind: &'static Profile,
-        observed: Option<&'b Observed>,
+        observation: plan::Observation<'b>,
         order: Option<&'b OrderStatus>,
-        order_state: Option<&'b OrderState>,
         confirmed: bool,
     ) -> plan::Inputs<'b> {
-        let claim = match observed {
-            Some(o) => plan::Claim::of(&o.claim, &self.me, self.obj.takeover(), confirmed, kind),
-            None => plan::Claim::NotKept,
+        let claim = match observation {
+            plan::Observation::Read { observed: Some(o), .. } => {
+                plan::Claim::of(&o.claim, &self.me, self.obj.takeover(), confirmed, kind)
+            }
+            _ => plan::Claim::NotKept,
         };
         plan::Inputs {
             claim,
             spec: &self.obj.spec,
             generation: self.generation,
             kind,
-            observation: plan::Observation::Read { observed, order_state },
+            observation,
             order,
             last_order: self.status.last_order.as_deref(),
             owner: None,
@@ -1166,18 +1173,6 @@ impl<'a> Pass<'a> {
         }
     }
 
-    /// Whether the new status says nothing the one read did not: only `checkedAt` moved (a drift
-    /// check found the gateway as recorded, or a pass came early: a restart, a Secret's new
-    /// version, a sibling's deletion). Such a status is not written, so that an in-sync fleet
-    /// writes nothing at rest and wakes no watcher (Argo CD, Flux, kstatus clients).
-    fn nothing_new(&self) -> bool {
-        let mut same = self.status.clone();
-        if let (Some(new), Some(old)) = (same.observed.as_mut(), &self.previous.observed) {
-            new.checked_at = old.checked_at.clone();
-        }
-        same == self.previous
-    }
-
     /// Writes the whole status with server-side apply on the status subresource, then reports
     /// what the written status records (Events, order counts).
     async fn write(&mut self, health: Health, reset_backoff: bool, mut effects: Vec<Effect>) -> Result<(), Error> {
@@ -1190,7 +1185,7 @@ impl<'a> Pass<'a> {
         self.status.observed_generation = Some(self.generation);
         self.status.conditions =
             conditions::conditions(&self.status.conditions, &health, self.generation, Timestamp::now());
-        if !self.nothing_new() {
+        if !plan::unchanged(&self.status, &self.previous) {
             let api: Api<NatGateway> =
                 Api::namespaced(self.ctx.client.clone(), &self.obj.namespace().unwrap_or_default());
             let patch = serde_json::json!({

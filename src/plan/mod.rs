@@ -8,6 +8,7 @@ mod apply;
 mod decide;
 mod expiry;
 mod health;
+mod pass;
 mod reason;
 mod target;
 
@@ -18,6 +19,7 @@ pub use apply::{
 pub use decide::plan;
 pub use expiry::expiry_notice;
 pub use health::Health;
+pub use pass::{Read, unchanged};
 pub use reason::Reason;
 pub use target::Target;
 
