@@ -65,3 +65,81 @@ pub fn unchanged(new: &NatGatewayStatus, previous: &NatGatewayStatus) -> bool {
     }
     same == *previous
 }
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::{
+        apimachinery::pkg::apis::meta::v1::{Condition, Time},
+        jiff::Timestamp,
+    };
+
+    use super::*;
+    use crate::api::{ObservedStatus, OrderAction, OrderPhase, OrderStatus};
+
+    const GEN: i64 = 3;
+
+    fn status() -> NatGatewayStatus {
+        let observed = ObservedStatus {
+            size: None,
+            max_concurrent_connections: None,
+            spec: None,
+            billing_mode: None,
+            expires_at: None,
+            renewal: None,
+            expiry_notice: None,
+            state: "ACTIVE".into(),
+            checked_at: Time(Timestamp::UNIX_EPOCH),
+        };
+        NatGatewayStatus { observed_generation: Some(GEN), observed: Some(observed), ..Default::default() }
+    }
+
+    fn with_order(phase: OrderPhase) -> NatGatewayStatus {
+        let order = OrderStatus {
+            action: OrderAction::Resize,
+            target: "Medium".into(),
+            attempt: 1,
+            id: None,
+            request_id: None,
+            generation: Some(GEN),
+            phase,
+            submitted_at: Time(Timestamp::UNIX_EPOCH),
+            finished_at: None,
+            message: None,
+        };
+        NatGatewayStatus { order: Some(Box::new(order)), ..status() }
+    }
+
+    #[test]
+    fn a_pass_reads_fresh_what_it_may_act_on() {
+        assert_eq!(Read::first(&status(), GEN), Read::Swept, "a drift check");
+        assert_eq!(Read::first(&status(), GEN + 1), Read::Fresh, "a new spec");
+        assert_eq!(Read::first(&NatGatewayStatus::default(), GEN), Read::Fresh, "first sight");
+        assert_eq!(Read::first(&with_order(OrderPhase::InProgress), GEN), Read::Fresh, "an open order");
+        assert_eq!(Read::first(&with_order(OrderPhase::Succeeded), GEN), Read::Swept, "a finished order");
+        let elsewhere = Condition {
+            type_: "Stalled".into(),
+            status: "True".into(),
+            reason: Reason::ClaimedElsewhere.as_str().into(),
+            message: String::new(),
+            last_transition_time: Time(Timestamp::UNIX_EPOCH),
+            observed_generation: Some(GEN),
+        };
+        let claimed = NatGatewayStatus { conditions: vec![elsewhere], ..status() };
+        assert_eq!(Read::first(&claimed, GEN), Read::Fresh, "another cluster's claim");
+    }
+
+    #[test]
+    fn only_a_status_that_says_something_new_is_written() {
+        let previous = status();
+        let mut checked = previous.clone();
+        checked.observed.as_mut().unwrap().checked_at = Time(Timestamp::now());
+        assert!(unchanged(&checked, &previous), "only checkedAt moved");
+        let mut resized = checked.clone();
+        resized.observed.as_mut().unwrap().max_concurrent_connections = Some(1_000_000);
+        assert!(!unchanged(&resized, &previous));
+        let newer = NatGatewayStatus { observed_generation: Some(GEN + 1), ..checked.clone() };
+        assert!(!unchanged(&newer, &previous));
+        let unread = NatGatewayStatus { observed: None, ..previous.clone() };
+        assert!(!unchanged(&checked, &unread), "a first read is news");
+    }
+}
