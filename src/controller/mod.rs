@@ -605,8 +605,10 @@ impl<'a> Pass<'a> {
             Err(e) => return self.failed(e).await,
         };
         // The first read of an account takes every resource of that account along.
-        let (natgws, clouds) = (self.ctx.natgws.state(), self.ctx.connector.as_ref());
-        provider.expect(&|| roster::roster(self.obj, &selected, natgws.iter().map(|g| g.as_ref()), clouds)).await;
+        let (natgws, clouds) = (&self.ctx.natgws, self.ctx.connector.as_ref());
+        provider
+            .expect(&|| roster::roster(self.obj, &selected, natgws.state().iter().map(|g| g.as_ref()), clouds))
+            .await;
         let (step, mut claim_later) = match self.decide(&selected, provider.as_ref()).await {
             Ok(decided) => decided,
             Err(done) => return done,
