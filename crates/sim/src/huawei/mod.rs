@@ -65,7 +65,6 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 
-pub(crate) use federation::iam_time;
 pub use subscription::{SeedTerms, SimSubscription};
 pub use world::{SeedGateway, SimOrder};
 

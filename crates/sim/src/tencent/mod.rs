@@ -63,7 +63,6 @@ use serde::Deserialize;
 use serde_json::Value;
 
 pub use model::SimGateway;
-pub(crate) use sts::expiration;
 
 use super::{
     SimError,

@@ -35,7 +35,6 @@ use axum::{
     http::{HeaderMap, Method},
     response::Response,
 };
-use k8s_openapi::jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -49,6 +48,7 @@ use crate::{
     core::{AssumedRole, DEFAULT_ACCOUNT, SimCredential, SimPrincipal},
     federation::{LETTERS_DIGITS, Refused, random_text},
     oidc::Rejected,
+    wire_time::expiration,
 };
 
 pub(super) const ACTION: &str = "AssumeRoleWithWebIdentity";
@@ -260,11 +260,6 @@ fn caller_identity(principal: &SimPrincipal) -> Value {
             })
         }
     }
-}
-
-/// `Expiration`: ISO 8601 UTC to the second, e.g. `2018-12-04T09:06:16Z`.
-pub(crate) fn expiration(unix: u64) -> String {
-    Timestamp::from_second(unix as i64).map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default()
 }
 
 #[cfg(test)]
