@@ -6,8 +6,6 @@
 //! scenario (orders placed against changes asked for, time to converge) and then fails if any
 //! scenario did.
 
-mod support;
-
 use std::{
     future::Future,
     path::PathBuf,
@@ -30,11 +28,11 @@ use natgw_sim::{
     server::SimTls,
     tencent::{SimGateway, TencentSimHandle},
 };
-use serde_json::{Value, json};
-use support::{
+use natgw_testkit::{
     Clouds, Cluster, Operator, Partition, condition, free_port, huawei_gateway, natgw, ready, tencent_keys,
     tencent_spec,
 };
+use serde_json::{Value, json};
 
 const TC_ID: &str = "AKIDseams";
 const TC_KEY: &str = "tc-seams-secret-value";
@@ -79,7 +77,7 @@ impl World {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Operator {
-        let mut args = support::fast_operator_args(&self.tls);
+        let mut args = natgw_testkit::fast_operator_args(&self.tls);
         args.extend(extra.iter().map(|a| a.to_string()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let kubeconfig = kubeconfig.unwrap_or(&self.cluster.env.kubeconfig);
@@ -101,7 +99,7 @@ impl World {
     }
 
     fn huawei_spec(&self, id: &str, size: &str, auto_pay: bool) -> Value {
-        support::huawei_prepaid_spec(id, PROJECT, size, auto_pay, self.huawei.https_url.as_deref().unwrap())
+        natgw_testkit::huawei_prepaid_spec(id, PROJECT, size, auto_pay, self.huawei.https_url.as_deref().unwrap())
     }
 
     fn orders(&self, gateway: &str) -> usize {
@@ -189,7 +187,10 @@ async fn two_resources_one_gateway(w: &World) -> (usize, usize, Duration) {
     Api::<Namespace>::all(w.cluster.client.clone()).create(&PostParams::default(), &other_ns).await.unwrap();
     let other: Api<NatGateway> = Api::namespaced(w.cluster.client.clone(), "seams-other");
     let secrets = Api::namespaced(w.cluster.client.clone(), "seams-other");
-    secrets.create(&PostParams::default(), &support::secret("tencent", tencent_keys(TC_ID, TC_KEY))).await.unwrap();
+    secrets
+        .create(&PostParams::default(), &natgw_testkit::secret("tencent", tencent_keys(TC_ID, TC_KEY)))
+        .await
+        .unwrap();
 
     w.cluster.create_natgw("first", w.tencent_spec("nat-shared", "Medium")).await;
     // Creation times have whole seconds: make the claims' order unambiguous.
@@ -410,8 +411,8 @@ async fn control_plane_outage(w: &mut World) -> (usize, usize, Duration) {
     tokio::time::sleep((back + Duration::from_secs(10)).saturating_duration_since(Instant::now())).await;
     let scrape = || async {
         let text = reqwest::get(format!("http://{addr}/metrics")).await.unwrap().text().await.unwrap();
-        let stale = support::sample(&text, "natgw_reconciles_total{outcome=\"stale\"}");
-        let reads = support::sample(
+        let stale = natgw_testkit::sample(&text, "natgw_reconciles_total{outcome=\"stale\"}");
+        let reads = natgw_testkit::sample(
             &text,
             "natgw_cloud_calls_total{provider=\"tencent/V3\",action=\"describe\",outcome=\"ok\"}",
         );
@@ -442,7 +443,7 @@ async fn control_plane_outage(w: &mut World) -> (usize, usize, Duration) {
         assert_eq!((events, series), (1, 1), "{id}: one OrderSucceeded Event, counted once");
     }
     let counted = |phase: &str| {
-        support::sample(
+        natgw_testkit::sample(
             &text,
             &format!("natgw_orders_total{{provider=\"tencent/V3\",action=\"resize\",phase=\"{phase}\"}}"),
         )

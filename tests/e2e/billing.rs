@@ -5,8 +5,6 @@
 //! seams. Prints a table of orders placed vs changes (`cargo test --test e2e billing --
 //! --nocapture`).
 
-use crate::support;
-
 use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
@@ -20,8 +18,8 @@ use natgw_sim::{
     faults::{Fault, FaultKind},
     huawei::{SeedGateway, SeedTerms},
 };
+use natgw_testkit::{HuaweiWorld, Operator, condition, huawei_gateway, ready};
 use serde_json::{Value, json};
-use support::{HuaweiWorld, Operator, condition, huawei_gateway, ready};
 
 const AK: &str = "HWAKBILLING";
 const SK: &str = "hw-billing-secret-value";
@@ -54,7 +52,7 @@ impl std::ops::Deref for World {
 impl World {
     async fn start() -> World {
         let base = HuaweiWorld::start("billing", AK, SK, PROJECT).await;
-        World { base, metrics_port: support::free_port(), rows: Vec::new() }
+        World { base, metrics_port: natgw_testkit::free_port(), rows: Vec::new() }
     }
 
     fn operator(&self, crash_at: Option<&str>) -> Operator {

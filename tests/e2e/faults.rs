@@ -4,8 +4,6 @@
 //! table of what it tried, and finally checks that no secret value leaked into the operator's
 //! logs, Events or status.
 
-use crate::support;
-
 use std::os::unix::process::ExitStatusExt;
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
@@ -17,10 +15,10 @@ use natgw_sim::{
     server::SimTls,
     tencent::{SimGateway, TencentSimHandle},
 };
-use serde_json::{Value, json};
-use support::{
+use natgw_testkit::{
     Clouds, Cluster, Operator, condition, huawei_gateway, ready as is_ready, secret, tencent_keys, tencent_spec,
 };
+use serde_json::{Value, json};
 
 const TC_ID: &str = "AKIDfaultmatrix";
 const TC_KEY: &str = "tc-fault-matrix-secret-value";
@@ -70,7 +68,7 @@ impl World {
     }
 
     fn operator(&self, crash_at: Option<&str>) -> Operator {
-        let mut args = support::fast_operator_args(&self.tls);
+        let mut args = natgw_testkit::fast_operator_args(&self.tls);
         args.extend(["--leader-election=false", "--metrics-addr", "127.0.0.1:0"].map(str::to_owned));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let allowed =
@@ -101,7 +99,7 @@ impl World {
     }
 
     fn huawei_spec(&self, id: &str, size: &str, auto_pay: bool) -> Value {
-        support::huawei_prepaid_spec(id, PROJECT, size, auto_pay, self.huawei.https_url.as_deref().unwrap())
+        natgw_testkit::huawei_prepaid_spec(id, PROJECT, size, auto_pay, self.huawei.https_url.as_deref().unwrap())
     }
 
     async fn create(&self, name: &str, spec: Value) {
@@ -340,14 +338,14 @@ async fn fault_matrix() {
         let refused = w.cluster.create_raw(&obj).await.expect_err("refused at admission");
         assert!(refused.contains(words), "{name}: {refused}");
     }
-    support::apply_crd_without(&w.cluster, |rule| {
+    natgw_testkit::apply_crd_without(&w.cluster, |rule| {
         rule.contains("self.size in") || rule.contains("self.billing.mode in")
     });
-    support::create_once_admitted(&w.cluster, "nat-too-big", &too_big).await;
+    natgw_testkit::create_once_admitted(&w.cluster, "nat-too-big", &too_big).await;
     let outcome = w.stalled("nat-too-big", "UnsupportedSize").await;
     w.record("size the provider cannot take (Tencent ExtraLarge, older CRD)", "nat-too-big", 0, outcome);
 
-    support::create_once_admitted(&w.cluster, "nat-prepaid", &prepaid).await;
+    natgw_testkit::create_once_admitted(&w.cluster, "nat-prepaid", &prepaid).await;
     let outcome = w.stalled("nat-prepaid", "UnsupportedChange").await;
     w.record("unsupported billing change (Tencent Prepaid, older CRD)", "nat-prepaid", 0, outcome);
     // The current CRD back: objects it would refuse are still changed (annotated) and their status

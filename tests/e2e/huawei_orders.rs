@@ -3,8 +3,6 @@
 //! when it is the resource's own gateway's, and a prepaid resize with `autoPay: false` waits for
 //! someone to pay it.
 
-use crate::support;
-
 use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
@@ -12,8 +10,8 @@ use natgw_operator::{
     api::{BillingMode, NatGateway, OrderPhase, OrderStatus, PeriodUnit, Prepaid, Size},
     cloud::{Credentials, GatewayRef, Provider, SecretValue, huawei::HuaweiClient},
 };
+use natgw_testkit::{HuaweiWorld, Operator, huawei_gateway, huawei_pay_order, ready};
 use serde_json::Value;
-use support::{HuaweiWorld, Operator, huawei_gateway, huawei_pay_order, ready};
 
 const AK: &str = "HWAKORDERS";
 const SK: &str = "hw-orders-secret-value";
@@ -40,7 +38,7 @@ impl World {
     }
 
     fn spec(&self, gateway: &str, size: &str, auto_pay: bool) -> Value {
-        support::huawei_prepaid_spec(gateway, PROJECT, size, auto_pay, self.sim.https_url.as_deref().unwrap())
+        natgw_testkit::huawei_prepaid_spec(gateway, PROJECT, size, auto_pay, self.sim.https_url.as_deref().unwrap())
     }
 
     /// The simulator's ledger: order ids placed for `gateway`.

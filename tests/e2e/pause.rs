@@ -4,7 +4,7 @@
 //! in kstatus (never InProgress for ever), and resumes where it stopped once the annotation goes,
 //! in the middle of an order too, with one order per change.
 
-use crate::{kstatus::kstatus, support};
+use crate::kstatus::kstatus;
 
 use std::{sync::Arc, time::Duration};
 
@@ -19,11 +19,11 @@ use natgw_sim::{
     server::SimTls,
     tencent::{SimGateway, TencentSim},
 };
-use serde_json::{Value, json};
-use support::{
+use natgw_testkit::{
     Cluster, Operator, condition, huawei_gateway, huawei_https_config, huawei_pay_order, ready, tencent_https_config,
     tencent_keys, tencent_spec,
 };
+use serde_json::{Value, json};
 
 const TC_ID: &str = "AKIDpause";
 const TC_KEY: &str = "pause-secret-key";
@@ -46,7 +46,7 @@ impl World {
     }
 
     fn operator(&self, allowed: &str) -> Operator {
-        let mut args = support::fast_operator_args(&self.tls);
+        let mut args = natgw_testkit::fast_operator_args(&self.tls);
         args.extend(["--leader-election=false", "--metrics-addr", "127.0.0.1:0"].map(str::to_owned));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         self.cluster.operator(&args, &[("NATGW_ALLOWED_ENDPOINTS", allowed)], &self.cluster.path("operator.log"))
@@ -65,7 +65,7 @@ impl World {
         self.cluster.create_secret("huawei", json!({"accessKey": HW_AK, "secretKey": HW_SK})).await;
         let endpoint = sim.https_url.clone().unwrap();
         let operator = self.operator(&endpoint);
-        let spec = support::huawei_prepaid_spec(&gateway, PROJECT, "Medium", false, &endpoint);
+        let spec = natgw_testkit::huawei_prepaid_spec(&gateway, PROJECT, "Medium", false, &endpoint);
         self.cluster.create_natgw(name, spec).await;
         let waiting = self
             .cluster
@@ -123,7 +123,7 @@ async fn a_resource_paused_from_the_start_calls_nothing_until_resumed() {
     let endpoint = sim.https_url.clone().unwrap();
     let _operator = w.operator(&endpoint);
 
-    let mut obj = support::natgw("egress", tencent_spec("nat-pause", None, "Medium", "tencent", Some(&endpoint)));
+    let mut obj = natgw_testkit::natgw("egress", tencent_spec("nat-pause", None, "Medium", "tencent", Some(&endpoint)));
     obj.metadata.annotations = Some([(PAUSED_ANNOTATION.to_owned(), "true".to_owned())].into());
     w.cluster.natgws().create(&Default::default(), &obj).await.unwrap();
 
@@ -213,7 +213,7 @@ async fn a_pause_in_the_middle_of_an_order_resumes_it_without_a_second_order() {
 async fn a_paused_resource_deleted_with_an_unpaid_order_waits_for_the_resume() {
     let w = World::start("pause-delete").await;
     let log = w.cluster.path("operator.log");
-    let _log = support::LogOnPanic(&log);
+    let _log = natgw_testkit::LogOnPanic(&log);
     let (sim, _operator, order) = w.awaiting_payment("leave").await;
     let id = order.id.expect("the order id is shown");
     w.pause("leave", Some("true")).await;

@@ -256,8 +256,9 @@ fn use_tree(tokens: &[Token], i: &mut usize, prefix: Vec<String>, leaves: &mut V
     }
 }
 
+/// Inside a path already read (`a::b`), or a macro's metavariable (`$x::`; `$crate` is `crate`).
 fn follows_path_separator(tokens: &[Token], i: usize) -> bool {
-    i >= 1 && tokens[i - 1].is_punct(':') || i >= 1 && tokens[i - 1].is_punct('$')
+    i >= 1 && (tokens[i - 1].is_punct(':') || (tokens[i - 1].is_punct('$') && !tokens[i].is_ident("crate")))
 }
 
 /// `in crate::x` of a `pub(in crate::x)`: a visibility, not a use.
