@@ -25,4 +25,4 @@ pub use objects::{
 pub use operator::{CLAIM_SETTLE, LogOnPanic, Operator, fast_operator_args, free_port, sample};
 pub use partition::Partition;
 pub use poll::eventually;
-pub use world::HuaweiWorld;
+pub use world::World;

@@ -36,12 +36,16 @@ pub fn sample(text: &str, series: &str) -> f64 {
 /// goes with the test).
 pub struct LogOnPanic<'a>(pub &'a Path);
 
+/// The last 40 lines of the log at `path`.
+pub(crate) fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+}
+
 impl Drop for LogOnPanic<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            let log = std::fs::read_to_string(self.0).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            eprintln!("operator log (last lines):\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+            eprintln!("operator log (last lines):\n{}", log_tail(self.0));
         }
     }
 }
