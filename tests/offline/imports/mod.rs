@@ -165,16 +165,6 @@ const PENDING: &[&[&str]] = &[
         "crates/sim/src/huawei/mod.rs",
         "crates/sim/src/huawei/tags.rs",
     ],
-    &[
-        "crates/sim/src/tencent/auth.rs",
-        "crates/sim/src/tencent/mod.rs",
-        "crates/sim/src/tencent/params.rs",
-        "crates/sim/src/tencent/sts.rs",
-        "crates/sim/src/tencent/tag.rs",
-        "crates/sim/src/tencent/v2.rs",
-        "crates/sim/src/tencent/v3.rs",
-        "crates/sim/src/tencent/v3_gateway.rs",
-    ],
 ];
 
 #[test]
