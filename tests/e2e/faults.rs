@@ -347,7 +347,7 @@ async fn fault_matrix() {
     drop(restarted);
 
     // No secret value anywhere: operator logs, Events, status.
-    let logs = std::fs::read_to_string(&w.log("operator")).unwrap();
+    let logs = std::fs::read_to_string(w.log("operator")).unwrap();
     let events = w.cluster.kubectl(&["get", "events", "-o", "yaml"]);
     let objects = w.cluster.kubectl(&["get", "natgw", "-o", "yaml"]);
     for secret in SECRETS {
