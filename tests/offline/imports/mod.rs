@@ -6,10 +6,12 @@
 //! (`crate::x::f()`). A path is followed through the `use`s on its way to the file that defines
 //! its target: `crate::cloud::Profile`, which cloud/mod.rs re-exports from cloud/profile.rs,
 //! is a dependency on profile.rs, not on mod.rs. A `mod child;` declaration is not a dependency:
-//! a parent holding its children is the tree itself. A parent that calls into a child
-//! (`child::f()`, or a `use` of it) depends on it, and a child that uses an item its parent
-//! defines (`super::X`) depends on the parent: both at once is a cycle, as between any two files.
-//! `#[cfg(test)]` code counts: a test module inside a file is that file.
+//! a parent holding its children is the tree itself; nor is a parent's `pub use child::X`, which
+//! is the parent's interface (paths through it lead on to the child). A parent that calls into a
+//! child (`child::f()`, or a private `use` of it) depends on it, and a child that uses an item its
+//! parent defines (`super::X`) depends on the parent: both at once is a cycle, as between any two
+//! files. `#[cfg(test)]` code counts: a test module inside a file is that file; tests that need
+//! what depends on their module live in a file of their own (`oidc/tests.rs`).
 
 mod lex;
 mod tree;
