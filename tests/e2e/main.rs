@@ -1,7 +1,7 @@
 //! Everything that needs a real kube-apiserver + etcd, in one test binary (each test binary links
 //! the whole operator). Most tests share one API server, each in a namespace of its own
-//! ([`natgw_testkit::Cluster::start`]); a test owns one ([`natgw_testkit::Cluster::start_own`]) only when it
-//! would disturb the others or they it:
+//! ([`natgw_testkit::Cluster::start`]); a test owns one
+//! ([`natgw_testkit::Cluster::start_own`]) only when it would disturb the others or they it:
 //!
 //! - `faults`: restarts kube-apiserver;
 //! - `claims`: runs an operator across namespaces of its own;
