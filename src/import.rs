@@ -325,7 +325,10 @@ pub fn to_yaml(manifests: &[NatGateway]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cloud::{Capacity, GatewayState, Observed, connect::CloudConnector};
+    use crate::{
+        cloud::{Capacity, GatewayState, Observed, connect::CloudConnector},
+        testing::{self, natgw},
+    };
 
     fn template(provider: serde_json::Value) -> NatGatewaySpec {
         serde_json::from_value(serde_json::json!({
@@ -427,19 +430,11 @@ mod tests {
         assert!(skipped[1].why.contains("no Kubernetes object name"), "{}", skipped[1].why);
     }
 
-    fn natgw(ns: &str, name: &str, spec: serde_json::Value) -> NatGateway {
-        serde_json::from_value(serde_json::json!({
-            "apiVersion": "natgw.io/v1alpha1", "kind": "NatGateway",
-            "metadata": {"name": name, "namespace": ns}, "spec": spec,
-        }))
-        .unwrap()
-    }
-
+    /// [`testing::tencent_spec`] through API `api`.
     fn tencent_spec(gateway: &str, region: &str, api: &str) -> serde_json::Value {
-        serde_json::json!({
-            "gatewayId": gateway, "provider": {"tencent": {"region": region, "api": api}},
-            "size": "Small", "credentialsSecretRef": {"name": "creds"},
-        })
+        let mut spec = testing::tencent_spec(gateway, region, "creds");
+        spec["provider"]["tencent"]["api"] = api.into();
+        spec
     }
 
     /// Names taken in the target namespace, by the cluster or by an earlier manifest, are never

@@ -11,6 +11,8 @@ pub mod import;
 pub mod leader;
 pub mod metrics;
 pub mod plan;
+#[cfg(test)]
+mod testing;
 
 /// The CRD as YAML, exactly as committed in `crds/natgateway.yaml`: the schema of [`api`] and
 /// the built-in clouds' admission rules.

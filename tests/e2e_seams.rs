@@ -6,35 +6,21 @@
 //! scenario (orders placed against changes asked for, time to converge) and then fails if any
 //! scenario did.
 
-mod support;
-
 use std::{
     future::Future,
-    path::PathBuf,
-    sync::Arc,
     time::{Duration, Instant},
 };
 
 use futures::FutureExt as _;
-use k8s_openapi::api::{coordination::v1::Lease, core::v1::Namespace, events::v1::Event};
+use k8s_openapi::api::core::v1::Namespace;
 use kube::{
     Api,
     api::{DeleteParams, Patch, PatchParams, PostParams},
 };
-use natgw_operator::{
-    api::{NatGateway, OrderPhase},
-    leader::LEASE_NAME,
-};
-use natgw_sim::{
-    huawei::HuaweiSim,
-    server::SimTls,
-    tencent::{SimGateway, TencentSimHandle},
-};
-use serde_json::{Value, json};
-use support::{
-    Clouds, Cluster, Operator, Partition, condition, free_port, huawei_gateway, natgw, ready, tencent_keys,
-    tencent_spec,
-};
+use natgw_operator::api::{NatGateway, OrderPhase};
+use natgw_sim::tencent::SimGateway;
+use natgw_testkit::{Cluster, Partition, World, condition, free_port, huawei_gateway, natgw, ready, tencent_keys};
+use serde_json::json;
 
 const TC_ID: &str = "AKIDseams";
 const TC_KEY: &str = "tc-seams-secret-value";
@@ -50,113 +36,6 @@ struct Row {
     changes: usize,
     converged: Option<Duration>,
     failure: Option<String>,
-}
-
-struct World {
-    cluster: Cluster,
-    tencent: TencentSimHandle,
-    huawei: HuaweiSim,
-    tls: Arc<SimTls>,
-    dir: tempfile::TempDir,
-}
-
-impl World {
-    async fn start() -> World {
-        let cluster = Cluster::start_own("seams").await; // an outage stops the control plane
-        let Clouds { tls, tencent, huawei } = Clouds::start(&cluster, (TC_ID, TC_KEY), (HW_AK, HW_SK), PROJECT).await;
-        World { cluster, tencent, huawei, tls, dir: tempfile::tempdir().unwrap() }
-    }
-
-    fn log(&self, name: &str) -> PathBuf {
-        self.dir.path().join(format!("{name}.log"))
-    }
-
-    /// The operator binary with the suite's timing, plus `extra` flags.
-    fn operator(
-        &self,
-        log: &str,
-        kubeconfig: Option<&std::path::Path>,
-        extra: &[&str],
-        env: &[(&str, &str)],
-    ) -> Operator {
-        let mut args = support::fast_operator_args(&self.tls);
-        args.extend(extra.iter().map(|a| a.to_string()));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let kubeconfig = kubeconfig.unwrap_or(&self.cluster.env.kubeconfig);
-        let allowed = [&self.tencent.http_url, self.huawei.https_url.as_ref().unwrap()].map(String::as_str).join(",");
-        let mut env = env.to_vec();
-        env.push(("NATGW_ALLOWED_ENDPOINTS", &allowed));
-        Operator::start(kubeconfig, &args, &env, &self.log(log))
-    }
-
-    /// One replica, no leader election.
-    fn single(&self, log: &str, extra: &[&str]) -> Operator {
-        let mut args = vec!["--leader-election=false"];
-        args.extend_from_slice(extra);
-        self.operator(log, None, &args, &[])
-    }
-
-    fn tencent_spec(&self, id: &str, size: &str) -> Value {
-        tencent_spec(id, Some("V3"), size, "tencent", Some(&self.tencent.http_url))
-    }
-
-    fn huawei_spec(&self, id: &str, size: &str, auto_pay: bool) -> Value {
-        support::huawei_prepaid_spec(id, PROJECT, size, auto_pay, self.huawei.https_url.as_deref().unwrap())
-    }
-
-    fn orders(&self, gateway: &str) -> usize {
-        let tc = self.tencent.orders().into_iter().filter(|o| o.gateway_id == gateway).count();
-        let hw = self.huawei.core().ledger.orders().into_iter().filter(|o| o.gateway_id == gateway).count();
-        tc + hw
-    }
-
-    /// Requests of `action` the simulators received, whatever their outcome.
-    fn requests(&self, action: &str) -> usize {
-        let tc = self.tencent.requests().into_iter().filter(|r| r.action == action).count();
-        let hw = self.huawei.core().ledger.requests().into_iter().filter(|r| r.action == action).count();
-        tc + hw
-    }
-
-    async fn stalled(&self, name: &str, reason: &str) -> NatGateway {
-        self.cluster
-            .wait_for(name, WAIT, |o| condition(o, "Stalled").is_some_and(|c| c.0 == "True" && c.1 == reason))
-            .await
-    }
-
-    async fn phase(&self, name: &str, phase: OrderPhase) -> NatGateway {
-        self.cluster
-            .wait_for(name, WAIT, |o| {
-                o.status.as_ref().and_then(|s| s.order.as_ref()).is_some_and(|o| o.phase == phase)
-            })
-            .await
-    }
-
-    async fn holder(&self) -> Option<String> {
-        let leases: Api<Lease> = Api::namespaced(self.cluster.client.clone(), &self.cluster.namespace);
-        leases.get_opt(LEASE_NAME).await.ok()??.spec?.holder_identity
-    }
-
-    async fn wait_holder(&self, name: &str, limit: Duration) {
-        let start = Instant::now();
-        while self.holder().await.as_deref() != Some(name) {
-            assert!(start.elapsed() < limit, "{name} did not take the lease within {limit:?}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Events about `name` with `reason`, and the highest series count among them (1 without a series).
-    async fn events(&self, name: &str, reason: &str) -> (usize, i32) {
-        let events: Api<Event> = Api::namespaced(self.cluster.client.clone(), &self.cluster.namespace);
-        let list = events.list(&Default::default()).await.unwrap();
-        let mine: Vec<&Event> = list
-            .items
-            .iter()
-            .filter(|e| e.reason.as_deref() == Some(reason))
-            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-            .collect();
-        let count = mine.iter().map(|e| e.series.as_ref().map_or(1, |s| s.count)).max().unwrap_or(0);
-        (mine.len(), count)
-    }
 }
 
 /// Runs one scenario, turning a panic into a failed row so that the others still run.
@@ -184,17 +63,20 @@ async fn scenario(rows: &mut Vec<Row>, name: &'static str, run: impl Future<Outp
 /// the other takes over.
 async fn two_resources_one_gateway(w: &World) -> (usize, usize, Duration) {
     let _operator = w.single("claims", &[]);
-    w.tencent.seed_gateway(SimGateway::new("nat-shared", "vpc-1", 1_000_000));
+    w.clouds.tencent.seed_gateway(SimGateway::new("nat-shared", "vpc-1", 1_000_000));
     let other_ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "seams-other"}})).unwrap();
     Api::<Namespace>::all(w.cluster.client.clone()).create(&PostParams::default(), &other_ns).await.unwrap();
     let other: Api<NatGateway> = Api::namespaced(w.cluster.client.clone(), "seams-other");
     let secrets = Api::namespaced(w.cluster.client.clone(), "seams-other");
-    secrets.create(&PostParams::default(), &support::secret("tencent", tencent_keys(TC_ID, TC_KEY))).await.unwrap();
+    secrets
+        .create(&PostParams::default(), &natgw_testkit::secret("tencent", tencent_keys(TC_ID, TC_KEY)))
+        .await
+        .unwrap();
 
-    w.cluster.create_natgw("first", w.tencent_spec("nat-shared", "Medium")).await;
+    w.cluster.create_natgw("first", w.tencent_spec("nat-shared", "V3", "Medium")).await;
     // Creation times have whole seconds: make the claims' order unambiguous.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    other.create(&PostParams::default(), &natgw("second", w.tencent_spec("nat-shared", "Large"))).await.unwrap();
+    other.create(&PostParams::default(), &natgw("second", w.tencent_spec("nat-shared", "V3", "Large"))).await.unwrap();
 
     w.cluster.wait_for("first", WAIT, ready).await;
     let start = Instant::now();
@@ -214,7 +96,7 @@ async fn two_resources_one_gateway(w: &World) -> (usize, usize, Duration) {
     );
     // Several drift intervals: the owner stays Ready, the other orders nothing.
     tokio::time::sleep(Duration::from_secs(8)).await;
-    assert_eq!(w.orders("nat-shared"), 1, "only the owner ordered");
+    assert_eq!(w.clouds.orders("nat-shared"), 1, "only the owner ordered");
     assert!(ready(&w.cluster.natgws().get("first").await.unwrap()));
 
     let deleted = Instant::now();
@@ -234,7 +116,7 @@ async fn two_resources_one_gateway(w: &World) -> (usize, usize, Duration) {
         assert!(start.elapsed() < WAIT, "second did not take over: {:#?}", o.status);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    (w.orders("nat-shared"), 2, deleted.elapsed())
+    (w.clouds.orders("nat-shared"), 2, deleted.elapsed())
 }
 
 /// Two replicas; the leader has written three intents whose calls wait in its rate limiter (one
@@ -281,11 +163,11 @@ async fn leader_loses_with_calls_queued(w: &World, huawei: bool, cut: bool, tag:
         (1..=3).map(|i| if huawei { format!("{tag}-{i}") } else { format!("nat-{tag}-{i}") }).collect();
     for id in &ids {
         if huawei {
-            w.huawei.seed_gateway(huawei_gateway(id, PROJECT, "1"));
+            w.clouds.huawei.seed_gateway(huawei_gateway(id, PROJECT, "1"));
             w.cluster.create_natgw(id, w.huawei_spec(id, "Small", true)).await;
         } else {
-            w.tencent.seed_gateway(SimGateway::new(id, "vpc-1", 1_000_000));
-            w.cluster.create_natgw(id, w.tencent_spec(id, "Medium")).await;
+            w.clouds.tencent.seed_gateway(SimGateway::new(id, "vpc-1", 1_000_000));
+            w.cluster.create_natgw(id, w.tencent_spec(id, "V3", "Medium")).await;
         }
     }
     for id in &ids {
@@ -314,7 +196,7 @@ async fn leader_loses_with_calls_queued(w: &World, huawei: bool, cut: bool, tag:
     // Past the leader's third queued call (20 s after the first), had it survived.
     tokio::time::sleep((lost + Duration::from_secs(22)).saturating_duration_since(Instant::now())).await;
     let sent = w.requests(action) - before;
-    let orders: usize = ids.iter().map(|id| w.orders(id)).sum();
+    let orders: usize = ids.iter().map(|id| w.clouds.orders(id)).sum();
     assert_eq!(orders, 3, "one order per gateway");
     let exit = a.wait_exit(Duration::from_secs(5)).await;
     assert!(exit.is_some(), "the replica that lost the lease exits");
@@ -326,7 +208,7 @@ async fn leader_loses_with_calls_queued(w: &World, huawei: bool, cut: bool, tag:
 /// resource whose finalizer was removed by hand is created again and adopts the open order.
 async fn deleted_while_unpaid(w: &World) -> (usize, usize, Duration) {
     let _operator = w.single("unpaid", &[]);
-    w.huawei.seed_gateway(huawei_gateway("hw-del", PROJECT, "1"));
+    w.clouds.huawei.seed_gateway(huawei_gateway("hw-del", PROJECT, "1"));
     w.cluster.create_natgw("del-a", w.huawei_spec("hw-del", "Small", false)).await;
     let waiting = w.phase("del-a", OrderPhase::AwaitingPayment).await;
     let order_id = waiting.status.unwrap().order.unwrap().id.unwrap();
@@ -343,14 +225,14 @@ async fn deleted_while_unpaid(w: &World) -> (usize, usize, Duration) {
     w.cluster.create_natgw("del-b", w.huawei_spec("hw-del", "Small", false)).await;
     w.stalled("del-b", "GatewayClaimed").await;
     let paid = Instant::now();
-    w.huawei.pay_order(&order_id).unwrap();
+    w.clouds.huawei.pay_order(&order_id).unwrap();
     w.cluster.wait_for("del-b", WAIT, ready).await;
     let converged = paid.elapsed();
     assert!(w.cluster.natgws().get_opt("del-a").await.unwrap().is_none(), "del-a is gone once paid");
 
     // Finalizer removed by hand while unpaid: the order is orphaned; the resource created again
     // for the gateway adopts it rather than ordering again (or retrying without end).
-    w.huawei.seed_gateway(huawei_gateway("hw-del2", PROJECT, "1"));
+    w.clouds.huawei.seed_gateway(huawei_gateway("hw-del2", PROJECT, "1"));
     w.cluster.create_natgw("re", w.huawei_spec("hw-del2", "Small", false)).await;
     let waiting = w.phase("re", OrderPhase::AwaitingPayment).await;
     let orphan = waiting.status.unwrap().order.unwrap().id.unwrap();
@@ -373,9 +255,9 @@ async fn deleted_while_unpaid(w: &World) -> (usize, usize, Duration) {
     tokio::time::sleep(Duration::from_secs(10)).await;
     let retried = w.requests("UpdateNatGatewayToPeriod") - calls;
     assert!(retried <= 2, "{retried} change_to_period calls while the order waited");
-    w.huawei.pay_order(&orphan).unwrap();
+    w.clouds.huawei.pay_order(&orphan).unwrap();
     w.cluster.wait_for("re", WAIT, ready).await;
-    (w.orders("hw-del") + w.orders("hw-del2"), 2, converged)
+    (w.clouds.orders("hw-del") + w.clouds.orders("hw-del2"), 2, converged)
 }
 
 /// Ten Tencent resizes in flight when etcd and the API server go down for 10 s: afterwards no
@@ -390,11 +272,11 @@ async fn control_plane_outage(w: &mut World) -> (usize, usize, Duration) {
         &["--leader-election=false", "--metrics-addr", &addr],
         &[("NATGW_MAX_BACKOFF", "10s")],
     );
-    w.tencent.set_change_time(Duration::from_secs(6));
+    w.clouds.tencent.set_change_time(Duration::from_secs(6));
     let ids: Vec<String> = (1..=10).map(|i| format!("nat-outage-{i}")).collect();
     for id in &ids {
-        w.tencent.seed_gateway(SimGateway::new(id, "vpc-1", 1_000_000));
-        w.cluster.create_natgw(id, w.tencent_spec(id, "Medium")).await;
+        w.clouds.tencent.seed_gateway(SimGateway::new(id, "vpc-1", 1_000_000));
+        w.cluster.create_natgw(id, w.tencent_spec(id, "V3", "Medium")).await;
     }
     for id in &ids {
         w.phase(id, OrderPhase::InProgress).await;
@@ -405,13 +287,13 @@ async fn control_plane_outage(w: &mut World) -> (usize, usize, Duration) {
         w.cluster.wait_for(id, WAIT, ready).await;
     }
     let converged = back.elapsed();
-    w.tencent.set_change_time(Duration::from_millis(1500));
+    w.clouds.tencent.set_change_time(Duration::from_millis(1500));
     // One backoff cap after the API server is back, then a 10 s window.
     tokio::time::sleep((back + Duration::from_secs(10)).saturating_duration_since(Instant::now())).await;
     let scrape = || async {
         let text = reqwest::get(format!("http://{addr}/metrics")).await.unwrap().text().await.unwrap();
-        let stale = support::sample(&text, "natgw_reconciles_total{outcome=\"stale\"}");
-        let reads = support::sample(
+        let stale = natgw_testkit::sample(&text, "natgw_reconciles_total{outcome=\"stale\"}");
+        let reads = natgw_testkit::sample(
             &text,
             "natgw_cloud_calls_total{provider=\"tencent/V3\",action=\"describe\",outcome=\"ok\"}",
         );
@@ -442,19 +324,20 @@ async fn control_plane_outage(w: &mut World) -> (usize, usize, Duration) {
         assert_eq!((events, series), (1, 1), "{id}: one OrderSucceeded Event, counted once");
     }
     let counted = |phase: &str| {
-        support::sample(
+        natgw_testkit::sample(
             &text,
             &format!("natgw_orders_total{{provider=\"tencent/V3\",action=\"resize\",phase=\"{phase}\"}}"),
         )
     };
     assert_eq!((counted("submitted"), counted("succeeded")), (10.0, 10.0), "each order counted once");
-    let orders = ids.iter().map(|id| w.orders(id)).sum();
+    let orders = ids.iter().map(|id| w.clouds.orders(id)).sum();
     (orders, 10, converged)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn money_at_the_seams() {
-    let mut w = World::start().await;
+    let cluster = Cluster::start_own("seams").await; // an outage stops the control plane
+    let mut w = World::start(cluster, (TC_ID, TC_KEY), (HW_AK, HW_SK), PROJECT).await;
     let mut rows = Vec::new();
     scenario(&mut rows, "two resources on one gateway (Tencent V3)", two_resources_one_gateway(&w)).await;
     for (name, huawei, cut, tag) in [

@@ -96,6 +96,7 @@ mod tests {
     use futures::StreamExt;
 
     use super::*;
+    use crate::testing::{natgw, tencent_spec};
 
     fn obj(name: &str) -> ObjectRef<NatGateway> {
         ObjectRef::new(name).within("ns")
@@ -107,7 +108,11 @@ mod tests {
     async fn checks_fire_once_in_due_order_and_a_pass_replaces_its_own() {
         let (cache, mut writer) = kube::runtime::reflector::store();
         for name in ["a", "b", "c", "d"] {
-            writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(super::super::watch::tests::natgw(name)));
+            writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(natgw(
+                "ns",
+                name,
+                tencent_spec("nat-1", "ap-guangzhou", "creds"),
+            )));
         }
         let schedule = DriftSchedule::new();
         let start = Instant::now();

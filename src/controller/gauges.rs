@@ -215,22 +215,20 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::metrics::Metrics;
+    use crate::{
+        metrics::Metrics,
+        testing::{natgw, tencent_spec},
+    };
 
     fn condition(type_: &str, status: &str, reason: &str) -> Value {
         json!({"type": type_, "status": status, "reason": reason, "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"})
     }
 
-    fn natgw(name: &str, status: Value) -> Arc<NatGateway> {
-        let mut g: NatGateway = serde_json::from_value(json!({
-            "apiVersion": "natgw.io/v1alpha1", "kind": "NatGateway",
-            "metadata": {"name": name, "namespace": "team"},
-            "spec": {
-                "gatewayId": "nat-1", "provider": {"tencent": {"region": "ap-guangzhou"}},
-                "size": "Medium", "credentialsSecretRef": {"name": "creds"},
-            },
-        }))
-        .unwrap();
+    /// A Medium Tencent NatGateway in namespace `team` with `status`.
+    fn with_status(name: &str, status: Value) -> Arc<NatGateway> {
+        let mut spec = tencent_spec("nat-1", "ap-guangzhou", "creds");
+        spec["size"] = "Medium".into();
+        let mut g = natgw("team", name, spec);
         g.status = serde_json::from_value(status).unwrap();
         Arc::new(g)
     }
@@ -241,7 +239,7 @@ mod tests {
             condition("Reconciling", "False", ""),
             condition("Stalled", "False", ""),
         ];
-        natgw(name, json!({"conditions": conditions}))
+        with_status(name, json!({"conditions": conditions}))
     }
 
     fn stalled(name: &str, reason: &str) -> Arc<NatGateway> {
@@ -250,7 +248,7 @@ mod tests {
             condition("Reconciling", "False", reason),
             condition("Stalled", "True", reason),
         ];
-        natgw(name, json!({"conditions": conditions}))
+        with_status(name, json!({"conditions": conditions}))
     }
 
     fn ordering(name: &str, action: &str, phase: &str, submitted_at: &str) -> Arc<NatGateway> {
@@ -261,7 +259,7 @@ mod tests {
         ];
         let order =
             json!({"action": action, "target": "Medium", "attempt": 1, "phase": phase, "submittedAt": submitted_at});
-        natgw(name, json!({"conditions": conditions, "provider": "huawei", "order": order}))
+        with_status(name, json!({"conditions": conditions, "provider": "huawei", "order": order}))
     }
 
     fn subscribed(name: &str, renewal: &str, expires_at: &str) -> Arc<NatGateway> {
@@ -303,9 +301,9 @@ mod tests {
             ordering("g", "ChangeBilling", "AwaitingPayment", "2026-01-02T03:04:05Z"),
             ordering("h", "Resize", "InProgress", "2026-01-02T00:00:00Z"),
             ordering("i", "Resize", "Succeeded", "2026-01-01T00:00:00Z"),
-            natgw("new", json!(null)),
+            with_status("new", json!(null)),
             subscribed("j", "Manual", "2026-02-01T00:00:00Z"),
-            natgw(
+            with_status(
                 "k",
                 json!({"observed": {"billingMode": "PayPerUse", "state": "ACTIVE", "checkedAt": "2026-01-01T00:00:00Z"}}),
             ),

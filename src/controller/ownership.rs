@@ -114,29 +114,30 @@ pub fn siblings<'a>(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
     use serde_json::json;
+
+    use super::*;
+    use crate::testing::{natgw, tencent_spec};
 
     fn clouds() -> crate::cloud::connect::CloudConnector {
         crate::cloud::connect::CloudConnector::new(reqwest::Client::new())
     }
 
-    fn natgw(ns: &str, name: &str, created: &str, gateway: &str, policy: &str) -> NatGateway {
-        serde_json::from_value(json!({
-            "apiVersion": "natgw.io/v1alpha1", "kind": "NatGateway",
-            "metadata": {"name": name, "namespace": ns, "uid": format!("{ns}-{name}"), "creationTimestamp": created},
-            "spec": {
-                "gatewayId": gateway, "provider": {"tencent": {"region": "ap-guangzhou"}},
-                "size": "Small", "credentialsSecretRef": {"name": "creds"}, "managementPolicy": policy,
-            },
-        }))
-        .unwrap()
+    /// A Tencent NatGateway created at `created` (whole seconds) that claims `gateway` with `policy`.
+    fn claim(ns: &str, name: &str, created: &str, gateway: &str, policy: &str) -> NatGateway {
+        let mut spec = tencent_spec(gateway, "ap-guangzhou", "creds");
+        spec["managementPolicy"] = policy.into();
+        let mut obj = natgw(ns, name, spec);
+        obj.metadata.uid = Some(format!("{ns}-{name}"));
+        obj.metadata.creation_timestamp = Some(Time(created.parse().unwrap()));
+        obj
     }
 
     #[test]
     fn the_oldest_manage_claim_owns_the_gateway() {
-        let old = natgw("b", "old", "2026-01-01T00:00:00Z", "nat-1", "Manage");
-        let new = natgw("a", "new", "2026-02-01T00:00:00Z", "nat-1", "Manage");
+        let old = claim("b", "old", "2026-01-01T00:00:00Z", "nat-1", "Manage");
+        let new = claim("a", "new", "2026-02-01T00:00:00Z", "nat-1", "Manage");
         let all = [old.clone(), new.clone()];
         assert_eq!(other_owner(&new, &all, &clouds()).map(|o| o.name_any()), Some("old".into()));
         assert!(other_owner(&old, &all, &clouds()).is_none());
@@ -145,7 +146,7 @@ mod tests {
     #[test]
     fn ties_on_creation_time_break_on_namespace_then_name() {
         let t = "2026-01-01T00:00:00Z";
-        let (a, b) = (natgw("a", "z", t, "nat-1", "Manage"), natgw("b", "a", t, "nat-1", "Manage"));
+        let (a, b) = (claim("a", "z", t, "nat-1", "Manage"), claim("b", "a", t, "nat-1", "Manage"));
         let all = [b.clone(), a.clone()];
         assert!(other_owner(&a, &all, &clouds()).is_none());
         assert_eq!(other_owner(&b, &all, &clouds()).map(|o| o.name_any()), Some("z".into()));
@@ -153,8 +154,8 @@ mod tests {
 
     #[test]
     fn observe_resources_neither_claim_nor_stall() {
-        let observer = natgw("a", "watch", "2026-01-01T00:00:00Z", "nat-1", "Observe");
-        let manager = natgw("a", "manage", "2026-02-01T00:00:00Z", "nat-1", "Manage");
+        let observer = claim("a", "watch", "2026-01-01T00:00:00Z", "nat-1", "Observe");
+        let manager = claim("a", "manage", "2026-02-01T00:00:00Z", "nat-1", "Manage");
         let all = [observer.clone(), manager.clone()];
         assert!(other_owner(&manager, &all, &clouds()).is_none());
         assert!(other_owner(&observer, &all, &clouds()).is_none());
@@ -162,9 +163,9 @@ mod tests {
 
     #[test]
     fn other_gateways_and_regions_do_not_compete() {
-        let a = natgw("a", "a", "2026-01-01T00:00:00Z", "nat-1", "Manage");
-        let b = natgw("a", "b", "2026-02-01T00:00:00Z", "nat-2", "Manage");
-        let mut c = natgw("a", "c", "2026-03-01T00:00:00Z", "nat-1", "Manage");
+        let a = claim("a", "a", "2026-01-01T00:00:00Z", "nat-1", "Manage");
+        let b = claim("a", "b", "2026-02-01T00:00:00Z", "nat-2", "Manage");
+        let mut c = claim("a", "c", "2026-03-01T00:00:00Z", "nat-1", "Manage");
         c.spec.provider.tencent.as_mut().unwrap().region = "ap-shanghai".into();
         let all = [a, b.clone(), c.clone()];
         assert!(other_owner(&b, &all, &clouds()).is_none());
@@ -186,8 +187,8 @@ mod tests {
     /// one; one not yet tried does, until its first pass; a stall of another kind keeps its claim.
     #[test]
     fn a_claim_needs_credentials_that_reached_the_gateway() {
-        let victim = natgw("victim", "gw", "2026-02-01T00:00:00Z", "nat-1", "Manage");
-        let squat = natgw("tenant-a", "squat", "2026-01-01T00:00:00Z", "nat-1", "Manage");
+        let victim = claim("victim", "gw", "2026-02-01T00:00:00Z", "nat-1", "Manage");
+        let squat = claim("tenant-a", "squat", "2026-01-01T00:00:00Z", "nat-1", "Manage");
         assert!(
             other_owner(&victim, std::slice::from_ref(&squat), &clouds()).is_some(),
             "untried: it may prove access"
@@ -210,9 +211,9 @@ mod tests {
 
     #[test]
     fn only_an_owner_of_the_same_namespace_is_named() {
-        let owner = natgw("a", "egress", "2026-01-01T00:00:00Z", "nat-1", "Manage");
-        let same = natgw("a", "dup", "2026-02-01T00:00:00Z", "nat-1", "Manage");
-        let other = natgw("b", "dup", "2026-02-01T00:00:00Z", "nat-1", "Manage");
+        let owner = claim("a", "egress", "2026-01-01T00:00:00Z", "nat-1", "Manage");
+        let same = claim("a", "dup", "2026-02-01T00:00:00Z", "nat-1", "Manage");
+        let other = claim("b", "dup", "2026-02-01T00:00:00Z", "nat-1", "Manage");
         assert_eq!(owner_for(&same, &owner), Owner::SameNamespace("egress"));
         assert_eq!(owner_for(&other, &owner), Owner::OtherNamespace);
     }
@@ -220,9 +221,9 @@ mod tests {
     #[test]
     fn the_next_oldest_takes_over_when_the_owner_is_gone() {
         let mut owners = vec![
-            natgw("a", "first", "2026-01-01T00:00:00Z", "nat-1", "Manage"),
-            natgw("a", "second", "2026-02-01T00:00:00Z", "nat-1", "Manage"),
-            natgw("a", "third", "2026-03-01T00:00:00Z", "nat-1", "Manage"),
+            claim("a", "first", "2026-01-01T00:00:00Z", "nat-1", "Manage"),
+            claim("a", "second", "2026-02-01T00:00:00Z", "nat-1", "Manage"),
+            claim("a", "third", "2026-03-01T00:00:00Z", "nat-1", "Manage"),
         ];
         let third = owners[2].clone();
         assert_eq!(siblings(&owners[0], &owners, &clouds()).len(), 2);

@@ -41,34 +41,22 @@ pub fn roster<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    fn natgw(ns: &str, name: &str, gateway: &str, region: &str, secret: &str) -> NatGateway {
-        serde_json::from_value(json!({
-            "apiVersion": "natgw.io/v1alpha1", "kind": "NatGateway",
-            "metadata": {"name": name, "namespace": ns},
-            "spec": {
-                "gatewayId": gateway, "provider": {"tencent": {"region": region}},
-                "size": "Small", "credentialsSecretRef": {"name": secret},
-            },
-        }))
-        .unwrap()
-    }
+    use crate::testing::{natgw, tencent_spec};
 
     #[test]
     fn only_resources_read_through_the_same_client_are_listed() {
         let clouds = crate::cloud::connect::CloudConnector::new(reqwest::Client::new());
-        let me = natgw("a", "me", "nat-1", "ap-guangzhou", "creds");
-        let mut paused = natgw("a", "paused", "nat-6", "ap-guangzhou", "creds");
+        let me = natgw("a", "me", tencent_spec("nat-1", "ap-guangzhou", "creds"));
+        let mut paused = natgw("a", "paused", tencent_spec("nat-6", "ap-guangzhou", "creds"));
         paused.annotations_mut().insert(crate::api::PAUSED_ANNOTATION.into(), "true".into());
-        let mut v2 = natgw("a", "v2", "nat-7", "ap-guangzhou", "creds");
+        let mut v2 = natgw("a", "v2", tencent_spec("nat-7", "ap-guangzhou", "creds"));
         v2.spec.provider.tencent.as_mut().unwrap().api = crate::api::TencentApi::V2;
         let all = [
             me.clone(),
-            natgw("a", "sibling", "nat-2", "ap-guangzhou", "creds"),
-            natgw("b", "other-namespace", "nat-3", "ap-guangzhou", "creds"),
-            natgw("a", "other-secret", "nat-4", "ap-guangzhou", "other"),
-            natgw("a", "other-region", "nat-5", "ap-shanghai", "creds"),
+            natgw("a", "sibling", tencent_spec("nat-2", "ap-guangzhou", "creds")),
+            natgw("b", "other-namespace", tencent_spec("nat-3", "ap-guangzhou", "creds")),
+            natgw("a", "other-secret", tencent_spec("nat-4", "ap-guangzhou", "other")),
+            natgw("a", "other-region", tencent_spec("nat-5", "ap-shanghai", "creds")),
             paused,
             v2,
         ];

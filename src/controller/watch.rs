@@ -272,23 +272,11 @@ impl Watch {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+mod tests {
     use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
 
     use super::*;
-
-    /// A Tencent NatGateway `name` in namespace `ns`.
-    pub(in crate::controller) fn natgw(name: &str) -> NatGateway {
-        serde_json::from_value(serde_json::json!({
-            "apiVersion": "natgw.io/v1alpha1", "kind": "NatGateway",
-            "metadata": {"name": name, "namespace": "ns"},
-            "spec": {
-                "gatewayId": "nat-1", "provider": {"tencent": {"region": "ap-guangzhou"}},
-                "size": "Small", "credentialsSecretRef": {"name": "creds"},
-            },
-        }))
-        .unwrap()
-    }
+    use crate::testing::{natgw, tencent_spec};
 
     /// A gate over a cache that a list of `names` will fill, and what it sent.
     fn gate() -> (Gate, reflector::store::Writer<NatGateway>, mpsc::UnboundedReceiver<ObjectRef<NatGateway>>) {
@@ -308,7 +296,11 @@ pub(super) mod tests {
     fn list(writer: &mut reflector::store::Writer<NatGateway>, names: &[&str]) {
         writer.apply_watcher_event(&watcher::Event::Init);
         for name in names {
-            writer.apply_watcher_event(&watcher::Event::InitApply(natgw(name)));
+            writer.apply_watcher_event(&watcher::Event::InitApply(natgw(
+                "ns",
+                name,
+                tencent_spec("nat-1", "ap-guangzhou", "creds"),
+            )));
         }
         writer.apply_watcher_event(&watcher::Event::InitDone);
     }
@@ -362,7 +354,7 @@ pub(super) mod tests {
 
     #[test]
     fn only_first_sight_a_spec_change_deletion_a_pause_or_a_claim_annotation_starts_a_reconcile() {
-        let mut cached = natgw("a");
+        let mut cached = natgw("ns", "a", tencent_spec("nat-1", "ap-guangzhou", "creds"));
         cached.metadata.generation = Some(1);
         cached.metadata.uid = Some("u1".into());
         let changed = |edit: fn(&mut NatGateway)| {
@@ -399,8 +391,16 @@ pub(super) mod tests {
         assert_eq!(sent(&mut rx), ["a"]);
         gate.init();
         writer.apply_watcher_event(&watcher::Event::Init);
-        writer.apply_watcher_event(&watcher::Event::InitApply(natgw("a")));
-        writer.apply_watcher_event(&watcher::Event::InitApply(natgw("new")));
+        writer.apply_watcher_event(&watcher::Event::InitApply(natgw(
+            "ns",
+            "a",
+            tencent_spec("nat-1", "ap-guangzhou", "creds"),
+        )));
+        writer.apply_watcher_event(&watcher::Event::InitApply(natgw(
+            "ns",
+            "new",
+            tencent_spec("nat-1", "ap-guangzhou", "creds"),
+        )));
         gate.changed(ObjectRef::new("new").within("ns"));
         assert!(sent(&mut rx).is_empty(), "held while the cache lacks it");
         writer.apply_watcher_event(&watcher::Event::InitDone);

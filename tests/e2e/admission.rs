@@ -2,13 +2,11 @@
 //! invalid one is rejected with a message naming the offending field; so is a size or billing
 //! mode the chosen cloud does not have.
 
-use crate::support;
-
 use natgw_operator::{
     api::{BillingMode, Size},
     cloud::{Profile, Registry},
 };
-use support::Cluster;
+use natgw_testkit::Cluster;
 
 fn valid() -> serde_json::Value {
     serde_json::json!({

@@ -2,8 +2,6 @@
 //! resourceVersion stays, so no watcher wakes), and a resource's own `spec.driftInterval` sets how
 //! often its gateway is read, beside resources on the operator's default.
 
-use crate::support;
-
 use std::time::Duration;
 
 use kube::ResourceExt;
@@ -11,7 +9,7 @@ use natgw_sim::{
     ledger::now_unix_ms,
     tencent::{SimGateway, TencentSim, TencentSimConfig},
 };
-use support::{Cluster, ready, sim_credentials, tencent_keys, tencent_spec};
+use natgw_testkit::{Cluster, ready, sim_credentials, tencent_keys, tencent_spec};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -47,7 +45,7 @@ async fn in_sync_resources_write_nothing_and_are_read_at_their_own_interval() {
         "127.0.0.1:0",
     ];
     let _operator = cluster.operator(&args, &[("NATGW_ALLOWED_ENDPOINTS", &sim.http_url)], &log);
-    let _log = support::LogOnPanic(&log);
+    let _log = natgw_testkit::LogOnPanic(&log);
     let mut versions = Vec::new();
     for name in ["fast", "slow"] {
         versions.push(cluster.wait_for(name, WAIT, ready).await.resource_version());

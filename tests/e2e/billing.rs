@@ -5,8 +5,6 @@
 //! seams. Prints a table of orders placed vs changes (`cargo test --test e2e billing --
 //! --nocapture`).
 
-use crate::support;
-
 use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
@@ -20,11 +18,14 @@ use natgw_sim::{
     faults::{Fault, FaultKind},
     huawei::{SeedGateway, SeedTerms},
 };
+use natgw_testkit::{Cluster, Operator, World, condition, huawei_gateway, ready};
 use serde_json::{Value, json};
-use support::{HuaweiWorld, Operator, condition, huawei_gateway, ready};
 
 const AK: &str = "HWAKBILLING";
 const SK: &str = "hw-billing-secret-value";
+/// The Tencent simulator of the [`World`] is not used here.
+const TC_ID: &str = "AKIDbilling";
+const TC_KEY: &str = "tc-billing-secret-value";
 const PROJECT: &str = "proj-billing";
 const WAIT: Duration = Duration::from_secs(60);
 const DAY: Duration = Duration::from_secs(24 * 3600);
@@ -37,38 +38,46 @@ struct Row {
     outcome: String,
 }
 
-struct World {
-    base: HuaweiWorld,
+/// The billing scenarios' [`World`] (`w.` reads through to it), the operator's metrics port and the
+/// rows recorded.
+struct Billing {
+    world: World,
     metrics_port: u16,
     rows: Vec<Row>,
 }
 
-impl std::ops::Deref for World {
-    type Target = HuaweiWorld;
+impl std::ops::Deref for Billing {
+    type Target = World;
 
-    fn deref(&self) -> &HuaweiWorld {
-        &self.base
+    fn deref(&self) -> &World {
+        &self.world
     }
 }
 
-impl World {
-    async fn start() -> World {
-        let base = HuaweiWorld::start("billing", AK, SK, PROJECT).await;
-        World { base, metrics_port: support::free_port(), rows: Vec::new() }
+impl Billing {
+    async fn start() -> Billing {
+        let world = World::start(Cluster::start("billing").await, (TC_ID, TC_KEY), (AK, SK), PROJECT).await;
+        Billing { world, metrics_port: natgw_testkit::free_port(), rows: Vec::new() }
     }
 
     fn operator(&self, crash_at: Option<&str>) -> Operator {
-        self.base.operator(crash_at, &format!("127.0.0.1:{}", self.metrics_port))
+        let metrics = format!("127.0.0.1:{}", self.metrics_port);
+        let env: Vec<(&str, &str)> = crash_at.map(|p| ("NATGW_CRASH_AT", p)).into_iter().collect();
+        self.world.operator("operator", None, &["--leader-election=false", "--metrics-addr", &metrics], &env)
+    }
+
+    fn log_tail(&self) -> String {
+        self.world.log_tail("operator")
     }
 
     /// A yearly/monthly gateway of spec `spec` that expires in `days`, renewing as `renewal` says.
     fn seed_prepaid(&self, id: &str, spec: &str, days: u32, renewal: Renewal) {
         let seed = SeedGateway { billing: BillingMode::Prepaid, ..huawei_gateway(id, PROJECT, spec) };
-        self.sim.seed_gateway_with(seed, SeedTerms { expires_in_days: days, renewal });
+        self.clouds.huawei.seed_gateway_with(seed, SeedTerms { expires_in_days: days, renewal });
     }
 
     fn seed_pay_per_use(&self, id: &str) {
-        self.sim.seed_gateway(huawei_gateway(id, PROJECT, "1"));
+        self.clouds.huawei.seed_gateway(huawei_gateway(id, PROJECT, "1"));
     }
 
     /// A spec for gateway `id`; `billing` is `spec.billing` (null: none, pay-per-use).
@@ -78,7 +87,7 @@ impl World {
             "provider": {"huawei": {"region": "cn-north-4", "projectId": PROJECT}},
             "size": size,
             "credentialsSecretRef": {"name": "huawei"},
-            "endpoint": self.sim.https_url.as_deref().unwrap(),
+            "endpoint": self.clouds.huawei.https_url.as_deref().unwrap(),
         });
         if !billing.is_null() {
             spec["billing"] = billing;
@@ -93,16 +102,16 @@ impl World {
 
     /// Orders the simulator's ledger holds for `gateway`.
     fn orders(&self, gateway: &str) -> usize {
-        self.sim.core().ledger.orders().into_iter().filter(|o| o.gateway_id == gateway).count()
+        self.clouds.huawei.core().ledger.orders().into_iter().filter(|o| o.gateway_id == gateway).count()
     }
 
     /// Calls of `action` BSS took (answered `ok`), all gateways.
     fn calls(&self, action: &str) -> usize {
-        self.sim.core().ledger.requests().iter().filter(|r| r.action == action && r.outcome == "ok").count()
+        self.clouds.huawei.core().ledger.requests().iter().filter(|r| r.action == action && r.outcome == "ok").count()
     }
 
     fn renewal(&self, gateway: &str) -> Option<Renewal> {
-        self.sim.subscription(gateway).map(|s| s.renewal)
+        self.clouds.huawei.subscription(gateway).map(|s| s.renewal)
     }
 
     async fn ready(&self, name: &str) -> NatGateway {
@@ -117,7 +126,7 @@ impl World {
     fn outsider(&self) -> HuaweiClient {
         HuaweiClient::new(
             natgw_operator::cloud::http::client(None).unwrap(),
-            Some(&self.sim.http_url),
+            Some(&self.clouds.huawei.http_url),
             None,
             "cn-north-4",
             Credentials { key_id: AK.into(), secret: SecretValue::new(SK), session_token: None, domain_id: None },
@@ -173,7 +182,7 @@ fn monthly(auto_renew: bool, auto_pay: bool) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn billing_both_ways_for_its_whole_life() {
-    let mut w = World::start().await;
+    let mut w = Billing::start().await;
     let operator = w.operator(None);
 
     // Yearly/monthly declared pay-per-use: set to turn so at expiry, no order, Ready says when.
@@ -235,7 +244,7 @@ async fn billing_both_ways_for_its_whole_life() {
     // No order left to pay: only the claim's finalizer stays.
     let finalizers = obj.metadata.finalizers.clone().unwrap_or_default();
     assert_eq!(finalizers, [natgw_operator::controller::CLAIM_FINALIZER], "{finalizers:?}");
-    let sim_order = w.sim.orders().into_iter().find(|o| o.order_id == order).unwrap();
+    let sim_order = w.clouds.huawei.orders().into_iter().find(|o| o.order_id == order).unwrap();
     assert_eq!(sim_order.status, 4, "cancelled at BSS");
     assert_eq!(w.calls("CancelCustomerOrder"), cancels + 1);
     assert_eq!(w.events("revert", "OrderCancelled").await, 1);
@@ -253,7 +262,7 @@ async fn billing_both_ways_for_its_whole_life() {
             open_order(o).is_some_and(|(p, id)| p == OrderPhase::AwaitingPayment && id != medium)
         })
         .await;
-    w.sim.pay_order(&open_order(&obj).unwrap().1).unwrap();
+    w.clouds.huawei.pay_order(&open_order(&obj).unwrap().1).unwrap();
     let obj = w.cluster.wait_for("supersede", WAIT, |o| ready(o) && ready_message(o).contains("Large")).await;
     assert_eq!(w.calls("CancelCustomerOrder"), cancels + 1);
     w.record("unpaid resize superseded (Medium -> Large)", "hw-supersede", 2, 1, ready_message(&obj));
@@ -263,14 +272,14 @@ async fn billing_both_ways_for_its_whole_life() {
     w.seed_pay_per_use("hw-race");
     w.cluster.create_natgw("race", w.spec("hw-race", "Small", monthly(false, false))).await;
     let (_, order) = open_order(&w.phase("race", OrderPhase::AwaitingPayment).await).unwrap();
-    w.sim.inject(Fault {
+    w.clouds.huawei.inject(Fault {
         action: Some("CancelCustomerOrder".into()),
         times: 1,
         kind: FaultKind::Latency { millis: 1500 },
     });
     w.patch_spec("race", json!({"billing": null})).await;
     w.phase("race", OrderPhase::Cancelling).await;
-    w.sim.pay_order(&order).unwrap();
+    w.clouds.huawei.pay_order(&order).unwrap();
     let obj = w.cluster.wait_for("race", WAIT, |o| ready(o) && ready_message(o).contains("then pay-per-use")).await;
     assert_eq!(last_phase(&obj), Some(OrderPhase::Succeeded));
     assert_eq!(w.events("race", "CancelTooLate").await, 1);
@@ -280,7 +289,7 @@ async fn billing_both_ways_for_its_whole_life() {
     w.seed_prepaid("hw-expiring", "1", 1, Renewal::PayPerUseAtExpiry);
     w.cluster.create_natgw("expiring", w.spec("hw-expiring", "Medium", Value::Null)).await;
     w.phase("expiring", OrderPhase::InProgress).await;
-    w.sim.advance(2 * DAY);
+    w.clouds.huawei.advance(2 * DAY);
     let obj = w
         .cluster
         .wait_for("expiring", WAIT, |o| {
@@ -309,7 +318,7 @@ async fn billing_both_ways_for_its_whole_life() {
         (DAY * 11 / 2, "SubscriptionExpiring", 3),
         (DAY, "SubscriptionExpired", 1),
     ] {
-        w.sim.advance(advance);
+        w.clouds.huawei.advance(advance);
         for _ in 0..100 {
             if w.events("notice", reason).await >= count {
                 break;
@@ -343,7 +352,7 @@ async fn billing_both_ways_for_its_whole_life() {
     assert_eq!(status.signal(), Some(libc::SIGKILL), "log:\n{}", w.log_tail());
     let obj = w.cluster.natgws().get("kill-cancel").await.unwrap();
     assert_eq!(open_order(&obj).map(|o| o.0), Some(OrderPhase::Cancelling));
-    assert_eq!(w.sim.orders().into_iter().find(|o| o.order_id == order).unwrap().status, 6, "not sent yet");
+    assert_eq!(w.clouds.huawei.orders().into_iter().find(|o| o.order_id == order).unwrap().status, 6, "not sent yet");
     let cancels = w.calls("CancelCustomerOrder");
     let restarted = w.operator(None);
     let obj =
@@ -355,7 +364,11 @@ async fn billing_both_ways_for_its_whole_life() {
     w.seed_pay_per_use("hw-lost-cancel");
     w.cluster.create_natgw("lost-cancel", w.spec("hw-lost-cancel", "Small", monthly(false, false))).await;
     w.phase("lost-cancel", OrderPhase::AwaitingPayment).await;
-    w.sim.inject(Fault { action: Some("CancelCustomerOrder".into()), times: 1, kind: FaultKind::DropResponse });
+    w.clouds.huawei.inject(Fault {
+        action: Some("CancelCustomerOrder".into()),
+        times: 1,
+        kind: FaultKind::DropResponse,
+    });
     w.patch_spec("lost-cancel", json!({"billing": null})).await;
     let obj =
         w.cluster.wait_for("lost-cancel", WAIT, |o| ready(o) && last_phase(o) == Some(OrderPhase::Cancelled)).await;
@@ -363,7 +376,11 @@ async fn billing_both_ways_for_its_whole_life() {
 
     // An auto-renewal change whose answer is lost: read again, in sync, never an order.
     w.seed_prepaid("hw-lost-renew", "1", 40, Renewal::Manual);
-    w.sim.inject(Fault { action: Some("AutoRenewalResources".into()), times: 1, kind: FaultKind::DropResponse });
+    w.clouds.huawei.inject(Fault {
+        action: Some("AutoRenewalResources".into()),
+        times: 1,
+        kind: FaultKind::DropResponse,
+    });
     w.cluster.create_natgw("lost-renew", w.spec("hw-lost-renew", "Small", monthly(true, true))).await;
     let obj = w
         .cluster

@@ -3,16 +3,14 @@
 //! refuses holds no claim; a duplicate shows as one at once, in sync or not; and no condition or
 //! Event tells one namespace the names of another's objects.
 
-use crate::support;
-
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, PostParams};
 use natgw_operator::api::{NatGateway, Size};
 use natgw_sim::tencent::SimGateway;
+use natgw_testkit::{Cluster, Operator, natgw, ready, secret, stalled, tencent_keys, tencent_sim, tencent_spec};
 use serde_json::Value;
-use support::{Cluster, Operator, natgw, ready, secret, stalled, tencent_keys, tencent_sim, tencent_spec};
 
 const KEY_ID: &str = "AKIDclaimstest";
 const KEY: &str = "claims-test-secret-key";
@@ -22,7 +20,7 @@ const VICTIM: &str = "claims-victim";
 const OTHER: &str = "claims-other";
 
 fn ready_message(o: &NatGateway) -> String {
-    support::condition_message(o, "Ready")
+    natgw_testkit::condition_message(o, "Ready")
 }
 
 /// The notes of the operator's Events about objects in `namespace`.
@@ -63,7 +61,7 @@ async fn a_claim_needs_working_keys_and_names_no_other_namespace() {
     ];
     let _operator =
         Operator::start(&cluster.env.kubeconfig, &args, &[("NATGW_ALLOWED_ENDPOINTS", &sim.http_url)], &log);
-    let _log = support::LogOnPanic(&log);
+    let _log = natgw_testkit::LogOnPanic(&log);
     let create = |ns: &'static str, name: &'static str, spec: Value| {
         let api = api(ns);
         async move { api.create(&PostParams::default(), &natgw(name, spec)).await.unwrap() }

@@ -1,8 +1,6 @@
 //! The operator against the cloud simulators on a real API server: the real clients, real
 //! signatures, TLS with the simulators' CA, asynchronous orders — and exactly one order per change.
 
-use crate::support;
-
 use std::{sync::Arc, time::Duration};
 
 use natgw_operator::{
@@ -14,8 +12,10 @@ use natgw_sim::{
     server::SimTls,
     tencent::{SimGateway, TencentSim, TencentSimConfig},
 };
+use natgw_testkit::{
+    Cluster, huawei_gateway, huawei_https_config, ready, tencent_https_config, tencent_keys, tencent_spec,
+};
 use serde_json::json;
-use support::{Cluster, huawei_gateway, huawei_https_config, ready, tencent_https_config, tencent_keys, tencent_spec};
 
 const TC_ID: &str = "AKIDe2etencent";
 const TC_KEY: &str = "e2e-tencent-secret-key";
@@ -50,7 +50,7 @@ async fn each_cloud_converges_with_one_order_per_change() {
     let http = cloud::http::client(Some(tls.ca_pem_path())).unwrap();
     let allowed =
         [tencent.http_url.as_str(), tencent.https_url.as_deref().unwrap(), huawei.https_url.as_deref().unwrap()];
-    let connector = CloudConnector::new(http).with_endpoint_policy(support::allow_endpoints(&allowed));
+    let connector = CloudConnector::new(http).with_endpoint_policy(natgw_testkit::allow_endpoints(&allowed));
     let operator = cluster.run_controller(Arc::new(connector), Duration::from_millis(400));
 
     cluster.create_secret("tencent", tencent_keys(TC_ID, TC_KEY)).await;

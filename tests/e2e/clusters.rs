@@ -12,8 +12,6 @@
 //!   cluster and the takeover annotation, a cloud that refuses the claim's removal or its write,
 //!   and a claim removed by hand; printed as a table (`--nocapture`).
 
-use crate::support;
-
 use std::{
     os::unix::process::ExitStatusExt,
     path::PathBuf,
@@ -33,17 +31,17 @@ use natgw_sim::{
     faults::{Fault, FaultKind},
     tencent::SimGateway,
 };
+use natgw_testkit::{Clouds, Cluster, LogOnPanic, Operator, condition, condition_message, eventually, ready, stalled};
 use serde_json::{Value, json};
-use support::{Clouds, Cluster, LogOnPanic, Operator, condition, condition_message, eventually, ready, stalled};
 
 const TENCENT: (&str, &str) = ("AKIDclusters", "clusters-tencent-secret-value");
 const HUAWEI: (&str, &str) = ("HWAKCLUSTERS", "clusters-huawei-secret-value");
 const PROJECT: &str = "proj-clusters";
 const WAIT: Duration = Duration::from_secs(60);
-/// `--drift-interval` of [`support::fast_operator_args`].
+/// `--drift-interval` of [`natgw_testkit::fast_operator_args`].
 const DRIFT: Duration = Duration::from_secs(3);
-/// `--claim-settle` of [`support::fast_operator_args`].
-const SETTLE: Duration = support::CLAIM_SETTLE;
+/// `--claim-settle` of [`natgw_testkit::fast_operator_args`].
+const SETTLE: Duration = natgw_testkit::CLAIM_SETTLE;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Cloud {
@@ -64,7 +62,7 @@ impl Side {
     /// `--claim-settle settle`, and `NATGW_CRASH_AT=crash_at` when given.
     fn start_operator(&mut self, clouds: &Clouds, settle: Duration, crash_at: Option<&str>) {
         self.operator = None;
-        let mut args = support::fast_operator_args(&clouds.tls);
+        let mut args = natgw_testkit::fast_operator_args(&clouds.tls);
         let at = args.iter().position(|a| a == "--claim-settle").expect("the fast flags set --claim-settle");
         args[at + 1] = format!("{}ms", settle.as_millis());
         args.extend(
@@ -184,7 +182,7 @@ impl Pair {
     fn seed(&self, cloud: Cloud, id: &str) {
         match cloud {
             Cloud::Tencent => self.clouds.tencent.seed_gateway(SimGateway::new(id, "vpc-1", 1_000_000)),
-            Cloud::Huawei => self.clouds.huawei.seed_gateway(support::huawei_gateway(id, PROJECT, "1")),
+            Cloud::Huawei => self.clouds.huawei.seed_gateway(natgw_testkit::huawei_gateway(id, PROJECT, "1")),
         }
     }
 
@@ -192,11 +190,11 @@ impl Pair {
     fn spec(&self, cloud: Cloud, id: &str, size: &str) -> Value {
         match cloud {
             Cloud::Tencent => {
-                support::tencent_spec(id, Some("V3"), size, "tencent", Some(&self.clouds.tencent.http_url))
+                natgw_testkit::tencent_spec(id, Some("V3"), size, "tencent", Some(&self.clouds.tencent.http_url))
             }
             Cloud::Huawei => {
                 let endpoint = self.clouds.huawei.https_url.as_deref().unwrap();
-                let mut spec = support::huawei_prepaid_spec(id, PROJECT, size, true, endpoint);
+                let mut spec = natgw_testkit::huawei_prepaid_spec(id, PROJECT, size, true, endpoint);
                 spec.as_object_mut().unwrap().remove("billing");
                 spec
             }

@@ -1,8 +1,6 @@
 //! The controller on a real API server with the in-memory cloud: a resize goes through, status
 //! and conditions read right in kubectl, and a missing Secret stalls without ordering.
 
-use crate::support;
-
 use std::{sync::Arc, time::Duration};
 
 use natgw_operator::{
@@ -10,7 +8,7 @@ use natgw_operator::{
     cloud::{Capacity, Registry, connect::CloudConnector},
 };
 use natgw_testkit::memory::MemoryCloud;
-use support::{Cluster, condition, tencent_keys, tencent_spec};
+use natgw_testkit::{Cluster, condition, tencent_keys, tencent_spec};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resize_reaches_ready_and_kubectl_reads_it() {

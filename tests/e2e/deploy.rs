@@ -4,13 +4,11 @@
 //! (2 replicas, non-root, read-only root, probes on the metrics port, least-privilege RBAC, a
 //! NetworkPolicy that opens exactly the pod's traffic).
 
-use crate::support;
-
 use std::collections::BTreeSet;
 
 use natgw_operator::cloud::Registry;
+use natgw_testkit::{Cluster, deploy_dir};
 use serde_json::{Value, json};
-use support::{Cluster, deploy_dir};
 
 /// The image the kustomizations pin (`images:`), the same in both installs.
 const IMAGE: &str = "ghcr.io/natgw-io/natgw-operator:0.1.0";

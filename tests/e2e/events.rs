@@ -1,12 +1,10 @@
 //! Events on a real API server: a repeat becomes a series on the first Event, anything else is
 //! a new Event, and `kubectl describe` shows both.
 
-use crate::support;
-
 use k8s_openapi::api::events::v1::Event;
 use kube::{Api, Resource, api::ListParams};
 use natgw_operator::controller::events::{EventType, Recorder};
-use support::{Cluster, tencent_spec};
+use natgw_testkit::{Cluster, tencent_spec};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeats_fold_into_a_series() {

@@ -4,23 +4,14 @@
 //! table of what it tried, and finally checks that no secret value leaked into the operator's
 //! logs, Events or status.
 
-use crate::support;
-
 use std::os::unix::process::ExitStatusExt;
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::time::Duration;
 
 use kube::api::{Patch, PatchParams, PostParams};
 use natgw_operator::api::{NatGateway, OrderPhase};
-use natgw_sim::{
-    faults::{Fault, FaultKind},
-    huawei::HuaweiSim,
-    server::SimTls,
-    tencent::{SimGateway, TencentSimHandle},
-};
+use natgw_sim::faults::{Fault, FaultKind};
+use natgw_testkit::{Cluster, Operator, World, condition, ready as is_ready, secret, tencent_keys};
 use serde_json::{Value, json};
-use support::{
-    Clouds, Cluster, Operator, condition, huawei_gateway, ready as is_ready, secret, tencent_keys, tencent_spec,
-};
 
 const TC_ID: &str = "AKIDfaultmatrix";
 const TC_KEY: &str = "tc-fault-matrix-secret-value";
@@ -38,80 +29,37 @@ struct Row {
     expected_orders: usize,
 }
 
-struct World {
-    cluster: Cluster,
-    tencent: TencentSimHandle,
-    huawei: HuaweiSim,
-    tls: Arc<SimTls>,
-    log: PathBuf,
-    _logdir: tempfile::TempDir,
+/// The matrix's [`World`] (`w.` reads through to it) and the rows it has recorded.
+struct Matrix {
+    world: World,
     rows: Vec<Row>,
 }
 
-/// A row that times out says what the operator was doing: its last log lines.
-impl Drop for World {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            // The whole log outlives the test's temporary directory, for a look afterwards.
-            let kept = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("faults-operator.log");
-            let _ = std::fs::copy(&self.log, &kept);
-            eprintln!("operator log (last lines; all of it in {}):\n{}", kept.display(), self.log_tail());
-        }
+impl std::ops::Deref for Matrix {
+    type Target = World;
+
+    fn deref(&self) -> &World {
+        &self.world
     }
 }
 
-impl World {
-    async fn start() -> World {
+impl Matrix {
+    async fn start() -> Matrix {
         let cluster = Cluster::start_own("faults").await; // the matrix restarts kube-apiserver
-        let Clouds { tls, tencent, huawei } = Clouds::start(&cluster, (TC_ID, TC_KEY), (HW_AK, HW_SK), PROJECT).await;
-        let logdir = tempfile::tempdir().unwrap();
-        let log = logdir.path().join("operator.log");
-        World { cluster, tencent, huawei, tls, log, _logdir: logdir, rows: Vec::new() }
+        Matrix { world: World::start(cluster, (TC_ID, TC_KEY), (HW_AK, HW_SK), PROJECT).await, rows: Vec::new() }
     }
 
     fn operator(&self, crash_at: Option<&str>) -> Operator {
-        let mut args = support::fast_operator_args(&self.tls);
-        args.extend(["--leader-election=false", "--metrics-addr", "127.0.0.1:0"].map(str::to_owned));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let allowed =
-            [&self.tencent.http_url, self.tencent.https_url.as_ref().unwrap(), self.huawei.https_url.as_ref().unwrap()];
-        let allowed = allowed.map(String::as_str).join(",");
-        let mut env: Vec<(&str, &str)> = crash_at.map(|p| ("NATGW_CRASH_AT", p)).into_iter().collect();
-        env.push(("NATGW_ALLOWED_ENDPOINTS", &allowed));
-        Operator::start(&self.cluster.env.kubeconfig, &args, &env, &self.log)
+        let env: Vec<(&str, &str)> = crash_at.map(|p| ("NATGW_CRASH_AT", p)).into_iter().collect();
+        self.world.operator("operator", None, &["--leader-election=false", "--metrics-addr", "127.0.0.1:0"], &env)
     }
 
     fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        log.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
-    }
-
-    fn seed_tencent(&self, id: &str, connections: u64) {
-        self.tencent.seed_gateway(SimGateway::new(id, "vpc-1", connections));
-    }
-
-    fn seed_huawei(&self, id: &str, spec: &str) {
-        self.huawei.seed_gateway(huawei_gateway(id, PROJECT, spec));
-    }
-
-    fn tencent_spec(&self, id: &str, api: &str, size: &str) -> Value {
-        let endpoint =
-            if api == "V2" { self.tencent.https_url.clone().unwrap() } else { self.tencent.http_url.clone() };
-        tencent_spec(id, Some(api), size, "tencent", Some(&endpoint))
-    }
-
-    fn huawei_spec(&self, id: &str, size: &str, auto_pay: bool) -> Value {
-        support::huawei_prepaid_spec(id, PROJECT, size, auto_pay, self.huawei.https_url.as_deref().unwrap())
+        self.world.log_tail("operator")
     }
 
     async fn create(&self, name: &str, spec: Value) {
         self.cluster.create_natgw(name, spec).await;
-    }
-
-    fn orders(&self, gateway: &str) -> usize {
-        let tc = self.tencent.orders().into_iter().filter(|o| o.gateway_id == gateway).count();
-        let hw = self.huawei.core().ledger.orders().into_iter().filter(|o| o.gateway_id == gateway).count();
-        tc + hw
     }
 
     /// Waits for Ready=True at the current generation, failing if it ever shows Stalled.
@@ -132,23 +80,11 @@ impl World {
     }
 
     async fn stalled(&self, name: &str, reason: &str) -> String {
-        let obj = self
-            .cluster
-            .wait_for(name, WAIT, |o| condition(o, "Stalled").is_some_and(|c| c.0 == "True" && c.1 == reason))
-            .await;
-        describe(&obj)
-    }
-
-    async fn phase(&self, name: &str, phase: OrderPhase) -> NatGateway {
-        self.cluster
-            .wait_for(name, WAIT, |o| {
-                o.status.as_ref().and_then(|s| s.order.as_ref()).is_some_and(|o| o.phase == phase)
-            })
-            .await
+        describe(&self.world.stalled(name, reason).await)
     }
 
     fn record(&mut self, fault: &str, gateway: &str, expected_orders: usize, outcome: String) {
-        let orders = self.orders(gateway);
+        let orders = self.clouds.orders(gateway);
         println!("[fault matrix] {fault}: {outcome}; orders {orders} (expected {expected_orders})");
         self.rows.push(Row { fault: fault.to_owned(), outcome, orders, expected_orders });
     }
@@ -171,7 +107,7 @@ fn error(code: &str) -> FaultKind {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_matrix() {
-    let mut w = World::start().await;
+    let mut w = Matrix::start().await;
 
     // 1. SIGKILL at each step of the order flow, then a restart: exactly one order, converges.
     for point in ["before-intent", "after-intent", "after-accept", "while-polling", "after-completion"] {
@@ -214,10 +150,10 @@ async fn fault_matrix() {
     for (i, (name, api, f)) in tencent_cases.into_iter().enumerate() {
         let id = format!("nat-fault-{i}");
         w.seed_tencent(&id, 1_000_000);
-        w.tencent.inject(f);
+        w.clouds.tencent.inject(f);
         w.create(&id, w.tencent_spec(&id, api, "Large")).await;
         let outcome = w.ready(&id).await;
-        w.tencent.clear_faults();
+        w.clouds.tencent.clear_faults();
         w.record(&format!("{name} (Tencent {api})"), &id, 1, outcome);
     }
     for (name, f) in [
@@ -228,7 +164,7 @@ async fn fault_matrix() {
     ] {
         let id = format!("hw-{}", w.rows.len());
         w.seed_huawei(&id, "1");
-        w.huawei.inject(f);
+        w.clouds.huawei.inject(f);
         w.create(&id, w.huawei_spec(&id, "Large", true)).await;
         let outcome = w.ready(&id).await;
         w.record(name, &id, 2, outcome);
@@ -236,7 +172,7 @@ async fn fault_matrix() {
 
     // Orders that end badly stall, and are not placed again.
     w.seed_tencent("nat-bill-fails", 1_000_000);
-    w.tencent.inject(fault(Some("UpgradeNatGateway"), 1, FaultKind::FailOrder));
+    w.clouds.tencent.inject(fault(Some("UpgradeNatGateway"), 1, FaultKind::FailOrder));
     w.create("nat-bill-fails", w.tencent_spec("nat-bill-fails", "V2", "Medium")).await;
     let outcome = w.stalled("nat-bill-fails", "OrderFailed").await;
     tokio::time::sleep(Duration::from_secs(4)).await; // past a drift check: still one order
@@ -246,7 +182,7 @@ async fn fault_matrix() {
     w.create("hw-cancelled", w.huawei_spec("hw-cancelled", "Small", false)).await;
     let waiting = w.phase("hw-cancelled", OrderPhase::AwaitingPayment).await;
     let order_id = waiting.status.unwrap().order.unwrap().id.unwrap();
-    w.huawei.cancel_order(&order_id).unwrap();
+    w.clouds.huawei.cancel_order(&order_id).unwrap();
     let outcome = w.stalled("hw-cancelled", "OrderFailed").await;
     tokio::time::sleep(Duration::from_secs(4)).await;
     w.record("order cancelled (Huawei BSS)", "hw-cancelled", 1, outcome);
@@ -256,7 +192,7 @@ async fn fault_matrix() {
     let waiting = w.phase("hw-paid-late", OrderPhase::AwaitingPayment).await;
     tokio::time::sleep(Duration::from_secs(4)).await; // waiting is not a timeout
     let billing = waiting.status.unwrap().order.unwrap().id.unwrap();
-    w.huawei.pay_order(&billing).unwrap();
+    w.clouds.huawei.pay_order(&billing).unwrap();
     // Then the resize of the now prepaid gateway: with autoPay false its order waits too.
     let resize = w
         .cluster
@@ -266,16 +202,16 @@ async fn fault_matrix() {
                 .is_some_and(|o| o.phase == OrderPhase::AwaitingPayment && o.id.as_ref().is_some_and(|i| *i != billing))
         })
         .await;
-    w.huawei.pay_order(&resize.status.unwrap().order.unwrap().id.unwrap()).unwrap();
+    w.clouds.huawei.pay_order(&resize.status.unwrap().order.unwrap().id.unwrap()).unwrap();
     let outcome = w.ready("hw-paid-late").await;
     w.record("pending payment, then paid (Huawei)", "hw-paid-late", 2, outcome);
 
     // 3. The API server: restarted mid-order, and status writes that conflict.
     w.seed_tencent("nat-apiserver", 1_000_000);
-    w.tencent.set_change_time(Duration::from_secs(4));
+    w.clouds.tencent.set_change_time(Duration::from_secs(4));
     w.create("nat-apiserver", w.tencent_spec("nat-apiserver", "V3", "Medium")).await;
     w.phase("nat-apiserver", OrderPhase::InProgress).await;
-    w.cluster.env.restart_apiserver().await.unwrap();
+    w.world.cluster.env.restart_apiserver().await.unwrap();
     let outcome = w.ready("nat-apiserver").await;
     w.record("API server restarted mid-order", "nat-apiserver", 1, outcome);
 
@@ -289,7 +225,7 @@ async fn fault_matrix() {
     }
     let outcome = w.ready("nat-conflict").await;
     w.record("status update conflicts during the order", "nat-conflict", 1, outcome);
-    w.tencent.set_change_time(Duration::from_millis(1500));
+    w.clouds.tencent.set_change_time(Duration::from_millis(1500));
 
     // 4. Credentials.
     w.seed_tencent("nat-late-secret", 1_000_000);
@@ -297,7 +233,7 @@ async fn fault_matrix() {
     spec["credentialsSecretRef"]["name"] = "late".into();
     w.create("nat-late-secret", spec).await;
     let stalled = w.stalled("nat-late-secret", "SecretNotFound").await;
-    assert_eq!(w.orders("nat-late-secret"), 0);
+    assert_eq!(w.clouds.orders("nat-late-secret"), 0);
     w.cluster.create_secret("late", tencent_keys(TC_ID, TC_KEY)).await;
     let outcome = w.recovered("nat-late-secret").await;
     w.record("Secret missing, then created", "nat-late-secret", 1, format!("{stalled} -> {outcome}"));
@@ -340,14 +276,14 @@ async fn fault_matrix() {
         let refused = w.cluster.create_raw(&obj).await.expect_err("refused at admission");
         assert!(refused.contains(words), "{name}: {refused}");
     }
-    support::apply_crd_without(&w.cluster, |rule| {
+    natgw_testkit::apply_crd_without(&w.cluster, |rule| {
         rule.contains("self.size in") || rule.contains("self.billing.mode in")
     });
-    support::create_once_admitted(&w.cluster, "nat-too-big", &too_big).await;
+    natgw_testkit::create_once_admitted(&w.cluster, "nat-too-big", &too_big).await;
     let outcome = w.stalled("nat-too-big", "UnsupportedSize").await;
     w.record("size the provider cannot take (Tencent ExtraLarge, older CRD)", "nat-too-big", 0, outcome);
 
-    support::create_once_admitted(&w.cluster, "nat-prepaid", &prepaid).await;
+    natgw_testkit::create_once_admitted(&w.cluster, "nat-prepaid", &prepaid).await;
     let outcome = w.stalled("nat-prepaid", "UnsupportedChange").await;
     w.record("unsupported billing change (Tencent Prepaid, older CRD)", "nat-prepaid", 0, outcome);
     // The current CRD back: objects it would refuse are still changed (annotated) and their status
@@ -390,7 +326,7 @@ async fn fault_matrix() {
             o.status
                 .as_ref()
                 .and_then(|s| s.last_order.as_ref())
-                .is_some_and(|l| l.attempt == 1 && w.orders("nat-console") == 2)
+                .is_some_and(|l| l.attempt == 1 && w.clouds.orders("nat-console") == 2)
         })
         .await;
     let outcome = w.ready("nat-console").await;
@@ -411,7 +347,7 @@ async fn fault_matrix() {
     drop(restarted);
 
     // No secret value anywhere: operator logs, Events, status.
-    let logs = std::fs::read_to_string(&w.log).unwrap();
+    let logs = std::fs::read_to_string(w.log("operator")).unwrap();
     let events = w.cluster.kubectl(&["get", "events", "-o", "yaml"]);
     let objects = w.cluster.kubectl(&["get", "natgw", "-o", "yaml"]);
     for secret in SECRETS {

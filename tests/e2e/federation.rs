@@ -6,12 +6,10 @@ use base64::Engine as _;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::{Api, PostParams};
 use natgw_sim::oidc::OidcConfig;
+use natgw_testkit::Cluster;
 use serde_json::{Value, json};
 
-use crate::{
-    federation_conformance::{self as conformance, HUAWEI_AUDIENCE, TENCENT_AUDIENCE, Tokens},
-    support::Cluster,
-};
+use crate::federation_conformance::{self as conformance, HUAWEI_AUDIENCE, TENCENT_AUDIENCE, Tokens};
 
 /// How the simulators read this API server's discovery: its own address, CA and admin token,
 /// from the kubeconfig the test environment wrote.

@@ -6,8 +6,6 @@
 //! objects pass a server-side dry run; and `helm install` / `upgrade` / `uninstall` work on the API
 //! server, leaving the CRD and every NatGateway on uninstall.
 
-use crate::support;
-
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
@@ -15,8 +13,8 @@ use std::{
 };
 
 use natgw_testenv::{HelmTools, TestEnv};
+use natgw_testkit::{Cluster, yaml_documents};
 use serde_json::{Value, json};
-use support::{Cluster, yaml_documents};
 
 use crate::deploy;
 
@@ -574,7 +572,7 @@ async fn install_upgrade_and_uninstall_keep_the_crd_and_natgateways() {
         let natgw = json!({
             "apiVersion": "natgw.io/v1alpha1", "kind": "NatGateway",
             "metadata": {"name": "egress", "namespace": ns},
-            "spec": support::tencent_spec("nat-1", None, "Small", "tencent-creds", None),
+            "spec": natgw_testkit::tencent_spec("nat-1", None, "Small", "tencent-creds", None),
         });
         let file = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(file.path(), natgw.to_string()).unwrap();
@@ -614,7 +612,7 @@ async fn install_upgrade_and_uninstall_keep_the_crd_and_natgateways() {
 
     // From kustomize to Helm: the release adopts what `kubectl apply -k deploy/` created (same
     // names, same immutable selectors), and then owns it.
-    kubectl_ok(&env, &["apply", "-k", &support::deploy_dir("deploy")]);
+    kubectl_ok(&env, &["apply", "-k", &natgw_testkit::deploy_dir("deploy")]);
     let labels = |kind: &str, namespace: &str, name: &str| {
         get(&env, kind, namespace, name).unwrap()["metadata"]["labels"].clone()
     };

@@ -3,8 +3,6 @@
 //! when it is the resource's own gateway's, and a prepaid resize with `autoPay: false` waits for
 //! someone to pay it.
 
-use crate::support;
-
 use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
@@ -12,40 +10,48 @@ use natgw_operator::{
     api::{BillingMode, NatGateway, OrderPhase, OrderStatus, PeriodUnit, Prepaid, Size},
     cloud::{Credentials, GatewayRef, Provider, SecretValue, huawei::HuaweiClient},
 };
-use serde_json::Value;
-use support::{HuaweiWorld, Operator, huawei_gateway, huawei_pay_order, ready};
+use natgw_testkit::{Cluster, Operator, World, huawei_gateway, huawei_pay_order, ready};
 
 const AK: &str = "HWAKORDERS";
 const SK: &str = "hw-orders-secret-value";
+/// The Tencent simulator of the [`World`] is not used here.
+const TC_ID: &str = "AKIDorders";
+const TC_KEY: &str = "tc-orders-secret-value";
 const PROJECT: &str = "proj-orders";
 const WAIT: Duration = Duration::from_secs(60);
 
-struct World(HuaweiWorld);
+/// The orders scenarios' [`World`] (`w.` reads through to it).
+struct Orders(World);
 
-impl std::ops::Deref for World {
-    type Target = HuaweiWorld;
+impl std::ops::Deref for Orders {
+    type Target = World;
 
-    fn deref(&self) -> &HuaweiWorld {
+    fn deref(&self) -> &World {
         &self.0
     }
 }
 
-impl World {
-    async fn start(namespace: &str) -> World {
-        World(HuaweiWorld::start(namespace, AK, SK, PROJECT).await)
+impl Orders {
+    async fn start(namespace: &str) -> Orders {
+        Orders(World::start(Cluster::start(namespace).await, (TC_ID, TC_KEY), (AK, SK), PROJECT).await)
     }
 
     fn operator(&self, crash_at: Option<&str>) -> Operator {
-        self.0.operator(crash_at, "127.0.0.1:0")
-    }
-
-    fn spec(&self, gateway: &str, size: &str, auto_pay: bool) -> Value {
-        support::huawei_prepaid_spec(gateway, PROJECT, size, auto_pay, self.sim.https_url.as_deref().unwrap())
+        let env: Vec<(&str, &str)> = crash_at.map(|p| ("NATGW_CRASH_AT", p)).into_iter().collect();
+        self.0.operator("operator", None, &["--leader-election=false", "--metrics-addr", "127.0.0.1:0"], &env)
     }
 
     /// The simulator's ledger: order ids placed for `gateway`.
     fn orders(&self, gateway: &str) -> Vec<String> {
-        self.sim.core().ledger.orders().into_iter().filter(|o| o.gateway_id == gateway).map(|o| o.order_id).collect()
+        self.clouds
+            .huawei
+            .core()
+            .ledger
+            .orders()
+            .into_iter()
+            .filter(|o| o.gateway_id == gateway)
+            .map(|o| o.order_id)
+            .collect()
     }
 
     /// Places an unpaid pay-per-use -> monthly order for `gateway` as another client of the same
@@ -53,7 +59,7 @@ impl World {
     async fn order_elsewhere(&self, gateway: &str) -> String {
         let other = HuaweiClient::new(
             natgw_operator::cloud::http::client(None).unwrap(),
-            Some(&self.sim.http_url),
+            Some(&self.clouds.huawei.http_url),
             None,
             "cn-north-4",
             Credentials { key_id: AK.into(), secret: SecretValue::new(SK), session_token: None, domain_id: None },
@@ -73,7 +79,7 @@ impl World {
     async fn crash_at(&self, point: &str) {
         let mut crashing = self.operator(Some(point));
         let status = crashing.wait_exit(WAIT).await.expect("the operator reaches the crash point");
-        assert_eq!(status.signal(), Some(libc::SIGKILL), "killed at {point}; log:\n{}", self.log_tail());
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "killed at {point}; log:\n{}", self.log_tail("operator"));
     }
 
     async fn order_in(&self, name: &str, phase: OrderPhase) -> OrderStatus {
@@ -91,12 +97,12 @@ fn order(o: &NatGateway) -> Option<OrderStatus> {
 /// the restart A follows its own gateway's order, never B's, and orders nothing twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unrecorded_order_is_matched_to_its_own_gateway() {
-    let w = World::start("hw-adopt").await;
+    let w = Orders::start("hw-adopt").await;
     for id in ["gw-a", "gw-b"] {
-        w.sim.seed_gateway(huawei_gateway(id, PROJECT, "1"));
+        w.clouds.huawei.seed_gateway(huawei_gateway(id, PROJECT, "1"));
     }
 
-    w.cluster.create_natgw("a", w.spec("gw-a", "Small", false)).await;
+    w.cluster.create_natgw("a", w.huawei_spec("gw-a", "Small", false)).await;
     w.crash_at("after-accept").await;
     let intent = order(&w.cluster.natgws().get("a").await.unwrap()).expect("the intent is in status");
     assert_eq!((intent.phase, intent.id.as_deref()), (OrderPhase::Submitting, None), "{intent:?}");
@@ -113,12 +119,12 @@ async fn an_unrecorded_order_is_matched_to_its_own_gateway() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(order(&w.cluster.natgws().get("a").await.unwrap()).and_then(|o| o.id), Some(a_orders[0].clone()));
 
-    huawei_pay_order(&w.sim.http_url, AK, SK, &a_orders[0]).await;
+    huawei_pay_order(&w.clouds.huawei.http_url, AK, SK, &a_orders[0]).await;
     let done = w.cluster.wait_for("a", WAIT, ready).await;
     let observed = done.status.unwrap().observed.unwrap();
     assert_eq!(observed.billing_mode, Some(BillingMode::Prepaid));
     assert_eq!((w.orders("gw-a"), w.orders("gw-b")), (a_orders, vec![b_order.clone()]), "one order per gateway");
-    assert!(w.sim.orders().iter().any(|o| o.order_id == b_order && o.status == 6), "B's order is untouched");
+    assert!(w.clouds.huawei.orders().iter().any(|o| o.order_id == b_order && o.status == 6), "B's order is untouched");
 }
 
 /// Finding 3 as reported: the operator died after recording A's intent but before calling the
@@ -126,13 +132,13 @@ async fn an_unrecorded_order_is_matched_to_its_own_gateway() {
 /// gateway (once) instead of adopting B's order and waiting on it forever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_intent_never_sent_orders_for_its_own_gateway() {
-    let w = World::start("hw-intent").await;
+    let w = Orders::start("hw-intent").await;
     for id in ["gw-a", "gw-b"] {
-        w.sim.seed_gateway(huawei_gateway(id, PROJECT, "1"));
+        w.clouds.huawei.seed_gateway(huawei_gateway(id, PROJECT, "1"));
     }
     let b_order = w.order_elsewhere("gw-b").await;
 
-    w.cluster.create_natgw("a", w.spec("gw-a", "Small", false)).await;
+    w.cluster.create_natgw("a", w.huawei_spec("gw-a", "Small", false)).await;
     w.crash_at("after-intent").await;
     assert_eq!(w.orders("gw-a"), Vec::<String>::new(), "nothing was sent before the crash");
 
@@ -149,25 +155,25 @@ async fn an_intent_never_sent_orders_for_its_own_gateway() {
 /// order id, is not paid by the operator, and becomes Ready once the order is paid.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_prepaid_resize_without_auto_pay_waits_for_payment() {
-    let w = World::start("hw-autopay").await;
+    let w = Orders::start("hw-autopay").await;
     let mut seed = huawei_gateway("gw-pre", PROJECT, "1");
     seed.billing = BillingMode::Prepaid;
-    w.sim.seed_gateway(seed);
+    w.clouds.huawei.seed_gateway(seed);
 
     let _operator = w.operator(None);
-    w.cluster.create_natgw("pre", w.spec("gw-pre", "Medium", false)).await;
+    w.cluster.create_natgw("pre", w.huawei_spec("gw-pre", "Medium", false)).await;
     let waiting = w.order_in("pre", OrderPhase::AwaitingPayment).await;
     let id = waiting.id.clone().expect("the order id is shown");
     // Give the operator a few polls: it must not pay (nor re-order) by itself.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let sim_order = w.sim.orders().into_iter().find(|o| o.order_id == id).expect("the order exists");
+    let sim_order = w.clouds.huawei.orders().into_iter().find(|o| o.order_id == id).expect("the order exists");
     assert_eq!((sim_order.status, sim_order.paid_at.as_deref()), (6, None), "unpaid: {sim_order:?}");
     assert_eq!(
         order(&w.cluster.natgws().get("pre").await.unwrap()).map(|o| o.phase),
         Some(OrderPhase::AwaitingPayment)
     );
 
-    huawei_pay_order(&w.sim.http_url, AK, SK, &id).await;
+    huawei_pay_order(&w.clouds.huawei.http_url, AK, SK, &id).await;
     let done = w.cluster.wait_for("pre", WAIT, ready).await;
     assert_eq!(done.status.unwrap().observed.unwrap().size, Some(Size::Medium));
     assert_eq!(w.orders("gw-pre"), vec![id], "exactly one order");

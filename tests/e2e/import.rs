@@ -6,8 +6,6 @@
 //! gateway a NatGateway declares gets no manifest, a taken name a free one, and `kubectl create`
 //! of the output changes no existing object.
 
-use crate::support;
-
 use std::{collections::HashMap, path::Path, process::Output, time::Duration};
 
 use k8s_openapi::api::core::v1::Namespace;
@@ -21,8 +19,8 @@ use natgw_sim::{
     server::SimTls,
     tencent::{SimGateway, TencentSim},
 };
+use natgw_testkit::{Cluster, huawei_gateway, huawei_https_config, tencent_https_config, tencent_spec};
 use serde_json::json;
-use support::{Cluster, huawei_gateway, huawei_https_config, tencent_https_config, tencent_spec};
 
 const TC_ID: &str = "AKIDimportfleet";
 const TC_KEY: &str = "import-tencent-secret-key";
@@ -48,7 +46,8 @@ fn parse(out: &Output, secrets: &[&str]) -> (Vec<NatGateway>, String) {
     for secret in secrets {
         assert!(!stdout.contains(secret) && !stderr.contains(secret), "a credential was printed");
     }
-    let manifests = support::yaml_documents(&stdout).into_iter().map(|d| serde_json::from_value(d).unwrap()).collect();
+    let manifests =
+        natgw_testkit::yaml_documents(&stdout).into_iter().map(|d| serde_json::from_value(d).unwrap()).collect();
     (manifests, stderr)
 }
 
@@ -242,7 +241,7 @@ async fn import_overwrites_nothing_the_cluster_holds() {
     cluster.create_natgw("nat-clash-b", spec("nat-clash-elsewhere")).await;
     cluster.create_natgw("nat-clash-b-2", spec("nat-clash-elsewhere-2")).await;
     let other_api: Api<NatGateway> = Api::namespaced(cluster.client.clone(), other);
-    other_api.create(&PostParams::default(), &support::natgw("owner-d", spec("nat-clash-d"))).await.unwrap();
+    other_api.create(&PostParams::default(), &natgw_testkit::natgw("owner-d", spec("nat-clash-d"))).await.unwrap();
     let before = versions(&cluster, &[&ns, other]).await;
 
     let args = [

@@ -4,7 +4,7 @@
 //! The operator binary runs as a process of its own, so its log and /metrics are what a user's
 //! would be: neither may show a token or a temporary credential.
 
-use crate::{federation::discovery, support};
+use crate::federation::discovery;
 
 use std::{path::Path, time::Duration};
 
@@ -13,8 +13,8 @@ use natgw_sim::{
     federation::{Federation, FederationConfig, TrustRule},
     tencent::{SimGateway, TencentSim, TencentSimConfig},
 };
+use natgw_testkit::{Cluster, Operator, condition, free_port, ready, sample};
 use serde_json::json;
-use support::{Cluster, Operator, condition, free_port, ready, sample};
 
 const ROLE: &str = "qcs::cam::uin/100000000001:roleName/natgw";
 const SA: &str = "natgw-cloud";
@@ -201,7 +201,7 @@ async fn huawei_federation_takes_a_gateway_to_prepaid_and_medium() {
     })
     .await
     .unwrap();
-    sim.seed_gateway(support::huawei_gateway("hw-keyless", "proj-keyless", "1"));
+    sim.seed_gateway(natgw_testkit::huawei_gateway("hw-keyless", "proj-keyless", "1"));
     let url = sim.http_url.clone();
     let log = cluster.path("operator.log");
     let (_operator, metrics) = operator(&cluster, &url, &log);

@@ -4,8 +4,6 @@
 //! read with the real kubectl and piped into the real library (`kstatus`, built by
 //! crates/testenv/build.sh next to kube-apiserver); the controller runs in-process on the in-memory cloud.
 
-use crate::support;
-
 use std::{
     io::Write,
     process::{Command, Stdio},
@@ -19,15 +17,15 @@ use natgw_operator::{
     cloud::{Capacity, Registry, connect::CloudConnector},
 };
 use natgw_testkit::memory::MemoryCloud;
+use natgw_testkit::{Cluster, ready, tencent_keys, tencent_spec};
 use serde_json::Value;
-use support::{Cluster, ready, tencent_keys, tencent_spec};
 
 /// A finalizer only this test holds, so that a deletion stays pending (Terminating).
 const HOLD: &str = "natgw.test/hold";
 
 /// A NatGateway on the in-memory cloud that `finalizers` hold, besides the controller's.
 fn natgw(name: &str, gateway: &str, size: &str, secret: &str, finalizers: &[&str]) -> NatGateway {
-    let mut obj = support::natgw(name, tencent_spec(gateway, None, size, secret, None));
+    let mut obj = natgw_testkit::natgw(name, tencent_spec(gateway, None, size, secret, None));
     obj.metadata.finalizers = Some(finalizers.iter().map(|f| f.to_string()).collect());
     obj
 }

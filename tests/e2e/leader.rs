@@ -2,8 +2,6 @@
 //! mid-order the standby takes over within the lease duration, finishes the order without
 //! ordering again, and on SIGTERM releases the lease.
 
-use crate::support;
-
 use std::{
     path::Path,
     time::{Duration, Instant},
@@ -12,7 +10,7 @@ use std::{
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use natgw_operator::{api::OrderPhase, leader::LEASE_NAME};
-use support::{Cluster, Operator, eventually, free_port, tencent_keys, tencent_sim, tencent_spec};
+use natgw_testkit::{Cluster, Operator, eventually, free_port, tencent_keys, tencent_sim, tencent_spec};
 
 const ID: &str = "AKIDe2eleader";
 const KEY: &str = "e2e-leader-secret-key";
@@ -55,7 +53,7 @@ impl Replica {
     /// A sample of this replica's /metrics; 0 when absent.
     async fn sample(&self, series: &str) -> f64 {
         let (_, text) = self.get("/metrics").await.expect("/metrics answers");
-        support::sample(&text, series)
+        natgw_testkit::sample(&text, series)
     }
 }
 

@@ -1,7 +1,7 @@
 //! Everything that needs a real kube-apiserver + etcd, in one test binary (each test binary links
 //! the whole operator). Most tests share one API server, each in a namespace of its own
-//! ([`support::Cluster::start`]); a test owns one ([`support::Cluster::start_own`]) only when it
-//! would disturb the others or they it:
+//! ([`natgw_testkit::Cluster::start`]); a test owns one
+//! ([`natgw_testkit::Cluster::start_own`]) only when it would disturb the others or they it:
 //!
 //! - `faults`: restarts kube-apiserver;
 //! - `claims`: runs an operator across namespaces of its own;
@@ -18,9 +18,6 @@
 //! tests/e2e_seams.rs is a binary of its own: it restarts the control plane too, and it compares
 //! cloud-read rates over 10 s windows, which tests running beside it on 2 cores skew (it failed
 //! once in three runs here).
-
-#[path = "../support/mod.rs"]
-mod support;
 
 #[path = "../conformance/federation.rs"]
 mod federation_conformance;

@@ -1,12 +1,10 @@
 //! The real operator binary's HTTP endpoints: after a resize through the Tencent simulator,
 //! /metrics shows the reconciles, the cloud calls and the order, and /healthz and /readyz answer.
 
-use crate::support;
-
 use std::time::Duration;
 
 use natgw_operator::{api::OrderPhase, metrics::CONTENT_TYPE};
-use support::{Cluster, free_port, sample, tencent_keys, tencent_sim, tencent_spec};
+use natgw_testkit::{Cluster, free_port, sample, tencent_keys, tencent_sim, tencent_spec};
 
 const ID: &str = "AKIDe2emetrics";
 const KEY: &str = "e2e-metrics-secret-key";

@@ -6,13 +6,11 @@
 //! metrics Service of deploy/ and the dashboard's ConfigMap. (The rules' behaviour is tested by
 //! promtool in tests/offline/monitoring.rs.)
 
-use crate::support;
-
 use std::{collections::BTreeSet, path::Path, time::Duration};
 
 use natgw_operator::api::OrderPhase;
+use natgw_testkit::{Cluster, condition, free_port, sample, tencent_keys, tencent_sim, tencent_spec};
 use serde_json::Value;
-use support::{Cluster, condition, free_port, sample, tencent_keys, tencent_sim, tencent_spec};
 
 const ID: &str = "AKIDe2emonitoring";
 const KEY: &str = "e2e-monitoring-secret-key";
@@ -78,7 +76,7 @@ async fn rules_and_dashboard_name_only_exported_metrics() {
     // Ten minutes per change: the order stays open for the whole test.
     let sim = tencent_sim(ID, KEY, Duration::from_secs(600), "nat-monitoring").await;
     let log = cluster.path("operator.log");
-    let replicas: Vec<(String, support::Operator)> = ["replica-a", "replica-b"]
+    let replicas: Vec<(String, natgw_testkit::Operator)> = ["replica-a", "replica-b"]
         .into_iter()
         .map(|name| {
             let addr = format!("127.0.0.1:{}", free_port());

@@ -4,9 +4,9 @@
 //! in kstatus (never InProgress for ever), and resumes where it stopped once the annotation goes,
 //! in the middle of an order too, with one order per change.
 
-use crate::{kstatus::kstatus, support};
+use crate::kstatus::kstatus;
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use k8s_openapi::api::events::v1::Event;
 use kube::{
@@ -14,16 +14,9 @@ use kube::{
     api::{ListParams, Patch, PatchParams},
 };
 use natgw_operator::api::{BillingMode, NatGateway, OrderPhase, OrderStatus, PAUSED_ANNOTATION, Size};
-use natgw_sim::{
-    huawei::HuaweiSim,
-    server::SimTls,
-    tencent::{SimGateway, TencentSim},
-};
+use natgw_sim::{huawei::HuaweiSim, tencent::SimGateway};
+use natgw_testkit::{Cluster, Operator, World, condition, huawei_gateway, huawei_pay_order, ready, tencent_spec};
 use serde_json::{Value, json};
-use support::{
-    Cluster, Operator, condition, huawei_gateway, huawei_https_config, huawei_pay_order, ready, tencent_https_config,
-    tencent_keys, tencent_spec,
-};
 
 const TC_ID: &str = "AKIDpause";
 const TC_KEY: &str = "pause-secret-key";
@@ -35,38 +28,36 @@ const WAIT: Duration = Duration::from_secs(60);
 /// polls (1.8 s) and drift checks (3 s) of the operator's flags.
 const QUIET: Duration = Duration::from_secs(4);
 
-struct World {
-    cluster: Cluster,
-    tls: Arc<SimTls>,
+/// The pause scenarios' [`World`] (`w.` reads through to it).
+struct Pause(World);
+
+impl std::ops::Deref for Pause {
+    type Target = World;
+
+    fn deref(&self) -> &World {
+        &self.0
+    }
 }
 
-impl World {
-    async fn start(namespace: &str) -> World {
-        World { cluster: Cluster::start(namespace).await, tls: SimTls::generate(None).unwrap() }
+impl Pause {
+    async fn start(namespace: &str) -> Pause {
+        Pause(World::start(Cluster::start(namespace).await, (TC_ID, TC_KEY), (HW_AK, HW_SK), PROJECT).await)
     }
 
-    fn operator(&self, allowed: &str) -> Operator {
-        let mut args = support::fast_operator_args(&self.tls);
-        args.extend(["--leader-election=false", "--metrics-addr", "127.0.0.1:0"].map(str::to_owned));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        self.cluster.operator(&args, &[("NATGW_ALLOWED_ENDPOINTS", allowed)], &self.cluster.path("operator.log"))
+    fn operator(&self) -> Operator {
+        self.0.single("operator", &["--metrics-addr", "127.0.0.1:0"])
     }
 
-    /// A Huawei simulator with a prepaid Small gateway, the operator, and NatGateway `name` resizing
-    /// it to Medium with `autoPay: false`, once its order waits for payment.
-    async fn awaiting_payment(&self, name: &str) -> (HuaweiSim, Operator, Box<OrderStatus>) {
-        let sim = HuaweiSim::start(huawei_https_config(HW_AK, HW_SK, PROJECT, Duration::from_millis(1500), &self.tls))
-            .await
-            .unwrap();
+    /// The Huawei simulator with a prepaid Small gateway, the operator, and NatGateway `name`
+    /// resizing it to Medium with `autoPay: false`, once its order waits for payment.
+    async fn awaiting_payment(&self, name: &str) -> (&HuaweiSim, Operator, Box<OrderStatus>) {
+        let sim = &self.clouds.huawei;
         let gateway = format!("gw-{name}");
         let mut seed = huawei_gateway(&gateway, PROJECT, "1");
         seed.billing = BillingMode::Prepaid;
         sim.seed_gateway(seed);
-        self.cluster.create_secret("huawei", json!({"accessKey": HW_AK, "secretKey": HW_SK})).await;
-        let endpoint = sim.https_url.clone().unwrap();
-        let operator = self.operator(&endpoint);
-        let spec = support::huawei_prepaid_spec(&gateway, PROJECT, "Medium", false, &endpoint);
-        self.cluster.create_natgw(name, spec).await;
+        let operator = self.operator();
+        self.cluster.create_natgw(name, self.huawei_spec(&gateway, "Medium", false)).await;
         let waiting = self
             .cluster
             .wait_for(name, WAIT, |o| {
@@ -115,15 +106,13 @@ fn ready_condition(o: &NatGateway) -> (String, String, String) {
 /// True (kstatus Current) and not even the drift checks call the cloud.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resource_paused_from_the_start_calls_nothing_until_resumed() {
-    let w = World::start("pause-start").await;
-    let sim =
-        TencentSim::start(tencent_https_config(TC_ID, TC_KEY, Duration::from_millis(1500), &w.tls)).await.unwrap();
+    let w = Pause::start("pause-start").await;
+    let sim = &w.clouds.tencent;
     sim.seed_gateway(SimGateway::new("nat-pause", "vpc-1", 1_000_000));
-    w.cluster.create_secret("tencent", tencent_keys(TC_ID, TC_KEY)).await;
     let endpoint = sim.https_url.clone().unwrap();
-    let _operator = w.operator(&endpoint);
+    let _operator = w.operator();
 
-    let mut obj = support::natgw("egress", tencent_spec("nat-pause", None, "Medium", "tencent", Some(&endpoint)));
+    let mut obj = natgw_testkit::natgw("egress", tencent_spec("nat-pause", None, "Medium", "tencent", Some(&endpoint)));
     obj.metadata.annotations = Some([(PAUSED_ANNOTATION.to_owned(), "true".to_owned())].into());
     w.cluster.natgws().create(&Default::default(), &obj).await.unwrap();
 
@@ -174,7 +163,7 @@ async fn a_resource_paused_from_the_start_calls_nothing_until_resumed() {
 /// order to its end: one order, Ready.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pause_in_the_middle_of_an_order_resumes_it_without_a_second_order() {
-    let w = World::start("pause-order").await;
+    let w = Pause::start("pause-order").await;
     let (sim, _operator, order) = w.awaiting_payment("pre").await;
     let id = order.id.clone().expect("the order id is shown");
 
@@ -211,9 +200,9 @@ async fn a_pause_in_the_middle_of_an_order_resumes_it_without_a_second_order() {
 /// resource go: one order, none lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_resource_deleted_with_an_unpaid_order_waits_for_the_resume() {
-    let w = World::start("pause-delete").await;
-    let log = w.cluster.path("operator.log");
-    let _log = support::LogOnPanic(&log);
+    let w = Pause::start("pause-delete").await;
+    let log = w.log("operator");
+    let _log = natgw_testkit::LogOnPanic(&log);
     let (sim, _operator, order) = w.awaiting_payment("leave").await;
     let id = order.id.expect("the order id is shown");
     w.pause("leave", Some("true")).await;

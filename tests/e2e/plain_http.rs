@@ -5,12 +5,10 @@
 //! simulator sees no request at all; API 3.0 with long-lived keys (a signature and the key id
 //! only) still converges over plain HTTP.
 
-use crate::support;
-
 use std::time::Duration;
 
+use natgw_testkit::{Cluster, condition, ready, tencent_keys, tencent_sim, tencent_spec};
 use serde_json::{Value, json};
-use support::{Cluster, condition, ready, tencent_keys, tencent_sim, tencent_spec};
 
 const KEY_ID: &str = "AKIDplainhttpkeyid";
 const KEY: &str = "plain-http-secret-key";

@@ -3,13 +3,11 @@
 //! gateway on the Tencent simulator; and the same identity is refused everything else. The
 //! default install may read no Secret until the namespace grants it one.
 
-use crate::support;
-
 use std::{path::Path, time::Duration};
 
 use natgw_operator::api::Size;
+use natgw_testkit::{Cluster, Operator, condition, ready, tencent_keys, tencent_sim, tencent_spec};
 use serde_json::Value;
-use support::{Cluster, Operator, condition, ready, tencent_keys, tencent_sim, tencent_spec};
 
 const KEY_ID: &str = "AKIDrbactest";
 const KEY: &str = "rbac-test-secret-key";

@@ -10,7 +10,7 @@ use natgw_sim::{
     tencent::{SimGateway, TencentSim, TencentSimConfig},
 };
 
-use crate::support::{self, Cluster, ready, sim_credentials, tencent_keys, tencent_spec};
+use natgw_testkit::{Cluster, ready, sim_credentials, tencent_keys, tencent_spec};
 
 const GATEWAYS: usize = 150;
 
@@ -30,12 +30,12 @@ async fn a_restart_reads_the_fleet_in_one_sweep_and_writes_nothing() {
     let drift = Duration::from_secs(30);
     let operator = || {
         let connector = CloudConnector::new(reqwest::Client::new())
-            .with_endpoint_policy(support::allow_endpoints(&[&sim.http_url]))
+            .with_endpoint_policy(natgw_testkit::allow_endpoints(&[&sim.http_url]))
             .with_sweeps(drift.mul_f64(0.75));
         let config = controller::Config {
             drift_interval: drift,
             concurrency: 64,
-            claim_settle: crate::support::CLAIM_SETTLE,
+            claim_settle: natgw_testkit::CLAIM_SETTLE,
             ..Default::default()
         };
         cluster.run_controller_with(Arc::new(connector), config)
@@ -60,7 +60,7 @@ async fn a_restart_reads_the_fleet_in_one_sweep_and_writes_nothing() {
     let claimed = || async {
         ids.iter().all(|id| sim.tags(id).contains_key(natgw_operator::cloud::claim::TAG_KEY)).then_some(())
     };
-    support::eventually(Duration::from_secs(60), "every gateway is claimed", claimed).await;
+    natgw_testkit::eventually(Duration::from_secs(60), "every gateway is claimed", claimed).await;
     first.stop().await;
     // Past half the drift interval: a restart that rewrote every `checkedAt` older than that
     // would write them all.

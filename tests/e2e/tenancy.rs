@@ -7,8 +7,6 @@
 //! The "attacker" and the "compromised" endpoint are tiny HTTPS servers (the simulators' CA) that
 //! record every request and answer with the request's credentials and a large body.
 
-use crate::support;
-
 use std::{
     collections::BTreeMap,
     sync::{Arc, Mutex},
@@ -27,8 +25,8 @@ use natgw_sim::{
     huawei::HuaweiSim,
     server::{Served, SimTls, serve},
 };
+use natgw_testkit::{Cluster, Operator, huawei_https_config};
 use serde_json::{Value, json};
-use support::{Cluster, Operator, huawei_https_config};
 
 const TC_ID: &str = "AKIDtenancykeyid";
 const TC_KEY: &str = "tenancy-tc-secret-key-value";
@@ -129,12 +127,12 @@ fn huawei(region: &str, project: Option<&str>, endpoint: Option<&str>, secret: &
 /// The committed CRD without its `matches()` rules: what an older operator installed, under which
 /// hostile values were admitted before the upgrade. The operator must check them again.
 fn apply_lax_crd(cluster: &Cluster) {
-    support::apply_crd_without(cluster, |rule| rule.contains("matches("));
+    natgw_testkit::apply_crd_without(cluster, |rule| rule.contains("matches("));
 }
 
 /// Creates `case`, retrying while a just-relaxed CRD is not yet in force.
 async fn create(cluster: &Cluster, case: &Case) {
-    support::create_once_admitted(cluster, case.name, &case.spec).await;
+    natgw_testkit::create_once_admitted(cluster, case.name, &case.spec).await;
 }
 
 fn reached(o: &NatGateway, expect: Option<(&str, &str)>) -> bool {

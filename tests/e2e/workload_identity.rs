@@ -4,8 +4,6 @@
 //! records what it gets and refuses the subject; the simulated STS/IAM that accept it come with
 //! the simulators.
 
-use crate::support;
-
 use std::{
     sync::{Arc, Mutex},
     time::Duration,
@@ -14,8 +12,8 @@ use std::{
 use axum::{Router, body::Bytes, extract::State, http::HeaderMap, response::IntoResponse};
 use base64::Engine as _;
 use natgw_operator::cloud::connect::CloudConnector;
+use natgw_testkit::{Cluster, allow_endpoints, condition};
 use serde_json::{Value, json};
-use support::{Cluster, allow_endpoints, condition};
 
 const SA: &str = "natgw-cloud";
 

@@ -13,9 +13,6 @@
 //! (timings, pod phases, ledger) are what the closing notes of the deployment work quote.
 //! Without root, set NATGW_SKIP_NODE_TESTS=1 to skip it.
 
-#[path = "../support/mod.rs"]
-mod support;
-
 use std::{
     io::{ErrorKind, Read, Write},
     net::{IpAddr, SocketAddr, TcpListener, TcpStream},
@@ -32,8 +29,8 @@ use natgw_sim::{
     tencent::{SimGateway, TencentSim, TencentSimConfig, TencentSimHandle},
 };
 use natgw_testenv::node::{API_PORT, NODE_ADDRESS, Node, PAUSE_IMAGE, in_netns_of};
+use natgw_testkit::{natgw, ready, sim_credentials, tencent_keys, tencent_spec};
 use serde_json::Value;
-use support::{natgw, ready, sim_credentials, tencent_keys, tencent_spec};
 
 const OPERATOR_NS: &str = "natgw-system";
 const TENANT_NS: &str = "team-a";
@@ -346,7 +343,7 @@ impl Test<'_> {
             let text = metrics.text().await.unwrap();
             assert!(text.contains("natgw_"), "{pod}'s /metrics has no natgw_ series");
             assert!(!text.contains(TC_KEY) && !text.contains(TC_ID), "{pod}'s /metrics names a credential");
-            if support::sample(&text, "natgw_leader") == 1.0 {
+            if natgw_testkit::sample(&text, "natgw_leader") == 1.0 {
                 leaders.push(pod);
             }
         }

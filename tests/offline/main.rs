@@ -18,6 +18,7 @@ mod federation_sim;
 mod huawei_conformance;
 mod huawei_sim;
 mod identity_exchange;
+mod imports;
 mod monitoring;
 mod pass;
 mod tencent_conformance;

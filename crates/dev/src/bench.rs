@@ -47,6 +47,7 @@ use natgw_sim::{
     tencent::{SimGateway, TencentSim, TencentSimConfig, TencentSimHandle},
 };
 use natgw_testenv::TestEnv;
+use natgw_testkit::natgw;
 
 const NAMESPACE: &str = "bench";
 /// Which of each ten Huawei gateways of an account is yearly/monthly.
@@ -252,13 +253,6 @@ impl Fleet {
     }
 }
 
-fn natgw(name: &str, spec: &serde_json::Value) -> Result<NatGateway, BenchError> {
-    serde_json::from_value(
-        json!({"apiVersion": "natgw.io/v1alpha1", "kind": "NatGateway", "metadata": {"name": name}, "spec": spec}),
-    )
-    .map_err(|e| BenchError::Other(e.to_string()))
-}
-
 /// Creates objects `create_concurrency` at a time; returns name -> unix ms when the create returned.
 async fn create_all(
     api: &Api<NatGateway>,
@@ -267,7 +261,7 @@ async fn create_all(
 ) -> Result<HashMap<String, u64>, BenchError> {
     let created: Vec<(String, u64)> = futures::stream::iter(objects)
         .map(|(name, spec)| async move {
-            let obj = natgw(&name, &spec)?;
+            let obj = natgw(&name, spec);
             api.create(&PostParams::default(), &obj).await?;
             Ok::<_, BenchError>((name, now_unix_ms()))
         })
@@ -777,7 +771,7 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
     for k in 0..args.idle_samples {
         let a = k % fleet_accounts;
         let (name, id, spec) = fleet.object("idle", k, a, Size::Small, Size::Small);
-        api.create(&PostParams::default(), &natgw(&name, &spec)?).await?;
+        api.create(&PostParams::default(), &natgw(&name, spec)).await?;
         idle_created.insert(name.clone(), now_unix_ms());
         idle_ids.insert(name, id);
         tokio::time::sleep(Duration::from_millis(250)).await;

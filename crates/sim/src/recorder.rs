@@ -32,10 +32,9 @@ use serde_json::json;
 
 use crate::{
     SimError,
-    huawei::iam_time,
     oidc::unix_now,
     server::{Served, SimTls, serve},
-    tencent::expiration,
+    wire_time::{expiration, iam_time},
 };
 
 /// The Tencent temporary SecretId the recorder hands out.

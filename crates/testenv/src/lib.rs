@@ -16,6 +16,7 @@ use std::{
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
+mod kubelet;
 pub mod node;
 
 /// The Services' ClusterIP range (`--service-cluster-ip-range`); the node's firewall lets pods
@@ -94,7 +95,11 @@ impl TestEnv {
         let mut tokens = format!("{ADMIN_TOKEN},admin,admin,system:masters\n");
         if let Flavor::Node { .. } = flavor {
             // The kubelet's identity, which the Node authorizer and NodeRestriction key on.
-            tokens.push_str(&format!("{},system:node:{},kubelet,system:nodes\n", node::KUBELET_TOKEN, node::NODE_NAME));
+            tokens.push_str(&format!(
+                "{},system:node:{},kubelet,system:nodes\n",
+                kubelet::KUBELET_TOKEN,
+                kubelet::NODE_NAME
+            ));
         }
         fs::write(dir.path().join("tokens.csv"), tokens)?;
 

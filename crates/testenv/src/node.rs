@@ -29,12 +29,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{Flavor, SERVICE_RANGE, TestEnv, TestEnvError, free_port, spawn, tail};
+use crate::{
+    Flavor, SERVICE_RANGE, TestEnv, TestEnvError, free_port,
+    kubelet::{KUBELET_TOKEN, NODE_NAME},
+    spawn, tail,
+};
 
-/// The node's name (`--hostname-override`): the API server reaches the kubelet by it.
-pub const NODE_NAME: &str = "localhost";
-/// The kubelet's static token (user `system:node:localhost`, group `system:nodes`).
-pub(crate) const KUBELET_TOKEN: &str = "natgw-testenv-kubelet";
 /// Where pods reach the host: the API server, simulators. On `lo`, so no interface is created for
 /// it; the `ptp` plugin routes each pod's traffic to it over the pod's veth.
 pub const NODE_ADDRESS: Ipv4Addr = Ipv4Addr::new(10, 200, 0, 1);

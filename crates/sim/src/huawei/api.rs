@@ -12,9 +12,11 @@ use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 
 use super::{
-    SimState,
     answer::{Failure, Success, no_content, ok},
-    federation, header, tags,
+    federation,
+    state::SimState,
+    state::header,
+    tags,
     verify::{self, Rejected},
     world::{CancelRefusal, SpecChange},
 };
@@ -439,7 +441,7 @@ fn serve(state: &SimState, route: &Route, parts: &Parts, body: &[u8], key_id: &s
             check_domain(state, &parts.headers)?;
             let request: wire::QueryResourcesRequest = parse(body, "CBC.0100")?;
             check_resource_query(&request)?;
-            let regions: Vec<super::SimProject> = state.projects().clone();
+            let regions: Vec<super::config::SimProject> = state.projects().clone();
             let region =
                 |project: &str| regions.iter().find(|p| p.id == project).map(|p| p.name.clone()).unwrap_or_default();
             let mut all = state.world().resources(&request, region);

@@ -25,21 +25,20 @@
 //! authorized: the trust rule does not list the subject), `IAM.0004` (not found: the identity
 //! provider or project), `IAM.0006` (the identity provider's keys could not be read).
 
-use std::{collections::HashMap, sync::Mutex, time::Duration};
+use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode};
-use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 
 use super::{
-    SimState,
     answer::{Failure, Success},
-    header,
+    state::{SimState, header},
 };
 use crate::{
     core::SimCredential,
     federation::{LETTERS_DIGITS, Refused, random_text},
     oidc::Rejected,
+    wire_time::iam_time,
 };
 
 /// IAM tokens live 24 hours.
@@ -47,34 +46,8 @@ const TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 const DEFAULT_DURATION_SECS: u64 = 900;
 const DURATION_RANGE: std::ops::RangeInclusive<u64> = 900..=86400;
 
-/// The federated tokens issued, by token, with their expiry (unix seconds).
-#[derive(Default)]
-pub(super) struct FederatedTokens {
-    expiry: Mutex<HashMap<String, u64>>,
-}
-
-/// Tokens are secrets: only their number is shown.
-impl std::fmt::Debug for FederatedTokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FederatedTokens").field("issued", &self.lock().len()).finish()
-    }
-}
-
-impl FederatedTokens {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
-        self.expiry.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
 fn invalid(key: &str) -> Failure {
     Failure::new(StatusCode::BAD_REQUEST, "IAM.0007", format!("Request parameter {key} is invalid."))
-}
-
-/// IAM's time format, `2024-01-01T00:00:00.000000Z` (the SDK parses `%Y-%m-%dT%H:%M:%S.%fZ`).
-pub(crate) fn iam_time(unix: u64) -> String {
-    Timestamp::from_second(unix as i64)
-        .map(|t| format!("{}.000000Z", t.strftime("%Y-%m-%dT%H:%M:%S")))
-        .unwrap_or_default()
 }
 
 /// Huawei's access keys are upper-case letters and digits.
@@ -228,91 +201,4 @@ pub(super) fn security_tokens(state: &SimState, headers: &HeaderMap, body: &[u8]
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{
-        huawei::{HuaweiSim, HuaweiSimConfig},
-        issuer::TestIssuer,
-    };
-
-    const SUBJECT: &str = "system:serviceaccount:team-a:natgw";
-
-    #[tokio::test]
-    async fn a_trusted_subject_federates_into_keys_that_expire() {
-        let issuer = TestIssuer::start().await.unwrap();
-        let sim = HuaweiSim::start(HuaweiSimConfig::default()).await.unwrap();
-        // Configured through the control API, as a test or `natgw-dev sim` user would.
-        let http = reqwest::Client::new();
-        let oidc = issuer.config();
-        let control = [
-            (
-                "PUT",
-                "/_sim/oidc",
-                json!({"discoveryUrl": oidc.discovery_url, "caPem": oidc.ca_pem,
-                                        "bearerToken": oidc.bearer_token}),
-            ),
-            ("POST", "/_sim/trust-rules", json!({"providerId": "idp", "audience": "iam", "subjects": [SUBJECT]})),
-            ("PUT", "/_sim/credential-lifetime", json!({"maxSeconds": 1})),
-        ];
-        for (method, path, body) in control {
-            let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-            let answer = http.request(method, format!("{}{path}", sim.http_url)).json(&body).send().await.unwrap();
-            assert_eq!(answer.status(), 204, "{path}");
-        }
-        let rules: Value =
-            http.get(format!("{}/_sim/trust-rules", sim.http_url)).send().await.unwrap().json().await.unwrap();
-        assert_eq!(rules[0]["subjects"], json!([SUBJECT]));
-        let federate = |token: String| {
-            http.post(format!("{}/v3.0/OS-AUTH/id-token/tokens", sim.http_url))
-                .header("X-Idp-Id", "idp")
-                .json(&json!({"auth": {"id_token": {"id": token}}}))
-                .send()
-        };
-        let lifetime = Duration::from_secs(600);
-        let answer = federate(issuer.token(SUBJECT, "iam", lifetime)).await.unwrap();
-        assert_eq!(answer.status(), 201);
-        let subject_token = answer.headers()["X-Subject-Token"].to_str().unwrap().to_owned();
-        let body: Value = answer.json().await.unwrap();
-        assert!(body["token"]["expires_at"].as_str().unwrap().ends_with(".000000Z"), "{body}");
-
-        // The federated token in X-Auth-Token, the duration in the body.
-        let keys = http
-            .post(format!("{}/v3.0/OS-CREDENTIAL/securitytokens", sim.http_url))
-            .header("X-Auth-Token", &subject_token)
-            .json(&json!({"auth": {"identity": {"methods": ["token"], "token": {"duration_seconds": 900}}}}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(keys.status(), 201);
-        let keys: Value = keys.json().await.unwrap();
-        let access = keys["credential"]["access"].as_str().unwrap();
-        let issued = sim.core().credential(access).unwrap();
-        assert_eq!(issued.token.as_deref(), keys["credential"]["securitytoken"].as_str());
-        assert!(!sim.core().expired(access));
-        tokio::time::sleep(Duration::from_millis(2100)).await;
-        assert!(sim.core().expired(access));
-
-        let refused = federate(issuer.token("system:serviceaccount:team-b:natgw", "iam", lifetime)).await.unwrap();
-        assert_eq!(refused.status(), 403);
-    }
-
-    #[test]
-    fn times_are_written_as_the_sdk_parses_them() {
-        assert_eq!(iam_time(1_700_000_000), "2023-11-14T22:13:20.000000Z");
-    }
-
-    #[test]
-    fn refusals_carry_iam_codes_and_never_the_token() {
-        let cases = [
-            (Refused::UnknownProvider, 404, "IAM.0004"),
-            (Refused::Token(Rejected::BadSignature), 401, "IAM.0001"),
-            (Refused::Token(Rejected::Unreachable("down".into())), 500, "IAM.0006"),
-            (Refused::SubjectNotTrusted("system:serviceaccount:b:w".into()), 403, "IAM.0002"),
-        ];
-        for (refused, status, code) in cases {
-            let f = refusal(refused, "idp-k8s");
-            assert_eq!((f.status.as_u16(), f.code.as_str()), (status, code));
-            assert!(!f.message.contains("eyJ"));
-        }
-    }
-}
+mod tests;

@@ -44,200 +44,37 @@
 
 mod answer;
 mod api;
+mod config;
 mod federation;
+mod state;
 pub mod subscription;
 mod tags;
 mod verify;
 pub mod world;
 
-use std::{
-    collections::HashMap,
-    net::{IpAddr, Ipv4Addr, SocketAddr},
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     Json, Router,
     extract::{Path, State},
-    http::{HeaderMap, StatusCode},
+    http::StatusCode,
     routing::{get, post},
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-pub(crate) use federation::iam_time;
+pub use config::{BSS_LIMIT_PER_SECOND, HuaweiSimConfig, SimProject};
+pub use state::SimState;
 pub use subscription::{SeedTerms, SimSubscription};
 pub use world::{SeedGateway, SimOrder};
 
 use super::{
     SimError,
-    core::{SimCore, SimCredential, control_routes},
+    core::{SimCore, control_routes},
     faults::Fault,
-    federation::{Federation, FederationConfig},
+    federation::Federation,
     recorder::RecordedRequest,
     server::{Served, SimTls, serve},
 };
-use world::World;
-
-/// BSS allows 10 requests per second per account and API.
-pub const BSS_LIMIT_PER_SECOND: u32 = 10;
-
-/// The BSS calls the simulator serves, each limited to [`BSS_LIMIT_PER_SECOND`] by default.
-const BSS_ACTIONS: [&str; 8] = [
-    "ShowCustomerOrderDetails",
-    "ListCustomerOrders",
-    "ListPayPerUseCustomerResources",
-    "PayOrders",
-    "AutoRenewalResources",
-    "CancelAutoRenewalResources",
-    "UpdatePeriodToOnDemand",
-    "CancelCustomerOrder",
-];
-
-/// A project IAM lists.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SimProject {
-    pub id: String,
-    /// The region name, e.g. `cn-north-4`.
-    pub name: String,
-}
-
-impl SimProject {
-    /// Parses `ID:REGION`, as the command line takes it.
-    pub fn parse(s: &str) -> Result<SimProject, String> {
-        match s.split_once(':') {
-            Some((id, name)) if !id.is_empty() && !name.is_empty() => {
-                Ok(SimProject { id: id.into(), name: name.into() })
-            }
-            _ => Err("expected PROJECT_ID:REGION, e.g. 0a1b2c:cn-north-4".to_owned()),
-        }
-    }
-}
-
-#[derive(Clone)]
-pub struct HuaweiSimConfig {
-    pub credentials: Vec<SimCredential>,
-    pub projects: Vec<SimProject>,
-    /// The account id BSS and IAM expect in `X-Domain-Id` (when a request sends one).
-    pub domain_id: Option<String>,
-    /// How long a spec change stays `PENDING_UPDATE`.
-    pub change_time: Duration,
-    /// How long a paid order stays processing (3) before it completes (5).
-    pub order_time: Duration,
-    /// How far `X-Sdk-Date` may be from the simulator's clock.
-    pub clock_window: Duration,
-    pub bind: IpAddr,
-    /// Ports for HTTP and HTTPS; 0 picks a free one.
-    pub http_port: u16,
-    pub https_port: u16,
-    /// Serve HTTPS too, with this CA (shared with other simulators).
-    pub tls: Option<Arc<SimTls>>,
-    /// Rate limits by action, over the BSS default.
-    pub rate_limits: HashMap<String, u32>,
-    pub gateways: Vec<SeedGateway>,
-    /// The identity provider, trust rules and credential lifetimes of IAM's federation calls.
-    pub federation: FederationConfig,
-    /// Keep every NAT, BSS and IAM request as it arrived (not IAM's unsigned federation calls),
-    /// for tests that compare two clients' requests ([`HuaweiSim::take_requests`]). Off by
-    /// default: a benchmark sends millions.
-    pub keep_requests: bool,
-    /// The projects each access key's account holds (key id -> project ids): BSS lists an
-    /// account's own yearly/monthly resources only. Empty: one account holds every project.
-    pub accounts: HashMap<String, Vec<String>>,
-    /// How long a tag write takes to become visible to reads.
-    pub tag_delay: Duration,
-}
-
-impl Default for HuaweiSimConfig {
-    fn default() -> Self {
-        HuaweiSimConfig {
-            credentials: Vec::new(),
-            projects: Vec::new(),
-            domain_id: None,
-            change_time: Duration::from_secs(3),
-            order_time: Duration::from_secs(3),
-            clock_window: Duration::from_secs(15 * 60),
-            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            http_port: 0,
-            https_port: 0,
-            tls: None,
-            rate_limits: HashMap::new(),
-            gateways: Vec::new(),
-            federation: FederationConfig::default(),
-            keep_requests: false,
-            accounts: HashMap::new(),
-            tag_delay: Duration::ZERO,
-        }
-    }
-}
-
-/// Everything the handlers share.
-#[derive(Debug)]
-pub struct SimState {
-    pub core: Arc<SimCore>,
-    world: Mutex<World>,
-    projects: Mutex<Vec<SimProject>>,
-    domain_id: Option<String>,
-    clock_window: Duration,
-    federated_tokens: federation::FederatedTokens,
-    /// `Some` when [`HuaweiSimConfig::keep_requests`]: the requests received.
-    kept: Option<Mutex<Vec<RecordedRequest>>>,
-    /// [`HuaweiSimConfig::accounts`].
-    accounts: HashMap<String, Vec<String>>,
-}
-
-impl SimState {
-    /// The state for a configuration; BSS calls start rate-limited as documented.
-    pub fn new(config: &HuaweiSimConfig) -> Arc<SimState> {
-        let mut limits: HashMap<String, u32> = BSS_ACTIONS.map(|a| (a.to_owned(), BSS_LIMIT_PER_SECOND)).into();
-        limits.extend(config.rate_limits.iter().map(|(a, n)| (a.clone(), *n)));
-        // 0 lifts a limit, as on the control API.
-        limits.retain(|_, n| *n > 0);
-        let mut seeded = World::new(config.change_time, config.order_time);
-        for seed in &config.gateways {
-            seeded.seed(seed.clone(), SeedTerms::default());
-        }
-        let core = Arc::new(SimCore::new(config.credentials.clone(), limits));
-        core.tags.set_delay(config.tag_delay);
-        Arc::new(SimState {
-            core,
-            world: Mutex::new(seeded),
-            projects: Mutex::new(config.projects.clone()),
-            domain_id: config.domain_id.clone(),
-            clock_window: config.clock_window,
-            federated_tokens: federation::FederatedTokens::default(),
-            kept: config.keep_requests.then(Mutex::default),
-            accounts: config.accounts.clone(),
-        })
-    }
-
-    /// Keeps `request` when asked to ([`HuaweiSimConfig::keep_requests`]); never the session token.
-    fn keep(&self, request: impl FnOnce() -> RecordedRequest) {
-        if let Some(kept) = &self.kept {
-            let mut request = request();
-            request.headers.retain(|(name, _)| name != "x-security-token");
-            kept.lock().unwrap_or_else(|e| e.into_inner()).push(request);
-        }
-    }
-
-    /// Whether the account of `key_id` holds `project` ([`HuaweiSimConfig::accounts`]).
-    fn holds(&self, key_id: &str, project: &str) -> bool {
-        self.accounts.is_empty() || self.accounts.get(key_id).is_some_and(|p| p.iter().any(|p| p == project))
-    }
-
-    fn world(&self) -> std::sync::MutexGuard<'_, World> {
-        self.world.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn projects(&self) -> std::sync::MutexGuard<'_, Vec<SimProject>> {
-        self.projects.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// A request header as text; here rather than in `api` because the IAM handlers read them too.
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
-}
 
 /// The router: the three APIs (matched by path, so that unknown paths get API Gateway's
 /// answer) and the control routes.

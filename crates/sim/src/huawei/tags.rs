@@ -40,8 +40,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
-    SimState,
     answer::{Failure, Success, no_content, ok},
+    state::SimState,
 };
 use crate::tags::TagChange;
 

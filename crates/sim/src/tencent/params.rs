@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 use serde_json::{Map, Value};
 
-use super::CallError;
+use super::call::CallError;
 
 /// Whether `id` has the shape of a `prefix` resource id. Real ids are the prefix, `-` and 8
 /// lowercase letters or digits (`nat-et8e970y`); the simulator also takes longer ids of the same

@@ -51,7 +51,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{
-    CallError, Sim,
+    call::{CallError, Sim},
     params::{check_id, opt_int, parse},
 };
 use crate::{core::SimPrincipal, tags::TagChange};

@@ -12,7 +12,9 @@ use axum::{
 use serde_json::{Value, json};
 
 use super::{
-    CallError, Reply, Sim, after_auth, auth, check_changeable, check_size, params::check_id, record_request, respond,
+    auth,
+    call::{CallError, Reply, Sim, after_auth, check_changeable, check_size, record_request, respond},
+    params::check_id,
 };
 use natgw_operator::cloud::tencent::sign::{V2_PATH, V2Method, v2_signature, v2_string_to_sign};
 

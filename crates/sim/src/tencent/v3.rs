@@ -15,9 +15,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{
-    CallError, Reply, Sim, SimGateway, after_auth, check_changeable, check_size,
+    SimGateway,
+    call::{CallError, Reply, Sim, after_auth, check_changeable, check_size, record_request, request_id, respond},
     params::{check_id, int, opt_int, parse},
-    record_request, request_id, respond, sts, tag,
+    sts, tag,
     v3_gateway::{self, envelope},
 };
 

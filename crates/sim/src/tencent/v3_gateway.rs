@@ -15,7 +15,11 @@ use std::collections::BTreeMap;
 use axum::http::{HeaderMap, Method, header::HOST};
 use serde_json::{Map, Value, json};
 
-use super::{CallError, Sim, auth, params::unflatten};
+use super::{
+    auth,
+    call::{CallError, Sim},
+    params::unflatten,
+};
 use natgw_operator::cloud::tencent::sign::{
     TC3_ALGORITHM, V2Method, tc3_canonical_request, tc3_date, tc3_signature, v2_signature, v2_string_to_sign,
 };
