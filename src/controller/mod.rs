@@ -41,7 +41,7 @@ use tracing::{info, warn};
 
 pub use credentials::{CredentialsError, SecretAccess, read_secret};
 use events::{EventType, Recorder};
-pub use watch::{Watch, start as watch};
+pub use watch::{StartError, Watch, start as watch};
 
 use crate::{
     api::{CredentialSource, NatGateway, NatGatewayStatus, ObservedStatus, OrderStatus, WorkloadIdentity},
@@ -268,21 +268,6 @@ impl Error {
     fn is_conflict(&self) -> bool {
         matches!(self, Error::StatusWrite { source: kube::Error::Api(s), .. } | Error::Finalizer { source: kube::Error::Api(s), .. } if s.code == 409)
     }
-}
-
-/// Errors at start-up that a person has to fix.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error(
-        "the NatGateway CRD is not installed in this cluster ({0}); install it with `natgw-operator crd | kubectl apply -f -` or `kubectl apply -f crds/natgateway.yaml`"
-    )]
-    CrdMissing(kube::Error),
-    #[error(
-        "the operator may not list NatGateways ({0}); apply the RBAC in deploy/ (ClusterRole, or a Role with --namespace for a namespaced install)"
-    )]
-    Forbidden(kube::Error),
-    #[error("cannot reach the Kubernetes API: {0}")]
-    Api(kube::Error),
 }
 
 /// Runs the controller until `shutdown` resolves (SIGTERM/SIGINT in production), watching as

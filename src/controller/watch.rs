@@ -22,12 +22,27 @@ use kube::{
     },
 };
 
-use super::{StartError, ownership};
+use super::ownership;
 use crate::{
     api::{ABANDON_CLAIM_ANNOTATION, NatGateway, PAUSED_ANNOTATION, TAKEOVER_ANNOTATION},
     cloud::Connector,
     health::Readiness,
 };
+
+/// Errors at start-up that a person has to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(
+        "the NatGateway CRD is not installed in this cluster ({0}); install it with `natgw-operator crd | kubectl apply -f -` or `kubectl apply -f crds/natgateway.yaml`"
+    )]
+    CrdMissing(kube::Error),
+    #[error(
+        "the operator may not list NatGateways ({0}); apply the RBAC in deploy/ (ClusterRole, or a Role with --namespace for a namespaced install)"
+    )]
+    Forbidden(kube::Error),
+    #[error("cannot reach the Kubernetes API: {0}")]
+    Api(kube::Error),
+}
 
 /// A running watch of the NatGateways the operator serves. Dropping it stops the watch.
 pub struct Watch {

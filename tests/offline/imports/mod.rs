@@ -159,7 +159,6 @@ const PENDING: &[&[&str]] = &[
         "src/cloud/registry.rs",
         "src/cloud/tencent/cloud.rs",
     ],
-    &["src/controller/mod.rs", "src/controller/watch.rs"],
 ];
 
 #[test]
