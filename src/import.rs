@@ -17,7 +17,7 @@ use kube::{
 };
 
 use crate::{
-    api::{Billing, BillingMode, NatGateway, NatGatewaySpec, PeriodUnit, Prepaid, Renewal},
+    api::{Billing, BillingMode, NatGateway, NatGatewaySpec, PeriodUnit, Prepaid, ProviderSpec, Renewal},
     cloud::{CloudError, Connector, Credentials, Listed, Observed, Place, Selected, endpoints::is_object_name},
 };
 
@@ -251,8 +251,9 @@ fn spec_for(
     spec.gateway_id = gateway.id.clone();
     spec.size = size;
     spec.billing = billing(&gateway.observed);
-    if let (Some(t), Some(vpc)) = (spec.provider.tencent.as_mut(), &gateway.vpc_id) {
-        t.vpc_id = Some(vpc.clone());
+    match &mut spec.provider {
+        ProviderSpec::Tencent(t) => t.vpc_id = gateway.vpc_id.clone().or(t.vpc_id.take()),
+        ProviderSpec::Huawei(_) => {}
     }
     Ok(spec)
 }
@@ -372,7 +373,7 @@ mod tests {
         let shown: Vec<_> = manifests
             .iter()
             .map(|m| {
-                let tc = m.spec.provider.tencent.as_ref().unwrap();
+                let tc = m.spec.provider.tencent().unwrap();
                 (
                     m.metadata.name.clone().unwrap(),
                     m.metadata.namespace.clone().unwrap(),
@@ -516,7 +517,7 @@ mod tests {
         assert_eq!((billing.mode, billing.prepaid.unwrap().auto_pay), (BillingMode::Prepaid, false));
         assert_eq!(manifests[0].spec.size.to_string(), "ExtraLarge");
         assert_eq!(manifests[1].spec.billing, None);
-        assert_eq!(manifests[0].spec.provider.huawei.as_ref().unwrap().project_id.as_deref(), Some("p1"));
+        assert_eq!(manifests[0].spec.provider.huawei().unwrap().project_id.as_deref(), Some("p1"));
     }
 
     /// Applying an imported manifest changes nothing, renewal included.

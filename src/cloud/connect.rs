@@ -330,7 +330,10 @@ impl Provider for Scrubbed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cloud::SecretValue;
+    use crate::{
+        api::ProviderSpec,
+        cloud::{SecretValue, tencent::TencentApi},
+    };
 
     fn spec(endpoint: &str) -> NatGatewaySpec {
         serde_json::from_value(serde_json::json!({
@@ -390,8 +393,10 @@ mod tests {
         CloudConnector::new(reqwest::Client::new()).with_endpoint_policy(policy.with_http_credentials(http_credentials))
     }
 
-    fn with_api(mut spec: NatGatewaySpec, api: crate::api::TencentApi) -> NatGatewaySpec {
-        spec.provider.tencent.as_mut().unwrap().api = api;
+    fn with_api(mut spec: NatGatewaySpec, api: TencentApi) -> NatGatewaySpec {
+        if let ProviderSpec::Tencent(t) = &mut spec.provider {
+            t.api = api;
+        }
         spec
     }
 
@@ -405,7 +410,7 @@ mod tests {
 
     #[test]
     fn tokens_and_api_2_key_ids_cross_plain_http_only_with_the_flag() {
-        use crate::api::TencentApi::{V2, V3};
+        use TencentApi::{V2, V3};
         let temporary = || Credentials { session_token: Some(SecretValue::new("tok")), ..creds() };
         // (spec, credentials): what would put a token or a SecretId on the wire in clear.
         let exposed = [

@@ -248,60 +248,23 @@ pub fn is_object_name(name: &str) -> bool {
         })
 }
 
-/// A Tencent CAM name (identity provider, role): letters, digits and `+=,.@_-`.
-fn is_cam_name(value: &str, max: usize) -> bool {
-    !value.is_empty()
-        && value.len() <= max
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
-}
-
-/// `qcs::cam::uin/<digits>:roleName/<CAM name>`.
-fn is_role_arn(value: &str) -> bool {
-    let Some((uin, role)) = value.strip_prefix("qcs::cam::uin/").and_then(|r| r.split_once(":roleName/")) else {
-        return false;
-    };
-    value.len() <= 256 && !uin.is_empty() && uin.bytes().all(|b| b.is_ascii_digit()) && is_cam_name(role, 128)
-}
-
-fn invalid(field: &str, value: &str, shape: &str) -> CloudError {
+/// The refusal of `field`'s `value`, which must be `shape`.
+pub fn invalid(field: &str, value: &str, shape: &str) -> CloudError {
     let shown: String = value.chars().take(64).collect();
     CloudError::new(ErrorKind::InvalidRequest, format!("{field} {shown:?} is not valid: it must be {shape}"))
         .with_refusal(Refusal::InvalidSpec)
 }
 
-const ID_SHAPE: &str = "letters, digits, '_' and '-' only";
-const REGION_SHAPE: &str = "lowercase letters and digits in words separated by single '-', e.g. ap-guangzhou";
+pub const ID_SHAPE: &str = "letters, digits, '_' and '-' only";
+pub const REGION_SHAPE: &str = "lowercase letters and digits in words separated by single '-', e.g. ap-guangzhou";
 const OBJECT_NAME_SHAPE: &str =
     "the name of a ServiceAccount in this namespace: lowercase letters, digits, '-' and '.'";
-const CAM_NAME_SHAPE: &str = "a CAM name: letters, digits and +=,.@_-";
-const ROLE_ARN_SHAPE: &str = "qcs::cam::uin/<account uin>:roleName/<role name>";
-/// Tencent STS `DurationSeconds`: at most 43200 (AssumeRoleWithWebIdentity, tencentcloud.com
-/// document 1150/49454).
-const TENCENT_DURATION: std::ops::RangeInclusive<u32> = 1..=43200;
-/// Huawei IAM `duration_seconds`: 15 minutes to 24 hours (iam_04_0003).
-const HUAWEI_DURATION: std::ops::RangeInclusive<u32> = 900..=86400;
-
 /// Checks every spec value that a client puts into a host name or a request path.
 pub fn check_values(spec: &NatGatewaySpec) -> Result<(), CloudError> {
     if !is_id(&spec.gateway_id, 128) {
         return Err(invalid("spec.gatewayId", &spec.gateway_id, ID_SHAPE));
     }
-    if let Some(t) = &spec.provider.tencent {
-        if !is_region(&t.region) {
-            return Err(invalid("spec.provider.tencent.region", &t.region, REGION_SHAPE));
-        }
-        if let Some(vpc) = t.vpc_id.as_deref().filter(|v| !is_id(v, 64)) {
-            return Err(invalid("spec.provider.tencent.vpcId", vpc, ID_SHAPE));
-        }
-    }
-    if let Some(h) = &spec.provider.huawei {
-        if !is_region(&h.region) {
-            return Err(invalid("spec.provider.huawei.region", &h.region, REGION_SHAPE));
-        }
-        if let Some(project) = h.project_id.as_deref().filter(|p| !is_id(p, 64)) {
-            return Err(invalid("spec.provider.huawei.projectId", project, ID_SHAPE));
-        }
-    }
+    spec.provider.check()?;
     if let Some(w) = &spec.workload_identity {
         check_identity(spec, w)?;
     }
@@ -309,39 +272,13 @@ pub fn check_values(spec: &NatGatewaySpec) -> Result<(), CloudError> {
 }
 
 /// The workload identity's values: the ServiceAccount name reaches the TokenRequest's path, the
-/// Huawei ids headers, the Tencent names the STS request.
+/// cloud's part its exchange.
 fn check_identity(spec: &NatGatewaySpec, w: &crate::api::WorkloadIdentity) -> Result<(), CloudError> {
     if !is_object_name(&w.service_account_name) {
         return Err(invalid("spec.workloadIdentity.serviceAccountName", &w.service_account_name, OBJECT_NAME_SHAPE));
     }
-    let duration = |field: &str, value: Option<u32>, range: std::ops::RangeInclusive<u32>| match value {
-        Some(d) if !range.contains(&d) => {
-            let shape = format!("from {} to {} seconds", range.start(), range.end());
-            Err(invalid(field, &d.to_string(), &shape))
-        }
-        _ => Ok(()),
-    };
-    if let Some(t) = &w.tencent {
-        if !is_cam_name(&t.provider_id, 128) {
-            return Err(invalid("spec.workloadIdentity.tencent.providerId", &t.provider_id, CAM_NAME_SHAPE));
-        }
-        if !is_role_arn(&t.role_arn) {
-            return Err(invalid("spec.workloadIdentity.tencent.roleArn", &t.role_arn, ROLE_ARN_SHAPE));
-        }
-        duration("spec.workloadIdentity.tencent.durationSeconds", t.duration_seconds, TENCENT_DURATION)?;
-    }
-    if let Some(h) = &w.huawei {
-        if !is_id(&h.identity_provider_id, 64) {
-            return Err(invalid("spec.workloadIdentity.huawei.identityProviderId", &h.identity_provider_id, ID_SHAPE));
-        }
-        if let Some(domain) = h.domain_id.as_deref().filter(|d| !is_id(d, 64)) {
-            return Err(invalid("spec.workloadIdentity.huawei.domainId", domain, ID_SHAPE));
-        }
-        duration("spec.workloadIdentity.huawei.durationSeconds", h.duration_seconds, HUAWEI_DURATION)?;
-    }
-    let same_cloud =
-        w.tencent.is_some() == spec.provider.tencent.is_some() && w.huawei.is_some() == spec.provider.huawei.is_some();
-    if !same_cloud || w.tencent.is_some() == w.huawei.is_some() {
+    w.cloud.check()?;
+    if w.cloud.cloud() != spec.provider.cloud() {
         return Err(CloudError::new(
             ErrorKind::InvalidRequest,
             "spec.workloadIdentity must name exactly one cloud, the cloud of spec.provider",
@@ -349,6 +286,18 @@ fn check_identity(spec: &NatGatewaySpec, w: &crate::api::WorkloadIdentity) -> Re
         .with_refusal(Refusal::InvalidSpec));
     }
     Ok(())
+}
+
+/// A duration of a workload identity's temporary credentials in `range` (the cloud's documented
+/// one), when set.
+pub fn check_duration(field: &str, value: Option<u32>, range: std::ops::RangeInclusive<u32>) -> Result<(), CloudError> {
+    match value {
+        Some(d) if !range.contains(&d) => {
+            let shape = format!("from {} to {} seconds", range.start(), range.end());
+            Err(invalid(field, &d.to_string(), &shape))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Checks a project id that IAM returned before it goes into request paths.
@@ -363,6 +312,7 @@ pub fn check_project_id(id: &str) -> Result<(), CloudError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::ProviderSpec;
 
     fn spec(provider: serde_json::Value, endpoint: Option<&str>) -> NatGatewaySpec {
         let mut v = serde_json::json!({
@@ -491,7 +441,11 @@ mod tests {
         let with = |field: &str, value: &str| {
             let mut s = huawei("cn-north-4", None);
             match field {
-                "projectId" => s.provider.huawei.as_mut().unwrap().project_id = Some(value.into()),
+                "projectId" => {
+                    if let ProviderSpec::Huawei(h) = &mut s.provider {
+                        h.project_id = Some(value.into());
+                    }
+                }
                 _ => s.gateway_id = value.into(),
             }
             s
@@ -501,7 +455,9 @@ mod tests {
             assert_eq!(reason(check(&p, &with("gatewayId", v))), Some(Refusal::InvalidSpec), "{v}");
         }
         let mut t = tencent(None);
-        t.provider.tencent.as_mut().unwrap().vpc_id = Some("vpc-1&Action=Other".into());
+        if let ProviderSpec::Tencent(tc) = &mut t.provider {
+            tc.vpc_id = Some("vpc-1&Action=Other".into());
+        }
         assert_eq!(reason(check(&p, &t)), Some(Refusal::InvalidSpec));
         // Real shapes and the simulators' seeds pass.
         for v in ["0b0e8d9f5a2c4b7e9d1f3a5c7e9b1d3f", "proj-faults", "5f1ab3a4-6c2d-4e1f-9a7b-2c3d4e5f6a7b", "nat-rbac"]

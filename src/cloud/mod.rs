@@ -4,6 +4,7 @@
 pub mod admission;
 pub mod batch;
 pub mod claim;
+pub(crate) mod clouds;
 pub mod connect;
 mod credentials;
 pub mod endpoints;

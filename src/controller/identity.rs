@@ -227,17 +227,19 @@ fn unix_now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{api::TencentIdentity, cloud::ErrorKind};
+    use crate::{
+        api::IdentitySpec,
+        cloud::{ErrorKind, tencent::TencentIdentity},
+    };
 
     fn identity(sa: &str) -> WorkloadIdentity {
         WorkloadIdentity {
             service_account_name: sa.into(),
-            tencent: Some(TencentIdentity {
+            cloud: IdentitySpec::Tencent(TencentIdentity {
                 provider_id: "k8s".into(),
                 role_arn: "qcs::cam::uin/1:roleName/r".into(),
                 duration_seconds: None,
             }),
-            huawei: None,
         }
     }
 

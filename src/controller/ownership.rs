@@ -165,7 +165,9 @@ mod tests {
         let a = natgw("a", "a", "2026-01-01T00:00:00Z", "nat-1", "Manage");
         let b = natgw("a", "b", "2026-02-01T00:00:00Z", "nat-2", "Manage");
         let mut c = natgw("a", "c", "2026-03-01T00:00:00Z", "nat-1", "Manage");
-        c.spec.provider.tencent.as_mut().unwrap().region = "ap-shanghai".into();
+        if let crate::api::ProviderSpec::Tencent(t) = &mut c.spec.provider {
+            t.region = "ap-shanghai".into();
+        }
         let all = [a, b.clone(), c.clone()];
         assert!(other_owner(&b, &all, &clouds()).is_none());
         assert!(other_owner(&c, &all, &clouds()).is_none());

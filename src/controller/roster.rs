@@ -62,7 +62,9 @@ mod tests {
         let mut paused = natgw("a", "paused", "nat-6", "ap-guangzhou", "creds");
         paused.annotations_mut().insert(crate::api::PAUSED_ANNOTATION.into(), "true".into());
         let mut v2 = natgw("a", "v2", "nat-7", "ap-guangzhou", "creds");
-        v2.spec.provider.tencent.as_mut().unwrap().api = crate::api::TencentApi::V2;
+        if let crate::api::ProviderSpec::Tencent(t) = &mut v2.spec.provider {
+            t.api = crate::cloud::tencent::TencentApi::V2;
+        }
         let all = [
             me.clone(),
             natgw("a", "sibling", "nat-2", "ap-guangzhou", "creds"),

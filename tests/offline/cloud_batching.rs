@@ -163,7 +163,9 @@ async fn resizes_wait_for_the_limiter_instead_of_being_throttled() {
     // Two clients of one account (two regions) share its limiter.
     let a = connector.connect(&spec, creds("AKIDb", "kb")).unwrap();
     let mut other = spec.clone();
-    other.provider.tencent.as_mut().unwrap().region = "ap-shanghai".into();
+    if let natgw_operator::api::ProviderSpec::Tencent(t) = &mut other.provider {
+        t.region = "ap-shanghai".into();
+    }
     let b = connector.connect(&other, creds("AKIDb", "kb")).unwrap();
     let started = std::time::Instant::now();
     let tasks: Vec<_> = (0..45)

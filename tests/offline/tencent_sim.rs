@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use natgw_operator::{
-    api::{PeriodUnit, Prepaid, TencentApi},
+    api::{PeriodUnit, Prepaid},
     cloud::{
         Capacity, CloudError, Credentials, ErrorKind, GatewayRef, GatewayState, OrderState, Provider, SecretValue,
-        tencent::{TencentClient, sign},
+        tencent::{TencentApi, TencentClient, sign},
     },
 };
 use natgw_sim::{

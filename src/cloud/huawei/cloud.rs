@@ -95,7 +95,7 @@ fn sizes(size: Size) -> Option<Capacity> {
 
 impl Cloud for Huawei {
     fn select(&self, spec: &NatGatewaySpec) -> Option<Selected> {
-        let h = spec.provider.huawei.as_ref()?;
+        let h = spec.provider.huawei()?;
         Some(Selected {
             profile: &PROFILE,
             gateway: GatewayRef {
@@ -145,13 +145,13 @@ impl Cloud for Huawei {
     /// The identity provider (of its account, when named): every federated user it maps acts in
     /// that account.
     fn principal(&self, identity: &WorkloadIdentity) -> Result<String, CloudError> {
-        let h = params(identity.huawei.as_ref(), "huawei")?;
+        let h = params(identity.cloud.huawei(), "huawei")?;
         Ok(format!("{}/{}", h.domain_id.as_deref().unwrap_or_default(), h.identity_provider_id))
     }
 
     fn exchange<'a>(&'a self, request: ExchangeRequest<'a>) -> BoxFuture<'a, Result<Temporary, ExchangeError>> {
         Box::pin(async move {
-            let identity = params(request.identity.huawei.as_ref(), "huawei")?;
+            let identity = params(request.identity.cloud.huawei(), "huawei")?;
             federation::exchange(&request, identity).await
         })
     }

@@ -12,6 +12,7 @@
 //! A read that finds yearly/monthly gateways adds BSS queries for their subscriptions
 //! ([`renewal`]): one for up to 50 of them, else a page per 100 of the account's.
 
+mod api;
 mod cloud;
 pub mod errors;
 pub mod federation;
@@ -44,6 +45,7 @@ use crate::cloud::{
     ratelimit::RateLimiter,
 };
 
+pub use api::{HuaweiIdentity, HuaweiProvider};
 pub use cloud::{Huawei, PROFILE};
 
 /// Which scoping headers a call carries.

@@ -3,6 +3,7 @@
 //! Tencent has no billing field on NAT gateways and no API to change their billing: gateways
 //! are always reported as pay-per-use and billing changes are refused as unsupported.
 
+mod api;
 mod cloud;
 mod errors;
 pub mod sign;
@@ -26,9 +27,10 @@ use super::{
     claim::Claimant,
     ratelimit::RateLimiter,
 };
+pub use api::{TencentApi, TencentIdentity, TencentProvider};
 pub use cloud::{Tencent, V2, V3};
 
-use crate::api::{Prepaid, TencentApi};
+use crate::api::Prepaid;
 use crate::cloud::profile::Profile;
 use crate::cloud::ratelimit::read_with_retries;
 

@@ -1,0 +1,109 @@
+//! Tencent Cloud's part of the `NatGateway` resource: `spec.provider.tencent` and
+//! `spec.workloadIdentity.tencent`.
+
+use kube::KubeSchema;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    api::{ID_RULE, REGION_MESSAGE, REGION_RULE},
+    cloud::{
+        CloudError,
+        endpoints::{ID_SHAPE, REGION_SHAPE, check_duration, invalid, is_id, is_region},
+    },
+};
+
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TencentProvider {
+    /// Region, e.g. `ap-guangzhou`.
+    #[x_kube(validation = Rule::new("self != ''").message("region must not be empty"))]
+    #[x_kube(validation = Rule::new(REGION_RULE).message(REGION_MESSAGE))]
+    #[schemars(length(max = 64))]
+    pub region: String,
+    /// VPC of the gateway, e.g. `vpc-xdf54d`; API 2.0 needs it for `UpgradeNatGateway`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new(ID_RULE).message("vpcId may hold only letters, digits, '_' and '-'"))]
+    #[schemars(length(max = 64))]
+    pub vpc_id: Option<String>,
+    /// `V3` (default, current accounts) or `V2` (the legacy `vpc.api.qcloud.com`).
+    #[serde(default)]
+    pub api: TencentApi,
+}
+
+impl TencentProvider {
+    /// The values the clients put into hosts and requests (the CRD's rules, checked before use).
+    pub fn check(&self) -> Result<(), CloudError> {
+        if !is_region(&self.region) {
+            return Err(invalid("spec.provider.tencent.region", &self.region, REGION_SHAPE));
+        }
+        if let Some(vpc) = self.vpc_id.as_deref().filter(|v| !is_id(v, 64)) {
+            return Err(invalid("spec.provider.tencent.vpcId", vpc, ID_SHAPE));
+        }
+        Ok(())
+    }
+}
+
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
+pub enum TencentApi {
+    #[default]
+    V3,
+    V2,
+}
+
+// Tencent CAM names (identity providers, roles): letters, digits and `+=,.@_-`.
+const CAM_NAME_RULE: &str = "self.matches('^[A-Za-z0-9+=,.@_-]+$')";
+const ROLE_ARN_RULE: &str = "self.matches('^qcs::cam::uin/[0-9]+:roleName/[A-Za-z0-9+=,.@_-]+$')";
+
+/// Tencent Cloud STS `AssumeRoleWithWebIdentity`.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "camelCase")]
+pub struct TencentIdentity {
+    /// Name of the OIDC identity provider in CAM that trusts this cluster's issuer.
+    #[x_kube(validation = Rule::new(CAM_NAME_RULE).message("providerId must be a CAM identity provider name: letters, digits and +=,.@_-"))]
+    #[schemars(length(max = 128))]
+    pub provider_id: String,
+    /// The role to assume, e.g. `qcs::cam::uin/100000000001:roleName/natgw-platform`.
+    #[x_kube(validation = Rule::new(ROLE_ARN_RULE).message("roleArn must look like qcs::cam::uin/<account uin>:roleName/<role name>"))]
+    #[schemars(length(max = 256))]
+    pub role_arn: String,
+    /// Life of the temporary credentials in seconds; the cloud's default (7200) when omitted.
+    /// At most 43200, as the STS documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 43200))]
+    pub duration_seconds: Option<u32>,
+}
+
+const CAM_NAME_SHAPE: &str = "a CAM name: letters, digits and +=,.@_-";
+const ROLE_ARN_SHAPE: &str = "qcs::cam::uin/<account uin>:roleName/<role name>";
+/// STS `DurationSeconds`: at most 43200 (AssumeRoleWithWebIdentity, tencentcloud.com document
+/// 1150/49454).
+const DURATION: std::ops::RangeInclusive<u32> = 1..=43200;
+
+impl TencentIdentity {
+    /// The values the STS request carries (the CRD's rules, checked before use).
+    pub fn check(&self) -> Result<(), CloudError> {
+        if !is_cam_name(&self.provider_id, 128) {
+            return Err(invalid("spec.workloadIdentity.tencent.providerId", &self.provider_id, CAM_NAME_SHAPE));
+        }
+        if !is_role_arn(&self.role_arn) {
+            return Err(invalid("spec.workloadIdentity.tencent.roleArn", &self.role_arn, ROLE_ARN_SHAPE));
+        }
+        check_duration("spec.workloadIdentity.tencent.durationSeconds", self.duration_seconds, DURATION)
+    }
+}
+
+/// A CAM name (identity provider, role): letters, digits and `+=,.@_-`.
+fn is_cam_name(value: &str, max: usize) -> bool {
+    !value.is_empty()
+        && value.len() <= max
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
+}
+
+/// `qcs::cam::uin/<digits>:roleName/<CAM name>`.
+fn is_role_arn(value: &str) -> bool {
+    let Some((uin, role)) = value.strip_prefix("qcs::cam::uin/").and_then(|r| r.split_once(":roleName/")) else {
+        return false;
+    };
+    value.len() <= 256 && !uin.is_empty() && uin.bytes().all(|b| b.is_ascii_digit()) && is_cam_name(role, 128)
+}
