@@ -92,7 +92,7 @@ pub struct NatGatewaySpec {
     // Described by its type: the registered clouds.
     pub provider: ProviderSpec,
 
-    /// Desired size. Tencent: Small, Medium, Large. Huawei: all five.
+    // Described in the CRD by the clouds' profiles (src/cloud/admission.rs).
     pub size: Size,
 
     /// Desired billing mode; pay-per-use when omitted.
@@ -107,7 +107,7 @@ pub struct NatGatewaySpec {
     /// A ServiceAccount of the resource's own namespace whose token the operator exchanges for
     /// temporary cloud credentials (no long-lived keys). Exactly one of this and
     /// `credentialsSecretRef`.
-    // Boxed, like the Huawei provider (src/cloud/registry.rs): the cache holds a copy of every NatGateway, and inline
+    // Boxed, like a provider of the registry (src/cloud/registry.rs): the cache holds a copy of every NatGateway, and inline
     // these would take it past jemalloc's 768-byte size class (BENCHMARKS.md, memory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload_identity: Option<Box<WorkloadIdentity>>,
@@ -255,7 +255,7 @@ impl std::fmt::Display for BillingMode {
     }
 }
 
-/// Yearly/monthly subscription terms, as Huawei's `change_to_period` takes them.
+/// Yearly/monthly subscription terms, for a cloud whose billing changes take them.
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.periodUnit == 'Month' ? self.periods <= 9 : self.periods <= 3").message("periods must be 1-9 when periodUnit is Month and 1-3 when it is Year").field_path(".periods"))]
@@ -292,8 +292,8 @@ pub struct SecretRef {
 }
 
 /// Keyless credentials: a token of a ServiceAccount of this namespace, exchanged with the cloud's
-/// STS (Tencent `AssumeRoleWithWebIdentity`) or IAM (Huawei OpenID Connect federation) for
-/// temporary keys. The cloud's trust policy decides which ServiceAccount may assume what.
+/// STS or IAM (as its part, `workloadIdentity.<cloud>`, says) for temporary keys. The cloud's
+/// trust policy decides which ServiceAccount may assume what.
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Hash)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadIdentity {
@@ -364,7 +364,7 @@ pub struct NatGatewayStatus {
     pub observed_generation: Option<i64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
-    /// `tencent/V3`, `tencent/V2` or `huawei`, for `kubectl get`.
+    /// The cloud (and its API) serving the resource, as its profile names it, for `kubectl get`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -387,10 +387,10 @@ pub struct ObservedStatus {
     /// The size the cloud's value maps to; absent when it maps to none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<Size>,
-    /// Tencent's `MaxConcurrentConnection` / `maxConcurrent`.
+    /// The size the cloud reports, for a cloud that sizes gateways by concurrent connections.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrent_connections: Option<u64>,
-    /// Huawei's `spec`.
+    /// The size the cloud reports, for a cloud that sizes gateways by a specification code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -416,7 +416,7 @@ pub struct ObservedStatus {
 /// What happens to a yearly/monthly gateway when its period ends.
 #[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Renewal {
-    /// Renewed by the cloud for another period (Huawei deducts the fee seven days before).
+    /// Renewed by the cloud for another period (some charge the fee days before expiry).
     Auto,
     /// Not renewed: after expiry a grace period, then the gateway is frozen and later deleted,
     /// unless someone renews it.
@@ -488,7 +488,7 @@ pub struct OrderStatus {
     /// The cloud's order id (`billId`, `order_id`), polled until the order ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    /// The request id of the accepted call (Tencent API 3.0 has no order id, only this).
+    /// The request id of the accepted call (all there is from a cloud whose change opens no order).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
     /// The resource generation this change was made for.
