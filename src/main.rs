@@ -468,12 +468,7 @@ async fn claims(action: ClaimsAction) -> Result<(), String> {
     };
     let credentials = account_credentials(account, selected.profile, kube.as_ref()).await?;
     let provider = cloud::Connector::connect(&connector, &template, credentials).map_err(|e| e.to_string())?;
-    let place = cloud::Place {
-        region: selected.gateway.region.clone(),
-        vpc_id: selected.gateway.vpc_id.clone(),
-        project_id: selected.gateway.project_id.clone(),
-    };
-    let listing = provider.list(&place).await.map_err(|e| format!("cannot list the gateways: {e}"))?;
+    let listing = provider.list(&selected.gateway.place).await.map_err(|e| format!("cannot list the gateways: {e}"))?;
     let mut released = 0;
     for gateway in &listing.gateways {
         let cloud::claim::ClaimTag::Held(claimant) = &gateway.observed.claim else { continue };

@@ -13,7 +13,7 @@
 macro_rules! clouds {
     ($($name:ident => $variant:ident($cloud:expr, $provider:ty, $identity:ty)),+ $(,)?) => {
         /// `spec.provider`: the cloud that hosts the gateway and where in it.
-        #[derive(serde::Serialize, Clone, Debug, PartialEq)]
+        #[derive(serde::Serialize, Clone, Debug, PartialEq, Eq, Hash)]
         #[serde(rename_all = "lowercase")]
         pub enum ProviderSpec {
             $($variant($provider),)+

@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 
 use super::{
     Capacity, CloudError, Connector, Credentials, ErrorKind, GatewayRef, Listed, Listing, Observed, OrderState,
-    OrderTicket, Place, Profile, Provider, Refusal, Registry, RenewalChange, SecretValue, Selected,
+    OrderTicket, Profile, Provider, Refusal, Registry, RenewalChange, SecretValue, Selected,
     claim::Claimant,
     endpoints::EndpointPolicy,
     identity::{ExchangeError, ExchangeRequest, Temporary},
@@ -23,7 +23,7 @@ use super::{
     registry::Shared,
 };
 use crate::{
-    api::{NatGatewaySpec, OrderAction, Prepaid},
+    api::{NatGatewaySpec, OrderAction, Prepaid, ProviderSpec},
     metrics::Metrics,
 };
 
@@ -112,7 +112,7 @@ impl Connector for CloudConnector {
         };
         let key = ClientKey {
             profile: selected.profile,
-            region: selected.gateway.region.clone(),
+            region: selected.gateway.region().to_owned(),
             endpoint: selected.endpoint.clone(),
             other_endpoints: selected.other_endpoints.clone(),
             account,
@@ -188,7 +188,7 @@ impl CloudConnector {
             limiter: &limiter,
             metrics,
             endpoint: &endpoint,
-            region: &selected.gateway.region,
+            region: selected.gateway.region(),
             identity,
             token,
             session_name,
@@ -312,7 +312,7 @@ impl Provider for Scrubbed {
         Ok(id.map(|id| self.text(id)))
     }
 
-    async fn list(&self, place: &Place) -> Result<Listing, CloudError> {
+    async fn list(&self, place: &ProviderSpec) -> Result<Listing, CloudError> {
         let listing = self.inner.list(place).await.map_err(|e| self.error(e))?;
         let gateways = listing
             .gateways

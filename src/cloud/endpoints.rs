@@ -86,7 +86,7 @@ impl EndpointPolicy {
     /// tokens and its endpoints are allow-listed. The error's `refusal` says which.
     pub fn check(&self, spec: &NatGatewaySpec, selected: &Selected) -> Result<(), CloudError> {
         check_values(spec)?;
-        let (profile, region) = (selected.profile, selected.gateway.region.as_str());
+        let (profile, region) = (selected.profile, selected.gateway.region());
         self.check_endpoint("spec.endpoint", selected.endpoint.as_deref(), profile, region)?;
         for (field, value) in &selected.other_endpoints {
             self.check_endpoint(field, Some(value), profile, region)?;
@@ -99,7 +99,7 @@ impl EndpointPolicy {
     /// `--allow-http-credentials` (the ServiceAccount token, and Huawei's federated token, would
     /// cross it in clear).
     pub fn check_exchange_endpoint(&self, endpoint: &str, selected: &Selected) -> Result<(), CloudError> {
-        let (profile, region) = (selected.profile, selected.gateway.region.as_str());
+        let (profile, region) = (selected.profile, selected.gateway.region());
         self.check_endpoint("the workload identity exchange endpoint", Some(endpoint), profile, region)?;
         let plain = Url::parse(endpoint).is_ok_and(|url| url.scheme() == "http");
         if plain && !self.http_credentials {

@@ -588,7 +588,7 @@ impl<'a> Pass<'a> {
         };
         self.provider = selected.profile.label;
         self.status.provider = Some(selected.profile.label.to_owned());
-        self.status.region = Some(selected.gateway.region.clone());
+        self.status.region = Some(selected.gateway.region().to_owned());
         // Admitted under an older CRD: refused as admission refuses it now.
         if self.obj.spec.drift_interval.is_some_and(|d| d.get().is_none()) {
             let refused = CloudError::new(ErrorKind::InvalidRequest, crate::api::DRIFT_INTERVAL_MESSAGE)

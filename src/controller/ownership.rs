@@ -35,7 +35,7 @@ impl Claim {
         let selected = clouds.select(&obj.spec).ok()?;
         Some(Claim {
             cloud: selected.profile.account,
-            region: selected.gateway.region,
+            region: selected.gateway.region().to_owned(),
             gateway_id: selected.gateway.id,
         })
     }

@@ -30,7 +30,7 @@ pub fn roster<'a>(
         .filter_map(|other| clouds.select(&other.spec).ok())
         .filter(|s| {
             s.profile == selected.profile
-                && s.gateway.region == selected.gateway.region
+                && s.gateway.region() == selected.gateway.region()
                 && s.endpoint == selected.endpoint
                 && s.other_endpoints == selected.other_endpoints
         })

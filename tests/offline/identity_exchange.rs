@@ -312,7 +312,7 @@ async fn refreshed_credentials_share_their_roles_rate_budget() {
         }
         spec
     };
-    let gateway = GatewayRef { id: "nat-1".into(), region: "ap-guangzhou".into(), vpc_id: None, project_id: None };
+    let gateway = GatewayRef { id: "nat-1".into(), place: tencent("").provider };
     let slow = Duration::from_millis(800);
     // Each step's credentials (or read) and how long it took.
     let exchange = async |role: &str| {

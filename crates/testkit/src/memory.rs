@@ -195,8 +195,7 @@ impl Provider for MemoryCloud {
 impl Cloud for MemoryCloud {
     fn select(&self, spec: &NatGatewaySpec) -> Option<Selected> {
         // It stands in for whichever cloud the spec names: the gateway is in that region.
-        let region = spec.provider.region().to_owned();
-        let gateway = GatewayRef { id: spec.gateway_id.clone(), region, vpc_id: None, project_id: None };
+        let gateway = GatewayRef { id: spec.gateway_id.clone(), place: spec.provider.clone() };
         Some(Selected { profile: &PROFILE, gateway, endpoint: None, other_endpoints: Vec::new() })
     }
 

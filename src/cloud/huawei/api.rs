@@ -12,7 +12,7 @@ use crate::{
     },
 };
 
-#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Hash)]
 #[serde(rename_all = "camelCase")]
 pub struct HuaweiProvider {
     /// Region, e.g. `cn-north-4`.

@@ -98,12 +98,7 @@ impl Cloud for Huawei {
         let h = spec.provider.huawei()?;
         Some(Selected {
             profile: &PROFILE,
-            gateway: GatewayRef {
-                id: spec.gateway_id.clone(),
-                region: h.region.clone(),
-                vpc_id: None,
-                project_id: h.project_id.clone(),
-            },
+            gateway: GatewayRef { id: spec.gateway_id.clone(), place: spec.provider.clone() },
             endpoint: spec.endpoint.clone(),
             other_endpoints: h.bss_endpoint.iter().map(|b| ("spec.provider.huawei.bssEndpoint", b.clone())).collect(),
         })
@@ -124,7 +119,7 @@ impl Cloud for Huawei {
             shared.http.clone(),
             selected.endpoint.as_deref(),
             bss,
-            &selected.gateway.region,
+            selected.gateway.region(),
             credentials,
         )?;
         // No client, so no call: refused before a byte is sent.
@@ -138,7 +133,7 @@ impl Cloud for Huawei {
     fn identity_endpoint(&self, selected: &Selected) -> Option<String> {
         Some(match &selected.endpoint {
             Some(e) => e.clone(),
-            None => format!("https://iam.{}.myhuaweicloud.com", selected.gateway.region),
+            None => format!("https://iam.{}.myhuaweicloud.com", selected.gateway.region()),
         })
     }
 

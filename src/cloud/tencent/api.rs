@@ -13,7 +13,7 @@ use crate::{
     },
 };
 
-#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Hash)]
 #[serde(rename_all = "camelCase")]
 pub struct TencentProvider {
     /// Region, e.g. `ap-guangzhou`.

@@ -108,12 +108,7 @@ impl Cloud for Tencent {
                 TencentApi::V2 => &V2,
                 TencentApi::V3 => &V3,
             },
-            gateway: GatewayRef {
-                id: spec.gateway_id.clone(),
-                region: t.region.clone(),
-                vpc_id: t.vpc_id.clone(),
-                project_id: None,
-            },
+            gateway: GatewayRef { id: spec.gateway_id.clone(), place: spec.provider.clone() },
             endpoint: spec.endpoint.clone(),
             other_endpoints: Vec::new(),
         })
@@ -138,7 +133,7 @@ impl Cloud for Tencent {
             api,
             shared.http.clone(),
             selected.endpoint.as_deref(),
-            &selected.gateway.region,
+            selected.gateway.region(),
             credentials,
         )?;
         // No client, so no call: refused before a byte is sent.
