@@ -8,6 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use crate::cloud::registry::{IdentitySpec, ProviderSpec};
+use crate::cloud::shape;
 
 /// Desired state of one existing cloud NAT gateway. The operator adopts the gateway; it never
 /// creates or deletes it.
@@ -85,7 +86,7 @@ pub use crate::cloud::registry::{IdentitySpec, ProviderSpec};
 pub struct NatGatewaySpec {
     /// The cloud's id of an existing NAT gateway, e.g. `nat-et8e970y` or a UUID.
     #[x_kube(validation = Rule::new("self != ''").message("gatewayId must not be empty"))]
-    #[x_kube(validation = Rule::new(ID_RULE).message("gatewayId may hold only letters, digits, '_' and '-'"))]
+    #[x_kube(validation = Rule::new(shape::ID.cel).message("gatewayId may hold only letters, digits, '_' and '-'"))]
     #[schemars(length(max = 128))]
     pub gateway_id: String,
 
@@ -195,18 +196,14 @@ impl<'de> Deserialize<'de> for DriftInterval {
     }
 }
 
-// Values that reach a host name or a request path are plain tokens (checked again before use,
-// src/cloud/endpoints.rs). Empty regions and Secret names are left to their "must not be empty"
-// rules; an empty optional id is no id.
-pub(crate) const ID_RULE: &str = "self.matches('^[A-Za-z0-9_-]+$')";
-pub(crate) const REGION_RULE: &str = "self == '' || self.matches('^[a-z0-9]+(-[a-z0-9]+)*$')";
+// Values that reach a host name or a request path are plain tokens, of a shape written once
+// for both the CRD and the check before use (src/cloud/shape.rs). Empty regions and Secret names
+// are left to their "must not be empty" rules; an empty optional id is no id.
 pub(crate) const REGION_MESSAGE: &str =
     "region must be lowercase letters and digits in words separated by '-', e.g. ap-guangzhou";
-// http as well as https: an installer may allow plain HTTP (`run --allow-http`).
+// http as well as https: an installer may allow plain HTTP (`run --allow-http`). Checked again
+// before use with the allow-list (src/cloud/endpoints.rs).
 pub(crate) const ENDPOINT_RULE: &str = "self.matches('^https?://[^/?#@\\\\s]+(/[^?#\\\\s]*)?$')";
-// A DNS subdomain name, as Kubernetes names Secrets and ServiceAccounts.
-const OBJECT_NAME_RULE: &str =
-    "self == '' || self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')";
 
 /// Gateway sizes, mapped per cloud in [`crate::cloud`].
 #[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -286,7 +283,7 @@ pub enum PeriodUnit {
 pub struct SecretRef {
     /// Name of a Secret in the resource's namespace (never another namespace's).
     #[x_kube(validation = Rule::new("self != ''").message("credentialsSecretRef.name must not be empty"))]
-    #[x_kube(validation = Rule::new(OBJECT_NAME_RULE).message("credentialsSecretRef.name must be the name of a Secret in this namespace: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (no '/')"))]
+    #[x_kube(validation = Rule::new(shape::OBJECT_NAME.cel).message("credentialsSecretRef.name must be the name of a Secret in this namespace: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (no '/')"))]
     #[schemars(length(max = 253))]
     pub name: String,
 }
@@ -299,7 +296,7 @@ pub struct SecretRef {
 pub struct WorkloadIdentity {
     /// Name of a ServiceAccount in the resource's namespace (never another namespace's).
     #[x_kube(validation = Rule::new("self != ''").message("workloadIdentity.serviceAccountName must not be empty"))]
-    #[x_kube(validation = Rule::new(OBJECT_NAME_RULE).message("workloadIdentity.serviceAccountName must be the name of a ServiceAccount in this namespace: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (no '/')"))]
+    #[x_kube(validation = Rule::new(shape::OBJECT_NAME.cel).message("workloadIdentity.serviceAccountName must be the name of a ServiceAccount in this namespace: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (no '/')"))]
     #[schemars(length(max = 253))]
     pub service_account_name: String,
     /// The cloud's part, `<cloud>: {...}` (its rule: exactly one cloud).

@@ -18,7 +18,7 @@ use kube::{
 
 use crate::{
     api::{Billing, BillingMode, NatGateway, NatGatewaySpec, PeriodUnit, Prepaid, Renewal},
-    cloud::{CloudError, Connector, Credentials, Listed, Observed, Selected, endpoints::is_object_name},
+    cloud::{CloudError, Connector, Credentials, Listed, Observed, Selected, shape::is_object_name},
 };
 
 /// Stands in for the gateway id in the spec every manifest starts from; replaced per gateway.

@@ -11,7 +11,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use url::{Host, Url};
 
-use super::{CloudError, ErrorKind, Profile, Refusal, Selected};
+use super::{CloudError, ErrorKind, Profile, Refusal, Selected, shape};
 use crate::api::NatGatewaySpec;
 
 /// Stands in for `{region}` when an installer's template is checked at start-up.
@@ -222,48 +222,9 @@ fn private_v6(ip: Ipv6Addr) -> bool {
         || (first & 0xffc0) == 0xfe80
 }
 
-/// A region: lowercase letters and digits in hyphen-separated words, e.g. `ap-guangzhou`.
-pub fn is_region(value: &str) -> bool {
-    value.len() <= 64
-        && !value.is_empty()
-        && value.split('-').all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
-}
-
-/// A cloud id: letters, digits, `_` and `-` (`nat-et8e970y`, a UUID, 32 hex digits).
-pub fn is_id(value: &str, max: usize) -> bool {
-    !value.is_empty()
-        && value.len() <= max
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-/// A Kubernetes object name as Secrets and ServiceAccounts take it: a DNS subdomain name.
-pub fn is_object_name(name: &str) -> bool {
-    name.len() <= 253
-        && name.split('.').all(|label| {
-            let b = label.as_bytes();
-            !b.is_empty()
-                && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-                && b[0] != b'-'
-                && b[b.len() - 1] != b'-'
-        })
-}
-
-/// The refusal of `field`'s `value`, which must be `shape`.
-pub fn invalid(field: &str, value: &str, shape: &str) -> CloudError {
-    let shown: String = value.chars().take(64).collect();
-    CloudError::new(ErrorKind::InvalidRequest, format!("{field} {shown:?} is not valid: it must be {shape}"))
-        .with_refusal(Refusal::InvalidSpec)
-}
-
-pub const ID_SHAPE: &str = "letters, digits, '_' and '-' only";
-pub const REGION_SHAPE: &str = "lowercase letters and digits in words separated by single '-', e.g. ap-guangzhou";
-const OBJECT_NAME_SHAPE: &str =
-    "the name of a ServiceAccount in this namespace: lowercase letters, digits, '-' and '.'";
 /// Checks every spec value that a client puts into a host name or a request path.
 pub fn check_values(spec: &NatGatewaySpec) -> Result<(), CloudError> {
-    if !is_id(&spec.gateway_id, 128) {
-        return Err(invalid("spec.gatewayId", &spec.gateway_id, ID_SHAPE));
-    }
+    shape::ID.check("spec.gatewayId", &spec.gateway_id, 128)?;
     spec.provider.check()?;
     if let Some(w) = &spec.workload_identity {
         check_identity(spec, w)?;
@@ -274,9 +235,7 @@ pub fn check_values(spec: &NatGatewaySpec) -> Result<(), CloudError> {
 /// The workload identity's values: the ServiceAccount name reaches the TokenRequest's path, the
 /// cloud's part its exchange.
 fn check_identity(spec: &NatGatewaySpec, w: &crate::api::WorkloadIdentity) -> Result<(), CloudError> {
-    if !is_object_name(&w.service_account_name) {
-        return Err(invalid("spec.workloadIdentity.serviceAccountName", &w.service_account_name, OBJECT_NAME_SHAPE));
-    }
+    shape::OBJECT_NAME.check("spec.workloadIdentity.serviceAccountName", &w.service_account_name, 253)?;
     w.cloud.check()?;
     if w.cloud.cloud() != spec.provider.cloud() {
         return Err(CloudError::new(
@@ -288,21 +247,9 @@ fn check_identity(spec: &NatGatewaySpec, w: &crate::api::WorkloadIdentity) -> Re
     Ok(())
 }
 
-/// A duration of a workload identity's temporary credentials in `range` (the cloud's documented
-/// one), when set.
-pub fn check_duration(field: &str, value: Option<u32>, range: std::ops::RangeInclusive<u32>) -> Result<(), CloudError> {
-    match value {
-        Some(d) if !range.contains(&d) => {
-            let shape = format!("from {} to {} seconds", range.start(), range.end());
-            Err(invalid(field, &d.to_string(), &shape))
-        }
-        _ => Ok(()),
-    }
-}
-
 /// Checks a project id that IAM returned before it goes into request paths.
 pub fn check_project_id(id: &str) -> Result<(), CloudError> {
-    if is_id(id, 64) {
+    if shape::ID.fits(id, 64) {
         Ok(())
     } else {
         Err(CloudError::new(ErrorKind::Transient, "IAM returned a project id that is not a plain id; not using it"))

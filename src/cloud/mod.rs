@@ -16,6 +16,7 @@ pub mod instrumented;
 pub mod profile;
 pub mod ratelimit;
 pub mod registry;
+pub mod shape;
 pub mod tencent;
 
 use std::{sync::Arc, time::Duration};

@@ -5,10 +5,10 @@ use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    api::{ENDPOINT_RULE, ID_RULE, REGION_MESSAGE, REGION_RULE},
+    api::{ENDPOINT_RULE, REGION_MESSAGE},
     cloud::{
         CloudError,
-        endpoints::{ID_SHAPE, REGION_SHAPE, check_duration, invalid, is_id, is_region},
+        shape::{self, check_duration},
     },
 };
 
@@ -17,12 +17,12 @@ use crate::{
 pub struct HuaweiProvider {
     /// Region, e.g. `cn-north-4`.
     #[x_kube(validation = Rule::new("self != ''").message("region must not be empty"))]
-    #[x_kube(validation = Rule::new(REGION_RULE).message(REGION_MESSAGE))]
+    #[x_kube(validation = Rule::new(shape::REGION.cel).message(REGION_MESSAGE))]
     #[schemars(length(max = 64))]
     pub region: String,
     /// Project id (32 hexadecimal digits); looked up from the region with IAM when omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new(ID_RULE).message("projectId may hold only letters, digits, '_' and '-'"))]
+    #[x_kube(validation = Rule::new(shape::ID.cel).message("projectId may hold only letters, digits, '_' and '-'"))]
     #[schemars(length(max = 64))]
     pub project_id: Option<String>,
     /// BSS endpoint for order status: `https://bss.myhuaweicloud.com` (default), the
@@ -36,13 +36,11 @@ pub struct HuaweiProvider {
 impl HuaweiProvider {
     /// The values the clients put into hosts and paths (the CRD's rules, checked before use).
     pub fn check(&self) -> Result<(), CloudError> {
-        if !is_region(&self.region) {
-            return Err(invalid("spec.provider.huawei.region", &self.region, REGION_SHAPE));
+        shape::REGION.check("spec.provider.huawei.region", &self.region, 64)?;
+        match &self.project_id {
+            Some(project) => shape::ID.check("spec.provider.huawei.projectId", project, 64),
+            None => Ok(()),
         }
-        if let Some(project) = self.project_id.as_deref().filter(|p| !is_id(p, 64)) {
-            return Err(invalid("spec.provider.huawei.projectId", project, ID_SHAPE));
-        }
-        Ok(())
     }
 }
 
@@ -53,12 +51,12 @@ impl HuaweiProvider {
 pub struct HuaweiIdentity {
     /// ID of the IAM identity provider (OpenID Connect, programmatic access) that trusts this
     /// cluster's issuer; its mapping rules decide what the ServiceAccount may do.
-    #[x_kube(validation = Rule::new(ID_RULE).message("identityProviderId may hold only letters, digits, '_' and '-'"))]
+    #[x_kube(validation = Rule::new(shape::ID.cel).message("identityProviderId may hold only letters, digits, '_' and '-'"))]
     #[schemars(length(max = 64))]
     pub identity_provider_id: String,
     /// Account (domain) id, sent as `X-Domain-Id` to BSS, as a Secret's `domainId` is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new(ID_RULE).message("domainId may hold only letters, digits, '_' and '-'"))]
+    #[x_kube(validation = Rule::new(shape::ID.cel).message("domainId may hold only letters, digits, '_' and '-'"))]
     #[schemars(length(max = 64))]
     pub domain_id: Option<String>,
     /// Life of the temporary access keys in seconds, 900 to 86400 as IAM documents; the cloud's
@@ -74,15 +72,9 @@ const DURATION: std::ops::RangeInclusive<u32> = 900..=86400;
 impl HuaweiIdentity {
     /// The ids that reach IAM's paths and BSS's headers (the CRD's rules, checked before use).
     pub fn check(&self) -> Result<(), CloudError> {
-        if !is_id(&self.identity_provider_id, 64) {
-            return Err(invalid(
-                "spec.workloadIdentity.huawei.identityProviderId",
-                &self.identity_provider_id,
-                ID_SHAPE,
-            ));
-        }
-        if let Some(domain) = self.domain_id.as_deref().filter(|d| !is_id(d, 64)) {
-            return Err(invalid("spec.workloadIdentity.huawei.domainId", domain, ID_SHAPE));
+        shape::ID.check("spec.workloadIdentity.huawei.identityProviderId", &self.identity_provider_id, 64)?;
+        if let Some(domain) = &self.domain_id {
+            shape::ID.check("spec.workloadIdentity.huawei.domainId", domain, 64)?;
         }
         check_duration("spec.workloadIdentity.huawei.durationSeconds", self.duration_seconds, DURATION)
     }

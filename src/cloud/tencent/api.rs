@@ -6,10 +6,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    api::{ID_RULE, REGION_MESSAGE, REGION_RULE},
+    api::REGION_MESSAGE,
     cloud::{
         CloudError,
-        endpoints::{ID_SHAPE, REGION_SHAPE, check_duration, invalid, is_id, is_region},
+        shape::{self, Shape, check_duration},
     },
 };
 
@@ -18,12 +18,12 @@ use crate::{
 pub struct TencentProvider {
     /// Region, e.g. `ap-guangzhou`.
     #[x_kube(validation = Rule::new("self != ''").message("region must not be empty"))]
-    #[x_kube(validation = Rule::new(REGION_RULE).message(REGION_MESSAGE))]
+    #[x_kube(validation = Rule::new(shape::REGION.cel).message(REGION_MESSAGE))]
     #[schemars(length(max = 64))]
     pub region: String,
     /// VPC of the gateway, e.g. `vpc-xdf54d`; API 2.0 needs it for `UpgradeNatGateway`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new(ID_RULE).message("vpcId may hold only letters, digits, '_' and '-'"))]
+    #[x_kube(validation = Rule::new(shape::ID.cel).message("vpcId may hold only letters, digits, '_' and '-'"))]
     #[schemars(length(max = 64))]
     pub vpc_id: Option<String>,
     /// `V3` (default, current accounts) or `V2` (the legacy `vpc.api.qcloud.com`).
@@ -34,13 +34,11 @@ pub struct TencentProvider {
 impl TencentProvider {
     /// The values the clients put into hosts and requests (the CRD's rules, checked before use).
     pub fn check(&self) -> Result<(), CloudError> {
-        if !is_region(&self.region) {
-            return Err(invalid("spec.provider.tencent.region", &self.region, REGION_SHAPE));
+        shape::REGION.check("spec.provider.tencent.region", &self.region, 64)?;
+        match &self.vpc_id {
+            Some(vpc) => shape::ID.check("spec.provider.tencent.vpcId", vpc, 64),
+            None => Ok(()),
         }
-        if let Some(vpc) = self.vpc_id.as_deref().filter(|v| !is_id(v, 64)) {
-            return Err(invalid("spec.provider.tencent.vpcId", vpc, ID_SHAPE));
-        }
-        Ok(())
     }
 }
 
@@ -51,20 +49,35 @@ pub enum TencentApi {
     V2,
 }
 
-// Tencent CAM names (identity providers, roles): letters, digits and `+=,.@_-`.
-const CAM_NAME_RULE: &str = "self.matches('^[A-Za-z0-9+=,.@_-]+$')";
-const ROLE_ARN_RULE: &str = "self.matches('^qcs::cam::uin/[0-9]+:roleName/[A-Za-z0-9+=,.@_-]+$')";
+/// A CAM name (identity provider, role): letters, digits and `+=,.@_-`.
+const CAM_NAME: Shape = Shape {
+    cel: "self.matches('^[A-Za-z0-9+=,.@_-]+$')",
+    test: |v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b)),
+    says: "a CAM name: letters, digits and +=,.@_-",
+};
+
+/// `qcs::cam::uin/<digits>:roleName/<CAM name>`.
+const ROLE_ARN: Shape = Shape {
+    cel: "self.matches('^qcs::cam::uin/[0-9]+:roleName/[A-Za-z0-9+=,.@_-]+$')",
+    test: |v| {
+        let Some((uin, role)) = v.strip_prefix("qcs::cam::uin/").and_then(|r| r.split_once(":roleName/")) else {
+            return false;
+        };
+        !uin.is_empty() && uin.bytes().all(|b| b.is_ascii_digit()) && CAM_NAME.fits(role, 128)
+    },
+    says: "qcs::cam::uin/<account uin>:roleName/<role name>",
+};
 
 /// Tencent Cloud STS `AssumeRoleWithWebIdentity`.
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Hash)]
 #[serde(rename_all = "camelCase")]
 pub struct TencentIdentity {
     /// Name of the OIDC identity provider in CAM that trusts this cluster's issuer.
-    #[x_kube(validation = Rule::new(CAM_NAME_RULE).message("providerId must be a CAM identity provider name: letters, digits and +=,.@_-"))]
+    #[x_kube(validation = Rule::new(CAM_NAME.cel).message("providerId must be a CAM identity provider name: letters, digits and +=,.@_-"))]
     #[schemars(length(max = 128))]
     pub provider_id: String,
     /// The role to assume, e.g. `qcs::cam::uin/100000000001:roleName/natgw-platform`.
-    #[x_kube(validation = Rule::new(ROLE_ARN_RULE).message("roleArn must look like qcs::cam::uin/<account uin>:roleName/<role name>"))]
+    #[x_kube(validation = Rule::new(ROLE_ARN.cel).message("roleArn must look like qcs::cam::uin/<account uin>:roleName/<role name>"))]
     #[schemars(length(max = 256))]
     pub role_arn: String,
     /// Life of the temporary credentials in seconds; the cloud's default (7200) when omitted.
@@ -74,8 +87,6 @@ pub struct TencentIdentity {
     pub duration_seconds: Option<u32>,
 }
 
-const CAM_NAME_SHAPE: &str = "a CAM name: letters, digits and +=,.@_-";
-const ROLE_ARN_SHAPE: &str = "qcs::cam::uin/<account uin>:roleName/<role name>";
 /// STS `DurationSeconds`: at most 43200 (AssumeRoleWithWebIdentity, tencentcloud.com document
 /// 1150/49454).
 const DURATION: std::ops::RangeInclusive<u32> = 1..=43200;
@@ -83,27 +94,8 @@ const DURATION: std::ops::RangeInclusive<u32> = 1..=43200;
 impl TencentIdentity {
     /// The values the STS request carries (the CRD's rules, checked before use).
     pub fn check(&self) -> Result<(), CloudError> {
-        if !is_cam_name(&self.provider_id, 128) {
-            return Err(invalid("spec.workloadIdentity.tencent.providerId", &self.provider_id, CAM_NAME_SHAPE));
-        }
-        if !is_role_arn(&self.role_arn) {
-            return Err(invalid("spec.workloadIdentity.tencent.roleArn", &self.role_arn, ROLE_ARN_SHAPE));
-        }
+        CAM_NAME.check("spec.workloadIdentity.tencent.providerId", &self.provider_id, 128)?;
+        ROLE_ARN.check("spec.workloadIdentity.tencent.roleArn", &self.role_arn, 256)?;
         check_duration("spec.workloadIdentity.tencent.durationSeconds", self.duration_seconds, DURATION)
     }
-}
-
-/// A CAM name (identity provider, role): letters, digits and `+=,.@_-`.
-fn is_cam_name(value: &str, max: usize) -> bool {
-    !value.is_empty()
-        && value.len() <= max
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
-}
-
-/// `qcs::cam::uin/<digits>:roleName/<CAM name>`.
-fn is_role_arn(value: &str) -> bool {
-    let Some((uin, role)) = value.strip_prefix("qcs::cam::uin/").and_then(|r| r.split_once(":roleName/")) else {
-        return false;
-    };
-    value.len() <= 256 && !uin.is_empty() && uin.bytes().all(|b| b.is_ascii_digit()) && is_cam_name(role, 128)
 }
