@@ -67,6 +67,20 @@ macro_rules! clouds {
                 }
             }
 
+            /// The fields that name the identity (its part's `NAMED_BY`).
+            pub fn named_by(&self) -> &'static str {
+                match self {
+                    $(IdentitySpec::$variant(_) => <$identity>::NAMED_BY,)+
+                }
+            }
+
+            /// What lets a ServiceAccount use the identity (its part's `TRUSTED_BY`).
+            pub fn trusted_by(&self) -> &'static str {
+                match self {
+                    $(IdentitySpec::$variant(_) => <$identity>::TRUSTED_BY,)+
+                }
+            }
+
             /// The cloud's check of the values its exchange sends.
             pub fn check(&self) -> Result<(), $crate::cloud::CloudError> {
                 match self {

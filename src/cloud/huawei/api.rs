@@ -70,6 +70,11 @@ pub struct HuaweiIdentity {
 const DURATION: std::ops::RangeInclusive<u32> = 900..=86400;
 
 impl HuaweiIdentity {
+    /// What names the identity, for a refusal that finds none.
+    pub const NAMED_BY: &str = "workloadIdentity.huawei.identityProviderId";
+    /// What lets a ServiceAccount use it, for a refusal of the subject.
+    pub const TRUSTED_BY: &str = "the identity provider's mapping rules";
+
     /// The ids that reach IAM's paths and BSS's headers (the CRD's rules, checked before use).
     pub fn check(&self) -> Result<(), CloudError> {
         shape::ID.check("spec.workloadIdentity.huawei.identityProviderId", &self.identity_provider_id, 64)?;

@@ -92,6 +92,11 @@ pub struct TencentIdentity {
 const DURATION: std::ops::RangeInclusive<u32> = 1..=43200;
 
 impl TencentIdentity {
+    /// What names the identity, for a refusal that finds none.
+    pub const NAMED_BY: &str = "workloadIdentity.tencent.roleArn and providerId";
+    /// What lets a ServiceAccount assume it, for a refusal of the subject.
+    pub const TRUSTED_BY: &str = "the role's trust policy";
+
     /// The values the STS request carries (the CRD's rules, checked before use).
     pub fn check(&self) -> Result<(), CloudError> {
         CAM_NAME.check("spec.workloadIdentity.tencent.providerId", &self.provider_id, 128)?;
