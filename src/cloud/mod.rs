@@ -32,12 +32,12 @@ use k8s_openapi::jiff::Timestamp;
 
 use crate::api::{BillingMode, NatGatewaySpec, Prepaid, ProviderSpec, Renewal};
 
-/// A gateway's size as the cloud expresses it.
+/// A gateway's size as the cloud expresses it: each cloud's client reads and writes its own unit.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Capacity {
-    /// Tencent's maximum concurrent connections.
+    /// A maximum of concurrent connections (shown as status `observed.maxConcurrentConnections`).
     Connections(u64),
-    /// Huawei's `spec` string.
+    /// A specification code (shown as status `observed.spec`).
     Spec(String),
 }
 
