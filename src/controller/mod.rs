@@ -866,8 +866,8 @@ impl<'a> Pass<'a> {
             // the cloud, which no Secret change here announces, so look again each drift interval.
             Err(e) if e.kind == ErrorKind::Auth => {
                 let message = format!(
-                    "the cloud refused to tag gateway {} with this NatGateway's claim ({e}), so it orders nothing; allow these credentials to tag NAT gateways (Tencent Cloud CAM: tag:TagResources and tag:UnTagResources; Huawei Cloud IAM: the NAT gateway tag actions); the operator tries again every drift interval",
-                    self.obj.spec.gateway_id
+                    "the cloud refused to tag gateway {} with this NatGateway's claim ({e}), so it orders nothing; allow these credentials to tag NAT gateways ({}); the operator tries again every drift interval",
+                    self.obj.spec.gateway_id, selected.profile.claim_permissions
                 );
                 let facts = facts(self.obj, &self.previous, self.provider);
                 let applied = plan::stall(Reason::CredentialsInvalid, message, plan::Next::DriftCheck, &facts);

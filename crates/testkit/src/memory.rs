@@ -27,6 +27,7 @@ pub static PROFILE: Profile = Profile {
     billing_changes: &[(BillingMode::PayPerUse, BillingMode::Prepaid)],
     renewal: false,
     claims: false,
+    claim_permissions: "",
     downsize: Downsize::InPlace,
     secret_keys: SecretKeys { key_id: "secretId", secret: "secretKey", token: "token", domain_id: None },
     env_keys: SecretKeys { key_id: "MEMORY_KEY_ID", secret: "MEMORY_SECRET", token: "MEMORY_TOKEN", domain_id: None },

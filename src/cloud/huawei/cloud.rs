@@ -31,6 +31,7 @@ pub static PROFILE: Profile = Profile {
     renewal: true,
     // Tags through NAT v3 (`/v3/{project_id}/nat_gateways/...`): one list-by-tag call per sweep.
     claims: true,
+    claim_permissions: "Huawei Cloud IAM: the NAT gateway tag actions",
     downsize: Downsize::InPlace,
     secret_keys: SecretKeys {
         key_id: "accessKey",

@@ -44,6 +44,7 @@ const BASE: Profile = Profile {
     renewal: false,
     // `DescribeNatGateways` answers each gateway's TagSet; the Tag API writes it.
     claims: true,
+    claim_permissions: "Tencent Cloud CAM: tag:TagResources and tag:UnTagResources",
     downsize: Downsize::InPlace,
     secret_keys: SecretKeys { key_id: "secretId", secret: "secretKey", token: "token", domain_id: None },
     // tencentcloud-sdk-python's EnvironmentVariableCredential; the token as Tencent's Terraform
