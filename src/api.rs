@@ -82,7 +82,7 @@ use crate::cloud::shape;
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("has(self.credentialsSecretRef) != has(self.workloadIdentity)").message("set exactly one credential source: credentialsSecretRef (a Secret of this namespace) or workloadIdentity (a ServiceAccount of this namespace)"))]
-#[x_kube(validation = crate::cloud::clouds::identity_of_the_provider())]
+#[x_kube(validation = crate::cloud::clouds::identity_of_the_provider(crate::cloud::registry::CLOUDS))]
 pub struct NatGatewaySpec {
     /// The cloud's id of an existing NAT gateway, e.g. `nat-et8e970y` or a UUID.
     #[x_kube(validation = Rule::new("self != ''").message("gatewayId must not be empty"))]

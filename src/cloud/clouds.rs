@@ -112,7 +112,7 @@ macro_rules! clouds {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 let fields = ProviderFields::deserialize(deserializer)?;
                 $crate::cloud::clouds::exactly_one([$(fields.$name.map(ProviderSpec::$variant)),+])
-                    .ok_or_else(|| serde::de::Error::custom($crate::cloud::clouds::one_provider().1))
+                    .ok_or_else(|| serde::de::Error::custom($crate::cloud::clouds::one_provider(CLOUDS).1))
             }
         }
 
@@ -120,7 +120,7 @@ macro_rules! clouds {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 let fields = IdentityFields::deserialize(deserializer)?;
                 $crate::cloud::clouds::exactly_one([$(fields.$name.map(IdentitySpec::$variant)),+])
-                    .ok_or_else(|| serde::de::Error::custom($crate::cloud::clouds::one_identity().1))
+                    .ok_or_else(|| serde::de::Error::custom($crate::cloud::clouds::one_identity(CLOUDS).1))
             }
         }
 
@@ -131,8 +131,8 @@ macro_rules! clouds {
 
             fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
                 let mut schema = ProviderFields::json_schema(generator);
-                schema.insert("description".into(), $crate::cloud::clouds::provider_description().into());
-                let (rule, message) = $crate::cloud::clouds::one_provider();
+                schema.insert("description".into(), $crate::cloud::clouds::provider_description(CLOUDS).into());
+                let (rule, message) = $crate::cloud::clouds::one_provider(CLOUDS);
                 kube::core::validate(&mut schema, kube::core::Rule::new(rule).message(message.as_str()))
                     .expect("a rule serializes");
                 schema
@@ -147,7 +147,7 @@ macro_rules! clouds {
 
             fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
                 let mut schema = IdentityFields::json_schema(generator);
-                let (rule, message) = $crate::cloud::clouds::one_identity();
+                let (rule, message) = $crate::cloud::clouds::one_identity(CLOUDS);
                 kube::core::validate(&mut schema, kube::core::Rule::new(rule).message(message.as_str()))
                     .expect("a rule serializes");
                 schema
@@ -165,8 +165,6 @@ macro_rules! clouds {
 
 pub(crate) use clouds;
 
-use super::registry::CLOUDS;
-
 /// The one `Some` of `parts`; `None` for none or several.
 pub fn exactly_one<T, const N: usize>(parts: [Option<T>; N]) -> Option<T> {
     let mut set = parts.into_iter().flatten();
@@ -174,8 +172,8 @@ pub fn exactly_one<T, const N: usize>(parts: [Option<T>; N]) -> Option<T> {
 }
 
 /// `a`, `a or b`, `a, b or c`: one item per cloud.
-fn per_cloud(item: impl Fn(&str) -> String) -> String {
-    let items: Vec<String> = CLOUDS.iter().map(|c| item(c)).collect();
+fn per_cloud(clouds: &[&str], item: impl Fn(&str) -> String) -> String {
+    let items: Vec<String> = clouds.iter().map(|c| item(c)).collect();
     match items.split_last() {
         Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
         _ => items.concat(),
@@ -183,40 +181,106 @@ fn per_cloud(item: impl Fn(&str) -> String) -> String {
 }
 
 /// CEL: exactly one cloud's property of `self` is set.
-fn one_of_the_clouds() -> String {
-    match CLOUDS {
+fn one_of(clouds: &[&str]) -> String {
+    match clouds {
         [a, b] => format!("has(self.{a}) != has(self.{b})"),
         _ => {
-            let set: Vec<String> = CLOUDS.iter().map(|c| format!("has(self.{c})")).collect();
+            let set: Vec<String> = clouds.iter().map(|c| format!("has(self.{c})")).collect();
             format!("[{}].filter(set, set).size() == 1", set.join(", "))
         }
     }
 }
 
 /// `spec.provider`'s rule and its message.
-pub fn one_provider() -> (String, String) {
-    let either = if CLOUDS.len() == 2 { "either " } else { "one of " };
-    (one_of_the_clouds(), format!("set exactly one provider: {either}{}", per_cloud(|c| format!("provider.{c}"))))
+pub fn one_provider(clouds: &[&str]) -> (String, String) {
+    let either = if clouds.len() == 2 { "either " } else { "one of " };
+    let message = format!("set exactly one provider: {either}{}", per_cloud(clouds, |c| format!("provider.{c}")));
+    (one_of(clouds), message)
 }
 
 /// `spec.workloadIdentity`'s rule and its message.
-pub fn one_identity() -> (String, String) {
-    let message =
-        format!("set exactly one of {}, the cloud of spec.provider", per_cloud(|c| format!("workloadIdentity.{c}")));
-    (one_of_the_clouds(), message)
+pub fn one_identity(clouds: &[&str]) -> (String, String) {
+    let fields = per_cloud(clouds, |c| format!("workloadIdentity.{c}"));
+    (one_of(clouds), format!("set exactly one of {fields}, the cloud of spec.provider"))
 }
 
 /// `spec.provider`'s description.
-pub fn provider_description() -> String {
-    format!("The cloud that hosts the gateway: exactly one of {}.", per_cloud(|c| format!("`{c}`")))
+pub fn provider_description(clouds: &[&str]) -> String {
+    format!("The cloud that hosts the gateway: exactly one of {}.", per_cloud(clouds, |c| format!("`{c}`")))
 }
 
 /// The `spec` rule that a workload identity is of the cloud of `spec.provider`.
-pub fn identity_of_the_provider() -> kube::core::Rule {
+pub fn identity_of_the_provider(clouds: &[&str]) -> kube::core::Rule {
     let same: Vec<String> =
-        CLOUDS.iter().map(|c| format!("has(self.workloadIdentity.{c}) == has(self.provider.{c})")).collect();
-    let pairs: Vec<String> = CLOUDS.iter().map(|c| format!("workloadIdentity.{c} with provider.{c}")).collect();
+        clouds.iter().map(|c| format!("has(self.workloadIdentity.{c}) == has(self.provider.{c})")).collect();
+    let pairs: Vec<String> = clouds.iter().map(|c| format!("workloadIdentity.{c} with provider.{c}")).collect();
     kube::core::Rule::new(format!("!has(self.workloadIdentity) || ({})", same.join(" && ")))
         .message(format!("workloadIdentity must name the cloud of spec.provider: {}", pairs.join(", ")).as_str())
         .field_path(".workloadIdentity")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{NatGatewaySpec, ProviderSpec, WorkloadIdentity};
+
+    #[test]
+    fn the_yaml_is_one_property_per_cloud() {
+        let written = [
+            r#"{"tencent":{"region":"ap-guangzhou","vpcId":"vpc-1","api":"V2"}}"#,
+            r#"{"huawei":{"region":"cn-north-4","projectId":"p1","bssEndpoint":"https://bss.example"}}"#,
+        ];
+        for yaml in written {
+            let provider: ProviderSpec = serde_json::from_str(yaml).unwrap();
+            assert_eq!(serde_json::to_string(&provider).unwrap(), yaml);
+        }
+        let identity = r#"{"serviceAccountName":"sa","huawei":{"identityProviderId":"idp"}}"#;
+        let parsed: WorkloadIdentity = serde_json::from_str(identity).unwrap();
+        assert_eq!((parsed.cloud.cloud(), serde_json::to_string(&parsed).unwrap().as_str()), ("huawei", identity));
+    }
+
+    /// A null part is no part, as admission's `has()` reads it; none or two are what admission
+    /// refuses, and reading refuses them in its words.
+    #[test]
+    fn reading_takes_exactly_one_cloud() {
+        let provider = |json: &str| serde_json::from_str::<ProviderSpec>(json).map_err(|e| e.to_string());
+        let huawei = provider(r#"{"tencent":null,"huawei":{"region":"cn-north-4"}}"#).unwrap();
+        assert_eq!(huawei.cloud(), "huawei");
+        for refused in ["{}", r#"{"tencent":null}"#, r#"{"tencent":{"region":"r"},"huawei":{"region":"r"}}"#] {
+            let error = provider(refused).unwrap_err();
+            assert!(error.contains("set exactly one provider: either provider.tencent or provider.huawei"), "{error}");
+        }
+        let spec = serde_json::json!({
+            "gatewayId": "nat-1", "provider": {"huawei": {"region": "cn-north-4"}}, "size": "Small",
+            "workloadIdentity": {"serviceAccountName": "sa"},
+        });
+        let error = serde_json::from_value::<NatGatewaySpec>(spec).unwrap_err().to_string();
+        assert!(error.contains("set exactly one of workloadIdentity.tencent or workloadIdentity.huawei"), "{error}");
+    }
+
+    /// A third cloud gets rules and messages of the same form.
+    #[test]
+    fn rules_name_every_cloud() {
+        let three = ["tencent", "huawei", "alibaba"];
+        assert_eq!(
+            one_provider(&three),
+            (
+                "[has(self.tencent), has(self.huawei), has(self.alibaba)].filter(set, set).size() == 1".to_owned(),
+                "set exactly one provider: one of provider.tencent, provider.huawei or provider.alibaba".to_owned()
+            )
+        );
+        assert_eq!(
+            one_identity(&three).1,
+            "set exactly one of workloadIdentity.tencent, workloadIdentity.huawei or workloadIdentity.alibaba, the cloud of spec.provider"
+        );
+        assert_eq!(
+            provider_description(&three),
+            "The cloud that hosts the gateway: exactly one of `tencent`, `huawei` or `alibaba`."
+        );
+        assert!(
+            identity_of_the_provider(&three)
+                .rule
+                .ends_with("&& has(self.workloadIdentity.alibaba) == has(self.provider.alibaba))")
+        );
+    }
 }
