@@ -167,9 +167,9 @@ impl Cluster {
     }
 }
 
-/// Lists the gateways where `template` points (its provider's region, Tencent VPC, Huawei
-/// project and endpoint) with `credentials`, and builds the manifests of those `existing` does
-/// not already declare.
+/// Lists the gateways where `template` points (its provider: the region and the narrower scopes
+/// its cloud has; and its endpoint) with `credentials`, and builds the manifests of those
+/// `existing` does not already declare.
 pub async fn import(
     connector: &dyn Connector,
     template: &NatGatewaySpec,
