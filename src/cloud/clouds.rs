@@ -8,8 +8,8 @@
 /// order the registry tries them.
 ///
 /// On the wire each enum is an object with one optional property per cloud (the YAML users
-/// write, and a structural schema for the CRD); a CEL rule refuses zero or two at admission, and
-/// deserializing refuses them too (objects admitted under a CRD without the rule).
+/// write, and a structural schema for the CRD); a CEL rule refuses zero or two at admission (a
+/// null part counts as none, as `has()` reads it), and reading refuses them in the same words.
 macro_rules! clouds {
     ($($name:ident => $variant:ident($cloud:expr, $provider:ty, $identity:ty)),+ $(,)?) => {
         /// `spec.provider`: the cloud that hosts the gateway and where in it.
