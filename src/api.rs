@@ -7,6 +7,9 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::cloud::registry::{IdentitySpec, ProviderSpec};
+use crate::cloud::shape;
+
 /// Desired state of one existing cloud NAT gateway. The operator adopts the gateway; it never
 /// creates or deletes it.
 // Two wide-only columns repeat `priority = "1"`, which clippy mistakes for a duplicate.
@@ -79,18 +82,18 @@ use serde::{Deserialize, Serialize};
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("has(self.credentialsSecretRef) != has(self.workloadIdentity)").message("set exactly one credential source: credentialsSecretRef (a Secret of this namespace) or workloadIdentity (a ServiceAccount of this namespace)"))]
-#[x_kube(validation = Rule::new("!has(self.workloadIdentity) || (has(self.workloadIdentity.tencent) == has(self.provider.tencent) && has(self.workloadIdentity.huawei) == has(self.provider.huawei))").message("workloadIdentity must name the cloud of spec.provider: workloadIdentity.tencent with provider.tencent, workloadIdentity.huawei with provider.huawei").field_path(".workloadIdentity"))]
+#[x_kube(validation = crate::cloud::clouds::identity_of_the_provider(crate::cloud::registry::CLOUDS))]
 pub struct NatGatewaySpec {
     /// The cloud's id of an existing NAT gateway, e.g. `nat-et8e970y` or a UUID.
     #[x_kube(validation = Rule::new("self != ''").message("gatewayId must not be empty"))]
-    #[x_kube(validation = Rule::new(ID_RULE).message("gatewayId may hold only letters, digits, '_' and '-'"))]
+    #[x_kube(validation = Rule::new(shape::ID.cel).message("gatewayId may hold only letters, digits, '_' and '-'"))]
     #[schemars(length(max = 128))]
     pub gateway_id: String,
 
-    /// The cloud that hosts the gateway: exactly one of `tencent` or `huawei`.
+    // Described by its type: the registered clouds.
     pub provider: ProviderSpec,
 
-    /// Desired size. Tencent: Small, Medium, Large. Huawei: all five.
+    // Described in the CRD by the clouds' profiles (src/cloud/admission.rs).
     pub size: Size,
 
     /// Desired billing mode; pay-per-use when omitted.
@@ -105,7 +108,7 @@ pub struct NatGatewaySpec {
     /// A ServiceAccount of the resource's own namespace whose token the operator exchanges for
     /// temporary cloud credentials (no long-lived keys). Exactly one of this and
     /// `credentialsSecretRef`.
-    // Boxed, like the Huawei provider: the cache holds a copy of every NatGateway, and inline
+    // Boxed, like a provider of the registry (src/cloud/registry.rs): the cache holds a copy of every NatGateway, and inline
     // these would take it past jemalloc's 768-byte size class (BENCHMARKS.md, memory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload_identity: Option<Box<WorkloadIdentity>>,
@@ -193,74 +196,14 @@ impl<'de> Deserialize<'de> for DriftInterval {
     }
 }
 
-// Values that reach a host name or a request path are plain tokens (checked again before use,
-// src/cloud/endpoints.rs). Empty regions and Secret names are left to their "must not be empty"
-// rules; an empty optional id is no id.
-const ID_RULE: &str = "self.matches('^[A-Za-z0-9_-]+$')";
-const REGION_RULE: &str = "self == '' || self.matches('^[a-z0-9]+(-[a-z0-9]+)*$')";
-const REGION_MESSAGE: &str = "region must be lowercase letters and digits in words separated by '-', e.g. ap-guangzhou";
-// http as well as https: an installer may allow plain HTTP (`run --allow-http`).
-const ENDPOINT_RULE: &str = "self.matches('^https?://[^/?#@\\\\s]+(/[^?#\\\\s]*)?$')";
-// A DNS subdomain name, as Kubernetes names Secrets and ServiceAccounts.
-const OBJECT_NAME_RULE: &str =
-    "self == '' || self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')";
-
-/// Exactly one cloud: the CEL rule makes zero or two a readable admission error.
-#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
-#[x_kube(validation = Rule::new("has(self.tencent) != has(self.huawei)").message("set exactly one provider: either provider.tencent or provider.huawei"))]
-pub struct ProviderSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tencent: Option<TencentProvider>,
-    // Boxed: see `NatGatewaySpec::workload_identity`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub huawei: Option<Box<HuaweiProvider>>,
-}
-
-#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct TencentProvider {
-    /// Region, e.g. `ap-guangzhou`.
-    #[x_kube(validation = Rule::new("self != ''").message("region must not be empty"))]
-    #[x_kube(validation = Rule::new(REGION_RULE).message(REGION_MESSAGE))]
-    #[schemars(length(max = 64))]
-    pub region: String,
-    /// VPC of the gateway, e.g. `vpc-xdf54d`; API 2.0 needs it for `UpgradeNatGateway`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new(ID_RULE).message("vpcId may hold only letters, digits, '_' and '-'"))]
-    #[schemars(length(max = 64))]
-    pub vpc_id: Option<String>,
-    /// `V3` (default, current accounts) or `V2` (the legacy `vpc.api.qcloud.com`).
-    #[serde(default)]
-    pub api: TencentApi,
-}
-
-#[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
-pub enum TencentApi {
-    #[default]
-    V3,
-    V2,
-}
-
-#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct HuaweiProvider {
-    /// Region, e.g. `cn-north-4`.
-    #[x_kube(validation = Rule::new("self != ''").message("region must not be empty"))]
-    #[x_kube(validation = Rule::new(REGION_RULE).message(REGION_MESSAGE))]
-    #[schemars(length(max = 64))]
-    pub region: String,
-    /// Project id (32 hexadecimal digits); looked up from the region with IAM when omitted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new(ID_RULE).message("projectId may hold only letters, digits, '_' and '-'"))]
-    #[schemars(length(max = 64))]
-    pub project_id: Option<String>,
-    /// BSS endpoint for order status: `https://bss.myhuaweicloud.com` (default), the
-    /// international `https://bss-intl.myhuaweicloud.com`, or one the installer allow-listed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new(ENDPOINT_RULE).message("bssEndpoint must be an http:// or https:// URL without user info (@), query (?) or fragment (#)"))]
-    #[schemars(length(max = 2048))]
-    pub bss_endpoint: Option<String>,
-}
+// Values that reach a host name or a request path are plain tokens, of a shape written once
+// for both the CRD and the check before use (src/cloud/shape.rs). Empty regions and Secret names
+// are left to their "must not be empty" rules; an empty optional id is no id.
+pub(crate) const REGION_MESSAGE: &str =
+    "region must be lowercase letters and digits in words separated by '-', e.g. ap-guangzhou";
+// http as well as https: an installer may allow plain HTTP (`run --allow-http`). Checked again
+// before use with the allow-list (src/cloud/endpoints.rs).
+pub(crate) const ENDPOINT_RULE: &str = "self.matches('^https?://[^/?#@\\\\s]+(/[^?#\\\\s]*)?$')";
 
 /// Gateway sizes, mapped per cloud in [`crate::cloud`].
 #[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -309,7 +252,7 @@ impl std::fmt::Display for BillingMode {
     }
 }
 
-/// Yearly/monthly subscription terms, as Huawei's `change_to_period` takes them.
+/// Yearly/monthly subscription terms, for a cloud whose billing changes take them.
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.periodUnit == 'Month' ? self.periods <= 9 : self.periods <= 3").message("periods must be 1-9 when periodUnit is Month and 1-3 when it is Year").field_path(".periods"))]
@@ -340,72 +283,25 @@ pub enum PeriodUnit {
 pub struct SecretRef {
     /// Name of a Secret in the resource's namespace (never another namespace's).
     #[x_kube(validation = Rule::new("self != ''").message("credentialsSecretRef.name must not be empty"))]
-    #[x_kube(validation = Rule::new(OBJECT_NAME_RULE).message("credentialsSecretRef.name must be the name of a Secret in this namespace: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (no '/')"))]
+    #[x_kube(validation = Rule::new(shape::OBJECT_NAME.cel).message("credentialsSecretRef.name must be the name of a Secret in this namespace: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (no '/')"))]
     #[schemars(length(max = 253))]
     pub name: String,
 }
 
 /// Keyless credentials: a token of a ServiceAccount of this namespace, exchanged with the cloud's
-/// STS (Tencent `AssumeRoleWithWebIdentity`) or IAM (Huawei OpenID Connect federation) for
-/// temporary keys. The cloud's trust policy decides which ServiceAccount may assume what.
+/// STS or IAM (as its part, `workloadIdentity.<cloud>`, says) for temporary keys. The cloud's
+/// trust policy decides which ServiceAccount may assume what.
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Hash)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("has(self.tencent) != has(self.huawei)").message("set exactly one of workloadIdentity.tencent or workloadIdentity.huawei, the cloud of spec.provider"))]
 pub struct WorkloadIdentity {
     /// Name of a ServiceAccount in the resource's namespace (never another namespace's).
     #[x_kube(validation = Rule::new("self != ''").message("workloadIdentity.serviceAccountName must not be empty"))]
-    #[x_kube(validation = Rule::new(OBJECT_NAME_RULE).message("workloadIdentity.serviceAccountName must be the name of a ServiceAccount in this namespace: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (no '/')"))]
+    #[x_kube(validation = Rule::new(shape::OBJECT_NAME.cel).message("workloadIdentity.serviceAccountName must be the name of a ServiceAccount in this namespace: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (no '/')"))]
     #[schemars(length(max = 253))]
     pub service_account_name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tencent: Option<TencentIdentity>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub huawei: Option<HuaweiIdentity>,
-}
-
-// Tencent CAM names (identity providers, roles): letters, digits and `+=,.@_-`.
-const CAM_NAME_RULE: &str = "self.matches('^[A-Za-z0-9+=,.@_-]+$')";
-const ROLE_ARN_RULE: &str = "self.matches('^qcs::cam::uin/[0-9]+:roleName/[A-Za-z0-9+=,.@_-]+$')";
-
-/// Tencent Cloud STS `AssumeRoleWithWebIdentity`.
-#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Hash)]
-#[serde(rename_all = "camelCase")]
-pub struct TencentIdentity {
-    /// Name of the OIDC identity provider in CAM that trusts this cluster's issuer.
-    #[x_kube(validation = Rule::new(CAM_NAME_RULE).message("providerId must be a CAM identity provider name: letters, digits and +=,.@_-"))]
-    #[schemars(length(max = 128))]
-    pub provider_id: String,
-    /// The role to assume, e.g. `qcs::cam::uin/100000000001:roleName/natgw-platform`.
-    #[x_kube(validation = Rule::new(ROLE_ARN_RULE).message("roleArn must look like qcs::cam::uin/<account uin>:roleName/<role name>"))]
-    #[schemars(length(max = 256))]
-    pub role_arn: String,
-    /// Life of the temporary credentials in seconds; the cloud's default (7200) when omitted.
-    /// At most 43200, as the STS documents.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 43200))]
-    pub duration_seconds: Option<u32>,
-}
-
-/// Huawei Cloud IAM OpenID Connect federation: an ID token for an unscoped federated token, then
-/// temporary access keys.
-#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Hash)]
-#[serde(rename_all = "camelCase")]
-pub struct HuaweiIdentity {
-    /// ID of the IAM identity provider (OpenID Connect, programmatic access) that trusts this
-    /// cluster's issuer; its mapping rules decide what the ServiceAccount may do.
-    #[x_kube(validation = Rule::new(ID_RULE).message("identityProviderId may hold only letters, digits, '_' and '-'"))]
-    #[schemars(length(max = 64))]
-    pub identity_provider_id: String,
-    /// Account (domain) id, sent as `X-Domain-Id` to BSS, as a Secret's `domainId` is.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new(ID_RULE).message("domainId may hold only letters, digits, '_' and '-'"))]
-    #[schemars(length(max = 64))]
-    pub domain_id: Option<String>,
-    /// Life of the temporary access keys in seconds, 900 to 86400 as IAM documents; the cloud's
-    /// default when omitted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 900, max = 86400))]
-    pub duration_seconds: Option<u32>,
+    /// The cloud's part, `<cloud>: {...}` (its rule: exactly one cloud).
+    #[serde(flatten)]
+    pub cloud: IdentitySpec,
 }
 
 /// With the value `"true"`, the operator makes no cloud call for the resource (no read, change or
@@ -465,7 +361,7 @@ pub struct NatGatewayStatus {
     pub observed_generation: Option<i64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
-    /// `tencent/V3`, `tencent/V2` or `huawei`, for `kubectl get`.
+    /// The cloud (and its API) serving the resource, as its profile names it, for `kubectl get`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -488,10 +384,10 @@ pub struct ObservedStatus {
     /// The size the cloud's value maps to; absent when it maps to none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<Size>,
-    /// Tencent's `MaxConcurrentConnection` / `maxConcurrent`.
+    /// The size the cloud reports, for a cloud that sizes gateways by concurrent connections.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrent_connections: Option<u64>,
-    /// Huawei's `spec`.
+    /// The size the cloud reports, for a cloud that sizes gateways by a specification code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -517,7 +413,7 @@ pub struct ObservedStatus {
 /// What happens to a yearly/monthly gateway when its period ends.
 #[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Renewal {
-    /// Renewed by the cloud for another period (Huawei deducts the fee seven days before).
+    /// Renewed by the cloud for another period (some charge the fee days before expiry).
     Auto,
     /// Not renewed: after expiry a grace period, then the gateway is frozen and later deleted,
     /// unless someone renews it.
@@ -589,7 +485,7 @@ pub struct OrderStatus {
     /// The cloud's order id (`billId`, `order_id`), polled until the order ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    /// The request id of the accepted call (Tencent API 3.0 has no order id, only this).
+    /// The request id of the accepted call (all there is from a cloud whose change opens no order).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
     /// The resource generation this change was made for.

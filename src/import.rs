@@ -18,7 +18,7 @@ use kube::{
 
 use crate::{
     api::{Billing, BillingMode, NatGateway, NatGatewaySpec, PeriodUnit, Prepaid, Renewal},
-    cloud::{CloudError, Connector, Credentials, Listed, Observed, Place, Selected, endpoints::is_object_name},
+    cloud::{CloudError, Connector, Credentials, Listed, Observed, Selected, shape::is_object_name},
 };
 
 /// Stands in for the gateway id in the spec every manifest starts from; replaced per gateway.
@@ -83,7 +83,7 @@ impl Existing {
 /// the controller's ownership claim (src/controller/ownership.rs), whatever the API version.
 fn same_gateway(declared: &Selected, place: &Selected, id: &str) -> bool {
     declared.profile.account == place.profile.account
-        && declared.gateway.region == place.gateway.region
+        && declared.gateway.region() == place.gateway.region()
         && declared.gateway.id == id
 }
 
@@ -167,9 +167,9 @@ impl Cluster {
     }
 }
 
-/// Lists the gateways where `template` points (its provider's region, Tencent VPC, Huawei
-/// project and endpoint) with `credentials`, and builds the manifests of those `existing` does
-/// not already declare.
+/// Lists the gateways where `template` points (its provider: the region and the narrower scopes
+/// its cloud has; and its endpoint) with `credentials`, and builds the manifests of those
+/// `existing` does not already declare.
 pub async fn import(
     connector: &dyn Connector,
     template: &NatGatewaySpec,
@@ -179,12 +179,7 @@ pub async fn import(
 ) -> Result<Imported, CloudError> {
     let selected = connector.select(template)?;
     let provider = connector.connect(template, credentials)?;
-    let place = Place {
-        region: selected.gateway.region.clone(),
-        vpc_id: selected.gateway.vpc_id.clone(),
-        project_id: selected.gateway.project_id.clone(),
-    };
-    let listing = provider.list(&place).await?;
+    let listing = provider.list(&selected.gateway.place).await?;
     let imported = manifests(template, namespace, &selected, &listing.gateways, existing);
     Ok(Imported { pages: listing.pages, ..imported })
 }
@@ -251,9 +246,7 @@ fn spec_for(
     spec.gateway_id = gateway.id.clone();
     spec.size = size;
     spec.billing = billing(&gateway.observed);
-    if let (Some(t), Some(vpc)) = (spec.provider.tencent.as_mut(), &gateway.vpc_id) {
-        t.vpc_id = Some(vpc.clone());
-    }
+    spec.provider = gateway.place.clone();
     Ok(spec)
 }
 
@@ -326,6 +319,7 @@ pub fn to_yaml(manifests: &[NatGateway]) -> String {
 mod tests {
     use super::*;
     use crate::{
+        api::ProviderSpec,
         cloud::{Capacity, GatewayState, Observed, connect::CloudConnector},
         testing::{self, natgw},
     };
@@ -347,11 +341,17 @@ mod tests {
         manifests(t, ns, &clouds().select(t).unwrap(), gateways, existing)
     }
 
-    fn listed(id: &str, capacity: Capacity, billing: BillingMode, vpc: Option<&str>) -> Listed {
+    /// A gateway as `t`'s cloud lists it: Tencent's names its VPC, Huawei's its router (no part of
+    /// a spec).
+    fn listed(t: &NatGatewaySpec, id: &str, capacity: Capacity, billing: BillingMode, vpc: Option<&str>) -> Listed {
+        let mut place = t.provider.clone();
+        if let (ProviderSpec::Tencent(tc), Some(vpc)) = (&mut place, vpc) {
+            tc.vpc_id = Some(vpc.to_owned());
+        }
         Listed {
             id: id.into(),
             name: "console name".into(),
-            vpc_id: vpc.map(str::to_owned),
+            place,
             observed: Observed {
                 capacity,
                 billing,
@@ -367,15 +367,15 @@ mod tests {
     fn each_gateway_becomes_an_observed_manifest_at_its_size() {
         let t = template(serde_json::json!({"tencent": {"region": "ap-guangzhou"}}));
         let gateways = [
-            listed("nat-AB_1", Capacity::Connections(3_000_000), BillingMode::PayPerUse, Some("vpc-1")),
-            listed("nat-2", Capacity::Connections(10_000_000), BillingMode::PayPerUse, Some("vpc-2")),
+            listed(&t, "nat-AB_1", Capacity::Connections(3_000_000), BillingMode::PayPerUse, Some("vpc-1")),
+            listed(&t, "nat-2", Capacity::Connections(10_000_000), BillingMode::PayPerUse, Some("vpc-2")),
         ];
         let Imported { manifests, skipped, .. } = imported(&t, Some("platform"), &gateways, &Existing::default());
         assert!(skipped.is_empty(), "{skipped:?}");
         let shown: Vec<_> = manifests
             .iter()
             .map(|m| {
-                let tc = m.spec.provider.tencent.as_ref().unwrap();
+                let tc = m.spec.provider.tencent().unwrap();
                 (
                     m.metadata.name.clone().unwrap(),
                     m.metadata.namespace.clone().unwrap(),
@@ -417,9 +417,9 @@ mod tests {
     fn unknown_sizes_and_unnamable_ids_are_skipped_with_the_reason() {
         let t = template(serde_json::json!({"tencent": {"region": "ap-guangzhou"}}));
         let gateways = [
-            listed("nat-1", Capacity::Connections(2_000_000), BillingMode::PayPerUse, None),
-            listed("nat-x", Capacity::Connections(1_000_000), BillingMode::PayPerUse, None),
-            listed("nat/x", Capacity::Connections(1_000_000), BillingMode::PayPerUse, None),
+            listed(&t, "nat-1", Capacity::Connections(2_000_000), BillingMode::PayPerUse, None),
+            listed(&t, "nat-x", Capacity::Connections(1_000_000), BillingMode::PayPerUse, None),
+            listed(&t, "nat/x", Capacity::Connections(1_000_000), BillingMode::PayPerUse, None),
         ];
         let Imported { manifests, skipped, .. } = imported(&t, None, &gateways, &Existing::default());
         assert_eq!(manifests.len(), 1);
@@ -448,7 +448,7 @@ mod tests {
             natgw("elsewhere", "nat-y", tencent_spec("nat-other-3", "ap-guangzhou", "V3")),
         ];
         let existing = Existing::new(&in_cluster, "platform", &clouds());
-        let small = |id| listed(id, Capacity::Connections(1_000_000), BillingMode::PayPerUse, None);
+        let small = |id| listed(&t, id, Capacity::Connections(1_000_000), BillingMode::PayPerUse, None);
         let gateways = [small("nat-x"), small("NAT-X"), small("nat-y")];
         let Imported { manifests, skipped, renamed, .. } = imported(&t, Some("platform"), &gateways, &existing);
         assert!(skipped.is_empty(), "{skipped:?}");
@@ -489,7 +489,7 @@ mod tests {
             natgw("platform", "on-huawei", huawei),
         ];
         let existing = Existing::new(&in_cluster, "platform", &clouds());
-        let small = |id| listed(id, Capacity::Connections(1_000_000), BillingMode::PayPerUse, None);
+        let small = |id| listed(&t, id, Capacity::Connections(1_000_000), BillingMode::PayPerUse, None);
         let gateways = [small("nat-1"), small("nat-2"), small("nat-3")];
         let Imported { manifests, skipped, .. } = imported(&t, Some("platform"), &gateways, &existing);
         let ids: Vec<&str> = manifests.iter().map(|m| m.spec.gateway_id.as_str()).collect();
@@ -502,8 +502,8 @@ mod tests {
     fn prepaid_gateways_keep_their_billing_and_never_pay_by_themselves() {
         let t = template(serde_json::json!({"huawei": {"region": "cn-north-4", "projectId": "p1"}}));
         let gateways = [
-            listed("5e1a-prepaid", Capacity::Spec("4".into()), BillingMode::Prepaid, Some("router")),
-            listed("5e1a-ppu", Capacity::Spec("1".into()), BillingMode::PayPerUse, None),
+            listed(&t, "5e1a-prepaid", Capacity::Spec("4".into()), BillingMode::Prepaid, Some("router")),
+            listed(&t, "5e1a-ppu", Capacity::Spec("1".into()), BillingMode::PayPerUse, None),
         ];
         let Imported { manifests, skipped, .. } = imported(&t, Some("ns"), &gateways, &Existing::default());
         assert!(skipped.is_empty());
@@ -511,7 +511,7 @@ mod tests {
         assert_eq!((billing.mode, billing.prepaid.unwrap().auto_pay), (BillingMode::Prepaid, false));
         assert_eq!(manifests[0].spec.size.to_string(), "ExtraLarge");
         assert_eq!(manifests[1].spec.billing, None);
-        assert_eq!(manifests[0].spec.provider.huawei.as_ref().unwrap().project_id.as_deref(), Some("p1"));
+        assert_eq!(manifests[0].spec.provider.huawei().unwrap().project_id.as_deref(), Some("p1"));
     }
 
     /// Applying an imported manifest changes nothing, renewal included.
@@ -519,7 +519,7 @@ mod tests {
     fn prepaid_gateways_keep_their_renewal() {
         let t = template(serde_json::json!({"huawei": {"region": "cn-north-4"}}));
         let renewing = |id: &str, renewal| {
-            let mut g = listed(id, Capacity::Spec("1".into()), BillingMode::Prepaid, None);
+            let mut g = listed(&t, id, Capacity::Spec("1".into()), BillingMode::Prepaid, None);
             g.observed.subscription = Some(crate::cloud::Subscription { expires_at: None, renewal });
             g
         };
@@ -538,7 +538,7 @@ mod tests {
     #[test]
     fn the_yaml_parses_back_to_the_manifests() {
         let t = template(serde_json::json!({"huawei": {"region": "cn-north-4"}}));
-        let gateways = [listed("gw-1", Capacity::Spec("2".into()), BillingMode::PayPerUse, None)];
+        let gateways = [listed(&t, "gw-1", Capacity::Spec("2".into()), BillingMode::PayPerUse, None)];
         let Imported { manifests, .. } = imported(&t, Some("ns"), &gateways, &Existing::default());
         let yaml = to_yaml(&manifests);
         assert!(yaml.starts_with("---\napiVersion: natgw.io/v1alpha1\nkind: NatGateway\n"), "{yaml}");

@@ -14,6 +14,12 @@ pub mod plan;
 #[cfg(test)]
 mod testing;
 
+/// Where the repository keeps [`crd_yaml`], relative to its root: the generated file, the copy
+/// kustomize loads (it reads only under a kustomization's directory) and the Helm chart's.
+/// `cargo run -- crd` writes them all; the tests check each.
+pub const CRD_FILES: [&str; 3] =
+    ["crds/natgateway.yaml", "deploy/crd/natgateway.yaml", "charts/natgw-operator/crds/natgateway.yaml"];
+
 /// The CRD as YAML, exactly as committed in `crds/natgateway.yaml`: the schema of [`api`] and
 /// the built-in clouds' admission rules.
 pub fn crd_yaml() -> String {

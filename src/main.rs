@@ -53,18 +53,13 @@ enum Command {
     Claims(Box<ClaimsArgs>),
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum CloudName {
-    Tencent,
-    Huawei,
-}
-
 /// One cloud account and region, and where its credentials come from: what `import` and
 /// `claims` read.
 #[derive(clap::Args)]
 struct AccountArgs {
-    #[arg(long, value_enum)]
-    cloud: CloudName,
+    /// The cloud, as `spec.provider` names it.
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(cloud::registry::CLOUDS))]
+    cloud: String,
     /// Region, e.g. ap-guangzhou or cn-north-4.
     #[arg(long)]
     region: String,
@@ -365,10 +360,11 @@ async fn cluster_id(client: &kube::Client, flag: Option<&str>) -> Result<cloud::
 
 /// The spec `import` and `claims` select the cloud and build the client with.
 fn template(account: &AccountArgs, secret_name: &str, policy: &str) -> Result<NatGatewaySpec, String> {
-    let provider = match account.cloud {
-        CloudName::Tencent => serde_json::json!({"tencent": {"region": account.region, "vpcId": account.vpc_id}}),
-        CloudName::Huawei => serde_json::json!({"huawei": {"region": account.region, "projectId": account.project_id}}),
-    };
+    // Each cloud's provider part takes the scopes it has and, like the API server, ignores
+    // the others' (set or not).
+    let scopes =
+        serde_json::json!({"region": account.region, "vpcId": account.vpc_id, "projectId": account.project_id});
+    let provider = serde_json::json!({ account.cloud.as_str(): scopes });
     serde_json::from_value(serde_json::json!({
         "gatewayId": natgw_operator::import::TEMPLATE_GATEWAY_ID,
         "provider": provider,
@@ -468,12 +464,7 @@ async fn claims(action: ClaimsAction) -> Result<(), String> {
     };
     let credentials = account_credentials(account, selected.profile, kube.as_ref()).await?;
     let provider = cloud::Connector::connect(&connector, &template, credentials).map_err(|e| e.to_string())?;
-    let place = cloud::Place {
-        region: selected.gateway.region.clone(),
-        vpc_id: selected.gateway.vpc_id.clone(),
-        project_id: selected.gateway.project_id.clone(),
-    };
-    let listing = provider.list(&place).await.map_err(|e| format!("cannot list the gateways: {e}"))?;
+    let listing = provider.list(&selected.gateway.place).await.map_err(|e| format!("cannot list the gateways: {e}"))?;
     let mut released = 0;
     for gateway in &listing.gateways {
         let cloud::claim::ClaimTag::Held(claimant) = &gateway.observed.claim else { continue };

@@ -1,5 +1,5 @@
 //! The CRD's rules that refuse, at admission, a size or billing mode the chosen cloud does not
-//! have. They are generated from each registered cloud's [`Profile`](super::Profile) — the tables and the words
+//! have, and the description of `spec.size` that lists what each has. They are generated from each registered cloud's [`Profile`](super::Profile) — the tables and the words
 //! the Stalled check of `plan` uses — so the two cannot drift. What depends on the gateway (a
 //! billing change one way only, a downsize) is left to that check.
 
@@ -40,9 +40,25 @@ pub fn rules(registry: &Registry) -> Vec<ValidationRule> {
     rules
 }
 
-/// Adds [`rules`] to the `spec` schema of every version of `crd`.
+/// `spec.size`'s description: the sizes of each of `registry`'s profiles.
+fn size_description(registry: &Registry) -> String {
+    let offers: Vec<String> = registry
+        .admission()
+        .into_iter()
+        .map(|(_, profile)| {
+            let sizes: Vec<String> = profile.offered_sizes().map(|s| s.to_string()).collect();
+            let sizes = if sizes.len() == Size::ALL.len() { "all five".to_owned() } else { sizes.join(", ") };
+            format!("{}: {sizes}", profile.label)
+        })
+        .collect();
+    format!("Desired size. {}.", offers.join("; "))
+}
+
+/// Adds [`rules`] to the `spec` schema of every version of `crd`, and [`size_description`] to its
+/// `size`.
 pub fn add_rules(crd: &mut CustomResourceDefinition, registry: &Registry) {
     let rules = rules(registry);
+    let size = size_description(registry);
     for version in &mut crd.spec.versions {
         let spec = version
             .schema
@@ -52,6 +68,9 @@ pub fn add_rules(crd: &mut CustomResourceDefinition, registry: &Registry) {
             .and_then(|p| p.get_mut("spec"));
         if let Some(spec) = spec {
             spec.x_kubernetes_validations.get_or_insert_with(Vec::new).extend(rules.iter().cloned());
+            if let Some(field) = spec.properties.as_mut().and_then(|p| p.get_mut("size")) {
+                field.description = Some(size.clone());
+            }
         }
     }
 }
@@ -131,6 +150,14 @@ mod tests {
         add_rules(&mut crd, &Registry::builtin());
         let after: Vec<usize> = before.iter().map(|n| n + 4).collect();
         assert_eq!(spec_rules(&crd), after);
+    }
+
+    #[test]
+    fn the_size_description_lists_each_profile_s_sizes() {
+        assert_eq!(
+            size_description(&Registry::builtin()),
+            "Desired size. tencent/V2: Small, Medium, Large; tencent/V3: Small, Medium, Large; huawei: all five."
+        );
     }
 
     #[test]

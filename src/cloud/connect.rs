@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 
 use super::{
     Capacity, CloudError, Connector, Credentials, ErrorKind, GatewayRef, Listed, Listing, Observed, OrderState,
-    OrderTicket, Place, Profile, Provider, Refusal, Registry, RenewalChange, SecretValue, Selected,
+    OrderTicket, Profile, Provider, Refusal, Registry, RenewalChange, SecretValue, Selected,
     claim::Claimant,
     endpoints::EndpointPolicy,
     identity::{ExchangeError, ExchangeRequest, Temporary},
@@ -23,7 +23,7 @@ use super::{
     registry::Shared,
 };
 use crate::{
-    api::{NatGatewaySpec, OrderAction, Prepaid},
+    api::{NatGatewaySpec, OrderAction, Prepaid, ProviderSpec},
     metrics::Metrics,
 };
 
@@ -112,7 +112,7 @@ impl Connector for CloudConnector {
         };
         let key = ClientKey {
             profile: selected.profile,
-            region: selected.gateway.region.clone(),
+            region: selected.gateway.region().to_owned(),
             endpoint: selected.endpoint.clone(),
             other_endpoints: selected.other_endpoints.clone(),
             account,
@@ -188,7 +188,7 @@ impl CloudConnector {
             limiter: &limiter,
             metrics,
             endpoint: &endpoint,
-            region: &selected.gateway.region,
+            region: selected.gateway.region(),
             identity,
             token,
             session_name,
@@ -312,7 +312,7 @@ impl Provider for Scrubbed {
         Ok(id.map(|id| self.text(id)))
     }
 
-    async fn list(&self, place: &Place) -> Result<Listing, CloudError> {
+    async fn list(&self, place: &ProviderSpec) -> Result<Listing, CloudError> {
         let listing = self.inner.list(place).await.map_err(|e| self.error(e))?;
         let gateways = listing
             .gateways
@@ -330,7 +330,10 @@ impl Provider for Scrubbed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cloud::SecretValue;
+    use crate::{
+        api::ProviderSpec,
+        cloud::{SecretValue, tencent::TencentApi},
+    };
 
     fn spec(endpoint: &str) -> NatGatewaySpec {
         serde_json::from_value(serde_json::json!({
@@ -390,8 +393,10 @@ mod tests {
         CloudConnector::new(reqwest::Client::new()).with_endpoint_policy(policy.with_http_credentials(http_credentials))
     }
 
-    fn with_api(mut spec: NatGatewaySpec, api: crate::api::TencentApi) -> NatGatewaySpec {
-        spec.provider.tencent.as_mut().unwrap().api = api;
+    fn with_api(mut spec: NatGatewaySpec, api: TencentApi) -> NatGatewaySpec {
+        if let ProviderSpec::Tencent(t) = &mut spec.provider {
+            t.api = api;
+        }
         spec
     }
 
@@ -405,7 +410,7 @@ mod tests {
 
     #[test]
     fn tokens_and_api_2_key_ids_cross_plain_http_only_with_the_flag() {
-        use crate::api::TencentApi::{V2, V3};
+        use TencentApi::{V2, V3};
         let temporary = || Credentials { session_token: Some(SecretValue::new("tok")), ..creds() };
         // (spec, credentials): what would put a token or a SecretId on the wire in clear.
         let exposed = [

@@ -11,7 +11,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use url::{Host, Url};
 
-use super::{CloudError, ErrorKind, Profile, Refusal, Selected};
+use super::{CloudError, ErrorKind, Profile, Refusal, Selected, shape};
 use crate::api::NatGatewaySpec;
 
 /// Stands in for `{region}` when an installer's template is checked at start-up.
@@ -86,7 +86,7 @@ impl EndpointPolicy {
     /// tokens and its endpoints are allow-listed. The error's `refusal` says which.
     pub fn check(&self, spec: &NatGatewaySpec, selected: &Selected) -> Result<(), CloudError> {
         check_values(spec)?;
-        let (profile, region) = (selected.profile, selected.gateway.region.as_str());
+        let (profile, region) = (selected.profile, selected.gateway.region());
         self.check_endpoint("spec.endpoint", selected.endpoint.as_deref(), profile, region)?;
         for (field, value) in &selected.other_endpoints {
             self.check_endpoint(field, Some(value), profile, region)?;
@@ -99,7 +99,7 @@ impl EndpointPolicy {
     /// `--allow-http-credentials` (the ServiceAccount token, and Huawei's federated token, would
     /// cross it in clear).
     pub fn check_exchange_endpoint(&self, endpoint: &str, selected: &Selected) -> Result<(), CloudError> {
-        let (profile, region) = (selected.profile, selected.gateway.region.as_str());
+        let (profile, region) = (selected.profile, selected.gateway.region());
         self.check_endpoint("the workload identity exchange endpoint", Some(endpoint), profile, region)?;
         let plain = Url::parse(endpoint).is_ok_and(|url| url.scheme() == "http");
         if plain && !self.http_credentials {
@@ -222,86 +222,10 @@ fn private_v6(ip: Ipv6Addr) -> bool {
         || (first & 0xffc0) == 0xfe80
 }
 
-/// A region: lowercase letters and digits in hyphen-separated words, e.g. `ap-guangzhou`.
-pub fn is_region(value: &str) -> bool {
-    value.len() <= 64
-        && !value.is_empty()
-        && value.split('-').all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
-}
-
-/// A cloud id: letters, digits, `_` and `-` (`nat-et8e970y`, a UUID, 32 hex digits).
-pub fn is_id(value: &str, max: usize) -> bool {
-    !value.is_empty()
-        && value.len() <= max
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-/// A Kubernetes object name as Secrets and ServiceAccounts take it: a DNS subdomain name.
-pub fn is_object_name(name: &str) -> bool {
-    name.len() <= 253
-        && name.split('.').all(|label| {
-            let b = label.as_bytes();
-            !b.is_empty()
-                && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-                && b[0] != b'-'
-                && b[b.len() - 1] != b'-'
-        })
-}
-
-/// A Tencent CAM name (identity provider, role): letters, digits and `+=,.@_-`.
-fn is_cam_name(value: &str, max: usize) -> bool {
-    !value.is_empty()
-        && value.len() <= max
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
-}
-
-/// `qcs::cam::uin/<digits>:roleName/<CAM name>`.
-fn is_role_arn(value: &str) -> bool {
-    let Some((uin, role)) = value.strip_prefix("qcs::cam::uin/").and_then(|r| r.split_once(":roleName/")) else {
-        return false;
-    };
-    value.len() <= 256 && !uin.is_empty() && uin.bytes().all(|b| b.is_ascii_digit()) && is_cam_name(role, 128)
-}
-
-fn invalid(field: &str, value: &str, shape: &str) -> CloudError {
-    let shown: String = value.chars().take(64).collect();
-    CloudError::new(ErrorKind::InvalidRequest, format!("{field} {shown:?} is not valid: it must be {shape}"))
-        .with_refusal(Refusal::InvalidSpec)
-}
-
-const ID_SHAPE: &str = "letters, digits, '_' and '-' only";
-const REGION_SHAPE: &str = "lowercase letters and digits in words separated by single '-', e.g. ap-guangzhou";
-const OBJECT_NAME_SHAPE: &str =
-    "the name of a ServiceAccount in this namespace: lowercase letters, digits, '-' and '.'";
-const CAM_NAME_SHAPE: &str = "a CAM name: letters, digits and +=,.@_-";
-const ROLE_ARN_SHAPE: &str = "qcs::cam::uin/<account uin>:roleName/<role name>";
-/// Tencent STS `DurationSeconds`: at most 43200 (AssumeRoleWithWebIdentity, tencentcloud.com
-/// document 1150/49454).
-const TENCENT_DURATION: std::ops::RangeInclusive<u32> = 1..=43200;
-/// Huawei IAM `duration_seconds`: 15 minutes to 24 hours (iam_04_0003).
-const HUAWEI_DURATION: std::ops::RangeInclusive<u32> = 900..=86400;
-
 /// Checks every spec value that a client puts into a host name or a request path.
 pub fn check_values(spec: &NatGatewaySpec) -> Result<(), CloudError> {
-    if !is_id(&spec.gateway_id, 128) {
-        return Err(invalid("spec.gatewayId", &spec.gateway_id, ID_SHAPE));
-    }
-    if let Some(t) = &spec.provider.tencent {
-        if !is_region(&t.region) {
-            return Err(invalid("spec.provider.tencent.region", &t.region, REGION_SHAPE));
-        }
-        if let Some(vpc) = t.vpc_id.as_deref().filter(|v| !is_id(v, 64)) {
-            return Err(invalid("spec.provider.tencent.vpcId", vpc, ID_SHAPE));
-        }
-    }
-    if let Some(h) = &spec.provider.huawei {
-        if !is_region(&h.region) {
-            return Err(invalid("spec.provider.huawei.region", &h.region, REGION_SHAPE));
-        }
-        if let Some(project) = h.project_id.as_deref().filter(|p| !is_id(p, 64)) {
-            return Err(invalid("spec.provider.huawei.projectId", project, ID_SHAPE));
-        }
-    }
+    shape::ID.check("spec.gatewayId", &spec.gateway_id, 128)?;
+    spec.provider.check()?;
     if let Some(w) = &spec.workload_identity {
         check_identity(spec, w)?;
     }
@@ -309,39 +233,11 @@ pub fn check_values(spec: &NatGatewaySpec) -> Result<(), CloudError> {
 }
 
 /// The workload identity's values: the ServiceAccount name reaches the TokenRequest's path, the
-/// Huawei ids headers, the Tencent names the STS request.
+/// cloud's part its exchange.
 fn check_identity(spec: &NatGatewaySpec, w: &crate::api::WorkloadIdentity) -> Result<(), CloudError> {
-    if !is_object_name(&w.service_account_name) {
-        return Err(invalid("spec.workloadIdentity.serviceAccountName", &w.service_account_name, OBJECT_NAME_SHAPE));
-    }
-    let duration = |field: &str, value: Option<u32>, range: std::ops::RangeInclusive<u32>| match value {
-        Some(d) if !range.contains(&d) => {
-            let shape = format!("from {} to {} seconds", range.start(), range.end());
-            Err(invalid(field, &d.to_string(), &shape))
-        }
-        _ => Ok(()),
-    };
-    if let Some(t) = &w.tencent {
-        if !is_cam_name(&t.provider_id, 128) {
-            return Err(invalid("spec.workloadIdentity.tencent.providerId", &t.provider_id, CAM_NAME_SHAPE));
-        }
-        if !is_role_arn(&t.role_arn) {
-            return Err(invalid("spec.workloadIdentity.tencent.roleArn", &t.role_arn, ROLE_ARN_SHAPE));
-        }
-        duration("spec.workloadIdentity.tencent.durationSeconds", t.duration_seconds, TENCENT_DURATION)?;
-    }
-    if let Some(h) = &w.huawei {
-        if !is_id(&h.identity_provider_id, 64) {
-            return Err(invalid("spec.workloadIdentity.huawei.identityProviderId", &h.identity_provider_id, ID_SHAPE));
-        }
-        if let Some(domain) = h.domain_id.as_deref().filter(|d| !is_id(d, 64)) {
-            return Err(invalid("spec.workloadIdentity.huawei.domainId", domain, ID_SHAPE));
-        }
-        duration("spec.workloadIdentity.huawei.durationSeconds", h.duration_seconds, HUAWEI_DURATION)?;
-    }
-    let same_cloud =
-        w.tencent.is_some() == spec.provider.tencent.is_some() && w.huawei.is_some() == spec.provider.huawei.is_some();
-    if !same_cloud || w.tencent.is_some() == w.huawei.is_some() {
+    shape::OBJECT_NAME.check("spec.workloadIdentity.serviceAccountName", &w.service_account_name, 253)?;
+    w.cloud.check()?;
+    if w.cloud.cloud() != spec.provider.cloud() {
         return Err(CloudError::new(
             ErrorKind::InvalidRequest,
             "spec.workloadIdentity must name exactly one cloud, the cloud of spec.provider",
@@ -353,7 +249,7 @@ fn check_identity(spec: &NatGatewaySpec, w: &crate::api::WorkloadIdentity) -> Re
 
 /// Checks a project id that IAM returned before it goes into request paths.
 pub fn check_project_id(id: &str) -> Result<(), CloudError> {
-    if is_id(id, 64) {
+    if shape::ID.fits(id, 64) {
         Ok(())
     } else {
         Err(CloudError::new(ErrorKind::Transient, "IAM returned a project id that is not a plain id; not using it"))
@@ -363,6 +259,7 @@ pub fn check_project_id(id: &str) -> Result<(), CloudError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::ProviderSpec;
 
     fn spec(provider: serde_json::Value, endpoint: Option<&str>) -> NatGatewaySpec {
         let mut v = serde_json::json!({
@@ -491,7 +388,11 @@ mod tests {
         let with = |field: &str, value: &str| {
             let mut s = huawei("cn-north-4", None);
             match field {
-                "projectId" => s.provider.huawei.as_mut().unwrap().project_id = Some(value.into()),
+                "projectId" => {
+                    if let ProviderSpec::Huawei(h) = &mut s.provider {
+                        h.project_id = Some(value.into());
+                    }
+                }
                 _ => s.gateway_id = value.into(),
             }
             s
@@ -501,7 +402,9 @@ mod tests {
             assert_eq!(reason(check(&p, &with("gatewayId", v))), Some(Refusal::InvalidSpec), "{v}");
         }
         let mut t = tencent(None);
-        t.provider.tencent.as_mut().unwrap().vpc_id = Some("vpc-1&Action=Other".into());
+        if let ProviderSpec::Tencent(tc) = &mut t.provider {
+            tc.vpc_id = Some("vpc-1&Action=Other".into());
+        }
         assert_eq!(reason(check(&p, &t)), Some(Refusal::InvalidSpec));
         // Real shapes and the simulators' seeds pass.
         for v in ["0b0e8d9f5a2c4b7e9d1f3a5c7e9b1d3f", "proj-faults", "5f1ab3a4-6c2d-4e1f-9a7b-2c3d4e5f6a7b", "nat-rbac"]

@@ -112,7 +112,7 @@ impl Temporary {
 /// Why the cloud refused to trade the token, where a person must change something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refused {
-    /// The role (Tencent) or identity provider (Huawei) does not exist.
+    /// The role or identity provider the workload identity names does not exist.
     UnknownRole,
     /// The trust policy or mapping rules do not let this ServiceAccount assume the role.
     SubjectNotTrusted,

@@ -10,11 +10,11 @@ use std::{
 use async_trait::async_trait;
 
 use super::{
-    Capacity, CloudError, ErrorKind, GatewayRef, Listing, Observed, OrderState, OrderTicket, Place, Profile, Provider,
+    Capacity, CloudError, ErrorKind, GatewayRef, Listing, Observed, OrderState, OrderTicket, Profile, Provider,
     RenewalChange, claim::Claimant,
 };
 use crate::{
-    api::{OrderAction, Prepaid},
+    api::{OrderAction, Prepaid, ProviderSpec},
     metrics::{CloudAction, Metrics},
 };
 
@@ -105,7 +105,7 @@ impl Provider for InstrumentedProvider {
         self.observe(CloudAction::FindOpenOrder, self.inner.find_open_order(gateway, action)).await
     }
 
-    async fn list(&self, place: &Place) -> Result<Listing, CloudError> {
+    async fn list(&self, place: &ProviderSpec) -> Result<Listing, CloudError> {
         self.observe(CloudAction::List, self.inner.list(place)).await
     }
 }

@@ -4,6 +4,7 @@
 pub mod admission;
 pub mod batch;
 pub mod claim;
+pub(crate) mod clouds;
 pub mod connect;
 mod credentials;
 pub mod endpoints;
@@ -15,6 +16,7 @@ pub mod instrumented;
 pub mod profile;
 pub mod ratelimit;
 pub mod registry;
+pub mod shape;
 pub mod tencent;
 
 use std::{sync::Arc, time::Duration};
@@ -28,14 +30,14 @@ pub use registry::{Registry, Selected};
 
 use k8s_openapi::jiff::Timestamp;
 
-use crate::api::{BillingMode, NatGatewaySpec, Prepaid, Renewal};
+use crate::api::{BillingMode, NatGatewaySpec, Prepaid, ProviderSpec, Renewal};
 
-/// A gateway's size as the cloud expresses it.
+/// A gateway's size as the cloud expresses it: each cloud's client reads and writes its own unit.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Capacity {
-    /// Tencent's maximum concurrent connections.
+    /// A maximum of concurrent connections (shown as status `observed.maxConcurrentConnections`).
     Connections(u64),
-    /// Huawei's `spec` string.
+    /// A specification code (shown as status `observed.spec`).
     Spec(String),
 }
 
@@ -43,17 +45,14 @@ pub enum Capacity {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct GatewayRef {
     pub id: String,
-    pub region: String,
-    /// Tencent API 2.0 needs the VPC for `UpgradeNatGateway`.
-    pub vpc_id: Option<String>,
-    /// Huawei project; looked up from the region when absent.
-    pub project_id: Option<String>,
+    /// The spec's provider: the region, and whatever else its cloud needs to reach the gateway
+    /// (read by that cloud's client only).
+    pub place: ProviderSpec,
 }
 
 impl GatewayRef {
-    /// No gateway yet, only where to look: for calls about a region (a project lookup, a list).
-    pub fn in_region(region: &str) -> GatewayRef {
-        GatewayRef { id: String::new(), region: region.to_owned(), vpc_id: None, project_id: None }
+    pub fn region(&self) -> &str {
+        self.place.region()
     }
 }
 
@@ -114,16 +113,6 @@ pub struct OrderTicket {
     pub request_id: Option<String>,
 }
 
-/// Where [`Provider::list`] looks: a region, and the narrower scopes a cloud has.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Place {
-    pub region: String,
-    /// Tencent: only this VPC's gateways.
-    pub vpc_id: Option<String>,
-    /// Huawei: this project (else the region's project, looked up).
-    pub project_id: Option<String>,
-}
-
 /// What [`Provider::list`] found, and how many list calls (pages) it took.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Listing {
@@ -137,7 +126,9 @@ pub struct Listed {
     pub id: String,
     /// The name given in the cloud's console (may be empty).
     pub name: String,
-    pub vpc_id: Option<String>,
+    /// The provider a manifest of this gateway names: the listed place, narrowed by what the
+    /// cloud reports of where this gateway is.
+    pub place: ProviderSpec,
     pub observed: Observed,
 }
 
@@ -248,9 +239,10 @@ pub trait Provider: Send + Sync {
         Err(CloudError::new(ErrorKind::Unsupported, format!("{} cannot tag NAT gateways", self.profile().name)))
     }
 
-    /// Every gateway of the account at `place`, read with the cloud's list call page by page
-    /// (never one read per gateway): what `natgw-operator import` turns into manifests.
-    async fn list(&self, _place: &Place) -> Result<Listing, CloudError> {
+    /// Every gateway of the account at `place` (a region, and the narrower scopes the cloud's
+    /// provider part names), read with the cloud's list call page by page (never one read per
+    /// gateway): what `natgw-operator import` turns into manifests.
+    async fn list(&self, _place: &ProviderSpec) -> Result<Listing, CloudError> {
         Err(CloudError::new(ErrorKind::Unsupported, format!("{} cannot list NAT gateways", self.profile().name)))
     }
 }

@@ -26,6 +26,9 @@ pub struct Profile {
     /// them) and [`super::Provider::write_claim`] / `remove_claim` work: one owner per gateway
     /// across clusters.
     pub claims: bool,
+    /// With `claims`: what credentials need to be allowed to write and remove the claim tag, for
+    /// the refusal that asks for it.
+    pub claim_permissions: &'static str,
     pub downsize: Downsize,
     pub secret_keys: SecretKeys,
     /// The environment variables the cloud's own SDKs and CLIs read credentials from, for

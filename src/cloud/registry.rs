@@ -1,6 +1,7 @@
-//! The clouds the operator knows, one registration line each. A cloud says which specs are its
-//! ([`Cloud::select`]) and builds clients for them ([`Cloud::connect`]); everything else the
-//! operator needs to know about it is in its [`Profile`].
+//! The clouds the operator knows, one registration line each (see [`super::clouds`] for what a
+//! line yields). A cloud says which specs are its ([`Cloud::select`]) and builds clients for them
+//! ([`Cloud::connect`]); everything else the operator needs to know about it is in its
+//! [`Profile`].
 
 use std::{sync::Arc, time::Duration};
 
@@ -8,13 +9,21 @@ use futures::future::BoxFuture;
 
 use super::{
     CloudError, Credentials, ErrorKind, GatewayRef, Provider,
-    huawei::Huawei,
+    clouds::clouds,
+    huawei::{self, HuaweiIdentity, HuaweiProvider},
     identity::{ExchangeError, ExchangeRequest, Temporary},
     profile::Profile,
     ratelimit::RateLimiter,
-    tencent::Tencent,
+    tencent::{self, TencentIdentity, TencentProvider},
 };
 use crate::api::{NatGatewaySpec, WorkloadIdentity};
+
+clouds! {
+    tencent => Tencent(tencent::Tencent, TencentProvider, TencentIdentity),
+    // Boxed: the cache holds every NatGateway, and inline it would take one past jemalloc's
+    // 768-byte size class (BENCHMARKS.md, memory).
+    huawei => Huawei(huawei::Huawei, Box<HuaweiProvider>, HuaweiIdentity),
+}
 
 /// A cloud: its folder implements this once.
 pub trait Cloud: Send + Sync {
@@ -90,11 +99,6 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// The clouds the operator ships.
-    pub fn builtin() -> Registry {
-        Registry::empty().with(Tencent).with(Huawei)
-    }
-
     pub fn empty() -> Registry {
         Registry { clouds: Vec::new() }
     }

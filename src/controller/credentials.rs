@@ -17,7 +17,7 @@ use k8s_openapi::{ByteString, api::core::v1::Secret};
 use kube::{Api, Client, ResourceExt, runtime::controller::Action};
 
 use crate::{
-    cloud::{Credentials, endpoints::is_object_name, profile::SecretKeys},
+    cloud::{Credentials, profile::SecretKeys, shape::is_object_name},
     plan::Reason,
 };
 

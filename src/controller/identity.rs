@@ -115,7 +115,7 @@ impl Identities {
             let temporary = connector
                 .exchange(spec, &token, &session, metrics)
                 .await
-                .map_err(|e| self.explain(namespace, sa, e))?;
+                .map_err(|e| self.explain(namespace, identity, e))?;
             let life = (temporary.expires_at - unix_now()).max(0);
             Ok::<_, IdentityError>((temporary.credentials, Duration::from_secs(life as u64)))
         })
@@ -162,17 +162,19 @@ impl Identities {
     }
 
     /// A failed exchange, with what to change for a refusal.
-    fn explain(&self, namespace: &str, sa: &str, e: ExchangeError) -> IdentityError {
+    fn explain(&self, namespace: &str, identity: &WorkloadIdentity, e: ExchangeError) -> IdentityError {
         let (refused, error) = match e {
             ExchangeError::Refused { refused, error } => (refused, error),
             ExchangeError::Call(error) => return IdentityError::Cloud(error),
         };
         let advice = match refused {
             Refused::UnknownRole => {
-                "the cloud knows no such role or identity provider; check workloadIdentity (Tencent roleArn and providerId, Huawei identityProviderId)".to_owned()
+                format!("the cloud knows no such role or identity provider; check {}", identity.cloud.named_by())
             }
             Refused::SubjectNotTrusted => format!(
-                "the cloud does not let system:serviceaccount:{namespace}:{sa} use this identity; allow that subject in the role's trust policy (Tencent) or the identity provider's mapping rules (Huawei)"
+                "the cloud does not let system:serviceaccount:{namespace}:{} use this identity; allow that subject in {}",
+                identity.service_account_name,
+                identity.cloud.trusted_by()
             ),
             Refused::TokenRejected => format!(
                 "the cloud refused the ServiceAccount token; its identity provider must trust this cluster's service account issuer and accept the audience {:?} (run --workload-identity-audience)",
@@ -227,17 +229,19 @@ fn unix_now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{api::TencentIdentity, cloud::ErrorKind};
+    use crate::{
+        api::IdentitySpec,
+        cloud::{ErrorKind, tencent::TencentIdentity},
+    };
 
     fn identity(sa: &str) -> WorkloadIdentity {
         WorkloadIdentity {
             service_account_name: sa.into(),
-            tencent: Some(TencentIdentity {
+            cloud: IdentitySpec::Tencent(TencentIdentity {
                 provider_id: "k8s".into(),
                 role_arn: "qcs::cam::uin/1:roleName/r".into(),
                 duration_seconds: None,
             }),
-            huawei: None,
         }
     }
 
@@ -317,7 +321,7 @@ mod tests {
         let ids = Identities::new("natgw-operator");
         let refused = |refused| {
             let error = CloudError::new(ErrorKind::Auth, "no").with_code("C");
-            ids.explain("team-a", "natgw", ExchangeError::Refused { refused, error })
+            ids.explain("team-a", &identity("natgw"), ExchangeError::Refused { refused, error })
         };
         let e = refused(Refused::SubjectNotTrusted);
         assert_eq!(e.stall_reason(), Some(Reason::IdentityNotTrusted));
@@ -328,7 +332,7 @@ mod tests {
         assert_eq!(refused(Refused::UnknownRole).stall_reason(), Some(Reason::IdentityRoleNotFound));
         // Throttling is no stall: retried with backoff like any throttled call.
         let throttled = CloudError::new(ErrorKind::Throttled, "slow down");
-        let e = ids.explain("a", "b", ExchangeError::Call(throttled.clone()));
+        let e = ids.explain("a", &identity("b"), ExchangeError::Call(throttled.clone()));
         assert!(matches!(&e, IdentityError::Cloud(c) if *c == throttled) && e.stall_reason().is_none());
         let forbidden = IdentityError::Forbidden { namespace: "a".into(), name: "b".into(), message: "m".into() };
         assert_eq!(forbidden.stall_reason(), Some(Reason::TokenRequestForbidden));

@@ -621,7 +621,7 @@ impl<'a> Pass<'a> {
         let selected = self.ctx.connector.select(&self.obj.spec)?;
         self.provider = selected.profile.label;
         self.status.provider = Some(selected.profile.label.to_owned());
-        self.status.region = Some(selected.gateway.region.clone());
+        self.status.region = Some(selected.gateway.region().to_owned());
         // Admitted under an older CRD: refused as admission refuses it now.
         if self.obj.spec.drift_interval.is_some_and(|d| d.get().is_none()) {
             let refused = CloudError::new(ErrorKind::InvalidRequest, crate::api::DRIFT_INTERVAL_MESSAGE);
@@ -859,8 +859,8 @@ impl<'a> Pass<'a> {
             // the cloud, which no Secret change here announces, so look again each drift interval.
             Err(e) if e.kind == ErrorKind::Auth => {
                 let message = format!(
-                    "the cloud refused to tag gateway {} with this NatGateway's claim ({e}), so it orders nothing; allow these credentials to tag NAT gateways (Tencent Cloud CAM: tag:TagResources and tag:UnTagResources; Huawei Cloud IAM: the NAT gateway tag actions); the operator tries again every drift interval",
-                    self.obj.spec.gateway_id
+                    "the cloud refused to tag gateway {} with this NatGateway's claim ({e}), so it orders nothing; allow these credentials to tag NAT gateways ({}); the operator tries again every drift interval",
+                    self.obj.spec.gateway_id, selected.profile.claim_permissions
                 );
                 let facts = facts(self.obj, &self.previous, self.provider);
                 let applied = plan::stall(Reason::CredentialsInvalid, message, plan::Next::DriftCheck, &facts);

@@ -35,7 +35,7 @@ impl Claim {
         let selected = clouds.select(&obj.spec).ok()?;
         Some(Claim {
             cloud: selected.profile.account,
-            region: selected.gateway.region,
+            region: selected.gateway.region().to_owned(),
             gateway_id: selected.gateway.id,
         })
     }
@@ -166,7 +166,9 @@ mod tests {
         let a = claim("a", "a", "2026-01-01T00:00:00Z", "nat-1", "Manage");
         let b = claim("a", "b", "2026-02-01T00:00:00Z", "nat-2", "Manage");
         let mut c = claim("a", "c", "2026-03-01T00:00:00Z", "nat-1", "Manage");
-        c.spec.provider.tencent.as_mut().unwrap().region = "ap-shanghai".into();
+        if let crate::api::ProviderSpec::Tencent(t) = &mut c.spec.provider {
+            t.region = "ap-shanghai".into();
+        }
         let all = [a, b.clone(), c.clone()];
         assert!(other_owner(&b, &all, &clouds()).is_none());
         assert!(other_owner(&c, &all, &clouds()).is_none());

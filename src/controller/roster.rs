@@ -30,7 +30,7 @@ pub fn roster<'a>(
         .filter_map(|other| clouds.select(&other.spec).ok())
         .filter(|s| {
             s.profile == selected.profile
-                && s.gateway.region == selected.gateway.region
+                && s.gateway.region() == selected.gateway.region()
                 && s.endpoint == selected.endpoint
                 && s.other_endpoints == selected.other_endpoints
         })
@@ -50,7 +50,9 @@ mod tests {
         let mut paused = natgw("a", "paused", tencent_spec("nat-6", "ap-guangzhou", "creds"));
         paused.annotations_mut().insert(crate::api::PAUSED_ANNOTATION.into(), "true".into());
         let mut v2 = natgw("a", "v2", tencent_spec("nat-7", "ap-guangzhou", "creds"));
-        v2.spec.provider.tencent.as_mut().unwrap().api = crate::api::TencentApi::V2;
+        if let crate::api::ProviderSpec::Tencent(t) = &mut v2.spec.provider {
+            t.api = crate::cloud::tencent::TencentApi::V2;
+        }
         let all = [
             me.clone(),
             natgw("a", "sibling", tencent_spec("nat-2", "ap-guangzhou", "creds")),

@@ -9,10 +9,14 @@ use super::*;
 use crate::cloud::claim::{ClaimTag, Claimant};
 use crate::{
     api::{
-        Billing, BillingMode, HuaweiProvider, ManagementPolicy, NatGatewayStatus, OrderAction, PeriodUnit, Prepaid,
-        ProviderSpec, Renewal, SecretRef, Size, TencentApi, TencentProvider,
+        Billing, BillingMode, ManagementPolicy, NatGatewayStatus, OrderAction, PeriodUnit, Prepaid, ProviderSpec,
+        Renewal, SecretRef, Size,
     },
-    cloud::{Capacity, CloudError, GatewayState},
+    cloud::{
+        Capacity, CloudError, GatewayState,
+        huawei::HuaweiProvider,
+        tencent::{TencentApi, TencentProvider},
+    },
 };
 
 use BillingMode::{PayPerUse, Prepaid as PrepaidMode};
@@ -33,19 +37,15 @@ const GATEWAY: &str = "nat-et8e970y";
 // Builders
 
 fn spec(kind: &'static Profile, size: Size, billing: BillingMode, policy: ManagementPolicy) -> NatGatewaySpec {
-    let tencent = |api| ProviderSpec {
-        tencent: Some(TencentProvider { region: "ap-guangzhou".into(), vpc_id: Some("vpc-1".into()), api }),
-        huawei: None,
+    let tencent = |api| {
+        ProviderSpec::Tencent(TencentProvider { region: "ap-guangzhou".into(), vpc_id: Some("vpc-1".into()), api })
     };
     let provider = if kind == HUAWEI {
-        ProviderSpec {
-            tencent: None,
-            huawei: Some(Box::new(HuaweiProvider {
-                region: "cn-north-4".into(),
-                project_id: None,
-                bss_endpoint: None,
-            })),
-        }
+        ProviderSpec::Huawei(Box::new(HuaweiProvider {
+            region: "cn-north-4".into(),
+            project_id: None,
+            bss_endpoint: None,
+        }))
     } else if kind == TENCENT_V2 {
         tencent(TencentApi::V2)
     } else {

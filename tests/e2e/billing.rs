@@ -11,8 +11,12 @@ use std::time::Duration;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{ListParams, Patch, PatchParams};
 use natgw_operator::{
+    api::ProviderSpec,
     api::{BillingMode, NatGateway, OrderPhase, Renewal},
-    cloud::{Credentials, GatewayRef, Provider, RenewalChange, SecretValue, huawei::HuaweiClient},
+    cloud::{
+        Credentials, GatewayRef, Provider, RenewalChange, SecretValue,
+        huawei::{HuaweiClient, HuaweiProvider},
+    },
 };
 use natgw_sim::{
     faults::{Fault, FaultKind},
@@ -135,12 +139,12 @@ impl Billing {
     }
 
     async fn set_renewal_outside(&self, gateway: &str, change: RenewalChange) {
-        let gateway = GatewayRef {
-            id: gateway.into(),
+        let place = ProviderSpec::Huawei(Box::new(HuaweiProvider {
             region: "cn-north-4".into(),
-            vpc_id: None,
             project_id: Some(PROJECT.into()),
-        };
+            bss_endpoint: None,
+        }));
+        let gateway = GatewayRef { id: gateway.into(), place };
         self.outsider().set_renewal(&gateway, change).await.unwrap();
     }
 

@@ -7,8 +7,12 @@ use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
 use natgw_operator::{
+    api::ProviderSpec,
     api::{BillingMode, NatGateway, OrderPhase, OrderStatus, PeriodUnit, Prepaid, Size},
-    cloud::{Credentials, GatewayRef, Provider, SecretValue, huawei::HuaweiClient},
+    cloud::{
+        Credentials, GatewayRef, Provider, SecretValue,
+        huawei::{HuaweiClient, HuaweiProvider},
+    },
 };
 use natgw_testkit::{Cluster, Operator, World, huawei_gateway, huawei_pay_order, ready};
 
@@ -65,12 +69,12 @@ impl Orders {
             Credentials { key_id: AK.into(), secret: SecretValue::new(SK), session_token: None, domain_id: None },
         )
         .unwrap();
-        let gateway = GatewayRef {
-            id: gateway.into(),
+        let place = ProviderSpec::Huawei(Box::new(HuaweiProvider {
             region: "cn-north-4".into(),
-            vpc_id: None,
             project_id: Some(PROJECT.into()),
-        };
+            bss_endpoint: None,
+        }));
+        let gateway = GatewayRef { id: gateway.into(), place };
         let terms = Prepaid { period_unit: PeriodUnit::Month, periods: 1, auto_renew: false, auto_pay: false };
         other.change_billing(&gateway, &terms).await.unwrap().order_id.unwrap()
     }

@@ -94,7 +94,7 @@ async fn a_fleet_becomes_observed_manifests_with_list_calls_only() {
     assert_eq!(manifests.len(), 250);
     for m in &manifests {
         let (vpc, size) = seeded[&m.spec.gateway_id];
-        let t = m.spec.provider.tencent.as_ref().unwrap();
+        let t = m.spec.provider.tencent().unwrap();
         assert_eq!((t.vpc_id.as_deref(), m.spec.size.to_string().as_str()), (Some(vpc), size), "{}", m.spec.gateway_id);
         assert_eq!(m.spec.management_policy, ManagementPolicy::Observe);
         assert_eq!(m.spec.credentials_secret_ref.as_ref().unwrap().name, "tencent");

@@ -13,8 +13,8 @@ use std::{
 
 use kube::api::PostParams;
 use natgw_operator::{
-    api::{HuaweiProvider, NatGateway, ProviderSpec},
-    cloud::{Capacity, Registry, connect::CloudConnector},
+    api::{NatGateway, ProviderSpec},
+    cloud::{Capacity, Registry, connect::CloudConnector, huawei::HuaweiProvider},
 };
 use natgw_testkit::memory::MemoryCloud;
 use natgw_testkit::{Cluster, ready, tencent_keys, tencent_spec};
@@ -134,10 +134,11 @@ async fn kstatus_reads_natgateways() {
     // refuses what the built-in clouds lack; the in-memory cloud, standing in for Huawei here,
     // has fewer sizes than Huawei, so only its check at run time refuses this one.
     let mut toolarge = natgw("toolarge", "nat-large", "ExtraLarge", "creds", &[]);
-    toolarge.spec.provider = ProviderSpec {
-        tencent: None,
-        huawei: Some(Box::new(HuaweiProvider { region: "cn-north-4".into(), project_id: None, bss_endpoint: None })),
-    };
+    toolarge.spec.provider = ProviderSpec::Huawei(Box::new(HuaweiProvider {
+        region: "cn-north-4".into(),
+        project_id: None,
+        bss_endpoint: None,
+    }));
     create(toolarge).await;
     cluster.wait_for("toolarge", Duration::from_secs(30), stalled).await;
     let failed = kstatus(&cluster, "toolarge");

@@ -4,10 +4,13 @@
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use natgw_operator::{
-    api::{BillingMode, NatGatewaySpec},
+    api::{BillingMode, NatGatewaySpec, ProviderSpec},
     cloud::{
-        Capacity, Connector, Credentials, ErrorKind, GatewayRef, Provider, SecretValue, connect::CloudConnector,
+        Capacity, Connector, Credentials, ErrorKind, GatewayRef, Provider, SecretValue,
+        connect::CloudConnector,
         endpoints::EndpointPolicy,
+        huawei::HuaweiProvider,
+        tencent::{TencentApi, TencentProvider},
     },
 };
 use natgw_sim::{
@@ -31,8 +34,21 @@ fn spec(value: serde_json::Value) -> NatGatewaySpec {
     serde_json::from_value(value).unwrap()
 }
 
+/// A Tencent gateway, or with a project a Huawei one.
 fn gw(id: String, project: Option<&str>) -> GatewayRef {
-    GatewayRef { id, region: "r".into(), vpc_id: Some("vpc-1".into()), project_id: project.map(str::to_owned) }
+    let place = match project {
+        None => ProviderSpec::Tencent(TencentProvider {
+            region: "r".into(),
+            vpc_id: Some("vpc-1".into()),
+            api: TencentApi::V3,
+        }),
+        Some(p) => ProviderSpec::Huawei(Box::new(HuaweiProvider {
+            region: "r".into(),
+            project_id: Some(p.to_owned()),
+            bss_endpoint: None,
+        })),
+    };
+    GatewayRef { id, place }
 }
 
 async fn describe_all(provider: Arc<dyn Provider>, ids: Vec<GatewayRef>) -> Vec<Result<Capacity, ErrorKind>> {
@@ -163,7 +179,9 @@ async fn resizes_wait_for_the_limiter_instead_of_being_throttled() {
     // Two clients of one account (two regions) share its limiter.
     let a = connector.connect(&spec, creds("AKIDb", "kb")).unwrap();
     let mut other = spec.clone();
-    other.provider.tencent.as_mut().unwrap().region = "ap-shanghai".into();
+    if let natgw_operator::api::ProviderSpec::Tencent(t) = &mut other.provider {
+        t.region = "ap-shanghai".into();
+    }
     let b = connector.connect(&other, creds("AKIDb", "kb")).unwrap();
     let started = std::time::Instant::now();
     let tasks: Vec<_> = (0..45)

@@ -5,7 +5,7 @@ fn committed_crd_matches_the_code() {
     let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/crds/natgateway.yaml")).unwrap();
     assert!(
         committed == natgw_operator::crd_yaml(),
-        "crds/natgateway.yaml is stale: regenerate it with `cargo run -- crd > crds/natgateway.yaml`, then copy it to deploy/crd/ and charts/natgw-operator/crds/ (tests/e2e/deploy.rs checks the copies)"
+        "crds/natgateway.yaml is stale: regenerate it and its copies with `cargo run -- crd` (tests/e2e/deploy.rs checks the copies)"
     );
 }
 

@@ -354,7 +354,8 @@ fn pair<'a>(
 /// codes, and the operator's client sends each of these calls exactly as the SDK does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_renewal_calls_work_and_equal_the_sdks() {
-    use natgw_operator::cloud::huawei::HuaweiClient;
+    use natgw_operator::api::ProviderSpec;
+    use natgw_operator::cloud::huawei::{HuaweiClient, HuaweiProvider};
     use natgw_operator::cloud::{Credentials, ErrorKind, GatewayRef, Provider, RenewalChange, SecretValue};
 
     let bss_unlimited = ["ListPayPerUseCustomerResources", "AutoRenewalResources", "CancelAutoRenewalResources"]
@@ -421,7 +422,12 @@ async fn the_renewal_calls_work_and_equal_the_sdks() {
         domain_id: Some(DOMAIN.into()),
     };
     let c = HuaweiClient::new(http, Some(&sim.http_url), None, REGION, credentials).unwrap();
-    let gw = GatewayRef { id: "gw-pre".into(), region: REGION.into(), vpc_id: None, project_id: Some(PROJECT.into()) };
+    let place = ProviderSpec::Huawei(Box::new(HuaweiProvider {
+        region: REGION.into(),
+        project_id: Some(PROJECT.into()),
+        bss_endpoint: None,
+    }));
+    let gw = GatewayRef { id: "gw-pre".into(), place };
     let seen = c.describe(&gw).await.unwrap();
     assert!(seen.subscription.is_some_and(|s| s.expires_at.is_some()), "{seen:?}");
     let all = c.describe_many(PROJECT, &prepaid).await.unwrap();

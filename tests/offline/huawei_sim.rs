@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use natgw_operator::api::{BillingMode, OrderAction, PeriodUnit, Prepaid, Renewal};
-use natgw_operator::cloud::huawei::{HuaweiClient, sign};
+use natgw_operator::api::{BillingMode, OrderAction, PeriodUnit, Prepaid, ProviderSpec, Renewal};
+use natgw_operator::cloud::huawei::{HuaweiClient, HuaweiProvider, sign};
 use natgw_operator::cloud::{
-    Capacity, Credentials, ErrorKind, GatewayRef, GatewayState, OrderState, Place, Provider, RenewalChange, SecretValue,
+    Capacity, Credentials, ErrorKind, GatewayRef, GatewayState, OrderState, Provider, RenewalChange, SecretValue,
 };
 use natgw_sim::core::SimCredential;
 use natgw_sim::faults::{Fault, FaultKind};
@@ -69,7 +69,15 @@ fn unlimited_client(sim: &HuaweiSim) -> HuaweiClient {
 }
 
 fn gateway(id: &str) -> GatewayRef {
-    GatewayRef { id: id.into(), region: REGION.into(), vpc_id: None, project_id: Some(PROJECT.into()) }
+    GatewayRef { id: id.into(), place: place(REGION, Some(PROJECT)) }
+}
+
+fn place(region: &str, project: Option<&str>) -> ProviderSpec {
+    ProviderSpec::Huawei(Box::new(HuaweiProvider {
+        region: region.into(),
+        project_id: project.map(str::to_owned),
+        bss_endpoint: None,
+    }))
 }
 
 fn prepaid(unit: PeriodUnit, periods: u32, auto_pay: bool) -> Prepaid {
@@ -175,14 +183,14 @@ async fn cancelled_and_failed_orders_report_cancelled() {
 async fn the_project_is_looked_up_once_per_region() {
     let sim = sim().await;
     let c = client(&sim);
-    let gw = GatewayRef { project_id: None, ..gateway("gw-ppu") };
+    let gw = GatewayRef { place: place(REGION, None), ..gateway("gw-ppu") };
     c.describe(&gw).await.unwrap();
     c.describe(&gw).await.unwrap();
     let lookups = sim.core().ledger.requests().iter().filter(|r| r.action == "KeystoneListProjects").count();
     assert_eq!(lookups, 1);
 
     for region in ["ap-dup", "nowhere-1"] {
-        let err = c.describe(&GatewayRef { region: region.into(), ..gw.clone() }).await.unwrap_err();
+        let err = c.describe(&GatewayRef { place: place(region, None), ..gw.clone() }).await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::InvalidRequest);
         assert!(err.message.contains("spec.provider.huawei.projectId"), "{err}");
     }
@@ -663,8 +671,7 @@ async fn many_prepaid_gateways_cost_a_bss_page_per_hundred() {
     let two = c.describe_many(PROJECT, &ids[..2]).await.unwrap();
     assert!(two.values().all(|o| o.subscription.is_some()));
     assert_eq!(bss_calls(&sim, "ListPayPerUseCustomerResources"), 3);
-    let place = Place { region: REGION.into(), vpc_id: None, project_id: Some(PROJECT.into()) };
-    let listing = c.list(&place).await.unwrap();
+    let listing = c.list(&place(REGION, Some(PROJECT))).await.unwrap();
     let prepaid = listing.gateways.iter().filter(|g| g.observed.billing == BillingMode::Prepaid);
     assert!(prepaid.clone().count() == 121 && prepaid.clone().all(|g| g.observed.subscription.is_some()));
     assert_eq!(bss_calls(&sim, "ListPayPerUseCustomerResources"), 5);

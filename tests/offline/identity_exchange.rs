@@ -12,7 +12,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use natgw_operator::{
-    api::NatGatewaySpec,
+    api::{IdentitySpec, NatGatewaySpec},
     cloud::{
         Connector, ErrorKind, Refusal, SecretValue,
         connect::CloudConnector,
@@ -211,7 +211,9 @@ async fn the_token_goes_nowhere_off_the_allow_list() {
     assert!(matches!(e, Err(ExchangeError::Call(c)) if c.refusal == Some(Refusal::EndpointNotAllowed)));
     // A value that would reach a header is refused too.
     let mut bad = huawei(&url);
-    bad.workload_identity.as_mut().unwrap().huawei.as_mut().unwrap().identity_provider_id = "a\r\nX-Evil: 1".into();
+    if let IdentitySpec::Huawei(h) = &mut bad.workload_identity.as_mut().unwrap().cloud {
+        h.identity_provider_id = "a\r\nX-Evil: 1".into();
+    }
     let e = connector(&url).exchange(&bad, &SecretValue::new(JWT), "s", &Metrics::new()).await;
     assert!(matches!(e, Err(ExchangeError::Call(c)) if c.refusal == Some(Refusal::InvalidSpec)));
     assert!(recorder.seen.lock().unwrap().is_empty(), "nothing reached the endpoint");
@@ -305,10 +307,12 @@ async fn refreshed_credentials_share_their_roles_rate_budget() {
     let metrics = Metrics::new();
     let spec = |role: &str| {
         let mut spec = tencent(&url);
-        spec.workload_identity.as_mut().unwrap().tencent.as_mut().unwrap().role_arn = role.into();
+        if let IdentitySpec::Tencent(t) = &mut spec.workload_identity.as_mut().unwrap().cloud {
+            t.role_arn = role.into();
+        }
         spec
     };
-    let gateway = GatewayRef { id: "nat-1".into(), region: "ap-guangzhou".into(), vpc_id: None, project_id: None };
+    let gateway = GatewayRef { id: "nat-1".into(), place: tencent("").provider };
     let slow = Duration::from_millis(800);
     // Each step's credentials (or read) and how long it took.
     let exchange = async |role: &str| {

@@ -471,9 +471,9 @@ impl Provider for Cloud {
 struct Clouds(Cloud);
 
 impl Connector for Clouds {
-    fn select(&self, _: &natgw_operator::api::NatGatewaySpec) -> Result<Selected, CloudError> {
+    fn select(&self, spec: &natgw_operator::api::NatGatewaySpec) -> Result<Selected, CloudError> {
         let kind = self.0.profile();
-        let gateway = GatewayRef { id: GATEWAY.into(), ..GatewayRef::in_region("region-1") };
+        let gateway = GatewayRef { id: GATEWAY.into(), place: spec.provider.clone() };
         Ok(Selected { profile: kind, gateway, endpoint: None, other_endpoints: Vec::new() })
     }
 

@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use natgw_operator::{
-    api::{PeriodUnit, Prepaid, TencentApi},
+    api::{PeriodUnit, Prepaid, ProviderSpec},
     cloud::{
         Capacity, CloudError, Credentials, ErrorKind, GatewayRef, GatewayState, OrderState, Provider, SecretValue,
-        tencent::{TencentClient, sign},
+        tencent::{TencentApi, TencentClient, TencentProvider, sign},
     },
 };
 use natgw_sim::{
@@ -52,7 +52,14 @@ async fn json_answer(request: reqwest::RequestBuilder) -> serde_json::Value {
 }
 
 fn gw(id: &str) -> GatewayRef {
-    GatewayRef { id: id.into(), region: "ap-guangzhou".into(), vpc_id: Some("vpc-1".into()), project_id: None }
+    GatewayRef {
+        id: id.into(),
+        place: ProviderSpec::Tencent(TencentProvider {
+            region: "ap-guangzhou".into(),
+            vpc_id: Some("vpc-1".into()),
+            api: TencentApi::V3,
+        }),
+    }
 }
 
 #[tokio::test]
@@ -99,7 +106,9 @@ async fn v2_upgrade_bill_goes_in_progress_then_succeeded() {
     assert_eq!((o.state, o.raw_state.as_str()), (GatewayState::Ready, "running/created"));
 
     let mut no_vpc = gw("nat-1");
-    no_vpc.vpc_id = None;
+    if let ProviderSpec::Tencent(t) = &mut no_vpc.place {
+        t.vpc_id = None;
+    }
     let e = c.resize(&no_vpc, &Capacity::Connections(3_000_000), true).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidRequest);
     assert!(e.message.contains("spec.provider.tencent.vpcId"), "{e}");

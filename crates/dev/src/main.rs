@@ -1,8 +1,9 @@
 //! `natgw-dev`, the developer tool that `cargo run` starts at the top of the workspace: the demo,
-//! the simulators as a server, and the scale benchmark. It drives the operator (in process for the
+//! the simulators as a server, the scale benchmark, and the CRD files. It drives the operator (in process for the
 //! demo, as the `natgw-operator` binary for the benchmark) and is never shipped with it.
 
 mod bench;
+mod crd;
 mod demo;
 
 use std::process::ExitCode;
@@ -25,6 +26,8 @@ enum Command {
     /// Scale benchmark: a real API server, the simulators and the `natgw-operator` binary as a
     /// child process; prints its figures (see BENCHMARKS.md).
     Bench(bench::BenchArgs),
+    /// Write the generated NatGateway CRD to crds/, deploy/crd/ and the Helm chart's crds/.
+    Crd,
 }
 
 #[tokio::main]
@@ -35,6 +38,7 @@ async fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args).await.map_err(|e| e.to_string()),
         Command::Sim(args) => natgw_sim::run(args).await.map_err(|e| e.to_string()),
         Command::Bench(args) => bench::run(args).await.map_err(|e| e.to_string()),
+        Command::Crd => crd::write(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

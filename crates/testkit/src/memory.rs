@@ -27,6 +27,7 @@ pub static PROFILE: Profile = Profile {
     billing_changes: &[(BillingMode::PayPerUse, BillingMode::Prepaid)],
     renewal: false,
     claims: false,
+    claim_permissions: "",
     downsize: Downsize::InPlace,
     secret_keys: SecretKeys { key_id: "secretId", secret: "secretKey", token: "token", domain_id: None },
     env_keys: SecretKeys { key_id: "MEMORY_KEY_ID", secret: "MEMORY_SECRET", token: "MEMORY_TOKEN", domain_id: None },
@@ -195,9 +196,7 @@ impl Provider for MemoryCloud {
 impl Cloud for MemoryCloud {
     fn select(&self, spec: &NatGatewaySpec) -> Option<Selected> {
         // It stands in for whichever cloud the spec names: the gateway is in that region.
-        let tencent = spec.provider.tencent.as_ref().map(|t| &t.region);
-        let region = tencent.or(spec.provider.huawei.as_ref().map(|h| &h.region)).cloned().unwrap_or_default();
-        let gateway = GatewayRef { id: spec.gateway_id.clone(), region, vpc_id: None, project_id: None };
+        let gateway = GatewayRef { id: spec.gateway_id.clone(), place: spec.provider.clone() };
         Some(Selected { profile: &PROFILE, gateway, endpoint: None, other_endpoints: Vec::new() })
     }
 

@@ -5,7 +5,12 @@ use std::{sync::Arc, time::Duration};
 
 use natgw_operator::{
     api::BillingMode,
-    cloud::{Capacity, ErrorKind, GatewayRef, instrumented::InstrumentedProvider},
+    api::ProviderSpec,
+    cloud::{
+        Capacity, ErrorKind, GatewayRef,
+        instrumented::InstrumentedProvider,
+        tencent::{TencentApi, TencentProvider},
+    },
     metrics::Metrics,
 };
 use natgw_testkit::memory::MemoryCloud;
@@ -16,7 +21,8 @@ async fn counts_each_call_with_its_outcome_and_passes_results_through() {
     cloud.seed("nat-1", Capacity::Connections(1_000_000), BillingMode::PayPerUse);
     let metrics = Arc::new(Metrics::new());
     let provider = InstrumentedProvider::wrap(Arc::new(cloud.clone()), metrics.clone());
-    let gw = |id: &str| GatewayRef { id: id.into(), region: "r".into(), vpc_id: None, project_id: None };
+    let place = ProviderSpec::Tencent(TencentProvider { region: "r".into(), vpc_id: None, api: TencentApi::V3 });
+    let gw = |id: &str| GatewayRef { id: id.into(), place: place.clone() };
 
     assert_eq!(provider.profile().label, "memory");
     assert!(provider.describe(&gw("nat-1")).await.is_ok());

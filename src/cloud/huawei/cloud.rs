@@ -31,6 +31,7 @@ pub static PROFILE: Profile = Profile {
     renewal: true,
     // Tags through NAT v3 (`/v3/{project_id}/nat_gateways/...`): one list-by-tag call per sweep.
     claims: true,
+    claim_permissions: "Huawei Cloud IAM: the NAT gateway tag actions",
     downsize: Downsize::InPlace,
     secret_keys: SecretKeys {
         key_id: "accessKey",
@@ -95,15 +96,10 @@ fn sizes(size: Size) -> Option<Capacity> {
 
 impl Cloud for Huawei {
     fn select(&self, spec: &NatGatewaySpec) -> Option<Selected> {
-        let h = spec.provider.huawei.as_ref()?;
+        let h = spec.provider.huawei()?;
         Some(Selected {
             profile: &PROFILE,
-            gateway: GatewayRef {
-                id: spec.gateway_id.clone(),
-                region: h.region.clone(),
-                vpc_id: None,
-                project_id: h.project_id.clone(),
-            },
+            gateway: GatewayRef { id: spec.gateway_id.clone(), place: spec.provider.clone() },
             endpoint: spec.endpoint.clone(),
             other_endpoints: h.bss_endpoint.iter().map(|b| ("spec.provider.huawei.bssEndpoint", b.clone())).collect(),
         })
@@ -124,7 +120,7 @@ impl Cloud for Huawei {
             shared.http.clone(),
             selected.endpoint.as_deref(),
             bss,
-            &selected.gateway.region,
+            selected.gateway.region(),
             credentials,
         )?;
         // No client, so no call: refused before a byte is sent.
@@ -138,20 +134,20 @@ impl Cloud for Huawei {
     fn identity_endpoint(&self, selected: &Selected) -> Option<String> {
         Some(match &selected.endpoint {
             Some(e) => e.clone(),
-            None => format!("https://iam.{}.myhuaweicloud.com", selected.gateway.region),
+            None => format!("https://iam.{}.myhuaweicloud.com", selected.gateway.region()),
         })
     }
 
     /// The identity provider (of its account, when named): every federated user it maps acts in
     /// that account.
     fn principal(&self, identity: &WorkloadIdentity) -> Result<String, CloudError> {
-        let h = params(identity.huawei.as_ref(), "huawei")?;
+        let h = params(identity.cloud.huawei(), "huawei")?;
         Ok(format!("{}/{}", h.domain_id.as_deref().unwrap_or_default(), h.identity_provider_id))
     }
 
     fn exchange<'a>(&'a self, request: ExchangeRequest<'a>) -> BoxFuture<'a, Result<Temporary, ExchangeError>> {
         Box::pin(async move {
-            let identity = params(request.identity.huawei.as_ref(), "huawei")?;
+            let identity = params(request.identity.cloud.huawei(), "huawei")?;
             federation::exchange(&request, identity).await
         })
     }

@@ -10,13 +10,10 @@
 
 use serde_json::{Value, json};
 
-use super::{errors, wire};
-use crate::{
-    api::HuaweiIdentity,
-    cloud::{
-        CloudError, ErrorKind, SecretValue,
-        identity::{ExchangeCall, ExchangeError, ExchangeRequest, Refused, Temporary},
-    },
+use super::{HuaweiIdentity, errors, wire};
+use crate::cloud::{
+    CloudError, ErrorKind, SecretValue,
+    identity::{ExchangeCall, ExchangeError, ExchangeRequest, Refused, Temporary},
 };
 
 pub const ID_TOKEN_PATH: &str = "/v3.0/OS-AUTH/id-token/tokens";
@@ -173,13 +170,16 @@ fn error(status: u16, body: &[u8]) -> CloudError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{api::WorkloadIdentity, cloud::ratelimit::RateLimiter, metrics::Metrics};
+    use crate::{
+        api::{IdentitySpec, WorkloadIdentity},
+        cloud::ratelimit::RateLimiter,
+        metrics::Metrics,
+    };
 
     fn identity(duration: Option<u32>) -> WorkloadIdentity {
         WorkloadIdentity {
             service_account_name: "natgw".into(),
-            tencent: None,
-            huawei: Some(HuaweiIdentity {
+            cloud: IdentitySpec::Huawei(HuaweiIdentity {
                 identity_provider_id: "k8s-oidc".into(),
                 domain_id: Some("d0m41n".into()),
                 duration_seconds: duration,
@@ -205,7 +205,7 @@ mod tests {
             limiter: &RateLimiter::new(Default::default()),
             metrics: &Metrics::new(),
         };
-        let huawei = id.huawei.as_ref().unwrap();
+        let huawei = id.cloud.huawei().unwrap();
         let r = id_token_request(&exchange, huawei).unwrap();
         assert_eq!(r.url().as_str(), "https://iam.cn-north-4.myhuaweicloud.com/v3.0/OS-AUTH/id-token/tokens");
         assert_eq!(r.method().as_str(), "POST");
@@ -249,11 +249,11 @@ mod tests {
             "access": "TMPAK", "secret": "tmpsecret", "securitytoken": "gQpTOKEN",
             "expires_at": "2020-01-08T02:56:19.587000Z",
         }});
-        let t = credentials(201, ok.to_string().as_bytes(), id.huawei.as_ref().unwrap()).unwrap();
+        let t = credentials(201, ok.to_string().as_bytes(), id.cloud.huawei().unwrap()).unwrap();
         assert_eq!((t.credentials.key_id.as_str(), t.expires_at), ("TMPAK", 1_578_452_179));
         assert_eq!(t.credentials.session_token.as_ref().map(SecretValue::expose), Some("gQpTOKEN"));
         assert_eq!(t.credentials.domain_id.as_deref(), Some("d0m41n"));
-        let e = credentials(500, b"<html>oops</html>", id.huawei.as_ref().unwrap()).unwrap_err();
+        let e = credentials(500, b"<html>oops</html>", id.cloud.huawei().unwrap()).unwrap_err();
         assert!(matches!(&e, ExchangeError::Call(c) if c.kind == ErrorKind::Transient && !c.message.contains("oops")));
     }
 }

@@ -12,6 +12,7 @@
 //! A read that finds yearly/monthly gateways adds BSS queries for their subscriptions
 //! ([`renewal`]): one for up to 50 of them, else a page per 100 of the account's.
 
+mod api;
 mod cloud;
 pub mod errors;
 pub mod federation;
@@ -33,17 +34,18 @@ use async_trait::async_trait;
 use reqwest::{Method, Url};
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::api::{BillingMode, OrderAction, PeriodUnit, Prepaid};
+use crate::api::{BillingMode, OrderAction, PeriodUnit, Prepaid, ProviderSpec};
 use crate::cloud::ratelimit::read_with_retries;
 use crate::cloud::{
     Capacity, CloudError, Credentials, ErrorKind, GatewayRef, GatewayState, Listed, Listing, Observed, OrderState,
-    OrderTicket, Place, Provider, RenewalChange,
+    OrderTicket, Provider, RenewalChange,
     batch::{self, Batcher, SweepCache},
     claim::{ClaimTag, Claimant},
     profile::Profile,
     ratelimit::RateLimiter,
 };
 
+pub use api::{HuaweiIdentity, HuaweiProvider};
 pub use cloud::{Huawei, PROFILE};
 
 /// Which scoping headers a call carries.
@@ -332,23 +334,24 @@ impl HuaweiClient {
         serde_json::to_vec(value).ok()
     }
 
-    /// The gateway's project: from the resource, else looked up once per region through IAM.
-    async fn project_id(&self, gateway: &GatewayRef) -> Result<String, CloudError> {
-        if let Some(id) = &gateway.project_id {
+    /// The project of `place`: the resource's, else looked up once per region through IAM.
+    async fn project_id(&self, place: &ProviderSpec) -> Result<String, CloudError> {
+        if let Some(id) = place.huawei().and_then(|h| h.project_id.as_ref()) {
             return Ok(id.clone());
         }
+        let region = place.region();
         let mut cache = self.projects.lock().await;
-        if let Some(id) = cache.get(&gateway.region) {
+        if let Some(id) = cache.get(region) {
             return Ok(id.clone());
         }
-        let query = [("name".to_owned(), gateway.region.clone())];
+        let query = [("name".to_owned(), region.to_owned())];
         let answer = self
             .call("KeystoneListProjects", Method::GET, &self.iam, "/v3/projects", &query, Scope::Plain, None)
             .await?;
         let projects: wire::Projects = Self::decode(&answer, "KeystoneListProjects")?;
-        let id = pick_project(&gateway.region, projects.projects)?;
+        let id = pick_project(region, projects.projects)?;
         crate::cloud::endpoints::check_project_id(&id)?;
-        cache.insert(gateway.region.clone(), id.clone());
+        cache.insert(region.to_owned(), id.clone());
         Ok(id)
     }
 
@@ -431,7 +434,7 @@ impl HuaweiClient {
     /// there, else from the cloud in a coalesced read that also refreshes the sweep's stale
     /// gateways.
     async fn read(&self, gateway: &GatewayRef, swept_within: Option<Duration>) -> Result<Observed, CloudError> {
-        let project = self.project_id(gateway).await?;
+        let project = self.project_id(&gateway.place).await?;
         let not_found = format!("NAT gateway {} not found in project {project}", gateway.id);
         if let Some(within) = swept_within
             && let Some(sweeps) = &self.sweeps
@@ -567,7 +570,7 @@ impl HuaweiClient {
     }
 
     async fn show(&self, gateway: &GatewayRef) -> Result<wire::NatGateway, CloudError> {
-        let project = self.project_id(gateway).await?;
+        let project = self.project_id(&gateway.place).await?;
         let path = format!("/v2/{project}/nat_gateways/{}", gateway.id);
         let answer =
             self.call("ShowNatGateway", Method::GET, &self.nat, &path, &[], Scope::Project(&project), None).await?;
@@ -694,7 +697,7 @@ impl Provider for HuaweiClient {
         for gateway in roster() {
             // A project that cannot be found now fails the first read with the reason; the
             // roster only saves reads.
-            if let Ok(project) = self.project_id(&gateway).await {
+            if let Ok(project) = self.project_id(&gateway.place).await {
                 keys.push(sweep_key(&project, &gateway.id));
             }
         }
@@ -715,7 +718,7 @@ impl Provider for HuaweiClient {
         };
         // A prepaid gateway's spec change is an order that must be paid; learn the billing mode
         // from a fresh read rather than trusting a possibly stale hint.
-        let project = self.project_id(gateway).await?;
+        let project = self.project_id(&gateway.place).await?;
         self.forget(&project, &gateway.id);
         let current = self.show(gateway).await?;
         let prepaid = observe(&current).billing == BillingMode::Prepaid;
@@ -738,7 +741,7 @@ impl Provider for HuaweiClient {
     }
 
     async fn change_billing(&self, gateway: &GatewayRef, prepaid: &Prepaid) -> Result<OrderTicket, CloudError> {
-        let project = self.project_id(gateway).await?;
+        let project = self.project_id(&gateway.place).await?;
         self.forget(&project, &gateway.id);
         let body = wire::ChangeToPeriodRequest { prepaid_options: prepaid_options(prepaid) };
         let path = format!("/v2/{project}/nat_gateways/{}/change_to_period", gateway.id);
@@ -770,7 +773,7 @@ impl Provider for HuaweiClient {
     /// See [`renewal`]: one BSS call, no order. The gateway is forgotten by the sweeps before and
     /// after, so the next read sees the change.
     async fn set_renewal(&self, gateway: &GatewayRef, change: RenewalChange) -> Result<(), CloudError> {
-        let project = self.project_id(gateway).await?;
+        let project = self.project_id(&gateway.place).await?;
         self.forget(&project, &gateway.id);
         let result = self.renew(&gateway.id, change).await;
         self.forget(&project, &gateway.id);
@@ -780,7 +783,7 @@ impl Provider for HuaweiClient {
     /// `CancelCustomerOrder`; a cancelled spec change leaves the gateway `ACTIVE` again, so it is
     /// forgotten by the sweeps like a change.
     async fn cancel_order(&self, gateway: &GatewayRef, order_id: &str) -> Result<(), CloudError> {
-        let project = self.project_id(gateway).await?;
+        let project = self.project_id(&gateway.place).await?;
         self.forget(&project, &gateway.id);
         let result = self.cancel_customer_order(order_id).await;
         self.forget(&project, &gateway.id);
@@ -820,9 +823,8 @@ impl Provider for HuaweiClient {
         self.tag(gateway, None, true).await
     }
 
-    async fn list(&self, place: &Place) -> Result<Listing, CloudError> {
-        let scope = GatewayRef { project_id: place.project_id.clone(), ..GatewayRef::in_region(&place.region) };
-        let project = self.project_id(&scope).await?;
+    async fn list(&self, place: &ProviderSpec) -> Result<Listing, CloudError> {
+        let project = self.project_id(place).await?;
         let mut listing = Listing::default();
         loop {
             let marker = listing.gateways.last().map(|g| g.id.clone());
@@ -831,7 +833,8 @@ impl Provider for HuaweiClient {
             let full = page.len() >= LIST_PAGE;
             listing.gateways.extend(page.into_iter().map(|gw| Listed {
                 observed: observe(&gw),
-                vpc_id: Some(gw.router_id).filter(|v| !v.is_empty()),
+                // A manifest names no more than the place: the router is not part of a spec.
+                place: place.clone(),
                 name: gw.name,
                 id: gw.id,
             }));

@@ -12,8 +12,7 @@ use reqwest::Method;
 use super::{HuaweiClient, Scope, errors, wire};
 use crate::api::{BillingMode, Renewal};
 use crate::cloud::{
-    CloudError, ErrorKind, Observed, Refusal, RenewalChange, Subscription, endpoints::is_id,
-    ratelimit::read_with_retries,
+    CloudError, ErrorKind, Observed, Refusal, RenewalChange, Subscription, ratelimit::read_with_retries, shape,
 };
 
 /// Up to this many yearly/monthly gateways are asked for by id, in one call (BSS takes at most
@@ -87,7 +86,7 @@ fn keep(found: &mut HashMap<String, Subscription>, wanted: &HashSet<&str>, liste
 /// `id` if it may go into a BSS path: the spec's gateway id is checked at admission, this keeps a
 /// path from ever carrying anything but a plain id.
 fn path_id(id: &str) -> Result<&str, CloudError> {
-    if is_id(id, 128) {
+    if shape::ID.fits(id, 128) {
         return Ok(id);
     }
     Err(CloudError::new(
@@ -223,7 +222,7 @@ impl HuaweiClient {
     /// `CancelCustomerOrder`. BSS cancels only an order pending payment; any other is refused
     /// (`CBC.99005010`, see [`errors`]), and the order's status then tells what became of it.
     pub(super) async fn cancel_customer_order(&self, order_id: &str) -> Result<(), CloudError> {
-        if !is_id(order_id, 64) {
+        if !shape::ID.fits(order_id, 64) {
             return Err(CloudError::new(
                 ErrorKind::InvalidRequest,
                 "the recorded order id is not a BSS order id (letters, digits, '_' and '-', at most 64)",

@@ -118,7 +118,7 @@ impl HuaweiClient {
     /// ([`crate::cloud::Provider::write_claim`]).
     pub(super) async fn tag(&self, gateway: &GatewayRef, tag: Option<&Claimant>, wait: bool) -> Result<(), CloudError> {
         let action = if tag.is_some() { "create" } else { "delete" };
-        let project = self.project_id(gateway).await?;
+        let project = self.project_id(&gateway.place).await?;
         let path = format!("/v3/{project}/nat_gateways/{}/tags/action", gateway.id);
         let tag = Tag { key: TAG_KEY.to_owned(), value: tag.map(|c| c.tag_value().to_owned()) };
         let body = Self::json(&serde_json::json!({ "action": action, "tags": [tag] }));

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use crate::{
-    api::{BillingMode, NatGatewaySpec, Size, TencentApi, WorkloadIdentity},
+    api::{BillingMode, NatGatewaySpec, Size, WorkloadIdentity},
     cloud::{
         Capacity, CloudError, Credentials, GatewayRef, Provider,
         endpoints::sent_in_clear,
@@ -15,7 +15,7 @@ use crate::{
     },
 };
 
-use super::{TencentClient, sts};
+use super::{TencentApi, TencentClient, sts};
 
 /// `spec.provider.tencent`.
 pub struct Tencent;
@@ -44,6 +44,7 @@ const BASE: Profile = Profile {
     renewal: false,
     // `DescribeNatGateways` answers each gateway's TagSet; the Tag API writes it.
     claims: true,
+    claim_permissions: "Tencent Cloud CAM: tag:TagResources and tag:UnTagResources",
     downsize: Downsize::InPlace,
     secret_keys: SecretKeys { key_id: "secretId", secret: "secretKey", token: "token", domain_id: None },
     // tencentcloud-sdk-python's EnvironmentVariableCredential; the token as Tencent's Terraform
@@ -102,18 +103,13 @@ fn sizes(size: Size) -> Option<Capacity> {
 
 impl Cloud for Tencent {
     fn select(&self, spec: &NatGatewaySpec) -> Option<Selected> {
-        let t = spec.provider.tencent.as_ref()?;
+        let t = spec.provider.tencent()?;
         Some(Selected {
             profile: match t.api {
                 TencentApi::V2 => &V2,
                 TencentApi::V3 => &V3,
             },
-            gateway: GatewayRef {
-                id: spec.gateway_id.clone(),
-                region: t.region.clone(),
-                vpc_id: t.vpc_id.clone(),
-                project_id: None,
-            },
+            gateway: GatewayRef { id: spec.gateway_id.clone(), place: spec.provider.clone() },
             endpoint: spec.endpoint.clone(),
             other_endpoints: Vec::new(),
         })
@@ -138,7 +134,7 @@ impl Cloud for Tencent {
             api,
             shared.http.clone(),
             selected.endpoint.as_deref(),
-            &selected.gateway.region,
+            selected.gateway.region(),
             credentials,
         )?;
         // No client, so no call: refused before a byte is sent.
@@ -154,12 +150,12 @@ impl Cloud for Tencent {
 
     /// The role: the STS's limits count per (sub-)account, which a role's sessions act as.
     fn principal(&self, identity: &WorkloadIdentity) -> Result<String, CloudError> {
-        Ok(params(identity.tencent.as_ref(), "tencent")?.role_arn.clone())
+        Ok(params(identity.cloud.tencent(), "tencent")?.role_arn.clone())
     }
 
     fn exchange<'a>(&'a self, request: ExchangeRequest<'a>) -> BoxFuture<'a, Result<Temporary, ExchangeError>> {
         Box::pin(async move {
-            let identity = params(request.identity.tencent.as_ref(), "tencent")?;
+            let identity = params(request.identity.cloud.tencent(), "tencent")?;
             sts::assume_role_with_web_identity(&request, identity).await
         })
     }

@@ -3,6 +3,7 @@
 //! Tencent has no billing field on NAT gateways and no API to change their billing: gateways
 //! are always reported as pay-per-use and billing changes are refused as unsupported.
 
+mod api;
 mod cloud;
 mod errors;
 pub mod sign;
@@ -21,14 +22,15 @@ use async_trait::async_trait;
 
 use super::{
     Capacity, CloudError, Credentials, ErrorKind, GatewayRef, GatewayState, Listing, Observed, OrderState, OrderTicket,
-    Place, Provider,
+    Provider,
     batch::{self, Batcher, SweepCache},
     claim::Claimant,
     ratelimit::RateLimiter,
 };
+pub use api::{TencentApi, TencentIdentity, TencentProvider};
 pub use cloud::{Tencent, V2, V3};
 
-use crate::api::{Prepaid, TencentApi};
+use crate::api::{Prepaid, ProviderSpec};
 use crate::cloud::profile::Profile;
 use crate::cloud::ratelimit::read_with_retries;
 
@@ -315,9 +317,9 @@ impl Provider for TencentClient {
     }
 
     /// API 3.0 only: its list takes 100 gateways a call and names each one's VPC.
-    async fn list(&self, place: &Place) -> Result<Listing, CloudError> {
+    async fn list(&self, place: &ProviderSpec) -> Result<Listing, CloudError> {
         match self.api {
-            TencentApi::V3 => read_with_retries(|| self.v3_list(place.vpc_id.as_deref())).await,
+            TencentApi::V3 => read_with_retries(|| self.v3_list(place)).await,
             TencentApi::V2 => Err(CloudError::new(
                 ErrorKind::Unsupported,
                 "listing NAT gateways uses Tencent Cloud API 3.0 (DescribeNatGateways); list with API 3.0",

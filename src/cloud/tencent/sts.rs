@@ -7,13 +7,10 @@
 
 use serde_json::{Value, json};
 
-use super::{DEFAULT_THROTTLE_PAUSE, errors::bad_answer, errors::v3_error, now_unix};
-use crate::{
-    api::TencentIdentity,
-    cloud::{
-        CloudError, ErrorKind,
-        identity::{ExchangeCall, ExchangeError, ExchangeRequest, Refused, Temporary},
-    },
+use super::{DEFAULT_THROTTLE_PAUSE, TencentIdentity, errors::bad_answer, errors::v3_error, now_unix};
+use crate::cloud::{
+    CloudError, ErrorKind,
+    identity::{ExchangeCall, ExchangeError, ExchangeRequest, Refused, Temporary},
 };
 
 /// The documented STS endpoint.
@@ -136,7 +133,7 @@ fn classify(code: &str, message: &str, request_id: Option<String>) -> ExchangeEr
 mod tests {
     use super::*;
     use crate::{
-        api::WorkloadIdentity,
+        api::{IdentitySpec, WorkloadIdentity},
         cloud::{SecretValue, ratelimit::RateLimiter},
         metrics::Metrics,
     };
@@ -144,12 +141,11 @@ mod tests {
     fn identity(duration: Option<u32>) -> WorkloadIdentity {
         WorkloadIdentity {
             service_account_name: "natgw".into(),
-            tencent: Some(TencentIdentity {
+            cloud: IdentitySpec::Tencent(TencentIdentity {
                 provider_id: "k8s-oidc".into(),
                 role_arn: "qcs::cam::uin/100000000001:roleName/natgw".into(),
                 duration_seconds: duration,
             }),
-            huawei: None,
         }
     }
 
@@ -167,7 +163,7 @@ mod tests {
             limiter: &RateLimiter::new(Default::default()),
             metrics: &Metrics::new(),
         };
-        let r = request(&exchange, id.tencent.as_ref().unwrap(), 1_700_000_000).unwrap();
+        let r = request(&exchange, id.cloud.tencent().unwrap(), 1_700_000_000).unwrap();
         assert_eq!((r.method().as_str(), r.url().as_str()), ("POST", "https://sts.tencentcloudapi.com/"));
         let h = |n: &str| r.headers().get(n).map(|v| v.to_str().unwrap().to_owned());
         assert_eq!(h("authorization").as_deref(), Some("SKIP"));
@@ -190,7 +186,7 @@ mod tests {
             })
         );
         let id = identity(None);
-        let r = request(&ExchangeRequest { identity: &id, ..exchange }, id.tencent.as_ref().unwrap(), 0).unwrap();
+        let r = request(&ExchangeRequest { identity: &id, ..exchange }, id.cloud.tencent().unwrap(), 0).unwrap();
         let body: Value = serde_json::from_slice(r.body().unwrap().as_bytes().unwrap()).unwrap();
         assert!(body.get("DurationSeconds").is_none(), "the cloud's default when omitted");
     }

@@ -140,7 +140,7 @@ impl TencentClient {
     }
 
     pub(super) async fn v2_upgrade(&self, gateway: &GatewayRef, connections: u64) -> Result<OrderTicket, CloudError> {
-        let vpc_id = gateway.vpc_id.as_deref().ok_or_else(|| {
+        let vpc_id = gateway.place.tencent().and_then(|t| t.vpc_id.as_deref()).ok_or_else(|| {
             CloudError::new(
                 ErrorKind::InvalidRequest,
                 "Tencent Cloud API 2.0 needs the gateway's VPC to resize it: set spec.provider.tencent.vpcId",

@@ -12,7 +12,7 @@ use super::{
     sign::{tc3_authorization, tc3_canonical_request, tc3_signature},
 };
 use crate::{
-    api::BillingMode,
+    api::{BillingMode, ProviderSpec},
     cloud::{
         Capacity, CloudError, ErrorKind, GatewayState, Listed, Listing, Observed, OrderTicket,
         claim::{ClaimTag, TAG_KEY},
@@ -143,13 +143,13 @@ impl TencentClient {
         Ok(found)
     }
 
-    /// The region's gateways (one VPC's when `vpc_id` is set), 100 per `DescribeNatGateways`
-    /// page until `TotalCount` is reached.
-    pub(super) async fn v3_list(&self, vpc_id: Option<&str>) -> Result<Listing, CloudError> {
+    /// The region's gateways (one VPC's when `place` names one), 100 per `DescribeNatGateways`
+    /// page until `TotalCount` is reached; each listed with its own VPC.
+    pub(super) async fn v3_list(&self, place: &ProviderSpec) -> Result<Listing, CloudError> {
         let mut listing = Listing::default();
         loop {
             let mut params = json!({ "Offset": listing.gateways.len(), "Limit": IDS_PER_CALL });
-            if let Some(vpc) = vpc_id {
+            if let Some(vpc) = place.tencent().and_then(|t| t.vpc_id.as_deref()) {
                 params["Filters"] = json!([{ "Name": "vpc-id", "Values": [vpc] }]);
             }
             let response = self.v3_call("DescribeNatGateways", params).await?;
@@ -159,8 +159,13 @@ impl TencentClient {
                 let text = |field: &str| g.get(field).and_then(Value::as_str).unwrap_or_default().to_owned();
                 let id = text("NatGatewayId");
                 let observed = observed(g).ok_or_else(|| incomplete(&id))?;
-                let vpc_id = Some(text("VpcId")).filter(|v| !v.is_empty());
-                listing.gateways.push(Listed { name: text("NatGatewayName"), vpc_id, observed, id });
+                let mut place = place.clone();
+                if let (ProviderSpec::Tencent(t), Some(vpc)) =
+                    (&mut place, Some(text("VpcId")).filter(|v| !v.is_empty()))
+                {
+                    t.vpc_id = Some(vpc);
+                }
+                listing.gateways.push(Listed { name: text("NatGatewayName"), place, observed, id });
             }
             let total = response.get("TotalCount").and_then(Value::as_u64).unwrap_or(0) as usize;
             if page.is_empty() || listing.gateways.len() >= total {
