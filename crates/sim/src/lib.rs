@@ -18,6 +18,7 @@
 //! with its own `/_sim/gateways`-style routes, and offers an in-process handle for tests
 //! (see [`tencent::TencentSim`]).
 
+pub mod alibaba;
 pub mod core;
 pub mod faults;
 pub mod federation;
@@ -84,7 +85,16 @@ pub struct SimArgs {
     /// The Huawei account (domain) id BSS expects in `X-Domain-Id`.
     #[arg(long)]
     pub huawei_domain_id: Option<String>,
-    /// How long a tag write takes to become visible to reads, in seconds (both clouds).
+    /// Alibaba Cloud simulator (VPC, BSS and STS), plain HTTP.
+    #[arg(long, default_value_t = 9280)]
+    pub alibaba_port: u16,
+    /// Alibaba Cloud simulator, HTTPS (with --tls).
+    #[arg(long, default_value_t = 9643)]
+    pub alibaba_tls_port: u16,
+    /// An Alibaba gateway to start with, `ID:REGION:SPEC[:prepaid]` (repeatable).
+    #[arg(long = "alibaba-gateway", value_parser = alibaba::SeedGateway::parse)]
+    pub alibaba_gateways: Vec<alibaba::SeedGateway>,
+    /// How long a tag write takes to become visible to reads, in seconds (every cloud).
     #[arg(long, default_value_t = 0.0)]
     pub tag_delay_seconds: f64,
     /// A rate limit, `Action=PER_SECOND` (repeatable; 0 lifts it).
@@ -158,6 +168,24 @@ pub async fn run(args: SimArgs) -> Result<(), SimError> {
     println!("huawei simulator: {} (NAT, BSS and IAM)", huawei.http_url);
     if let Some(url) = &huawei.https_url {
         println!("huawei simulator: {url}");
+    }
+
+    let alibaba = alibaba::AlibabaSim::start(alibaba::AlibabaSimConfig {
+        bind: args.bind,
+        http_port: args.alibaba_port,
+        https_port: args.alibaba_tls_port,
+        tls: tls.clone(),
+        credentials: args.credentials.clone(),
+        change_time,
+        rate_limits: args.rate_limits.iter().cloned().collect(),
+        gateways: args.alibaba_gateways.clone(),
+        federation: federation::FederationConfig::default(),
+        tag_delay,
+    })
+    .await?;
+    println!("alibaba simulator: {} (VPC, BSS and STS)", alibaba.http_url);
+    if let Some(url) = &alibaba.https_url {
+        println!("alibaba simulator: {url}");
     }
 
     // Other clouds' simulators start here, with the same `tls`.
