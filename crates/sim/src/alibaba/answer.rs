@@ -44,8 +44,9 @@ pub fn request_id() -> String {
 pub fn render(result: Result<Value, ApiError>, request_id: &str, host: &str) -> Response {
     match result {
         Ok(mut body) => {
+            // An answer replayed for its ClientToken keeps its first RequestId.
             if let Some(fields) = body.as_object_mut() {
-                fields.insert("RequestId".into(), Value::String(request_id.to_owned()));
+                fields.entry("RequestId").or_insert_with(|| Value::String(request_id.to_owned()));
             }
             Json(body).into_response()
         }

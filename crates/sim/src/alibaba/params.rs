@@ -22,12 +22,12 @@ pub fn int(params: &Params, name: &str, default: u32, range: std::ops::RangeIncl
     })
 }
 
-/// `true`/`false`, `default` when absent.
+/// `true`/`false` in any case (the Python SDKs send `True`/`False`), `default` when absent.
 pub fn boolean(params: &Params, name: &str, default: bool) -> Result<bool, ApiError> {
     match params.get(name).map(String::as_str) {
         None => Ok(default),
-        Some("true") => Ok(true),
-        Some("false") => Ok(false),
+        Some(b) if b.eq_ignore_ascii_case("true") => Ok(true),
+        Some(b) if b.eq_ignore_ascii_case("false") => Ok(false),
         Some(other) => Err(ApiError::bad(
             &format!("InvalidParameter.{name}"),
             format!("The parameter {name} must be true or false, not {other:?}."),
