@@ -24,6 +24,7 @@ try:
     from alibabacloud_tea_openapi.utils_models import Config
     from alibabacloud_vpc20160428 import models as vpc_models
     from alibabacloud_vpc20160428.client import Client as VpcClient
+    from alibaba_sdk import code
 except ImportError as e:
     print("the Alibaba Cloud SDKs are not importable (%s): run "
           "~/.cache/natgw-operator/venv/bin/pip install -r tests/conformance/requirements.txt" % e,
@@ -32,14 +33,6 @@ except ImportError as e:
 
 HOST = os.environ.get("SIM_HOST", "")
 REGION = "cn-hangzhou"
-
-
-def code(call):
-    try:
-        call()
-        return "ok"
-    except Exception as e:
-        return getattr(e, "code", None) or repr(e)
 
 
 def describe(vpc):

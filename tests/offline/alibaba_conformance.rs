@@ -19,7 +19,7 @@ use natgw_sim::{
 };
 use serde_json::{Value, json};
 
-use crate::python;
+use crate::federation_conformance;
 
 const KEY: (&str, &str) = ("LTAIconformance", "conformance-secret");
 const TOKEN_KEY: (&str, &str, &str) = ("STS.conformance", "temporary-secret", "security-token");
@@ -65,21 +65,13 @@ async fn start(federation: FederationConfig) -> AlibabaSim {
     .expect("simulator starts")
 }
 
-/// Runs `script command` against `sim` with `env`; returns its JSON output.
+/// Runs `script command` against `sim`'s HTTPS side with `env`; returns its JSON output.
 async fn sdk(script: &str, command: &str, sim: &AlibabaSim, env: &[(&str, &str)]) -> Value {
     let host = sim.https_url.as_deref().unwrap().trim_start_matches("https://");
-    let output = tokio::process::Command::new(python::interpreter())
-        .arg(python::script(script))
-        .arg(command)
-        .env("SIM_HOST", host)
-        .env("SIM_CONTROL", &sim.http_url)
-        .env("SSL_CERT_FILE", sim.ca_pem_path().unwrap())
-        .envs(env.iter().copied())
-        .output()
-        .await
-        .expect("python runs");
-    let stderr = python::assert_ran(&output, "Alibaba Cloud", script);
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{script} printed no JSON ({e}): {stderr}"))
+    let ca = sim.ca_pem_path().unwrap().to_str().unwrap();
+    let mut env = env.to_vec();
+    env.extend([("SIM_HOST", host), ("SIM_CONTROL", sim.http_url.as_str()), ("SSL_CERT_FILE", ca)]);
+    federation_conformance::sdk(script, command, &env).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

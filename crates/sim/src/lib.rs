@@ -16,7 +16,7 @@
 //!
 //! A cloud simulator owns its gateway model and protocol handlers, merges the control routes
 //! with its own `/_sim/gateways`-style routes, and offers an in-process handle for tests
-//! (see [`tencent::TencentSim`]).
+//! (see [`tencent::TencentSim`]; [`huawei::HuaweiSim`] and [`alibaba::AlibabaSim`] likewise).
 
 pub mod alibaba;
 pub mod core;
@@ -220,6 +220,8 @@ mod tests {
             "nat-1:vpc-1:3000000",
             "--rate-limit",
             "DescribeNatGateways=5",
+            "--alibaba-gateway",
+            "ngw-1:cn-hangzhou:Small:prepaid",
         ])
         .unwrap();
         let sim = cli.sim;
@@ -228,6 +230,8 @@ mod tests {
         assert_eq!(sim.credentials[1].token.as_deref(), Some("token2"));
         assert_eq!(sim.tencent_gateways[0].max_concurrent, 3_000_000);
         assert_eq!(sim.rate_limits, vec![("DescribeNatGateways".to_owned(), 5)]);
+        assert_eq!(sim.alibaba_gateways[0].charge, super::alibaba::Charge::PrePaid);
+        assert!(Cli::try_parse_from(["sim", "--alibaba-gateway", "ngw-1:cn-hangzhou:Huge"]).is_err());
         assert!(Cli::try_parse_from(["sim", "--credential", "nokey"]).is_err());
         assert!(Cli::try_parse_from(["sim", "--tencent-gateway", "nat-1:vpc-1:big"]).is_err());
     }

@@ -38,7 +38,7 @@ mod world;
 
 use std::{
     collections::{BTreeMap, HashMap},
-    net::{IpAddr, Ipv4Addr, SocketAddr},
+    net::{IpAddr, Ipv4Addr},
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -62,7 +62,7 @@ use super::{
     faults::{FaultKind, broken_response},
     federation::{Federation, FederationConfig},
     ledger::{RequestRecord, now_unix_ms},
-    server::{Served, SimTls, serve},
+    server::{Endpoints, Served, SimTls, serve_both},
 };
 use answer::ApiError;
 use world::World;
@@ -418,15 +418,8 @@ impl AlibabaSim {
             sim.seed(seed);
         }
         let app = router(sim.clone());
-        let http = serve(app.clone(), SocketAddr::new(config.bind, config.http_port), None).await?;
-        let http_url = format!("http://{}", http.addr);
-        let mut servers = vec![http];
-        let mut https_url = None;
-        if let Some(tls) = &config.tls {
-            let https = serve(app, SocketAddr::new(config.bind, config.https_port), Some(tls)).await?;
-            https_url = Some(format!("https://localhost:{}", https.addr.port()));
-            servers.push(https);
-        }
+        let served = serve_both(app, config.bind, config.http_port, config.https_port, config.tls.as_deref()).await?;
+        let Endpoints { http_url, https_url, servers } = served;
         Ok(AlibabaSim { http_url, https_url, sim, tls: config.tls, _servers: servers })
     }
 
@@ -450,5 +443,108 @@ impl AlibabaSim {
     /// The identity provider and trust rules `AssumeRoleWithOIDC` works with.
     pub fn federation(&self) -> &Federation {
         &self.sim.core.federation
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: (&str, &str) = ("LTAItest", "test-secret");
+
+    async fn sim() -> AlibabaSim {
+        AlibabaSim::start(AlibabaSimConfig {
+            credentials: vec![SimCredential { key_id: KEY.0.into(), secret: KEY.1.into(), token: None }],
+            gateways: vec![SeedGateway::parse("ngw-1:cn-hangzhou:Small").unwrap()],
+            ..AlibabaSimConfig::default()
+        })
+        .await
+        .unwrap()
+    }
+
+    /// RPC parameters for DescribeNatGateways, signed for `method`.
+    fn rpc_params(method: &str, nonce: &str) -> Vec<(String, String)> {
+        let mut params: Vec<(String, String)> = [
+            ("Action", "DescribeNatGateways"),
+            ("Version", vpc::VERSION),
+            ("Format", "JSON"),
+            ("RegionId", "cn-hangzhou"),
+            ("AccessKeyId", KEY.0),
+            ("SignatureMethod", "HMAC-SHA1"),
+            ("SignatureVersion", "1.0"),
+            ("SignatureNonce", nonce),
+            ("Timestamp", &world::bss_time(k8s_openapi::jiff::Timestamp::now())),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let sts = sign::rpc_string_to_sign(method, params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        params.push(("Signature".into(), sign::rpc_signature(KEY.1, &sts)));
+        params
+    }
+
+    async fn code(response: reqwest::Response) -> (u16, String) {
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap();
+        let code = body["Code"].as_str().map_or_else(|| body["TotalCount"].to_string(), str::to_owned);
+        (status, code)
+    }
+
+    /// The SDKs send RPC as POST with the parameters in the query; the documentation also
+    /// allows GET and a POST form, and a nonce only once.
+    #[tokio::test]
+    async fn rpc_is_accepted_by_get_and_post_form_once_per_nonce() {
+        let sim = sim().await;
+        let client = reqwest::Client::new();
+        let get = client.get(&sim.http_url).query(&rpc_params("GET", "n1")).send().await.unwrap();
+        assert_eq!(code(get).await, (200, "1".to_owned()));
+        let form = client.post(&sim.http_url).form(&rpc_params("POST", "n2")).send().await.unwrap();
+        assert_eq!(code(form).await, (200, "1".to_owned()));
+        let replay = client.post(&sim.http_url).form(&rpc_params("POST", "n2")).send().await.unwrap();
+        assert_eq!(code(replay).await, (400, "SignatureNonceUsed".to_owned()));
+        let as_get = client.post(&sim.http_url).form(&rpc_params("GET", "n3")).send().await.unwrap();
+        assert_eq!(code(as_get).await, (400, "SignatureDoesNotMatch".to_owned()));
+    }
+
+    /// V3 with the parameters in a form body, signed over the body's digest.
+    #[tokio::test]
+    async fn v3_signs_a_form_body_by_its_digest() {
+        let sim = sim().await;
+        let host = sim.http_url.trim_start_matches("http://").to_owned();
+        let body = "RegionId=cn-hangzhou&NatGatewayId=ngw-1";
+        let send = |digest: String| {
+            let date = world::bss_time(k8s_openapi::jiff::Timestamp::now());
+            let headers: Vec<(String, String)> = [
+                ("host", host.as_str()),
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("x-acs-action", "DescribeNatGateways"),
+                ("x-acs-version", vpc::VERSION),
+                ("x-acs-date", date.as_str()),
+                ("x-acs-signature-nonce", &answer::request_id()),
+                ("x-acs-content-sha256", digest.as_str()),
+            ]
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+            let canonical = sign::v3_canonical_request("POST", "/", [], &headers, &digest);
+            let names: Vec<&str> = headers.iter().map(|(n, _)| n.as_str()).collect();
+            let mut sorted = names.clone();
+            sorted.sort();
+            let authorization = format!(
+                "{} Credential={},SignedHeaders={},Signature={}",
+                sign::ACS3,
+                KEY.0,
+                sorted.join(";"),
+                sign::v3_signature(KEY.1, &canonical)
+            );
+            let mut request =
+                reqwest::Client::new().post(&sim.http_url).body(body).header("authorization", authorization);
+            for (name, value) in headers.into_iter().filter(|(n, _)| n != "host") {
+                request = request.header(name, value);
+            }
+            request.send()
+        };
+        assert_eq!(code(send(sign::sha256_hex(body.as_bytes())).await.unwrap()).await, (200, "1".to_owned()));
+        assert_eq!(code(send(sign::sha256_hex(b"")).await.unwrap()).await, (400, "SignatureDoesNotMatch".to_owned()));
     }
 }
