@@ -17,7 +17,8 @@
 //! for a subscription upgrade, the request id for a pay-by-specification resize. A retry with
 //! the same `ClientToken` (same account, same parameters) answers the first answer again and
 //! changes nothing; different parameters answer 400 `IdempotentParameterMismatch`. Faults apply
-//! as in [`crate::faults`], except `failOrder`, which this simulator does not model.
+//! as in [`crate::faults`]; with `failOrder` the change runs (`Modifying`, its order paid as
+//! usual) and the gateway ends back on the spec it had.
 //!
 //! `/_sim/requests` names each call's product and signature: `alibaba/vpc/v3`,
 //! `alibaba/bss/rpc`, `alibaba/sts/anonymous`, `alibaba/unknown/refused`.

@@ -9,7 +9,10 @@ use super::{
     params::{Params, boolean, int, list, required, tags},
     world::{Charge, Gateway, Refusal, SPECS, vpc_time},
 };
-use crate::ledger::{Order, now_unix_ms};
+use crate::{
+    faults::FaultKind,
+    ledger::{Order, now_unix_ms},
+};
 
 pub const VERSION: &str = "2016-04-28";
 pub const ACTIONS: [&str; 5] =
@@ -138,6 +141,9 @@ fn modify_spec(sim: &Sim, params: &Params, key_id: &str, request_id: &str) -> Re
         ),
         Refusal::NoGateway | Refusal::NoOrder | Refusal::NotUnpaid(_) => not_found(id),
     })?;
+    if sim.core.faults.take("ModifyNatGatewaySpec", |k| *k == FaultKind::FailOrder).is_some() {
+        world.fail(id, order.as_ref().map(|o| o.id.as_str()));
+    }
     drop(world);
     sim.core.ledger.saw([id]);
     sim.core.ledger.record_order(Order {

@@ -136,6 +136,8 @@ pub struct SimOrder {
     pub created: Timestamp,
     #[serde(with = "rfc3339::option")]
     pub paid: Option<Timestamp>,
+    /// A `failOrder` fault: once paid, the gateway is `Modifying` and then back on `from_spec`.
+    pub fails: bool,
 }
 
 mod rfc3339 {
@@ -276,6 +278,7 @@ impl World {
             payment: Payment::Unpaid,
             created: Timestamp::now(),
             paid: None,
+            fails: false,
         };
         self.orders.push(order.clone());
         if auto_pay {
@@ -295,9 +298,23 @@ impl World {
         order.paid = Some(Timestamp::now());
         let at = Instant::now() + self.change_time;
         if let Some(g) = self.gateways.iter_mut().find(|g| g.id == order.gateway_id) {
-            g.change = Some((order.to_spec.clone(), at));
+            let end = if order.fails { g.spec.clone() } else { order.to_spec.clone() };
+            g.change = Some((end, at));
         }
         Ok(())
+    }
+
+    /// Makes the change just accepted for gateway `id` (and its order) end failed: the gateway
+    /// is `Modifying` for the change time, then back on the spec it had.
+    pub fn fail(&mut self, id: &str, order_id: Option<&str>) {
+        if let Some(order) = self.orders.iter_mut().find(|o| Some(o.id.as_str()) == order_id) {
+            order.fails = true;
+        }
+        if let Some(g) = self.gateways.iter_mut().find(|g| g.id == id)
+            && let Some((end, _)) = &mut g.change
+        {
+            end.clone_from(&g.spec);
+        }
     }
 
     /// Cancels an unpaid order: nothing changes.
@@ -336,6 +353,19 @@ mod tests {
         assert_eq!(w.pay(&order.id), Err(Refusal::NotUnpaid(Payment::Paid)));
         let g = &w.gateways()[0];
         assert_eq!((g.spec.as_str(), g.status()), ("Large", "Available"));
+    }
+
+    #[test]
+    fn a_failed_change_ends_on_the_old_spec() {
+        let mut w = world(Charge::PrePaid);
+        let order = w.change_spec("ngw-1", "Large", false).unwrap().unwrap();
+        w.fail("ngw-1", Some(&order.id));
+        w.pay(&order.id).unwrap();
+        assert_eq!(w.gateways()[0].spec, "Middle");
+        let mut w = world(Charge::PostPaid);
+        w.change_spec("ngw-1", "Large", false).unwrap();
+        w.fail("ngw-1", None);
+        assert_eq!(w.gateways()[0].spec, "Middle");
     }
 
     #[test]
