@@ -12,10 +12,7 @@
 //! Parameters are the query's and a form body's together. Times must be within 15 minutes of
 //! the simulator's clock and a nonce is accepted once in that window, as documented.
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    sync::Mutex,
-};
+use std::collections::{BTreeMap, HashMap};
 
 use axum::http::{HeaderMap, Method, StatusCode};
 use k8s_openapi::jiff::Timestamp;
@@ -58,19 +55,18 @@ pub struct Call {
     pub signed: Signed,
 }
 
-/// Nonces seen in the last [`WINDOW_SECS`], with when.
-#[derive(Debug, Default)]
-pub struct Nonces(Mutex<HashMap<String, u64>>);
+/// (key id, nonce) pairs seen in the last [`WINDOW_SECS`].
+pub type Nonces = crate::nonces::Nonces<(String, String)>;
 
-impl Nonces {
-    fn check(&self, nonce: &str) -> Result<(), ApiError> {
-        let now = crate::oidc::unix_now();
-        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        seen.retain(|_, at| *at + WINDOW_SECS > now);
-        if seen.insert(nonce.to_owned(), now).is_some() {
-            return Err(ApiError::bad("SignatureNonceUsed", "The request signature nonce has been used."));
-        }
+pub fn nonces() -> Nonces {
+    Nonces::new(std::time::Duration::from_secs(WINDOW_SECS))
+}
+
+fn first_use(nonces: &Nonces, key_id: &str, nonce: &str) -> Result<(), ApiError> {
+    if nonces.first_use((key_id.to_owned(), nonce.to_owned())) {
         Ok(())
+    } else {
+        Err(ApiError::bad("SignatureNonceUsed", "The request signature nonce has been used."))
     }
 }
 
@@ -119,8 +115,17 @@ pub fn read(
         let call = v3(core, nonces, request, auth, &query)?;
         return Ok(Call { params, ..call });
     }
-    let action = params.get("Action").cloned().ok_or_else(|| ApiError::missing("Action"))?;
-    let version = params.get("Version").cloned().ok_or_else(|| ApiError::missing("Version"))?;
+    // An unsigned V3-style call names its action only in the headers.
+    let named = |param: &str, header: &str| {
+        params
+            .get(param)
+            .map(String::as_str)
+            .or(request.header(header))
+            .map(str::to_owned)
+            .ok_or_else(|| ApiError::missing(param))
+    };
+    let action = named("Action", "x-acs-action")?;
+    let version = named("Version", "x-acs-version")?;
     if !params.contains_key("Signature") && unsigned_ok(&action) {
         return Ok(Call { action, version, params, key_id: None, signed: Signed::Anonymous });
     }
@@ -158,7 +163,7 @@ fn rpc(core: &SimCore, nonces: &Nonces, method: &str, params: &BTreeMap<String, 
             ),
         ));
     }
-    nonces.check(get("SignatureNonce")?)?;
+    first_use(nonces, &credential.key_id, get("SignatureNonce")?)?;
     Ok(credential.key_id)
 }
 
@@ -227,7 +232,7 @@ fn v3(
             sign::sha256_hex(canonical.as_bytes())
         )));
     }
-    nonces.check(header("x-acs-signature-nonce")?)?;
+    first_use(nonces, &credential.key_id, header("x-acs-signature-nonce")?)?;
     Ok(Call { action, version, params: BTreeMap::new(), key_id: Some(credential.key_id), signed: Signed::V3 })
 }
 
@@ -282,8 +287,8 @@ mod tests {
         assert_eq!(timestamp("2016-02-23T12:46:24Z").unwrap_err().code, "InvalidTimeStamp.Expired");
         assert_eq!(timestamp("yesterday").unwrap_err().code, "InvalidTimeStamp.Format");
         assert!(timestamp(&super::super::world::bss_time(Timestamp::now())).is_ok());
-        let nonces = Nonces::default();
-        assert!(nonces.check("n").is_ok());
-        assert_eq!(nonces.check("n").unwrap_err().code, "SignatureNonceUsed");
+        let nonces = nonces();
+        assert!(first_use(&nonces, "AK", "n").is_ok());
+        assert_eq!(first_use(&nonces, "AK", "n").unwrap_err().code, "SignatureNonceUsed");
     }
 }

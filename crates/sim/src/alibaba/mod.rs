@@ -412,7 +412,7 @@ impl AlibabaSim {
         let sim = Arc::new(Sim {
             core,
             world: Mutex::new(World::new(config.change_time)),
-            nonces: auth::Nonces::default(),
+            nonces: auth::nonces(),
             client_tokens: Mutex::default(),
         });
         for seed in &config.gateways {

@@ -1,11 +1,7 @@
 //! The checks both APIs make of every request's credentials, in API 3.0 terms (API 2.0 renders
 //! them with its numeric codes), and API 2.0's replay protection.
 
-use std::{
-    collections::HashMap,
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::time::Duration;
 
 use super::{CallError, Sim, TIMESTAMP_WINDOW_SECS, now_unix};
 use crate::core::SimCredential;
@@ -56,54 +52,15 @@ pub(super) fn token(sim: &Sim, credential: &SimCredential, sent: Option<&str>) -
     }
 }
 
-/// The `Nonce`s of authenticated API 2.0 requests within the timestamp window, per SecretId: a
-/// request that repeats one is a replay.
-#[derive(Debug, Default)]
-pub(super) struct Nonces {
-    seen: Mutex<Seen>,
-}
-
-#[derive(Debug, Default)]
-struct Seen {
-    at: HashMap<(String, u64), Instant>,
-    /// Expired nonces are dropped when the map reaches this size, which then doubles what is
-    /// left (at least 4,096): pruning costs O(1) per request, amortised.
-    prune_at: usize,
-}
-
-impl Nonces {
-    /// Records `nonce` for `secret_id`; `false` when it was seen within the window.
-    pub fn first_use(&self, secret_id: &str, nonce: u64) -> bool {
-        let window = Duration::from_secs(TIMESTAMP_WINDOW_SECS as u64 * 2);
-        let now = Instant::now();
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        // Timestamps may be off either way by the window, so a nonce is kept twice as long.
-        if seen.at.len() >= seen.prune_at {
-            seen.at.retain(|_, at| now.duration_since(*at) < window);
-            seen.prune_at = (seen.at.len() * 2).max(4096);
-        }
-        match seen.at.get(&(secret_id.to_owned(), nonce)) {
-            Some(at) if now.duration_since(*at) < window => false,
-            _ => {
-                seen.at.insert((secret_id.to_owned(), nonce), now);
-                true
-            }
-        }
-    }
+/// The `Nonce`s of authenticated API 2.0 requests, per SecretId: a request that repeats one is a
+/// replay. Timestamps may be off either way by the window, so a nonce is kept twice as long.
+pub(super) fn nonces() -> crate::nonces::Nonces<(String, u64)> {
+    crate::nonces::Nonces::new(Duration::from_secs(TIMESTAMP_WINDOW_SECS as u64 * 2))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_nonce_counts_once_per_secret_id() {
-        let n = Nonces::default();
-        assert!(n.first_use("AKID1", 7));
-        assert!(!n.first_use("AKID1", 7));
-        assert!(n.first_use("AKID2", 7));
-        assert!(n.first_use("AKID1", 8));
-    }
 
     #[test]
     fn timestamps_outside_the_window_expire() {

@@ -142,7 +142,7 @@ pub fn default_rate_limits() -> HashMap<String, u32> {
 struct Sim {
     core: Arc<SimCore>,
     model: Mutex<model::Model>,
-    nonces: auth::Nonces,
+    nonces: crate::nonces::Nonces<(String, u64)>,
 }
 
 impl Sim {
@@ -361,7 +361,7 @@ impl TencentSim {
             core.set_account(key_id, account);
         }
         let model = model::Model::new(config.change_time);
-        let sim = Arc::new(Sim { core, model: Mutex::new(model), nonces: auth::Nonces::default() });
+        let sim = Arc::new(Sim { core, model: Mutex::new(model), nonces: auth::nonces() });
         for g in config.gateways {
             sim.seed(g, None);
         }
