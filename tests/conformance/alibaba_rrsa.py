@@ -16,20 +16,14 @@ import os
 import sys
 import time
 
-try:
+# alibaba_sdk exits 3 when the SDKs are not importable.
+from alibaba_sdk import Config, VpcClient, code, require, vpc_models
+
+with require():
     from alibabacloud_credentials.client import Client as CredentialClient
     from alibabacloud_credentials.models import Config as CredentialConfig
     from alibabacloud_sts20150401 import models as sts_models
     from alibabacloud_sts20150401.client import Client as StsClient
-    from alibabacloud_tea_openapi.utils_models import Config
-    from alibabacloud_vpc20160428 import models as vpc_models
-    from alibabacloud_vpc20160428.client import Client as VpcClient
-    from alibaba_sdk import code
-except ImportError as e:
-    print("the Alibaba Cloud SDKs are not importable (%s): run "
-          "~/.cache/natgw-operator/venv/bin/pip install -r tests/conformance/requirements.txt" % e,
-          file=sys.stderr)
-    sys.exit(3)
 
 HOST = os.environ.get("SIM_HOST", "")
 REGION = "cn-hangzhou"

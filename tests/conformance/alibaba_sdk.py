@@ -13,23 +13,32 @@ alibabacloud-bssopenapi20171214 on alibabacloud-tea-openapi, once per signature 
 Exit status 3: the SDKs are not installed.
 """
 
+import contextlib
 import json
 import os
 import sys
 import time
 import urllib.request
 
-try:
+
+@contextlib.contextmanager
+def require():
+    """Exits 3, saying how to install them, when the SDKs imported inside are missing."""
+    try:
+        yield
+    except ImportError as e:
+        print("the Alibaba Cloud SDKs are not importable (%s): run "
+              "~/.cache/natgw-operator/venv/bin/pip install -r tests/conformance/requirements.txt" % e,
+              file=sys.stderr)
+        sys.exit(3)
+
+
+with require():
     from alibabacloud_bssopenapi20171214 import models as bss_models
     from alibabacloud_bssopenapi20171214.client import Client as BssClient
     from alibabacloud_tea_openapi.utils_models import Config
     from alibabacloud_vpc20160428 import models as vpc_models
     from alibabacloud_vpc20160428.client import Client as VpcClient
-except ImportError as e:
-    print("the Alibaba Cloud SDKs are not importable (%s): run "
-          "~/.cache/natgw-operator/venv/bin/pip install -r tests/conformance/requirements.txt" % e,
-          file=sys.stderr)
-    sys.exit(3)
 
 HOST = os.environ.get("SIM_HOST", "")
 STYLES = {"v3": ("cn-hangzhou", None), "rpc": ("cn-beijing", "v2")}
