@@ -507,6 +507,19 @@ mod tests {
         assert_eq!(code(as_get).await, (400, "SignatureDoesNotMatch".to_owned()));
     }
 
+    /// Over the limit: 400 `Throttling.User`, per key and action.
+    #[tokio::test]
+    async fn throttled_calls_answer_throttling_user() {
+        let sim = sim().await;
+        sim.core().limits.set("DescribeNatGateways", 1);
+        let client = reqwest::Client::new();
+        let first = client.get(&sim.http_url).query(&rpc_params("GET", "t1")).send().await.unwrap();
+        assert_eq!(code(first).await.0, 200);
+        let second = client.get(&sim.http_url).query(&rpc_params("GET", "t2")).send().await.unwrap();
+        assert_eq!(code(second).await, (400, "Throttling.User".to_owned()));
+        assert_eq!(default_rate_limits().get("QueryOrders"), Some(&bss::LIMIT_PER_SECOND));
+    }
+
     /// V3 with the parameters in a form body, signed over the body's digest.
     #[tokio::test]
     async fn v3_signs_a_form_body_by_its_digest() {

@@ -99,7 +99,7 @@ pub fn gateway_json(sim: &Sim, g: &Gateway) -> Value {
         "Name": g.id,
         "Spec": g.spec,
         "InstanceChargeType": charge_name(g.charge),
-        // Pay-by-specification gateways bill by spec; subscriptions too, for their term.
+        // The simulator models billing by spec only (not by capacity unit, `PayByLcu`).
         "InternetChargeType": "PayBySpec",
         "Status": g.status(),
         "BusinessStatus": "Normal",
