@@ -9,6 +9,7 @@ mod python;
 #[path = "../conformance/federation.rs"]
 mod federation_conformance;
 
+mod alibaba_conformance;
 mod argocd_health;
 mod cloud_batching;
 mod crd;

@@ -1,6 +1,6 @@
 //! `natgw-dev sim`: the simulators as a server, from command-line flags.
 
-use crate::{SimError, core, federation, huawei, server, tencent};
+use crate::{SimError, alibaba, core, federation, huawei, server, tencent};
 
 /// `natgw-dev sim`: serves the simulators until interrupted.
 #[derive(clap::Args, Debug, Clone)]
@@ -44,7 +44,16 @@ pub struct SimArgs {
     /// The Huawei account (domain) id BSS expects in `X-Domain-Id`.
     #[arg(long)]
     pub huawei_domain_id: Option<String>,
-    /// How long a tag write takes to become visible to reads, in seconds (both clouds).
+    /// Alibaba Cloud simulator (VPC, BSS and STS), plain HTTP.
+    #[arg(long, default_value_t = 9280)]
+    pub alibaba_port: u16,
+    /// Alibaba Cloud simulator, HTTPS (with --tls).
+    #[arg(long, default_value_t = 9643)]
+    pub alibaba_tls_port: u16,
+    /// An Alibaba gateway to start with, `ID:REGION:SPEC[:prepaid]` (repeatable).
+    #[arg(long = "alibaba-gateway", value_parser = alibaba::SeedGateway::parse)]
+    pub alibaba_gateways: Vec<alibaba::SeedGateway>,
+    /// How long a tag write takes to become visible to reads, in seconds (every cloud).
     #[arg(long, default_value_t = 0.0)]
     pub tag_delay_seconds: f64,
     /// A rate limit, `Action=PER_SECOND` (repeatable; 0 lifts it).
@@ -120,6 +129,24 @@ pub async fn run(args: SimArgs) -> Result<(), SimError> {
         println!("huawei simulator: {url}");
     }
 
+    let alibaba = alibaba::AlibabaSim::start(alibaba::AlibabaSimConfig {
+        bind: args.bind,
+        http_port: args.alibaba_port,
+        https_port: args.alibaba_tls_port,
+        tls: tls.clone(),
+        credentials: args.credentials.clone(),
+        change_time,
+        rate_limits: args.rate_limits.iter().cloned().collect(),
+        gateways: args.alibaba_gateways.clone(),
+        federation: federation::FederationConfig::default(),
+        tag_delay,
+    })
+    .await?;
+    println!("alibaba simulator: {} (VPC, BSS and STS)", alibaba.http_url);
+    if let Some(url) = &alibaba.https_url {
+        println!("alibaba simulator: {url}");
+    }
+
     // Other clouds' simulators start here, with the same `tls`.
 
     if let Some(tls) = &tls {
@@ -152,6 +179,8 @@ mod tests {
             "nat-1:vpc-1:3000000",
             "--rate-limit",
             "DescribeNatGateways=5",
+            "--alibaba-gateway",
+            "ngw-1:cn-hangzhou:Small:prepaid",
         ])
         .unwrap();
         let sim = cli.sim;
@@ -160,6 +189,8 @@ mod tests {
         assert_eq!(sim.credentials[1].token.as_deref(), Some("token2"));
         assert_eq!(sim.tencent_gateways[0].max_concurrent, 3_000_000);
         assert_eq!(sim.rate_limits, vec![("DescribeNatGateways".to_owned(), 5)]);
+        assert_eq!(sim.alibaba_gateways[0].charge, super::alibaba::Charge::PrePaid);
+        assert!(Cli::try_parse_from(["sim", "--alibaba-gateway", "ngw-1:cn-hangzhou:Huge"]).is_err());
         assert!(Cli::try_parse_from(["sim", "--credential", "nokey"]).is_err());
         assert!(Cli::try_parse_from(["sim", "--tencent-gateway", "nat-1:vpc-1:big"]).is_err());
     }

@@ -9,6 +9,7 @@
 //!   [`federation::Federation`] (the identity provider an STS trusts, checked by
 //!   [`oidc::OidcVerifier`], its trust rules and credential lifetimes), with the generic
 //!   `/_sim/...` control routes in [`core::control_routes`].
+//! - [`nonces::Nonces`]: which signature nonces were used within a window (replay protection).
 //! - [`issuer::TestIssuer`]: a ServiceAccount token issuer serving discovery and keys as
 //!   kube-apiserver does, for tests of the federation that need no API server.
 //! - [`recorder::Recorder`]: an HTTPS endpoint that records requests and answers the identity
@@ -16,8 +17,9 @@
 //!
 //! A cloud simulator owns its gateway model and protocol handlers, merges the control routes
 //! with its own `/_sim/gateways`-style routes, and offers an in-process handle for tests
-//! (see [`tencent::TencentSim`]).
+//! (see [`tencent::TencentSim`]; [`huawei::HuaweiSim`] and [`alibaba::AlibabaSim`] likewise).
 
+pub mod alibaba;
 mod cli;
 pub mod core;
 pub mod faults;
@@ -25,6 +27,7 @@ pub mod federation;
 pub mod huawei;
 pub mod issuer;
 pub mod ledger;
+pub mod nonces;
 pub mod oidc;
 pub mod ratelimit;
 pub mod recorder;

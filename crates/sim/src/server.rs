@@ -112,6 +112,36 @@ impl Drop for Served {
     }
 }
 
+/// A simulator served over plain HTTP and, when it has a CA, HTTPS.
+pub struct Endpoints {
+    /// e.g. `http://127.0.0.1:41234`
+    pub http_url: String,
+    /// e.g. `https://localhost:41235`
+    pub https_url: Option<String>,
+    pub servers: Vec<Served>,
+}
+
+/// Serves `router` on `bind`: HTTP on `http_port`, and HTTPS on `https_port` with `tls` when
+/// given (0 picks a free port).
+pub async fn serve_both(
+    router: Router,
+    bind: std::net::IpAddr,
+    http_port: u16,
+    https_port: u16,
+    tls: Option<&SimTls>,
+) -> Result<Endpoints, SimError> {
+    let http = serve(router.clone(), SocketAddr::new(bind, http_port), None).await?;
+    let http_url = format!("http://{}", http.addr);
+    let mut servers = vec![http];
+    let mut https_url = None;
+    if let Some(tls) = tls {
+        let https = serve(router, SocketAddr::new(bind, https_port), Some(tls)).await?;
+        https_url = Some(format!("https://localhost:{}", https.addr.port()));
+        servers.push(https);
+    }
+    Ok(Endpoints { http_url, https_url, servers })
+}
+
 /// Serves `router` on `addr` (port 0 picks a free one), over TLS when `tls` is given.
 pub async fn serve(router: Router, addr: SocketAddr, tls: Option<&SimTls>) -> Result<Served, SimError> {
     // Binding here (not inside the spawned task) reports a busy port at once and tells the port.

@@ -52,7 +52,7 @@ mod tags;
 mod verify;
 pub mod world;
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     Json, Router,
@@ -73,7 +73,7 @@ use super::{
     faults::Fault,
     federation::Federation,
     recorder::RecordedRequest,
-    server::{Served, SimTls, serve},
+    server::{Endpoints, Served, SimTls, serve_both},
 };
 
 /// The router: the three APIs (matched by path, so that unknown paths get API Gateway's
@@ -173,15 +173,8 @@ impl HuaweiSim {
         let state = SimState::new(&config);
         state.core.federation.configure(config.federation.clone())?;
         let app = router(state.clone());
-        let http = serve(app.clone(), SocketAddr::new(config.bind, config.http_port), None).await?;
-        let http_url = format!("http://{}", http.addr);
-        let mut servers = vec![http];
-        let mut https_url = None;
-        if let Some(tls) = &config.tls {
-            let https = serve(app, SocketAddr::new(config.bind, config.https_port), Some(tls)).await?;
-            https_url = Some(format!("https://localhost:{}", https.addr.port()));
-            servers.push(https);
-        }
+        let served = serve_both(app, config.bind, config.http_port, config.https_port, config.tls.as_deref()).await?;
+        let Endpoints { http_url, https_url, servers } = served;
         Ok(HuaweiSim { http_url, https_url, state, tls: config.tls, _servers: servers })
     }
 

@@ -206,7 +206,7 @@ impl TencentSim {
             core.set_account(key_id, account);
         }
         let model = model::Model::new(config.change_time);
-        let sim = Arc::new(Sim { core, model: Mutex::new(model), nonces: nonces::Nonces::default() });
+        let sim = Arc::new(Sim { core, model: Mutex::new(model), nonces: nonces::nonces() });
         for g in config.gateways {
             sim.seed(g, None);
         }

@@ -85,7 +85,7 @@ fn authenticate(
     }
     auth::token(sim, &credential, params.get("Token").map(String::as_str))?;
     // Only a request that passed the signature check spends its nonce.
-    if !sim.nonces.first_use(&credential.key_id, nonce) {
+    if !sim.nonces.first_use((credential.key_id.clone(), nonce)) {
         return Err(CallError::new(
             REPLAY,
             "The Nonce was already used within the Timestamp window: the request is a replay.",
