@@ -7,8 +7,8 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use crate::cloud::registry::{IdentitySpec, ProviderSpec};
-use crate::cloud::shape;
+use crate::cloud::shape::{self, ENDPOINT_RULE};
+pub use crate::cloud::spec::{IdentitySpec, ProviderSpec};
 
 /// Desired state of one existing cloud NAT gateway. The operator adopts the gateway; it never
 /// creates or deletes it.
@@ -82,7 +82,7 @@ use crate::cloud::shape;
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("has(self.credentialsSecretRef) != has(self.workloadIdentity)").message("set exactly one credential source: credentialsSecretRef (a Secret of this namespace) or workloadIdentity (a ServiceAccount of this namespace)"))]
-#[x_kube(validation = crate::cloud::clouds::identity_of_the_provider(crate::cloud::registry::CLOUDS))]
+#[x_kube(validation = crate::cloud::clouds::identity_of_the_provider(crate::cloud::spec::CLOUDS))]
 pub struct NatGatewaySpec {
     /// The cloud's id of an existing NAT gateway, e.g. `nat-et8e970y` or a UUID.
     #[x_kube(validation = Rule::new("self != ''").message("gatewayId must not be empty"))]
@@ -195,15 +195,6 @@ impl<'de> Deserialize<'de> for DriftInterval {
         Ok(DriftInterval::parse(&text).unwrap_or(DriftInterval(0)))
     }
 }
-
-// Values that reach a host name or a request path are plain tokens, of a shape written once
-// for both the CRD and the check before use (src/cloud/shape.rs). Empty regions and Secret names
-// are left to their "must not be empty" rules; an empty optional id is no id.
-pub(crate) const REGION_MESSAGE: &str =
-    "region must be lowercase letters and digits in words separated by '-', e.g. ap-guangzhou";
-// http as well as https: an installer may allow plain HTTP (`run --allow-http`). Checked again
-// before use with the allow-list (src/cloud/endpoints.rs).
-pub(crate) const ENDPOINT_RULE: &str = "self.matches('^https?://[^/?#@\\\\s]+(/[^?#\\\\s]*)?$')";
 
 /// Gateway sizes, mapped per cloud in [`crate::cloud`].
 #[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -58,7 +58,7 @@ enum Command {
 #[derive(clap::Args)]
 struct AccountArgs {
     /// The cloud, as `spec.provider` names it.
-    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(cloud::registry::CLOUDS))]
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(cloud::spec::CLOUDS))]
     cloud: String,
     /// Region, e.g. ap-guangzhou or cn-north-4.
     #[arg(long)]

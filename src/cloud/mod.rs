@@ -3,6 +3,7 @@
 
 pub mod admission;
 pub mod batch;
+mod builtin;
 pub mod claim;
 pub(crate) mod clouds;
 pub mod connect;
@@ -17,6 +18,7 @@ pub mod profile;
 pub mod ratelimit;
 pub mod registry;
 pub mod shape;
+pub mod spec;
 pub mod tencent;
 
 use std::{sync::Arc, time::Duration};
@@ -25,21 +27,12 @@ use async_trait::async_trait;
 
 pub use credentials::{Credentials, SecretValue};
 pub use error::{CloudError, ErrorKind, Refusal};
-pub use profile::Profile;
-pub use registry::{Registry, Selected};
+pub use profile::{Capacity, Profile};
+pub use registry::Registry;
 
 use k8s_openapi::jiff::Timestamp;
 
 use crate::api::{BillingMode, NatGatewaySpec, Prepaid, ProviderSpec, Renewal};
-
-/// A gateway's size as the cloud expresses it: each cloud's client reads and writes its own unit.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Capacity {
-    /// A maximum of concurrent connections (shown as status `observed.maxConcurrentConnections`).
-    Connections(u64),
-    /// A specification code (shown as status `observed.spec`).
-    Spec(String),
-}
 
 /// Where a gateway lives: everything a client needs besides credentials and the endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -54,6 +47,18 @@ impl GatewayRef {
     pub fn region(&self) -> &str {
         self.place.region()
     }
+}
+
+/// The cloud a spec names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Selected {
+    pub profile: &'static Profile,
+    pub gateway: GatewayRef,
+    /// `spec.endpoint`: the endpoint the client uses instead of the documented ones.
+    pub endpoint: Option<String>,
+    /// Other endpoints the spec picks, by field (e.g. a separate billing API), checked against
+    /// the allow-list like `spec.endpoint`.
+    pub other_endpoints: Vec<(&'static str, String)>,
 }
 
 /// Coarse gateway state, from each cloud's own state words.

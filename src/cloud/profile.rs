@@ -1,8 +1,16 @@
 //! What the rest of the operator knows about one cloud API, declared by that cloud in its own
 //! folder: the decision, the controller and the shared plumbing read it and never name a cloud.
 
-use super::Capacity;
 use crate::api::{BillingMode, Size};
+
+/// A gateway's size as the cloud expresses it: each cloud's client reads and writes its own unit.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Capacity {
+    /// A maximum of concurrent connections (shown as status `observed.maxConcurrentConnections`).
+    Connections(u64),
+    /// A specification code (shown as status `observed.spec`).
+    Spec(String),
+}
 
 /// One cloud API's description. Each is a `static`, so a `&'static Profile` is the cloud's
 /// identity (compared by [`Profile::label`]).

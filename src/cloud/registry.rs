@@ -1,29 +1,18 @@
-//! The clouds the operator knows, one registration line each (see [`super::clouds`] for what a
-//! line yields). A cloud says which specs are its ([`Cloud::select`]) and builds clients for them
-//! ([`Cloud::connect`]); everything else the operator needs to know about it is in its
-//! [`Profile`].
+//! The clouds the operator knows: each one [`super::spec`] declares, with its client. A cloud says
+//! which specs are its ([`Cloud::select`]) and builds clients for them ([`Cloud::connect`]);
+//! everything else the operator needs to know about it is in its [`Profile`].
 
 use std::{sync::Arc, time::Duration};
 
 use futures::future::BoxFuture;
 
 use super::{
-    CloudError, Credentials, ErrorKind, GatewayRef, Provider,
-    clouds::clouds,
-    huawei::{self, HuaweiIdentity, HuaweiProvider},
+    CloudError, Credentials, ErrorKind, Provider, Selected,
     identity::{ExchangeError, ExchangeRequest, Temporary},
     profile::Profile,
     ratelimit::RateLimiter,
-    tencent::{self, TencentIdentity, TencentProvider},
 };
 use crate::api::{NatGatewaySpec, WorkloadIdentity};
-
-clouds! {
-    tencent => Tencent(tencent::Tencent, TencentProvider, TencentIdentity),
-    // Boxed: the cache holds every NatGateway, and inline it would take one past jemalloc's
-    // 768-byte size class (BENCHMARKS.md, memory).
-    huawei => Huawei(huawei::Huawei, Box<HuaweiProvider>, HuaweiIdentity),
-}
 
 /// A cloud: its folder implements this once.
 pub trait Cloud: Send + Sync {
@@ -65,18 +54,6 @@ pub trait Cloud: Send + Sync {
 
 fn no_workload_identity() -> CloudError {
     CloudError::new(ErrorKind::Unsupported, "this cloud has no workload identity; use credentialsSecretRef")
-}
-
-/// The cloud a spec names.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Selected {
-    pub profile: &'static Profile,
-    pub gateway: GatewayRef,
-    /// `spec.endpoint`: the endpoint the client uses instead of the documented ones.
-    pub endpoint: Option<String>,
-    /// Other endpoints the spec picks, by field (e.g. a separate billing API), checked against
-    /// the allow-list like `spec.endpoint`.
-    pub other_endpoints: Vec<(&'static str, String)>,
 }
 
 /// What every client of one account shares, handed to [`Cloud::connect`].

@@ -83,3 +83,12 @@ pub fn check_duration(field: &str, value: Option<u32>, range: RangeInclusive<u32
         _ => Ok(()),
     }
 }
+
+// Empty regions and Secret names are left to their "must not be empty" rules; an empty optional
+// id is no id.
+pub(crate) const REGION_MESSAGE: &str =
+    "region must be lowercase letters and digits in words separated by '-', e.g. ap-guangzhou";
+
+// http as well as https: an installer may allow plain HTTP (`run --allow-http`). Checked again
+// before use with the allow-list (src/cloud/endpoints.rs).
+pub(crate) const ENDPOINT_RULE: &str = "self.matches('^https?://[^/?#@\\\\s]+(/[^?#\\\\s]*)?$')";

@@ -4,12 +4,9 @@
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    api::{ENDPOINT_RULE, REGION_MESSAGE},
-    cloud::{
-        CloudError,
-        shape::{self, check_duration},
-    },
+use crate::cloud::{
+    CloudError,
+    shape::{self, ENDPOINT_RULE, REGION_MESSAGE, check_duration},
 };
 
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Hash)]

@@ -5,12 +5,9 @@ use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    api::REGION_MESSAGE,
-    cloud::{
-        CloudError,
-        shape::{self, Shape, check_duration},
-    },
+use crate::cloud::{
+    CloudError,
+    shape::{self, REGION_MESSAGE, Shape, check_duration},
 };
 
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Hash)]

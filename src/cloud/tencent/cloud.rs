@@ -7,11 +7,11 @@ use futures::future::BoxFuture;
 use crate::{
     api::{BillingMode, NatGatewaySpec, Size, WorkloadIdentity},
     cloud::{
-        Capacity, CloudError, Credentials, GatewayRef, Provider,
+        Capacity, CloudError, Credentials, GatewayRef, Provider, Selected,
         endpoints::sent_in_clear,
         identity::{ExchangeError, ExchangeRequest, Temporary, params},
         profile::{Downsize, Profile, SecretKeys},
-        registry::{Cloud, Selected, Shared},
+        registry::{Cloud, Shared},
     },
 };
 

@@ -114,6 +114,14 @@ impl Service {
 }
 
 /// The pause after a throttling answer without a retry hint.
+/// The API 3.0 versions this client speaks: VPC's, the Tag API's and STS's (the client builds
+/// their services; the modules that call them read them here).
+const VPC_VERSION: &str = "2017-03-12";
+const TAG_VERSION: &str = "2018-08-13";
+const STS_VERSION: &str = "2018-08-13";
+/// `DescribeNatGateways` (API 3.0) takes at most 100 ids per call.
+const IDS_PER_CALL: usize = 100;
+
 pub(super) const DEFAULT_THROTTLE_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl TencentClient {
@@ -131,13 +139,13 @@ impl TencentClient {
             TencentApi::V2 => DEFAULT_V2_ENDPOINT,
             TencentApi::V3 => DEFAULT_V3_ENDPOINT,
         });
-        let main = Service::at("vpc", v3::VERSION, endpoint)?;
+        let main = Service::at("vpc", VPC_VERSION, endpoint)?;
         Ok(TencentClient {
             api,
             http,
             vpc: main,
-            tag: Service::at("tag", tags::VERSION, &sibling_endpoint("tag", overridden))?,
-            sts: Service::at("sts", sts::VERSION, &sibling_endpoint("sts", overridden))?,
+            tag: Service::at("tag", TAG_VERSION, &sibling_endpoint("tag", overridden))?,
+            sts: Service::at("sts", STS_VERSION, &sibling_endpoint("sts", overridden))?,
             uin: Arc::default(),
             region: region.to_owned(),
             credentials,
@@ -200,7 +208,7 @@ impl TencentClient {
 /// than a few hundred at once only delays the first answers.
 fn describe_batch_max(api: TencentApi) -> usize {
     match api {
-        TencentApi::V3 => v3::IDS_PER_CALL,
+        TencentApi::V3 => IDS_PER_CALL,
         TencentApi::V2 => 500,
     }
 }
@@ -247,7 +255,7 @@ impl Provider for TencentClient {
                 };
                 let sweep = sweeps.sweep(ids).await;
                 // One call's answer is small: only a sweep of several calls waits for a slot.
-                let one_call = self.api == TencentApi::V3 && sweep.ids.len() <= v3::IDS_PER_CALL;
+                let one_call = self.api == TencentApi::V3 && sweep.ids.len() <= IDS_PER_CALL;
                 let _slot = batch::sweep_slot(!one_call).await;
                 let found = self.describe_many(&sweep.ids).await?;
                 sweeps.store(&sweep, &found);

@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 
-use super::{DEFAULT_THROTTLE_PAUSE, TencentIdentity, errors::bad_answer, errors::v3_error, now_unix};
+use super::{DEFAULT_THROTTLE_PAUSE, STS_VERSION, TencentIdentity, errors::bad_answer, errors::v3_error, now_unix};
 use crate::cloud::{
     CloudError, ErrorKind,
     identity::{ExchangeCall, ExchangeError, ExchangeRequest, Refused, Temporary},
@@ -15,7 +15,6 @@ use crate::cloud::{
 
 /// The documented STS endpoint.
 pub const DEFAULT_ENDPOINT: &str = "https://sts.tencentcloudapi.com";
-pub(super) const VERSION: &str = "2018-08-13";
 const ACTION: &str = "AssumeRoleWithWebIdentity";
 const CONTENT_TYPE: &str = "application/json; charset=utf-8";
 
@@ -48,7 +47,7 @@ pub fn request(
         .header(reqwest::header::AUTHORIZATION, "SKIP")
         .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
         .header("X-TC-Action", ACTION)
-        .header("X-TC-Version", VERSION)
+        .header("X-TC-Version", STS_VERSION)
         .header("X-TC-Timestamp", timestamp.to_string())
         .header("X-TC-Region", exchange.region)
         .body(body)

@@ -12,9 +12,6 @@ use crate::cloud::{
     claim::{Claimant, TAG_KEY},
 };
 
-/// The Tag API's version.
-pub(super) const VERSION: &str = "2018-08-13";
-
 impl TencentClient {
     /// Tags the gateway with `claimant`'s claim, or removes the claim key when `None`; `wait`
     /// for the rate limit ([`crate::cloud::Provider::write_claim`]).

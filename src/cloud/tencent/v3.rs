@@ -1,6 +1,6 @@
 //! API 3.0 calls: JSON POSTs to `/`, signed with TC3-HMAC-SHA256.
 
-use super::DEFAULT_THROTTLE_PAUSE;
+use super::{DEFAULT_THROTTLE_PAUSE, IDS_PER_CALL};
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
@@ -19,11 +19,7 @@ use crate::{
     },
 };
 
-/// VPC's API version.
-pub(super) const VERSION: &str = "2017-03-12";
 const CONTENT_TYPE: &str = "application/json; charset=utf-8";
-/// `DescribeNatGateways` takes at most 100 ids per call.
-pub(super) const IDS_PER_CALL: usize = 100;
 
 /// The `Authorization` header for a JSON POST to `/` of `service` (`vpc`, `tag`, `sts`).
 pub(crate) fn authorization(

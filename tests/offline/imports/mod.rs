@@ -146,45 +146,17 @@ fn short(file: &Path) -> String {
     file.strip_prefix(root()).unwrap_or(file).display().to_string()
 }
 
-/// Cycles left to the refactors in flight that own their files (src/cloud/: the per-cloud
-/// provider types; src/controller/mod.rs: the controller's split), each as its files. A cycle
-/// that is fixed must leave this list, and no other may join it.
-const PENDING: &[&[&str]] = &[
-    &["src/cloud/credentials.rs", "src/cloud/identity.rs", "src/cloud/mod.rs", "src/cloud/profile.rs"],
-    &["src/cloud/tencent/mod.rs", "src/cloud/tencent/sts.rs", "src/cloud/tencent/tags.rs", "src/cloud/tencent/v3.rs"],
-    &[
-        "src/cloud/endpoints.rs",
-        "src/cloud/huawei/cloud.rs",
-        "src/cloud/huawei/mod.rs",
-        "src/cloud/registry.rs",
-        "src/cloud/tencent/cloud.rs",
-    ],
-];
-
 #[test]
 fn no_import_cycles_in_any_crate() {
-    let (mut found, mut pending) = (Vec::new(), Vec::new());
+    let mut found = Vec::new();
     for crate_root in crate_roots() {
         let krate = Crate::read(&crate_root);
         let graph = graph(&krate);
         for component in cycles(&graph) {
-            let mut files: Vec<String> = component.iter().map(|f| short(f)).collect();
-            files.sort();
-            let text = format!("{}: {}", short(&crate_root), describe(&graph, &component));
-            if PENDING.iter().any(|p| *p == files) {
-                pending.push(files);
-                eprintln!("pending {text}");
-            } else {
-                found.push(format!(
-                    "{text}
-  files: {files:?}"
-                ));
-            }
+            found.push(format!("{}: {}", short(&crate_root), describe(&graph, &component)));
         }
     }
     assert!(found.is_empty(), "import cycles:\n{}", found.join("\n"));
-    let gone: Vec<_> = PENDING.iter().filter(|p| !pending.iter().any(|f| f == *p)).collect();
-    assert!(gone.is_empty(), "no longer cycles, remove them from PENDING: {gone:?}");
 }
 
 #[test]

@@ -6,9 +6,9 @@
 use serde_json::{Value, json};
 
 use super::{
-    Sim,
     answer::ApiError,
     params::{Params, int, required},
+    state::Sim,
     world::{Charge, Gateway, Payment, Refusal, SimOrder, bss_time},
 };
 

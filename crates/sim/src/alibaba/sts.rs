@@ -19,9 +19,9 @@ use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 
 use super::{
-    Sim,
     answer::ApiError,
     params::{Params, int, required},
+    state::Sim,
     world::bss_time,
 };
 use crate::{

@@ -4,9 +4,9 @@
 use serde_json::{Value, json};
 
 use super::{
-    Sim,
     answer::ApiError,
     params::{Params, boolean, int, list, required, tags},
+    state::Sim,
     world::{Charge, Gateway, Refusal, SPECS, vpc_time},
 };
 use crate::{
