@@ -55,6 +55,8 @@ struct Side {
     cluster: Cluster,
     log: PathBuf,
     operator: Option<Operator>,
+    /// Where the running operator serves /metrics and /readyz.
+    metrics: String,
 }
 
 impl Side {
@@ -62,17 +64,27 @@ impl Side {
     /// `--claim-settle settle`, and `NATGW_CRASH_AT=crash_at` when given.
     fn start_operator(&mut self, clouds: &Clouds, settle: Duration, crash_at: Option<&str>) {
         self.operator = None;
+        self.metrics = format!("127.0.0.1:{}", natgw_testkit::free_port());
         let mut args = natgw_testkit::fast_operator_args(&clouds.tls);
         let at = args.iter().position(|a| a == "--claim-settle").expect("the fast flags set --claim-settle");
         args[at + 1] = format!("{}ms", settle.as_millis());
         args.extend(
-            ["--leader-election=false", "--metrics-addr", "127.0.0.1:0", "--cluster-id", self.id].map(str::to_owned),
+            ["--leader-election=false", "--metrics-addr", &self.metrics, "--cluster-id", self.id].map(str::to_owned),
         );
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let allowed = clouds.allowed_endpoints();
         let mut env: Vec<(&str, &str)> = crash_at.map(|p| ("NATGW_CRASH_AT", p)).into_iter().collect();
         env.push(("NATGW_ALLOWED_ENDPOINTS", &allowed));
         self.operator = Some(self.cluster.operator(&args, &env, &self.log));
+    }
+
+    /// Waits until the operator's cache is synced (`/readyz`).
+    async fn ready(&self) {
+        let url = format!("http://{}/readyz", self.metrics);
+        eventually(WAIT, &format!("the {} operator is ready", self.id), || async {
+            (reqwest::get(&url).await.ok()?.status() == 200).then_some(())
+        })
+        .await;
     }
 
     /// SIGKILLs this cluster's operator: uninstalled, its resources and their claims left.
@@ -165,7 +177,13 @@ impl Pair {
         let (blue, green) = tokio::join!(Cluster::start_own(namespace), Cluster::start_own(namespace));
         let clouds = Clouds::start(&blue, TENCENT, HUAWEI, PROJECT).await;
         Clouds::create_secrets(&green, TENCENT, HUAWEI).await;
-        let side = |id, cluster: Cluster| Side { id, log: cluster.path("operator.log"), cluster, operator: None };
+        let side = |id, cluster: Cluster| Side {
+            id,
+            log: cluster.path("operator.log"),
+            cluster,
+            operator: None,
+            metrics: String::new(),
+        };
         Pair { blue: side("blue", blue), green: side("green", green), clouds }
     }
 
@@ -408,6 +426,8 @@ async fn simultaneous_claims_leave_one_owner() {
     let _logs = (LogOnPanic(&blue_log), LogOnPanic(&green_log));
     pair.set_tag_delay(TAG_DELAY).await;
     pair.start_operators(CLAIM_SETTLE);
+    // Both caches synced: a cluster still listing would come late to every trial.
+    tokio::join!(pair.blue.ready(), pair.green.ready());
     let trials: Vec<(Cloud, String, String)> = (0..TRIALS)
         .map(|i| match i % 2 {
             0 => (Cloud::Tencent, format!("nat-race-{i}"), format!("race-{i}")),
