@@ -418,7 +418,10 @@ async fn same_manifests_in_two_clusters_order_once_and_hand_over() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simultaneous_claims_leave_one_owner() {
-    const TRIALS: usize = 20;
+    // Per cloud, both clusters' claims stay within the account's documented tag-write rate (20
+    // a second, shared by the clusters): at 10 a cloud per cluster the second cluster's writes were
+    // throttled, so it never claimed at once and no trial raced.
+    const TRIALS: usize = 12;
     const TAG_DELAY: Duration = Duration::from_millis(300);
     const CLAIM_SETTLE: Duration = Duration::from_secs(1); // > 2 x the tag delay
     let mut pair = Pair::start("clusters-race").await;
